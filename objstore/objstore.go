@@ -1,0 +1,52 @@
+// Package objstore is spanlog's view of object storage: a bucket of named
+// objects that can be uploaded whole, read whole or in ranges, listed and
+// deleted. It owns the backends (a local directory; S3 comes through the same
+// interface) and nothing about what the objects mean.
+package objstore
+
+import (
+	"context"
+	"errors"
+	"io"
+)
+
+// ErrNotExist is returned (wrapped) for an object that does not exist.
+var ErrNotExist = errors.New("object does not exist")
+
+// IsNotExist reports whether err says an object does not exist.
+func IsNotExist(err error) bool { return errors.Is(err, ErrNotExist) }
+
+// Bucket is a flat namespace of objects whose names use "/" as a separator.
+type Bucket interface {
+	// Upload stores r's content under name. Readers see either the old
+	// object or the whole new one, never a part.
+	Upload(ctx context.Context, name string, r io.Reader) error
+	// Get opens the object for a sequential read.
+	Get(ctx context.Context, name string) (io.ReadCloser, error)
+	// Open opens the object for random-access reads.
+	Open(ctx context.Context, name string) (ReaderAt, error)
+	// List calls fn for each entry directly below prefix, in lexical
+	// order: an object's full name, or a "directory" as its full name with
+	// a trailing "/". prefix is empty or ends with "/".
+	List(ctx context.Context, prefix string, fn func(name string) error) error
+	// Delete removes the object. Deleting a missing object is not an error.
+	Delete(ctx context.Context, name string) error
+}
+
+// ReaderAt reads ranges of one object.
+type ReaderAt interface {
+	io.ReaderAt
+	io.Closer
+	// Size is the object's size in bytes.
+	Size() int64
+}
+
+// ReadAll returns the whole content of the object name.
+func ReadAll(ctx context.Context, b Bucket, name string) ([]byte, error) {
+	r, err := b.Get(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return io.ReadAll(r)
+}

@@ -1,0 +1,112 @@
+package schema
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// BlockFormatV1 is the Parquet layout described by SpanRow.
+const BlockFormatV1 = "spanlog-parquet-v1"
+
+// OffsetRange is a half-open range [Start, End) of offsets of one partition
+// of the log.
+type OffsetRange struct {
+	Partition int32 `json:"partition"`
+	Start     int64 `json:"startOffset"`
+	End       int64 `json:"endOffset"`
+}
+
+// Contains reports whether o covers every offset of other.
+func (o OffsetRange) Contains(other OffsetRange) bool {
+	return o.Partition == other.Partition && o.Start <= other.Start && other.End <= o.End
+}
+
+// BlockMeta describes one block: what it holds and which part of the log it
+// was built from. It is written after the block's data, so a block without
+// meta does not exist.
+type BlockMeta struct {
+	Format   string    `json:"format"`
+	BlockID  uuid.UUID `json:"blockID"`
+	Tenant   string    `json:"tenant"`
+	Created  time.Time `json:"createdAt"`
+	MinStart time.Time `json:"startTime"` // earliest span start
+	MaxEnd   time.Time `json:"endTime"`   // latest span end
+
+	TotalSpans  int64 `json:"totalSpans"`
+	TotalTraces int64 `json:"totalTraces"`
+	// Size is the size of the data object in bytes.
+	Size int64 `json:"size"`
+
+	// MinTraceID and MaxTraceID bound the trace IDs in the block (hex).
+	MinTraceID string `json:"minTraceID"`
+	MaxTraceID string `json:"maxTraceID"`
+
+	// KafkaRanges are the parts of the log the block was built from: one
+	// range for a block-builder's block, several after compaction. Every
+	// span of the tenant in these ranges is in the block.
+	KafkaRanges []OffsetRange `json:"kafkaRanges"`
+}
+
+// blockIDSpace is the UUID namespace of block IDs (a fixed random UUID).
+var blockIDSpace = uuid.MustParse("6d1f1c1e-5c39-4a4e-9c0b-7d8f3b8b2a51")
+
+// BlockID returns the identity of the block holding tenant's spans from
+// ranges. It is derived, not random, so that replaying the same offsets
+// rebuilds the same block and overwrites it instead of adding a copy.
+func BlockID(tenant string, ranges []OffsetRange) uuid.UUID {
+	rs := slices.Clone(ranges)
+	slices.SortFunc(rs, func(a, b OffsetRange) int {
+		if a.Partition != b.Partition {
+			return int(a.Partition - b.Partition)
+		}
+		return int(a.Start - b.Start)
+	})
+	name := make([]byte, 0, len(tenant)+1+20*len(rs))
+	name = append(name, tenant...)
+	name = append(name, 0)
+	for _, r := range rs {
+		name = binary.BigEndian.AppendUint32(name, uint32(r.Partition))
+		name = binary.BigEndian.AppendUint64(name, uint64(r.Start))
+		name = binary.BigEndian.AppendUint64(name, uint64(r.End))
+	}
+	return uuid.NewSHA1(blockIDSpace, name)
+}
+
+// Supersedes reports whether block m holds everything block other holds:
+// same tenant, and every range of other lies within a range of m. Such an
+// other is a leftover of a replay or an input of a compaction, and readers
+// may skip it.
+func (m *BlockMeta) Supersedes(other *BlockMeta) bool {
+	if m.Tenant != other.Tenant || m.BlockID == other.BlockID {
+		return false
+	}
+	for _, o := range other.KafkaRanges {
+		if !slices.ContainsFunc(m.KafkaRanges, func(r OffsetRange) bool { return r.Contains(o) }) {
+			return false
+		}
+	}
+	return len(other.KafkaRanges) > 0
+}
+
+// MarshalMeta encodes m as meta.json.
+func MarshalMeta(m *BlockMeta) ([]byte, error) {
+	return json.MarshalIndent(m, "", "  ")
+}
+
+// UnmarshalMeta decodes meta.json and checks that it is a block this build
+// can read.
+func UnmarshalMeta(b []byte) (*BlockMeta, error) {
+	var m BlockMeta
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("decode block meta: %w", err)
+	}
+	if m.Format != BlockFormatV1 {
+		return nil, fmt.Errorf("block %s: unknown format %q", m.BlockID, m.Format)
+	}
+	return &m, nil
+}

@@ -1,0 +1,73 @@
+package schema
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+)
+
+// Record headers. A record's value is a plain OTLP ExportTraceServiceRequest
+// in protobuf, so any Kafka tool that speaks OTLP (kcat piped to a decoder,
+// the OpenTelemetry Collector's kafka receiver with otlp_proto encoding) can
+// read the topic, and records written by a Collector's kafka exporter, which
+// carry no headers, can be consumed by spanlog.
+const (
+	// HeaderTenant names the tenant the record's spans belong to.
+	HeaderTenant = "spanlog-tenant"
+	// HeaderFormat is the record format version.
+	HeaderFormat = "spanlog-format"
+
+	// RecordFormatV1 is an OTLP ExportTraceServiceRequest in protobuf.
+	RecordFormatV1 = "1"
+)
+
+// ErrUnknownFormat is returned for a record whose format header names a
+// version this build cannot read.
+var ErrUnknownFormat = errors.New("unknown record format")
+
+// EncodeRecord returns the record holding td's spans for tenant. The caller
+// sets the partition.
+func EncodeRecord(tenant string, td ptrace.Traces) (*kgo.Record, error) {
+	var m ptrace.ProtoMarshaler
+	value, err := m.MarshalTraces(td)
+	if err != nil {
+		return nil, fmt.Errorf("encode record: %w", err)
+	}
+	return &kgo.Record{
+		Key:   []byte(tenant),
+		Value: value,
+		Headers: []kgo.RecordHeader{
+			{Key: HeaderTenant, Value: []byte(tenant)},
+			{Key: HeaderFormat, Value: []byte(RecordFormatV1)},
+		},
+	}, nil
+}
+
+// RecordTenant returns the tenant a record belongs to: its tenant header, or
+// defaultTenant when the record has none (records from other OTLP writers).
+func RecordTenant(r *kgo.Record, defaultTenant string) string {
+	for _, h := range r.Headers {
+		if h.Key == HeaderTenant && len(h.Value) > 0 {
+			return string(h.Value)
+		}
+	}
+	return defaultTenant
+}
+
+// DecodeRecord returns the spans a record carries and the tenant they belong
+// to (defaultTenant when the record names none).
+func DecodeRecord(r *kgo.Record, defaultTenant string) (string, ptrace.Traces, error) {
+	for _, h := range r.Headers {
+		if h.Key == HeaderFormat && string(h.Value) != RecordFormatV1 {
+			return "", ptrace.Traces{}, fmt.Errorf("%w %q at partition %d offset %d", ErrUnknownFormat, h.Value, r.Partition, r.Offset)
+		}
+	}
+	var u ptrace.ProtoUnmarshaler
+	td, err := u.UnmarshalTraces(r.Value)
+	if err != nil {
+		return "", ptrace.Traces{}, fmt.Errorf("decode record at partition %d offset %d: %w", r.Partition, r.Offset, err)
+	}
+	return RecordTenant(r, defaultTenant), td, nil
+}
