@@ -1,0 +1,132 @@
+package block
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"sort"
+	"sync"
+
+	"github.com/parquet-go/parquet-go"
+)
+
+// The Parquet reader reads a column's pages one request at a time, and a
+// row touches every column: read straight from object storage, one trace
+// would cost a hundred sequential requests. Instead, the reader works out
+// the byte ranges it will need, fetches them in a few concurrent requests,
+// and decodes from memory.
+
+const (
+	// mergeGap is the largest gap between two ranges fetched in one
+	// request: reading a few unneeded bytes costs less than a request.
+	mergeGap = 16 << 10
+	// fetchParallelism caps the requests in flight for one prefetch.
+	fetchParallelism = 8
+)
+
+// byteRange is the range [off, end) of the data object.
+type byteRange struct {
+	off, end int64
+}
+
+// fetchedRange is the content of a range of the data object.
+type fetchedRange struct {
+	off  int64
+	data []byte
+}
+
+// prefetchedReaderAt serves reads from ranges fetched ahead, and any read
+// they do not cover from the object.
+type prefetchedReaderAt struct {
+	obj    io.ReaderAt
+	ranges []fetchedRange // sorted, disjoint
+}
+
+func (r *prefetchedReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	i := sort.Search(len(r.ranges), func(i int) bool {
+		return r.ranges[i].off+int64(len(r.ranges[i].data)) > off
+	})
+	if i < len(r.ranges) {
+		f := &r.ranges[i]
+		if f.off <= off && off+int64(len(p)) <= f.off+int64(len(f.data)) {
+			return copy(p, f.data[off-f.off:]), nil
+		}
+	}
+	return r.obj.ReadAt(p, off)
+}
+
+// prefetch fetches ranges of obj, merging those less than mergeGap apart.
+func prefetch(ctx context.Context, obj io.ReaderAt, ranges []byteRange) (*prefetchedReaderAt, error) {
+	merged := mergeRanges(ranges)
+	fetched := make([]fetchedRange, len(merged))
+	errs := make([]error, len(merged))
+	sem := make(chan struct{}, fetchParallelism)
+	var wg sync.WaitGroup
+	for i, br := range merged {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			if errs[i] = ctx.Err(); errs[i] != nil {
+				return
+			}
+			data := make([]byte, br.end-br.off)
+			if _, err := obj.ReadAt(data, br.off); err != nil {
+				errs[i] = fmt.Errorf("read %d bytes at %d: %w", len(data), br.off, err)
+				return
+			}
+			fetched[i] = fetchedRange{off: br.off, data: data}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return &prefetchedReaderAt{obj: obj, ranges: fetched}, nil
+}
+
+// mergeRanges returns ranges sorted, with the overlapping ones and those
+// less than mergeGap apart merged.
+func mergeRanges(ranges []byteRange) []byteRange {
+	ranges = slices.Clone(ranges)
+	slices.SortFunc(ranges, func(a, b byteRange) int { return cmp.Compare(a.off, b.off) })
+	var merged []byteRange
+	for _, br := range ranges {
+		if n := len(merged); n > 0 && br.off-merged[n-1].end < mergeGap {
+			merged[n-1].end = max(merged[n-1].end, br.end)
+			continue
+		}
+		merged = append(merged, br)
+	}
+	return merged
+}
+
+// prefetchedGroup is a row group whose columns read their pages through r.
+type prefetchedGroup struct {
+	parquet.RowGroup
+	chunks []parquet.ColumnChunk
+}
+
+func newPrefetchedGroup(rg parquet.RowGroup, r io.ReaderAt) *prefetchedGroup {
+	g := &prefetchedGroup{RowGroup: rg}
+	for _, c := range rg.ColumnChunks() {
+		g.chunks = append(g.chunks, prefetchedChunk{FileColumnChunk: c.(*parquet.FileColumnChunk), r: r})
+	}
+	return g
+}
+
+func (g *prefetchedGroup) ColumnChunks() []parquet.ColumnChunk { return g.chunks }
+
+// Rows is redefined so that the rows come from g's chunks, not the
+// embedded group's.
+func (g *prefetchedGroup) Rows() parquet.Rows { return parquet.NewRowGroupRowReader(g) }
+
+type prefetchedChunk struct {
+	*parquet.FileColumnChunk
+	r io.ReaderAt
+}
+
+func (c prefetchedChunk) Pages() parquet.Pages { return c.PagesFrom(c.r) }

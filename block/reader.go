@@ -1,0 +1,138 @@
+package block
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/spanlog/spanlog/objstore"
+	"github.com/spanlog/spanlog/schema"
+)
+
+// readBufferSize is the size of the buffered reads the Parquet reader
+// makes: it reads a page header, and the page with it if it fits, in one
+// read of up to this size. Small, because a lookup needs a page or two of
+// each column and more is waste; prefetching makes up for the number of
+// reads (see prefetch.go).
+const readBufferSize = 4 << 10
+
+// Reader reads one block. Opening one reads only the Parquet footer; the
+// page indexes and bloom filters a lookup needs are read on first use and
+// kept, so a Reader is cheap to keep open and gets cheaper with use. It is
+// safe for concurrent use.
+type Reader struct {
+	meta *schema.BlockMeta
+	obj  objstore.ReaderAt
+	file *parquet.File
+	// traceIDColumn is the leaf column index of trace_id.
+	traceIDColumn int
+	// groups are the trace ID bounds of each row group, in file order.
+	groups []traceIDBounds
+	// indexed tells, per row group, whether the offset indexes of its
+	// columns are loaded.
+	indexed []atomic.Bool
+}
+
+// traceIDBounds are the smallest and largest trace IDs of a row group.
+type traceIDBounds struct {
+	min, max [16]byte
+}
+
+// Open opens the block meta describes.
+func Open(ctx context.Context, bkt objstore.Bucket, meta *schema.BlockMeta) (*Reader, error) {
+	name := DataName(meta.Tenant, meta.BlockID)
+	obj, err := bkt.Open(ctx, name)
+	if err != nil {
+		return nil, fmt.Errorf("open block %s: %w", meta.BlockID, err)
+	}
+	r, err := newReader(meta, obj)
+	if err != nil {
+		obj.Close()
+		return nil, fmt.Errorf("open block %s: %w", meta.BlockID, err)
+	}
+	return r, nil
+}
+
+func newReader(meta *schema.BlockMeta, obj objstore.ReaderAt) (*Reader, error) {
+	file, err := parquet.OpenFile(obj, obj.Size(),
+		parquet.OptimisticRead(true),
+		parquet.ReadBufferSize(readBufferSize),
+		// Both are read per row group when a lookup needs them.
+		parquet.SkipPageIndex(true),
+		parquet.SkipBloomFilters(true),
+	)
+	if err != nil {
+		return nil, err
+	}
+	col, ok := file.Schema().Lookup(traceIDColumn)
+	if !ok {
+		return nil, errors.New("no trace_id column")
+	}
+	r := &Reader{meta: meta, obj: obj, file: file, traceIDColumn: col.ColumnIndex}
+	for i, rg := range file.RowGroups() {
+		chunk, ok := rg.ColumnChunks()[col.ColumnIndex].(*parquet.FileColumnChunk)
+		if !ok {
+			return nil, fmt.Errorf("row group %d: unexpected column chunk type %T", i, rg.ColumnChunks()[col.ColumnIndex])
+		}
+		lo, hi, ok := chunk.Bounds()
+		if !ok {
+			return nil, fmt.Errorf("row group %d: no trace ID statistics", i)
+		}
+		var b traceIDBounds
+		copy(b.min[:], lo.ByteArray())
+		copy(b.max[:], hi.ByteArray())
+		r.groups = append(r.groups, b)
+	}
+	r.indexed = make([]atomic.Bool, len(r.groups))
+	return r, nil
+}
+
+// Meta returns the meta of the block.
+func (r *Reader) Meta() *schema.BlockMeta {
+	return r.meta
+}
+
+// Close releases the block's object. No lookup may be in flight.
+func (r *Reader) Close() error {
+	return r.obj.Close()
+}
+
+// loadOffsetIndexes loads the offset indexes of every column of row group
+// g, in one read: they are adjacent in the file. Without its offset index, a
+// column reads every page before a row to reach it.
+func (r *Reader) loadOffsetIndexes(ctx context.Context, g int) error {
+	if r.indexed[g].Load() {
+		return nil
+	}
+	columns := r.file.Metadata().RowGroups[g].Columns
+	ranges := make([]byteRange, 0, len(columns))
+	for _, c := range columns {
+		if c.OffsetIndexOffset == 0 {
+			return fmt.Errorf("row group %d: no offset index", g)
+		}
+		ranges = append(ranges, byteRange{off: c.OffsetIndexOffset, end: c.OffsetIndexOffset + int64(c.OffsetIndexLength)})
+	}
+	fetched, err := prefetch(ctx, r.obj, ranges)
+	if err != nil {
+		return fmt.Errorf("row group %d offset indexes: %w", g, err)
+	}
+	for _, c := range r.file.RowGroups()[g].ColumnChunks() {
+		if _, err := c.(*parquet.FileColumnChunk).OffsetIndexFrom(fetched); err != nil {
+			return fmt.Errorf("row group %d column %d offset index: %w", g, c.Column(), err)
+		}
+	}
+	r.indexed[g].Store(true)
+	return nil
+}
+
+// chunkRange returns the bytes of column c in row group g.
+func (r *Reader) chunkRange(g, c int) byteRange {
+	m := &r.file.Metadata().RowGroups[g].Columns[c].MetaData
+	off := m.DataPageOffset
+	if m.DictionaryPageOffset != 0 {
+		off = m.DictionaryPageOffset
+	}
+	return byteRange{off: off, end: off + m.TotalCompressedSize}
+}

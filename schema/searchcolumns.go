@@ -1,0 +1,61 @@
+package schema
+
+import (
+	"strconv"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+)
+
+// Attribute keys copied into SpanRow's search columns. Where OpenTelemetry's
+// semantic conventions renamed a key, the current name wins over the old
+// one, and instrumentation still on the old name is found all the same.
+const (
+	keyServiceName = "service.name"
+
+	keyHTTPMethod        = "http.request.method"
+	keyHTTPMethodOld     = "http.method"
+	keyHTTPStatusCode    = "http.response.status_code"
+	keyHTTPStatusCodeOld = "http.status_code"
+	keyURL               = "url.full"
+	keyURLOld            = "http.url"
+)
+
+// setSearchColumns fills r's search columns from the span's and the
+// resource's attributes.
+func (r *SpanRow) setSearchColumns(span, resource pcommon.Map) {
+	r.ServiceName = lookupStr(resource, keyServiceName)
+	r.HTTPMethod = lookupStr(span, keyHTTPMethod, keyHTTPMethodOld)
+	r.HTTPURL = lookupStr(span, keyURL, keyURLOld)
+	r.HTTPStatusCode = lookupInt(span, keyHTTPStatusCode, keyHTTPStatusCodeOld)
+}
+
+// lookupStr returns the string value of the first key of m that has one.
+func lookupStr(m pcommon.Map, keys ...string) string {
+	for _, k := range keys {
+		if v, ok := m.Get(k); ok && v.Type() == pcommon.ValueTypeStr {
+			return v.Str()
+		}
+	}
+	return ""
+}
+
+// lookupInt returns the integer value of the first key of m that has one.
+// Some instrumentations send status codes as strings; those count too.
+func lookupInt(m pcommon.Map, keys ...string) *int64 {
+	for _, k := range keys {
+		v, ok := m.Get(k)
+		if !ok {
+			continue
+		}
+		switch v.Type() {
+		case pcommon.ValueTypeInt:
+			i := v.Int()
+			return &i
+		case pcommon.ValueTypeStr:
+			if i, err := strconv.ParseInt(v.Str(), 10, 64); err == nil {
+				return &i
+			}
+		}
+	}
+	return nil
+}
