@@ -95,9 +95,19 @@ func Partitions(ctx context.Context, cl *kgo.Client, topic string) (int32, error
 // EndOffsets returns, per partition of topic, the offset the next record
 // will get: everything acked so far lies below it.
 func EndOffsets(ctx context.Context, cl *kgo.Client, topic string) (map[int32]int64, error) {
-	offs, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
+	return listOffsets(ctx, "end", kadm.NewClient(cl).ListEndOffsets, topic)
+}
+
+// StartOffsets returns, per partition of topic, the first offset retention
+// has kept.
+func StartOffsets(ctx context.Context, cl *kgo.Client, topic string) (map[int32]int64, error) {
+	return listOffsets(ctx, "start", kadm.NewClient(cl).ListStartOffsets, topic)
+}
+
+func listOffsets(ctx context.Context, which string, list func(context.Context, ...string) (kadm.ListedOffsets, error), topic string) (map[int32]int64, error) {
+	offs, err := list(ctx, topic)
 	if err != nil {
-		return nil, fmt.Errorf("list end offsets of %s: %w", topic, err)
+		return nil, fmt.Errorf("list %s offsets of %s: %w", which, topic, err)
 	}
 	out := make(map[int32]int64)
 	var errs []string
@@ -109,7 +119,7 @@ func EndOffsets(ctx context.Context, cl *kgo.Client, topic string) (map[int32]in
 		out[o.Partition] = o.Offset
 	})
 	if len(errs) > 0 {
-		return nil, fmt.Errorf("list end offsets of %s: %s", topic, strings.Join(errs, "; "))
+		return nil, fmt.Errorf("list %s offsets of %s: %s", which, topic, strings.Join(errs, "; "))
 	}
 	return out, nil
 }

@@ -1,0 +1,63 @@
+package blockbuilder
+
+import (
+	"errors"
+	"time"
+
+	"github.com/spanlog/spanlog/block"
+)
+
+// Config tunes a block-builder.
+type Config struct {
+	// ConsumerGroup is the Kafka consumer group all block-builders share;
+	// its members split the partitions. Default spanlog-block-builder.
+	ConsumerGroup string `yaml:"consumer-group" help:"Kafka consumer group shared by all block-builders."`
+	// CycleDuration is how much record time one block covers: a
+	// partition's block ends before the first record stamped at or after
+	// the next multiple of CycleDuration. Default 15s.
+	CycleDuration time.Duration `yaml:"cycle-duration" help:"Record time one block covers; blocks are cut at multiples of it."`
+	// IdleCutDelay is how long after its cycle ended a partition that has
+	// no newer record is cut anyway, so quiet partitions still reach
+	// storage. Default 2s.
+	IdleCutDelay time.Duration `yaml:"idle-cut-delay" help:"Wait after a cycle ends before cutting a partition that received nothing newer."`
+	// MaxBlockBytes cuts a partition's block early once its records add up
+	// to this many bytes, bounding memory. Default 256 MiB.
+	MaxBlockBytes int64 `yaml:"max-block-bytes" help:"Cut a block early once its records reach this many bytes."`
+	// FlushConcurrency is how many blocks are written at once. Default 4.
+	FlushConcurrency int `yaml:"flush-concurrency" help:"Blocks written to object storage in parallel."`
+	// RetryBackoff is the first wait after a failed flush; waits double up
+	// to a minute. Default 1s.
+	RetryBackoff time.Duration `yaml:"retry-backoff" help:"First wait before retrying a failed block flush; doubles up to 1m."`
+	// Block sets the layout of the blocks written.
+	Block block.Options `yaml:"block"`
+}
+
+// DefaultConfig returns the configuration spanlog runs with when nothing is set.
+func DefaultConfig() Config {
+	return Config{
+		ConsumerGroup:    "spanlog-block-builder",
+		CycleDuration:    15 * time.Second,
+		IdleCutDelay:     2 * time.Second,
+		MaxBlockBytes:    256 << 20,
+		FlushConcurrency: 4,
+		RetryBackoff:     time.Second,
+		Block:            block.DefaultOptions(),
+	}
+}
+
+// Validate reports a configuration that cannot work.
+func (c Config) Validate() error {
+	switch {
+	case c.ConsumerGroup == "":
+		return errors.New("block-builder: consumer group must be set")
+	case c.CycleDuration <= 0:
+		return errors.New("block-builder: cycle duration must be positive")
+	case c.MaxBlockBytes <= 0:
+		return errors.New("block-builder: max block bytes must be positive")
+	case c.FlushConcurrency <= 0:
+		return errors.New("block-builder: flush concurrency must be positive")
+	case c.RetryBackoff <= 0:
+		return errors.New("block-builder: retry backoff must be positive")
+	}
+	return nil
+}
