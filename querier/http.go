@@ -1,0 +1,122 @@
+package querier
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+
+	"github.com/spanlog/spanlog/tenant"
+)
+
+// Media types of responses.
+const (
+	mediaJSON     = "application/json"
+	mediaProtobuf = "application/protobuf"
+)
+
+// errBadRequest marks errors in what the client sent.
+var errBadRequest = errors.New("bad request")
+
+func badRequest(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", errBadRequest, fmt.Sprintf(format, args...))
+}
+
+// RegisterRoutes adds the query API to mux.
+func (q *Querier) RegisterRoutes(mux *http.ServeMux) {
+	mux.Handle("GET /api/traces/{id}", q.instrument("trace_by_id", q.handleTraceByIDV1))
+	mux.Handle("GET /api/v2/traces/{id}", q.instrument("trace_by_id_v2", q.handleTraceByIDV2))
+}
+
+// handlerFunc is a query handler; the error it returns is written by
+// instrument, the one place errors become status codes.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+func (q *Querier) instrument(route string, h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		status := http.StatusOK
+		if err := h(w, r); err != nil {
+			status = httpStatus(err)
+			if status >= 500 {
+				q.logger.Error("query failed", "route", route, "err", err)
+			}
+			http.Error(w, err.Error(), status)
+		}
+		q.metrics.requests.WithLabelValues(route, strconv.Itoa(status)).Observe(time.Since(start).Seconds())
+	})
+}
+
+// httpStatus maps a query error to its HTTP status code.
+func httpStatus(err error) int {
+	switch {
+	case errors.Is(err, errNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, tenant.ErrMissing):
+		return http.StatusUnauthorized
+	case errors.Is(err, tenant.ErrInvalid), errors.Is(err, errBadRequest):
+		return http.StatusBadRequest
+	case errors.Is(err, ErrNotReady):
+		return http.StatusServiceUnavailable
+	case errors.Is(err, context.DeadlineExceeded):
+		return http.StatusGatewayTimeout
+	case errors.Is(err, context.Canceled):
+		return 499 // client closed the request, as nginx logs it
+	}
+	return http.StatusInternalServerError
+}
+
+// wantsProtobuf reports whether the client asked for protobuf.
+func wantsProtobuf(r *http.Request) bool {
+	return strings.Contains(r.Header.Get("Accept"), mediaProtobuf)
+}
+
+// parseTraceID accepts 1 to 32 hex digits, left-padded with zeros as Tempo
+// does for 64-bit IDs.
+func parseTraceID(s string) (pcommon.TraceID, error) {
+	var id pcommon.TraceID
+	if len(s) == 0 || len(s) > 32 {
+		return id, badRequest("trace ID %q must be 1 to 32 hex digits", s)
+	}
+	b, err := hex.DecodeString(strings.Repeat("0", 32-len(s)) + s)
+	if err != nil {
+		return id, badRequest("trace ID %q is not hex", s)
+	}
+	copy(id[:], b)
+	if id.IsEmpty() {
+		return id, badRequest("trace ID must not be all zeros")
+	}
+	return id, nil
+}
+
+// parseTimeRange reads the start and end parameters (unix seconds).
+func parseTimeRange(r *http.Request) (TimeRange, error) {
+	var tr TimeRange
+	for _, p := range []struct {
+		name string
+		to   *time.Time
+	}{{"start", &tr.Start}, {"end", &tr.End}} {
+		v := r.URL.Query().Get(p.name)
+		if v == "" {
+			continue
+		}
+		secs, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || secs < 0 {
+			return tr, badRequest("%s=%q must be unix seconds", p.name, v)
+		}
+		*p.to = time.Unix(secs, 0)
+	}
+	if !tr.Start.IsZero() && !tr.End.IsZero() && tr.End.Before(tr.Start) {
+		return tr, badRequest("end is before start")
+	}
+	if !tr.End.IsZero() {
+		tr.End = tr.End.Add(time.Second - 1) // end is inclusive to the second
+	}
+	return tr, nil
+}

@@ -1,0 +1,162 @@
+package querier
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/spanlog/spanlog/tenant"
+)
+
+var errNotFound = errors.New("trace not found")
+
+// Field numbers of Tempo's TraceByIDResponse, the message Grafana decodes
+// from /api/v2/traces. Its Trace (field 1) is wire-identical to OTLP's
+// TracesData, which is also the whole /api/traces (v1) protobuf body.
+const (
+	v2FieldTrace   = 1
+	v2FieldMetrics = 2
+	v2FieldStatus  = 3
+	v2FieldMessage = 4
+
+	metricsFieldInspectedBytes = 1
+	statusPartial              = 1 // PartialStatus.PARTIAL; COMPLETE is 0
+)
+
+const partialMessage = "the live tail did not catch up in time; spans acked moments ago may be missing"
+
+func (q *Querier) findTraceFromRequest(r *http.Request) (TraceResult, error) {
+	tenants, err := q.tenants.Read(r.Header.Get(tenant.Header))
+	if err != nil {
+		return TraceResult{}, err
+	}
+	id, err := parseTraceID(r.PathValue("id"))
+	if err != nil {
+		return TraceResult{}, err
+	}
+	tr, err := parseTimeRange(r)
+	if err != nil {
+		return TraceResult{}, err
+	}
+	res, found, err := q.FindTrace(r.Context(), tenants, id, tr)
+	if err != nil {
+		return res, err
+	}
+	if !found {
+		return res, fmt.Errorf("%w: %s", errNotFound, id)
+	}
+	return res, nil
+}
+
+// handleTraceByIDV1 answers GET /api/traces/{id}: {"batches": [...]} in
+// JSON, TracesData in protobuf.
+func (q *Querier) handleTraceByIDV1(w http.ResponseWriter, r *http.Request) error {
+	res, err := q.findTraceFromRequest(r)
+	if err != nil {
+		return err
+	}
+	if wantsProtobuf(r) {
+		body, err := (&ptrace.ProtoMarshaler{}).MarshalTraces(res.Trace)
+		if err != nil {
+			return err
+		}
+		return write(w, mediaProtobuf, body)
+	}
+	spans, err := resourceSpansJSON(res.Trace)
+	if err != nil {
+		return err
+	}
+	body, err := json.Marshal(struct {
+		Batches json.RawMessage `json:"batches"`
+	}{spans})
+	if err != nil {
+		return err
+	}
+	return write(w, mediaJSON, body)
+}
+
+// handleTraceByIDV2 answers GET /api/v2/traces/{id} with Tempo's
+// TraceByIDResponse in JSON or protobuf.
+func (q *Querier) handleTraceByIDV2(w http.ResponseWriter, r *http.Request) error {
+	res, err := q.findTraceFromRequest(r)
+	if err != nil {
+		return err
+	}
+	if wantsProtobuf(r) {
+		trace, err := (&ptrace.ProtoMarshaler{}).MarshalTraces(res.Trace)
+		if err != nil {
+			return err
+		}
+		var metrics []byte
+		metrics = protowire.AppendTag(metrics, metricsFieldInspectedBytes, protowire.VarintType)
+		metrics = protowire.AppendVarint(metrics, uint64(res.InspectedBytes))
+
+		body := protowire.AppendTag(nil, v2FieldTrace, protowire.BytesType)
+		body = protowire.AppendBytes(body, trace)
+		body = protowire.AppendTag(body, v2FieldMetrics, protowire.BytesType)
+		body = protowire.AppendBytes(body, metrics)
+		if res.Partial {
+			body = protowire.AppendTag(body, v2FieldStatus, protowire.VarintType)
+			body = protowire.AppendVarint(body, statusPartial)
+			body = protowire.AppendTag(body, v2FieldMessage, protowire.BytesType)
+			body = protowire.AppendString(body, partialMessage)
+		}
+		return write(w, mediaProtobuf, body)
+	}
+	spans, err := resourceSpansJSON(res.Trace)
+	if err != nil {
+		return err
+	}
+	type traceJSON struct {
+		ResourceSpans json.RawMessage `json:"resourceSpans"`
+	}
+	type metricsJSON struct {
+		InspectedBytes string `json:"inspectedBytes"` // 64-bit integers are strings in protobuf JSON
+	}
+	resp := struct {
+		Trace   traceJSON   `json:"trace"`
+		Metrics metricsJSON `json:"metrics"`
+		Status  string      `json:"status,omitempty"`
+		Message string      `json:"message,omitempty"`
+	}{
+		Trace:   traceJSON{spans},
+		Metrics: metricsJSON{strconv.FormatInt(res.InspectedBytes, 10)},
+	}
+	if res.Partial {
+		resp.Status, resp.Message = "PARTIAL", partialMessage
+	}
+	body, err := json.Marshal(resp)
+	if err != nil {
+		return err
+	}
+	return write(w, mediaJSON, body)
+}
+
+// resourceSpansJSON returns the OTLP JSON of td's resource spans list.
+func resourceSpansJSON(td ptrace.Traces) (json.RawMessage, error) {
+	b, err := (&ptrace.JSONMarshaler{}).MarshalTraces(td)
+	if err != nil {
+		return nil, err
+	}
+	var data struct {
+		ResourceSpans json.RawMessage `json:"resourceSpans"`
+	}
+	if err := json.Unmarshal(b, &data); err != nil {
+		return nil, err
+	}
+	if data.ResourceSpans == nil {
+		return json.RawMessage("[]"), nil
+	}
+	return data.ResourceSpans, nil
+}
+
+func write(w http.ResponseWriter, mediaType string, body []byte) error {
+	w.Header().Set("Content-Type", mediaType)
+	_, err := w.Write(body)
+	return err
+}

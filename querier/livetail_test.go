@@ -1,0 +1,116 @@
+package querier
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+)
+
+func traceID(b byte) pcommon.TraceID { return pcommon.TraceID{15: b} }
+
+// spans returns a Traces with one span per (trace, span) pair.
+func spans(pairs ...[2]byte) ptrace.Traces {
+	td := ptrace.NewTraces()
+	ss := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty()
+	for _, p := range pairs {
+		s := ss.Spans().AppendEmpty()
+		s.SetTraceID(traceID(p[0]))
+		s.SetSpanID(pcommon.SpanID{7: p[1]})
+	}
+	return td
+}
+
+func addRecord(t *testing.T, live *LiveTail, tenant string, partition int32, offset int64, td ptrace.Traces) {
+	t.Helper()
+	value, err := (&ptrace.ProtoMarshaler{}).MarshalTraces(td)
+	if err != nil {
+		t.Fatal(err)
+	}
+	live.Add(tenant, partition, offset, value, td)
+}
+
+func TestLiveTailFindKeepsTenantsApart(t *testing.T) {
+	live := NewLiveTail(map[int32]int64{0: 0, 1: 0})
+	addRecord(t, live, "a", 0, 0, spans([2]byte{1, 1}, [2]byte{2, 1}))
+	addRecord(t, live, "a", 1, 0, spans([2]byte{1, 2}))
+	addRecord(t, live, "b", 0, 1, spans([2]byte{1, 3}))
+
+	got, err := live.Find("a", traceID(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	merged, err := mergeTraces(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := merged.SpanCount(); n != 2 {
+		t.Fatalf("tenant a trace 1: %d spans, want 2", n)
+	}
+	for _, td := range got {
+		for _, rs := range td.ResourceSpans().All() {
+			for _, s := range rs.ScopeSpans().At(0).Spans().All() {
+				if s.TraceID() != traceID(1) {
+					t.Fatalf("Find returned a span of trace %s", s.TraceID())
+				}
+			}
+		}
+	}
+	if got, _ := live.Find("c", traceID(1)); len(got) != 0 {
+		t.Fatalf("unknown tenant found %d records", len(got))
+	}
+}
+
+func TestLiveTailTrim(t *testing.T) {
+	live := NewLiveTail(map[int32]int64{0: 10})
+	addRecord(t, live, "a", 0, 10, spans([2]byte{1, 1}))
+	addRecord(t, live, "b", 0, 11, spans([2]byte{1, 2}))
+	addRecord(t, live, "a", 0, 12, spans([2]byte{1, 3}))
+
+	// Blocks of tenant a cover offsets below 12, of b nothing yet.
+	live.Trim(func(tenant string, _ int32) int64 {
+		if tenant == "a" {
+			return 12
+		}
+		return 0
+	})
+	a, _ := live.Find("a", traceID(1))
+	b, _ := live.Find("b", traceID(1))
+	if len(a) != 1 || len(b) != 1 {
+		t.Fatalf("after trim: tenant a %d records (want 1), b %d (want 1)", len(a), len(b))
+	}
+	if n, _ := live.Size(); n != 2 {
+		t.Fatalf("size %d records, want 2", n)
+	}
+	live.Trim(func(string, int32) int64 { return 100 })
+	if n, size := live.Size(); n != 0 || size != 0 {
+		t.Fatalf("after trimming everything: %d records, %d bytes", n, size)
+	}
+}
+
+func TestLiveTailWaitFor(t *testing.T) {
+	live := NewLiveTail(map[int32]int64{0: 5})
+	if err := live.WaitFor(context.Background(), 0, 5); err != nil {
+		t.Fatalf("already at the end: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- live.WaitFor(context.Background(), 0, 7) }()
+	addRecord(t, live, "a", 0, 5, spans([2]byte{1, 1}))
+	select {
+	case err := <-done:
+		t.Fatalf("returned at offset 6 of 7: %v", err)
+	default:
+	}
+	live.Advance(0, 7)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	if err := live.WaitFor(ctx, 0, 100); err == nil {
+		t.Fatal("WaitFor past the end returned without error")
+	}
+}
