@@ -1,0 +1,304 @@
+package blockbuilder
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/spanlog/spanlog/block"
+	"github.com/spanlog/spanlog/consumer"
+	"github.com/spanlog/spanlog/internal/kafkatest"
+	"github.com/spanlog/spanlog/objstore"
+	"github.com/spanlog/spanlog/schema"
+	"github.com/spanlog/spanlog/tracelog"
+)
+
+const partitions = 3
+
+type fixture struct {
+	t       *testing.T
+	log     tracelog.Config
+	cl      *kgo.Client
+	bucket  *flakyBucket
+	nextID  atomic.Uint64
+	records int
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	cluster := kafkatest.New(t)
+	log := tracelog.DefaultConfig()
+	log.Brokers = cluster.Brokers()
+	log.Topic = kafkatest.Topic
+	log.Partitions = partitions
+	cl, err := kgo.NewClient(append(log.ClientOpts("test"), kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	if _, err := tracelog.EnsureTopic(context.Background(), cl, log); err != nil {
+		t.Fatal(err)
+	}
+	dir, err := objstore.NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{t: t, log: log, cl: cl, bucket: &flakyBucket{Bucket: dir}}
+}
+
+// produce writes one record of spans spans (one trace) for tenant to
+// partition, stamped at.
+func (f *fixture) produce(tenant string, partition int32, spans int, at time.Time) {
+	f.t.Helper()
+	td := ptrace.NewTraces()
+	ss := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty()
+	id := f.nextID.Add(1)
+	for i := range spans {
+		s := ss.Spans().AppendEmpty()
+		s.SetTraceID(pcommon.TraceID{0: 1, 15: byte(id), 14: byte(id >> 8)})
+		s.SetSpanID(pcommon.SpanID{0: 1, 7: byte(i)})
+		s.SetName(fmt.Sprintf("span %d", i))
+	}
+	r, err := schema.EncodeRecord(tenant, td)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	r.Topic, r.Partition, r.Timestamp = f.log.Topic, partition, at
+	if err := f.cl.ProduceSync(context.Background(), r).FirstErr(); err != nil {
+		f.t.Fatal(err)
+	}
+	f.records++
+}
+
+// start runs a builder of group until the test ends or stop is called.
+func (f *fixture) start(group string) (stop func()) {
+	f.t.Helper()
+	cfg := DefaultConfig()
+	cfg.ConsumerGroup = group
+	cfg.CycleDuration = time.Second
+	cfg.IdleCutDelay = 100 * time.Millisecond
+	cfg.RetryBackoff = 20 * time.Millisecond
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	b, err := New(cfg, f.log, "default", f.bucket, logger, prometheus.NewRegistry())
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				f.t.Errorf("builder: %v", err)
+			}
+		})
+	}
+	f.t.Cleanup(stop)
+	return stop
+}
+
+// committed returns group's committed offsets.
+func (f *fixture) committed(group string) map[int32]int64 {
+	f.t.Helper()
+	c, err := consumer.Committed(context.Background(), f.cl, group, f.log.Topic)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return c
+}
+
+// waitCommitted waits until group committed every partition's end.
+func (f *fixture) waitCommitted(group string) {
+	f.t.Helper()
+	ends, err := tracelog.EndOffsets(context.Background(), f.cl, f.log.Topic)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c := f.committed(group)
+		done := true
+		for p, end := range ends {
+			if end > 0 && c[p] != end {
+				done = false
+			}
+		}
+		if done {
+			return
+		}
+		if time.Now().After(deadline) {
+			f.t.Fatalf("group %s committed %v, want %v", group, c, ends)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// stored returns every block's meta, and how often each span is stored.
+func (f *fixture) stored() (map[uuid.UUID]*schema.BlockMeta, map[string]int) {
+	f.t.Helper()
+	ctx := context.Background()
+	metas := make(map[uuid.UUID]*schema.BlockMeta)
+	spans := make(map[string]int)
+	var tenants []string
+	_ = f.bucket.List(ctx, "", func(name string) error { tenants = append(tenants, strings.TrimSuffix(name, "/")); return nil })
+	for _, tenant := range tenants {
+		var ids []uuid.UUID
+		_ = f.bucket.List(ctx, tenant+"/", func(name string) error {
+			if id, err := uuid.Parse(strings.TrimSuffix(strings.TrimPrefix(name, tenant+"/"), "/")); err == nil {
+				ids = append(ids, id)
+			}
+			return nil
+		})
+		for _, id := range ids {
+			m, err := block.ReadMeta(ctx, f.bucket, tenant, id)
+			if err != nil {
+				f.t.Fatalf("block %s/%s: %v", tenant, id, err)
+			}
+			metas[id] = m
+			r, err := block.Open(ctx, f.bucket, m)
+			if err != nil {
+				f.t.Fatal(err)
+			}
+			if err := r.Iterate(ctx, func(row *schema.SpanRow) error {
+				spans[fmt.Sprintf("%s/%x/%x", tenant, row.TraceID, row.SpanID)]++
+				return nil
+			}); err != nil {
+				f.t.Fatal(err)
+			}
+			r.Close()
+		}
+	}
+	return metas, spans
+}
+
+// checkEverySpanOnce fails unless the blocks hold want spans, each once.
+func (f *fixture) checkEverySpanOnce(want int) map[uuid.UUID]*schema.BlockMeta {
+	f.t.Helper()
+	metas, spans := f.stored()
+	if len(spans) != want {
+		f.t.Fatalf("blocks hold %d distinct spans, want %d", len(spans), want)
+	}
+	for k, n := range spans {
+		if n != 1 {
+			f.t.Fatalf("span %s stored %d times", k, n)
+		}
+	}
+	return metas
+}
+
+// flakyBucket fails uploads while failing is set.
+type flakyBucket struct {
+	objstore.Bucket
+	failing  atomic.Bool
+	attempts atomic.Int64
+}
+
+func (b *flakyBucket) Upload(ctx context.Context, name string, r io.Reader) error {
+	b.attempts.Add(1)
+	if b.failing.Load() {
+		return errors.New("injected upload failure")
+	}
+	return b.Bucket.Upload(ctx, name, r)
+}
+
+func TestOffsetsCommittedOnlyAfterBlocksAreStored(t *testing.T) {
+	f := newFixture(t)
+	f.bucket.failing.Store(true)
+	now := time.Now()
+	for i := range 6 {
+		f.produce("t1", int32(i%partitions), 4, now)
+	}
+	f.start("builders")
+
+	deadline := time.Now().Add(30 * time.Second)
+	for f.bucket.attempts.Load() < 3 {
+		if time.Now().After(deadline) {
+			t.Fatal("builder never tried to write a block")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if c := f.committed("builders"); len(c) != 0 {
+		t.Fatalf("offsets %v committed while no block could be stored", c)
+	}
+
+	f.bucket.failing.Store(false)
+	f.waitCommitted("builders")
+	metas := f.checkEverySpanOnce(6 * 4)
+	committed := f.committed("builders")
+	for _, m := range metas {
+		r := m.KafkaRanges[0]
+		if len(m.KafkaRanges) != 1 || r.Start != 0 || r.End != committed[r.Partition] {
+			t.Errorf("block %s covers %+v; committed %v", m.BlockID, m.KafkaRanges, committed)
+		}
+		if m.Tenant != "t1" || m.TotalSpans != 8 || m.TotalTraces != 2 {
+			t.Errorf("block %s: tenant %s, %d spans, %d traces; want t1, 8, 2", m.BlockID, m.Tenant, m.TotalSpans, m.TotalTraces)
+		}
+	}
+}
+
+// A replay of the log (a new group, as after offsets were lost or reset)
+// rebuilds exactly the blocks that exist: same IDs, nothing added.
+func TestReplayRebuildsTheSameBlocks(t *testing.T) {
+	f := newFixture(t)
+	base := time.Now().Add(-time.Minute).Truncate(time.Second)
+	for i := range 30 {
+		// Records spread over several one-second cycles, two tenants.
+		f.produce([]string{"t1", "t2"}[i%2], int32(i%partitions), 3, base.Add(time.Duration(i)*300*time.Millisecond))
+	}
+	stop := f.start("first")
+	f.waitCommitted("first")
+	stop()
+	before := f.checkEverySpanOnce(30 * 3)
+	if len(before) < 2*partitions*2 {
+		t.Fatalf("only %d blocks; the test needs several cycles per partition", len(before))
+	}
+
+	f.start("replay")
+	f.waitCommitted("replay")
+	after := f.checkEverySpanOnce(30 * 3)
+	if len(after) != len(before) {
+		t.Fatalf("replay left %d blocks, want the %d there were", len(after), len(before))
+	}
+	for id, m := range before {
+		if a := after[id]; a == nil || a.TotalSpans != m.TotalSpans {
+			t.Fatalf("block %s changed in replay", id)
+		}
+	}
+}
+
+// Builders joining and leaving the group mid-stream neither lose nor
+// duplicate a span.
+func TestRebalanceLosesAndDuplicatesNothing(t *testing.T) {
+	f := newFixture(t)
+	produceBatch := func(n int) {
+		now := time.Now()
+		for i := range n {
+			f.produce("t1", int32(i%partitions), 2, now)
+		}
+	}
+	stopA := f.start("builders")
+	produceBatch(9)
+	f.waitCommitted("builders")
+
+	f.start("builders") // B joins: partitions move
+	produceBatch(9)
+	stopA() // A leaves with whatever it had not written
+	produceBatch(9)
+	f.waitCommitted("builders")
+	f.checkEverySpanOnce(27 * 2)
+}
