@@ -1,0 +1,66 @@
+package producer
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"time"
+)
+
+// Config configures a Distributor.
+type Config struct {
+	// GRPCListenAddress is where OTLP/gRPC is served. Default ":4317".
+	GRPCListenAddress string `yaml:"grpc-listen-address" help:"Address of the OTLP/gRPC receiver."`
+	// HTTPListenAddress is where OTLP/HTTP is served. Default ":4318".
+	HTTPListenAddress string `yaml:"http-listen-address" help:"Address of the OTLP/HTTP receiver."`
+	// MaxRecordBytes bounds a Kafka record batch holding one record, headers
+	// and framing included: requests are split into records below it, and a
+	// single trace above it is rejected. It must not exceed the broker's
+	// message.max.bytes (Kafka's default is 1 MiB + 12 bytes). Default 1 MiB.
+	MaxRecordBytes int64 `yaml:"max-record-bytes" help:"Largest Kafka record written, in bytes; must not exceed the broker's message.max.bytes."`
+	// WriteTimeout bounds the wait for Kafka's ack of a request's records;
+	// past it the client gets Unavailable and retries. Default 5s.
+	WriteTimeout time.Duration `yaml:"write-timeout" help:"How long a request waits for Kafka to acknowledge its records."`
+	// MaxRequestBytes bounds a request: an OTLP/HTTP body (before and after
+	// decompression) and an OTLP/gRPC message. Default 16 MiB.
+	MaxRequestBytes int64 `yaml:"max-request-bytes" help:"Largest OTLP request accepted, in bytes."`
+}
+
+// DefaultConfig returns the configuration that listens on the standard OTLP
+// ports.
+func DefaultConfig() Config {
+	return Config{
+		GRPCListenAddress: ":4317",
+		HTTPListenAddress: ":4318",
+		MaxRecordBytes:    1 << 20,
+		WriteTimeout:      5 * time.Second,
+		MaxRequestBytes:   16 << 20,
+	}
+}
+
+// Bounds of MaxRecordBytes: below the minimum a record holds little more
+// than its headers; the maximum is franz-go's limit on a record batch.
+const (
+	minRecordBytes = 1 << 10
+	maxRecordBytes = 1 << 30
+)
+
+// maxRequestBytes is the largest protobuf message there can be.
+const maxRequestBytes = math.MaxInt32
+
+// Validate reports a configuration that cannot work.
+func (c Config) Validate() error {
+	switch {
+	case c.GRPCListenAddress == "":
+		return errors.New("distributor: no gRPC listen address")
+	case c.HTTPListenAddress == "":
+		return errors.New("distributor: no HTTP listen address")
+	case c.MaxRecordBytes < minRecordBytes || c.MaxRecordBytes > maxRecordBytes:
+		return fmt.Errorf("distributor: max record bytes must be in [%d, %d], got %d", minRecordBytes, maxRecordBytes, c.MaxRecordBytes)
+	case c.WriteTimeout <= 0:
+		return fmt.Errorf("distributor: write timeout must be positive, got %v", c.WriteTimeout)
+	case c.MaxRequestBytes <= 0 || c.MaxRequestBytes > maxRequestBytes:
+		return fmt.Errorf("distributor: max request bytes must be in [1, %d], got %d", maxRequestBytes, c.MaxRequestBytes)
+	}
+	return nil
+}

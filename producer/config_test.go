@@ -1,0 +1,32 @@
+package producer
+
+import (
+	"testing"
+	"time"
+)
+
+func TestConfigValidate(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		change func(*Config)
+		ok     bool
+	}{
+		{"default", func(*Config) {}, true},
+		{"no gRPC address", func(c *Config) { c.GRPCListenAddress = "" }, false},
+		{"no HTTP address", func(c *Config) { c.HTTPListenAddress = "" }, false},
+		{"record too small", func(c *Config) { c.MaxRecordBytes = 512 }, false},
+		{"record too large", func(c *Config) { c.MaxRecordBytes = 2 << 30 }, false},
+		{"no write timeout", func(c *Config) { c.WriteTimeout = 0 }, false},
+		{"negative write timeout", func(c *Config) { c.WriteTimeout = -time.Second }, false},
+		{"no request size", func(c *Config) { c.MaxRequestBytes = 0 }, false},
+		{"request over protobuf's limit", func(c *Config) { c.MaxRequestBytes = 4 << 30 }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := DefaultConfig()
+			tc.change(&cfg)
+			if err := cfg.Validate(); tc.ok != (err == nil) {
+				t.Errorf("Validate() = %v, want ok=%v", err, tc.ok)
+			}
+		})
+	}
+}

@@ -1,0 +1,185 @@
+package producer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+	"google.golang.org/grpc"
+	_ "google.golang.org/grpc/encoding/gzip" // OTLP exporters may gzip their requests
+
+	"github.com/spanlog/spanlog/tenant"
+	"github.com/spanlog/spanlog/tracelog"
+)
+
+// Distributor receives OTLP traces and writes them to the trace log.
+type Distributor struct {
+	cfg     Config
+	log     tracelog.Config
+	tenants tenant.Config
+	logger  *slog.Logger
+	metrics *metrics
+	client  *kgo.Client
+
+	grpcListener, httpListener net.Listener
+	grpcServer                 *grpc.Server
+	httpServer                 *http.Server
+
+	// partitions is the topic's partition count, 0 until it is known.
+	partitions atomic.Int32
+	// ready is closed once partitions is known.
+	ready chan struct{}
+}
+
+// New returns a distributor writing to the log, with its listeners bound
+// (so that their addresses are known at once) but not serving yet. Call Run
+// exactly once: it serves and, when done, releases the listeners and the
+// Kafka client.
+func New(cfg Config, log tracelog.Config, tenants tenant.Config, logger *slog.Logger, reg prometheus.Registerer) (*Distributor, error) {
+	for _, err := range []error{cfg.Validate(), log.Validate(), tenants.Validate()} {
+		if err != nil {
+			return nil, err
+		}
+	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	d := &Distributor{cfg: cfg, log: log, tenants: tenants, logger: logger, metrics: m, ready: make(chan struct{})}
+	if d.client, err = newClient(cfg, log); err != nil {
+		return nil, err
+	}
+	if d.grpcListener, err = net.Listen("tcp", cfg.GRPCListenAddress); err != nil {
+		d.client.Close()
+		return nil, fmt.Errorf("listen for OTLP/gRPC: %w", err)
+	}
+	if d.httpListener, err = net.Listen("tcp", cfg.HTTPListenAddress); err != nil {
+		d.grpcListener.Close()
+		d.client.Close()
+		return nil, fmt.Errorf("listen for OTLP/HTTP: %w", err)
+	}
+	d.grpcServer = grpc.NewServer(grpc.MaxRecvMsgSize(int(cfg.MaxRequestBytes)))
+	ptraceotlp.RegisterGRPCServer(d.grpcServer, &grpcReceiver{d: d})
+	d.httpServer = d.newHTTPServer()
+	return d, nil
+}
+
+// GRPCAddr is the address OTLP/gRPC is served on.
+func (d *Distributor) GRPCAddr() string { return d.grpcListener.Addr().String() }
+
+// HTTPAddr is the address OTLP/HTTP is served on.
+func (d *Distributor) HTTPAddr() string { return d.httpListener.Addr().String() }
+
+// Ready returns nil once the distributor knows the trace log's partitions
+// and accepts writes; until then writes fail as Unavailable, and Ready says
+// why.
+func (d *Distributor) Ready() error {
+	select {
+	case <-d.ready:
+		return nil
+	default:
+		return errNotReady
+	}
+}
+
+// Run serves OTLP until ctx is done, then stops accepting requests, lets
+// the ones in flight finish, and closes the Kafka client. Meanwhile it makes
+// sure the topic exists, retrying while Kafka is not reachable. It returns
+// once all its goroutines have ended: nil after ctx is done, or the error
+// of a server that failed.
+func (d *Distributor) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	served := make(chan error, 2)
+	wg.Go(func() { served <- d.serveGRPC() })
+	wg.Go(func() { served <- d.serveHTTP() })
+	wg.Go(func() { d.awaitTopic(ctx) })
+	d.logger.Info("distributor serving OTLP", "grpc", d.GRPCAddr(), "http", d.HTTPAddr())
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-served:
+	}
+	cancel()
+	d.stopServers()
+	wg.Wait()
+	d.client.Close()
+	return err
+}
+
+func (d *Distributor) serveGRPC() error {
+	err := d.grpcServer.Serve(d.grpcListener)
+	if err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+		return fmt.Errorf("serve OTLP/gRPC: %w", err)
+	}
+	return nil
+}
+
+func (d *Distributor) serveHTTP() error {
+	err := d.httpServer.Serve(d.httpListener)
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve OTLP/HTTP: %w", err)
+	}
+	return nil
+}
+
+// stopServers stops both servers accepting and waits for the requests in
+// flight, which WriteTimeout and the HTTP read timeouts bound.
+func (d *Distributor) stopServers() {
+	var wg sync.WaitGroup
+	wg.Go(d.grpcServer.GracefulStop)
+	wg.Go(func() {
+		if err := d.httpServer.Shutdown(context.Background()); err != nil {
+			d.logger.Warn("stop OTLP/HTTP", "err", err)
+		}
+	})
+	wg.Wait()
+}
+
+// Backoff of the topic set-up while Kafka is not reachable.
+const (
+	minTopicBackoff = 100 * time.Millisecond
+	maxTopicBackoff = 10 * time.Second
+)
+
+// awaitTopic makes sure the topic exists and learns its partition count,
+// retrying until it succeeds or ctx is done. Receivers serve meanwhile and
+// answer Unavailable, which OTLP clients retry.
+func (d *Distributor) awaitTopic(ctx context.Context) {
+	backoff := minTopicBackoff
+	for {
+		n, err := tracelog.EnsureTopic(ctx, d.client, d.log)
+		if err == nil && n <= 0 {
+			err = fmt.Errorf("topic %s has no partitions", d.log.Topic)
+		}
+		if err == nil {
+			d.partitions.Store(n)
+			close(d.ready)
+			d.logger.Info("distributor ready", "topic", d.log.Topic, "partitions", n)
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		d.logger.Warn("Kafka topic not available, retrying", "topic", d.log.Topic, "retry_in", backoff, "err", err)
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		backoff = min(2*backoff, maxTopicBackoff)
+	}
+}

@@ -1,0 +1,50 @@
+package producer
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/spanlog/spanlog/tenant"
+)
+
+// grpcReceiver is the OTLP/gRPC trace service.
+type grpcReceiver struct {
+	ptraceotlp.UnimplementedGRPCServer
+	d *Distributor
+}
+
+func (r *grpcReceiver) Export(ctx context.Context, req ptraceotlp.ExportRequest) (ptraceotlp.ExportResponse, error) {
+	// Several tenant headers join into one value that no tenant ID can
+	// match, so an ambiguous request is refused rather than guessed at.
+	header := strings.Join(metadata.ValueFromIncomingContext(ctx, tenant.Header), ",")
+	t, err := r.d.tenants.Write(header)
+	if err == nil {
+		err = r.d.Push(ctx, t, req.Traces())
+	}
+	if err != nil {
+		return ptraceotlp.NewExportResponse(), grpcStatus(err).Err()
+	}
+	return ptraceotlp.NewExportResponse(), nil
+}
+
+// grpcStatus maps an error of the write path to its gRPC status: the one
+// place that decides gRPC codes. OTLP clients retry Unavailable and give up
+// on the others.
+func grpcStatus(err error) *status.Status {
+	code := codes.Internal
+	switch {
+	case errors.Is(err, tenant.ErrMissing):
+		code = codes.Unauthenticated
+	case errors.Is(err, tenant.ErrInvalid), isType[*InvalidSpanError](err), isType[*TraceTooLargeError](err):
+		code = codes.InvalidArgument
+	case isType[*UnavailableError](err):
+		code = codes.Unavailable
+	}
+	return status.New(code, err.Error())
+}

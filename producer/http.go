@@ -1,0 +1,107 @@
+package producer
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+	"google.golang.org/grpc/codes"
+
+	"github.com/spanlog/spanlog/tenant"
+)
+
+// tracesPath is where OTLP/HTTP clients send traces.
+const tracesPath = "/v1/traces"
+
+// Slow clients must not hold a request, and so a shutdown, for long.
+const (
+	readHeaderTimeout = 10 * time.Second
+	readTimeout       = time.Minute
+)
+
+func (d *Distributor) newHTTPServer() *http.Server {
+	mux := http.NewServeMux()
+	// Other methods get 405 and other paths 404 from the mux.
+	mux.HandleFunc("POST "+tracesPath, d.handleTraces)
+	return &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		ErrorLog:          slog.NewLogLogger(d.logger.Handler(), slog.LevelWarn),
+	}
+}
+
+// handleTraces is the OTLP/HTTP trace receiver. Replies, errors included,
+// use the request's encoding, as the OTLP/HTTP specification asks.
+func (d *Distributor) handleTraces(w http.ResponseWriter, r *http.Request) {
+	enc, err := requestEncoding(r.Header.Get("Content-Type"))
+	var t string
+	if err == nil {
+		// Several tenant headers join into one value that no tenant ID
+		// can match, so an ambiguous request is refused.
+		t, err = d.tenants.Write(strings.Join(r.Header.Values(tenant.Header), ","))
+	}
+	var req ptraceotlp.ExportRequest
+	if err == nil {
+		req, err = readRequest(w, r, enc, d.cfg.MaxRequestBytes)
+	}
+	if err == nil {
+		err = d.Push(r.Context(), t, req.Traces())
+	}
+	if err != nil {
+		d.writeError(w, enc, err)
+		return
+	}
+	body, err := enc.encodeResponse(ptraceotlp.NewExportResponse())
+	if err != nil {
+		d.writeError(w, enc, err)
+		return
+	}
+	d.write(w, enc.mediaType, http.StatusOK, body)
+}
+
+func (d *Distributor) writeError(w http.ResponseWriter, enc encoding, err error) {
+	code, rpcCode := httpStatus(err)
+	if enc.mediaType == "" {
+		d.write(w, "text/plain; charset=utf-8", code, []byte(err.Error()+"\n"))
+		return
+	}
+	body, encErr := enc.encodeStatus(rpcCode, err.Error())
+	if encErr != nil {
+		d.logger.Error("encode OTLP/HTTP error reply", "err", encErr)
+		code = http.StatusInternalServerError
+	}
+	d.write(w, enc.mediaType, code, body)
+}
+
+func (d *Distributor) write(w http.ResponseWriter, contentType string, code int, body []byte) {
+	w.Header().Set("Content-Type", contentType)
+	w.WriteHeader(code)
+	if _, err := w.Write(body); err != nil {
+		d.logger.Debug("write OTLP/HTTP reply", "err", err)
+	}
+}
+
+// httpStatus maps an error of the write path to its HTTP status, and the
+// gRPC code that the google.rpc.Status in the reply's body carries: the one
+// place that decides HTTP codes. OTLP clients retry 503 and give up on the
+// other codes here.
+func httpStatus(err error) (int, codes.Code) {
+	switch {
+	case errors.Is(err, tenant.ErrMissing):
+		return http.StatusUnauthorized, codes.Unauthenticated
+	case errors.Is(err, tenant.ErrInvalid), errors.Is(err, errUndecodable),
+		isType[*InvalidSpanError](err), isType[*TraceTooLargeError](err):
+		return http.StatusBadRequest, codes.InvalidArgument
+	case isType[*http.MaxBytesError](err):
+		return http.StatusRequestEntityTooLarge, codes.ResourceExhausted
+	case errors.Is(err, errUnsupportedMediaType):
+		return http.StatusUnsupportedMediaType, codes.InvalidArgument
+	case isType[*UnavailableError](err):
+		return http.StatusServiceUnavailable, codes.Unavailable
+	}
+	return http.StatusInternalServerError, codes.Internal
+}

@@ -1,0 +1,206 @@
+package producer
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"google.golang.org/grpc/codes"
+	grpcstatus "google.golang.org/grpc/status"
+
+	"github.com/spanlog/spanlog/internal/kafkatest"
+	"github.com/spanlog/spanlog/schema"
+)
+
+// TestSplitOnBroker has a broker enforce a small message.max.bytes and
+// checks that a large request arrives whole, in records under it.
+func TestSplitOnBroker(t *testing.T) {
+	const limit = 4 << 10
+	cluster := kafkatest.New(t, kfake.BrokerConfigs(map[string]string{"message.max.bytes": strconv.Itoa(limit)}))
+	d := startDistributor(t, cluster.Brokers(), func(s *testSetup) { s.cfg.MaxRecordBytes = limit })
+	td := testTraces(300, 3, 4)
+	if err := exportGRPC(t, d.GRPCAddr(), "", td); err != nil {
+		t.Fatal(err)
+	}
+	records := readLog(t, cluster.Brokers(), kafkatest.Topic)
+	if len(records) < 2*testPartitions {
+		t.Errorf("%d records, want several per partition", len(records))
+	}
+	for _, r := range records {
+		if size := len(r.Value) + recordFraming(r); size > limit {
+			t.Errorf("record at %d/%d takes up to %d bytes, limit %d", r.Partition, r.Offset, size, limit)
+		}
+	}
+	checkSpansOnce(t, logSpans(t, records, "single-tenant", testPartitions), keysOf(td))
+}
+
+// TestKafkaDown checks that writes fail as retryable within the write
+// timeout when Kafka is gone.
+func TestKafkaDown(t *testing.T) {
+	const writeTimeout = time.Second
+	cluster := kafkatest.New(t)
+	d := startDistributor(t, cluster.Brokers(), func(s *testSetup) { s.cfg.WriteTimeout = writeTimeout })
+	if err := exportGRPC(t, d.GRPCAddr(), "", testTraces(2, 2, 1)); err != nil {
+		t.Fatalf("with Kafka up: %v", err)
+	}
+	cluster.Close()
+
+	// Give the request a full second on top of the timeout: on two
+	// loaded cores a loopback round trip can take a while.
+	const bound = writeTimeout + time.Second
+	t.Run("grpc", func(t *testing.T) {
+		start := time.Now()
+		err := exportGRPC(t, d.GRPCAddr(), "", testTraces(2, 2, 1))
+		if took := time.Since(start); took > bound {
+			t.Errorf("took %v, want at most %v", took, bound)
+		}
+		if st := grpcstatus.Convert(err); st.Code() != codes.Unavailable || !strings.Contains(st.Message(), "trace log unavailable") {
+			t.Errorf("status %v, want Unavailable", st)
+		}
+	})
+	t.Run("http", func(t *testing.T) {
+		start := time.Now()
+		code, msg := exportHTTP(t, d.HTTPAddr(), "", testTraces(2, 2, 1))
+		if took := time.Since(start); took > bound {
+			t.Errorf("took %v, want at most %v", took, bound)
+		}
+		if code != http.StatusServiceUnavailable || !strings.Contains(msg, "trace log unavailable") {
+			t.Errorf("status %d %q, want 503", code, msg)
+		}
+	})
+}
+
+// TestWaitsForKafka starts the distributor before Kafka: it must serve,
+// answer Unavailable, and become ready once Kafka is up.
+func TestWaitsForKafka(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().(*net.TCPAddr)
+	ln.Close()
+
+	d := runDistributor(t, []string{addr.String()}, func(s *testSetup) { s.log.DialTimeout = 200 * time.Millisecond })
+	if err := d.Ready(); err == nil {
+		t.Fatal("ready without Kafka")
+	}
+	err = exportGRPC(t, d.GRPCAddr(), "", testTraces(1, 1, 1))
+	if st := grpcstatus.Convert(err); st.Code() != codes.Unavailable || !strings.Contains(st.Message(), errNotReady.Error()) {
+		t.Fatalf("before Kafka: %v, want Unavailable, not ready", err)
+	}
+
+	cluster := kafkatest.New(t, kfake.Ports(addr.Port))
+	select {
+	case <-d.ready:
+	case <-time.After(30 * time.Second):
+		t.Fatal("not ready 30s after Kafka started")
+	}
+	if err := d.Ready(); err != nil {
+		t.Fatalf("Ready: %v", err)
+	}
+	td := testTraces(3, 2, 1)
+	if err := exportGRPC(t, d.GRPCAddr(), "", td); err != nil {
+		t.Fatal(err)
+	}
+	checkSpansOnce(t, logSpans(t, readLog(t, cluster.Brokers(), kafkatest.Topic), "single-tenant", testPartitions), keysOf(td))
+}
+
+// TestUsesExistingTopic checks that the partition count comes from the
+// topic, not from the configuration, when the topic exists.
+func TestUsesExistingTopic(t *testing.T) {
+	const partitions = 3
+	cluster := kafkatest.New(t, kfake.SeedTopics(partitions, kafkatest.Topic))
+	d := startDistributor(t, cluster.Brokers(), nil) // configured with testPartitions
+	td := testTraces(30, 1, 1)
+	want := keysOf(td)
+	if err := d.Push(context.Background(), "t1", td); err != nil {
+		t.Fatal(err)
+	}
+	records := readLog(t, cluster.Brokers(), kafkatest.Topic)
+	checkSpansOnce(t, logSpans(t, records, "t1", partitions), want)
+	for _, r := range records {
+		if r.Partition >= partitions {
+			t.Errorf("record on partition %d of a %d-partition topic", r.Partition, partitions)
+		}
+		if got := schema.RecordTenant(r, ""); got != "t1" {
+			t.Errorf("record tenant %q", got)
+		}
+	}
+}
+
+// TestRunReleasesEverything checks that once Run returns, none of the
+// distributor's goroutines is left and its ports are free again.
+func TestRunReleasesEverything(t *testing.T) {
+	cluster := kafkatest.New(t)
+	d := newDistributor(t, cluster.Brokers(), nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	<-d.ready
+	if err := exportGRPC(t, d.GRPCAddr(), "", testTraces(2, 2, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if code, msg := exportHTTP(t, d.HTTPAddr(), "", testTraces(2, 2, 1)); code != http.StatusOK {
+		t.Fatalf("HTTP: %d %s", code, msg)
+	}
+	http.DefaultClient.CloseIdleConnections()
+
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+
+	for _, addr := range []string{d.GRPCAddr(), d.HTTPAddr()} {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Errorf("port still taken after Run: %v", err)
+			continue
+		}
+		ln.Close()
+	}
+	awaitNoGoroutines(t,
+		"github.com/spanlog/spanlog/producer.(*",
+		"github.com/twmb/franz-go/pkg/kgo.",
+		"google.golang.org/grpc.(*Server)",
+		"google.golang.org/grpc/internal/transport.(*http2Server)",
+		"net/http.(*Server)",
+		"net/http.(*conn)",
+	)
+}
+
+// awaitNoGoroutines waits until no goroutine but the caller's runs code
+// whose name contains one of markers, and fails the test if some still do
+// after a few seconds. Goroutines that were told to stop can take a moment
+// to get scheduled and return.
+func awaitNoGoroutines(t *testing.T, markers ...string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		buf := make([]byte, 1<<20)
+		stacks := strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n")
+		var left []string
+		for _, g := range stacks[1:] { // stacks[0] is the caller's
+			for _, m := range markers {
+				if strings.Contains(g, m) {
+					left = append(left, g)
+					break
+				}
+			}
+		}
+		if len(left) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines left:\n\n%s", len(left), strings.Join(left, "\n\n"))
+		}
+		<-tick.C
+	}
+}

@@ -1,0 +1,74 @@
+package producer
+
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type metrics struct {
+	spansReceived      *prometheus.CounterVec
+	bytesReceived      *prometheus.CounterVec
+	spansRejected      *prometheus.CounterVec
+	produceDuration    prometheus.Histogram
+	recordsWritten     *prometheus.CounterVec
+	recordBytesWritten *prometheus.CounterVec
+}
+
+// Values of the reason label of spans rejected.
+const (
+	reasonInvalidSpan   = "invalid_span"
+	reasonTraceTooLarge = "trace_too_large"
+	reasonUnavailable   = "kafka_unavailable"
+	reasonInternal      = "internal"
+)
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		spansReceived: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "spanlog_distributor_spans_received_total",
+			Help: "Spans received, accepted or not.",
+		}, []string{"tenant"}),
+		bytesReceived: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "spanlog_distributor_bytes_received_total",
+			Help: "Size of the spans received, as OTLP protobuf, accepted or not.",
+		}, []string{"tenant"}),
+		spansRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "spanlog_distributor_spans_rejected_total",
+			Help: "Spans of requests that got an error, by reason.",
+		}, []string{"tenant", "reason"}),
+		produceDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "spanlog_distributor_produce_duration_seconds",
+			Help:    "Time from handing a request's records to the Kafka client until all were acknowledged or the request gave up.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
+		}),
+		recordsWritten: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "spanlog_distributor_records_written_total",
+			Help: "Records Kafka acknowledged.",
+		}, []string{"partition"}),
+		recordBytesWritten: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "spanlog_distributor_record_bytes_written_total",
+			Help: "Size of the values of the records Kafka acknowledged.",
+		}, []string{"partition"}),
+	}
+	for _, c := range []prometheus.Collector{m.spansReceived, m.bytesReceived, m.spansRejected,
+		m.produceDuration, m.recordsWritten, m.recordBytesWritten} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("register metrics: %w", err)
+		}
+	}
+	return m, nil
+}
+
+// rejectReason names why Push failed with err, for spansRejected.
+func rejectReason(err error) string {
+	switch {
+	case isType[*InvalidSpanError](err):
+		return reasonInvalidSpan
+	case isType[*TraceTooLargeError](err):
+		return reasonTraceTooLarge
+	case isType[*UnavailableError](err):
+		return reasonUnavailable
+	}
+	return reasonInternal
+}
