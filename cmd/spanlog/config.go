@@ -1,0 +1,129 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spanlog/spanlog/blockbuilder"
+	"github.com/spanlog/spanlog/objstore"
+	"github.com/spanlog/spanlog/producer"
+	"github.com/spanlog/spanlog/querier"
+	"github.com/spanlog/spanlog/tenant"
+	"github.com/spanlog/spanlog/tracelog"
+)
+
+// Targets a process can run; all runs every role and the embedded Kafka.
+const (
+	targetAll          = "all"
+	targetDistributor  = "distributor"
+	targetBlockBuilder = "block-builder"
+	targetQuerier      = "querier"
+)
+
+var targets = []string{targetAll, targetDistributor, targetBlockBuilder, targetQuerier}
+
+// Config is the whole configuration of a spanlog process.
+type Config struct {
+	// Target is the role this process plays. Default all.
+	Target string `yaml:"target" help:"Role to run: all, distributor, block-builder or querier."`
+	// Server is the HTTP server of every target (API, /ready, /metrics).
+	Server ServerConfig `yaml:"server"`
+	// Tenants says how requests map to tenants.
+	Tenants tenant.Config `yaml:"tenants"`
+	// Kafka says where the trace log is.
+	Kafka tracelog.Config `yaml:"kafka"`
+	// EmbeddedKafka is the in-process Kafka of target all.
+	EmbeddedKafka EmbeddedKafkaConfig `yaml:"embedded-kafka"`
+	// Storage says where blocks are.
+	Storage      objstore.Config     `yaml:"storage"`
+	Distributor  producer.Config     `yaml:"distributor"`
+	BlockBuilder blockbuilder.Config `yaml:"block-builder"`
+	Querier      querier.Config      `yaml:"querier"`
+}
+
+// ServerConfig configures the HTTP server and the process.
+type ServerConfig struct {
+	// HTTPListenAddress serves the query API, /ready and /metrics.
+	// Default :3200.
+	HTTPListenAddress string `yaml:"http-listen-address" help:"Address of the HTTP server (query API, /ready, /metrics)."`
+	// GracefulShutdown bounds the stop after SIGTERM: in-flight work is
+	// finished or abandoned within it. Default 25s.
+	GracefulShutdown time.Duration `yaml:"graceful-shutdown-timeout" help:"Time allowed to stop after SIGTERM."`
+	// LogLevel is debug, info, warn or error. Default info.
+	LogLevel string `yaml:"log-level" help:"Log level: debug, info, warn or error."`
+}
+
+// EmbeddedKafkaConfig configures the in-process Kafka (franz-go's kfake).
+type EmbeddedKafkaConfig struct {
+	// Enabled starts it when the target is all. Default true.
+	Enabled bool `yaml:"enabled" help:"Run an in-process Kafka when the target is all."`
+	// Port it listens on, on 127.0.0.1; 0 picks a free port. The roles of
+	// the process use it whatever kafka.brokers says. Default 9092.
+	Port int `yaml:"port" help:"Port of the in-process Kafka on 127.0.0.1 (0: any free port)."`
+	// DataDir persists the log across restarts. Default ./data/kafka.
+	DataDir string `yaml:"data-dir" help:"Directory where the in-process Kafka keeps the log."`
+	// MaxMessageBytes is the broker's message.max.bytes. Default 1 MiB + 12 bytes, Kafka's own default.
+	MaxMessageBytes int `yaml:"max-message-bytes" help:"Largest record batch the in-process Kafka accepts."`
+}
+
+func defaultConfig() Config {
+	return Config{
+		Target: targetAll,
+		Server: ServerConfig{
+			HTTPListenAddress: ":3200",
+			GracefulShutdown:  25 * time.Second,
+			LogLevel:          "info",
+		},
+		Tenants: tenant.DefaultConfig(),
+		Kafka:   tracelog.DefaultConfig(),
+		EmbeddedKafka: EmbeddedKafkaConfig{
+			Enabled:         true,
+			Port:            9092,
+			DataDir:         "./data/kafka",
+			MaxMessageBytes: 1<<20 + 12,
+		},
+		Storage:      objstore.DefaultConfig(),
+		Distributor:  producer.DefaultConfig(),
+		BlockBuilder: blockbuilder.DefaultConfig(),
+		Querier:      querier.DefaultConfig(),
+	}
+}
+
+// runs reports whether the process plays role.
+func (c *Config) runs(role string) bool {
+	return c.Target == targetAll || c.Target == role
+}
+
+func (c *Config) embedsKafka() bool {
+	return c.Target == targetAll && c.EmbeddedKafka.Enabled
+}
+
+// Validate checks the settings of the roles the process runs.
+func (c *Config) Validate() error {
+	if !slices.Contains(targets, c.Target) {
+		return fmt.Errorf("unknown target %q; want one of %s", c.Target, strings.Join(targets, ", "))
+	}
+	if c.Server.GracefulShutdown <= 0 {
+		return errors.New("server: graceful shutdown timeout must be positive")
+	}
+	if c.embedsKafka() && c.EmbeddedKafka.DataDir == "" {
+		return errors.New("embedded kafka: data dir must be set")
+	}
+	errs := []error{c.Tenants.Validate(), c.Kafka.Validate()}
+	if c.runs(targetDistributor) {
+		errs = append(errs, c.Distributor.Validate())
+	}
+	if c.runs(targetBlockBuilder) || c.runs(targetQuerier) {
+		errs = append(errs, c.Storage.Validate())
+	}
+	if c.runs(targetBlockBuilder) {
+		errs = append(errs, c.BlockBuilder.Validate())
+	}
+	if c.runs(targetQuerier) {
+		errs = append(errs, c.Querier.Validate())
+	}
+	return errors.Join(errs...)
+}

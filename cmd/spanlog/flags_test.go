@@ -1,0 +1,108 @@
+package main
+
+import (
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func load(t *testing.T, args ...string) (Config, error) {
+	t.Helper()
+	cfg := defaultConfig()
+	fs := flag.NewFlagSet("spanlog", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	err := loadConfig(&cfg, fs, args)
+	return cfg, err
+}
+
+func TestDefaultsNeedNoConfig(t *testing.T) {
+	cfg, err := load(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("defaults do not validate: %v", err)
+	}
+	if cfg.Target != targetAll || !cfg.embedsKafka() {
+		t.Fatalf("default target %q embeds kafka %v; want all, true", cfg.Target, cfg.embedsKafka())
+	}
+}
+
+func TestFlagsOverrideFileOverridesDefaults(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "spanlog.yaml")
+	yaml := `
+target: querier
+kafka:
+  brokers: [k1:9092, k2:9092]
+  topic: from-file
+block-builder:
+  cycle-duration: 1m
+`
+	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := load(t, "-config.file", path, "-kafka.topic=from-flag", "-tenants.multitenancy-enabled")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Target != targetQuerier {
+		t.Errorf("target %q, want querier (file)", cfg.Target)
+	}
+	if !slices.Equal(cfg.Kafka.Brokers, []string{"k1:9092", "k2:9092"}) {
+		t.Errorf("brokers %q, want the file's", cfg.Kafka.Brokers)
+	}
+	if cfg.Kafka.Topic != "from-flag" {
+		t.Errorf("topic %q, want from-flag (flag beats file)", cfg.Kafka.Topic)
+	}
+	if cfg.BlockBuilder.CycleDuration != time.Minute {
+		t.Errorf("cycle %v, want 1m (file)", cfg.BlockBuilder.CycleDuration)
+	}
+	if !cfg.Tenants.MultiTenancy {
+		t.Error("boolean flag without value not set")
+	}
+	if cfg.Querier.QueryTimeout != defaultConfig().Querier.QueryTimeout {
+		t.Error("unset key lost its default")
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(path, []byte("kafka:\n  topicc: x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := load(t, "-config.file="+path); err == nil || !strings.Contains(err.Error(), "topicc") {
+		t.Errorf("misspelt key: err %v, want one naming it", err)
+	}
+	if _, err := load(t, "-block-builder.cycle-duration=soon"); err == nil {
+		t.Error("bad duration accepted")
+	}
+	cfg, err := load(t, "-target=ingester")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "ingester") {
+		t.Errorf("unknown target: %v", err)
+	}
+}
+
+// Every setting must be reachable as a flag, or the YAML and the command
+// line drift apart.
+func TestEverySettingHasAFlag(t *testing.T) {
+	cfg := defaultConfig()
+	fs := flag.NewFlagSet("spanlog", flag.ContinueOnError)
+	if err := loadConfig(&cfg, fs, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"target", "server.http-listen-address", "kafka.brokers", "kafka.partitions",
+		"storage.local.path", "distributor.grpc-listen-address", "block-builder.cycle-duration",
+		"querier.read-your-writes-timeout", "embedded-kafka.data-dir", "tenants.multitenancy-enabled"} {
+		if fs.Lookup(name) == nil {
+			t.Errorf("no flag -%s", name)
+		}
+	}
+}

@@ -1,0 +1,43 @@
+// Command spanlog runs the spanlog tracing backend: with -target=all every
+// role in one process on an embedded Kafka and a local directory, or one
+// role per process against a real Kafka cluster and object store.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	cfg := defaultConfig()
+	fs := flag.NewFlagSet("spanlog", flag.ContinueOnError)
+	if err := loadConfig(&cfg, fs, os.Args[1:]); err != nil {
+		if err == flag.ErrHelp {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "spanlog:", err)
+		os.Exit(2)
+	}
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintln(os.Stderr, "spanlog: invalid configuration:", err)
+		os.Exit(2)
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.Server.LogLevel)); err != nil {
+		fmt.Fprintln(os.Stderr, "spanlog: server.log-level:", err)
+		os.Exit(2)
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg, logger); err != nil {
+		logger.Error("spanlog failed", "err", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/spanlog/spanlog/blockbuilder"
+	"github.com/spanlog/spanlog/objstore"
+	"github.com/spanlog/spanlog/producer"
+	"github.com/spanlog/spanlog/querier"
+)
+
+// role is one long-lived part of the process.
+type role struct {
+	name  string
+	run   func(context.Context) error
+	ready func() error // nil: ready while running
+}
+
+// run starts the roles of cfg.Target and serves until ctx ends or a role
+// fails, then stops everything within the graceful shutdown timeout.
+func run(ctx context.Context, cfg Config, logger *slog.Logger) error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	if cfg.embedsKafka() {
+		kafka, err := startEmbeddedKafka(cfg.EmbeddedKafka, cfg.Kafka.Topic, cfg.Kafka.Partitions, logger)
+		if err != nil {
+			return err
+		}
+		// Closed last, after every role stopped using it.
+		defer kafka.Close()
+		// The roles talk to the embedded broker wherever it listens (a
+		// port of 0 picks a free one).
+		cfg.Kafka.Brokers = kafka.ListenAddrs()
+	}
+
+	roles, routes, err := buildRoles(cfg, logger, reg)
+	if err != nil {
+		return err
+	}
+	srv, ln, err := newServer(cfg.Server.HTTPListenAddress, reg, readiness(roles), routes)
+	if err != nil {
+		return err
+	}
+	logger.Info("spanlog started", "target", cfg.Target, "http", ln.Addr().String(), "version", version)
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	var wg sync.WaitGroup
+	for _, r := range roles {
+		wg.Go(func() {
+			if err := r.run(ctx); err != nil {
+				cancel(fmt.Errorf("%s: %w", r.name, err))
+			}
+		})
+	}
+	serveDone := make(chan error, 1)
+	go func() { serveDone <- serveErr(srv.Serve(ln)) }()
+
+	select {
+	case <-ctx.Done():
+	case err := <-serveDone:
+		cancel(fmt.Errorf("http server: %w", err))
+	}
+	cause := context.Cause(ctx)
+	logger.Info("stopping", "reason", cause, "grace", cfg.Server.GracefulShutdown)
+	cancel(nil)
+
+	grace, stop := context.WithTimeout(context.Background(), cfg.Server.GracefulShutdown)
+	defer stop()
+	stopped := make(chan struct{})
+	go func() { wg.Wait(); close(stopped) }()
+	_ = srv.Shutdown(grace)
+	select {
+	case <-stopped:
+	case <-grace.Done():
+		return errors.New("roles did not stop within the graceful shutdown timeout")
+	}
+	logger.Info("stopped")
+	if errors.Is(cause, context.Canceled) {
+		return nil // a signal, not a failure
+	}
+	return cause
+}
+
+// buildRoles creates the roles of cfg.Target and the query routes, if any.
+func buildRoles(cfg Config, logger *slog.Logger, reg prometheus.Registerer) ([]role, func(*http.ServeMux), error) {
+	var (
+		roles  []role
+		routes func(*http.ServeMux)
+		bucket objstore.Bucket
+	)
+	if cfg.runs(targetBlockBuilder) || cfg.runs(targetQuerier) {
+		b, err := objstore.New(cfg.Storage)
+		if err != nil {
+			return nil, nil, err
+		}
+		bucket = b
+	}
+	if cfg.runs(targetDistributor) {
+		d, err := producer.New(cfg.Distributor, cfg.Kafka, cfg.Tenants, logger.With("role", targetDistributor), reg)
+		if err != nil {
+			return nil, nil, err
+		}
+		roles = append(roles, role{name: targetDistributor, run: d.Run, ready: d.Ready})
+	}
+	if cfg.runs(targetBlockBuilder) {
+		b, err := blockbuilder.New(cfg.BlockBuilder, cfg.Kafka, cfg.Tenants.Default, bucket, logger.With("role", targetBlockBuilder), reg)
+		if err != nil {
+			return nil, nil, err
+		}
+		roles = append(roles, role{name: targetBlockBuilder, run: b.Run})
+	}
+	if cfg.runs(targetQuerier) {
+		q, err := querier.New(cfg.Querier, cfg.Kafka, cfg.Tenants, cfg.BlockBuilder.ConsumerGroup, bucket, logger.With("role", targetQuerier), reg)
+		if err != nil {
+			return nil, nil, err
+		}
+		roles = append(roles, role{name: targetQuerier, run: q.Run, ready: q.Ready})
+		routes = q.RegisterRoutes
+	}
+	return roles, routes, nil
+}
+
+// readiness reports the first role that is not ready.
+func readiness(roles []role) func() error {
+	return func() error {
+		for _, r := range roles {
+			if r.ready != nil {
+				if err := r.ready(); err != nil {
+					return fmt.Errorf("%s: %w", r.name, err)
+				}
+			}
+		}
+		return nil
+	}
+}

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"runtime"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Build information, set at link time by the Makefile (-X main.version=...).
+var (
+	version   = "dev"
+	revision  = "unknown"
+	branch    = "unknown"
+	buildUser = "unknown"
+	buildDate = "unknown"
+)
+
+// newServer returns the process's HTTP server: the query API when a querier
+// runs, and the endpoints every target has.
+func newServer(addr string, gatherer prometheus.Gatherer, ready func() error, routes func(*http.ServeMux)) (*http.Server, net.Listener, error) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /ready", func(w http.ResponseWriter, _ *http.Request) {
+		if err := ready(); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /api/echo", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprint(w, "echo")
+	})
+	mux.HandleFunc("GET /api/status/buildinfo", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]string{
+			"version":   version,
+			"revision":  revision,
+			"branch":    branch,
+			"buildUser": buildUser,
+			"buildDate": buildDate,
+			"goVersion": runtime.Version(),
+		})
+	})
+	if routes != nil {
+		routes(mux)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("http server: %w", err)
+	}
+	return &http.Server{Handler: mux}, ln, nil
+}
+
+// serveErr drops the error Serve returns after Shutdown, which is no failure.
+func serveErr(err error) error {
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}

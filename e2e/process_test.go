@@ -1,0 +1,202 @@
+// Package e2e tests spanlog as users run it: the real binary in its own
+// process, fed by OpenTelemetry SDK exporters and read through the HTTP API.
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// binary is the spanlog binary TestMain builds for the package.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "spanlog-e2e")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "spanlog")
+	build := exec.Command("go", "build", "-o", binary, "../cmd/spanlog")
+	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build spanlog:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// freePort returns a port free on 127.0.0.1 at the time of the call.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// process is one running spanlog.
+type process struct {
+	t    *testing.T
+	cmd  *exec.Cmd
+	args []string
+	log  *syncBuffer
+	done chan struct{}
+	err  error
+}
+
+// node is a single-process spanlog (-target=all) with its ports and data.
+type node struct {
+	HTTP, OTLPGRPC, OTLPHTTP string
+	DataDir                  string
+	args                     []string
+}
+
+// newNode picks ports and a data directory for a -target=all process with
+// short cycles, so blocks appear within seconds.
+func newNode(t *testing.T, extra ...string) *node {
+	n := &node{
+		HTTP:     fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		OTLPGRPC: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		OTLPHTTP: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		DataDir:  t.TempDir(),
+	}
+	n.args = append([]string{
+		"-target=all",
+		"-server.http-listen-address=" + n.HTTP,
+		"-distributor.grpc-listen-address=" + n.OTLPGRPC,
+		"-distributor.http-listen-address=" + n.OTLPHTTP,
+		fmt.Sprintf("-embedded-kafka.port=%d", freePort(t)),
+		"-embedded-kafka.data-dir=" + filepath.Join(n.DataDir, "kafka"),
+		"-storage.local.path=" + filepath.Join(n.DataDir, "blocks"),
+		"-kafka.partitions=4",
+		"-block-builder.cycle-duration=2s",
+		"-block-builder.idle-cut-delay=500ms",
+		"-querier.blocklist-poll-interval=300ms",
+		"-server.graceful-shutdown-timeout=10s",
+	}, extra...)
+	return n
+}
+
+// start runs the node's process and waits until /ready says so.
+func (n *node) start(t *testing.T) *process {
+	t.Helper()
+	p := &process{t: t, args: n.args, log: &syncBuffer{}, done: make(chan struct{})}
+	p.cmd = exec.Command(binary, n.args...)
+	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.err = p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		p.kill()
+		if t.Failed() {
+			t.Logf("spanlog log:\n%s", p.log.String())
+		}
+	})
+	waitFor(t, 60*time.Second, "spanlog ready", func() bool {
+		select {
+		case <-p.done:
+			t.Fatalf("spanlog exited before ready: %v\n%s", p.err, p.log.String())
+		default:
+		}
+		resp, err := http.Get("http://" + n.HTTP + "/ready")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	return p
+}
+
+// kill stops the process with SIGKILL: no chance to flush or commit.
+func (p *process) kill() {
+	if p.cmd.ProcessState == nil {
+		_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	}
+	<-p.done
+}
+
+// stop sends SIGTERM and waits for a clean exit.
+func (p *process) stop(t *testing.T) {
+	t.Helper()
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("spanlog did not stop within 30s of SIGTERM")
+	}
+	if p.err != nil {
+		t.Fatalf("spanlog exited with %v after SIGTERM\n%s", p.err, p.log.String())
+	}
+}
+
+// waitFor polls cond until it holds or timeout passes.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		case <-tick.C:
+		}
+	}
+}
+
+// metric returns the sum of the samples of a metric family on /metrics.
+func metric(t *testing.T, addr, name string) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var sum float64
+	for line := range strings.SplitSeq(string(body), "\n") {
+		if !strings.HasPrefix(line, name+" ") && !strings.HasPrefix(line, name+"{") {
+			continue
+		}
+		var v float64
+		if _, err := fmt.Sscan(line[strings.LastIndex(line, " ")+1:], &v); err == nil {
+			sum += v
+		}
+	}
+	return sum
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
