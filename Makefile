@@ -1,0 +1,65 @@
+# spanlog: `make run` starts everything in one process; `make test` installs
+# what the tests need into ./bin and runs them.
+
+GO          ?= go
+BIN         := $(CURDIR)/bin
+export PATH := $(BIN):$(PATH)
+
+# Pinned tool versions, installed into ./bin by the targets that need them.
+STATICCHECK_VERSION  := v0.8.2
+TELEMETRYGEN_VERSION := v0.161.0
+
+VERSION  := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+REVISION := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+BRANCH   := $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null || echo unknown)
+LDFLAGS  := -X main.version=$(VERSION) -X main.revision=$(REVISION) -X main.branch=$(BRANCH) \
+            -X main.buildUser=$(USER) -X main.buildDate=$(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+
+# Tests time out well inside CI's budget; the e2e package builds the binary itself.
+TEST_TIMEOUT ?= 12m
+
+.PHONY: all build run test unit lint bench fuzz tools clean
+
+all: build
+
+build: $(BIN)/spanlog
+
+$(BIN)/spanlog: FORCE
+	$(GO) build -ldflags '$(LDFLAGS)' -o $@ ./cmd/spanlog
+
+## run: all roles in one process, embedded Kafka and local storage under ./data
+run: build
+	$(BIN)/spanlog -target=all
+
+## test: vet, staticcheck, and every test (unit, integration on kfake, end to end)
+test: lint
+	$(GO) test -race -timeout $(TEST_TIMEOUT) ./...
+
+lint: $(BIN)/staticcheck
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt needed'; exit 1; }
+	$(GO) vet ./...
+	$(BIN)/staticcheck ./...
+
+## bench: the benchmarks behind docs/benchmarks.md
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./producer/ ./block/
+
+## fuzz: each fuzz target for FUZZTIME
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzAnyValue$$' -fuzztime $(FUZZTIME) ./schema/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeRecord$$' -fuzztime $(FUZZTIME) ./schema/
+	$(GO) test -run '^$$' -fuzz '^FuzzHTTPDecode$$' -fuzztime $(FUZZTIME) ./producer/
+
+tools: $(BIN)/staticcheck $(BIN)/telemetrygen
+
+$(BIN)/staticcheck:
+	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+$(BIN)/telemetrygen:
+	GOBIN=$(BIN) $(GO) install github.com/open-telemetry/opentelemetry-collector-contrib/cmd/telemetrygen@$(TELEMETRYGEN_VERSION)
+
+clean:
+	rm -rf $(BIN) ./data
+
+FORCE:
