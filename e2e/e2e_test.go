@@ -1,8 +1,11 @@
 package e2e
 
 import (
+	"encoding/json"
+	"io"
 	"maps"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -88,9 +91,38 @@ func countSpans(sent map[string][]sdktrace.ReadOnlySpan) int {
 	return n
 }
 
-func TestQueryErrors(t *testing.T) {
+func TestHTTPEndpoints(t *testing.T) {
 	n := newNode(t)
 	n.start(t)
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + n.HTTP + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	if status, body := get("/api/echo"); status != http.StatusOK || body != "echo" {
+		t.Errorf("/api/echo = %d %q", status, body)
+	}
+	status, body := get("/api/status/buildinfo")
+	var info map[string]string
+	if err := json.Unmarshal([]byte(body), &info); status != http.StatusOK || err != nil {
+		t.Fatalf("/api/status/buildinfo = %d %q: %v", status, body, err)
+	}
+	for _, k := range []string{"version", "revision", "branch", "buildUser", "buildDate", "goVersion"} {
+		if info[k] == "" {
+			t.Errorf("buildinfo lacks %s: %v", k, info)
+		}
+	}
+	if status, _ := get("/ready"); status != http.StatusOK {
+		t.Errorf("/ready = %d", status)
+	}
+	if status, body := get("/metrics"); status != http.StatusOK || !strings.Contains(body, "spanlog_blocklist_poll_duration_seconds") {
+		t.Errorf("/metrics = %d without spanlog metrics", status)
+	}
+
 	for _, tc := range []struct {
 		id   string
 		want int
