@@ -3,6 +3,8 @@ package querier
 import (
 	"errors"
 	"time"
+
+	"github.com/spanlog/spanlog/blocklist"
 )
 
 // Config tunes a querier.
@@ -12,23 +14,22 @@ type Config struct {
 	// when the request arrived; past it the answer is marked partial.
 	// Default 5s.
 	ReadYourWritesTimeout time.Duration `yaml:"read-your-writes-timeout" help:"Longest wait for the live tail to catch up with writes acked before a request."`
-	// BlocklistPollInterval is how often object storage is listed for new
-	// and removed blocks. Default 10s.
-	BlocklistPollInterval time.Duration `yaml:"blocklist-poll-interval" help:"How often the querier lists object storage for blocks."`
 	// BlockConcurrency is how many blocks one request reads at once.
 	// Default 16.
 	BlockConcurrency int `yaml:"block-concurrency" help:"Blocks one request reads in parallel."`
 	// QueryTimeout bounds one request end to end. Default 30s.
 	QueryTimeout time.Duration `yaml:"query-timeout" help:"Longest time one query may run."`
+	// Blocklist tunes how the querier learns of blocks.
+	Blocklist blocklist.Config `yaml:"blocklist"`
 }
 
 // DefaultConfig returns the configuration spanlog runs with when nothing is set.
 func DefaultConfig() Config {
 	return Config{
 		ReadYourWritesTimeout: 5 * time.Second,
-		BlocklistPollInterval: 10 * time.Second,
 		BlockConcurrency:      16,
 		QueryTimeout:          30 * time.Second,
+		Blocklist:             blocklist.DefaultConfig(),
 	}
 }
 
@@ -37,12 +38,10 @@ func (c Config) Validate() error {
 	switch {
 	case c.ReadYourWritesTimeout < 0:
 		return errors.New("querier: read-your-writes timeout must not be negative")
-	case c.BlocklistPollInterval <= 0:
-		return errors.New("querier: blocklist poll interval must be positive")
 	case c.BlockConcurrency <= 0:
 		return errors.New("querier: block concurrency must be positive")
 	case c.QueryTimeout <= 0:
 		return errors.New("querier: query timeout must be positive")
 	}
-	return nil
+	return c.Blocklist.Validate()
 }

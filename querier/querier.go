@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/spanlog/spanlog/blocklist"
 	"github.com/spanlog/spanlog/consumer"
 	"github.com/spanlog/spanlog/objstore"
 	"github.com/spanlog/spanlog/schema"
@@ -37,7 +38,7 @@ type Querier struct {
 	bucket      objstore.Bucket
 	logger      *slog.Logger
 	metrics     *metrics
-	blocklist   *Blocklist
+	blocklist   *blocklist.Blocklist
 
 	cl         *kgo.Client
 	partitions atomic.Int32             // 0 until Run learned the topic
@@ -54,11 +55,15 @@ func New(cfg Config, log tracelog.Config, tenants tenant.Config, blocksGroup str
 	if err := log.Validate(); err != nil {
 		return nil, err
 	}
+	bl, err := blocklist.New(cfg.Blocklist, bucket, true, logger,
+		prometheus.WrapRegistererWith(prometheus.Labels{"component": "querier"}, reg))
+	if err != nil {
+		return nil, err
+	}
 	cl, err := kgo.NewClient(log.ClientOpts("spanlog-querier")...)
 	if err != nil {
 		return nil, fmt.Errorf("querier kafka client: %w", err)
 	}
-	m := newMetrics(reg)
 	q := &Querier{
 		cfg:         cfg,
 		log:         log,
@@ -66,8 +71,8 @@ func New(cfg Config, log tracelog.Config, tenants tenant.Config, blocksGroup str
 		blocksGroup: blocksGroup,
 		bucket:      bucket,
 		logger:      logger,
-		metrics:     m,
-		blocklist:   NewBlocklist(bucket, cfg.BlocklistPollInterval, logger, m),
+		metrics:     newMetrics(reg),
+		blocklist:   bl,
 		cl:          cl,
 	}
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -104,10 +109,6 @@ func (q *Querier) Ready() error {
 // Run consumes the live tail and polls the blocklist until ctx ends.
 func (q *Querier) Run(ctx context.Context) error {
 	defer q.cl.Close()
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	wg.Go(func() { q.blocklist.Run(ctx, q.trimLive) })
-
 	start, err := q.startOffsets(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -115,6 +116,12 @@ func (q *Querier) Run(ctx context.Context) error {
 		}
 		return err
 	}
+	// The live tail starts where the block-builders' blocks end, so the
+	// blocklist must know every block below start: an index that is not
+	// complete that far is topped up by a listing.
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() { q.blocklist.Run(ctx, start, q.trimLive) })
 	live := NewLiveTail(start)
 	q.live.Store(live)
 	offsets := make(map[int32]kgo.Offset, len(start))

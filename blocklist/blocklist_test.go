@@ -1,0 +1,215 @@
+package blocklist
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/spanlog/spanlog/block"
+	"github.com/spanlog/spanlog/objstore"
+	"github.com/spanlog/spanlog/schema"
+)
+
+// countingBucket counts the calls a poll makes.
+type countingBucket struct {
+	objstore.Bucket
+	lists, gets atomic.Int64
+}
+
+func (b *countingBucket) List(ctx context.Context, prefix string, fn func(string) error) error {
+	b.lists.Add(1)
+	return b.Bucket.List(ctx, prefix, fn)
+}
+
+func (b *countingBucket) Get(ctx context.Context, name string) (io.ReadCloser, error) {
+	b.gets.Add(1)
+	return b.Bucket.Get(ctx, name)
+}
+
+func newBucket(t *testing.T) *countingBucket {
+	t.Helper()
+	dir, err := objstore.NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &countingBucket{Bucket: dir}
+}
+
+// writeBlock stores a one-span block of tenant covering [start, end) of
+// partition 0.
+func writeBlock(t *testing.T, bkt objstore.Bucket, tenant string, start, end int64) *schema.BlockMeta {
+	t.Helper()
+	td := ptrace.NewTraces()
+	s := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans().AppendEmpty()
+	s.SetTraceID(pcommon.TraceID{0: 1, 15: byte(start)})
+	s.SetSpanID(pcommon.SpanID{0: 1})
+	b := block.NewBuilder(tenant, block.DefaultOptions())
+	b.Add(td)
+	m, err := b.Write(context.Background(), bkt, []schema.OffsetRange{{Partition: 0, Start: start, End: end}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func writeIndex(t *testing.T, bkt objstore.Bucket, tenant string, committed int64, metas ...*schema.BlockMeta) {
+	t.Helper()
+	err := block.WriteIndex(context.Background(), bkt, &schema.TenantIndex{
+		Format: schema.TenantIndexFormatV1, Tenant: tenant, BuiltAt: time.Now(),
+		Committed: map[int32]int64{0: committed}, Metas: metas,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func newBlocklist(t *testing.T, bkt objstore.Bucket, useIndex bool) *Blocklist {
+	t.Helper()
+	bl, err := New(DefaultConfig(), bkt, useIndex, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bl
+}
+
+func ids(metas []*schema.BlockMeta) []uuid.UUID {
+	out := make([]uuid.UUID, 0, len(metas))
+	for _, m := range metas {
+		out = append(out, m.BlockID)
+	}
+	slices.SortFunc(out, func(a, b uuid.UUID) int { return slices.Compare(a[:], b[:]) })
+	return out
+}
+
+func TestListingFindsBlocksAndForgetsDeletedOnes(t *testing.T) {
+	ctx := context.Background()
+	bkt := newBucket(t)
+	a := writeBlock(t, bkt, "t1", 0, 10)
+	b := writeBlock(t, bkt, "t1", 10, 20)
+	c := writeBlock(t, bkt, "t2", 0, 5)
+	// A block being written: data, no meta yet.
+	if err := bkt.Upload(ctx, block.DataName("t1", uuid.New()), nilReader{}); err != nil {
+		t.Fatal(err)
+	}
+	bl := newBlocklist(t, bkt, false)
+	if err := bl.Poll(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := ids(bl.Metas("t1")), ids([]*schema.BlockMeta{a, b}); !slices.Equal(got, want) {
+		t.Fatalf("t1 blocks %v, want %v", got, want)
+	}
+	if got := ids(bl.Metas("t2")); !slices.Equal(got, []uuid.UUID{c.BlockID}) {
+		t.Fatalf("t2 blocks %v", got)
+	}
+	if got := bl.CoveredEnd("t1", 0); got != 20 {
+		t.Fatalf("t1 covered to %d, want 20", got)
+	}
+
+	for _, name := range []string{block.MetaName("t1", a.BlockID), block.DataName("t1", a.BlockID)} {
+		if err := bkt.Delete(ctx, name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := bl.Poll(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(bl.Metas("t1")); !slices.Equal(got, []uuid.UUID{b.BlockID}) {
+		t.Fatalf("after deleting a block: %v", got)
+	}
+}
+
+func TestIndexMakesAPollOneReadPerTenant(t *testing.T) {
+	ctx := context.Background()
+	bkt := newBucket(t)
+	var metas []*schema.BlockMeta
+	for i := range int64(20) {
+		metas = append(metas, writeBlock(t, bkt, "t1", i*10, i*10+10))
+	}
+	writeIndex(t, bkt, "t1", 200, metas...)
+
+	bl := newBlocklist(t, bkt, true)
+	bkt.lists.Store(0)
+	bkt.gets.Store(0)
+	if err := bl.Poll(ctx, map[int32]int64{0: 200}); err != nil {
+		t.Fatal(err)
+	}
+	if l, g := bkt.lists.Load(), bkt.gets.Load(); l != 1 || g != 1 {
+		t.Fatalf("poll made %d listings and %d reads; want 1 (tenants) and 1 (the index)", l, g)
+	}
+	if got := len(bl.Metas("t1")); got != 20 {
+		t.Fatalf("%d blocks known, want 20", got)
+	}
+}
+
+// An index built before the caller's view of the log starts may miss the
+// newest blocks; the poll must list rather than leave a gap.
+func TestIndexBehindTheLogIsToppedUpByListing(t *testing.T) {
+	ctx := context.Background()
+	bkt := newBucket(t)
+	old := writeBlock(t, bkt, "t1", 0, 10)
+	writeIndex(t, bkt, "t1", 10, old)
+	newer := writeBlock(t, bkt, "t1", 10, 30) // written and committed after the index
+
+	bl := newBlocklist(t, bkt, true)
+	bkt.gets.Store(0)
+	if err := bl.Poll(ctx, map[int32]int64{0: 30}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := ids(bl.Metas("t1")), ids([]*schema.BlockMeta{old, newer}); !slices.Equal(got, want) {
+		t.Fatalf("blocks %v, want %v", got, want)
+	}
+	if g := bkt.gets.Load(); g != 2 {
+		t.Fatalf("%d reads; want 2: the index and the one meta it lacks", g)
+	}
+	if got := bl.CoveredEnd("t1", 0); got != 30 {
+		t.Fatalf("covered to %d, want 30", got)
+	}
+}
+
+func TestMissingOrCorruptIndexFallsBackToListing(t *testing.T) {
+	ctx := context.Background()
+	bkt := newBucket(t)
+	m := writeBlock(t, bkt, "t1", 0, 10)
+	writeBlock(t, bkt, "t2", 0, 10)
+	if err := bkt.Upload(ctx, block.IndexName("t2"), nilReader{}); err != nil { // empty: corrupt
+		t.Fatal(err)
+	}
+	bl := newBlocklist(t, bkt, true)
+	if err := bl.Poll(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(bl.Metas("t1")); !slices.Equal(got, []uuid.UUID{m.BlockID}) {
+		t.Fatalf("t1 without index: %v", got)
+	}
+	if got := len(bl.Metas("t2")); got != 1 {
+		t.Fatalf("t2 with corrupt index: %d blocks, want 1", got)
+	}
+}
+
+func TestWaitLoaded(t *testing.T) {
+	bl := newBlocklist(t, newBucket(t), true)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	if err := bl.WaitLoaded(ctx); err == nil {
+		t.Fatal("loaded before any poll")
+	}
+	if err := bl.Poll(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := bl.WaitLoaded(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+type nilReader struct{}
+
+func (nilReader) Read([]byte) (int, error) { return 0, io.EOF }
