@@ -19,6 +19,10 @@ type Config struct {
 	BlockConcurrency int `yaml:"block-concurrency" help:"Blocks one request reads in parallel."`
 	// QueryTimeout bounds one request end to end. Default 30s.
 	QueryTimeout time.Duration `yaml:"query-timeout" help:"Longest time one query may run."`
+	// OpenBlocks is how many block readers stay open between requests.
+	// Each holds its block's footer, bloom filters and page indexes (tens
+	// of KiB to a few MiB). Default 2000.
+	OpenBlocks int `yaml:"open-blocks" help:"Block readers kept open between requests (footers, bloom filters, page indexes)."`
 	// Blocklist tunes how the querier learns of blocks.
 	Blocklist blocklist.Config `yaml:"blocklist"`
 }
@@ -29,6 +33,7 @@ func DefaultConfig() Config {
 		ReadYourWritesTimeout: 5 * time.Second,
 		BlockConcurrency:      16,
 		QueryTimeout:          30 * time.Second,
+		OpenBlocks:            2000,
 		Blocklist:             blocklist.DefaultConfig(),
 	}
 }
@@ -40,6 +45,8 @@ func (c Config) Validate() error {
 		return errors.New("querier: read-your-writes timeout must not be negative")
 	case c.BlockConcurrency <= 0:
 		return errors.New("querier: block concurrency must be positive")
+	case c.OpenBlocks <= 0:
+		return errors.New("querier: open blocks must be positive")
 	case c.QueryTimeout <= 0:
 		return errors.New("querier: query timeout must be positive")
 	}

@@ -39,6 +39,7 @@ type Querier struct {
 	logger      *slog.Logger
 	metrics     *metrics
 	blocklist   *blocklist.Blocklist
+	readers     *readers
 
 	cl         *kgo.Client
 	partitions atomic.Int32             // 0 until Run learned the topic
@@ -73,6 +74,7 @@ func New(cfg Config, log tracelog.Config, tenants tenant.Config, blocksGroup str
 		logger:      logger,
 		metrics:     newMetrics(reg),
 		blocklist:   bl,
+		readers:     newReaders(bucket, cfg.OpenBlocks),
 		cl:          cl,
 	}
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -109,6 +111,7 @@ func (q *Querier) Ready() error {
 // Run consumes the live tail and polls the blocklist until ctx ends.
 func (q *Querier) Run(ctx context.Context) error {
 	defer q.cl.Close()
+	defer q.readers.close()
 	start, err := q.startOffsets(ctx)
 	if err != nil {
 		if ctx.Err() != nil {

@@ -10,7 +10,6 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
-	"github.com/spanlog/spanlog/block"
 	"github.com/spanlog/spanlog/schema"
 	"github.com/spanlog/spanlog/tracelog"
 )
@@ -127,11 +126,11 @@ func (q *Querier) findInBlocks(ctx context.Context, tenant string, id pcommon.Tr
 }
 
 func (q *Querier) findInBlock(ctx context.Context, m *schema.BlockMeta, id pcommon.TraceID) (ptrace.Traces, bool, error) {
-	r, err := block.Open(ctx, q.bucket, m)
+	r, release, err := q.readers.get(ctx, m)
 	if err != nil {
 		return ptrace.Traces{}, false, fmt.Errorf("open block %s/%s: %w", m.Tenant, m.BlockID, err)
 	}
-	defer r.Close()
+	defer release()
 	td, ok, err := r.FindTrace(ctx, id)
 	if err != nil {
 		return ptrace.Traces{}, false, fmt.Errorf("read block %s/%s: %w", m.Tenant, m.BlockID, err)
