@@ -68,6 +68,11 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("spans received %v, want %d", v, countSpans(sent))
 	}
 
+	// The compactor indexes the tenant, and queriers poll the index.
+	waitFor(t, 30*time.Second, "queriers to poll the tenant index", func() bool {
+		return metric(t, n.HTTP, `spanlog_blocklist_tenants_polled_total{component="querier",source="index"}`) > 0
+	})
+
 	// Acked but not yet in a block when the process dies.
 	late := sendTraces(t, "grpc", n.OTLPGRPC, "late", 10)
 	p.kill()

@@ -51,12 +51,58 @@ func freePort(t *testing.T) int {
 
 // process is one running spanlog.
 type process struct {
-	t    *testing.T
-	cmd  *exec.Cmd
+	name string
+	http string // address of its HTTP server
 	args []string
+	cmd  *exec.Cmd
 	log  *syncBuffer
 	done chan struct{}
 	err  error
+}
+
+// startProcess runs spanlog with args and waits until its /ready, on http,
+// says so. The process is killed when the test ends.
+func startProcess(t *testing.T, name, http string, args []string) *process {
+	t.Helper()
+	p := &process{name: name, http: http, args: args, log: &syncBuffer{}, done: make(chan struct{})}
+	p.cmd = exec.Command(binary, args...)
+	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.err = p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		p.kill()
+		if t.Failed() {
+			t.Logf("%s log:\n%s", name, p.log.String())
+		}
+	})
+	p.waitReady(t)
+	return p
+}
+
+func (p *process) waitReady(t *testing.T) {
+	t.Helper()
+	waitFor(t, 60*time.Second, p.name+" ready", func() bool {
+		select {
+		case <-p.done:
+			t.Fatalf("%s exited before ready: %v\n%s", p.name, p.err, p.log.String())
+		default:
+		}
+		resp, err := http.Get("http://" + p.http + "/ready")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+}
+
+// restart starts the same process again, after it ended.
+func (p *process) restart(t *testing.T) *process {
+	t.Helper()
+	<-p.done
+	return startProcess(t, p.name, p.http, p.args)
 }
 
 // node is a single-process spanlog (-target=all) with its ports and data.
@@ -83,53 +129,34 @@ func newNode(t *testing.T, extra ...string) *node {
 		fmt.Sprintf("-embedded-kafka.port=%d", freePort(t)),
 		"-embedded-kafka.data-dir=" + filepath.Join(n.DataDir, "kafka"),
 		"-storage.local.path=" + filepath.Join(n.DataDir, "blocks"),
-		"-kafka.partitions=4",
-		"-block-builder.cycle-duration=2s",
-		"-block-builder.idle-cut-delay=500ms",
-		"-querier.blocklist-poll-interval=300ms",
-		"-server.graceful-shutdown-timeout=10s",
-	}, extra...)
+	}, append(fastCycles, extra...)...)
 	return n
 }
 
-// start runs the node's process and waits until /ready says so.
+// fastCycles makes blocks, polls and indexes happen within a second or two.
+var fastCycles = []string{
+	"-kafka.partitions=4",
+	"-block-builder.cycle-duration=2s",
+	"-block-builder.idle-cut-delay=500ms",
+	"-querier.blocklist.poll-interval=300ms",
+	"-compactor.blocklist.poll-interval=500ms",
+	"-server.graceful-shutdown-timeout=10s",
+}
+
+// start runs the node's process and waits until it is ready.
 func (n *node) start(t *testing.T) *process {
 	t.Helper()
-	p := &process{t: t, args: n.args, log: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(binary, n.args...)
-	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.err = p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		p.kill()
-		if t.Failed() {
-			t.Logf("spanlog log:\n%s", p.log.String())
-		}
-	})
-	waitFor(t, 60*time.Second, "spanlog ready", func() bool {
-		select {
-		case <-p.done:
-			t.Fatalf("spanlog exited before ready: %v\n%s", p.err, p.log.String())
-		default:
-		}
-		resp, err := http.Get("http://" + n.HTTP + "/ready")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
-	return p
+	return startProcess(t, "spanlog", n.HTTP, n.args)
 }
 
 // kill stops the process with SIGKILL: no chance to flush or commit.
 func (p *process) kill() {
-	if p.cmd.ProcessState == nil {
+	select {
+	case <-p.done:
+	default:
 		_ = p.cmd.Process.Signal(syscall.SIGKILL)
+		<-p.done
 	}
-	<-p.done
 }
 
 // stop sends SIGTERM and waits for a clean exit.
@@ -139,10 +166,10 @@ func (p *process) stop(t *testing.T) {
 	select {
 	case <-p.done:
 	case <-time.After(30 * time.Second):
-		t.Fatal("spanlog did not stop within 30s of SIGTERM")
+		t.Fatalf("%s did not stop within 30s of SIGTERM", p.name)
 	}
 	if p.err != nil {
-		t.Fatalf("spanlog exited with %v after SIGTERM\n%s", p.err, p.log.String())
+		t.Fatalf("%s exited with %v after SIGTERM\n%s", p.name, p.err, p.log.String())
 	}
 }
 
@@ -162,7 +189,9 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 	}
 }
 
-// metric returns the sum of the samples of a metric family on /metrics.
+// metric returns the sum of the samples of a metric family on /metrics, or
+// of the series matching a selector given as `name{label="v",...}` with
+// its labels in exposition (alphabetical) order.
 func metric(t *testing.T, addr, name string) float64 {
 	t.Helper()
 	resp, err := http.Get("http://" + addr + "/metrics")
@@ -171,9 +200,13 @@ func metric(t *testing.T, addr, name string) float64 {
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
+	prefixes := []string{name + " ", name + "{"}
+	if strings.HasSuffix(name, "}") {
+		prefixes = []string{strings.TrimSuffix(name, "}")}
+	}
 	var sum float64
 	for line := range strings.SplitSeq(string(body), "\n") {
-		if !strings.HasPrefix(line, name+" ") && !strings.HasPrefix(line, name+"{") {
+		if !strings.HasPrefix(line, prefixes[0]) && (len(prefixes) == 1 || !strings.HasPrefix(line, prefixes[1])) {
 			continue
 		}
 		var v float64

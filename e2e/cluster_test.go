@@ -1,0 +1,44 @@
+package e2e
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/spanlog/spanlog/internal/kafkatest"
+)
+
+// cluster is spanlog as production runs it: one process per role, around a
+// Kafka that lives in the test process and is reached over TCP.
+type cluster struct {
+	kafka  *kafkatest.Cluster
+	common []string // flags every process gets
+}
+
+// newCluster starts Kafka; storage are the -storage.* flags of every role.
+func newCluster(t *testing.T, storage ...string) *cluster {
+	k := kafkatest.New(t)
+	return &cluster{
+		kafka:  k,
+		common: append(append([]string{"-kafka.brokers=" + strings.Join(k.Brokers(), ",")}, storage...), fastCycles...),
+	}
+}
+
+// start runs one role and waits until it is ready.
+func (c *cluster) start(t *testing.T, name, target string, extra ...string) *process {
+	t.Helper()
+	http := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	args := append([]string{"-target=" + target, "-server.http-listen-address=" + http}, c.common...)
+	return startProcess(t, name, http, append(args, extra...))
+}
+
+// startDistributor runs a distributor and returns it with its OTLP/gRPC
+// address.
+func (c *cluster) startDistributor(t *testing.T) (*process, string) {
+	t.Helper()
+	grpc := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	p := c.start(t, "distributor", "distributor",
+		"-distributor.grpc-listen-address="+grpc,
+		fmt.Sprintf("-distributor.http-listen-address=127.0.0.1:%d", freePort(t)))
+	return p, grpc
+}
