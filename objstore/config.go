@@ -3,14 +3,19 @@ package objstore
 import (
 	"errors"
 	"fmt"
+	"log/slog"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Config selects and configures a backend.
 type Config struct {
-	// Backend is "local" (a directory). Default local.
-	Backend string `yaml:"backend" help:"Object storage backend: local."`
+	// Backend is "local" (a directory) or "s3". Default local.
+	Backend string `yaml:"backend" help:"Object storage backend: local or s3."`
 	// Local configures the local-directory backend.
 	Local LocalConfig `yaml:"local"`
+	// S3 configures the S3 backend.
+	S3 S3Config `yaml:"s3"`
 }
 
 // LocalConfig configures the local-directory backend.
@@ -21,10 +26,15 @@ type LocalConfig struct {
 
 // DefaultConfig returns the embedded default: a local directory.
 func DefaultConfig() Config {
-	return Config{Backend: "local", Local: LocalConfig{Path: "./data/blocks"}}
+	return Config{
+		Backend: "local",
+		Local:   LocalConfig{Path: "./data/blocks"},
+		S3:      DefaultS3Config(),
+	}
 }
 
-// Validate reports a configuration that cannot work.
+// Validate reports a configuration that cannot work. Only the selected
+// backend's settings are checked.
 func (c Config) Validate() error {
 	switch c.Backend {
 	case "local":
@@ -32,14 +42,20 @@ func (c Config) Validate() error {
 			return errors.New("storage: local backend needs a path")
 		}
 		return nil
+	case "s3":
+		return c.S3.Validate()
 	}
 	return fmt.Errorf("storage: unknown backend %q", c.Backend)
 }
 
-// New opens the configured bucket.
-func New(c Config) (Bucket, error) {
+// New opens the configured bucket. Only the S3 backend reports metrics to
+// reg and logs to logger: the local one has no retries to tell about.
+func New(c Config, reg prometheus.Registerer, logger *slog.Logger) (Bucket, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
+	}
+	if c.Backend == "s3" {
+		return NewS3(c.S3, reg, logger)
 	}
 	return NewDir(c.Local.Path)
 }

@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 )
 
@@ -31,8 +30,8 @@ func NewDir(dir string) (*Dir, error) {
 }
 
 func (d *Dir) path(name string) (string, error) {
-	if name == "" || strings.HasPrefix(name, "/") || slices.Contains(strings.Split(name, "/"), "..") {
-		return "", fmt.Errorf("invalid object name %q", name)
+	if err := checkName(name); err != nil {
+		return "", err
 	}
 	return filepath.Join(d.root, filepath.FromSlash(name)), nil
 }
@@ -88,33 +87,43 @@ func syncDir(dir string) error {
 
 // Get implements Bucket.
 func (d *Dir) Get(_ context.Context, name string) (io.ReadCloser, error) {
-	p, err := d.path(name)
+	f, _, err := d.open(name)
 	if err != nil {
-		return nil, err
-	}
-	f, err := os.Open(p)
-	if err != nil {
-		return nil, notExist(name, err)
+		return nil, err // not a typed nil in the interface
 	}
 	return f, nil
 }
 
 // Open implements Bucket.
 func (d *Dir) Open(_ context.Context, name string) (ReaderAt, error) {
-	p, err := d.path(name)
+	f, size, err := d.open(name)
 	if err != nil {
 		return nil, err
 	}
+	return &fileReaderAt{File: f, size: size}, nil
+}
+
+// open opens the file of object name and returns its size. A directory
+// is where names share a prefix, as in S3, not an object.
+func (d *Dir) open(name string) (*os.File, int64, error) {
+	p, err := d.path(name)
+	if err != nil {
+		return nil, 0, err
+	}
 	f, err := os.Open(p)
 	if err != nil {
-		return nil, notExist(name, err)
+		return nil, 0, notExist(name, err)
 	}
 	st, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return nil, err
+		return nil, 0, fmt.Errorf("open %s: %w", name, err)
 	}
-	return &fileReaderAt{File: f, size: st.Size()}, nil
+	if st.IsDir() {
+		f.Close()
+		return nil, 0, fmt.Errorf("%s: %w", name, ErrNotExist)
+	}
+	return f, st.Size(), nil
 }
 
 type fileReaderAt struct {
@@ -126,8 +135,8 @@ func (f *fileReaderAt) Size() int64 { return f.size }
 
 // List implements Bucket.
 func (d *Dir) List(ctx context.Context, prefix string, fn func(string) error) error {
-	if prefix != "" && !strings.HasSuffix(prefix, "/") {
-		return fmt.Errorf("list prefix %q must end with /", prefix)
+	if err := checkPrefix(prefix); err != nil {
+		return err
 	}
 	dir := d.root
 	if prefix != "" {
@@ -144,10 +153,8 @@ func (d *Dir) List(ctx context.Context, prefix string, fn func(string) error) er
 	if err != nil {
 		return err
 	}
-	for _, e := range entries { // ReadDir sorts by name
-		if err := ctx.Err(); err != nil {
-			return err
-		}
+	names := make([]string, 0, len(entries))
+	for _, e := range entries {
 		name := prefix + e.Name()
 		switch {
 		case e.IsDir():
@@ -155,11 +162,10 @@ func (d *Dir) List(ctx context.Context, prefix string, fn func(string) error) er
 		case strings.HasSuffix(name, tmpSuffix):
 			continue
 		}
-		if err := fn(name); err != nil {
-			return err
-		}
+		names = append(names, name)
 	}
-	return nil
+	// ReadDir's order puts directory "b" before object "b.x".
+	return emitSorted(ctx, names, fn)
 }
 
 // Delete implements Bucket.
@@ -168,8 +174,11 @@ func (d *Dir) Delete(_ context.Context, name string) error {
 	if err != nil {
 		return err
 	}
+	if st, err := os.Stat(p); err == nil && st.IsDir() {
+		return nil // a directory is not an object, so there is none to delete
+	}
 	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
+		return fmt.Errorf("delete %s: %w", name, err)
 	}
 	// Directories are an artefact of this backend, not objects: drop the
 	// ones left empty so List matches a real object store.

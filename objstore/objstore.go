@@ -1,7 +1,8 @@
 // Package objstore is spanlog's view of object storage: a bucket of named
 // objects that can be uploaded whole, read whole or in ranges, listed and
-// deleted. It owns the backends (a local directory; S3 comes through the same
-// interface) and nothing about what the objects mean.
+// deleted. It owns the backends (a local directory, and S3 with its
+// timeouts, retries and metrics) and the contract both keep
+// (objstoretest), and nothing about what the objects mean.
 package objstore
 
 import (

@@ -65,6 +65,112 @@ func Contract(t *testing.T, newBucket func(t *testing.T) objstore.Bucket) {
 		if n, err := r.ReadAt(make([]byte, 5), 8); n != 2 || err != io.EOF {
 			t.Fatalf("ReadAt past end = %d, %v; want 2, EOF", n, err)
 		}
+		for _, off := range []int64{10, 11} {
+			if n, err := r.ReadAt(make([]byte, 1), off); n != 0 || err != io.EOF {
+				t.Fatalf("ReadAt(%d) = %d, %v; want 0, EOF", off, n, err)
+			}
+		}
+	})
+
+	t.Run("an opened object keeps its version", func(t *testing.T) {
+		b := newBucket(t)
+		if err := b.Upload(ctx, "v", strings.NewReader("version 1")); err != nil {
+			t.Fatal(err)
+		}
+		r, err := b.Open(ctx, "v")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		if err := b.Upload(ctx, "v", strings.NewReader("version 2")); err != nil {
+			t.Fatal(err)
+		}
+		// The old bytes or an error, never parts of both versions.
+		p := make([]byte, 9)
+		if n, err := r.ReadAt(p, 0); err == nil && string(p[:n]) != "version 1" {
+			t.Fatalf("ReadAt after a replace = %q, want version 1 or an error", p[:n])
+		}
+	})
+
+	t.Run("empty object", func(t *testing.T) {
+		b := newBucket(t)
+		if err := b.Upload(ctx, "e", strings.NewReader("")); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := objstore.ReadAll(ctx, b, "e"); err != nil || len(got) != 0 {
+			t.Fatalf("ReadAll = %q, %v; want empty", got, err)
+		}
+		r, err := b.Open(ctx, "e")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		if n, err := r.ReadAt(make([]byte, 1), 0); r.Size() != 0 || n != 0 || err != io.EOF {
+			t.Fatalf("size %d, ReadAt = %d, %v; want 0, 0, EOF", r.Size(), n, err)
+		}
+	})
+
+	t.Run("upload sends the rest of a seeker", func(t *testing.T) {
+		b := newBucket(t)
+		r := strings.NewReader("skip:body")
+		if _, err := r.Seek(5, io.SeekStart); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Upload(ctx, "s", r); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := objstore.ReadAll(ctx, b, "s"); err != nil || string(got) != "body" {
+			t.Fatalf("got %q, %v; want body", got, err)
+		}
+	})
+
+	t.Run("upload from a stream", func(t *testing.T) {
+		b := newBucket(t)
+		want := bytes.Repeat([]byte("stream"), 10000)
+		// Hides Seek, ReadAt and Len: only Read is left.
+		stream := struct{ io.Reader }{bytes.NewReader(want)}
+		if err := b.Upload(ctx, "s", stream); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := objstore.ReadAll(ctx, b, "s"); err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("read %d bytes, %v; want %d", len(got), err, len(want))
+		}
+	})
+
+	t.Run("names every backend refuses", func(t *testing.T) {
+		b := newBucket(t)
+		for _, name := range []string{"", "/a", "a/", "a//b", "a/./b", "a/../b", ".", ".."} {
+			if err := b.Upload(ctx, name, strings.NewReader("x")); err == nil {
+				t.Errorf("Upload(%q) succeeded, want an error", name)
+			}
+			if _, err := b.Get(ctx, name); err == nil || objstore.IsNotExist(err) {
+				t.Errorf("Get(%q) = %v, want an invalid-name error", name, err)
+			}
+		}
+		for _, prefix := range []string{"a", "/", "/a/", "a//"} {
+			if err := b.List(ctx, prefix, func(string) error { return nil }); err == nil {
+				t.Errorf("List(%q) succeeded, want an error", prefix)
+			}
+		}
+	})
+
+	t.Run("a directory is not an object", func(t *testing.T) {
+		b := newBucket(t)
+		if err := b.Upload(ctx, "d/x", strings.NewReader("x")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Get(ctx, "d"); !objstore.IsNotExist(err) {
+			t.Errorf("Get(d) = %v, want ErrNotExist", err)
+		}
+		if _, err := b.Open(ctx, "d"); !objstore.IsNotExist(err) {
+			t.Errorf("Open(d) = %v, want ErrNotExist", err)
+		}
+		if err := b.Delete(ctx, "d"); err != nil {
+			t.Errorf("Delete(d) = %v, want nil", err)
+		}
+		if _, err := objstore.ReadAll(ctx, b, "d/x"); err != nil {
+			t.Errorf("d/x after Delete(d): %v", err)
+		}
 	})
 
 	t.Run("missing objects", func(t *testing.T) {
@@ -100,6 +206,23 @@ func Contract(t *testing.T, newBucket func(t *testing.T) objstore.Bucket) {
 			if strings.Join(got, " ") != want {
 				t.Errorf("List(%q) = %q, want %q", prefix, got, want)
 			}
+		}
+	})
+
+	t.Run("list order mixes objects and directories", func(t *testing.T) {
+		b := newBucket(t)
+		// '.' sorts before '/', so object b.x comes before directory b/.
+		for _, n := range []string{"p/c", "p/b/x", "p/b.x", "p/a"} {
+			if err := b.Upload(ctx, n, strings.NewReader(n)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var got []string
+		if err := b.List(ctx, "p/", func(n string) error { got = append(got, n); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if want := "p/a p/b.x p/b/ p/c"; strings.Join(got, " ") != want {
+			t.Errorf("List(p/) = %q, want %q", got, want)
 		}
 	})
 

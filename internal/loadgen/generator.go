@@ -1,0 +1,105 @@
+package loadgen
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Generator sends traces as its Config says and records what came of them.
+type Generator struct {
+	cfg      Config
+	seed     int64
+	services []service
+	rec      *recorder
+	started  atomic.Bool
+}
+
+// New returns a Generator for cfg, which must be valid.
+func New(cfg Config) (*Generator, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	seed := cfg.Seed
+	if seed == 0 {
+		seed = time.Now().UnixNano()
+	}
+	return &Generator{
+		cfg:      cfg,
+		seed:     seed,
+		services: newServices(cfg.Services),
+		rec:      newRecorder(),
+	}, nil
+}
+
+// Run is New followed by Generator.Run.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	g, err := New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return g.Run(ctx)
+}
+
+// Seed is the seed the run uses, the one to set in Config.Seed to send the
+// same traces again.
+func (g *Generator) Seed() int64 { return g.seed }
+
+// Progress is the count so far; it can be called while Run runs.
+func (g *Generator) Progress() Progress { return g.rec.snapshot() }
+
+// Run sends traces until ctx ends, then waits for the requests in flight,
+// each bounded by Config.RequestTimeout, so that every request sent has an
+// outcome in the Result. It returns an error only when it cannot start; a
+// Generator runs once.
+func (g *Generator) Run(ctx context.Context) (*Result, error) {
+	if !g.started.CompareAndSwap(false, true) {
+		return nil, errors.New("loadgen: generator already ran")
+	}
+	exporters := make([]*exporter, 0, g.cfg.Workers)
+	defer func() {
+		// Shutting down waits for nothing: no request is in flight by now.
+		stop, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.cfg.RequestTimeout)
+		defer cancel()
+		for _, e := range exporters {
+			_ = e.shutdown(stop)
+		}
+	}()
+	for range g.cfg.Workers {
+		e, err := newExporter(ctx, g.cfg)
+		if err != nil {
+			return nil, fmt.Errorf("loadgen: %w", err)
+		}
+		exporters = append(exporters, e)
+	}
+
+	start := time.Now()
+	pace := newPacer(g.cfg.Rate)
+	var wg sync.WaitGroup
+	for i, e := range exporters {
+		traces := newTraceBuilder(g.cfg, g.services, g.seed, i)
+		wg.Go(func() { g.work(ctx, e, traces, pace) })
+	}
+	wg.Wait()
+	return g.rec.result(time.Since(start)), nil
+}
+
+// work is one worker: build a request, wait for its turn, send it, record.
+func (g *Generator) work(ctx context.Context, e *exporter, traces *traceBuilder, pace *pacer) {
+	// A request already sent must finish even when ctx ends: abandoned, it
+	// would have no outcome to record.
+	sendCtx := context.WithoutCancel(ctx)
+	for pace.wait(ctx, g.cfg.BatchTraces) {
+		b := traces.batch(g.cfg.BatchTraces, time.Now())
+		g.rec.sent(b.spanCount())
+		start := time.Now()
+		if class := e.export(sendCtx, b.spans); class != "" {
+			g.rec.failed(b, class)
+		} else {
+			g.rec.acked(b, time.Since(start))
+		}
+	}
+}

@@ -1,0 +1,124 @@
+package loadgen
+
+import (
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/codes"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
+)
+
+func TestBatchShape(t *testing.T) {
+	tests := []struct {
+		name                   string
+		spans, attrs, services int
+	}{
+		{"one span, no attributes", 1, 0, 1},
+		{"fewer attributes than the semantic ones", 10, 3, 5},
+		{"defaults", 10, 10, 5},
+		{"many generic attributes, more services than names", 40, 30, 25},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := DefaultConfig()
+			cfg.SpansPerTrace, cfg.AttributesPerSpan, cfg.Services = tt.spans, tt.attrs, tt.services
+			const traces = 200
+			end := time.Now()
+			b := newTraceBuilder(cfg, newServices(cfg.Services), 7, 0).batch(traces, end)
+			if len(b.spans) != traces*tt.spans || len(b.traces) != traces {
+				t.Fatalf("%d spans in %d traces, want %d in %d", len(b.spans), len(b.traces), traces*tt.spans, traces)
+			}
+			checkTraces(t, b, end)
+			for _, s := range b.spans {
+				if len(s.Attributes()) != tt.attrs {
+					t.Fatalf("span %q has %d attributes, want %d", s.Name(), len(s.Attributes()), tt.attrs)
+				}
+			}
+			services := map[string]bool{}
+			var errors, events int
+			for _, s := range b.spans {
+				name, _ := s.Resource().Set().Value(semconv.ServiceNameKey)
+				services[name.AsString()] = true
+				if s.Status().Code == codes.Error {
+					errors++
+				}
+				events += len(s.Events())
+			}
+			if len(services) > tt.services || (tt.spans > 1 && len(services) < 2 && tt.services > 1) {
+				t.Errorf("%d service names for %d services", len(services), tt.services)
+			}
+			if tt.spans > 1 && (errors == 0 || events == 0) {
+				t.Errorf("%d errors and %d events in %d spans, want some of each", errors, events, len(b.spans))
+			}
+		})
+	}
+}
+
+// checkTraces checks that each trace is one tree of spans nested in time,
+// and that the recorded IDs are those of the spans.
+func checkTraces(t *testing.T, b *batch, end time.Time) {
+	t.Helper()
+	byID := map[trace.SpanID]sdktrace.ReadOnlySpan{}
+	traceIDs := map[trace.TraceID]bool{}
+	for _, s := range b.spans {
+		if _, dup := byID[s.SpanContext().SpanID()]; dup {
+			t.Fatalf("duplicate span ID %s", s.SpanContext().SpanID())
+		}
+		byID[s.SpanContext().SpanID()] = s
+	}
+	for _, tr := range b.traces {
+		if traceIDs[tr.id] {
+			t.Fatalf("duplicate trace ID %s", tr.id)
+		}
+		traceIDs[tr.id] = true
+		roots := 0
+		for _, id := range tr.spans {
+			s := byID[id]
+			if s == nil || s.SpanContext().TraceID() != tr.id {
+				t.Fatalf("span %s of trace %s not sent in it", id, tr.id)
+			}
+			if !s.StartTime().Before(s.EndTime()) || s.EndTime().After(end) {
+				t.Errorf("span %q runs %v to %v, batch ends %v", s.Name(), s.StartTime(), s.EndTime(), end)
+			}
+			if !s.Parent().IsValid() {
+				roots++
+				if s.SpanKind() != trace.SpanKindServer {
+					t.Errorf("root span %q is %v, want server", s.Name(), s.SpanKind())
+				}
+				continue
+			}
+			p := byID[s.Parent().SpanID()]
+			if p == nil || p.SpanContext().TraceID() != tr.id {
+				t.Fatalf("span %q has a parent outside its trace", s.Name())
+			}
+			if s.StartTime().Before(p.StartTime()) || s.EndTime().After(p.EndTime().Add(time.Microsecond)) {
+				t.Errorf("span %q [%v, %v] outside its parent [%v, %v]", s.Name(), s.StartTime(), s.EndTime(), p.StartTime(), p.EndTime())
+			}
+			if p.SpanKind() == trace.SpanKindClient && s.SpanKind() != trace.SpanKindServer {
+				t.Errorf("child of client span %q is %v, want server", p.Name(), s.SpanKind())
+			}
+		}
+		if roots != 1 {
+			t.Errorf("trace %s has %d roots", tr.id, roots)
+		}
+	}
+}
+
+func TestBatchIsReproducible(t *testing.T) {
+	cfg := DefaultConfig()
+	services := newServices(cfg.Services)
+	end := time.Now()
+	a := newTraceBuilder(cfg, services, 42, 3).batch(5, end)
+	b := newTraceBuilder(cfg, services, 42, 3).batch(5, end)
+	other := newTraceBuilder(cfg, services, 42, 4).batch(5, end)
+	for i := range a.spans {
+		if !a.spans[i].SpanContext().Equal(b.spans[i].SpanContext()) || a.spans[i].Name() != b.spans[i].Name() {
+			t.Fatalf("span %d differs between two builders with one seed", i)
+		}
+	}
+	if a.traces[0].id == other.traces[0].id {
+		t.Error("two workers send the same trace IDs")
+	}
+}
