@@ -47,7 +47,7 @@ func Open(ctx context.Context, bkt objstore.Bucket, meta *schema.BlockMeta) (*Re
 	if err != nil {
 		return nil, fmt.Errorf("open block %s: %w", meta.BlockID, err)
 	}
-	r, err := newReader(meta, obj)
+	r, err := newReader(ctx, meta, obj)
 	if err != nil {
 		obj.Close()
 		return nil, fmt.Errorf("open block %s: %w", meta.BlockID, err)
@@ -55,8 +55,12 @@ func Open(ctx context.Context, bkt objstore.Bucket, meta *schema.BlockMeta) (*Re
 	return r, nil
 }
 
-func newReader(meta *schema.BlockMeta, obj objstore.ReaderAt) (*Reader, error) {
-	file, err := parquet.OpenFile(obj, obj.Size(),
+func newReader(ctx context.Context, meta *schema.BlockMeta, obj objstore.ReaderAt) (*Reader, error) {
+	// The file reads through pinned, which keeps the trace ID bloom filters
+	// in memory once newReader fetched them: a lookup that the filters rule
+	// out then costs no request at all, which is most lookups of a block.
+	pinned := &prefetchedReaderAt{obj: obj}
+	file, err := parquet.OpenFile(pinned, obj.Size(),
 		parquet.OptimisticRead(true),
 		parquet.ReadBufferSize(readBufferSize),
 		// Both are read per row group when a lookup needs them.
@@ -86,7 +90,39 @@ func newReader(meta *schema.BlockMeta, obj objstore.ReaderAt) (*Reader, error) {
 		r.groups = append(r.groups, b)
 	}
 	r.indexed = make([]atomic.Bool, len(r.groups))
+	if err := pinBloomFilters(ctx, pinned, file, col.ColumnIndex); err != nil {
+		return nil, err
+	}
 	return r, nil
+}
+
+// bloomHeaderRead is the size of parquet-go's buffered read of a bloom
+// filter's header.
+const bloomHeaderRead = 1024
+
+// pinBloomFilters fetches the bloom filters of column in every row group,
+// in one request when they are adjacent, and keeps them in pinned.
+func pinBloomFilters(ctx context.Context, pinned *prefetchedReaderAt, file *parquet.File, column int) error {
+	var ranges []byteRange
+	for _, rg := range file.Metadata().RowGroups {
+		m := &rg.Columns[column].MetaData
+		if m.BloomFilterOffset > 0 && m.BloomFilterLength > 0 {
+			// parquet-go reads a filter's header through a buffer of
+			// bloomHeaderRead bytes, past the end of a small filter;
+			// pin that much so the read is served from memory too.
+			end := m.BloomFilterOffset + max(int64(m.BloomFilterLength), bloomHeaderRead)
+			ranges = append(ranges, byteRange{off: m.BloomFilterOffset, end: min(end, file.Size())})
+		}
+	}
+	if len(ranges) == 0 {
+		return nil
+	}
+	fetched, err := prefetch(ctx, pinned.obj, ranges)
+	if err != nil {
+		return fmt.Errorf("bloom filters: %w", err)
+	}
+	pinned.ranges = fetched.ranges
+	return nil
 }
 
 // Meta returns the meta of the block.

@@ -178,3 +178,33 @@ func TestIterate(t *testing.T) {
 		t.Errorf("after an error, got %d calls and error %v", n, err)
 	}
 }
+
+// Most blocks a querier asks for a trace do not hold it; their bloom
+// filters, kept in memory since Open, must answer without a request.
+func TestFindTraceRuledOutByBloomFilterReadsNothing(t *testing.T) {
+	ctx := context.Background()
+	td := genTraces(rand.New(rand.NewPCG(19, 20)), 500)
+	present := spansByTrace(t, td)
+	bkt := &countingBucket{Bucket: newDir(t)}
+	r := writeBlock(t, bkt, smallOptions(), td)
+
+	rng := rand.New(rand.NewPCG(21, 22))
+	bkt.reads.Store(0)
+	lookups := 0
+	for range 100 {
+		var id pcommon.TraceID
+		fillRandom(rng, id[:])
+		if _, ok := present[id]; ok {
+			continue
+		}
+		if _, ok, err := r.FindTrace(ctx, id); err != nil || ok {
+			t.Fatalf("absent trace: found %v, error %v", ok, err)
+		}
+		lookups++
+	}
+	// A false positive (about 1% at 10 bits per value) costs reads; a
+	// handful over 100 lookups would mean the filters are not in memory.
+	if reads := bkt.reads.Load(); reads > 10 {
+		t.Fatalf("%d absent-trace lookups made %d reads", lookups, reads)
+	}
+}

@@ -62,6 +62,8 @@ func New(cfg Config, log tracelog.Config, defaultTenant string, bucket objstore.
 func (b *Builder) Run(ctx context.Context) error {
 	opts := append(b.log.ClientOpts("spanlog-block-builder"),
 		kgo.ConsumerGroup(b.cfg.ConsumerGroup),
+		kgo.SessionTimeout(b.cfg.SessionTimeout),
+		kgo.HeartbeatInterval(b.cfg.SessionTimeout/5),
 		kgo.ConsumeTopics(b.log.Topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.DisableAutoCommit(),

@@ -12,6 +12,11 @@ type Config struct {
 	// ConsumerGroup is the Kafka consumer group all block-builders share;
 	// its members split the partitions. Default spanlog-block-builder.
 	ConsumerGroup string `yaml:"consumer-group" help:"Kafka consumer group shared by all block-builders."`
+	// SessionTimeout is how long the group waits for a silent member (one
+	// killed without leaving) before moving its partitions; the group's
+	// rebalance stalls for up to this long. Kafka's default is 45s; spot
+	// fleets want it short. Default 15s.
+	SessionTimeout time.Duration `yaml:"session-timeout" help:"How long the group waits on a member that stopped heartbeating before its partitions move."`
 	// CycleDuration is how much record time one block covers: a
 	// partition's block ends before the first record stamped at or after
 	// the next multiple of CycleDuration. Default 15s.
@@ -26,8 +31,11 @@ type Config struct {
 	// FlushConcurrency is how many blocks are written at once. Default 4.
 	FlushConcurrency int `yaml:"flush-concurrency" help:"Blocks written to object storage in parallel."`
 	// RetryBackoff is the first wait after a failed flush; waits double up
-	// to a minute. Default 1s.
-	RetryBackoff time.Duration `yaml:"retry-backoff" help:"First wait before retrying a failed block flush; doubles up to 1m."`
+	// to RetryMaxBackoff. Default 1s.
+	RetryBackoff time.Duration `yaml:"retry-backoff" help:"First wait before retrying a failed block flush; doubles up to retry-max-backoff."`
+	// RetryMaxBackoff caps the wait between retries, and so how long after
+	// object storage returns the builder notices. Default 30s.
+	RetryMaxBackoff time.Duration `yaml:"retry-max-backoff" help:"Longest wait between retries of a failed block flush."`
 	// Block sets the layout of the blocks written.
 	Block block.Options `yaml:"block"`
 }
@@ -36,11 +44,13 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		ConsumerGroup:    "spanlog-block-builder",
+		SessionTimeout:   15 * time.Second,
 		CycleDuration:    15 * time.Second,
 		IdleCutDelay:     2 * time.Second,
 		MaxBlockBytes:    256 << 20,
 		FlushConcurrency: 4,
 		RetryBackoff:     time.Second,
+		RetryMaxBackoff:  30 * time.Second,
 		Block:            block.DefaultOptions(),
 	}
 }
@@ -50,14 +60,16 @@ func (c Config) Validate() error {
 	switch {
 	case c.ConsumerGroup == "":
 		return errors.New("block-builder: consumer group must be set")
+	case c.SessionTimeout < time.Second:
+		return errors.New("block-builder: session timeout must be at least 1s")
 	case c.CycleDuration <= 0:
 		return errors.New("block-builder: cycle duration must be positive")
 	case c.MaxBlockBytes <= 0:
 		return errors.New("block-builder: max block bytes must be positive")
 	case c.FlushConcurrency <= 0:
 		return errors.New("block-builder: flush concurrency must be positive")
-	case c.RetryBackoff <= 0:
-		return errors.New("block-builder: retry backoff must be positive")
+	case c.RetryBackoff <= 0 || c.RetryMaxBackoff < c.RetryBackoff:
+		return errors.New("block-builder: retry backoff must be positive and at most retry-max-backoff")
 	}
 	return nil
 }

@@ -130,7 +130,7 @@ func (b *Builder) writeWithRetry(ctx context.Context, tenant string, bb *block.B
 			return
 		case <-time.After(wait):
 		}
-		backoff = min(2*backoff, time.Minute)
+		backoff = min(2*backoff, b.cfg.RetryMaxBackoff)
 	}
 }
 

@@ -84,3 +84,13 @@ func decodeBatchesJSON(b []byte) (ptrace.Traces, error) {
 	otlp, _ := json.Marshal(map[string]json.RawMessage{"resourceSpans": body.Batches})
 	return (&ptrace.JSONUnmarshaler{}).UnmarshalTraces(otlp)
 }
+
+func do(req *http.Request) (int, []byte, error) {
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, body, err
+}

@@ -48,7 +48,10 @@ func (c *readers) get(ctx context.Context, m *schema.BlockMeta) (*block.Reader, 
 	}
 	c.mu.Unlock()
 
-	r, err := block.Open(ctx, c.bucket, m)
+	// The reader outlives this request, and a backend's ranged reads may
+	// keep the context they were opened with: detach it from the request.
+	// Each read is still bounded by the backend's own request timeout.
+	r, err := block.Open(context.WithoutCancel(ctx), c.bucket, m)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/spanlog/spanlog/blockbuilder"
+	"github.com/spanlog/spanlog/compactor"
 	"github.com/spanlog/spanlog/objstore"
 	"github.com/spanlog/spanlog/producer"
 	"github.com/spanlog/spanlog/querier"
@@ -21,14 +22,15 @@ const (
 	targetDistributor  = "distributor"
 	targetBlockBuilder = "block-builder"
 	targetQuerier      = "querier"
+	targetCompactor    = "compactor"
 )
 
-var targets = []string{targetAll, targetDistributor, targetBlockBuilder, targetQuerier}
+var targets = []string{targetAll, targetDistributor, targetBlockBuilder, targetQuerier, targetCompactor}
 
 // Config is the whole configuration of a spanlog process.
 type Config struct {
 	// Target is the role this process plays. Default all.
-	Target string `yaml:"target" help:"Role to run: all, distributor, block-builder or querier."`
+	Target string `yaml:"target" help:"Role to run: all, distributor, block-builder, querier or compactor."`
 	// Server is the HTTP server of every target (API, /ready, /metrics).
 	Server ServerConfig `yaml:"server"`
 	// Tenants says how requests map to tenants.
@@ -42,6 +44,7 @@ type Config struct {
 	Distributor  producer.Config     `yaml:"distributor"`
 	BlockBuilder blockbuilder.Config `yaml:"block-builder"`
 	Querier      querier.Config      `yaml:"querier"`
+	Compactor    compactor.Config    `yaml:"compactor"`
 }
 
 // ServerConfig configures the HTTP server and the process.
@@ -89,6 +92,7 @@ func defaultConfig() Config {
 		Distributor:  producer.DefaultConfig(),
 		BlockBuilder: blockbuilder.DefaultConfig(),
 		Querier:      querier.DefaultConfig(),
+		Compactor:    compactor.DefaultConfig(),
 	}
 }
 
@@ -116,7 +120,7 @@ func (c *Config) Validate() error {
 	if c.runs(targetDistributor) {
 		errs = append(errs, c.Distributor.Validate())
 	}
-	if c.runs(targetBlockBuilder) || c.runs(targetQuerier) {
+	if c.runs(targetBlockBuilder) || c.runs(targetQuerier) || c.runs(targetCompactor) {
 		errs = append(errs, c.Storage.Validate())
 	}
 	if c.runs(targetBlockBuilder) {
@@ -124,6 +128,9 @@ func (c *Config) Validate() error {
 	}
 	if c.runs(targetQuerier) {
 		errs = append(errs, c.Querier.Validate())
+	}
+	if c.runs(targetCompactor) {
+		errs = append(errs, c.Compactor.Validate())
 	}
 	return errors.Join(errs...)
 }

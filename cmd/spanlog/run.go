@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/spanlog/spanlog/blockbuilder"
+	"github.com/spanlog/spanlog/compactor"
 	"github.com/spanlog/spanlog/objstore"
 	"github.com/spanlog/spanlog/producer"
 	"github.com/spanlog/spanlog/querier"
@@ -97,8 +98,8 @@ func buildRoles(cfg Config, logger *slog.Logger, reg prometheus.Registerer) ([]r
 		routes func(*http.ServeMux)
 		bucket objstore.Bucket
 	)
-	if cfg.runs(targetBlockBuilder) || cfg.runs(targetQuerier) {
-		b, err := objstore.New(cfg.Storage)
+	if cfg.runs(targetBlockBuilder) || cfg.runs(targetQuerier) || cfg.runs(targetCompactor) {
+		b, err := objstore.New(cfg.Storage, reg, logger)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -125,6 +126,13 @@ func buildRoles(cfg Config, logger *slog.Logger, reg prometheus.Registerer) ([]r
 		}
 		roles = append(roles, role{name: targetQuerier, run: q.Run, ready: q.Ready})
 		routes = q.RegisterRoutes
+	}
+	if cfg.runs(targetCompactor) {
+		c, err := compactor.New(cfg.Compactor, cfg.Kafka, cfg.BlockBuilder.ConsumerGroup, bucket, logger.With("role", targetCompactor), reg)
+		if err != nil {
+			return nil, nil, err
+		}
+		roles = append(roles, role{name: targetCompactor, run: c.Run})
 	}
 	return roles, routes, nil
 }

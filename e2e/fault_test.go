@@ -1,0 +1,268 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/spanlog/spanlog/consumer"
+	"github.com/spanlog/spanlog/internal/loadgen"
+	"github.com/spanlog/spanlog/internal/miniotest"
+	"github.com/spanlog/spanlog/tracelog"
+)
+
+// faultDuration is how long load runs in TestFaultInjection: short in make
+// test, longer on demand (SPANLOG_FAULT_DURATION=3m).
+func faultDuration(t *testing.T) time.Duration {
+	if v := os.Getenv("SPANLOG_FAULT_DURATION"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			t.Fatalf("SPANLOG_FAULT_DURATION: %v", err)
+		}
+		return d
+	}
+	return 40 * time.Second
+}
+
+// TestFaultInjection runs spanlog as separate processes (a distributor, two
+// block-builders, a querier, a compactor) on Kafka and MinIO under
+// continuous OTLP load, and meanwhile kills block-builders with SIGKILL
+// (right after they upload a block, before they commit), stops MinIO for
+// over 20 seconds, and kills the querier. Every span that got an OK must
+// then be returned by trace-by-ID exactly once.
+func TestFaultInjection(t *testing.T) {
+	duration := faultDuration(t)
+	minio := miniotest.Start(t)
+	s3 := minio.NewBucket(t)
+	c := newCluster(t,
+		"-storage.backend=s3",
+		"-storage.s3.endpoint="+s3.Endpoint,
+		"-storage.s3.bucket="+s3.Bucket,
+		"-storage.s3.access-key-id="+s3.AccessKeyID,
+		"-storage.s3.secret-access-key="+s3.SecretAccessKey,
+		"-storage.s3.insecure=true",
+		"-storage.s3.request-timeout=3s",
+		"-storage.s3.max-retries=2",
+		"-block-builder.retry-backoff=200ms",
+		"-block-builder.retry-max-backoff=2s",
+		"-block-builder.session-timeout=6s",
+	)
+	_, otlp := c.startDistributor(t)
+	builders := []*process{
+		c.start(t, "block-builder-1", "block-builder"),
+		c.start(t, "block-builder-2", "block-builder"),
+	}
+	querier := c.start(t, "querier", "querier")
+	c.start(t, "compactor", "compactor")
+
+	cfg := loadgen.DefaultConfig()
+	cfg.Endpoint = otlp
+	cfg.Rate = 60
+	cfg.SpansPerTrace = 5
+	cfg.BatchTraces = 4
+	cfg.Workers = 4
+	cfg.RequestTimeout = 10 * time.Second
+	loadCtx, stopLoad := context.WithTimeout(context.Background(), duration)
+	defer stopLoad()
+	type outcome struct {
+		res *loadgen.Result
+		err error
+	}
+	loadDone := make(chan outcome, 1)
+	go func() {
+		res, err := loadgen.Run(loadCtx, cfg)
+		loadDone <- outcome{res, err}
+	}()
+
+	// The faults, spread over the run.
+	start := time.Now()
+	at := func(frac float64) {
+		time.Sleep(time.Until(start.Add(time.Duration(frac * float64(duration)))))
+	}
+	killBuilder := func(i int) {
+		b := builders[i]
+		killAfterBlockUpload(t, b)
+		time.Sleep(rand.N(time.Second))
+		builders[i] = b.restart(t)
+	}
+	at(0.10)
+	killBuilder(0)
+	at(0.20)
+	querier.kill()
+	querier = querier.restart(t)
+	at(0.25)
+	killBuilder(1)
+
+	at(0.30)
+	outage := max(21*time.Second, duration/4)
+	t.Logf("stopping MinIO for %v", outage)
+	minio.Stop()
+	time.Sleep(outage / 2)
+	builders[0].kill() // dies mid-retry, with blocks unwritten
+	builders[0] = builders[0].restart(t)
+	time.Sleep(outage / 2)
+	minio.Restart(t)
+	t.Log("MinIO back")
+
+	killBuilder(1)
+	querier.kill()
+	querier = querier.restart(t)
+	killBuilder(0)
+
+	out := <-loadDone
+	if out.err != nil {
+		t.Fatalf("load: %v", out.err)
+	}
+	res := out.res
+	if res.AckedSpans == 0 {
+		t.Fatalf("no span was acked: %v", res.Errors)
+	}
+
+	drainStart := time.Now()
+	waitDrained(t, c)
+	t.Logf("drained %v after the load stopped", time.Since(drainStart))
+	counts := checkAcked(t, querier.http, res.Acked)
+	report := fmt.Sprintf("fault injection over %v: acked=%d (in %d requests) failed=%d requests found=%d duplicates=%d missing=%d",
+		duration, res.AckedSpans, res.AckedRequests, res.FailedRequests, counts.found, counts.duplicates, counts.missing)
+	fmt.Println(report)
+	t.Log(report)
+	if counts.missing > 0 || counts.duplicates > 0 || counts.found != int(res.AckedSpans) {
+		t.Fatalf("acked spans lost or duplicated: %s", report)
+	}
+
+	// The same answer after the querier restarts from the index.
+	querier.kill()
+	querier = querier.restart(t)
+	if again := checkAcked(t, querier.http, res.Acked); again != counts {
+		t.Fatalf("after a querier restart: %+v, before: %+v", again, counts)
+	}
+}
+
+// killAfterBlockUpload kills a block-builder with SIGKILL as soon as it
+// logs an uploaded block, before it can commit the offsets behind it; if
+// it uploads nothing within a few seconds, it is killed anyway.
+func killAfterBlockUpload(t *testing.T, p *process) {
+	t.Helper()
+	before := strings.Count(p.log.String(), "block written")
+	deadline := time.Now().Add(5 * time.Second)
+	for strings.Count(p.log.String(), "block written") == before && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	p.kill()
+}
+
+// waitDrained waits until the block-builders committed the end of every
+// partition: everything acked is in blocks.
+func waitDrained(t *testing.T, c *cluster) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.kafka.Brokers()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx := context.Background()
+	waitFor(t, 3*time.Minute, "block-builders to commit the end of the log", func() bool {
+		ends, err := tracelog.EndOffsets(ctx, cl, "spanlog-traces")
+		if err != nil {
+			return false
+		}
+		committed, err := consumer.Committed(ctx, cl, "spanlog-block-builder", "spanlog-traces")
+		if err != nil {
+			return false
+		}
+		for p, end := range ends {
+			if committed[p] < end {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+type spanCounts struct{ found, duplicates, missing int }
+
+// checkAcked fetches every acked trace and counts the acked spans found
+// once, the spans returned more than once, and the acked spans missing.
+func checkAcked(t *testing.T, addr string, acked map[trace.TraceID][]trace.SpanID) spanCounts {
+	t.Helper()
+	ids := make(chan trace.TraceID)
+	var (
+		mu     sync.Mutex
+		counts spanCounts
+		errs   []error
+		wg     sync.WaitGroup
+	)
+	for range 8 {
+		wg.Go(func() {
+			for id := range ids {
+				seen, err := fetchSpanIDs(addr, id.String())
+				mu.Lock()
+				if err != nil {
+					errs = append(errs, err)
+				}
+				for _, n := range seen {
+					if n > 1 {
+						counts.duplicates++
+					}
+				}
+				for _, sid := range acked[id] {
+					if seen[sid.String()] == 0 {
+						counts.missing++
+					} else {
+						counts.found++
+					}
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	for id := range acked {
+		ids <- id
+	}
+	close(ids)
+	wg.Wait()
+	if len(errs) > 0 {
+		t.Fatalf("%d trace fetches failed, first: %v", len(errs), errs[0])
+	}
+	return counts
+}
+
+// fetchSpanIDs returns how often each span ID is in the trace, retrying a
+// few times on server errors; a 404 is an empty trace.
+func fetchSpanIDs(addr, id string) (map[string]int, error) {
+	var lastErr error
+	for range 5 {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/api/v2/traces/"+id, nil)
+		req.Header.Set("Accept", "application/protobuf")
+		status, body, err := do(req)
+		switch {
+		case err != nil:
+			lastErr = err
+		case status == http.StatusNotFound:
+			return map[string]int{}, nil
+		case status != http.StatusOK:
+			lastErr = fmt.Errorf("trace %s: status %d: %s", id, status, body)
+		default:
+			td, err := decodeTraceByIDResponse(body)
+			if err != nil {
+				return nil, err
+			}
+			seen := map[string]int{}
+			for _, v := range viewsReceived(td) {
+				seen[v.SpanID]++
+			}
+			return seen, nil
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return nil, lastErr
+}
