@@ -30,8 +30,11 @@ type Builder struct {
 	metrics       *metrics
 	now           func() time.Time
 
-	mu    sync.Mutex // guards parts against the group's revoke callbacks
+	mu    sync.Mutex // guards parts and durable against the group's revoke callbacks
 	parts map[int32]*pending
+	// durable is, per partition, the offset below which the log is in
+	// blocks, as far as this builder wrote them.
+	durable map[int32]int64
 }
 
 // New returns a block-builder that reads the log described by log and
@@ -53,6 +56,7 @@ func New(cfg Config, log tracelog.Config, defaultTenant string, bucket objstore.
 		metrics:       newMetrics(reg),
 		now:           time.Now,
 		parts:         make(map[int32]*pending),
+		durable:       make(map[int32]int64),
 	}, nil
 }
 
@@ -86,6 +90,12 @@ func (b *Builder) Run(ctx context.Context) error {
 		cl.Close()
 	}()
 
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	lagCtx, stopLag := context.WithCancel(ctx)
+	defer stopLag()
+	wg.Go(func() { b.reportLag(lagCtx, cl) })
+
 	highWatermarks := make(map[int32]int64)
 	for {
 		pollCtx, cancel := context.WithTimeout(ctx, b.cfg.IdleCutDelay)
@@ -106,10 +116,7 @@ func (b *Builder) Run(ctx context.Context) error {
 			for _, r := range fp.Records {
 				b.offer(r)
 			}
-			if n := len(fp.Records); n > 0 {
-				b.metrics.recordsConsumed.Add(float64(n))
-				b.metrics.lag.Observe(fp.Partition, fp.Records[n-1], fp.HighWatermark, now)
-			}
+			b.metrics.recordsConsumed.Add(float64(len(fp.Records)))
 		})
 		for id, p := range b.parts {
 			p.cutIfIdle(now, b.cfg.IdleCutDelay, highWatermarks[id])
@@ -130,6 +137,9 @@ func (b *Builder) offer(r *kgo.Record) {
 	if p == nil {
 		p = newPending(r, b.cfg.CycleDuration)
 		b.parts[r.Partition] = p
+		if _, ok := b.durable[r.Partition]; !ok {
+			b.durable[r.Partition] = r.Offset // where the group's commit left it
+		}
 	}
 	p.offer(r, b.cfg.MaxBlockBytes)
 }
@@ -141,6 +151,35 @@ func (b *Builder) dropPartitions(_ context.Context, _ *kgo.Client, lost map[stri
 	defer b.mu.Unlock()
 	for _, p := range lost[b.log.Topic] {
 		delete(b.parts, p)
+		delete(b.durable, p)
 		b.metrics.lag.Forget(p)
+	}
+}
+
+// reportLag measures, every LagInterval, how far each partition's blocks
+// are behind the end of the log. It runs beside the consuming loop so that
+// the lag keeps growing while a flush is stuck, say on an object storage
+// outage, when the loop itself reads nothing.
+func (b *Builder) reportLag(ctx context.Context, cl *kgo.Client) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(b.cfg.LagInterval):
+		}
+		ends, err := tracelog.EndOffsets(ctx, cl, b.log.Topic)
+		if err != nil {
+			continue
+		}
+		now := b.now()
+		b.mu.Lock()
+		for partition, durable := range b.durable {
+			records, seconds := ends[partition]-durable, 0.0
+			if p := b.parts[partition]; p != nil && len(p.records) > 0 {
+				seconds = now.Sub(p.records[0].Timestamp).Seconds()
+			}
+			b.metrics.lag.Set(partition, records, seconds)
+		}
+		b.mu.Unlock()
 	}
 }

@@ -30,6 +30,7 @@ const partitions = 3
 
 type fixture struct {
 	t       *testing.T
+	reg     *prometheus.Registry // of the builder started last
 	log     tracelog.Config
 	cl      *kgo.Client
 	bucket  *flakyBucket
@@ -91,8 +92,10 @@ func (f *fixture) start(group string) (stop func()) {
 	cfg.CycleDuration = time.Second
 	cfg.IdleCutDelay = 100 * time.Millisecond
 	cfg.RetryBackoff = 20 * time.Millisecond
+	cfg.LagInterval = 20 * time.Millisecond
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	b, err := New(cfg, f.log, "default", f.bucket, logger, prometheus.NewRegistry())
+	f.reg = prometheus.NewRegistry()
+	b, err := New(cfg, f.log, "default", f.bucket, logger, f.reg)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -235,9 +238,45 @@ func TestOffsetsCommittedOnlyAfterBlocksAreStored(t *testing.T) {
 	if c := f.committed("builders"); len(c) != 0 {
 		t.Fatalf("offsets %v committed while no block could be stored", c)
 	}
+	// The outage shows as lag: all 6 records, and growing in age.
+	lag := func(name string) float64 {
+		families, err := f.reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := -1.0 // no series yet
+		for _, mf := range families {
+			if mf.GetName() == name {
+				sum = 0
+				for _, m := range mf.GetMetric() {
+					sum += m.GetGauge().GetValue()
+				}
+			}
+		}
+		return sum
+	}
+	for lag("spanlog_block_builder_lag_records") != 6 {
+		if time.Now().After(deadline) {
+			t.Fatalf("lag records %v during the outage, want 6", lag("spanlog_block_builder_lag_records"))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	first := lag("spanlog_block_builder_lag_seconds")
+	for lag("spanlog_block_builder_lag_seconds") <= first {
+		if time.Now().After(deadline) {
+			t.Fatal("lag in seconds does not grow during the outage")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 
 	f.bucket.failing.Store(false)
 	f.waitCommitted("builders")
+	for lag("spanlog_block_builder_lag_records") != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("lag does not drain after the outage")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	metas := f.checkEverySpanOnce(6 * 4)
 	committed := f.committed("builders")
 	for _, m := range metas {

@@ -36,6 +36,9 @@ type Config struct {
 	// RetryMaxBackoff caps the wait between retries, and so how long after
 	// object storage returns the builder notices. Default 30s.
 	RetryMaxBackoff time.Duration `yaml:"retry-max-backoff" help:"Longest wait between retries of a failed block flush."`
+	// LagInterval is how often the lag behind the end of the log is
+	// measured for spanlog_block_builder_lag_*. Default 5s.
+	LagInterval time.Duration `yaml:"lag-interval" help:"How often the block-builder measures its lag behind the log."`
 	// Block sets the layout of the blocks written.
 	Block block.Options `yaml:"block"`
 }
@@ -51,6 +54,7 @@ func DefaultConfig() Config {
 		FlushConcurrency: 4,
 		RetryBackoff:     time.Second,
 		RetryMaxBackoff:  30 * time.Second,
+		LagInterval:      5 * time.Second,
 		Block:            block.DefaultOptions(),
 	}
 }
@@ -66,6 +70,8 @@ func (c Config) Validate() error {
 		return errors.New("block-builder: cycle duration must be positive")
 	case c.MaxBlockBytes <= 0:
 		return errors.New("block-builder: max block bytes must be positive")
+	case c.LagInterval <= 0:
+		return errors.New("block-builder: lag interval must be positive")
 	case c.FlushConcurrency <= 0:
 		return errors.New("block-builder: flush concurrency must be positive")
 	case c.RetryBackoff <= 0 || c.RetryMaxBackoff < c.RetryBackoff:

@@ -52,6 +52,7 @@ func (b *Builder) flushCut(ctx context.Context, cl *kgo.Client) error {
 			if b.parts[c.partition] != c.pending {
 				continue // revoked meanwhile
 			}
+			b.durable[c.partition] = c.pending.next
 			if s := c.pending.successor(b.cfg.CycleDuration, b.cfg.MaxBlockBytes); s != nil {
 				b.parts[c.partition] = s
 			} else {

@@ -21,11 +21,11 @@ func NewLag(reg prometheus.Registerer, component string) *Lag {
 	l := &Lag{
 		records: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "spanlog_" + component + "_lag_records",
-			Help: "Records in the partition not yet consumed.",
+			Help: "Records of the partition the reader is not done with yet.",
 		}, []string{"partition"}),
 		seconds: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "spanlog_" + component + "_lag_seconds",
-			Help: "Age of the last consumed record while the partition has unconsumed records; 0 when caught up.",
+			Help: "Age of the oldest record the reader is not done with; 0 when caught up.",
 		}, []string{"partition"}),
 	}
 	reg.MustRegister(l.records, l.seconds)
@@ -35,14 +35,20 @@ func NewLag(reg prometheus.Registerer, component string) *Lag {
 // Observe updates the lag of partition after consuming up to the record
 // last, given the partition's high watermark from the same fetch.
 func (l *Lag) Observe(partition int32, last *kgo.Record, highWatermark int64, now time.Time) {
-	p := strconv.Itoa(int(partition))
 	behind := max(highWatermark-(last.Offset+1), 0)
-	l.records.WithLabelValues(p).Set(float64(behind))
 	secs := 0.0
 	if behind > 0 {
-		secs = max(now.Sub(last.Timestamp).Seconds(), 0)
+		secs = now.Sub(last.Timestamp).Seconds()
 	}
-	l.seconds.WithLabelValues(p).Set(secs)
+	l.Set(partition, behind, secs)
+}
+
+// Set sets the lag of partition: records behind, and the age in seconds of
+// the oldest record not yet done with.
+func (l *Lag) Set(partition int32, records int64, seconds float64) {
+	p := strconv.Itoa(int(partition))
+	l.records.WithLabelValues(p).Set(float64(max(records, 0)))
+	l.seconds.WithLabelValues(p).Set(max(seconds, 0))
 }
 
 // Forget drops the gauges of a partition this reader no longer owns.

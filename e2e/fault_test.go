@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -11,12 +12,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/spanlog/spanlog/block"
 	"github.com/spanlog/spanlog/consumer"
 	"github.com/spanlog/spanlog/internal/loadgen"
 	"github.com/spanlog/spanlog/internal/miniotest"
+	"github.com/spanlog/spanlog/objstore"
 	"github.com/spanlog/spanlog/tracelog"
 )
 
@@ -55,6 +59,7 @@ func TestFaultInjection(t *testing.T) {
 		"-block-builder.retry-backoff=200ms",
 		"-block-builder.retry-max-backoff=2s",
 		"-block-builder.session-timeout=6s",
+		"-block-builder.lag-interval=1s",
 	)
 	_, otlp := c.startDistributor(t)
 	builders := []*process{
@@ -107,6 +112,16 @@ func TestFaultInjection(t *testing.T) {
 	t.Logf("stopping MinIO for %v", outage)
 	minio.Stop()
 	time.Sleep(outage / 2)
+	// The outage shows as block-builder lag, in records and in age, on
+	// whichever builders own partitions now.
+	var lagSeconds, lagRecords float64
+	for _, b := range builders {
+		lagSeconds = max(lagSeconds, metric(t, b.http, "spanlog_block_builder_lag_seconds"))
+		lagRecords += metric(t, b.http, "spanlog_block_builder_lag_records")
+	}
+	if lagSeconds < 5 || lagRecords <= 0 {
+		t.Errorf("builder lag %.1fs into the outage: oldest %.1fs, %v records", (outage / 2).Seconds(), lagSeconds, lagRecords)
+	}
 	builders[0].kill() // dies mid-retry, with blocks unwritten
 	builders[0] = builders[0].restart(t)
 	time.Sleep(outage / 2)
@@ -123,8 +138,9 @@ func TestFaultInjection(t *testing.T) {
 		t.Fatalf("load: %v", out.err)
 	}
 	res := out.res
-	if res.AckedSpans == 0 {
-		t.Fatalf("no span was acked: %v", res.Errors)
+	// Kafka was up throughout: no fault behind it may cost a client an OK.
+	if res.AckedSpans == 0 || res.FailedRequests > 0 {
+		t.Fatalf("acked %d spans; %d requests failed: %v", res.AckedSpans, res.FailedRequests, res.Errors)
 	}
 
 	drainStart := time.Now()
@@ -138,6 +154,8 @@ func TestFaultInjection(t *testing.T) {
 	if counts.missing > 0 || counts.duplicates > 0 || counts.found != int(res.AckedSpans) {
 		t.Fatalf("acked spans lost or duplicated: %s", report)
 	}
+
+	checkIndexCurrent(t, c, s3)
 
 	// The same answer after the querier restarts from the index.
 	querier.kill()
@@ -265,4 +283,40 @@ func fetchSpanIDs(addr, id string) (map[string]int, error) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	return nil, lastErr
+}
+
+// checkIndexCurrent waits until the compactor's index of the tenant lists
+// every block in the bucket and is complete up to the end of the log.
+func checkIndexCurrent(t *testing.T, c *cluster, s3 objstore.S3Config) {
+	t.Helper()
+	ctx := context.Background()
+	bkt, err := objstore.NewS3(s3, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.kafka.Brokers()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ends, err := tracelog.EndOffsets(ctx, cl, "spanlog-traces")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const tenant = "single-tenant"
+	var last string
+	waitFor(t, 30*time.Second, "a current tenant index", func() bool {
+		x, err := block.ReadIndex(ctx, bkt, tenant)
+		if err != nil {
+			last = err.Error()
+			return false
+		}
+		ids, err := block.ListBlocks(ctx, bkt, tenant)
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = fmt.Sprintf("index of %d blocks, %d listed, committed %v, log ends %v", len(x.Metas), len(ids), x.Committed, ends)
+		return x.Covers(ends) && len(x.Metas) == len(ids)
+	})
+	t.Log(last)
 }
