@@ -46,8 +46,9 @@ lint: $(BIN)/staticcheck
 	$(BIN)/staticcheck ./...
 
 ## bench: the benchmarks behind docs/benchmarks.md
-bench:
+bench: $(BIN)/minio
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./producer/ ./block/
+	$(GO) test -run '^$$' -bench . -benchtime 3x ./blocklist/ ./querier/
 
 ## fuzz: each fuzz target for FUZZTIME
 FUZZTIME ?= 30s

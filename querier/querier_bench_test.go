@@ -1,0 +1,72 @@
+package querier
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/spanlog/spanlog/internal/blocktest"
+	"github.com/spanlog/spanlog/internal/kafkatest"
+	"github.com/spanlog/spanlog/internal/miniotest"
+	"github.com/spanlog/spanlog/objstore"
+	"github.com/spanlog/spanlog/tenant"
+	"github.com/spanlog/spanlog/tracelog"
+)
+
+// BenchmarkStartWith10kBlocks measures a querier starting against 10,000
+// blocks in MinIO: the time until it is ready (it does not wait for the
+// blocklist), and until it knows every block (from the tenant index).
+func BenchmarkStartWith10kBlocks(b *testing.B) {
+	const blocks = 10_000
+	ctx := context.Background()
+	logger := slog.New(slog.DiscardHandler)
+	cluster := kafkatest.New(b)
+	log := tracelog.DefaultConfig()
+	log.Brokers, log.Topic, log.Partitions = cluster.Brokers(), kafkatest.Topic, 16
+	cl, err := kgo.NewClient(log.ClientOpts("bench")...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cl.Close()
+	if _, err := tracelog.EnsureTopic(ctx, cl, log); err != nil {
+		b.Fatal(err)
+	}
+	bkt, err := objstore.NewS3(miniotest.Start(b).NewBucket(b), prometheus.NewRegistry(), logger)
+	if err != nil {
+		b.Fatal(err)
+	}
+	blocktest.SeedMetas(b, bkt, "bench", blocks)
+
+	var ready, loaded time.Duration
+	for b.Loop() {
+		q, err := New(DefaultConfig(), log, tenant.DefaultConfig(), "builders", bkt, logger, prometheus.NewRegistry())
+		if err != nil {
+			b.Fatal(err)
+		}
+		runCtx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		start := time.Now()
+		go func() { done <- q.Run(runCtx) }()
+		for q.Ready() != nil {
+			time.Sleep(time.Millisecond)
+		}
+		ready += time.Since(start)
+		if err := q.blocklist.WaitLoaded(ctx); err != nil {
+			b.Fatal(err)
+		}
+		loaded += time.Since(start)
+		if n := len(q.blocklist.Metas("bench")); n != blocks {
+			b.Fatalf("knows %d blocks, want %d", n, blocks)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(ready.Seconds()/float64(b.N), "s/ready")
+	b.ReportMetric(loaded.Seconds()/float64(b.N), "s/all-blocks-known")
+}
