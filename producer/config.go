@@ -24,6 +24,12 @@ type Config struct {
 	// MaxRequestBytes bounds a request: an OTLP/HTTP body (before and after
 	// decompression) and an OTLP/gRPC message. Default 16 MiB.
 	MaxRequestBytes int64 `yaml:"max-request-bytes" help:"Largest OTLP request accepted, in bytes."`
+	// MaxBufferedBytes bounds the records waiting for Kafka's ack, keys,
+	// values and headers counted: while Kafka is down or slow, a request
+	// that would go over it fails at once with Unavailable instead of
+	// adding to the distributor's memory. It must hold at least one
+	// request of MaxRequestBytes. Default 256 MiB.
+	MaxBufferedBytes int64 `yaml:"max-buffered-bytes" help:"Most bytes of records waiting for Kafka; requests beyond it fail with Unavailable."`
 }
 
 // DefaultConfig returns the configuration that listens on the standard OTLP
@@ -35,6 +41,7 @@ func DefaultConfig() Config {
 		MaxRecordBytes:    1 << 20,
 		WriteTimeout:      5 * time.Second,
 		MaxRequestBytes:   16 << 20,
+		MaxBufferedBytes:  256 << 20,
 	}
 }
 
@@ -61,6 +68,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("distributor: write timeout must be positive, got %v", c.WriteTimeout)
 	case c.MaxRequestBytes <= 0 || c.MaxRequestBytes > maxRequestBytes:
 		return fmt.Errorf("distributor: max request bytes must be in [1, %d], got %d", maxRequestBytes, c.MaxRequestBytes)
+	case c.MaxBufferedBytes < c.MaxRequestBytes:
+		// Else a large request could never be buffered, yet be told to
+		// retry forever.
+		return fmt.Errorf("distributor: max buffered bytes (%d) must be at least max request bytes (%d)", c.MaxBufferedBytes, c.MaxRequestBytes)
 	}
 	return nil
 }

@@ -20,6 +20,9 @@ func TestConfigValidate(t *testing.T) {
 		{"negative write timeout", func(c *Config) { c.WriteTimeout = -time.Second }, false},
 		{"no request size", func(c *Config) { c.MaxRequestBytes = 0 }, false},
 		{"request over protobuf's limit", func(c *Config) { c.MaxRequestBytes = 4 << 30 }, false},
+		{"buffer holds one request", func(c *Config) { c.MaxBufferedBytes = c.MaxRequestBytes }, true},
+		{"buffer smaller than a request", func(c *Config) { c.MaxBufferedBytes = c.MaxRequestBytes - 1 }, false},
+		{"no buffer", func(c *Config) { c.MaxBufferedBytes = 0 }, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := DefaultConfig()

@@ -38,6 +38,8 @@ type Distributor struct {
 	partitions atomic.Int32
 	// ready is closed once partitions is known.
 	ready chan struct{}
+	// pushes are the Pushes in progress, which a stopping Run waits for.
+	pushes inflight
 }
 
 // New returns a distributor writing to the log, with its listeners bound
@@ -80,9 +82,12 @@ func (d *Distributor) GRPCAddr() string { return d.grpcListener.Addr().String() 
 func (d *Distributor) HTTPAddr() string { return d.httpListener.Addr().String() }
 
 // Ready returns nil once the distributor knows the trace log's partitions
-// and accepts writes; until then writes fail as Unavailable, and Ready says
-// why.
+// and accepts writes, until Run is told to stop; otherwise writes fail as
+// Unavailable, and Ready says why.
 func (d *Distributor) Ready() error {
+	if d.pushes.stopping() {
+		return errStopping
+	}
 	select {
 	case <-d.ready:
 		return nil
@@ -91,11 +96,13 @@ func (d *Distributor) Ready() error {
 	}
 }
 
-// Run serves OTLP until ctx is done, then stops accepting requests, lets
-// the ones in flight finish, and closes the Kafka client. Meanwhile it makes
-// sure the topic exists, retrying while Kafka is not reachable. It returns
-// once all its goroutines have ended: nil after ctx is done, or the error
-// of a server that failed.
+// Run serves OTLP until ctx is done. Meanwhile it makes sure the topic
+// exists, retrying while Kafka is not reachable. Once ctx is done, it stops
+// accepting connections and requests, which fail with Unavailable; it lets
+// the Pushes in flight finish, each within WriteTimeout, so that an OK a
+// client gets is an ack from Kafka; it closes connections still open a
+// second later, then the Kafka client. It returns once all its goroutines
+// have ended: nil after ctx is done, or the error of a server that failed.
 func (d *Distributor) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -112,7 +119,8 @@ func (d *Distributor) Run(ctx context.Context) error {
 	case err = <-served:
 	}
 	cancel()
-	d.stopServers()
+	d.logger.Info("distributor stopping")
+	d.stop()
 	wg.Wait()
 	d.client.Close()
 	return err
@@ -132,19 +140,6 @@ func (d *Distributor) serveHTTP() error {
 		return fmt.Errorf("serve OTLP/HTTP: %w", err)
 	}
 	return nil
-}
-
-// stopServers stops both servers accepting and waits for the requests in
-// flight, which WriteTimeout and the HTTP read timeouts bound.
-func (d *Distributor) stopServers() {
-	var wg sync.WaitGroup
-	wg.Go(d.grpcServer.GracefulStop)
-	wg.Go(func() {
-		if err := d.httpServer.Shutdown(context.Background()); err != nil {
-			d.logger.Warn("stop OTLP/HTTP", "err", err)
-		}
-	})
-	wg.Wait()
 }
 
 // Backoff of the topic set-up while Kafka is not reachable.

@@ -4,6 +4,14 @@
 // writes them to the trace log in Kafka. A client gets OK only once Kafka
 // acknowledged every record of its request.
 //
+// While Kafka is down or slow, requests fail with Unavailable (HTTP 503)
+// within the write timeout, and at once when the records waiting for Kafka
+// reach max-buffered-bytes, so memory stays bounded; both replies tell the
+// client how long to back off. Writes succeed again as soon as Kafka is
+// back, without a restart. When Run's context ends, the distributor stops
+// accepting, lets the requests in flight get their ack or fail, and
+// returns.
+//
 // It owns nothing stored: the log is Kafka's, the record format schema's,
 // the topic's set-up tracelog's, and what a tenant ID may be tenant's. A
 // distributor can be killed at any moment without losing acked data.

@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 )
@@ -47,16 +48,39 @@ func (e *TraceTooLargeError) Error() string {
 }
 
 // UnavailableError reports that the trace log did not acknowledge every
-// record of a request: Kafka is down, slow, or not set up yet. Some records
-// may have been written; the client should retry the whole request, and
-// readers drop the duplicates.
+// record of a request: Kafka is down, slow, or not set up yet, the
+// distributor's buffer for Kafka is full, or the distributor is stopping.
+// Some records may have been written; the client should retry the whole
+// request, and readers drop the duplicates.
 type UnavailableError struct {
 	Err error
+	// RetryAfter is how long the client had better wait before it
+	// retries; 0 leaves it to the client's own backoff.
+	RetryAfter time.Duration
 }
 
 func (e *UnavailableError) Error() string { return "trace log unavailable: " + e.Err.Error() }
 
 func (e *UnavailableError) Unwrap() error { return e.Err }
+
+var (
+	// errBufferFull is why a request fails at once when the records
+	// waiting for Kafka fill the distributor's buffer.
+	errBufferFull = errors.New("the distributor's buffer of records waiting for Kafka is full")
+	// errStopping is why a request fails once the distributor stops: the
+	// client should retry on another one.
+	errStopping = errors.New("distributor is shutting down")
+)
+
+// retryAfter returns how long the client of a failed request should wait
+// before it retries, 0 when there is no advice. Each protocol passes it on
+// in its own way: RetryInfo for gRPC, Retry-After for HTTP.
+func retryAfter(err error) time.Duration {
+	if e, ok := errors.AsType[*UnavailableError](err); ok {
+		return e.RetryAfter
+	}
+	return 0
+}
 
 // isType reports whether err's tree holds an error of type E.
 func isType[E error](err error) bool {

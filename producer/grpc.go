@@ -6,9 +6,11 @@ import (
 	"strings"
 
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/spanlog/spanlog/tenant"
 )
@@ -35,7 +37,9 @@ func (r *grpcReceiver) Export(ctx context.Context, req ptraceotlp.ExportRequest)
 
 // grpcStatus maps an error of the write path to its gRPC status: the one
 // place that decides gRPC codes. OTLP clients retry Unavailable and give up
-// on the others.
+// on the others; they wait at least a google.rpc.RetryInfo's delay before
+// the retry (the OTLP specification asks them to; the Go SDK and the
+// Collector's OTLP exporter do).
 func grpcStatus(err error) *status.Status {
 	code := codes.Internal
 	switch {
@@ -46,5 +50,12 @@ func grpcStatus(err error) *status.Status {
 	case isType[*UnavailableError](err):
 		code = codes.Unavailable
 	}
-	return status.New(code, err.Error())
+	st := status.New(code, err.Error())
+	if d := retryAfter(err); d > 0 {
+		// WithDetails fails only for code OK, which an error never gets.
+		if withInfo, err := st.WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(d)}); err == nil {
+			st = withInfo
+		}
+	}
+	return st
 }

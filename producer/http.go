@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -65,6 +66,10 @@ func (d *Distributor) handleTraces(w http.ResponseWriter, r *http.Request) {
 
 func (d *Distributor) writeError(w http.ResponseWriter, enc encoding, err error) {
 	code, rpcCode := httpStatus(err)
+	if after := retryAfter(err); after > 0 {
+		// Whole seconds, rounded up so that a client waits long enough.
+		w.Header().Set("Retry-After", strconv.FormatInt(int64((after+time.Second-1)/time.Second), 10))
+	}
 	if enc.mediaType == "" {
 		d.write(w, "text/plain; charset=utf-8", code, []byte(err.Error()+"\n"))
 		return
@@ -88,7 +93,9 @@ func (d *Distributor) write(w http.ResponseWriter, contentType string, code int,
 // httpStatus maps an error of the write path to its HTTP status, and the
 // gRPC code that the google.rpc.Status in the reply's body carries: the one
 // place that decides HTTP codes. OTLP clients retry 503 and give up on the
-// other codes here.
+// other codes here; they wait at least a Retry-After's seconds before the
+// retry (the OTLP specification asks them to; the Go, JavaScript and .NET
+// SDKs do), which writeError sets from retryAfter.
 func httpStatus(err error) (int, codes.Code) {
 	switch {
 	case errors.Is(err, tenant.ErrMissing):

@@ -40,42 +40,6 @@ func TestSplitOnBroker(t *testing.T) {
 	checkSpansOnce(t, logSpans(t, records, "single-tenant", testPartitions), keysOf(td))
 }
 
-// TestKafkaDown checks that writes fail as retryable within the write
-// timeout when Kafka is gone.
-func TestKafkaDown(t *testing.T) {
-	const writeTimeout = time.Second
-	cluster := kafkatest.New(t)
-	d := startDistributor(t, cluster.Brokers(), func(s *testSetup) { s.cfg.WriteTimeout = writeTimeout })
-	if err := exportGRPC(t, d.GRPCAddr(), "", testTraces(2, 2, 1)); err != nil {
-		t.Fatalf("with Kafka up: %v", err)
-	}
-	cluster.Close()
-
-	// Give the request a full second on top of the timeout: on two
-	// loaded cores a loopback round trip can take a while.
-	const bound = writeTimeout + time.Second
-	t.Run("grpc", func(t *testing.T) {
-		start := time.Now()
-		err := exportGRPC(t, d.GRPCAddr(), "", testTraces(2, 2, 1))
-		if took := time.Since(start); took > bound {
-			t.Errorf("took %v, want at most %v", took, bound)
-		}
-		if st := grpcstatus.Convert(err); st.Code() != codes.Unavailable || !strings.Contains(st.Message(), "trace log unavailable") {
-			t.Errorf("status %v, want Unavailable", st)
-		}
-	})
-	t.Run("http", func(t *testing.T) {
-		start := time.Now()
-		code, msg := exportHTTP(t, d.HTTPAddr(), "", testTraces(2, 2, 1))
-		if took := time.Since(start); took > bound {
-			t.Errorf("took %v, want at most %v", took, bound)
-		}
-		if code != http.StatusServiceUnavailable || !strings.Contains(msg, "trace log unavailable") {
-			t.Errorf("status %d %q, want 503", code, msg)
-		}
-	})
-}
-
 // TestWaitsForKafka starts the distributor before Kafka: it must serve,
 // answer Unavailable, and become ready once Kafka is up.
 func TestWaitsForKafka(t *testing.T) {
@@ -164,6 +128,13 @@ func TestRunReleasesEverything(t *testing.T) {
 		}
 		ln.Close()
 	}
+	awaitDistributorGone(t)
+}
+
+// awaitDistributorGone waits until no goroutine of a distributor, its
+// servers or its Kafka client is left.
+func awaitDistributorGone(t *testing.T) {
+	t.Helper()
 	awaitNoGoroutines(t,
 		"github.com/spanlog/spanlog/producer.(*",
 		"github.com/twmb/franz-go/pkg/kgo.",

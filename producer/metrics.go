@@ -1,6 +1,7 @@
 package producer
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,6 +21,8 @@ const (
 	reasonInvalidSpan   = "invalid_span"
 	reasonTraceTooLarge = "trace_too_large"
 	reasonUnavailable   = "kafka_unavailable"
+	reasonBufferFull    = "buffer_full"
+	reasonStopping      = "shutting_down"
 	reasonInternal      = "internal"
 )
 
@@ -67,6 +70,10 @@ func rejectReason(err error) string {
 		return reasonInvalidSpan
 	case isType[*TraceTooLargeError](err):
 		return reasonTraceTooLarge
+	case errors.Is(err, errBufferFull):
+		return reasonBufferFull
+	case errors.Is(err, errStopping):
+		return reasonStopping
 	case isType[*UnavailableError](err):
 		return reasonUnavailable
 	}

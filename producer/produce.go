@@ -2,6 +2,7 @@ package producer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -10,6 +11,12 @@ import (
 
 	"github.com/spanlog/spanlog/tracelog"
 )
+
+// maxBufferedRecords bounds the records waiting for Kafka by count, which
+// MaxBufferedBytes does not: each costs some memory beyond its bytes, and a
+// request of small traces makes many small records. It is franz-go's
+// default, set here so that the buffer-full error can tell it.
+const maxBufferedRecords = 50_000
 
 func newClient(cfg Config, log tracelog.Config) (*kgo.Client, error) {
 	opts := append(log.ClientOpts("spanlog-distributor"),
@@ -28,8 +35,21 @@ func newClient(cfg Config, log tracelog.Config) (*kgo.Client, error) {
 		kgo.ProducerLinger(0),
 		kgo.ProducerBatchMaxBytes(int32(cfg.MaxRecordBytes)),
 		// Records a request gave up on must not pile up while Kafka is
-		// down.
+		// down. franz-go does not expire records it sent to a broker
+		// that vanished before answering, though: to keep its
+		// idempotence, it holds them until the broker is back to learn
+		// whether they were written. The two limits below bound them,
+		// and checkBuffer fails new requests at once while the buffer
+		// is full.
 		kgo.RecordDeliveryTimeout(cfg.WriteTimeout),
+		kgo.MaxBufferedBytes(int(cfg.MaxBufferedBytes)),
+		kgo.MaxBufferedRecords(maxBufferedRecords),
+		// When a broker goes away, the client waits for fresh metadata
+		// before it dials again, and by default asks at most every 5s:
+		// writes then failed for up to 5s after Kafka was back. A
+		// second bounds that wait; against a healthy cluster, metadata
+		// is not asked for more often.
+		kgo.MetadataMinAge(time.Second),
 	)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
@@ -73,6 +93,9 @@ func recordFraming(r *kgo.Record) int {
 // when the client's buffer is full: that is backpressure the client sees as
 // Unavailable.
 func (d *Distributor) produce(ctx context.Context, records []*kgo.Record) error {
+	if err := d.checkBuffer(records); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeoutCause(ctx, d.cfg.WriteTimeout,
 		fmt.Errorf("no ack from Kafka within the write timeout of %v", d.cfg.WriteTimeout))
 	defer cancel()
@@ -93,12 +116,57 @@ func (d *Distributor) produce(ctx context.Context, records []*kgo.Record) error 
 	for range records {
 		select {
 		case err := <-acks:
-			if err != nil {
-				return &UnavailableError{Err: fmt.Errorf("produce: %w", err)}
+			switch {
+			case errors.Is(err, kgo.ErrMaxBuffered):
+				return d.unavailable(d.bufferFull(records))
+			case err != nil:
+				return d.unavailable(fmt.Errorf("produce: %w", err))
 			}
 		case <-ctx.Done():
-			return &UnavailableError{Err: context.Cause(ctx)}
+			return d.unavailable(context.Cause(ctx))
 		}
 	}
 	return nil
+}
+
+// unavailable reports err as Kafka trouble. The client is told to wait a
+// write timeout before it retries: the records buffered now are acked or
+// expire within about that time (all but those a vanished broker never
+// answered), so a retry sooner would most likely fail again.
+func (d *Distributor) unavailable(err error) *UnavailableError {
+	return &UnavailableError{Err: err, RetryAfter: d.cfg.WriteTimeout}
+}
+
+// checkBuffer fails a request whose records do not fit beside those already
+// waiting for Kafka, before any of them is buffered. TryProduce enforces the
+// same limits, and exactly where concurrent requests race past this check,
+// but record by record: a request it refused halfway would leave records
+// behind that take room and may be written for nothing.
+func (d *Distributor) checkBuffer(records []*kgo.Record) error {
+	size := bufferedSize(records)
+	if d.client.BufferedProduceRecords()+int64(len(records)) <= maxBufferedRecords &&
+		d.client.BufferedProduceBytes()+size <= d.cfg.MaxBufferedBytes {
+		return nil
+	}
+	return d.unavailable(d.bufferFull(records))
+}
+
+// bufferFull says how full the buffer is that records do not fit in.
+func (d *Distributor) bufferFull(records []*kgo.Record) error {
+	return fmt.Errorf("%w: %d records of %d bytes wait already, this request needs %d of %d bytes more; the limits are %d records and %d bytes (max-buffered-bytes)",
+		errBufferFull, d.client.BufferedProduceRecords(), d.client.BufferedProduceBytes(),
+		len(records), bufferedSize(records), maxBufferedRecords, d.cfg.MaxBufferedBytes)
+}
+
+// bufferedSize is what records count against MaxBufferedBytes: franz-go
+// counts keys, values and headers.
+func bufferedSize(records []*kgo.Record) int64 {
+	var n int
+	for _, r := range records {
+		n += len(r.Key) + len(r.Value)
+		for _, h := range r.Headers {
+			n += len(h.Key) + len(h.Value)
+		}
+	}
+	return int64(n)
 }

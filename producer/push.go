@@ -21,7 +21,8 @@ var errNotReady = errors.New("distributor not ready: the Kafka topic is not set 
 // once Kafka acknowledged every record. It returns an *InvalidSpanError or
 // a *TraceTooLargeError, with nothing written, for a request that must not
 // be retried unchanged, and an *UnavailableError for one that should be
-// retried. An empty td is accepted and writes nothing.
+// retried: Kafka did not ack in time, the buffer for Kafka is full, or Run
+// is stopping. An empty td is accepted and writes nothing.
 //
 // Push takes td: once it returns, td's spans may have been moved into the
 // records, so the caller must not use it again. Moving rather than copying
@@ -41,8 +42,11 @@ func (d *Distributor) Push(ctx context.Context, tenant string, td ptrace.Traces)
 	}
 	reason := rejectReason(err)
 	d.metrics.spansRejected.WithLabelValues(tenant, reason).Add(float64(spans))
-	level := slog.LevelDebug // the client's mistake: the reply tells it
-	if reason == reasonUnavailable || reason == reasonInternal {
+	// The client's mistakes and a stopping distributor are no news: the
+	// reply tells the client.
+	level := slog.LevelDebug
+	switch reason {
+	case reasonUnavailable, reasonBufferFull, reasonInternal:
 		level = slog.LevelWarn
 	}
 	d.logger.Log(ctx, level, "push rejected", "tenant", tenant, "spans", spans, "reason", reason, "err", err)
@@ -50,9 +54,13 @@ func (d *Distributor) Push(ctx context.Context, tenant string, td ptrace.Traces)
 }
 
 func (d *Distributor) push(ctx context.Context, tenant string, td ptrace.Traces) error {
+	if !d.pushes.enter() {
+		return &UnavailableError{Err: errStopping}
+	}
+	defer d.pushes.leave()
 	partitions := d.partitions.Load()
 	if partitions == 0 {
-		return &UnavailableError{Err: errNotReady}
+		return d.unavailable(errNotReady)
 	}
 	l, err := indexRequest(td, tenant, partitions)
 	d.metrics.bytesReceived.WithLabelValues(tenant).Add(float64(l.size))

@@ -3,6 +3,7 @@ package producer
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -45,32 +46,53 @@ func exportGRPC(t testing.TB, addr, tenantID string, td ptrace.Traces) error {
 // and the message of the google.rpc.Status of an error reply.
 func exportHTTP(t testing.TB, addr, tenantID string, td ptrace.Traces) (int, string) {
 	t.Helper()
-	body, err := ptraceotlp.NewExportRequestFromTraces(td).MarshalProto()
+	resp, msg, err := exportHTTPReply(addr, tenantID, td)
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp := postHTTP(t, addr, "application/x-protobuf", tenantID, body)
-	if resp.code == http.StatusOK {
-		return resp.code, ""
+	return resp.code, msg
+}
+
+// exportHTTPReply is exportHTTP returning the whole reply, and an error
+// rather than failing the test, so that other goroutines can call it.
+func exportHTTPReply(addr, tenantID string, td ptrace.Traces) (httpReply, string, error) {
+	body, err := ptraceotlp.NewExportRequestFromTraces(td).MarshalProto()
+	if err != nil {
+		return httpReply{}, "", err
+	}
+	resp, err := post(addr, "application/x-protobuf", tenantID, body)
+	if err != nil || resp.code == http.StatusOK {
+		return resp, "", err
 	}
 	var st status.Status
 	if err := proto.Unmarshal(resp.body, &st); err != nil {
-		t.Fatalf("error reply is not a google.rpc.Status: %v (%q)", err, resp.body)
+		return resp, "", fmt.Errorf("error reply is not a google.rpc.Status: %w (%q)", err, resp.body)
 	}
-	return resp.code, st.GetMessage()
+	return resp, st.GetMessage(), nil
 }
 
 type httpReply struct {
 	code        int
 	contentType string
+	retryAfter  string
 	body        []byte
 }
 
 func postHTTP(t testing.TB, addr, contentType, tenantID string, body []byte, headers ...string) httpReply {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, "http://"+addr+tracesPath, bytes.NewReader(body))
+	resp, err := post(addr, contentType, tenantID, body, headers...)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return resp
+}
+
+// post sends an OTLP/HTTP request with the tenant header, if any, and
+// extra headers given as name, value pairs.
+func post(addr, contentType, tenantID string, body []byte, headers ...string) (httpReply, error) {
+	req, err := http.NewRequest(http.MethodPost, "http://"+addr+tracesPath, bytes.NewReader(body))
+	if err != nil {
+		return httpReply{}, err
 	}
 	req.Header.Set("Content-Type", contentType)
 	if tenantID != "" {
@@ -81,14 +103,14 @@ func postHTTP(t testing.TB, addr, contentType, tenantID string, body []byte, hea
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatal(err)
+		return httpReply{}, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatal(err)
+		return httpReply{}, err
 	}
-	return httpReply{code: resp.StatusCode, contentType: resp.Header.Get("Content-Type"), body: b}
+	return httpReply{code: resp.StatusCode, contentType: resp.Header.Get("Content-Type"), retryAfter: resp.Header.Get("Retry-After"), body: b}, nil
 }
 
 // withTrace appends to td a trace of spans spans with the given first ID

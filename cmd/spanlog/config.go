@@ -119,6 +119,12 @@ func (c *Config) Validate() error {
 	errs := []error{c.Tenants.Validate(), c.Kafka.Validate()}
 	if c.runs(targetDistributor) {
 		errs = append(errs, c.Distributor.Validate())
+		// A stopping distributor lets requests in flight finish, each within
+		// the write timeout: the grace must leave room for that.
+		if c.Distributor.WriteTimeout+time.Second >= c.Server.GracefulShutdown {
+			errs = append(errs, fmt.Errorf("distributor.write-timeout %v must be more than 1s below server.graceful-shutdown-timeout %v",
+				c.Distributor.WriteTimeout, c.Server.GracefulShutdown))
+		}
 	}
 	if c.runs(targetBlockBuilder) || c.runs(targetQuerier) || c.runs(targetCompactor) {
 		errs = append(errs, c.Storage.Validate())

@@ -3,6 +3,8 @@
 package kafkatest
 
 import (
+	"net"
+	"strconv"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -14,18 +16,51 @@ const Topic = "spanlog-test"
 // Cluster is a running kfake cluster.
 type Cluster struct {
 	*kfake.Cluster
+	// opts are what the cluster was started with, its ports included, so
+	// that Restart can start it again as it was.
+	opts []kfake.Opt
 }
 
 // New starts a one-broker cluster, closed when the test ends. Extra options
 // are passed to kfake (a DataDir, more brokers, broker configs...).
 func New(t testing.TB, opts ...kfake.Opt) *Cluster {
 	t.Helper()
-	c, err := kfake.NewCluster(append([]kfake.Opt{kfake.NumBrokers(1)}, opts...)...)
+	c := &Cluster{opts: append([]kfake.Opt{kfake.NumBrokers(1)}, opts...)}
+	c.start(t)
+	var ports []int
+	for _, addr := range c.ListenAddrs() {
+		_, port, err := net.SplitHostPort(addr)
+		if err != nil {
+			t.Fatalf("kfake address %q: %v", addr, err)
+		}
+		p, err := strconv.Atoi(port)
+		if err != nil {
+			t.Fatalf("kfake address %q: %v", addr, err)
+		}
+		ports = append(ports, p)
+	}
+	c.opts = append(c.opts, kfake.Ports(ports...))
+	return c
+}
+
+// Restart starts the cluster again after Close, with the same options and
+// on the same ports, so that clients find it where it was: what they see of
+// a Kafka outage that ends. It holds what it held only if it was started
+// with a kfake.DataDir. The test fails if a port was taken meanwhile.
+func (c *Cluster) Restart(t testing.TB) {
+	t.Helper()
+	c.Close()
+	c.start(t)
+}
+
+func (c *Cluster) start(t testing.TB) {
+	t.Helper()
+	kc, err := kfake.NewCluster(c.opts...)
 	if err != nil {
 		t.Fatalf("start kfake: %v", err)
 	}
-	t.Cleanup(c.Close)
-	return &Cluster{c}
+	t.Cleanup(kc.Close)
+	c.Cluster = kc
 }
 
 // Brokers returns the addresses clients connect to.
