@@ -16,12 +16,21 @@ import (
 // curl user does (v1, JSON). It returns the HTTP status and the trace.
 func getTrace(t *testing.T, addr, id, api string) (int, ptrace.Traces) {
 	t.Helper()
+	return getTraceAs(t, addr, id, api, "")
+}
+
+// getTraceAs is getTrace for tenant, sent in X-Scope-OrgID when not empty.
+func getTraceAs(t *testing.T, addr, id, api, tenant string) (int, ptrace.Traces) {
+	t.Helper()
 	path, accept := "/api/traces/", "application/json"
 	if api == "v2" {
 		path, accept = "/api/v2/traces/", "application/protobuf"
 	}
 	req, _ := http.NewRequest(http.MethodGet, "http://"+addr+path+id, nil)
 	req.Header.Set("Accept", accept)
+	if tenant != "" {
+		req.Header.Set("X-Scope-OrgID", tenant)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
