@@ -1,0 +1,127 @@
+package traceql
+
+import (
+	"regexp"
+	"sync"
+)
+
+// Query is a parsed TraceQL query: a spanset expression and the pipeline
+// stages after it. It is immutable and safe for concurrent use.
+type Query struct {
+	spansets spansetExpr
+	stages   []stage
+
+	// sets is the number of spanset nodes; each evaluation gives every
+	// node a bitset of the trace's spans.
+	sets int
+	// needsTrace is set when a field reads the trace's root or bounds, and
+	// needsTree when a structural operator reads parent links; evaluation
+	// skips that work otherwise.
+	needsTrace, needsTree bool
+
+	scratch sync.Pool // of *evaluation, reused across traces
+}
+
+// spansetExpr is a node that selects a set of spans from a trace.
+type spansetExpr interface {
+	// slot is the node's bitset index in an evaluation.
+	slot() int
+}
+
+// spansetFilter is { cond }; a nil cond matches every span.
+type spansetFilter struct {
+	cond expr
+	set  int
+}
+
+type spansetOperator uint8
+
+const (
+	spansetOr spansetOperator = iota
+	spansetAnd
+	spansetChild      // >
+	spansetDescendant // >>
+)
+
+// spansetOp combines two spansets. The logical operators keep the spans of
+// both sides; the structural ones keep right-hand spans that stand in the
+// relation to a left-hand span.
+type spansetOp struct {
+	op       spansetOperator
+	lhs, rhs spansetExpr
+	set      int
+}
+
+func (f *spansetFilter) slot() int { return f.set }
+func (o *spansetOp) slot() int     { return o.set }
+
+// expr is a condition on one span, inside braces.
+type expr interface {
+	isExpr()
+}
+
+// logicalExpr is lhs && rhs or lhs || rhs.
+type logicalExpr struct {
+	and      bool
+	lhs, rhs expr
+}
+
+// notExpr is !(x).
+type notExpr struct {
+	x expr
+}
+
+// comparison is field op lit; OpExists has no literal.
+type comparison struct {
+	field Field
+	op    Op
+	lit   Value
+	// re is the compiled, anchored regular expression of =~ and !~.
+	re *regexp.Regexp
+	// id is the literal decoded to bytes for span:id, span:parentID and
+	// trace:id, so that comparing IDs needs no hex encoding per span; nil
+	// when the literal is not hex of the ID's size.
+	id []byte
+}
+
+func (*logicalExpr) isExpr() {}
+func (*notExpr) isExpr()     {}
+func (*comparison) isExpr()  {}
+
+// stage is one pipeline stage after the spanset expression.
+type stage interface {
+	isStage()
+}
+
+type aggregateFunc uint8
+
+const (
+	aggregateCount aggregateFunc = iota
+	aggregateAvg
+	aggregateMin
+	aggregateMax
+	aggregateSum
+)
+
+var aggregateNames = [...]string{
+	aggregateCount: "count", aggregateAvg: "avg", aggregateMin: "min",
+	aggregateMax: "max", aggregateSum: "sum",
+}
+
+// aggregateFilter is, say, avg(span:duration) > 20ms: it keeps a spanset
+// whose aggregate satisfies the comparison. field is unused for count().
+type aggregateFilter struct {
+	fn    aggregateFunc
+	field Field
+	op    Op
+	lit   Value
+}
+
+// selectStage is select(fields...): it attaches the fields' values to
+// every span of the spanset.
+type selectStage struct {
+	fields []Field
+}
+
+func (*aggregateFilter) isStage() {}
+func (*selectStage) isStage()     {}

@@ -1,0 +1,56 @@
+package traceql
+
+import "math/bits"
+
+// bitset is a set of span indexes within one trace. Spanset operators work
+// on bitsets so that combining and testing membership cost a few word
+// operations and no allocation.
+type bitset []uint64
+
+func wordsFor(n int) int { return (n + 63) / 64 }
+
+func (b bitset) add(i int)      { b[i>>6] |= 1 << (uint(i) & 63) }
+func (b bitset) has(i int) bool { return b[i>>6]&(1<<(uint(i)&63)) != 0 }
+
+func (b bitset) empty() bool {
+	for _, w := range b {
+		if w != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func (b bitset) count() int {
+	n := 0
+	for _, w := range b {
+		n += bits.OnesCount64(w)
+	}
+	return n
+}
+
+// union sets b to x ∪ y.
+func (b bitset) union(x, y bitset) {
+	for i := range b {
+		b[i] = x[i] | y[i]
+	}
+}
+
+// next returns the smallest member that is at least from, or -1; iterate
+// with for i := b.next(0); i >= 0; i = b.next(i + 1).
+func (b bitset) next(from int) int {
+	w := from >> 6
+	if w >= len(b) {
+		return -1
+	}
+	word := b[w] >> (uint(from) & 63)
+	if word != 0 {
+		return from + bits.TrailingZeros64(word)
+	}
+	for w++; w < len(b); w++ {
+		if b[w] != 0 {
+			return w<<6 + bits.TrailingZeros64(b[w])
+		}
+	}
+	return -1
+}

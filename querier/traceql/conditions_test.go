@@ -1,0 +1,87 @@
+package traceql
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/spanlog/spanlog/schema"
+)
+
+func TestConditions(t *testing.T) {
+	tests := []struct {
+		query string
+		want  []string
+	}{
+		{`{}`, nil},
+		{`{ resource.service.name = "x" && span.http.status_code >= 500 }`, []string{`resource.service.name = "x"`, `span.http.status_code >= 500`}},
+		{`{ .a = 1 && (.b = 2 || .c = 3) && !(.d = 4) && .e != nil }`, []string{`.a = 1`, `.e != nil`}},
+		{`{ .a = 1 } && { .b =~ "x.*" } >> { .c = 3 } > { duration > 1s }`, []string{`.a = 1`, `.b =~ "x.*"`, `.c = 3`, `span:duration > 1s`}},
+		{`{ .a = 1 } || { .b = 2 }`, nil},
+		{`({ .a = 1 } || { .b = 2 }) && { .c = 3 } | count() > 2`, []string{`.c = 3`}},
+		{`{ trace:id = "ab" }`, []string{`trace:id = "000000000000000000000000000000ab"`}},
+	}
+	for _, tt := range tests {
+		q, err := Parse(tt.query)
+		if err != nil {
+			t.Fatalf("Parse(%q): %v", tt.query, err)
+		}
+		var got []string
+		for _, c := range q.Conditions() {
+			got = append(got, c.String())
+		}
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("%s\n got %q\nwant %q", tt.query, got, tt.want)
+		}
+	}
+}
+
+func TestConditionMatches(t *testing.T) {
+	q, err := Parse(`{ .a =~ "x.*" && .b > 2 && .c != nil && span:id = "3" }`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := q.Conditions()
+	checks := []struct {
+		cond int
+		v    Value
+		want bool
+	}{
+		{0, StringValue("xyz"), true},
+		{0, StringValue("axyz"), false},
+		{0, IntValue(1), false},
+		{1, IntValue(3), true},
+		{1, FloatValue(2.5), true},
+		{1, StringValue("3"), false},
+		{1, Value{}, false},
+		{2, BoolValue(false), true},
+		{2, Value{}, false},
+		{3, StringValue("0000000000000003"), true},
+		{3, StringValue("0000000000000004"), false},
+	}
+	for _, ch := range checks {
+		if got := c[ch.cond].Matches(ch.v); got != ch.want {
+			t.Errorf("%s matches %s = %v, want %v", c[ch.cond], ch.v, got, ch.want)
+		}
+	}
+}
+
+// assertConditionsHold checks the promise of Conditions on a trace the
+// query matched: each condition passes on some span.
+func assertConditionsHold(t *testing.T, q *Query, trace []schema.SpanRow) {
+	t.Helper()
+	info := newTraceInfo(trace)
+	for _, c := range q.Conditions() {
+		held := false
+		for i := range trace {
+			row := &trace[i]
+			if c.Op == OpExists {
+				held = held || fieldExists(&c.Field, row, &info)
+			} else {
+				held = held || c.Matches(fieldValue(&c.Field, row, &info))
+			}
+		}
+		if !held {
+			t.Errorf("%s matched, but no span passes its condition %s", q, c)
+		}
+	}
+}

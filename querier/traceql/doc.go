@@ -1,0 +1,17 @@
+// Package traceql parses the subset of TraceQL that spanlog supports and
+// evaluates it over the spans of one trace.
+//
+// It owns the language: lexing, parsing into a query with a canonical text
+// form, type checks, and the semantics of every operator, intrinsic and
+// pipeline stage. It does not read blocks or the live tail, rank or limit
+// traces, or build HTTP responses; the querier does, calling Evaluate once
+// per candidate trace and using Conditions to skip data that cannot match.
+//
+// The supported subset follows Grafana Tempo's TraceQL documentation
+// ("Construct a TraceQL query"): spanset filters with comparisons on
+// intrinsics and span, resource or unscoped attributes; && and || between
+// spansets; the structural operators >> (descendant) and > (child); and the
+// pipeline stages count(), avg(), min(), max(), sum() and select(). Anything
+// else is a parse error saying that it is not supported, so that a query is
+// never answered with other semantics than the user meant.
+package traceql

@@ -1,0 +1,343 @@
+package traceql
+
+import (
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/spanlog/spanlog/schema"
+)
+
+var all = []string{"GET /", "call-db", "query", "disk", "get"}
+
+// matchedNames evaluates query over trace and returns the names of the
+// matched spans, or nil when the trace does not match.
+func matchedNames(t *testing.T, query string, trace []schema.SpanRow) []string {
+	t.Helper()
+	q, err := Parse(query)
+	if err != nil {
+		t.Fatalf("Parse(%q): %v", query, err)
+	}
+	set, ok := q.Evaluate(trace)
+	if !ok {
+		return nil
+	}
+	if len(set.Spans) == 0 {
+		t.Fatalf("%q: a match without spans", query)
+	}
+	assertConditionsHold(t, q, trace)
+	names := make([]string, len(set.Spans))
+	for i, s := range set.Spans {
+		names[i] = s.Row.Name
+	}
+	return names
+}
+
+func TestEvaluate(t *testing.T) {
+	tests := []struct {
+		query string
+		want  []string // nil: the trace does not match
+	}{
+		{`{}`, all},
+
+		// Strings: every operator; regular expressions are anchored.
+		{`{ name = "query" }`, []string{"query"}},
+		{`{ name != "query" }`, []string{"GET /", "call-db", "disk", "get"}},
+		{`{ name > "get" }`, []string{"query"}},
+		{`{ name >= "get" }`, []string{"query", "get"}},
+		{`{ name < "call-db" }`, []string{"GET /"}},
+		{`{ name <= "call-db" }`, []string{"GET /", "call-db"}},
+		{`{ name =~ "c.*" }`, []string{"call-db"}},
+		{`{ name =~ "all" }`, nil},
+		{`{ name =~ ".*all.*" }`, []string{"call-db"}},
+		{`{ name =~ "get|disk" }`, []string{"disk", "get"}},
+		{`{ name !~ "c.*" }`, []string{"GET /", "query", "disk", "get"}},
+		{`{ span.http.status_code >= "400" }`, []string{"disk"}},
+
+		// Numbers: ints and floats compare numerically; a string "500" is
+		// not the number 500; a span without the attribute never matches,
+		// not even for !=.
+		{`{ span.http.status_code >= 500 }`, []string{"get"}},
+		{`{ span.http.status_code = 200 }`, []string{"GET /"}},
+		{`{ span.http.status_code != 200 }`, []string{"get"}},
+		{`{ span.http.status_code > 200 && span.http.status_code < 503 }`, nil},
+		{`{ span.http.status_code <= 503 }`, []string{"GET /", "get"}},
+		{`{ span.http.status_code = 500 }`, nil},
+		{`{ span.http.status_code = "500" }`, []string{"disk"}},
+		{`{ span.rows > 1 }`, []string{"query"}},
+		{`{ span.rows = 1.5 }`, []string{"query"}},
+		{`{ span.retries = 2.0 }`, []string{"call-db"}},
+		{`{ span.retries < 2.5 && span.retries > -1 }`, []string{"call-db"}},
+		{`{ span.retries = "2" }`, nil},
+		{`{ span.blob = "x" || span.blob != "x" }`, nil},
+
+		// Booleans.
+		{`{ span.cached = false }`, []string{"query"}},
+		{`{ span.cached != true }`, []string{"query"}},
+		{`{ span.cached = 0 }`, nil},
+
+		// Durations.
+		{`{ duration > 20ms }`, []string{"GET /", "call-db"}},
+		{`{ duration >= 20ms }`, []string{"GET /", "call-db", "query"}},
+		{`{ duration < 10ms }`, []string{"disk"}},
+		{`{ duration <= 10ms }`, []string{"disk", "get"}},
+		{`{ span:duration = 30ms }`, []string{"call-db"}},
+		{`{ duration != 30ms }`, []string{"GET /", "query", "disk", "get"}},
+		{`{ duration = 0.03s }`, []string{"call-db"}},
+
+		// Status and kind.
+		{`{ status = error }`, []string{"query"}},
+		{`{ span:status = ok }`, []string{"disk"}},
+		{`{ status = unset }`, []string{"GET /", "call-db", "get"}},
+		{`{ status != unset }`, []string{"query", "disk"}},
+		{`{ statusMessage = "timeout" }`, []string{"query"}},
+		{`{ span:statusMessage = "" }`, []string{"GET /", "call-db", "disk", "get"}},
+		{`{ kind = server }`, []string{"GET /", "query"}},
+		{`{ span:kind = client }`, []string{"call-db", "get"}},
+		{`{ kind = internal }`, []string{"disk"}},
+		{`{ kind != internal }`, []string{"GET /", "call-db", "query", "get"}},
+		{`{ kind = producer || kind = consumer || kind = unspecified }`, nil},
+
+		// IDs, in hex; leading zeros may be left out.
+		{`{ span:id = "0000000000000003" }`, []string{"query"}},
+		{`{ span:id = "3" }`, []string{"query"}},
+		{`{ span:id > "3" }`, []string{"disk", "get"}},
+		{`{ span:id =~ "0+3" }`, []string{"query"}},
+		{`{ span:id = "zz" }`, nil},
+		{`{ span:parentID = "1" }`, []string{"call-db", "get"}},
+		{`{ span:parentID != nil }`, []string{"call-db", "query", "disk", "get"}},
+		{`{ span:parentID != "1" }`, []string{"query", "disk"}},
+		{`{ trace:id = "AB" }`, all},
+		{`{ trace:id = "000000000000000000000000000000ab" && name = "disk" }`, []string{"disk"}},
+		{`{ trace:id != "ab" }`, nil},
+
+		// Trace-level intrinsics are the same on every span.
+		{`{ rootName = "GET /" }`, all},
+		{`{ trace:rootName = "query" }`, nil},
+		{`{ rootServiceName = "frontend" && kind = client }`, []string{"call-db", "get"}},
+		{`{ trace:rootService = "db" }`, nil},
+		{`{ traceDuration = 105ms }`, all},
+		{`{ trace:duration > 105ms }`, nil},
+
+		// Scopes: service.name is a resource attribute; an unscoped
+		// attribute is the span's if it has one, else the resource's.
+		{`{ resource.service.name = "db" }`, []string{"query", "disk"}},
+		{`{ span.service.name = "db" }`, nil},
+		{`{ .service.name = "db" }`, []string{"query", "disk"}},
+		{`{ .env = "canary" }`, []string{"get"}},
+		{`{ .env = "prod" }`, []string{"GET /", "call-db", "query", "disk"}},
+		{`{ resource.env = "prod" }`, all},
+		{`{ span.env = "prod" }`, nil},
+		{`{ ."my attr" = "x" }`, []string{"query"}},
+		{`{ span."http.status_code" = 200 }`, []string{"GET /"}},
+		{`{ span.http."status_code" = 200 }`, []string{"GET /"}},
+
+		// Existence, negation and logic within a span.
+		{`{ span.db.system != nil }`, []string{"call-db"}},
+		{`{ span.blob != nil }`, []string{"query"}},
+		{`{ !(span.db.system != nil) }`, []string{"GET /", "query", "disk", "get"}},
+		{`{ !(span.http.status_code = 200) }`, []string{"call-db", "query", "disk", "get"}},
+		{`{ name != nil && kind != nil && rootName != nil }`, all},
+		{`{ kind = server && status = error }`, []string{"query"}},
+		{`{ kind = server || status = ok }`, []string{"GET /", "query", "disk"}},
+		{`{ (kind = server || status = ok) && resource.service.name = "db" }`, []string{"query", "disk"}},
+		{`{ kind = server || status = ok && resource.service.name = "frontend" }`, []string{"GET /", "query"}},
+
+		// Logical spanset operators keep the spans of both sides.
+		{`{ name = "GET /" } && { name = "disk" }`, []string{"GET /", "disk"}},
+		{`{ name = "GET /" } && { name = "nope" }`, nil},
+		{`{ name = "nope" } && { name = "GET /" }`, nil},
+		{`{ name = "nope" } || { name = "disk" }`, []string{"disk"}},
+		{`{ name = "get" } || { name = "disk" }`, []string{"disk", "get"}},
+		{`{ name = "nope" } || { name = "nada" }`, nil},
+
+		// Structural operators keep the right-hand spans.
+		{`{ name = "GET /" } >> { resource.service.name = "db" }`, []string{"query", "disk"}},
+		{`{ name = "call-db" } >> { }`, []string{"query", "disk"}},
+		{`{ name = "disk" } >> { }`, nil},
+		{`{ } >> { name = "GET /" }`, nil},
+		{`{ kind = server } >> { kind = server }`, []string{"query"}},
+		{`{ name = "GET /" } > { }`, []string{"call-db", "get"}},
+		{`{ name = "GET /" } > { name = "disk" }`, nil},
+		{`{ name = "call-db" } > { name = "query" }`, []string{"query"}},
+		{`{ } > { }`, []string{"call-db", "query", "disk", "get"}},
+		{`{ name = "GET /" } > { name = "call-db" } > { name = "query" }`, []string{"query"}},
+		{`{ name = "GET /" } >> { name = "query" } > { }`, []string{"disk"}},
+		{`{ name = "GET /" } >> ({ name = "query" } > { })`, []string{"disk"}},
+		{`({ name = "query" } || { name = "get" }) >> { }`, []string{"disk"}},
+		{`{ name = "nope" } && { name = "GET /" } >> { name = "disk" }`, nil},
+		{`{ name = "get" } || { name = "nope" } >> { }`, []string{"get"}},
+		{`{ name = "get" } && { status = error } >> { }`, []string{"disk", "get"}},
+
+		// Pipelines.
+		{`{ } | count() > 4`, all},
+		{`{ } | count() > 5`, nil},
+		{`{ } | count() = 5 | count() >= 5 | count() < 6 | count() != 4 | count() <= 5.5`, all},
+		{`{ } | count() <= 4`, nil},
+		{`{ kind = client } | count() = 2`, []string{"call-db", "get"}},
+		{`{ kind = client } | count() > 2`, nil},
+		{`{ } | avg(duration) = 33ms`, all},
+		{`{ } | min(span:duration) = 5ms | max(duration) = 100ms | sum(duration) = 165ms`, all},
+		{`{ } | avg(duration) > 33ms`, nil},
+		{`{ } | avg(span.http.status_code) = 351.5`, all},
+		{`{ } | sum(span.http.status_code) >= 703`, all},
+		{`{ } | max(span.rows) = 1.5 | min(.retries) = 2`, all},
+		{`{ } | sum(span.nope) > 0`, nil},
+		{`{ } | sum(span.nope) != 0`, nil},
+		{`{ } | avg(trace:duration) = 105ms`, all},
+		{`{ name = "GET /" } >> { } | count() = 4 | select(span.db.system)`, []string{"call-db", "query", "disk", "get"}},
+	}
+	trace := testTrace()
+	for _, tt := range tests {
+		if got := matchedNames(t, tt.query, trace); !slices.Equal(got, tt.want) {
+			t.Errorf("%s\n got %q\nwant %q", tt.query, got, tt.want)
+		}
+	}
+}
+
+func TestEvaluateResultAttributes(t *testing.T) {
+	q, err := Parse(`{ kind = client || status = error } | count() = 3 | avg(duration) > 1ms | max(span.retries) > 1 ` +
+		`| select(span.http.status_code, resource.service.name, duration, trace:rootName, span.nope) | select(duration, kind)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, ok := q.Evaluate(testTrace())
+	if !ok {
+		t.Fatal("no match")
+	}
+	wantAggregates := []KeyValue{
+		{"count()", IntValue(3)},
+		{"avg(span:duration)", DurationValue(20 * time.Millisecond)},
+		{"max(span.retries)", FloatValue(2)},
+	}
+	if !slices.Equal(set.Attributes, wantAggregates) {
+		t.Errorf("aggregates\n got %v\nwant %v", set.Attributes, wantAggregates)
+	}
+	want := map[string][]KeyValue{
+		"call-db": {
+			{"resource.service.name", StringValue("frontend")}, {"span:duration", DurationValue(30 * time.Millisecond)},
+			{"trace:rootName", StringValue("GET /")}, {"span:kind", KindValue(kindClient)},
+		},
+		"query": {
+			{"resource.service.name", StringValue("db")}, {"span:duration", DurationValue(20 * time.Millisecond)},
+			{"trace:rootName", StringValue("GET /")}, {"span:kind", KindValue(kindServer)},
+		},
+		"get": {
+			{"span.http.status_code", IntValue(503)}, {"resource.service.name", StringValue("cache")},
+			{"span:duration", DurationValue(10 * time.Millisecond)}, {"trace:rootName", StringValue("GET /")},
+			{"span:kind", KindValue(kindClient)},
+		},
+	}
+	if len(set.Spans) != len(want) {
+		t.Fatalf("matched %d spans, want %d", len(set.Spans), len(want))
+	}
+	for _, s := range set.Spans {
+		if !slices.Equal(s.Attributes, want[s.Row.Name]) {
+			t.Errorf("%s: selected\n got %v\nwant %v", s.Row.Name, s.Attributes, want[s.Row.Name])
+		}
+	}
+}
+
+func TestEvaluateEmptyTrace(t *testing.T) {
+	q, err := Parse(`{}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := q.Evaluate(nil); ok {
+		t.Error("an empty trace matched {}")
+	}
+}
+
+// A trace whose root span has not arrived takes its earliest span as the
+// root; parent links to spans outside the trace are no links.
+func TestEvaluateWithoutRoot(t *testing.T) {
+	trace := buildTrace(
+		spec{id: 3, parent: 9, name: "late", service: "b", start: 5 * time.Millisecond, dur: time.Millisecond},
+		spec{id: 2, parent: 9, name: "early", service: "a", start: 1 * time.Millisecond, dur: time.Millisecond},
+		spec{id: 4, parent: 2, name: "child", service: "c", start: 2 * time.Millisecond, dur: 10 * time.Millisecond},
+	)
+	tests := []struct {
+		query string
+		want  []string
+	}{
+		{`{ rootName = "early" && rootServiceName = "a" && traceDuration = 11ms }`, []string{"late", "early", "child"}},
+		{`{ } > { }`, []string{"child"}},
+		{`{ } >> { }`, []string{"child"}},
+	}
+	for _, tt := range tests {
+		if got := matchedNames(t, tt.query, trace); !slices.Equal(got, tt.want) {
+			t.Errorf("%s\n got %q\nwant %q", tt.query, got, tt.want)
+		}
+	}
+}
+
+// Corrupt parent links that form a cycle must not hang a search.
+func TestEvaluateParentCycle(t *testing.T) {
+	trace := buildTrace(
+		spec{id: 1, parent: 3, name: "a"},
+		spec{id: 2, parent: 1, name: "b"},
+		spec{id: 3, parent: 2, name: "c"},
+		spec{id: 4, parent: 4, name: "self"},
+	)
+	if got := matchedNames(t, `{ name = "self" } >> { }`, trace); got != nil {
+		t.Errorf("a span is its own descendant: %q", got)
+	}
+	// Within a cycle every span has the others as ancestors; what matters
+	// is that the walk ends.
+	if got := matchedNames(t, `{ name = "a" } >> { name = "c" }`, trace); !slices.Equal(got, []string{"c"}) {
+		t.Errorf("got %q", got)
+	}
+}
+
+// A large trace exercises bitsets of several words and deep ancestry.
+func TestEvaluateDeepTrace(t *testing.T) {
+	const depth = 300
+	specs := make([]spec, depth)
+	for i := range specs {
+		specs[i] = spec{id: byte(i + 1), parent: byte(i), name: "n", service: "s"}
+	}
+	trace := buildTrace(specs...)
+	// IDs are one byte: give spans past 255 distinct IDs.
+	for i := range trace {
+		trace[i].SpanID[6] = byte((i + 1) >> 8)
+		trace[i].SpanID[7] = byte(i + 1)
+		trace[i].ParentSpanID[6] = byte(i >> 8)
+		trace[i].ParentSpanID[7] = byte(i)
+	}
+	trace[depth-1].Name = "leaf"
+	q, err := Parse(`{ span:id = "1" } >> { name = "leaf" }`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if set, ok := q.Evaluate(trace); !ok || len(set.Spans) != 1 || set.Spans[0].Row.Name != "leaf" {
+		t.Errorf("leaf not found below the root: %v %v", set, ok)
+	}
+	q, err = Parse(`{ } >> { }`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if set, ok := q.Evaluate(trace); !ok || len(set.Spans) != depth-1 {
+		t.Errorf("matched %d spans, want %d", len(set.Spans), depth-1)
+	}
+}
+
+func TestEvaluateConcurrently(t *testing.T) {
+	q, err := Parse(`{ resource.service.name = "db" } >> { } | count() = 1 | select(span.http.status_code)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trace := testTrace()
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 200 {
+				if set, ok := q.Evaluate(trace); !ok || len(set.Spans) != 1 || set.Spans[0].Row.Name != "disk" {
+					t.Errorf("got %v, %v", set, ok)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}

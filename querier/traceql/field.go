@@ -1,0 +1,146 @@
+package traceql
+
+import (
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Intrinsic names a field that every span has, as opposed to an attribute.
+type Intrinsic uint8
+
+// The supported intrinsics. IntrinsicNone marks a Field that is an
+// attribute.
+const (
+	IntrinsicNone Intrinsic = iota
+	IntrinsicName
+	IntrinsicStatus
+	IntrinsicStatusMessage
+	IntrinsicKind
+	IntrinsicDuration
+	IntrinsicSpanID
+	IntrinsicParentID
+	IntrinsicTraceRootName
+	IntrinsicTraceRootService
+	IntrinsicTraceDuration
+	IntrinsicTraceID
+)
+
+// intrinsics describes each intrinsic: its canonical (scoped) name and its
+// type.
+var intrinsics = [...]struct {
+	name string
+	typ  Type
+}{
+	IntrinsicNone:             {"", TypeNil},
+	IntrinsicName:             {"span:name", TypeString},
+	IntrinsicStatus:           {"span:status", TypeStatus},
+	IntrinsicStatusMessage:    {"span:statusMessage", TypeString},
+	IntrinsicKind:             {"span:kind", TypeKind},
+	IntrinsicDuration:         {"span:duration", TypeDuration},
+	IntrinsicSpanID:           {"span:id", TypeString},
+	IntrinsicParentID:         {"span:parentID", TypeString},
+	IntrinsicTraceRootName:    {"trace:rootName", TypeString},
+	IntrinsicTraceRootService: {"trace:rootService", TypeString},
+	IntrinsicTraceDuration:    {"trace:duration", TypeDuration},
+	IntrinsicTraceID:          {"trace:id", TypeString},
+}
+
+// unscopedIntrinsics are the names TraceQL accepts without a scope, and
+// scopedIntrinsics those written scope:name.
+var (
+	unscopedIntrinsics = map[string]Intrinsic{
+		"name":            IntrinsicName,
+		"status":          IntrinsicStatus,
+		"statusMessage":   IntrinsicStatusMessage,
+		"kind":            IntrinsicKind,
+		"duration":        IntrinsicDuration,
+		"rootName":        IntrinsicTraceRootName,
+		"rootServiceName": IntrinsicTraceRootService,
+		"traceDuration":   IntrinsicTraceDuration,
+	}
+	scopedIntrinsics = map[string]Intrinsic{
+		"span:name":          IntrinsicName,
+		"span:status":        IntrinsicStatus,
+		"span:statusMessage": IntrinsicStatusMessage,
+		"span:kind":          IntrinsicKind,
+		"span:duration":      IntrinsicDuration,
+		"span:id":            IntrinsicSpanID,
+		"span:parentID":      IntrinsicParentID,
+		"trace:rootName":     IntrinsicTraceRootName,
+		"trace:rootService":  IntrinsicTraceRootService,
+		"trace:duration":     IntrinsicTraceDuration,
+		"trace:id":           IntrinsicTraceID,
+	}
+)
+
+// traceLevel reports whether the intrinsic has one value per trace.
+func (i Intrinsic) traceLevel() bool {
+	return i == IntrinsicTraceRootName || i == IntrinsicTraceRootService ||
+		i == IntrinsicTraceDuration || i == IntrinsicTraceID
+}
+
+// Scope says where an attribute is looked up.
+type Scope uint8
+
+// The attribute scopes. ScopeAny is an unscoped attribute (.x): the span's
+// attribute if the span has it, else the resource's.
+const (
+	ScopeAny Scope = iota
+	ScopeSpan
+	ScopeResource
+)
+
+var scopePrefixes = [...]string{ScopeAny: ".", ScopeSpan: "span.", ScopeResource: "resource."}
+
+// Field is what a comparison, aggregate or select() reads from a span: an
+// intrinsic, or an attribute with its scope.
+type Field struct {
+	// Intrinsic is the intrinsic, or IntrinsicNone for an attribute.
+	Intrinsic Intrinsic
+	// Scope and Name identify an attribute; unused for intrinsics.
+	Scope Scope
+	Name  string
+}
+
+// typ returns the field's static type; TypeNil for attributes, whose type
+// is known only per span.
+func (f Field) typ() Type { return intrinsics[f.Intrinsic].typ }
+
+// String renders the field as TraceQL: intrinsics in their scoped form,
+// attribute names quoted only when they need to be.
+func (f Field) String() string {
+	if f.Intrinsic != IntrinsicNone {
+		return intrinsics[f.Intrinsic].name
+	}
+	if plainAttributeName(f.Name) {
+		return scopePrefixes[f.Scope] + f.Name
+	}
+	return scopePrefixes[f.Scope] + quote(f.Name)
+}
+
+// plainAttributeName reports whether name can be written without quotes:
+// dot-separated, non-empty parts of name characters.
+func plainAttributeName(name string) bool {
+	for part := range strings.SplitSeq(name, ".") {
+		if part == "" {
+			return false
+		}
+		for i := 0; i < len(part); {
+			r, n := utf8.DecodeRuneInString(part[i:])
+			if !isNameRune(r) {
+				return false
+			}
+			i += n
+		}
+	}
+	return true
+}
+
+// isNameRune reports whether r may appear in an unquoted attribute name.
+// Besides letters and digits it allows - and /, which occur in common keys
+// (HTTP header names, Kubernetes label keys); TraceQL's operator characters
+// end a name.
+func isNameRune(r rune) bool {
+	return r == '_' || r == '-' || r == '/' || unicode.IsLetter(r) || unicode.IsDigit(r)
+}

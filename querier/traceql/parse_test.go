@@ -1,0 +1,166 @@
+package traceql
+
+import (
+	"errors"
+	"testing"
+)
+
+func TestParseCanonical(t *testing.T) {
+	tests := []struct{ query, want string }{
+		// Spanset filters and conditions.
+		{`{}`, `{ }`},
+		{`{ resource.service.name = "x" && span.http.status_code >= 500 }`, `{ resource.service.name = "x" && span.http.status_code >= 500 }`},
+		{`{.a=1||.b=2&&!(.c=3)}`, `{ .a = 1 || .b = 2 && !(.c = 3) }`},
+		{`{ (.a = 1 || .b = 2) && .c = 3 }`, `{ (.a = 1 || .b = 2) && .c = 3 }`},
+		{`{ .a = 1 && (.b = 2 && .c = 3) }`, `{ .a = 1 && (.b = 2 && .c = 3) }`},
+		{`{ ((.a = 1)) }`, `{ .a = 1 }`},
+		{`{ !!(.a = 1) }`, `{ !(!(.a = 1)) }`},
+		{"{\n  .a = 1\n}", `{ .a = 1 }`},
+		// Operators and literal types.
+		{`{ .a != "x" }`, `{ .a != "x" }`},
+		{`{ .a > 1 && .a >= 1.5 && .a < -2 && .a <= 1e3 }`, `{ .a > 1 && .a >= 1.5 && .a < -2 && .a <= 1000.0 }`},
+		{`{ .a =~ "x.*" && .b !~ ` + "`\\d+`" + ` }`, `{ .a =~ "x.*" && .b !~ "\\d+" }`},
+		{`{ .a = true && .b != false }`, `{ .a = true && .b != false }`},
+		{`{ .a = "q\"b\\s\n\t" }`, `{ .a = "q\"b\\s\n\t" }`},
+		{`{ .a != nil }`, `{ .a != nil }`},
+		{`{ 500 <= span.x }`, `{ span.x >= 500 }`},
+		{`{ "x" = name }`, `{ span:name = "x" }`},
+		// Durations, written canonically in their largest exact unit.
+		{`{ duration > 100ms }`, `{ span:duration > 100ms }`},
+		{`{ duration > 1.5s }`, `{ span:duration > 1500ms }`},
+		{`{ duration > 2m && duration < 1h }`, `{ span:duration > 2m && span:duration < 1h }`},
+		{`{ duration >= 500us && duration >= 500µs && duration >= 10ns && duration > 1h30m }`, `{ span:duration >= 500us && span:duration >= 500us && span:duration >= 10ns && span:duration > 90m }`},
+		{`{ duration > 0s }`, `{ span:duration > 0s }`},
+		// Intrinsics, unscoped and scoped.
+		{`{ name = "a" && status = error && statusMessage = "m" && kind = server && duration > 1s }`,
+			`{ span:name = "a" && span:status = error && span:statusMessage = "m" && span:kind = server && span:duration > 1s }`},
+		{`{ rootName = "r" && rootServiceName = "s" && traceDuration > 1s }`, `{ trace:rootName = "r" && trace:rootService = "s" && trace:duration > 1s }`},
+		{`{ span:status = ok && span:status = unset && span:kind = unspecified && span:kind = internal }`, `{ span:status = ok && span:status = unset && span:kind = unspecified && span:kind = internal }`},
+		{`{ kind = client || kind = producer || kind = consumer }`, `{ span:kind = client || span:kind = producer || span:kind = consumer }`},
+		{`{ span:id = "00000000000000AB" && span:parentID = "ab" }`, `{ span:id = "00000000000000ab" && span:parentID = "00000000000000ab" }`},
+		{`{ trace:id = "ABC" && trace:id =~ "a.*" && trace:id = "xyz" }`, `{ trace:id = "00000000000000000000000000000abc" && trace:id =~ "a.*" && trace:id = "xyz" }`},
+		// Attribute names.
+		{`{ span.http.status_code = 200 }`, `{ span.http.status_code = 200 }`},
+		{`{ span."http.request.method" = "GET" }`, `{ span.http.request.method = "GET" }`},
+		{`{ ."my attr" = 1 && span.http."x y".z = 2 }`, `{ ."my attr" = 1 && span."http.x y.z" = 2 }`},
+		{`{ resource.k8s.pod.label.app.kubernetes.io/name = "x-y" && .X-Forwarded-For = "a" }`, `{ resource.k8s.pod.label.app.kubernetes.io/name = "x-y" && .X-Forwarded-For = "a" }`},
+		{`{ .ü = 1 }`, `{ .ü = 1 }`},
+		// Spanset operators: structural binds tighter than &&, && than ||.
+		{`{.a=1} && {.b=2} || {.c=3}`, `{ .a = 1 } && { .b = 2 } || { .c = 3 }`},
+		{`{ .a = 1 } || { .b = 2 } && { .c = 3 }`, `{ .a = 1 } || { .b = 2 } && { .c = 3 }`},
+		{`({ .a = 1 } || { .b = 2 }) && { .c = 3 }`, `({ .a = 1 } || { .b = 2 }) && { .c = 3 }`},
+		{`{ .a = 1 } && { .b = 2 } >> { .c = 3 }`, `{ .a = 1 } && { .b = 2 } >> { .c = 3 }`},
+		{`({ .a = 1 } && { .b = 2 }) > { .c = 3 }`, `({ .a = 1 } && { .b = 2 }) > { .c = 3 }`},
+		{`{ .a = 1 } >> { .b = 2 } > { .c = 3 }`, `{ .a = 1 } >> { .b = 2 } > { .c = 3 }`},
+		{`{ .a = 1 } >> ({ .b = 2 } > { .c = 3 })`, `{ .a = 1 } >> ({ .b = 2 } > { .c = 3 })`},
+		// Pipelines.
+		{`{ } | count() > 2`, `{ } | count() > 2`},
+		{`{} | count() = 1 | count() != 2 | count() >= 1 | count() < 9 | count() <= 9.5`, `{ } | count() = 1 | count() != 2 | count() >= 1 | count() < 9 | count() <= 9.5`},
+		{`{ } | avg(duration) > 20ms | min(span.x) >= 1 | max(.y) < 2.5 | sum(resource.z) = 3`, `{ } | avg(span:duration) > 20ms | min(span.x) >= 1 | max(.y) < 2.5 | sum(resource.z) = 3`},
+		{`{ } | avg(trace:duration) > 1s`, `{ } | avg(trace:duration) > 1s`},
+		{`{ status = error } | select(span.http.url, resource."b c", duration, trace:rootService)`, `{ span:status = error } | select(span.http.url, resource."b c", span:duration, trace:rootService)`},
+	}
+	for _, tt := range tests {
+		q, err := Parse(tt.query)
+		if err != nil {
+			t.Errorf("Parse(%q): %v", tt.query, err)
+			continue
+		}
+		if got := q.String(); got != tt.want {
+			t.Errorf("Parse(%q).String()\n got %s\nwant %s", tt.query, got, tt.want)
+			continue
+		}
+		again, err := Parse(tt.want)
+		if err != nil || again.String() != tt.want {
+			t.Errorf("canonical form %q does not round-trip: %v, %v", tt.want, again, err)
+		}
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	tests := []struct {
+		query string
+		pos   int
+		want  string
+	}{
+		// Syntax.
+		{"", 0, `parse error at 1:1: expected "{" but found end of query`},
+		{`{ .a = 1`, 8, `parse error at 1:9: expected "}" but found end of query`},
+		{`{ .a = 1 && }`, 12, `parse error at 1:13: expected a field or a value but found "}"`},
+		{`{ .a 1 }`, 5, `parse error at 1:6: expected a comparison operator such as = or > but found "1"`},
+		{`{ .a = 1 }}`, 10, `parse error at 1:11: expected end of query but found "}"`},
+		{`{ (.a = 1 }`, 10, `parse error at 1:11: expected ")" but found "}"`},
+		{`{ .a = 1 } && ({ .b = 2 }`, 25, `parse error at 1:26: expected ")" but found end of query`},
+		{`{ .a = 1 } >> `, 14, `parse error at 1:15: expected "{" but found end of query`},
+		{`{ .a = $ }`, 7, `parse error at 1:8: unexpected character '$'`},
+		{"{ .ü = 1 &&\n  x }", 15, `parse error at 2:3: unknown field "x": attributes need a scope, as in span.x, resource.x or .x`},
+		{`{ foo.a = 1 }`, 2, `parse error at 1:3: unknown scope "foo": attributes are written span.x, resource.x or .x`},
+		{`{ span. = 1 }`, 7, `parse error at 1:8: expected an attribute name but found " "`},
+		{`{ span."" = 1 }`, 7, `parse error at 1:8: attribute name is empty`},
+		{`{ !.a = 1 }`, 3, `parse error at 1:4: expected "(" after "!" but found ".": negate a condition as !(span.x = 1)`},
+		{`{ span.x }`, 9, `parse error at 1:10: expected a comparison operator such as = or > but found "}"`},
+		// Literals.
+		{`{ .a = "abc }`, 7, `parse error at 1:8: unterminated string`},
+		{"{ .a = `abc }", 7, `parse error at 1:8: unterminated string`},
+		{`{ .a = "\d" }`, 8, "parse error at 1:9: unknown escape \"\\\\d\" in string; write \\\\ for a backslash or use a `raw string`"},
+		{`{ .a = 99999999999999999999 }`, 7, `parse error at 1:8: number 99999999999999999999 is out of range`},
+		{`{ .a = 1e999 }`, 7, `parse error at 1:8: number 1e999 is out of range`},
+		{`{ duration > 5xs }`, 13, `parse error at 1:14: invalid duration "5xs": use a number with a unit of ns, us, ms, s, m or h, such as 100ms`},
+		{`{ .a =~ "(" }`, 8, "parse error at 1:9: invalid regular expression \"(\": error parsing regexp: missing closing ): `(`"},
+		// Types.
+		{`{ status = 1 }`, 11, `parse error at 1:12: cannot compare span:status with 1: span:status is a status`},
+		{`{ status > ok }`, 11, `parse error at 1:12: a status compares only with = and !=, not >`},
+		{`{ kind = error }`, 9, `parse error at 1:10: cannot compare span:kind with error: span:kind is a kind`},
+		{`{ .a = ok }`, 7, `parse error at 1:8: cannot compare .a with ok: attributes hold strings, numbers and booleans, not a status`},
+		{`{ .a > true }`, 7, `parse error at 1:8: a bool compares only with = and !=, not >`},
+		{`{ .a = 1s }`, 7, `parse error at 1:8: cannot compare .a with 1s: attributes hold strings, numbers and booleans, not a duration`},
+		{`{ duration = 100 }`, 13, `parse error at 1:14: cannot compare span:duration with 100: span:duration is a duration`},
+		{`{ name = 1 }`, 9, `parse error at 1:10: cannot compare span:name with 1: span:name is a string`},
+		{`{ .a =~ 1 }`, 8, `parse error at 1:9: =~ needs a string regular expression, not 1`},
+		{`{ "x" =~ .a }`, 6, `parse error at 1:7: the regular expression goes on the right of =~`},
+		{`{ 1 = 2 }`, 2, `parse error at 1:3: a condition compares a field, as in span.x = 1, but this compares two values`},
+		{`{ .a = nil }`, 7, `parse error at 1:8: nil compares only with !=, as in .a != nil (exists); for a missing attribute write !(.a != nil)`},
+		// Pipelines.
+		{`{ .a = 1 } | avg(name) > 1`, 17, `parse error at 1:18: avg() needs a numeric attribute or a duration, and span:name is a string`},
+		{`{ } | avg(duration) > 1`, 22, `parse error at 1:23: avg(span:duration) compares with a duration such as 100ms`},
+		{`{ } | sum(.x) > 1s`, 16, `parse error at 1:17: sum(.x) compares with a number`},
+		{`{ } | count() > "a"`, 16, `parse error at 1:17: count() compares with a number`},
+		{`{ } | count() =~ "a"`, 14, `parse error at 1:15: expected a comparison such as count() > 1 but found "=~"`},
+		{`{ } | select()`, 13, `parse error at 1:14: expected an attribute or an intrinsic, such as span.x or duration but found ")"`},
+		{`{ } | select(true )`, 13, `parse error at 1:14: expected an attribute or an intrinsic, such as span.x or duration but found "true"`},
+		{`{ } | foo`, 6, `parse error at 1:7: unknown pipeline stage "foo"`},
+		// Outside the subset.
+		{"{ .a = 1 }\n| rate()", 13, `parse error at 2:3: "rate()" is not supported`},
+		{`{ .a = 1 } | count_over_time() by (.x)`, 13, `parse error at 1:14: "count_over_time()" is not supported`},
+		{`{ .a = 1 } | by(.x)`, 13, `parse error at 1:14: "by()" is not supported`},
+		{`{ coalesce() }`, 2, `parse error at 1:3: "coalesce()" is not supported`},
+		{`count() > 1`, 0, `parse error at 1:1: "count()" outside a pipeline is not supported`},
+		{`{ .a = 1 } << { .b = 2 }`, 11, `parse error at 1:12: "<<" (ancestor operator) is not supported`},
+		{`{ .a = 1 } < { .b = 2 }`, 11, `parse error at 1:12: "<" (parent operator) is not supported`},
+		{`{ .a = 1 } ~ { .b = 2 }`, 11, `parse error at 1:12: "~" (sibling operator) is not supported`},
+		{`{ .a = 1 } !>> { .b = 2 }`, 11, `parse error at 1:12: "!>>" (not-descendant operator) is not supported`},
+		{`{ .a = 1 } !~ { .b = 2 }`, 11, `parse error at 1:12: "!~" (not-sibling operator) is not supported`},
+		{`{ .a = 1 } &>> { .b = 2 }`, 11, `parse error at 1:12: "&>>" (union descendant operator) is not supported`},
+		{`{ .a = 1 } with (most_recent=true)`, 11, `parse error at 1:12: "with" (query hints) is not supported`},
+		{`{ .a = 1 } | { .b = 2 }`, 13, `parse error at 1:14: a spanset filter as a pipeline stage is not supported`},
+		{`({ .a = 1 } | count() > 1)`, 12, `parse error at 1:13: a pipeline inside parentheses is not supported`},
+		{`{ .a + 1 = 2 }`, 5, `parse error at 1:6: "+" (arithmetic) is not supported`},
+		{`{ .a = 1 * 2 }`, 9, `parse error at 1:10: "*" (arithmetic) is not supported`},
+		{`{ span.a = -x }`, 11, `parse error at 1:12: "-" (arithmetic) is not supported`},
+		{`{ .a = .b }`, 7, `parse error at 1:8: comparing two fields is not supported`},
+		{`{ event.a = 1 }`, 2, `parse error at 1:3: the "event" scope is not supported`},
+		{`{ event:name = "x" }`, 2, `parse error at 1:3: the intrinsic "event:name" is not supported`},
+		{`{ childCount > 1 }`, 2, `parse error at 1:3: the intrinsic "childCount" is not supported`},
+	}
+	for _, tt := range tests {
+		_, err := Parse(tt.query)
+		var pe *ParseError
+		if !errors.As(err, &pe) {
+			t.Errorf("Parse(%q) = %v, want a *ParseError", tt.query, err)
+			continue
+		}
+		if pe.Pos != tt.pos || pe.Error() != tt.want {
+			t.Errorf("Parse(%q)\n got pos %d: %s\nwant pos %d: %s", tt.query, pe.Pos, pe.Error(), tt.pos, tt.want)
+		}
+	}
+}

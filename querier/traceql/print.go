@@ -1,0 +1,141 @@
+package traceql
+
+import "strings"
+
+// String renders the query in canonical form: intrinsics scoped, one space
+// around operators, parentheses only where precedence needs them. Parsing
+// the canonical form gives the same query.
+func (q *Query) String() string {
+	var b strings.Builder
+	writeSpanset(&b, q.spansets)
+	for _, s := range q.stages {
+		b.WriteString(" | ")
+		writeStage(&b, s)
+	}
+	return b.String()
+}
+
+// Binding strengths of the binary operators, loosest first, at both the
+// spanset and the condition level.
+const (
+	precOr = iota + 1
+	precAnd
+	precStructural
+	precAtom
+)
+
+var spansetOpNames = [...]string{spansetOr: "||", spansetAnd: "&&", spansetChild: ">", spansetDescendant: ">>"}
+
+func spansetPrec(e spansetExpr) int {
+	if o, ok := e.(*spansetOp); ok {
+		switch o.op {
+		case spansetOr:
+			return precOr
+		case spansetAnd:
+			return precAnd
+		}
+		return precStructural
+	}
+	return precAtom
+}
+
+func writeSpanset(b *strings.Builder, e spansetExpr) {
+	switch e := e.(type) {
+	case *spansetFilter:
+		if e.cond == nil {
+			b.WriteString("{ }")
+			return
+		}
+		b.WriteString("{ ")
+		writeExpr(b, e.cond)
+		b.WriteString(" }")
+	case *spansetOp:
+		// All binary operators associate to the left, so a right operand
+		// of equal strength needs parentheses to keep its grouping.
+		p := spansetPrec(e)
+		writeSpansetOperand(b, e.lhs, spansetPrec(e.lhs) < p)
+		b.WriteString(" " + spansetOpNames[e.op] + " ")
+		writeSpansetOperand(b, e.rhs, spansetPrec(e.rhs) <= p)
+	}
+}
+
+func writeSpansetOperand(b *strings.Builder, e spansetExpr, paren bool) {
+	if paren {
+		b.WriteByte('(')
+	}
+	writeSpanset(b, e)
+	if paren {
+		b.WriteByte(')')
+	}
+}
+
+func exprPrec(e expr) int {
+	if l, ok := e.(*logicalExpr); ok {
+		if l.and {
+			return precAnd
+		}
+		return precOr
+	}
+	return precAtom
+}
+
+func writeExpr(b *strings.Builder, e expr) {
+	switch e := e.(type) {
+	case *logicalExpr:
+		p := exprPrec(e)
+		writeExprOperand(b, e.lhs, exprPrec(e.lhs) < p)
+		if e.and {
+			b.WriteString(" && ")
+		} else {
+			b.WriteString(" || ")
+		}
+		writeExprOperand(b, e.rhs, exprPrec(e.rhs) <= p)
+	case *notExpr:
+		b.WriteString("!")
+		writeExprOperand(b, e.x, true)
+	case *comparison:
+		b.WriteString(e.String())
+	}
+}
+
+func writeExprOperand(b *strings.Builder, e expr, paren bool) {
+	if paren {
+		b.WriteByte('(')
+	}
+	writeExpr(b, e)
+	if paren {
+		b.WriteByte(')')
+	}
+}
+
+func (c *comparison) String() string {
+	if c.op == OpExists {
+		return c.field.String() + " != nil"
+	}
+	return c.field.String() + " " + c.op.String() + " " + c.lit.String()
+}
+
+func writeStage(b *strings.Builder, s stage) {
+	switch s := s.(type) {
+	case *aggregateFilter:
+		b.WriteString(s.name() + " " + s.op.String() + " " + s.lit.String())
+	case *selectStage:
+		b.WriteString("select(")
+		for i, f := range s.fields {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(f.String())
+		}
+		b.WriteByte(')')
+	}
+}
+
+// name is the aggregate as written, such as avg(span:duration); it also
+// keys the aggregate's value in a SpanSet.
+func (a *aggregateFilter) name() string {
+	if a.fn == aggregateCount {
+		return "count()"
+	}
+	return aggregateNames[a.fn] + "(" + a.field.String() + ")"
+}
