@@ -16,117 +16,281 @@ import (
 )
 
 // FindTrace returns the spans of the block's trace traceID, and whether it
-// has any. It narrows the search in steps that each read less than the
-// next: the row groups whose trace ID range holds traceID (from the footer),
-// the group's bloom filter (one 32-byte block), the pages of the trace_id
-// column that may hold it (from the page index), a binary search in those
-// pages, and last the trace's rows alone, about one page per column,
-// fetched in a few concurrent requests.
+// has any. It is FindTraces of one ID.
 func (r *Reader) FindTrace(ctx context.Context, traceID pcommon.TraceID) (ptrace.Traces, bool, error) {
-	var rows []schema.SpanRow
-	// Rows are sorted by trace ID, so the groups that may hold traceID are
-	// adjacent: a trace split by a row group boundary spans two.
-	g := sort.Search(len(r.groups), func(i int) bool {
-		return bytes.Compare(r.groups[i].max[:], traceID[:]) >= 0
+	td, found := ptrace.NewTraces(), false
+	err := r.FindTraces(ctx, []pcommon.TraceID{traceID}, func(_ pcommon.TraceID, t ptrace.Traces) error {
+		td, found = t, true
+		return nil
 	})
-	for ; g < len(r.groups) && bytes.Compare(r.groups[g].min[:], traceID[:]) <= 0; g++ {
-		if err := ctx.Err(); err != nil {
-			return ptrace.Traces{}, false, err
-		}
-		var err error
-		rows, err = r.appendTraceRows(ctx, rows, g, traceID)
-		if err != nil {
-			return ptrace.Traces{}, false, fmt.Errorf("find trace %s in block %s row group %d: %w", traceID, r.meta.BlockID, g, err)
-		}
-	}
-	if len(rows) == 0 {
-		return ptrace.NewTraces(), false, nil
-	}
-	td, err := schema.TracesFromRows(rows)
 	if err != nil {
-		return ptrace.Traces{}, false, fmt.Errorf("find trace %s in block %s: %w", traceID, r.meta.BlockID, err)
+		return ptrace.Traces{}, false, err
 	}
-	return td, true, nil
+	return td, found, nil
 }
 
-// appendTraceRows appends the rows of traceID in row group g to rows.
-func (r *Reader) appendTraceRows(ctx context.Context, rows []schema.SpanRow, g int, traceID pcommon.TraceID) ([]schema.SpanRow, error) {
-	rg := r.file.RowGroups()[g]
-	chunk := rg.ColumnChunks()[r.traceIDColumn]
-	if filter := chunk.BloomFilter(); filter != nil {
-		maybe, err := filter.Check(parquet.FixedLenByteArrayValue(traceID[:]))
+// FindTraces calls fn with the spans of each trace of ids the block holds,
+// in trace ID order, and stops at the first error fn returns. IDs the block
+// does not hold get no call; an ID given twice gets one.
+//
+// Each row group is searched once for all ids, in steps that each read less
+// than the next: the ids within the group's trace ID range (from the
+// footer), those its bloom filter may hold (in memory since Open), the
+// pages of the trace_id column that may hold them (from the page index),
+// fetched together, a binary search in those pages, and last the rows of
+// every trace found, about one page per column and trace, fetched together
+// in a few concurrent requests. So IDs in one row group cost about what
+// one of them costs alone.
+func (r *Reader) FindTraces(ctx context.Context, ids []pcommon.TraceID, fn func(id pcommon.TraceID, td ptrace.Traces) error) error {
+	ids = slices.Clone(ids)
+	slices.SortFunc(ids, compareTraceIDs)
+	ids = slices.Compact(ids)
+
+	// A trace split by a row group boundary is the last of one group and
+	// the first of the next: its rows are held until the next group, whose
+	// smallest ID tells whether it goes on there.
+	var held []traceRows
+	for g := range r.groups {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		found, err := r.findInGroup(ctx, g, r.candidates(g, ids))
 		if err != nil {
-			return rows, fmt.Errorf("bloom filter: %w", err)
+			return fmt.Errorf("find traces in block %s row group %d: %w", r.meta.BlockID, g, err)
 		}
-		if !maybe {
-			return rows, nil
+		held = appendTraceRows(held, found)
+		complete := len(held)
+		if g+1 < len(r.groups) {
+			next := r.groups[g+1].min
+			complete = sort.Search(len(held), func(i int) bool { return bytes.Compare(held[i].id[:], next[:]) >= 0 })
 		}
+		if err := r.emit(held[:complete], fn); err != nil {
+			return err
+		}
+		held = slices.Delete(held, 0, complete)
+	}
+	return nil
+}
+
+// MayContain reports whether the block may hold spans of trace id: false
+// means it certainly does not. It reads nothing, using the row group trace
+// ID ranges and the bloom filters Open keeps in memory.
+func (r *Reader) MayContain(id pcommon.TraceID) bool {
+	for g := r.firstGroupOf(id); g < len(r.groups) && bytes.Compare(r.groups[g].min[:], id[:]) <= 0; g++ {
+		if maybe, err := r.bloomMayHold(g, id); maybe || err != nil {
+			return true // a filter that cannot be read rules nothing out
+		}
+	}
+	return false
+}
+
+// traceRows are the rows of one trace.
+type traceRows struct {
+	id   pcommon.TraceID
+	rows []schema.SpanRow
+}
+
+// appendTraceRows appends found, sorted by ID, to held, also sorted: the
+// rows of a trace held from the previous row group go on with its rows in
+// this one.
+func appendTraceRows(held, found []traceRows) []traceRows {
+	if n := len(held); n > 0 && len(found) > 0 && held[n-1].id == found[0].id {
+		held[n-1].rows = append(held[n-1].rows, found[0].rows...)
+		found = found[1:]
+	}
+	return append(held, found...)
+}
+
+func (r *Reader) emit(traces []traceRows, fn func(pcommon.TraceID, ptrace.Traces) error) error {
+	for _, t := range traces {
+		td, err := schema.TracesFromRows(t.rows)
+		if err != nil {
+			return fmt.Errorf("find trace %s in block %s: %w", t.id, r.meta.BlockID, err)
+		}
+		if err := fn(t.id, td); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func compareTraceIDs(a, b pcommon.TraceID) int { return bytes.Compare(a[:], b[:]) }
+
+// firstGroupOf returns the first row group whose trace ID range may hold
+// id. Rows are sorted by trace ID, so the groups that may hold it are
+// adjacent from there: a trace split by a row group boundary spans two.
+func (r *Reader) firstGroupOf(id pcommon.TraceID) int {
+	return sort.Search(len(r.groups), func(i int) bool {
+		return bytes.Compare(r.groups[i].max[:], id[:]) >= 0
+	})
+}
+
+// candidates returns the IDs of sorted ids that row group g may hold: within
+// its trace ID range, and not ruled out by its bloom filter.
+func (r *Reader) candidates(g int, ids []pcommon.TraceID) []pcommon.TraceID {
+	b := &r.groups[g]
+	lo := sort.Search(len(ids), func(i int) bool { return bytes.Compare(ids[i][:], b.min[:]) >= 0 })
+	hi := sort.Search(len(ids), func(i int) bool { return bytes.Compare(ids[i][:], b.max[:]) > 0 })
+	var out []pcommon.TraceID
+	for _, id := range ids[lo:hi] {
+		// A filter that cannot be read leaves the page index to decide.
+		if maybe, err := r.bloomMayHold(g, id); maybe || err != nil {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// bloomMayHold checks id against the trace ID bloom filter of row group g;
+// a group without a filter may hold anything.
+func (r *Reader) bloomMayHold(g int, id pcommon.TraceID) (bool, error) {
+	filter := r.file.RowGroups()[g].ColumnChunks()[r.traceIDColumn].BloomFilter()
+	if filter == nil {
+		return true, nil
+	}
+	maybe, err := filter.Check(parquet.FixedLenByteArrayValue(id[:]))
+	if err != nil {
+		return true, fmt.Errorf("bloom filter: %w", err)
+	}
+	return maybe, nil
+}
+
+// findInGroup returns the rows of each of sorted ids held by row group g,
+// sorted by ID.
+func (r *Reader) findInGroup(ctx context.Context, g int, ids []pcommon.TraceID) ([]traceRows, error) {
+	if len(ids) == 0 {
+		return nil, nil
 	}
 	if err := r.loadOffsetIndexes(ctx, g); err != nil {
-		return rows, err
+		return nil, err
 	}
-	first, end, err := findRows(chunk, traceID)
-	if err != nil || first == end {
-		return rows, err
+	spans, err := r.findRowSpans(ctx, g, ids)
+	if err != nil || len(spans) == 0 {
+		return nil, err
 	}
-	return r.appendRowRange(ctx, rows, g, first, end)
+	return r.readRowSpans(ctx, g, spans)
 }
 
-// findRows returns the range [first, end) of the rows of the sorted trace ID
-// column chunk that hold traceID.
-func findRows(chunk parquet.ColumnChunk, traceID pcommon.TraceID) (first, end int64, err error) {
+// rowSpan is the range [first, end) of the rows of trace id in a row group.
+type rowSpan struct {
+	id         pcommon.TraceID
+	first, end int64
+}
+
+// findRowSpans returns the rows of each of sorted ids in row group g, for
+// the ids it holds, in ID order. The trace_id pages the page index points
+// to are fetched together first, then binary-searched.
+func (r *Reader) findRowSpans(ctx context.Context, g int, ids []pcommon.TraceID) ([]rowSpan, error) {
+	chunk := r.file.RowGroups()[g].ColumnChunks()[r.traceIDColumn]
 	index, err := chunk.ColumnIndex()
 	if err != nil {
-		return 0, 0, fmt.Errorf("trace_id column index: %w", err)
+		return nil, fmt.Errorf("trace_id column index: %w", err)
 	}
 	offsets, err := chunk.OffsetIndex()
 	if err != nil {
-		return 0, 0, fmt.Errorf("trace_id offset index: %w", err)
+		return nil, fmt.Errorf("trace_id offset index: %w", err)
 	}
-	id := traceID[:]
+	// pageSpans[i] are the pages [lo, hi) that may hold ids[i]. Both ends
+	// grow with the ID, so a page is read once, when the first ID that
+	// needs it comes.
 	n := index.NumPages()
-	lo := sort.Search(n, func(p int) bool {
-		return bytes.Compare(index.MaxValue(p).ByteArray(), id) >= 0
-	})
-	hi := lo
-	for hi < n && bytes.Compare(index.MinValue(hi).ByteArray(), id) <= 0 {
-		hi++
+	pageSpans := make([][2]int, len(ids))
+	var ranges []byteRange
+	for i, id := range ids {
+		lo := sort.Search(n, func(p int) bool { return bytes.Compare(index.MaxValue(p).ByteArray(), id[:]) >= 0 })
+		hi := lo
+		for hi < n && bytes.Compare(index.MinValue(hi).ByteArray(), id[:]) <= 0 {
+			hi++
+		}
+		pageSpans[i] = [2]int{lo, hi}
+		if lo < hi {
+			ranges = append(ranges, pageBytes(offsets, r.chunkRange(g, r.traceIDColumn), lo, hi-1)...)
+		}
 	}
-	if lo == hi {
-		return 0, 0, nil
+	if len(ranges) == 0 {
+		return nil, nil
 	}
+	fetched, err := prefetch(ctx, r.obj, ranges)
+	if err != nil {
+		return nil, err
+	}
+	pages := newSortedPages(prefetchedChunk{FileColumnChunk: chunk.(*parquet.FileColumnChunk), r: fetched}.Pages(), offsets)
+	defer pages.close()
 
-	pages := chunk.Pages()
-	defer pages.Close()
-	if err := pages.SeekToRow(offsets.FirstRowIndex(lo)); err != nil {
-		return 0, 0, fmt.Errorf("trace_id seek: %w", err)
-	}
-	first, end = -1, -1
-	var values []parquet.Value
-	for p := lo; p < hi; p++ {
-		page, err := pages.ReadPage()
-		if err != nil {
-			return 0, 0, fmt.Errorf("trace_id page %d: %w", p, err)
-		}
-		values, err = pageValues(values[:0], page)
-		parquet.Release(page)
-		if err != nil {
-			return 0, 0, fmt.Errorf("trace_id page %d: %w", p, err)
-		}
-		i := sort.Search(len(values), func(i int) bool { return bytes.Compare(values[i].ByteArray(), id) >= 0 })
-		j := sort.Search(len(values), func(i int) bool { return bytes.Compare(values[i].ByteArray(), id) > 0 })
-		if i < j {
-			base := offsets.FirstRowIndex(p)
-			if first < 0 {
-				first = base + int64(i)
+	var spans []rowSpan
+	for i, id := range ids {
+		s := rowSpan{id: id, first: -1}
+		for p := pageSpans[i][0]; p < pageSpans[i][1]; p++ {
+			values, err := pages.values(p)
+			if err != nil {
+				return nil, fmt.Errorf("trace_id page %d: %w", p, err)
 			}
-			end = base + int64(j)
+			from := sort.Search(len(values), func(v int) bool { return bytes.Compare(values[v].ByteArray(), id[:]) >= 0 })
+			to := sort.Search(len(values), func(v int) bool { return bytes.Compare(values[v].ByteArray(), id[:]) > 0 })
+			if from < to {
+				base := offsets.FirstRowIndex(p)
+				if s.first < 0 {
+					s.first = base + int64(from)
+				}
+				s.end = base + int64(to)
+			}
+		}
+		if s.first >= 0 {
+			spans = append(spans, s)
 		}
 	}
-	if first < 0 {
-		return 0, 0, nil
+	return spans, nil
+}
+
+// sortedPages reads the pages of a column chunk in increasing order, each
+// page once, keeping the last one read.
+type sortedPages struct {
+	pages   parquet.Pages
+	offsets parquet.OffsetIndex
+	// page is the last page read, number current; it stays unreleased
+	// because the values in buf point into it.
+	page    parquet.Page
+	current int
+	buf     []parquet.Value
+	// next is the page pages reads next without a seek.
+	next int
+}
+
+func newSortedPages(pages parquet.Pages, offsets parquet.OffsetIndex) *sortedPages {
+	return &sortedPages{pages: pages, offsets: offsets, current: -1, next: -1}
+}
+
+// values returns the values of page p, which must not be below the last
+// page asked for.
+func (s *sortedPages) values(p int) ([]parquet.Value, error) {
+	if s.page != nil && p == s.current {
+		return s.buf, nil
 	}
-	return first, end, nil
+	if p != s.next {
+		if err := s.pages.SeekToRow(s.offsets.FirstRowIndex(p)); err != nil {
+			return nil, fmt.Errorf("seek: %w", err)
+		}
+	}
+	s.release()
+	page, err := s.pages.ReadPage()
+	if err != nil {
+		return nil, err
+	}
+	s.page, s.current, s.next = page, p, p+1
+	s.buf, err = pageValues(s.buf[:0], page)
+	return s.buf, err
+}
+
+func (s *sortedPages) release() {
+	if s.page != nil {
+		parquet.Release(s.page)
+		s.page = nil
+	}
+}
+
+func (s *sortedPages) close() {
+	s.release()
+	s.pages.Close()
 }
 
 // pageValues appends the values of page to values.
@@ -140,56 +304,77 @@ func pageValues(values []parquet.Value, page parquet.Page) ([]parquet.Value, err
 	return values[:len(values)+n], nil
 }
 
-// appendRowRange appends rows [first, end) of row group g to rows.
-func (r *Reader) appendRowRange(ctx context.Context, rows []schema.SpanRow, g int, first, end int64) ([]schema.SpanRow, error) {
+// readRowSpans returns the rows of each of spans, sorted and disjoint, in
+// row group g. The pages they need, of every column, are fetched in one
+// prefetch.
+func (r *Reader) readRowSpans(ctx context.Context, g int, spans []rowSpan) ([]traceRows, error) {
 	rg := r.file.RowGroups()[g]
 	var ranges []byteRange
 	for c, chunk := range rg.ColumnChunks() {
 		index, err := chunk.OffsetIndex()
 		if err != nil {
-			return rows, fmt.Errorf("offset index of column %d: %w", c, err)
+			return nil, fmt.Errorf("offset index of column %d: %w", c, err)
 		}
-		ranges = append(ranges, pageRanges(index, r.chunkRange(g, c), first, end)...)
+		for _, s := range spans {
+			p0, p1 := pagesOfRows(index, s.first, s.end)
+			ranges = append(ranges, pageBytes(index, r.chunkRange(g, c), p0, p1)...)
+		}
 	}
 	fetched, err := prefetch(ctx, r.obj, ranges)
 	if err != nil {
-		return rows, err
+		return nil, err
 	}
 
 	rd := parquet.NewGenericRowGroupReader[schema.SpanRow](newPrefetchedGroup(rg, fetched))
 	defer rd.Close()
-	if err := rd.SeekToRow(first); err != nil {
-		return rows, fmt.Errorf("seek to row %d: %w", first, err)
+	out := make([]traceRows, 0, len(spans))
+	for _, s := range spans {
+		rows, err := readRows(rd, s.first, s.end)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, traceRows{id: s.id, rows: rows})
 	}
-	n := int(end - first)
-	rows = slices.Grow(rows, n)
-	buf := rows[len(rows) : len(rows)+n]
+	return out, nil
+}
+
+// readRows returns rows [first, end) of rd.
+func readRows(rd *parquet.GenericReader[schema.SpanRow], first, end int64) ([]schema.SpanRow, error) {
+	if err := rd.SeekToRow(first); err != nil {
+		return nil, fmt.Errorf("seek to row %d: %w", first, err)
+	}
+	rows := make([]schema.SpanRow, end-first)
 	read := 0
-	for read < n {
-		k, err := rd.Read(buf[read:])
+	for read < len(rows) {
+		k, err := rd.Read(rows[read:])
 		read += k
-		if read == n || err == nil && k > 0 {
+		if read == len(rows) || err == nil && k > 0 {
 			continue
 		}
 		if err == nil || errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
-		return rows, fmt.Errorf("rows %d to %d: %w", first, end, err)
+		return nil, fmt.Errorf("rows %d to %d: %w", first, end, err)
 	}
-	return rows[:len(rows)+n], nil
+	return rows, nil
 }
 
-// pageRanges returns the bytes of a column chunk that reading rows [first,
-// end) takes: the pages holding them, and the dictionary before the first
-// page. Each range extends readBufferSize past its end, within the chunk,
-// because the buffered page reader reads that far ahead.
-func pageRanges(index parquet.OffsetIndex, chunk byteRange, first, end int64) []byteRange {
+// pagesOfRows returns the first and last pages that hold rows [first, end).
+func pagesOfRows(index parquet.OffsetIndex, first, end int64) (p0, p1 int) {
 	n := index.NumPages()
-	if n == 0 {
+	p0 = max(0, sort.Search(n, func(p int) bool { return index.FirstRowIndex(p) > first })-1)
+	p1 = max(p0, sort.Search(n, func(p int) bool { return index.FirstRowIndex(p) >= end })-1)
+	return p0, p1
+}
+
+// pageBytes returns the bytes of a column chunk that reading pages p0 to
+// p1 takes: those pages, and the dictionary before the first page. Each
+// range extends readBufferSize past its end, within the chunk, because the
+// buffered page reader reads that far ahead.
+func pageBytes(index parquet.OffsetIndex, chunk byteRange, p0, p1 int) []byteRange {
+	if index.NumPages() == 0 {
 		return nil
 	}
-	p0 := max(0, sort.Search(n, func(p int) bool { return index.FirstRowIndex(p) > first })-1)
-	p1 := max(p0, sort.Search(n, func(p int) bool { return index.FirstRowIndex(p) >= end })-1)
 	var ranges []byteRange
 	if dataStart := index.Offset(0); chunk.off < dataStart {
 		ranges = append(ranges, byteRange{off: chunk.off, end: min(dataStart+readBufferSize, chunk.end)})

@@ -18,6 +18,7 @@ import (
 // Media types of responses.
 const (
 	mediaJSON     = "application/json"
+	mediaNDJSON   = "application/x-ndjson"
 	mediaProtobuf = "application/protobuf"
 )
 
@@ -32,11 +33,26 @@ func badRequest(format string, args ...any) error {
 func (q *Querier) RegisterRoutes(mux *http.ServeMux) {
 	mux.Handle("GET /api/traces/{id}", q.instrument("trace_by_id", q.handleTraceByIDV1))
 	mux.Handle("GET /api/v2/traces/{id}", q.instrument("trace_by_id_v2", q.handleTraceByIDV2))
+	mux.Handle("GET /api/search", q.instrument("search", q.handleSearch))
+	mux.Handle("GET /api/search/tags", q.instrument("search_tags", q.handleTagNames))
+	mux.Handle("GET /api/v2/search/tags", q.instrument("search_tags_v2", q.handleTagNamesV2))
+	mux.Handle("GET /api/search/tag/{tag}/values", q.instrument("search_tag_values", q.handleTagValues))
+	mux.Handle("GET /api/v2/search/tag/{tag}/values", q.instrument("search_tag_values_v2", q.handleTagValuesV2))
+	mux.Handle("POST /api/batch/traces", q.instrument("batch_traces", q.handleBatchTraces))
+	mux.Handle("GET /api/batch/traces", q.instrument("batch_traces", q.handleBatchTraces))
 }
 
 // handlerFunc is a query handler; the error it returns is written by
 // instrument, the one place errors become status codes.
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// streamedError is an error that ended a response already under way, after
+// its status was sent: the handler reported it in the body, and instrument
+// only logs and counts it, with the status it would have had.
+type streamedError struct{ err error }
+
+func (e streamedError) Error() string { return e.err.Error() }
+func (e streamedError) Unwrap() error { return e.err }
 
 func (q *Querier) instrument(route string, h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -47,7 +63,9 @@ func (q *Querier) instrument(route string, h handlerFunc) http.Handler {
 			if status >= 500 {
 				q.logger.Error("query failed", "route", route, "err", err)
 			}
-			http.Error(w, err.Error(), status)
+			if !errors.As(err, new(streamedError)) {
+				http.Error(w, err.Error(), status)
+			}
 		}
 		q.metrics.requests.WithLabelValues(route, strconv.Itoa(status)).Observe(time.Since(start).Seconds())
 	})
@@ -97,18 +115,23 @@ func parseTraceID(s string) (pcommon.TraceID, error) {
 
 // parseTimeRange reads the start and end parameters (unix seconds).
 func parseTimeRange(r *http.Request) (TimeRange, error) {
+	return timeRange(r.URL.Query().Get("start"), r.URL.Query().Get("end"))
+}
+
+// timeRange reads start and end, unix seconds in decimal; an empty one is
+// open.
+func timeRange(start, end string) (TimeRange, error) {
 	var tr TimeRange
 	for _, p := range []struct {
-		name string
-		to   *time.Time
-	}{{"start", &tr.Start}, {"end", &tr.End}} {
-		v := r.URL.Query().Get(p.name)
-		if v == "" {
+		name, v string
+		to      *time.Time
+	}{{"start", start, &tr.Start}, {"end", end, &tr.End}} {
+		if p.v == "" {
 			continue
 		}
-		secs, err := strconv.ParseInt(v, 10, 64)
+		secs, err := strconv.ParseInt(p.v, 10, 64)
 		if err != nil || secs < 0 {
-			return tr, badRequest("%s=%q must be unix seconds", p.name, v)
+			return tr, badRequest("%s=%q must be unix seconds", p.name, p.v)
 		}
 		*p.to = time.Unix(secs, 0)
 	}

@@ -101,10 +101,7 @@ func (q *Querier) handleTraceByIDV2(w http.ResponseWriter, r *http.Request) erro
 		body = protowire.AppendTag(body, v2FieldMetrics, protowire.BytesType)
 		body = protowire.AppendBytes(body, metrics)
 		if res.Partial {
-			body = protowire.AppendTag(body, v2FieldStatus, protowire.VarintType)
-			body = protowire.AppendVarint(body, statusPartial)
-			body = protowire.AppendTag(body, v2FieldMessage, protowire.BytesType)
-			body = protowire.AppendString(body, partialMessage)
+			body = appendPartialStatus(body, v2FieldStatus, v2FieldMessage)
 		}
 		return write(w, mediaProtobuf, body)
 	}
@@ -135,6 +132,15 @@ func (q *Querier) handleTraceByIDV2(w http.ResponseWriter, r *http.Request) erro
 		return err
 	}
 	return write(w, mediaJSON, body)
+}
+
+// appendPartialStatus appends Tempo's PartialStatus PARTIAL and the reason
+// to a protobuf message, as its fields status and message.
+func appendPartialStatus(b []byte, status, message protowire.Number) []byte {
+	b = protowire.AppendTag(b, status, protowire.VarintType)
+	b = protowire.AppendVarint(b, statusPartial)
+	b = protowire.AppendTag(b, message, protowire.BytesType)
+	return protowire.AppendString(b, partialMessage)
 }
 
 // resourceSpansJSON returns the OTLP JSON of td's resource spans list.

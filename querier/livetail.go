@@ -8,6 +8,8 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/spanlog/spanlog/schema"
 )
 
 // LiveTail holds the records of the log that blocks do not cover yet, so a
@@ -211,4 +213,29 @@ func filterTrace(td ptrace.Traces, id pcommon.TraceID) ptrace.Traces {
 		return rs.ScopeSpans().Len() == 0
 	})
 	return td
+}
+
+// Rows returns the rows of every span of tenant the live tail holds.
+func (t *LiveTail) Rows(tenant string) ([]schema.SpanRow, error) {
+	var values [][]byte
+	t.mu.Lock()
+	for _, p := range t.parts {
+		if lt := p.tenants[tenant]; lt != nil {
+			for _, r := range lt.records {
+				values = append(values, r.value)
+			}
+		}
+	}
+	t.mu.Unlock()
+
+	var rows []schema.SpanRow
+	var u ptrace.ProtoUnmarshaler
+	for _, v := range values {
+		td, err := u.UnmarshalTraces(v)
+		if err != nil {
+			return nil, err // Add only holds records that decoded
+		}
+		rows = schema.AppendRows(rows, td)
+	}
+	return rows, nil
 }

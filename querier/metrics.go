@@ -9,6 +9,9 @@ import (
 type metrics struct {
 	lag      *consumer.Lag
 	requests *prometheus.HistogramVec
+	// batchTraces counts the IDs batch requests asked for, by whether a
+	// trace was found.
+	batchTraces *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -19,7 +22,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "Time to answer a query, by route and status code.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
 		}, []string{"route", "status"}),
+		batchTraces: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "spanlog_querier_batch_traces_total",
+			Help: "Trace IDs looked up by batch requests that ran to the end, by result (found, not_found).",
+		}, []string{"result"}),
 	}
-	reg.MustRegister(m.requests)
+	reg.MustRegister(m.requests, m.batchTraces)
 	return m
 }

@@ -44,7 +44,7 @@ func (q *Querier) FindTrace(ctx context.Context, tenants []string, id pcommon.Tr
 	ctx, cancel := context.WithTimeout(ctx, q.cfg.QueryTimeout)
 	defer cancel()
 
-	res.Partial = q.awaitLiveTail(ctx, live, tenants, id)
+	res.Partial = q.awaitLiveTail(ctx, live, tenants, []pcommon.TraceID{id})
 	if err := q.blocklist.WaitLoaded(ctx); err != nil {
 		return res, false, fmt.Errorf("wait for blocklist: %w", err)
 	}
@@ -70,9 +70,9 @@ func (q *Querier) FindTrace(ctx context.Context, tenants []string, id pcommon.Tr
 }
 
 // awaitLiveTail waits, bounded by ReadYourWritesTimeout, until the live tail
-// consumed every record acked so far in the partitions that hold id. It
+// consumed every record acked so far in the partitions that hold ids. It
 // reports whether it gave up.
-func (q *Querier) awaitLiveTail(ctx context.Context, live *LiveTail, tenants []string, id pcommon.TraceID) (partial bool) {
+func (q *Querier) awaitLiveTail(ctx context.Context, live *LiveTail, tenants []string, ids []pcommon.TraceID) (partial bool) {
 	ctx, cancel := context.WithTimeout(ctx, q.cfg.ReadYourWritesTimeout)
 	defer cancel()
 	ends, err := tracelog.EndOffsets(ctx, q.cl, q.log.Topic)
@@ -81,8 +81,13 @@ func (q *Querier) awaitLiveTail(ctx context.Context, live *LiveTail, tenants []s
 		return true
 	}
 	n := q.partitions.Load()
+	partitions := make(map[int32]bool)
 	for _, t := range tenants {
-		p := schema.Partition(t, id, n)
+		for _, id := range ids {
+			partitions[schema.Partition(t, id, n)] = true
+		}
+	}
+	for p := range partitions {
 		if err := live.WaitFor(ctx, p, ends[p]); err != nil {
 			q.logger.Warn("read-your-writes: live tail behind", "partition", p, "end", ends[p])
 			return true

@@ -1,0 +1,229 @@
+package querier
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"sort"
+	"sync"
+	"sync/atomic"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/spanlog/spanlog/schema"
+)
+
+// MaxBatchIDs is the most distinct trace IDs one batch request may carry.
+const MaxBatchIDs = 1000
+
+// BatchSummary is how a batch lookup ended, once every trace found was
+// passed on.
+type BatchSummary struct {
+	// NotFound are the IDs no span was found for, in the order asked.
+	NotFound []pcommon.TraceID
+	// Partial is set when the live tail could not catch up with the log
+	// in time: spans acked just before the request may be missing.
+	Partial bool
+	// InspectedBlocks counts the blocks read: those whose bloom filters
+	// let at least one of the IDs through. InspectedBytes is their size.
+	InspectedBlocks int64
+	InspectedBytes  int64
+}
+
+// FindTraces looks up many traces at once, each as FindTrace would, and
+// calls fn with each trace found as soon as it is complete: once the live
+// tail and every block that may hold it were read. Each block is read once
+// for all the IDs it may hold. fn is called on the caller's goroutine, one
+// trace at a time, in the order the traces complete; an error from it ends
+// the lookup and is returned.
+func (q *Querier) FindTraces(ctx context.Context, tenants []string, ids []pcommon.TraceID, tr TimeRange, fn func(pcommon.TraceID, ptrace.Traces) error) (BatchSummary, error) {
+	var sum BatchSummary
+	live := q.live.Load()
+	if live == nil {
+		return sum, ErrNotReady
+	}
+	ctx, cancel := context.WithTimeout(ctx, q.cfg.QueryTimeout)
+	defer cancel()
+	ids = uniqueIDs(ids)
+
+	sum.Partial = q.awaitLiveTail(ctx, live, tenants, ids)
+	if err := q.blocklist.WaitLoaded(ctx); err != nil {
+		return sum, fmt.Errorf("wait for blocklist: %w", err)
+	}
+	pending := newPendingTraces(ids)
+	for _, t := range tenants {
+		for _, id := range ids {
+			parts, err := live.Find(t, id)
+			if err != nil {
+				return sum, err
+			}
+			pending.add(id, parts...)
+		}
+	}
+	jobs := q.planBatch(tenants, ids, tr, pending)
+	pending.start()
+
+	// Stopping the block readers before waiting for them lets a failed or
+	// abandoned request return at once.
+	readCtx, stopReading := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() {
+		stopReading()
+		wg.Wait()
+	}()
+	failed := make(chan error, 1)
+	var next, blocks, size atomic.Int64
+	for range min(q.cfg.BlockConcurrency, len(jobs)) {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < len(jobs) && readCtx.Err() == nil; i = int(next.Add(1) - 1) {
+				read, err := q.searchBlockBatch(readCtx, jobs[i], pending)
+				if err != nil {
+					select {
+					case failed <- err:
+					default:
+					}
+					return
+				}
+				if read {
+					blocks.Add(1)
+					size.Add(jobs[i].meta.Size)
+				}
+			}
+		})
+	}
+
+	found := make(map[pcommon.TraceID]bool, len(ids))
+	for range ids {
+		// Checked first, as a select would take a ready trace as
+		// readily as the end of the request.
+		if err := ctx.Err(); err != nil {
+			return sum, err
+		}
+		var id pcommon.TraceID
+		select {
+		case id = <-pending.ready:
+		case err := <-failed:
+			return sum, err
+		case <-ctx.Done():
+			return sum, ctx.Err()
+		}
+		td, err := mergeTraces(pending.take(id))
+		if err != nil {
+			return sum, err
+		}
+		if td.SpanCount() == 0 {
+			continue
+		}
+		found[id] = true
+		if err := fn(id, td); err != nil {
+			return sum, err
+		}
+	}
+	for _, id := range ids {
+		if !found[id] {
+			sum.NotFound = append(sum.NotFound, id)
+		}
+	}
+	q.metrics.batchTraces.WithLabelValues("found").Add(float64(len(found)))
+	q.metrics.batchTraces.WithLabelValues("not_found").Add(float64(len(sum.NotFound)))
+	sum.InspectedBlocks, sum.InspectedBytes = blocks.Load(), size.Load()
+	return sum, nil
+}
+
+// batchJob is a block to read for the IDs its trace ID range holds.
+type batchJob struct {
+	meta *schema.BlockMeta
+	ids  []pcommon.TraceID
+}
+
+// planBatch returns the blocks of tenants that overlap tr and whose trace
+// ID range holds any of ids, each with those IDs, and counts each block in
+// pending for each of its IDs. It reads nothing: whether a block's bloom
+// filters rule an ID out is for the block's reader to say.
+func (q *Querier) planBatch(tenants []string, ids []pcommon.TraceID, tr TimeRange, pending *pendingTraces) []batchJob {
+	sorted := slices.Clone(ids)
+	slices.SortFunc(sorted, func(a, b pcommon.TraceID) int { return bytes.Compare(a[:], b[:]) })
+	hexes := make([]string, len(sorted))
+	for i, id := range sorted {
+		hexes[i] = hex.EncodeToString(id[:])
+	}
+	var jobs []batchJob
+	for _, t := range tenants {
+		for _, m := range q.blocklist.Metas(t) {
+			if !tr.overlaps(m) {
+				continue
+			}
+			// Hex of equal length sorts as the bytes do; a meta
+			// without bounds may hold any ID.
+			lo, hi := 0, len(hexes)
+			if m.MinTraceID != "" {
+				lo = sort.SearchStrings(hexes, m.MinTraceID)
+			}
+			if m.MaxTraceID != "" {
+				hi = sort.Search(len(hexes), func(i int) bool { return hexes[i] > m.MaxTraceID })
+			}
+			if lo >= hi {
+				continue
+			}
+			job := batchJob{meta: m, ids: sorted[lo:hi]}
+			for _, id := range job.ids {
+				pending.expect(id)
+			}
+			jobs = append(jobs, job)
+		}
+	}
+	return jobs
+}
+
+// searchBlockBatch reads job's block for the IDs its bloom filters let
+// through, and settles every ID of the job in pending. It reports whether
+// it read the block beyond its bloom filters.
+func (q *Querier) searchBlockBatch(ctx context.Context, job batchJob, pending *pendingTraces) (read bool, err error) {
+	m := job.meta
+	r, release, err := q.readers.get(ctx, m)
+	if err != nil {
+		return false, fmt.Errorf("open block %s/%s: %w", m.Tenant, m.BlockID, err)
+	}
+	defer release()
+	// IDs the filters rule out are settled before the block is read, so
+	// that a trace does not wait for a block that cannot hold it.
+	var maybe, ruledOut []pcommon.TraceID
+	for _, id := range job.ids {
+		if r.MayContain(id) {
+			maybe = append(maybe, id)
+		} else {
+			ruledOut = append(ruledOut, id)
+		}
+	}
+	pending.settle(ruledOut)
+	if len(maybe) == 0 {
+		return false, nil
+	}
+	hit := make(map[pcommon.TraceID]bool)
+	err = r.FindTraces(ctx, maybe, func(id pcommon.TraceID, td ptrace.Traces) error {
+		hit[id] = true
+		pending.found(id, td)
+		return nil
+	})
+	if err != nil {
+		return true, fmt.Errorf("read block %s/%s: %w", m.Tenant, m.BlockID, err)
+	}
+	pending.settle(slices.DeleteFunc(maybe, func(id pcommon.TraceID) bool { return hit[id] }))
+	return true, nil
+}
+
+// uniqueIDs returns ids without repeats, in the order of first appearance.
+func uniqueIDs(ids []pcommon.TraceID) []pcommon.TraceID {
+	seen := make(map[pcommon.TraceID]bool, len(ids))
+	out := make([]pcommon.TraceID, 0, len(ids))
+	for _, id := range ids {
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	return out
+}

@@ -1,0 +1,191 @@
+package querier
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/spanlog/spanlog/objstore"
+)
+
+// batchBase is the time of the first span of test traces.
+var batchBase = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+
+// traceSpans returns spans of trace id, starting minute minutes after
+// batchBase, one per span number. A span's content is a function of its
+// arguments alone, so copies of it in several places are true duplicates.
+func traceSpans(id pcommon.TraceID, minute int, numbers ...int) ptrace.Traces {
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr("service.name", fmt.Sprintf("svc-%x", id[0]%4))
+	ss := rs.ScopeSpans().AppendEmpty()
+	for _, n := range numbers {
+		s := ss.Spans().AppendEmpty()
+		s.SetTraceID(id)
+		s.SetSpanID(pcommon.SpanID{0: id[0], 1: id[1], 7: byte(n + 1)})
+		s.SetName(fmt.Sprintf("op-%d", n))
+		start := batchBase.Add(time.Duration(minute)*time.Minute + time.Duration(n)*time.Millisecond)
+		s.SetStartTimestamp(pcommon.NewTimestampFromTime(start))
+		s.SetEndTimestamp(pcommon.NewTimestampFromTime(start.Add(time.Millisecond)))
+		s.Attributes().PutInt("n", int64(n))
+	}
+	return td
+}
+
+// spanSet renders td's spans, sorted, for comparison.
+func spanSet(td ptrace.Traces) []string {
+	var out []string
+	for _, rs := range td.ResourceSpans().All() {
+		svc, _ := rs.Resource().Attributes().Get("service.name")
+		for _, ss := range rs.ScopeSpans().All() {
+			for _, s := range ss.Spans().All() {
+				out = append(out, fmt.Sprintf("%s/%s %s %s %d", s.TraceID(), s.SpanID(), svc.Str(), s.Name(), s.StartTimestamp()))
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func randomID(rng *rand.Rand) pcommon.TraceID {
+	var id pcommon.TraceID
+	for i := range id {
+		id[i] = byte(rng.Uint32())
+	}
+	return id
+}
+
+// batchFixture is a querier over blocks and a live tail that hold parts of
+// the same traces.
+type batchFixture struct {
+	q *runningQuerier
+	// ids are every ID a test asks for, with repeats, shuffled; unknown
+	// are those no span of was ever written.
+	ids, unknown []pcommon.TraceID
+}
+
+// newBatchFixture writes 12 blocks holding parts of 120 traces, trace i at
+// minute i. Block b holds parts of traces of minutes 10b-5 to 10b+15, so
+// blocks cover different times, and most traces are split across two or
+// three blocks, with duplicate spans. It then starts a querier and writes
+// to its live tail parts of 15 of those traces and of 5 others.
+func newBatchFixture(t *testing.T) *batchFixture {
+	rng := rand.New(rand.NewPCG(7, 8))
+	bkt, err := objstore.NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := make([]pcommon.TraceID, 120)
+	for i := range pool {
+		pool[i] = randomID(rng)
+	}
+	for b := range 12 {
+		td := ptrace.NewTraces()
+		for i := max(0, 10*b-5); i < min(len(pool), 10*b+15); i++ {
+			if rng.IntN(10) < 7 {
+				traceSpans(pool[i], i, rng.IntN(4), rng.IntN(4), 4+b).ResourceSpans().MoveAndAppendTo(td.ResourceSpans())
+			}
+		}
+		writeTestBlock(t, bkt, b, td)
+	}
+	f := &batchFixture{q: startQuerier(t, bkt)}
+	for i, id := range pool[:15] {
+		f.q.produce(t, traceSpans(id, i, 0, 100))
+	}
+	liveOnly := make([]pcommon.TraceID, 5)
+	for i := range liveOnly {
+		liveOnly[i] = randomID(rng)
+		f.q.produce(t, traceSpans(liveOnly[i], i, 1, 2))
+	}
+	f.unknown = make([]pcommon.TraceID, 10)
+	for i := range f.unknown {
+		f.unknown[i] = randomID(rng)
+	}
+	f.ids = slices.Concat(pool, liveOnly, f.unknown, pool[:7])
+	rng.Shuffle(len(f.ids), func(i, j int) { f.ids[i], f.ids[j] = f.ids[j], f.ids[i] })
+	return f
+}
+
+// A batch gives, trace by trace, what FindTrace gives, each trace once and
+// whole, however its spans are spread over blocks and the live tail; and
+// the IDs not found, in the order asked.
+func TestFindTracesMatchesFindTrace(t *testing.T) {
+	ctx := context.Background()
+	f := newBatchFixture(t)
+	for _, tr := range []TimeRange{
+		{},
+		{Start: batchBase.Add(30 * time.Minute), End: batchBase.Add(50 * time.Minute)},
+		{Start: batchBase.Add(24 * time.Hour)}, // the live tail alone
+	} {
+		got := make(map[pcommon.TraceID]ptrace.Traces)
+		sum, err := f.q.FindTraces(ctx, []string{testTenant}, f.ids, tr, func(id pcommon.TraceID, td ptrace.Traces) error {
+			if _, ok := got[id]; ok {
+				t.Errorf("trace %s passed on twice", id)
+			}
+			got[id] = td
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wantNotFound []pcommon.TraceID
+		for _, id := range uniqueIDs(f.ids) {
+			res, found, err := f.q.FindTrace(ctx, []string{testTenant}, id, tr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !found {
+				wantNotFound = append(wantNotFound, id)
+				continue
+			}
+			if !slices.Equal(spanSet(got[id]), spanSet(res.Trace)) {
+				t.Errorf("%v: trace %s: batch gave\n%v\nFindTrace gave\n%v", tr, id, spanSet(got[id]), spanSet(res.Trace))
+			}
+		}
+		if !slices.Equal(sum.NotFound, wantNotFound) {
+			t.Errorf("%v: not found %v, want %v", tr, sum.NotFound, wantNotFound)
+		}
+		if len(got)+len(sum.NotFound) != len(uniqueIDs(f.ids)) {
+			t.Errorf("%v: %d found and %d not found of %d IDs", tr, len(got), len(sum.NotFound), len(uniqueIDs(f.ids)))
+		}
+		t.Logf("%v: %d found, %d not found, %d blocks read", tr, len(got), len(sum.NotFound), sum.InspectedBlocks)
+	}
+	// The unknown IDs are among those not found, whatever the range.
+	sum, err := f.q.FindTraces(ctx, []string{testTenant}, f.unknown, TimeRange{}, func(id pcommon.TraceID, _ ptrace.Traces) error {
+		return fmt.Errorf("unknown trace %s found", id)
+	})
+	if err != nil || !slices.Equal(sum.NotFound, f.unknown) || sum.InspectedBlocks > 3 {
+		t.Errorf("unknown IDs: not found %v, %d blocks read, error %v", sum.NotFound, sum.InspectedBlocks, err)
+	}
+}
+
+// An error from fn, or a request that ends, stops the lookup: FindTraces
+// returns, with every block reader stopped, and says why.
+func TestFindTracesStops(t *testing.T) {
+	f := newBatchFixture(t)
+	stop := errors.New("client went away")
+	calls := 0
+	_, err := f.q.FindTraces(context.Background(), []string{testTenant}, f.ids, TimeRange{}, func(pcommon.TraceID, ptrace.Traces) error {
+		calls++
+		return stop
+	})
+	if !errors.Is(err, stop) || calls != 1 {
+		t.Errorf("after fn failed: %d calls, error %v", calls, err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	_, err = f.q.FindTraces(ctx, []string{testTenant}, f.ids, TimeRange{}, func(pcommon.TraceID, ptrace.Traces) error {
+		cancel()
+		return nil
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("after the request ended: error %v", err)
+	}
+}

@@ -1,0 +1,98 @@
+package querier
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/spanlog/spanlog/block"
+	"github.com/spanlog/spanlog/internal/kafkatest"
+	"github.com/spanlog/spanlog/objstore"
+	"github.com/spanlog/spanlog/schema"
+	"github.com/spanlog/spanlog/tenant"
+	"github.com/spanlog/spanlog/tracelog"
+)
+
+// testTenant is the tenant of every request when multi-tenancy is off.
+const testTenant = "single-tenant"
+
+// runningQuerier is a querier over a kfake log and the blocks in a bucket,
+// run until the test ends, with a client that writes to its log.
+type runningQuerier struct {
+	*Querier
+	producer   *kgo.Client
+	partitions int32
+}
+
+// startQuerier runs a querier over bkt and a new log of four partitions,
+// and waits until it is ready and knows the blocks already in bkt.
+func startQuerier(t testing.TB, bkt objstore.Bucket) *runningQuerier {
+	t.Helper()
+	ctx := context.Background()
+	cluster := kafkatest.New(t)
+	log := tracelog.DefaultConfig()
+	log.Brokers, log.Topic, log.Partitions = cluster.Brokers(), kafkatest.Topic, 4
+	producer, err := kgo.NewClient(append(log.ClientOpts("test"), kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(producer.Close)
+	if _, err := tracelog.EnsureTopic(ctx, producer, log); err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.Blocklist.PollInterval = 100 * time.Millisecond
+	q, err := New(cfg, log, tenant.DefaultConfig(), "builders", bkt, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- q.Run(runCtx) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	for q.Ready() != nil {
+		time.Sleep(time.Millisecond)
+	}
+	if err := q.blocklist.WaitLoaded(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return &runningQuerier{Querier: q, producer: producer, partitions: log.Partitions}
+}
+
+// produce writes td, all of one trace, to the log as the distributor would.
+func (q *runningQuerier) produce(t testing.TB, td ptrace.Traces) {
+	t.Helper()
+	rec, err := schema.EncodeRecord(testTenant, td)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).TraceID()
+	rec.Topic, rec.Partition = kafkatest.Topic, schema.Partition(testTenant, id, q.partitions)
+	if err := q.producer.ProduceSync(context.Background(), rec).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// writeTestBlock writes td as block n of the test tenant. Its Kafka range
+// is on a partition the log does not have, so that the block covers, and
+// trims from the live tail, no record a test produces.
+func writeTestBlock(t testing.TB, bkt objstore.Bucket, n int, td ptrace.Traces) *schema.BlockMeta {
+	t.Helper()
+	b := block.NewBuilder(testTenant, block.DefaultOptions())
+	b.Add(td)
+	m, err := b.Write(context.Background(), bkt, []schema.OffsetRange{{Partition: int32(1000 + n), Start: 0, End: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}

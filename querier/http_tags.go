@@ -1,0 +1,157 @@
+package querier
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/spanlog/spanlog/querier/traceql"
+	"github.com/spanlog/spanlog/tenant"
+)
+
+// defaultTagValuesLimit caps the distinct values a tag values call returns.
+const defaultTagValuesLimit = 1000
+
+// tagsRequest holds what the four tag endpoints share.
+type tagsRequest struct {
+	tenants []string
+	tr      TimeRange
+	query   *traceql.Query // nil: every span
+}
+
+func (q *Querier) parseTagsRequest(r *http.Request) (tagsRequest, error) {
+	var req tagsRequest
+	var err error
+	if req.tenants, err = q.tenants.Read(r.Header.Get(tenant.Header)); err != nil {
+		return req, err
+	}
+	if req.tr, err = parseTimeRange(r); err != nil {
+		return req, err
+	}
+	if text := strings.TrimSpace(r.URL.Query().Get("q")); text != "" && text != "{}" {
+		if req.query, err = traceql.Parse(text); err != nil {
+			return req, badRequest("q: %v", err)
+		}
+	}
+	return req, nil
+}
+
+// handleTagNames answers GET /api/search/tags: {"tagNames": [...]}, the
+// attribute names of spans and resources.
+func (q *Querier) handleTagNames(w http.ResponseWriter, r *http.Request) error {
+	req, err := q.parseTagsRequest(r)
+	if err != nil {
+		return err
+	}
+	byScope, err := q.TagNames(r.Context(), req.tenants, req.tr, req.query)
+	if err != nil {
+		return err
+	}
+	names := slices.Concat(byScope[scopeSpan], byScope[scopeResource])
+	slices.Sort(names)
+	return writeJSON(w, map[string]any{"tagNames": slices.Compact(names)})
+}
+
+// handleTagNamesV2 answers GET /api/v2/search/tags with the names by scope
+// (span, resource, intrinsic), all or the one scope asked for.
+func (q *Querier) handleTagNamesV2(w http.ResponseWriter, r *http.Request) error {
+	req, err := q.parseTagsRequest(r)
+	if err != nil {
+		return err
+	}
+	scope := r.URL.Query().Get("scope")
+	scopes := []string{scopeSpan, scopeResource, scopeIntrinsic}
+	switch {
+	case scope == "" || scope == "all" || scope == "none":
+	case slices.Contains(scopes, scope):
+		scopes = []string{scope}
+	default:
+		return badRequest("scope=%q must be span, resource or intrinsic", scope)
+	}
+	byScope, err := q.TagNames(r.Context(), req.tenants, req.tr, req.query)
+	if err != nil {
+		return err
+	}
+	type scopeJSON struct {
+		Name string   `json:"name"`
+		Tags []string `json:"tags"`
+	}
+	out := make([]scopeJSON, 0, len(scopes))
+	for _, s := range scopes {
+		out = append(out, scopeJSON{Name: s, Tags: byScope[s]})
+	}
+	return writeJSON(w, map[string]any{"scopes": out, "metrics": map[string]string{"inspectedBytes": "0"}})
+}
+
+// handleTagValues answers GET /api/search/tag/{tag}/values with the string
+// forms of an unscoped attribute's values: {"tagValues": ["a", ...]}.
+func (q *Querier) handleTagValues(w http.ResponseWriter, r *http.Request) error {
+	req, err := q.parseTagsRequest(r)
+	if err != nil {
+		return err
+	}
+	values, err := q.TagValues(r.Context(), req.tenants, req.tr, req.query, "", r.PathValue("tag"), defaultTagValuesLimit)
+	if err != nil {
+		return err
+	}
+	out := make([]string, 0, len(values))
+	for _, v := range values {
+		out = append(out, v.Value)
+	}
+	slices.Sort(out)
+	return writeJSON(w, map[string]any{"tagValues": slices.Compact(out)})
+}
+
+// handleTagValuesV2 answers GET /api/v2/search/tag/{tag}/values for a
+// scoped tag (span.x, resource.x, .x, or an intrinsic such as status) with
+// typed values: {"tagValues": [{"type": "string", "value": "a"}, ...]}.
+func (q *Querier) handleTagValuesV2(w http.ResponseWriter, r *http.Request) error {
+	req, err := q.parseTagsRequest(r)
+	if err != nil {
+		return err
+	}
+	limit := defaultTagValuesLimit
+	if v := r.URL.Query().Get("limit"); v != "" {
+		if limit, err = strconv.Atoi(v); err != nil || limit <= 0 {
+			return badRequest("limit=%q must be a positive whole number", v)
+		}
+	}
+	scope, name := splitScopedTag(r.PathValue("tag"))
+	if name == "" {
+		return badRequest("tag %q names no attribute", r.PathValue("tag"))
+	}
+	values, err := q.TagValues(r.Context(), req.tenants, req.tr, req.query, scope, name, limit)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, map[string]any{"tagValues": values, "metrics": map[string]string{"inspectedBytes": "0"}})
+}
+
+// splitScopedTag splits a v2 tag into scope and attribute name: span.x and
+// resource.x are scoped, .x is either, and a bare intrinsic name (name,
+// status, kind, statusMessage, or span:name and the like) is intrinsic.
+func splitScopedTag(tag string) (scope, name string) {
+	switch {
+	case strings.HasPrefix(tag, "span."):
+		return scopeSpan, strings.TrimPrefix(tag, "span.")
+	case strings.HasPrefix(tag, "resource."):
+		return scopeResource, strings.TrimPrefix(tag, "resource.")
+	case strings.HasPrefix(tag, "."):
+		return "", strings.TrimPrefix(tag, ".")
+	case strings.HasPrefix(tag, "span:"):
+		return scopeIntrinsic, strings.TrimPrefix(tag, "span:")
+	case slices.Contains(intrinsicTags, tag):
+		return scopeIntrinsic, tag
+	}
+	return "", tag
+}
+
+func writeJSON(w http.ResponseWriter, v any) error {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return write(w, mediaJSON, body)
+}

@@ -1,0 +1,184 @@
+package querier
+
+import (
+	"context"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/spanlog/spanlog/querier/traceql"
+	"github.com/spanlog/spanlog/schema"
+)
+
+// Tag scopes, as Grafana's query builder names them.
+const (
+	scopeSpan      = "span"
+	scopeResource  = "resource"
+	scopeIntrinsic = "intrinsic"
+)
+
+// intrinsicTags are the intrinsics Grafana offers in its query builder.
+var intrinsicTags = []string{"duration", "kind", "name", "rootName", "rootServiceName", "status", "statusMessage", "traceDuration"}
+
+// TagValue is a distinct value of a tag, typed as Tempo's v2 API types it.
+type TagValue struct {
+	Type  string `json:"type"`
+	Value string `json:"value"`
+}
+
+// scanSpans calls fn for every span of the tenants, in the live tail and
+// in the blocks overlapping tr, that query selects (every span when query
+// is nil). fn is called from several goroutines.
+func (q *Querier) scanSpans(ctx context.Context, tenants []string, tr TimeRange, query *traceql.Query, fn func(*schema.SpanRow)) error {
+	ctx, cancel := context.WithTimeout(ctx, q.cfg.QueryTimeout)
+	defer cancel()
+	_, err := q.scanTraces(ctx, tenants, tr, func(trace []schema.SpanRow) {
+		if query == nil {
+			for i := range trace {
+				fn(&trace[i])
+			}
+			return
+		}
+		if set, ok := query.Evaluate(trace); ok {
+			for _, s := range set.Spans {
+				fn(s.Row)
+			}
+		}
+	})
+	return err
+}
+
+// TagNames returns the attribute names of the tenants' spans by scope.
+func (q *Querier) TagNames(ctx context.Context, tenants []string, tr TimeRange, query *traceql.Query) (map[string][]string, error) {
+	var mu sync.Mutex
+	names := map[string]map[string]struct{}{scopeSpan: {}, scopeResource: {}}
+	err := q.scanSpans(ctx, tenants, tr, query, func(r *schema.SpanRow) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, a := range r.Attrs {
+			names[scopeSpan][a.Key] = struct{}{}
+		}
+		for _, a := range r.ResourceAttrs {
+			names[scopeResource][a.Key] = struct{}{}
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]string{scopeIntrinsic: intrinsicTags}
+	for scope, set := range names {
+		keys := make([]string, 0, len(set))
+		for k := range set {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		out[scope] = keys
+	}
+	return out, nil
+}
+
+// TagValues returns the distinct values of a tag, at most limit of them.
+// scope is span, resource, intrinsic, or empty for both attribute scopes.
+func (q *Querier) TagValues(ctx context.Context, tenants []string, tr TimeRange, query *traceql.Query, scope, name string, limit int) ([]TagValue, error) {
+	var mu sync.Mutex
+	seen := make(map[TagValue]struct{})
+	add := func(v TagValue, ok bool) {
+		if ok && len(seen) < limit {
+			seen[v] = struct{}{}
+		}
+	}
+	err := q.scanSpans(ctx, tenants, tr, query, func(r *schema.SpanRow) {
+		mu.Lock()
+		defer mu.Unlock()
+		if scope == scopeIntrinsic || scope == "" {
+			add(intrinsicValue(r, name))
+		}
+		if scope == scopeSpan || scope == "" {
+			add(attributeValue(r.Attrs, name))
+		}
+		if scope == scopeResource || scope == "" {
+			add(attributeValue(r.ResourceAttrs, name))
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]TagValue, 0, len(seen))
+	for v := range seen {
+		out = append(out, v)
+	}
+	slices.SortFunc(out, func(a, b TagValue) int {
+		if c := strings.Compare(a.Type, b.Type); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Value, b.Value)
+	})
+	return out, nil
+}
+
+// intrinsicValue is the value of intrinsic name on a span; keyword types
+// are what Grafana offers unquoted (status = error, kind = server).
+func intrinsicValue(r *schema.SpanRow, name string) (TagValue, bool) {
+	switch name {
+	case "name":
+		return TagValue{"string", r.Name}, true
+	case "status":
+		return TagValue{"keyword", statusKeyword(ptrace.StatusCode(r.StatusCode))}, true
+	case "kind":
+		return TagValue{"keyword", kindKeyword(ptrace.SpanKind(r.Kind))}, true
+	case "statusMessage":
+		return TagValue{"string", r.StatusMessage}, r.StatusMessage != ""
+	}
+	return TagValue{}, false
+}
+
+func statusKeyword(c ptrace.StatusCode) string {
+	switch c {
+	case ptrace.StatusCodeOk:
+		return "ok"
+	case ptrace.StatusCodeError:
+		return "error"
+	}
+	return "unset"
+}
+
+func kindKeyword(k ptrace.SpanKind) string {
+	switch k {
+	case ptrace.SpanKindInternal:
+		return "internal"
+	case ptrace.SpanKindServer:
+		return "server"
+	case ptrace.SpanKindClient:
+		return "client"
+	case ptrace.SpanKindProducer:
+		return "producer"
+	case ptrace.SpanKindConsumer:
+		return "consumer"
+	}
+	return "unspecified"
+}
+
+// attributeValue is the value of attribute name, for the types TraceQL
+// compares.
+func attributeValue(attrs []schema.Attribute, name string) (TagValue, bool) {
+	for _, a := range attrs {
+		if a.Key != name {
+			continue
+		}
+		switch {
+		case a.Str != nil:
+			return TagValue{"string", *a.Str}, true
+		case a.Int != nil:
+			return TagValue{"int", strconv.FormatInt(*a.Int, 10)}, true
+		case a.Double != nil:
+			return TagValue{"float", strconv.FormatFloat(*a.Double, 'g', -1, 64)}, true
+		case a.Bool != nil:
+			return TagValue{"bool", strconv.FormatBool(*a.Bool)}, true
+		}
+		return TagValue{}, false
+	}
+	return TagValue{}, false
+}
