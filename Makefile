@@ -37,11 +37,12 @@ run: build
 	$(BIN)/spanlog -target=all
 
 ## test: vet, staticcheck, and every test (unit, integration on kfake and MinIO, end to end)
-# The end-to-end package runs verbosely: the fault-injection test prints its
+# -count=1: tests always run, never answered from Go's test cache. The
+# end-to-end package runs verbosely: the fault-injection test prints its
 # counts (acked, found, duplicates, missing).
 test: lint $(BIN)/minio
-	$(GO) test -race -timeout $(TEST_TIMEOUT) $$($(GO) list ./... | grep -v /e2e$$)
-	$(GO) test -race -timeout $(TEST_TIMEOUT) -v ./e2e/
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $$($(GO) list ./... | grep -v /e2e$$)
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) -v ./e2e/
 
 lint: $(BIN)/staticcheck
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt needed'; exit 1; }
