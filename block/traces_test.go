@@ -3,11 +3,12 @@ package block_test
 import (
 	"fmt"
 	"math/rand/v2"
-	"slices"
 	"testing"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/spanlog/spanlog/internal/spantest"
 )
 
 // genTraces returns n traces shaped like those of HTTP services: 5 to 20
@@ -87,34 +88,8 @@ func fillRandom(rng *rand.Rand, b []byte) {
 	}
 }
 
-// spansByTrace returns each trace's spans as the OTLP JSON of a Traces
-// holding the span alone with its resource and scope, sorted: equal for
-// equal spans whatever their grouping and order.
+// spansByTrace returns each trace's spans in a form equal for equal spans.
 func spansByTrace(t testing.TB, td ptrace.Traces) map[pcommon.TraceID][]string {
 	t.Helper()
-	out := make(map[pcommon.TraceID][]string)
-	var m ptrace.JSONMarshaler
-	for _, rs := range td.ResourceSpans().All() {
-		for _, ss := range rs.ScopeSpans().All() {
-			for _, span := range ss.Spans().All() {
-				one := ptrace.NewTraces()
-				ors := one.ResourceSpans().AppendEmpty()
-				ors.SetSchemaUrl(rs.SchemaUrl())
-				rs.Resource().CopyTo(ors.Resource())
-				oss := ors.ScopeSpans().AppendEmpty()
-				oss.SetSchemaUrl(ss.SchemaUrl())
-				ss.Scope().CopyTo(oss.Scope())
-				span.CopyTo(oss.Spans().AppendEmpty())
-				b, err := m.MarshalTraces(one)
-				if err != nil {
-					t.Fatal(err)
-				}
-				out[span.TraceID()] = append(out[span.TraceID()], string(b))
-			}
-		}
-	}
-	for _, spans := range out {
-		slices.Sort(spans)
-	}
-	return out
+	return spantest.ByTrace(t, td)
 }

@@ -2,12 +2,13 @@ package schema
 
 import (
 	"math"
-	"slices"
 	"strings"
 	"testing"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/spanlog/spanlog/internal/spantest"
 )
 
 // putEveryValueType puts one attribute of each value type into m, nested
@@ -136,34 +137,11 @@ func fillSpan(span ptrace.Span, n byte) {
 	span.Links().AppendEmpty()
 }
 
-// spanJSONs returns each span of td as the OTLP JSON of a Traces holding it
-// alone with its resource and scope, sorted: a form that is equal for equal
-// spans whatever their grouping and order.
+// spanJSONs returns every span of td in a form equal for equal spans,
+// sorted.
 func spanJSONs(t testing.TB, td ptrace.Traces) []string {
 	t.Helper()
-	var out []string
-	var m ptrace.JSONMarshaler
-	for _, rs := range td.ResourceSpans().All() {
-		for _, ss := range rs.ScopeSpans().All() {
-			for _, span := range ss.Spans().All() {
-				one := ptrace.NewTraces()
-				ors := one.ResourceSpans().AppendEmpty()
-				ors.SetSchemaUrl(rs.SchemaUrl())
-				rs.Resource().CopyTo(ors.Resource())
-				oss := ors.ScopeSpans().AppendEmpty()
-				oss.SetSchemaUrl(ss.SchemaUrl())
-				ss.Scope().CopyTo(oss.Scope())
-				span.CopyTo(oss.Spans().AppendEmpty())
-				b, err := m.MarshalTraces(one)
-				if err != nil {
-					t.Fatal(err)
-				}
-				out = append(out, string(b))
-			}
-		}
-	}
-	slices.Sort(out)
-	return out
+	return spantest.All(t, td)
 }
 
 func tracesJSON(t testing.TB, td ptrace.Traces) string {
