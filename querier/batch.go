@@ -127,8 +127,6 @@ func (q *Querier) FindTraces(ctx context.Context, tenants []string, ids []pcommo
 			sum.NotFound = append(sum.NotFound, id)
 		}
 	}
-	q.metrics.batchTraces.WithLabelValues("found").Add(float64(len(found)))
-	q.metrics.batchTraces.WithLabelValues("not_found").Add(float64(len(sum.NotFound)))
 	sum.InspectedBlocks, sum.InspectedBytes = blocks.Load(), size.Load()
 	return sum, nil
 }

@@ -48,6 +48,8 @@ func (q *Querier) handleBatchTraces(w http.ResponseWriter, r *http.Request) erro
 		}
 		return streamedError{err}
 	}
+	q.metrics.batchTraces.WithLabelValues("found").Add(float64(len(req.ids) - len(sum.NotFound)))
+	q.metrics.batchTraces.WithLabelValues("not_found").Add(float64(len(sum.NotFound)))
 	if err := out.finish(sum); err != nil {
 		return streamedError{err}
 	}

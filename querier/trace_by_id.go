@@ -2,9 +2,6 @@ package querier
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"sync"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -35,38 +32,15 @@ type TraceResult struct {
 
 // FindTrace returns the spans of trace id across tenants, each span once,
 // or found=false when no span is stored. Spans acked before the call
-// started are included.
+// started are included. It is a batch lookup of one ID.
 func (q *Querier) FindTrace(ctx context.Context, tenants []string, id pcommon.TraceID, tr TimeRange) (res TraceResult, found bool, err error) {
-	live := q.live.Load()
-	if live == nil {
-		return res, false, ErrNotReady
-	}
-	ctx, cancel := context.WithTimeout(ctx, q.cfg.QueryTimeout)
-	defer cancel()
-
-	res.Partial = q.awaitLiveTail(ctx, live, tenants, []pcommon.TraceID{id})
-	if err := q.blocklist.WaitLoaded(ctx); err != nil {
-		return res, false, fmt.Errorf("wait for blocklist: %w", err)
-	}
-
-	var parts []ptrace.Traces
-	for _, t := range tenants {
-		fromLive, err := live.Find(t, id)
-		if err != nil {
-			return res, false, err
-		}
-		parts = append(parts, fromLive...)
-		fromBlocks, inspected, err := q.findInBlocks(ctx, t, id, tr)
-		if err != nil {
-			return res, false, err
-		}
-		parts = append(parts, fromBlocks...)
-		res.InspectedBytes += inspected
-	}
-	if res.Trace, err = mergeTraces(parts); err != nil {
-		return res, false, err
-	}
-	return res, res.Trace.SpanCount() > 0, nil
+	res.Trace = ptrace.NewTraces()
+	sum, err := q.FindTraces(ctx, tenants, []pcommon.TraceID{id}, tr, func(_ pcommon.TraceID, td ptrace.Traces) error {
+		res.Trace, found = td, true
+		return nil
+	})
+	res.Partial, res.InspectedBytes = sum.Partial, sum.InspectedBytes
+	return res, found, err
 }
 
 // awaitLiveTail waits, bounded by ReadYourWritesTimeout, until the live tail
@@ -94,53 +68,6 @@ func (q *Querier) awaitLiveTail(ctx context.Context, live *LiveTail, tenants []s
 		}
 	}
 	return false
-}
-
-// findInBlocks searches tenant's blocks overlapping tr, BlockConcurrency at
-// a time.
-func (q *Querier) findInBlocks(ctx context.Context, tenant string, id pcommon.TraceID, tr TimeRange) ([]ptrace.Traces, int64, error) {
-	var (
-		mu        sync.Mutex
-		out       []ptrace.Traces
-		inspected int64
-		errs      []error
-		wg        sync.WaitGroup
-		sem       = make(chan struct{}, q.cfg.BlockConcurrency)
-	)
-	for _, m := range q.blocklist.Metas(tenant) {
-		if !tr.overlaps(m) {
-			continue
-		}
-		wg.Go(func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			td, ok, err := q.findInBlock(ctx, m, id)
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case err != nil:
-				errs = append(errs, err)
-			case ok:
-				out = append(out, td)
-				inspected += m.Size
-			}
-		})
-	}
-	wg.Wait()
-	return out, inspected, errors.Join(errs...)
-}
-
-func (q *Querier) findInBlock(ctx context.Context, m *schema.BlockMeta, id pcommon.TraceID) (ptrace.Traces, bool, error) {
-	r, release, err := q.readers.get(ctx, m)
-	if err != nil {
-		return ptrace.Traces{}, false, fmt.Errorf("open block %s/%s: %w", m.Tenant, m.BlockID, err)
-	}
-	defer release()
-	td, ok, err := r.FindTrace(ctx, id)
-	if err != nil {
-		return ptrace.Traces{}, false, fmt.Errorf("read block %s/%s: %w", m.Tenant, m.BlockID, err)
-	}
-	return td, ok, nil
 }
 
 // mergeTraces combines parts into one Traces holding each span once: the
