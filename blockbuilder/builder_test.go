@@ -84,6 +84,25 @@ func (f *fixture) produce(tenant string, partition int32, spans int, at time.Tim
 	f.records++
 }
 
+// produceRaw writes a record of one span with the given tenant header
+// value, as a writer other than spanlog might.
+func (f *fixture) produceRaw(tenantHeader string, partition int32) {
+	f.t.Helper()
+	td := ptrace.NewTraces()
+	s := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans().AppendEmpty()
+	s.SetTraceID(pcommon.TraceID{0: 2, 15: 1})
+	s.SetSpanID(pcommon.SpanID{0: 2})
+	value, err := (&ptrace.ProtoMarshaler{}).MarshalTraces(td)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	r := &kgo.Record{Topic: f.log.Topic, Partition: partition, Value: value,
+		Headers: []kgo.RecordHeader{{Key: schema.HeaderTenant, Value: []byte(tenantHeader)}}}
+	if err := f.cl.ProduceSync(context.Background(), r).FirstErr(); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
 // start runs a builder of group until the test ends or stop is called.
 func (f *fixture) start(group string) (stop func()) {
 	f.t.Helper()
@@ -318,6 +337,19 @@ func TestReplayRebuildsTheSameBlocks(t *testing.T) {
 			t.Fatalf("block %s changed in replay", id)
 		}
 	}
+}
+
+// A record whose tenant header no tenant can have, written by some other
+// producer, is skipped: retrying it would stall its partition for good.
+func TestRecordWithInvalidTenantIsSkipped(t *testing.T) {
+	f := newFixture(t)
+	now := time.Now()
+	f.produce("t1", 0, 2, now)
+	f.produceRaw("../t1", 0)
+	f.produce("t1", 0, 2, now)
+	f.start("builders")
+	f.waitCommitted("builders")
+	f.checkEverySpanOnce(4)
 }
 
 // Builders joining and leaving the group mid-stream neither lose nor

@@ -6,6 +6,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/spanlog/spanlog/tenant"
 )
 
 // Record headers. A record's value is a plain OTLP ExportTraceServiceRequest
@@ -45,15 +47,20 @@ func EncodeRecord(tenant string, td ptrace.Traces) (*kgo.Record, error) {
 	}, nil
 }
 
-// RecordTenant returns the tenant a record belongs to: its tenant header, or
+// recordTenant returns the tenant a record belongs to: its tenant header, or
 // defaultTenant when the record has none (records from other OTLP writers).
-func RecordTenant(r *kgo.Record, defaultTenant string) string {
+// A header that is no valid tenant ID is an error: its spans could be
+// stored under no name, and a reader retrying them would stall.
+func recordTenant(r *kgo.Record, defaultTenant string) (string, error) {
 	for _, h := range r.Headers {
 		if h.Key == HeaderTenant && len(h.Value) > 0 {
-			return string(h.Value)
+			if err := tenant.ValidateID(string(h.Value)); err != nil {
+				return "", fmt.Errorf("record at partition %d offset %d: %w", r.Partition, r.Offset, err)
+			}
+			return string(h.Value), nil
 		}
 	}
-	return defaultTenant
+	return defaultTenant, nil
 }
 
 // DecodeRecord returns the spans a record carries and the tenant they belong
@@ -64,10 +71,14 @@ func DecodeRecord(r *kgo.Record, defaultTenant string) (string, ptrace.Traces, e
 			return "", ptrace.Traces{}, fmt.Errorf("%w %q at partition %d offset %d", ErrUnknownFormat, h.Value, r.Partition, r.Offset)
 		}
 	}
+	t, err := recordTenant(r, defaultTenant)
+	if err != nil {
+		return "", ptrace.Traces{}, err
+	}
 	var u ptrace.ProtoUnmarshaler
 	td, err := u.UnmarshalTraces(r.Value)
 	if err != nil {
 		return "", ptrace.Traces{}, fmt.Errorf("decode record at partition %d offset %d: %w", r.Partition, r.Offset, err)
 	}
-	return RecordTenant(r, defaultTenant), td, nil
+	return t, td, nil
 }

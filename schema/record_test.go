@@ -16,6 +16,37 @@ func TestDecodeRecordUnknownFormat(t *testing.T) {
 	}
 }
 
+func TestDecodeRecordTenant(t *testing.T) {
+	value, err := (&ptrace.ProtoMarshaler{}).MarshalTraces(ptrace.NewTraces())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		header  string // "" for no header
+		want    string
+		invalid bool
+	}{
+		{header: "", want: "default"},
+		{header: "team-a", want: "team-a"},
+		{header: "../team-a", invalid: true},
+		{header: "a/b", invalid: true},
+		{header: "..", invalid: true},
+		{header: "has space", invalid: true},
+	} {
+		r := &kgo.Record{Value: value}
+		if tc.header != "" {
+			r.Headers = []kgo.RecordHeader{{Key: HeaderTenant, Value: []byte(tc.header)}}
+		}
+		got, _, err := DecodeRecord(r, "default")
+		switch {
+		case tc.invalid && err == nil:
+			t.Errorf("tenant header %q: accepted as %q, want an error", tc.header, got)
+		case !tc.invalid && (err != nil || got != tc.want):
+			t.Errorf("tenant header %q: got %q, %v; want %q", tc.header, got, err, tc.want)
+		}
+	}
+}
+
 func FuzzDecodeRecord(f *testing.F) {
 	// A small seed: the fuzzer mutates and minimises large inputs slowly.
 	td := ptrace.NewTraces()
