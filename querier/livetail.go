@@ -118,27 +118,36 @@ func (t *LiveTail) WaitFor(ctx context.Context, partition int32, end int64) erro
 // Find returns the spans of trace id of tenant held by the live tail, as
 // one Traces per record (possibly with duplicates across records).
 func (t *LiveTail) Find(tenant string, id pcommon.TraceID) ([]ptrace.Traces, error) {
+	var out []ptrace.Traces
+	err := t.decode(tenant, func(lt *liveTenant) []*liveRecord { return lt.byTrace[id] }, func(td ptrace.Traces) {
+		out = append(out, filterTrace(td, id))
+	})
+	return out, err
+}
+
+// decode calls fn with the spans of each of tenant's records that pick
+// selects. The records are picked under the lock and decoded outside it.
+func (t *LiveTail) decode(tenant string, pick func(*liveTenant) []*liveRecord, fn func(ptrace.Traces)) error {
 	var values [][]byte
 	t.mu.Lock()
 	for _, p := range t.parts {
 		if lt := p.tenants[tenant]; lt != nil {
-			for _, r := range lt.byTrace[id] {
+			for _, r := range pick(lt) {
 				values = append(values, r.value)
 			}
 		}
 	}
 	t.mu.Unlock()
 
-	out := make([]ptrace.Traces, 0, len(values))
 	var u ptrace.ProtoUnmarshaler
 	for _, v := range values {
 		td, err := u.UnmarshalTraces(v)
 		if err != nil {
-			return nil, err // Add only holds records that decoded
+			return err // Add only holds records that decoded
 		}
-		out = append(out, filterTrace(td, id))
+		fn(td)
 	}
-	return out, nil
+	return nil
 }
 
 // Trim drops the records that blocks now cover: those of tenant in
@@ -217,25 +226,9 @@ func filterTrace(td ptrace.Traces, id pcommon.TraceID) ptrace.Traces {
 
 // Rows returns the rows of every span of tenant the live tail holds.
 func (t *LiveTail) Rows(tenant string) ([]schema.SpanRow, error) {
-	var values [][]byte
-	t.mu.Lock()
-	for _, p := range t.parts {
-		if lt := p.tenants[tenant]; lt != nil {
-			for _, r := range lt.records {
-				values = append(values, r.value)
-			}
-		}
-	}
-	t.mu.Unlock()
-
 	var rows []schema.SpanRow
-	var u ptrace.ProtoUnmarshaler
-	for _, v := range values {
-		td, err := u.UnmarshalTraces(v)
-		if err != nil {
-			return nil, err // Add only holds records that decoded
-		}
+	err := t.decode(tenant, func(lt *liveTenant) []*liveRecord { return lt.records }, func(td ptrace.Traces) {
 		rows = schema.AppendRows(rows, td)
-	}
-	return rows, nil
+	})
+	return rows, err
 }
