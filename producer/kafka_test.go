@@ -92,8 +92,8 @@ func TestUsesExistingTopic(t *testing.T) {
 		if r.Partition >= partitions {
 			t.Errorf("record on partition %d of a %d-partition topic", r.Partition, partitions)
 		}
-		if got := schema.RecordTenant(r, ""); got != "t1" {
-			t.Errorf("record tenant %q", got)
+		if got, _, err := schema.DecodeRecord(r, ""); err != nil || got != "t1" {
+			t.Errorf("record tenant %q, %v", got, err)
 		}
 	}
 }
