@@ -24,15 +24,11 @@ type scanned struct {
 // or two blocks cut at a cycle boundary) is visited once per source.
 func (q *Querier) scanTraces(ctx context.Context, tenants []string, tr TimeRange, visit func([]schema.SpanRow)) (scanned, error) {
 	var s scanned
-	live := q.live.Load()
-	if live == nil {
-		return s, ErrNotReady
-	}
 	if err := q.blocklist.WaitLoaded(ctx); err != nil {
 		return s, fmt.Errorf("wait for blocklist: %w", err)
 	}
 	for _, t := range tenants {
-		rows, err := live.Rows(t)
+		rows, err := q.liveRows(ctx, t)
 		if err != nil {
 			return s, err
 		}
@@ -105,4 +101,14 @@ func eachTrace(rows []schema.SpanRow, fn func([]schema.SpanRow)) {
 		fn(rows[start:end])
 		start = end
 	}
+}
+
+// liveRows returns the rows of the tenant's spans in the live tail: every
+// record the block-builders have not yet put into a block.
+func (q *Querier) liveRows(_ context.Context, tenant string) ([]schema.SpanRow, error) {
+	live := q.live.Load()
+	if live == nil {
+		return nil, ErrNotReady
+	}
+	return live.Rows(tenant)
 }
