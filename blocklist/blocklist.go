@@ -185,7 +185,9 @@ func (bl *Blocklist) pollTenant(ctx context.Context, tenant string, need map[int
 	)
 	for _, id := range ids {
 		if m, ok := known[id]; ok {
+			mu.Lock()
 			metas = append(metas, m)
+			mu.Unlock()
 			continue
 		}
 		wg.Go(func() {
