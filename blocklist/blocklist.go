@@ -32,6 +32,12 @@ type Blocklist struct {
 	mu      sync.RWMutex
 	tenants map[string]*tenantBlocks
 	loaded  chan struct{} // closed when the first poll completed
+
+	needMu sync.Mutex
+	need   map[int32]int64 // what Run's polls must find; see Require
+	polled map[int32]int64 // the need the last successful poll met
+	pollC  chan struct{}   // closed and replaced after each successful poll
+	wake   chan struct{}   // asks Run to poll now
 }
 
 type tenantBlocks struct {
@@ -55,14 +61,26 @@ func New(cfg Config, bucket objstore.Bucket, useIndex bool, logger *slog.Logger,
 		metrics:  newMetrics(reg),
 		tenants:  make(map[string]*tenantBlocks),
 		loaded:   make(chan struct{}),
+		need:     make(map[int32]int64),
+		polled:   make(map[int32]int64),
+		pollC:    make(chan struct{}),
+		wake:     make(chan struct{}, 1),
 	}, nil
 }
 
-// Run polls every PollInterval until ctx ends, calling changed after each
-// successful poll. need is as for Poll.
-func (bl *Blocklist) Run(ctx context.Context, need map[int32]int64, changed func()) {
+// Run polls every PollInterval, and at once when Require raises what it
+// needs, until ctx ends, calling changed after each successful poll.
+func (bl *Blocklist) Run(ctx context.Context, changed func()) {
 	for {
+		bl.needMu.Lock()
+		need := maps.Clone(bl.need)
+		bl.needMu.Unlock()
 		if err := bl.Poll(ctx, need); err == nil {
+			bl.needMu.Lock()
+			bl.polled = need
+			close(bl.pollC)
+			bl.pollC = make(chan struct{})
+			bl.needMu.Unlock()
 			changed()
 		} else if ctx.Err() == nil {
 			bl.logger.Warn("blocklist poll failed; keeping the previous one", "err", err)
@@ -70,9 +88,70 @@ func (bl *Blocklist) Run(ctx context.Context, need map[int32]int64, changed func
 		select {
 		case <-ctx.Done():
 			return
+		case <-bl.wake:
 		case <-time.After(bl.cfg.PollInterval):
 		}
 	}
+}
+
+// Require raises, per partition, the offset below which Run's polls must
+// know every block (as Poll's need), and has Run poll at once if that is
+// more than its last poll met. A querier requires a partition's blocks up
+// to where its live tail of the partition starts.
+func (bl *Blocklist) Require(need map[int32]int64) {
+	bl.needMu.Lock()
+	defer bl.needMu.Unlock()
+	raised := false
+	for p, off := range need {
+		if off > bl.need[p] {
+			bl.need[p], raised = off, true
+		}
+	}
+	if raised {
+		select {
+		case bl.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// WaitRequired waits until one of Run's polls met need (see Require), or
+// ctx ends.
+func (bl *Blocklist) WaitRequired(ctx context.Context, need map[int32]int64) error {
+	for {
+		bl.needMu.Lock()
+		met, next := true, bl.pollC
+		for p, off := range need {
+			if bl.polled[p] < off {
+				met = false
+			}
+		}
+		bl.needMu.Unlock()
+		if met {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-next:
+		}
+	}
+}
+
+// Refresh polls one tenant now so that it knows every block of the tenant
+// in partition p below need[p]: from the index if that covers need, else
+// by listing. Callers refresh only when CoveredEnd shows the blocklist
+// behind another querier's.
+func (bl *Blocklist) Refresh(ctx context.Context, tenant string, need map[int32]int64) error {
+	one := make(chan struct{}, 1)
+	tb, err := bl.pollTenant(ctx, tenant, need, one, make(chan struct{}, bl.cfg.MetaConcurrency))
+	if err != nil {
+		return err
+	}
+	bl.mu.Lock()
+	bl.tenants[tenant] = tb
+	bl.mu.Unlock()
+	return nil
 }
 
 // Poll refreshes the blocklist once. need gives, per partition, the offset
@@ -213,16 +292,20 @@ func (bl *Blocklist) pollTenant(ctx context.Context, tenant string, need map[int
 	return newTenantBlocks(metas), nil
 }
 
+func (tb *tenantBlocks) add(id uuid.UUID, m *schema.BlockMeta) {
+	tb.metas[id] = m
+	for _, r := range m.KafkaRanges {
+		tb.covered[r.Partition] = max(tb.covered[r.Partition], r.End)
+	}
+}
+
 func newTenantBlocks(metas []*schema.BlockMeta) *tenantBlocks {
 	tb := &tenantBlocks{
 		metas:   make(map[uuid.UUID]*schema.BlockMeta, len(metas)),
 		covered: make(map[int32]int64),
 	}
 	for _, m := range metas {
-		tb.metas[m.BlockID] = m
-		for _, r := range m.KafkaRanges {
-			tb.covered[r.Partition] = max(tb.covered[r.Partition], r.End)
-		}
+		tb.add(m.BlockID, m)
 	}
 	return tb
 }

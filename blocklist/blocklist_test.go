@@ -213,3 +213,51 @@ func TestWaitLoaded(t *testing.T) {
 type nilReader struct{}
 
 func (nilReader) Read([]byte) (int, error) { return 0, io.EOF }
+
+// TestRequireAndRefresh checks the two ways a querier makes its blocklist
+// know every block below where a live tail starts: Require for the tail it
+// consumes itself (Run polls at once, and WaitRequired says when), and
+// Refresh for one tenant when another querier's tail was trimmed further.
+func TestRequireAndRefresh(t *testing.T) {
+	bkt := newBucket(t)
+	old := writeBlock(t, bkt, "t1", 0, 10)
+	writeIndex(t, bkt, "t1", 10, old)
+	bl := newBlocklist(t, bkt, true)
+	bl.cfg.PollInterval = time.Hour // only Require may make Run poll again
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		bl.Run(runCtx, func() {})
+	}()
+	defer func() { stop(); <-done }()
+	if err := bl.WaitRequired(ctx, map[int32]int64{}); err != nil {
+		t.Fatal(err)
+	}
+
+	newer := writeBlock(t, bkt, "t1", 10, 30) // not in the index
+	bl.Require(map[int32]int64{0: 30})
+	if err := bl.WaitRequired(ctx, map[int32]int64{0: 30}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := ids(bl.Metas("t1")), ids([]*schema.BlockMeta{old, newer}); !slices.Equal(got, want) {
+		t.Fatalf("after Require: blocks %v, want %v", got, want)
+	}
+
+	newest := writeBlock(t, bkt, "t1", 30, 40)
+	if got := bl.CoveredEnd("t1", 0); got != 30 {
+		t.Fatalf("covered to %d before Refresh, want 30", got)
+	}
+	if err := bl.Refresh(ctx, "t1", map[int32]int64{0: 40}); err != nil {
+		t.Fatal(err)
+	}
+	if got := bl.CoveredEnd("t1", 0); got != 40 {
+		t.Fatalf("covered to %d after Refresh, want 40", got)
+	}
+	if got, want := ids(bl.Metas("t1")), ids([]*schema.BlockMeta{old, newer, newest}); !slices.Equal(got, want) {
+		t.Fatalf("after Refresh: blocks %v, want %v", got, want)
+	}
+}
