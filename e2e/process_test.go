@@ -141,6 +141,7 @@ var fastCycles = []string{
 	"-querier.blocklist.poll-interval=300ms",
 	"-compactor.blocklist.poll-interval=500ms",
 	"-server.graceful-shutdown-timeout=10s",
+	"-querier.session-timeout=6s",
 }
 
 // start runs the node's process and waits until it is ready.

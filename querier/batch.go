@@ -41,26 +41,26 @@ type BatchSummary struct {
 // the lookup and is returned.
 func (q *Querier) FindTraces(ctx context.Context, tenants []string, ids []pcommon.TraceID, tr TimeRange, fn func(pcommon.TraceID, ptrace.Traces) error) (BatchSummary, error) {
 	var sum BatchSummary
-	live := q.live.Load()
-	if live == nil {
+	if q.Ready() != nil {
 		return sum, ErrNotReady
 	}
 	ctx, cancel := context.WithTimeout(ctx, q.cfg.QueryTimeout)
 	defer cancel()
 	ids = uniqueIDs(ids)
 
-	sum.Partial = q.awaitLiveTail(ctx, live, tenants, ids)
+	partitions, ends := q.liveTargets(ctx, tenants, ids)
+	live, partial, err := q.fetchLive(ctx, tenants, partitions, ids, ends)
+	if err != nil {
+		return sum, err
+	}
+	sum.Partial = partial || ends == nil
 	if err := q.blocklist.WaitLoaded(ctx); err != nil {
 		return sum, fmt.Errorf("wait for blocklist: %w", err)
 	}
 	pending := newPendingTraces(ids)
-	for _, t := range tenants {
-		for _, id := range ids {
-			parts, err := live.Find(t, id)
-			if err != nil {
-				return sum, err
-			}
-			pending.add(id, parts...)
+	for _, parts := range live.Traces {
+		for _, td := range parts {
+			splitTraces(td, pending.add)
 		}
 	}
 	jobs := q.planBatch(tenants, ids, tr, pending)

@@ -23,6 +23,19 @@ type Config struct {
 	// Each holds its block's footer, bloom filters and page indexes (tens
 	// of KiB to a few MiB). Default 2000.
 	OpenBlocks int `yaml:"open-blocks" help:"Block readers kept open between requests (footers, bloom filters, page indexes)."`
+	// Group is the consumer group queriers share the partitions' live
+	// tails through: each partition is consumed by one querier, which
+	// answers the others for it. Default "spanlog-queriers".
+	Group string `yaml:"group" help:"Consumer group the queriers share the partitions' live tails through."`
+	// SessionTimeout is how long the group waits for a querier that
+	// stopped heartbeating (killed, or cut off) before giving its
+	// partitions to the others; queries needing those partitions wait
+	// that long. Kafka's floor is 6s. Default 10s.
+	SessionTimeout time.Duration `yaml:"session-timeout" help:"How long the querier group waits for a silent querier before moving its partitions."`
+	// AdvertiseAddress is the host:port other queriers reach this one's
+	// HTTP server at. Empty means the HTTP listen address, with the
+	// host name when that has no host.
+	AdvertiseAddress string `yaml:"advertise-address" help:"host:port other queriers reach this querier's HTTP server at (default: derived from the listen address)."`
 	// Blocklist tunes how the querier learns of blocks.
 	Blocklist blocklist.Config `yaml:"blocklist"`
 }
@@ -34,6 +47,8 @@ func DefaultConfig() Config {
 		BlockConcurrency:      16,
 		QueryTimeout:          30 * time.Second,
 		OpenBlocks:            2000,
+		Group:                 "spanlog-queriers",
+		SessionTimeout:        10 * time.Second,
 		Blocklist:             blocklist.DefaultConfig(),
 	}
 }
@@ -49,6 +64,11 @@ func (c Config) Validate() error {
 		return errors.New("querier: open blocks must be positive")
 	case c.QueryTimeout <= 0:
 		return errors.New("querier: query timeout must be positive")
+	case c.Group == "":
+		return errors.New("querier: group must be set")
+	case c.SessionTimeout <= 0:
+		return errors.New("querier: session timeout must be positive")
+
 	}
 	return c.Blocklist.Validate()
 }

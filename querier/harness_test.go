@@ -3,6 +3,9 @@ package querier
 import (
 	"context"
 	"log/slog"
+	"net"
+	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -27,11 +30,27 @@ type runningQuerier struct {
 	*Querier
 	producer   *kgo.Client
 	partitions int32
+	stop       func() // leaves the group and stops serving
+}
+
+// soloConfig is the configuration of a querier that is the only one: no
+// other querier will ever call the address it advertises.
+func soloConfig() Config {
+	cfg := DefaultConfig()
+	cfg.AdvertiseAddress = "127.0.0.1:1"
+	return cfg
 }
 
 // startQuerier runs a querier over bkt and a new log of four partitions,
 // and waits until it is ready and knows the blocks already in bkt.
 func startQuerier(t testing.TB, bkt objstore.Bucket) *runningQuerier {
+	t.Helper()
+	return startQueriers(t, bkt, 1)[0]
+}
+
+// startQueriers runs n queriers, as startQuerier does one, sharing one log
+// and the partitions' live tails; each serves its HTTP API on 127.0.0.1.
+func startQueriers(t testing.TB, bkt objstore.Bucket, n int) []*runningQuerier {
 	t.Helper()
 	ctx := context.Background()
 	cluster := kafkatest.New(t)
@@ -45,28 +64,46 @@ func startQuerier(t testing.TB, bkt objstore.Bucket) *runningQuerier {
 	if _, err := tracelog.EnsureTopic(ctx, producer, log); err != nil {
 		t.Fatal(err)
 	}
-	cfg := DefaultConfig()
-	cfg.Blocklist.PollInterval = 100 * time.Millisecond
-	q, err := New(cfg, log, tenant.DefaultConfig(), "builders", bkt, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- q.Run(runCtx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Error(err)
+	out := make([]*runningQuerier, n)
+	for i := range out {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
 		}
-	})
-	for q.Ready() != nil {
-		time.Sleep(time.Millisecond)
+		cfg := DefaultConfig()
+		cfg.Blocklist.PollInterval = 100 * time.Millisecond
+		cfg.AdvertiseAddress = ln.Addr().String()
+		cfg.SessionTimeout = 6 * time.Second
+		q, err := New(cfg, log, tenant.DefaultConfig(), "builders", bkt, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+		if err != nil {
+			t.Fatal(err)
+		}
+		mux := http.NewServeMux()
+		q.RegisterRoutes(mux)
+		srv := &http.Server{Handler: mux}
+		go srv.Serve(ln)
+		runCtx, stop := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- q.Run(runCtx) }()
+		rq := &runningQuerier{Querier: q, producer: producer, partitions: log.Partitions, stop: sync.OnceFunc(func() {
+			stop()
+			if err := <-done; err != nil {
+				t.Error(err)
+			}
+			srv.Close()
+		})}
+		t.Cleanup(rq.stop)
+		out[i] = rq
 	}
-	if err := q.blocklist.WaitLoaded(ctx); err != nil {
-		t.Fatal(err)
+	for _, q := range out {
+		for q.Ready() != nil {
+			time.Sleep(time.Millisecond)
+		}
+		if err := q.blocklist.WaitLoaded(ctx); err != nil {
+			t.Fatal(err)
+		}
 	}
-	return &runningQuerier{Querier: q, producer: producer, partitions: log.Partitions}
+	return out
 }
 
 // produce writes td, all of one trace, to the log as the distributor would.

@@ -40,6 +40,7 @@ func (q *Querier) RegisterRoutes(mux *http.ServeMux) {
 	mux.Handle("GET /api/v2/search/tag/{tag}/values", q.instrument("search_tag_values_v2", q.handleTagValuesV2))
 	mux.Handle("POST /api/batch/traces", q.instrument("batch_traces", q.handleBatchTraces))
 	mux.Handle("GET /api/batch/traces", q.instrument("batch_traces", q.handleBatchTraces))
+	mux.Handle("POST "+livePath, q.instrument("live", q.handleLive))
 }
 
 // handlerFunc is a query handler; the error it returns is written by
@@ -80,7 +81,9 @@ func httpStatus(err error) int {
 		return http.StatusUnauthorized
 	case errors.Is(err, tenant.ErrInvalid), errors.Is(err, errBadRequest):
 		return http.StatusBadRequest
-	case errors.Is(err, ErrNotReady):
+	case errors.Is(err, errNotOwned):
+		return http.StatusMisdirectedRequest
+	case errors.Is(err, ErrNotReady), errors.Is(err, errBlocksBehind):
 		return http.StatusServiceUnavailable
 	case errors.Is(err, context.DeadlineExceeded):
 		return http.StatusGatewayTimeout

@@ -3,19 +3,21 @@ package querier
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"slices"
 	"sync"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
-
-	"github.com/spanlog/spanlog/schema"
 )
 
 // LiveTail holds the records of the log that blocks do not cover yet, so a
-// trace is queryable from the moment Kafka acked it. Records leave it once
-// the blocklist holds a block of their tenant covering their offset, so the
-// live tail and the blocks together cover the log without a gap.
+// trace is queryable from the moment Kafka acked it. It holds the
+// partitions this querier owns: alone, every partition; with several
+// queriers, those the queriers' consumer group assigned it. Records leave it
+// once the blocklist holds a block of their tenant covering their offset,
+// so the live tail and the blocks together cover the log without a gap.
 type LiveTail struct {
 	mu       sync.Mutex
 	parts    map[int32]*livePartition
@@ -25,8 +27,10 @@ type LiveTail struct {
 }
 
 type livePartition struct {
+	start   int64 // where the tail began: blocks hold every record below
 	next    int64 // every offset below is consumed
 	tenants map[string]*liveTenant
+	trimmed map[string]int64 // per tenant, where Trim last cut
 }
 
 // liveTenant is one tenant's records of one partition, in offset order.
@@ -41,23 +45,79 @@ type liveRecord struct {
 	traceIDs []pcommon.TraceID
 }
 
-// NewLiveTail returns an empty live tail whose partitions start at the given
-// offsets: everything below them is in blocks.
+// errNotOwned is returned for a partition the live tail does not hold.
+var errNotOwned = errors.New("partition not owned by this querier")
+
+// NewLiveTail returns an empty live tail owning the given partitions from
+// the given offsets: everything below them is in blocks.
 func NewLiveTail(start map[int32]int64) *LiveTail {
 	t := &LiveTail{parts: make(map[int32]*livePartition), progress: make(chan struct{})}
 	for p, off := range start {
-		t.parts[p] = &livePartition{next: off, tenants: make(map[string]*liveTenant)}
+		t.Own(p, off)
 	}
 	return t
 }
 
+// Own starts holding partition from offset start, dropping what it held of
+// the partition before.
+func (t *LiveTail) Own(partition int32, start int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.dropLocked(partition)
+	t.parts[partition] = &livePartition{
+		start: start, next: start,
+		tenants: make(map[string]*liveTenant),
+		trimmed: make(map[string]int64),
+	}
+	t.notifyLocked()
+}
+
+// Disown drops partitions: another querier holds them now.
+func (t *LiveTail) Disown(partitions []int32) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, p := range partitions {
+		t.dropLocked(p)
+	}
+	t.notifyLocked()
+}
+
+func (t *LiveTail) dropLocked(partition int32) {
+	p := t.parts[partition]
+	if p == nil {
+		return
+	}
+	for _, lt := range p.tenants {
+		for _, r := range lt.records {
+			t.records--
+			t.bytes -= int64(len(r.value))
+		}
+	}
+	delete(t.parts, partition)
+}
+
+// Owned returns the partitions the live tail holds and where each began.
+func (t *LiveTail) Owned() map[int32]int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make(map[int32]int64, len(t.parts))
+	for id, p := range t.parts {
+		out[id] = p.start
+	}
+	return out
+}
+
 // Add appends a consumed record holding td's spans of tenant. Records of a
-// partition must be added in offset order.
+// partition must be added in offset order; those of a partition not owned,
+// or below what was consumed, are ignored.
 func (t *LiveTail) Add(tenant string, partition int32, offset int64, value []byte, td ptrace.Traces) {
 	rec := &liveRecord{offset: offset, value: value, traceIDs: traceIDs(td)}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	p := t.partition(partition)
+	p := t.parts[partition]
+	if p == nil || offset < p.next {
+		return
+	}
 	lt := p.tenants[tenant]
 	if lt == nil {
 		lt = &liveTenant{byTrace: make(map[pcommon.TraceID][]*liveRecord)}
@@ -77,33 +137,35 @@ func (t *LiveTail) Add(tenant string, partition int32, offset int64, value []byt
 func (t *LiveTail) Advance(partition int32, next int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.advanceLocked(t.partition(partition), next)
-}
-
-func (t *LiveTail) partition(id int32) *livePartition {
-	p := t.parts[id]
-	if p == nil {
-		p = &livePartition{tenants: make(map[string]*liveTenant)}
-		t.parts[id] = p
+	if p := t.parts[partition]; p != nil {
+		t.advanceLocked(p, next)
 	}
-	return p
 }
 
 func (t *LiveTail) advanceLocked(p *livePartition, next int64) {
 	if next > p.next {
 		p.next = next
-		close(t.progress)
-		t.progress = make(chan struct{})
+		t.notifyLocked()
 	}
 }
 
+func (t *LiveTail) notifyLocked() {
+	close(t.progress)
+	t.progress = make(chan struct{})
+}
+
 // WaitFor waits until partition is consumed up to offset end, or ctx ends.
+// It fails with errNotOwned if the live tail does not hold the partition,
+// or stops holding it while waiting.
 func (t *LiveTail) WaitFor(ctx context.Context, partition int32, end int64) error {
 	for {
 		t.mu.Lock()
 		p, progress := t.parts[partition], t.progress
 		done := p != nil && p.next >= end
 		t.mu.Unlock()
+		if p == nil {
+			return errNotOwned
+		}
 		if done {
 			return nil
 		}
@@ -115,39 +177,85 @@ func (t *LiveTail) WaitFor(ctx context.Context, partition int32, end int64) erro
 	}
 }
 
-// Find returns the spans of trace id of tenant held by the live tail, as
-// one Traces per record (possibly with duplicates across records).
-func (t *LiveTail) Find(tenant string, id pcommon.TraceID) ([]ptrace.Traces, error) {
-	var out []ptrace.Traces
-	err := t.decode(tenant, func(lt *liveTenant) []*liveRecord { return lt.byTrace[id] }, func(td ptrace.Traces) {
-		out = append(out, filterTrace(td, id))
-	})
-	return out, err
+// liveSlice is what live tails hold of some tenants' records in some
+// partitions.
+type liveSlice struct {
+	// Traces holds each tenant's spans, possibly with duplicates.
+	Traces map[string][]ptrace.Traces
+	// From gives, per tenant and partition, the offset from which the
+	// slice holds every record of the tenant, as long as the blocklist
+	// knows every block of the tenant in the partition ending up to it.
+	From map[string]map[int32]int64
 }
 
-// decode calls fn with the spans of each of tenant's records that pick
-// selects. The records are picked under the lock and decoded outside it.
-func (t *LiveTail) decode(tenant string, pick func(*liveTenant) []*liveRecord, fn func(ptrace.Traces)) error {
-	var values [][]byte
+func newLiveSlice() liveSlice {
+	return liveSlice{Traces: make(map[string][]ptrace.Traces), From: make(map[string]map[int32]int64)}
+}
+
+func (s liveSlice) setFrom(tenant string, partition int32, from int64) {
+	if s.From[tenant] == nil {
+		s.From[tenant] = make(map[int32]int64)
+	}
+	s.From[tenant][partition] = from
+}
+
+// Slice returns the spans of tenants in partitions, only those of ids
+// when ids is not empty. covered is the blocklist's CoveredEnd, which must
+// know every block below each partition's start. It fails with errNotOwned
+// if a partition is not held. Records are picked under the lock and
+// decoded outside it.
+func (t *LiveTail) Slice(tenants []string, partitions []int32, ids []pcommon.TraceID, covered func(string, int32) int64) (liveSlice, error) {
+	out := newLiveSlice()
+	values := make(map[string][][]byte)
 	t.mu.Lock()
-	for _, p := range t.parts {
-		if lt := p.tenants[tenant]; lt != nil {
-			for _, r := range pick(lt) {
-				values = append(values, r.value)
+	for _, pid := range partitions {
+		p := t.parts[pid]
+		if p == nil {
+			t.mu.Unlock()
+			return out, fmt.Errorf("%w: %d", errNotOwned, pid)
+		}
+		for _, tenant := range tenants {
+			// The tail holds every record of tenant from start, and
+			// from where Trim last cut; below the blocks' end there
+			// is no record of tenant outside a block.
+			out.setFrom(tenant, pid, min(max(p.start, p.trimmed[tenant]), covered(tenant, pid)))
+			lt := p.tenants[tenant]
+			if lt == nil {
+				continue
+			}
+			if len(ids) == 0 {
+				for _, r := range lt.records {
+					values[tenant] = append(values[tenant], r.value)
+				}
+				continue
+			}
+			seen := make(map[*liveRecord]bool)
+			for _, id := range ids {
+				for _, r := range lt.byTrace[id] {
+					if !seen[r] {
+						seen[r] = true
+						values[tenant] = append(values[tenant], r.value)
+					}
+				}
 			}
 		}
 	}
 	t.mu.Unlock()
 
 	var u ptrace.ProtoUnmarshaler
-	for _, v := range values {
-		td, err := u.UnmarshalTraces(v)
-		if err != nil {
-			return err // Add only holds records that decoded
+	for tenant, vs := range values {
+		for _, v := range vs {
+			td, err := u.UnmarshalTraces(v)
+			if err != nil {
+				return out, err // Add only holds records that decoded
+			}
+			if len(ids) > 0 {
+				td = filterTraces(td, ids)
+			}
+			out.Traces[tenant] = append(out.Traces[tenant], td)
 		}
-		fn(td)
 	}
-	return nil
+	return out, nil
 }
 
 // Trim drops the records that blocks now cover: those of tenant in
@@ -158,6 +266,7 @@ func (t *LiveTail) Trim(covered func(tenant string, partition int32) int64) {
 	for pid, p := range t.parts {
 		for tenant, lt := range p.tenants {
 			end := covered(tenant, pid)
+			p.trimmed[tenant] = max(p.trimmed[tenant], end)
 			n, _ := slices.BinarySearchFunc(lt.records, end, func(r *liveRecord, off int64) int {
 				switch {
 				case r.offset < off:
@@ -211,24 +320,15 @@ func traceIDs(td ptrace.Traces) []pcommon.TraceID {
 	return slices.Clip(slices.Compact(ids))
 }
 
-// filterTrace keeps only the spans of trace id, dropping emptied scopes and
-// resources.
-func filterTrace(td ptrace.Traces, id pcommon.TraceID) ptrace.Traces {
+// filterTraces keeps only the spans of the traces ids, dropping emptied
+// scopes and resources.
+func filterTraces(td ptrace.Traces, ids []pcommon.TraceID) ptrace.Traces {
 	td.ResourceSpans().RemoveIf(func(rs ptrace.ResourceSpans) bool {
 		rs.ScopeSpans().RemoveIf(func(ss ptrace.ScopeSpans) bool {
-			ss.Spans().RemoveIf(func(s ptrace.Span) bool { return s.TraceID() != id })
+			ss.Spans().RemoveIf(func(s ptrace.Span) bool { return !slices.Contains(ids, s.TraceID()) })
 			return ss.Spans().Len() == 0
 		})
 		return rs.ScopeSpans().Len() == 0
 	})
 	return td
-}
-
-// Rows returns the rows of every span of tenant the live tail holds.
-func (t *LiveTail) Rows(tenant string) ([]schema.SpanRow, error) {
-	var rows []schema.SpanRow
-	err := t.decode(tenant, func(lt *liveTenant) []*liveRecord { return lt.records }, func(td ptrace.Traces) {
-		rows = schema.AppendRows(rows, td)
-	})
-	return rows, err
 }

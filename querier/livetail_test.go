@@ -2,6 +2,9 @@ package querier
 
 import (
 	"context"
+	"errors"
+	"maps"
+	"slices"
 	"testing"
 	"time"
 
@@ -32,16 +35,23 @@ func addRecord(t *testing.T, live *LiveTail, tenant string, partition int32, off
 	live.Add(tenant, partition, offset, value, td)
 }
 
+// find returns what live holds of trace id of tenant in every partition.
+func find(t *testing.T, live *LiveTail, tenant string, id pcommon.TraceID) []ptrace.Traces {
+	t.Helper()
+	s, err := live.Slice([]string{tenant}, slices.Sorted(maps.Keys(live.Owned())), []pcommon.TraceID{id}, func(string, int32) int64 { return 0 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.Traces[tenant]
+}
+
 func TestLiveTailFindKeepsTenantsApart(t *testing.T) {
 	live := NewLiveTail(map[int32]int64{0: 0, 1: 0})
 	addRecord(t, live, "a", 0, 0, spans([2]byte{1, 1}, [2]byte{2, 1}))
 	addRecord(t, live, "a", 1, 0, spans([2]byte{1, 2}))
 	addRecord(t, live, "b", 0, 1, spans([2]byte{1, 3}))
 
-	got, err := live.Find("a", traceID(1))
-	if err != nil {
-		t.Fatal(err)
-	}
+	got := find(t, live, "a", traceID(1))
 	merged, err := mergeTraces(got)
 	if err != nil {
 		t.Fatal(err)
@@ -58,7 +68,7 @@ func TestLiveTailFindKeepsTenantsApart(t *testing.T) {
 			}
 		}
 	}
-	if got, _ := live.Find("c", traceID(1)); len(got) != 0 {
+	if got := find(t, live, "c", traceID(1)); len(got) != 0 {
 		t.Fatalf("unknown tenant found %d records", len(got))
 	}
 }
@@ -76,8 +86,7 @@ func TestLiveTailTrim(t *testing.T) {
 		}
 		return 0
 	})
-	a, _ := live.Find("a", traceID(1))
-	b, _ := live.Find("b", traceID(1))
+	a, b := find(t, live, "a", traceID(1)), find(t, live, "b", traceID(1))
 	if len(a) != 1 || len(b) != 1 {
 		t.Fatalf("after trim: tenant a %d records (want 1), b %d (want 1)", len(a), len(b))
 	}
@@ -112,5 +121,56 @@ func TestLiveTailWaitFor(t *testing.T) {
 	defer cancel()
 	if err := live.WaitFor(ctx, 0, 100); err == nil {
 		t.Fatal("WaitFor past the end returned without error")
+	}
+}
+
+// TestLiveTailOwnership checks that a live tail holds only the partitions
+// it owns, and says from where it holds each tenant's records.
+func TestLiveTailOwnership(t *testing.T) {
+	live := NewLiveTail(map[int32]int64{0: 10})
+	addRecord(t, live, "a", 1, 0, spans([2]byte{1, 1}))
+	if n, _ := live.Size(); n != 0 {
+		t.Fatalf("a record of a partition not owned was kept")
+	}
+	if err := live.WaitFor(context.Background(), 1, 1); !errors.Is(err, errNotOwned) {
+		t.Fatalf("WaitFor on a partition not owned: %v, want errNotOwned", err)
+	}
+	if _, err := live.Slice([]string{"a"}, []int32{0, 1}, nil, func(string, int32) int64 { return 0 }); !errors.Is(err, errNotOwned) {
+		t.Fatalf("Slice of a partition not owned: %v, want errNotOwned", err)
+	}
+
+	addRecord(t, live, "a", 0, 10, spans([2]byte{1, 1}))
+	addRecord(t, live, "a", 0, 9, spans([2]byte{1, 2})) // below what was consumed
+	addRecord(t, live, "b", 0, 11, spans([2]byte{2, 1}))
+	live.Trim(func(tenant string, _ int32) int64 {
+		if tenant == "a" {
+			return 11
+		}
+		return 4
+	})
+	// Tenant a's blocks end at 11, b's at 4 (b has no record in 4..10).
+	covered := map[string]int64{"a": 11, "b": 4, "c": 0}
+	s, err := live.Slice([]string{"a", "b", "c"}, []int32{0}, nil, func(tenant string, _ int32) int64 { return covered[tenant] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int64{"a": 11, "b": 4, "c": 0}
+	for tenant, from := range want {
+		if got := s.From[tenant][0]; got != from {
+			t.Errorf("tenant %s: from %d, want %d", tenant, got, from)
+		}
+	}
+	if len(s.Traces["a"]) != 0 || len(s.Traces["b"]) != 1 {
+		t.Errorf("slice holds %d records of a (want 0, trimmed), %d of b (want 1)", len(s.Traces["a"]), len(s.Traces["b"]))
+	}
+
+	live.Disown([]int32{0})
+	if n, size := live.Size(); n != 0 || size != 0 || len(live.Owned()) != 0 {
+		t.Fatalf("after Disown: %d records, %d bytes, owns %v", n, size, live.Owned())
+	}
+	live.Own(0, 20)
+	addRecord(t, live, "a", 0, 12, spans([2]byte{1, 3}))
+	if n, _ := live.Size(); n != 0 {
+		t.Fatalf("a record below where the tail starts was kept")
 	}
 }

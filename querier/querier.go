@@ -10,11 +10,14 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/spanlog/spanlog/blocklist"
@@ -41,9 +44,12 @@ type Querier struct {
 	blocklist   *blocklist.Blocklist
 	readers     *readers
 
-	cl         *kgo.Client
+	cl         *kgo.Client              // reads offsets and the group; consumes nothing
+	owners     *owners                  // who holds the partitions this querier does not
+	peers      *http.Client             // asks them for their live tails
 	partitions atomic.Int32             // 0 until Run learned the topic
 	live       atomic.Pointer[LiveTail] // nil until Run started consuming
+	joined     atomic.Bool              // the querier group gave this querier its share
 }
 
 // New returns a querier reading the log described by log and the blocks in
@@ -55,6 +61,9 @@ func New(cfg Config, log tracelog.Config, tenants tenant.Config, blocksGroup str
 	}
 	if err := log.Validate(); err != nil {
 		return nil, err
+	}
+	if cfg.AdvertiseAddress == "" {
+		return nil, errors.New("querier: advertise address must be set")
 	}
 	bl, err := blocklist.New(cfg.Blocklist, bucket, true, logger,
 		prometheus.WrapRegistererWith(prometheus.Labels{"component": "querier"}, reg))
@@ -76,6 +85,8 @@ func New(cfg Config, log tracelog.Config, tenants tenant.Config, blocksGroup str
 		blocklist:   bl,
 		readers:     newReaders(bucket, cfg.OpenBlocks),
 		cl:          cl,
+		owners:      &owners{adm: kadm.NewClient(cl), group: cfg.Group, topic: log.Topic},
+		peers:       &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: time.Minute}},
 	}
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "spanlog_querier_live_records",
@@ -84,6 +95,14 @@ func New(cfg Config, log tracelog.Config, tenants tenant.Config, blocksGroup str
 		if live := q.live.Load(); live != nil {
 			n, _ := live.Size()
 			return float64(n)
+		}
+		return 0
+	}), prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "spanlog_querier_live_partitions",
+		Help: "Partitions whose live tail this querier consumes, as the querier group assigned them.",
+	}, func() float64 {
+		if live := q.live.Load(); live != nil {
+			return float64(len(live.Owned()))
 		}
 		return 0
 	}), prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -99,54 +118,129 @@ func New(cfg Config, log tracelog.Config, tenants tenant.Config, blocksGroup str
 	return q, nil
 }
 
-// Ready reports whether the querier can answer: it has joined the log. It
-// does not wait for the blocklist; queries wait for the first poll instead.
+// Ready reports whether the querier can answer: it has joined the log and
+// the querier group. It does not wait for the blocklist; queries wait for
+// the first poll instead.
 func (q *Querier) Ready() error {
-	if q.live.Load() == nil {
+	if q.live.Load() == nil || !q.joined.Load() {
 		return ErrNotReady
 	}
 	return nil
 }
 
-// Run consumes the live tail and polls the blocklist until ctx ends.
+// Run joins the querier group, consumes the live tail of the partitions
+// the group gives this querier, and polls the blocklist, until ctx ends.
 func (q *Querier) Run(ctx context.Context) error {
 	defer q.cl.Close()
 	defer q.readers.close()
-	start, err := q.startOffsets(ctx)
-	if err != nil {
+	defer q.peers.CloseIdleConnections()
+	if err := q.waitForTopic(ctx); err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
 		return err
 	}
-	// The live tail starts where the block-builders' blocks end, so the
-	// blocklist must know every block below start: an index that is not
-	// complete that far is topped up by a listing.
+	live := NewLiveTail(nil)
+	q.live.Store(live)
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	wg.Go(func() { q.blocklist.Run(ctx, start, q.trimLive) })
-	live := NewLiveTail(start)
-	q.live.Store(live)
-	offsets := make(map[int32]kgo.Offset, len(start))
-	for p, off := range start {
-		offsets[p] = kgo.NewOffset().At(off)
+	wg.Go(func() { q.blocklist.Run(ctx, q.trimLive) })
+
+	cl, err := kgo.NewClient(append(q.log.ClientOpts("spanlog-querier"),
+		kgo.ConsumerGroup(q.cfg.Group),
+		kgo.ConsumeTopics(q.log.Topic),
+		kgo.Balancers(addressBalancer{kgo.CooperativeStickyBalancer(), q.cfg.AdvertiseAddress}),
+		kgo.DisableAutoCommit(),
+		kgo.SessionTimeout(q.cfg.SessionTimeout),
+		kgo.OnPartitionsAssigned(func(context.Context, *kgo.Client, map[string][]int32) { q.joined.Store(true) }),
+		kgo.AdjustFetchOffsetsFn(func(ctx context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+			return offsets, q.own(ctx, live, offsets[q.log.Topic])
+		}),
+		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, lost map[string][]int32) { q.disown(live, lost[q.log.Topic]) }),
+		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, lost map[string][]int32) { q.disown(live, lost[q.log.Topic]) }),
+	)...)
+	if err != nil {
+		return fmt.Errorf("querier group client: %w", err)
 	}
-	q.cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{q.log.Topic: offsets})
-	q.logger.Info("live tail started", "partitions", len(start))
-	q.consume(ctx, live)
+	// Closing leaves the group, so the others take over at once.
+	defer cl.Close()
+	q.consume(ctx, cl, live)
 	return nil
 }
 
-// startOffsets waits for the topic to exist and returns, per partition, the
-// offset the live tail starts at: where the block-builders' blocks end.
-func (q *Querier) startOffsets(ctx context.Context) (map[int32]int64, error) {
+// waitForTopic waits until the trace log exists and records its partition
+// count.
+func (q *Querier) waitForTopic(ctx context.Context) error {
 	backoff := 100 * time.Millisecond
 	for {
-		start, err := q.tryStartOffsets(ctx)
+		n, err := tracelog.Partitions(ctx, q.cl, q.log.Topic)
 		if err == nil {
-			return start, nil
+			q.partitions.Store(n)
+			return nil
 		}
 		q.logger.Warn("waiting for the trace log", "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// own starts the live tail of partitions the group assigned, each where
+// the block-builders' blocks end, and sets offsets to consume from there.
+// The blocklist is asked to know every block below; until it does, the
+// tail does not answer (serveLive waits).
+func (q *Querier) own(ctx context.Context, live *LiveTail, offsets map[int32]kgo.Offset) error {
+	if len(offsets) == 0 {
+		return nil
+	}
+	start, err := q.liveStart(ctx)
+	if err != nil {
+		return err
+	}
+	need := make(map[int32]int64, len(offsets))
+	for p := range offsets {
+		live.Own(p, start[p])
+		offsets[p] = kgo.NewOffset().At(start[p])
+		need[p] = start[p]
+	}
+	q.blocklist.Require(need)
+	q.logger.Info("live tail partitions assigned", "partitions", slices.Sorted(maps.Keys(need)))
+	return nil
+}
+
+func (q *Querier) disown(live *LiveTail, partitions []int32) {
+	if len(partitions) == 0 {
+		return
+	}
+	live.Disown(partitions)
+	for _, p := range partitions {
+		q.metrics.lag.Forget(p)
+	}
+	q.logger.Info("live tail partitions revoked", "partitions", partitions)
+}
+
+// liveStart returns, per partition, where the block-builders' blocks end:
+// their committed offset, or the log's start where they committed none.
+// It retries until ctx ends.
+func (q *Querier) liveStart(ctx context.Context) (map[int32]int64, error) {
+	backoff := 100 * time.Millisecond
+	for {
+		logStart, err := tracelog.StartOffsets(ctx, q.cl, q.log.Topic)
+		if err == nil {
+			var committed map[int32]int64
+			committed, err = consumer.Committed(ctx, q.cl, q.blocksGroup, q.log.Topic)
+			if err == nil {
+				start := maps.Clone(logStart)
+				for p, off := range committed {
+					start[p] = max(off, logStart[p])
+				}
+				return start, nil
+			}
+		}
+		q.logger.Warn("cannot read where blocks end; retrying", "err", err)
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
@@ -156,31 +250,10 @@ func (q *Querier) startOffsets(ctx context.Context) (map[int32]int64, error) {
 	}
 }
 
-func (q *Querier) tryStartOffsets(ctx context.Context) (map[int32]int64, error) {
-	n, err := tracelog.Partitions(ctx, q.cl, q.log.Topic)
-	if err != nil {
-		return nil, err
-	}
-	logStart, err := tracelog.StartOffsets(ctx, q.cl, q.log.Topic)
-	if err != nil {
-		return nil, err
-	}
-	committed, err := consumer.Committed(ctx, q.cl, q.blocksGroup, q.log.Topic)
-	if err != nil {
-		return nil, err
-	}
-	start := maps.Clone(logStart)
-	for p, off := range committed {
-		start[p] = max(off, logStart[p])
-	}
-	q.partitions.Store(n)
-	return start, nil
-}
-
 // consume adds every fetched record to live until ctx ends.
-func (q *Querier) consume(ctx context.Context, live *LiveTail) {
+func (q *Querier) consume(ctx context.Context, cl *kgo.Client, live *LiveTail) {
 	for {
-		fetches := q.cl.PollFetches(ctx)
+		fetches := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
 			return
 		}

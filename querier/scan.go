@@ -104,11 +104,16 @@ func eachTrace(rows []schema.SpanRow, fn func([]schema.SpanRow)) {
 }
 
 // liveRows returns the rows of the tenant's spans in the live tail: every
-// record the block-builders have not yet put into a block.
-func (q *Querier) liveRows(_ context.Context, tenant string) ([]schema.SpanRow, error) {
-	live := q.live.Load()
-	if live == nil {
-		return nil, ErrNotReady
+// record the block-builders have not yet put into a block, from every
+// partition's owner.
+func (q *Querier) liveRows(ctx context.Context, tenant string) ([]schema.SpanRow, error) {
+	live, _, err := q.fetchLive(ctx, []string{tenant}, nil, nil, nil)
+	if err != nil {
+		return nil, err
 	}
-	return live.Rows(tenant)
+	var rows []schema.SpanRow
+	for _, td := range live.Traces[tenant] {
+		rows = schema.AppendRows(rows, td)
+	}
+	return rows, nil
 }

@@ -43,31 +43,63 @@ func (q *Querier) FindTrace(ctx context.Context, tenants []string, id pcommon.Tr
 	return res, found, err
 }
 
-// awaitLiveTail waits, bounded by ReadYourWritesTimeout, until the live tail
-// consumed every record acked so far in the partitions that hold ids. It
-// reports whether it gave up.
-func (q *Querier) awaitLiveTail(ctx context.Context, live *LiveTail, tenants []string, ids []pcommon.TraceID) (partial bool) {
+// liveTargets returns the partitions that hold ids of tenants, and the
+// log's end offsets now, for read-your-writes; ends is nil if they could
+// not be read within ReadYourWritesTimeout.
+func (q *Querier) liveTargets(ctx context.Context, tenants []string, ids []pcommon.TraceID) (partitions []int32, ends map[int32]int64) {
+	n := q.partitions.Load()
+	seen := make(map[int32]bool)
+	for _, t := range tenants {
+		for _, id := range ids {
+			if p := schema.Partition(t, id, n); !seen[p] {
+				seen[p] = true
+				partitions = append(partitions, p)
+			}
+		}
+	}
 	ctx, cancel := context.WithTimeout(ctx, q.cfg.ReadYourWritesTimeout)
 	defer cancel()
 	ends, err := tracelog.EndOffsets(ctx, q.cl, q.log.Topic)
 	if err != nil {
 		q.logger.Warn("read-your-writes: cannot read end offsets", "err", err)
-		return true
+		return partitions, nil
 	}
-	n := q.partitions.Load()
-	partitions := make(map[int32]bool)
-	for _, t := range tenants {
-		for _, id := range ids {
-			partitions[schema.Partition(t, id, n)] = true
+	return partitions, ends
+}
+
+// splitTraces calls fn with the spans of each trace in td.
+func splitTraces(td ptrace.Traces, fn func(pcommon.TraceID, ...ptrace.Traces)) {
+	byID := make(map[pcommon.TraceID]ptrace.Traces)
+	for _, rs := range td.ResourceSpans().All() {
+		for _, ss := range rs.ScopeSpans().All() {
+			// Each trace's spans of this resource and scope go into
+			// one copy of them.
+			spans := make(map[pcommon.TraceID]ptrace.SpanSlice)
+			for _, s := range ss.Spans().All() {
+				id := s.TraceID()
+				dst, ok := spans[id]
+				if !ok {
+					out, ok := byID[id]
+					if !ok {
+						out = ptrace.NewTraces()
+						byID[id] = out
+					}
+					nrs := out.ResourceSpans().AppendEmpty()
+					rs.Resource().CopyTo(nrs.Resource())
+					nrs.SetSchemaUrl(rs.SchemaUrl())
+					nss := nrs.ScopeSpans().AppendEmpty()
+					ss.Scope().CopyTo(nss.Scope())
+					nss.SetSchemaUrl(ss.SchemaUrl())
+					dst = nss.Spans()
+					spans[id] = dst
+				}
+				s.CopyTo(dst.AppendEmpty())
+			}
 		}
 	}
-	for p := range partitions {
-		if err := live.WaitFor(ctx, p, ends[p]); err != nil {
-			q.logger.Warn("read-your-writes: live tail behind", "partition", p, "end", ends[p])
-			return true
-		}
+	for id, out := range byID {
+		fn(id, out)
 	}
-	return false
 }
 
 // mergeTraces combines parts into one Traces holding each span once: the

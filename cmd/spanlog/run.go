@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"os"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -43,6 +45,13 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		cfg.Kafka.Brokers = kafka.ListenAddrs()
 	}
 
+	if cfg.runs(targetQuerier) && cfg.Querier.AdvertiseAddress == "" {
+		addr, err := advertiseAddress(cfg.Server.HTTPListenAddress)
+		if err != nil {
+			return err
+		}
+		cfg.Querier.AdvertiseAddress = addr
+	}
 	roles, routes, err := buildRoles(cfg, logger, reg)
 	if err != nil {
 		return err
@@ -149,4 +158,23 @@ func readiness(roles []role) func() error {
 		}
 		return nil
 	}
+}
+
+// advertiseAddress is where other queriers reach this process's HTTP
+// server when querier.advertise-address is not set: the listen address,
+// with the host name for a listen address without a host.
+func advertiseAddress(listen string) (string, error) {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "", fmt.Errorf("server.http-listen-address %q: %w", listen, err)
+	}
+	if port == "0" {
+		return "", errors.New("querier.advertise-address must be set when the HTTP port is chosen at random")
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		if host, err = os.Hostname(); err != nil {
+			return "", fmt.Errorf("querier advertise address: %w", err)
+		}
+	}
+	return net.JoinHostPort(host, port), nil
 }

@@ -1,0 +1,327 @@
+package querier
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+)
+
+// errBlocksBehind is returned when another querier's live tail has dropped
+// records into blocks this querier cannot see yet.
+var errBlocksBehind = errors.New("blocks another querier trimmed its live tail for are not visible yet")
+
+// liveRequest asks for live tail spans.
+type liveRequest struct {
+	Tenants    []string `json:"tenants"`
+	Partitions []int32  `json:"partitions"`
+	// TraceIDs, in hex, limit the spans to those traces; empty means all.
+	TraceIDs []string `json:"traceIDs,omitempty"`
+	// Ends are the log's end offsets when the query began: the owner waits
+	// up to ReadYourWritesTimeout for its tail to reach them.
+	Ends map[int32]int64 `json:"ends,omitempty"`
+}
+
+// liveResponse is an owner's answer to a liveRequest.
+type liveResponse struct {
+	Tenants map[string]liveTenantJSON `json:"tenants"`
+	// Partial is set when the tail had not reached Ends in time.
+	Partial bool `json:"partial,omitempty"`
+}
+
+type liveTenantJSON struct {
+	From map[int32]int64 `json:"from"`
+	// Traces is an OTLP ExportTraceServiceRequest in protobuf.
+	Traces []byte `json:"traces,omitempty"`
+}
+
+// livePath is the route a querier serves its live tail to other queriers
+// on. It is internal: it takes tenants from the body, not the header.
+const livePath = "/internal/live"
+
+// fetchLive returns the live tail spans of tenants in partitions (every
+// partition when nil), only of ids when ids is not empty: from this
+// querier's own tail, and from the queriers owning the other partitions.
+// With ends, each owner first waits for its tail to reach them, and partial
+// says one could not in time. A partition without a reachable owner (a
+// querier died and the group has not yet moved its partitions) is asked
+// again until ctx ends.
+func (q *Querier) fetchLive(ctx context.Context, tenants []string, partitions []int32, ids []pcommon.TraceID, ends map[int32]int64) (liveSlice, bool, error) {
+	out := newLiveSlice()
+	live := q.live.Load()
+	n := q.partitions.Load()
+	if live == nil || n == 0 {
+		return out, false, ErrNotReady
+	}
+	if partitions == nil {
+		for p := range n {
+			partitions = append(partitions, p)
+		}
+	}
+	var (
+		mu      sync.Mutex
+		partial bool
+		backoff = 50 * time.Millisecond
+	)
+	remaining := slices.Clone(partitions)
+	for {
+		local, remote, err := q.route(ctx, live, remaining)
+		if err != nil {
+			return out, false, err
+		}
+		var wg sync.WaitGroup
+		served := make(map[int32]bool)
+		done := func(s liveSlice, p bool, parts []int32) {
+			mu.Lock()
+			defer mu.Unlock()
+			out.merge(s)
+			partial = partial || p
+			for _, pid := range parts {
+				served[pid] = true
+			}
+		}
+		if len(local) > 0 {
+			wg.Go(func() {
+				s, p, err := q.serveLive(ctx, live, tenants, local, ids, ends)
+				if err == nil {
+					done(s, p, local)
+				} else if !errors.Is(err, errNotOwned) {
+					q.logger.Warn("live tail read failed", "err", err)
+				}
+			})
+		}
+		for addr, parts := range remote {
+			wg.Go(func() {
+				s, p, err := q.askOwner(ctx, addr, tenants, parts, ids, ends)
+				if err == nil {
+					done(s, p, parts)
+				} else if ctx.Err() == nil {
+					q.logger.Info("live tail owner did not answer; asking again", "owner", addr, "err", err)
+				}
+			})
+		}
+		wg.Wait()
+		remaining = slices.DeleteFunc(remaining, func(p int32) bool { return served[p] })
+		if len(remaining) == 0 {
+			break
+		}
+		q.owners.forget()
+		select {
+		case <-ctx.Done():
+			return out, false, fmt.Errorf("live tail of partitions %v: %w", remaining, ctx.Err())
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, time.Second)
+	}
+	if err := q.catchUpBlocklist(ctx, out); err != nil {
+		return out, false, err
+	}
+	return out, partial, nil
+}
+
+// route splits partitions into those this querier's tail holds and those
+// of each other owner; partitions nobody holds now are left out.
+func (q *Querier) route(ctx context.Context, live *LiveTail, partitions []int32) (local []int32, remote map[string][]int32, err error) {
+	owned := live.Owned()
+	var others []int32
+	for _, p := range partitions {
+		if _, ok := owned[p]; ok {
+			local = append(local, p)
+		} else {
+			others = append(others, p)
+		}
+	}
+	remote = make(map[string][]int32)
+	if len(others) == 0 {
+		return local, remote, nil
+	}
+	addrs, err := q.owners.lookup(ctx, others)
+	if err != nil {
+		q.logger.Warn("cannot learn live tail owners", "err", err)
+		return local, remote, nil
+	}
+	for p, addr := range addrs {
+		if addr != q.cfg.AdvertiseAddress {
+			remote[addr] = append(remote[addr], p)
+		}
+	}
+	return local, remote, nil
+}
+
+// catchUpBlocklist makes sure the blocklist knows every block below where
+// the slice's tails start: another querier may have trimmed records into
+// blocks this one has not polled yet.
+func (q *Querier) catchUpBlocklist(ctx context.Context, s liveSlice) error {
+	for tenant, from := range s.From {
+		need := make(map[int32]int64)
+		for p, off := range from {
+			if q.blocklist.CoveredEnd(tenant, p) < off {
+				need[p] = off
+			}
+		}
+		if len(need) == 0 {
+			continue
+		}
+		if err := q.blocklist.Refresh(ctx, tenant, need); err != nil {
+			return fmt.Errorf("refresh blocks of tenant %s: %w", tenant, err)
+		}
+		for p, off := range need {
+			if q.blocklist.CoveredEnd(tenant, p) < off {
+				return fmt.Errorf("%w: tenant %s partition %d below offset %d", errBlocksBehind, tenant, p, off)
+			}
+		}
+	}
+	return nil
+}
+
+// serveLive reads this querier's own tail of partitions.
+func (q *Querier) serveLive(ctx context.Context, live *LiveTail, tenants []string, partitions []int32, ids []pcommon.TraceID, ends map[int32]int64) (liveSlice, bool, error) {
+	owned := live.Owned()
+	need := make(map[int32]int64, len(partitions))
+	for _, p := range partitions {
+		start, ok := owned[p]
+		if !ok {
+			return liveSlice{}, false, fmt.Errorf("%w: %d", errNotOwned, p)
+		}
+		need[p] = start
+	}
+	// A tail's slice is whole only with every block below its start.
+	if err := q.blocklist.WaitRequired(ctx, need); err != nil {
+		return liveSlice{}, false, fmt.Errorf("wait for blocklist: %w", err)
+	}
+	partial := false
+	if ends != nil {
+		wait, cancel := context.WithTimeout(ctx, q.cfg.ReadYourWritesTimeout)
+		for _, p := range partitions {
+			if err := live.WaitFor(wait, p, ends[p]); err != nil {
+				if errors.Is(err, errNotOwned) {
+					cancel()
+					return liveSlice{}, false, err
+				}
+				q.logger.Warn("read-your-writes: live tail behind", "partition", p, "end", ends[p])
+				partial = true
+				break
+			}
+		}
+		cancel()
+	}
+	s, err := live.Slice(tenants, partitions, ids, q.blocklist.CoveredEnd)
+	return s, partial, err
+}
+
+// askOwner reads another querier's tail of partitions.
+func (q *Querier) askOwner(ctx context.Context, addr string, tenants []string, partitions []int32, ids []pcommon.TraceID, ends map[int32]int64) (liveSlice, bool, error) {
+	req := liveRequest{Tenants: tenants, Partitions: partitions, Ends: ends}
+	for _, id := range ids {
+		req.TraceIDs = append(req.TraceIDs, hex.EncodeToString(id[:]))
+	}
+	body, err := json.Marshal(req)
+	if err != nil {
+		return liveSlice{}, false, err
+	}
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+livePath, bytes.NewReader(body))
+	if err != nil {
+		return liveSlice{}, false, err
+	}
+	hreq.Header.Set("Content-Type", mediaJSON)
+	resp, err := q.peers.Do(hreq)
+	if err != nil {
+		return liveSlice{}, false, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return liveSlice{}, false, fmt.Errorf("%s: %s: %s", addr, resp.Status, bytes.TrimSpace(msg))
+	}
+	var lr liveResponse
+	if err := json.NewDecoder(resp.Body).Decode(&lr); err != nil {
+		return liveSlice{}, false, fmt.Errorf("%s: decode live tail: %w", addr, err)
+	}
+	out := newLiveSlice()
+	var u ptrace.ProtoUnmarshaler
+	for tenant, lt := range lr.Tenants {
+		out.From[tenant] = lt.From
+		if len(lt.Traces) == 0 {
+			continue
+		}
+		td, err := u.UnmarshalTraces(lt.Traces)
+		if err != nil {
+			return liveSlice{}, false, fmt.Errorf("%s: decode live tail: %w", addr, err)
+		}
+		out.Traces[tenant] = append(out.Traces[tenant], td)
+	}
+	return out, lr.Partial, nil
+}
+
+// handleLive serves this querier's tail to other queriers. A partition
+// it does not hold is a 421 Misdirected Request: the caller asks the
+// group again.
+func (q *Querier) handleLive(w http.ResponseWriter, r *http.Request) error {
+	var req liveRequest
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&req); err != nil {
+		return badRequest("live request: %v", err)
+	}
+	if len(req.Tenants) == 0 || len(req.Partitions) == 0 {
+		return badRequest("live request names no tenant or partition")
+	}
+	ids := make([]pcommon.TraceID, 0, len(req.TraceIDs))
+	for _, s := range req.TraceIDs {
+		id, err := parseTraceID(s)
+		if err != nil {
+			return err
+		}
+		ids = append(ids, id)
+	}
+	live := q.live.Load()
+	if live == nil {
+		return ErrNotReady
+	}
+	s, partial, err := q.serveLive(r.Context(), live, req.Tenants, req.Partitions, ids, req.Ends)
+	if err != nil {
+		return err
+	}
+	resp := liveResponse{Tenants: make(map[string]liveTenantJSON, len(s.From)), Partial: partial}
+	var m ptrace.ProtoMarshaler
+	for tenant, from := range s.From {
+		lt := liveTenantJSON{From: from}
+		if parts := s.Traces[tenant]; len(parts) > 0 {
+			all := ptrace.NewTraces()
+			for _, td := range parts {
+				td.ResourceSpans().MoveAndAppendTo(all.ResourceSpans())
+			}
+			if lt.Traces, err = m.MarshalTraces(all); err != nil {
+				return err
+			}
+		}
+		resp.Tenants[tenant] = lt
+	}
+	body, err := json.Marshal(resp)
+	if err != nil {
+		return err
+	}
+	return write(w, mediaJSON, body)
+}
+
+// merge adds o to s.
+func (s liveSlice) merge(o liveSlice) {
+	for tenant, parts := range o.Traces {
+		s.Traces[tenant] = append(s.Traces[tenant], parts...)
+	}
+	for tenant, from := range o.From {
+		if s.From[tenant] == nil {
+			s.From[tenant] = make(map[int32]int64, len(from))
+		}
+		maps.Copy(s.From[tenant], from)
+	}
+}

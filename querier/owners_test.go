@@ -1,0 +1,102 @@
+package querier
+
+import (
+	"context"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+
+	"github.com/spanlog/spanlog/objstore"
+	"github.com/spanlog/spanlog/querier/traceql"
+)
+
+func TestAddressInGroupMetadata(t *testing.T) {
+	for _, rest := range [][]byte{nil, []byte("sticky user data")} {
+		addr, got := unwrapAddress(wrapAddress("10.0.0.7:3200", rest))
+		if addr != "10.0.0.7:3200" || string(got) != string(rest) {
+			t.Errorf("round trip of %q: %q, %q", rest, addr, got)
+		}
+	}
+	for _, foreign := range [][]byte{nil, []byte("spanlog-querier/1:"), []byte("spanlog-querier/1:\xff"), []byte("other")} {
+		if addr, rest := unwrapAddress(foreign); addr != "" || string(rest) != string(foreign) {
+			t.Errorf("%q: address %q, rest %q; want none and the data as is", foreign, addr, rest)
+		}
+	}
+}
+
+// TestQueriersShareTheLiveTail runs three queriers in one group: each
+// consumes some partitions, and each answers for every trace of every
+// partition by asking the others. When one leaves, the others take over
+// its partitions and still answer for every trace.
+func TestQueriersShareTheLiveTail(t *testing.T) {
+	bkt, err := objstore.NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	qs := startQueriers(t, bkt, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	// The group spreads the four partitions over the three queriers.
+	waitOwned := func(qs []*runningQuerier) {
+		t.Helper()
+		for {
+			var owned []int32
+			for _, q := range qs {
+				for p := range q.live.Load().Owned() {
+					owned = append(owned, p)
+				}
+			}
+			slices.Sort(owned)
+			if slices.Equal(owned, []int32{0, 1, 2, 3}) {
+				return
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("partitions owned: %v, want each of 0-3 once", owned)
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}
+	waitOwned(qs)
+	for i, q := range qs {
+		if len(q.live.Load().Owned()) == 0 {
+			t.Fatalf("querier %d owns no partition", i)
+		}
+	}
+
+	rng := rand.New(rand.NewPCG(1, 2))
+	var ids []pcommon.TraceID
+	for i := range 40 {
+		id := randomID(rng)
+		ids = append(ids, id)
+		qs[0].produce(t, traceSpans(id, i, 0, 1, 2))
+	}
+	everything, err := traceql.Parse("{}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(qs []*runningQuerier, when string) {
+		t.Helper()
+		for i, q := range qs {
+			for _, id := range ids {
+				res, found, err := q.FindTrace(ctx, []string{testTenant}, id, TimeRange{})
+				if err != nil || !found || res.Partial || res.Trace.SpanCount() != 3 {
+					t.Fatalf("%s: querier %d, trace %s: found %v, partial %v, %d spans, %v", when, i, id, found, res.Partial, res.Trace.SpanCount(), err)
+				}
+			}
+			res, err := q.Search(ctx, []string{testTenant}, SearchRequest{Query: everything, Limit: 1000, SpansPerSpanSet: 3})
+			if err != nil || len(res.Traces) != len(ids) {
+				t.Fatalf("%s: querier %d search found %d traces, want %d: %v", when, i, len(res.Traces), len(ids), err)
+			}
+		}
+	}
+	check(qs, "three queriers")
+
+	qs[2].stop()
+	waitOwned(qs[:2])
+	check(qs[:2], "after one left")
+}
