@@ -32,6 +32,11 @@ type Config struct {
 	// partitions to the others; queries needing those partitions wait
 	// that long. Kafka's floor is 6s. Default 10s.
 	SessionTimeout time.Duration `yaml:"session-timeout" help:"How long the querier group waits for a silent querier before moving its partitions."`
+	// PeerTimeout bounds one request for another querier's live tail,
+	// which includes the owner's wait for read-your-writes; past it the
+	// owner is asked again, after the group is described again. Default
+	// 15s.
+	PeerTimeout time.Duration `yaml:"peer-timeout" help:"Longest wait for another querier's live tail before asking again."`
 	// AdvertiseAddress is the host:port other queriers reach this one's
 	// HTTP server at. Empty means the HTTP listen address, with the
 	// host name when that has no host.
@@ -49,6 +54,7 @@ func DefaultConfig() Config {
 		OpenBlocks:            2000,
 		Group:                 "spanlog-queriers",
 		SessionTimeout:        10 * time.Second,
+		PeerTimeout:           15 * time.Second,
 		Blocklist:             blocklist.DefaultConfig(),
 	}
 }
@@ -68,6 +74,8 @@ func (c Config) Validate() error {
 		return errors.New("querier: group must be set")
 	case c.SessionTimeout <= 0:
 		return errors.New("querier: session timeout must be positive")
+	case c.PeerTimeout <= c.ReadYourWritesTimeout:
+		return errors.New("querier: peer timeout must be more than the read-your-writes timeout, which it includes")
 
 	}
 	return c.Blocklist.Validate()

@@ -230,6 +230,21 @@ func (q *Querier) askOwner(ctx context.Context, addr string, tenants []string, p
 	if err != nil {
 		return liveSlice{}, false, err
 	}
+	ctx, cancel := context.WithTimeout(ctx, q.cfg.PeerTimeout)
+	defer cancel()
+	s, partial, err := q.postLive(ctx, addr, body)
+	switch {
+	case err == nil:
+		q.metrics.peerRequests.WithLabelValues("ok").Inc()
+	case errors.Is(err, errNotOwned):
+		q.metrics.peerRequests.WithLabelValues("not_owner").Inc()
+	default:
+		q.metrics.peerRequests.WithLabelValues("error").Inc()
+	}
+	return s, partial, err
+}
+
+func (q *Querier) postLive(ctx context.Context, addr string, body []byte) (liveSlice, bool, error) {
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+livePath, bytes.NewReader(body))
 	if err != nil {
 		return liveSlice{}, false, err
@@ -240,6 +255,9 @@ func (q *Querier) askOwner(ctx context.Context, addr string, tenants []string, p
 		return liveSlice{}, false, err
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusMisdirectedRequest {
+		return liveSlice{}, false, fmt.Errorf("%s: %w", addr, errNotOwned)
+	}
 	if resp.StatusCode != http.StatusOK {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		return liveSlice{}, false, fmt.Errorf("%s: %s: %s", addr, resp.Status, bytes.TrimSpace(msg))

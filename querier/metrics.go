@@ -12,6 +12,9 @@ type metrics struct {
 	// batchTraces counts the IDs batch requests asked for, by whether a
 	// trace was found.
 	batchTraces *prometheus.CounterVec
+	// peerRequests counts requests for other queriers' live tails, by
+	// outcome.
+	peerRequests *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -26,7 +29,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "spanlog_querier_batch_traces_total",
 			Help: "Trace IDs looked up by batch requests that ran to the end, by result (found, not_found).",
 		}, []string{"result"}),
+		peerRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "spanlog_querier_peer_requests_total",
+			Help: "Requests for another querier's live tail, by outcome (ok, not_owner, error).",
+		}, []string{"outcome"}),
 	}
-	reg.MustRegister(m.requests, m.batchTraces)
+	reg.MustRegister(m.requests, m.batchTraces, m.peerRequests)
 	return m
 }

@@ -2,6 +2,7 @@ package querier
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -66,6 +67,20 @@ func TestQueriersShareTheLiveTail(t *testing.T) {
 		if len(q.live.Load().Owned()) == 0 {
 			t.Fatalf("querier %d owns no partition", i)
 		}
+	}
+
+	// A querier asked for a partition it does not own says so, and the
+	// asker learns the owner again.
+	owned := qs[0].live.Load().Owned()
+	var other int32
+	for other = range 4 {
+		if _, ok := owned[other]; !ok {
+			break
+		}
+	}
+	_, _, err = qs[1].askOwner(ctx, qs[0].cfg.AdvertiseAddress, []string{testTenant}, []int32{other}, nil, nil)
+	if !errors.Is(err, errNotOwned) {
+		t.Fatalf("asking querier 0 for partition %d it does not own: %v, want errNotOwned", other, err)
 	}
 
 	rng := rand.New(rand.NewPCG(1, 2))
