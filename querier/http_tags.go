@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/spanlog/spanlog/querier/traceql"
-	"github.com/spanlog/spanlog/tenant"
 )
 
 // defaultTagValuesLimit caps the distinct values a tag values call returns.
@@ -24,7 +23,7 @@ type tagsRequest struct {
 func (q *Querier) parseTagsRequest(r *http.Request) (tagsRequest, error) {
 	var req tagsRequest
 	var err error
-	if req.tenants, err = q.tenants.Read(r.Header.Get(tenant.Header)); err != nil {
+	if req.tenants, err = q.readTenants(r); err != nil {
 		return req, err
 	}
 	if req.tr, err = parseTimeRange(r); err != nil {
