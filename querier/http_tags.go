@@ -3,6 +3,7 @@ package querier
 import (
 	"encoding/json"
 	"net/http"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -29,13 +30,43 @@ func (q *Querier) parseTagsRequest(r *http.Request) (tagsRequest, error) {
 	if req.tr, err = parseTimeRange(r); err != nil {
 		return req, err
 	}
-	if text := strings.TrimSpace(r.URL.Query().Get("q")); text != "" && text != "{}" {
-		if req.query, err = traceql.Parse(text); err != nil {
-			return req, badRequest("q: %v", err)
-		}
-	}
+	req.query = tagsFilter(r.URL.Query().Get("q"))
 	return req, nil
 }
+
+// tagsFilter returns the query that selects the spans whose tags are
+// listed, nil for every span. Grafana's editor sends the query being typed,
+// which is incomplete when it asks for values ({ span.a = "x" && span.b = }
+// asks for span.b's values): so a q that does not parse is narrowed to its
+// complete comparisons, and to none, rather than refused.
+func tagsFilter(text string) *traceql.Query {
+	text = strings.TrimSpace(text)
+	if text == "" || text == "{}" {
+		return nil
+	}
+	if query, err := traceql.Parse(text); err == nil {
+		return query
+	}
+	var conds []string
+	for _, m := range tagsComparison.FindAllString(text, -1) {
+		if _, err := traceql.Parse("{ " + m + " }"); err == nil {
+			conds = append(conds, m)
+		}
+	}
+	if len(conds) == 0 {
+		return nil
+	}
+	query, err := traceql.Parse("{ " + strings.Join(conds, " && ") + " }")
+	if err != nil {
+		return nil
+	}
+	return query
+}
+
+// tagsComparison matches a complete comparison: a scoped, unscoped or
+// quoted attribute or an intrinsic, an operator, and a quoted string or a
+// bare literal (number, duration, boolean, status, kind).
+var tagsComparison = regexp.MustCompile(`(?:(?:span|resource)?\.(?:"(?:[^"\\]|\\.)*"|[\w.\-/]+)|[A-Za-z]+(?::[A-Za-z]+)?)\s*(?:=~|!~|!=|>=|<=|=|>|<)\s*(?:"(?:[^"\\]|\\.)*"|-?[\w.]+)`)
 
 // handleTagNames answers GET /api/search/tags: {"tagNames": [...]}, the
 // attribute names of spans and resources.
@@ -48,7 +79,8 @@ func (q *Querier) handleTagNames(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	names := slices.Concat(byScope[scopeSpan], byScope[scopeResource])
+	// Never null: an empty list is what a tenant without spans has.
+	names := slices.Concat([]string{}, byScope[scopeSpan], byScope[scopeResource])
 	slices.Sort(names)
 	return writeJSON(w, map[string]any{"tagNames": slices.Compact(names)})
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/spanlog/spanlog/querier/traceql"
 	"github.com/spanlog/spanlog/tenant"
 )
 
@@ -75,6 +76,41 @@ func TestEveryRouteChecksTheTenantHeader(t *testing.T) {
 					t.Errorf("message %q does not say %q", body, tc.message)
 				}
 			})
+		}
+	}
+}
+
+// The tag endpoints take the query Grafana's editor is typing, complete or
+// not, and narrow it to the comparisons that are complete.
+func TestTagsFilter(t *testing.T) {
+	for _, tc := range []struct {
+		q, want string // want "": every span
+	}{
+		{"", ""},
+		{"{}", ""},
+		{" { } ", "{}"},
+		{`{ resource.service.name = "checkout" }`, `{ resource.service.name = "checkout" }`},
+		{`{resource.service.name = }`, ""},
+		{`{span.db.system="postgresql" && resource.service.name = }`, `{ span.db.system = "postgresql" }`},
+		{`{ .rows > 1 && name = "query 1" && status = }`, `{ .rows > 1 && name = "query 1" }`},
+		{`{ span."http.route" =~ "/item/.*" && kind = server && duration >= 10ms && resource.`, `{ span."http.route" =~ "/item/.*" && kind = server && duration >= 10ms }`},
+		{`{ name = "a = b" && span.x = }`, `{ name = "a = b" }`},
+		{`{ nosuchintrinsic = 3 && .ok = true && `, `{ .ok = true }`},
+		{`{ .a = 1 } >> { .b = `, `{ .a = 1 }`},
+		{`not traceql at all`, ""},
+	} {
+		got := tagsFilter(tc.q)
+		want := (*traceql.Query)(nil)
+		if tc.want != "" {
+			var err error
+			if want, err = traceql.Parse(tc.want); err != nil {
+				t.Fatalf("want %q: %v", tc.want, err)
+			}
+		}
+		switch {
+		case got == nil && want == nil:
+		case got == nil || want == nil || got.String() != want.String():
+			t.Errorf("tagsFilter(%q) = %v, want %v", tc.q, got, want)
 		}
 	}
 }
