@@ -79,8 +79,10 @@ func (q *Querier) handleTagNames(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	// Never null: an empty list is what a tenant without spans has.
-	names := slices.Concat([]string{}, byScope[scopeSpan], byScope[scopeResource])
+	// Never null (slices.Concat of nothing is nil): a tenant without
+	// spans has an empty list, which Grafana's editor can iterate.
+	names := make([]string, 0, len(byScope[scopeSpan])+len(byScope[scopeResource]))
+	names = append(append(names, byScope[scopeSpan]...), byScope[scopeResource]...)
 	slices.Sort(names)
 	return writeJSON(w, map[string]any{"tagNames": slices.Compact(names)})
 }

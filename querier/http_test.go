@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/spanlog/spanlog/objstore"
 	"github.com/spanlog/spanlog/querier/traceql"
 	"github.com/spanlog/spanlog/tenant"
 )
@@ -111,6 +112,29 @@ func TestTagsFilter(t *testing.T) {
 		case got == nil && want == nil:
 		case got == nil || want == nil || got.String() != want.String():
 			t.Errorf("tagsFilter(%q) = %v, want %v", tc.q, got, want)
+		}
+	}
+}
+
+// A tenant without spans has empty lists, never null: Grafana's editor
+// iterates them without a check.
+func TestTagListsAreNeverNull(t *testing.T) {
+	dir, err := objstore.NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	startQuerier(t, dir).RegisterRoutes(mux)
+	for target, want := range map[string]string{
+		"/api/search/tags":                                `{"tagNames":[]}`,
+		"/api/search/tag/service.name/values":             `{"tagValues":[]}`,
+		"/api/v2/search/tag/resource.service.name/values": `"tagValues":[]`,
+		"/api/v2/search/tags?scope=span":                  `"tags":[]`,
+	} {
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, httptest.NewRequest("GET", target, nil))
+		if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("GET %s = %d %s, want %s", target, rec.Code, rec.Body, want)
 		}
 	}
 }
