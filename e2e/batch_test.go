@@ -33,19 +33,38 @@ type batchResult struct {
 // NDJSON, or the query-string form answered in protobuf frames.
 func batchFetch(t *testing.T, addr string, ids []string, encoding string) batchResult {
 	t.Helper()
-	var req *http.Request
-	if encoding == "json" {
-		body, _ := json.Marshal(map[string]any{"ids": ids})
-		req, _ = http.NewRequest(http.MethodPost, "http://"+addr+"/api/batch/traces", bytes.NewReader(body))
-	} else {
-		req, _ = http.NewRequest(http.MethodGet, "http://"+addr+"/api/batch/traces?ids="+strings.Join(ids, ","), nil)
-		req.Header.Set("Accept", "application/protobuf")
-	}
-	status, body, err := do(req)
+	status, body, err := do(batchRequest(t, addr, ids, encoding))
 	if err != nil || status != http.StatusOK {
 		t.Fatalf("batch request: status %d, error %v: %s", status, err, body)
 	}
+	return decodeBatch(t, body, encoding)
+}
+
+// batchRequest is the request batchFetch sends.
+func batchRequest(t *testing.T, addr string, ids []string, encoding string) *http.Request {
+	t.Helper()
+	var req *http.Request
+	var err error
+	if encoding == "json" {
+		body, _ := json.Marshal(map[string]any{"ids": ids})
+		req, err = http.NewRequest(http.MethodPost, "http://"+addr+"/api/batch/traces", bytes.NewReader(body))
+	} else {
+		req, err = http.NewRequest(http.MethodGet, "http://"+addr+"/api/batch/traces?ids="+strings.Join(ids, ","), nil)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if encoding != "json" {
+		req.Header.Set("Accept", "application/protobuf")
+	}
+	return req
+}
+
+// decodeBatch reads the body of a batch answer in encoding.
+func decodeBatch(t *testing.T, body []byte, encoding string) batchResult {
+	t.Helper()
 	res := batchResult{traces: make(map[string]ptrace.Traces)}
+	var err error
 	if encoding == "json" {
 		err = readNDJSON(body, &res)
 	} else {

@@ -26,26 +26,43 @@ import (
 // trace ID, once the exporter reported success for all of it.
 func sendTraces(t *testing.T, protocol, endpoint, service string, traces int) map[string][]sdktrace.ReadOnlySpan {
 	t.Helper()
+	return sendTracesAs(t, protocol, endpoint, service, traces, "")
+}
+
+// sendTracesAs is sendTraces for tenant, sent in X-Scope-OrgID when not
+// empty. A tenant's traces then also carry attributes no other tenant's
+// have: the resource attribute owner.<tenant> and the span attribute
+// owned.by.<tenant>, both valued <tenant>.
+func sendTracesAs(t *testing.T, protocol, endpoint, service string, traces int, tenant string) map[string][]sdktrace.ReadOnlySpan {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	var headers map[string]string
+	resourceAttrs := []attribute.KeyValue{
+		attribute.String("service.name", service),
+		attribute.String("host.name", "e2e"),
+		attribute.Int64("process.pid", 4242),
+	}
+	var ownAttrs []attribute.KeyValue
+	if tenant != "" {
+		headers = map[string]string{"X-Scope-OrgID": tenant}
+		resourceAttrs = append(resourceAttrs, attribute.String("owner."+tenant, tenant))
+		ownAttrs = append(ownAttrs, attribute.String("owned.by."+tenant, tenant))
+	}
 	var exp sdktrace.SpanExporter
 	var err error
 	switch protocol {
 	case "grpc":
-		exp, err = otlptracegrpc.New(ctx, otlptracegrpc.WithEndpoint(endpoint), otlptracegrpc.WithInsecure())
+		exp, err = otlptracegrpc.New(ctx, otlptracegrpc.WithEndpoint(endpoint), otlptracegrpc.WithInsecure(), otlptracegrpc.WithHeaders(headers))
 	case "http":
-		exp, err = otlptracehttp.New(ctx, otlptracehttp.WithEndpoint(endpoint), otlptracehttp.WithInsecure())
+		exp, err = otlptracehttp.New(ctx, otlptracehttp.WithEndpoint(endpoint), otlptracehttp.WithInsecure(), otlptracehttp.WithHeaders(headers))
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(
-		sdktrace.WithResource(resource.NewSchemaless(
-			attribute.String("service.name", service),
-			attribute.String("host.name", "e2e"),
-			attribute.Int64("process.pid", 4242),
-		)),
+		sdktrace.WithResource(resource.NewSchemaless(resourceAttrs...)),
 		sdktrace.WithSpanProcessor(rec),
 		sdktrace.WithBatcher(exp, sdktrace.WithMaxExportBatchSize(64)),
 	)
@@ -61,6 +78,7 @@ func sendTraces(t *testing.T, protocol, endpoint, service string, traces int) ma
 				attribute.Float64("ratio", 0.5),
 				attribute.StringSlice("tags", []string{"a", fmt.Sprint(i)}),
 			),
+			trace.WithAttributes(ownAttrs...),
 		}
 		if previous.IsValid() {
 			opts = append(opts, trace.WithLinks(trace.Link{SpanContext: previous, Attributes: []attribute.KeyValue{attribute.String("why", "retry")}}))

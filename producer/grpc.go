@@ -3,7 +3,6 @@ package producer
 import (
 	"context"
 	"errors"
-	"strings"
 
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -22,10 +21,7 @@ type grpcReceiver struct {
 }
 
 func (r *grpcReceiver) Export(ctx context.Context, req ptraceotlp.ExportRequest) (ptraceotlp.ExportResponse, error) {
-	// Several tenant headers join into one value that no tenant ID can
-	// match, so an ambiguous request is refused rather than guessed at.
-	header := strings.Join(metadata.ValueFromIncomingContext(ctx, tenant.Header), ",")
-	t, err := r.d.tenants.Write(header)
+	t, err := r.d.tenants.Write(tenant.HeaderValue(metadata.ValueFromIncomingContext(ctx, tenant.Header)))
 	if err == nil {
 		err = r.d.Push(ctx, t, req.Traces())
 	}

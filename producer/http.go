@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
@@ -41,9 +40,7 @@ func (d *Distributor) handleTraces(w http.ResponseWriter, r *http.Request) {
 	enc, err := requestEncoding(r.Header.Get("Content-Type"))
 	var t string
 	if err == nil {
-		// Several tenant headers join into one value that no tenant ID
-		// can match, so an ambiguous request is refused.
-		t, err = d.tenants.Write(strings.Join(r.Header.Values(tenant.Header), ","))
+		t, err = d.tenants.Write(tenant.HeaderValue(r.Header.Values(tenant.Header)))
 	}
 	var req ptraceotlp.ExportRequest
 	if err == nil {

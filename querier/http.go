@@ -93,6 +93,13 @@ func httpStatus(err error) int {
 	return http.StatusInternalServerError
 }
 
+// readTenants returns the tenants a request reads, from every
+// X-Scope-OrgID header it carries: a request with several is refused, as
+// on the write path, rather than served for whichever came first.
+func (q *Querier) readTenants(r *http.Request) ([]string, error) {
+	return q.tenants.Read(tenant.HeaderValue(r.Header.Values(tenant.Header)))
+}
+
 // wantsProtobuf reports whether the client asked for protobuf.
 func wantsProtobuf(r *http.Request) bool {
 	return strings.Contains(r.Header.Get("Accept"), mediaProtobuf)

@@ -7,8 +7,6 @@ import (
 	"strings"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
-
-	"github.com/spanlog/spanlog/tenant"
 )
 
 // maxBatchBodyBytes caps the body of a batch request: a thousand IDs take
@@ -26,7 +24,7 @@ type batchRequest struct {
 // each streamed as soon as it is complete, then a last record of the IDs
 // not found. See batch_stream.go for the two encodings.
 func (q *Querier) handleBatchTraces(w http.ResponseWriter, r *http.Request) error {
-	tenants, err := q.tenants.Read(r.Header.Get(tenant.Header))
+	tenants, err := q.readTenants(r)
 	if err != nil {
 		return err
 	}

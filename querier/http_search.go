@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/spanlog/spanlog/querier/traceql"
-	"github.com/spanlog/spanlog/tenant"
 )
 
 // Search defaults and bounds, as Tempo has them.
@@ -25,7 +24,7 @@ const (
 
 // handleSearch answers GET /api/search with Tempo's search response.
 func (q *Querier) handleSearch(w http.ResponseWriter, r *http.Request) error {
-	tenants, err := q.tenants.Read(r.Header.Get(tenant.Header))
+	tenants, err := q.readTenants(r)
 	if err != nil {
 		return err
 	}

@@ -3,12 +3,12 @@ package querier
 import (
 	"encoding/json"
 	"net/http"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/spanlog/spanlog/querier/traceql"
-	"github.com/spanlog/spanlog/tenant"
 )
 
 // defaultTagValuesLimit caps the distinct values a tag values call returns.
@@ -24,19 +24,49 @@ type tagsRequest struct {
 func (q *Querier) parseTagsRequest(r *http.Request) (tagsRequest, error) {
 	var req tagsRequest
 	var err error
-	if req.tenants, err = q.tenants.Read(r.Header.Get(tenant.Header)); err != nil {
+	if req.tenants, err = q.readTenants(r); err != nil {
 		return req, err
 	}
 	if req.tr, err = parseTimeRange(r); err != nil {
 		return req, err
 	}
-	if text := strings.TrimSpace(r.URL.Query().Get("q")); text != "" && text != "{}" {
-		if req.query, err = traceql.Parse(text); err != nil {
-			return req, badRequest("q: %v", err)
-		}
-	}
+	req.query = tagsFilter(r.URL.Query().Get("q"))
 	return req, nil
 }
+
+// tagsFilter returns the query that selects the spans whose tags are
+// listed, nil for every span. Grafana's editor sends the query being typed,
+// which is incomplete when it asks for values ({ span.a = "x" && span.b = }
+// asks for span.b's values): so a q that does not parse is narrowed to its
+// complete comparisons, and to none, rather than refused.
+func tagsFilter(text string) *traceql.Query {
+	text = strings.TrimSpace(text)
+	if text == "" || text == "{}" {
+		return nil
+	}
+	if query, err := traceql.Parse(text); err == nil {
+		return query
+	}
+	var conds []string
+	for _, m := range tagsComparison.FindAllString(text, -1) {
+		if _, err := traceql.Parse("{ " + m + " }"); err == nil {
+			conds = append(conds, m)
+		}
+	}
+	if len(conds) == 0 {
+		return nil
+	}
+	query, err := traceql.Parse("{ " + strings.Join(conds, " && ") + " }")
+	if err != nil {
+		return nil
+	}
+	return query
+}
+
+// tagsComparison matches a complete comparison: a scoped, unscoped or
+// quoted attribute or an intrinsic, an operator, and a quoted string or a
+// bare literal (number, duration, boolean, status, kind).
+var tagsComparison = regexp.MustCompile(`(?:(?:span|resource)?\.(?:"(?:[^"\\]|\\.)*"|[\w.\-/]+)|[A-Za-z]+(?::[A-Za-z]+)?)\s*(?:=~|!~|!=|>=|<=|=|>|<)\s*(?:"(?:[^"\\]|\\.)*"|-?[\w.]+)`)
 
 // handleTagNames answers GET /api/search/tags: {"tagNames": [...]}, the
 // attribute names of spans and resources.
@@ -49,7 +79,10 @@ func (q *Querier) handleTagNames(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	names := slices.Concat(byScope[scopeSpan], byScope[scopeResource])
+	// Never null (slices.Concat of nothing is nil): a tenant without
+	// spans has an empty list, which Grafana's editor can iterate.
+	names := make([]string, 0, len(byScope[scopeSpan])+len(byScope[scopeResource]))
+	names = append(append(names, byScope[scopeSpan]...), byScope[scopeResource]...)
 	slices.Sort(names)
 	return writeJSON(w, map[string]any{"tagNames": slices.Compact(names)})
 }

@@ -9,8 +9,6 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"google.golang.org/protobuf/encoding/protowire"
-
-	"github.com/spanlog/spanlog/tenant"
 )
 
 var errNotFound = errors.New("trace not found")
@@ -31,7 +29,7 @@ const (
 const partialMessage = "the live tail did not catch up in time; spans acked moments ago may be missing"
 
 func (q *Querier) findTraceFromRequest(r *http.Request) (TraceResult, error) {
-	tenants, err := q.tenants.Read(r.Header.Get(tenant.Header))
+	tenants, err := q.readTenants(r)
 	if err != nil {
 		return TraceResult{}, err
 	}

@@ -24,6 +24,11 @@ type scanned struct {
 // or two blocks cut at a cycle boundary) is visited once per source.
 func (q *Querier) scanTraces(ctx context.Context, tenants []string, tr TimeRange, visit func([]schema.SpanRow)) (scanned, error) {
 	var s scanned
+	// As a lookup by ID does: a querier that has not joined the log yet
+	// says so at once, instead of after the first blocklist poll.
+	if err := q.Ready(); err != nil {
+		return s, err
+	}
 	if err := q.blocklist.WaitLoaded(ctx); err != nil {
 		return s, fmt.Errorf("wait for blocklist: %w", err)
 	}

@@ -14,6 +14,17 @@ const Header = "X-Scope-OrgID"
 // readSeparator joins several tenants in the header of a read.
 const readSeparator = "|"
 
+// headerJoin joins the values of several headers. No tenant ID contains
+// it, so a request that names its tenant in two headers is refused rather
+// than attributed to whichever header a proxy happened to put first.
+const headerJoin = ","
+
+// HeaderValue returns the one value Write and Read take, given every value
+// of Header a request carries (HTTP header values or gRPC metadata).
+func HeaderValue(values []string) string {
+	return strings.Join(values, headerJoin)
+}
+
 // ErrMissing is returned when multi-tenancy is on and a request names no
 // tenant. HTTP maps it to 401, gRPC to Unauthenticated.
 var ErrMissing = errors.New("no tenant ID: the " + Header + " header is required")
@@ -50,6 +61,9 @@ func (c Config) Write(headerValue string) (string, error) {
 	if headerValue == "" {
 		return "", ErrMissing
 	}
+	if err := checkOneHeader(headerValue); err != nil {
+		return "", err
+	}
 	if err := ValidateID(headerValue); err != nil {
 		return "", err
 	}
@@ -65,6 +79,9 @@ func (c Config) Read(headerValue string) ([]string, error) {
 	if headerValue == "" {
 		return nil, ErrMissing
 	}
+	if err := checkOneHeader(headerValue); err != nil {
+		return nil, err
+	}
 	var ids []string
 	for id := range strings.SplitSeq(headerValue, readSeparator) {
 		if err := ValidateID(id); err != nil {
@@ -75,4 +92,11 @@ func (c Config) Read(headerValue string) ([]string, error) {
 		}
 	}
 	return ids, nil
+}
+
+func checkOneHeader(headerValue string) error {
+	if strings.Contains(headerValue, headerJoin) {
+		return fmt.Errorf("%w: several %s headers; send one, with tenants joined by %q", ErrInvalid, Header, readSeparator)
+	}
+	return nil
 }

@@ -53,6 +53,7 @@ func TestWrite(t *testing.T) {
 		{"multi missing", multi, "", "", ErrMissing},
 		{"multi several", multi, "a|b", "", ErrInvalid},
 		{"multi unsafe", multi, "../x", "", ErrInvalid},
+		{"multi two headers", multi, HeaderValue([]string{"team-a", "team-b"}), "", ErrInvalid},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := tc.cfg.Write(tc.header)
@@ -84,6 +85,10 @@ func TestRead(t *testing.T) {
 		{"multi empty part", multi, "a||b", nil, ErrInvalid},
 		{"multi trailing separator", multi, "a|", nil, ErrInvalid},
 		{"multi dot-dot", multi, "a|..", nil, ErrInvalid},
+		{"multi one header", multi, HeaderValue([]string{"a|b"}), []string{"a", "b"}, nil},
+		{"multi two headers", multi, HeaderValue([]string{"a", "b"}), nil, ErrInvalid},
+		{"multi two equal headers", multi, HeaderValue([]string{"a", "a"}), nil, ErrInvalid},
+		{"single two headers", single, HeaderValue([]string{"a", "b"}), []string{"single-tenant"}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := tc.cfg.Read(tc.header)

@@ -1,0 +1,140 @@
+package querier
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/spanlog/spanlog/objstore"
+	"github.com/spanlog/spanlog/querier/traceql"
+	"github.com/spanlog/spanlog/tenant"
+)
+
+// queryRoutes is one request on every query route.
+var queryRoutes = []struct{ method, target, body string }{
+	{"GET", "/api/traces/0123456789abcdef0123456789abcdef", ""},
+	{"GET", "/api/v2/traces/0123456789abcdef0123456789abcdef", ""},
+	{"GET", "/api/search?q=%7B%7D", ""},
+	{"GET", "/api/search/tags", ""},
+	{"GET", "/api/v2/search/tags?scope=resource", ""},
+	{"GET", "/api/search/tag/service.name/values", ""},
+	{"GET", "/api/v2/search/tag/resource.service.name/values", ""},
+	{"GET", "/api/batch/traces?ids=abc", ""},
+	{"POST", "/api/batch/traces", `{"ids": ["abc"]}`},
+}
+
+// Every query route reads the tenant the same way, before anything else: a
+// querier that is not ready answers a request naming its tenants properly
+// with 503, and any other with 401 or 400. Several X-Scope-OrgID headers
+// are refused, as on the write path, rather than read as the first one.
+func TestEveryRouteChecksTheTenantHeader(t *testing.T) {
+	q := &Querier{
+		tenants: tenant.Config{MultiTenancy: true, Default: "single-tenant"},
+		logger:  slog.New(slog.DiscardHandler),
+		metrics: newMetrics(prometheus.NewRegistry()),
+	}
+	mux := http.NewServeMux()
+	q.RegisterRoutes(mux)
+
+	for _, tc := range []struct {
+		name    string
+		headers []string // nil: no header at all
+		want    int
+		message string
+	}{
+		{"one tenant", []string{"team-a"}, 503, ""},
+		{"several tenants", []string{"team-a|team-b"}, 503, ""},
+		{"no header", nil, 401, "X-Scope-OrgID"},
+		{"empty header", []string{""}, 401, "X-Scope-OrgID"},
+		{"trailing separator", []string{"team-a|"}, 400, "empty"},
+		{"leading separator", []string{"|team-a"}, 400, "empty"},
+		{"empty part", []string{"team-a||team-b"}, 400, "empty"},
+		{"inner space", []string{"team-a |team-b"}, 400, "contains ' '"},
+		{"path", []string{"../team-a"}, 400, "contains '/'"},
+		{"dot-dot", []string{".."}, 400, "not allowed"},
+		{"overlong", []string{strings.Repeat("a", tenant.MaxIDLength+1)}, 400, "at most 150"},
+		{"two headers", []string{"team-a", "team-b"}, 400, "several X-Scope-OrgID headers"},
+		{"two equal headers", []string{"team-a", "team-a"}, 400, "several X-Scope-OrgID headers"},
+	} {
+		for _, route := range queryRoutes {
+			t.Run(tc.name+" "+route.method+" "+route.target, func(t *testing.T) {
+				req := httptest.NewRequest(route.method, route.target, strings.NewReader(route.body))
+				for _, h := range tc.headers {
+					req.Header.Add(tenant.Header, h)
+				}
+				rec := httptest.NewRecorder()
+				mux.ServeHTTP(rec, req)
+				body, _ := io.ReadAll(rec.Body)
+				if rec.Code != tc.want {
+					t.Fatalf("status %d (%s), want %d", rec.Code, body, tc.want)
+				}
+				if !strings.Contains(string(body), tc.message) {
+					t.Errorf("message %q does not say %q", body, tc.message)
+				}
+			})
+		}
+	}
+}
+
+// The tag endpoints take the query Grafana's editor is typing, complete or
+// not, and narrow it to the comparisons that are complete.
+func TestTagsFilter(t *testing.T) {
+	for _, tc := range []struct {
+		q, want string // want "": every span
+	}{
+		{"", ""},
+		{"{}", ""},
+		{" { } ", "{}"},
+		{`{ resource.service.name = "checkout" }`, `{ resource.service.name = "checkout" }`},
+		{`{resource.service.name = }`, ""},
+		{`{span.db.system="postgresql" && resource.service.name = }`, `{ span.db.system = "postgresql" }`},
+		{`{ .rows > 1 && name = "query 1" && status = }`, `{ .rows > 1 && name = "query 1" }`},
+		{`{ span."http.route" =~ "/item/.*" && kind = server && duration >= 10ms && resource.`, `{ span."http.route" =~ "/item/.*" && kind = server && duration >= 10ms }`},
+		{`{ name = "a = b" && span.x = }`, `{ name = "a = b" }`},
+		{`{ nosuchintrinsic = 3 && .ok = true && `, `{ .ok = true }`},
+		{`{ .a = 1 } >> { .b = `, `{ .a = 1 }`},
+		{`not traceql at all`, ""},
+	} {
+		got := tagsFilter(tc.q)
+		want := (*traceql.Query)(nil)
+		if tc.want != "" {
+			var err error
+			if want, err = traceql.Parse(tc.want); err != nil {
+				t.Fatalf("want %q: %v", tc.want, err)
+			}
+		}
+		switch {
+		case got == nil && want == nil:
+		case got == nil || want == nil || got.String() != want.String():
+			t.Errorf("tagsFilter(%q) = %v, want %v", tc.q, got, want)
+		}
+	}
+}
+
+// A tenant without spans has empty lists, never null: Grafana's editor
+// iterates them without a check.
+func TestTagListsAreNeverNull(t *testing.T) {
+	dir, err := objstore.NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	startQuerier(t, dir).RegisterRoutes(mux)
+	for target, want := range map[string]string{
+		"/api/search/tags":                                `{"tagNames":[]}`,
+		"/api/search/tag/service.name/values":             `{"tagValues":[]}`,
+		"/api/v2/search/tag/resource.service.name/values": `"tagValues":[]`,
+		"/api/v2/search/tags?scope=span":                  `"tags":[]`,
+	} {
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, httptest.NewRequest("GET", target, nil))
+		if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("GET %s = %d %s, want %s", target, rec.Code, rec.Body, want)
+		}
+	}
+}
