@@ -180,6 +180,11 @@ func (g *grafana) replay(when string, sent map[string][]sdktrace.ReadOnlySpan) {
 	if info.Version == "" || info.GoVersion == "" {
 		t.Errorf("%s: buildinfo %+v lacks a version", when, info)
 	}
+	// Grafana reads it as semver, and from 2.2.0 searches over gRPC
+	// streaming, which spanlog does not serve.
+	if !semverBelow(info.Version, 2, 2) {
+		t.Errorf("%s: buildinfo version %q is not semver below 2.2.0", when, info.Version)
+	}
 
 	g.checkTags(when, sent)
 
@@ -400,4 +405,22 @@ func checkHit(hit traceSearchMetadata, spans []sdktrace.ReadOnlySpan, spss int) 
 		}
 	}
 	return nil
+}
+
+// semverBelow reports whether v is a semantic version below major.minor.0.
+func semverBelow(v string, major, minor int) bool {
+	core, _, _ := strings.Cut(v, "-")
+	parts := strings.Split(core, ".")
+	if len(parts) != 3 {
+		return false
+	}
+	var n [3]int
+	for i, p := range parts {
+		x, err := strconv.Atoi(p)
+		if err != nil || x < 0 {
+			return false
+		}
+		n[i] = x
+	}
+	return n[0] < major || n[0] == major && n[1] < minor
 }

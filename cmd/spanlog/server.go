@@ -13,8 +13,12 @@ import (
 )
 
 // Build information, set at link time by the Makefile (-X main.version=...).
+//
+// Grafana's Tempo data source reads version as semver to pick features:
+// from 2.2.0 it may search over gRPC streaming, which spanlog does not
+// serve. So version stays semver, and below 2.2.0.
 var (
-	version   = "dev"
+	version   = "0.4.0-dev"
 	revision  = "unknown"
 	branch    = "unknown"
 	buildUser = "unknown"
