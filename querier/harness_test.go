@@ -3,6 +3,8 @@ package querier
 import (
 	"context"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -12,6 +14,7 @@ import (
 
 	"github.com/spanlog/spanlog/block"
 	"github.com/spanlog/spanlog/internal/kafkatest"
+	"github.com/spanlog/spanlog/limits"
 	"github.com/spanlog/spanlog/objstore"
 	"github.com/spanlog/spanlog/schema"
 	"github.com/spanlog/spanlog/tenant"
@@ -29,9 +32,40 @@ type runningQuerier struct {
 	partitions int32
 }
 
+// noLimits returns limits that limit nothing, so that tests of other
+// things can search data of any age.
+func noLimits(t testing.TB) *limits.Overrides {
+	return newLimits(t, limits.Limits{}, "")
+}
+
+// newLimits returns limits of defaults, with overrides if not empty: the
+// content of an overrides file.
+func newLimits(t testing.TB, defaults limits.Limits, overrides string) *limits.Overrides {
+	t.Helper()
+	cfg := limits.DefaultConfig()
+	cfg.Defaults = defaults
+	if overrides != "" {
+		cfg.OverridesFile = filepath.Join(t.TempDir(), "overrides.yaml")
+		if err := os.WriteFile(cfg.OverridesFile, []byte(overrides), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o, err := limits.NewOverrides(cfg, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
 // startQuerier runs a querier over bkt and a new log of four partitions,
 // and waits until it is ready and knows the blocks already in bkt.
 func startQuerier(t testing.TB, bkt objstore.Bucket) *runningQuerier {
+	t.Helper()
+	return startQuerierWithin(t, bkt, DefaultConfig(), tenant.DefaultConfig(), noLimits(t))
+}
+
+// startQuerierWithin is startQuerier with cfg, tenants and lim.
+func startQuerierWithin(t testing.TB, bkt objstore.Bucket, cfg Config, tenants tenant.Config, lim *limits.Overrides) *runningQuerier {
 	t.Helper()
 	ctx := context.Background()
 	cluster := kafkatest.New(t)
@@ -45,9 +79,8 @@ func startQuerier(t testing.TB, bkt objstore.Bucket) *runningQuerier {
 	if _, err := tracelog.EnsureTopic(ctx, producer, log); err != nil {
 		t.Fatal(err)
 	}
-	cfg := DefaultConfig()
 	cfg.Blocklist.PollInterval = 100 * time.Millisecond
-	q, err := New(cfg, log, tenant.DefaultConfig(), "builders", bkt, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	q, err := New(cfg, log, tenants, lim, "builders", bkt, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
