@@ -13,7 +13,7 @@ import (
 	"github.com/spanlog/spanlog/schema"
 )
 
-// errStopping is returned for blocks that finished opening after the
+// errStopping is returned for blocks asked for, or done opening, after the
 // querier stopped.
 var errStopping = errors.New("querier is stopping")
 
@@ -29,6 +29,8 @@ type readers struct {
 	byID    map[uuid.UUID]*list.Element
 	opening map[uuid.UUID]*opening
 	closed  bool
+	// opens are the goroutines opening blocks, which close waits for.
+	opens sync.WaitGroup
 }
 
 type openReader struct {
@@ -68,11 +70,15 @@ func (c *readers) get(ctx context.Context, m *schema.BlockMeta) (*block.Reader, 
 		}
 		op, ok := c.opening[m.BlockID]
 		if !ok {
+			if c.closed {
+				c.mu.Unlock()
+				return nil, nil, errStopping
+			}
 			op = &opening{done: make(chan struct{})}
 			c.opening[m.BlockID] = op
 			// Detached from the request, which may end first: each read
 			// is still bounded by the backend's own request timeout.
-			go c.open(context.WithoutCancel(ctx), m, op)
+			c.opens.Go(func() { c.open(context.WithoutCancel(ctx), m, op) })
 		}
 		c.mu.Unlock()
 		select {
@@ -128,8 +134,10 @@ func (c *readers) releaser(o *openReader) func() {
 	}
 }
 
-// close closes every reader not in use; the ones in use close on release.
+// close closes every reader not in use, and waits for the blocks being
+// opened; the readers in use close on release.
 func (c *readers) close() {
+	defer c.opens.Wait()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for e := c.lru.Front(); e != nil; e = e.Next() {
