@@ -161,7 +161,7 @@ func TestMaxSearchDuration(t *testing.T) {
 			if status != tc.want || !strings.Contains(string(body), tc.says) {
 				t.Fatalf("%d %s, want %d saying %q", status, body, tc.want, tc.says)
 			}
-			if status == 200 && strings.HasPrefix(tc.path, "/api/search?") || tc.path == "/api/search" {
+			if status == 200 && (strings.HasPrefix(tc.path, "/api/search?") || tc.path == "/api/search") {
 				if got := bytes.Count(body, []byte(`"traceID"`)); got != tc.traces {
 					t.Errorf("%d traces found, want %d", got, tc.traces)
 				}
