@@ -10,6 +10,8 @@ import (
 	"sync"
 
 	"github.com/parquet-go/parquet-go"
+
+	"github.com/spanlog/spanlog/objstore"
 )
 
 // The Parquet reader reads a column's pages one request at a time, and a
@@ -72,7 +74,7 @@ func prefetch(ctx context.Context, obj io.ReaderAt, ranges []byteRange) (*prefet
 				return
 			}
 			data := make([]byte, br.end-br.off)
-			if _, err := obj.ReadAt(data, br.off); err != nil {
+			if _, err := objstore.ReadAt(ctx, obj, data, br.off); err != nil {
 				errs[i] = fmt.Errorf("read %d bytes at %d: %w", len(data), br.off, err)
 				return
 			}

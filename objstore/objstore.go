@@ -42,6 +42,28 @@ type ReaderAt interface {
 	Size() int64
 }
 
+// ContextReaderAt is a ReaderAt whose reads can each be bounded by a
+// context of their own instead of the one the object was opened with, so
+// that an object kept open across requests reads for each under that
+// request's context, and stops when it ends.
+type ContextReaderAt interface {
+	ReaderAt
+	ReadAtContext(ctx context.Context, p []byte, off int64) (int, error)
+}
+
+// ReadAt reads len(p) bytes of r at off under ctx: with ReadAtContext
+// where r has it, else, as a read that cannot be stopped midway, only if
+// ctx is not done yet.
+func ReadAt(ctx context.Context, r io.ReaderAt, p []byte, off int64) (int, error) {
+	if cr, ok := r.(ContextReaderAt); ok {
+		return cr.ReadAtContext(ctx, p, off)
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	return r.ReadAt(p, off)
+}
+
 // ReadAll returns the whole content of the object name.
 func ReadAll(ctx context.Context, b Bucket, name string) ([]byte, error) {
 	r, err := b.Get(ctx, name)

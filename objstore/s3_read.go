@@ -106,8 +106,15 @@ func (o *s3Object) Size() int64 { return o.size }
 func (o *s3Object) Close() error { return nil }
 
 // ReadAt implements io.ReaderAt like *os.File does: a read that reaches
-// the end returns io.EOF with the bytes before it.
+// the end returns io.EOF with the bytes before it. It reads under the
+// context given to Open.
 func (o *s3Object) ReadAt(p []byte, off int64) (int, error) {
+	return o.ReadAtContext(o.ctx, p, off)
+}
+
+// ReadAtContext implements ContextReaderAt: ReadAt under ctx rather than
+// the context given to Open.
+func (o *s3Object) ReadAtContext(ctx context.Context, p []byte, off int64) (int, error) {
 	switch {
 	case off < 0:
 		return 0, fmt.Errorf("s3 read %s: negative offset %d", o.name, off)
@@ -117,8 +124,8 @@ func (o *s3Object) ReadAt(p []byte, off int64) (int, error) {
 		return 0, io.EOF
 	}
 	n := min(int64(len(p)), o.size-off)
-	err := o.s.call(o.ctx, opReadAt, o.name, func() error {
-		ctx, cancel := o.s.attemptContext(o.ctx, n)
+	err := o.s.call(ctx, opReadAt, o.name, func() error {
+		ctx, cancel := o.s.attemptContext(ctx, n)
 		defer cancel()
 		var opts minio.GetObjectOptions
 		if err := opts.SetRange(off, off+n-1); err != nil {

@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 
@@ -24,7 +25,10 @@ import (
 //
 // The last line is either the summary (status and message only when the
 // live tail did not catch up in time) or, if the lookup failed after the
-// first trace was sent, the error.
+// first trace was sent, the error. A trace whose record would take the
+// response past max-response-bytes is such an error: the stream ends with
+// it instead. The last record is not counted against the limit, as it is
+// what tells the client how the stream ended.
 //
 // In protobuf (application/protobuf), a record is a BatchTraceFrame
 // preceded by its length as a varint, as protodelim and Java's
@@ -62,13 +66,16 @@ type batchStream struct {
 	w        http.ResponseWriter
 	rc       *http.ResponseController
 	protobuf bool
+	limit    responseLimit
 	// started is set once the status line is sent: errors can then only
 	// be reported in the body.
 	started bool
+	// sent counts the bytes of the body sent so far.
+	sent int
 }
 
-func newBatchStream(w http.ResponseWriter, protobuf bool) *batchStream {
-	return &batchStream{w: w, rc: http.NewResponseController(w), protobuf: protobuf}
+func newBatchStream(w http.ResponseWriter, protobuf bool, limit responseLimit) *batchStream {
+	return &batchStream{w: w, rc: http.NewResponseController(w), protobuf: protobuf, limit: limit}
 }
 
 // trace writes the record of a trace found.
@@ -82,7 +89,7 @@ func (s *batchStream) trace(id pcommon.TraceID, td ptrace.Traces) error {
 		frame = protowire.AppendBytes(frame, id[:])
 		frame = protowire.AppendTag(frame, batchFieldTrace, protowire.BytesType)
 		frame = protowire.AppendBytes(frame, trace)
-		return s.write(frame)
+		return s.write(frame, true)
 	}
 	// OTLP JSON of td is {"resourceSpans": [...]}: the trace object as is.
 	trace, err := (&ptrace.JSONMarshaler{}).MarshalTraces(td)
@@ -96,7 +103,7 @@ func (s *batchStream) trace(id pcommon.TraceID, td ptrace.Traces) error {
 	if err != nil {
 		return err
 	}
-	return s.write(line)
+	return s.write(line, true)
 }
 
 // finish writes the last record of a lookup that ran to the end.
@@ -116,7 +123,7 @@ func (s *batchStream) finish(sum BatchSummary) error {
 		if sum.Partial {
 			frame = appendPartialStatus(frame, batchFieldStatus, batchFieldMessage)
 		}
-		return s.write(frame)
+		return s.write(frame, false)
 	}
 	type metricsJSON struct {
 		// 64-bit integers are strings in protobuf JSON.
@@ -145,7 +152,7 @@ func (s *batchStream) finish(sum BatchSummary) error {
 	if err != nil {
 		return err
 	}
-	return s.write(line)
+	return s.write(line, false)
 }
 
 // fail writes the last record of a lookup that failed after the stream
@@ -153,7 +160,7 @@ func (s *batchStream) finish(sum BatchSummary) error {
 func (s *batchStream) fail(cause error) error {
 	if s.protobuf {
 		frame := protowire.AppendTag(nil, batchFieldError, protowire.BytesType)
-		return s.write(protowire.AppendString(frame, cause.Error()))
+		return s.write(protowire.AppendString(frame, cause.Error()), false)
 	}
 	line, err := json.Marshal(struct {
 		Error string `json:"error"`
@@ -161,11 +168,23 @@ func (s *batchStream) fail(cause error) error {
 	if err != nil {
 		return err
 	}
-	return s.write(line)
+	return s.write(line, false)
 }
 
-// write writes one record and flushes it to the client.
-func (s *batchStream) write(record []byte) error {
+// write writes one record and flushes it to the client; a limited one
+// only if the body stays within the response limit.
+func (s *batchStream) write(record []byte, limited bool) error {
+	var out []byte
+	if s.protobuf {
+		out = protowire.AppendBytes(nil, record)
+	} else {
+		out = append(record, '\n')
+	}
+	if limited {
+		if err := s.limit.check(s.sent + len(out)); err != nil {
+			return fmt.Errorf("stopped before the next trace: %w", err)
+		}
+	}
 	if !s.started {
 		mediaType := mediaNDJSON
 		if s.protobuf {
@@ -174,12 +193,8 @@ func (s *batchStream) write(record []byte) error {
 		s.w.Header().Set("Content-Type", mediaType)
 		s.started = true
 	}
-	var err error
-	if s.protobuf {
-		_, err = s.w.Write(protowire.AppendBytes(nil, record))
-	} else {
-		_, err = s.w.Write(append(record, '\n'))
-	}
+	n, err := s.w.Write(out)
+	s.sent += n
 	if err != nil {
 		return err
 	}

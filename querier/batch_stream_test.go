@@ -210,7 +210,7 @@ func TestBatchEndpointEncodings(t *testing.T) {
 func TestBatchStreamError(t *testing.T) {
 	for _, protobuf := range []bool{false, true} {
 		rec := httptest.NewRecorder()
-		s := newBatchStream(rec, protobuf)
+		s := newBatchStream(rec, protobuf, responseLimit{})
 		if err := s.trace(traceID(1), spans([2]byte{1, 1})); err != nil {
 			t.Fatal(err)
 		}

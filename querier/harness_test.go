@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/spanlog/spanlog/block"
 	"github.com/spanlog/spanlog/internal/kafkatest"
+	"github.com/spanlog/spanlog/limits"
 	"github.com/spanlog/spanlog/objstore"
 	"github.com/spanlog/spanlog/schema"
 	"github.com/spanlog/spanlog/tenant"
@@ -41,16 +44,52 @@ func soloConfig() Config {
 	return cfg
 }
 
+// noLimits returns limits that limit nothing, so that tests of other
+// things can search data of any age.
+func noLimits(t testing.TB) *limits.Overrides {
+	return newLimits(t, limits.Limits{}, "")
+}
+
+// newLimits returns limits of defaults, with overrides if not empty: the
+// content of an overrides file.
+func newLimits(t testing.TB, defaults limits.Limits, overrides string) *limits.Overrides {
+	t.Helper()
+	cfg := limits.DefaultConfig()
+	cfg.Defaults = defaults
+	if overrides != "" {
+		cfg.OverridesFile = filepath.Join(t.TempDir(), "overrides.yaml")
+		if err := os.WriteFile(cfg.OverridesFile, []byte(overrides), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o, err := limits.NewOverrides(cfg, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
 // startQuerier runs a querier over bkt and a new log of four partitions,
 // and waits until it is ready and knows the blocks already in bkt.
 func startQuerier(t testing.TB, bkt objstore.Bucket) *runningQuerier {
 	t.Helper()
-	return startQueriers(t, bkt, 1)[0]
+	return startQuerierWithin(t, bkt, DefaultConfig(), tenant.DefaultConfig(), noLimits(t))
+}
+
+// startQuerierWithin is startQuerier with cfg, tenants and lim.
+func startQuerierWithin(t testing.TB, bkt objstore.Bucket, cfg Config, tenants tenant.Config, lim *limits.Overrides) *runningQuerier {
+	t.Helper()
+	return startQueriersWithin(t, bkt, 1, cfg, tenants, lim)[0]
 }
 
 // startQueriers runs n queriers, as startQuerier does one, sharing one log
 // and the partitions' live tails; each serves its HTTP API on 127.0.0.1.
 func startQueriers(t testing.TB, bkt objstore.Bucket, n int) []*runningQuerier {
+	t.Helper()
+	return startQueriersWithin(t, bkt, n, DefaultConfig(), tenant.DefaultConfig(), noLimits(t))
+}
+
+func startQueriersWithin(t testing.TB, bkt objstore.Bucket, n int, cfg Config, tenants tenant.Config, lim *limits.Overrides) []*runningQuerier {
 	t.Helper()
 	ctx := context.Background()
 	cluster := kafkatest.New(t)
@@ -64,17 +103,16 @@ func startQueriers(t testing.TB, bkt objstore.Bucket, n int) []*runningQuerier {
 	if _, err := tracelog.EnsureTopic(ctx, producer, log); err != nil {
 		t.Fatal(err)
 	}
+	cfg.Blocklist.PollInterval = 100 * time.Millisecond
+	cfg.SessionTimeout = 6 * time.Second
 	out := make([]*runningQuerier, n)
 	for i := range out {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
-		cfg := DefaultConfig()
-		cfg.Blocklist.PollInterval = 100 * time.Millisecond
 		cfg.AdvertiseAddress = ln.Addr().String()
-		cfg.SessionTimeout = 6 * time.Second
-		q, err := New(cfg, log, tenant.DefaultConfig(), "builders", bkt, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+		q, err := New(cfg, log, tenants, lim, "builders", bkt, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -58,10 +58,28 @@ func (e streamedError) Unwrap() error { return e.err }
 func (q *Querier) instrument(route string, h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		// One deadline for the whole request, writing the answer included.
+		// Its cause tells the query timeout apart from any other deadline
+		// (an object store's per-request one, say), which the handler's
+		// error would not.
+		ctx, cancel := context.WithTimeoutCause(r.Context(), q.cfg.QueryTimeout, errQueryTimeout)
+		defer cancel()
 		status := http.StatusOK
-		if err := h(w, r); err != nil {
+		if err := h(w, r.WithContext(ctx)); err != nil {
+			switch {
+			case r.Context().Err() != nil:
+				// Whatever failed after the client left failed because
+				// it left: not the server's fault, and no one reads the
+				// answer.
+				err = fmt.Errorf("%w: %w", errClientClosed, err)
+			case ctx.Err() != nil && context.Cause(ctx) == errQueryTimeout:
+				err = fmt.Errorf("%w after %s (querier.query-timeout): %w", errQueryTimeout, q.cfg.QueryTimeout, err)
+			}
 			status = httpStatus(err)
-			if status >= 500 {
+			switch {
+			case errors.Is(err, errClientClosed):
+				q.logger.Debug("query abandoned by its client", "route", route, "err", err)
+			case status >= 500:
 				q.logger.Error("query failed", "route", route, "err", err)
 			}
 			if !errors.As(err, new(streamedError)) {
@@ -72,9 +90,21 @@ func (q *Querier) instrument(route string, h handlerFunc) http.Handler {
 	})
 }
 
+// Errors of a request as a whole, which instrument tells apart.
+var (
+	// errQueryTimeout: the request ran past querier.query-timeout.
+	errQueryTimeout = errors.New("query timed out")
+	// errClientClosed: the client went away before the answer.
+	errClientClosed = errors.New("client closed the request")
+)
+
 // httpStatus maps a query error to its HTTP status code.
 func httpStatus(err error) int {
 	switch {
+	case errors.Is(err, errClientClosed), errors.Is(err, context.Canceled):
+		return 499 // client closed the request, as nginx logs it
+	case errors.Is(err, errQueryTimeout), errors.Is(err, context.DeadlineExceeded):
+		return http.StatusGatewayTimeout
 	case errors.Is(err, errNotFound):
 		return http.StatusNotFound
 	case errors.Is(err, tenant.ErrMissing):
@@ -83,12 +113,12 @@ func httpStatus(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, errNotOwned):
 		return http.StatusMisdirectedRequest
-	case errors.Is(err, ErrNotReady), errors.Is(err, errBlocksBehind):
+	case errors.Is(err, errResponseTooLarge):
+		// As Mimir answers a query over a limit: the request is well
+		// formed, and repeating it will not help.
+		return http.StatusUnprocessableEntity
+	case errors.Is(err, ErrNotReady), errors.Is(err, errStopping), errors.Is(err, errBlocksBehind):
 		return http.StatusServiceUnavailable
-	case errors.Is(err, context.DeadlineExceeded):
-		return http.StatusGatewayTimeout
-	case errors.Is(err, context.Canceled):
-		return 499 // client closed the request, as nginx logs it
 	}
 	return http.StatusInternalServerError
 }

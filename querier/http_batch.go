@@ -32,7 +32,7 @@ func (q *Querier) handleBatchTraces(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	out := newBatchStream(w, wantsProtobuf(r))
+	out := newBatchStream(w, wantsProtobuf(r), q.responseLimit(tenants))
 	sum, err := q.FindTraces(r.Context(), tenants, req.ids, req.tr, out.trace)
 	if cerr := r.Context().Err(); err != nil && cerr != nil {
 		err = cerr // the client left: what failed after is its doing

@@ -32,6 +32,9 @@ func (q *Querier) handleSearch(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if req.Range, err = q.searchWindow(tenants, req.Range); err != nil {
+		return err
+	}
 	res, err := q.Search(r.Context(), tenants, req)
 	if err != nil {
 		return err
@@ -40,7 +43,7 @@ func (q *Querier) handleSearch(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return write(w, mediaJSON, body)
+	return write(w, q.responseLimit(tenants), mediaJSON, body)
 }
 
 func parseSearchRequest(r *http.Request) (SearchRequest, error) {

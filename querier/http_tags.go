@@ -19,6 +19,7 @@ type tagsRequest struct {
 	tenants []string
 	tr      TimeRange
 	query   *traceql.Query // nil: every span
+	limit   responseLimit
 }
 
 func (q *Querier) parseTagsRequest(r *http.Request) (tagsRequest, error) {
@@ -30,6 +31,10 @@ func (q *Querier) parseTagsRequest(r *http.Request) (tagsRequest, error) {
 	if req.tr, err = parseTimeRange(r); err != nil {
 		return req, err
 	}
+	if req.tr, err = q.searchWindow(req.tenants, req.tr); err != nil {
+		return req, err
+	}
+	req.limit = q.responseLimit(req.tenants)
 	req.query = tagsFilter(r.URL.Query().Get("q"))
 	return req, nil
 }
@@ -84,7 +89,7 @@ func (q *Querier) handleTagNames(w http.ResponseWriter, r *http.Request) error {
 	names := make([]string, 0, len(byScope[scopeSpan])+len(byScope[scopeResource]))
 	names = append(append(names, byScope[scopeSpan]...), byScope[scopeResource]...)
 	slices.Sort(names)
-	return writeJSON(w, map[string]any{"tagNames": slices.Compact(names)})
+	return writeJSON(w, req.limit, map[string]any{"tagNames": slices.Compact(names)})
 }
 
 // handleTagNamesV2 answers GET /api/v2/search/tags with the names by scope
@@ -115,7 +120,7 @@ func (q *Querier) handleTagNamesV2(w http.ResponseWriter, r *http.Request) error
 	for _, s := range scopes {
 		out = append(out, scopeJSON{Name: s, Tags: byScope[s]})
 	}
-	return writeJSON(w, map[string]any{"scopes": out, "metrics": map[string]string{"inspectedBytes": "0"}})
+	return writeJSON(w, req.limit, map[string]any{"scopes": out, "metrics": map[string]string{"inspectedBytes": "0"}})
 }
 
 // handleTagValues answers GET /api/search/tag/{tag}/values with the string
@@ -134,7 +139,7 @@ func (q *Querier) handleTagValues(w http.ResponseWriter, r *http.Request) error 
 		out = append(out, v.Value)
 	}
 	slices.Sort(out)
-	return writeJSON(w, map[string]any{"tagValues": slices.Compact(out)})
+	return writeJSON(w, req.limit, map[string]any{"tagValues": slices.Compact(out)})
 }
 
 // handleTagValuesV2 answers GET /api/v2/search/tag/{tag}/values for a
@@ -159,7 +164,7 @@ func (q *Querier) handleTagValuesV2(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, map[string]any{"tagValues": values, "metrics": map[string]string{"inspectedBytes": "0"}})
+	return writeJSON(w, req.limit, map[string]any{"tagValues": values, "metrics": map[string]string{"inspectedBytes": "0"}})
 }
 
 // splitScopedTag splits a v2 tag into scope and attribute name: span.x and
@@ -181,10 +186,10 @@ func splitScopedTag(tag string) (scope, name string) {
 	return "", tag
 }
 
-func writeJSON(w http.ResponseWriter, v any) error {
+func writeJSON(w http.ResponseWriter, limit responseLimit, v any) error {
 	body, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	return write(w, mediaJSON, body)
+	return write(w, limit, mediaJSON, body)
 }

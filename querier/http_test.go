@@ -37,6 +37,8 @@ func TestEveryRouteChecksTheTenantHeader(t *testing.T) {
 		tenants: tenant.Config{MultiTenancy: true, Default: "single-tenant"},
 		logger:  slog.New(slog.DiscardHandler),
 		metrics: newMetrics(prometheus.NewRegistry()),
+		limits:  noLimits(t),
+		cfg:     DefaultConfig(),
 	}
 	mux := http.NewServeMux()
 	q.RegisterRoutes(mux)

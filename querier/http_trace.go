@@ -28,33 +28,36 @@ const (
 
 const partialMessage = "the live tail did not catch up in time; spans acked moments ago may be missing"
 
-func (q *Querier) findTraceFromRequest(r *http.Request) (TraceResult, error) {
+// findTraceFromRequest returns the trace a request asks for, and how large
+// the answer may be.
+func (q *Querier) findTraceFromRequest(r *http.Request) (TraceResult, responseLimit, error) {
 	tenants, err := q.readTenants(r)
 	if err != nil {
-		return TraceResult{}, err
+		return TraceResult{}, responseLimit{}, err
 	}
+	limit := q.responseLimit(tenants)
 	id, err := parseTraceID(r.PathValue("id"))
 	if err != nil {
-		return TraceResult{}, err
+		return TraceResult{}, limit, err
 	}
 	tr, err := parseTimeRange(r)
 	if err != nil {
-		return TraceResult{}, err
+		return TraceResult{}, limit, err
 	}
 	res, found, err := q.FindTrace(r.Context(), tenants, id, tr)
 	if err != nil {
-		return res, err
+		return res, limit, err
 	}
 	if !found {
-		return res, fmt.Errorf("%w: %s", errNotFound, id)
+		return res, limit, fmt.Errorf("%w: %s", errNotFound, id)
 	}
-	return res, nil
+	return res, limit, nil
 }
 
 // handleTraceByIDV1 answers GET /api/traces/{id}: {"batches": [...]} in
 // JSON, TracesData in protobuf.
 func (q *Querier) handleTraceByIDV1(w http.ResponseWriter, r *http.Request) error {
-	res, err := q.findTraceFromRequest(r)
+	res, limit, err := q.findTraceFromRequest(r)
 	if err != nil {
 		return err
 	}
@@ -63,7 +66,7 @@ func (q *Querier) handleTraceByIDV1(w http.ResponseWriter, r *http.Request) erro
 		if err != nil {
 			return err
 		}
-		return write(w, mediaProtobuf, body)
+		return write(w, limit, mediaProtobuf, body)
 	}
 	spans, err := resourceSpansJSON(res.Trace)
 	if err != nil {
@@ -75,13 +78,13 @@ func (q *Querier) handleTraceByIDV1(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	return write(w, mediaJSON, body)
+	return write(w, limit, mediaJSON, body)
 }
 
 // handleTraceByIDV2 answers GET /api/v2/traces/{id} with Tempo's
 // TraceByIDResponse in JSON or protobuf.
 func (q *Querier) handleTraceByIDV2(w http.ResponseWriter, r *http.Request) error {
-	res, err := q.findTraceFromRequest(r)
+	res, limit, err := q.findTraceFromRequest(r)
 	if err != nil {
 		return err
 	}
@@ -101,7 +104,7 @@ func (q *Querier) handleTraceByIDV2(w http.ResponseWriter, r *http.Request) erro
 		if res.Partial {
 			body = appendPartialStatus(body, v2FieldStatus, v2FieldMessage)
 		}
-		return write(w, mediaProtobuf, body)
+		return write(w, limit, mediaProtobuf, body)
 	}
 	spans, err := resourceSpansJSON(res.Trace)
 	if err != nil {
@@ -129,7 +132,7 @@ func (q *Querier) handleTraceByIDV2(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	return write(w, mediaJSON, body)
+	return write(w, limit, mediaJSON, body)
 }
 
 // appendPartialStatus appends Tempo's PartialStatus PARTIAL and the reason
@@ -159,7 +162,11 @@ func resourceSpansJSON(td ptrace.Traces) (json.RawMessage, error) {
 	return data.ResourceSpans, nil
 }
 
-func write(w http.ResponseWriter, mediaType string, body []byte) error {
+// write sends body, unless it is over limit.
+func write(w http.ResponseWriter, limit responseLimit, mediaType string, body []byte) error {
+	if err := limit.check(len(body)); err != nil {
+		return err
+	}
 	w.Header().Set("Content-Type", mediaType)
 	_, err := w.Write(body)
 	return err

@@ -328,7 +328,7 @@ func (q *Querier) handleLive(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return write(w, mediaJSON, body)
+	return write(w, responseLimit{}, mediaJSON, body)
 }
 
 // merge adds o to s.

@@ -22,6 +22,7 @@ import (
 
 	"github.com/spanlog/spanlog/blocklist"
 	"github.com/spanlog/spanlog/consumer"
+	"github.com/spanlog/spanlog/limits"
 	"github.com/spanlog/spanlog/objstore"
 	"github.com/spanlog/spanlog/schema"
 	"github.com/spanlog/spanlog/tenant"
@@ -37,6 +38,7 @@ type Querier struct {
 	cfg         Config
 	log         tracelog.Config
 	tenants     tenant.Config
+	limits      *limits.Overrides
 	blocksGroup string
 	bucket      objstore.Bucket
 	logger      *slog.Logger
@@ -53,9 +55,10 @@ type Querier struct {
 }
 
 // New returns a querier reading the log described by log and the blocks in
-// bucket. blocksGroup is the block-builders' consumer group: its committed
-// offsets say where blocks end and the live tail begins.
-func New(cfg Config, log tracelog.Config, tenants tenant.Config, blocksGroup string, bucket objstore.Bucket, logger *slog.Logger, reg prometheus.Registerer) (*Querier, error) {
+// bucket, within each tenant's limits. blocksGroup is the block-builders'
+// consumer group: its committed offsets say where blocks end and the live
+// tail begins.
+func New(cfg Config, log tracelog.Config, tenants tenant.Config, lim *limits.Overrides, blocksGroup string, bucket objstore.Bucket, logger *slog.Logger, reg prometheus.Registerer) (*Querier, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -78,6 +81,7 @@ func New(cfg Config, log tracelog.Config, tenants tenant.Config, blocksGroup str
 		cfg:         cfg,
 		log:         log,
 		tenants:     tenants,
+		limits:      lim,
 		blocksGroup: blocksGroup,
 		bucket:      bucket,
 		logger:      logger,

@@ -3,6 +3,7 @@ package querier
 import (
 	"container/list"
 	"context"
+	"errors"
 	"sync"
 
 	"github.com/google/uuid"
@@ -12,6 +13,10 @@ import (
 	"github.com/spanlog/spanlog/schema"
 )
 
+// errStopping is returned for blocks asked for, or done opening, after the
+// querier stopped.
+var errStopping = errors.New("querier is stopping")
+
 // readers keeps the most recently used block readers open. An open reader
 // holds the block's footer, bloom filters and page indexes, so a lookup that
 // the bloom filter rules out costs no request to object storage at all.
@@ -19,9 +24,13 @@ type readers struct {
 	bucket objstore.Bucket
 	max    int
 
-	mu   sync.Mutex
-	lru  *list.List // of *openReader, most recent first
-	byID map[uuid.UUID]*list.Element
+	mu      sync.Mutex
+	lru     *list.List // of *openReader, most recent first
+	byID    map[uuid.UUID]*list.Element
+	opening map[uuid.UUID]*opening
+	closed  bool
+	// opens are the goroutines opening blocks, which close waits for.
+	opens sync.WaitGroup
 }
 
 type openReader struct {
@@ -31,40 +40,76 @@ type openReader struct {
 	evicted bool
 }
 
+// opening is a block being opened; done is closed when it is open, or
+// failed with err.
+type opening struct {
+	done chan struct{}
+	err  error
+}
+
 func newReaders(bucket objstore.Bucket, max int) *readers {
-	return &readers{bucket: bucket, max: max, lru: list.New(), byID: make(map[uuid.UUID]*list.Element)}
+	return &readers{bucket: bucket, max: max, lru: list.New(), byID: make(map[uuid.UUID]*list.Element), opening: make(map[uuid.UUID]*opening)}
 }
 
 // get returns an open reader of m's block and a release to call when done
 // with it. A reader evicted while in use is closed by its last release.
+//
+// A block is opened once for all the requests that want it at the same
+// time, and apart from them: the reader outlives each of them. A request
+// that ends while the block is being opened returns at once, and the
+// block, once open, stays for the next one.
 func (c *readers) get(ctx context.Context, m *schema.BlockMeta) (*block.Reader, func(), error) {
-	c.mu.Lock()
-	if e, ok := c.byID[m.BlockID]; ok {
-		c.lru.MoveToFront(e)
-		o := e.Value.(*openReader)
-		o.refs++
+	for {
+		c.mu.Lock()
+		if e, ok := c.byID[m.BlockID]; ok {
+			c.lru.MoveToFront(e)
+			o := e.Value.(*openReader)
+			o.refs++
+			c.mu.Unlock()
+			return o.r, c.releaser(o), nil
+		}
+		op, ok := c.opening[m.BlockID]
+		if !ok {
+			if c.closed {
+				c.mu.Unlock()
+				return nil, nil, errStopping
+			}
+			op = &opening{done: make(chan struct{})}
+			c.opening[m.BlockID] = op
+			// Detached from the request, which may end first: each read
+			// is still bounded by the backend's own request timeout.
+			c.opens.Go(func() { c.open(context.WithoutCancel(ctx), m, op) })
+		}
 		c.mu.Unlock()
-		return o.r, c.releaser(o), nil
+		select {
+		case <-op.done:
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		}
+		if op.err != nil {
+			return nil, nil, op.err
+		}
+		// Open now, unless evicted already by other opens: then again.
 	}
-	c.mu.Unlock()
+}
 
-	// The reader outlives this request, and a backend's ranged reads may
-	// keep the context they were opened with: detach it from the request.
-	// Each read is still bounded by the backend's own request timeout.
-	r, err := block.Open(context.WithoutCancel(ctx), c.bucket, m)
-	if err != nil {
-		return nil, nil, err
-	}
+// open opens m's block and adds it to the readers, unused.
+func (c *readers) open(ctx context.Context, m *schema.BlockMeta, op *opening) {
+	r, err := block.Open(ctx, c.bucket, m)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if e, ok := c.byID[m.BlockID]; ok { // opened concurrently: keep the first
-		r.Close()
-		o := e.Value.(*openReader)
-		o.refs++
-		return o.r, c.releaser(o), nil
+	delete(c.opening, m.BlockID)
+	op.err = err
+	defer close(op.done)
+	if err != nil {
+		return
 	}
-	o := &openReader{id: m.BlockID, r: r, refs: 1}
-	c.byID[m.BlockID] = c.lru.PushFront(o)
+	if c.closed { // the querier stopped while the block was opened
+		r.Close()
+		op.err = errStopping
+		return
+	}
+	c.byID[m.BlockID] = c.lru.PushFront(&openReader{id: m.BlockID, r: r})
 	for c.lru.Len() > c.max {
 		old := c.lru.Remove(c.lru.Back()).(*openReader)
 		delete(c.byID, old.id)
@@ -73,7 +118,6 @@ func (c *readers) get(ctx context.Context, m *schema.BlockMeta) (*block.Reader, 
 			old.r.Close()
 		}
 	}
-	return r, c.releaser(o), nil
 }
 
 func (c *readers) releaser(o *openReader) func() {
@@ -90,8 +134,10 @@ func (c *readers) releaser(o *openReader) func() {
 	}
 }
 
-// close closes every reader not in use; the ones in use close on release.
+// close closes every reader not in use, and waits for the blocks being
+// opened; the readers in use close on release.
 func (c *readers) close() {
+	defer c.opens.Wait()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for e := c.lru.Front(); e != nil; e = e.Next() {
@@ -103,4 +149,5 @@ func (c *readers) close() {
 	}
 	c.lru.Init()
 	clear(c.byID)
+	c.closed = true
 }

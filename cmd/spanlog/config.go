@@ -9,6 +9,7 @@ import (
 
 	"github.com/spanlog/spanlog/blockbuilder"
 	"github.com/spanlog/spanlog/compactor"
+	"github.com/spanlog/spanlog/limits"
 	"github.com/spanlog/spanlog/objstore"
 	"github.com/spanlog/spanlog/producer"
 	"github.com/spanlog/spanlog/querier"
@@ -35,6 +36,8 @@ type Config struct {
 	Server ServerConfig `yaml:"server"`
 	// Tenants says how requests map to tenants.
 	Tenants tenant.Config `yaml:"tenants"`
+	// Limits are the per-tenant limits: defaults and an overrides file.
+	Limits limits.Config `yaml:"limits"`
 	// Kafka says where the trace log is.
 	Kafka tracelog.Config `yaml:"kafka"`
 	// EmbeddedKafka is the in-process Kafka of target all.
@@ -81,6 +84,7 @@ func defaultConfig() Config {
 			LogLevel:          "info",
 		},
 		Tenants: tenant.DefaultConfig(),
+		Limits:  limits.DefaultConfig(),
 		Kafka:   tracelog.DefaultConfig(),
 		EmbeddedKafka: EmbeddedKafkaConfig{
 			Enabled:         true,
@@ -116,7 +120,7 @@ func (c *Config) Validate() error {
 	if c.embedsKafka() && c.EmbeddedKafka.DataDir == "" {
 		return errors.New("embedded kafka: data dir must be set")
 	}
-	errs := []error{c.Tenants.Validate(), c.Kafka.Validate()}
+	errs := []error{c.Tenants.Validate(), c.Limits.Validate(), c.Kafka.Validate()}
 	if c.runs(targetDistributor) {
 		errs = append(errs, c.Distributor.Validate())
 		// A stopping distributor lets requests in flight finish, each within

@@ -74,12 +74,19 @@ func registerFlags(fs *flag.FlagSet, prefix string, v reflect.Value) error {
 	t := v.Type()
 	for i := range t.NumField() {
 		f := t.Field(i)
-		key, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		key, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		field := v.Field(i)
+		if key == "" && opts == "inline" && f.Type.Kind() == reflect.Struct {
+			// Its keys are the parent's, in YAML and so in flags.
+			if err := registerFlags(fs, prefix, field); err != nil {
+				return err
+			}
+			continue
+		}
 		if key == "" || key == "-" {
 			continue
 		}
 		name := prefix + key
-		field := v.Field(i)
 		if f.Type.Kind() == reflect.Struct {
 			if err := registerFlags(fs, name+".", field); err != nil {
 				return err

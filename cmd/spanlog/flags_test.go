@@ -70,6 +70,30 @@ block-builder:
 	}
 }
 
+// The default limits sit inline in limits:, beside where the overrides
+// come from, in YAML and flags alike.
+func TestLimitsSettings(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "spanlog.yaml")
+	if err := os.WriteFile(path, []byte("limits:\n  max-search-duration: 24h\n  overrides-file: /etc/spanlog/overrides.yaml\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := load(t, "-config.file", path, "-limits.max-response-bytes=1048576")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := cfg.Limits
+	if l.Defaults.MaxSearchDuration != 24*time.Hour || l.Defaults.MaxResponseBytes != 1<<20 ||
+		l.OverridesFile != "/etc/spanlog/overrides.yaml" || l.OverridesPeriod != defaultConfig().Limits.OverridesPeriod {
+		t.Errorf("limits %+v", l)
+	}
+	if cfg, err = load(t, "-limits.max-response-bytes=-1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "max-response-bytes") {
+		t.Errorf("negative limit: %v", err)
+	}
+}
+
 func TestConfigErrors(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "bad.yaml")
 	if err := os.WriteFile(path, []byte("kafka:\n  topicc: x\n"), 0o644); err != nil {
@@ -100,7 +124,8 @@ func TestEverySettingHasAFlag(t *testing.T) {
 	}
 	for _, name := range []string{"target", "server.http-listen-address", "kafka.brokers", "kafka.partitions",
 		"storage.local.path", "distributor.grpc-listen-address", "block-builder.cycle-duration",
-		"querier.read-your-writes-timeout", "embedded-kafka.data-dir", "tenants.multitenancy-enabled"} {
+		"querier.read-your-writes-timeout", "embedded-kafka.data-dir", "tenants.multitenancy-enabled",
+		"limits.max-search-duration", "limits.max-response-bytes", "limits.overrides-file", "limits.overrides-period"} {
 		if fs.Lookup(name) == nil {
 			t.Errorf("no flag -%s", name)
 		}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/spanlog/spanlog/blockbuilder"
 	"github.com/spanlog/spanlog/compactor"
+	"github.com/spanlog/spanlog/limits"
 	"github.com/spanlog/spanlog/objstore"
 	"github.com/spanlog/spanlog/producer"
 	"github.com/spanlog/spanlog/querier"
@@ -129,7 +130,12 @@ func buildRoles(cfg Config, logger *slog.Logger, reg prometheus.Registerer) ([]r
 		roles = append(roles, role{name: targetBlockBuilder, run: b.Run})
 	}
 	if cfg.runs(targetQuerier) {
-		q, err := querier.New(cfg.Querier, cfg.Kafka, cfg.Tenants, cfg.BlockBuilder.ConsumerGroup, bucket, logger.With("role", targetQuerier), reg)
+		lim, err := limits.NewOverrides(cfg.Limits, logger.With("role", "limits"), reg)
+		if err != nil {
+			return nil, nil, err
+		}
+		roles = append(roles, role{name: "limits", run: lim.Run})
+		q, err := querier.New(cfg.Querier, cfg.Kafka, cfg.Tenants, lim, cfg.BlockBuilder.ConsumerGroup, bucket, logger.With("role", targetQuerier), reg)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -5,6 +5,7 @@ package objstoretest
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"strings"
 	"testing"
@@ -69,6 +70,31 @@ func Contract(t *testing.T, newBucket func(t *testing.T) objstore.Bucket) {
 			if n, err := r.ReadAt(make([]byte, 1), off); n != 0 || err != io.EOF {
 				t.Fatalf("ReadAt(%d) = %d, %v; want 0, EOF", off, n, err)
 			}
+		}
+	})
+
+	t.Run("reads under their own context", func(t *testing.T) {
+		b := newBucket(t)
+		if err := b.Upload(ctx, "c", strings.NewReader("0123456789")); err != nil {
+			t.Fatal(err)
+		}
+		openCtx, endOpen := context.WithCancel(ctx)
+		r, err := b.Open(openCtx, "c")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		// An object outlives the request that opened it: a read is
+		// bounded by its own context, not by Open's.
+		endOpen()
+		p := make([]byte, 4)
+		if _, err := objstore.ReadAt(ctx, r, p, 2); err != nil || string(p) != "2345" {
+			t.Fatalf("read %q, %v after Open's context ended; want 2345", p, err)
+		}
+		ended, end := context.WithCancel(ctx)
+		end()
+		if _, err := objstore.ReadAt(ended, r, p, 2); !errors.Is(err, context.Canceled) {
+			t.Fatalf("read under an ended context: %v, want context.Canceled", err)
 		}
 	})
 

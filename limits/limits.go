@@ -1,0 +1,73 @@
+// Package limits owns the per-tenant limits: the defaults every tenant
+// gets, the per-tenant overrides of a runtime file that is re-read while
+// the process runs, and how the limits of several tenants combine. It holds
+// query limits now; ingest limits belong here too when they become per
+// tenant. It does not enforce anything: the components that serve requests
+// ask it for a tenant's limits and decide what to refuse.
+package limits
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Limits are the limits of one tenant. Zero means no limit.
+type Limits struct {
+	// MaxSearchDuration is the longest time range (end - start) one
+	// search, tag names or tag values request may cover; a request
+	// without start and end covers the most recent MaxSearchDuration.
+	// Zero: no limit. Default 168h, Tempo's.
+	MaxSearchDuration time.Duration `yaml:"max-search-duration" help:"Longest time range one search or tags request may cover; without start and end, the most recent window of this length is searched (0: no limit)."`
+	// MaxResponseBytes caps the body of one query response: a larger
+	// trace, search or tags response is refused, and a batch response
+	// ends with an error record before passing it. Zero: no limit.
+	// Default 0.
+	MaxResponseBytes int64 `yaml:"max-response-bytes" help:"Largest query response body in bytes; larger ones are refused with 422 (0: no limit)."`
+}
+
+// DefaultLimits returns the limits of a tenant no override names.
+func DefaultLimits() Limits {
+	return Limits{MaxSearchDuration: 168 * time.Hour}
+}
+
+// Validate reports limits that cannot be meant.
+func (l Limits) Validate() error {
+	switch {
+	case l.MaxSearchDuration < 0:
+		return fmt.Errorf("max-search-duration %v must not be negative", l.MaxSearchDuration)
+	case l.MaxResponseBytes < 0:
+		return fmt.Errorf("max-response-bytes %d must not be negative", l.MaxResponseBytes)
+	}
+	return nil
+}
+
+// Config is the limits every tenant gets and where per-tenant overrides
+// come from.
+type Config struct {
+	// Defaults apply to every tenant, and to each setting an override
+	// leaves out.
+	Defaults Limits `yaml:",inline"`
+	// OverridesFile is a YAML file of per-tenant limits (see
+	// Overrides), re-read every OverridesPeriod so that a change applies
+	// without a restart. Default "": no overrides.
+	OverridesFile string `yaml:"overrides-file" help:"YAML file of per-tenant limits, re-read while running (empty: none)."`
+	// OverridesPeriod is how often OverridesFile is re-read. Default 10s.
+	OverridesPeriod time.Duration `yaml:"overrides-period" help:"How often the overrides file is re-read."`
+}
+
+// DefaultConfig returns the default limits, without overrides.
+func DefaultConfig() Config {
+	return Config{Defaults: DefaultLimits(), OverridesPeriod: 10 * time.Second}
+}
+
+// Validate reports a configuration that cannot work.
+func (c Config) Validate() error {
+	if err := c.Defaults.Validate(); err != nil {
+		return fmt.Errorf("limits: %w", err)
+	}
+	if c.OverridesFile != "" && c.OverridesPeriod <= 0 {
+		return errors.New("limits: overrides period must be positive")
+	}
+	return nil
+}
