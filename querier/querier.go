@@ -41,6 +41,10 @@ type Querier struct {
 	blocklist   *blocklist.Blocklist
 	readers     *readers
 
+	// wholeScanShare is defaultWholeScanShare; tests change it to take
+	// the other path.
+	wholeScanShare int64
+
 	cl         *kgo.Client
 	partitions atomic.Int32             // 0 until Run learned the topic
 	live       atomic.Pointer[LiveTail] // nil until Run started consuming
@@ -76,6 +80,8 @@ func New(cfg Config, log tracelog.Config, tenants tenant.Config, blocksGroup str
 		blocklist:   bl,
 		readers:     newReaders(bucket, cfg.OpenBlocks),
 		cl:          cl,
+
+		wholeScanShare: defaultWholeScanShare,
 	}
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "spanlog_querier_live_records",
