@@ -61,26 +61,43 @@ var flatColumns = []struct {
 // scanGroup reads them.
 var attributeLeaves = []string{"key", "str", "int", "double", "bool", "bytes", "any"}
 
+// ScanOptions say what a Scan reads.
+type ScanOptions struct {
+	// Columns are the columns read besides the trace ID and start.
+	Columns Columns
+	// AttributeKeys, if not nil, are the only attributes of the lists
+	// Columns asks for that are decoded; the others are stepped over.
+	AttributeKeys []string
+	// Skip, if not nil, tells from a row group's statistics that none of
+	// its rows is wanted: the group is not read at all.
+	Skip func(GroupStats) bool
+}
+
 // Scan calls fn with each span of the block, in block order, with only the
-// fields of the row that cols reads filled in, and the trace ID and start.
-// A row group for which skip (if not nil) reports true is not read at all.
-// fn may keep the strings and byte slices of row, but not row itself nor
-// its attribute lists, which are reused. Scan stops at the first error fn
-// returns, and when ctx ends.
+// fields of the row that opts asks for filled in, and the trace ID and
+// start. fn may keep the strings and byte slices of row, but not row
+// itself nor its attribute lists, which are reused. Scan stops at the
+// first error fn returns, and when ctx ends.
 //
 // It decodes the columns itself, value by value, page by page: parquet-go's
 // row reader reconstructs rows through reflection, which costs more than
 // reading the values.
-func (r *Reader) Scan(ctx context.Context, cols Columns, skip func(GroupStats) bool, fn func(row *schema.SpanRow) error) error {
-	plan, err := r.scanPlan(cols)
+func (r *Reader) Scan(ctx context.Context, opts ScanOptions, fn func(row *schema.SpanRow) error) error {
+	plan, err := r.scanPlan(opts.Columns)
 	if err != nil {
 		return fmt.Errorf("scan block %s: %w", r.meta.BlockID, err)
+	}
+	if opts.AttributeKeys != nil {
+		plan.keys = make(map[string]bool, len(opts.AttributeKeys))
+		for _, k := range opts.AttributeKeys {
+			plan.keys[k] = true
+		}
 	}
 	for g := range r.file.RowGroups() {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if skip != nil && skip(GroupStats{r: r, g: g}) {
+		if opts.Skip != nil && opts.Skip(GroupStats{r: r, g: g}) {
 			continue
 		}
 		if err := r.scanGroup(ctx, g, plan, nil, fn); err != nil {
@@ -146,6 +163,8 @@ type scanPlan struct {
 	flat []flatLeaf
 	// attrs and resourceAttrs are the leaves of attributeLeaves, or nil.
 	attrs, resourceAttrs []int
+	// keys, if not nil, are the attributes decoded.
+	keys map[string]bool
 }
 
 type flatLeaf struct {
@@ -329,10 +348,10 @@ func (r *Reader) scanGroup(ctx context.Context, g int, plan *scanPlan, keep func
 			}
 			continue
 		}
-		if row.Attrs, err = readAttributes(attrs, row.Attrs[:0], a); err != nil {
+		if row.Attrs, err = readAttributes(attrs, plan.keys, row.Attrs[:0], a); err != nil {
 			return err
 		}
-		if row.ResourceAttrs, err = readAttributes(resourceAttrs, row.ResourceAttrs[:0], a); err != nil {
+		if row.ResourceAttrs, err = readAttributes(resourceAttrs, plan.keys, row.ResourceAttrs[:0], a); err != nil {
 			return err
 		}
 		if err := fn(&row); err != nil {
@@ -343,9 +362,10 @@ func (r *Reader) scanGroup(ctx context.Context, g int, plan *scanPlan, keep func
 }
 
 // readAttributes appends the attributes of the next row to dst, reading one
-// value of each leaf of cursors (in attributeLeaves order) per attribute.
-// A row with an empty list has one null value in each.
-func readAttributes(cursors []*leafCursor, dst []schema.Attribute, a *arena) ([]schema.Attribute, error) {
+// value of each leaf of cursors (in attributeLeaves order) per attribute,
+// and decoding only those keys holds (all if keys is nil). A row with an
+// empty list has one null value in each.
+func readAttributes(cursors []*leafCursor, keys map[string]bool, dst []schema.Attribute, a *arena) ([]schema.Attribute, error) {
 	if cursors == nil {
 		return nil, nil
 	}
@@ -369,6 +389,9 @@ func readAttributes(cursors []*leafCursor, dst []schema.Attribute, a *arena) ([]
 		}
 		if vals[0].DefinitionLevel() == 0 {
 			return dst, nil // an empty list
+		}
+		if keys != nil && !keys[string(vals[0].ByteArray())] { // no copy
+			continue
 		}
 		attr := schema.Attribute{Key: a.str(vals[0])}
 		switch {

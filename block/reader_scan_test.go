@@ -65,7 +65,7 @@ func TestScan(t *testing.T) {
 		}
 		bkt.bytes.Store(0)
 		i := 0
-		err := r.Scan(ctx, cols, nil, func(row *schema.SpanRow) error {
+		err := r.Scan(ctx, block.ScanOptions{Columns: cols}, func(row *schema.SpanRow) error {
 			if i >= len(want) {
 				return errors.New("more rows than the block holds")
 			}
@@ -122,7 +122,7 @@ func TestScanSkipsGroups(t *testing.T) {
 	// The bounds each group's statistics give must hold its rows.
 	var groups []struct{ lo, hi int64 }
 	var rows int64
-	err := r.Scan(ctx, block.Duration, func(s block.GroupStats) bool {
+	err := r.Scan(ctx, block.ScanOptions{Columns: block.Duration, Skip: func(s block.GroupStats) bool {
 		lo, hi, ok := s.Int64Bounds("duration_nano")
 		if !ok {
 			t.Fatal("no duration statistics")
@@ -133,7 +133,7 @@ func TestScanSkipsGroups(t *testing.T) {
 		groups = append(groups, struct{ lo, hi int64 }{lo, hi})
 		rows += s.NumRows()
 		return false
-	}, func(row *schema.SpanRow) error {
+	}}, func(row *schema.SpanRow) error {
 		g := groups[len(groups)-1]
 		if row.DurationNano < g.lo || row.DurationNano > g.hi {
 			t.Fatalf("duration %d outside its group's bounds [%d, %d]", row.DurationNano, g.lo, g.hi)
@@ -148,7 +148,7 @@ func TestScanSkipsGroups(t *testing.T) {
 	}
 
 	bkt.bytes.Store(0)
-	err = r.Scan(ctx, 0, func(block.GroupStats) bool { return true }, func(*schema.SpanRow) error {
+	err = r.Scan(ctx, block.ScanOptions{Skip: func(block.GroupStats) bool { return true }}, func(*schema.SpanRow) error {
 		return errors.New("a skipped group was read")
 	})
 	if err != nil {
@@ -164,7 +164,7 @@ func TestScanStopsWhenCancelled(t *testing.T) {
 	r := writeBlock(t, newDir(t), smallOptions(), td)
 	ctx, cancel := context.WithCancel(context.Background())
 	n := 0
-	err := r.Scan(ctx, 0, nil, func(*schema.SpanRow) error {
+	err := r.Scan(ctx, block.ScanOptions{}, func(*schema.SpanRow) error {
 		n++
 		if n == 10 {
 			cancel()
@@ -238,5 +238,28 @@ func TestScanTraces(t *testing.T) {
 				t.Fatalf("trace %s row %d:\n got %+v\nwant %+v", id, i, g[i], w)
 			}
 		}
+	}
+}
+
+func TestScanAttributeKeys(t *testing.T) {
+	td := genTraces(rand.New(rand.NewPCG(39, 40)), 50)
+	r := writeBlock(t, newDir(t), smallOptions(), td)
+	keys := []string{"http.response.status_code", "service.name"}
+	rows := 0
+	err := r.Scan(context.Background(), block.ScanOptions{Columns: block.SpanAttrs | block.ResourceAttrs, AttributeKeys: keys}, func(row *schema.SpanRow) error {
+		rows++
+		if len(row.Attrs) != 1 || row.Attrs[0].Key != keys[0] || row.Attrs[0].Int == nil {
+			return fmt.Errorf("span attributes %+v, want %s alone", row.Attrs, keys[0])
+		}
+		if len(row.ResourceAttrs) != 1 || row.ResourceAttrs[0].Key != keys[1] || row.ResourceAttrs[0].Str == nil {
+			return fmt.Errorf("resource attributes %+v, want %s alone", row.ResourceAttrs, keys[1])
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rows != td.SpanCount() {
+		t.Fatalf("scanned %d rows, want %d", rows, td.SpanCount())
 	}
 }

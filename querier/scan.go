@@ -236,12 +236,11 @@ func (ts *tenantScan) blockCandidates(ctx context.Context, m *schema.BlockMeta) 
 			out = append(out, current)
 		}
 	}
-	var cols block.Columns
-	var skip func(block.GroupStats) bool
+	var opts block.ScanOptions
 	if ts.filter != nil {
-		cols, skip = ts.filter.cols, ts.filter.rulesOut
+		opts = block.ScanOptions{Columns: ts.filter.cols, AttributeKeys: ts.filter.keys, Skip: ts.filter.rulesOut}
 	}
-	err = r.Scan(ctx, cols, skip, func(row *schema.SpanRow) error {
+	err = r.Scan(ctx, opts, func(row *schema.SpanRow) error {
 		if row.TraceID != current.id {
 			flush()
 			current, matched = candidate{id: row.TraceID, start: row.StartUnixNano}, false

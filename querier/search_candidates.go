@@ -15,8 +15,9 @@ import (
 // only the traces with a span that passes: its candidates.
 type candidateFilter struct {
 	conds []candidateCondition
-	// cols are the columns the conditions read.
+	// cols are the columns the conditions read, and keys the attributes.
 	cols block.Columns
+	keys []string
 }
 
 type candidateCondition struct {
@@ -46,6 +47,9 @@ func newCandidateFilter(q *traceql.Query) *candidateFilter {
 		cc := candidateCondition{Condition: c, serviceName: usesServiceNameColumn(c)}
 		f.conds = append(f.conds, cc)
 		f.cols |= cc.columns()
+		if cc.columns()&(block.SpanAttrs|block.ResourceAttrs) != 0 {
+			f.keys = append(f.keys, c.Field.Name)
+		}
 	}
 	var best *candidateFilter
 	for _, i := range order {

@@ -69,8 +69,9 @@ func scanBenchTrace(rng *rand.Rand, minute int) ptrace.Traces {
 
 // BenchmarkSearchScan searches blocks on local disk, block readers open, for
 // the queries of the search benchmark, and reports the spans searched per
-// second. "all" returns every match (no limit), so every block is read;
-// "limit-20" is what Grafana asks for.
+// second. "phase1" is the candidate scan alone; "all" returns every match
+// (no limit), so every match is read whole; "limit-20" is what Grafana
+// asks for.
 func BenchmarkSearchScan(b *testing.B) {
 	bkt, err := objstore.NewDir(b.TempDir())
 	if err != nil {
@@ -103,6 +104,22 @@ func BenchmarkSearchScan(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		b.Run(query+"/phase1", func(b *testing.B) {
+			var found int
+			for b.Loop() {
+				ts, err := q.newTenantScan(b.Context(), traceScan{filter: newCandidateFilter(parsed)}, testTenant)
+				if err != nil {
+					b.Fatal(err)
+				}
+				cands, err := ts.candidates(b.Context())
+				if err != nil {
+					b.Fatal(err)
+				}
+				found = len(cands)
+			}
+			b.ReportMetric(float64(spans)*float64(b.N)/b.Elapsed().Seconds(), "spans/s")
+			b.ReportMetric(float64(found), "candidates")
+		})
 		for _, limit := range []struct {
 			name string
 			n    int

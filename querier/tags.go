@@ -77,7 +77,7 @@ func (q *Querier) scanSpans(ctx context.Context, tenants []string, tr TimeRange,
 				return fmt.Errorf("open block %s/%s: %w", m.Tenant, m.BlockID, err)
 			}
 			defer release()
-			err = r.Scan(ctx, tagColumns, nil, func(row *schema.SpanRow) error {
+			err = r.Scan(ctx, block.ScanOptions{Columns: tagColumns}, func(row *schema.SpanRow) error {
 				fn(row)
 				return nil
 			})
