@@ -289,17 +289,19 @@ func (ts *tenantScan) visitWhole(ctx context.Context, cands []candidate) error {
 func (ts *tenantScan) wholeTraces(ctx context.Context, cands []candidate) ([][]schema.SpanRow, error) {
 	ids := make([]pcommon.TraceID, len(cands))
 	hexes := make([]string, len(cands))
+	partitions := make([]int32, len(cands))
 	parts := make(map[[16]byte][]schema.SpanRow, len(cands))
 	for i, c := range cands {
 		ids[i] = c.id
 		hexes[i] = hex.EncodeToString(c.id[:])
+		partitions[i] = ts.partitionOf(c.id)
 		parts[c.id] = slices.Clone(ts.live[c.id])
 	}
 	var mu sync.Mutex
 	err := ts.q.eachBlock(ctx, ts.metas, func(ctx context.Context, m *schema.BlockMeta) error {
 		var want []pcommon.TraceID
 		for i, id := range ids {
-			if ts.mayHold(m, id, hexes[i]) {
+			if ts.mayHold(m, hexes[i], partitions[i]) {
 				want = append(want, id)
 			}
 		}
@@ -359,18 +361,26 @@ const defaultWholeScanShare = 8
 const wholeColumns = block.SpanIDs | block.Name | block.Kind | block.Duration | block.Status |
 	block.ServiceName | block.SpanAttrs | block.ResourceAttrs
 
-// mayHold reports whether block m may hold trace id (idHex in hex) by its
-// meta: built from the trace's partition, with the ID in its range. A
-// block whose ranges name no partition of the log, or a log whose
-// partition count is not known, may hold any trace.
-func (ts *tenantScan) mayHold(m *schema.BlockMeta, id [16]byte, idHex string) bool {
+// partitionOf returns the log partition of trace id, or -1 when the
+// partition count is not known yet.
+func (ts *tenantScan) partitionOf(id [16]byte) int32 {
+	if ts.partitions <= 0 {
+		return -1
+	}
+	return schema.Partition(ts.tenant, id, ts.partitions)
+}
+
+// mayHold reports whether block m may hold a trace by its meta: the trace
+// ID (idHex, in hex) is in its range, and it was built from the trace's
+// partition p. A block whose ranges name no partition of the log, or a
+// trace whose partition is not known (-1), passes.
+func (ts *tenantScan) mayHold(m *schema.BlockMeta, idHex string, p int32) bool {
 	if m.MinTraceID != "" && idHex < m.MinTraceID || m.MaxTraceID != "" && idHex > m.MaxTraceID {
 		return false
 	}
-	if ts.partitions <= 0 || len(m.KafkaRanges) == 0 {
+	if p < 0 || len(m.KafkaRanges) == 0 {
 		return true
 	}
-	p := schema.Partition(ts.tenant, id, ts.partitions)
 	for _, r := range m.KafkaRanges {
 		if r.Partition == p || r.Partition >= ts.partitions || r.Partition < 0 {
 			return true

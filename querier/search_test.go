@@ -337,3 +337,42 @@ func TestSearchStopsWhenCancelled(t *testing.T) {
 		t.Fatalf("search of a cancelled request ended with %v, want context.Canceled", err)
 	}
 }
+
+// A trace's other parts can only be in blocks of its own partition, or in
+// blocks whose partition is none of the log's.
+func TestMayHold(t *testing.T) {
+	ts := &tenantScan{tenant: testTenant, partitions: 4}
+	id := [16]byte{0x42, 7}
+	p := ts.partitionOf(id)
+	idHex := fmt.Sprintf("%x", id)
+	meta := func(minID, maxID string, partitions ...int32) *schema.BlockMeta {
+		m := &schema.BlockMeta{MinTraceID: minID, MaxTraceID: maxID}
+		for _, p := range partitions {
+			m.KafkaRanges = append(m.KafkaRanges, schema.OffsetRange{Partition: p})
+		}
+		return m
+	}
+	for _, tt := range []struct {
+		m    *schema.BlockMeta
+		want bool
+	}{
+		{meta("", "", p), true},
+		{meta("", "", (p+1)%4), false},
+		{meta("", "", (p+1)%4, p), true}, // compacted across partitions
+		{meta("", "", 1000), true},       // no partition of the log
+		{meta("", ""), true},             // no ranges
+		{meta("43", "ff", p), false},     // the ID is below the range
+		{meta("00", "41ff", p), false},   // and above
+		{meta("42", "4207ff", p), true},  // within
+	} {
+		if got := ts.mayHold(tt.m, idHex, p); got != tt.want {
+			t.Errorf("block %+v: got %v, want %v", *tt.m, got, tt.want)
+		}
+	}
+	if got := (&tenantScan{tenant: testTenant}).partitionOf(id); got != -1 {
+		t.Errorf("partition with no partition count: %d, want -1", got)
+	}
+	if !ts.mayHold(meta("", "", (p+1)%4), idHex, -1) {
+		t.Error("a trace of unknown partition is ruled out")
+	}
+}
