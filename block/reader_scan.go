@@ -366,7 +366,7 @@ func (r *Reader) scanGroup(ctx context.Context, g int, plan *scanPlan, keep func
 // and decoding only those keys holds (all if keys is nil). A row with an
 // empty list has one null value in each.
 func readAttributes(cursors []*leafCursor, keys map[string]bool, dst []schema.Attribute, a *arena) ([]schema.Attribute, error) {
-	if cursors == nil {
+	if len(cursors) == 0 {
 		return nil, nil
 	}
 	var vals [7]parquet.Value
@@ -380,18 +380,27 @@ func readAttributes(cursors []*leafCursor, keys map[string]bool, dst []schema.At
 				return dst, nil
 			}
 		}
-		for i, c := range cursors {
-			v, err := c.next()
-			if err != nil {
+		key, err := cursors[0].next()
+		if err != nil {
+			return nil, err
+		}
+		// The key decides whether the values are looked at at all.
+		if key.DefinitionLevel() == 0 || keys != nil && !keys[string(key.ByteArray())] { // no copy
+			for _, c := range cursors[1:] {
+				if err := c.skip(); err != nil {
+					return nil, err
+				}
+			}
+			if key.DefinitionLevel() == 0 {
+				return dst, nil // an empty list
+			}
+			continue
+		}
+		vals[0] = key
+		for i, c := range cursors[1:] {
+			if vals[i+1], err = c.next(); err != nil {
 				return nil, err
 			}
-			vals[i] = v
-		}
-		if vals[0].DefinitionLevel() == 0 {
-			return dst, nil // an empty list
-		}
-		if keys != nil && !keys[string(vals[0].ByteArray())] { // no copy
-			continue
 		}
 		attr := schema.Attribute{Key: a.str(vals[0])}
 		switch {
@@ -453,6 +462,16 @@ func (c *leafCursor) next() (parquet.Value, error) {
 	}
 	c.i++
 	return v, err
+}
+
+// skip moves past the next value.
+func (c *leafCursor) skip() error {
+	if c.i < len(c.buf) {
+		c.i++
+		return nil
+	}
+	_, err := c.next()
+	return err
 }
 
 // peek returns the next value without moving past it; ok is false at the
