@@ -15,8 +15,9 @@ type Condition struct {
 	Op    Op
 	// Value is the literal compared with; unused for OpExists.
 	Value Value
-	// Filter numbers the spanset filter the condition comes from, from 0:
-	// the conditions of one filter hold on one span together.
+	// Filter numbers the spanset filter the condition comes from, from 0,
+	// counting only filters with conditions: the conditions of one filter
+	// hold on one span together.
 	Filter int
 
 	re  *regexp.Regexp
