@@ -31,7 +31,22 @@ func (r *Reader) FindTrace(ctx context.Context, traceID pcommon.TraceID) (ptrace
 
 // FindTraces calls fn with the spans of each trace of ids the block holds,
 // in trace ID order, and stops at the first error fn returns. IDs the block
-// does not hold get no call; an ID given twice gets one.
+// does not hold get no call; an ID given twice gets one. It is
+// FindTraceRows with the rows turned into OTLP.
+func (r *Reader) FindTraces(ctx context.Context, ids []pcommon.TraceID, fn func(id pcommon.TraceID, td ptrace.Traces) error) error {
+	return r.FindTraceRows(ctx, ids, func(id pcommon.TraceID, rows []schema.SpanRow) error {
+		td, err := schema.TracesFromRows(rows)
+		if err != nil {
+			return fmt.Errorf("find trace %s in block %s: %w", id, r.meta.BlockID, err)
+		}
+		return fn(id, td)
+	})
+}
+
+// FindTraceRows calls fn with the rows of each trace of ids the block
+// holds, in trace ID order, and stops at the first error fn returns. IDs
+// the block does not hold get no call; an ID given twice gets one. fn may
+// keep the rows.
 //
 // Each row group is searched once for all ids, in steps that each read less
 // than the next: the ids within the group's trace ID range (from the
@@ -41,7 +56,7 @@ func (r *Reader) FindTrace(ctx context.Context, traceID pcommon.TraceID) (ptrace
 // every trace found, about one page per column and trace, fetched together
 // in a few concurrent requests. So IDs in one row group cost about what
 // one of them costs alone.
-func (r *Reader) FindTraces(ctx context.Context, ids []pcommon.TraceID, fn func(id pcommon.TraceID, td ptrace.Traces) error) error {
+func (r *Reader) FindTraceRows(ctx context.Context, ids []pcommon.TraceID, fn func(id pcommon.TraceID, rows []schema.SpanRow) error) error {
 	ids = slices.Clone(ids)
 	slices.SortFunc(ids, compareTraceIDs)
 	ids = slices.Compact(ids)
@@ -64,8 +79,10 @@ func (r *Reader) FindTraces(ctx context.Context, ids []pcommon.TraceID, fn func(
 			next := r.groups[g+1].min
 			complete = sort.Search(len(held), func(i int) bool { return bytes.Compare(held[i].id[:], next[:]) >= 0 })
 		}
-		if err := r.emit(held[:complete], fn); err != nil {
-			return err
+		for _, t := range held[:complete] {
+			if err := fn(t.id, t.rows); err != nil {
+				return err
+			}
 		}
 		held = slices.Delete(held, 0, complete)
 	}
@@ -99,19 +116,6 @@ func appendTraceRows(held, found []traceRows) []traceRows {
 		found = found[1:]
 	}
 	return append(held, found...)
-}
-
-func (r *Reader) emit(traces []traceRows, fn func(pcommon.TraceID, ptrace.Traces) error) error {
-	for _, t := range traces {
-		td, err := schema.TracesFromRows(t.rows)
-		if err != nil {
-			return fmt.Errorf("find trace %s in block %s: %w", t.id, r.meta.BlockID, err)
-		}
-		if err := fn(t.id, td); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 func compareTraceIDs(a, b pcommon.TraceID) int { return bytes.Compare(a[:], b[:]) }

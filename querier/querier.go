@@ -46,6 +46,10 @@ type Querier struct {
 	blocklist   *blocklist.Blocklist
 	readers     *readers
 
+	// wholeScanShare is defaultWholeScanShare; tests change it to take
+	// the other path.
+	wholeScanShare int64
+
 	cl         *kgo.Client              // reads offsets and the group; consumes nothing
 	owners     *owners                  // who holds the partitions this querier does not
 	peers      *http.Client             // asks them for their live tails
@@ -91,6 +95,8 @@ func New(cfg Config, log tracelog.Config, tenants tenant.Config, lim *limits.Ove
 		cl:          cl,
 		owners:      &owners{adm: kadm.NewClient(cl), group: cfg.Group, topic: log.Topic},
 		peers:       &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: time.Minute}},
+
+		wholeScanShare: defaultWholeScanShare,
 	}
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "spanlog_querier_live_records",

@@ -1,12 +1,19 @@
 package querier
 
 import (
+	"bytes"
+	"cmp"
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
 	"sync"
 
+	"go.opentelemetry.io/collector/pdata/pcommon"
+
+	"github.com/spanlog/spanlog/block"
+	"github.com/spanlog/spanlog/querier/traceql"
 	"github.com/spanlog/spanlog/schema"
 )
 
@@ -15,84 +22,390 @@ type scanned struct {
 	blocks, blockBytes int64
 }
 
-// scanTraces calls visit with the rows of each trace of the tenants, source
-// by source: the live tail, then the blocks overlapping tr, BlockConcurrency
-// at a time. visit is called from several goroutines and may not keep the
-// rows.
+// traceScan is what scanTraces is asked for.
+type traceScan struct {
+	tenants []string
+	tr      TimeRange
+	// filter picks the candidates, the traces worth reading whole; nil
+	// makes every trace a candidate.
+	filter *candidateFilter
+	// floor, when ok, is a start time below which no trace matters any
+	// more to the caller, so that the scan can stop. Nil means never.
+	floor func() (start uint64, ok bool)
+	// visit is called with every candidate trace that matters, whole:
+	// every span of it in the live tail and in the blocks overlapping tr,
+	// each once. It is called from one goroutine at a time per tenant, and
+	// may not keep the rows.
+	visit func(trace []schema.SpanRow)
+}
+
+// candidate is a trace with a span that passes the scan's filter, and an
+// upper bound of its start: the earliest start of its spans in a source.
+type candidate struct {
+	id    [16]byte
+	start uint64
+}
+
+// Phase 2 reads whole traces in batches, most recent first, so that a
+// search with a limit reads little more than the traces it returns.
+const (
+	firstWholeBatch = 64
+	maxWholeBatch   = 8192
+)
+
+// scanTraces calls s.visit with each candidate trace of the tenants, whole,
+// once. A trace's spans can be split across sources (the live tail and the
+// blocks overlapping s.tr): two blocks of a partition cut in the middle of
+// the trace, or a block and the live tail. Judging each part alone would
+// get wrong any query that relates spans (&&, >>, >, aggregates) or reads
+// the trace's root or duration. So it goes in two phases:
 //
-// A trace whose spans are split across sources (a block and the live tail,
-// or two blocks cut at a cycle boundary) is visited once per source.
-func (q *Querier) scanTraces(ctx context.Context, tenants []string, tr TimeRange, visit func([]schema.SpanRow)) (scanned, error) {
-	var s scanned
+//  1. Each source is read for its candidates and their starts alone,
+//     BlockConcurrency blocks at a time: only the columns the filter
+//     reads, skipping the row groups whose statistics rule it out.
+//  2. The candidates are read whole, most recent first, in batches: each
+//     batch is looked up by ID, as a batch lookup does, in the live tail
+//     and in every block that may hold spans of it (by the partition and
+//     trace ID range of its meta, then its bloom filters), and each trace
+//     is merged, deduplicated and visited. Once s.floor is above the next
+//     candidate's start, nothing left can matter, and the scan ends.
+func (q *Querier) scanTraces(ctx context.Context, s traceScan) (scanned, error) {
+	var read scanned
 	// As a lookup by ID does: a querier that has not joined the log yet
 	// says so at once, instead of after the first blocklist poll.
 	if err := q.Ready(); err != nil {
-		return s, err
+		return read, err
 	}
 	if err := q.blocklist.WaitLoaded(ctx); err != nil {
-		return s, fmt.Errorf("wait for blocklist: %w", err)
+		return read, fmt.Errorf("wait for blocklist: %w", err)
 	}
-	for _, t := range tenants {
-		rows, err := q.liveRows(ctx, t)
+	for _, t := range s.tenants {
+		ts, err := q.newTenantScan(ctx, s, t)
 		if err != nil {
-			return s, err
+			return read, err
 		}
-		eachTrace(rows, visit)
-
-		var (
-			wg   sync.WaitGroup
-			mu   sync.Mutex
-			errs []error
-			sem  = make(chan struct{}, q.cfg.BlockConcurrency)
-		)
-		for _, m := range q.blocklist.Metas(t) {
-			if !tr.overlaps(m) {
-				continue
-			}
-			s.blocks++
-			s.blockBytes += m.Size
-			wg.Go(func() {
-				sem <- struct{}{}
-				defer func() { <-sem }()
-				if err := q.scanBlock(ctx, m, visit); err != nil {
-					mu.Lock()
-					errs = append(errs, err)
-					mu.Unlock()
-				}
-			})
+		for _, m := range ts.metas {
+			read.blocks++
+			read.blockBytes += m.Size
 		}
-		wg.Wait()
-		if err := errors.Join(errs...); err != nil {
-			return s, err
+		cands, err := ts.candidates(ctx)
+		if err != nil {
+			return read, err
+		}
+		if err := ts.visitWhole(ctx, cands); err != nil {
+			return read, err
 		}
 	}
-	return s, nil
+	return read, nil
 }
 
-// scanBlock calls visit with each trace's rows of the block; blocks are
-// sorted by trace ID, so a trace's rows are adjacent.
-func (q *Querier) scanBlock(ctx context.Context, m *schema.BlockMeta, visit func([]schema.SpanRow)) error {
-	r, release, err := q.readers.get(ctx, m)
+// tenantScan is the scan of one tenant's traces.
+type tenantScan struct {
+	traceScan
+	q      *Querier
+	tenant string
+	// metas are the blocks overlapping the range, most recent first.
+	metas []*schema.BlockMeta
+	// live is the live tail's part of each trace in it.
+	live map[[16]byte][]schema.SpanRow
+	// partitions is the log's partition count, 0 if not known yet.
+	partitions int32
+}
+
+func (q *Querier) newTenantScan(ctx context.Context, s traceScan, tenant string) (*tenantScan, error) {
+	rows, err := q.liveRows(ctx, tenant)
 	if err != nil {
-		return fmt.Errorf("open block %s/%s: %w", m.Tenant, m.BlockID, err)
+		return nil, err
+	}
+	ts := &tenantScan{
+		traceScan:  s,
+		q:          q,
+		tenant:     tenant,
+		metas:      q.blocksIn(tenant, s.tr),
+		live:       make(map[[16]byte][]schema.SpanRow),
+		partitions: q.partitions.Load(),
+	}
+	// A replayed record holds the same spans twice.
+	eachTrace(schema.DedupeRows(rows), func(trace []schema.SpanRow) {
+		ts.live[trace[0].TraceID] = trace
+	})
+	return ts, nil
+}
+
+// blocksIn returns the tenant's blocks that overlap tr, most recent first.
+func (q *Querier) blocksIn(tenant string, tr TimeRange) []*schema.BlockMeta {
+	var metas []*schema.BlockMeta
+	for _, m := range q.blocklist.Metas(tenant) {
+		if tr.overlaps(m) {
+			metas = append(metas, m)
+		}
+	}
+	slices.SortFunc(metas, func(a, b *schema.BlockMeta) int { return b.MaxEnd.Compare(a.MaxEnd) })
+	return metas
+}
+
+// eachBlock calls fn for each of metas, BlockConcurrency at a time, in
+// order, and returns their errors. The first error, or the end of ctx,
+// stops the blocks not yet started.
+func (q *Querier) eachBlock(ctx context.Context, metas []*schema.BlockMeta, fn func(context.Context, *schema.BlockMeta) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+		sem  = make(chan struct{}, q.cfg.BlockConcurrency)
+	)
+	for _, m := range metas {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if err := fn(ctx, m); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+				cancel()
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+// candidates is phase 1: it returns the candidates of every source, each
+// once with the lowest start any source gave it, most recent first.
+func (ts *tenantScan) candidates(ctx context.Context) ([]candidate, error) {
+	starts := make(map[[16]byte]uint64)
+	add := func(c candidate) {
+		if s, ok := starts[c.id]; !ok || c.start < s {
+			starts[c.id] = c.start
+		}
+	}
+	for _, trace := range ts.live {
+		if ts.filter == nil || ts.filter.anyMatches(trace) {
+			start, _ := traceql.Bounds(trace)
+			add(candidate{trace[0].TraceID, start})
+		}
+	}
+	var mu sync.Mutex
+	err := ts.q.eachBlock(ctx, ts.metas, func(ctx context.Context, m *schema.BlockMeta) error {
+		found, err := ts.blockCandidates(ctx, m)
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range found {
+			add(c)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]candidate, 0, len(starts))
+	for id, start := range starts {
+		out = append(out, candidate{id, start})
+	}
+	slices.SortFunc(out, func(a, b candidate) int {
+		if c := cmp.Compare(b.start, a.start); c != 0 {
+			return c
+		}
+		return bytes.Compare(a.id[:], b.id[:])
+	})
+	return out, nil
+}
+
+// blockCandidates returns the candidates of one block, reading only the
+// columns the filter needs. The start of each is the earliest of its spans
+// in the row groups read.
+func (ts *tenantScan) blockCandidates(ctx context.Context, m *schema.BlockMeta) ([]candidate, error) {
+	r, release, err := ts.q.readers.get(ctx, m)
+	if err != nil {
+		return nil, fmt.Errorf("open block %s/%s: %w", m.Tenant, m.BlockID, err)
 	}
 	defer release()
-	var trace []schema.SpanRow
-	err = r.Iterate(ctx, func(row *schema.SpanRow) error {
-		if len(trace) > 0 && trace[0].TraceID != row.TraceID {
-			visit(trace)
-			trace = trace[:0]
+	var (
+		out     []candidate
+		current candidate
+		matched bool
+	)
+	flush := func() {
+		if matched {
+			out = append(out, current)
 		}
-		trace = append(trace, *row)
+	}
+	var opts block.ScanOptions
+	if ts.filter != nil {
+		opts = block.ScanOptions{Columns: ts.filter.cols, AttributeKeys: ts.filter.keys, Skip: ts.filter.rulesOut}
+	}
+	err = r.Scan(ctx, opts, func(row *schema.SpanRow) error {
+		if row.TraceID != current.id {
+			flush()
+			current, matched = candidate{id: row.TraceID, start: row.StartUnixNano}, false
+		}
+		current.start = min(current.start, row.StartUnixNano)
+		matched = matched || ts.filter == nil || ts.filter.matches(row)
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("scan block %s/%s: %w", m.Tenant, m.BlockID, err)
+		return nil, fmt.Errorf("scan block %s/%s: %w", m.Tenant, m.BlockID, err)
 	}
-	if len(trace) > 0 {
-		visit(trace)
+	flush()
+	return out, nil
+}
+
+// visitWhole is phase 2: it reads the candidates whole, most recent first,
+// and visits each until the floor rises above the rest.
+func (ts *tenantScan) visitWhole(ctx context.Context, cands []candidate) error {
+	batch := maxWholeBatch
+	if ts.floor != nil {
+		batch = firstWholeBatch
+	}
+	for len(cands) > 0 {
+		if floor, ok := ts.currentFloor(); ok && cands[0].start < floor {
+			return nil
+		}
+		n := min(batch, len(cands))
+		traces, err := ts.wholeTraces(ctx, cands[:n])
+		if err != nil {
+			return err
+		}
+		for _, trace := range traces {
+			if start, _ := traceql.Bounds(trace); ts.belowFloor(start) {
+				continue
+			}
+			ts.visit(trace)
+		}
+		cands = cands[n:]
+		batch = min(2*batch, maxWholeBatch)
 	}
 	return nil
+}
+
+// wholeTraces returns every span of each of cands, each span once, from
+// the live tail and from every block that may hold spans of it.
+func (ts *tenantScan) wholeTraces(ctx context.Context, cands []candidate) ([][]schema.SpanRow, error) {
+	ids := make([]pcommon.TraceID, len(cands))
+	hexes := make([]string, len(cands))
+	partitions := make([]int32, len(cands))
+	parts := make(map[[16]byte][]schema.SpanRow, len(cands))
+	for i, c := range cands {
+		ids[i] = c.id
+		hexes[i] = hex.EncodeToString(c.id[:])
+		partitions[i] = ts.partitionOf(c.id)
+		parts[c.id] = slices.Clone(ts.live[c.id])
+	}
+	var mu sync.Mutex
+	err := ts.q.eachBlock(ctx, ts.metas, func(ctx context.Context, m *schema.BlockMeta) error {
+		var want []pcommon.TraceID
+		for i, id := range ids {
+			if ts.mayHold(m, hexes[i], partitions[i]) {
+				want = append(want, id)
+			}
+		}
+		if len(want) == 0 {
+			return nil
+		}
+		r, release, err := ts.q.readers.get(ctx, m)
+		if err != nil {
+			return fmt.Errorf("open block %s/%s: %w", m.Tenant, m.BlockID, err)
+		}
+		defer release()
+		// The bloom filters settle most IDs before anything is read.
+		want = slices.DeleteFunc(want, func(id pcommon.TraceID) bool { return !r.MayContain(id) })
+		if len(want) == 0 {
+			return nil
+		}
+		add := func(id [16]byte, rows []schema.SpanRow) {
+			mu.Lock()
+			parts[id] = append(parts[id], rows...)
+			mu.Unlock()
+		}
+		// A lookup costs about a page per column and trace, and rows
+		// decoded one by one; past a share of the block's traces,
+		// scanning the columns a search reads costs less.
+		found := func(id pcommon.TraceID, rows []schema.SpanRow) error {
+			add(id, rows)
+			return nil
+		}
+		if int64(len(want))*ts.q.wholeScanShare > m.TotalTraces {
+			err = r.ScanTraces(ctx, wholeColumns, want, found)
+		} else {
+			err = r.FindTraceRows(ctx, want, found)
+		}
+		if err != nil {
+			return fmt.Errorf("read block %s/%s: %w", m.Tenant, m.BlockID, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]schema.SpanRow, 0, len(cands))
+	for _, c := range cands {
+		if trace := schema.DedupeRows(parts[c.id]); len(trace) > 0 {
+			out = append(out, trace)
+		}
+	}
+	return out, nil
+}
+
+// defaultWholeScanShare: a block is scanned for whole traces rather than
+// looked up when more than one of this many of its traces are wanted.
+const defaultWholeScanShare = 8
+
+// wholeColumns are the columns of the rows a scan visits: every field
+// TraceQL and a search hit read. Events, links and the scope are not.
+const wholeColumns = block.SpanIDs | block.Name | block.Kind | block.Duration | block.Status |
+	block.ServiceName | block.SpanAttrs | block.ResourceAttrs
+
+// partitionOf returns the log partition of trace id, or -1 when the
+// partition count is not known yet.
+func (ts *tenantScan) partitionOf(id [16]byte) int32 {
+	if ts.partitions <= 0 {
+		return -1
+	}
+	return schema.Partition(ts.tenant, id, ts.partitions)
+}
+
+// mayHold reports whether block m may hold a trace by its meta: the trace
+// ID (idHex, in hex) is in its range, and it was built from the trace's
+// partition p. A block whose ranges name no partition of the log, or a
+// trace whose partition is not known (-1), passes.
+func (ts *tenantScan) mayHold(m *schema.BlockMeta, idHex string, p int32) bool {
+	if m.MinTraceID != "" && idHex < m.MinTraceID || m.MaxTraceID != "" && idHex > m.MaxTraceID {
+		return false
+	}
+	if p < 0 || len(m.KafkaRanges) == 0 {
+		return true
+	}
+	for _, r := range m.KafkaRanges {
+		if r.Partition == p || r.Partition >= ts.partitions || r.Partition < 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func (ts *tenantScan) currentFloor() (uint64, bool) {
+	if ts.floor == nil {
+		return 0, false
+	}
+	return ts.floor()
+}
+
+// belowFloor reports whether a trace that starts at start no longer
+// matters.
+func (ts *tenantScan) belowFloor(start uint64) bool {
+	floor, ok := ts.currentFloor()
+	return ok && start < floor
 }
 
 // eachTrace sorts rows by trace ID and calls fn with each trace's rows.

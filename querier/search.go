@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/spanlog/spanlog/querier/traceql"
-	"github.com/spanlog/spanlog/schema"
 )
 
 // SearchRequest is a search over one or more tenants' traces.
@@ -37,22 +36,30 @@ type SearchMetrics struct {
 // in the blocks overlapping req.Range, and returns the matching traces,
 // most recent first.
 //
-// The query is evaluated over each source's part of a trace, a block or
-// the live tail, as a span can only be judged with its trace's other spans
-// at hand: a trace whose spans are split across blocks is found when one
-// part matches on its own, and structural conditions (>>, >) across the
-// split are not seen until compaction merges the parts.
+// The query is evaluated once over each whole trace: all of its spans in
+// the live tail and in those blocks, wherever a block cut split it (see
+// scanTraces). So the answer, and every field of a hit, is that of the
+// whole trace. Only the traces with a span that passes one of the query's
+// filters (its candidates) are read whole; and once req.Limit hits are
+// certain, what starts before all of them is left unread.
 func (q *Querier) Search(ctx context.Context, tenants []string, req SearchRequest) (*SearchResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, q.cfg.QueryTimeout)
 	defer cancel()
-	hits := newHitSet()
-	read, err := q.scanTraces(ctx, tenants, req.Range, func(trace []schema.SpanRow) {
-		hits.evaluateTrace(req, trace)
-	})
+	hits := newHitSet(req)
+	s := traceScan{
+		tenants: tenants,
+		tr:      req.Range,
+		filter:  newCandidateFilter(req.Query),
+		visit:   hits.evaluateTrace,
+	}
+	if req.Limit > 0 {
+		s.floor = hits.floor
+	}
+	read, err := q.scanTraces(ctx, s)
 	if err != nil {
 		return nil, err
 	}
 	m := hits.metrics()
 	m.TotalBlocks, m.TotalBlockBytes, m.InspectedBytes = read.blocks, read.blockBytes, read.blockBytes
-	return &SearchResult{Traces: hits.top(req), Metrics: m}, nil
+	return &SearchResult{Traces: hits.top(), Metrics: m}, nil
 }

@@ -3,6 +3,7 @@ package querier
 import (
 	"bytes"
 	"cmp"
+	"container/heap"
 	"slices"
 	"sync"
 
@@ -13,6 +14,7 @@ import (
 )
 
 // TraceHit is a trace a search matched, in the terms of Tempo's response.
+// Every field is of the whole trace.
 type TraceHit struct {
 	TraceID         [16]byte
 	RootServiceName string
@@ -24,10 +26,6 @@ type TraceHit struct {
 	// Attributes are the query's aggregates (count(), avg(...)).
 	Attributes   []traceql.KeyValue
 	ServiceStats map[string]*ServiceStats
-
-	hasRoot bool
-	matched map[[8]byte]int // index in Spans
-	counted map[[8]byte]struct{}
 }
 
 // MatchedSpan is one span of a spanset.
@@ -45,38 +43,56 @@ type ServiceStats struct {
 	SpanCount, ErrorCount int
 }
 
-// hitSet gathers the hits of one search from every source.
+// hitSet gathers the hits of one search. It keeps the starts of the best
+// req.Limit hits so far, most recent first, so that a scan can leave out
+// what could not make the answer any more.
 type hitSet struct {
+	req       SearchRequest
 	mu        sync.Mutex
 	byID      map[[16]byte]*TraceHit
+	best      startHeap
 	inspected SearchMetrics
 }
 
-func newHitSet() *hitSet { return &hitSet{byID: make(map[[16]byte]*TraceHit)} }
+func newHitSet(req SearchRequest) *hitSet {
+	return &hitSet{req: req, byID: make(map[[16]byte]*TraceHit)}
+}
 
-// evaluateTrace evaluates req over the rows of one trace from one source
-// and records a match. The rows may be reused once it returns.
-func (h *hitSet) evaluateTrace(req SearchRequest, trace []schema.SpanRow) {
-	set, ok := req.Query.Evaluate(trace)
+// evaluateTrace evaluates the query over one whole trace, each span once,
+// and records a match that passes the duration bounds. The rows may be
+// reused once it returns.
+func (h *hitSet) evaluateTrace(trace []schema.SpanRow) {
+	set, ok := h.req.Query.Evaluate(trace)
+	var hit *TraceHit
+	if ok {
+		hit = newTraceHit(trace, set)
+		d := hit.DurationNanos()
+		if (h.req.MinDuration > 0 && d < uint64(h.req.MinDuration)) || (h.req.MaxDuration > 0 && d > uint64(h.req.MaxDuration)) {
+			hit = nil
+		}
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.inspected.InspectedTraces++
 	h.inspected.InspectedSpans += int64(len(trace))
-	if !ok {
+	if hit == nil {
 		return
 	}
-	hit := h.byID[trace[0].TraceID]
-	if hit == nil {
-		hit = &TraceHit{
-			TraceID:       trace[0].TraceID,
-			StartUnixNano: trace[0].StartUnixNano,
-			ServiceStats:  make(map[string]*ServiceStats),
-			matched:       make(map[[8]byte]int),
-			counted:       make(map[[8]byte]struct{}),
-		}
-		h.byID[hit.TraceID] = hit
+	h.byID[hit.TraceID] = hit
+	if h.req.Limit > 0 {
+		h.best.add(hit.StartUnixNano, h.req.Limit)
 	}
-	hit.merge(trace, set)
+}
+
+// floor returns the start of the last of the best req.Limit hits once
+// there are that many: a trace that starts earlier cannot be among them.
+func (h *hitSet) floor() (uint64, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.req.Limit <= 0 || len(h.best) < h.req.Limit {
+		return 0, false
+	}
+	return h.best[0], true
 }
 
 // metrics returns what the hit set inspected.
@@ -86,25 +102,19 @@ func (h *hitSet) metrics() SearchMetrics {
 	return h.inspected
 }
 
-// merge adds one source's part of the trace and what the query selected
-// from it. A span seen in two sources (the live tail and a block) counts
-// once.
-func (hit *TraceHit) merge(trace []schema.SpanRow, set traceql.SpanSet) {
-	start, end := traceql.Bounds(trace)
-	hit.StartUnixNano = min(hit.StartUnixNano, start)
-	hit.EndUnixNano = max(hit.EndUnixNano, end)
-	// The same root rule as TraceQL's rootName and rootServiceName; a part
-	// without the real root names the trace only until the root shows up.
-	if root := traceql.Root(trace); !hit.hasRoot {
-		hit.hasRoot = root.ParentSpanID == [8]byte{}
-		hit.RootServiceName, hit.RootTraceName = root.ServiceName, root.Name
+// newTraceHit describes a whole trace and what the query selected of it.
+func newTraceHit(trace []schema.SpanRow, set traceql.SpanSet) *TraceHit {
+	hit := &TraceHit{
+		TraceID:      trace[0].TraceID,
+		ServiceStats: make(map[string]*ServiceStats),
+		Attributes:   set.Attributes,
 	}
+	hit.StartUnixNano, hit.EndUnixNano = traceql.Bounds(trace)
+	// The same root rule as TraceQL's rootName and rootServiceName.
+	root := traceql.Root(trace)
+	hit.RootServiceName, hit.RootTraceName = root.ServiceName, root.Name
 	for i := range trace {
 		r := &trace[i]
-		if _, dup := hit.counted[r.SpanID]; dup {
-			continue
-		}
-		hit.counted[r.SpanID] = struct{}{}
 		st := hit.ServiceStats[r.ServiceName]
 		if st == nil {
 			st = &ServiceStats{}
@@ -115,40 +125,31 @@ func (hit *TraceHit) merge(trace []schema.SpanRow, set traceql.SpanSet) {
 			st.ErrorCount++
 		}
 	}
-	for _, s := range set.Spans {
-		if _, dup := hit.matched[s.Row.SpanID]; dup {
-			continue
-		}
-		hit.matched[s.Row.SpanID] = len(hit.Spans)
-		hit.Spans = append(hit.Spans, MatchedSpan{
+	hit.Spans = make([]MatchedSpan, len(set.Spans))
+	for i, s := range set.Spans {
+		hit.Spans[i] = MatchedSpan{
 			SpanID:        s.Row.SpanID,
 			Name:          s.Row.Name,
 			StartUnixNano: s.Row.StartUnixNano,
 			DurationNanos: s.Row.DurationNano,
 			Attributes:    s.Attributes,
-		})
+		}
 	}
-	if len(set.Attributes) > 0 {
-		hit.Attributes = set.Attributes
-	}
+	return hit
 }
 
-// DurationNanos is the trace's duration as far as the search saw it.
+// DurationNanos is the trace's duration.
 func (hit *TraceHit) DurationNanos() uint64 {
 	return hit.EndUnixNano - min(hit.StartUnixNano, hit.EndUnixNano)
 }
 
-// top returns the hits that pass req's duration bounds, most recent first,
-// at most req.Limit, each with its spans in start order.
-func (h *hitSet) top(req SearchRequest) []*TraceHit {
+// top returns the hits, most recent first, at most req.Limit, each with
+// its spans in start order.
+func (h *hitSet) top() []*TraceHit {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	out := make([]*TraceHit, 0, len(h.byID))
 	for _, hit := range h.byID {
-		d := hit.DurationNanos()
-		if (req.MinDuration > 0 && d < uint64(req.MinDuration)) || (req.MaxDuration > 0 && d > uint64(req.MaxDuration)) {
-			continue
-		}
 		out = append(out, hit)
 	}
 	slices.SortFunc(out, func(a, b *TraceHit) int {
@@ -157,11 +158,37 @@ func (h *hitSet) top(req SearchRequest) []*TraceHit {
 		}
 		return bytes.Compare(a.TraceID[:], b.TraceID[:])
 	})
-	if req.Limit > 0 && len(out) > req.Limit {
-		out = out[:req.Limit]
+	if h.req.Limit > 0 && len(out) > h.req.Limit {
+		out = out[:h.req.Limit]
 	}
 	for _, hit := range out {
 		slices.SortFunc(hit.Spans, func(a, b MatchedSpan) int { return cmp.Compare(a.StartUnixNano, b.StartUnixNano) })
 	}
 	return out
+}
+
+// startHeap is a min-heap of trace starts.
+type startHeap []uint64
+
+// add adds start, keeping only the n largest.
+func (h *startHeap) add(start uint64, n int) {
+	if len(*h) < n {
+		heap.Push(h, start)
+		return
+	}
+	if start > (*h)[0] {
+		(*h)[0] = start
+		heap.Fix(h, 0)
+	}
+}
+
+func (h startHeap) Len() int           { return len(h) }
+func (h startHeap) Less(i, j int) bool { return h[i] < h[j] }
+func (h startHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *startHeap) Push(x any)        { *h = append(*h, x.(uint64)) }
+func (h *startHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
 }

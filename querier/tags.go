@@ -2,6 +2,7 @@ package querier
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
+	"github.com/spanlog/spanlog/block"
 	"github.com/spanlog/spanlog/querier/traceql"
 	"github.com/spanlog/spanlog/schema"
 )
@@ -29,26 +31,69 @@ type TagValue struct {
 	Value string `json:"value"`
 }
 
+// tagColumns are the columns of a span tags and values read.
+const tagColumns = block.Name | block.Kind | block.Status | block.SpanAttrs | block.ResourceAttrs
+
 // scanSpans calls fn for every span of the tenants, in the live tail and
-// in the blocks overlapping tr, that query selects (every span when query
-// is nil). fn is called from several goroutines.
+// in the blocks overlapping tr, that query selects. fn is called from
+// several goroutines, and may keep the row's strings but not the row; only
+// the fields of tagColumns are sure to be set.
+//
+// With a query, each trace is judged whole, as Search judges it. Without
+// one, every span counts and traces do not matter: the sources are read
+// span by span, only the columns tags and values read.
 func (q *Querier) scanSpans(ctx context.Context, tenants []string, tr TimeRange, query *traceql.Query, fn func(*schema.SpanRow)) error {
 	ctx, cancel := context.WithTimeout(ctx, q.cfg.QueryTimeout)
 	defer cancel()
-	_, err := q.scanTraces(ctx, tenants, tr, func(trace []schema.SpanRow) {
-		if query == nil {
-			for i := range trace {
-				fn(&trace[i])
-			}
-			return
+	if query != nil {
+		_, err := q.scanTraces(ctx, traceScan{
+			tenants: tenants,
+			tr:      tr,
+			filter:  newCandidateFilter(query),
+			visit: func(trace []schema.SpanRow) {
+				if set, ok := query.Evaluate(trace); ok {
+					for _, s := range set.Spans {
+						fn(s.Row)
+					}
+				}
+			},
+		})
+		return err
+	}
+	if err := q.Ready(); err != nil {
+		return err
+	}
+	if err := q.blocklist.WaitLoaded(ctx); err != nil {
+		return fmt.Errorf("wait for blocklist: %w", err)
+	}
+	for _, t := range tenants {
+		rows, err := q.liveRows(ctx, t)
+		if err != nil {
+			return err
 		}
-		if set, ok := query.Evaluate(trace); ok {
-			for _, s := range set.Spans {
-				fn(s.Row)
-			}
+		for i := range rows {
+			fn(&rows[i])
 		}
-	})
-	return err
+		err = q.eachBlock(ctx, q.blocksIn(t, tr), func(ctx context.Context, m *schema.BlockMeta) error {
+			r, release, err := q.readers.get(ctx, m)
+			if err != nil {
+				return fmt.Errorf("open block %s/%s: %w", m.Tenant, m.BlockID, err)
+			}
+			defer release()
+			err = r.Scan(ctx, block.ScanOptions{Columns: tagColumns}, func(row *schema.SpanRow) error {
+				fn(row)
+				return nil
+			})
+			if err != nil {
+				return fmt.Errorf("scan block %s/%s: %w", m.Tenant, m.BlockID, err)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // TagNames returns the attribute names of the tenants' spans by scope.

@@ -1,6 +1,10 @@
 package traceql
 
-import "regexp"
+import (
+	"regexp"
+
+	"github.com/spanlog/spanlog/schema"
+)
 
 // Condition is a test that, in every trace the query matches, at least one
 // span passes. A storage layer may skip any data (a block, a row group, a
@@ -11,8 +15,13 @@ type Condition struct {
 	Op    Op
 	// Value is the literal compared with; unused for OpExists.
 	Value Value
+	// Filter numbers the spanset filter the condition comes from, from 0,
+	// counting only filters with conditions: the conditions of one filter
+	// hold on one span together.
+	Filter int
 
-	re *regexp.Regexp
+	re  *regexp.Regexp
+	cmp *comparison
 }
 
 // Matches reports whether a span on which Field has value v passes; v has
@@ -30,6 +39,38 @@ func (c Condition) Matches(v Value) bool {
 	return compareValues(v, c.Op, &c.Value, c.re)
 }
 
+// WholeTrace reports whether the condition reads a value of the whole
+// trace, its root or its bounds, which a part of the trace read alone can
+// get wrong.
+func (c Condition) WholeTrace() bool {
+	return c.Field.Intrinsic.traceLevel() && c.Field.Intrinsic != IntrinsicTraceID
+}
+
+// MatchesSpan reports whether row passes, judged by the same code as
+// evaluation. A WholeTrace condition cannot be judged on one span, and
+// passes.
+func (c Condition) MatchesSpan(row *schema.SpanRow) bool {
+	if c.WholeTrace() {
+		return true
+	}
+	return c.cmp.matches(row, &traceInfo{})
+}
+
+// MayMatchRange reports whether a span whose value of Field lies within
+// [lo, hi] may pass; false means none can. lo and hi must have the type
+// the field's values have.
+func (c Condition) MayMatchRange(lo, hi Value) bool {
+	switch c.Op {
+	case OpEqual:
+		return compareValues(lo, OpLessEqual, &c.Value, nil) && compareValues(hi, OpGreaterEqual, &c.Value, nil)
+	case OpGreater, OpGreaterEqual:
+		return compareValues(hi, c.Op, &c.Value, nil)
+	case OpLess, OpLessEqual:
+		return compareValues(lo, c.Op, &c.Value, nil)
+	}
+	return true
+}
+
 func (c Condition) String() string {
 	return (&comparison{field: c.Field, op: c.Op, lit: c.Value}).String()
 }
@@ -37,16 +78,24 @@ func (c Condition) String() string {
 // Conditions returns conditions that every matching trace satisfies: the
 // comparisons joined by && inside a filter, from every filter that must
 // select spans for the query to match (both sides of &&, >> and >; not the
-// sides of ||, nor comparisons under !). Each condition holds on some span;
-// conditions of one filter hold on the same span, but the list does not
-// say which belong together. An empty list means nothing can be pruned.
+// sides of ||, nor comparisons under !). Each condition holds on some span,
+// and the conditions of one filter (equal Filter) on one span together. An
+// empty list means nothing can be pruned.
 func (q *Query) Conditions() []Condition {
 	var out []Condition
+	filters := 0
 	var spansets func(e spansetExpr)
 	spansets = func(e spansetExpr) {
 		switch e := e.(type) {
 		case *spansetFilter:
+			n := len(out)
 			out = appendConjuncts(out, e.cond)
+			for i := n; i < len(out); i++ {
+				out[i].Filter = filters
+			}
+			if len(out) > n {
+				filters++
+			}
 		case *spansetOp:
 			if e.op != spansetOr {
 				spansets(e.lhs)
@@ -61,7 +110,7 @@ func (q *Query) Conditions() []Condition {
 func appendConjuncts(out []Condition, e expr) []Condition {
 	switch e := e.(type) {
 	case *comparison:
-		return append(out, Condition{Field: e.field, Op: e.op, Value: e.lit, re: e.re})
+		return append(out, Condition{Field: e.field, Op: e.op, Value: e.lit, re: e.re, cmp: e})
 	case *logicalExpr:
 		if e.and {
 			return appendConjuncts(appendConjuncts(out, e.lhs), e.rhs)

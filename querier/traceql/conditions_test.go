@@ -1,8 +1,10 @@
 package traceql
 
 import (
+	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/spanlog/spanlog/schema"
 )
@@ -82,6 +84,72 @@ func assertConditionsHold(t *testing.T, q *Query, trace []schema.SpanRow) {
 		}
 		if !held {
 			t.Errorf("%s matched, but no span passes its condition %s", q, c)
+		}
+	}
+}
+
+func TestConditionFilters(t *testing.T) {
+	q, err := Parse(`{ .a = 1 && .b = 2 } && { } >> { .c = 3 && rootName = "r" } | count() > 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range q.Conditions() {
+		got = append(got, fmt.Sprintf("%d %s whole=%v", c.Filter, c, c.WholeTrace()))
+	}
+	want := []string{`0 .a = 1 whole=false`, `0 .b = 2 whole=false`, `1 .c = 3 whole=false`, `1 trace:rootName = "r" whole=true`}
+	if !slices.Equal(got, want) {
+		t.Errorf("got %q\nwant %q", got, want)
+	}
+}
+
+func TestConditionMatchesSpan(t *testing.T) {
+	trace := buildTrace(
+		spec{id: 1, name: "root", service: "front", dur: 2 * time.Second},
+		spec{id: 2, parent: 1, name: "child", service: "db", status: 2, attrs: []schema.Attribute{intAttr("http.status_code", 503)}},
+	)
+	q, err := Parse(`{ span.http.status_code >= 500 && resource.service.name = "db" && status = error && traceDuration > 1h && span:parentID = "1" }`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range q.Conditions() {
+		// Every condition holds on the child, but traceDuration, which
+		// cannot be judged on one span and passes.
+		if !c.MatchesSpan(&trace[1]) {
+			t.Errorf("%s on the child: got false", c)
+		}
+		if got, want := c.MatchesSpan(&trace[0]), c.WholeTrace(); got != want {
+			t.Errorf("%s on the root: got %v, want %v", c, got, want)
+		}
+	}
+}
+
+func TestConditionMayMatchRange(t *testing.T) {
+	tests := []struct {
+		query  string
+		lo, hi Value
+		want   bool
+	}{
+		{`{ duration > 100ms }`, DurationValue(time.Millisecond), DurationValue(100 * time.Millisecond), false},
+		{`{ duration > 100ms }`, DurationValue(time.Millisecond), DurationValue(101 * time.Millisecond), true},
+		{`{ duration >= 100ms }`, DurationValue(time.Millisecond), DurationValue(100 * time.Millisecond), true},
+		{`{ duration < 1ms }`, DurationValue(time.Millisecond), DurationValue(time.Second), false},
+		{`{ duration <= 1ms }`, DurationValue(time.Millisecond), DurationValue(time.Second), true},
+		{`{ status = error }`, StatusValue(0), StatusValue(1), false},
+		{`{ status = error }`, StatusValue(0), StatusValue(2), true},
+		{`{ status != error }`, StatusValue(2), StatusValue(2), true}, // only = and order prune
+		{`{ name = "b" }`, StringValue("c"), StringValue("d"), false},
+		{`{ name = "b" }`, StringValue("a"), StringValue("c"), true},
+		{`{ name =~ "z.*" }`, StringValue("a"), StringValue("c"), true},
+	}
+	for _, tt := range tests {
+		q, err := Parse(tt.query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := q.Conditions()[0]
+		if got := c.MayMatchRange(tt.lo, tt.hi); got != tt.want {
+			t.Errorf("%s in [%s, %s]: got %v, want %v", tt.query, tt.lo, tt.hi, got, tt.want)
 		}
 	}
 }

@@ -1,0 +1,584 @@
+package block
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"unsafe"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/spanlog/spanlog/schema"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+)
+
+// Columns says which columns a Scan reads besides trace_id and
+// start_unix_nano. A scan reads and decodes only those: most searches need
+// one or two of a block's columns, and the attribute lists, which are most
+// of its bytes and decoding time, only when they test an attribute.
+type Columns uint16
+
+const (
+	// SpanIDs reads the span and parent span IDs.
+	SpanIDs Columns = 1 << iota
+	// Name reads the span name.
+	Name
+	// Kind reads the span kind.
+	Kind
+	// Duration reads the span duration.
+	Duration
+	// Status reads the status code and message.
+	Status
+	// ServiceName reads the service_name search column.
+	ServiceName
+	// SpanAttrs reads the span attributes.
+	SpanAttrs
+	// ResourceAttrs reads the resource attributes.
+	ResourceAttrs
+)
+
+// flatColumns are the columns of Columns other than the attribute lists,
+// by the flag that reads them.
+var flatColumns = []struct {
+	flag Columns
+	name string
+	set  func(row *schema.SpanRow, v parquet.Value, a *arena)
+}{
+	{0, traceIDColumn, func(r *schema.SpanRow, v parquet.Value, _ *arena) { copy(r.TraceID[:], v.ByteArray()) }},
+	{0, startColumn, func(r *schema.SpanRow, v parquet.Value, _ *arena) { r.StartUnixNano = v.Uint64() }},
+	{SpanIDs, spanIDColumn, func(r *schema.SpanRow, v parquet.Value, _ *arena) { copy(r.SpanID[:], v.ByteArray()) }},
+	{SpanIDs, "parent_span_id", func(r *schema.SpanRow, v parquet.Value, _ *arena) { copy(r.ParentSpanID[:], v.ByteArray()) }},
+	{Name, "name", func(r *schema.SpanRow, v parquet.Value, a *arena) { r.Name = a.str(v) }},
+	{Kind, "kind", func(r *schema.SpanRow, v parquet.Value, _ *arena) { r.Kind = v.Int32() }},
+	{Duration, "duration_nano", func(r *schema.SpanRow, v parquet.Value, _ *arena) { r.DurationNano = v.Int64() }},
+	{Status, "status_code", func(r *schema.SpanRow, v parquet.Value, _ *arena) { r.StatusCode = v.Int32() }},
+	{Status, "status_message", func(r *schema.SpanRow, v parquet.Value, a *arena) { r.StatusMessage = a.str(v) }},
+	{ServiceName, "service_name", func(r *schema.SpanRow, v parquet.Value, a *arena) { r.ServiceName = a.str(v) }},
+}
+
+// attributeLeaves are the leaf columns of an attribute list, in the order
+// scanGroup reads them.
+var attributeLeaves = []string{"key", "str", "int", "double", "bool", "bytes", "any"}
+
+// ScanOptions say what a Scan reads.
+type ScanOptions struct {
+	// Columns are the columns read besides the trace ID and start.
+	Columns Columns
+	// AttributeKeys, if not nil, are the only attributes of the lists
+	// Columns asks for that are decoded; the others are stepped over.
+	AttributeKeys []string
+	// Skip, if not nil, tells from a row group's statistics that none of
+	// its rows is wanted: the group is not read at all.
+	Skip func(GroupStats) bool
+}
+
+// Scan calls fn with each span of the block, in block order, with only the
+// fields of the row that opts asks for filled in, and the trace ID and
+// start. fn may keep the strings and byte slices of row, but not row
+// itself nor its attribute lists, which are reused. Scan stops at the
+// first error fn returns, and when ctx ends.
+//
+// It decodes the columns itself, value by value, page by page: parquet-go's
+// row reader reconstructs rows through reflection, which costs more than
+// reading the values.
+func (r *Reader) Scan(ctx context.Context, opts ScanOptions, fn func(row *schema.SpanRow) error) error {
+	plan, err := r.scanPlan(opts.Columns)
+	if err != nil {
+		return fmt.Errorf("scan block %s: %w", r.meta.BlockID, err)
+	}
+	if opts.AttributeKeys != nil {
+		plan.keys = make(map[string]bool, len(opts.AttributeKeys))
+		for _, k := range opts.AttributeKeys {
+			plan.keys[k] = true
+		}
+	}
+	for g := range r.file.RowGroups() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if opts.Skip != nil && opts.Skip(GroupStats{r: r, g: g}) {
+			continue
+		}
+		if err := r.scanGroup(ctx, g, plan, nil, fn); err != nil {
+			return fmt.Errorf("scan block %s row group %d: %w", r.meta.BlockID, g, err)
+		}
+	}
+	return nil
+}
+
+// ScanTraces calls fn with the rows of each trace of ids the block holds,
+// as Scan fills them in, in trace ID order. It is FindTraceRows for many
+// IDs: it reads the whole row groups that may hold any of ids, which costs
+// less than looking up more than a few of their traces one by one, and
+// decodes the rows of those traces only. fn may keep the rows.
+func (r *Reader) ScanTraces(ctx context.Context, cols Columns, ids []pcommon.TraceID, fn func(id pcommon.TraceID, rows []schema.SpanRow) error) error {
+	ids = slices.Clone(ids)
+	slices.SortFunc(ids, compareTraceIDs)
+	ids = slices.Compact(ids)
+	want := make(map[[16]byte]bool, len(ids))
+	for _, id := range ids {
+		want[id] = true
+	}
+	plan, err := r.scanPlan(cols)
+	if err != nil {
+		return fmt.Errorf("scan block %s: %w", r.meta.BlockID, err)
+	}
+	var trace []schema.SpanRow
+	flush := func() error {
+		if len(trace) == 0 {
+			return nil
+		}
+		t := trace
+		trace = nil
+		return fn(t[0].TraceID, t)
+	}
+	for g := range r.file.RowGroups() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if len(r.candidates(g, ids)) == 0 {
+			continue
+		}
+		err := r.scanGroup(ctx, g, plan, func(id [16]byte) bool { return want[id] }, func(row *schema.SpanRow) error {
+			if len(trace) > 0 && trace[0].TraceID != row.TraceID {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+			kept := *row
+			kept.Attrs, kept.ResourceAttrs = slices.Clone(row.Attrs), slices.Clone(row.ResourceAttrs)
+			trace = append(trace, kept)
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("scan block %s row group %d: %w", r.meta.BlockID, g, err)
+		}
+	}
+	return flush()
+}
+
+// scanPlan is the leaf columns a scan reads.
+type scanPlan struct {
+	flat []flatLeaf
+	// attrs and resourceAttrs are the leaves of attributeLeaves, or nil.
+	attrs, resourceAttrs []int
+	// keys, if not nil, are the attributes decoded.
+	keys map[string]bool
+}
+
+type flatLeaf struct {
+	column int
+	set    func(*schema.SpanRow, parquet.Value, *arena)
+}
+
+func (r *Reader) scanPlan(cols Columns) (*scanPlan, error) {
+	sch := r.file.Schema()
+	p := &scanPlan{}
+	for _, f := range flatColumns {
+		if f.flag != 0 && cols&f.flag == 0 {
+			continue
+		}
+		c, ok := sch.Lookup(f.name)
+		if !ok {
+			return nil, fmt.Errorf("no column %s", f.name)
+		}
+		p.flat = append(p.flat, flatLeaf{column: c.ColumnIndex, set: f.set})
+	}
+	list := func(name string) ([]int, error) {
+		leaves := make([]int, len(attributeLeaves))
+		for i, leaf := range attributeLeaves {
+			c, ok := sch.Lookup(name, leaf)
+			if !ok {
+				return nil, fmt.Errorf("no column %s.%s", name, leaf)
+			}
+			leaves[i] = c.ColumnIndex
+		}
+		return leaves, nil
+	}
+	var err error
+	if cols&SpanAttrs != 0 {
+		if p.attrs, err = list("attrs"); err != nil {
+			return nil, err
+		}
+	}
+	if cols&ResourceAttrs != 0 {
+		if p.resourceAttrs, err = list("resource_attrs"); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+// MaxStart returns the latest start of a span in the block, from the
+// footer's statistics; ok is false when they do not say.
+func (r *Reader) MaxStart() (start uint64, ok bool) {
+	for g := range r.groups {
+		_, hi, found := GroupStats{r: r, g: g}.Int64Bounds(startColumn)
+		if !found {
+			return 0, false
+		}
+		start = max(start, uint64(hi))
+	}
+	return start, len(r.groups) > 0
+}
+
+// GroupStats describes one row group, from the footer alone, so that a
+// scan can skip a group none of whose spans it wants.
+type GroupStats struct {
+	r *Reader
+	g int
+}
+
+// NumRows returns the number of spans in the group.
+func (s GroupStats) NumRows() int64 {
+	return s.r.file.RowGroups()[s.g].NumRows()
+}
+
+// TraceIDBounds returns the smallest and largest trace IDs in the group.
+func (s GroupStats) TraceIDBounds() (lo, hi [16]byte) {
+	return s.r.groups[s.g].min, s.r.groups[s.g].max
+}
+
+// Int64Bounds returns the smallest and largest values of an integer column
+// (named as in schema.SpanRow's parquet tags) in the group, nulls left out;
+// ok is false when the footer does not say.
+func (s GroupStats) Int64Bounds(column string) (lo, hi int64, ok bool) {
+	minV, maxV, ok := s.bounds(column)
+	if !ok {
+		return 0, 0, false
+	}
+	switch minV.Kind() {
+	case parquet.Int32, parquet.Int64:
+		return minV.Int64(), maxV.Int64(), true
+	}
+	return 0, 0, false
+}
+
+// StringBounds is Int64Bounds for a string column.
+func (s GroupStats) StringBounds(column string) (lo, hi string, ok bool) {
+	minV, maxV, ok := s.bounds(column)
+	if !ok || minV.Kind() != parquet.ByteArray {
+		return "", "", false
+	}
+	return string(minV.ByteArray()), string(maxV.ByteArray()), true
+}
+
+func (s GroupStats) bounds(column string) (lo, hi parquet.Value, ok bool) {
+	col, found := s.r.file.Schema().Lookup(column)
+	if !found || !col.Node.Leaf() {
+		return lo, hi, false
+	}
+	chunk, isFile := s.r.file.RowGroups()[s.g].ColumnChunks()[col.ColumnIndex].(*parquet.FileColumnChunk)
+	if !isFile {
+		return lo, hi, false
+	}
+	return chunk.Bounds()
+}
+
+// scanGroup calls fn with the rows of row group g whose trace ID keep (if
+// not nil) keeps; the others are stepped over without being decoded.
+func (r *Reader) scanGroup(ctx context.Context, g int, plan *scanPlan, keep func([16]byte) bool, fn func(*schema.SpanRow) error) error {
+	rg := r.file.RowGroups()[g]
+	leaves := slices.Concat(plan.attrs, plan.resourceAttrs)
+	for _, f := range plan.flat {
+		leaves = append(leaves, f.column)
+	}
+	ranges := make([]byteRange, len(leaves))
+	for i, c := range leaves {
+		ranges[i] = r.chunkRange(g, c)
+	}
+	fetched, err := prefetch(ctx, r.obj, ranges)
+	if err != nil {
+		return err
+	}
+	chunks := rg.ColumnChunks()
+	open := func(c int) *leafCursor {
+		chunk := prefetchedChunk{FileColumnChunk: chunks[c].(*parquet.FileColumnChunk), r: fetched}
+		return &leafCursor{pages: chunk.Pages()}
+	}
+	openAll := func(cs []int) []*leafCursor {
+		out := make([]*leafCursor, len(cs))
+		for i, c := range cs {
+			out[i] = open(c)
+		}
+		return out
+	}
+	flat := make([]*leafCursor, len(plan.flat))
+	for i, f := range plan.flat {
+		flat[i] = open(f.column)
+	}
+	attrs, resourceAttrs := openAll(plan.attrs), openAll(plan.resourceAttrs)
+	defer func() {
+		for _, c := range slices.Concat(flat, attrs, resourceAttrs) {
+			c.close()
+		}
+	}()
+
+	// Strings and values are copied into memory of this group's own, so
+	// that fn may keep them while the pages are let go.
+	a := &arena{}
+	var row schema.SpanRow
+	for i := range rg.NumRows() {
+		if i%iterateBatch == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		// The trace ID is the first column read: a row keep drops is
+		// stepped over before anything else of it is decoded.
+		skipRow := false
+		for k, c := range flat {
+			v, err := c.next()
+			if err != nil {
+				return err
+			}
+			if skipRow {
+				continue
+			}
+			plan.flat[k].set(&row, v, a)
+			skipRow = k == 0 && keep != nil && !keep(row.TraceID)
+		}
+		if skipRow {
+			if err := skipAttributes(attrs); err != nil {
+				return err
+			}
+			if err := skipAttributes(resourceAttrs); err != nil {
+				return err
+			}
+			continue
+		}
+		if row.Attrs, err = readAttributes(attrs, plan.keys, row.Attrs[:0], a); err != nil {
+			return err
+		}
+		if row.ResourceAttrs, err = readAttributes(resourceAttrs, plan.keys, row.ResourceAttrs[:0], a); err != nil {
+			return err
+		}
+		if err := fn(&row); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readAttributes appends the attributes of the next row to dst, reading one
+// value of each leaf of cursors (in attributeLeaves order) per attribute,
+// and decoding only those keys holds (all if keys is nil). A row with an
+// empty list has one null value in each.
+func readAttributes(cursors []*leafCursor, keys map[string]bool, dst []schema.Attribute, a *arena) ([]schema.Attribute, error) {
+	if len(cursors) == 0 {
+		return nil, nil
+	}
+	var vals [7]parquet.Value
+	for first := true; ; first = false {
+		if !first {
+			next, ok, err := cursors[0].peek()
+			if err != nil {
+				return nil, err
+			}
+			if !ok || next.RepetitionLevel() == 0 {
+				return dst, nil
+			}
+		}
+		key, err := cursors[0].next()
+		if err != nil {
+			return nil, err
+		}
+		// The key decides whether the values are looked at at all.
+		if key.DefinitionLevel() == 0 || keys != nil && !keys[string(key.ByteArray())] { // no copy
+			for _, c := range cursors[1:] {
+				if err := c.skip(); err != nil {
+					return nil, err
+				}
+			}
+			if key.DefinitionLevel() == 0 {
+				return dst, nil // an empty list
+			}
+			continue
+		}
+		vals[0] = key
+		for i, c := range cursors[1:] {
+			if vals[i+1], err = c.next(); err != nil {
+				return nil, err
+			}
+		}
+		attr := schema.Attribute{Key: a.str(vals[0])}
+		switch {
+		case !vals[1].IsNull():
+			attr.Str = a.strPtr(vals[1])
+		case !vals[2].IsNull():
+			attr.Int = a.intPtr(vals[2].Int64())
+		case !vals[3].IsNull():
+			attr.Double = a.doublePtr(vals[3].Double())
+		case !vals[4].IsNull():
+			attr.Bool = a.boolPtr(vals[4].Boolean())
+		case !vals[5].IsNull():
+			attr.Bytes = a.bytes(vals[5])
+		case !vals[6].IsNull():
+			attr.Any = a.bytes(vals[6])
+		}
+		dst = append(dst, attr)
+	}
+}
+
+// skipAttributes steps over the attributes of the next row.
+func skipAttributes(cursors []*leafCursor) error {
+	for first := true; len(cursors) > 0; first = false {
+		if !first {
+			next, ok, err := cursors[0].peek()
+			if err != nil {
+				return err
+			}
+			if !ok || next.RepetitionLevel() == 0 {
+				return nil
+			}
+		}
+		for _, c := range cursors {
+			if _, err := c.next(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// leafCursor reads the values of one column chunk one at a time.
+type leafCursor struct {
+	pages  parquet.Pages
+	values parquet.ValueReader
+	buf    []parquet.Value
+	i      int
+}
+
+// next returns the next value; running out of values is an error.
+func (c *leafCursor) next() (parquet.Value, error) {
+	if c.i < len(c.buf) { // the fast path, inlined
+		c.i++
+		return c.buf[c.i-1], nil
+	}
+	v, ok, err := c.peek()
+	if err == nil && !ok {
+		err = io.ErrUnexpectedEOF
+	}
+	c.i++
+	return v, err
+}
+
+// skip moves past the next value.
+func (c *leafCursor) skip() error {
+	if c.i < len(c.buf) {
+		c.i++
+		return nil
+	}
+	_, err := c.next()
+	return err
+}
+
+// peek returns the next value without moving past it; ok is false at the
+// end of the chunk.
+func (c *leafCursor) peek() (v parquet.Value, ok bool, err error) {
+	if c.i < len(c.buf) {
+		return c.buf[c.i], true, nil
+	}
+	return c.fill()
+}
+
+// fill reads values from the chunk once those read are used up.
+func (c *leafCursor) fill() (v parquet.Value, ok bool, err error) {
+	for c.i >= len(c.buf) {
+		if c.values != nil {
+			c.buf = slices.Grow(c.buf[:0], iterateBatch)[:iterateBatch]
+			n, err := c.values.ReadValues(c.buf)
+			c.buf, c.i = c.buf[:n], 0
+			if n > 0 {
+				break
+			}
+			if err != nil && !errors.Is(err, io.EOF) {
+				return v, false, err
+			}
+			c.values = nil
+			continue
+		}
+		page, err := c.pages.ReadPage()
+		if errors.Is(err, io.EOF) {
+			return v, false, nil
+		}
+		if err != nil {
+			return v, false, err
+		}
+		c.values = page.Values()
+	}
+	return c.buf[c.i], true, nil
+}
+
+func (c *leafCursor) close() { c.pages.Close() }
+
+// arena holds copies of the values a row group's scan hands out. It only
+// ever appends: memory handed out is never written again, so what fn keeps
+// stays valid, and the next row group gets an arena of its own.
+type arena struct {
+	bytesBuf []byte
+	ints     []int64
+	doubles  []float64
+	bools    []bool
+	strs     []string
+}
+
+// arenaSlab is how many values of a kind an arena allocates at once.
+const arenaSlab = 1024
+
+func (a *arena) bytes(v parquet.Value) []byte {
+	b := v.ByteArray()
+	if len(b) > cap(a.bytesBuf)-len(a.bytesBuf) {
+		a.bytesBuf = make([]byte, 0, max(64<<10, len(b)))
+	}
+	start := len(a.bytesBuf)
+	a.bytesBuf = append(a.bytesBuf, b...)
+	return a.bytesBuf[start:len(a.bytesBuf):len(a.bytesBuf)]
+}
+
+// str returns v as a string without a copy of its own: it points into the
+// arena, which is never written again.
+func (a *arena) str(v parquet.Value) string {
+	if v.IsNull() {
+		return ""
+	}
+	b := a.bytes(v)
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}
+
+func (a *arena) strPtr(v parquet.Value) *string {
+	a.strs = grow(a.strs)
+	a.strs = append(a.strs, a.str(v))
+	return &a.strs[len(a.strs)-1]
+}
+
+func (a *arena) intPtr(n int64) *int64 {
+	a.ints = grow(a.ints)
+	a.ints = append(a.ints, n)
+	return &a.ints[len(a.ints)-1]
+}
+
+func (a *arena) doublePtr(f float64) *float64 {
+	a.doubles = grow(a.doubles)
+	a.doubles = append(a.doubles, f)
+	return &a.doubles[len(a.doubles)-1]
+}
+
+func (a *arena) boolPtr(b bool) *bool {
+	a.bools = grow(a.bools)
+	a.bools = append(a.bools, b)
+	return &a.bools[len(a.bools)-1]
+}
+
+// grow returns s with room for one more value without moving the values
+// already handed out: a full slab is left as it is for a new one.
+func grow[T any](s []T) []T {
+	if len(s) < cap(s) {
+		return s
+	}
+	return make([]T, 0, arenaSlab)
+}

@@ -1,0 +1,378 @@
+package querier
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/spanlog/spanlog/block"
+	"github.com/spanlog/spanlog/objstore"
+	"github.com/spanlog/spanlog/querier/traceql"
+	"github.com/spanlog/spanlog/schema"
+)
+
+// testSpan is a span of a hand-made trace: span IDs are small numbers, 0
+// is no parent, times are in milliseconds after batchBase.
+type testSpan struct {
+	id, parent     byte
+	service, name  string
+	startMs, durMs int
+	err            bool
+	httpStatusCode int64
+}
+
+// spansOf returns the spans of trace id.
+func spansOf(id pcommon.TraceID, spans ...testSpan) ptrace.Traces {
+	td := ptrace.NewTraces()
+	for _, sp := range spans {
+		rs := td.ResourceSpans().AppendEmpty()
+		rs.Resource().Attributes().PutStr("service.name", sp.service)
+		s := rs.ScopeSpans().AppendEmpty().Spans().AppendEmpty()
+		s.SetTraceID(id)
+		s.SetSpanID(pcommon.SpanID{7: sp.id})
+		if sp.parent != 0 {
+			s.SetParentSpanID(pcommon.SpanID{7: sp.parent})
+		}
+		s.SetName(sp.name)
+		start := batchBase.Add(time.Duration(sp.startMs) * time.Millisecond)
+		s.SetStartTimestamp(pcommon.NewTimestampFromTime(start))
+		s.SetEndTimestamp(pcommon.NewTimestampFromTime(start.Add(time.Duration(sp.durMs) * time.Millisecond)))
+		if sp.err {
+			s.Status().SetCode(ptrace.StatusCodeError)
+		}
+		if sp.httpStatusCode != 0 {
+			s.Attributes().PutInt("http.status_code", sp.httpStatusCode)
+		}
+	}
+	return td
+}
+
+// The spans of the split trace: frontend's root calls backend, which
+// calls db. The first part holds the root alone, the second the others;
+// each part lasts less than 900ms, the whole trace 960ms.
+var (
+	splitRoot = testSpan{id: 1, service: "frontend", name: "root", startMs: 0, durMs: 100}
+	splitRest = []testSpan{
+		{id: 2, parent: 1, service: "backend", name: "call", startMs: 800, durMs: 50, err: true},
+		{id: 3, parent: 2, service: "db", name: "query", startMs: 850, durMs: 110, httpStatusCode: 503},
+	}
+)
+
+// splitQueries hold only if the parts are judged together.
+var splitQueries = []string{
+	`{ resource.service.name = "frontend" } && { resource.service.name = "db" }`,
+	`{ name = "root" } >> { resource.service.name = "db" }`,
+	`{ name = "root" } > { resource.service.name = "backend" }`,
+	`{ resource.service.name = "backend" } > { name = "query" } && { rootName = "root" }`,
+	`{ } | count() > 2`,
+	`{ span.http.status_code >= 500 } && { traceDuration > 900ms }`,
+	`{ traceDuration > 900ms }`,
+	`{ rootServiceName = "frontend" && resource.service.name = "db" }`,
+	`{ status = error } && { kind = unspecified && name = "root" }`,
+}
+
+// noMatchQueries hold on no trace, whole or in part.
+var noMatchQueries = []string{
+	`{ resource.service.name = "frontend" } && { resource.service.name = "nowhere" }`,
+	`{ } | count() > 3`,
+	`{ name = "query" } >> { name = "root" }`,
+	`{ traceDuration > 2s }`,
+	`{ rootServiceName = "backend" }`,
+}
+
+func TestSearchTraceSplitAcrossBlocks(t *testing.T) {
+	id := pcommon.TraceID{0x5a, 1}
+	other := pcommon.TraceID{0x5a, 2} // whole in the second block
+	bkt := newTestBucket(t)
+	// Both blocks are built from the trace's partition, as a block
+	// cut of the builder would be.
+	p := schema.Partition(testTenant, id, 4)
+	writeBlockOf(t, bkt, schema.OffsetRange{Partition: p, Start: 0, End: 10}, spansOf(id, splitRoot))
+	writeBlockOf(t, bkt, schema.OffsetRange{Partition: p, Start: 10, End: 20},
+		spansOf(id, splitRest...), spansOf(other, testSpan{id: 9, service: "frontend", name: "root", startMs: 5000, durMs: 10}))
+	q := startQuerier(t, bkt)
+	checkSplitSearches(t, q, id)
+}
+
+func TestSearchTraceSplitAcrossBlockAndLiveTail(t *testing.T) {
+	id := pcommon.TraceID{0x5b, 1}
+	bkt := newTestBucket(t)
+	writeTestBlock(t, bkt, 0, spansOf(id, splitRoot))
+	q := startQuerier(t, bkt)
+	q.produce(t, spansOf(id, splitRest...))
+	awaitLive(t, q, id, 3)
+	checkSplitSearches(t, q, id)
+}
+
+// checkSplitSearches checks that the split trace id matches exactly the
+// queries that hold of it whole, with the fields of the whole trace.
+func checkSplitSearches(t *testing.T, q *runningQuerier, id pcommon.TraceID) {
+	t.Helper()
+	for _, query := range splitQueries {
+		res := search(t, q, query, 20)
+		i := slices.IndexFunc(res.Traces, func(h *TraceHit) bool { return h.TraceID == id })
+		if i < 0 {
+			t.Errorf("%s: split trace not found (got %d traces)", query, len(res.Traces))
+			continue
+		}
+		hit := res.Traces[i]
+		if hit.RootServiceName != "frontend" || hit.RootTraceName != "root" {
+			t.Errorf("%s: root %s/%s, want frontend/root", query, hit.RootServiceName, hit.RootTraceName)
+		}
+		if d := time.Duration(hit.DurationNanos()); d != 960*time.Millisecond {
+			t.Errorf("%s: duration %v, want 960ms", query, d)
+		}
+		if want := uint64(batchBase.UnixNano()); hit.StartUnixNano != want {
+			t.Errorf("%s: start %d, want %d", query, hit.StartUnixNano, want)
+		}
+		stats := map[string]ServiceStats{}
+		for svc, st := range hit.ServiceStats {
+			stats[svc] = *st
+		}
+		if want := map[string]ServiceStats{"frontend": {1, 0}, "backend": {1, 1}, "db": {1, 0}}; !mapsEqual(stats, want) {
+			t.Errorf("%s: service stats %v, want %v", query, stats, want)
+		}
+	}
+	for _, query := range noMatchQueries {
+		if res := search(t, q, query, 20); slices.ContainsFunc(res.Traces, func(h *TraceHit) bool { return h.TraceID == id }) {
+			t.Errorf("%s: split trace found", query)
+		}
+	}
+	// The matched spans and aggregates are those of the whole trace.
+	res := search(t, q, `{ } | count() > 2`, 20)
+	i := slices.IndexFunc(res.Traces, func(h *TraceHit) bool { return h.TraceID == id })
+	if got := len(res.Traces[i].Spans); got != 3 {
+		t.Errorf("count() > 2 matched %d spans, want 3", got)
+	}
+	if a := res.Traces[i].Attributes; len(a) != 1 || a[0].Value.Int() != 3 {
+		t.Errorf("count() > 2 aggregates %v, want count() = 3", a)
+	}
+}
+
+func mapsEqual[K comparable, V comparable](a, b map[K]V) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
+func search(t *testing.T, q *runningQuerier, query string, limit int) *SearchResult {
+	t.Helper()
+	parsed, err := traceql.Parse(query)
+	if err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	res, err := q.Search(context.Background(), []string{testTenant}, SearchRequest{Query: parsed, Limit: limit, SpansPerSpanSet: 3})
+	if err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	return res
+}
+
+// awaitLive waits until a trace-by-ID lookup, which waits for the live
+// tail to catch up with the log, finds spans spans of id.
+func awaitLive(t *testing.T, q *runningQuerier, id pcommon.TraceID, spans int) {
+	t.Helper()
+	res, found, err := q.FindTrace(context.Background(), []string{testTenant}, id, TimeRange{})
+	if err != nil || !found || res.Trace.SpanCount() != spans {
+		t.Fatalf("trace %s: found %v with %d spans, error %v; want %d spans", id, found, res.Trace.SpanCount(), err, spans)
+	}
+}
+
+func newTestBucket(t *testing.T) objstore.Bucket {
+	t.Helper()
+	bkt, err := objstore.NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bkt
+}
+
+// writeBlockOf writes the spans of tds as the test tenant's block of r.
+func writeBlockOf(t *testing.T, bkt objstore.Bucket, r schema.OffsetRange, tds ...ptrace.Traces) *schema.BlockMeta {
+	t.Helper()
+	b := block.NewBuilder(testTenant, block.DefaultOptions())
+	for _, td := range tds {
+		b.Add(td)
+	}
+	m, err := b.Write(context.Background(), bkt, []schema.OffsetRange{r})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// TestSearchMatchesWholeTraces compares searches over the batch fixture,
+// whose traces are spread over overlapping blocks and the live tail with
+// duplicate spans, with the query evaluated over each trace as a
+// trace-by-ID lookup returns it whole.
+func TestSearchMatchesWholeTraces(t *testing.T) {
+	for _, lookup := range []bool{false, true} {
+		t.Run(fmt.Sprintf("lookup=%v", lookup), func(t *testing.T) {
+			f := newBatchFixture(t)
+			if lookup {
+				// Whole traces come from lookups by ID, not scans.
+				f.q.wholeScanShare = 0
+			}
+			checkSearchMatchesWholeTraces(t, f)
+		})
+	}
+}
+
+func checkSearchMatchesWholeTraces(t *testing.T, f *batchFixture) {
+	ctx := context.Background()
+	whole := map[pcommon.TraceID][]schema.SpanRow{}
+	_, err := f.q.FindTraces(ctx, []string{testTenant}, f.ids, TimeRange{}, func(id pcommon.TraceID, td ptrace.Traces) error {
+		whole[id] = schema.AppendRows(nil, td)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, query := range []string{
+		`{ span.n = 0 } && { span.n >= 4 }`,
+		`{ span.n = 100 }`,
+		`{ name = "op-1" } && { name =~ "op-1[01]" }`,
+		`{ } | count() > 4`,
+		`{ span.n < 4 } | count() = 2`,
+		`{ traceDuration > 100ms }`,
+		`{ rootName = "op-0" && span.n > 3 }`,
+		`{ resource.service.name = "svc-1" } && { span.n = 9 }`,
+		`{ resource.service.name != "svc-1" && span.n = 7 }`,
+		`{ }`,
+	} {
+		parsed, err := traceql.Parse(query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		type hitLine struct {
+			id    pcommon.TraceID
+			start uint64
+			line  string
+		}
+		var want []hitLine
+		for id, rows := range whole {
+			if set, ok := parsed.Evaluate(rows); ok {
+				start, end := traceql.Bounds(rows)
+				want = append(want, hitLine{id, start, fmt.Sprintf("%s %d %d %d", id, start, end-start, len(set.Spans))})
+			}
+		}
+		// Most recent first, as Search orders them.
+		slices.SortFunc(want, func(a, b hitLine) int {
+			if a.start != b.start {
+				return cmp.Compare(b.start, a.start)
+			}
+			return bytes.Compare(a.id[:], b.id[:])
+		})
+		for _, limit := range []int{0, 3} {
+			res := search(t, f.q, query, limit)
+			var got, wantLines []string
+			for _, h := range res.Traces {
+				got = append(got, fmt.Sprintf("%s %d %d %d", pcommon.TraceID(h.TraceID), h.StartUnixNano, h.DurationNanos(), len(h.Spans)))
+			}
+			for i, w := range want {
+				if limit == 0 || i < limit {
+					wantLines = append(wantLines, w.line)
+				}
+			}
+			if !slices.Equal(got, wantLines) {
+				t.Errorf("%s limit %d:\n got %q\nwant %q", query, limit, got, wantLines)
+			}
+		}
+	}
+}
+
+// Tag values under a query come from the spans the query selects in whole
+// traces, as search judges them.
+func TestTagValuesOfSplitTrace(t *testing.T) {
+	id := pcommon.TraceID{0x5c, 1}
+	bkt := newTestBucket(t)
+	writeTestBlock(t, bkt, 0, spansOf(id, splitRoot))
+	writeTestBlock(t, bkt, 1, spansOf(id, splitRest...))
+	q := startQuerier(t, bkt)
+	query, err := traceql.Parse(`{ name = "root" } >> { status = error }`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := q.TagValues(context.Background(), []string{testTenant}, TimeRange{}, query, scopeResource, "service.name", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []TagValue{{"string", "backend"}}; !slices.Equal(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+	all, err := q.TagValues(context.Background(), []string{testTenant}, TimeRange{}, nil, scopeResource, "service.name", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []TagValue{{"string", "backend"}, {"string", "db"}, {"string", "frontend"}}; !slices.Equal(all, want) {
+		t.Errorf("without a query: got %v, want %v", all, want)
+	}
+}
+
+func TestSearchStopsWhenCancelled(t *testing.T) {
+	bkt := newTestBucket(t)
+	writeTestBlock(t, bkt, 0, spansOf(pcommon.TraceID{0x5d, 1}, splitRoot))
+	q := startQuerier(t, bkt)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	query, err := traceql.Parse(`{ name = "root" }`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.Search(ctx, []string{testTenant}, SearchRequest{Query: query, Limit: 20}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("search of a cancelled request ended with %v, want context.Canceled", err)
+	}
+}
+
+// A trace's other parts can only be in blocks of its own partition, or in
+// blocks whose partition is none of the log's.
+func TestMayHold(t *testing.T) {
+	ts := &tenantScan{tenant: testTenant, partitions: 4}
+	id := [16]byte{0x42, 7}
+	p := ts.partitionOf(id)
+	idHex := fmt.Sprintf("%x", id)
+	meta := func(minID, maxID string, partitions ...int32) *schema.BlockMeta {
+		m := &schema.BlockMeta{MinTraceID: minID, MaxTraceID: maxID}
+		for _, p := range partitions {
+			m.KafkaRanges = append(m.KafkaRanges, schema.OffsetRange{Partition: p})
+		}
+		return m
+	}
+	for _, tt := range []struct {
+		m    *schema.BlockMeta
+		want bool
+	}{
+		{meta("", "", p), true},
+		{meta("", "", (p+1)%4), false},
+		{meta("", "", (p+1)%4, p), true}, // compacted across partitions
+		{meta("", "", 1000), true},       // no partition of the log
+		{meta("", ""), true},             // no ranges
+		{meta("43", "ff", p), false},     // the ID is below the range
+		{meta("00", "41ff", p), false},   // and above
+		{meta("42", "4207ff", p), true},  // within
+	} {
+		if got := ts.mayHold(tt.m, idHex, p); got != tt.want {
+			t.Errorf("block %+v: got %v, want %v", *tt.m, got, tt.want)
+		}
+	}
+	if got := (&tenantScan{tenant: testTenant}).partitionOf(id); got != -1 {
+		t.Errorf("partition with no partition count: %d, want -1", got)
+	}
+	if !ts.mayHold(meta("", "", (p+1)%4), idHex, -1) {
+		t.Error("a trace of unknown partition is ruled out")
+	}
+}
