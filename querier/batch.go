@@ -49,7 +49,7 @@ func (q *Querier) FindTraces(ctx context.Context, tenants []string, ids []pcommo
 	ids = uniqueIDs(ids)
 
 	partitions, ends := q.liveTargets(ctx, tenants, ids)
-	live, partial, err := q.fetchLive(ctx, tenants, partitions, ids, ends)
+	live, partial, err := q.fetchLive(ctx, liveQuery{tenants: tenants, partitions: partitions, ids: ids, ends: ends})
 	if err != nil {
 		return sum, err
 	}

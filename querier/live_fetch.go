@@ -16,6 +16,9 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/spanlog/spanlog/querier/traceql"
+	"github.com/spanlog/spanlog/schema"
 )
 
 // errBlocksBehind is returned when another querier's live tail has dropped
@@ -31,6 +34,11 @@ type liveRequest struct {
 	// Ends are the log's end offsets when the query began: the owner waits
 	// up to ReadYourWritesTimeout for its tail to reach them.
 	Ends map[int32]int64 `json:"ends,omitempty"`
+	// Candidates asks for the search candidates of Query (TraceQL; empty
+	// means every trace) instead of spans: the ID and start of each trace
+	// whose part in the tail has a span that passes the query's filter.
+	Candidates bool   `json:"candidates,omitempty"`
+	Query      string `json:"query,omitempty"`
 }
 
 // liveResponse is an owner's answer to a liveRequest.
@@ -43,27 +51,61 @@ type liveResponse struct {
 type liveTenantJSON struct {
 	From map[int32]int64 `json:"from"`
 	// Traces is an OTLP ExportTraceServiceRequest in protobuf.
-	Traces []byte `json:"traces,omitempty"`
+	Traces     []byte              `json:"traces,omitempty"`
+	Candidates []liveCandidateJSON `json:"candidates,omitempty"`
+}
+
+type liveCandidateJSON struct {
+	ID    string `json:"id"`
+	Start uint64 `json:"start,string"`
+}
+
+// liveQuery is what fetchLive is asked for.
+type liveQuery struct {
+	tenants []string
+	// partitions to read; nil means every partition.
+	partitions []int32
+	// ids, when not empty, limit the spans to those traces.
+	ids []pcommon.TraceID
+	// ends, when not nil, are the offsets each tail must reach first
+	// (read your writes).
+	ends map[int32]int64
+	// candidates asks for the candidates of query (every trace if nil)
+	// rather than for spans (see liveRequest.Candidates).
+	candidates bool
+	query      *traceql.Query
+}
+
+func (lq liveQuery) request(partitions []int32) liveRequest {
+	req := liveRequest{Tenants: lq.tenants, Partitions: partitions, Ends: lq.ends}
+	for _, id := range lq.ids {
+		req.TraceIDs = append(req.TraceIDs, hex.EncodeToString(id[:]))
+	}
+	req.Candidates = lq.candidates
+	if lq.candidates && lq.query != nil {
+		req.Query = lq.query.String()
+	}
+	return req
 }
 
 // livePath is the route a querier serves its live tail to other queriers
 // on. It is internal: it takes tenants from the body, not the header.
 const livePath = "/internal/live"
 
-// fetchLive returns the live tail spans of tenants in partitions (every
-// partition when nil), only of ids when ids is not empty: from this
-// querier's own tail, and from the queriers owning the other partitions.
-// With ends, each owner first waits for its tail to reach them, and partial
+// fetchLive returns what lq asks of the live tails: from this querier's
+// own tail, and from the queriers owning the other partitions. With
+// lq.ends, each owner first waits for its tail to reach them, and partial
 // says one could not in time. A partition without a reachable owner (a
 // querier died and the group has not yet moved its partitions) is asked
 // again until ctx ends.
-func (q *Querier) fetchLive(ctx context.Context, tenants []string, partitions []int32, ids []pcommon.TraceID, ends map[int32]int64) (liveSlice, bool, error) {
+func (q *Querier) fetchLive(ctx context.Context, lq liveQuery) (liveSlice, bool, error) {
 	out := newLiveSlice()
 	live := q.live.Load()
 	n := q.partitions.Load()
 	if live == nil || n == 0 {
 		return out, false, ErrNotReady
 	}
+	partitions := lq.partitions
 	if partitions == nil {
 		for p := range n {
 			partitions = append(partitions, p)
@@ -93,7 +135,7 @@ func (q *Querier) fetchLive(ctx context.Context, tenants []string, partitions []
 		}
 		if len(local) > 0 {
 			wg.Go(func() {
-				s, p, err := q.serveLive(ctx, live, tenants, local, ids, ends)
+				s, p, err := q.serveLive(ctx, live, lq.request(local))
 				if err == nil {
 					done(s, p, local)
 				} else if !errors.Is(err, errNotOwned) {
@@ -103,7 +145,7 @@ func (q *Querier) fetchLive(ctx context.Context, tenants []string, partitions []
 		}
 		for addr, parts := range remote {
 			wg.Go(func() {
-				s, p, err := q.askOwner(ctx, addr, tenants, parts, ids, ends)
+				s, p, err := q.askOwner(ctx, addr, lq.request(parts))
 				if err == nil {
 					done(s, p, parts)
 				} else if ctx.Err() == nil {
@@ -185,11 +227,27 @@ func (q *Querier) catchUpBlocklist(ctx context.Context, s liveSlice) error {
 	return nil
 }
 
-// serveLive reads this querier's own tail of partitions.
-func (q *Querier) serveLive(ctx context.Context, live *LiveTail, tenants []string, partitions []int32, ids []pcommon.TraceID, ends map[int32]int64) (liveSlice, bool, error) {
+// serveLive answers req from this querier's own tail.
+func (q *Querier) serveLive(ctx context.Context, live *LiveTail, req liveRequest) (liveSlice, bool, error) {
+	ids := make([]pcommon.TraceID, 0, len(req.TraceIDs))
+	for _, s := range req.TraceIDs {
+		id, err := parseTraceID(s)
+		if err != nil {
+			return liveSlice{}, false, err
+		}
+		ids = append(ids, id)
+	}
+	var filter *candidateFilter
+	if req.Candidates && req.Query != "" {
+		query, err := traceql.Parse(req.Query)
+		if err != nil {
+			return liveSlice{}, false, badRequest("live request query: %v", err)
+		}
+		filter = newCandidateFilter(query)
+	}
 	owned := live.Owned()
-	need := make(map[int32]int64, len(partitions))
-	for _, p := range partitions {
+	need := make(map[int32]int64, len(req.Partitions))
+	for _, p := range req.Partitions {
 		start, ok := owned[p]
 		if !ok {
 			return liveSlice{}, false, fmt.Errorf("%w: %d", errNotOwned, p)
@@ -201,31 +259,44 @@ func (q *Querier) serveLive(ctx context.Context, live *LiveTail, tenants []strin
 		return liveSlice{}, false, fmt.Errorf("wait for blocklist: %w", err)
 	}
 	partial := false
-	if ends != nil {
+	if req.Ends != nil {
 		wait, cancel := context.WithTimeout(ctx, q.cfg.ReadYourWritesTimeout)
-		for _, p := range partitions {
-			if err := live.WaitFor(wait, p, ends[p]); err != nil {
+		for _, p := range req.Partitions {
+			if err := live.WaitFor(wait, p, req.Ends[p]); err != nil {
 				if errors.Is(err, errNotOwned) {
 					cancel()
 					return liveSlice{}, false, err
 				}
-				q.logger.Warn("read-your-writes: live tail behind", "partition", p, "end", ends[p])
+				q.logger.Warn("read-your-writes: live tail behind", "partition", p, "end", req.Ends[p])
 				partial = true
 				break
 			}
 		}
 		cancel()
 	}
-	s, err := live.Slice(tenants, partitions, ids, q.blocklist.CoveredEnd)
-	return s, partial, err
+	s, err := live.Slice(req.Tenants, req.Partitions, ids, q.blocklist.CoveredEnd)
+	if err != nil || !req.Candidates {
+		return s, partial, err
+	}
+	s.Candidates = make(map[string][]candidate, len(s.Traces))
+	for tenant, parts := range s.Traces {
+		var rows []schema.SpanRow
+		for _, td := range parts {
+			rows = schema.AppendRows(rows, td)
+		}
+		eachTrace(rows, func(trace []schema.SpanRow) {
+			if filter == nil || filter.anyMatches(trace) {
+				start, _ := traceql.Bounds(trace)
+				s.Candidates[tenant] = append(s.Candidates[tenant], candidate{trace[0].TraceID, start})
+			}
+		})
+	}
+	s.Traces = nil
+	return s, partial, nil
 }
 
 // askOwner reads another querier's tail of partitions.
-func (q *Querier) askOwner(ctx context.Context, addr string, tenants []string, partitions []int32, ids []pcommon.TraceID, ends map[int32]int64) (liveSlice, bool, error) {
-	req := liveRequest{Tenants: tenants, Partitions: partitions, Ends: ends}
-	for _, id := range ids {
-		req.TraceIDs = append(req.TraceIDs, hex.EncodeToString(id[:]))
-	}
+func (q *Querier) askOwner(ctx context.Context, addr string, req liveRequest) (liveSlice, bool, error) {
 	body, err := json.Marshal(req)
 	if err != nil {
 		return liveSlice{}, false, err
@@ -270,6 +341,13 @@ func (q *Querier) postLive(ctx context.Context, addr string, body []byte) (liveS
 	var u ptrace.ProtoUnmarshaler
 	for tenant, lt := range lr.Tenants {
 		out.From[tenant] = lt.From
+		for _, c := range lt.Candidates {
+			id, err := parseTraceID(c.ID)
+			if err != nil {
+				return liveSlice{}, false, fmt.Errorf("%s: candidate: %w", addr, err)
+			}
+			out.Candidates[tenant] = append(out.Candidates[tenant], candidate{id, c.Start})
+		}
 		if len(lt.Traces) == 0 {
 			continue
 		}
@@ -293,19 +371,11 @@ func (q *Querier) handleLive(w http.ResponseWriter, r *http.Request) error {
 	if len(req.Tenants) == 0 || len(req.Partitions) == 0 {
 		return badRequest("live request names no tenant or partition")
 	}
-	ids := make([]pcommon.TraceID, 0, len(req.TraceIDs))
-	for _, s := range req.TraceIDs {
-		id, err := parseTraceID(s)
-		if err != nil {
-			return err
-		}
-		ids = append(ids, id)
-	}
 	live := q.live.Load()
 	if live == nil {
 		return ErrNotReady
 	}
-	s, partial, err := q.serveLive(r.Context(), live, req.Tenants, req.Partitions, ids, req.Ends)
+	s, partial, err := q.serveLive(r.Context(), live, req)
 	if err != nil {
 		return err
 	}
@@ -313,6 +383,9 @@ func (q *Querier) handleLive(w http.ResponseWriter, r *http.Request) error {
 	var m ptrace.ProtoMarshaler
 	for tenant, from := range s.From {
 		lt := liveTenantJSON{From: from}
+		for _, c := range s.Candidates[tenant] {
+			lt.Candidates = append(lt.Candidates, liveCandidateJSON{ID: hex.EncodeToString(c.id[:]), Start: c.start})
+		}
 		if parts := s.Traces[tenant]; len(parts) > 0 {
 			all := ptrace.NewTraces()
 			for _, td := range parts {
@@ -335,6 +408,9 @@ func (q *Querier) handleLive(w http.ResponseWriter, r *http.Request) error {
 func (s liveSlice) merge(o liveSlice) {
 	for tenant, parts := range o.Traces {
 		s.Traces[tenant] = append(s.Traces[tenant], parts...)
+	}
+	for tenant, cands := range o.Candidates {
+		s.Candidates[tenant] = append(s.Candidates[tenant], cands...)
 	}
 	for tenant, from := range o.From {
 		if s.From[tenant] == nil {

@@ -26,8 +26,10 @@ type scanned struct {
 type traceScan struct {
 	tenants []string
 	tr      TimeRange
-	// filter picks the candidates, the traces worth reading whole; nil
+	// query is what the scan searches for; filter, derived from it,
+	// picks the candidates, the traces worth reading whole. A nil filter
 	// makes every trace a candidate.
+	query  *traceql.Query
 	filter *candidateFilter
 	// floor, when ok, is a start time below which no trace matters any
 	// more to the caller, so that the scan can stop. Nil means never.
@@ -106,30 +108,28 @@ type tenantScan struct {
 	tenant string
 	// metas are the blocks overlapping the range, most recent first.
 	metas []*schema.BlockMeta
-	// live is the live tail's part of each trace in it.
-	live map[[16]byte][]schema.SpanRow
+	// live are the live tail's candidates.
+	live []candidate
 	// partitions is the log's partition count, 0 if not known yet.
 	partitions int32
 }
 
 func (q *Querier) newTenantScan(ctx context.Context, s traceScan, tenant string) (*tenantScan, error) {
-	rows, err := q.liveRows(ctx, tenant)
+	// The owners of the live tails pick its candidates, so that only
+	// their IDs travel between queriers. The blocks are listed after: a
+	// tail trimmed meanwhile is trimmed into blocks the blocklist knows.
+	live, _, err := q.fetchLive(ctx, liveQuery{tenants: []string{tenant}, candidates: true, query: s.query})
 	if err != nil {
 		return nil, err
 	}
-	ts := &tenantScan{
+	return &tenantScan{
 		traceScan:  s,
 		q:          q,
 		tenant:     tenant,
 		metas:      q.blocksIn(tenant, s.tr),
-		live:       make(map[[16]byte][]schema.SpanRow),
+		live:       live.Candidates[tenant],
 		partitions: q.partitions.Load(),
-	}
-	// A replayed record holds the same spans twice.
-	eachTrace(schema.DedupeRows(rows), func(trace []schema.SpanRow) {
-		ts.live[trace[0].TraceID] = trace
-	})
-	return ts, nil
+	}, nil
 }
 
 // blocksIn returns the tenant's blocks that overlap tr, most recent first.
@@ -190,11 +190,8 @@ func (ts *tenantScan) candidates(ctx context.Context) ([]candidate, error) {
 			starts[c.id] = c.start
 		}
 	}
-	for _, trace := range ts.live {
-		if ts.filter == nil || ts.filter.anyMatches(trace) {
-			start, _ := traceql.Bounds(trace)
-			add(candidate{trace[0].TraceID, start})
-		}
+	for _, c := range ts.live {
+		add(c)
 	}
 	var mu sync.Mutex
 	err := ts.q.eachBlock(ctx, ts.metas, func(ctx context.Context, m *schema.BlockMeta) error {
@@ -296,14 +293,32 @@ func (ts *tenantScan) wholeTraces(ctx context.Context, cands []candidate) ([][]s
 	hexes := make([]string, len(cands))
 	partitions := make([]int32, len(cands))
 	parts := make(map[[16]byte][]schema.SpanRow, len(cands))
+	var livePartitions []int32
 	for i, c := range cands {
 		ids[i] = c.id
 		hexes[i] = hex.EncodeToString(c.id[:])
 		partitions[i] = ts.partitionOf(c.id)
-		parts[c.id] = slices.Clone(ts.live[c.id])
+		if partitions[i] >= 0 && !slices.Contains(livePartitions, partitions[i]) {
+			livePartitions = append(livePartitions, partitions[i])
+		}
+	}
+	if ts.partitions <= 0 {
+		livePartitions = nil // every partition
+	}
+	// The live tail first, then the blocks as the blocklist knows them
+	// now: records trimmed from the tail since phase 1 are in blocks it
+	// knows.
+	live, _, err := ts.q.fetchLive(ctx, liveQuery{tenants: []string{ts.tenant}, partitions: livePartitions, ids: ids})
+	if err != nil {
+		return nil, err
+	}
+	for _, td := range live.Traces[ts.tenant] {
+		for _, row := range schema.AppendRows(nil, td) {
+			parts[row.TraceID] = append(parts[row.TraceID], row)
+		}
 	}
 	var mu sync.Mutex
-	err := ts.q.eachBlock(ctx, ts.metas, func(ctx context.Context, m *schema.BlockMeta) error {
+	err = ts.q.eachBlock(ctx, ts.q.blocksIn(ts.tenant, ts.tr), func(ctx context.Context, m *schema.BlockMeta) error {
 		var want []pcommon.TraceID
 		for i, id := range ids {
 			if ts.mayHold(m, hexes[i], partitions[i]) {
@@ -425,7 +440,7 @@ func eachTrace(rows []schema.SpanRow, fn func([]schema.SpanRow)) {
 // record the block-builders have not yet put into a block, from every
 // partition's owner.
 func (q *Querier) liveRows(ctx context.Context, tenant string) ([]schema.SpanRow, error) {
-	live, _, err := q.fetchLive(ctx, []string{tenant}, nil, nil, nil)
+	live, _, err := q.fetchLive(ctx, liveQuery{tenants: []string{tenant}})
 	if err != nil {
 		return nil, err
 	}

@@ -49,6 +49,7 @@ func (q *Querier) Search(ctx context.Context, tenants []string, req SearchReques
 	s := traceScan{
 		tenants: tenants,
 		tr:      req.Range,
+		query:   req.Query,
 		filter:  newCandidateFilter(req.Query),
 		visit:   hits.evaluateTrace,
 	}

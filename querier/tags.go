@@ -49,6 +49,7 @@ func (q *Querier) scanSpans(ctx context.Context, tenants []string, tr TimeRange,
 		_, err := q.scanTraces(ctx, traceScan{
 			tenants: tenants,
 			tr:      tr,
+			query:   query,
 			filter:  newCandidateFilter(query),
 			visit: func(trace []schema.SpanRow) {
 				if set, ok := query.Evaluate(trace); ok {
