@@ -19,7 +19,7 @@ import (
 )
 
 var testSpec = Spec{
-	Tenant: "bench", Seed: 7, Partitions: 4, Cycles: 3, SpansPerBlock: 1000,
+	Tenant: "bench", Seed: 7, Partitions: 4, Cycles: 3, SpansPerBlock: 500,
 	Cycle: 15 * time.Second, Start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
 }
 
