@@ -25,7 +25,7 @@ LDFLAGS  := -X main.version=$(VERSION) -X main.revision=$(REVISION) -X main.bran
 # Tests time out well inside CI's budget; the e2e package builds the binary itself.
 TEST_TIMEOUT ?= 12m
 
-.PHONY: all build run test unit lint bench fuzz tools clean
+.PHONY: all build run test unit lint bench bench-read bench-clean fuzz tools clean
 
 all: build
 
@@ -51,10 +51,30 @@ lint: $(BIN)/staticcheck
 	$(GO) vet ./...
 	$(BIN)/staticcheck ./...
 
-## bench: the benchmarks behind docs/benchmarks.md
+# The read-path benchmarks over millions of spans; make bench leaves them
+# to make bench-read.
+READ_BENCHMARKS := ^(BenchmarkTraceByIDBlocks|BenchmarkSearch)$$
+# Where bench-read keeps its datasets between runs (internal/blocktest).
+SPANLOG_BENCH_DATA ?= $(or $(TMPDIR),/tmp)/spanlog-bench-data
+export SPANLOG_BENCH_DATA
+
+## bench: the benchmarks behind docs/benchmarks.md, but for bench-read's
 bench: $(BIN)/minio
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./producer/ ./block/
-	$(GO) test -run '^$$' -bench . -benchtime 3x ./blocklist/ ./querier/
+	$(GO) test -run '^$$' -bench . -skip '$(READ_BENCHMARKS)' -benchtime 3x ./blocklist/ ./querier/
+
+## bench-read: trace by ID over 1,000 and 10,000 blocks and search over 5 million spans, in MinIO and a local dir; the first run builds the datasets into SPANLOG_BENCH_DATA (~2 GB, some minutes)
+# Lookups that open every block (cold, and warm-default over 10,000 blocks)
+# take seconds each: fewer of them.
+bench-read: $(BIN)/minio
+	$(GO) test -run '^$$' -bench 'TraceByIDBlocks/blocks=1000$$/cold' -benchtime 50x -timeout 60m ./querier/
+	$(GO) test -run '^$$' -bench 'TraceByIDBlocks/blocks=10000/(cold|warm-default)' -benchtime 5x -timeout 60m ./querier/
+	$(GO) test -run '^$$' -bench 'TraceByIDBlocks/.*/warm$$' -benchtime 400x -timeout 60m ./querier/
+	$(GO) test -run '^$$' -bench '^BenchmarkSearch$$' -benchtime 1x -timeout 60m ./querier/
+
+## bench-clean: delete bench-read's cached datasets
+bench-clean:
+	rm -rf '$(SPANLOG_BENCH_DATA)'
 
 ## fuzz: each fuzz target for FUZZTIME
 FUZZTIME ?= 30s

@@ -127,6 +127,10 @@ func (q *Querier) FindTraces(ctx context.Context, tenants []string, ids []pcommo
 			sum.NotFound = append(sum.NotFound, id)
 		}
 	}
+	// A worker counts its block after it settled the block's IDs, so
+	// the last ones may still be counting: wait for them. Every job is
+	// done by now, as every ID is settled.
+	wg.Wait()
 	sum.InspectedBlocks, sum.InspectedBytes = blocks.Load(), size.Load()
 	return sum, nil
 }

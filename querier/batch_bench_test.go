@@ -175,14 +175,16 @@ func BenchmarkBatchTraceByID(b *testing.B) {
 	}
 }
 
-// readCountingBucket counts the ranged reads of the objects it opens: the
-// requests a lookup makes to object storage.
+// readCountingBucket counts the objects opened and the ranged reads of
+// them: the requests a lookup makes to object storage (on S3, an open is
+// a HEAD request).
 type readCountingBucket struct {
 	objstore.Bucket
-	reads atomic.Int64
+	opens, reads atomic.Int64
 }
 
 func (b *readCountingBucket) Open(ctx context.Context, name string) (objstore.ReaderAt, error) {
+	b.opens.Add(1)
 	r, err := b.Bucket.Open(ctx, name)
 	if err != nil {
 		return nil, err

@@ -189,3 +189,24 @@ func TestFindTracesStops(t *testing.T) {
 		t.Errorf("after the request ended: error %v", err)
 	}
 }
+
+// The summary counts every block read, also the last one, whose worker
+// may still be counting it when the last trace is passed on.
+func TestFindTracesCountsEveryBlockRead(t *testing.T) {
+	bkt, err := objstore.NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := randomID(rand.New(rand.NewPCG(11, 12)))
+	writeTestBlock(t, bkt, 0, traceSpans(id, 0, 0, 1, 2))
+	q := startQuerier(t, bkt)
+	for range 200 {
+		sum, err := q.FindTraces(t.Context(), []string{testTenant}, []pcommon.TraceID{id}, TimeRange{}, func(pcommon.TraceID, ptrace.Traces) error { return nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sum.InspectedBlocks != 1 || sum.InspectedBytes == 0 {
+			t.Fatalf("read %d blocks of %d bytes, want the one block", sum.InspectedBlocks, sum.InspectedBytes)
+		}
+	}
+}

@@ -60,6 +60,15 @@ type process struct {
 // binary is missing: make installs it.
 func Start(t testing.TB) *Server {
 	t.Helper()
+	return StartIn(t, t.TempDir())
+}
+
+// StartIn starts a server on the data in dataDir, which it creates if
+// needed and which outlives t: benchmarks keep large datasets there
+// between runs instead of uploading them again. Two servers must not
+// share a dataDir at the same time.
+func StartIn(t testing.TB, dataDir string) *Server {
+	t.Helper()
 	bin, err := binary()
 	if err != nil {
 		t.Fatal(err)
@@ -67,7 +76,7 @@ func Start(t testing.TB) *Server {
 	s := &Server{
 		Endpoint:    freeAddr(t),
 		bin:         bin,
-		dataDir:     t.TempDir(),
+		dataDir:     dataDir,
 		logPath:     filepath.Join(t.TempDir(), "minio.log"),
 		consoleAddr: freeAddr(t),
 	}
@@ -95,6 +104,24 @@ func (s *Server) NewBucket(t testing.TB) objstore.S3Config {
 	defer cancel()
 	if err := s.admin.MakeBucket(ctx, name, minio.MakeBucketOptions{}); err != nil {
 		t.Fatalf("create bucket %s: %v", name, err)
+	}
+	return s.Config(name)
+}
+
+// Bucket returns the configuration that reaches bucket name, creating the
+// bucket unless it exists, as it does on a dataDir used before.
+func (s *Server) Bucket(t testing.TB, name string) objstore.S3Config {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	exists, err := s.admin.BucketExists(ctx, name)
+	if err != nil {
+		t.Fatalf("look up bucket %s: %v", name, err)
+	}
+	if !exists {
+		if err := s.admin.MakeBucket(ctx, name, minio.MakeBucketOptions{}); err != nil {
+			t.Fatalf("create bucket %s: %v", name, err)
+		}
 	}
 	return s.Config(name)
 }

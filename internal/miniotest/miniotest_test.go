@@ -27,3 +27,19 @@ func TestRestartKeepsAddressAndData(t *testing.T) {
 		t.Fatalf("object written before the restart: %v", err)
 	}
 }
+
+func TestStartInKeepsDataAcrossServers(t *testing.T) {
+	dir := t.TempDir()
+	first := StartIn(t, dir)
+	cfg := first.Bucket(t, "kept")
+	if _, err := first.admin.PutObject(t.Context(), cfg.Bucket, "obj", strings.NewReader("data"), 4, minio.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	first.Stop()
+
+	second := StartIn(t, dir)
+	cfg = second.Bucket(t, "kept") // exists already: no error
+	if _, err := second.admin.StatObject(t.Context(), cfg.Bucket, "obj", minio.StatObjectOptions{}); err != nil {
+		t.Fatalf("object written by the first server: %v", err)
+	}
+}

@@ -1,0 +1,81 @@
+package querier
+
+import (
+	"testing"
+	"time"
+
+	"github.com/spanlog/spanlog/internal/blocktest"
+	"github.com/spanlog/spanlog/objstore"
+	"github.com/spanlog/spanlog/querier/traceql"
+)
+
+// searchSpec is a dataset of 5.2 million spans: 104 blocks of about 50,000
+// spans, eight per 15-second cycle, as block-builders of an 8-partition
+// log write them under about 27,000 spans/s.
+func searchSpec() blocktest.Spec {
+	return blocktest.Spec{
+		Tenant: testTenant, Seed: 2, Partitions: benchPartitions,
+		Cycles: 13, SpansPerBlock: 50_000,
+		Cycle: 15 * time.Second, Start: benchStart,
+	}
+}
+
+// searchQueries are the searches docs/benchmarks.md reports: a dedicated
+// column, intrinsics, a generic attribute (the pre-1.23 HTTP status code
+// key, which the datasets' legacy services send), and no condition at all.
+var searchQueries = []struct{ name, query string }{
+	{"service", `{resource.service.name="checkout"}`},
+	{"slow-errors", `{status=error && duration>100ms}`},
+	{"http-5xx", `{span.http.status_code>=500}`},
+	{"all", `{}`},
+}
+
+// BenchmarkSearch measures TraceQL searches with limit 20 over 5.2 million
+// spans (see searchSpec) in a local directory and in MinIO, through
+// Querier.Search, as /api/search runs them. It reports the spans of the
+// dataset searched per second and the traces returned. Block readers are
+// open after the first search, as on a querier that has served a while;
+// the query timeout is lifted so that the benchmark measures slow searches
+// instead of failing them.
+func BenchmarkSearch(b *testing.B) {
+	for _, storage := range []string{"dir", "minio"} {
+		b.Run(storage, func(b *testing.B) {
+			var (
+				bkt objstore.Bucket
+				man *blocktest.Manifest
+			)
+			if storage == "dir" {
+				bkt, man = blocktest.Dir(b, searchSpec())
+			} else {
+				bkt, man = blocktest.MinIO(b, searchSpec())
+			}
+			b.Logf("%d blocks, %d traces, %d spans, %d MB of Parquet", man.Stats.Blocks, man.Stats.Traces, man.Stats.Spans, man.Stats.Bytes>>20)
+			cfg := DefaultConfig()
+			cfg.QueryTimeout = time.Hour
+			q, stop := runBenchQuerier(b, cfg, benchLog(b), bkt)
+			stopAtEnd(b, stop)
+			for _, sq := range searchQueries {
+				query, err := traceql.Parse(sq.query)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.Run(sq.name, func(b *testing.B) {
+					var traces int
+					for b.Loop() {
+						res, err := q.Search(b.Context(), []string{testTenant}, SearchRequest{Query: query, Limit: 20, SpansPerSpanSet: 3})
+						if err != nil {
+							b.Fatal(err)
+						}
+						traces = len(res.Traces)
+					}
+					if traces == 0 {
+						b.Fatalf("%s found nothing in %d spans", sq.query, man.Stats.Spans)
+					}
+					b.ReportMetric(b.Elapsed().Seconds()*1000/float64(b.N), "ms/op")
+					b.ReportMetric(float64(man.Stats.Spans)*float64(b.N)/b.Elapsed().Seconds(), "spans/s")
+					b.ReportMetric(float64(traces), "traces")
+				})
+			}
+		})
+	}
+}
