@@ -141,9 +141,10 @@ type batchJob struct {
 	ids  []pcommon.TraceID
 }
 
-// planBatch returns the blocks of tenants that overlap tr and whose trace
-// ID range holds any of ids, each with those IDs, and counts each block in
-// pending for each of its IDs. It reads nothing: whether a block's bloom
+// planBatch returns the blocks of tenants that overlap tr and may hold any
+// of ids by their meta (trace ID range and partition; see mayHoldTrace),
+// each with those IDs, and counts each block in pending for each of its
+// IDs. It reads nothing: whether a block's bloom
 // filters rule an ID out is for the block's reader to say.
 func (q *Querier) planBatch(tenants []string, ids []pcommon.TraceID, tr TimeRange, pending *pendingTraces) []batchJob {
 	sorted := slices.Clone(ids)
@@ -152,8 +153,16 @@ func (q *Querier) planBatch(tenants []string, ids []pcommon.TraceID, tr TimeRang
 	for i, id := range sorted {
 		hexes[i] = hex.EncodeToString(id[:])
 	}
+	n := q.partitions.Load()
 	var jobs []batchJob
 	for _, t := range tenants {
+		partitions := make([]int32, len(sorted))
+		for i, id := range sorted {
+			partitions[i] = -1
+			if n > 0 {
+				partitions[i] = schema.Partition(t, id, n)
+			}
+		}
 		for _, m := range q.blocklist.Metas(t) {
 			if !tr.overlaps(m) {
 				continue
@@ -167,10 +176,18 @@ func (q *Querier) planBatch(tenants []string, ids []pcommon.TraceID, tr TimeRang
 			if m.MaxTraceID != "" {
 				hi = sort.Search(len(hexes), func(i int) bool { return hexes[i] > m.MaxTraceID })
 			}
-			if lo >= hi {
+			// A block holds the traces of the partitions it was
+			// built from.
+			var ids []pcommon.TraceID
+			for i := lo; i < hi; i++ {
+				if mayHoldTrace(m, hexes[i], partitions[i], n) {
+					ids = append(ids, sorted[i])
+				}
+			}
+			if len(ids) == 0 {
 				continue
 			}
-			job := batchJob{meta: m, ids: sorted[lo:hi]}
+			job := batchJob{meta: m, ids: ids}
 			for _, id := range job.ids {
 				pending.expect(id)
 			}

@@ -6,13 +6,16 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
+	"github.com/spanlog/spanlog/block"
 	"github.com/spanlog/spanlog/objstore"
+	"github.com/spanlog/spanlog/schema"
 )
 
 // batchBase is the time of the first span of test traces.
@@ -208,5 +211,62 @@ func TestFindTracesCountsEveryBlockRead(t *testing.T) {
 		if sum.InspectedBlocks != 1 || sum.InspectedBytes == 0 {
 			t.Fatalf("read %d blocks of %d bytes, want the one block", sum.InspectedBlocks, sum.InspectedBytes)
 		}
+	}
+}
+
+// openCountingBucket counts the objects opened for reading.
+type openCountingBucket struct {
+	objstore.Bucket
+	opens atomic.Int64
+}
+
+func (b *openCountingBucket) Open(ctx context.Context, name string) (objstore.ReaderAt, error) {
+	b.opens.Add(1)
+	return b.Bucket.Open(ctx, name)
+}
+
+// TestLookupOpensOnlyBlocksOfTheTracesPartition checks that a lookup by ID
+// skips, by their metas alone, the blocks built from other partitions than
+// the trace's: with random trace IDs every block's ID range holds every
+// ID, and opening a block (footer, bloom filters) costs requests.
+func TestLookupOpensOnlyBlocksOfTheTracesPartition(t *testing.T) {
+	dir, err := objstore.NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	bkt := &openCountingBucket{Bucket: dir}
+	q := startQuerier(t, bkt)
+	rng := rand.New(rand.NewPCG(11, 12))
+	// Eight blocks, two per partition, each with traces of its partition
+	// spread over the whole ID range.
+	byPartition := make(map[int32][]pcommon.TraceID)
+	for blk := range 8 {
+		p := int32(blk % 4)
+		td := ptrace.NewTraces()
+		for len(byPartition[p]) < 10*(blk/4+1) {
+			id := randomID(rng)
+			if schema.Partition(testTenant, id, q.partitions) != p {
+				continue
+			}
+			byPartition[p] = append(byPartition[p], id)
+			traceSpans(id, blk, 0, 1).ResourceSpans().MoveAndAppendTo(td.ResourceSpans())
+		}
+		b := block.NewBuilder(testTenant, block.DefaultOptions())
+		b.Add(td)
+		if _, err := b.Write(context.Background(), bkt, []schema.OffsetRange{{Partition: p, Start: int64(blk), End: int64(blk + 1)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := q.blocklist.Poll(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	bkt.opens.Store(0)
+	id := byPartition[2][0]
+	res, found, err := q.FindTrace(context.Background(), []string{testTenant}, id, TimeRange{})
+	if err != nil || !found || res.Trace.SpanCount() != 2 {
+		t.Fatalf("found %v, %d spans, %v", found, res.Trace.SpanCount(), err)
+	}
+	if n := bkt.opens.Load(); n != 2 {
+		t.Fatalf("the lookup opened %d blocks, want 2: those of the trace's partition", n)
 	}
 }

@@ -390,11 +390,18 @@ func (ts *tenantScan) partitionOf(id [16]byte) int32 {
 	return schema.Partition(ts.tenant, id, ts.partitions)
 }
 
-// mayHold reports whether block m may hold a trace by its meta: the trace
-// ID (idHex, in hex) is in its range, and it was built from the trace's
-// partition p. A block whose ranges name no partition of the log, or a
-// trace whose partition is not known (-1), passes.
+// mayHold reports whether block m may hold a trace by its meta: see
+// mayHoldTrace.
 func (ts *tenantScan) mayHold(m *schema.BlockMeta, idHex string, p int32) bool {
+	return mayHoldTrace(m, idHex, p, ts.partitions)
+}
+
+// mayHoldTrace reports whether block m may hold a trace by its meta: the
+// trace ID (idHex, in hex) is in its range, and it was built from the
+// trace's partition p of the log's partitions. A block whose ranges name
+// no partition of the log, or a trace whose partition is not known (-1),
+// passes.
+func mayHoldTrace(m *schema.BlockMeta, idHex string, p, partitions int32) bool {
 	if m.MinTraceID != "" && idHex < m.MinTraceID || m.MaxTraceID != "" && idHex > m.MaxTraceID {
 		return false
 	}
@@ -402,7 +409,7 @@ func (ts *tenantScan) mayHold(m *schema.BlockMeta, idHex string, p int32) bool {
 		return true
 	}
 	for _, r := range m.KafkaRanges {
-		if r.Partition == p || r.Partition >= ts.partitions || r.Partition < 0 {
+		if r.Partition == p || r.Partition >= partitions || r.Partition < 0 {
 			return true
 		}
 	}
