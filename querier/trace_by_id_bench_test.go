@@ -20,6 +20,7 @@ import (
 	"github.com/spanlog/spanlog/internal/blocktest"
 	"github.com/spanlog/spanlog/internal/kafkatest"
 	"github.com/spanlog/spanlog/objstore"
+	"github.com/spanlog/spanlog/schema"
 	"github.com/spanlog/spanlog/tenant"
 	"github.com/spanlog/spanlog/tracelog"
 )
@@ -213,7 +214,16 @@ func BenchmarkTraceByIDBlocks(b *testing.B) {
 							var stop func() error
 							q, stop = runBenchQuerier(b, runs[name], log, bkt)
 							stopAtEnd(parent, stop)
-							lookup(b, q, pick["absent"](), false) // opens every block it can
+							// A lookup opens only the blocks of its trace's
+							// partition: one lookup per partition opens
+							// every block.
+							for p := range q.partitions.Load() {
+								id := pick["absent"]()
+								for schema.Partition(testTenant, id, q.partitions.Load()) != p {
+									id = pick["absent"]()
+								}
+								lookup(b, q, id, false)
+							}
 						}
 						var lat latencies
 						var read int64
