@@ -38,11 +38,11 @@ $(BIN)/spanlog: FORCE
 run: build
 	$(BIN)/spanlog -target=all
 
-## test: vet, staticcheck, and every test (unit, integration on kfake and MinIO, end to end)
+## test: vet, staticcheck, and every test (unit, integration on kfake and MinIO, end to end with telemetrygen)
 # -count=1: tests always run, never answered from Go's test cache. The
 # end-to-end package runs verbosely: the fault-injection test prints its
 # counts (acked, found, duplicates, missing).
-test: lint $(BIN)/minio
+test: lint $(BIN)/minio $(BIN)/telemetrygen
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $$($(GO) list ./... | grep -v /e2e$$)
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) -v ./e2e/
 
