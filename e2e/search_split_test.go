@@ -103,7 +103,7 @@ func TestSearchTracesStraddlingABlockCut(t *testing.T) {
 		}
 		return nil
 	}
-	cases := []searchCase{
+	cases := []searchCase[[]sdktrace.ReadOnlySpan]{
 		{`{ resource.service.name = "frontend" } && { resource.service.name = "backend" }`, func(ss []sdktrace.ReadOnlySpan) bool {
 			return anySpan(ss, func(s sdktrace.ReadOnlySpan) bool { return service(s) == "frontend" }) &&
 				anySpan(ss, func(s sdktrace.ReadOnlySpan) bool { return service(s) == "backend" })

@@ -16,10 +16,32 @@ import (
 )
 
 // searchCase is a TraceQL query and, computed from what was sent without
-// any TraceQL, whether a trace must match it.
-type searchCase struct {
+// any TraceQL, whether a trace must match it: S is a trace's spans as the
+// sender recorded them.
+type searchCase[S any] struct {
 	q       string
-	matches func(spans []sdktrace.ReadOnlySpan) bool
+	matches func(spans S) bool
+}
+
+// checkSearch runs each case's query against the querier at addr and
+// checks that it finds exactly the traces of sent that match it.
+func checkSearch[S any](t *testing.T, addr, when string, sent map[string]S, cases []searchCase[S]) {
+	t.Helper()
+	for _, c := range cases {
+		var want []string
+		for id, spans := range sent {
+			if c.matches(spans) {
+				want = append(want, id)
+			}
+		}
+		slices.Sort(want)
+		if len(want) == 0 {
+			t.Fatalf("%s matches nothing sent: the case proves nothing", c.q)
+		}
+		if got := search(t, addr, c.q); !slices.Equal(got, want) {
+			t.Errorf("%s: %s found %d traces, want %d", when, c.q, len(got), len(want))
+		}
+	}
 }
 
 func anySpan(spans []sdktrace.ReadOnlySpan, pred func(sdktrace.ReadOnlySpan) bool) bool {
@@ -52,7 +74,7 @@ func service(s sdktrace.ReadOnlySpan) string {
 
 func isChild(s sdktrace.ReadOnlySpan) bool { return s.Parent().IsValid() }
 
-var searchCases = []searchCase{
+var searchCases = []searchCase[[]sdktrace.ReadOnlySpan]{
 	{`{ resource.service.name = "checkout" }`, func(ss []sdktrace.ReadOnlySpan) bool {
 		return anySpan(ss, func(s sdktrace.ReadOnlySpan) bool { return service(s) == "checkout" })
 	}},
@@ -142,30 +164,13 @@ func TestSearch(t *testing.T) {
 	for id, spans := range sendTraces(t, "http", n.OTLPHTTP, "payments", 20) {
 		sent[id] = spans
 	}
-	check := func(when string) {
-		for _, c := range searchCases {
-			var want []string
-			for id, spans := range sent {
-				if c.matches(spans) {
-					want = append(want, id)
-				}
-			}
-			slices.Sort(want)
-			if len(want) == 0 {
-				t.Fatalf("%s matches nothing sent: the case proves nothing", c.q)
-			}
-			if got := search(t, n.HTTP, c.q); !slices.Equal(got, want) {
-				t.Errorf("%s: %s found %d traces, want %d", when, c.q, len(got), len(want))
-			}
-		}
-	}
-	check("live tail")
+	checkSearch(t, n.HTTP, "live tail", sent, searchCases)
 	checkTags(t, n.HTTP)
 	waitFor(t, 60*time.Second, "blocks to cover every record", func() bool {
 		return metric(t, n.HTTP, "spanlog_block_builder_blocks_flushed_total") > 0 &&
 			metric(t, n.HTTP, "spanlog_querier_live_records") == 0
 	})
-	check("blocks")
+	checkSearch(t, n.HTTP, "blocks", sent, searchCases)
 	checkTags(t, n.HTTP)
 
 	for q, want := range map[string]int{

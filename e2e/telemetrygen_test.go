@@ -107,10 +107,7 @@ func telemetrygen(t *testing.T, args ...string) {
 
 // telemetrygenCases are TraceQL queries and, computed from the spans the
 // tap saw without any TraceQL, whether a trace must match.
-var telemetrygenCases = []struct {
-	q       string
-	matches func(spans []tapSpan) bool
-}{
+var telemetrygenCases = []searchCase[[]tapSpan]{
 	{`{ resource.service.name = "tg-payment" }`, func(ss []tapSpan) bool {
 		return slices.ContainsFunc(ss, func(s tapSpan) bool { return s.service() == "tg-payment" })
 	}},
@@ -168,27 +165,10 @@ func TestSearchTelemetrygen(t *testing.T) {
 		t.Fatalf("the tap saw %d traces acked, want 20", len(sent))
 	}
 
-	check := func(when string) {
-		for _, c := range telemetrygenCases {
-			var want []string
-			for id, spans := range sent {
-				if c.matches(spans) {
-					want = append(want, id)
-				}
-			}
-			slices.Sort(want)
-			if len(want) == 0 {
-				t.Fatalf("%s matches nothing sent: the case proves nothing", c.q)
-			}
-			if got := search(t, n.HTTP, c.q); !slices.Equal(got, want) {
-				t.Errorf("%s: %s found %d traces, want %d", when, c.q, len(got), len(want))
-			}
-		}
-	}
-	check("live tail")
+	checkSearch(t, n.HTTP, "live tail", sent, telemetrygenCases)
 	waitFor(t, 60*time.Second, "blocks to cover every record", func() bool {
 		return metric(t, n.HTTP, "spanlog_block_builder_blocks_flushed_total") > 0 &&
 			metric(t, n.HTTP, "spanlog_querier_live_records") == 0
 	})
-	check("blocks")
+	checkSearch(t, n.HTTP, "blocks", sent, telemetrygenCases)
 }
