@@ -39,11 +39,17 @@ type liveRequest struct {
 	// whose part in the tail has a span that passes the query's filter.
 	Candidates bool   `json:"candidates,omitempty"`
 	Query      string `json:"query,omitempty"`
+	// Tags asks for the tag names or values of the spans in the tail, as
+	// tags and values requests without a query collect them, instead of
+	// spans.
+	Tags *tagQuery `json:"tags,omitempty"`
 }
 
 // liveResponse is an owner's answer to a liveRequest.
 type liveResponse struct {
 	Tenants map[string]liveTenantJSON `json:"tenants"`
+	// Tags are the tags collected from every tenant asked for.
+	Tags *tagSetJSON `json:"tags,omitempty"`
 	// Partial is set when the tail had not reached Ends in time.
 	Partial bool `json:"partial,omitempty"`
 }
@@ -74,10 +80,13 @@ type liveQuery struct {
 	// rather than for spans (see liveRequest.Candidates).
 	candidates bool
 	query      *traceql.Query
+	// tags, when set, asks for the tags the spans hold rather than for
+	// spans (see liveRequest.Tags).
+	tags *tagQuery
 }
 
 func (lq liveQuery) request(partitions []int32) liveRequest {
-	req := liveRequest{Tenants: lq.tenants, Partitions: partitions, Ends: lq.ends}
+	req := liveRequest{Tenants: lq.tenants, Partitions: partitions, Ends: lq.ends, Tags: lq.tags}
 	for _, id := range lq.ids {
 		req.TraceIDs = append(req.TraceIDs, hex.EncodeToString(id[:]))
 	}
@@ -100,6 +109,9 @@ const livePath = "/internal/live"
 // again until ctx ends.
 func (q *Querier) fetchLive(ctx context.Context, lq liveQuery) (liveSlice, bool, error) {
 	out := newLiveSlice()
+	if lq.tags != nil {
+		out.Tags = newTagSet(*lq.tags)
+	}
 	live := q.live.Load()
 	n := q.partitions.Load()
 	if live == nil || n == 0 {
@@ -275,8 +287,24 @@ func (q *Querier) serveLive(ctx context.Context, live *LiveTail, req liveRequest
 		cancel()
 	}
 	s, err := live.Slice(req.Tenants, req.Partitions, ids, q.blocklist.CoveredEnd)
-	if err != nil || !req.Candidates {
+	if err != nil {
 		return s, partial, err
+	}
+	if req.Tags != nil {
+		s.Tags = newTagSet(*req.Tags)
+		for _, parts := range s.Traces {
+			for _, td := range parts {
+				rows := schema.AppendRows(nil, td)
+				for i := range rows {
+					s.Tags.add(&rows[i])
+				}
+			}
+		}
+		s.Traces = nil
+		return s, partial, nil
+	}
+	if !req.Candidates {
+		return s, partial, nil
 	}
 	s.Candidates = make(map[string][]candidate, len(s.Traces))
 	for tenant, parts := range s.Traces {
@@ -303,7 +331,7 @@ func (q *Querier) askOwner(ctx context.Context, addr string, req liveRequest) (l
 	}
 	ctx, cancel := context.WithTimeout(ctx, q.cfg.PeerTimeout)
 	defer cancel()
-	s, partial, err := q.postLive(ctx, addr, body)
+	s, partial, err := q.postLive(ctx, addr, body, req.Tags)
 	switch {
 	case err == nil:
 		q.metrics.peerRequests.WithLabelValues("ok").Inc()
@@ -315,7 +343,7 @@ func (q *Querier) askOwner(ctx context.Context, addr string, req liveRequest) (l
 	return s, partial, err
 }
 
-func (q *Querier) postLive(ctx context.Context, addr string, body []byte) (liveSlice, bool, error) {
+func (q *Querier) postLive(ctx context.Context, addr string, body []byte, tags *tagQuery) (liveSlice, bool, error) {
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+livePath, bytes.NewReader(body))
 	if err != nil {
 		return liveSlice{}, false, err
@@ -338,6 +366,12 @@ func (q *Querier) postLive(ctx context.Context, addr string, body []byte) (liveS
 		return liveSlice{}, false, fmt.Errorf("%s: decode live tail: %w", addr, err)
 	}
 	out := newLiveSlice()
+	if tags != nil {
+		out.Tags = newTagSet(*tags)
+		if lr.Tags != nil {
+			out.Tags.merge(*lr.Tags)
+		}
+	}
 	var u ptrace.ProtoUnmarshaler
 	for tenant, lt := range lr.Tenants {
 		out.From[tenant] = lt.From
@@ -380,6 +414,10 @@ func (q *Querier) handleLive(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	resp := liveResponse{Tenants: make(map[string]liveTenantJSON, len(s.From)), Partial: partial}
+	if s.Tags != nil {
+		tags := s.Tags.json()
+		resp.Tags = &tags
+	}
 	var m ptrace.ProtoMarshaler
 	for tenant, from := range s.From {
 		lt := liveTenantJSON{From: from}
@@ -406,6 +444,9 @@ func (q *Querier) handleLive(w http.ResponseWriter, r *http.Request) error {
 
 // merge adds o to s.
 func (s liveSlice) merge(o liveSlice) {
+	if s.Tags != nil && o.Tags != nil {
+		s.Tags.merge(o.Tags.json())
+	}
 	for tenant, parts := range o.Traces {
 		s.Traces[tenant] = append(s.Traces[tenant], parts...)
 	}

@@ -185,6 +185,9 @@ type liveSlice struct {
 	// Candidates holds each tenant's search candidates, when they were
 	// asked for instead of spans.
 	Candidates map[string][]candidate
+	// Tags holds the tags collected from every tenant's spans, when they
+	// were asked for instead of spans; nil otherwise.
+	Tags *tagSet
 	// From gives, per tenant and partition, the offset from which the
 	// slice holds every record of the tenant, as long as the blocklist
 	// knows every block of the tenant in the partition ending up to it.

@@ -3,8 +3,10 @@ package querier
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -90,9 +92,28 @@ func TestQueriersShareTheLiveTail(t *testing.T) {
 		ids = append(ids, id)
 		qs[0].produce(t, traceSpans(id, i, 0, 1, 2))
 	}
+	// The services of the traces sent, as traceSpans names them.
+	var services []TagValue
+	for _, id := range ids {
+		v := TagValue{"string", fmt.Sprintf("svc-%x", id[0]%4)}
+		if !slices.Contains(services, v) {
+			services = append(services, v)
+		}
+	}
+	slices.SortFunc(services, func(a, b TagValue) int { return strings.Compare(a.Value, b.Value) })
 	check := func(qs []*runningQuerier, when string) {
 		t.Helper()
 		for i, q := range qs {
+			// Tags and values come from every live tail, each owner
+			// collecting from its own spans.
+			values, err := q.TagValues(ctx, []string{testTenant}, TimeRange{}, nil, scopeResource, "service.name", 100)
+			if err != nil || !slices.Equal(values, services) {
+				t.Fatalf("%s: querier %d: service names %v, want %v: %v", when, i, values, services, err)
+			}
+			names, err := q.TagNames(ctx, []string{testTenant}, TimeRange{}, nil)
+			if err != nil || !slices.Equal(names[scopeSpan], []string{"n"}) {
+				t.Fatalf("%s: querier %d: span tags %v, want [n]: %v", when, i, names[scopeSpan], err)
+			}
 			for _, id := range ids {
 				res, found, err := q.FindTrace(ctx, []string{testTenant}, id, TimeRange{})
 				if err != nil || !found || res.Partial || res.Trace.SpanCount() != 3 {

@@ -442,18 +442,3 @@ func eachTrace(rows []schema.SpanRow, fn func([]schema.SpanRow)) {
 		start = end
 	}
 }
-
-// liveRows returns the rows of the tenant's spans in the live tail: every
-// record the block-builders have not yet put into a block, from every
-// partition's owner.
-func (q *Querier) liveRows(ctx context.Context, tenant string) ([]schema.SpanRow, error) {
-	live, _, err := q.fetchLive(ctx, liveQuery{tenants: []string{tenant}})
-	if err != nil {
-		return nil, err
-	}
-	var rows []schema.SpanRow
-	for _, td := range live.Traces[tenant] {
-		rows = schema.AppendRows(rows, td)
-	}
-	return rows, nil
-}

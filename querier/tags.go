@@ -3,6 +3,7 @@ package querier
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -34,15 +35,133 @@ type TagValue struct {
 // tagColumns are the columns of a span tags and values read.
 const tagColumns = block.Name | block.Kind | block.Status | block.SpanAttrs | block.ResourceAttrs
 
-// scanSpans calls fn for every span of the tenants, in the live tail and
-// in the blocks overlapping tr, that query selects. fn is called from
-// several goroutines, and may keep the row's strings but not the row; only
-// the fields of tagColumns are sure to be set.
+// tagQuery says what a tags or values request collects. It travels to the
+// owners of live tails, which collect from their own spans.
+type tagQuery struct {
+	// Name is the tag whose values are collected; empty collects the
+	// attribute names by scope.
+	Name string `json:"name,omitempty"`
+	// Scope of the values: span, resource, intrinsic, or empty for both
+	// attribute scopes.
+	Scope string `json:"scope,omitempty"`
+	// Limit caps the distinct values.
+	Limit int `json:"limit,omitempty"`
+}
+
+// tagSet collects what a tagQuery asks from spans, safely from several
+// goroutines.
+type tagSet struct {
+	q      tagQuery
+	mu     sync.Mutex
+	names  map[string]map[string]struct{} // by scope
+	values map[TagValue]struct{}
+}
+
+// tagSetJSON is a tagSet on the wire between queriers.
+type tagSetJSON struct {
+	Names  map[string][]string `json:"names,omitempty"`
+	Values []TagValue          `json:"values,omitempty"`
+}
+
+func newTagSet(q tagQuery) *tagSet {
+	return &tagSet{
+		q:      q,
+		names:  map[string]map[string]struct{}{scopeSpan: {}, scopeResource: {}},
+		values: make(map[TagValue]struct{}),
+	}
+}
+
+// add collects from one span. Only the fields of tagColumns are read.
+func (s *tagSet) add(r *schema.SpanRow) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.q.Name == "" {
+		for _, a := range r.Attrs {
+			s.names[scopeSpan][a.Key] = struct{}{}
+		}
+		for _, a := range r.ResourceAttrs {
+			s.names[scopeResource][a.Key] = struct{}{}
+		}
+		return
+	}
+	if s.q.Scope == scopeIntrinsic || s.q.Scope == "" {
+		s.addValueLocked(intrinsicValue(r, s.q.Name))
+	}
+	if s.q.Scope == scopeSpan || s.q.Scope == "" {
+		s.addValueLocked(attributeValue(r.Attrs, s.q.Name))
+	}
+	if s.q.Scope == scopeResource || s.q.Scope == "" {
+		s.addValueLocked(attributeValue(r.ResourceAttrs, s.q.Name))
+	}
+}
+
+func (s *tagSet) addValueLocked(v TagValue, ok bool) {
+	if ok && len(s.values) < s.q.Limit {
+		s.values[v] = struct{}{}
+	}
+}
+
+// merge adds what another querier collected.
+func (s *tagSet) merge(o tagSetJSON) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for scope, names := range o.Names {
+		if set := s.names[scope]; set != nil {
+			for _, n := range names {
+				set[n] = struct{}{}
+			}
+		}
+	}
+	for _, v := range o.Values {
+		s.addValueLocked(v, true)
+	}
+}
+
+// byScope returns the names collected, sorted, with the intrinsics.
+func (s *tagSet) byScope() map[string][]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string][]string{scopeIntrinsic: intrinsicTags}
+	for scope, set := range s.names {
+		// Never null in JSON: Grafana's editor iterates the list.
+		out[scope] = slices.AppendSeq(make([]string, 0, len(set)), maps.Keys(set))
+		slices.Sort(out[scope])
+	}
+	return out
+}
+
+// sortedValues returns the values collected, by type and value.
+func (s *tagSet) sortedValues() []TagValue {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := slices.AppendSeq(make([]TagValue, 0, len(s.values)), maps.Keys(s.values))
+	slices.SortFunc(out, func(a, b TagValue) int {
+		if c := strings.Compare(a.Type, b.Type); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Value, b.Value)
+	})
+	return out
+}
+
+func (s *tagSet) json() tagSetJSON {
+	if s.q.Name == "" {
+		byScope := s.byScope()
+		delete(byScope, scopeIntrinsic)
+		return tagSetJSON{Names: byScope}
+	}
+	return tagSetJSON{Values: s.sortedValues()}
+}
+
+// collectTags collects into set from every span of the tenants, in the
+// live tail and in the blocks overlapping tr, that query selects (every
+// span when query is nil).
 //
 // With a query, each trace is judged whole, as Search judges it. Without
-// one, every span counts and traces do not matter: the sources are read
-// span by span, only the columns tags and values read.
-func (q *Querier) scanSpans(ctx context.Context, tenants []string, tr TimeRange, query *traceql.Query, fn func(*schema.SpanRow)) error {
+// one, every span counts and traces do not matter: the live tails' owners
+// collect from their own spans and send only what they found, and blocks
+// are read span by span, only the columns tags and values read.
+func (q *Querier) collectTags(ctx context.Context, tenants []string, tr TimeRange, query *traceql.Query, set *tagSet) error {
 	ctx, cancel := context.WithTimeout(ctx, q.cfg.QueryTimeout)
 	defer cancel()
 	if query != nil {
@@ -52,9 +171,9 @@ func (q *Querier) scanSpans(ctx context.Context, tenants []string, tr TimeRange,
 			query:   query,
 			filter:  newCandidateFilter(query),
 			visit: func(trace []schema.SpanRow) {
-				if set, ok := query.Evaluate(trace); ok {
-					for _, s := range set.Spans {
-						fn(s.Row)
+				if ss, ok := query.Evaluate(trace); ok {
+					for _, sp := range ss.Spans {
+						set.add(sp.Row)
 					}
 				}
 			},
@@ -67,14 +186,14 @@ func (q *Querier) scanSpans(ctx context.Context, tenants []string, tr TimeRange,
 	if err := q.blocklist.WaitLoaded(ctx); err != nil {
 		return fmt.Errorf("wait for blocklist: %w", err)
 	}
+	// The blocks are listed after the live tails answered, so that
+	// records trimmed meanwhile are in blocks the blocklist knows.
+	live, _, err := q.fetchLive(ctx, liveQuery{tenants: tenants, tags: &set.q})
+	if err != nil {
+		return err
+	}
+	set.merge(live.Tags.json())
 	for _, t := range tenants {
-		rows, err := q.liveRows(ctx, t)
-		if err != nil {
-			return err
-		}
-		for i := range rows {
-			fn(&rows[i])
-		}
 		err = q.eachBlock(ctx, q.blocksIn(t, tr), func(ctx context.Context, m *schema.BlockMeta) error {
 			r, release, err := q.readers.get(ctx, m)
 			if err != nil {
@@ -82,7 +201,7 @@ func (q *Querier) scanSpans(ctx context.Context, tenants []string, tr TimeRange,
 			}
 			defer release()
 			err = r.Scan(ctx, block.ScanOptions{Columns: tagColumns}, func(row *schema.SpanRow) error {
-				fn(row)
+				set.add(row)
 				return nil
 			})
 			if err != nil {
@@ -99,70 +218,21 @@ func (q *Querier) scanSpans(ctx context.Context, tenants []string, tr TimeRange,
 
 // TagNames returns the attribute names of the tenants' spans by scope.
 func (q *Querier) TagNames(ctx context.Context, tenants []string, tr TimeRange, query *traceql.Query) (map[string][]string, error) {
-	var mu sync.Mutex
-	names := map[string]map[string]struct{}{scopeSpan: {}, scopeResource: {}}
-	err := q.scanSpans(ctx, tenants, tr, query, func(r *schema.SpanRow) {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, a := range r.Attrs {
-			names[scopeSpan][a.Key] = struct{}{}
-		}
-		for _, a := range r.ResourceAttrs {
-			names[scopeResource][a.Key] = struct{}{}
-		}
-	})
-	if err != nil {
+	set := newTagSet(tagQuery{})
+	if err := q.collectTags(ctx, tenants, tr, query, set); err != nil {
 		return nil, err
 	}
-	out := map[string][]string{scopeIntrinsic: intrinsicTags}
-	for scope, set := range names {
-		keys := make([]string, 0, len(set))
-		for k := range set {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		out[scope] = keys
-	}
-	return out, nil
+	return set.byScope(), nil
 }
 
 // TagValues returns the distinct values of a tag, at most limit of them.
 // scope is span, resource, intrinsic, or empty for both attribute scopes.
 func (q *Querier) TagValues(ctx context.Context, tenants []string, tr TimeRange, query *traceql.Query, scope, name string, limit int) ([]TagValue, error) {
-	var mu sync.Mutex
-	seen := make(map[TagValue]struct{})
-	add := func(v TagValue, ok bool) {
-		if ok && len(seen) < limit {
-			seen[v] = struct{}{}
-		}
-	}
-	err := q.scanSpans(ctx, tenants, tr, query, func(r *schema.SpanRow) {
-		mu.Lock()
-		defer mu.Unlock()
-		if scope == scopeIntrinsic || scope == "" {
-			add(intrinsicValue(r, name))
-		}
-		if scope == scopeSpan || scope == "" {
-			add(attributeValue(r.Attrs, name))
-		}
-		if scope == scopeResource || scope == "" {
-			add(attributeValue(r.ResourceAttrs, name))
-		}
-	})
-	if err != nil {
+	set := newTagSet(tagQuery{Name: name, Scope: scope, Limit: limit})
+	if err := q.collectTags(ctx, tenants, tr, query, set); err != nil {
 		return nil, err
 	}
-	out := make([]TagValue, 0, len(seen))
-	for v := range seen {
-		out = append(out, v)
-	}
-	slices.SortFunc(out, func(a, b TagValue) int {
-		if c := strings.Compare(a.Type, b.Type); c != 0 {
-			return c
-		}
-		return strings.Compare(a.Value, b.Value)
-	})
-	return out, nil
+	return set.sortedValues(), nil
 }
 
 // intrinsicValue is the value of intrinsic name on a span; keyword types
