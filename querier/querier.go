@@ -1,7 +1,10 @@
 // Package querier answers queries over the trace log: it serves the Grafana
 // Tempo HTTP API from the blocks in object storage and from a live tail of
 // the records blocks do not cover yet, merging the two so each span is
-// returned once. It owns reading; writing blocks is the block-builder's.
+// returned once. Queriers share the partitions' live tails through a Kafka
+// consumer group, and each answers for every partition by asking the
+// others for theirs (owners.go, live_fetch.go). It owns reading; writing
+// blocks is the block-builder's.
 package querier
 
 import (
