@@ -43,33 +43,33 @@ func TestQueriersShareTheLiveTail(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
-	// The group spreads the four partitions over the three queriers.
+	// The group spreads the four partitions over the queriers, each
+	// owning at least one once it is balanced (a querier that joins late
+	// gets its share in a later rebalance).
 	waitOwned := func(qs []*runningQuerier) {
 		t.Helper()
 		for {
 			var owned []int32
+			everyOne := true
 			for _, q := range qs {
-				for p := range q.live.Load().Owned() {
+				mine := q.live.Load().Owned()
+				everyOne = everyOne && len(mine) > 0
+				for p := range mine {
 					owned = append(owned, p)
 				}
 			}
 			slices.Sort(owned)
-			if slices.Equal(owned, []int32{0, 1, 2, 3}) {
+			if everyOne && slices.Equal(owned, []int32{0, 1, 2, 3}) {
 				return
 			}
 			select {
 			case <-ctx.Done():
-				t.Fatalf("partitions owned: %v, want each of 0-3 once", owned)
+				t.Fatalf("partitions owned: %v, want each of 0-3 once, and every querier some", owned)
 			case <-time.After(10 * time.Millisecond):
 			}
 		}
 	}
 	waitOwned(qs)
-	for i, q := range qs {
-		if len(q.live.Load().Owned()) == 0 {
-			t.Fatalf("querier %d owns no partition", i)
-		}
-	}
 
 	// A querier asked for a partition it does not own says so, and the
 	// asker learns the owner again.
