@@ -42,8 +42,9 @@ type traceIDBounds struct {
 
 // Open opens the block meta describes.
 func Open(ctx context.Context, bkt objstore.Bucket, meta *schema.BlockMeta) (*Reader, error) {
-	name := DataName(meta.Tenant, meta.BlockID)
-	obj, err := bkt.Open(ctx, name)
+	// The meta knows the data object's size: S3 is spared a HEAD per
+	// block opened.
+	obj, err := objstore.OpenSized(ctx, bkt, DataName(meta.Tenant, meta.BlockID), meta.Size)
 	if err != nil {
 		return nil, fmt.Errorf("open block %s: %w", meta.BlockID, err)
 	}

@@ -64,6 +64,23 @@ func ReadAt(ctx context.Context, r io.ReaderAt, p []byte, off int64) (int, error
 	return r.ReadAt(p, off)
 }
 
+// SizedOpener is a Bucket that can open an object whose size the caller
+// already knows without asking the store for it: on S3, one request fewer
+// per object opened.
+type SizedOpener interface {
+	OpenSized(ctx context.Context, name string, size int64) (ReaderAt, error)
+}
+
+// OpenSized opens name, whose size in bytes the caller knows (a block's
+// meta records its data object's), with b's OpenSized where b has it,
+// else with Open. An object of another size than given reads wrong.
+func OpenSized(ctx context.Context, b Bucket, name string, size int64) (ReaderAt, error) {
+	if so, ok := b.(SizedOpener); ok && size > 0 {
+		return so.OpenSized(ctx, name, size)
+	}
+	return b.Open(ctx, name)
+}
+
 // ReadAll returns the whole content of the object name.
 func ReadAll(ctx context.Context, b Bucket, name string) ([]byte, error) {
 	r, err := b.Get(ctx, name)

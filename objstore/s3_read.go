@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -92,13 +93,47 @@ func (s *S3) Open(ctx context.Context, name string) (ReaderAt, error) {
 	return &s3Object{s: s, ctx: ctx, name: name, key: key, size: info.Size, etag: info.ETag}, nil
 }
 
+// OpenSized implements SizedOpener: Open without the HEAD request. The
+// version the reads keep to is the one the first read found.
+func (s *S3) OpenSized(ctx context.Context, name string, size int64) (ReaderAt, error) {
+	key, err := s.key(name)
+	if err != nil {
+		return nil, err
+	}
+	return &s3Object{s: s, ctx: ctx, name: name, key: key, size: size}, nil
+}
+
 // s3Object is an opened object. It holds no connection between reads.
 type s3Object struct {
 	s         *S3
 	ctx       context.Context
 	name, key string
 	size      int64
-	etag      string
+
+	mu   sync.Mutex
+	etag string // the version read; empty until the first read of OpenSized
+}
+
+// version returns the ETag reads must match, empty if none yet.
+func (o *s3Object) version() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.etag
+}
+
+// keep records the ETag a read found, and fails if another read found
+// another: the object was replaced between them.
+func (o *s3Object) keep(etag string) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	switch o.etag {
+	case "":
+		o.etag = etag
+	case etag:
+	default:
+		return errors.New("replaced since it was opened")
+	}
+	return nil
 }
 
 func (o *s3Object) Size() int64 { return o.size }
@@ -131,10 +166,12 @@ func (o *s3Object) ReadAtContext(ctx context.Context, p []byte, off int64) (int,
 		if err := opts.SetRange(off, off+n-1); err != nil {
 			return &permanentError{err}
 		}
-		if err := opts.SetMatchETag(o.etag); err != nil {
-			return &permanentError{err}
+		if etag := o.version(); etag != "" {
+			if err := opts.SetMatchETag(etag); err != nil {
+				return &permanentError{err}
+			}
 		}
-		r, _, _, err := minio.Core{Client: o.s.client}.GetObject(ctx, o.s.cfg.Bucket, o.key, opts)
+		r, info, _, err := minio.Core{Client: o.s.client}.GetObject(ctx, o.s.cfg.Bucket, o.key, opts)
 		if resp, ok := errors.AsType[minio.ErrorResponse](err); ok && resp.Code == "PreconditionFailed" {
 			return fmt.Errorf("replaced since it was opened: %w", err)
 		}
@@ -142,6 +179,9 @@ func (o *s3Object) ReadAtContext(ctx context.Context, p []byte, off int64) (int,
 			return err
 		}
 		defer r.Close()
+		if err := o.keep(info.ETag); err != nil {
+			return &permanentError{err}
+		}
 		_, err = io.ReadFull(r, p[:n])
 		return err
 	})

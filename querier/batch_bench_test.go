@@ -192,6 +192,19 @@ func (b *readCountingBucket) Open(ctx context.Context, name string) (objstore.Re
 	return readCountingReaderAt{ReaderAt: r, reads: &b.reads}, nil
 }
 
+// OpenSized opens as the bucket it wraps does for a block: without a
+// request where it can (see objstore.SizedOpener).
+func (b *readCountingBucket) OpenSized(ctx context.Context, name string, size int64) (objstore.ReaderAt, error) {
+	if _, ok := b.Bucket.(objstore.SizedOpener); !ok {
+		return b.Open(ctx, name)
+	}
+	r, err := objstore.OpenSized(ctx, b.Bucket, name, size)
+	if err != nil {
+		return nil, err
+	}
+	return readCountingReaderAt{ReaderAt: r, reads: &b.reads}, nil
+}
+
 type readCountingReaderAt struct {
 	objstore.ReaderAt
 	reads *atomic.Int64

@@ -73,6 +73,39 @@ func Contract(t *testing.T, newBucket func(t *testing.T) objstore.Bucket) {
 		}
 	})
 
+	t.Run("open with a known size", func(t *testing.T) {
+		b := newBucket(t)
+		if err := b.Upload(ctx, "s", strings.NewReader("version 1")); err != nil {
+			t.Fatal(err)
+		}
+		r, err := objstore.OpenSized(ctx, b, "s", 9)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		p := make([]byte, 4)
+		if _, err := r.ReadAt(p, 0); err != nil || string(p) != "vers" || r.Size() != 9 {
+			t.Fatalf("ReadAt(0) = %q, %v, size %d; want vers, 9", p, err, r.Size())
+		}
+		// The version the first read found is the one later reads keep
+		// to: the old bytes or an error, never parts of both.
+		if err := b.Upload(ctx, "s", strings.NewReader("VERSION 2")); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := r.ReadAt(p, 5); err == nil && string(p[:n]) != "on 1" {
+			t.Fatalf("ReadAt after a replace = %q, want \"on 1\" or an error", p[:n])
+		}
+		if _, err := objstore.OpenSized(ctx, b, "nope", 9); err == nil {
+			// Backends that skip the store at open fail at the first read.
+			r, _ := objstore.OpenSized(ctx, b, "nope", 9)
+			if _, err := r.ReadAt(p, 0); !objstore.IsNotExist(err) {
+				t.Fatalf("reading a missing object opened with its size: %v, want not-exist", err)
+			}
+		} else if !objstore.IsNotExist(err) {
+			t.Fatalf("opening a missing object with its size: %v, want not-exist", err)
+		}
+	})
+
 	t.Run("reads under their own context", func(t *testing.T) {
 		b := newBucket(t)
 		if err := b.Upload(ctx, "c", strings.NewReader("0123456789")); err != nil {
