@@ -91,6 +91,18 @@ func startQueriers(t testing.TB, bkt objstore.Bucket, n int) []*runningQuerier {
 
 func startQueriersWithin(t testing.TB, bkt objstore.Bucket, n int, cfg Config, tenants tenant.Config, lim *limits.Overrides) []*runningQuerier {
 	t.Helper()
+	cfg.Blocklist.PollInterval = 100 * time.Millisecond
+	cfgs := make([]Config, n)
+	for i := range cfgs {
+		cfgs[i] = cfg
+	}
+	return startQueriersEach(t, bkt, cfgs, tenants, lim)
+}
+
+// startQueriersEach runs a querier with each of cfgs, as startQueriers
+// does, polling the blocklist as each cfg says.
+func startQueriersEach(t testing.TB, bkt objstore.Bucket, cfgs []Config, tenants tenant.Config, lim *limits.Overrides) []*runningQuerier {
+	t.Helper()
 	ctx := context.Background()
 	cluster := kafkatest.New(t)
 	log := tracelog.DefaultConfig()
@@ -103,14 +115,13 @@ func startQueriersWithin(t testing.TB, bkt objstore.Bucket, n int, cfg Config, t
 	if _, err := tracelog.EnsureTopic(ctx, producer, log); err != nil {
 		t.Fatal(err)
 	}
-	cfg.Blocklist.PollInterval = 100 * time.Millisecond
-	cfg.SessionTimeout = 6 * time.Second
-	out := make([]*runningQuerier, n)
-	for i := range out {
+	out := make([]*runningQuerier, len(cfgs))
+	for i, cfg := range cfgs {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
+		cfg.SessionTimeout = 6 * time.Second
 		cfg.AdvertiseAddress = ln.Addr().String()
 		q, err := New(cfg, log, tenants, lim, "builders", bkt, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 		if err != nil {
@@ -144,8 +155,9 @@ func startQueriersWithin(t testing.TB, bkt objstore.Bucket, n int, cfg Config, t
 	return out
 }
 
-// produce writes td, all of one trace, to the log as the distributor would.
-func (q *runningQuerier) produce(t testing.TB, td ptrace.Traces) {
+// produce writes td, all of one trace, to the log as the distributor
+// would, and returns where the record landed.
+func (q *runningQuerier) produce(t testing.TB, td ptrace.Traces) (partition int32, offset int64) {
 	t.Helper()
 	rec, err := schema.EncodeRecord(testTenant, td)
 	if err != nil {
@@ -156,6 +168,7 @@ func (q *runningQuerier) produce(t testing.TB, td ptrace.Traces) {
 	if err := q.producer.ProduceSync(context.Background(), rec).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
+	return rec.Partition, rec.Offset
 }
 
 // writeTestBlock writes td as block n of the test tenant. Its Kafka range

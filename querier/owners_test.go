@@ -12,8 +12,11 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 
+	"github.com/spanlog/spanlog/block"
 	"github.com/spanlog/spanlog/objstore"
 	"github.com/spanlog/spanlog/querier/traceql"
+	"github.com/spanlog/spanlog/schema"
+	"github.com/spanlog/spanlog/tenant"
 )
 
 func TestAddressInGroupMetadata(t *testing.T) {
@@ -137,4 +140,68 @@ func TestQueriersShareTheLiveTail(t *testing.T) {
 	qs[2].stop()
 	waitOwned(qs[:2])
 	check(qs[:2], "after one left")
+}
+
+// TestAskerCatchesUpWithTheOwnersBlocks checks that live tails and blocks
+// leave no gap between queriers (DESIGN guarantee 6): an owner trims its
+// tail by its own blocklist, which may know blocks the asking querier's
+// does not yet; the asker must then refresh its blocklist rather than
+// miss the trimmed spans.
+func TestAskerCatchesUpWithTheOwnersBlocks(t *testing.T) {
+	bkt, err := objstore.NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner, asker := DefaultConfig(), DefaultConfig()
+	owner.Blocklist.PollInterval = 100 * time.Millisecond
+	// The asker polls only when the group gives it partitions: after
+	// that, only a refresh can tell it of new blocks.
+	asker.Blocklist.PollInterval = time.Hour
+	qs := startQueriersEach(t, bkt, []Config{owner, asker}, tenant.DefaultConfig(), noLimits(t))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for len(qs[0].live.Load().Owned()) == 0 || len(qs[0].live.Load().Owned())+len(qs[1].live.Load().Owned()) != 4 {
+		select {
+		case <-ctx.Done():
+			t.Fatal("the group did not share the partitions")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+
+	// A trace in a partition of the first querier's.
+	rng := rand.New(rand.NewPCG(3, 4))
+	var id pcommon.TraceID
+	for {
+		id = randomID(rng)
+		if _, ok := qs[0].live.Load().Owned()[schema.Partition(testTenant, id, qs[0].partitions)]; ok {
+			break
+		}
+	}
+	td := traceSpans(id, 0, 0, 1)
+	partition, offset := qs[0].produce(t, td)
+	if res, found, err := qs[1].FindTrace(ctx, []string{testTenant}, id, TimeRange{}); err != nil || !found || res.Trace.SpanCount() != 2 {
+		t.Fatalf("from the owner's live tail: found %v, %d spans, %v", found, res.Trace.SpanCount(), err)
+	}
+
+	// A block-builder puts it into a block; the owner polls, learns of
+	// the block and trims its tail. The asker has not polled since.
+	b := block.NewBuilder(testTenant, block.DefaultOptions())
+	b.Add(traceSpans(id, 0, 0, 1))
+	if _, err := b.Write(ctx, bkt, []schema.OffsetRange{{Partition: partition, Start: 0, End: offset + 1}}); err != nil {
+		t.Fatal(err)
+	}
+	for n, _ := qs[0].live.Load().Size(); n > 0; n, _ = qs[0].live.Load().Size() {
+		select {
+		case <-ctx.Done():
+			t.Fatal("the owner did not trim its live tail")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	if got := qs[1].blocklist.CoveredEnd(testTenant, partition); got != 0 {
+		t.Fatalf("the asker's blocklist already covers offset %d: the test proves nothing", got)
+	}
+	res, found, err := qs[1].FindTrace(ctx, []string{testTenant}, id, TimeRange{})
+	if err != nil || !found || res.Trace.SpanCount() != 2 {
+		t.Fatalf("after the owner trimmed it into a block: found %v, %d spans, %v", found, res.Trace.SpanCount(), err)
+	}
 }
