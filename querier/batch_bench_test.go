@@ -1,12 +1,10 @@
 package querier
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -173,44 +171,4 @@ func BenchmarkBatchTraceByID(b *testing.B) {
 			}
 		})
 	}
-}
-
-// readCountingBucket counts the objects opened and the ranged reads of
-// them: the requests a lookup makes to object storage (on S3, an open is
-// a HEAD request).
-type readCountingBucket struct {
-	objstore.Bucket
-	opens, reads atomic.Int64
-}
-
-func (b *readCountingBucket) Open(ctx context.Context, name string) (objstore.ReaderAt, error) {
-	b.opens.Add(1)
-	r, err := b.Bucket.Open(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	return readCountingReaderAt{ReaderAt: r, reads: &b.reads}, nil
-}
-
-// OpenSized opens as the bucket it wraps does for a block: without a
-// request where it can (see objstore.SizedOpener).
-func (b *readCountingBucket) OpenSized(ctx context.Context, name string, size int64) (objstore.ReaderAt, error) {
-	if _, ok := b.Bucket.(objstore.SizedOpener); !ok {
-		return b.Open(ctx, name)
-	}
-	r, err := objstore.OpenSized(ctx, b.Bucket, name, size)
-	if err != nil {
-		return nil, err
-	}
-	return readCountingReaderAt{ReaderAt: r, reads: &b.reads}, nil
-}
-
-type readCountingReaderAt struct {
-	objstore.ReaderAt
-	reads *atomic.Int64
-}
-
-func (r readCountingReaderAt) ReadAt(p []byte, off int64) (int, error) {
-	r.reads.Add(1)
-	return r.ReaderAt.ReadAt(p, off)
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -214,17 +213,6 @@ func TestFindTracesCountsEveryBlockRead(t *testing.T) {
 	}
 }
 
-// openCountingBucket counts the objects opened for reading.
-type openCountingBucket struct {
-	objstore.Bucket
-	opens atomic.Int64
-}
-
-func (b *openCountingBucket) Open(ctx context.Context, name string) (objstore.ReaderAt, error) {
-	b.opens.Add(1)
-	return b.Bucket.Open(ctx, name)
-}
-
 // TestLookupOpensOnlyBlocksOfTheTracesPartition checks that a lookup by ID
 // skips, by their metas alone, the blocks built from other partitions than
 // the trace's: with random trace IDs every block's ID range holds every
@@ -234,7 +222,7 @@ func TestLookupOpensOnlyBlocksOfTheTracesPartition(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bkt := &openCountingBucket{Bucket: dir}
+	bkt := &readCountingBucket{Bucket: dir}
 	q := startQuerier(t, bkt)
 	rng := rand.New(rand.NewPCG(11, 12))
 	// Eight blocks, two per partition, each with traces of its partition

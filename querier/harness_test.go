@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -183,4 +184,44 @@ func writeTestBlock(t testing.TB, bkt objstore.Bucket, n int, td ptrace.Traces) 
 		t.Fatal(err)
 	}
 	return m
+}
+
+// readCountingBucket counts the objects opened and the ranged reads of
+// them: the requests a lookup makes to object storage (on S3, an open is
+// a HEAD request).
+type readCountingBucket struct {
+	objstore.Bucket
+	opens, reads atomic.Int64
+}
+
+func (b *readCountingBucket) Open(ctx context.Context, name string) (objstore.ReaderAt, error) {
+	b.opens.Add(1)
+	r, err := b.Bucket.Open(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return readCountingReaderAt{ReaderAt: r, reads: &b.reads}, nil
+}
+
+// OpenSized opens as the bucket it wraps does for a block: without a
+// request where it can (see objstore.SizedOpener).
+func (b *readCountingBucket) OpenSized(ctx context.Context, name string, size int64) (objstore.ReaderAt, error) {
+	if _, ok := b.Bucket.(objstore.SizedOpener); !ok {
+		return b.Open(ctx, name)
+	}
+	r, err := objstore.OpenSized(ctx, b.Bucket, name, size)
+	if err != nil {
+		return nil, err
+	}
+	return readCountingReaderAt{ReaderAt: r, reads: &b.reads}, nil
+}
+
+type readCountingReaderAt struct {
+	objstore.ReaderAt
+	reads *atomic.Int64
+}
+
+func (r readCountingReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	r.reads.Add(1)
+	return r.ReaderAt.ReadAt(p, off)
 }
