@@ -44,8 +44,6 @@ func (q *Querier) FindTraces(ctx context.Context, tenants []string, ids []pcommo
 	if q.Ready() != nil {
 		return sum, ErrNotReady
 	}
-	ctx, cancel := context.WithTimeout(ctx, q.cfg.QueryTimeout)
-	defer cancel()
 	ids = uniqueIDs(ids)
 
 	partitions, ends := q.liveTargets(ctx, tenants, ids)

@@ -17,7 +17,9 @@ type Config struct {
 	// BlockConcurrency is how many blocks one request reads at once.
 	// Default 16.
 	BlockConcurrency int `yaml:"block-concurrency" help:"Blocks one request reads in parallel."`
-	// QueryTimeout bounds one request end to end. Default 30s.
+	// QueryTimeout bounds one HTTP request end to end, from the query
+	// API and from other queriers; the Go methods run under their
+	// caller's context. Default 30s.
 	QueryTimeout time.Duration `yaml:"query-timeout" help:"Longest time one query may run."`
 	// OpenBlocks is how many block readers stay open between requests.
 	// Each holds its block's footer, bloom filters and page indexes (tens

@@ -43,8 +43,6 @@ type SearchMetrics struct {
 // filters (its candidates) are read whole; and once req.Limit hits are
 // certain, what starts before all of them is left unread.
 func (q *Querier) Search(ctx context.Context, tenants []string, req SearchRequest) (*SearchResult, error) {
-	ctx, cancel := context.WithTimeout(ctx, q.cfg.QueryTimeout)
-	defer cancel()
 	hits := newHitSet(req)
 	s := traceScan{
 		tenants: tenants,

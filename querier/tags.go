@@ -162,8 +162,6 @@ func (s *tagSet) json() tagSetJSON {
 // collect from their own spans and send only what they found, and blocks
 // are read span by span, only the columns tags and values read.
 func (q *Querier) collectTags(ctx context.Context, tenants []string, tr TimeRange, query *traceql.Query, set *tagSet) error {
-	ctx, cancel := context.WithTimeout(ctx, q.cfg.QueryTimeout)
-	defer cancel()
 	if query != nil {
 		_, err := q.scanTraces(ctx, traceScan{
 			tenants: tenants,
