@@ -85,6 +85,27 @@ type liveQuery struct {
 	tags *tagQuery
 }
 
+// query is the liveQuery another querier sent as req.
+func (req liveRequest) query() (liveQuery, error) {
+	lq := liveQuery{tenants: req.Tenants, partitions: req.Partitions, ends: req.Ends, candidates: req.Candidates, tags: req.Tags}
+	for _, s := range req.TraceIDs {
+		id, err := parseTraceID(s)
+		if err != nil {
+			return lq, err
+		}
+		lq.ids = append(lq.ids, id)
+	}
+	if req.Candidates && req.Query != "" {
+		query, err := traceql.Parse(req.Query)
+		if err != nil {
+			return lq, badRequest("live request query: %v", err)
+		}
+		lq.query = query
+	}
+	return lq, nil
+}
+
+// request is lq for partitions as sent to another querier.
 func (lq liveQuery) request(partitions []int32) liveRequest {
 	req := liveRequest{Tenants: lq.tenants, Partitions: partitions, Ends: lq.ends, Tags: lq.tags}
 	for _, id := range lq.ids {
@@ -147,7 +168,7 @@ func (q *Querier) fetchLive(ctx context.Context, lq liveQuery) (liveSlice, bool,
 		}
 		if len(local) > 0 {
 			wg.Go(func() {
-				s, p, err := q.serveLive(ctx, live, lq.request(local))
+				s, p, err := q.serveLive(ctx, live, lq, local)
 				if err == nil {
 					done(s, p, local)
 				} else if !errors.Is(err, errNotOwned) {
@@ -239,27 +260,15 @@ func (q *Querier) catchUpBlocklist(ctx context.Context, s liveSlice) error {
 	return nil
 }
 
-// serveLive answers req from this querier's own tail.
-func (q *Querier) serveLive(ctx context.Context, live *LiveTail, req liveRequest) (liveSlice, bool, error) {
-	ids := make([]pcommon.TraceID, 0, len(req.TraceIDs))
-	for _, s := range req.TraceIDs {
-		id, err := parseTraceID(s)
-		if err != nil {
-			return liveSlice{}, false, err
-		}
-		ids = append(ids, id)
-	}
+// serveLive answers lq for partitions from this querier's own tail.
+func (q *Querier) serveLive(ctx context.Context, live *LiveTail, lq liveQuery, partitions []int32) (liveSlice, bool, error) {
 	var filter *candidateFilter
-	if req.Candidates && req.Query != "" {
-		query, err := traceql.Parse(req.Query)
-		if err != nil {
-			return liveSlice{}, false, badRequest("live request query: %v", err)
-		}
-		filter = newCandidateFilter(query)
+	if lq.candidates && lq.query != nil {
+		filter = newCandidateFilter(lq.query)
 	}
 	owned := live.Owned()
-	need := make(map[int32]int64, len(req.Partitions))
-	for _, p := range req.Partitions {
+	need := make(map[int32]int64, len(partitions))
+	for _, p := range partitions {
 		start, ok := owned[p]
 		if !ok {
 			return liveSlice{}, false, fmt.Errorf("%w: %d", errNotOwned, p)
@@ -271,27 +280,27 @@ func (q *Querier) serveLive(ctx context.Context, live *LiveTail, req liveRequest
 		return liveSlice{}, false, fmt.Errorf("wait for blocklist: %w", err)
 	}
 	partial := false
-	if req.Ends != nil {
+	if lq.ends != nil {
 		wait, cancel := context.WithTimeout(ctx, q.cfg.ReadYourWritesTimeout)
-		for _, p := range req.Partitions {
-			if err := live.WaitFor(wait, p, req.Ends[p]); err != nil {
+		for _, p := range partitions {
+			if err := live.WaitFor(wait, p, lq.ends[p]); err != nil {
 				if errors.Is(err, errNotOwned) {
 					cancel()
 					return liveSlice{}, false, err
 				}
-				q.logger.Warn("read-your-writes: live tail behind", "partition", p, "end", req.Ends[p])
+				q.logger.Warn("read-your-writes: live tail behind", "partition", p, "end", lq.ends[p])
 				partial = true
 				break
 			}
 		}
 		cancel()
 	}
-	s, err := live.Slice(req.Tenants, req.Partitions, ids, q.blocklist.CoveredEnd)
+	s, err := live.Slice(lq.tenants, partitions, lq.ids, q.blocklist.CoveredEnd)
 	if err != nil {
 		return s, partial, err
 	}
-	if req.Tags != nil {
-		s.Tags = newTagSet(*req.Tags)
+	if lq.tags != nil {
+		s.Tags = newTagSet(*lq.tags)
 		for _, parts := range s.Traces {
 			for _, td := range parts {
 				rows := schema.AppendRows(nil, td)
@@ -303,7 +312,7 @@ func (q *Querier) serveLive(ctx context.Context, live *LiveTail, req liveRequest
 		s.Traces = nil
 		return s, partial, nil
 	}
-	if !req.Candidates {
+	if !lq.candidates {
 		return s, partial, nil
 	}
 	s.Candidates = make(map[string][]candidate, len(s.Traces))
@@ -405,11 +414,15 @@ func (q *Querier) handleLive(w http.ResponseWriter, r *http.Request) error {
 	if len(req.Tenants) == 0 || len(req.Partitions) == 0 {
 		return badRequest("live request names no tenant or partition")
 	}
+	lq, err := req.query()
+	if err != nil {
+		return err
+	}
 	live := q.live.Load()
 	if live == nil {
 		return ErrNotReady
 	}
-	s, partial, err := q.serveLive(r.Context(), live, req)
+	s, partial, err := q.serveLive(r.Context(), live, lq, req.Partitions)
 	if err != nil {
 		return err
 	}
