@@ -9,8 +9,6 @@ import (
 	"strings"
 	"sync"
 
-	"go.opentelemetry.io/collector/pdata/ptrace"
-
 	"github.com/spanlog/spanlog/block"
 	"github.com/spanlog/spanlog/querier/traceql"
 	"github.com/spanlog/spanlog/schema"
@@ -240,39 +238,13 @@ func intrinsicValue(r *schema.SpanRow, name string) (TagValue, bool) {
 	case "name":
 		return TagValue{"string", r.Name}, true
 	case "status":
-		return TagValue{"keyword", statusKeyword(ptrace.StatusCode(r.StatusCode))}, true
+		return TagValue{"keyword", traceql.StatusValue(r.StatusCode).String()}, true
 	case "kind":
-		return TagValue{"keyword", kindKeyword(ptrace.SpanKind(r.Kind))}, true
+		return TagValue{"keyword", traceql.KindValue(r.Kind).String()}, true
 	case "statusMessage":
 		return TagValue{"string", r.StatusMessage}, r.StatusMessage != ""
 	}
 	return TagValue{}, false
-}
-
-func statusKeyword(c ptrace.StatusCode) string {
-	switch c {
-	case ptrace.StatusCodeOk:
-		return "ok"
-	case ptrace.StatusCodeError:
-		return "error"
-	}
-	return "unset"
-}
-
-func kindKeyword(k ptrace.SpanKind) string {
-	switch k {
-	case ptrace.SpanKindInternal:
-		return "internal"
-	case ptrace.SpanKindServer:
-		return "server"
-	case ptrace.SpanKindClient:
-		return "client"
-	case ptrace.SpanKindProducer:
-		return "producer"
-	case ptrace.SpanKindConsumer:
-		return "consumer"
-	}
-	return "unspecified"
 }
 
 // attributeValue is the value of attribute name, for the types TraceQL
