@@ -70,6 +70,22 @@ func newLimits(t testing.TB, defaults limits.Limits, overrides string) *limits.O
 	return o
 }
 
+// unstartedRoutes returns the query API of a querier with multi-tenancy on
+// that was never started: it has joined no log, so every request that gets
+// past its checks is answered 503.
+func unstartedRoutes(t testing.TB) *http.ServeMux {
+	q := &Querier{
+		tenants: tenant.Config{MultiTenancy: true, Default: "single-tenant"},
+		logger:  slog.New(slog.DiscardHandler),
+		metrics: newMetrics(prometheus.NewRegistry()),
+		limits:  noLimits(t),
+		cfg:     DefaultConfig(),
+	}
+	mux := http.NewServeMux()
+	q.RegisterRoutes(mux)
+	return mux
+}
+
 // startQuerier runs a querier over bkt and a new log of four partitions,
 // and waits until it is ready and knows the blocks already in bkt.
 func startQuerier(t testing.TB, bkt objstore.Bucket) *runningQuerier {

@@ -3,13 +3,9 @@ package querier
 import (
 	"fmt"
 	"io"
-	"log/slog"
-	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
-
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/spanlog/spanlog/tenant"
 )
@@ -31,15 +27,7 @@ func quoted(ids []string) string {
 // answers a valid one with 503, and an invalid one with 400 or 401 and a
 // message that says what is wrong.
 func TestBatchRequestValidation(t *testing.T) {
-	q := &Querier{
-		tenants: tenant.Config{MultiTenancy: true, Default: "single-tenant"},
-		logger:  slog.New(slog.DiscardHandler),
-		metrics: newMetrics(prometheus.NewRegistry()),
-		limits:  noLimits(t),
-		cfg:     DefaultConfig(),
-	}
-	mux := http.NewServeMux()
-	q.RegisterRoutes(mux)
+	mux := unstartedRoutes(t)
 
 	thousand := hexIDs(MaxBatchIDs)
 	for _, tc := range []struct {

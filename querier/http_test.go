@@ -2,13 +2,10 @@ package querier
 
 import (
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
-
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/spanlog/spanlog/objstore"
 	"github.com/spanlog/spanlog/querier/traceql"
@@ -33,15 +30,7 @@ var queryRoutes = []struct{ method, target, body string }{
 // with 503, and any other with 401 or 400. Several X-Scope-OrgID headers
 // are refused, as on the write path, rather than read as the first one.
 func TestEveryRouteChecksTheTenantHeader(t *testing.T) {
-	q := &Querier{
-		tenants: tenant.Config{MultiTenancy: true, Default: "single-tenant"},
-		logger:  slog.New(slog.DiscardHandler),
-		metrics: newMetrics(prometheus.NewRegistry()),
-		limits:  noLimits(t),
-		cfg:     DefaultConfig(),
-	}
-	mux := http.NewServeMux()
-	q.RegisterRoutes(mux)
+	mux := unstartedRoutes(t)
 
 	for _, tc := range []struct {
 		name    string

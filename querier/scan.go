@@ -321,7 +321,7 @@ func (ts *tenantScan) wholeTraces(ctx context.Context, cands []candidate) ([][]s
 	err = ts.q.eachBlock(ctx, ts.q.blocksIn(ts.tenant, ts.tr), func(ctx context.Context, m *schema.BlockMeta) error {
 		var want []pcommon.TraceID
 		for i, id := range ids {
-			if ts.mayHold(m, hexes[i], partitions[i]) {
+			if mayHoldTrace(m, hexes[i], partitions[i], ts.partitions) {
 				want = append(want, id)
 			}
 		}
@@ -388,12 +388,6 @@ func (ts *tenantScan) partitionOf(id [16]byte) int32 {
 		return -1
 	}
 	return schema.Partition(ts.tenant, id, ts.partitions)
-}
-
-// mayHold reports whether block m may hold a trace by its meta: see
-// mayHoldTrace.
-func (ts *tenantScan) mayHold(m *schema.BlockMeta, idHex string, p int32) bool {
-	return mayHoldTrace(m, idHex, p, ts.partitions)
 }
 
 // mayHoldTrace reports whether block m may hold a trace by its meta: the

@@ -365,14 +365,14 @@ func TestMayHold(t *testing.T) {
 		{meta("00", "41ff", p), false},   // and above
 		{meta("42", "4207ff", p), true},  // within
 	} {
-		if got := ts.mayHold(tt.m, idHex, p); got != tt.want {
+		if got := mayHoldTrace(tt.m, idHex, p, ts.partitions); got != tt.want {
 			t.Errorf("block %+v: got %v, want %v", *tt.m, got, tt.want)
 		}
 	}
 	if got := (&tenantScan{tenant: testTenant}).partitionOf(id); got != -1 {
 		t.Errorf("partition with no partition count: %d, want -1", got)
 	}
-	if !ts.mayHold(meta("", "", (p+1)%4), idHex, -1) {
+	if !mayHoldTrace(meta("", "", (p+1)%4), idHex, -1, ts.partitions) {
 		t.Error("a trace of unknown partition is ruled out")
 	}
 }
