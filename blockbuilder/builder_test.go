@@ -40,19 +40,12 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	cluster := kafkatest.New(t)
-	log := tracelog.DefaultConfig()
-	log.Brokers = cluster.Brokers()
-	log.Topic = kafkatest.Topic
-	log.Partitions = partitions
+	log := kafkatest.New(t).Log(t, partitions)
 	cl, err := kgo.NewClient(append(log.ClientOpts("test"), kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(cl.Close)
-	if _, err := tracelog.EnsureTopic(context.Background(), cl, log); err != nil {
-		t.Fatal(err)
-	}
 	dir, err := objstore.NewDir(t.TempDir())
 	if err != nil {
 		t.Fatal(err)

@@ -18,22 +18,16 @@ import (
 	"github.com/spanlog/spanlog/internal/kafkatest"
 	"github.com/spanlog/spanlog/objstore"
 	"github.com/spanlog/spanlog/schema"
-	"github.com/spanlog/spanlog/tracelog"
 )
 
 func TestIndexListsBlocksAndTheCommitsBeforeTheListing(t *testing.T) {
 	ctx := context.Background()
-	cluster := kafkatest.New(t)
-	log := tracelog.DefaultConfig()
-	log.Brokers, log.Topic, log.Partitions = cluster.Brokers(), kafkatest.Topic, 2
+	log := kafkatest.New(t).Log(t, 2)
 	cl, err := kgo.NewClient(log.ClientOpts("test")...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	if _, err := tracelog.EnsureTopic(ctx, cl, log); err != nil {
-		t.Fatal(err)
-	}
 	bkt, err := objstore.NewDir(t.TempDir())
 	if err != nil {
 		t.Fatal(err)

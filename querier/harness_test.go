@@ -22,7 +22,6 @@ import (
 	"github.com/spanlog/spanlog/objstore"
 	"github.com/spanlog/spanlog/schema"
 	"github.com/spanlog/spanlog/tenant"
-	"github.com/spanlog/spanlog/tracelog"
 )
 
 // testTenant is the tenant of every request when multi-tenancy is off.
@@ -121,17 +120,12 @@ func startQueriersWithin(t testing.TB, bkt objstore.Bucket, n int, cfg Config, t
 func startQueriersEach(t testing.TB, bkt objstore.Bucket, cfgs []Config, tenants tenant.Config, lim *limits.Overrides) []*runningQuerier {
 	t.Helper()
 	ctx := context.Background()
-	cluster := kafkatest.New(t)
-	log := tracelog.DefaultConfig()
-	log.Brokers, log.Topic, log.Partitions = cluster.Brokers(), kafkatest.Topic, 4
+	log := kafkatest.New(t).Log(t, 4)
 	producer, err := kgo.NewClient(append(log.ClientOpts("test"), kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(producer.Close)
-	if _, err := tracelog.EnsureTopic(ctx, producer, log); err != nil {
-		t.Fatal(err)
-	}
 	out := make([]*runningQuerier, len(cfgs))
 	for i, cfg := range cfgs {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -7,14 +7,12 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/spanlog/spanlog/internal/blocktest"
 	"github.com/spanlog/spanlog/internal/kafkatest"
 	"github.com/spanlog/spanlog/internal/miniotest"
 	"github.com/spanlog/spanlog/objstore"
 	"github.com/spanlog/spanlog/tenant"
-	"github.com/spanlog/spanlog/tracelog"
 )
 
 // BenchmarkStartWith10kBlocks measures a querier starting against 10,000
@@ -24,17 +22,7 @@ func BenchmarkStartWith10kBlocks(b *testing.B) {
 	const blocks = 10_000
 	ctx := context.Background()
 	logger := slog.New(slog.DiscardHandler)
-	cluster := kafkatest.New(b)
-	log := tracelog.DefaultConfig()
-	log.Brokers, log.Topic, log.Partitions = cluster.Brokers(), kafkatest.Topic, 16
-	cl, err := kgo.NewClient(log.ClientOpts("bench")...)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer cl.Close()
-	if _, err := tracelog.EnsureTopic(ctx, cl, log); err != nil {
-		b.Fatal(err)
-	}
+	log := kafkatest.New(b).Log(b, 16)
 	bkt, err := objstore.NewS3(miniotest.Start(b).NewBucket(b), prometheus.NewRegistry(), logger)
 	if err != nil {
 		b.Fatal(err)

@@ -7,12 +7,10 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/spanlog/spanlog/internal/kafkatest"
 	"github.com/spanlog/spanlog/objstore"
 	"github.com/spanlog/spanlog/tenant"
-	"github.com/spanlog/spanlog/tracelog"
 )
 
 // stuckBucket holds every listing until release is closed, as an object
@@ -35,17 +33,7 @@ func (b *stuckBucket) List(ctx context.Context, prefix string, fn func(string) e
 // never waits for its first blocklist poll.
 func TestReadyDoesNotWaitForTheBlocklist(t *testing.T) {
 	ctx := context.Background()
-	cluster := kafkatest.New(t)
-	log := tracelog.DefaultConfig()
-	log.Brokers, log.Topic, log.Partitions = cluster.Brokers(), kafkatest.Topic, 2
-	cl, err := kgo.NewClient(log.ClientOpts("test")...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	if _, err := tracelog.EnsureTopic(ctx, cl, log); err != nil {
-		t.Fatal(err)
-	}
+	log := kafkatest.New(t).Log(t, 2)
 	dir, err := objstore.NewDir(t.TempDir())
 	if err != nil {
 		t.Fatal(err)

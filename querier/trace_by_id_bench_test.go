@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
@@ -47,18 +46,7 @@ func traceByIDSpec(blocks int) blocktest.Spec {
 // benchLog is a kfake log of benchPartitions partitions for benchmark
 // queriers to start on; it stays empty, so every answer comes from blocks.
 func benchLog(b *testing.B) tracelog.Config {
-	cluster := kafkatest.New(b)
-	log := tracelog.DefaultConfig()
-	log.Brokers, log.Topic, log.Partitions = cluster.Brokers(), kafkatest.Topic, benchPartitions
-	cl, err := kgo.NewClient(log.ClientOpts("bench")...)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer cl.Close()
-	if _, err := tracelog.EnsureTopic(b.Context(), cl, log); err != nil {
-		b.Fatal(err)
-	}
-	return log
+	return kafkatest.New(b).Log(b, benchPartitions)
 }
 
 // runBenchQuerier starts a querier over bkt and log, waits until it knows

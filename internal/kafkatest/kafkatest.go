@@ -8,6 +8,9 @@ import (
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/spanlog/spanlog/tracelog"
 )
 
 // Topic is the topic name tests use unless they need their own.
@@ -65,3 +68,20 @@ func (c *Cluster) start(t testing.TB) {
 
 // Brokers returns the addresses clients connect to.
 func (c *Cluster) Brokers() []string { return c.ListenAddrs() }
+
+// Log returns the configuration of a trace log on c: topic Topic with the
+// given partitions, created before Log returns.
+func (c *Cluster) Log(t testing.TB, partitions int32) tracelog.Config {
+	t.Helper()
+	log := tracelog.DefaultConfig()
+	log.Brokers, log.Topic, log.Partitions = c.Brokers(), Topic, partitions
+	cl, err := kgo.NewClient(log.ClientOpts("kafkatest")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if _, err := tracelog.EnsureTopic(t.Context(), cl, log); err != nil {
+		t.Fatalf("create topic %s: %v", Topic, err)
+	}
+	return log
+}
