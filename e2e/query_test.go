@@ -20,12 +20,18 @@ func getTrace(t *testing.T, addr, id, api string) (int, ptrace.Traces) {
 }
 
 // getTraceAs is getTrace for tenant, sent in X-Scope-OrgID when not empty.
+// traceAPI says how the trace-by-ID route of api (v1 or v2) is asked for
+// a trace and how its answer decodes.
+func traceAPI(api string) (path, accept string, decode func([]byte) (ptrace.Traces, error)) {
+	if api == "v2" {
+		return "/api/v2/traces/", "application/protobuf", decodeTraceByIDResponse
+	}
+	return "/api/traces/", "application/json", decodeBatchesJSON
+}
+
 func getTraceAs(t *testing.T, addr, id, api, tenant string) (int, ptrace.Traces) {
 	t.Helper()
-	path, accept := "/api/traces/", "application/json"
-	if api == "v2" {
-		path, accept = "/api/v2/traces/", "application/protobuf"
-	}
+	path, accept, decode := traceAPI(api)
 	req, _ := http.NewRequest(http.MethodGet, "http://"+addr+path+id, nil)
 	req.Header.Set("Accept", accept)
 	if tenant != "" {
@@ -43,12 +49,7 @@ func getTraceAs(t *testing.T, addr, id, api, tenant string) (int, ptrace.Traces)
 	if resp.StatusCode != http.StatusOK {
 		return resp.StatusCode, ptrace.NewTraces()
 	}
-	var td ptrace.Traces
-	if api == "v2" {
-		td, err = decodeTraceByIDResponse(body)
-	} else {
-		td, err = decodeBatchesJSON(body)
-	}
+	td, err := decode(body)
 	if err != nil {
 		t.Fatalf("decode %s response: %v", api, err)
 	}

@@ -9,8 +9,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
-	"go.opentelemetry.io/collector/pdata/ptrace"
 )
 
 // readRoute is one way to read tenants' data through the query API.
@@ -246,10 +244,7 @@ func jsonRoute(target string, decode func([]byte) ([]string, error)) func(*testi
 // are what it returns, each of which must hold all the spans sent. 404 is
 // what a trace of a tenant not named gives.
 func traceByIDRoute(addr, api string, tenants ...*tenantData) func(*testing.T, [][2]string) (int, []string) {
-	path, accept := "/api/traces/", "application/json"
-	if api == "v2" {
-		path, accept = "/api/v2/traces/", "application/protobuf"
-	}
+	path, accept, decode := traceAPI(api)
 	return func(t *testing.T, headers [][2]string) (int, []string) {
 		t.Helper()
 		var found []string
@@ -268,12 +263,7 @@ func traceByIDRoute(addr, api string, tenants ...*tenantData) func(*testing.T, [
 				default:
 					return status, nil
 				}
-				var td ptrace.Traces
-				if api == "v2" {
-					td, err = decodeTraceByIDResponse(body)
-				} else {
-					td, err = decodeBatchesJSON(body)
-				}
+				td, err := decode(body)
 				if err != nil {
 					t.Fatalf("decode %s trace %s: %v", api, id, err)
 				}
