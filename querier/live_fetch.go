@@ -151,10 +151,7 @@ func (q *Querier) fetchLive(ctx context.Context, lq liveQuery) (liveSlice, bool,
 	)
 	remaining := slices.Clone(partitions)
 	for {
-		local, remote, err := q.route(ctx, live, remaining)
-		if err != nil {
-			return out, false, err
-		}
+		local, remote := q.route(ctx, live, remaining)
 		var wg sync.WaitGroup
 		served := make(map[int32]bool)
 		done := func(s liveSlice, p bool, parts []int32) {
@@ -207,7 +204,7 @@ func (q *Querier) fetchLive(ctx context.Context, lq liveQuery) (liveSlice, bool,
 
 // route splits partitions into those this querier's tail holds and those
 // of each other owner; partitions nobody holds now are left out.
-func (q *Querier) route(ctx context.Context, live *LiveTail, partitions []int32) (local []int32, remote map[string][]int32, err error) {
+func (q *Querier) route(ctx context.Context, live *LiveTail, partitions []int32) (local []int32, remote map[string][]int32) {
 	owned := live.Owned()
 	var others []int32
 	for _, p := range partitions {
@@ -219,19 +216,20 @@ func (q *Querier) route(ctx context.Context, live *LiveTail, partitions []int32)
 	}
 	remote = make(map[string][]int32)
 	if len(others) == 0 {
-		return local, remote, nil
+		return local, remote
 	}
+	// Owners not learnt now are asked for on the next round.
 	addrs, err := q.owners.lookup(ctx, others)
 	if err != nil {
 		q.logger.Warn("cannot learn live tail owners", "err", err)
-		return local, remote, nil
+		return local, remote
 	}
 	for p, addr := range addrs {
 		if addr != q.cfg.AdvertiseAddress {
 			remote[addr] = append(remote[addr], p)
 		}
 	}
-	return local, remote, nil
+	return local, remote
 }
 
 // catchUpBlocklist makes sure the blocklist knows every block below where
