@@ -6,11 +6,13 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -38,15 +40,56 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// freePort returns a port free on 127.0.0.1 at the time of the call.
+// freePort returns a port free on 127.0.0.1 at the time of the call, for
+// a process the test starts. It is taken below the kernel's ephemeral range:
+// a port from that range (what listening on :0 gives) can be taken as the
+// source port of any outgoing connection, the starting process's own Kafka
+// clients included, before that process listens on it. Each port is handed
+// out once per test binary.
 func freePort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	handedOut.mu.Lock()
+	defer handedOut.mu.Unlock()
+	lo, hi := 20000, ephemeralLow()
+	for range 1000 {
+		port := lo + rand.IntN(hi-lo)
+		if handedOut.ports[port] {
+			continue
+		}
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		handedOut.ports[port] = true
+		return port
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	t.Fatalf("no free port in %d-%d", lo, hi)
+	return 0
+}
+
+// handedOut are the ports freePort returned.
+var handedOut = struct {
+	mu    sync.Mutex
+	ports map[int]bool
+}{ports: make(map[int]bool)}
+
+// ephemeralLow is the lowest port Linux picks for outgoing connections and
+// for listening on :0; 32768 where it cannot be read.
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	fields := strings.Fields(string(b))
+	if len(fields) == 0 {
+		return 32768
+	}
+	low, err := strconv.Atoi(fields[0])
+	if err != nil || low <= 21000 {
+		return 32768
+	}
+	return low
 }
 
 // process is one running spanlog.
