@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -156,7 +157,7 @@ func (bl *Blocklist) pollTenant(ctx context.Context, tenant string, prev *tenant
 			bl.metrics.indexAge.WithLabelValues(tenant).Set(time.Since(x.BuiltAt).Seconds())
 			if need == nil || x.Covers(need) {
 				bl.metrics.tenantsPolled.WithLabelValues("index").Inc()
-				tb := newTenantBlocks(x.Metas)
+				tb := newTenantBlocks(fromIndex(x, known))
 				tb.met = maxNeed(met, need)
 				return tb, nil
 			}
@@ -226,4 +227,28 @@ func (bl *Blocklist) pollTenant(ctx context.Context, tenant string, prev *tenant
 	tb.met = maxNeed(met, need)
 	tb.unreadable = len(unreadable)
 	return tb, nil
+}
+
+// fromIndex returns the blocks of index x, and those of known that x may
+// lack only because it is older than what found them. A block with a
+// range beyond x.Committed may have been written after x's listing,
+// whatever x covers: a listing since, which saw it, may have had the live
+// tail trimmed past it already. A block entirely below x.Committed was
+// committed before x read its commits, so written before x's listing: x
+// lacks it only because it was deleted since.
+func fromIndex(x *schema.TenantIndex, known map[uuid.UUID]*schema.BlockMeta) []*schema.BlockMeta {
+	metas := slices.Clone(x.Metas)
+	in := make(map[uuid.UUID]bool, len(x.Metas))
+	for _, m := range x.Metas {
+		in[m.BlockID] = true
+	}
+	for id, m := range known {
+		if in[id] {
+			continue
+		}
+		if slices.ContainsFunc(m.KafkaRanges, func(r schema.OffsetRange) bool { return r.End > x.Committed[r.Partition] }) {
+			metas = append(metas, m)
+		}
+	}
+	return metas
 }
