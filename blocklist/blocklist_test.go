@@ -261,3 +261,70 @@ func TestRequireAndRefresh(t *testing.T) {
 		t.Fatalf("after Refresh: blocks %v, want %v", got, want)
 	}
 }
+
+// TestOlderIndexForgetsNoBlockAListingFound: the compactor lists a tenant,
+// a block is written, a querier's listing finds it and its live tail is
+// trimmed past it; then the compactor writes the index of its earlier
+// listing. That index covers the querier's need (the live tail's start)
+// but lacks the block, and a poll that took it whole would forget a block
+// that exists while the live tail no longer holds its spans: a gap in
+// reads until the next index (DESIGN guarantee 6). The blocklist keeps
+// what it knew beyond the index's commits, and forgets only what the
+// index, complete below them, shows deleted.
+func TestOlderIndexForgetsNoBlockAListingFound(t *testing.T) {
+	ctx := context.Background()
+	need := map[int32]int64{0: 10} // where the live tail started
+	for _, learn := range []struct {
+		name string
+		poll func(bl *Blocklist) error
+	}{
+		// No index yet: Run's poll lists.
+		{"run poll", func(bl *Blocklist) error { return bl.Poll(ctx, need) }},
+		// Another querier's tail starts further: Refresh lists.
+		{"refresh", func(bl *Blocklist) error { return bl.Refresh(ctx, "t1", map[int32]int64{0: 20}) }},
+	} {
+		t.Run(learn.name, func(t *testing.T) {
+			bkt := newBucket(t)
+			a := writeBlock(t, bkt, "t1", 0, 10)
+			bl := newBlocklist(t, bkt, true)
+			if learn.name == "refresh" {
+				writeIndex(t, bkt, "t1", 10, a)
+				if err := bl.Poll(ctx, need); err != nil {
+					t.Fatal(err)
+				}
+			}
+			b := writeBlock(t, bkt, "t1", 10, 20) // after the compactor's listing
+			if err := learn.poll(bl); err != nil {
+				t.Fatal(err)
+			}
+			if got := bl.CoveredEnd("t1", 0); got != 20 {
+				t.Fatalf("covered to %d after the listing, want 20", got)
+			}
+			// What the live tail is trimmed to now.
+			trimmed := bl.CoveredEnd("t1", 0)
+
+			writeIndex(t, bkt, "t1", 10, a) // the compactor's, from before b
+			if err := bl.Poll(ctx, need); err != nil {
+				t.Fatal(err)
+			}
+			if got, want := ids(bl.Metas("t1")), ids([]*schema.BlockMeta{a, b}); !slices.Equal(got, want) {
+				t.Fatalf("after polling an older index: blocks %v, want %v", got, want)
+			}
+			if got := bl.CoveredEnd("t1", 0); got < trimmed {
+				t.Fatalf("covered to %d, below %d where the live tail was trimmed: offsets [%d, %d) are in no block and no tail", got, trimmed, got, trimmed)
+			}
+
+			// A newer index, complete to 20, that lacks a: a was deleted.
+			if err := bkt.Delete(ctx, block.MetaName("t1", a.BlockID)); err != nil {
+				t.Fatal(err)
+			}
+			writeIndex(t, bkt, "t1", 20, b)
+			if err := bl.Poll(ctx, need); err != nil {
+				t.Fatal(err)
+			}
+			if got := ids(bl.Metas("t1")); !slices.Equal(got, []uuid.UUID{b.BlockID}) {
+				t.Fatalf("after an index without the deleted block: %v, want only %v", got, b.BlockID)
+			}
+		})
+	}
+}

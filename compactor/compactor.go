@@ -77,7 +77,7 @@ func New(cfg Config, log tracelog.Config, blocksGroup string, bucket objstore.Bu
 		}),
 		indexFailures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "spanlog_compactor_index_failures_total",
-			Help: "Tenant index rebuilds that failed and will be retried.",
+			Help: "Index rebuilds that failed and will be retried: of every tenant (commits or tenants not read), or of one (its blocks not listed, its index not written).",
 		}),
 	}
 	reg.MustRegister(c.indexWrites, c.indexFailures)
@@ -93,7 +93,6 @@ func (c *Compactor) Run(ctx context.Context) error {
 	defer cl.Close()
 	for {
 		if err := c.rebuildIndexes(ctx, cl); err != nil && ctx.Err() == nil {
-			c.indexFailures.Inc()
 			c.logger.Warn("rebuilding tenant indexes failed", "err", err)
 		}
 		select {
@@ -104,20 +103,30 @@ func (c *Compactor) Run(ctx context.Context) error {
 	}
 }
 
-// rebuildIndexes lists the bucket and writes every tenant's index.
+// rebuildIndexes lists the bucket and writes every tenant's index. A
+// tenant the listing failed keeps its index until the next rebuild: one
+// from the blocks an earlier listing found would claim blocks complete up
+// to commits it never saw. A block whose meta cannot be used is left out
+// of the index, as every poll leaves it out.
 func (c *Compactor) rebuildIndexes(ctx context.Context, cl *kgo.Client) error {
 	// Read before listing: every block below these offsets was written
 	// before its range was committed, so the listing sees it.
 	committed, err := consumer.Committed(ctx, cl, c.blocksGroup, c.log.Topic)
 	if err != nil {
+		c.indexFailures.Inc()
 		return err
 	}
 	builtAt := time.Now().UTC()
 	if err := c.blocklist.Poll(ctx, nil); err != nil {
+		c.indexFailures.Inc()
 		return err
 	}
 	var errs []error
 	for _, tenant := range c.blocklist.Tenants() {
+		if c.blocklist.TenantErr(tenant) != nil {
+			c.indexFailures.Inc() // the blocklist logged it
+			continue
+		}
 		x := &schema.TenantIndex{
 			Format:    schema.TenantIndexFormatV1,
 			Tenant:    tenant,
@@ -126,6 +135,7 @@ func (c *Compactor) rebuildIndexes(ctx context.Context, cl *kgo.Client) error {
 			Metas:     c.blocklist.Metas(tenant),
 		}
 		if err := block.WriteIndex(ctx, c.bucket, x); err != nil {
+			c.indexFailures.Inc()
 			errs = append(errs, err)
 			continue
 		}

@@ -1,13 +1,16 @@
 package compactor
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"maps"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -18,77 +21,106 @@ import (
 	"github.com/spanlog/spanlog/internal/kafkatest"
 	"github.com/spanlog/spanlog/objstore"
 	"github.com/spanlog/spanlog/schema"
+	"github.com/spanlog/spanlog/tracelog"
 )
 
-func TestIndexListsBlocksAndTheCommitsBeforeTheListing(t *testing.T) {
-	ctx := context.Background()
-	log := kafkatest.New(t).Log(t, 2)
-	cl, err := kgo.NewClient(log.ClientOpts("test")...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	bkt, err := objstore.NewDir(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+// blockSpec is a one-span block of tenant built from [start, end) of
+// partition.
+type blockSpec struct {
+	tenant     string
+	partition  int32
+	start, end int64
+}
 
-	// Two blocks of t1 in partition 0, one of t2 in partition 1, and the
-	// builders' commits behind them.
-	var want []*schema.BlockMeta
-	for _, b := range []struct {
-		tenant     string
-		partition  int32
-		start, end int64
-	}{{"t1", 0, 0, 5}, {"t1", 0, 5, 9}, {"t2", 1, 0, 3}} {
+func writeBlocks(t *testing.T, bkt objstore.Bucket, specs ...blockSpec) []*schema.BlockMeta {
+	t.Helper()
+	var out []*schema.BlockMeta
+	for _, b := range specs {
 		td := ptrace.NewTraces()
 		s := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans().AppendEmpty()
 		s.SetTraceID(pcommon.TraceID{0: 1, 15: byte(b.start)})
 		s.SetSpanID(pcommon.SpanID{0: 1})
 		bb := block.NewBuilder(b.tenant, block.DefaultOptions())
 		bb.Add(td)
-		m, err := bb.Write(ctx, bkt, []schema.OffsetRange{{Partition: b.partition, Start: b.start, End: b.end}})
+		m, err := bb.Write(context.Background(), bkt, []schema.OffsetRange{{Partition: b.partition, Start: b.start, End: b.end}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		want = append(want, m)
+		out = append(out, m)
 	}
-	offsets := kadm.Offsets{}
-	offsets.Add(kadm.Offset{Topic: log.Topic, Partition: 0, At: 9, LeaderEpoch: -1})
-	offsets.Add(kadm.Offset{Topic: log.Topic, Partition: 1, At: 3, LeaderEpoch: -1})
-	if _, err := kadm.NewClient(cl).CommitOffsets(ctx, "builders", offsets); err != nil {
+	return out
+}
+
+// commit commits offsets for the block-builders' group "builders".
+func commit(t *testing.T, log tracelog.Config, at map[int32]int64) {
+	t.Helper()
+	cl, err := kgo.NewClient(log.ClientOpts("test")...)
+	if err != nil {
 		t.Fatal(err)
 	}
+	defer cl.Close()
+	offsets := kadm.Offsets{}
+	for p, off := range at {
+		offsets.Add(kadm.Offset{Topic: log.Topic, Partition: p, At: off, LeaderEpoch: -1})
+	}
+	if _, err := kadm.NewClient(cl).CommitOffsets(context.Background(), "builders", offsets); err != nil {
+		t.Fatal(err)
+	}
+}
 
+// runCompactor runs a compactor of bkt until the test ends.
+func runCompactor(t *testing.T, log tracelog.Config, bkt objstore.Bucket) {
+	t.Helper()
 	cfg := DefaultConfig()
 	cfg.Blocklist.PollInterval = 50 * time.Millisecond
 	c, err := New(cfg, log, "builders", bkt, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
-	runCtx, cancel := context.WithCancel(ctx)
+	runCtx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- c.Run(runCtx) }()
-	defer func() {
+	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Error(err)
 		}
-	}()
+	})
+}
 
+// waitIndexes waits until every one of tenants has an index accepted by
+// ok, and returns them.
+func waitIndexes(t *testing.T, bkt objstore.Bucket, ok func(*schema.TenantIndex) bool, tenants ...string) map[string]*schema.TenantIndex {
+	t.Helper()
 	indexes := map[string]*schema.TenantIndex{}
 	deadline := time.Now().Add(10 * time.Second)
-	for len(indexes) < 2 {
+	for len(indexes) < len(tenants) {
 		if time.Now().After(deadline) {
-			t.Fatalf("indexes written: %d of 2", len(indexes))
+			t.Fatalf("indexes written: %d of %d", len(indexes), len(tenants))
 		}
-		for _, tenant := range []string{"t1", "t2"} {
-			if x, err := block.ReadIndex(ctx, bkt, tenant); err == nil {
+		for _, tenant := range tenants {
+			if x, err := block.ReadIndex(context.Background(), bkt, tenant); err == nil && ok(x) {
 				indexes[tenant] = x
 			}
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	return indexes
+}
+
+func TestIndexListsBlocksAndTheCommitsBeforeTheListing(t *testing.T) {
+	log := kafkatest.New(t).Log(t, 2)
+	bkt, err := objstore.NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Two blocks of t1 in partition 0, one of t2 in partition 1, and the
+	// builders' commits behind them.
+	want := writeBlocks(t, bkt, blockSpec{"t1", 0, 0, 5}, blockSpec{"t1", 0, 5, 9}, blockSpec{"t2", 1, 0, 3})
+	commit(t, log, map[int32]int64{0: 9, 1: 3})
+	runCompactor(t, log, bkt)
+
+	indexes := waitIndexes(t, bkt, func(*schema.TenantIndex) bool { return true }, "t1", "t2")
 	for _, m := range want {
 		x := indexes[m.Tenant]
 		found := false
@@ -104,5 +136,61 @@ func TestIndexListsBlocksAndTheCommitsBeforeTheListing(t *testing.T) {
 	}
 	if n := len(indexes["t1"].Metas) + len(indexes["t2"].Metas); n != 3 {
 		t.Errorf("indexes hold %d blocks, want 3", n)
+	}
+}
+
+// failingList fails the listing of one prefix.
+type failingList struct {
+	objstore.Bucket
+	prefix string
+}
+
+func (b failingList) List(ctx context.Context, prefix string, fn func(string) error) error {
+	if prefix == b.prefix {
+		return errors.New("injected listing failure")
+	}
+	return b.Bucket.List(ctx, prefix, fn)
+}
+
+// TestIndexBuildSurvivesABadMetaAndAFailedTenant: a block whose meta
+// cannot be used is left out of its tenant's index, and a tenant that
+// cannot be listed keeps the index it had (a new one from stale blocks
+// would claim the new commits), while every other index is rebuilt.
+func TestIndexBuildSurvivesABadMetaAndAFailedTenant(t *testing.T) {
+	ctx := context.Background()
+	log := kafkatest.New(t).Log(t, 2)
+	dir, err := objstore.NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	bkt := failingList{Bucket: dir, prefix: "t3/"}
+	good := writeBlocks(t, bkt, blockSpec{"t1", 0, 0, 5}, blockSpec{"t2", 1, 0, 3}, blockSpec{"t3", 0, 5, 9})
+	if err := bkt.Upload(ctx, block.MetaName("t1", uuid.New()), bytes.NewReader([]byte("{cut sh"))); err != nil {
+		t.Fatal(err)
+	}
+	old := &schema.TenantIndex{Format: schema.TenantIndexFormatV1, Tenant: "t3", BuiltAt: time.Now(), Committed: map[int32]int64{0: 5}}
+	if err := block.WriteIndex(ctx, bkt, old); err != nil {
+		t.Fatal(err)
+	}
+	commit(t, log, map[int32]int64{0: 9, 1: 3})
+	runCompactor(t, log, bkt)
+
+	current := func(x *schema.TenantIndex) bool { return x.Committed[0] == 9 }
+	indexes := waitIndexes(t, bkt, current, "t1", "t2")
+	for i, tenant := range []string{"t1", "t2"} {
+		x := indexes[tenant]
+		if len(x.Metas) != 1 || x.Metas[0].BlockID != good[i].BlockID {
+			t.Errorf("index of %s: %d blocks, want only %s", tenant, len(x.Metas), good[i].BlockID)
+		}
+	}
+	// Another round of rebuilds, and t3's stays the old one.
+	first := indexes["t1"].BuiltAt
+	waitIndexes(t, bkt, func(x *schema.TenantIndex) bool { return x.BuiltAt.After(first) }, "t1")
+	x, err := block.ReadIndex(ctx, bkt, "t3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if x.Committed[0] != 5 {
+		t.Fatalf("t3, which cannot be listed, got an index claiming commits %v", x.Committed)
 	}
 }

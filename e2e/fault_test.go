@@ -123,10 +123,17 @@ func TestFaultInjection(t *testing.T) {
 		t.Errorf("builder lag %.1fs into the outage: oldest %.1fs, %v records", (outage / 2).Seconds(), lagSeconds, lagRecords)
 	}
 	builders[0].kill() // dies mid-retry, with blocks unwritten
-	builders[0] = builders[0].restart(t)
+	// Restarted during the outage, it waits in its storage check, and
+	// starts once S3 answers.
+	restarted := launchProcess(t, builders[0].name, builders[0].http, builders[0].args)
+	waitFor(t, 30*time.Second, "the restarted builder to wait for S3", func() bool {
+		return strings.Contains(restarted.log.String(), "waiting for S3 to answer the startup check")
+	})
 	time.Sleep(outage / 2)
 	minio.Restart(t)
 	t.Log("MinIO back")
+	restarted.waitReady(t)
+	builders[0] = restarted
 
 	killBuilder(1)
 	querier.kill()

@@ -107,6 +107,15 @@ type process struct {
 // says so. The process is killed when the test ends.
 func startProcess(t *testing.T, name, http string, args []string) *process {
 	t.Helper()
+	p := launchProcess(t, name, http, args)
+	p.waitReady(t)
+	return p
+}
+
+// launchProcess runs spanlog with args, and does not wait for it to be
+// ready. The process is killed when the test ends.
+func launchProcess(t *testing.T, name, http string, args []string) *process {
+	t.Helper()
 	p := &process{name: name, http: http, args: args, log: &syncBuffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(binary, args...)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
@@ -120,7 +129,6 @@ func startProcess(t *testing.T, name, http string, args []string) *process {
 			t.Logf("%s log:\n%s", name, p.log.String())
 		}
 	})
-	p.waitReady(t)
 	return p
 }
 

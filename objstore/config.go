@@ -1,6 +1,7 @@
 package objstore
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -46,6 +47,22 @@ func (c Config) Validate() error {
 		return c.S3.Validate()
 	}
 	return fmt.Errorf("storage: unknown backend %q", c.Backend)
+}
+
+// Open opens the configured bucket, as New, and checks that it can be
+// used (see S3.Check), so that a process refuses to start on a bucket
+// that does not exist or credentials that are wrong.
+func Open(ctx context.Context, c Config, reg prometheus.Registerer, logger *slog.Logger) (Bucket, error) {
+	b, err := New(c, reg, logger)
+	if err != nil {
+		return nil, err
+	}
+	if s3, ok := b.(*S3); ok {
+		if err := s3.Check(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
 }
 
 // New opens the configured bucket. Only the S3 backend reports metrics to

@@ -33,6 +33,7 @@ func TestS3ConfigValidate(t *testing.T) {
 		{"no timeout", func(c *S3Config) { c.RequestTimeout = 0 }, "request-timeout"},
 		{"negative retries", func(c *S3Config) { c.MaxRetries = -1 }, "max-retries"},
 		{"backoff above its max", func(c *S3Config) { c.RetryMaxBackoff = c.RetryBackoff / 2 }, "retry-backoff"},
+		{"no startup check time", func(c *S3Config) { c.StartupCheckTimeout = 0 }, "startup-check-timeout"},
 		{"part too small", func(c *S3Config) { c.PartSizeBytes = 1 << 20 }, "part-size-bytes"},
 		{"prefix with empty segment", func(c *S3Config) { c.Prefix = "a//b" }, "prefix"},
 		{"prefix with dot-dot", func(c *S3Config) { c.Prefix = "a/../b" }, "prefix"},

@@ -23,9 +23,10 @@ type S3 struct {
 	logger  *slog.Logger
 }
 
-// NewS3 returns the bucket cfg describes. It makes no request: a bucket
-// that is missing or unreachable shows on first use. reg receives the
-// spanlog_objstore_* metrics.
+// NewS3 returns the bucket cfg describes. It makes no request: Check
+// tells whether the bucket can be used, else a bucket that is missing or
+// unreachable shows on first use. reg receives the spanlog_objstore_*
+// metrics.
 func NewS3(cfg S3Config, reg prometheus.Registerer, logger *slog.Logger) (*S3, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err

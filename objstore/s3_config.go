@@ -18,8 +18,12 @@ type S3Config struct {
 	// Endpoint is the S3 API's host[:port], without a scheme.
 	// Default empty: required.
 	Endpoint string `yaml:"endpoint" help:"S3 endpoint as host[:port], without scheme (s3.eu-west-1.amazonaws.com, minio:9000)."`
-	// Bucket must exist. Default empty: required.
-	Bucket string `yaml:"bucket" help:"S3 bucket holding the objects; it must exist."`
+	// Bucket must exist, unless CreateBucket. Default empty: required.
+	Bucket string `yaml:"bucket" help:"S3 bucket holding the objects; it must exist unless create-bucket is set."`
+	// CreateBucket creates Bucket at startup when it does not exist, in
+	// Region (S3's default, us-east-1, when empty). Default false: a
+	// missing bucket stops startup with a message naming it.
+	CreateBucket bool `yaml:"create-bucket" help:"Create the bucket at startup if it does not exist; false refuses to start without it."`
 	// Prefix is put before every object name, so several deployments can
 	// share a bucket; a trailing "/" is implied. Default empty.
 	Prefix string `yaml:"prefix" help:"Prefix of every object name inside the bucket, e.g. spanlog/prod; empty for none."`
@@ -57,6 +61,13 @@ type S3Config struct {
 	// RetryMaxBackoff is the largest cap of a wait between retries.
 	// Default 5s.
 	RetryMaxBackoff time.Duration `yaml:"retry-max-backoff" help:"Largest cap of the random wait between retries."`
+	// StartupCheckTimeout bounds how long startup waits for S3 to answer
+	// its check of the bucket and the credentials: attempts that get no
+	// answer (network errors, timeouts, 5xx, throttling) are retried with
+	// backoff within it. An answer saying what is wrong (no such bucket,
+	// unknown key, wrong secret, access denied) stops startup at once.
+	// Default 1m.
+	StartupCheckTimeout time.Duration `yaml:"startup-check-timeout" help:"How long startup retries the check of the bucket and credentials while S3 does not answer, before giving up."`
 	// PartSizeBytes is the size of the parts of a multipart upload; an
 	// object up to this size goes up in one request. An upload from a
 	// reader that is not an io.ReaderAt and io.Seeker (as *bytes.Reader
@@ -69,11 +80,12 @@ type S3Config struct {
 // Bucket have none.
 func DefaultS3Config() S3Config {
 	return S3Config{
-		RequestTimeout:  10 * time.Second,
-		MaxRetries:      5,
-		RetryBackoff:    100 * time.Millisecond,
-		RetryMaxBackoff: 5 * time.Second,
-		PartSizeBytes:   16 << 20,
+		RequestTimeout:      10 * time.Second,
+		MaxRetries:          5,
+		RetryBackoff:        100 * time.Millisecond,
+		RetryMaxBackoff:     5 * time.Second,
+		StartupCheckTimeout: time.Minute,
+		PartSizeBytes:       16 << 20,
 	}
 }
 
@@ -94,6 +106,8 @@ func (c S3Config) Validate() error {
 		return errors.New("storage: s3 max-retries must not be negative")
 	case c.RetryBackoff <= 0 || c.RetryMaxBackoff < c.RetryBackoff:
 		return errors.New("storage: s3 retry-backoff must be positive and at most retry-max-backoff")
+	case c.StartupCheckTimeout <= 0:
+		return errors.New("storage: s3 startup-check-timeout must be positive")
 	case c.PartSizeBytes < minPartSizeBytes || c.PartSizeBytes > maxPartSizeBytes:
 		return fmt.Errorf("storage: s3 part-size-bytes %d is outside [5 MiB, 5 GiB]", c.PartSizeBytes)
 	}

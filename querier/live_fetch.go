@@ -273,8 +273,9 @@ func (q *Querier) serveLive(ctx context.Context, live *LiveTail, lq liveQuery, p
 		}
 		need[p] = start
 	}
-	// A tail's slice is whole only with every block below its start.
-	if err := q.blocklist.WaitRequired(ctx, need); err != nil {
+	// A tail's slice is whole only with every block below its start; a
+	// tenant whose blocks cannot be polled holds up only its own queries.
+	if err := q.blocklist.WaitRequiredFor(ctx, lq.tenants, need); err != nil {
 		return liveSlice{}, false, fmt.Errorf("wait for blocklist: %w", err)
 	}
 	partial := false

@@ -53,8 +53,12 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		}
 		cfg.Querier.AdvertiseAddress = addr
 	}
-	roles, routes, err := buildRoles(cfg, logger, reg)
+	roles, routes, err := buildRoles(ctx, cfg, logger, reg)
 	if err != nil {
+		if ctx.Err() != nil {
+			logger.Info("stopped while starting", "reason", err)
+			return nil // a signal during the storage check, not a failure
+		}
 		return err
 	}
 	srv, ln, err := newServer(cfg.Server.HTTPListenAddress, reg, readiness(roles), routes)
@@ -102,14 +106,16 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 }
 
 // buildRoles creates the roles of cfg.Target and the query routes, if any.
-func buildRoles(cfg Config, logger *slog.Logger, reg prometheus.Registerer) ([]role, func(*http.ServeMux), error) {
+// A role that uses object storage starts only on a bucket that passed its
+// check (objstore.Open), which may wait for S3 to answer.
+func buildRoles(ctx context.Context, cfg Config, logger *slog.Logger, reg prometheus.Registerer) ([]role, func(*http.ServeMux), error) {
 	var (
 		roles  []role
 		routes func(*http.ServeMux)
 		bucket objstore.Bucket
 	)
 	if cfg.runs(targetBlockBuilder) || cfg.runs(targetQuerier) || cfg.runs(targetCompactor) {
-		b, err := objstore.New(cfg.Storage, reg, logger)
+		b, err := objstore.Open(ctx, cfg.Storage, reg, logger)
 		if err != nil {
 			return nil, nil, err
 		}
