@@ -24,9 +24,8 @@ const MaxBatchIDs = 1000
 type BatchSummary struct {
 	// NotFound are the IDs no span was found for, in the order asked.
 	NotFound []pcommon.TraceID
-	// Partial is set when the live tail could not catch up with the log
-	// in time: spans acked just before the request may be missing.
-	Partial bool
+	// Partial says why spans may be missing, if they may.
+	Partial Partial
 	// InspectedBlocks counts the blocks read: those whose bloom filters
 	// let at least one of the IDs through. InspectedBytes is their size.
 	InspectedBlocks int64
@@ -46,15 +45,20 @@ func (q *Querier) FindTraces(ctx context.Context, tenants []string, ids []pcommo
 	}
 	ids = uniqueIDs(ids)
 
+	storage := q.newStorageWait()
 	partitions, ends := q.liveTargets(ctx, tenants, ids)
-	live, partial, err := q.fetchLive(ctx, liveQuery{tenants: tenants, partitions: partitions, ids: ids, ends: ends})
+	live, partial, err := q.fetchLive(ctx, liveQuery{tenants: tenants, partitions: partitions, ids: ids, ends: ends, storage: storage})
 	if err != nil {
 		return sum, err
 	}
-	sum.Partial = partial || ends == nil
-	if err := q.blocklist.WaitLoaded(ctx); err != nil {
+	sum.Partial = partial
+	sum.Partial.CatchUp = sum.Partial.CatchUp || ends == nil
+	// Without a blocklist, the answer is the live tail's.
+	partial, err = storage.wait(ctx, "first blocklist poll", q.waitPolled)
+	if err != nil {
 		return sum, fmt.Errorf("wait for blocklist: %w", err)
 	}
+	sum.Partial.Add(partial)
 	pending := newPendingTraces(ids)
 	for _, parts := range live.Traces {
 		for _, td := range parts {
@@ -65,25 +69,39 @@ func (q *Querier) FindTraces(ctx context.Context, tenants []string, ids []pcommo
 	pending.start()
 
 	// Stopping the block readers before waiting for them lets a failed or
-	// abandoned request return at once.
+	// abandoned request return at once. The first block that cannot be
+	// read stops the reads of the others too: it is most often object
+	// storage failing, and every other read would wait out the same
+	// retries. The answer is then partial.
 	readCtx, stopReading := context.WithCancel(ctx)
+	blocksCtx, stopBlocks := context.WithCancel(readCtx)
 	var wg sync.WaitGroup
 	defer func() {
+		stopBlocks()
 		stopReading()
 		wg.Wait()
 	}()
-	failed := make(chan error, 1)
+	var (
+		failMu  sync.Mutex
+		failure Partial
+	)
 	var next, blocks, size atomic.Int64
 	for range min(q.cfg.BlockConcurrency, len(jobs)) {
 		wg.Go(func() {
 			for i := int(next.Add(1) - 1); i < len(jobs) && readCtx.Err() == nil; i = int(next.Add(1) - 1) {
-				read, err := q.searchBlockBatch(readCtx, jobs[i], pending)
+				if blocksCtx.Err() != nil {
+					pending.settle(jobs[i].ids)
+					continue
+				}
+				read, err := q.searchBlockBatch(blocksCtx, jobs[i], pending)
 				if err != nil {
-					select {
-					case failed <- err:
-					default:
+					failMu.Lock()
+					if readCtx.Err() == nil && blocksCtx.Err() == nil {
+						failure = q.blockFailed(err)
+						stopBlocks()
 					}
-					return
+					failMu.Unlock()
+					continue
 				}
 				if read {
 					blocks.Add(1)
@@ -103,8 +121,6 @@ func (q *Querier) FindTraces(ctx context.Context, tenants []string, ids []pcommo
 		var id pcommon.TraceID
 		select {
 		case id = <-pending.ready:
-		case err := <-failed:
-			return sum, err
 		case <-ctx.Done():
 			return sum, ctx.Err()
 		}
@@ -130,6 +146,7 @@ func (q *Querier) FindTraces(ctx context.Context, tenants []string, ids []pcommo
 	// done by now, as every ID is settled.
 	wg.Wait()
 	sum.InspectedBlocks, sum.InspectedBytes = blocks.Load(), size.Load()
+	sum.Partial.Add(failure)
 	return sum, nil
 }
 
@@ -196,12 +213,13 @@ func (q *Querier) planBatch(tenants []string, ids []pcommon.TraceID, tr TimeRang
 }
 
 // searchBlockBatch reads job's block for the IDs its bloom filters let
-// through, and settles every ID of the job in pending. It reports whether
-// it read the block beyond its bloom filters.
+// through, and settles every ID of the job in pending, even when it fails.
+// It reports whether it read the block beyond its bloom filters.
 func (q *Querier) searchBlockBatch(ctx context.Context, job batchJob, pending *pendingTraces) (read bool, err error) {
 	m := job.meta
 	r, release, err := q.readers.get(ctx, m)
 	if err != nil {
+		pending.settle(job.ids)
 		return false, fmt.Errorf("open block %s/%s: %w", m.Tenant, m.BlockID, err)
 	}
 	defer release()
@@ -225,10 +243,10 @@ func (q *Querier) searchBlockBatch(ctx context.Context, job batchJob, pending *p
 		pending.found(id, td)
 		return nil
 	})
+	pending.settle(slices.DeleteFunc(maybe, func(id pcommon.TraceID) bool { return hit[id] }))
 	if err != nil {
 		return true, fmt.Errorf("read block %s/%s: %w", m.Tenant, m.BlockID, err)
 	}
-	pending.settle(slices.DeleteFunc(maybe, func(id pcommon.TraceID) bool { return hit[id] }))
 	return true, nil
 }
 

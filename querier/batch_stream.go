@@ -23,8 +23,8 @@ import (
 //	{"notFound": ["<hex>", ...], "metrics": {"inspectedBytes": "N", "inspectedBlocks": "N"}, "status": "PARTIAL", "message": "..."}
 //	{"error": "..."}
 //
-// The last line is either the summary (status and message only when the
-// live tail did not catch up in time) or, if the lookup failed after the
+// The last line is either the summary (status and message only when spans
+// may be missing: see Partial) or, if the lookup failed after the
 // first trace was sent, the error. A trace whose record would take the
 // response past max-response-bytes is such an error: the stream ends with
 // it instead. The last record is not counted against the limit, as it is
@@ -120,8 +120,8 @@ func (s *batchStream) finish(sum BatchSummary) error {
 		metrics = protowire.AppendVarint(metrics, uint64(sum.InspectedBlocks))
 		frame = protowire.AppendTag(frame, batchFieldMetrics, protowire.BytesType)
 		frame = protowire.AppendBytes(frame, metrics)
-		if sum.Partial {
-			frame = appendPartialStatus(frame, batchFieldStatus, batchFieldMessage)
+		if sum.Partial.IsPartial() {
+			frame = appendPartialStatus(frame, batchFieldStatus, batchFieldMessage, sum.Partial)
 		}
 		return s.write(frame, false)
 	}
@@ -145,8 +145,8 @@ func (s *batchStream) finish(sum BatchSummary) error {
 	for i, id := range sum.NotFound {
 		last.NotFound[i] = hex.EncodeToString(id[:])
 	}
-	if sum.Partial {
-		last.Status, last.Message = "PARTIAL", partialMessage
+	if sum.Partial.IsPartial() {
+		last.Status, last.Message = "PARTIAL", sum.Partial.Message()
 	}
 	line, err := json.Marshal(last)
 	if err != nil {

@@ -39,6 +39,22 @@ type Config struct {
 	// owner is asked again, after the group is described again. Default
 	// 15s.
 	PeerTimeout time.Duration `yaml:"peer-timeout" help:"Longest wait for another querier's live tail before asking again."`
+	// LiveTailMaxBytes bounds the live tail: the records of the owned
+	// partitions that no known block holds yet, counted with what holding
+	// them costs beside their values. Healthy block-builders keep it to a
+	// minute or so of the querier's share of the ingest; when they fall
+	// behind, the oldest records are evicted past the bound and answers
+	// that may miss them are PARTIAL until blocks hold them. Give it about
+	// a quarter of the querier's memory. Default 1 GiB.
+	LiveTailMaxBytes int64 `yaml:"live-tail-max-bytes" help:"Most bytes the live tail holds; past it the oldest records are evicted and answers that may miss them are PARTIAL until blocks hold them."`
+	// StorageTimeout bounds how long one query waits on object storage
+	// for its blocklist (the first poll, the poll a live tail partition
+	// needs, a tenant's refresh). Past it, and when a block cannot be read,
+	// the query answers from the live tail and the blocks it could read,
+	// marked PARTIAL, instead of waiting for a bucket that may be gone.
+	// It must leave time within query-timeout and, with the read-your-
+	// writes wait, within peer-timeout. Default 5s.
+	StorageTimeout time.Duration `yaml:"storage-timeout" help:"Longest a query waits on object storage for its blocklist before answering from the live tail, marked PARTIAL."`
 	// AdvertiseAddress is the host:port other queriers reach this one's
 	// HTTP server at. Empty means the HTTP listen address, with the
 	// host name when that has no host.
@@ -57,6 +73,8 @@ func DefaultConfig() Config {
 		Group:                 "spanlog-queriers",
 		SessionTimeout:        10 * time.Second,
 		PeerTimeout:           15 * time.Second,
+		LiveTailMaxBytes:      1 << 30,
+		StorageTimeout:        5 * time.Second,
 		Blocklist:             blocklist.DefaultConfig(),
 	}
 }
@@ -76,9 +94,12 @@ func (c Config) Validate() error {
 		return errors.New("querier: group must be set")
 	case c.SessionTimeout <= 0:
 		return errors.New("querier: session timeout must be positive")
-	case c.PeerTimeout <= c.ReadYourWritesTimeout:
-		return errors.New("querier: peer timeout must be more than the read-your-writes timeout, which it includes")
-
+	case c.LiveTailMaxBytes <= 0:
+		return errors.New("querier: live tail max bytes must be positive")
+	case c.StorageTimeout <= 0 || c.StorageTimeout >= c.QueryTimeout:
+		return errors.New("querier: storage timeout must be positive and less than the query timeout")
+	case c.PeerTimeout <= c.ReadYourWritesTimeout+c.StorageTimeout:
+		return errors.New("querier: peer timeout must be more than the read-your-writes and storage timeouts, which it includes")
 	}
 	return c.Blocklist.Validate()
 }

@@ -119,6 +119,19 @@ func startQueriersWithin(t testing.TB, bkt objstore.Bucket, n int, cfg Config, t
 // does, polling the blocklist as each cfg says.
 func startQueriersEach(t testing.TB, bkt objstore.Bucket, cfgs []Config, tenants tenant.Config, lim *limits.Overrides) []*runningQuerier {
 	t.Helper()
+	out := launchQueriers(t, bkt, cfgs, tenants, lim)
+	for _, q := range out {
+		if err := q.blocklist.WaitLoaded(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+// launchQueriers runs a querier with each of cfgs and waits until each is
+// ready, but not for their blocklists.
+func launchQueriers(t testing.TB, bkt objstore.Bucket, cfgs []Config, tenants tenant.Config, lim *limits.Overrides) []*runningQuerier {
+	t.Helper()
 	ctx := context.Background()
 	log := kafkatest.New(t).Log(t, 4)
 	producer, err := kgo.NewClient(append(log.ClientOpts("test"), kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
@@ -158,9 +171,6 @@ func startQueriersEach(t testing.TB, bkt objstore.Bucket, cfgs []Config, tenants
 	for _, q := range out {
 		for q.Ready() != nil {
 			time.Sleep(time.Millisecond)
-		}
-		if err := q.blocklist.WaitLoaded(ctx); err != nil {
-			t.Fatal(err)
 		}
 	}
 	return out

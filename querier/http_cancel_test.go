@@ -120,6 +120,7 @@ func newCancelFixture(t *testing.T, timeout time.Duration) *cancelFixture {
 	writeTestBlock(t, f.bkt, 0, traceSpans(f.id, 0, 0, 1, 2))
 	cfg := DefaultConfig()
 	cfg.QueryTimeout = timeout
+	cfg.StorageTimeout = min(cfg.StorageTimeout, timeout/2)
 	q := startQuerierWithin(t, f.bkt, cfg, tenant.DefaultConfig(), noLimits(t))
 	mux := http.NewServeMux()
 	q.RegisterRoutes(mux)

@@ -133,6 +133,10 @@ type (
 	searchResponse struct {
 		Traces  []traceSearchMetadata `json:"traces"`
 		Metrics searchMetricsJSON     `json:"metrics"`
+		// Beyond Tempo's: set, as in /api/v2/traces, when traces may
+		// be missing.
+		Status  string `json:"status,omitempty"`
+		Message string `json:"message,omitempty"`
 	}
 	traceSearchMetadata struct {
 		TraceID           string                      `json:"traceID"`
@@ -188,6 +192,9 @@ func searchResponseJSON(res *SearchResult, spss int) searchResponse {
 			CompletedJobs:   res.Metrics.TotalBlocks + 1, // the blocks and the live tail
 			TotalJobs:       res.Metrics.TotalBlocks + 1,
 		},
+	}
+	if res.Partial.IsPartial() {
+		out.Status, out.Message = "PARTIAL", res.Partial.Message()
 	}
 	for _, hit := range res.Traces {
 		set := spanSetJSON{Matched: len(hit.Spans), Attributes: keyValuesJSON(hit.Attributes), Spans: []spanJSON{}}

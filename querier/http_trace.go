@@ -26,8 +26,6 @@ const (
 	statusPartial              = 1 // PartialStatus.PARTIAL; COMPLETE is 0
 )
 
-const partialMessage = "the live tail did not catch up in time; spans acked moments ago may be missing"
-
 // findTraceFromRequest returns the trace a request asks for, and how large
 // the answer may be.
 func (q *Querier) findTraceFromRequest(r *http.Request) (TraceResult, responseLimit, error) {
@@ -49,6 +47,10 @@ func (q *Querier) findTraceFromRequest(r *http.Request) (TraceResult, responseLi
 		return res, limit, err
 	}
 	if !found {
+		if res.Partial.IsPartial() {
+			// Missing spans may be all the trace has.
+			return res, limit, fmt.Errorf("%w: %s (the answer is PARTIAL: %s)", errNotFound, id, res.Partial.Message())
+		}
 		return res, limit, fmt.Errorf("%w: %s", errNotFound, id)
 	}
 	return res, limit, nil
@@ -101,8 +103,8 @@ func (q *Querier) handleTraceByIDV2(w http.ResponseWriter, r *http.Request) erro
 		body = protowire.AppendBytes(body, trace)
 		body = protowire.AppendTag(body, v2FieldMetrics, protowire.BytesType)
 		body = protowire.AppendBytes(body, metrics)
-		if res.Partial {
-			body = appendPartialStatus(body, v2FieldStatus, v2FieldMessage)
+		if res.Partial.IsPartial() {
+			body = appendPartialStatus(body, v2FieldStatus, v2FieldMessage, res.Partial)
 		}
 		return write(w, limit, mediaProtobuf, body)
 	}
@@ -125,8 +127,8 @@ func (q *Querier) handleTraceByIDV2(w http.ResponseWriter, r *http.Request) erro
 		Trace:   traceJSON{spans},
 		Metrics: metricsJSON{strconv.FormatInt(res.InspectedBytes, 10)},
 	}
-	if res.Partial {
-		resp.Status, resp.Message = "PARTIAL", partialMessage
+	if res.Partial.IsPartial() {
+		resp.Status, resp.Message = "PARTIAL", res.Partial.Message()
 	}
 	body, err := json.Marshal(resp)
 	if err != nil {
@@ -137,11 +139,11 @@ func (q *Querier) handleTraceByIDV2(w http.ResponseWriter, r *http.Request) erro
 
 // appendPartialStatus appends Tempo's PartialStatus PARTIAL and the reason
 // to a protobuf message, as its fields status and message.
-func appendPartialStatus(b []byte, status, message protowire.Number) []byte {
+func appendPartialStatus(b []byte, status, message protowire.Number, p Partial) []byte {
 	b = protowire.AppendTag(b, status, protowire.VarintType)
 	b = protowire.AppendVarint(b, statusPartial)
 	b = protowire.AppendTag(b, message, protowire.BytesType)
-	return protowire.AppendString(b, partialMessage)
+	return protowire.AppendString(b, p.Message())
 }
 
 // resourceSpansJSON returns the OTLP JSON of td's resource spans list.

@@ -50,8 +50,9 @@ type liveResponse struct {
 	Tenants map[string]liveTenantJSON `json:"tenants"`
 	// Tags are the tags collected from every tenant asked for.
 	Tags *tagSetJSON `json:"tags,omitempty"`
-	// Partial is set when the tail had not reached Ends in time.
-	Partial bool `json:"partial,omitempty"`
+	// Partial says why the answer may miss spans: the tail had not
+	// reached Ends in time, evicted records, or lacked the blocklist.
+	Partial Partial `json:"partial,omitzero"`
 }
 
 type liveTenantJSON struct {
@@ -83,6 +84,9 @@ type liveQuery struct {
 	// tags, when set, asks for the tags the spans hold rather than for
 	// spans (see liveRequest.Tags).
 	tags *tagQuery
+	// storage bounds the waits on object storage; the zero value starts
+	// the bound at the call.
+	storage storageWait
 }
 
 // query is the liveQuery another querier sent as req.
@@ -124,11 +128,11 @@ const livePath = "/internal/live"
 
 // fetchLive returns what lq asks of the live tails: from this querier's
 // own tail, and from the queriers owning the other partitions. With
-// lq.ends, each owner first waits for its tail to reach them, and partial
-// says one could not in time. A partition without a reachable owner (a
-// querier died and the group has not yet moved its partitions) is asked
-// again until ctx ends.
-func (q *Querier) fetchLive(ctx context.Context, lq liveQuery) (liveSlice, bool, error) {
+// lq.ends, each owner first waits for its tail to reach them. The Partial
+// says why spans may be missing (see serveLive). A partition without a
+// reachable owner (a querier died and the group has not yet moved its
+// partitions) is asked again until ctx ends.
+func (q *Querier) fetchLive(ctx context.Context, lq liveQuery) (liveSlice, Partial, error) {
 	out := newLiveSlice()
 	if lq.tags != nil {
 		out.Tags = newTagSet(*lq.tags)
@@ -136,7 +140,10 @@ func (q *Querier) fetchLive(ctx context.Context, lq liveQuery) (liveSlice, bool,
 	live := q.live.Load()
 	n := q.partitions.Load()
 	if live == nil || n == 0 {
-		return out, false, ErrNotReady
+		return out, Partial{}, ErrNotReady
+	}
+	if lq.storage.q == nil {
+		lq.storage = q.newStorageWait()
 	}
 	partitions := lq.partitions
 	if partitions == nil {
@@ -146,7 +153,7 @@ func (q *Querier) fetchLive(ctx context.Context, lq liveQuery) (liveSlice, bool,
 	}
 	var (
 		mu      sync.Mutex
-		partial bool
+		partial Partial
 		backoff = 50 * time.Millisecond
 	)
 	remaining := slices.Clone(partitions)
@@ -154,11 +161,11 @@ func (q *Querier) fetchLive(ctx context.Context, lq liveQuery) (liveSlice, bool,
 		local, remote := q.route(ctx, live, remaining)
 		var wg sync.WaitGroup
 		served := make(map[int32]bool)
-		done := func(s liveSlice, p bool, parts []int32) {
+		done := func(s liveSlice, p Partial, parts []int32) {
 			mu.Lock()
 			defer mu.Unlock()
 			out.merge(s)
-			partial = partial || p
+			partial.Add(p)
 			for _, pid := range parts {
 				served[pid] = true
 			}
@@ -191,15 +198,14 @@ func (q *Querier) fetchLive(ctx context.Context, lq liveQuery) (liveSlice, bool,
 		q.owners.forget()
 		select {
 		case <-ctx.Done():
-			return out, false, fmt.Errorf("live tail of partitions %v: %w", remaining, ctx.Err())
+			return out, partial, fmt.Errorf("live tail of partitions %v: %w", remaining, ctx.Err())
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, time.Second)
 	}
-	if err := q.catchUpBlocklist(ctx, out); err != nil {
-		return out, false, err
-	}
-	return out, partial, nil
+	p, err := q.catchUpBlocklist(ctx, lq.storage, out)
+	partial.Add(p)
+	return out, partial, err
 }
 
 // route splits partitions into those this querier's tail holds and those
@@ -234,8 +240,10 @@ func (q *Querier) route(ctx context.Context, live *LiveTail, partitions []int32)
 
 // catchUpBlocklist makes sure the blocklist knows every block below where
 // the slice's tails start: another querier may have trimmed records into
-// blocks this one has not polled yet.
-func (q *Querier) catchUpBlocklist(ctx context.Context, s liveSlice) error {
+// blocks this one has not polled yet. Object storage that does not answer
+// in time makes the answer partial.
+func (q *Querier) catchUpBlocklist(ctx context.Context, sw storageWait, s liveSlice) (Partial, error) {
+	var partial Partial
 	for tenant, from := range s.From {
 		need := make(map[int32]int64)
 		for p, off := range from {
@@ -246,20 +254,30 @@ func (q *Querier) catchUpBlocklist(ctx context.Context, s liveSlice) error {
 		if len(need) == 0 {
 			continue
 		}
-		if err := q.blocklist.Refresh(ctx, tenant, need); err != nil {
-			return fmt.Errorf("refresh blocks of tenant %s: %w", tenant, err)
+		p, err := sw.wait(ctx, "refresh of tenant "+tenant+"'s blocks", func(ctx context.Context) error {
+			return q.blocklist.Refresh(ctx, tenant, need)
+		})
+		partial.Add(p)
+		if err != nil {
+			return partial, fmt.Errorf("refresh blocks of tenant %s: %w", tenant, err)
+		}
+		if p.IsPartial() {
+			continue
 		}
 		for p, off := range need {
 			if q.blocklist.CoveredEnd(tenant, p) < off {
-				return fmt.Errorf("%w: tenant %s partition %d below offset %d", errBlocksBehind, tenant, p, off)
+				return partial, fmt.Errorf("%w: tenant %s partition %d below offset %d", errBlocksBehind, tenant, p, off)
 			}
 		}
 	}
-	return nil
+	return partial, nil
 }
 
-// serveLive answers lq for partitions from this querier's own tail.
-func (q *Querier) serveLive(ctx context.Context, live *LiveTail, lq liveQuery, partitions []int32) (liveSlice, bool, error) {
+// serveLive answers lq for partitions from this querier's own tail. The
+// answer is partial when the tail did not reach lq.ends in time, when it
+// evicted records no known block holds, or when the blocklist did not
+// learn the blocks below the tail's start within lq.storage.
+func (q *Querier) serveLive(ctx context.Context, live *LiveTail, lq liveQuery, partitions []int32) (liveSlice, Partial, error) {
 	var filter *candidateFilter
 	if lq.candidates && lq.query != nil {
 		filter = newCandidateFilter(lq.query)
@@ -269,32 +287,38 @@ func (q *Querier) serveLive(ctx context.Context, live *LiveTail, lq liveQuery, p
 	for _, p := range partitions {
 		start, ok := owned[p]
 		if !ok {
-			return liveSlice{}, false, fmt.Errorf("%w: %d", errNotOwned, p)
+			return liveSlice{}, Partial{}, fmt.Errorf("%w: %d", errNotOwned, p)
 		}
 		need[p] = start
 	}
 	// A tail's slice is whole only with every block below its start; a
 	// tenant whose blocks cannot be polled holds up only its own queries.
-	if err := q.blocklist.WaitRequiredFor(ctx, lq.tenants, need); err != nil {
-		return liveSlice{}, false, fmt.Errorf("wait for blocklist: %w", err)
+	if lq.storage.q == nil {
+		lq.storage = q.newStorageWait()
 	}
-	partial := false
+	partial, err := lq.storage.wait(ctx, "blocklist poll", func(ctx context.Context) error {
+		return q.blocklist.WaitRequiredFor(ctx, lq.tenants, need)
+	})
+	if err != nil {
+		return liveSlice{}, partial, fmt.Errorf("wait for blocklist: %w", err)
+	}
 	if lq.ends != nil {
 		wait, cancel := context.WithTimeout(ctx, q.cfg.ReadYourWritesTimeout)
 		for _, p := range partitions {
 			if err := live.WaitFor(wait, p, lq.ends[p]); err != nil {
 				if errors.Is(err, errNotOwned) {
 					cancel()
-					return liveSlice{}, false, err
+					return liveSlice{}, partial, err
 				}
 				q.logger.Warn("read-your-writes: live tail behind", "partition", p, "end", lq.ends[p])
-				partial = true
+				partial.CatchUp = true
 				break
 			}
 		}
 		cancel()
 	}
-	s, err := live.Slice(lq.tenants, partitions, lq.ids, q.blocklist.CoveredEnd)
+	s, evicted, err := live.Slice(lq.tenants, partitions, lq.ids, q.blocklist.CoveredEnd)
+	partial.Add(evicted)
 	if err != nil {
 		return s, partial, err
 	}
@@ -332,10 +356,10 @@ func (q *Querier) serveLive(ctx context.Context, live *LiveTail, lq liveQuery, p
 }
 
 // askOwner reads another querier's tail of partitions.
-func (q *Querier) askOwner(ctx context.Context, addr string, req liveRequest) (liveSlice, bool, error) {
+func (q *Querier) askOwner(ctx context.Context, addr string, req liveRequest) (liveSlice, Partial, error) {
 	body, err := json.Marshal(req)
 	if err != nil {
-		return liveSlice{}, false, err
+		return liveSlice{}, Partial{}, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, q.cfg.PeerTimeout)
 	defer cancel()
@@ -351,27 +375,27 @@ func (q *Querier) askOwner(ctx context.Context, addr string, req liveRequest) (l
 	return s, partial, err
 }
 
-func (q *Querier) postLive(ctx context.Context, addr string, body []byte, tags *tagQuery) (liveSlice, bool, error) {
+func (q *Querier) postLive(ctx context.Context, addr string, body []byte, tags *tagQuery) (liveSlice, Partial, error) {
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+livePath, bytes.NewReader(body))
 	if err != nil {
-		return liveSlice{}, false, err
+		return liveSlice{}, Partial{}, err
 	}
 	hreq.Header.Set("Content-Type", mediaJSON)
 	resp, err := q.peers.Do(hreq)
 	if err != nil {
-		return liveSlice{}, false, err
+		return liveSlice{}, Partial{}, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusMisdirectedRequest {
-		return liveSlice{}, false, fmt.Errorf("%s: %w", addr, errNotOwned)
+		return liveSlice{}, Partial{}, fmt.Errorf("%s: %w", addr, errNotOwned)
 	}
 	if resp.StatusCode != http.StatusOK {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return liveSlice{}, false, fmt.Errorf("%s: %s: %s", addr, resp.Status, bytes.TrimSpace(msg))
+		return liveSlice{}, Partial{}, fmt.Errorf("%s: %s: %s", addr, resp.Status, bytes.TrimSpace(msg))
 	}
 	var lr liveResponse
 	if err := json.NewDecoder(resp.Body).Decode(&lr); err != nil {
-		return liveSlice{}, false, fmt.Errorf("%s: decode live tail: %w", addr, err)
+		return liveSlice{}, Partial{}, fmt.Errorf("%s: decode live tail: %w", addr, err)
 	}
 	out := newLiveSlice()
 	if tags != nil {
@@ -386,7 +410,7 @@ func (q *Querier) postLive(ctx context.Context, addr string, body []byte, tags *
 		for _, c := range lt.Candidates {
 			id, err := parseTraceID(c.ID)
 			if err != nil {
-				return liveSlice{}, false, fmt.Errorf("%s: candidate: %w", addr, err)
+				return liveSlice{}, Partial{}, fmt.Errorf("%s: candidate: %w", addr, err)
 			}
 			out.Candidates[tenant] = append(out.Candidates[tenant], candidate{id, c.Start})
 		}
@@ -395,7 +419,7 @@ func (q *Querier) postLive(ctx context.Context, addr string, body []byte, tags *
 		}
 		td, err := u.UnmarshalTraces(lt.Traces)
 		if err != nil {
-			return liveSlice{}, false, fmt.Errorf("%s: decode live tail: %w", addr, err)
+			return liveSlice{}, Partial{}, fmt.Errorf("%s: decode live tail: %w", addr, err)
 		}
 		out.Traces[tenant] = append(out.Traces[tenant], td)
 	}

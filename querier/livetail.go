@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -18,19 +19,39 @@ import (
 // queriers, those the queriers' consumer group assigned it. Records leave it
 // once the blocklist holds a block of their tenant covering their offset,
 // so the live tail and the blocks together cover the log without a gap.
+//
+// It holds at most maxBytes. When block-builders fall behind, records stay
+// longer, and past the bound the oldest (by their Kafka timestamp) are
+// evicted: recent spans are the ones looked for. A partition's records are
+// evicted in offset order, so the tail still holds every record of a tenant
+// from where its evictions ended; what lies below is missing from answers,
+// which say so (Partial.Evicted), until blocks cover it.
 type LiveTail struct {
 	mu       sync.Mutex
+	maxBytes int64
 	parts    map[int32]*livePartition
 	progress chan struct{} // closed and replaced whenever a partition advances
 	records  int
-	bytes    int64
+	bytes    int64 // the cost of the records held; see recordCost
+	// evictions counts the records evicted over the bound, evictedBytes
+	// their cost.
+	evictions, evictedBytes int64
 }
 
 type livePartition struct {
+	id      int32
 	start   int64 // where the tail began: blocks hold every record below
 	next    int64 // every offset below is consumed
 	tenants map[string]*liveTenant
 	trimmed map[string]int64 // per tenant, where Trim last cut
+	// evicted gives, per tenant, the offset below which records of the
+	// tenant were evicted; it goes once known blocks cover it.
+	evicted map[string]int64
+	// order holds the partition's records of every tenant in offset
+	// order, the next to evict first. Trimmed records stay in it, marked
+	// gone, until they reach its front or make up half of it.
+	order []*liveRecord
+	gone  int
 }
 
 // liveTenant is one tenant's records of one partition, in offset order.
@@ -40,18 +61,38 @@ type liveTenant struct {
 }
 
 type liveRecord struct {
+	tenant   string
 	offset   int64
+	time     int64 // the record's Kafka timestamp, unix nanoseconds
 	value    []byte
 	traceIDs []pcommon.TraceID
+	gone     bool // trimmed: held by order alone, without value
 }
+
+// Memory a record costs beside its value: the record itself and its place
+// in the lists, and per trace ID its entry in the trace index. Measured by
+// TestLiveTailMemoryStaysWithinItsBound.
+const (
+	liveRecordOverhead = 160
+	liveTraceOverhead  = 256
+)
+
+// recordCost is what a record counts against the bound: its value as
+// allocated (the allocator rounds sizes up) and what holding it costs.
+func recordCost(value []byte, traces int) int64 {
+	return int64(cap(value)) + liveRecordOverhead + int64(traces)*liveTraceOverhead
+}
+
+func (r *liveRecord) cost() int64 { return recordCost(r.value, len(r.traceIDs)) }
 
 // errNotOwned is returned for a partition the live tail does not hold.
 var errNotOwned = errors.New("partition not owned by this querier")
 
-// NewLiveTail returns an empty live tail owning the given partitions from
-// the given offsets: everything below them is in blocks.
-func NewLiveTail(start map[int32]int64) *LiveTail {
-	t := &LiveTail{parts: make(map[int32]*livePartition), progress: make(chan struct{})}
+// NewLiveTail returns an empty live tail of at most maxBytes owning the
+// given partitions from the given offsets: everything below them is in
+// blocks.
+func NewLiveTail(maxBytes int64, start map[int32]int64) *LiveTail {
+	t := &LiveTail{maxBytes: maxBytes, parts: make(map[int32]*livePartition), progress: make(chan struct{})}
 	for p, off := range start {
 		t.Own(p, off)
 	}
@@ -65,9 +106,10 @@ func (t *LiveTail) Own(partition int32, start int64) {
 	defer t.mu.Unlock()
 	t.dropLocked(partition)
 	t.parts[partition] = &livePartition{
-		start: start, next: start,
+		id: partition, start: start, next: start,
 		tenants: make(map[string]*liveTenant),
 		trimmed: make(map[string]int64),
+		evicted: make(map[string]int64),
 	}
 	t.notifyLocked()
 }
@@ -90,7 +132,7 @@ func (t *LiveTail) dropLocked(partition int32) {
 	for _, lt := range p.tenants {
 		for _, r := range lt.records {
 			t.records--
-			t.bytes -= int64(len(r.value))
+			t.bytes -= r.cost()
 		}
 	}
 	delete(t.parts, partition)
@@ -107,16 +149,29 @@ func (t *LiveTail) Owned() map[int32]int64 {
 	return out
 }
 
-// Add appends a consumed record holding td's spans of tenant. Records of a
-// partition must be added in offset order; those of a partition not owned,
-// or below what was consumed, are ignored.
-func (t *LiveTail) Add(tenant string, partition int32, offset int64, value []byte, td ptrace.Traces) {
-	rec := &liveRecord{offset: offset, value: value, traceIDs: traceIDs(td)}
+// Add appends a consumed record holding td's spans of tenant, value being
+// its encoding and ts its Kafka timestamp. It keeps a copy of value, so the
+// fetch buffer value points into is not held. Records of a partition must
+// be added in offset order; those of a partition not owned, or below what
+// was consumed, are ignored. Older records are evicted to make room within
+// the bound; a record larger than the bound on its own is evicted at once.
+func (t *LiveTail) Add(tenant string, partition int32, offset int64, ts time.Time, value []byte, td ptrace.Traces) {
+	rec := &liveRecord{tenant: tenant, offset: offset, time: ts.UnixNano(), value: bytes.Clone(value), traceIDs: traceIDs(td)}
+	cost := rec.cost()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	p := t.parts[partition]
 	if p == nil || offset < p.next {
 		return
+	}
+	defer t.advanceLocked(p, offset+1)
+	if cost > t.maxBytes {
+		p.evicted[tenant] = offset + 1
+		t.evictions++
+		t.evictedBytes += cost
+		return
+	}
+	for t.bytes+cost > t.maxBytes && t.evictOldestLocked() {
 	}
 	lt := p.tenants[tenant]
 	if lt == nil {
@@ -127,9 +182,66 @@ func (t *LiveTail) Add(tenant string, partition int32, offset int64, value []byt
 	for _, id := range rec.traceIDs {
 		lt.byTrace[id] = append(lt.byTrace[id], rec)
 	}
+	p.order = append(p.order, rec)
 	t.records++
-	t.bytes += int64(len(value))
-	t.advanceLocked(p, offset+1)
+	t.bytes += cost
+}
+
+// evictOldestLocked evicts the record with the oldest timestamp among the
+// first record of each partition, and reports whether there was one.
+func (t *LiveTail) evictOldestLocked() bool {
+	var (
+		oldest *livePartition
+		rec    *liveRecord
+	)
+	for _, p := range t.parts {
+		for len(p.order) > 0 && p.order[0].gone {
+			p.order[0] = nil
+			p.order = p.order[1:]
+			p.gone--
+		}
+		if len(p.order) == 0 {
+			continue
+		}
+		// Ties go to the lowest partition, so that the choice does not
+		// depend on the map's order.
+		if r := p.order[0]; rec == nil || r.time < rec.time || r.time == rec.time && p.id < oldest.id {
+			oldest, rec = p, r
+		}
+	}
+	if rec == nil {
+		return false
+	}
+	oldest.order[0] = nil
+	oldest.order = oldest.order[1:]
+	// No record of its tenant below it is left: it is the first.
+	lt := oldest.tenants[rec.tenant]
+	lt.records[0] = nil
+	lt.records = lt.records[1:]
+	t.forgetLocked(oldest, lt, rec)
+	oldest.evicted[rec.tenant] = rec.offset + 1
+	t.evictions++
+	t.evictedBytes += rec.cost()
+	t.records--
+	t.bytes -= rec.cost()
+	rec.value, rec.traceIDs = nil, nil
+	return true
+}
+
+// forgetLocked removes r from lt's trace index, and lt from p once it holds
+// nothing.
+func (t *LiveTail) forgetLocked(p *livePartition, lt *liveTenant, r *liveRecord) {
+	for _, id := range r.traceIDs {
+		rest := slices.DeleteFunc(lt.byTrace[id], func(x *liveRecord) bool { return x == r })
+		if len(rest) == 0 {
+			delete(lt.byTrace, id)
+		} else {
+			lt.byTrace[id] = rest
+		}
+	}
+	if len(lt.records) == 0 {
+		delete(p.tenants, r.tenant)
+	}
 }
 
 // Advance records that partition was consumed up to next even where no
@@ -211,24 +323,29 @@ func (s liveSlice) setFrom(tenant string, partition int32, from int64) {
 
 // Slice returns the spans of tenants in partitions, only those of ids
 // when ids is not empty. covered is the blocklist's CoveredEnd, which must
-// know every block below each partition's start. It fails with errNotOwned
-// if a partition is not held. Records are picked under the lock and
-// decoded outside it.
-func (t *LiveTail) Slice(tenants []string, partitions []int32, ids []pcommon.TraceID, covered func(string, int32) int64) (liveSlice, error) {
+// know every block below each partition's start. The Partial says whether
+// records were evicted that covered does not reach. It fails with
+// errNotOwned if a partition is not held. Records are picked under the
+// lock and decoded outside it.
+func (t *LiveTail) Slice(tenants []string, partitions []int32, ids []pcommon.TraceID, covered func(string, int32) int64) (liveSlice, Partial, error) {
 	out := newLiveSlice()
+	var partial Partial
 	values := make(map[string][][]byte)
 	t.mu.Lock()
 	for _, pid := range partitions {
 		p := t.parts[pid]
 		if p == nil {
 			t.mu.Unlock()
-			return out, fmt.Errorf("%w: %d", errNotOwned, pid)
+			return out, partial, fmt.Errorf("%w: %d", errNotOwned, pid)
 		}
 		for _, tenant := range tenants {
-			// The tail holds every record of tenant from start, and
-			// from where Trim last cut; below the blocks' end there
-			// is no record of tenant outside a block.
-			out.setFrom(tenant, pid, min(max(p.start, p.trimmed[tenant]), covered(tenant, pid)))
+			// The tail holds every record of tenant from start, from
+			// where Trim last cut and from where evictions ended;
+			// below the blocks' end there is no record of tenant
+			// outside a block.
+			end := covered(tenant, pid)
+			out.setFrom(tenant, pid, min(max(p.start, p.trimmed[tenant], p.evicted[tenant]), end))
+			partial.Evicted = partial.Evicted || p.evicted[tenant] > end
 			lt := p.tenants[tenant]
 			if lt == nil {
 				continue
@@ -257,7 +374,7 @@ func (t *LiveTail) Slice(tenants []string, partitions []int32, ids []pcommon.Tra
 		for _, v := range vs {
 			td, err := u.UnmarshalTraces(v)
 			if err != nil {
-				return out, err // Add only holds records that decoded
+				return out, partial, err // Add only holds records that decoded
 			}
 			if len(ids) > 0 {
 				td = filterTraces(td, ids)
@@ -265,15 +382,21 @@ func (t *LiveTail) Slice(tenants []string, partitions []int32, ids []pcommon.Tra
 			out.Traces[tenant] = append(out.Traces[tenant], td)
 		}
 	}
-	return out, nil
+	return out, partial, nil
 }
 
 // Trim drops the records that blocks now cover: those of tenant in
-// partition below covered(tenant, partition).
+// partition below covered(tenant, partition). Evictions that blocks now
+// cover are forgotten: answers no longer miss them.
 func (t *LiveTail) Trim(covered func(tenant string, partition int32) int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for pid, p := range t.parts {
+		for tenant, ev := range p.evicted {
+			if covered(tenant, pid) >= ev {
+				delete(p.evicted, tenant)
+			}
+		}
 		for tenant, lt := range p.tenants {
 			end := covered(tenant, pid)
 			p.trimmed[tenant] = max(p.trimmed[tenant], end)
@@ -299,21 +422,46 @@ func (t *LiveTail) Trim(covered func(tenant string, partition int32) int64) {
 					}
 				}
 				t.records--
-				t.bytes -= int64(len(r.value))
+				t.bytes -= r.cost()
+				r.gone, r.value, r.traceIDs = true, nil, nil
+				p.gone++
 			}
 			lt.records = slices.Delete(lt.records, 0, n)
 			if len(lt.records) == 0 {
 				delete(p.tenants, tenant)
 			}
 		}
+		p.compactOrder()
 	}
 }
 
-// Size returns how many records and bytes the live tail holds.
+// compactOrder drops the trimmed records from order once they are half of
+// it, so that it stays within twice the records held.
+func (p *livePartition) compactOrder() {
+	if p.gone > 0 && 2*p.gone >= len(p.order) {
+		p.order = slices.DeleteFunc(p.order, func(r *liveRecord) bool { return r.gone })
+		p.gone = 0
+	}
+}
+
+// Size returns how many records and bytes the live tail holds. Bytes are
+// their values and what holding them costs beside.
 func (t *LiveTail) Size() (records int, size int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.records, t.bytes
+}
+
+// Evictions returns how many records were evicted over the bound, and
+// what they cost; and how many tenants' partitions miss evicted records
+// that no known block holds: answers that read them are partial.
+func (t *LiveTail) Evictions() (records, size int64, gaps int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, p := range t.parts {
+		gaps += len(p.evicted)
+	}
+	return t.evictions, t.evictedBytes, gaps
 }
 
 // traceIDs lists the distinct trace IDs in td.
@@ -327,7 +475,11 @@ func traceIDs(td ptrace.Traces) []pcommon.TraceID {
 		}
 	}
 	slices.SortFunc(ids, func(a, b pcommon.TraceID) int { return bytes.Compare(a[:], b[:]) })
-	return slices.Clip(slices.Compact(ids))
+	if ids = slices.Compact(ids); len(ids) < cap(ids) {
+		// Held as long as the record: no room to spare.
+		ids = slices.Clone(ids)
+	}
+	return ids
 }
 
 // filterTraces keeps only the spans of the traces ids, dropping emptied

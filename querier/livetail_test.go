@@ -1,6 +1,7 @@
 package querier
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"maps"
@@ -32,13 +33,15 @@ func addRecord(t *testing.T, live *LiveTail, tenant string, partition int32, off
 	if err != nil {
 		t.Fatal(err)
 	}
-	live.Add(tenant, partition, offset, value, td)
+	// Stamped by offset: the lowest offset of all partitions is the
+	// oldest record.
+	live.Add(tenant, partition, offset, time.Unix(0, offset), value, td)
 }
 
 // find returns what live holds of trace id of tenant in every partition.
 func find(t *testing.T, live *LiveTail, tenant string, id pcommon.TraceID) []ptrace.Traces {
 	t.Helper()
-	s, err := live.Slice([]string{tenant}, slices.Sorted(maps.Keys(live.Owned())), []pcommon.TraceID{id}, func(string, int32) int64 { return 0 })
+	s, _, err := live.Slice([]string{tenant}, slices.Sorted(maps.Keys(live.Owned())), []pcommon.TraceID{id}, func(string, int32) int64 { return 0 })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +49,7 @@ func find(t *testing.T, live *LiveTail, tenant string, id pcommon.TraceID) []ptr
 }
 
 func TestLiveTailFindKeepsTenantsApart(t *testing.T) {
-	live := NewLiveTail(map[int32]int64{0: 0, 1: 0})
+	live := NewLiveTail(1<<30, map[int32]int64{0: 0, 1: 0})
 	addRecord(t, live, "a", 0, 0, spans([2]byte{1, 1}, [2]byte{2, 1}))
 	addRecord(t, live, "a", 1, 0, spans([2]byte{1, 2}))
 	addRecord(t, live, "b", 0, 1, spans([2]byte{1, 3}))
@@ -74,7 +77,7 @@ func TestLiveTailFindKeepsTenantsApart(t *testing.T) {
 }
 
 func TestLiveTailTrim(t *testing.T) {
-	live := NewLiveTail(map[int32]int64{0: 10})
+	live := NewLiveTail(1<<30, map[int32]int64{0: 10})
 	addRecord(t, live, "a", 0, 10, spans([2]byte{1, 1}))
 	addRecord(t, live, "b", 0, 11, spans([2]byte{1, 2}))
 	addRecord(t, live, "a", 0, 12, spans([2]byte{1, 3}))
@@ -100,7 +103,7 @@ func TestLiveTailTrim(t *testing.T) {
 }
 
 func TestLiveTailWaitFor(t *testing.T) {
-	live := NewLiveTail(map[int32]int64{0: 5})
+	live := NewLiveTail(1<<30, map[int32]int64{0: 5})
 	if err := live.WaitFor(context.Background(), 0, 5); err != nil {
 		t.Fatalf("already at the end: %v", err)
 	}
@@ -127,7 +130,7 @@ func TestLiveTailWaitFor(t *testing.T) {
 // TestLiveTailOwnership checks that a live tail holds only the partitions
 // it owns, and says from where it holds each tenant's records.
 func TestLiveTailOwnership(t *testing.T) {
-	live := NewLiveTail(map[int32]int64{0: 10})
+	live := NewLiveTail(1<<30, map[int32]int64{0: 10})
 	addRecord(t, live, "a", 1, 0, spans([2]byte{1, 1}))
 	if n, _ := live.Size(); n != 0 {
 		t.Fatalf("a record of a partition not owned was kept")
@@ -135,7 +138,7 @@ func TestLiveTailOwnership(t *testing.T) {
 	if err := live.WaitFor(context.Background(), 1, 1); !errors.Is(err, errNotOwned) {
 		t.Fatalf("WaitFor on a partition not owned: %v, want errNotOwned", err)
 	}
-	if _, err := live.Slice([]string{"a"}, []int32{0, 1}, nil, func(string, int32) int64 { return 0 }); !errors.Is(err, errNotOwned) {
+	if _, _, err := live.Slice([]string{"a"}, []int32{0, 1}, nil, func(string, int32) int64 { return 0 }); !errors.Is(err, errNotOwned) {
 		t.Fatalf("Slice of a partition not owned: %v, want errNotOwned", err)
 	}
 
@@ -150,7 +153,7 @@ func TestLiveTailOwnership(t *testing.T) {
 	})
 	// Tenant a's blocks end at 11, b's at 4 (b has no record in 4..10).
 	covered := map[string]int64{"a": 11, "b": 4, "c": 0}
-	s, err := live.Slice([]string{"a", "b", "c"}, []int32{0}, nil, func(tenant string, _ int32) int64 { return covered[tenant] })
+	s, _, err := live.Slice([]string{"a", "b", "c"}, []int32{0}, nil, func(tenant string, _ int32) int64 { return covered[tenant] })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,5 +175,126 @@ func TestLiveTailOwnership(t *testing.T) {
 	addRecord(t, live, "a", 0, 12, spans([2]byte{1, 3}))
 	if n, _ := live.Size(); n != 0 {
 		t.Fatalf("a record below where the tail starts was kept")
+	}
+}
+
+// TestLiveTailEvictsTheOldestPastItsBound fills a live tail of two
+// partitions past its bound, as it fills when no block-builder writes
+// blocks: it keeps the most recent records within the bound, says which
+// answers miss evicted records, and stops saying so once blocks cover them.
+func TestLiveTailEvictsTheOldestPastItsBound(t *testing.T) {
+	td := spans([2]byte{1, 1})
+	value, err := (&ptrace.ProtoMarshaler{}).MarshalTraces(td)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cost := recordCost(bytes.Clone(value), 1) // as Add keeps it
+	live := NewLiveTail(4*cost, map[int32]int64{0: 0, 1: 0})
+	// Partition 0 gets offsets 0..5 of tenant a, partition 1 offsets
+	// 0..1 of tenant b; stamped so that partition 1's come last.
+	for off := range int64(6) {
+		live.Add("a", 0, off, time.Unix(0, off), value, td)
+		if n, size := live.Size(); size > 4*cost || n > 4 {
+			t.Fatalf("after offset %d: %d records, %d bytes, over the bound of %d", off, n, size, 4*cost)
+		}
+	}
+	for off := range int64(2) {
+		live.Add("b", 1, off, time.Unix(0, 10+off), value, td)
+	}
+	// The oldest went: offsets 0..3 of partition 0. Tenant a's records
+	// of partition 0 are missing below 4; b's of partition 1, none.
+	if n, size := live.Size(); n != 4 || size != 4*cost {
+		t.Fatalf("%d records, %d bytes; want the 4 most recent, %d bytes", n, size, 4*cost)
+	}
+	if n, size, gaps := live.Evictions(); n != 4 || size != 4*cost || gaps != 1 {
+		t.Fatalf("evictions: %d records, %d bytes, %d gaps; want 4, %d, 1", n, size, gaps, 4*cost)
+	}
+	noBlocks := func(string, int32) int64 { return 0 }
+	s, partial, err := live.Slice([]string{"a", "b"}, []int32{0, 1}, nil, noBlocks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !partial.Evicted || len(s.Traces["a"]) != 2 || len(s.Traces["b"]) != 2 {
+		t.Fatalf("partial %+v, %d records of a (want 2), %d of b (want 2)", partial, len(s.Traces["a"]), len(s.Traces["b"]))
+	}
+	// Below where evictions ended, the tail holds nothing of a; with no
+	// block of a, the tail holds it from 0 only, with a hole.
+	if from := s.From["a"][0]; from != 0 {
+		t.Fatalf("from %d, want 0: no block of a reaches the evicted records", from)
+	}
+	if _, partial, _ := live.Slice([]string{"b"}, []int32{0, 1}, nil, noBlocks); partial.Evicted {
+		t.Fatal("tenant b lost nothing, yet its answer is partial")
+	}
+
+	// Blocks of a up to offset 3 do not cover the evictions; up to 4 do.
+	for _, c := range []struct {
+		end         int64
+		wantPartial bool
+	}{{3, true}, {4, false}} {
+		end, wantPartial := c.end, c.wantPartial
+		covered := func(tenant string, p int32) int64 {
+			if tenant == "a" && p == 0 {
+				return end
+			}
+			return 0
+		}
+		live.Trim(covered)
+		s, partial, err := live.Slice([]string{"a"}, []int32{0}, nil, covered)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if partial.Evicted != wantPartial || len(s.Traces["a"]) != 2 {
+			t.Errorf("blocks up to %d: partial %v (want %v), %d records (want 2)", end, partial.Evicted, wantPartial, len(s.Traces["a"]))
+		}
+		if !wantPartial && s.From["a"][0] != 4 {
+			t.Errorf("blocks up to %d: from %d, want 4", end, s.From["a"][0])
+		}
+	}
+	if _, _, gaps := live.Evictions(); gaps != 0 {
+		t.Fatalf("%d gaps once blocks cover every eviction", gaps)
+	}
+
+	// A record larger than the whole bound is not kept, and the others
+	// stay.
+	big := make([]byte, 5*cost)
+	live.Add("b", 1, 2, time.Unix(0, 20), big, td)
+	if n, _ := live.Size(); n != 4 {
+		t.Fatalf("%d records after one over the bound, want 4", n)
+	}
+	if _, partial, _ := live.Slice([]string{"b"}, []int32{1}, nil, noBlocks); !partial.Evicted {
+		t.Fatal("a record too large to keep is missing from b's answer, which is not partial")
+	}
+	if err := live.WaitFor(context.Background(), 1, 3); err != nil {
+		t.Fatalf("the partition did not advance past the record it could not keep: %v", err)
+	}
+}
+
+// TestLiveTailEvictsAcrossTrims checks that records trimmed into blocks
+// and records evicted interleave without losing count.
+func TestLiveTailEvictsAcrossTrims(t *testing.T) {
+	td := spans([2]byte{1, 1})
+	value, err := (&ptrace.ProtoMarshaler{}).MarshalTraces(td)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cost := recordCost(bytes.Clone(value), 1) // as Add keeps it
+	live := NewLiveTail(3*cost, map[int32]int64{0: 0})
+	tenants := []string{"a", "b"}
+	var covered int64
+	for off := range int64(200) {
+		live.Add(tenants[off%2], 0, off, time.Unix(0, off), value, td)
+		if off%7 == 0 {
+			covered = off - 1 // blocks of both tenants end one behind
+			live.Trim(func(string, int32) int64 { return covered })
+		}
+		if n, size := live.Size(); size > 3*cost || int64(n)*cost != size {
+			t.Fatalf("offset %d: %d records, %d bytes, bound %d", off, n, size, 3*cost)
+		}
+	}
+	live.mu.Lock()
+	order := len(live.parts[0].order)
+	live.mu.Unlock()
+	if order > 2*3 {
+		t.Fatalf("eviction order holds %d entries for at most 3 records", order)
 	}
 }

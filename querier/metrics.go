@@ -15,6 +15,9 @@ type metrics struct {
 	// peerRequests counts requests for other queriers' live tails, by
 	// outcome.
 	peerRequests *prometheus.CounterVec
+	// storagePartial counts the waits on object storage and the block
+	// reads that a query gave up on, answering PARTIAL instead.
+	storagePartial prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -33,7 +36,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "spanlog_querier_peer_requests_total",
 			Help: "Requests for another querier's live tail, by outcome (ok, not_owner, error).",
 		}, []string{"outcome"}),
+		storagePartial: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "spanlog_querier_storage_partial_total",
+			Help: "Waits on object storage (querier.storage-timeout) and block reads that queries gave up on, answering PARTIAL.",
+		}),
 	}
-	reg.MustRegister(m.requests, m.batchTraces, m.peerRequests)
+	reg.MustRegister(m.requests, m.batchTraces, m.peerRequests, m.storagePartial)
 	return m
 }

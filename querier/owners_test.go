@@ -119,7 +119,7 @@ func TestQueriersShareTheLiveTail(t *testing.T) {
 			}
 			for _, id := range ids {
 				res, found, err := q.FindTrace(ctx, []string{testTenant}, id, TimeRange{})
-				if err != nil || !found || res.Partial || res.Trace.SpanCount() != 3 {
+				if err != nil || !found || res.Partial.IsPartial() || res.Trace.SpanCount() != 3 {
 					t.Fatalf("%s: querier %d, trace %s: found %v, partial %v, %d spans, %v", when, i, id, found, res.Partial, res.Trace.SpanCount(), err)
 				}
 			}

@@ -59,6 +59,9 @@ type Querier struct {
 	partitions atomic.Int32             // 0 until Run learned the topic
 	live       atomic.Pointer[LiveTail] // nil until Run started consuming
 	joined     atomic.Bool              // the querier group gave this querier its share
+	// polled is closed after the blocklist's first complete poll.
+	polled     chan struct{}
+	polledOnce sync.Once
 }
 
 // New returns a querier reading the log described by log and the blocks in
@@ -98,36 +101,47 @@ func New(cfg Config, log tracelog.Config, tenants tenant.Config, lim *limits.Ove
 		cl:          cl,
 		owners:      &owners{adm: kadm.NewClient(cl), group: cfg.Group, topic: log.Topic},
 		peers:       &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: time.Minute}},
+		polled:      make(chan struct{}),
 
 		wholeScanShare: defaultWholeScanShare,
+	}
+	// The live tail exists once Run started: until then it holds nothing.
+	live := func(f func(*LiveTail) float64) func() float64 {
+		return func() float64 {
+			if live := q.live.Load(); live != nil {
+				return f(live)
+			}
+			return 0
+		}
 	}
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "spanlog_querier_live_records",
 		Help: "Records held by the live tail (not yet covered by known blocks).",
-	}, func() float64 {
-		if live := q.live.Load(); live != nil {
-			n, _ := live.Size()
-			return float64(n)
-		}
-		return 0
-	}), prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "spanlog_querier_live_partitions",
-		Help: "Partitions whose live tail this querier consumes, as the querier group assigned them.",
-	}, func() float64 {
-		if live := q.live.Load(); live != nil {
-			return float64(len(live.Owned()))
-		}
-		return 0
-	}), prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "spanlog_querier_live_bytes",
-		Help: "Bytes of records held by the live tail.",
-	}, func() float64 {
-		if live := q.live.Load(); live != nil {
-			_, n := live.Size()
-			return float64(n)
-		}
-		return 0
-	}))
+	}, live(func(l *LiveTail) float64 { n, _ := l.Size(); return float64(n) })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "spanlog_querier_live_partitions",
+			Help: "Partitions whose live tail this querier consumes, as the querier group assigned them.",
+		}, live(func(l *LiveTail) float64 { return float64(len(l.Owned())) })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "spanlog_querier_live_bytes",
+			Help: "Bytes the live tail holds: its records and what holding them costs; at most spanlog_querier_live_max_bytes.",
+		}, live(func(l *LiveTail) float64 { _, n := l.Size(); return float64(n) })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "spanlog_querier_live_max_bytes",
+			Help: "The live tail's bound (querier.live-tail-max-bytes).",
+		}, func() float64 { return float64(cfg.LiveTailMaxBytes) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "spanlog_querier_live_evicted_records_total",
+			Help: "Records the live tail evicted, oldest first, to stay within querier.live-tail-max-bytes.",
+		}, live(func(l *LiveTail) float64 { n, _, _ := l.Evictions(); return float64(n) })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "spanlog_querier_live_evicted_bytes_total",
+			Help: "Bytes of the records the live tail evicted to stay within querier.live-tail-max-bytes.",
+		}, live(func(l *LiveTail) float64 { _, n, _ := l.Evictions(); return float64(n) })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "spanlog_querier_live_gaps",
+			Help: "Tenants' partitions whose evicted live-tail records no known block holds yet: answers reading them are PARTIAL.",
+		}, live(func(l *LiveTail) float64 { _, _, n := l.Evictions(); return float64(n) })))
 	return q, nil
 }
 
@@ -153,7 +167,7 @@ func (q *Querier) Run(ctx context.Context) error {
 		}
 		return err
 	}
-	live := NewLiveTail(nil)
+	live := NewLiveTail(q.cfg.LiveTailMaxBytes, nil)
 	q.live.Store(live)
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -282,7 +296,7 @@ func (q *Querier) consume(ctx context.Context, cl *kgo.Client, live *LiveTail) {
 					live.Advance(r.Partition, r.Offset+1)
 					continue
 				}
-				live.Add(tenant, r.Partition, r.Offset, r.Value, td)
+				live.Add(tenant, r.Partition, r.Offset, r.Timestamp, r.Value, td)
 			}
 			if n := len(fp.Records); n > 0 {
 				q.metrics.lag.Observe(fp.Partition, fp.Records[n-1], fp.HighWatermark, now)
@@ -291,8 +305,10 @@ func (q *Querier) consume(ctx context.Context, cl *kgo.Client, live *LiveTail) {
 	}
 }
 
-// trimLive drops live records the blocklist now covers.
+// trimLive drops live records the blocklist now covers, after each
+// complete poll.
 func (q *Querier) trimLive() {
+	q.polledOnce.Do(func() { close(q.polled) })
 	if live := q.live.Load(); live != nil {
 		live.Trim(q.blocklist.CoveredEnd)
 	}

@@ -5,7 +5,6 @@ import (
 	"cmp"
 	"context"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -17,9 +16,10 @@ import (
 	"github.com/spanlog/spanlog/schema"
 )
 
-// scanned says how much a scan read.
+// scanned says how much a scan read, and why it may have missed spans.
 type scanned struct {
 	blocks, blockBytes int64
+	partial            Partial
 }
 
 // traceScan is what scanTraces is asked for.
@@ -39,6 +39,8 @@ type traceScan struct {
 	// each once. It is called from one goroutine at a time per tenant, and
 	// may not keep the rows.
 	visit func(trace []schema.SpanRow)
+	// storage bounds the scan's waits on object storage.
+	storage storageWait
 }
 
 // candidate is a trace with a span that passes the scan's filter, and an
@@ -78,9 +80,13 @@ func (q *Querier) scanTraces(ctx context.Context, s traceScan) (scanned, error) 
 	if err := q.Ready(); err != nil {
 		return read, err
 	}
-	if err := q.blocklist.WaitLoaded(ctx); err != nil {
+	// Without a blocklist, the answer is the live tail's.
+	s.storage = q.newStorageWait()
+	partial, err := s.storage.wait(ctx, "first blocklist poll", q.waitPolled)
+	if err != nil {
 		return read, fmt.Errorf("wait for blocklist: %w", err)
 	}
+	read.partial = partial
 	for _, t := range s.tenants {
 		ts, err := q.newTenantScan(ctx, s, t)
 		if err != nil {
@@ -91,10 +97,11 @@ func (q *Querier) scanTraces(ctx context.Context, s traceScan) (scanned, error) 
 			read.blockBytes += m.Size
 		}
 		cands, err := ts.candidates(ctx)
-		if err != nil {
-			return read, err
+		if err == nil {
+			err = ts.visitWhole(ctx, cands)
 		}
-		if err := ts.visitWhole(ctx, cands); err != nil {
+		read.partial.Add(ts.partial)
+		if err != nil {
 			return read, err
 		}
 	}
@@ -112,13 +119,15 @@ type tenantScan struct {
 	live []candidate
 	// partitions is the log's partition count, 0 if not known yet.
 	partitions int32
+	// partial says why the scan may have missed spans so far.
+	partial Partial
 }
 
 func (q *Querier) newTenantScan(ctx context.Context, s traceScan, tenant string) (*tenantScan, error) {
 	// The owners of the live tails pick its candidates, so that only
 	// their IDs travel between queriers. The blocks are listed after: a
 	// tail trimmed meanwhile is trimmed into blocks the blocklist knows.
-	live, _, err := q.fetchLive(ctx, liveQuery{tenants: []string{tenant}, candidates: true, query: s.query})
+	live, partial, err := q.fetchLive(ctx, liveQuery{tenants: []string{tenant}, candidates: true, query: s.query, storage: s.storage})
 	if err != nil {
 		return nil, err
 	}
@@ -129,6 +138,7 @@ func (q *Querier) newTenantScan(ctx context.Context, s traceScan, tenant string)
 		metas:      q.blocksIn(tenant, s.tr),
 		live:       live.Candidates[tenant],
 		partitions: q.partitions.Load(),
+		partial:    partial,
 	}, nil
 }
 
@@ -145,40 +155,44 @@ func (q *Querier) blocksIn(tenant string, tr TimeRange) []*schema.BlockMeta {
 }
 
 // eachBlock calls fn for each of metas, BlockConcurrency at a time, in
-// order, and returns their errors. The first error, or the end of ctx,
-// stops the blocks not yet started.
-func (q *Querier) eachBlock(ctx context.Context, metas []*schema.BlockMeta, fn func(context.Context, *schema.BlockMeta) error) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+// order. The first block fn fails on stops the others, those being read
+// and those not yet started, and makes the answer partial: a block that
+// cannot be read is most often object storage failing, and every other
+// read would wait out the same retries. An error is returned only when
+// ctx ended.
+func (q *Querier) eachBlock(ctx context.Context, metas []*schema.BlockMeta, fn func(context.Context, *schema.BlockMeta) error) (Partial, error) {
+	blocksCtx, stopBlocks := context.WithCancel(ctx)
+	defer stopBlocks()
 	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		errs []error
-		sem  = make(chan struct{}, q.cfg.BlockConcurrency)
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		failure Partial
+		sem     = make(chan struct{}, q.cfg.BlockConcurrency)
 	)
 	for _, m := range metas {
 		select {
 		case sem <- struct{}{}:
-		case <-ctx.Done():
+		case <-blocksCtx.Done():
 		}
-		if ctx.Err() != nil {
+		if blocksCtx.Err() != nil {
 			break
 		}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			if err := fn(ctx, m); err != nil {
+			if err := fn(blocksCtx, m); err != nil {
 				mu.Lock()
-				errs = append(errs, err)
-				mu.Unlock()
-				cancel()
+				defer mu.Unlock()
+				// Reads cut short by the request's end or by another
+				// block's failure are no failure of their own.
+				if blocksCtx.Err() == nil {
+					failure = q.blockFailed(err)
+					stopBlocks()
+				}
 			}
 		})
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return err
-	}
-	return ctx.Err()
+	return failure, ctx.Err()
 }
 
 // candidates is phase 1: it returns the candidates of every source, each
@@ -194,7 +208,7 @@ func (ts *tenantScan) candidates(ctx context.Context) ([]candidate, error) {
 		add(c)
 	}
 	var mu sync.Mutex
-	err := ts.q.eachBlock(ctx, ts.metas, func(ctx context.Context, m *schema.BlockMeta) error {
+	partial, err := ts.q.eachBlock(ctx, ts.metas, func(ctx context.Context, m *schema.BlockMeta) error {
 		found, err := ts.blockCandidates(ctx, m)
 		mu.Lock()
 		defer mu.Unlock()
@@ -203,6 +217,7 @@ func (ts *tenantScan) candidates(ctx context.Context) ([]candidate, error) {
 		}
 		return err
 	})
+	ts.partial.Add(partial)
 	if err != nil {
 		return nil, err
 	}
@@ -308,7 +323,8 @@ func (ts *tenantScan) wholeTraces(ctx context.Context, cands []candidate) ([][]s
 	// The live tail first, then the blocks as the blocklist knows them
 	// now: records trimmed from the tail since phase 1 are in blocks it
 	// knows.
-	live, _, err := ts.q.fetchLive(ctx, liveQuery{tenants: []string{ts.tenant}, partitions: livePartitions, ids: ids})
+	live, partial, err := ts.q.fetchLive(ctx, liveQuery{tenants: []string{ts.tenant}, partitions: livePartitions, ids: ids, storage: ts.storage})
+	ts.partial.Add(partial)
 	if err != nil {
 		return nil, err
 	}
@@ -318,7 +334,7 @@ func (ts *tenantScan) wholeTraces(ctx context.Context, cands []candidate) ([][]s
 		}
 	}
 	var mu sync.Mutex
-	err = ts.q.eachBlock(ctx, ts.q.blocksIn(ts.tenant, ts.tr), func(ctx context.Context, m *schema.BlockMeta) error {
+	partial, err = ts.q.eachBlock(ctx, ts.q.blocksIn(ts.tenant, ts.tr), func(ctx context.Context, m *schema.BlockMeta) error {
 		var want []pcommon.TraceID
 		for i, id := range ids {
 			if mayHoldTrace(m, hexes[i], partitions[i], ts.partitions) {
@@ -360,6 +376,7 @@ func (ts *tenantScan) wholeTraces(ctx context.Context, cands []candidate) ([][]s
 		}
 		return nil
 	})
+	ts.partial.Add(partial)
 	if err != nil {
 		return nil, err
 	}

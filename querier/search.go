@@ -24,6 +24,9 @@ type SearchRequest struct {
 type SearchResult struct {
 	Traces  []*TraceHit
 	Metrics SearchMetrics
+	// Partial says why matching traces, or spans of them, may be
+	// missing, if they may.
+	Partial Partial
 }
 
 // SearchMetrics say how much was read.
@@ -60,5 +63,5 @@ func (q *Querier) Search(ctx context.Context, tenants []string, req SearchReques
 	}
 	m := hits.metrics()
 	m.TotalBlocks, m.TotalBlockBytes, m.InspectedBytes = read.blocks, read.blockBytes, read.blockBytes
-	return &SearchResult{Traces: hits.top(), Metrics: m}, nil
+	return &SearchResult{Traces: hits.top(), Metrics: m, Partial: read.partial}, nil
 }

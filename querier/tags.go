@@ -179,18 +179,21 @@ func (q *Querier) collectTags(ctx context.Context, tenants []string, tr TimeRang
 	if err := q.Ready(); err != nil {
 		return err
 	}
-	if err := q.blocklist.WaitLoaded(ctx); err != nil {
+	// Tempo's tags answers have no status to say they may be partial:
+	// without object storage, they list what the live tail holds.
+	storage := q.newStorageWait()
+	if _, err := storage.wait(ctx, "first blocklist poll", q.waitPolled); err != nil {
 		return fmt.Errorf("wait for blocklist: %w", err)
 	}
 	// The blocks are listed after the live tails answered, so that
 	// records trimmed meanwhile are in blocks the blocklist knows.
-	live, _, err := q.fetchLive(ctx, liveQuery{tenants: tenants, tags: &set.q})
+	live, _, err := q.fetchLive(ctx, liveQuery{tenants: tenants, tags: &set.q, storage: storage})
 	if err != nil {
 		return err
 	}
 	set.merge(live.Tags.json())
 	for _, t := range tenants {
-		err = q.eachBlock(ctx, q.blocksIn(t, tr), func(ctx context.Context, m *schema.BlockMeta) error {
+		_, err = q.eachBlock(ctx, q.blocksIn(t, tr), func(ctx context.Context, m *schema.BlockMeta) error {
 			r, release, err := q.readers.get(ctx, m)
 			if err != nil {
 				return fmt.Errorf("open block %s/%s: %w", m.Tenant, m.BlockID, err)

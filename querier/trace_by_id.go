@@ -24,9 +24,8 @@ func (r TimeRange) overlaps(m *schema.BlockMeta) bool {
 // TraceResult is a trace and how it was found.
 type TraceResult struct {
 	Trace ptrace.Traces
-	// Partial is set when the live tail could not catch up with the log
-	// in time: spans acked just before the request may be missing.
-	Partial        bool
+	// Partial says why spans may be missing, if they may.
+	Partial        Partial
 	InspectedBytes int64
 }
 
