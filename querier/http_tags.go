@@ -2,6 +2,7 @@ package querier
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"regexp"
 	"slices"
@@ -35,22 +36,27 @@ func (q *Querier) parseTagsRequest(r *http.Request) (tagsRequest, error) {
 		return req, err
 	}
 	req.limit = q.responseLimit(req.tenants)
-	req.query = tagsFilter(r.URL.Query().Get("q"))
-	return req, nil
+	req.query, err = tagsFilter(r.URL.Query().Get("q"))
+	return req, err
 }
 
 // tagsFilter returns the query that selects the spans whose tags are
 // listed, nil for every span. Grafana's editor sends the query being typed,
 // which is incomplete when it asks for values ({ span.a = "x" && span.b = }
 // asks for span.b's values): so a q that does not parse is narrowed to its
-// complete comparisons, and to none, rather than refused.
-func tagsFilter(text string) *traceql.Query {
+// complete comparisons, and to none, rather than refused. A q over the
+// bounds of a query is refused: narrowing would not bring it within them.
+func tagsFilter(text string) (*traceql.Query, error) {
 	text = strings.TrimSpace(text)
 	if text == "" || text == "{}" {
-		return nil
+		return nil, nil
 	}
-	if query, err := traceql.Parse(text); err == nil {
-		return query
+	query, err := traceql.Parse(text)
+	switch {
+	case err == nil:
+		return query, nil
+	case errors.Is(err, traceql.ErrTooLarge):
+		return nil, badRequest("q: %v", err)
 	}
 	var conds []string
 	for _, m := range tagsComparison.FindAllString(text, -1) {
@@ -59,13 +65,16 @@ func tagsFilter(text string) *traceql.Query {
 		}
 	}
 	if len(conds) == 0 {
-		return nil
+		return nil, nil
 	}
-	query, err := traceql.Parse("{ " + strings.Join(conds, " && ") + " }")
-	if err != nil {
-		return nil
+	query, err = traceql.Parse("{ " + strings.Join(conds, " && ") + " }")
+	switch {
+	case errors.Is(err, traceql.ErrTooLarge):
+		return nil, badRequest("q: its %d complete comparisons: %v", len(conds), err)
+	case err != nil:
+		return nil, nil
 	}
-	return query
+	return query, nil
 }
 
 // tagsComparison matches a complete comparison: a scoped, unscoped or
