@@ -39,10 +39,17 @@ type Config struct {
 	// owner is asked again, after the group is described again. Default
 	// 15s.
 	PeerTimeout time.Duration `yaml:"peer-timeout" help:"Longest wait for another querier's live tail before asking again."`
+	// PeerMaxResponseBytes bounds the answer another querier gets from
+	// this one's live tail, and the answer this one reads from another's.
+	// An answer for several traces over it is asked for again in halves;
+	// a single trace, search candidates or tags over it fail the query
+	// with 422, naming this setting. Default 128 MiB.
+	PeerMaxResponseBytes int64 `yaml:"peer-max-response-bytes" help:"Largest live tail answer one querier sends another, in bytes."`
 	// AdvertiseAddress is the host:port other queriers reach this one's
-	// HTTP server at. Empty means the HTTP listen address, with the
-	// host name when that has no host.
-	AdvertiseAddress string `yaml:"advertise-address" help:"host:port other queriers reach this querier's HTTP server at (default: derived from the listen address)."`
+	// peer listener (server.internal-listen-address) at. Empty means
+	// the internal listen address, with the host name when that has no
+	// host.
+	AdvertiseAddress string `yaml:"advertise-address" help:"host:port other queriers reach this querier's internal listener at (default: derived from server.internal-listen-address)."`
 	// Blocklist tunes how the querier learns of blocks.
 	Blocklist blocklist.Config `yaml:"blocklist"`
 }
@@ -57,6 +64,7 @@ func DefaultConfig() Config {
 		Group:                 "spanlog-queriers",
 		SessionTimeout:        10 * time.Second,
 		PeerTimeout:           15 * time.Second,
+		PeerMaxResponseBytes:  128 << 20,
 		Blocklist:             blocklist.DefaultConfig(),
 	}
 }
@@ -78,6 +86,8 @@ func (c Config) Validate() error {
 		return errors.New("querier: session timeout must be positive")
 	case c.PeerTimeout <= c.ReadYourWritesTimeout:
 		return errors.New("querier: peer timeout must be more than the read-your-writes timeout, which it includes")
+	case c.PeerMaxResponseBytes <= 0:
+		return errors.New("querier: peer max response bytes must be positive")
 
 	}
 	return c.Blocklist.Validate()

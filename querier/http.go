@@ -30,6 +30,9 @@ func badRequest(format string, args ...any) error {
 }
 
 // RegisterRoutes adds the query API to mux.
+//
+// Peer traffic has routes of its own (RegisterPeerRoutes), for another
+// listener: it takes tenants from the request body.
 func (q *Querier) RegisterRoutes(mux *http.ServeMux) {
 	mux.Handle("GET /api/traces/{id}", q.instrument("trace_by_id", q.handleTraceByIDV1))
 	mux.Handle("GET /api/v2/traces/{id}", q.instrument("trace_by_id_v2", q.handleTraceByIDV2))
@@ -40,6 +43,13 @@ func (q *Querier) RegisterRoutes(mux *http.ServeMux) {
 	mux.Handle("GET /api/v2/search/tag/{tag}/values", q.instrument("search_tag_values_v2", q.handleTagValuesV2))
 	mux.Handle("POST /api/batch/traces", q.instrument("batch_traces", q.handleBatchTraces))
 	mux.Handle("GET /api/batch/traces", q.instrument("batch_traces", q.handleBatchTraces))
+}
+
+// RegisterPeerRoutes adds to mux what other queriers ask this one for:
+// the live tail of the partitions it owns. They read any tenant's data,
+// named in the request body, so mux must be served on a listener only
+// queriers reach, never on the query API's.
+func (q *Querier) RegisterPeerRoutes(mux *http.ServeMux) {
 	mux.Handle("POST "+livePath, q.instrument("live", q.handleLive))
 }
 

@@ -50,11 +50,20 @@ type Config struct {
 	Compactor    compactor.Config    `yaml:"compactor"`
 }
 
-// ServerConfig configures the HTTP server and the process.
+// ServerConfig configures the HTTP servers and the process.
 type ServerConfig struct {
 	// HTTPListenAddress serves the query API, /ready and /metrics.
 	// Default :3200.
 	HTTPListenAddress string `yaml:"http-listen-address" help:"Address of the HTTP server (query API, /ready, /metrics)."`
+	// InternalListenAddress serves what queriers ask each other for:
+	// their live tails. Those requests name their tenants in the body
+	// and are not authenticated, so only queriers may reach this
+	// address, and it is never the HTTP server's. Empty means
+	// 127.0.0.1:3201 when the process embeds Kafka, which listens on
+	// loopback, so that every querier of the group runs on this host;
+	// and :3201 otherwise, for queriers on other hosts (keep it off
+	// networks clients reach). Only queriers listen on it. Default "".
+	InternalListenAddress string `yaml:"internal-listen-address" help:"Address of the listener for traffic between queriers, which only queriers may reach (default: 127.0.0.1:3201 with the embedded Kafka, :3201 otherwise)."`
 	// GracefulShutdown bounds the stop after SIGTERM: in-flight work is
 	// finished or abandoned within it. Default 25s.
 	GracefulShutdown time.Duration `yaml:"graceful-shutdown-timeout" help:"Time allowed to stop after SIGTERM."`
@@ -107,6 +116,17 @@ func (c *Config) runs(role string) bool {
 
 func (c *Config) embedsKafka() bool {
 	return c.Target == targetAll && c.EmbeddedKafka.Enabled
+}
+
+// internalListenAddress is server.internal-listen-address, or its default.
+func (c *Config) internalListenAddress() string {
+	switch {
+	case c.Server.InternalListenAddress != "":
+		return c.Server.InternalListenAddress
+	case c.embedsKafka():
+		return "127.0.0.1:3201"
+	}
+	return ":3201"
 }
 
 // Validate checks the settings of the roles the process runs.
