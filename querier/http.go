@@ -74,6 +74,12 @@ func (q *Querier) instrument(route string, h handlerFunc) http.Handler {
 		// error would not.
 		ctx, cancel := context.WithTimeoutCause(r.Context(), q.cfg.QueryTimeout, errQueryTimeout)
 		defer cancel()
+		// A write to a client that stopped reading blocks past any
+		// context: the deadline, and a moment to send what ended the
+		// request, is the writes' deadline too. (A recorder in tests
+		// has none to set.)
+		deadline, _ := ctx.Deadline()
+		_ = http.NewResponseController(w).SetWriteDeadline(deadline.Add(writeGrace))
 		status := http.StatusOK
 		if err := h(w, r.WithContext(ctx)); err != nil {
 			switch {
@@ -99,6 +105,10 @@ func (q *Querier) instrument(route string, h handlerFunc) http.Handler {
 		q.metrics.requests.WithLabelValues(route, strconv.Itoa(status)).Observe(time.Since(start).Seconds())
 	})
 }
+
+// writeGrace is how long past its deadline a request may still write: time
+// to send the status or the error record that ends it, a few hundred bytes.
+const writeGrace = time.Second
 
 // Errors of a request as a whole, which instrument tells apart.
 var (

@@ -70,9 +70,16 @@ func newInternalServer(cfg ServerConfig, routes func(*http.ServeMux)) *http.Serv
 	return cfg.httpServer(mux)
 }
 
-// httpServer returns a server of h.
+// httpServer returns a server of h within the timeouts of c. It sets no
+// write timeout: the query routes bound each answer by its query's
+// deadline, and the others answer at once.
 func (c ServerConfig) httpServer(h http.Handler) *http.Server {
-	return &http.Server{Handler: h}
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: c.HTTPReadHeaderTimeout,
+		ReadTimeout:       c.HTTPReadTimeout,
+		IdleTimeout:       c.HTTPIdleTimeout,
+	}
 }
 
 // serveErr drops the error Serve returns after Shutdown, which is no failure.

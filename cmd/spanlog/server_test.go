@@ -1,10 +1,56 @@
 package main
 
 import (
+	"errors"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
+
+// A client that never finishes its headers (slowloris) is cut off after
+// server.http-read-header-timeout, on the HTTP server and on the internal
+// listener alike, rather than holding a connection for as long as it
+// likes.
+func TestSlowHeadersAreCutOff(t *testing.T) {
+	cfg := defaultConfig().Server
+	cfg.HTTPListenAddress = "127.0.0.1:0"
+	cfg.HTTPReadHeaderTimeout = 100 * time.Millisecond
+	api, apiLn, err := newServer(cfg, prometheus.NewRegistry(), func() error { return nil }, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	internalLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	internal := newInternalServer(cfg, func(*http.ServeMux) {})
+	for _, s := range []listening{{"http server", api, apiLn}, {"internal listener", internal, internalLn}} {
+		go s.srv.Serve(s.ln)
+		t.Cleanup(func() { s.srv.Close() })
+
+		conn, err := net.Dial("tcp", s.ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		if _, err := io.WriteString(conn, "GET /ready HTTP/1.1\r\nHost: spanlog\r\nX-Slow: "); err != nil {
+			t.Fatal(err)
+		}
+		// Far longer than the timeout: only a server that never cuts the
+		// client off gets here.
+		if err := conn.SetReadDeadline(time.Now().Add(30 * time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadAll(conn); errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Errorf("%s: the connection of a client that never finished its headers was still open after 30s", s.name)
+		}
+	}
+}
 
 // The internal listener is on loopback when every querier that may ask
 // this one runs on its host, and on every interface otherwise; a querier
