@@ -12,8 +12,12 @@ import (
 	"github.com/spanlog/spanlog/querier/traceql"
 )
 
-// defaultTagValuesLimit caps the distinct values a tag values call returns.
-const defaultTagValuesLimit = 1000
+// The distinct values a tag values call returns: by default, and at most
+// (a v2 call's limit).
+const (
+	defaultTagValuesLimit = 1000
+	maxTagValuesLimit     = 10_000
+)
 
 // tagsRequest holds what the four tag endpoints share.
 type tagsRequest struct {
@@ -161,8 +165,8 @@ func (q *Querier) handleTagValuesV2(w http.ResponseWriter, r *http.Request) erro
 	}
 	limit := defaultTagValuesLimit
 	if v := r.URL.Query().Get("limit"); v != "" {
-		if limit, err = strconv.Atoi(v); err != nil || limit <= 0 {
-			return badRequest("limit=%q must be a positive whole number", v)
+		if limit, err = strconv.Atoi(v); err != nil || limit <= 0 || limit > maxTagValuesLimit {
+			return badRequest("limit=%q must be a whole number from 1 to %d", v, maxTagValuesLimit)
 		}
 	}
 	scope, name := splitScopedTag(r.PathValue("tag"))

@@ -408,12 +408,12 @@ func (q *Querier) postLive(ctx context.Context, addr string, body []byte, tags *
 	}
 	// An owner of another version, or a broken one, is read within the
 	// bound all the same.
-	max := q.cfg.PeerMaxResponseBytes
-	limited := &io.LimitedReader{R: resp.Body, N: max + 1}
+	limit := q.cfg.PeerMaxResponseBytes
+	limited := &io.LimitedReader{R: resp.Body, N: limit + 1}
 	var lr liveResponse
 	if err := json.NewDecoder(limited).Decode(&lr); err != nil {
 		if limited.N <= 0 {
-			return liveSlice{}, false, fmt.Errorf("querier %s: %w: live tail answer over querier.peer-max-response-bytes %d", addr, errResponseTooLarge, max)
+			return liveSlice{}, false, fmt.Errorf("querier %s: %w: live tail answer over querier.peer-max-response-bytes %d", addr, errResponseTooLarge, limit)
 		}
 		return liveSlice{}, false, fmt.Errorf("%s: decode live tail: %w", addr, err)
 	}
