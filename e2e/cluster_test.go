@@ -24,11 +24,17 @@ func newCluster(t *testing.T, storage ...string) *cluster {
 	}
 }
 
-// start runs one role and waits until it is ready.
+// start runs one role and waits until it is ready. Queriers listen for
+// each other on an internal port of their own, on loopback as every role
+// here.
 func (c *cluster) start(t *testing.T, name, target string, extra ...string) *process {
 	t.Helper()
 	http := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	args := append([]string{"-target=" + target, "-server.http-listen-address=" + http}, c.common...)
+	args := append([]string{
+		"-target=" + target,
+		"-server.http-listen-address=" + http,
+		fmt.Sprintf("-server.internal-listen-address=127.0.0.1:%d", freePort(t)),
+	}, c.common...)
 	return startProcess(t, name, http, append(args, extra...))
 }
 

@@ -158,9 +158,9 @@ func (p *process) restart(t *testing.T) *process {
 
 // node is a single-process spanlog (-target=all) with its ports and data.
 type node struct {
-	HTTP, OTLPGRPC, OTLPHTTP string
-	DataDir                  string
-	args                     []string
+	HTTP, Internal, OTLPGRPC, OTLPHTTP string
+	DataDir                            string
+	args                               []string
 }
 
 // newNode picks ports and a data directory for a -target=all process with
@@ -168,6 +168,7 @@ type node struct {
 func newNode(t *testing.T, extra ...string) *node {
 	n := &node{
 		HTTP:     fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		Internal: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 		OTLPGRPC: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 		OTLPHTTP: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 		DataDir:  t.TempDir(),
@@ -175,6 +176,7 @@ func newNode(t *testing.T, extra ...string) *node {
 	n.args = append([]string{
 		"-target=all",
 		"-server.http-listen-address=" + n.HTTP,
+		"-server.internal-listen-address=" + n.Internal,
 		"-distributor.grpc-listen-address=" + n.OTLPGRPC,
 		"-distributor.http-listen-address=" + n.OTLPHTTP,
 		fmt.Sprintf("-embedded-kafka.port=%d", freePort(t)),

@@ -24,11 +24,22 @@ type Limits struct {
 	// ends with an error record before passing it. Zero: no limit.
 	// Default 0.
 	MaxResponseBytes int64 `yaml:"max-response-bytes" help:"Largest query response body in bytes; larger ones are refused with 422 (0: no limit)."`
+
+	// Query concurrency.
+
+	// MaxConcurrentQueries is how many query API requests of the tenant
+	// one querier serves at once; one more is refused at once with 429
+	// and Retry-After, rather than queued. A request over several
+	// tenants counts for each. Zero: no limit. Default 20.
+	MaxConcurrentQueries int `yaml:"max-concurrent-queries" help:"Query requests of a tenant one querier serves at once; more are refused with 429 (0: no limit)."`
 }
 
 // DefaultLimits returns the limits of a tenant no override names.
 func DefaultLimits() Limits {
-	return Limits{MaxSearchDuration: 168 * time.Hour}
+	return Limits{
+		MaxSearchDuration:    168 * time.Hour,
+		MaxConcurrentQueries: 20,
+	}
 }
 
 // Validate reports limits that cannot be meant.
@@ -38,6 +49,8 @@ func (l Limits) Validate() error {
 		return fmt.Errorf("max-search-duration %v must not be negative", l.MaxSearchDuration)
 	case l.MaxResponseBytes < 0:
 		return fmt.Errorf("max-response-bytes %d must not be negative", l.MaxResponseBytes)
+	case l.MaxConcurrentQueries < 0:
+		return fmt.Errorf("max-concurrent-queries %d must not be negative", l.MaxConcurrentQueries)
 	}
 	return nil
 }

@@ -47,12 +47,13 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := o.For("anyone")
-	if got.MaxSearchDuration != 168*time.Hour || got.MaxResponseBytes != 0 {
-		t.Errorf("defaults %+v, want 168h search window and no response limit", got)
+	if got.MaxSearchDuration != 168*time.Hour || got.MaxResponseBytes != 0 || got.MaxConcurrentQueries != 20 {
+		t.Errorf("defaults %+v, want 168h search window, no response limit and 20 queries at once", got)
 	}
 	for _, bad := range []Config{
 		{Defaults: Limits{MaxSearchDuration: -time.Second}},
 		{Defaults: Limits{MaxResponseBytes: -1}},
+		{Defaults: Limits{MaxConcurrentQueries: -1}},
 		{OverridesFile: "x.yaml"},
 	} {
 		if bad.Validate() == nil {
@@ -94,8 +95,10 @@ overrides:
   big:
     max-search-duration: 720h
     max-response-bytes: 5000
+    max-concurrent-queries: 50
   unlimited:
     max-search-duration: 0s
+    max-concurrent-queries: 0
   empty: {}
   nulled:
 `)
@@ -106,11 +109,11 @@ overrides:
 		tenant string
 		want   Limits
 	}{
-		{"big", Limits{720 * time.Hour, 5000}},
-		{"unlimited", Limits{0, 1000}},
-		{"empty", Limits{168 * time.Hour, 1000}},
-		{"nulled", Limits{168 * time.Hour, 1000}},
-		{"other", Limits{168 * time.Hour, 1000}},
+		{"big", Limits{MaxSearchDuration: 720 * time.Hour, MaxResponseBytes: 5000, MaxConcurrentQueries: 50}},
+		{"unlimited", Limits{MaxResponseBytes: 1000}},
+		{"empty", Limits{MaxSearchDuration: 168 * time.Hour, MaxResponseBytes: 1000, MaxConcurrentQueries: 20}},
+		{"nulled", Limits{MaxSearchDuration: 168 * time.Hour, MaxResponseBytes: 1000, MaxConcurrentQueries: 20}},
+		{"other", Limits{MaxSearchDuration: 168 * time.Hour, MaxResponseBytes: 1000, MaxConcurrentQueries: 20}},
 	} {
 		if got := o.For(tc.tenant); got != tc.want {
 			t.Errorf("%s: %+v, want %+v", tc.tenant, got, tc.want)
@@ -144,6 +147,7 @@ func TestBadFileFailsAtStart(t *testing.T) {
 		{"overrides:\n  t1:\n    max-search-duration: soon\n", "soon"},
 		{"overrides:\n  a/b:\n    max-response-bytes: 1\n", "invalid tenant"},
 		{"overrides:\n  t1:\n    max-response-bytes: -1\n", "must not be negative"},
+		{"overrides:\n  t1:\n    max-concurrent-queries: -1\n", "max-concurrent-queries -1 must not be negative"},
 		{"overides: {}\n", "overides"},
 		{"overrides: [\n", "yaml"},
 	} {

@@ -55,10 +55,17 @@ type Config struct {
 	// It must leave time within query-timeout and, with the read-your-
 	// writes wait, within peer-timeout. Default 5s.
 	StorageTimeout time.Duration `yaml:"storage-timeout" help:"Longest a query waits on object storage for its blocklist before answering from the live tail, marked PARTIAL."`
+	// PeerMaxResponseBytes bounds the answer another querier gets from
+	// this one's live tail, and the answer this one reads from another's.
+	// An answer for several traces over it is asked for again in halves;
+	// a single trace, search candidates or tags over it fail the query
+	// with 422, naming this setting. Default 128 MiB.
+	PeerMaxResponseBytes int64 `yaml:"peer-max-response-bytes" help:"Largest live tail answer one querier sends another, in bytes."`
 	// AdvertiseAddress is the host:port other queriers reach this one's
-	// HTTP server at. Empty means the HTTP listen address, with the
-	// host name when that has no host.
-	AdvertiseAddress string `yaml:"advertise-address" help:"host:port other queriers reach this querier's HTTP server at (default: derived from the listen address)."`
+	// peer listener (server.internal-listen-address) at. Empty means
+	// the internal listen address, with the host name when that has no
+	// host.
+	AdvertiseAddress string `yaml:"advertise-address" help:"host:port other queriers reach this querier's internal listener at (default: derived from server.internal-listen-address)."`
 	// Blocklist tunes how the querier learns of blocks.
 	Blocklist blocklist.Config `yaml:"blocklist"`
 }
@@ -75,6 +82,7 @@ func DefaultConfig() Config {
 		PeerTimeout:           15 * time.Second,
 		LiveTailMaxBytes:      1 << 30,
 		StorageTimeout:        5 * time.Second,
+		PeerMaxResponseBytes:  128 << 20,
 		Blocklist:             blocklist.DefaultConfig(),
 	}
 }
@@ -100,6 +108,8 @@ func (c Config) Validate() error {
 		return errors.New("querier: storage timeout must be positive and less than the query timeout")
 	case c.PeerTimeout <= c.ReadYourWritesTimeout+c.StorageTimeout:
 		return errors.New("querier: peer timeout must be more than the read-your-writes and storage timeouts, which it includes")
+	case c.PeerMaxResponseBytes <= 0:
+		return errors.New("querier: peer max response bytes must be positive")
 	}
 	return c.Blocklist.Validate()
 }

@@ -69,19 +69,23 @@ func newLimits(t testing.TB, defaults limits.Limits, overrides string) *limits.O
 	return o
 }
 
-// unstartedRoutes returns the query API of a querier with multi-tenancy on
-// that was never started: it has joined no log, so every request that gets
-// past its checks is answered 503.
-func unstartedRoutes(t testing.TB) *http.ServeMux {
-	q := &Querier{
+// unstartedQuerier returns a querier with multi-tenancy on that was never
+// started: it has joined no log, so every request that gets past its
+// checks is answered 503.
+func unstartedQuerier(t testing.TB) *Querier {
+	return &Querier{
 		tenants: tenant.Config{MultiTenancy: true, Default: "single-tenant"},
 		logger:  slog.New(slog.DiscardHandler),
 		metrics: newMetrics(prometheus.NewRegistry()),
 		limits:  noLimits(t),
 		cfg:     DefaultConfig(),
 	}
+}
+
+// unstartedRoutes returns the query API of an unstartedQuerier.
+func unstartedRoutes(t testing.TB) *http.ServeMux {
 	mux := http.NewServeMux()
-	q.RegisterRoutes(mux)
+	unstartedQuerier(t).RegisterRoutes(mux)
 	return mux
 }
 
@@ -99,7 +103,7 @@ func startQuerierWithin(t testing.TB, bkt objstore.Bucket, cfg Config, tenants t
 }
 
 // startQueriers runs n queriers, as startQuerier does one, sharing one log
-// and the partitions' live tails; each serves its HTTP API on 127.0.0.1.
+// and the partitions' live tails; each serves its peer routes on 127.0.0.1.
 func startQueriers(t testing.TB, bkt objstore.Bucket, n int) []*runningQuerier {
 	t.Helper()
 	return startQueriersWithin(t, bkt, n, DefaultConfig(), tenant.DefaultConfig(), noLimits(t))
@@ -151,8 +155,10 @@ func launchQueriers(t testing.TB, bkt objstore.Bucket, cfgs []Config, tenants te
 		if err != nil {
 			t.Fatal(err)
 		}
+		// Other queriers reach it on its peer routes, as on its own
+		// listener in a process.
 		mux := http.NewServeMux()
-		q.RegisterRoutes(mux)
+		q.RegisterPeerRoutes(mux)
 		srv := &http.Server{Handler: mux}
 		go srv.Serve(ln)
 		runCtx, stop := context.WithCancel(ctx)

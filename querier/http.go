@@ -30,16 +30,35 @@ func badRequest(format string, args ...any) error {
 }
 
 // RegisterRoutes adds the query API to mux.
+//
+// Peer traffic has routes of its own (RegisterPeerRoutes), for another
+// listener: it takes tenants from the request body.
 func (q *Querier) RegisterRoutes(mux *http.ServeMux) {
-	mux.Handle("GET /api/traces/{id}", q.instrument("trace_by_id", q.handleTraceByIDV1))
-	mux.Handle("GET /api/v2/traces/{id}", q.instrument("trace_by_id_v2", q.handleTraceByIDV2))
-	mux.Handle("GET /api/search", q.instrument("search", q.handleSearch))
-	mux.Handle("GET /api/search/tags", q.instrument("search_tags", q.handleTagNames))
-	mux.Handle("GET /api/v2/search/tags", q.instrument("search_tags_v2", q.handleTagNamesV2))
-	mux.Handle("GET /api/search/tag/{tag}/values", q.instrument("search_tag_values", q.handleTagValues))
-	mux.Handle("GET /api/v2/search/tag/{tag}/values", q.instrument("search_tag_values_v2", q.handleTagValuesV2))
-	mux.Handle("POST /api/batch/traces", q.instrument("batch_traces", q.handleBatchTraces))
-	mux.Handle("GET /api/batch/traces", q.instrument("batch_traces", q.handleBatchTraces))
+	for _, route := range []struct {
+		pattern, name string
+		h             handlerFunc
+	}{
+		{"GET /api/traces/{id}", "trace_by_id", q.handleTraceByIDV1},
+		{"GET /api/v2/traces/{id}", "trace_by_id_v2", q.handleTraceByIDV2},
+		{"GET /api/search", "search", q.handleSearch},
+		{"GET /api/search/tags", "search_tags", q.handleTagNames},
+		{"GET /api/v2/search/tags", "search_tags_v2", q.handleTagNamesV2},
+		{"GET /api/search/tag/{tag}/values", "search_tag_values", q.handleTagValues},
+		{"GET /api/v2/search/tag/{tag}/values", "search_tag_values_v2", q.handleTagValuesV2},
+		{"POST /api/batch/traces", "batch_traces", q.handleBatchTraces},
+		{"GET /api/batch/traces", "batch_traces", q.handleBatchTraces},
+	} {
+		mux.Handle(route.pattern, q.instrument(route.name, q.limited(route.h)))
+	}
+}
+
+// RegisterPeerRoutes adds to mux what other queriers ask this one for:
+// the live tail of the partitions it owns. They read any tenant's data,
+// named in the request body, so mux must be served on a listener only
+// queriers reach, never on the query API's. They are not counted against
+// max-concurrent-queries: the query they serve already is, where it came
+// in.
+func (q *Querier) RegisterPeerRoutes(mux *http.ServeMux) {
 	mux.Handle("POST "+livePath, q.instrument("live", q.handleLive))
 }
 
@@ -64,6 +83,12 @@ func (q *Querier) instrument(route string, h handlerFunc) http.Handler {
 		// error would not.
 		ctx, cancel := context.WithTimeoutCause(r.Context(), q.cfg.QueryTimeout, errQueryTimeout)
 		defer cancel()
+		// A write to a client that stopped reading blocks past any
+		// context: the deadline, and a moment to send what ended the
+		// request, is the writes' deadline too. (A recorder in tests
+		// has none to set.)
+		deadline, _ := ctx.Deadline()
+		_ = http.NewResponseController(w).SetWriteDeadline(deadline.Add(writeGrace))
 		status := http.StatusOK
 		if err := h(w, r.WithContext(ctx)); err != nil {
 			switch {
@@ -83,12 +108,19 @@ func (q *Querier) instrument(route string, h handlerFunc) http.Handler {
 				q.logger.Error("query failed", "route", route, "err", err)
 			}
 			if !errors.As(err, new(streamedError)) {
+				if status == http.StatusTooManyRequests {
+					w.Header().Set("Retry-After", queryRetryAfter)
+				}
 				http.Error(w, err.Error(), status)
 			}
 		}
 		q.metrics.requests.WithLabelValues(route, strconv.Itoa(status)).Observe(time.Since(start).Seconds())
 	})
 }
+
+// writeGrace is how long past its deadline a request may still write: time
+// to send the status or the error record that ends it, a few hundred bytes.
+const writeGrace = time.Second
 
 // Errors of a request as a whole, which instrument tells apart.
 var (
@@ -113,6 +145,8 @@ func httpStatus(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, errNotOwned):
 		return http.StatusMisdirectedRequest
+	case errors.Is(err, errTooManyQueries):
+		return http.StatusTooManyRequests
 	case errors.Is(err, errResponseTooLarge):
 		// As Mimir answers a query over a limit: the request is well
 		// formed, and repeating it will not help.

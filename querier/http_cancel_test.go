@@ -2,10 +2,13 @@ package querier
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -271,5 +274,42 @@ func TestQueryTimeoutStopsBlockReads(t *testing.T) {
 				t.Error("no block read saw the timeout")
 			}
 		})
+	}
+}
+
+// A client that stops reading its answer does not hold the request: its
+// writes fail once the query timeout, and the moment given to write what
+// ended it, have passed.
+func TestAClientThatStopsReadingIsCutOff(t *testing.T) {
+	q := unstartedQuerier(t)
+	q.cfg.QueryTimeout = 100 * time.Millisecond
+	returned := make(chan error, 1)
+	srv := httptest.NewServer(q.instrument("endless", func(w http.ResponseWriter, r *http.Request) error {
+		chunk := make([]byte, 1<<20)
+		for {
+			if _, err := w.Write(chunk); err != nil {
+				returned <- err
+				return streamedError{err}
+			}
+		}
+	}))
+	defer srv.Close()
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := io.WriteString(conn, "GET / HTTP/1.1\r\nHost: spanlog\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	// Far longer than the deadline: only a write that blocks for as long
+	// as the client likes gets here.
+	select {
+	case err := <-returned:
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Errorf("the handler's write failed with %v, want its deadline", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("a handler writing to a client that reads nothing was still writing after 30s")
 	}
 }

@@ -3,6 +3,8 @@ package querier
 import (
 	"errors"
 	"fmt"
+	"net/http"
+	"sync"
 	"time"
 
 	"github.com/spanlog/spanlog/limits"
@@ -15,6 +17,67 @@ import (
 
 // errResponseTooLarge marks an answer over the tenant's max-response-bytes.
 var errResponseTooLarge = errors.New("response too large")
+
+// errTooManyQueries marks a request refused because one of its tenants has
+// max-concurrent-queries in flight; the client is told to retry.
+var errTooManyQueries = errors.New("too many outstanding requests")
+
+// queryRetryAfter is the retry hint of a request refused for concurrency:
+// a query usually takes less.
+const queryRetryAfter = "1"
+
+// inFlight counts each tenant's query requests in flight on this querier.
+// Its zero value counts none.
+type inFlight struct {
+	mu       sync.Mutex
+	byTenant map[string]int
+}
+
+// acquire counts a query of each of tenants, or of none if one of them
+// already has its max-concurrent-queries in flight. The request is then
+// refused at once rather than queued: waiting would hold its connection
+// and answer it no sooner, and the client can back off as it chooses.
+func (f *inFlight) acquire(lim *limits.Overrides, tenants []string) (release func(), err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, t := range tenants {
+		if limit := lim.For(t).MaxConcurrentQueries; limit > 0 && f.byTenant[t] >= limit {
+			return nil, fmt.Errorf("%w: tenant %s has %d queries in flight, its max-concurrent-queries", errTooManyQueries, t, limit)
+		}
+	}
+	if f.byTenant == nil {
+		f.byTenant = make(map[string]int)
+	}
+	for _, t := range tenants {
+		f.byTenant[t]++
+	}
+	return func() {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		for _, t := range tenants {
+			if f.byTenant[t]--; f.byTenant[t] == 0 {
+				delete(f.byTenant, t)
+			}
+		}
+	}, nil
+}
+
+// limited serves h within the max-concurrent-queries of the request's
+// tenants.
+func (q *Querier) limited(h handlerFunc) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		tenants, err := q.readTenants(r)
+		if err != nil {
+			return err
+		}
+		release, err := q.queries.acquire(q.limits, tenants)
+		if err != nil {
+			return err
+		}
+		defer release()
+		return h(w, r)
+	}
+}
 
 // searchWindow returns tr within the tenants' max-search-duration: a range
 // with neither start nor end becomes the most recent window of that

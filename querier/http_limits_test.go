@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -283,5 +284,137 @@ func TestSearchWindow(t *testing.T) {
 	got, err := q.searchWindow([]string{"t"}, TimeRange{})
 	if err != nil || got.Start.Before(before.Add(-time.Hour)) || got.Start.After(time.Now().Add(-time.Hour)) || !got.End.IsZero() {
 		t.Errorf("no range: %+v %v, want the last hour, open-ended", got, err)
+	}
+}
+
+// Every query route counts against the tenant's max-concurrent-queries:
+// with a query of the tenant in flight at its limit of one, each answers
+// 429 with a retry hint, saying which limit; another tenant's requests
+// go on (to the 503 of a querier not started), and the tenant's do once
+// the query in flight ended.
+func TestEveryQueryRouteCountsAgainstConcurrency(t *testing.T) {
+	q := unstartedQuerier(t)
+	q.limits = newLimits(t, limits.Limits{MaxConcurrentQueries: 1}, "")
+	mux := http.NewServeMux()
+	q.RegisterRoutes(mux)
+	release, err := q.queries.acquire(q.limits, []string{"team-a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	serve := func(tenants, method, target, body string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(method, target, strings.NewReader(body))
+		req.Header.Set(tenant.Header, tenants)
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, req)
+		return rec
+	}
+	for _, route := range queryRoutes {
+		rec := serve("team-a", route.method, route.target, route.body)
+		if rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") == "" ||
+			!strings.Contains(rec.Body.String(), "too many outstanding requests: tenant team-a has 1 queries in flight, its max-concurrent-queries") {
+			t.Errorf("%s %s at the limit: %d, Retry-After %q, %s", route.method, route.target, rec.Code, rec.Header().Get("Retry-After"), rec.Body)
+		}
+		if rec := serve("team-b", route.method, route.target, route.body); rec.Code != http.StatusServiceUnavailable {
+			t.Errorf("%s %s of another tenant: %d %s, want 503", route.method, route.target, rec.Code, rec.Body)
+		}
+	}
+	release()
+	for _, route := range queryRoutes {
+		if rec := serve("team-a", route.method, route.target, route.body); rec.Code != http.StatusServiceUnavailable {
+			t.Errorf("%s %s after the query in flight ended: %d %s, want 503", route.method, route.target, rec.Code, rec.Body)
+		}
+	}
+}
+
+// Each tenant has its own count and its own limit, overrides included; a
+// request over several tenants takes a place of each, or of none when one
+// of them is full.
+func TestConcurrentQueriesPerTenant(t *testing.T) {
+	q := unstartedQuerier(t)
+	q.limits = newLimits(t, limits.Limits{MaxConcurrentQueries: 1}, "overrides:\n  big: {max-concurrent-queries: 2}\n  free: {max-concurrent-queries: 0}\n")
+	hold := make(chan struct{})
+	entered := make(chan struct{})
+	srv := httptest.NewServer(q.instrument("held", q.limited(func(w http.ResponseWriter, r *http.Request) error {
+		entered <- struct{}{}
+		<-hold
+		return nil
+	})))
+	defer srv.Close()
+	get := func(tenants string) int {
+		req, err := http.NewRequest("GET", srv.URL, nil)
+		if err != nil {
+			t.Error(err)
+			return 0
+		}
+		req.Header.Set(tenant.Header, tenants)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Error(err)
+			return 0
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	var held sync.WaitGroup
+	start := func(tenants string) {
+		held.Go(func() {
+			if status := get(tenants); status != http.StatusOK {
+				t.Errorf("%s: %d", tenants, status)
+			}
+		})
+		select {
+		case <-entered:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("a request of %s was not served", tenants)
+		}
+	}
+	start("small")
+	start("big")
+	start("big")
+	for range 3 {
+		start("free")
+	}
+	for _, tenants := range []string{"small", "big", "big|other", "other|small"} {
+		if status := get(tenants); status != http.StatusTooManyRequests {
+			t.Errorf("%s at its limit: %d, want 429", tenants, status)
+		}
+	}
+	// The refused requests took no place: other had none free to give.
+	start("other")
+	close(hold)
+	held.Wait()
+	q.queries.mu.Lock()
+	defer q.queries.mu.Unlock()
+	if len(q.queries.byTenant) != 0 {
+		t.Errorf("places still taken after every request ended: %v", q.queries.byTenant)
+	}
+}
+
+// Every parameter that sizes an answer has an upper bound, and a request
+// over it is a 400 that names it, before anything is read (the querier is
+// not started: a request that passes is answered 503).
+func TestLimitParametersAreBounded(t *testing.T) {
+	mux := unstartedRoutes(t)
+	for _, tc := range []struct {
+		target string
+		want   int
+		says   string
+	}{
+		{"/api/search?limit=10000", 503, ""},
+		{"/api/search?limit=10001", 400, `limit="10001" must be a whole number from 1 to 10000`},
+		{"/api/search?spss=100", 503, ""},
+		{"/api/search?spss=101", 400, `spss="101" must be a whole number from 1 to 100`},
+		{"/api/v2/search/tag/span.x/values?limit=10000", 503, ""},
+		{"/api/v2/search/tag/span.x/values?limit=10001", 400, `limit="10001" must be a whole number from 1 to 10000`},
+		{"/api/v2/search/tag/span.x/values?limit=0", 400, `limit="0" must be a whole number from 1 to 10000`},
+		{"/api/batch/traces?ids=" + strings.TrimSuffix(strings.Repeat("1,", MaxBatchIDs), ","), 503, ""},
+	} {
+		req := httptest.NewRequest("GET", tc.target, nil)
+		req.Header.Set(tenant.Header, "team-a")
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, req)
+		if rec.Code != tc.want || !strings.Contains(rec.Body.String(), tc.says) {
+			t.Errorf("%.80s: %d %s, want %d saying %q", tc.target, rec.Code, rec.Body, tc.want, tc.says)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package querier
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"regexp"
 	"slices"
@@ -11,8 +12,12 @@ import (
 	"github.com/spanlog/spanlog/querier/traceql"
 )
 
-// defaultTagValuesLimit caps the distinct values a tag values call returns.
-const defaultTagValuesLimit = 1000
+// The distinct values a tag values call returns: by default, and at most
+// (a v2 call's limit).
+const (
+	defaultTagValuesLimit = 1000
+	maxTagValuesLimit     = 10_000
+)
 
 // tagsRequest holds what the four tag endpoints share.
 type tagsRequest struct {
@@ -35,22 +40,27 @@ func (q *Querier) parseTagsRequest(r *http.Request) (tagsRequest, error) {
 		return req, err
 	}
 	req.limit = q.responseLimit(req.tenants)
-	req.query = tagsFilter(r.URL.Query().Get("q"))
-	return req, nil
+	req.query, err = tagsFilter(r.URL.Query().Get("q"))
+	return req, err
 }
 
 // tagsFilter returns the query that selects the spans whose tags are
 // listed, nil for every span. Grafana's editor sends the query being typed,
 // which is incomplete when it asks for values ({ span.a = "x" && span.b = }
 // asks for span.b's values): so a q that does not parse is narrowed to its
-// complete comparisons, and to none, rather than refused.
-func tagsFilter(text string) *traceql.Query {
+// complete comparisons, and to none, rather than refused. A q over the
+// bounds of a query is refused: narrowing would not bring it within them.
+func tagsFilter(text string) (*traceql.Query, error) {
 	text = strings.TrimSpace(text)
 	if text == "" || text == "{}" {
-		return nil
+		return nil, nil
 	}
-	if query, err := traceql.Parse(text); err == nil {
-		return query
+	query, err := traceql.Parse(text)
+	switch {
+	case err == nil:
+		return query, nil
+	case errors.Is(err, traceql.ErrTooLarge):
+		return nil, badRequest("q: %v", err)
 	}
 	var conds []string
 	for _, m := range tagsComparison.FindAllString(text, -1) {
@@ -59,13 +69,16 @@ func tagsFilter(text string) *traceql.Query {
 		}
 	}
 	if len(conds) == 0 {
-		return nil
+		return nil, nil
 	}
-	query, err := traceql.Parse("{ " + strings.Join(conds, " && ") + " }")
-	if err != nil {
-		return nil
+	query, err = traceql.Parse("{ " + strings.Join(conds, " && ") + " }")
+	switch {
+	case errors.Is(err, traceql.ErrTooLarge):
+		return nil, badRequest("q: its %d complete comparisons: %v", len(conds), err)
+	case err != nil:
+		return nil, nil
 	}
-	return query
+	return query, nil
 }
 
 // tagsComparison matches a complete comparison: a scoped, unscoped or
@@ -152,8 +165,8 @@ func (q *Querier) handleTagValuesV2(w http.ResponseWriter, r *http.Request) erro
 	}
 	limit := defaultTagValuesLimit
 	if v := r.URL.Query().Get("limit"); v != "" {
-		if limit, err = strconv.Atoi(v); err != nil || limit <= 0 {
-			return badRequest("limit=%q must be a positive whole number", v)
+		if limit, err = strconv.Atoi(v); err != nil || limit <= 0 || limit > maxTagValuesLimit {
+			return badRequest("limit=%q must be a whole number from 1 to %d", v, maxTagValuesLimit)
 		}
 	}
 	scope, name := splitScopedTag(r.PathValue("tag"))

@@ -1,9 +1,11 @@
 package querier
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -91,7 +93,11 @@ func TestTagsFilter(t *testing.T) {
 		{`{ .a = 1 } >> { .b = `, `{ .a = 1 }`},
 		{`not traceql at all`, ""},
 	} {
-		got := tagsFilter(tc.q)
+		got, err := tagsFilter(tc.q)
+		if err != nil {
+			t.Errorf("tagsFilter(%q): %v", tc.q, err)
+			continue
+		}
 		want := (*traceql.Query)(nil)
 		if tc.want != "" {
 			var err error
@@ -103,6 +109,40 @@ func TestTagsFilter(t *testing.T) {
 		case got == nil && want == nil:
 		case got == nil || want == nil || got.String() != want.String():
 			t.Errorf("tagsFilter(%q) = %v, want %v", tc.q, got, want)
+		}
+	}
+}
+
+// Every route that parses TraceQL refuses a query nested too deep or too
+// long with a 400 that says where, before reading anything: the parser
+// once recursed on such a query until the goroutine stack overflowed, a
+// fatal error that took the whole process down. The querier is not
+// started, so a query that got past parsing would be answered 503.
+func TestQueriesOverTheBoundsAreRefused(t *testing.T) {
+	mux := unstartedRoutes(t)
+	for _, tc := range []struct {
+		name, q, says string
+	}{
+		{"deep", strings.Repeat("(", 5*traceql.MaxDepth), "parse error at 1:1001: parentheses and ! nest more than 1000 deep"},
+		{"long", strings.Repeat("(", 200_000), fmt.Sprintf("parse error at 1:%d: query is 200000 bytes, over the limit of %d", traceql.MaxQueryBytes+1, traceql.MaxQueryBytes)},
+		{"deep and incomplete", "{ .a = 1 && " + strings.Repeat("!", 5*traceql.MaxDepth), "parse error at 1:1013: parentheses and ! nest more than 1000 deep"},
+	} {
+		for _, path := range []string{
+			"/api/search",
+			"/api/search/tags",
+			"/api/v2/search/tags",
+			"/api/search/tag/service.name/values",
+			"/api/v2/search/tag/resource.service.name/values",
+		} {
+			t.Run(tc.name+" "+path, func(t *testing.T) {
+				req := httptest.NewRequest("GET", path+"?q="+url.QueryEscape(tc.q), nil)
+				req.Header.Set(tenant.Header, "team-a")
+				rec := httptest.NewRecorder()
+				mux.ServeHTTP(rec, req)
+				if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), tc.says) {
+					t.Errorf("%d %s, want 400 saying %q", rec.Code, rec.Body, tc.says)
+				}
+			})
 		}
 	}
 }

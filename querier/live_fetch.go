@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"net/http"
 	"slices"
 	"sync"
@@ -154,6 +153,7 @@ func (q *Querier) fetchLive(ctx context.Context, lq liveQuery) (liveSlice, Parti
 	var (
 		mu      sync.Mutex
 		partial Partial
+		final   error // an owner's answer that asking again would not change
 		backoff = 50 * time.Millisecond
 	)
 	remaining := slices.Clone(partitions)
@@ -182,15 +182,23 @@ func (q *Querier) fetchLive(ctx context.Context, lq liveQuery) (liveSlice, Parti
 		}
 		for addr, parts := range remote {
 			wg.Go(func() {
-				s, p, err := q.askOwner(ctx, addr, lq.request(parts))
-				if err == nil {
+				s, p, err := q.askOwner(ctx, addr, lq, parts)
+				switch {
+				case err == nil:
 					done(s, p, parts)
-				} else if ctx.Err() == nil {
+				case errors.Is(err, errResponseTooLarge):
+					mu.Lock()
+					final = err
+					mu.Unlock()
+				case ctx.Err() == nil:
 					q.logger.Info("live tail owner did not answer; asking again", "owner", addr, "err", err)
 				}
 			})
 		}
 		wg.Wait()
+		if final != nil {
+			return out, Partial{}, final
+		}
 		remaining = slices.DeleteFunc(remaining, func(p int32) bool { return served[p] })
 		if len(remaining) == 0 {
 			break
@@ -355,8 +363,30 @@ func (q *Querier) serveLive(ctx context.Context, live *LiveTail, lq liveQuery, p
 	return s, partial, nil
 }
 
-// askOwner reads another querier's tail of partitions.
-func (q *Querier) askOwner(ctx context.Context, addr string, req liveRequest) (liveSlice, Partial, error) {
+// askOwner reads another querier's tail of partitions. An answer over
+// querier.peer-max-response-bytes for several traces is asked for again
+// in halves, so that only a single trace over the bound fails.
+func (q *Querier) askOwner(ctx context.Context, addr string, lq liveQuery, partitions []int32) (liveSlice, Partial, error) {
+	s, partial, err := q.askOwnerOnce(ctx, addr, lq.request(partitions))
+	if !errors.Is(err, errResponseTooLarge) || len(lq.ids) < 2 {
+		return s, partial, err
+	}
+	out := newLiveSlice()
+	half := len(lq.ids) / 2
+	for _, ids := range [][]pcommon.TraceID{lq.ids[:half], lq.ids[half:]} {
+		part := lq
+		part.ids = ids
+		s, p, err := q.askOwner(ctx, addr, part, partitions)
+		if err != nil {
+			return liveSlice{}, Partial{}, err
+		}
+		out.merge(s)
+		partial.Add(p)
+	}
+	return out, partial, nil
+}
+
+func (q *Querier) askOwnerOnce(ctx context.Context, addr string, req liveRequest) (liveSlice, Partial, error) {
 	body, err := json.Marshal(req)
 	if err != nil {
 		return liveSlice{}, Partial{}, err
@@ -369,6 +399,8 @@ func (q *Querier) askOwner(ctx context.Context, addr string, req liveRequest) (l
 		q.metrics.peerRequests.WithLabelValues("ok").Inc()
 	case errors.Is(err, errNotOwned):
 		q.metrics.peerRequests.WithLabelValues("not_owner").Inc()
+	case errors.Is(err, errResponseTooLarge):
+		q.metrics.peerRequests.WithLabelValues("too_large").Inc()
 	default:
 		q.metrics.peerRequests.WithLabelValues("error").Inc()
 	}
@@ -386,15 +418,28 @@ func (q *Querier) postLive(ctx context.Context, addr string, body []byte, tags *
 		return liveSlice{}, Partial{}, err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode == http.StatusMisdirectedRequest {
+	switch resp.StatusCode {
+	case http.StatusOK:
+	case http.StatusMisdirectedRequest:
 		return liveSlice{}, Partial{}, fmt.Errorf("%s: %w", addr, errNotOwned)
-	}
-	if resp.StatusCode != http.StatusOK {
+	case http.StatusUnprocessableEntity:
+		// The owner's message names the bound.
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		msg = bytes.TrimPrefix(bytes.TrimSpace(msg), []byte(errResponseTooLarge.Error()+": "))
+		return liveSlice{}, Partial{}, fmt.Errorf("querier %s: %w: %s", addr, errResponseTooLarge, msg)
+	default:
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		return liveSlice{}, Partial{}, fmt.Errorf("%s: %s: %s", addr, resp.Status, bytes.TrimSpace(msg))
 	}
+	// An owner of another version, or a broken one, is read within the
+	// bound all the same.
+	limit := q.cfg.PeerMaxResponseBytes
+	limited := &io.LimitedReader{R: resp.Body, N: limit + 1}
 	var lr liveResponse
-	if err := json.NewDecoder(resp.Body).Decode(&lr); err != nil {
+	if err := json.NewDecoder(limited).Decode(&lr); err != nil {
+		if limited.N <= 0 {
+			return liveSlice{}, Partial{}, fmt.Errorf("querier %s: %w: live tail answer over querier.peer-max-response-bytes %d", addr, errResponseTooLarge, limit)
+		}
 		return liveSlice{}, Partial{}, fmt.Errorf("%s: decode live tail: %w", addr, err)
 	}
 	out := newLiveSlice()
@@ -437,6 +482,10 @@ func (q *Querier) handleLive(w http.ResponseWriter, r *http.Request) error {
 	if len(req.Tenants) == 0 || len(req.Partitions) == 0 {
 		return badRequest("live request names no tenant or partition")
 	}
+	// No query reads a whole tail: a request for spans names its traces.
+	if !req.Candidates && req.Tags == nil && len(req.TraceIDs) == 0 {
+		return badRequest("live request asks for the spans of no trace")
+	}
 	lq, err := req.query()
 	if err != nil {
 		return err
@@ -454,7 +503,16 @@ func (q *Querier) handleLive(w http.ResponseWriter, r *http.Request) error {
 		tags := s.Tags.json()
 		resp.Tags = &tags
 	}
-	var m ptrace.ProtoMarshaler
+	// The spans are measured before they are encoded, so that an answer
+	// far over the bound costs no copy of it.
+	limit := q.cfg.PeerMaxResponseBytes
+	tooLarge := func(size int64) error {
+		return fmt.Errorf("%w: live tail answer of %d bytes or more, over querier.peer-max-response-bytes %d", errResponseTooLarge, size, limit)
+	}
+	var (
+		m    ptrace.ProtoMarshaler
+		size int64
+	)
 	for tenant, from := range s.From {
 		lt := liveTenantJSON{From: from}
 		for _, c := range s.Candidates[tenant] {
@@ -465,6 +523,10 @@ func (q *Querier) handleLive(w http.ResponseWriter, r *http.Request) error {
 			for _, td := range parts {
 				td.ResourceSpans().MoveAndAppendTo(all.ResourceSpans())
 			}
+			// JSON carries the protobuf in base64: 4 bytes for 3.
+			if size += int64(m.TracesSize(all)) * 4 / 3; size > limit {
+				return tooLarge(size)
+			}
 			if lt.Traces, err = m.MarshalTraces(all); err != nil {
 				return err
 			}
@@ -474,6 +536,9 @@ func (q *Querier) handleLive(w http.ResponseWriter, r *http.Request) error {
 	body, err := json.Marshal(resp)
 	if err != nil {
 		return err
+	}
+	if int64(len(body)) > limit {
+		return tooLarge(int64(len(body)))
 	}
 	return write(w, responseLimit{}, mediaJSON, body)
 }
@@ -489,10 +554,14 @@ func (s liveSlice) merge(o liveSlice) {
 	for tenant, cands := range o.Candidates {
 		s.Candidates[tenant] = append(s.Candidates[tenant], cands...)
 	}
+	// Answers of one partition from one owner (halves of a request)
+	// hold every record from the furthest of their starts.
 	for tenant, from := range o.From {
 		if s.From[tenant] == nil {
 			s.From[tenant] = make(map[int32]int64, len(from))
 		}
-		maps.Copy(s.From[tenant], from)
+		for p, off := range from {
+			s.From[tenant][p] = max(s.From[tenant][p], off)
+		}
 	}
 }

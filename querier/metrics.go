@@ -34,7 +34,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"result"}),
 		peerRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "spanlog_querier_peer_requests_total",
-			Help: "Requests for another querier's live tail, by outcome (ok, not_owner, error).",
+			Help: "Requests for another querier's live tail, by outcome (ok, not_owner, too_large, error).",
 		}, []string{"outcome"}),
 		storagePartial: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "spanlog_querier_storage_partial_total",

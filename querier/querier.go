@@ -48,6 +48,7 @@ type Querier struct {
 	metrics     *metrics
 	blocklist   *blocklist.Blocklist
 	readers     *readers
+	queries     inFlight // query requests in flight, per tenant
 
 	// wholeScanShare is defaultWholeScanShare; tests change it to take
 	// the other path.

@@ -50,11 +50,36 @@ type Config struct {
 	Compactor    compactor.Config    `yaml:"compactor"`
 }
 
-// ServerConfig configures the HTTP server and the process.
+// ServerConfig configures the HTTP servers and the process.
 type ServerConfig struct {
 	// HTTPListenAddress serves the query API, /ready and /metrics.
 	// Default :3200.
 	HTTPListenAddress string `yaml:"http-listen-address" help:"Address of the HTTP server (query API, /ready, /metrics)."`
+	// InternalListenAddress serves what queriers ask each other for:
+	// their live tails. Those requests name their tenants in the body
+	// and are not authenticated, so only queriers may reach this
+	// address, and it is never the HTTP server's. Empty means
+	// 127.0.0.1:3201 when the process embeds Kafka, which listens on
+	// loopback, so that every querier of the group runs on this host;
+	// and :3201 otherwise, for queriers on other hosts (keep it off
+	// networks clients reach). Only queriers listen on it. Default "".
+	InternalListenAddress string `yaml:"internal-listen-address" help:"Address of the listener for traffic between queriers, which only queriers may reach (default: 127.0.0.1:3201 with the embedded Kafka, :3201 otherwise)."`
+	// HTTPReadHeaderTimeout bounds the reading of a request's headers,
+	// on the HTTP server and the internal listener alike: a client that
+	// never finishes them is cut off. Default 10s.
+	HTTPReadHeaderTimeout time.Duration `yaml:"http-read-header-timeout" help:"Longest time to read a request's headers."`
+	// HTTPReadTimeout bounds the reading of a whole request, body
+	// included. There is no write timeout: an answer, streamed or not,
+	// is bounded by its query's own deadline (querier.query-timeout),
+	// which a server-wide one could only cut short or duplicate.
+	// Default 1m.
+	HTTPReadTimeout time.Duration `yaml:"http-read-timeout" help:"Longest time to read a whole request, body included."`
+	// HTTPIdleTimeout bounds how long a kept-alive connection waits for
+	// its next request. Longer than the idle timeout of Grafana's and
+	// the queriers' own clients (90s and 1m), so that they, not the
+	// server, close an idle connection, and never reuse one the server
+	// is closing. Default 2m.
+	HTTPIdleTimeout time.Duration `yaml:"http-idle-timeout" help:"Longest time a kept-alive connection waits for its next request."`
 	// GracefulShutdown bounds the stop after SIGTERM: in-flight work is
 	// finished or abandoned within it. Default 25s.
 	GracefulShutdown time.Duration `yaml:"graceful-shutdown-timeout" help:"Time allowed to stop after SIGTERM."`
@@ -79,9 +104,12 @@ func defaultConfig() Config {
 	return Config{
 		Target: targetAll,
 		Server: ServerConfig{
-			HTTPListenAddress: ":3200",
-			GracefulShutdown:  25 * time.Second,
-			LogLevel:          "info",
+			HTTPListenAddress:     ":3200",
+			HTTPReadHeaderTimeout: 10 * time.Second,
+			HTTPReadTimeout:       time.Minute,
+			HTTPIdleTimeout:       2 * time.Minute,
+			GracefulShutdown:      25 * time.Second,
+			LogLevel:              "info",
 		},
 		Tenants: tenant.DefaultConfig(),
 		Limits:  limits.DefaultConfig(),
@@ -109,6 +137,17 @@ func (c *Config) embedsKafka() bool {
 	return c.Target == targetAll && c.EmbeddedKafka.Enabled
 }
 
+// internalListenAddress is server.internal-listen-address, or its default.
+func (c *Config) internalListenAddress() string {
+	switch {
+	case c.Server.InternalListenAddress != "":
+		return c.Server.InternalListenAddress
+	case c.embedsKafka():
+		return "127.0.0.1:3201"
+	}
+	return ":3201"
+}
+
 // Validate checks the settings of the roles the process runs.
 func (c *Config) Validate() error {
 	if !slices.Contains(targets, c.Target) {
@@ -116,6 +155,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Server.GracefulShutdown <= 0 {
 		return errors.New("server: graceful shutdown timeout must be positive")
+	}
+	if c.Server.HTTPReadHeaderTimeout <= 0 || c.Server.HTTPReadTimeout <= 0 || c.Server.HTTPIdleTimeout <= 0 {
+		return errors.New("server: HTTP read header, read and idle timeouts must be positive")
 	}
 	if c.embedsKafka() && c.EmbeddedKafka.DataDir == "" {
 		return errors.New("embedded kafka: data dir must be set")

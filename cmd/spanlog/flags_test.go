@@ -125,7 +125,9 @@ func TestEverySettingHasAFlag(t *testing.T) {
 	for _, name := range []string{"target", "server.http-listen-address", "kafka.brokers", "kafka.partitions",
 		"storage.local.path", "distributor.grpc-listen-address", "block-builder.cycle-duration",
 		"querier.read-your-writes-timeout", "embedded-kafka.data-dir", "tenants.multitenancy-enabled",
-		"limits.max-search-duration", "limits.max-response-bytes", "limits.overrides-file", "limits.overrides-period"} {
+		"limits.max-search-duration", "limits.max-response-bytes", "limits.overrides-file", "limits.overrides-period",
+		"server.internal-listen-address", "server.http-read-header-timeout", "server.http-read-timeout", "server.http-idle-timeout",
+		"querier.peer-max-response-bytes", "querier.advertise-address", "limits.max-concurrent-queries"} {
 		if fs.Lookup(name) == nil {
 			t.Errorf("no flag -%s", name)
 		}

@@ -46,14 +46,24 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		cfg.Kafka.Brokers = kafka.ListenAddrs()
 	}
 
-	if cfg.runs(targetQuerier) && cfg.Querier.AdvertiseAddress == "" {
-		addr, err := advertiseAddress(cfg.Server.HTTPListenAddress)
+	// Queriers listen for each other before they join their group, so
+	// that the address they advertise there is where they listen.
+	var internalLn net.Listener
+	if cfg.runs(targetQuerier) {
+		addr := cfg.internalListenAddress()
+		ln, err := net.Listen("tcp", addr)
 		if err != nil {
-			return err
+			return fmt.Errorf("internal listener: %w", err)
 		}
-		cfg.Querier.AdvertiseAddress = addr
+		defer ln.Close()
+		internalLn = ln
+		if cfg.Querier.AdvertiseAddress == "" {
+			if cfg.Querier.AdvertiseAddress, err = advertiseAddress(addr, ln.Addr()); err != nil {
+				return err
+			}
+		}
 	}
-	roles, routes, err := buildRoles(ctx, cfg, logger, reg)
+	roles, q, err := buildRoles(ctx, cfg, logger, reg)
 	if err != nil {
 		if ctx.Err() != nil {
 			logger.Info("stopped while starting", "reason", err)
@@ -61,11 +71,21 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		}
 		return err
 	}
-	srv, ln, err := newServer(cfg.Server.HTTPListenAddress, reg, readiness(roles), routes)
+	var routes func(*http.ServeMux)
+	if q != nil {
+		routes = q.RegisterRoutes
+	}
+	srv, ln, err := newServer(cfg.Server, reg, readiness(roles), routes)
 	if err != nil {
 		return err
 	}
-	logger.Info("spanlog started", "target", cfg.Target, "http", ln.Addr().String(), "version", version)
+	servers := []listening{{"http server", srv, ln}}
+	started := []any{"target", cfg.Target, "http", ln.Addr().String(), "version", version}
+	if q != nil {
+		servers = append(servers, listening{"internal listener", newInternalServer(cfg.Server, q.RegisterPeerRoutes), internalLn})
+		started = append(started, "internal", internalLn.Addr().String(), "advertise", cfg.Querier.AdvertiseAddress)
+	}
+	logger.Info("spanlog started", started...)
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	var wg sync.WaitGroup
@@ -76,13 +96,19 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 			}
 		})
 	}
-	serveDone := make(chan error, 1)
-	go func() { serveDone <- serveErr(srv.Serve(ln)) }()
+	serveDone := make(chan error, len(servers))
+	for _, s := range servers {
+		go func() {
+			if err := serveErr(s.srv.Serve(s.ln)); err != nil {
+				serveDone <- fmt.Errorf("%s: %w", s.name, err)
+			}
+		}()
+	}
 
 	select {
 	case <-ctx.Done():
 	case err := <-serveDone:
-		cancel(fmt.Errorf("http server: %w", err))
+		cancel(err)
 	}
 	cause := context.Cause(ctx)
 	logger.Info("stopping", "reason", cause, "grace", cfg.Server.GracefulShutdown)
@@ -92,7 +118,11 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	defer stop()
 	stopped := make(chan struct{})
 	go func() { wg.Wait(); close(stopped) }()
-	_ = srv.Shutdown(grace)
+	var shutdowns sync.WaitGroup
+	for _, s := range servers {
+		shutdowns.Go(func() { _ = s.srv.Shutdown(grace) })
+	}
+	shutdowns.Wait()
 	select {
 	case <-stopped:
 	case <-grace.Done():
@@ -105,13 +135,21 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	return cause
 }
 
-// buildRoles creates the roles of cfg.Target and the query routes, if any.
-// A role that uses object storage starts only on a bucket that passed its
-// check (objstore.Open), which may wait for S3 to answer.
-func buildRoles(ctx context.Context, cfg Config, logger *slog.Logger, reg prometheus.Registerer) ([]role, func(*http.ServeMux), error) {
+// listening is a server and the listener it serves.
+type listening struct {
+	name string
+	srv  *http.Server
+	ln   net.Listener
+}
+
+// buildRoles creates the roles of cfg.Target, and returns the querier
+// among them, if any, whose routes the servers serve. A role that uses
+// object storage starts only on a bucket that passed its check
+// (objstore.Open), which may wait for S3 to answer.
+func buildRoles(ctx context.Context, cfg Config, logger *slog.Logger, reg prometheus.Registerer) ([]role, *querier.Querier, error) {
 	var (
 		roles  []role
-		routes func(*http.ServeMux)
+		q      *querier.Querier
 		bucket objstore.Bucket
 	)
 	if cfg.runs(targetBlockBuilder) || cfg.runs(targetQuerier) || cfg.runs(targetCompactor) {
@@ -141,12 +179,11 @@ func buildRoles(ctx context.Context, cfg Config, logger *slog.Logger, reg promet
 			return nil, nil, err
 		}
 		roles = append(roles, role{name: "limits", run: lim.Run})
-		q, err := querier.New(cfg.Querier, cfg.Kafka, cfg.Tenants, lim, cfg.BlockBuilder.ConsumerGroup, bucket, logger.With("role", targetQuerier), reg)
+		q, err = querier.New(cfg.Querier, cfg.Kafka, cfg.Tenants, lim, cfg.BlockBuilder.ConsumerGroup, bucket, logger.With("role", targetQuerier), reg)
 		if err != nil {
 			return nil, nil, err
 		}
 		roles = append(roles, role{name: targetQuerier, run: q.Run, ready: q.Ready})
-		routes = q.RegisterRoutes
 	}
 	if cfg.runs(targetCompactor) {
 		c, err := compactor.New(cfg.Compactor, cfg.Kafka, cfg.BlockBuilder.ConsumerGroup, bucket, logger.With("role", targetCompactor), reg)
@@ -155,7 +192,7 @@ func buildRoles(ctx context.Context, cfg Config, logger *slog.Logger, reg promet
 		}
 		roles = append(roles, role{name: targetCompactor, run: c.Run})
 	}
-	return roles, routes, nil
+	return roles, q, nil
 }
 
 // readiness reports the first role that is not ready.
@@ -172,16 +209,18 @@ func readiness(roles []role) func() error {
 	}
 }
 
-// advertiseAddress is where other queriers reach this process's HTTP
-// server when querier.advertise-address is not set: the listen address,
-// with the host name for a listen address without a host.
-func advertiseAddress(listen string) (string, error) {
-	host, port, err := net.SplitHostPort(listen)
+// advertiseAddress is where other queriers reach this process's internal
+// listener, listening at listen on bound, when querier.advertise-address
+// is not set: the host of listen, or the host name when listen has none,
+// and the port bound (which listen may leave to the system, as :0).
+func advertiseAddress(listen string, bound net.Addr) (string, error) {
+	host, _, err := net.SplitHostPort(listen)
 	if err != nil {
-		return "", fmt.Errorf("server.http-listen-address %q: %w", listen, err)
+		return "", fmt.Errorf("server.internal-listen-address %q: %w", listen, err)
 	}
-	if port == "0" {
-		return "", errors.New("querier.advertise-address must be set when the HTTP port is chosen at random")
+	_, port, err := net.SplitHostPort(bound.String())
+	if err != nil {
+		return "", fmt.Errorf("internal listener address %q: %w", bound, err)
 	}
 	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
 		if host, err = os.Hostname(); err != nil {

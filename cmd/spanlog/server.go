@@ -27,7 +27,7 @@ var (
 
 // newServer returns the process's HTTP server: the query API when a querier
 // runs, and the endpoints every target has.
-func newServer(addr string, gatherer prometheus.Gatherer, ready func() error, routes func(*http.ServeMux)) (*http.Server, net.Listener, error) {
+func newServer(cfg ServerConfig, gatherer prometheus.Gatherer, ready func() error, routes func(*http.ServeMux)) (*http.Server, net.Listener, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /ready", func(w http.ResponseWriter, _ *http.Request) {
 		if err := ready(); err != nil {
@@ -55,11 +55,31 @@ func newServer(addr string, gatherer prometheus.Gatherer, ready func() error, ro
 	if routes != nil {
 		routes(mux)
 	}
-	ln, err := net.Listen("tcp", addr)
+	ln, err := net.Listen("tcp", cfg.HTTPListenAddress)
 	if err != nil {
 		return nil, nil, fmt.Errorf("http server: %w", err)
 	}
-	return &http.Server{Handler: mux}, ln, nil
+	return cfg.httpServer(mux), ln, nil
+}
+
+// newInternalServer returns the server of the traffic between queriers,
+// with routes only: not even /metrics is served where any tenant's data is.
+func newInternalServer(cfg ServerConfig, routes func(*http.ServeMux)) *http.Server {
+	mux := http.NewServeMux()
+	routes(mux)
+	return cfg.httpServer(mux)
+}
+
+// httpServer returns a server of h within the timeouts of c. It sets no
+// write timeout: the query routes bound each answer by its query's
+// deadline, and the others answer at once.
+func (c ServerConfig) httpServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: c.HTTPReadHeaderTimeout,
+		ReadTimeout:       c.HTTPReadTimeout,
+		IdleTimeout:       c.HTTPIdleTimeout,
+	}
 }
 
 // serveErr drops the error Serve returns after Shutdown, which is no failure.

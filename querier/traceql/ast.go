@@ -11,8 +11,10 @@ type Query struct {
 	spansets spansetExpr
 	stages   []stage
 
-	// sets is the number of spanset nodes; each evaluation gives every
-	// node a bitset of the trace's spans.
+	// sets is the number of bitsets of the trace's spans an evaluation
+	// needs: each spanset node has one, shared with the nodes that are
+	// not being evaluated while it holds a result, so that their number
+	// grows with the query's depth, not its length.
 	sets int
 	// needsTrace is set when a field reads the trace's root or bounds, and
 	// needsTree when a structural operator reads parent links; evaluation
@@ -26,6 +28,9 @@ type Query struct {
 type spansetExpr interface {
 	// slot is the node's bitset index in an evaluation.
 	slot() int
+	// depth is the number of levels from the node down to its deepest
+	// leaf, itself included (see MaxDepth).
+	depth() int
 }
 
 // spansetFilter is { cond }; a nil cond matches every span.
@@ -50,25 +55,37 @@ type spansetOp struct {
 	op       spansetOperator
 	lhs, rhs spansetExpr
 	set      int
+	levels   int
 }
 
 func (f *spansetFilter) slot() int { return f.set }
 func (o *spansetOp) slot() int     { return o.set }
 
+func (f *spansetFilter) depth() int {
+	if f.cond == nil {
+		return 1
+	}
+	return 1 + f.cond.depth()
+}
+func (o *spansetOp) depth() int { return o.levels }
+
 // expr is a condition on one span, inside braces.
 type expr interface {
-	isExpr()
+	// depth is as spansetExpr's.
+	depth() int
 }
 
 // logicalExpr is lhs && rhs or lhs || rhs.
 type logicalExpr struct {
 	and      bool
 	lhs, rhs expr
+	levels   int
 }
 
 // notExpr is !(x).
 type notExpr struct {
-	x expr
+	x      expr
+	levels int
 }
 
 // comparison is field op lit; OpExists has no literal.
@@ -84,9 +101,9 @@ type comparison struct {
 	id []byte
 }
 
-func (*logicalExpr) isExpr() {}
-func (*notExpr) isExpr()     {}
-func (*comparison) isExpr()  {}
+func (l *logicalExpr) depth() int { return l.levels }
+func (n *notExpr) depth() int     { return n.levels }
+func (*comparison) depth() int    { return 1 }
 
 // stage is one pipeline stage after the spanset expression.
 type stage interface {

@@ -14,4 +14,8 @@
 // pipeline stages count(), avg(), min(), max(), sum() and select(). Anything
 // else is a parse error saying that it is not supported, so that a query is
 // never answered with other semantics than the user meant.
+//
+// Parse bounds what a query may cost before evaluating anything: its length
+// (MaxQueryBytes) and how deeply it nests (MaxDepth), so that no query can
+// overflow a goroutine's stack, which no recover catches.
 package traceql

@@ -1,6 +1,9 @@
 package traceql
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // FuzzParse checks that parsing never panics, that the canonical form of
 // any query parses back to itself, and that evaluating it never panics.
@@ -17,6 +20,13 @@ func FuzzParse(f *testing.F) {
 		`{ } | count() > 2 | avg(duration) > 20ms | min(span.x) = 1 | select(span.a, resource."b c", span:id)`,
 		"{ .a = `raw\\d` }",
 		`{ .a = 1 } | rate()`, `{ .a = 1 } ~ { .b = 2 }`, `{ .a + 1 = 2 }`, `{ .a = "\d" }`, "{ .ü = 1 &&\n x }",
+		// At the depth bound and past it, where the parser used to recurse
+		// until its stack overflowed.
+		nest("(", MaxDepth, "{ }", ")"),
+		strings.Repeat("(", MaxQueryBytes),
+		"{ " + strings.Repeat("!", MaxDepth+1) + "(.a = 1) }",
+		"{ " + chain(".a=1", "&&", MaxDepth) + " }",
+		chain("{}", ">>", MaxDepth+1),
 	} {
 		f.Add(seed)
 	}

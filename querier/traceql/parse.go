@@ -4,6 +4,9 @@ package traceql
 type parser struct {
 	lex lexer
 	tok token
+	// open counts the parentheses and !s the parser is inside of: how
+	// deep it has recursed.
+	open int
 }
 
 // Parse parses a TraceQL query. Errors are *ParseError.
@@ -24,7 +27,13 @@ type parser struct {
 //
 // Structural operators binding tighter than && and || follows Tempo, where
 // they share the precedence of comparisons.
+//
+// A query longer than MaxQueryBytes or nested deeper than MaxDepth is a
+// ParseError that wraps ErrTooLarge.
 func Parse(q string) (*Query, error) {
+	if len(q) > MaxQueryBytes {
+		return nil, tooLarge(q, MaxQueryBytes, "query is %d bytes, over the limit of %d", len(q), MaxQueryBytes)
+	}
 	p := &parser{lex: lexer{src: q}}
 	if err := p.advance(); err != nil {
 		return nil, err
@@ -54,6 +63,12 @@ func Parse(q string) (*Query, error) {
 		return nil, p.expected("end of query")
 	}
 	query.prepare()
+	// Another querier gets the canonical form, which is longer when the
+	// query was written tersely (spaces, scoped intrinsics, IDs in full),
+	// and must parse it too.
+	if n := len(query.String()); n > MaxQueryBytes {
+		return nil, tooLarge(q, 0, "query is %d bytes in canonical form, over the limit of %d", n, MaxQueryBytes)
+	}
 	return query, nil
 }
 
@@ -83,13 +98,30 @@ func (p *parser) unsupported(pos int, what string) error {
 	return newParseError(p.lex.src, pos, "%s is not supported", what)
 }
 
+// enter moves into the parenthesis or ! at pos, which the parser recurses
+// into; leave moves out of it.
+func (p *parser) enter(pos int) error {
+	if p.open++; p.open > MaxDepth {
+		return tooLarge(p.lex.src, pos, "parentheses and ! nest more than %d deep", MaxDepth)
+	}
+	return nil
+}
+
+func (p *parser) leave() { p.open-- }
+
+// within checks the depth of a node whose operator, !, or opening brace is
+// at pos.
+func (p *parser) within(pos, depth int) error {
+	if depth > MaxDepth {
+		return tooLarge(p.lex.src, pos, "query nests more than %d levels deep (each operator of a chain is a level)", MaxDepth)
+	}
+	return nil
+}
+
 func (p *parser) parseSpansets() (spansetExpr, error) {
 	lhs, err := p.parseSpansetAnd()
 	for err == nil && p.tok.kind == tokOr {
-		var rhs spansetExpr
-		if rhs, err = p.afterOperator(p.parseSpansetAnd); err == nil {
-			lhs = &spansetOp{op: spansetOr, lhs: lhs, rhs: rhs}
-		}
+		lhs, err = p.joinSpansets(spansetOr, lhs, p.parseSpansetAnd)
 	}
 	return lhs, err
 }
@@ -97,10 +129,7 @@ func (p *parser) parseSpansets() (spansetExpr, error) {
 func (p *parser) parseSpansetAnd() (spansetExpr, error) {
 	lhs, err := p.parseStructural()
 	for err == nil && p.tok.kind == tokAnd {
-		var rhs spansetExpr
-		if rhs, err = p.afterOperator(p.parseStructural); err == nil {
-			lhs = &spansetOp{op: spansetAnd, lhs: lhs, rhs: rhs}
-		}
+		lhs, err = p.joinSpansets(spansetAnd, lhs, p.parseStructural)
 	}
 	return lhs, err
 }
@@ -128,20 +157,27 @@ func (p *parser) parseStructural() (spansetExpr, error) {
 			}
 			return lhs, nil
 		}
-		var rhs spansetExpr
-		if rhs, err = p.afterOperator(p.parseSpanset); err == nil {
-			lhs = &spansetOp{op: op, lhs: lhs, rhs: rhs}
-		}
+		lhs, err = p.joinSpansets(op, lhs, p.parseSpanset)
 	}
 	return nil, err
 }
 
-// afterOperator moves past a binary operator and parses its right operand.
-func (p *parser) afterOperator(operand func() (spansetExpr, error)) (spansetExpr, error) {
+// joinSpansets moves past the binary operator op and parses its right
+// operand.
+func (p *parser) joinSpansets(op spansetOperator, lhs spansetExpr, operand func() (spansetExpr, error)) (spansetExpr, error) {
+	pos := p.tok.pos
 	if err := p.advance(); err != nil {
 		return nil, err
 	}
-	return operand()
+	rhs, err := operand()
+	if err != nil {
+		return nil, err
+	}
+	o := &spansetOp{op: op, lhs: lhs, rhs: rhs, levels: 1 + max(lhs.depth(), rhs.depth())}
+	if err := p.within(pos, o.levels); err != nil {
+		return nil, err
+	}
+	return o, nil
 }
 
 func (p *parser) parseSpanset() (spansetExpr, error) {
@@ -149,6 +185,9 @@ func (p *parser) parseSpanset() (spansetExpr, error) {
 	case tokLBrace:
 		return p.parseFilter()
 	case tokLParen:
+		if err := p.enter(p.tok.pos); err != nil {
+			return nil, err
+		}
 		if err := p.advance(); err != nil {
 			return nil, err
 		}
@@ -159,6 +198,7 @@ func (p *parser) parseSpanset() (spansetExpr, error) {
 		if p.tok.kind == tokPipe {
 			return nil, p.unsupported(p.tok.pos, "a pipeline inside parentheses")
 		}
+		p.leave()
 		return e, p.expect(tokRParen, `")"`)
 	case tokIdent:
 		if p.atCall() {
@@ -179,6 +219,7 @@ func (p *parser) atCall() bool {
 }
 
 func (p *parser) parseFilter() (spansetExpr, error) {
+	pos := p.tok.pos
 	if err := p.advance(); err != nil {
 		return nil, err
 	}
@@ -189,29 +230,39 @@ func (p *parser) parseFilter() (spansetExpr, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &spansetFilter{cond: cond}, p.expect(tokRBrace, `"}"`)
+	f := &spansetFilter{cond: cond}
+	if err := p.within(pos, f.depth()); err != nil {
+		return nil, err
+	}
+	return f, p.expect(tokRBrace, `"}"`)
 }
 
-// prepare numbers the spanset nodes and records which trace data the
-// query reads.
+// prepare gives the spanset nodes their bitsets and records which trace
+// data the query reads.
+//
+// A node's result is needed until its parent's is computed, and a left
+// operand's while the right one is: so a node evaluated in bitset k has
+// its left operand in k+1 and its right one in k+2, and the nodes below
+// reuse the bitsets of those already done. An evaluation then needs at
+// most two bitsets per level of the query, however long it is.
 func (q *Query) prepare() {
-	var walk func(e spansetExpr)
-	walk = func(e spansetExpr) {
+	var walk func(e spansetExpr, slot int)
+	walk = func(e spansetExpr, slot int) {
+		q.sets = max(q.sets, slot+1)
 		switch e := e.(type) {
 		case *spansetFilter:
-			e.set = q.sets
+			e.set = slot
 			forEachComparison(e.cond, func(c *comparison) { q.noteField(c.field) })
 		case *spansetOp:
-			walk(e.lhs)
-			walk(e.rhs)
-			e.set = q.sets
+			e.set = slot
+			walk(e.lhs, slot+1)
+			walk(e.rhs, slot+2)
 			if e.op == spansetChild || e.op == spansetDescendant {
 				q.needsTree = true
 			}
 		}
-		q.sets++
 	}
-	walk(q.spansets)
+	walk(q.spansets, 0)
 	for _, s := range q.stages {
 		switch s := s.(type) {
 		case *aggregateFilter:

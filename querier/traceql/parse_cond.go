@@ -10,13 +10,7 @@ import (
 func (p *parser) parseCond() (expr, error) {
 	lhs, err := p.parseCondAnd()
 	for err == nil && p.tok.kind == tokOr {
-		if err = p.advance(); err != nil {
-			break
-		}
-		var rhs expr
-		if rhs, err = p.parseCondAnd(); err == nil {
-			lhs = &logicalExpr{lhs: lhs, rhs: rhs}
-		}
+		lhs, err = p.joinConds(false, lhs, p.parseCondAnd)
 	}
 	return lhs, err
 }
@@ -24,46 +18,89 @@ func (p *parser) parseCond() (expr, error) {
 func (p *parser) parseCondAnd() (expr, error) {
 	lhs, err := p.parseUnary()
 	for err == nil && p.tok.kind == tokAnd {
-		if err = p.advance(); err != nil {
-			break
-		}
-		var rhs expr
-		if rhs, err = p.parseUnary(); err == nil {
-			lhs = &logicalExpr{and: true, lhs: lhs, rhs: rhs}
-		}
+		lhs, err = p.joinConds(true, lhs, p.parseUnary)
 	}
 	return lhs, err
+}
+
+// joinConds moves past && (and) or || and parses its right operand.
+func (p *parser) joinConds(and bool, lhs expr, operand func() (expr, error)) (expr, error) {
+	pos := p.tok.pos
+	if err := p.advance(); err != nil {
+		return nil, err
+	}
+	rhs, err := operand()
+	if err != nil {
+		return nil, err
+	}
+	l := &logicalExpr{and: and, lhs: lhs, rhs: rhs, levels: 1 + max(lhs.depth(), rhs.depth())}
+	if err := p.within(pos, l.levels); err != nil {
+		return nil, err
+	}
+	return l, nil
 }
 
 func (p *parser) parseUnary() (expr, error) {
 	switch p.tok.kind {
 	case tokNot:
+		pos := p.tok.pos
+		if err := p.enter(pos); err != nil {
+			return nil, err
+		}
 		if err := p.advance(); err != nil {
 			return nil, err
 		}
 		// Tempo reads !span.x = 1 as a comparison of the negated field, not
 		// as a negated comparison; requiring parentheses keeps a reader
 		// from guessing which one is meant.
-		if p.tok.kind != tokLParen && p.tok.kind != tokNot {
+		var (
+			x   expr
+			err error
+		)
+		switch p.tok.kind {
+		case tokLParen:
+			// The parentheses are the !'s own, one level with it, as
+			// the canonical form writes every ! with them.
+			x, err = p.parseParenthesized()
+		case tokNot:
+			x, err = p.parseUnary()
+		default:
 			return nil, newParseError(p.lex.src, p.tok.pos,
 				`expected "(" after "!" but found %s: negate a condition as !(span.x = 1)`, p.tok.describe())
 		}
-		x, err := p.parseUnary()
 		if err != nil {
 			return nil, err
 		}
-		return &notExpr{x: x}, nil
+		p.leave()
+		n := &notExpr{x: x, levels: 1 + x.depth()}
+		if err := p.within(pos, n.levels); err != nil {
+			return nil, err
+		}
+		return n, nil
 	case tokLParen:
-		if err := p.advance(); err != nil {
+		if err := p.enter(p.tok.pos); err != nil {
 			return nil, err
 		}
-		e, err := p.parseCond()
+		e, err := p.parseParenthesized()
 		if err != nil {
 			return nil, err
 		}
-		return e, p.expect(tokRParen, `")"`)
+		p.leave()
+		return e, nil
 	}
 	return p.parseComparison()
+}
+
+// parseParenthesized parses "(" cond ")".
+func (p *parser) parseParenthesized() (expr, error) {
+	if err := p.advance(); err != nil {
+		return nil, err
+	}
+	e, err := p.parseCond()
+	if err != nil {
+		return nil, err
+	}
+	return e, p.expect(tokRParen, `")"`)
 }
 
 // operand is one side of a comparison: a field or a literal.

@@ -1,0 +1,145 @@
+package querier
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/spanlog/spanlog/objstore"
+	"github.com/spanlog/spanlog/querier/traceql"
+	"github.com/spanlog/spanlog/schema"
+	"github.com/spanlog/spanlog/tenant"
+)
+
+// The peer endpoint takes its tenants from the request body, so it is on
+// the peer routes only: the query API answers 404 for it, whatever the
+// method, and the peer routes serve nothing of the query API.
+func TestPeerRoutesAreNotOnTheAPI(t *testing.T) {
+	q := unstartedQuerier(t)
+	api, peer := http.NewServeMux(), http.NewServeMux()
+	q.RegisterRoutes(api)
+	q.RegisterPeerRoutes(peer)
+	serve := func(mux *http.ServeMux, method, target, body string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(method, target, strings.NewReader(body))
+		req.Header.Set(tenant.Header, "team-a")
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, req)
+		return rec
+	}
+	live := `{"tenants": ["team-a"], "partitions": [0], "traceIDs": ["ab"]}`
+	for _, method := range []string{"POST", "GET"} {
+		if rec := serve(api, method, livePath, live); rec.Code != http.StatusNotFound {
+			t.Errorf("%s %s on the query API: %d %s, want 404", method, livePath, rec.Code, rec.Body)
+		}
+	}
+	if rec := serve(peer, "POST", livePath, live); rec.Code != http.StatusServiceUnavailable {
+		t.Errorf("POST %s on the peer routes: %d %s, want 503 from a querier not started", livePath, rec.Code, rec.Body)
+	}
+	for _, route := range queryRoutes {
+		if rec := serve(peer, route.method, route.target, route.body); rec.Code != http.StatusNotFound {
+			t.Errorf("%s %s on the peer routes: %d, want 404", route.method, route.target, rec.Code)
+		}
+	}
+}
+
+// The peer endpoint checks what it is asked before reading: the TraceQL
+// of a search within its bounds, as every route that parses TraceQL, and
+// spans only of the traces named, never a whole tail.
+func TestPeerRequestsAreChecked(t *testing.T) {
+	peer := http.NewServeMux()
+	unstartedQuerier(t).RegisterPeerRoutes(peer)
+	deep := strings.Repeat("(", 5*traceql.MaxDepth)
+	long := strings.Repeat("(", traceql.MaxQueryBytes+1)
+	for _, tc := range []struct{ body, says string }{
+		{`{"tenants": ["t"], "partitions": [0], "candidates": true, "query": "` + deep + `"}`, "parse error at 1:1001: parentheses and ! nest more than 1000 deep"},
+		{`{"tenants": ["t"], "partitions": [0], "candidates": true, "query": "` + long + `"}`, "over the limit of 131072"},
+		{`{"tenants": ["t"], "partitions": [0]}`, "live request asks for the spans of no trace"},
+		{`{"tenants": ["t"], "partitions": [0], "traceIDs": []}`, "live request asks for the spans of no trace"},
+	} {
+		rec := httptest.NewRecorder()
+		peer.ServeHTTP(rec, httptest.NewRequest("POST", livePath, strings.NewReader(tc.body)))
+		if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), tc.says) {
+			t.Errorf("%.60s...: %d %s, want 400 saying %q", tc.body, rec.Code, rec.Body, tc.says)
+		}
+	}
+}
+
+// withAttribute returns a trace of one span holding an attribute of size
+// bytes, which makes up nearly all of its encoded size.
+func withAttribute(id pcommon.TraceID, size int) ptrace.Traces {
+	td := traceSpans(id, 0, 0)
+	td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).Attributes().PutStr("blob", strings.Repeat("x", size))
+	return td
+}
+
+// An owner never sends more of its live tail than
+// querier.peer-max-response-bytes, and the asker reads no more: an answer
+// for several traces over it is asked for again in halves, and one trace
+// over it fails the query at once, naming the setting, rather than being
+// asked for again until the query times out.
+func TestPeerAnswersAreBounded(t *testing.T) {
+	bkt, err := objstore.NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.PeerMaxResponseBytes = 20_000 // one trace of 10,000 bytes, not two
+	qs := startQueriersWithin(t, bkt, 2, cfg, tenant.DefaultConfig(), noLimits(t))
+	owner, asker := qs[0], qs[1]
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for len(owner.live.Load().Owned()) == 0 || len(owner.live.Load().Owned())+len(asker.live.Load().Owned()) != 4 {
+		select {
+		case <-ctx.Done():
+			t.Fatal("the group did not share the partitions")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	ownersID := func() pcommon.TraceID {
+		for {
+			id := randomID(rng)
+			if _, ok := owner.live.Load().Owned()[schema.Partition(testTenant, id, owner.partitions)]; ok {
+				return id
+			}
+		}
+	}
+
+	var ids []pcommon.TraceID
+	for range 4 {
+		id := ownersID()
+		ids = append(ids, id)
+		owner.produce(t, withAttribute(id, 10_000))
+	}
+	found := 0
+	_, err = asker.FindTraces(ctx, []string{testTenant}, ids, TimeRange{}, func(_ pcommon.TraceID, td ptrace.Traces) error {
+		found++
+		return nil
+	})
+	if err != nil || found != len(ids) {
+		t.Fatalf("four traces of 10,000 bytes in the owner's tail: found %d: %v", found, err)
+	}
+	var tooLarge dto.Metric
+	if err := asker.metrics.peerRequests.WithLabelValues("too_large").Write(&tooLarge); err != nil || tooLarge.GetCounter().GetValue() == 0 {
+		t.Errorf("no answer was over the bound (%v): the test proves nothing", err)
+	}
+
+	big := ownersID()
+	owner.produce(t, withAttribute(big, 30_000))
+	_, _, err = asker.FindTrace(ctx, []string{testTenant}, big, TimeRange{})
+	if !errors.Is(err, errResponseTooLarge) || !strings.Contains(err.Error(), "querier.peer-max-response-bytes 20000") {
+		t.Fatalf("a trace of 30,000 bytes in the owner's tail: %v, want one over querier.peer-max-response-bytes", err)
+	}
+	if got := httpStatus(err); got != http.StatusUnprocessableEntity {
+		t.Errorf("status %d, want 422", got)
+	}
+}
