@@ -33,7 +33,10 @@ type runningQuerier struct {
 	*Querier
 	producer   *kgo.Client
 	partitions int32
-	stop       func() // leaves the group and stops serving
+	// api is where the query API is served, on a listener of its own
+	// as in a process.
+	api  string
+	stop func() // leaves the group and stops serving
 }
 
 // soloConfig is the configuration of a querier that is the only one: no
@@ -161,15 +164,24 @@ func launchQueriers(t testing.TB, bkt objstore.Bucket, cfgs []Config, tenants te
 		q.RegisterPeerRoutes(mux)
 		srv := &http.Server{Handler: mux}
 		go srv.Serve(ln)
+		apiLn, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		apiMux := http.NewServeMux()
+		q.RegisterRoutes(apiMux)
+		apiSrv := &http.Server{Handler: apiMux}
+		go apiSrv.Serve(apiLn)
 		runCtx, stop := context.WithCancel(ctx)
 		done := make(chan error, 1)
 		go func() { done <- q.Run(runCtx) }()
-		rq := &runningQuerier{Querier: q, producer: producer, partitions: log.Partitions, stop: sync.OnceFunc(func() {
+		rq := &runningQuerier{Querier: q, producer: producer, partitions: log.Partitions, api: apiLn.Addr().String(), stop: sync.OnceFunc(func() {
 			stop()
 			if err := <-done; err != nil {
 				t.Error(err)
 			}
 			srv.Close()
+			apiSrv.Close()
 		})}
 		t.Cleanup(rq.stop)
 		out[i] = rq

@@ -37,7 +37,7 @@ func TestLiveTailBoundWithBuildersHeldBack(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.LiveTailMaxBytes = bound
 	q := startQuerierWithin(t, bkt, cfg, tenant.DefaultConfig(), noLimits(t))
-	addr := q.cfg.AdvertiseAddress
+	addr := q.api
 
 	// A long trace, begun first and ended last, and many short ones in
 	// between: about 1.5 KiB of spans each, 3 MiB in all.

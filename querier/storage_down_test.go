@@ -54,7 +54,7 @@ func TestQuerierStartingWithoutObjectStorageAnswersFromTheLiveTail(t *testing.T)
 	srv, bkt := newMinIOBucket(t)
 	srv.Stop()
 	q := launchQueriers(t, bkt, []Config{storageDownConfig()}, tenant.DefaultConfig(), noLimits(t))[0]
-	addr := q.cfg.AdvertiseAddress
+	addr := q.api
 	id := pcommon.TraceID{1, 2, 3}
 	q.produce(t, traceSpans(id, 0, 0, 1))
 
@@ -89,7 +89,7 @@ func TestQuerierStartingWithoutObjectStorageAnswersFromTheLiveTail(t *testing.T)
 func TestQuerierAnswersFromTheLiveTailWhenObjectStorageStops(t *testing.T) {
 	srv, bkt := newMinIOBucket(t)
 	q := startQuerierWithin(t, bkt, storageDownConfig(), tenant.DefaultConfig(), noLimits(t))
-	addr := q.cfg.AdvertiseAddress
+	addr := q.api
 	// Trace split has two spans in a block and two in the live tail;
 	// trace stored only in the block.
 	split, stored := pcommon.TraceID{1, 2, 3}, pcommon.TraceID{4, 5, 6}
