@@ -53,7 +53,7 @@ func New(cfg Config, log tracelog.Config, defaultTenant string, bucket objstore.
 		defaultTenant: defaultTenant,
 		bucket:        bucket,
 		logger:        logger,
-		metrics:       newMetrics(reg),
+		metrics:       newMetrics(reg, logger),
 		now:           time.Now,
 		parts:         make(map[int32]*pending),
 		durable:       make(map[int32]int64),

@@ -34,6 +34,7 @@ type fixture struct {
 	log     tracelog.Config
 	cl      *kgo.Client
 	bucket  *flakyBucket
+	logs    *syncBuffer // every builder's log
 	nextID  atomic.Uint64
 	records int
 }
@@ -50,7 +51,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{t: t, log: log, cl: cl, bucket: &flakyBucket{Bucket: dir}}
+	return &fixture{t: t, log: log, cl: cl, bucket: &flakyBucket{Bucket: dir}, logs: &syncBuffer{}}
 }
 
 // produce writes one record of spans spans (one trace) for tenant to
@@ -77,25 +78,6 @@ func (f *fixture) produce(tenant string, partition int32, spans int, at time.Tim
 	f.records++
 }
 
-// produceRaw writes a record of one span with the given tenant header
-// value, as a writer other than spanlog might.
-func (f *fixture) produceRaw(tenantHeader string, partition int32) {
-	f.t.Helper()
-	td := ptrace.NewTraces()
-	s := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans().AppendEmpty()
-	s.SetTraceID(pcommon.TraceID{0: 2, 15: 1})
-	s.SetSpanID(pcommon.SpanID{0: 2})
-	value, err := (&ptrace.ProtoMarshaler{}).MarshalTraces(td)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	r := &kgo.Record{Topic: f.log.Topic, Partition: partition, Value: value,
-		Headers: []kgo.RecordHeader{{Key: schema.HeaderTenant, Value: []byte(tenantHeader)}}}
-	if err := f.cl.ProduceSync(context.Background(), r).FirstErr(); err != nil {
-		f.t.Fatal(err)
-	}
-}
-
 // start runs a builder of group until the test ends or stop is called.
 func (f *fixture) start(group string) (stop func()) {
 	f.t.Helper()
@@ -105,7 +87,7 @@ func (f *fixture) start(group string) (stop func()) {
 	cfg.IdleCutDelay = 100 * time.Millisecond
 	cfg.RetryBackoff = 20 * time.Millisecond
 	cfg.LagInterval = 20 * time.Millisecond
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	logger := slog.New(slog.NewTextHandler(f.logs, nil))
 	f.reg = prometheus.NewRegistry()
 	b, err := New(cfg, f.log, "default", f.bucket, logger, f.reg)
 	if err != nil {
@@ -231,6 +213,50 @@ func (b *flakyBucket) Upload(ctx context.Context, name string, r io.Reader) erro
 	return b.Bucket.Upload(ctx, name, r)
 }
 
+// syncBuffer is a log sink for builders on several goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// metric returns the sum of the samples of the family name in the
+// registry of the builder started last, or -1 if it has none.
+func (f *fixture) metric(name string) float64 {
+	f.t.Helper()
+	families, err := f.reg.Gather()
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	sum := -1.0
+	for _, mf := range families {
+		if mf.GetName() != name {
+			continue
+		}
+		sum = 0
+		for _, m := range mf.GetMetric() {
+			switch {
+			case m.GetGauge() != nil:
+				sum += m.GetGauge().GetValue()
+			case m.GetCounter() != nil:
+				sum += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return sum
+}
+
 func TestOffsetsCommittedOnlyAfterBlocksAreStored(t *testing.T) {
 	f := newFixture(t)
 	f.bucket.failing.Store(true)
@@ -251,22 +277,7 @@ func TestOffsetsCommittedOnlyAfterBlocksAreStored(t *testing.T) {
 		t.Fatalf("offsets %v committed while no block could be stored", c)
 	}
 	// The outage shows as lag: all 6 records, and growing in age.
-	lag := func(name string) float64 {
-		families, err := f.reg.Gather()
-		if err != nil {
-			t.Fatal(err)
-		}
-		sum := -1.0 // no series yet
-		for _, mf := range families {
-			if mf.GetName() == name {
-				sum = 0
-				for _, m := range mf.GetMetric() {
-					sum += m.GetGauge().GetValue()
-				}
-			}
-		}
-		return sum
-	}
+	lag := f.metric
 	for lag("spanlog_block_builder_lag_records") != 6 {
 		if time.Now().After(deadline) {
 			t.Fatalf("lag records %v during the outage, want 6", lag("spanlog_block_builder_lag_records"))
@@ -330,19 +341,6 @@ func TestReplayRebuildsTheSameBlocks(t *testing.T) {
 			t.Fatalf("block %s changed in replay", id)
 		}
 	}
-}
-
-// A record whose tenant header no tenant can have, written by some other
-// producer, is skipped: retrying it would stall its partition for good.
-func TestRecordWithInvalidTenantIsSkipped(t *testing.T) {
-	f := newFixture(t)
-	now := time.Now()
-	f.produce("t1", 0, 2, now)
-	f.produceRaw("../t1", 0)
-	f.produce("t1", 0, 2, now)
-	f.start("builders")
-	f.waitCommitted("builders")
-	f.checkEverySpanOnce(4)
 }
 
 // Builders joining and leaving the group mid-stream neither lose nor

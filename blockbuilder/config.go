@@ -2,6 +2,7 @@ package blockbuilder
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/spanlog/spanlog/block"
@@ -76,6 +77,10 @@ func (c Config) Validate() error {
 		return errors.New("block-builder: flush concurrency must be positive")
 	case c.RetryBackoff <= 0 || c.RetryMaxBackoff < c.RetryBackoff:
 		return errors.New("block-builder: retry backoff must be positive and at most retry-max-backoff")
+	}
+	if err := c.Block.Validate(); err != nil {
+		// Checked here, as no block could be written later.
+		return fmt.Errorf("block-builder: block: %w", err)
 	}
 	return nil
 }

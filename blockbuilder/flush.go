@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -13,6 +14,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/spanlog/spanlog/block"
+	"github.com/spanlog/spanlog/consumer"
+	"github.com/spanlog/spanlog/objstore"
 	"github.com/spanlog/spanlog/schema"
 )
 
@@ -41,7 +44,7 @@ func (b *Builder) flushCut(ctx context.Context, cl *kgo.Client) error {
 			return nil
 		}
 		for _, c := range cut {
-			c.tenants = b.splitByTenant(c.partition, c.pending)
+			c.tenants = b.splitByTenant(c.pending)
 		}
 		if err := b.writeAll(ctx, cut); err != nil {
 			return err
@@ -63,16 +66,15 @@ func (b *Builder) flushCut(ctx context.Context, cl *kgo.Client) error {
 	}
 }
 
-// splitByTenant decodes a block's records into one block per tenant.
-// Records that do not decode are skipped and counted: they hold no spans
-// anyone was told were stored.
-func (b *Builder) splitByTenant(partition int32, p *pending) map[string]*block.Builder {
+// splitByTenant decodes a cut block's records into one block per tenant.
+// Records that hold no spans or do not decode are skipped and counted:
+// retrying them can only fail again, and would stall the partition.
+func (b *Builder) splitByTenant(p *pending) map[string]*block.Builder {
 	tenants := make(map[string]*block.Builder)
 	for _, r := range p.records {
-		tenant, td, err := schema.DecodeRecord(r, b.defaultTenant)
+		tenant, td, err := consumer.Decode(r, b.defaultTenant)
 		if err != nil {
-			b.metrics.recordsInvalid.Inc()
-			b.logger.Warn("skipping record", "partition", partition, "offset", r.Offset, "err", err)
+			b.metrics.skipped.Add(r, err)
 			continue
 		}
 		bb := tenants[tenant]
@@ -86,7 +88,8 @@ func (b *Builder) splitByTenant(partition int32, p *pending) map[string]*block.B
 }
 
 // writeAll writes every tenant block of cut, FlushConcurrency at a time,
-// retrying each until it is written or ctx ends.
+// retrying each while object storage fails, until it is written or ctx
+// ends.
 func (b *Builder) writeAll(ctx context.Context, cut []*cutBlock) error {
 	sem := make(chan struct{}, b.cfg.FlushConcurrency)
 	var wg sync.WaitGroup
@@ -104,11 +107,14 @@ func (b *Builder) writeAll(ctx context.Context, cut []*cutBlock) error {
 	return ctx.Err()
 }
 
+// writeWithRetry writes one tenant block, retrying while object storage
+// fails, until it is written or ctx ends. An error that no retry can cure
+// gives the block up, counted and logged.
 func (b *Builder) writeWithRetry(ctx context.Context, tenant string, bb *block.Builder, rng []schema.OffsetRange) {
 	backoff := b.cfg.RetryBackoff
 	for {
 		start := time.Now()
-		meta, err := bb.Write(ctx, b.bucket, rng)
+		meta, err := bb.Write(ctx, storage{b.bucket}, rng)
 		if err == nil {
 			b.metrics.flushDuration.Observe(time.Since(start).Seconds())
 			b.metrics.blockBytes.Observe(float64(meta.Size))
@@ -119,6 +125,14 @@ func (b *Builder) writeWithRetry(ctx context.Context, tenant string, bb *block.B
 			return
 		}
 		if ctx.Err() != nil {
+			return
+		}
+		if !errors.As(err, new(storageError)) {
+			// The same spans would fail the same way forever, holding
+			// the partition and every other one of this builder.
+			b.metrics.blocksUnwritable.Inc()
+			b.logger.Error("block cannot be written; its spans stay in the log only", "tenant", tenant,
+				"partition", rng[0].Partition, "startOffset", rng[0].Start, "endOffset", rng[0].End, "err", err)
 			return
 		}
 		b.metrics.flushFailures.Inc()
@@ -134,6 +148,23 @@ func (b *Builder) writeWithRetry(ctx context.Context, tenant string, bb *block.B
 		backoff = min(2*backoff, b.cfg.RetryMaxBackoff)
 	}
 }
+
+// storage is the bucket as blocks are written to it, its errors marked:
+// only object storage fails in ways a retry can cure.
+type storage struct{ objstore.Bucket }
+
+func (s storage) Upload(ctx context.Context, name string, r io.Reader) error {
+	if err := s.Bucket.Upload(ctx, name, r); err != nil {
+		return storageError{err}
+	}
+	return nil
+}
+
+// storageError is an error of object storage.
+type storageError struct{ err error }
+
+func (e storageError) Error() string { return e.err.Error() }
+func (e storageError) Unwrap() error { return e.err }
 
 // commit records that the log below each cut block's end is in storage.
 // A failed commit loses nothing: whoever consumes the partition next
