@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -36,12 +37,13 @@ type fixture struct {
 	bucket  *flakyBucket
 	logs    *syncBuffer // every builder's log
 	nextID  atomic.Uint64
-	records int
+	records atomic.Int64
 }
 
-func newFixture(t *testing.T) *fixture {
+// newFixture starts Kafka, with opts, and a bucket.
+func newFixture(t *testing.T, opts ...kfake.Opt) *fixture {
 	t.Helper()
-	log := kafkatest.New(t).Log(t, partitions)
+	log := kafkatest.New(t, opts...).Log(t, partitions)
 	cl, err := kgo.NewClient(append(log.ClientOpts("test"), kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
 	if err != nil {
 		t.Fatal(err)
@@ -58,6 +60,13 @@ func newFixture(t *testing.T) *fixture {
 // partition, stamped at.
 func (f *fixture) produce(tenant string, partition int32, spans int, at time.Time) {
 	f.t.Helper()
+	if err := f.tryProduce(tenant, partition, spans, at); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// tryProduce is produce for goroutines other than the test's.
+func (f *fixture) tryProduce(tenant string, partition int32, spans int, at time.Time) error {
 	td := ptrace.NewTraces()
 	ss := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty()
 	id := f.nextID.Add(1)
@@ -69,17 +78,19 @@ func (f *fixture) produce(tenant string, partition int32, spans int, at time.Tim
 	}
 	r, err := schema.EncodeRecord(tenant, td)
 	if err != nil {
-		f.t.Fatal(err)
+		return err
 	}
 	r.Topic, r.Partition, r.Timestamp = f.log.Topic, partition, at
 	if err := f.cl.ProduceSync(context.Background(), r).FirstErr(); err != nil {
-		f.t.Fatal(err)
+		return err
 	}
-	f.records++
+	f.records.Add(1)
+	return nil
 }
 
-// start runs a builder of group until the test ends or stop is called.
-func (f *fixture) start(group string) (stop func()) {
+// start runs a builder of group, with the fixture's short cycles changed
+// by opts, until the test ends or stop is called.
+func (f *fixture) start(group string, opts ...func(*Config)) (stop func()) {
 	f.t.Helper()
 	cfg := DefaultConfig()
 	cfg.ConsumerGroup = group
@@ -87,6 +98,9 @@ func (f *fixture) start(group string) (stop func()) {
 	cfg.IdleCutDelay = 100 * time.Millisecond
 	cfg.RetryBackoff = 20 * time.Millisecond
 	cfg.LagInterval = 20 * time.Millisecond
+	for _, o := range opts {
+		o(&cfg)
+	}
 	logger := slog.New(slog.NewTextHandler(f.logs, nil))
 	f.reg = prometheus.NewRegistry()
 	b, err := New(cfg, f.log, "default", f.bucket, logger, f.reg)
@@ -198,15 +212,44 @@ func (f *fixture) checkEverySpanOnce(want int) map[uuid.UUID]*schema.BlockMeta {
 	return metas
 }
 
-// flakyBucket fails uploads while failing is set.
+// flakyBucket fails uploads while failing is set, and holds them while
+// hanging.
 type flakyBucket struct {
 	objstore.Bucket
 	failing  atomic.Bool
 	attempts atomic.Int64
+
+	mu   sync.Mutex
+	hang chan struct{} // uploads wait for it to close, or for their context to end
+}
+
+// setHanging makes uploads hang, or ends the hang: hung uploads then fail,
+// as they would once a storage client's timeout passed.
+func (b *flakyBucket) setHanging(on bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if on && b.hang == nil {
+		b.hang = make(chan struct{})
+	}
+	if !on && b.hang != nil {
+		close(b.hang)
+		b.hang = nil
+	}
 }
 
 func (b *flakyBucket) Upload(ctx context.Context, name string, r io.Reader) error {
 	b.attempts.Add(1)
+	b.mu.Lock()
+	hang := b.hang
+	b.mu.Unlock()
+	if hang != nil {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-hang:
+			return errors.New("injected upload timeout")
+		}
+	}
 	if b.failing.Load() {
 		return errors.New("injected upload failure")
 	}

@@ -115,7 +115,9 @@ func TestUnwritableBlockIsNotRetried(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	empty := block.NewBuilder("t1", block.DefaultOptions()) // block.ErrEmpty, whatever the storage
-	b.writeWithRetry(ctx, "t1", empty, []schema.OffsetRange{{Partition: 0, Start: 0, End: 1}})
+	if !b.writeWithRetry(ctx, nil, "t1", empty, []schema.OffsetRange{{Partition: 0, Start: 0, End: 1}}) {
+		t.Fatal("the block is not done with")
+	}
 	if ctx.Err() != nil {
 		t.Fatal("the write was retried until the test's deadline")
 	}

@@ -14,6 +14,7 @@ type metrics struct {
 	blocksFlushed    *prometheus.CounterVec
 	flushFailures    prometheus.Counter
 	blocksUnwritable prometheus.Counter
+	flushesAbandoned prometheus.Counter
 	flushDuration    prometheus.Histogram
 	blockBytes       prometheus.Histogram
 	commitFailures   prometheus.Counter
@@ -39,6 +40,10 @@ func newMetrics(reg prometheus.Registerer, logger *slog.Logger) *metrics {
 			Name: "spanlog_block_builder_blocks_unwritable_total",
 			Help: "Tenant blocks given up on an error no retry can cure; their spans are in the log only.",
 		}),
+		flushesAbandoned: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "spanlog_block_builder_flushes_abandoned_total",
+			Help: "Flushes abandoned, uncommitted, after holding a rebalance for half the rebalance timeout.",
+		}),
 		flushDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "spanlog_block_builder_flush_duration_seconds",
 			Help:    "Time to write one block (data and meta) to object storage.",
@@ -55,6 +60,6 @@ func newMetrics(reg prometheus.Registerer, logger *slog.Logger) *metrics {
 		}),
 	}
 	reg.MustRegister(m.recordsConsumed, m.blocksFlushed, m.flushFailures, m.blocksUnwritable,
-		m.flushDuration, m.blockBytes, m.commitFailures)
+		m.flushesAbandoned, m.flushDuration, m.blockBytes, m.commitFailures)
 	return m
 }
