@@ -88,13 +88,9 @@ func (b *Builder) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("block-builder kafka client: %w", err)
 	}
-	defer func() {
-		// Close leaves the group, a rebalance that needs the gate open,
-		// so the partitions move at once instead of after the session
-		// timeout.
-		cl.AllowRebalance()
-		cl.Close()
-	}()
+	// Closing leaves the group, a rebalance that needs the gate open, so
+	// the partitions move at once instead of after the session timeout.
+	defer cl.CloseAllowingRebalance()
 
 	var wg sync.WaitGroup
 	defer wg.Wait()
