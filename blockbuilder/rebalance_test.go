@@ -2,16 +2,13 @@ package blockbuilder
 
 import (
 	"context"
-	"errors"
-	"maps"
-	"slices"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/spanlog/spanlog/internal/kafkatest"
 )
 
 // protocols are the group protocols every rebalance test runs under, with
@@ -28,77 +25,25 @@ var protocols = []struct {
 	})}},
 }
 
-// members returns, per member of group, the partitions the group itself
-// says the member is assigned.
-func (f *fixture) members(group, protocol string) map[string][]int32 {
+// members returns who owns which partitions, as the group itself says.
+func (f *fixture) members(group string) kafkatest.Assignment {
 	f.t.Helper()
-	ctx := context.Background()
-	adm := kadm.NewClient(f.cl)
-	out := make(map[string][]int32)
-	if protocol == GroupProtocolConsumer {
-		groups, err := adm.DescribeConsumerGroups(ctx, group)
-		if err != nil {
-			f.t.Fatal(err)
-		}
-		g := groups[group]
-		if errors.Is(g.Err, kerr.GroupIDNotFound) {
-			return out
-		}
-		if g.Err != nil {
-			f.t.Fatal(g.Err)
-		}
-		for _, m := range g.Members {
-			// The group consumes one topic; kadm names it only when
-			// it has resolved the topic's ID, so any name will do.
-			out[m.MemberID] = nil
-			m.Assignment.Each(func(_ string, p int32) { out[m.MemberID] = append(out[m.MemberID], p) })
-			slices.Sort(out[m.MemberID])
-		}
-		return out
-	}
-	groups, err := adm.DescribeGroups(ctx, group)
+	m, err := kafkatest.Members(context.Background(), f.cl, group, f.log.Topic)
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	g := groups[group]
-	if errors.Is(g.Err, kerr.GroupIDNotFound) {
-		return out
-	}
-	if g.Err != nil {
-		f.t.Fatal(g.Err)
-	}
-	for _, m := range g.Members {
-		out[m.MemberID] = nil
-		if a, ok := m.Assigned.AsConsumer(); ok {
-			for _, t := range a.Topics {
-				if t.Topic == f.log.Topic {
-					out[m.MemberID] = slices.Sorted(slices.Values(t.Partitions))
-				}
-			}
-		}
-	}
-	return out
+	return m
 }
 
 // waitMembers waits until group has n members that split every partition
 // between them, each owning at least one, and returns them.
-func (f *fixture) waitMembers(group, protocol string, n int, within time.Duration) map[string][]int32 {
+func (f *fixture) waitMembers(group string, n int, within time.Duration) kafkatest.Assignment {
 	f.t.Helper()
-	var last map[string][]int32
+	var last kafkatest.Assignment
 	waitUntil(f.t, within, func() bool {
-		last = f.members(group, protocol)
-		if len(last) != n {
-			return false
-		}
-		owned := 0
-		for _, ps := range last {
-			if len(ps) == 0 {
-				return false
-			}
-			owned += len(ps)
-		}
-		return owned == partitions
-	}, func() string { return "group members " + formatMembers(last) })
+		last = f.members(group)
+		return last.Splits(n, partitions)
+	}, func() string { return "group members " + last.String() })
 	return last
 }
 
@@ -148,19 +93,6 @@ func waitUntil(t *testing.T, within time.Duration, cond func() bool, what func()
 	}
 }
 
-func formatMembers(m map[string][]int32) string {
-	var s []byte
-	for _, id := range slices.Sorted(maps.Keys(m)) {
-		s = append(s, id...)
-		s = append(s, ':')
-		for _, p := range m[id] {
-			s = append(s, byte('0'+p), ' ')
-		}
-		s = append(s, "; "...)
-	}
-	return string(s)
-}
-
 // A builder that joins a group whose member is busy gets its share of the
 // partitions and commits; one that stops hands its partitions over at once,
 // long before its session would time out. Nothing is lost or stored twice.
@@ -175,22 +107,22 @@ func TestBuildersRebalanceWhileTheyRun(t *testing.T) {
 			stopLoad := f.load()
 			defer stopLoad()
 			stopA := f.start("builders", opts)
-			f.waitMembers("builders", proto.name, 1, 30*time.Second)
+			f.waitMembers("builders", 1, 30*time.Second)
 			f.waitCommitsPast("builders", nil, 30*time.Second)
 
 			// B joins while A is busy: a rebalance must complete
 			// while A runs, well before any timeout could expel A.
 			f.start("builders", opts)
-			f.waitMembers("builders", proto.name, 2, 20*time.Second)
+			f.waitMembers("builders", 2, 20*time.Second)
 			f.waitCommitsPast("builders", f.committed("builders"), 20*time.Second)
 
 			// A stops: it leaves the group, which gives B everything
 			// without waiting out A's session.
 			stopA()
-			if m := f.members("builders", proto.name); len(m) != 1 {
-				t.Fatalf("right after a builder stopped, the group has members %s", formatMembers(m))
+			if m := f.members("builders"); len(m) != 1 {
+				t.Fatalf("right after a builder stopped, the group has members %s", m)
 			}
-			f.waitMembers("builders", proto.name, 1, 20*time.Second)
+			f.waitMembers("builders", 1, 20*time.Second)
 			f.waitCommitsPast("builders", f.committed("builders"), 20*time.Second)
 
 			stopLoad()
@@ -228,17 +160,17 @@ func TestStuckFlushGivesWayToARebalance(t *testing.T) {
 			}
 			tc.fail(f.bucket)
 			f.start("builders", opts)
-			a := f.waitMembers("builders", GroupProtocolClassic, 1, 30*time.Second)
+			a := f.waitMembers("builders", 1, 30*time.Second)
 			attempts := f.bucket.attempts.Load()
 			waitUntil(t, 30*time.Second, func() bool { return f.bucket.attempts.Load() > attempts+2 },
 				func() string { return "the builder to try writing blocks" })
 
 			reg := f.reg
 			f.start("builders", opts)
-			b := f.waitMembers("builders", GroupProtocolClassic, 2, 20*time.Second)
+			b := f.waitMembers("builders", 2, 20*time.Second)
 			for id := range a {
 				if _, ok := b[id]; !ok {
-					t.Fatalf("the busy builder %s was expelled from the group: members %s", id, formatMembers(b))
+					t.Fatalf("the busy builder %s was expelled from the group: members %s", id, b)
 				}
 			}
 			if c := f.committed("builders"); len(c) != 0 {

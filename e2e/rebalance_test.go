@@ -2,19 +2,14 @@ package e2e
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"maps"
-	"slices"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/spanlog/spanlog/consumer"
+	"github.com/spanlog/spanlog/internal/kafkatest"
 	"github.com/spanlog/spanlog/internal/loadgen"
 )
 
@@ -41,60 +36,29 @@ func newGroups(t *testing.T, c *cluster) *groups {
 	return &groups{cl: cl}
 }
 
-// members returns, per member of group, the partitions of the log the
-// group assigned it.
-func (g *groups) members(t *testing.T, group string) map[string][]int32 {
+// members returns who owns which partitions of the log in group.
+func (g *groups) members(t *testing.T, group string) kafkatest.Assignment {
 	t.Helper()
-	described, err := kadm.NewClient(g.cl).DescribeGroups(context.Background(), group)
+	m, err := kafkatest.Members(context.Background(), g.cl, group, logTopic)
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := described[group]
-	out := make(map[string][]int32)
-	if errors.Is(d.Err, kerr.GroupIDNotFound) {
-		return out
-	}
-	if d.Err != nil {
-		t.Fatal(d.Err)
-	}
-	for _, m := range d.Members {
-		out[m.MemberID] = nil
-		if a, ok := m.Assigned.AsConsumer(); ok {
-			for _, topic := range a.Topics {
-				if topic.Topic == logTopic {
-					out[m.MemberID] = slices.Sorted(slices.Values(topic.Partitions))
-				}
-			}
-		}
-	}
-	return out
+	return m
 }
 
 // waitMembers waits until group has exactly n members splitting every
 // partition between them, each owning at least one, and returns them.
-func (g *groups) waitMembers(t *testing.T, group string, n int, within time.Duration) map[string][]int32 {
+func (g *groups) waitMembers(t *testing.T, group string, n int, within time.Duration) kafkatest.Assignment {
 	t.Helper()
-	var last map[string][]int32
+	var last kafkatest.Assignment
 	start := time.Now()
-	defer func() {
-		t.Logf("%s: %d members after %v: %s", group, n, time.Since(start).Round(time.Millisecond), formatMembers(last))
-	}()
 	waitForWhat(t, within, func() bool {
 		last = g.members(t, group)
-		if len(last) != n {
-			return false
-		}
-		owned := 0
-		for _, ps := range last {
-			if len(ps) == 0 {
-				return false
-			}
-			owned += len(ps)
-		}
-		return owned == logPartitions
+		return last.Splits(n, logPartitions)
 	}, func() string {
-		return fmt.Sprintf("%d members of %s owning every partition; members %s", n, group, formatMembers(last))
+		return fmt.Sprintf("%d members of %s owning every partition; members %s", n, group, last)
 	})
+	t.Logf("%s: %d members after %v: %s", group, n, time.Since(start).Round(time.Millisecond), last)
 	return last
 }
 
@@ -136,14 +100,6 @@ func waitForWhat(t *testing.T, timeout time.Duration, cond func() bool, what fun
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-func formatMembers(m map[string][]int32) string {
-	var b strings.Builder
-	for _, id := range slices.Sorted(maps.Keys(m)) {
-		fmt.Fprintf(&b, "%s=%v ", id, m[id])
-	}
-	return b.String()
 }
 
 // allPartitions lists the log's partitions.
@@ -213,7 +169,7 @@ func TestBlockBuildersRebalance(t *testing.T) {
 		}
 	}
 	if len(partitionsOfA) == 0 {
-		t.Fatalf("no member left the group after SIGKILL: before %s, after %s", formatMembers(split), formatMembers(survivor))
+		t.Fatalf("no member left the group after SIGKILL: before %s, after %s", split, survivor)
 	}
 	g.waitCommitsPast(t, group, lastOfA, partitionsOfA, 30*time.Second)
 
@@ -223,7 +179,7 @@ func TestBlockBuildersRebalance(t *testing.T) {
 	g.waitMembers(t, group, 2, 20*time.Second)
 	b.stop(t)
 	if m := g.members(t, group); len(m) != 1 {
-		t.Fatalf("right after a builder exited on SIGTERM, the group has members %s", formatMembers(m))
+		t.Fatalf("right after a builder exited on SIGTERM, the group has members %s", m)
 	}
 	g.waitMembers(t, group, 1, 20*time.Second)
 	g.waitCommitsPast(t, group, g.committed(t, group), allPartitions(), 30*time.Second)

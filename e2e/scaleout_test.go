@@ -70,7 +70,7 @@ func TestQueriersScaleOut(t *testing.T) {
 	queriers[0].stop(t)
 	queriers = queriers[1:]
 	if m := g.members(t, group); len(m) != 1 {
-		t.Fatalf("right after a querier exited on SIGTERM, the group has members %s", formatMembers(m))
+		t.Fatalf("right after a querier exited on SIGTERM, the group has members %s", m)
 	}
 	check(queriers, "after a querier stopped")
 	g.waitMembers(t, group, 1, 30*time.Second)
