@@ -53,7 +53,7 @@ func New(cfg Config, log tracelog.Config, defaultTenant string, bucket objstore.
 		defaultTenant: defaultTenant,
 		bucket:        bucket,
 		logger:        logger,
-		metrics:       newMetrics(reg),
+		metrics:       newMetrics(reg, logger),
 		now:           time.Now,
 		parts:         make(map[int32]*pending),
 		durable:       make(map[int32]int64),
@@ -64,31 +64,33 @@ func New(cfg Config, log tracelog.Config, defaultTenant string, bucket objstore.
 // when it ends are abandoned: their offsets are not committed, so the next
 // owner of the partition rebuilds them from the log.
 func (b *Builder) Run(ctx context.Context) error {
+	rebalance := newRebalanceSignal()
 	opts := append(b.log.ClientOpts("spanlog-block-builder"),
 		kgo.ConsumerGroup(b.cfg.ConsumerGroup),
 		kgo.SessionTimeout(b.cfg.SessionTimeout),
 		kgo.HeartbeatInterval(b.cfg.SessionTimeout/5),
+		kgo.RebalanceTimeout(b.cfg.RebalanceTimeout),
 		kgo.ConsumeTopics(b.log.Topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.DisableAutoCommit(),
-		// Rebalances wait while a poll's records are being turned into
-		// blocks, so a partition never changes hands mid-flush.
+		// Rebalances wait from a poll until the loop allows them, after
+		// its flush (see rebalance.go).
 		kgo.BlockRebalanceOnPoll(),
+		kgo.OnPartitionsCallbackBlocked(rebalance.raise),
 		kgo.OnPartitionsRevoked(b.dropPartitions),
 		kgo.OnPartitionsLost(b.dropPartitions),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 	)
+	if b.cfg.GroupProtocol == GroupProtocolConsumer {
+		opts = append(opts, kgo.ServerSideBalancer())
+	}
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return fmt.Errorf("block-builder kafka client: %w", err)
 	}
-	defer func() {
-		// Leaving the group is a rebalance, which BlockRebalanceOnPoll
-		// holds back until allowed; then Close leaves at once, so the
-		// partitions move without waiting for the session to time out.
-		cl.AllowRebalance()
-		cl.Close()
-	}()
+	// Closing leaves the group, a rebalance that needs the gate open, so
+	// the partitions move at once instead of after the session timeout.
+	defer cl.CloseAllowingRebalance()
 
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -97,8 +99,15 @@ func (b *Builder) Run(ctx context.Context) error {
 	wg.Go(func() { b.reportLag(lagCtx, cl) })
 
 	highWatermarks := make(map[int32]int64)
+	yielded := false
 	for {
 		pollCtx, cancel := context.WithTimeout(ctx, b.cfg.IdleCutDelay)
+		if yielded {
+			// The last flush gave way to a rebalance with blocks left
+			// to write. This poll only takes the gate back once the
+			// rebalance ran: the blocks already cut come first.
+			cancel()
+		}
 		fetches := cl.PollFetches(pollCtx)
 		cancel()
 		if ctx.Err() != nil {
@@ -122,12 +131,12 @@ func (b *Builder) Run(ctx context.Context) error {
 			p.cutIfIdle(now, b.cfg.IdleCutDelay, highWatermarks[id])
 		}
 		b.mu.Unlock()
-		if err := b.flushCut(ctx, cl); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
+		yielded = b.flushCut(ctx, cl, rebalance.wait())
+		if ctx.Err() != nil {
+			return nil
 		}
+		rebalance.reset()
+		cl.AllowRebalance()
 	}
 }
 
@@ -142,18 +151,6 @@ func (b *Builder) offer(r *kgo.Record) {
 		}
 	}
 	p.offer(r, b.cfg.MaxBlockBytes)
-}
-
-// dropPartitions forgets the pending blocks of partitions the group took
-// away. They were not committed, so their new owner rebuilds them.
-func (b *Builder) dropPartitions(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for _, p := range lost[b.log.Topic] {
-		delete(b.parts, p)
-		delete(b.durable, p)
-		b.metrics.lag.Forget(p)
-	}
 }
 
 // reportLag measures, every LagInterval, how far each partition's blocks

@@ -2,9 +2,16 @@ package blockbuilder
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/spanlog/spanlog/block"
+)
+
+// Group protocols, the values of Config.GroupProtocol.
+const (
+	GroupProtocolClassic  = "classic"
+	GroupProtocolConsumer = "consumer"
 )
 
 // Config tunes a block-builder.
@@ -12,11 +19,28 @@ type Config struct {
 	// ConsumerGroup is the Kafka consumer group all block-builders share;
 	// its members split the partitions. Default spanlog-block-builder.
 	ConsumerGroup string `yaml:"consumer-group" help:"Kafka consumer group shared by all block-builders."`
+	// GroupProtocol is the consumer group protocol: "classic", the
+	// rebalance protocol every Kafka-compatible cluster speaks, or
+	// "consumer" (KIP-848, Kafka 4.0+, 4.3+ advised), where the broker
+	// assigns partitions and a member slow to give one up delays only that
+	// partition, not the whole group. A cluster without KIP-848 gets
+	// classic. Switch a group's protocol with every builder stopped, or
+	// on a cluster that upgrades classic groups online. Default classic.
+	GroupProtocol string `yaml:"group-protocol" help:"Consumer group protocol: classic, or consumer (KIP-848, Kafka 4.0+)."`
 	// SessionTimeout is how long the group waits for a silent member (one
-	// killed without leaving) before moving its partitions; the group's
-	// rebalance stalls for up to this long. Kafka's default is 45s; spot
-	// fleets want it short. Default 15s.
+	// killed without leaving) before moving its partitions. A member also
+	// heartbeats, and so notices a rebalance, every fifth of it. Kafka's
+	// default is 45s; spot fleets want it short. The consumer protocol
+	// ignores it for the broker's group.consumer.session.timeout.ms.
+	// Default 15s.
 	SessionTimeout time.Duration `yaml:"session-timeout" help:"How long the group waits on a member that stopped heartbeating before its partitions move."`
+	// RebalanceTimeout is how long the group waits for its members to
+	// give up partitions in a rebalance (Kafka's rebalance.timeout.ms)
+	// before expelling the late ones. A flush of blocks holds a rebalance
+	// for at most half of it, and gives up at once when a write fails:
+	// what it did not commit, the partition's next owner writes again.
+	// Default 60s.
+	RebalanceTimeout time.Duration `yaml:"rebalance-timeout" help:"How long the group waits for members to give up partitions in a rebalance; a block flush holds a rebalance for at most half of it."`
 	// CycleDuration is how much record time one block covers: a
 	// partition's block ends before the first record stamped at or after
 	// the next multiple of CycleDuration. Default 15s.
@@ -47,7 +71,9 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		ConsumerGroup:    "spanlog-block-builder",
+		GroupProtocol:    GroupProtocolClassic,
 		SessionTimeout:   15 * time.Second,
+		RebalanceTimeout: 60 * time.Second,
 		CycleDuration:    15 * time.Second,
 		IdleCutDelay:     2 * time.Second,
 		MaxBlockBytes:    256 << 20,
@@ -64,8 +90,12 @@ func (c Config) Validate() error {
 	switch {
 	case c.ConsumerGroup == "":
 		return errors.New("block-builder: consumer group must be set")
+	case c.GroupProtocol != GroupProtocolClassic && c.GroupProtocol != GroupProtocolConsumer:
+		return fmt.Errorf("block-builder: group protocol %q is neither %s nor %s", c.GroupProtocol, GroupProtocolClassic, GroupProtocolConsumer)
 	case c.SessionTimeout < time.Second:
 		return errors.New("block-builder: session timeout must be at least 1s")
+	case c.RebalanceTimeout < time.Second:
+		return errors.New("block-builder: rebalance timeout must be at least 1s")
 	case c.CycleDuration <= 0:
 		return errors.New("block-builder: cycle duration must be positive")
 	case c.MaxBlockBytes <= 0:
@@ -76,6 +106,10 @@ func (c Config) Validate() error {
 		return errors.New("block-builder: flush concurrency must be positive")
 	case c.RetryBackoff <= 0 || c.RetryMaxBackoff < c.RetryBackoff:
 		return errors.New("block-builder: retry backoff must be positive and at most retry-max-backoff")
+	}
+	if err := c.Block.Validate(); err != nil {
+		// Checked here, as no block could be written later.
+		return fmt.Errorf("block-builder: block: %w", err)
 	}
 	return nil
 }

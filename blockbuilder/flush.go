@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -13,21 +14,34 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/spanlog/spanlog/block"
+	"github.com/spanlog/spanlog/consumer"
+	"github.com/spanlog/spanlog/objstore"
 	"github.com/spanlog/spanlog/schema"
 )
 
-// cutBlock is one partition's cut block, split by tenant.
+// cutBlock is one partition's cut block.
 type cutBlock struct {
 	partition int32
 	pending   *pending
-	tenants   map[string]*block.Builder
 }
 
 // flushCut writes every cut block, commits the offsets behind them, and
 // moves each partition on to its successor block, until no block is cut.
-// It returns only when ctx ends or all cut blocks are written: a storage
-// outage holds the builder here, retrying, and shows as lag.
-func (b *Builder) flushCut(ctx context.Context, cl *kgo.Client) error {
+// An object storage outage holds it here, retrying, and shows as lag,
+// until rebalance (closed once a rebalance waits on the builder) or ctx
+// ends. Then it commits the partitions whose blocks are all written and
+// returns yielded, leaving the other cut blocks, with what is written of
+// them, for the next call (see rebalance.go).
+//
+// Partitions do not change hands while it runs (the loop polled and has
+// not allowed rebalances since), so every commit is for an owned
+// partition.
+func (b *Builder) flushCut(ctx context.Context, cl *kgo.Client, rebalance <-chan struct{}) (yielded bool) {
+	flushCtx, abandon := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer abandon()
+	wg.Go(func() { b.limitHold(flushCtx, abandon, rebalance) })
 	for {
 		var cut []*cutBlock
 		b.mu.Lock()
@@ -38,20 +52,23 @@ func (b *Builder) flushCut(ctx context.Context, cl *kgo.Client) error {
 		}
 		b.mu.Unlock()
 		if len(cut) == 0 {
-			return nil
+			return false
 		}
 		for _, c := range cut {
-			c.tenants = b.splitByTenant(c.partition, c.pending)
-		}
-		if err := b.writeAll(ctx, cut); err != nil {
-			return err
-		}
-		b.commit(ctx, cl, cut)
-		b.mu.Lock()
-		for _, c := range cut {
-			if b.parts[c.partition] != c.pending {
-				continue // revoked meanwhile
+			if c.pending.unwritten == nil {
+				c.pending.unwritten = b.splitByTenant(c.pending)
 			}
+		}
+		b.writeAll(flushCtx, cut, rebalance)
+		var done []*cutBlock
+		for _, c := range cut {
+			if len(c.pending.unwritten) == 0 {
+				done = append(done, c)
+			}
+		}
+		b.commit(flushCtx, cl, done)
+		b.mu.Lock()
+		for _, c := range done {
 			b.durable[c.partition] = c.pending.next
 			if s := c.pending.successor(b.cfg.CycleDuration, b.cfg.MaxBlockBytes); s != nil {
 				b.parts[c.partition] = s
@@ -60,19 +77,21 @@ func (b *Builder) flushCut(ctx context.Context, cl *kgo.Client) error {
 			}
 		}
 		b.mu.Unlock()
+		if flushCtx.Err() != nil || waiting(rebalance) {
+			return true
+		}
 	}
 }
 
-// splitByTenant decodes a block's records into one block per tenant.
-// Records that do not decode are skipped and counted: they hold no spans
-// anyone was told were stored.
-func (b *Builder) splitByTenant(partition int32, p *pending) map[string]*block.Builder {
+// splitByTenant decodes a cut block's records into one block per tenant.
+// Records that hold no spans or do not decode are skipped and counted:
+// retrying them can only fail again, and would stall the partition.
+func (b *Builder) splitByTenant(p *pending) map[string]*block.Builder {
 	tenants := make(map[string]*block.Builder)
 	for _, r := range p.records {
-		tenant, td, err := schema.DecodeRecord(r, b.defaultTenant)
+		tenant, td, err := consumer.Decode(r, b.defaultTenant)
 		if err != nil {
-			b.metrics.recordsInvalid.Inc()
-			b.logger.Warn("skipping record", "partition", partition, "offset", r.Offset, "err", err)
+			b.metrics.skipped.Add(r, err)
 			continue
 		}
 		bb := tenants[tenant]
@@ -85,30 +104,51 @@ func (b *Builder) splitByTenant(partition int32, p *pending) map[string]*block.B
 	return tenants
 }
 
-// writeAll writes every tenant block of cut, FlushConcurrency at a time,
-// retrying each until it is written or ctx ends.
-func (b *Builder) writeAll(ctx context.Context, cut []*cutBlock) error {
+// writeAll writes the unwritten tenant blocks of cut, FlushConcurrency at
+// a time, and forgets those it is done with.
+func (b *Builder) writeAll(ctx context.Context, cut []*cutBlock, rebalance <-chan struct{}) {
+	type key struct {
+		c      *cutBlock
+		tenant string
+	}
+	var (
+		mu   sync.Mutex
+		done []key
+		wg   sync.WaitGroup
+	)
 	sem := make(chan struct{}, b.cfg.FlushConcurrency)
-	var wg sync.WaitGroup
 	for _, c := range cut {
 		rng := []schema.OffsetRange{{Partition: c.partition, Start: c.pending.start, End: c.pending.next}}
-		for tenant, bb := range c.tenants {
+		for tenant, bb := range c.pending.unwritten {
 			wg.Go(func() {
 				sem <- struct{}{}
 				defer func() { <-sem }()
-				b.writeWithRetry(ctx, tenant, bb, rng)
+				if b.writeWithRetry(ctx, rebalance, tenant, bb, rng) {
+					mu.Lock()
+					done = append(done, key{c, tenant})
+					mu.Unlock()
+				}
 			})
 		}
 	}
 	wg.Wait()
-	return ctx.Err()
+	for _, k := range done {
+		delete(k.c.pending.unwritten, k.tenant)
+	}
 }
 
-func (b *Builder) writeWithRetry(ctx context.Context, tenant string, bb *block.Builder, rng []schema.OffsetRange) {
+// writeWithRetry writes one tenant block, retrying while object storage
+// fails, until it is written, ctx ends, or a rebalance waits on the
+// builder. It reports whether the block is done with: written, or given up
+// on an error that no retry can cure.
+func (b *Builder) writeWithRetry(ctx context.Context, rebalance <-chan struct{}, tenant string, bb *block.Builder, rng []schema.OffsetRange) bool {
 	backoff := b.cfg.RetryBackoff
 	for {
+		if ctx.Err() != nil || waiting(rebalance) {
+			return false
+		}
 		start := time.Now()
-		meta, err := bb.Write(ctx, b.bucket, rng)
+		meta, err := bb.Write(ctx, storage{b.bucket}, rng)
 		if err == nil {
 			b.metrics.flushDuration.Observe(time.Since(start).Seconds())
 			b.metrics.blockBytes.Observe(float64(meta.Size))
@@ -116,10 +156,18 @@ func (b *Builder) writeWithRetry(ctx context.Context, tenant string, bb *block.B
 			b.logger.Info("block written", "tenant", tenant, "block", meta.BlockID,
 				"partition", rng[0].Partition, "startOffset", rng[0].Start, "endOffset", rng[0].End,
 				"spans", meta.TotalSpans, "bytes", meta.Size)
-			return
+			return true
 		}
 		if ctx.Err() != nil {
-			return
+			return false
+		}
+		if !errors.As(err, new(storageError)) {
+			// The same spans would fail the same way forever, holding
+			// the partition and every other one of this builder.
+			b.metrics.blocksUnwritable.Inc()
+			b.logger.Error("block cannot be written; its spans stay in the log only", "tenant", tenant,
+				"partition", rng[0].Partition, "startOffset", rng[0].Start, "endOffset", rng[0].End, "err", err)
+			return true
 		}
 		b.metrics.flushFailures.Inc()
 		// Jitter keeps a fleet of builders from retrying in lockstep.
@@ -128,17 +176,39 @@ func (b *Builder) writeWithRetry(ctx context.Context, tenant string, bb *block.B
 			"retryIn", wait, "err", err)
 		select {
 		case <-ctx.Done():
-			return
+			return false
+		case <-rebalance:
+			return false
 		case <-time.After(wait):
 		}
 		backoff = min(2*backoff, b.cfg.RetryMaxBackoff)
 	}
 }
 
+// storage is the bucket as blocks are written to it, its errors marked:
+// only object storage fails in ways a retry can cure.
+type storage struct{ objstore.Bucket }
+
+func (s storage) Upload(ctx context.Context, name string, r io.Reader) error {
+	if err := s.Bucket.Upload(ctx, name, r); err != nil {
+		return storageError{err}
+	}
+	return nil
+}
+
+// storageError is an error of object storage.
+type storageError struct{ err error }
+
+func (e storageError) Error() string { return e.err.Error() }
+func (e storageError) Unwrap() error { return e.err }
+
 // commit records that the log below each cut block's end is in storage.
 // A failed commit loses nothing: whoever consumes the partition next
 // rebuilds the same blocks under the same IDs.
 func (b *Builder) commit(ctx context.Context, cl *kgo.Client, cut []*cutBlock) {
+	if len(cut) == 0 {
+		return
+	}
 	offsets := make(map[int32]kgo.EpochOffset, len(cut))
 	for _, c := range cut {
 		offsets[c.partition] = kgo.EpochOffset{Epoch: c.pending.epoch, Offset: c.pending.next}

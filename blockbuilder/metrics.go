@@ -1,31 +1,32 @@
 package blockbuilder
 
 import (
+	"log/slog"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spanlog/spanlog/consumer"
 )
 
 type metrics struct {
-	lag             *consumer.Lag
-	recordsConsumed prometheus.Counter
-	recordsInvalid  prometheus.Counter
-	blocksFlushed   *prometheus.CounterVec
-	flushFailures   prometheus.Counter
-	flushDuration   prometheus.Histogram
-	blockBytes      prometheus.Histogram
-	commitFailures  prometheus.Counter
+	lag              *consumer.Lag
+	skipped          *consumer.Skipped
+	recordsConsumed  prometheus.Counter
+	blocksFlushed    *prometheus.CounterVec
+	flushFailures    prometheus.Counter
+	blocksUnwritable prometheus.Counter
+	flushesAbandoned prometheus.Counter
+	flushDuration    prometheus.Histogram
+	blockBytes       prometheus.Histogram
+	commitFailures   prometheus.Counter
 }
 
-func newMetrics(reg prometheus.Registerer) *metrics {
+func newMetrics(reg prometheus.Registerer, logger *slog.Logger) *metrics {
 	m := &metrics{
-		lag: consumer.NewLag(reg, "block_builder"),
+		lag:     consumer.NewLag(reg, "block_builder"),
+		skipped: consumer.NewSkipped(reg, "block_builder", logger),
 		recordsConsumed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "spanlog_block_builder_records_consumed_total",
 			Help: "Records read from the log.",
-		}),
-		recordsInvalid: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "spanlog_block_builder_records_invalid_total",
-			Help: "Records skipped because they do not decode as OTLP traces.",
 		}),
 		blocksFlushed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "spanlog_block_builder_blocks_flushed_total",
@@ -33,7 +34,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"tenant"}),
 		flushFailures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "spanlog_block_builder_flush_failures_total",
-			Help: "Block writes that failed and will be retried.",
+			Help: "Block writes that failed on object storage and will be retried.",
+		}),
+		blocksUnwritable: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "spanlog_block_builder_blocks_unwritable_total",
+			Help: "Tenant blocks given up on an error no retry can cure; their spans are in the log only.",
+		}),
+		flushesAbandoned: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "spanlog_block_builder_flushes_abandoned_total",
+			Help: "Flushes abandoned, uncommitted, after holding a rebalance for half the rebalance timeout.",
 		}),
 		flushDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "spanlog_block_builder_flush_duration_seconds",
@@ -50,7 +59,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Offset commits that failed; the blocks are rebuilt by whoever replays them.",
 		}),
 	}
-	reg.MustRegister(m.recordsConsumed, m.recordsInvalid, m.blocksFlushed, m.flushFailures,
-		m.flushDuration, m.blockBytes, m.commitFailures)
+	reg.MustRegister(m.recordsConsumed, m.blocksFlushed, m.flushFailures, m.blocksUnwritable,
+		m.flushesAbandoned, m.flushDuration, m.blockBytes, m.commitFailures)
 	return m
 }

@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/spanlog/spanlog/block"
 )
 
 // pending is one partition's block while it is being filled: the records
@@ -26,6 +28,10 @@ type pending struct {
 	records     []*kgo.Record // taken, in offset order
 	carry       []*kgo.Record // fetched after the cut: the next block's
 	cut         bool
+	// unwritten holds, once the block is cut and split by tenant, the
+	// tenant blocks not written yet: a flush that gave way to a
+	// rebalance resumes with them. Nil until split.
+	unwritten map[string]*block.Builder
 }
 
 func newPending(first *kgo.Record, cycle time.Duration) *pending {

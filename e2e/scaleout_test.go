@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"slices"
 	"testing"
@@ -11,27 +10,23 @@ import (
 	"github.com/spanlog/spanlog/internal/loadgen"
 )
 
-// TestQueriersScaleOut runs three querier processes sharing the partitions'
-// live tails through their consumer group. Every querier answers for every
-// trace, whichever querier consumes its partition; after one querier is
-// killed, the group moves its partitions and the others still answer for
-// every trace; and once block-builders put everything into blocks, the
-// answers stay the same.
+// TestQueriersScaleOut runs querier processes sharing the partitions'
+// live tails through their consumer group, and changes the fleet as a spot
+// fleet does: a querier joins, one is killed with SIGKILL, one stops with
+// SIGTERM. Who owns what is read from the group itself. After each change,
+// every remaining querier answers for every trace, whichever querier
+// consumes its partition; and once block-builders put everything into
+// blocks, the answers stay the same.
 func TestQueriersScaleOut(t *testing.T) {
+	const group = "spanlog-queriers"
 	c := newCluster(t, "-storage.local.path="+t.TempDir())
+	g := newGroups(t, c)
 	_, otlp := c.startDistributor(t)
-	queriers := make([]*process, 3)
-	for i := range queriers {
-		queriers[i] = c.start(t, fmt.Sprintf("querier-%d", i), "querier")
+	queriers := []*process{
+		c.start(t, "querier-0", "querier"),
+		c.start(t, "querier-1", "querier"),
 	}
-	waitFor(t, 30*time.Second, "the group to give every querier partitions", func() bool {
-		for _, q := range queriers {
-			if metric(t, q.http, "spanlog_querier_live_partitions") == 0 {
-				return false
-			}
-		}
-		return true
-	})
+	g.waitMembers(t, group, 2, 30*time.Second)
 
 	// No block-builder yet: every span is in the live tails.
 	cfg := loadgen.DefaultConfig()
@@ -58,21 +53,34 @@ func TestQueriersScaleOut(t *testing.T) {
 			}
 		}
 	}
-	check(queriers, "live tails over three queriers")
+	check(queriers, "live tails over two queriers")
 
-	queriers[2].kill()
-	check(queriers[:2], "after a querier was killed")
-	waitFor(t, 30*time.Second, "the two queriers to own every partition", func() bool {
-		return metric(t, queriers[0].http, "spanlog_querier_live_partitions")+metric(t, queriers[1].http, "spanlog_querier_live_partitions") == 4
-	})
+	queriers = append(queriers, c.start(t, "querier-2", "querier"))
+	g.waitMembers(t, group, 3, 30*time.Second)
+	check(queriers, "after a querier joined")
+
+	queriers[0].kill()
+	queriers = queriers[1:]
+	check(queriers, "right after a querier was killed")
+	g.waitMembers(t, group, 2, 30*time.Second)
+	check(queriers, "after the killed querier's partitions moved")
+
+	// A querier told to stop leaves the group as it exits: its partitions
+	// move at once, not after its session times out.
+	queriers[0].stop(t)
+	queriers = queriers[1:]
+	if m := g.members(t, group); len(m) != 1 {
+		t.Fatalf("right after a querier exited on SIGTERM, the group has members %s", m)
+	}
+	check(queriers, "after a querier stopped")
+	g.waitMembers(t, group, 1, 30*time.Second)
 
 	c.start(t, "block-builder", "block-builder")
 	c.start(t, "compactor", "compactor")
 	waitFor(t, 60*time.Second, "blocks to cover every record", func() bool {
-		return metric(t, queriers[0].http, "spanlog_querier_live_records") == 0 &&
-			metric(t, queriers[1].http, "spanlog_querier_live_records") == 0
+		return metric(t, queriers[0].http, "spanlog_querier_live_records") == 0
 	})
-	check(queriers[:2], "from blocks")
+	check(queriers, "from blocks")
 }
 
 // sendFor runs the load generator for d and fails the test if any request

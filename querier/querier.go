@@ -27,7 +27,6 @@ import (
 	"github.com/spanlog/spanlog/consumer"
 	"github.com/spanlog/spanlog/limits"
 	"github.com/spanlog/spanlog/objstore"
-	"github.com/spanlog/spanlog/schema"
 	"github.com/spanlog/spanlog/tenant"
 	"github.com/spanlog/spanlog/tracelog"
 )
@@ -291,7 +290,7 @@ func (q *Querier) consume(ctx context.Context, cl *kgo.Client, live *LiveTail) {
 		now := time.Now()
 		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
 			for _, r := range fp.Records {
-				tenant, td, err := schema.DecodeRecord(r, q.tenants.Default)
+				tenant, td, err := consumer.Decode(r, q.tenants.Default)
 				if err != nil {
 					q.logger.Warn("live tail skips record", "partition", r.Partition, "offset", r.Offset, "err", err)
 					live.Advance(r.Partition, r.Offset+1)
