@@ -144,6 +144,10 @@ func TestRejections(t *testing.T) {
 	zeroTraceID.ResourceSpans().At(0).ScopeSpans().At(1).Spans().At(0).SetTraceID(pcommon.TraceID{})
 	zeroSpanID := testTraces(4, 2, 1)
 	zeroSpanID.ResourceSpans().At(1).ScopeSpans().At(0).Spans().At(0).SetSpanID(pcommon.SpanID{})
+	endPast2262 := testTraces(4, 2, 1)
+	endPast2262.ResourceSpans().At(1).ScopeSpans().At(1).Spans().At(1).SetEndTimestamp(1 << 63)
+	startPast2262 := testTraces(4, 2, 1)
+	startPast2262.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(1).SetStartTimestamp(1<<64 - 1)
 
 	for _, tc := range []struct {
 		name     string
@@ -161,6 +165,10 @@ func TestRejections(t *testing.T) {
 			[]string{"trace ID is missing or all zero", "resourceSpans[0].scopeSpans[1].spans[0]"}},
 		{"zero span ID", "team-a", zeroSpanID, codes.InvalidArgument, http.StatusBadRequest,
 			[]string{"span ID is missing or all zero", "resourceSpans[1].scopeSpans[0].spans[0]"}},
+		{"end time past 2262", "team-a", endPast2262, codes.InvalidArgument, http.StatusBadRequest,
+			[]string{"end time 9223372036854775808 ns is past 2^63-1 ns", "resourceSpans[1].scopeSpans[1].spans[1]", `invalid span "operation-`}},
+		{"start time past 2262", "team-a", startPast2262, codes.InvalidArgument, http.StatusBadRequest,
+			[]string{"start time 18446744073709551615 ns is past 2^63-1 ns", "resourceSpans[0].scopeSpans[0].spans[1]"}},
 		{"trace too large", "team-a", withTrace(testTraces(30, 2, 1), 0xee, 400), codes.InvalidArgument, http.StatusBadRequest,
 			[]string{"trace ee010000000000000000000000000000 is too large", "max-record-bytes) is 16384"}},
 	} {
