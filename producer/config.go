@@ -30,6 +30,15 @@ type Config struct {
 	// adding to the distributor's memory. It must hold at least one
 	// request of MaxRequestBytes. Default 256 MiB.
 	MaxBufferedBytes int64 `yaml:"max-buffered-bytes" help:"Most bytes of records waiting for Kafka; requests beyond it fail with Unavailable."`
+	// MaxAttributeDepth bounds how deep an attribute value nests arrays
+	// and maps: a string has depth 0, an array of strings 1, a map
+	// holding that array 2. A request nesting deeper is refused with
+	// InvalidArgument before it is decoded, since decoding recurses once
+	// per level. Instrumentation nests a few levels at most; 0 allows no
+	// arrays and maps at all. Default 32; at most 1000, which keeps every
+	// record decodable by protobuf libraries (protobuf-go stops at 10,000
+	// nested messages; a level is up to 3).
+	MaxAttributeDepth int `yaml:"max-attribute-depth" help:"Deepest nesting of arrays and maps in an attribute value; deeper requests are refused."`
 }
 
 // DefaultConfig returns the configuration that listens on the standard OTLP
@@ -42,6 +51,7 @@ func DefaultConfig() Config {
 		WriteTimeout:      5 * time.Second,
 		MaxRequestBytes:   16 << 20,
 		MaxBufferedBytes:  256 << 20,
+		MaxAttributeDepth: 32,
 	}
 }
 
@@ -54,6 +64,9 @@ const (
 
 // maxRequestBytes is the largest protobuf message there can be.
 const maxRequestBytes = math.MaxInt32
+
+// maxAttributeDepth bounds MaxAttributeDepth (see there).
+const maxAttributeDepth = 1000
 
 // Validate reports a configuration that cannot work.
 func (c Config) Validate() error {
@@ -72,6 +85,8 @@ func (c Config) Validate() error {
 		// Else a large request could never be buffered, yet be told to
 		// retry forever.
 		return fmt.Errorf("distributor: max buffered bytes (%d) must be at least max request bytes (%d)", c.MaxBufferedBytes, c.MaxRequestBytes)
+	case c.MaxAttributeDepth < 0 || c.MaxAttributeDepth > maxAttributeDepth:
+		return fmt.Errorf("distributor: max attribute depth must be in [0, %d], got %d", maxAttributeDepth, c.MaxAttributeDepth)
 	}
 	return nil
 }

@@ -23,6 +23,9 @@ func TestConfigValidate(t *testing.T) {
 		{"buffer holds one request", func(c *Config) { c.MaxBufferedBytes = c.MaxRequestBytes }, true},
 		{"buffer smaller than a request", func(c *Config) { c.MaxBufferedBytes = c.MaxRequestBytes - 1 }, false},
 		{"no buffer", func(c *Config) { c.MaxBufferedBytes = 0 }, false},
+		{"scalar attributes only", func(c *Config) { c.MaxAttributeDepth = 0 }, true},
+		{"negative attribute depth", func(c *Config) { c.MaxAttributeDepth = -1 }, false},
+		{"attribute depth over protobuf's limit", func(c *Config) { c.MaxAttributeDepth = 1001 }, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := DefaultConfig()

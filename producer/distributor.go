@@ -13,7 +13,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/grpc"
 	_ "google.golang.org/grpc/encoding/gzip" // OTLP exporters may gzip their requests
 
@@ -69,8 +68,8 @@ func New(cfg Config, log tracelog.Config, tenants tenant.Config, logger *slog.Lo
 		d.client.Close()
 		return nil, fmt.Errorf("listen for OTLP/HTTP: %w", err)
 	}
-	d.grpcServer = grpc.NewServer(grpc.MaxRecvMsgSize(int(cfg.MaxRequestBytes)))
-	ptraceotlp.RegisterGRPCServer(d.grpcServer, &grpcReceiver{d: d})
+	d.grpcServer = grpc.NewServer(grpc.MaxRecvMsgSize(int(cfg.MaxRequestBytes)), grpc.ForceServerCodecV2(wireCodec{}))
+	registerTraceService(d.grpcServer, &grpcReceiver{d: d})
 	d.httpServer = d.newHTTPServer()
 	return d, nil
 }

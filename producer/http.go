@@ -44,7 +44,7 @@ func (d *Distributor) handleTraces(w http.ResponseWriter, r *http.Request) {
 	}
 	var req ptraceotlp.ExportRequest
 	if err == nil {
-		req, err = readRequest(w, r, enc, d.cfg.MaxRequestBytes)
+		req, err = readRequest(w, r, enc, d.cfg.MaxRequestBytes, d.cfg.MaxAttributeDepth)
 	}
 	if err == nil {
 		err = d.Push(r.Context(), t, req.Traces())
@@ -97,7 +97,7 @@ func httpStatus(err error) (int, codes.Code) {
 	switch {
 	case errors.Is(err, tenant.ErrMissing):
 		return http.StatusUnauthorized, codes.Unauthenticated
-	case errors.Is(err, tenant.ErrInvalid), errors.Is(err, errUndecodable),
+	case errors.Is(err, tenant.ErrInvalid), errors.Is(err, errUndecodable), isType[*AttributeTooDeepError](err),
 		isType[*InvalidSpanError](err), isType[*TraceTooLargeError](err):
 		return http.StatusBadRequest, codes.InvalidArgument
 	case isType[*http.MaxBytesError](err):
