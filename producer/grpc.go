@@ -119,6 +119,8 @@ func grpcStatus(err error) *status.Status {
 	case errors.Is(err, tenant.ErrInvalid), errors.Is(err, errUndecodable), isType[*AttributeTooDeepError](err),
 		isType[*InvalidSpanError](err), isType[*TraceTooLargeError](err):
 		code = codes.InvalidArgument
+	case isType[*RequestTooLargeError](err):
+		code = codes.ResourceExhausted
 	case isType[*UnavailableError](err):
 		code = codes.Unavailable
 	}

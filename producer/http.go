@@ -100,7 +100,7 @@ func httpStatus(err error) (int, codes.Code) {
 	case errors.Is(err, tenant.ErrInvalid), errors.Is(err, errUndecodable), isType[*AttributeTooDeepError](err),
 		isType[*InvalidSpanError](err), isType[*TraceTooLargeError](err):
 		return http.StatusBadRequest, codes.InvalidArgument
-	case isType[*http.MaxBytesError](err):
+	case isType[*http.MaxBytesError](err), isType[*RequestTooLargeError](err):
 		return http.StatusRequestEntityTooLarge, codes.ResourceExhausted
 	case errors.Is(err, errUnsupportedMediaType):
 		return http.StatusUnsupportedMediaType, codes.InvalidArgument

@@ -18,12 +18,13 @@ type metrics struct {
 
 // Values of the reason label of spans rejected.
 const (
-	reasonInvalidSpan   = "invalid_span"
-	reasonTraceTooLarge = "trace_too_large"
-	reasonUnavailable   = "kafka_unavailable"
-	reasonBufferFull    = "buffer_full"
-	reasonStopping      = "shutting_down"
-	reasonInternal      = "internal"
+	reasonInvalidSpan     = "invalid_span"
+	reasonTraceTooLarge   = "trace_too_large"
+	reasonRequestTooLarge = "request_too_large"
+	reasonUnavailable     = "kafka_unavailable"
+	reasonBufferFull      = "buffer_full"
+	reasonStopping        = "shutting_down"
+	reasonInternal        = "internal"
 )
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -70,6 +71,8 @@ func rejectReason(err error) string {
 		return reasonInvalidSpan
 	case isType[*TraceTooLargeError](err):
 		return reasonTraceTooLarge
+	case isType[*RequestTooLargeError](err):
+		return reasonRequestTooLarge
 	case errors.Is(err, errBufferFull):
 		return reasonBufferFull
 	case errors.Is(err, errStopping):

@@ -207,6 +207,7 @@ func TestKafkaOutage(t *testing.T) {
 	patient := startDistributor(t, cluster.Brokers(), func(s *testSetup) {
 		s.cfg.WriteTimeout = time.Minute
 		s.cfg.MaxRequestBytes = bufferBytes
+		s.cfg.MaxRequestRecordBytes = bufferBytes
 		s.cfg.MaxBufferedBytes = bufferBytes
 	})
 	var acked ackedSpans

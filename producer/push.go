@@ -18,11 +18,12 @@ var errNotReady = errors.New("distributor not ready: the Kafka topic is not set 
 
 // Push writes td's spans for tenant to the trace log, split into records of
 // at most Config.MaxRecordBytes by partition and trace, and returns nil only
-// once Kafka acknowledged every record. It returns an *InvalidSpanError or
-// a *TraceTooLargeError, with nothing written, for a request that must not
-// be retried unchanged, and an *UnavailableError for one that should be
-// retried: Kafka did not ack in time, the buffer for Kafka is full, or Run
-// is stopping. An empty td is accepted and writes nothing.
+// once Kafka acknowledged every record. It returns an *InvalidSpanError, a
+// *TraceTooLargeError or a *RequestTooLargeError, with nothing written, for
+// a request that must not be retried unchanged, and an *UnavailableError
+// for one that should be retried: Kafka did not ack in time, the buffer for
+// Kafka is full, or Run is stopping. An empty td is accepted and writes
+// nothing.
 //
 // Push takes td: once it returns, td's spans may have been moved into the
 // records, so the caller must not use it again. Moving rather than copying
@@ -76,6 +77,9 @@ func (d *Distributor) push(ctx context.Context, tenant string, td ptrace.Traces)
 	if err != nil {
 		return err
 	}
+	if err := d.checkRecordBytes(sizes, framing); err != nil {
+		return err
+	}
 	records := make([]*kgo.Record, len(sizes))
 	for i, batch := range l.build(td, sizes) {
 		r, err := schema.EncodeRecord(tenant, batch)
@@ -86,4 +90,20 @@ func (d *Distributor) push(ctx context.Context, tenant string, td ptrace.Traces)
 		records[i] = r
 	}
 	return d.produce(ctx, records)
+}
+
+// checkRecordBytes refuses a request whose records would take more than
+// MaxRequestRecordBytes, before any is built: the sizes assign computed are
+// exact, so the request's resources and scopes are not copied into records
+// only to find them too many.
+func (d *Distributor) checkRecordBytes(sizes []recordSize, framing int) error {
+	var total int64
+	for _, r := range sizes {
+		total += int64(r.total + framing)
+	}
+	if total <= d.cfg.MaxRequestRecordBytes {
+		return nil
+	}
+	return &RequestTooLargeError{Size: total, Limit: d.cfg.MaxRequestRecordBytes, Setting: "max-request-record-bytes",
+		Detail: fmt.Sprintf("split by partition and trace into %d Kafka records, each repeating the resources and scopes of its spans, it needs %d bytes", len(sizes), total)}
 }
