@@ -50,9 +50,16 @@ func TestDefaults(t *testing.T) {
 	if got.MaxSearchDuration != 168*time.Hour || got.MaxResponseBytes != 0 {
 		t.Errorf("defaults %+v, want 168h search window and no response limit", got)
 	}
+	if got.IngestionRateBytes != 15<<20 || got.IngestionBurstBytes != 20<<20 || got.MaxAttributeBytes != 2048 {
+		t.Errorf("defaults %+v, want Tempo's ingest limits: 15 MiB/s, bursts of 20 MiB, attributes of 2048 bytes", got)
+	}
 	for _, bad := range []Config{
 		{Defaults: Limits{MaxSearchDuration: -time.Second}},
 		{Defaults: Limits{MaxResponseBytes: -1}},
+		{Defaults: Limits{IngestionRateBytes: -1, IngestionBurstBytes: 1}},
+		{Defaults: Limits{IngestionRateBytes: 1, IngestionBurstBytes: -1}},
+		{Defaults: Limits{IngestionRateBytes: 1}}, // no burst: nothing would pass
+		{Defaults: Limits{MaxAttributeBytes: -1}},
 		{OverridesFile: "x.yaml"},
 	} {
 		if bad.Validate() == nil {
@@ -86,6 +93,14 @@ func newOverrides(t *testing.T, content string) (*Overrides, string, *prometheus
 	return o, path, reg, err
 }
 
+// with returns newOverrides' defaults with change applied.
+func with(change func(*Limits)) Limits {
+	l := DefaultLimits()
+	l.MaxResponseBytes = 1000
+	change(&l)
+	return l
+}
+
 // A tenant's entry overrides only the settings it names; zero lifts a
 // limit; tenants the file does not name keep the defaults.
 func TestFileOverrides(t *testing.T) {
@@ -98,6 +113,10 @@ overrides:
     max-search-duration: 0s
   empty: {}
   nulled:
+  ingest:
+    ingestion-rate-bytes: 1000
+    ingestion-burst-bytes: 2000
+    max-attribute-bytes: 0
 `)
 	if err != nil {
 		t.Fatal(err)
@@ -106,11 +125,12 @@ overrides:
 		tenant string
 		want   Limits
 	}{
-		{"big", Limits{720 * time.Hour, 5000}},
-		{"unlimited", Limits{0, 1000}},
-		{"empty", Limits{168 * time.Hour, 1000}},
-		{"nulled", Limits{168 * time.Hour, 1000}},
-		{"other", Limits{168 * time.Hour, 1000}},
+		{"big", with(func(l *Limits) { l.MaxSearchDuration, l.MaxResponseBytes = 720*time.Hour, 5000 })},
+		{"unlimited", with(func(l *Limits) { l.MaxSearchDuration = 0 })},
+		{"empty", with(func(*Limits) {})},
+		{"nulled", with(func(*Limits) {})},
+		{"other", with(func(*Limits) {})},
+		{"ingest", with(func(l *Limits) { l.IngestionRateBytes, l.IngestionBurstBytes, l.MaxAttributeBytes = 1000, 2000, 0 })},
 	} {
 		if got := o.For(tc.tenant); got != tc.want {
 			t.Errorf("%s: %+v, want %+v", tc.tenant, got, tc.want)

@@ -57,7 +57,7 @@ func TestRequestRecordBytesBounded(t *testing.T) {
 
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	err := d.Push(context.Background(), "t1", td)
+	_, err := d.Push(context.Background(), "t1", td)
 	runtime.ReadMemStats(&after)
 	allocated := after.TotalAlloc - before.TotalAlloc
 
@@ -76,7 +76,7 @@ func TestRequestRecordBytesBounded(t *testing.T) {
 	// The same shape under the limit is written whole.
 	small := sharedResourceTraces(300, resourceBytes)
 	want := keysOf(small)
-	if err := d.Push(context.Background(), "t1", small); err != nil {
+	if _, err := d.Push(context.Background(), "t1", small); err != nil {
 		t.Fatal(err)
 	}
 	records := readLog(t, cluster.Brokers(), kafkatest.Topic)

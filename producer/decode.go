@@ -28,3 +28,15 @@ func decodeRequest(body []byte, json bool, maxDepth int) (ptraceotlp.ExportReque
 	}
 	return req, nil
 }
+
+// exportResponse is the reply to a request that was accepted. A warning,
+// such as truncated attributes, goes in partial_success with no span
+// rejected: OTLP defines that for data accepted with changes, and the SDKs
+// log it.
+func exportResponse(warning string) ptraceotlp.ExportResponse {
+	resp := ptraceotlp.NewExportResponse()
+	if warning != "" {
+		resp.PartialSuccess().SetErrorMessage(warning)
+	}
+	return resp
+}

@@ -94,6 +94,9 @@ func retryAfter(err error) time.Duration {
 	if e, ok := errors.AsType[*UnavailableError](err); ok {
 		return e.RetryAfter
 	}
+	if e, ok := errors.AsType[*RateLimitedError](err); ok {
+		return e.RetryAfter
+	}
 	return 0
 }
 

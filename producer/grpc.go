@@ -93,13 +93,14 @@ func (r *grpcReceiver) export(ctx context.Context, body wireMessage) (wireMessag
 	if err == nil {
 		req, err = decodeRequest(body, false, r.d.cfg.MaxAttributeDepth)
 	}
+	var warning string
 	if err == nil {
-		err = r.d.Push(ctx, t, req.Traces())
+		warning, err = r.d.Push(ctx, t, req.Traces())
 	}
 	if err != nil {
 		return nil, grpcStatus(err).Err()
 	}
-	resp, err := ptraceotlp.NewExportResponse().MarshalProto()
+	resp, err := exportResponse(warning).MarshalProto()
 	if err != nil {
 		return nil, grpcStatus(err).Err()
 	}
@@ -107,10 +108,11 @@ func (r *grpcReceiver) export(ctx context.Context, body wireMessage) (wireMessag
 }
 
 // grpcStatus maps an error of the write path to its gRPC status: the one
-// place that decides gRPC codes. OTLP clients retry Unavailable and give up
-// on the others; they wait at least a google.rpc.RetryInfo's delay before
-// the retry (the OTLP specification asks them to; the Go SDK and the
-// Collector's OTLP exporter do).
+// place that decides gRPC codes. OTLP clients retry Unavailable, and
+// ResourceExhausted when it carries a google.rpc.RetryInfo (a rate limit,
+// not a request too large), and give up on the others; they wait at least
+// the RetryInfo's delay before the retry (the OTLP specification asks them
+// to; the Go SDK and the Collector's OTLP exporter do).
 func grpcStatus(err error) *status.Status {
 	code := codes.Internal
 	switch {
@@ -119,7 +121,7 @@ func grpcStatus(err error) *status.Status {
 	case errors.Is(err, tenant.ErrInvalid), errors.Is(err, errUndecodable), isType[*AttributeTooDeepError](err),
 		isType[*InvalidSpanError](err), isType[*TraceTooLargeError](err):
 		code = codes.InvalidArgument
-	case isType[*RequestTooLargeError](err):
+	case isType[*RequestTooLargeError](err), isType[*RateLimitedError](err):
 		code = codes.ResourceExhausted
 	case isType[*UnavailableError](err):
 		code = codes.Unavailable
