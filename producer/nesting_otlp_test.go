@@ -6,35 +6,17 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"google.golang.org/genproto/googleapis/rpc/status"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	grpcstatus "google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/spanlog/spanlog/internal/kafkatest"
+	"github.com/spanlog/spanlog/internal/otlptest"
 )
-
-// exportGRPCBytes sends an OTLP/gRPC request as it is, gzipped: no OTLP
-// client can encode a request nested a million levels deep.
-func exportGRPCBytes(t testing.TB, addr string, body []byte) error {
-	t.Helper()
-	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.ForceCodecV2(wireCodec{}), grpc.UseCompressor("gzip")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cc.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	var resp wireMessage
-	return cc.Invoke(ctx, exportMethod, wireMessage(body), &resp)
-}
 
 // TestDeepAttributeValuesRefused sends requests nesting an attribute value
 // deeper than max-attribute-depth to each receiver: 1.5 million levels,
@@ -47,9 +29,9 @@ func TestDeepAttributeValuesRefused(t *testing.T) {
 	d := startDistributor(t, cluster.Brokers(), nil)
 	limit := d.cfg.MaxAttributeDepth
 	// The most levels of arrays that fit in a JSON body within the limit.
-	jsonLevels := int(d.cfg.MaxRequestBytes-1024) / len(`{"arrayValue":{"values":[]}}`)
+	jsonLevels := int(d.cfg.MaxRequestBytes-1024) / otlptest.JSONLevelBytes
 
-	protoBody := deepProtoRequest(hostileLevels)
+	protoBody := otlptest.DeepArrayRequest(hostileLevels)
 	if int64(len(protoBody)) > d.cfg.MaxRequestBytes {
 		t.Fatalf("hostile request of %d bytes is over max-request-bytes", len(protoBody))
 	}
@@ -87,12 +69,12 @@ func TestDeepAttributeValuesRefused(t *testing.T) {
 		name string
 		send func(t *testing.T)
 	}{
-		{"grpc hostile gzip", func(t *testing.T) { checkGRPC(t, exportGRPCBytes(t, d.GRPCAddr(), protoBody)) }},
+		{"grpc hostile gzip", func(t *testing.T) { checkGRPC(t, otlptest.ExportGRPC(context.Background(), d.GRPCAddr(), protoBody)) }},
 		{"http protobuf hostile gzip", func(t *testing.T) {
 			checkHTTP(t, "application/x-protobuf", gzipped(t, protoBody), "Content-Encoding", "gzip")
 		}},
 		{"http json hostile gzip", func(t *testing.T) {
-			checkHTTP(t, "application/json", gzipped(t, deepJSONRequest(jsonLevels)), "Content-Encoding", "gzip")
+			checkHTTP(t, "application/json", gzipped(t, otlptest.DeepArrayRequestJSON(jsonLevels)), "Content-Encoding", "gzip")
 		}},
 		{"grpc otlp client one level over", func(t *testing.T) {
 			checkGRPC(t, exportGRPC(t, d.GRPCAddr(), "", deepAttributeTraces("event", limit+1, true)))

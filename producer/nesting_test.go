@@ -9,7 +9,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
-	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/spanlog/spanlog/internal/otlptest"
 )
 
 // nestValue makes v a value of the given depth: arrays, or maps if kvlist,
@@ -98,55 +99,6 @@ func deepAttributeTraces(where string, depth int, kvlist bool) ptrace.Traces {
 	return td
 }
 
-// deepProtoRequest returns an OTLP request in protobuf whose one span has
-// an attribute nesting levels arrays. It is written from the outside in,
-// with the sizes computed first, as no encoder could: each would recurse
-// once per level.
-func deepProtoRequest(levels int) []byte {
-	leaf := protowire.AppendString(protowire.AppendTag(nil, 1, protowire.BytesType), "leaf") // AnyValue.string_value
-	// sizes[i] is the size of the AnyValue nesting i arrays.
-	sizes := make([]int, levels+1)
-	sizes[0] = len(leaf)
-	for i := 1; i <= levels; i++ {
-		array := 1 + protowire.SizeBytes(sizes[i-1]) // ArrayValue.values
-		sizes[i] = 1 + protowire.SizeBytes(array)    // AnyValue.array_value
-	}
-	value := make([]byte, 0, sizes[levels])
-	for i := levels; i > 0; i-- {
-		value = protowire.AppendTag(value, 5, protowire.BytesType)
-		value = protowire.AppendVarint(value, uint64(1+protowire.SizeBytes(sizes[i-1])))
-		value = protowire.AppendTag(value, 1, protowire.BytesType)
-		value = protowire.AppendVarint(value, uint64(sizes[i-1]))
-	}
-	value = append(value, leaf...)
-
-	wrap := func(prefix []byte, num protowire.Number, inner []byte) []byte {
-		b := append(prefix, protowire.AppendTag(nil, num, protowire.BytesType)...)
-		return protowire.AppendBytes(b, inner)
-	}
-	kv := wrap(protowire.AppendString(protowire.AppendTag(nil, 1, protowire.BytesType), "deep"), 2, value)
-	span := protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), bytes.Repeat([]byte{1}, 16))
-	span = protowire.AppendBytes(protowire.AppendTag(span, 2, protowire.BytesType), bytes.Repeat([]byte{2}, 8))
-	span = wrap(span, 9, kv)
-	return wrap(nil, 1, wrap(nil, 2, wrap(nil, 2, span)))
-}
-
-// deepJSONRequest is deepProtoRequest in OTLP/JSON.
-func deepJSONRequest(levels int) []byte {
-	var b bytes.Buffer
-	b.WriteString(`{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"01010101010101010101010101010101","spanId":"0202020202020202",` +
-		`"attributes":[{"key":"deep","value":`)
-	for range levels {
-		b.WriteString(`{"arrayValue":{"values":[`)
-	}
-	b.WriteString(`{"stringValue":"leaf"}`)
-	for range levels {
-		b.WriteString(`]}}`)
-	}
-	b.WriteString(`}]}]}]}]}`)
-	return b.Bytes()
-}
-
 // checkDepth scans body as the receivers do.
 func checkDepth(body []byte, json bool, maxDepth int) error {
 	if json {
@@ -200,8 +152,8 @@ func TestCheckDepthHostile(t *testing.T) {
 		json bool
 		body []byte
 	}{
-		{"protobuf", false, deepProtoRequest(levels)},
-		{"json", true, deepJSONRequest(levels)},
+		{"protobuf", false, otlptest.DeepArrayRequest(levels)},
+		{"json", true, otlptest.DeepArrayRequestJSON(levels)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var err error
@@ -222,8 +174,8 @@ func TestCheckDepthHostile(t *testing.T) {
 // no deeper than the limit, and on pdata's own encoding of a request the
 // scan must refuse exactly those that nest deeper.
 func FuzzProtoDepth(f *testing.F) {
-	f.Add(deepProtoRequest(200), uint8(32))
-	f.Add(deepProtoRequest(3), uint8(3))
+	f.Add(otlptest.DeepArrayRequest(200), uint8(32))
+	f.Add(otlptest.DeepArrayRequest(3), uint8(3))
 	for _, where := range []string{"resource", "scope", "span", "event", "link"} {
 		for _, kvlist := range []bool{false, true} {
 			body, _ := requestBodies(f, deepAttributeTraces(where, 4, kvlist))
@@ -240,8 +192,8 @@ func FuzzProtoDepth(f *testing.F) {
 
 // FuzzJSONDepth is FuzzProtoDepth for checkJSONDepth and OTLP/JSON.
 func FuzzJSONDepth(f *testing.F) {
-	f.Add(deepJSONRequest(200), uint8(32))
-	f.Add(deepJSONRequest(3), uint8(3))
+	f.Add(otlptest.DeepArrayRequestJSON(200), uint8(32))
+	f.Add(otlptest.DeepArrayRequestJSON(3), uint8(3))
 	for _, where := range []string{"resource", "scope", "span", "event", "link"} {
 		for _, kvlist := range []bool{false, true} {
 			_, body := requestBodies(f, deepAttributeTraces(where, 4, kvlist))
