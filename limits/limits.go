@@ -31,13 +31,13 @@ type Limits struct {
 	// IngestionRateBytes is the rate, in bytes per second of OTLP
 	// protobuf, at which a tenant's requests are accepted by one
 	// distributor; over it they get ResourceExhausted / 429 with a hint
-	// of when to retry. Zero: no limit. Default 15 MiB, Tempo's.
+	// of when to retry. Zero: no limit. Default 15 MiB (Tempo's is 15 MB).
 	IngestionRateBytes int64 `yaml:"ingestion-rate-bytes" help:"Bytes per second of OTLP protobuf one distributor accepts from a tenant; more gets 429 (0: no limit)."`
 	// IngestionBurstBytes is how many bytes a tenant may send at once
 	// above IngestionRateBytes; a request larger than it is refused with
 	// ResourceExhausted / 413, as it could never pass. It must be positive
-	// when the rate is. Default 20 MiB, Tempo's: more than one request of
-	// the distributor's default max-request-bytes.
+	// when the rate is. Default 20 MiB (Tempo's is 20 MB): more than one
+	// request of the distributor's default max-request-bytes.
 	IngestionBurstBytes int64 `yaml:"ingestion-burst-bytes" help:"Bytes a tenant may send at once above the ingestion rate; larger requests are refused."`
 	// MaxAttributeBytes caps every attribute key and string or bytes
 	// value, at any depth, of resources, scopes, spans, events and links:
