@@ -18,16 +18,16 @@ import (
 var errNotReady = errors.New("distributor not ready: the Kafka topic is not set up yet")
 
 // Push writes td's spans for tenant to the trace log, split into records of
-// at most Config.MaxRecordBytes by partition and trace, and returns nil only
-// once Kafka acknowledged every record. It returns an *InvalidSpanError, a
-// *TraceTooLargeError or a *RequestTooLargeError, with nothing written, for
-// a request that must not be retried unchanged, and an *UnavailableError
-// for one that should be retried: Kafka did not ack in time, the buffer for
-// Kafka is full, or Run is stopping. An empty td is accepted and writes
-// nothing. Before any of that it enforces the tenant's limits: attribute
-// keys and values over max-attribute-bytes are truncated, which the
-// returned warning tells the client, and a request over the ingestion rate
-// fails with a *RateLimitedError.
+// at most Config.MaxRecordBytes by partition and trace, and returns a nil
+// error only once Kafka acknowledged every record. It returns an
+// *InvalidSpanError, a *TraceTooLargeError or a *RequestTooLargeError, with
+// nothing written, for a request that must not be retried unchanged; a
+// *RateLimitedError for one over its tenant's ingestion rate, to retry
+// later; and an *UnavailableError for one that should be retried: Kafka did
+// not ack in time, the buffer for Kafka is full, or Run is stopping. An
+// empty td is accepted and writes nothing. Attribute keys and values over
+// the tenant's max-attribute-bytes are truncated, and the warning returned
+// says so, for the client.
 //
 // Push takes td: once it returns, td's spans may have been moved into the
 // records, so the caller must not use it again. Moving rather than copying
