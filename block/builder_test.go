@@ -93,6 +93,49 @@ func TestWriteMeta(t *testing.T) {
 	}
 }
 
+// TestWriteMetaTimeRangeSurvivesBadTimes writes spans whose times no
+// distributor would accept, as another producer of the log could: the
+// block's range must still hold every span, not wrap to 1677 and hide the
+// block from searches.
+func TestWriteMetaTimeRangeSurvivesBadTimes(t *testing.T) {
+	const maxNanos = 1<<63 - 1
+	good := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name       string
+		start, end uint64
+		min, max   time.Time
+	}{
+		{"end at 2^63", uint64(good.UnixNano()), 1 << 63, good, time.Unix(0, maxNanos).UTC()},
+		{"end at 2^64-1", uint64(good.UnixNano()), 1<<64 - 1, good, time.Unix(0, maxNanos).UTC()},
+		{"start and end past 2^63", 1<<63 + 5, 1<<63 + 10, good, time.Unix(0, maxNanos).UTC()},
+		{"end before start", uint64(good.UnixNano()), uint64(good.Add(-time.Hour).UnixNano()), good.Add(-time.Hour), good.Add(time.Second)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			td := ptrace.NewTraces()
+			spans := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans()
+			for i, times := range [][2]uint64{
+				{uint64(good.UnixNano()), uint64(good.Add(time.Second).UnixNano())},
+				{tc.start, tc.end},
+			} {
+				s := spans.AppendEmpty()
+				s.SetTraceID(pcommon.TraceID{byte(i + 1)})
+				s.SetSpanID(pcommon.SpanID{1})
+				s.SetStartTimestamp(pcommon.Timestamp(times[0]))
+				s.SetEndTimestamp(pcommon.Timestamp(times[1]))
+			}
+			b := block.NewBuilder("t", smallOptions())
+			b.Add(td)
+			meta, err := b.Write(context.Background(), newDir(t), testRanges)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !meta.MinStart.Equal(tc.min) || !meta.MaxEnd.Equal(tc.max) {
+				t.Errorf("block range [%v, %v], want [%v, %v]", meta.MinStart, meta.MaxEnd, tc.min, tc.max)
+			}
+		})
+	}
+}
+
 func metaEqual(a, b schema.BlockMeta) bool {
 	ja, _ := schema.MarshalMeta(&a)
 	jb, _ := schema.MarshalMeta(&b)

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -97,17 +98,33 @@ func (b *Builder) describe(order []int, meta *schema.BlockMeta) {
 	meta.MaxTraceID = hex.EncodeToString(last.TraceID[:])
 	meta.TotalSpans = int64(len(order))
 
-	minStart, maxEnd := first.StartUnixNano, first.EndUnixNano()
+	minStart, maxEnd := spanTimes(first)
 	for k, i := range order {
 		r := &b.rows[i]
-		minStart = min(minStart, r.StartUnixNano)
-		maxEnd = max(maxEnd, r.EndUnixNano())
+		lo, hi := spanTimes(r)
+		minStart, maxEnd = min(minStart, lo), max(maxEnd, hi)
 		if k == 0 || r.TraceID != b.rows[order[k-1]].TraceID {
 			meta.TotalTraces++
 		}
 	}
-	meta.MinStart = time.Unix(0, int64(minStart)).UTC()
-	meta.MaxEnd = time.Unix(0, int64(maxEnd)).UTC()
+	meta.MinStart = time.Unix(0, minStart).UTC()
+	meta.MaxEnd = time.Unix(0, maxEnd).UTC()
+}
+
+// spanTimes returns the earliest and latest of r's start and end, as
+// nanoseconds a time.Time holds. OTLP times are unsigned and the
+// distributor refuses those past 2^63-1 ns, but records from another
+// producer bypass it: one such time, taken as it is, would wrap the
+// block's range to 1677 and hide every span of the block from searches.
+// Clamped, it only widens the range to 2262. An end before the start, which
+// OTLP allows, widens the range rather than escaping it.
+func spanTimes(r *schema.SpanRow) (lo, hi int64) {
+	start, end := clampNanos(r.StartUnixNano), clampNanos(r.EndUnixNano())
+	return min(start, end), max(start, end)
+}
+
+func clampNanos(ns uint64) int64 {
+	return int64(min(ns, math.MaxInt64))
 }
 
 // encode returns the Parquet file of the rows in order.

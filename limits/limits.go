@@ -1,9 +1,9 @@
 // Package limits owns the per-tenant limits: the defaults every tenant
 // gets, the per-tenant overrides of a runtime file that is re-read while
 // the process runs, and how the limits of several tenants combine. It holds
-// query limits now; ingest limits belong here too when they become per
-// tenant. It does not enforce anything: the components that serve requests
-// ask it for a tenant's limits and decide what to refuse.
+// the query limits the querier enforces and the ingest limits the
+// distributor enforces. It does not enforce anything: the components that
+// serve requests ask it for a tenant's limits and decide what to refuse.
 package limits
 
 import (
@@ -32,6 +32,26 @@ type Limits struct {
 	// and Retry-After, rather than queued. A request over several
 	// tenants counts for each. Zero: no limit. Default 20.
 	MaxConcurrentQueries int `yaml:"max-concurrent-queries" help:"Query requests of a tenant one querier serves at once; more are refused with 429 (0: no limit)."`
+	// Ingest limits: the distributor enforces them before it acks a
+	// request, each distributor on its own.
+
+	// IngestionRateBytes is the rate, in bytes per second of OTLP
+	// protobuf, at which a tenant's requests are accepted by one
+	// distributor; over it they get ResourceExhausted / 429 with a hint
+	// of when to retry. Zero: no limit. Default 15 MiB (Tempo's is 15 MB).
+	IngestionRateBytes int64 `yaml:"ingestion-rate-bytes" help:"Bytes per second of OTLP protobuf one distributor accepts from a tenant; more gets 429 (0: no limit)."`
+	// IngestionBurstBytes is how many bytes a tenant may send at once
+	// above IngestionRateBytes; a request larger than it is refused with
+	// ResourceExhausted / 413, as it could never pass. It must be positive
+	// when the rate is. Default 20 MiB (Tempo's is 20 MB): more than one
+	// request of the distributor's default max-request-bytes.
+	IngestionBurstBytes int64 `yaml:"ingestion-burst-bytes" help:"Bytes a tenant may send at once above the ingestion rate; larger requests are refused."`
+	// MaxAttributeBytes caps every attribute key and string or bytes
+	// value, at any depth, of resources, scopes, spans, events and links:
+	// longer ones are truncated, at a UTF-8 boundary for strings, and the
+	// request is accepted with a warning in its OTLP partial_success. Zero:
+	// no limit. Default 2048, Tempo's.
+	MaxAttributeBytes int64 `yaml:"max-attribute-bytes" help:"Longest attribute key or value in bytes; longer ones are truncated (0: no limit)."`
 }
 
 // DefaultLimits returns the limits of a tenant no override names.
@@ -39,6 +59,9 @@ func DefaultLimits() Limits {
 	return Limits{
 		MaxSearchDuration:    168 * time.Hour,
 		MaxConcurrentQueries: 20,
+		IngestionRateBytes:   15 << 20,
+		IngestionBurstBytes:  20 << 20,
+		MaxAttributeBytes:    2048,
 	}
 }
 
@@ -51,6 +74,14 @@ func (l Limits) Validate() error {
 		return fmt.Errorf("max-response-bytes %d must not be negative", l.MaxResponseBytes)
 	case l.MaxConcurrentQueries < 0:
 		return fmt.Errorf("max-concurrent-queries %d must not be negative", l.MaxConcurrentQueries)
+	case l.IngestionRateBytes < 0:
+		return fmt.Errorf("ingestion-rate-bytes %d must not be negative", l.IngestionRateBytes)
+	case l.IngestionBurstBytes < 0:
+		return fmt.Errorf("ingestion-burst-bytes %d must not be negative", l.IngestionBurstBytes)
+	case l.IngestionRateBytes > 0 && l.IngestionBurstBytes == 0:
+		return fmt.Errorf("ingestion-burst-bytes must be positive with an ingestion rate (%d), or nothing passes", l.IngestionRateBytes)
+	case l.MaxAttributeBytes < 0:
+		return fmt.Errorf("max-attribute-bytes %d must not be negative", l.MaxAttributeBytes)
 	}
 	return nil
 }

@@ -50,10 +50,17 @@ func TestDefaults(t *testing.T) {
 	if got.MaxSearchDuration != 168*time.Hour || got.MaxResponseBytes != 0 || got.MaxConcurrentQueries != 20 {
 		t.Errorf("defaults %+v, want 168h search window, no response limit and 20 queries at once", got)
 	}
+	if got.IngestionRateBytes != 15<<20 || got.IngestionBurstBytes != 20<<20 || got.MaxAttributeBytes != 2048 {
+		t.Errorf("defaults %+v, want Tempo's ingest limits: 15 MiB/s, bursts of 20 MiB, attributes of 2048 bytes", got)
+	}
 	for _, bad := range []Config{
 		{Defaults: Limits{MaxSearchDuration: -time.Second}},
 		{Defaults: Limits{MaxResponseBytes: -1}},
 		{Defaults: Limits{MaxConcurrentQueries: -1}},
+		{Defaults: Limits{IngestionRateBytes: -1, IngestionBurstBytes: 1}},
+		{Defaults: Limits{IngestionRateBytes: 1, IngestionBurstBytes: -1}},
+		{Defaults: Limits{IngestionRateBytes: 1}}, // no burst: nothing would pass
+		{Defaults: Limits{MaxAttributeBytes: -1}},
 		{OverridesFile: "x.yaml"},
 	} {
 		if bad.Validate() == nil {
@@ -87,6 +94,14 @@ func newOverrides(t *testing.T, content string) (*Overrides, string, *prometheus
 	return o, path, reg, err
 }
 
+// with returns newOverrides' defaults with change applied.
+func with(change func(*Limits)) Limits {
+	l := DefaultLimits()
+	l.MaxResponseBytes = 1000
+	change(&l)
+	return l
+}
+
 // A tenant's entry overrides only the settings it names; zero lifts a
 // limit; tenants the file does not name keep the defaults.
 func TestFileOverrides(t *testing.T) {
@@ -101,6 +116,10 @@ overrides:
     max-concurrent-queries: 0
   empty: {}
   nulled:
+  ingest:
+    ingestion-rate-bytes: 1000
+    ingestion-burst-bytes: 2000
+    max-attribute-bytes: 0
 `)
 	if err != nil {
 		t.Fatal(err)
@@ -109,11 +128,14 @@ overrides:
 		tenant string
 		want   Limits
 	}{
-		{"big", Limits{MaxSearchDuration: 720 * time.Hour, MaxResponseBytes: 5000, MaxConcurrentQueries: 50}},
-		{"unlimited", Limits{MaxResponseBytes: 1000}},
-		{"empty", Limits{MaxSearchDuration: 168 * time.Hour, MaxResponseBytes: 1000, MaxConcurrentQueries: 20}},
-		{"nulled", Limits{MaxSearchDuration: 168 * time.Hour, MaxResponseBytes: 1000, MaxConcurrentQueries: 20}},
-		{"other", Limits{MaxSearchDuration: 168 * time.Hour, MaxResponseBytes: 1000, MaxConcurrentQueries: 20}},
+		{"big", with(func(l *Limits) {
+			l.MaxSearchDuration, l.MaxResponseBytes, l.MaxConcurrentQueries = 720*time.Hour, 5000, 50
+		})},
+		{"unlimited", with(func(l *Limits) { l.MaxSearchDuration, l.MaxConcurrentQueries = 0, 0 })},
+		{"empty", with(func(*Limits) {})},
+		{"nulled", with(func(*Limits) {})},
+		{"other", with(func(*Limits) {})},
+		{"ingest", with(func(l *Limits) { l.IngestionRateBytes, l.IngestionBurstBytes, l.MaxAttributeBytes = 1000, 2000, 0 })},
 	} {
 		if got := o.For(tc.tenant); got != tc.want {
 			t.Errorf("%s: %+v, want %+v", tc.tenant, got, tc.want)

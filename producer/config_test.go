@@ -20,9 +20,14 @@ func TestConfigValidate(t *testing.T) {
 		{"negative write timeout", func(c *Config) { c.WriteTimeout = -time.Second }, false},
 		{"no request size", func(c *Config) { c.MaxRequestBytes = 0 }, false},
 		{"request over protobuf's limit", func(c *Config) { c.MaxRequestBytes = 4 << 30 }, false},
-		{"buffer holds one request", func(c *Config) { c.MaxBufferedBytes = c.MaxRequestBytes }, true},
-		{"buffer smaller than a request", func(c *Config) { c.MaxBufferedBytes = c.MaxRequestBytes - 1 }, false},
+		{"request records as large as a request", func(c *Config) { c.MaxRequestRecordBytes = c.MaxRequestBytes }, true},
+		{"request records smaller than a request", func(c *Config) { c.MaxRequestRecordBytes = c.MaxRequestBytes - 1 }, false},
+		{"buffer holds one request", func(c *Config) { c.MaxBufferedBytes = c.MaxRequestRecordBytes }, true},
+		{"buffer smaller than a request", func(c *Config) { c.MaxBufferedBytes = c.MaxRequestRecordBytes - 1 }, false},
 		{"no buffer", func(c *Config) { c.MaxBufferedBytes = 0 }, false},
+		{"scalar attributes only", func(c *Config) { c.MaxAttributeDepth = 0 }, true},
+		{"negative attribute depth", func(c *Config) { c.MaxAttributeDepth = -1 }, false},
+		{"attribute depth over protobuf's limit", func(c *Config) { c.MaxAttributeDepth = 1001 }, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := DefaultConfig()

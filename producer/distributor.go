@@ -13,10 +13,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/grpc"
 	_ "google.golang.org/grpc/encoding/gzip" // OTLP exporters may gzip their requests
 
+	"github.com/spanlog/spanlog/limits"
 	"github.com/spanlog/spanlog/tenant"
 	"github.com/spanlog/spanlog/tracelog"
 )
@@ -26,6 +26,8 @@ type Distributor struct {
 	cfg     Config
 	log     tracelog.Config
 	tenants tenant.Config
+	limits  *limits.Overrides
+	rates   *tenantRates
 	logger  *slog.Logger
 	metrics *metrics
 	client  *kgo.Client
@@ -42,11 +44,11 @@ type Distributor struct {
 	pushes inflight
 }
 
-// New returns a distributor writing to the log, with its listeners bound
-// (so that their addresses are known at once) but not serving yet. Call Run
-// exactly once: it serves and, when done, releases the listeners and the
-// Kafka client.
-func New(cfg Config, log tracelog.Config, tenants tenant.Config, logger *slog.Logger, reg prometheus.Registerer) (*Distributor, error) {
+// New returns a distributor writing to the log, within each tenant's limits
+// as lim says them, with its listeners bound (so that their addresses are
+// known at once) but not serving yet. Call Run exactly once: it serves and,
+// when done, releases the listeners and the Kafka client.
+func New(cfg Config, log tracelog.Config, tenants tenant.Config, lim *limits.Overrides, logger *slog.Logger, reg prometheus.Registerer) (*Distributor, error) {
 	for _, err := range []error{cfg.Validate(), log.Validate(), tenants.Validate()} {
 		if err != nil {
 			return nil, err
@@ -56,7 +58,8 @@ func New(cfg Config, log tracelog.Config, tenants tenant.Config, logger *slog.Lo
 	if err != nil {
 		return nil, err
 	}
-	d := &Distributor{cfg: cfg, log: log, tenants: tenants, logger: logger, metrics: m, ready: make(chan struct{})}
+	d := &Distributor{cfg: cfg, log: log, tenants: tenants, limits: lim, rates: newTenantRates(), logger: logger, metrics: m,
+		ready: make(chan struct{})}
 	if d.client, err = newClient(cfg, log); err != nil {
 		return nil, err
 	}
@@ -69,8 +72,8 @@ func New(cfg Config, log tracelog.Config, tenants tenant.Config, logger *slog.Lo
 		d.client.Close()
 		return nil, fmt.Errorf("listen for OTLP/HTTP: %w", err)
 	}
-	d.grpcServer = grpc.NewServer(grpc.MaxRecvMsgSize(int(cfg.MaxRequestBytes)))
-	ptraceotlp.RegisterGRPCServer(d.grpcServer, &grpcReceiver{d: d})
+	d.grpcServer = grpc.NewServer(grpc.MaxRecvMsgSize(int(cfg.MaxRequestBytes)), grpc.ForceServerCodecV2(wireCodec{}))
+	registerTraceService(d.grpcServer, &grpcReceiver{d: d})
 	d.httpServer = d.newHTTPServer()
 	return d, nil
 }

@@ -1,7 +1,9 @@
 // Package producer is the distributor: it receives spans over OTLP (gRPC and
 // HTTP), attributes them to a tenant, validates them, enforces the limits
-// that must hold before an ack, partitions them by tenant and trace, and
-// writes them to the trace log in Kafka. A client gets OK only once Kafka
+// that must hold before an ack (its own bounds on one request, checked
+// before the request is decoded where decoding is what they guard, and each
+// tenant's limits, which package limits holds), partitions them by tenant
+// and trace, and writes them to the trace log in Kafka. A client gets OK only once Kafka
 // acknowledged every record of its request.
 //
 // While Kafka is down or slow, requests fail with Unavailable (HTTP 503)

@@ -47,6 +47,21 @@ func (e *TraceTooLargeError) Error() string {
 		hex.EncodeToString(e.TraceID[:]), e.Size, e.Limit)
 }
 
+// RequestTooLargeError reports a request larger than a limit on the size of
+// one request. Nothing of it is written; the client must not retry it
+// unchanged, but may send its spans in smaller requests.
+type RequestTooLargeError struct {
+	// Size is the request's size as the limit counts it, Limit the limit,
+	// both in bytes.
+	Size, Limit int64
+	// Setting names the limit, Detail says what Size counts.
+	Setting, Detail string
+}
+
+func (e *RequestTooLargeError) Error() string {
+	return fmt.Sprintf("request too large: %s; the limit (%s) is %d bytes", e.Detail, e.Setting, e.Limit)
+}
+
 // UnavailableError reports that the trace log did not acknowledge every
 // record of a request: Kafka is down, slow, or not set up yet, the
 // distributor's buffer for Kafka is full, or the distributor is stopping.
@@ -77,6 +92,9 @@ var (
 // in its own way: RetryInfo for gRPC, Retry-After for HTTP.
 func retryAfter(err error) time.Duration {
 	if e, ok := errors.AsType[*UnavailableError](err); ok {
+		return e.RetryAfter
+	}
+	if e, ok := errors.AsType[*RateLimitedError](err); ok {
 		return e.RetryAfter
 	}
 	return 0

@@ -44,16 +44,17 @@ func (d *Distributor) handleTraces(w http.ResponseWriter, r *http.Request) {
 	}
 	var req ptraceotlp.ExportRequest
 	if err == nil {
-		req, err = readRequest(w, r, enc, d.cfg.MaxRequestBytes)
+		req, err = readRequest(w, r, enc, d.cfg.MaxRequestBytes, d.cfg.MaxAttributeDepth)
 	}
+	var warning string
 	if err == nil {
-		err = d.Push(r.Context(), t, req.Traces())
+		warning, err = d.Push(r.Context(), t, req.Traces())
 	}
 	if err != nil {
 		d.writeError(w, enc, err)
 		return
 	}
-	body, err := enc.encodeResponse(ptraceotlp.NewExportResponse())
+	body, err := enc.encodeResponse(exportResponse(warning))
 	if err != nil {
 		d.writeError(w, enc, err)
 		return
@@ -89,19 +90,21 @@ func (d *Distributor) write(w http.ResponseWriter, contentType string, code int,
 
 // httpStatus maps an error of the write path to its HTTP status, and the
 // gRPC code that the google.rpc.Status in the reply's body carries: the one
-// place that decides HTTP codes. OTLP clients retry 503 and give up on the
-// other codes here; they wait at least a Retry-After's seconds before the
+// place that decides HTTP codes. OTLP clients retry 429 and 503 and give up
+// on the other codes here; they wait at least a Retry-After's seconds before the
 // retry (the OTLP specification asks them to; the Go, JavaScript and .NET
 // SDKs do), which writeError sets from retryAfter.
 func httpStatus(err error) (int, codes.Code) {
 	switch {
 	case errors.Is(err, tenant.ErrMissing):
 		return http.StatusUnauthorized, codes.Unauthenticated
-	case errors.Is(err, tenant.ErrInvalid), errors.Is(err, errUndecodable),
+	case errors.Is(err, tenant.ErrInvalid), errors.Is(err, errUndecodable), isType[*AttributeTooDeepError](err),
 		isType[*InvalidSpanError](err), isType[*TraceTooLargeError](err):
 		return http.StatusBadRequest, codes.InvalidArgument
-	case isType[*http.MaxBytesError](err):
+	case isType[*http.MaxBytesError](err), isType[*RequestTooLargeError](err):
 		return http.StatusRequestEntityTooLarge, codes.ResourceExhausted
+	case isType[*RateLimitedError](err):
+		return http.StatusTooManyRequests, codes.ResourceExhausted
 	case errors.Is(err, errUnsupportedMediaType):
 		return http.StatusUnsupportedMediaType, codes.InvalidArgument
 	case isType[*UnavailableError](err):

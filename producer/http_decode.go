@@ -46,22 +46,13 @@ func requestEncoding(contentType string) (encoding, error) {
 }
 
 // readRequest reads and decodes r's body, at most maxBytes before and after
-// decompression.
-func readRequest(w http.ResponseWriter, r *http.Request, enc encoding, maxBytes int64) (ptraceotlp.ExportRequest, error) {
+// decompression, with attribute values nested at most maxDepth deep.
+func readRequest(w http.ResponseWriter, r *http.Request, enc encoding, maxBytes int64, maxDepth int) (ptraceotlp.ExportRequest, error) {
 	body, err := readBody(w, r, maxBytes)
 	if err != nil {
 		return ptraceotlp.ExportRequest{}, err
 	}
-	req := ptraceotlp.NewExportRequest()
-	if enc.json {
-		err = req.UnmarshalJSON(body)
-	} else {
-		err = req.UnmarshalProto(body)
-	}
-	if err != nil {
-		return ptraceotlp.ExportRequest{}, fmt.Errorf("%w: %w", errUndecodable, err)
-	}
-	return req, nil
+	return decodeRequest(body, enc.json, maxDepth)
 }
 
 func readBody(w http.ResponseWriter, r *http.Request, maxBytes int64) ([]byte, error) {

@@ -37,7 +37,7 @@ func FuzzHTTPDecode(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		req, err := readRequest(httptest.NewRecorder(), r, enc, maxBytes)
+		req, err := readRequest(httptest.NewRecorder(), r, enc, maxBytes, DefaultConfig().MaxAttributeDepth)
 		if err != nil {
 			if code, _ := httpStatus(err); code != http.StatusBadRequest && code != http.StatusRequestEntityTooLarge {
 				t.Fatalf("decode error %v answered %d", err, code)

@@ -83,7 +83,7 @@ func TestUsesExistingTopic(t *testing.T) {
 	d := startDistributor(t, cluster.Brokers(), nil) // configured with testPartitions
 	td := testTraces(30, 1, 1)
 	want := keysOf(td)
-	if err := d.Push(context.Background(), "t1", td); err != nil {
+	if _, err := d.Push(context.Background(), "t1", td); err != nil {
 		t.Fatal(err)
 	}
 	records := readLog(t, cluster.Brokers(), kafkatest.Topic)

@@ -8,22 +8,25 @@ import (
 )
 
 type metrics struct {
-	spansReceived      *prometheus.CounterVec
-	bytesReceived      *prometheus.CounterVec
-	spansRejected      *prometheus.CounterVec
-	produceDuration    prometheus.Histogram
-	recordsWritten     *prometheus.CounterVec
-	recordBytesWritten *prometheus.CounterVec
+	spansReceived       *prometheus.CounterVec
+	bytesReceived       *prometheus.CounterVec
+	spansRejected       *prometheus.CounterVec
+	attributesTruncated *prometheus.CounterVec
+	produceDuration     prometheus.Histogram
+	recordsWritten      *prometheus.CounterVec
+	recordBytesWritten  *prometheus.CounterVec
 }
 
 // Values of the reason label of spans rejected.
 const (
-	reasonInvalidSpan   = "invalid_span"
-	reasonTraceTooLarge = "trace_too_large"
-	reasonUnavailable   = "kafka_unavailable"
-	reasonBufferFull    = "buffer_full"
-	reasonStopping      = "shutting_down"
-	reasonInternal      = "internal"
+	reasonInvalidSpan     = "invalid_span"
+	reasonTraceTooLarge   = "trace_too_large"
+	reasonRequestTooLarge = "request_too_large"
+	reasonRateLimited     = "rate_limited"
+	reasonUnavailable     = "kafka_unavailable"
+	reasonBufferFull      = "buffer_full"
+	reasonStopping        = "shutting_down"
+	reasonInternal        = "internal"
 )
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -40,6 +43,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "spanlog_distributor_spans_rejected_total",
 			Help: "Spans of requests that got an error, by reason.",
 		}, []string{"tenant", "reason"}),
+		attributesTruncated: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "spanlog_distributor_attributes_truncated_total",
+			Help: "Attribute keys and values truncated to the tenant's max-attribute-bytes.",
+		}, []string{"tenant"}),
 		produceDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "spanlog_distributor_produce_duration_seconds",
 			Help:    "Time from handing a request's records to the Kafka client until all were acknowledged or the request gave up.",
@@ -54,7 +61,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Size of the values of the records Kafka acknowledged.",
 		}, []string{"partition"}),
 	}
-	for _, c := range []prometheus.Collector{m.spansReceived, m.bytesReceived, m.spansRejected,
+	for _, c := range []prometheus.Collector{m.spansReceived, m.bytesReceived, m.spansRejected, m.attributesTruncated,
 		m.produceDuration, m.recordsWritten, m.recordBytesWritten} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)
@@ -70,6 +77,10 @@ func rejectReason(err error) string {
 		return reasonInvalidSpan
 	case isType[*TraceTooLargeError](err):
 		return reasonTraceTooLarge
+	case isType[*RequestTooLargeError](err):
+		return reasonRequestTooLarge
+	case isType[*RateLimitedError](err):
+		return reasonRateLimited
 	case errors.Is(err, errBufferFull):
 		return reasonBufferFull
 	case errors.Is(err, errStopping):

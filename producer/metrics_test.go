@@ -37,12 +37,12 @@ func TestMetrics(t *testing.T) {
 	good := testTraces(10, 3, 2)
 	var m ptrace.ProtoMarshaler
 	goodBytes := m.TracesSize(good)
-	if err := d.Push(ctx, "t1", good); err != nil {
+	if _, err := d.Push(ctx, "t1", good); err != nil {
 		t.Fatal(err)
 	}
 	bad := testTraces(2, 2, 1)
 	bad.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).SetSpanID(pcommon.SpanID{})
-	if err := d.Push(ctx, "t1", bad); !isType[*InvalidSpanError](err) {
+	if _, err := d.Push(ctx, "t1", bad); !isType[*InvalidSpanError](err) {
 		t.Fatalf("err = %v, want InvalidSpanError", err)
 	}
 

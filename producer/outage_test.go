@@ -85,7 +85,8 @@ func ways() []way {
 	}
 }
 
-func pushOutcome(err error) outcome {
+// pushOutcome takes what Push returns; the warning does not matter here.
+func pushOutcome(_ string, err error) outcome {
 	o := outcome{ok: err == nil, retryAfter: retryAfter(err)}
 	if err != nil {
 		o.unavailable = isType[*UnavailableError](err)
@@ -146,7 +147,7 @@ func startLoad(t *testing.T, d *Distributor, n int, acked *ackedSpans) *load {
 				}
 				td := numberedTraces(int(next.Add(1)), 2, 2)
 				keys := keysOf(td)
-				switch err := d.Push(context.Background(), "single-tenant", td); {
+				switch _, err := d.Push(context.Background(), "single-tenant", td); {
 				case err == nil:
 					acked.add(keys)
 					l.acks.Add(1)
@@ -207,6 +208,7 @@ func TestKafkaOutage(t *testing.T) {
 	patient := startDistributor(t, cluster.Brokers(), func(s *testSetup) {
 		s.cfg.WriteTimeout = time.Minute
 		s.cfg.MaxRequestBytes = bufferBytes
+		s.cfg.MaxRequestRecordBytes = bufferBytes
 		s.cfg.MaxBufferedBytes = bufferBytes
 	})
 	var acked ackedSpans
@@ -243,7 +245,10 @@ func TestKafkaOutage(t *testing.T) {
 		defer cancel()
 		first := make(chan error, 1)
 		firstTraces := big(next())
-		go func() { first <- patient.Push(ctx, "single-tenant", firstTraces) }()
+		go func() {
+			_, err := patient.Push(ctx, "single-tenant", firstTraces)
+			first <- err
+		}()
 		await(t, 10*time.Second, "the first big request is buffered", func() bool {
 			return patient.client.BufferedProduceBytes() > bufferBytes/2
 		})
@@ -272,7 +277,7 @@ func TestKafkaOutage(t *testing.T) {
 			t.Errorf("%v spans rejected as buffer_full, want %v", got, 3*spans)
 		}
 		cancel()
-		checkUnavailable(t, pushOutcome(<-first), context.Canceled.Error(), time.Minute)
+		checkUnavailable(t, pushOutcome("", <-first), context.Canceled.Error(), time.Minute)
 	})
 
 	cluster.Restart(t)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -17,12 +18,16 @@ import (
 var errNotReady = errors.New("distributor not ready: the Kafka topic is not set up yet")
 
 // Push writes td's spans for tenant to the trace log, split into records of
-// at most Config.MaxRecordBytes by partition and trace, and returns nil only
-// once Kafka acknowledged every record. It returns an *InvalidSpanError or
-// a *TraceTooLargeError, with nothing written, for a request that must not
-// be retried unchanged, and an *UnavailableError for one that should be
-// retried: Kafka did not ack in time, the buffer for Kafka is full, or Run
-// is stopping. An empty td is accepted and writes nothing.
+// at most Config.MaxRecordBytes by partition and trace, and returns a nil
+// error only once Kafka acknowledged every record. It returns an
+// *InvalidSpanError, a *TraceTooLargeError or a *RequestTooLargeError, with
+// nothing written, for a request that must not be retried unchanged; a
+// *RateLimitedError for one over its tenant's ingestion rate, to retry
+// later; and an *UnavailableError for one that should be retried: Kafka did
+// not ack in time, the buffer for Kafka is full, or Run is stopping. An
+// empty td is accepted and writes nothing. Attribute keys and values over
+// the tenant's max-attribute-bytes are truncated, and the warning returned
+// says so, for the client.
 //
 // Push takes td: once it returns, td's spans may have been moved into the
 // records, so the caller must not use it again. Moving rather than copying
@@ -30,15 +35,15 @@ var errNotReady = errors.New("distributor not ready: the Kafka topic is not set 
 // receivers decode a fresh td per request anyway.
 //
 // Both receivers call Push; it is safe for concurrent use.
-func (d *Distributor) Push(ctx context.Context, tenant string, td ptrace.Traces) error {
+func (d *Distributor) Push(ctx context.Context, tenant string, td ptrace.Traces) (warning string, err error) {
 	spans := td.SpanCount()
 	if spans == 0 {
-		return nil
+		return "", nil
 	}
 	d.metrics.spansReceived.WithLabelValues(tenant).Add(float64(spans))
-	err := d.push(ctx, tenant, td)
+	warning, err = d.push(ctx, tenant, td)
 	if err == nil {
-		return nil
+		return warning, nil
 	}
 	reason := rejectReason(err)
 	d.metrics.spansRejected.WithLabelValues(tenant, reason).Add(float64(spans))
@@ -50,32 +55,62 @@ func (d *Distributor) Push(ctx context.Context, tenant string, td ptrace.Traces)
 		level = slog.LevelWarn
 	}
 	d.logger.Log(ctx, level, "push rejected", "tenant", tenant, "spans", spans, "reason", reason, "err", err)
-	return err
+	return "", err
 }
 
-func (d *Distributor) push(ctx context.Context, tenant string, td ptrace.Traces) error {
+// push checks and splits td, the cheap checks first, and writes it. Nothing
+// is copied into records before every limit has passed.
+func (d *Distributor) push(ctx context.Context, tenant string, td ptrace.Traces) (warning string, err error) {
 	if !d.pushes.enter() {
-		return &UnavailableError{Err: errStopping}
+		return "", &UnavailableError{Err: errStopping}
 	}
 	defer d.pushes.leave()
 	partitions := d.partitions.Load()
 	if partitions == 0 {
-		return d.unavailable(errNotReady)
+		return "", d.unavailable(errNotReady)
+	}
+	lim := d.limits.For(tenant)
+	if lim.MaxAttributeBytes > 0 {
+		if n := truncateAttributes(td, int(lim.MaxAttributeBytes)); n > 0 {
+			d.metrics.attributesTruncated.WithLabelValues(tenant).Add(float64(n))
+			warning = fmt.Sprintf("%d attribute keys or values were truncated to %d bytes (max-attribute-bytes of tenant %s)",
+				n, lim.MaxAttributeBytes, tenant)
+		}
 	}
 	l, err := indexRequest(td, tenant, partitions)
 	d.metrics.bytesReceived.WithLabelValues(tenant).Add(float64(l.size))
 	if err != nil {
-		return err
+		return "", err
 	}
 	empty, err := schema.EncodeRecord(tenant, ptrace.NewTraces())
 	if err != nil {
-		return err
+		return "", err
 	}
 	framing := recordFraming(empty)
 	sizes, err := l.assign(int(d.cfg.MaxRecordBytes)-framing, framing)
 	if err != nil {
-		return err
+		return "", err
 	}
+	if err := d.checkRecordBytes(sizes, framing); err != nil {
+		return "", err
+	}
+	// The rate is charged last, for requests that can be written.
+	reservation, err := d.rates.reserve(tenant, lim, l.size, time.Now())
+	if err != nil {
+		return "", err
+	}
+	if err := d.writeRecords(ctx, tenant, td, l, sizes); err != nil {
+		if reservation != nil {
+			// The client retries what was not acked: charge it then.
+			reservation.Cancel()
+		}
+		return "", err
+	}
+	return warning, nil
+}
+
+// writeRecords builds td's records as l and sizes lay them out, and produces them.
+func (d *Distributor) writeRecords(ctx context.Context, tenant string, td ptrace.Traces, l *layout, sizes []recordSize) error {
 	records := make([]*kgo.Record, len(sizes))
 	for i, batch := range l.build(td, sizes) {
 		r, err := schema.EncodeRecord(tenant, batch)
@@ -86,4 +121,20 @@ func (d *Distributor) push(ctx context.Context, tenant string, td ptrace.Traces)
 		records[i] = r
 	}
 	return d.produce(ctx, records)
+}
+
+// checkRecordBytes refuses a request whose records would take more than
+// MaxRequestRecordBytes, before any is built: the sizes assign computed are
+// exact, so the request's resources and scopes are not copied into records
+// only to find them too many.
+func (d *Distributor) checkRecordBytes(sizes []recordSize, framing int) error {
+	var total int64
+	for _, r := range sizes {
+		total += int64(r.total + framing)
+	}
+	if total <= d.cfg.MaxRequestRecordBytes {
+		return nil
+	}
+	return &RequestTooLargeError{Size: total, Limit: d.cfg.MaxRequestRecordBytes, Setting: "max-request-record-bytes",
+		Detail: fmt.Sprintf("split by partition and trace into %d Kafka records, each repeating the resources and scopes of its spans, it needs %d bytes", len(sizes), total)}
 }

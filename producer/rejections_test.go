@@ -139,11 +139,17 @@ func TestRejections(t *testing.T) {
 	d := startDistributor(t, cluster.Brokers(), func(s *testSetup) {
 		s.tenants.MultiTenancy = true
 		s.cfg.MaxRecordBytes = 16 << 10
+		s.cfg.MaxRequestBytes = 1 << 20
+		s.cfg.MaxRequestRecordBytes = 1 << 20
 	})
 	zeroTraceID := testTraces(4, 2, 1)
 	zeroTraceID.ResourceSpans().At(0).ScopeSpans().At(1).Spans().At(0).SetTraceID(pcommon.TraceID{})
 	zeroSpanID := testTraces(4, 2, 1)
 	zeroSpanID.ResourceSpans().At(1).ScopeSpans().At(0).Spans().At(0).SetSpanID(pcommon.SpanID{})
+	endPast2262 := testTraces(4, 2, 1)
+	endPast2262.ResourceSpans().At(1).ScopeSpans().At(1).Spans().At(1).SetEndTimestamp(1 << 63)
+	startPast2262 := testTraces(4, 2, 1)
+	startPast2262.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(1).SetStartTimestamp(1<<64 - 1)
 
 	for _, tc := range []struct {
 		name     string
@@ -161,8 +167,14 @@ func TestRejections(t *testing.T) {
 			[]string{"trace ID is missing or all zero", "resourceSpans[0].scopeSpans[1].spans[0]"}},
 		{"zero span ID", "team-a", zeroSpanID, codes.InvalidArgument, http.StatusBadRequest,
 			[]string{"span ID is missing or all zero", "resourceSpans[1].scopeSpans[0].spans[0]"}},
+		{"end time past 2262", "team-a", endPast2262, codes.InvalidArgument, http.StatusBadRequest,
+			[]string{"end time 9223372036854775808 ns is past 2^63-1 ns", "resourceSpans[1].scopeSpans[1].spans[1]", `invalid span "operation-`}},
+		{"start time past 2262", "team-a", startPast2262, codes.InvalidArgument, http.StatusBadRequest,
+			[]string{"start time 18446744073709551615 ns is past 2^63-1 ns", "resourceSpans[0].scopeSpans[0].spans[1]"}},
 		{"trace too large", "team-a", withTrace(testTraces(30, 2, 1), 0xee, 400), codes.InvalidArgument, http.StatusBadRequest,
 			[]string{"trace ee010000000000000000000000000000 is too large", "max-record-bytes) is 16384"}},
+		{"request records too large", "team-a", sharedResourceTraces(15_000, 8<<10), codes.ResourceExhausted, http.StatusRequestEntityTooLarge,
+			[]string{"request too large: split by partition and trace into", "the limit (max-request-record-bytes) is 1048576 bytes"}},
 	} {
 		t.Run(tc.name+"/grpc", func(t *testing.T) {
 			err := exportGRPC(t, d.GRPCAddr(), tc.tenant, tc.td)

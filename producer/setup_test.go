@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
 	"github.com/spanlog/spanlog/internal/kafkatest"
+	"github.com/spanlog/spanlog/limits"
 	"github.com/spanlog/spanlog/schema"
 	"github.com/spanlog/spanlog/tenant"
 	"github.com/spanlog/spanlog/tracelog"
@@ -28,7 +29,11 @@ type testSetup struct {
 	cfg     Config
 	log     tracelog.Config
 	tenants tenant.Config
-	reg     prometheus.Registerer
+	// limits are every tenant's; none by default. overrides is a
+	// limits overrides file, if any.
+	limits    limits.Limits
+	overrides string
+	reg       prometheus.Registerer
 }
 
 // startDistributor runs a distributor and waits until it is ready.
@@ -77,7 +82,13 @@ func newDistributor(t testing.TB, brokers []string, change func(*testSetup)) *Di
 	if testing.Verbose() {
 		logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	d, err := New(s.cfg, s.log, s.tenants, logger, s.reg)
+	limitsCfg := limits.DefaultConfig()
+	limitsCfg.Defaults, limitsCfg.OverridesFile = s.limits, s.overrides
+	lim, err := limits.NewOverrides(limitsCfg, logger, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatalf("limits: %v", err)
+	}
+	d, err := New(s.cfg, s.log, s.tenants, lim, logger, s.reg)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

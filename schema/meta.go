@@ -34,8 +34,8 @@ type BlockMeta struct {
 	BlockID  uuid.UUID `json:"blockID"`
 	Tenant   string    `json:"tenant"`
 	Created  time.Time `json:"createdAt"`
-	MinStart time.Time `json:"startTime"` // earliest span start
-	MaxEnd   time.Time `json:"endTime"`   // latest span end
+	MinStart time.Time `json:"startTime"` // earliest span start (or end, if before its start)
+	MaxEnd   time.Time `json:"endTime"`   // latest span end (or start); 2262 at most
 
 	TotalSpans  int64 `json:"totalSpans"`
 	TotalTraces int64 `json:"totalTraces"`

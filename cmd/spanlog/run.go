@@ -151,6 +151,7 @@ func buildRoles(ctx context.Context, cfg Config, logger *slog.Logger, reg promet
 		roles  []role
 		q      *querier.Querier
 		bucket objstore.Bucket
+		lim    *limits.Overrides
 	)
 	if cfg.runs(targetBlockBuilder) || cfg.runs(targetQuerier) || cfg.runs(targetCompactor) {
 		b, err := objstore.Open(ctx, cfg.Storage, reg, logger)
@@ -159,8 +160,17 @@ func buildRoles(ctx context.Context, cfg Config, logger *slog.Logger, reg promet
 		}
 		bucket = b
 	}
+	if cfg.runs(targetDistributor) || cfg.runs(targetQuerier) {
+		// One for both roles: its metrics are registered once.
+		l, err := limits.NewOverrides(cfg.Limits, logger.With("role", "limits"), reg)
+		if err != nil {
+			return nil, nil, err
+		}
+		lim = l
+		roles = append(roles, role{name: "limits", run: lim.Run})
+	}
 	if cfg.runs(targetDistributor) {
-		d, err := producer.New(cfg.Distributor, cfg.Kafka, cfg.Tenants, logger.With("role", targetDistributor), reg)
+		d, err := producer.New(cfg.Distributor, cfg.Kafka, cfg.Tenants, lim, logger.With("role", targetDistributor), reg)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -174,11 +184,7 @@ func buildRoles(ctx context.Context, cfg Config, logger *slog.Logger, reg promet
 		roles = append(roles, role{name: targetBlockBuilder, run: b.Run})
 	}
 	if cfg.runs(targetQuerier) {
-		lim, err := limits.NewOverrides(cfg.Limits, logger.With("role", "limits"), reg)
-		if err != nil {
-			return nil, nil, err
-		}
-		roles = append(roles, role{name: "limits", run: lim.Run})
+		var err error
 		q, err = querier.New(cfg.Querier, cfg.Kafka, cfg.Tenants, lim, cfg.BlockBuilder.ConsumerGroup, bucket, logger.With("role", targetQuerier), reg)
 		if err != nil {
 			return nil, nil, err
