@@ -52,13 +52,25 @@ func (c Config) Validate() error {
 // Open opens the configured bucket, as New, and checks that it can be
 // used (see S3.Check), so that a process refuses to start on a bucket
 // that does not exist or credentials that are wrong.
+//
+// An S3 that does not answer at all within the check's timeout is no
+// reason to refuse: it says nothing wrong of the configuration, and a
+// process that exits cannot serve what needs no object storage (queriers
+// answer from their live tails, marked PARTIAL; distributors never need
+// it). The process starts, with an error logged that says what to check;
+// block writes retry and block reads fail until S3 answers.
 func Open(ctx context.Context, c Config, reg prometheus.Registerer, logger *slog.Logger) (Bucket, error) {
 	b, err := New(c, reg, logger)
 	if err != nil {
 		return nil, err
 	}
 	if s3, ok := b.(*S3); ok {
-		if err := s3.Check(ctx); err != nil {
+		err := s3.Check(ctx)
+		switch {
+		case err == nil:
+		case errors.Is(err, ErrNoAnswer) && ctx.Err() == nil:
+			logger.Error("starting without object storage: block-builders retry their writes and queriers answer from their live tails, marked PARTIAL, until S3 answers", "err", err)
+		default:
 			return nil, err
 		}
 	}

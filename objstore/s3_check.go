@@ -19,8 +19,8 @@ import (
 // what to fix: it would say the same again. No answer (network errors,
 // timeouts, 5xx, throttling) is retried with backoff for up to
 // StartupCheckTimeout, so that S3 starting alongside spanlog, or down for
-// a moment, delays the start instead of failing it; past that, the check
-// fails too, and whatever restarts the process tries again.
+// a moment, delays the start; past that, the check fails with an error
+// that is ErrNoAnswer.
 func (s *S3) Check(ctx context.Context) error {
 	ctx, cancel := context.WithTimeoutCause(ctx, s.cfg.StartupCheckTimeout, errCheckTimeout)
 	defer cancel()
@@ -31,8 +31,8 @@ func (s *S3) Check(ctx context.Context) error {
 			return nil
 		}
 		if context.Cause(ctx) == errCheckTimeout {
-			return fmt.Errorf("storage: S3 at %s did not answer within %v (storage.s3.startup-check-timeout): %w; check storage.s3.endpoint and storage.s3.insecure, and that S3 is up and reachable",
-				s.cfg.Endpoint, s.cfg.StartupCheckTimeout, err)
+			return fmt.Errorf("storage: S3 at %s %w within %v (storage.s3.startup-check-timeout): %w; check storage.s3.endpoint and storage.s3.insecure, and that S3 is up and reachable",
+				s.cfg.Endpoint, ErrNoAnswer, s.cfg.StartupCheckTimeout, err)
 		}
 		if ctx.Err() != nil {
 			return context.Cause(ctx)
@@ -52,8 +52,14 @@ func (s *S3) Check(ctx context.Context) error {
 	}
 }
 
-// errCheckTimeout ends a Check that S3 did not answer in time.
-var errCheckTimeout = errors.New("startup check timed out")
+var (
+	// ErrNoAnswer is why a Check failed that S3 never answered: it says
+	// nothing of the bucket or the credentials, only that S3 could not be
+	// reached within StartupCheckTimeout.
+	ErrNoAnswer = errors.New("did not answer")
+	// errCheckTimeout ends a Check that S3 did not answer in time.
+	errCheckTimeout = errors.New("startup check timed out")
+)
 
 // checkOnce lists at most one object under the prefix, creating the
 // bucket first if it is missing and CreateBucket says so.

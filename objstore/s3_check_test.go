@@ -140,3 +140,35 @@ func (l *lockedBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// TestOpenStartsWithoutAnAnswerButNotOnAWrongBucket: a process refuses to
+// start on a bucket S3 says is missing, but starts, with an error logged,
+// on an S3 that does not answer at all: queriers can still answer from
+// their live tails, and S3 may come back.
+func TestOpenStartsWithoutAnAnswerButNotOnAWrongBucket(t *testing.T) {
+	srv := miniotest.Start(t)
+	open := func(cfg objstore.S3Config) (objstore.Bucket, string, error) {
+		logs := &lockedBuffer{}
+		logger := slog.New(slog.NewTextHandler(logs, nil))
+		b, err := objstore.Open(t.Context(), objstore.Config{Backend: "s3", S3: cfg}, prometheus.NewRegistry(), logger)
+		return b, logs.String(), err
+	}
+
+	missing := srv.NewBucket(t)
+	missing.Bucket = "no-such-bucket"
+	if _, _, err := open(missing); err == nil || !strings.Contains(err.Error(), "does not exist") {
+		t.Fatalf("open of a missing bucket: %v, want it refused", err)
+	}
+
+	silent := srv.NewBucket(t)
+	silent.StartupCheckTimeout = 500 * time.Millisecond
+	silent.MaxRetries = 0
+	srv.Stop()
+	b, logs, err := open(silent)
+	if err != nil || b == nil {
+		t.Fatalf("open of a silent S3: %v, want the bucket", err)
+	}
+	if !strings.Contains(logs, "starting without object storage") || !strings.Contains(logs, "did not answer within 500ms") {
+		t.Errorf("open of a silent S3 logged %q, want an error saying S3 did not answer", logs)
+	}
+}

@@ -65,9 +65,10 @@ type S3Config struct {
 	// its check of the bucket and the credentials: attempts that get no
 	// answer (network errors, timeouts, 5xx, throttling) are retried with
 	// backoff within it. An answer saying what is wrong (no such bucket,
-	// unknown key, wrong secret, access denied) stops startup at once.
-	// Default 1m.
-	StartupCheckTimeout time.Duration `yaml:"startup-check-timeout" help:"How long startup retries the check of the bucket and credentials while S3 does not answer, before giving up."`
+	// unknown key, wrong secret, access denied) stops startup at once;
+	// no answer within the timeout starts the process anyway, with an
+	// error logged (see Open). Default 15s.
+	StartupCheckTimeout time.Duration `yaml:"startup-check-timeout" help:"How long startup retries the check of the bucket and credentials while S3 does not answer, before starting without it."`
 	// PartSizeBytes is the size of the parts of a multipart upload; an
 	// object up to this size goes up in one request. An upload from a
 	// reader that is not an io.ReaderAt and io.Seeker (as *bytes.Reader
@@ -84,7 +85,7 @@ func DefaultS3Config() S3Config {
 		MaxRetries:          5,
 		RetryBackoff:        100 * time.Millisecond,
 		RetryMaxBackoff:     5 * time.Second,
-		StartupCheckTimeout: time.Minute,
+		StartupCheckTimeout: 15 * time.Second,
 		PartSizeBytes:       16 << 20,
 	}
 }
