@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,6 +21,7 @@ import (
 	"github.com/spanlog/spanlog/block"
 	"github.com/spanlog/spanlog/consumer"
 	"github.com/spanlog/spanlog/internal/kafkatest"
+	"github.com/spanlog/spanlog/internal/logtest"
 	"github.com/spanlog/spanlog/objstore"
 	"github.com/spanlog/spanlog/schema"
 	"github.com/spanlog/spanlog/tracelog"
@@ -35,7 +35,7 @@ type fixture struct {
 	log     tracelog.Config
 	cl      *kgo.Client
 	bucket  *flakyBucket
-	logs    *syncBuffer // every builder's log
+	logs    *logtest.Buffer // every builder's log
 	nextID  atomic.Uint64
 	records atomic.Int64
 }
@@ -53,7 +53,7 @@ func newFixture(t *testing.T, opts ...kfake.Opt) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{t: t, log: log, cl: cl, bucket: &flakyBucket{Bucket: dir}, logs: &syncBuffer{}}
+	return &fixture{t: t, log: log, cl: cl, bucket: &flakyBucket{Bucket: dir}, logs: &logtest.Buffer{}}
 }
 
 // produce writes one record of spans spans (one trace) for tenant to
@@ -101,9 +101,8 @@ func (f *fixture) start(group string, opts ...func(*Config)) (stop func()) {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	logger := slog.New(slog.NewTextHandler(f.logs, nil))
 	f.reg = prometheus.NewRegistry()
-	b, err := New(cfg, f.log, "default", f.bucket, logger, f.reg)
+	b, err := New(cfg, f.log, "default", f.bucket, f.logs.Logger(), f.reg)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -260,24 +259,6 @@ func (b *flakyBucket) Upload(ctx context.Context, name string, r io.Reader) erro
 		return errors.New("injected upload failure")
 	}
 	return b.Bucket.Upload(ctx, name, r)
-}
-
-// syncBuffer is a log sink for builders on several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // metric returns the sum of the samples of the family name in the

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/spanlog/spanlog/block"
+	"github.com/spanlog/spanlog/internal/logtest"
 	"github.com/spanlog/spanlog/internal/miniotest"
 	"github.com/spanlog/spanlog/objstore"
 	"github.com/spanlog/spanlog/schema"
@@ -41,29 +42,11 @@ func backends(parent *testing.T) map[string]func(*testing.T) objstore.Bucket {
 	}
 }
 
-// logBuffer collects what a logger writes.
-type logBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func newLoggedBlocklist(t *testing.T, bkt objstore.Bucket, useIndex bool) (*Blocklist, *logBuffer, *prometheus.Registry) {
+func newLoggedBlocklist(t *testing.T, bkt objstore.Bucket, useIndex bool) (*Blocklist, *logtest.Buffer, *prometheus.Registry) {
 	t.Helper()
-	logs := &logBuffer{}
+	logs := &logtest.Buffer{}
 	reg := prometheus.NewRegistry()
-	bl, err := New(DefaultConfig(), bkt, useIndex, slog.New(slog.NewTextHandler(logs, nil)), reg)
+	bl, err := New(DefaultConfig(), bkt, useIndex, logs.Logger(), reg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/spanlog/spanlog/internal/logtest"
 )
 
 // binary is the spanlog binary TestMain builds for the package.
@@ -98,7 +100,7 @@ type process struct {
 	http string // address of its HTTP server
 	args []string
 	cmd  *exec.Cmd
-	log  *syncBuffer
+	log  *logtest.Buffer
 	done chan struct{}
 	err  error
 }
@@ -116,7 +118,7 @@ func startProcess(t *testing.T, name, http string, args []string) *process {
 // ready. The process is killed when the test ends.
 func launchProcess(t *testing.T, name, http string, args []string) *process {
 	t.Helper()
-	p := &process{name: name, http: http, args: args, log: &syncBuffer{}, done: make(chan struct{})}
+	p := &process{name: name, http: http, args: args, log: &logtest.Buffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(binary, args...)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	if err := p.cmd.Start(); err != nil {
@@ -269,21 +271,4 @@ func metric(t *testing.T, addr, name string) float64 {
 		}
 	}
 	return sum
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
