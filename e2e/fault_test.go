@@ -47,20 +47,14 @@ func TestFaultInjection(t *testing.T) {
 	duration := faultDuration(t)
 	minio := miniotest.Start(t)
 	s3 := minio.NewBucket(t)
-	c := newCluster(t,
-		"-storage.backend=s3",
-		"-storage.s3.endpoint="+s3.Endpoint,
-		"-storage.s3.bucket="+s3.Bucket,
-		"-storage.s3.access-key-id="+s3.AccessKeyID,
-		"-storage.s3.secret-access-key="+s3.SecretAccessKey,
-		"-storage.s3.insecure=true",
+	c := newCluster(t, append(s3Flags(s3),
 		"-storage.s3.request-timeout=3s",
 		"-storage.s3.max-retries=2",
 		"-block-builder.retry-backoff=200ms",
 		"-block-builder.retry-max-backoff=2s",
 		"-block-builder.session-timeout=6s",
 		"-block-builder.lag-interval=1s",
-	)
+	)...)
 	_, otlp := c.startDistributor(t)
 	builders := []*process{
 		c.start(t, "block-builder-1", "block-builder"),

@@ -35,20 +35,14 @@ func TestPartialAnswersWhenBuildersStallOrStorageGoes(t *testing.T) {
 	const bound = 256 << 10
 	minio := miniotest.Start(t)
 	s3 := minio.NewBucket(t)
-	c := newCluster(t,
-		"-storage.backend=s3",
-		"-storage.s3.endpoint="+s3.Endpoint,
-		"-storage.s3.bucket="+s3.Bucket,
-		"-storage.s3.access-key-id="+s3.AccessKeyID,
-		"-storage.s3.secret-access-key="+s3.SecretAccessKey,
-		"-storage.s3.insecure=true",
+	c := newCluster(t, append(s3Flags(s3),
 		"-storage.s3.request-timeout=2s",
 		"-storage.s3.max-retries=1",
 		"-block-builder.retry-backoff=200ms",
 		"-block-builder.retry-max-backoff=1s",
 		fmt.Sprintf("-querier.live-tail-max-bytes=%d", bound),
 		"-querier.storage-timeout=1s",
-	)
+	)...)
 	_, otlp := c.startDistributor(t)
 	querier := c.start(t, "querier", "querier")
 
