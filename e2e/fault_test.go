@@ -70,17 +70,7 @@ func TestFaultInjection(t *testing.T) {
 	cfg.BatchTraces = 4
 	cfg.Workers = 4
 	cfg.RequestTimeout = 10 * time.Second
-	loadCtx, stopLoad := context.WithTimeout(context.Background(), duration)
-	defer stopLoad()
-	type outcome struct {
-		res *loadgen.Result
-		err error
-	}
-	loadDone := make(chan outcome, 1)
-	go func() {
-		res, err := loadgen.Run(loadCtx, cfg)
-		loadDone <- outcome{res, err}
-	}()
+	load := startLoad(t, cfg, duration)
 
 	// The faults, spread over the run.
 	start := time.Now()
@@ -134,15 +124,8 @@ func TestFaultInjection(t *testing.T) {
 	querier = querier.restart(t)
 	killBuilder(0)
 
-	out := <-loadDone
-	if out.err != nil {
-		t.Fatalf("load: %v", out.err)
-	}
-	res := out.res
 	// Kafka was up throughout: no fault behind it may cost a client an OK.
-	if res.AckedSpans == 0 || res.FailedRequests > 0 {
-		t.Fatalf("acked %d spans; %d requests failed: %v", res.AckedSpans, res.FailedRequests, res.Errors)
-	}
+	res := load.wait(t)
 
 	drainStart := time.Now()
 	waitDrained(t, c)

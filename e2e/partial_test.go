@@ -128,16 +128,7 @@ func sendLoad(t *testing.T, otlp string, rate float64, d time.Duration) map[trac
 	cfg.Rate = rate
 	cfg.SpansPerTrace = 5
 	cfg.BatchTraces = 4
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	defer cancel()
-	res, err := loadgen.Run(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.FailedRequests > 0 || len(res.Acked) == 0 {
-		t.Fatalf("load: %d traces acked, %d requests failed: %v", len(res.Acked), res.FailedRequests, res.Errors)
-	}
-	return res.Acked
+	return sendFor(t, cfg, d).Acked
 }
 
 // waitLiveConsumed waits until the querier's live tail has read the whole
