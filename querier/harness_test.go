@@ -18,6 +18,7 @@ import (
 
 	"github.com/spanlog/spanlog/block"
 	"github.com/spanlog/spanlog/internal/kafkatest"
+	"github.com/spanlog/spanlog/internal/logtest"
 	"github.com/spanlog/spanlog/limits"
 	"github.com/spanlog/spanlog/objstore"
 	"github.com/spanlog/spanlog/schema"
@@ -37,6 +38,9 @@ type runningQuerier struct {
 	// as in a process.
 	api  string
 	stop func() // leaves the group and stops serving
+	// reg and logs hold the querier's metrics and what it logged.
+	reg  *prometheus.Registry
+	logs *logtest.Buffer
 }
 
 // soloConfig is the configuration of a querier that is the only one: no
@@ -79,7 +83,7 @@ func unstartedQuerier(t testing.TB) *Querier {
 	return &Querier{
 		tenants: tenant.Config{MultiTenancy: true, Default: "single-tenant"},
 		logger:  slog.New(slog.DiscardHandler),
-		metrics: newMetrics(prometheus.NewRegistry()),
+		metrics: newMetrics(prometheus.NewRegistry(), slog.New(slog.DiscardHandler)),
 		limits:  noLimits(t),
 		cfg:     DefaultConfig(),
 	}
@@ -154,7 +158,8 @@ func launchQueriers(t testing.TB, bkt objstore.Bucket, cfgs []Config, tenants te
 		}
 		cfg.SessionTimeout = 6 * time.Second
 		cfg.AdvertiseAddress = ln.Addr().String()
-		q, err := New(cfg, log, tenants, lim, "builders", bkt, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+		reg, logs := prometheus.NewRegistry(), &logtest.Buffer{}
+		q, err := New(cfg, log, tenants, lim, "builders", bkt, logs.Logger(), reg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -175,7 +180,7 @@ func launchQueriers(t testing.TB, bkt objstore.Bucket, cfgs []Config, tenants te
 		runCtx, stop := context.WithCancel(ctx)
 		done := make(chan error, 1)
 		go func() { done <- q.Run(runCtx) }()
-		rq := &runningQuerier{Querier: q, producer: producer, partitions: log.Partitions, api: apiLn.Addr().String(), stop: sync.OnceFunc(func() {
+		rq := &runningQuerier{Querier: q, producer: producer, partitions: log.Partitions, api: apiLn.Addr().String(), reg: reg, logs: logs, stop: sync.OnceFunc(func() {
 			stop()
 			if err := <-done; err != nil {
 				t.Error(err)
