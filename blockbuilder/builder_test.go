@@ -22,6 +22,7 @@ import (
 	"github.com/spanlog/spanlog/consumer"
 	"github.com/spanlog/spanlog/internal/kafkatest"
 	"github.com/spanlog/spanlog/internal/logtest"
+	"github.com/spanlog/spanlog/internal/promtest"
 	"github.com/spanlog/spanlog/objstore"
 	"github.com/spanlog/spanlog/schema"
 	"github.com/spanlog/spanlog/tracelog"
@@ -261,32 +262,6 @@ func (b *flakyBucket) Upload(ctx context.Context, name string, r io.Reader) erro
 	return b.Bucket.Upload(ctx, name, r)
 }
 
-// metric returns the sum of the samples of the family name in the
-// registry of the builder started last, or -1 if it has none.
-func (f *fixture) metric(name string) float64 {
-	f.t.Helper()
-	families, err := f.reg.Gather()
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	sum := -1.0
-	for _, mf := range families {
-		if mf.GetName() != name {
-			continue
-		}
-		sum = 0
-		for _, m := range mf.GetMetric() {
-			switch {
-			case m.GetGauge() != nil:
-				sum += m.GetGauge().GetValue()
-			case m.GetCounter() != nil:
-				sum += m.GetCounter().GetValue()
-			}
-		}
-	}
-	return sum
-}
-
 func TestOffsetsCommittedOnlyAfterBlocksAreStored(t *testing.T) {
 	f := newFixture(t)
 	f.bucket.failing.Store(true)
@@ -307,7 +282,7 @@ func TestOffsetsCommittedOnlyAfterBlocksAreStored(t *testing.T) {
 		t.Fatalf("offsets %v committed while no block could be stored", c)
 	}
 	// The outage shows as lag: all 6 records, and growing in age.
-	lag := f.metric
+	lag := func(name string) float64 { return promtest.Value(t, f.reg, name) }
 	for lag("spanlog_block_builder_lag_records") != 6 {
 		if time.Now().After(deadline) {
 			t.Fatalf("lag records %v during the outage, want 6", lag("spanlog_block_builder_lag_records"))

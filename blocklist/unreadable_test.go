@@ -18,6 +18,7 @@ import (
 	"github.com/spanlog/spanlog/block"
 	"github.com/spanlog/spanlog/internal/logtest"
 	"github.com/spanlog/spanlog/internal/miniotest"
+	"github.com/spanlog/spanlog/internal/promtest"
 	"github.com/spanlog/spanlog/objstore"
 	"github.com/spanlog/spanlog/schema"
 )
@@ -109,7 +110,7 @@ func TestUnreadableMetaIsSkippedNotFatal(t *testing.T) {
 			if err := bl.WaitLoaded(ctx); err != nil {
 				t.Error(err)
 			}
-			if got := metricValue(t, reg, "spanlog_blocklist_unreadable_blocks", "t1"); got != float64(len(bad)) {
+			if got := promtest.Value(t, reg, "spanlog_blocklist_unreadable_blocks", "tenant", "t1"); got != float64(len(bad)) {
 				t.Errorf("unreadable blocks of t1: %v, want %d", got, len(bad))
 			}
 			for id := range bad {
@@ -127,34 +128,11 @@ func TestUnreadableMetaIsSkippedNotFatal(t *testing.T) {
 			if err := bl.Poll(ctx, nil); err != nil {
 				t.Fatal(err)
 			}
-			if got := metricValue(t, reg, "spanlog_blocklist_unreadable_blocks", "t1"); got != 0 {
+			if got := promtest.Value(t, reg, "spanlog_blocklist_unreadable_blocks", "tenant", "t1"); got != 0 {
 				t.Errorf("unreadable blocks of t1 after deleting them: %v", got)
 			}
 		})
 	}
-}
-
-// metricValue returns the value of tenant's series of the gauge or
-// counter family name in reg; 0 when it has none.
-func metricValue(t *testing.T, reg *prometheus.Registry, name, tenant string) float64 {
-	t.Helper()
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range families {
-		if f.GetName() != name {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "tenant" && l.GetValue() == tenant {
-					return m.GetGauge().GetValue() + m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return 0
 }
 
 // faultyBucket fails the listings under some prefixes and the reads of
@@ -266,7 +244,7 @@ func TestFailedTenantKeepsItsBlocksAndBlindsNoOther(t *testing.T) {
 	bkt.set(nil, []string{block.MetaName("t2", holeID)})
 	hole := writeBlock(t, bkt, "t2", 10, 20)
 	last := writeBlock(t, bkt, "t2", 20, 30)
-	failures := metricValue(t, reg, "spanlog_blocklist_tenant_poll_failures_total", "t2")
+	failures := promtest.Value(t, reg, "spanlog_blocklist_tenant_poll_failures_total", "tenant", "t2")
 	waitCounter(t, reg, "spanlog_blocklist_tenant_poll_failures_total", "t2", failures+2)
 	if got := bl.CoveredEnd("t2", 0); got != 10 {
 		t.Fatalf("t2 covered to %d while the meta of [10, 20) cannot be read; want 10", got)
@@ -283,7 +261,7 @@ func TestFailedTenantKeepsItsBlocksAndBlindsNoOther(t *testing.T) {
 
 func waitCounter(t *testing.T, reg *prometheus.Registry, name, tenant string, atLeast float64) {
 	t.Helper()
-	waitFor(t, t.Context(), name+" to reach its value", func() bool { return metricValue(t, reg, name, tenant) >= atLeast })
+	waitFor(t, t.Context(), name+" to reach its value", func() bool { return promtest.Value(t, reg, name, "tenant", tenant) >= atLeast })
 }
 
 // waitFor polls cond until it holds, or fails t when ctx ends.

@@ -5,12 +5,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 
 	"github.com/spanlog/spanlog/consumer"
 	"github.com/spanlog/spanlog/internal/kafkatest"
+	"github.com/spanlog/spanlog/internal/promtest"
 	"github.com/spanlog/spanlog/objstore"
 	"github.com/spanlog/spanlog/schema"
 )
@@ -67,34 +67,11 @@ func TestLiveTailSkipsRecordsWithoutSpans(t *testing.T) {
 		consumer.SkipUnknownFormat: 1,
 		consumer.SkipInvalidTenant: 1,
 	} {
-		if got := skippedRecords(t, q.reg, reason); got != want {
+		if got := promtest.Value(t, q.reg, "spanlog_querier_live_records_skipped_total", "reason", reason); got != want {
 			t.Errorf("records skipped for %s: %v, want %v", reason, got, want)
 		}
 	}
 	if n := strings.Count(q.logs.String(), "skipping record"); n != 2 {
 		t.Errorf("%d lines about skipped records, want one per partition (2):\n%s", n, q.logs)
 	}
-}
-
-// skippedRecords returns the querier's count of live-tail records skipped
-// for reason.
-func skippedRecords(t *testing.T, reg *prometheus.Registry, reason string) float64 {
-	t.Helper()
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range families {
-		if f.GetName() != "spanlog_querier_live_records_skipped_total" {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "reason" && l.GetValue() == reason {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return 0
 }
