@@ -192,13 +192,7 @@ func TestFailedTenantKeepsItsBlocksAndBlindsNoOther(t *testing.T) {
 
 	bl, logs, reg := newLoggedBlocklist(t, bkt, false)
 	bl.cfg.PollInterval = 20 * time.Millisecond
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		bl.Run(runCtx, func() {})
-	}()
-	defer func() { stop(); <-done }()
+	runBlocklist(t, bl)
 
 	// A fresh blocklist with one tenant failing from the start.
 	need := map[int32]int64{0: 10}
