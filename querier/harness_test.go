@@ -152,10 +152,7 @@ func launchQueriers(t testing.TB, bkt objstore.Bucket, cfgs []Config, tenants te
 	t.Cleanup(producer.Close)
 	out := make([]*runningQuerier, len(cfgs))
 	for i, cfg := range cfgs {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
+		ln := listen(t)
 		cfg.SessionTimeout = 6 * time.Second
 		cfg.AdvertiseAddress = ln.Addr().String()
 		reg, logs := prometheus.NewRegistry(), &logtest.Buffer{}
@@ -165,18 +162,9 @@ func launchQueriers(t testing.TB, bkt objstore.Bucket, cfgs []Config, tenants te
 		}
 		// Other queriers reach it on its peer routes, as on its own
 		// listener in a process.
-		mux := http.NewServeMux()
-		q.RegisterPeerRoutes(mux)
-		srv := &http.Server{Handler: mux}
-		go srv.Serve(ln)
-		apiLn, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		apiMux := http.NewServeMux()
-		q.RegisterRoutes(apiMux)
-		apiSrv := &http.Server{Handler: apiMux}
-		go apiSrv.Serve(apiLn)
+		srv := serve(ln, q.RegisterPeerRoutes)
+		apiLn := listen(t)
+		apiSrv := serve(apiLn, q.RegisterRoutes)
 		runCtx, stop := context.WithCancel(ctx)
 		done := make(chan error, 1)
 		go func() { done <- q.Run(runCtx) }()
@@ -197,6 +185,25 @@ func launchQueriers(t testing.TB, bkt objstore.Bucket, cfgs []Config, tenants te
 		}
 	}
 	return out
+}
+
+// listen returns a listener on a free loopback port.
+func listen(t testing.TB) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
+}
+
+// serve serves on ln the routes register adds to a mux, until closed.
+func serve(ln net.Listener, register func(*http.ServeMux)) *http.Server {
+	mux := http.NewServeMux()
+	register(mux)
+	srv := &http.Server{Handler: mux}
+	go srv.Serve(ln)
+	return srv
 }
 
 // produce writes td, all of one trace, to the log as the distributor
