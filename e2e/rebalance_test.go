@@ -90,18 +90,6 @@ func (g *groups) waitCommitsPast(t *testing.T, group string, before map[int32]in
 	})
 }
 
-// waitForWhat is waitFor with a description of the last state seen.
-func waitForWhat(t *testing.T, timeout time.Duration, cond func() bool, what func() string) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // allPartitions lists the log's partitions.
 func allPartitions() []int32 {
 	out := make([]int32, logPartitions)
