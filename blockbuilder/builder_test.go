@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,6 +21,8 @@ import (
 	"github.com/spanlog/spanlog/block"
 	"github.com/spanlog/spanlog/consumer"
 	"github.com/spanlog/spanlog/internal/kafkatest"
+	"github.com/spanlog/spanlog/internal/logtest"
+	"github.com/spanlog/spanlog/internal/promtest"
 	"github.com/spanlog/spanlog/objstore"
 	"github.com/spanlog/spanlog/schema"
 	"github.com/spanlog/spanlog/tracelog"
@@ -35,7 +36,7 @@ type fixture struct {
 	log     tracelog.Config
 	cl      *kgo.Client
 	bucket  *flakyBucket
-	logs    *syncBuffer // every builder's log
+	logs    *logtest.Buffer // every builder's log
 	nextID  atomic.Uint64
 	records atomic.Int64
 }
@@ -53,7 +54,7 @@ func newFixture(t *testing.T, opts ...kfake.Opt) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{t: t, log: log, cl: cl, bucket: &flakyBucket{Bucket: dir}, logs: &syncBuffer{}}
+	return &fixture{t: t, log: log, cl: cl, bucket: &flakyBucket{Bucket: dir}, logs: &logtest.Buffer{}}
 }
 
 // produce writes one record of spans spans (one trace) for tenant to
@@ -101,9 +102,8 @@ func (f *fixture) start(group string, opts ...func(*Config)) (stop func()) {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	logger := slog.New(slog.NewTextHandler(f.logs, nil))
 	f.reg = prometheus.NewRegistry()
-	b, err := New(cfg, f.log, "default", f.bucket, logger, f.reg)
+	b, err := New(cfg, f.log, "default", f.bucket, f.logs.Logger(), f.reg)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -262,50 +262,6 @@ func (b *flakyBucket) Upload(ctx context.Context, name string, r io.Reader) erro
 	return b.Bucket.Upload(ctx, name, r)
 }
 
-// syncBuffer is a log sink for builders on several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// metric returns the sum of the samples of the family name in the
-// registry of the builder started last, or -1 if it has none.
-func (f *fixture) metric(name string) float64 {
-	f.t.Helper()
-	families, err := f.reg.Gather()
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	sum := -1.0
-	for _, mf := range families {
-		if mf.GetName() != name {
-			continue
-		}
-		sum = 0
-		for _, m := range mf.GetMetric() {
-			switch {
-			case m.GetGauge() != nil:
-				sum += m.GetGauge().GetValue()
-			case m.GetCounter() != nil:
-				sum += m.GetCounter().GetValue()
-			}
-		}
-	}
-	return sum
-}
-
 func TestOffsetsCommittedOnlyAfterBlocksAreStored(t *testing.T) {
 	f := newFixture(t)
 	f.bucket.failing.Store(true)
@@ -326,7 +282,7 @@ func TestOffsetsCommittedOnlyAfterBlocksAreStored(t *testing.T) {
 		t.Fatalf("offsets %v committed while no block could be stored", c)
 	}
 	// The outage shows as lag: all 6 records, and growing in age.
-	lag := f.metric
+	lag := func(name string) float64 { return promtest.Value(t, f.reg, name) }
 	for lag("spanlog_block_builder_lag_records") != 6 {
 		if time.Now().After(deadline) {
 			t.Fatalf("lag records %v during the outage, want 6", lag("spanlog_block_builder_lag_records"))

@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/spanlog/spanlog/block"
+	"github.com/spanlog/spanlog/internal/promtest"
 	"github.com/spanlog/spanlog/schema"
 )
 
@@ -66,39 +67,16 @@ func TestRecordsNoBlockCanHoldAreSkipped(t *testing.T) {
 	f.waitCommitted("builders")
 	f.checkEverySpanOnce(4 * 2)
 	for reason, want := range map[string]float64{"no_spans": 2, "undecodable": 1, "unknown_format": 1, "invalid_tenant": 1} {
-		if got := f.metricWith("spanlog_block_builder_records_skipped_total", "reason", reason); got != want {
+		if got := promtest.Value(t, f.reg, "spanlog_block_builder_records_skipped_total", "reason", reason); got != want {
 			t.Errorf("records skipped for %s: %v, want %v", reason, got, want)
 		}
 	}
 	if n := strings.Count(f.logs.String(), "skipping record"); n != partitions {
 		t.Errorf("%d lines about skipped records, want one per partition (%d):\n%s", n, partitions, f.logs)
 	}
-	if n := f.metric("spanlog_block_builder_blocks_unwritable_total"); n != 0 {
+	if n := promtest.Value(t, f.reg, "spanlog_block_builder_blocks_unwritable_total"); n != 0 {
 		t.Errorf("%v blocks given up", n)
 	}
-}
-
-// metricWith returns the value of the series of family name whose label
-// has value, in the registry of the builder started last.
-func (f *fixture) metricWith(name, label, value string) float64 {
-	f.t.Helper()
-	families, err := f.reg.Gather()
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	for _, mf := range families {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == label && l.GetValue() == value {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return 0
 }
 
 // Only object storage errors are retried: a block that fails for another
@@ -111,7 +89,6 @@ func TestUnwritableBlockIsNotRetried(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.reg = reg
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	empty := block.NewBuilder("t1", block.DefaultOptions()) // block.ErrEmpty, whatever the storage
@@ -121,10 +98,10 @@ func TestUnwritableBlockIsNotRetried(t *testing.T) {
 	if ctx.Err() != nil {
 		t.Fatal("the write was retried until the test's deadline")
 	}
-	if n := f.metric("spanlog_block_builder_blocks_unwritable_total"); n != 1 {
+	if n := promtest.Value(t, reg, "spanlog_block_builder_blocks_unwritable_total"); n != 1 {
 		t.Errorf("%v blocks given up, want 1", n)
 	}
-	if n := f.metric("spanlog_block_builder_flush_failures_total"); n != 0 {
+	if n := promtest.Value(t, reg, "spanlog_block_builder_flush_failures_total"); n != 0 {
 		t.Errorf("%v retried failures, want 0", n)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/spanlog/spanlog/internal/kafkatest"
+	"github.com/spanlog/spanlog/internal/promtest"
 )
 
 // protocols are the group protocols every rebalance test runs under, with
@@ -176,8 +177,7 @@ func TestStuckFlushGivesWayToARebalance(t *testing.T) {
 			if c := f.committed("builders"); len(c) != 0 {
 				t.Fatalf("offsets %v committed while no block could be stored", c)
 			}
-			f.reg = reg
-			if n := f.metric("spanlog_block_builder_flushes_abandoned_total"); (n > 0) != tc.abandoned {
+			if n := promtest.Value(t, reg, "spanlog_block_builder_flushes_abandoned_total"); (n > 0) != tc.abandoned {
 				t.Errorf("%v flushes abandoned; want some: %v", n, tc.abandoned)
 			}
 

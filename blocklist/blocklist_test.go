@@ -81,6 +81,17 @@ func newBlocklist(t *testing.T, bkt objstore.Bucket, useIndex bool) *Blocklist {
 	return bl
 }
 
+// runBlocklist polls with bl, as its Run does, until the test ends.
+func runBlocklist(t *testing.T, bl *Blocklist) {
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		bl.Run(ctx, func() {})
+	}()
+	t.Cleanup(func() { stop(); <-done })
+}
+
 func ids(metas []*schema.BlockMeta) []uuid.UUID {
 	out := make([]uuid.UUID, 0, len(metas))
 	for _, m := range metas {
@@ -227,13 +238,7 @@ func TestRequireAndRefresh(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		bl.Run(runCtx, func() {})
-	}()
-	defer func() { stop(); <-done }()
+	runBlocklist(t, bl)
 	if err := bl.WaitRequired(ctx, map[int32]int64{}); err != nil {
 		t.Fatal(err)
 	}

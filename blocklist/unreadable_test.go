@@ -16,7 +16,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/spanlog/spanlog/block"
+	"github.com/spanlog/spanlog/internal/logtest"
 	"github.com/spanlog/spanlog/internal/miniotest"
+	"github.com/spanlog/spanlog/internal/promtest"
 	"github.com/spanlog/spanlog/objstore"
 	"github.com/spanlog/spanlog/schema"
 )
@@ -41,29 +43,11 @@ func backends(parent *testing.T) map[string]func(*testing.T) objstore.Bucket {
 	}
 }
 
-// logBuffer collects what a logger writes.
-type logBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func newLoggedBlocklist(t *testing.T, bkt objstore.Bucket, useIndex bool) (*Blocklist, *logBuffer, *prometheus.Registry) {
+func newLoggedBlocklist(t *testing.T, bkt objstore.Bucket, useIndex bool) (*Blocklist, *logtest.Buffer, *prometheus.Registry) {
 	t.Helper()
-	logs := &logBuffer{}
+	logs := &logtest.Buffer{}
 	reg := prometheus.NewRegistry()
-	bl, err := New(DefaultConfig(), bkt, useIndex, slog.New(slog.NewTextHandler(logs, nil)), reg)
+	bl, err := New(DefaultConfig(), bkt, useIndex, logs.Logger(), reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +110,7 @@ func TestUnreadableMetaIsSkippedNotFatal(t *testing.T) {
 			if err := bl.WaitLoaded(ctx); err != nil {
 				t.Error(err)
 			}
-			if got := metricValue(t, reg, "spanlog_blocklist_unreadable_blocks", "t1"); got != float64(len(bad)) {
+			if got := promtest.Value(t, reg, "spanlog_blocklist_unreadable_blocks", "tenant", "t1"); got != float64(len(bad)) {
 				t.Errorf("unreadable blocks of t1: %v, want %d", got, len(bad))
 			}
 			for id := range bad {
@@ -144,34 +128,11 @@ func TestUnreadableMetaIsSkippedNotFatal(t *testing.T) {
 			if err := bl.Poll(ctx, nil); err != nil {
 				t.Fatal(err)
 			}
-			if got := metricValue(t, reg, "spanlog_blocklist_unreadable_blocks", "t1"); got != 0 {
+			if got := promtest.Value(t, reg, "spanlog_blocklist_unreadable_blocks", "tenant", "t1"); got != 0 {
 				t.Errorf("unreadable blocks of t1 after deleting them: %v", got)
 			}
 		})
 	}
-}
-
-// metricValue returns the value of tenant's series of the gauge or
-// counter family name in reg; 0 when it has none.
-func metricValue(t *testing.T, reg *prometheus.Registry, name, tenant string) float64 {
-	t.Helper()
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range families {
-		if f.GetName() != name {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "tenant" && l.GetValue() == tenant {
-					return m.GetGauge().GetValue() + m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return 0
 }
 
 // faultyBucket fails the listings under some prefixes and the reads of
@@ -231,13 +192,7 @@ func TestFailedTenantKeepsItsBlocksAndBlindsNoOther(t *testing.T) {
 
 	bl, logs, reg := newLoggedBlocklist(t, bkt, false)
 	bl.cfg.PollInterval = 20 * time.Millisecond
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		bl.Run(runCtx, func() {})
-	}()
-	defer func() { stop(); <-done }()
+	runBlocklist(t, bl)
 
 	// A fresh blocklist with one tenant failing from the start.
 	need := map[int32]int64{0: 10}
@@ -283,7 +238,7 @@ func TestFailedTenantKeepsItsBlocksAndBlindsNoOther(t *testing.T) {
 	bkt.set(nil, []string{block.MetaName("t2", holeID)})
 	hole := writeBlock(t, bkt, "t2", 10, 20)
 	last := writeBlock(t, bkt, "t2", 20, 30)
-	failures := metricValue(t, reg, "spanlog_blocklist_tenant_poll_failures_total", "t2")
+	failures := promtest.Value(t, reg, "spanlog_blocklist_tenant_poll_failures_total", "tenant", "t2")
 	waitCounter(t, reg, "spanlog_blocklist_tenant_poll_failures_total", "t2", failures+2)
 	if got := bl.CoveredEnd("t2", 0); got != 10 {
 		t.Fatalf("t2 covered to %d while the meta of [10, 20) cannot be read; want 10", got)
@@ -300,7 +255,7 @@ func TestFailedTenantKeepsItsBlocksAndBlindsNoOther(t *testing.T) {
 
 func waitCounter(t *testing.T, reg *prometheus.Registry, name, tenant string, atLeast float64) {
 	t.Helper()
-	waitFor(t, t.Context(), name+" to reach its value", func() bool { return metricValue(t, reg, name, tenant) >= atLeast })
+	waitFor(t, t.Context(), name+" to reach its value", func() bool { return promtest.Value(t, reg, name, "tenant", tenant) >= atLeast })
 }
 
 // waitFor polls cond until it holds, or fails t when ctx ends.

@@ -47,20 +47,14 @@ func TestFaultInjection(t *testing.T) {
 	duration := faultDuration(t)
 	minio := miniotest.Start(t)
 	s3 := minio.NewBucket(t)
-	c := newCluster(t,
-		"-storage.backend=s3",
-		"-storage.s3.endpoint="+s3.Endpoint,
-		"-storage.s3.bucket="+s3.Bucket,
-		"-storage.s3.access-key-id="+s3.AccessKeyID,
-		"-storage.s3.secret-access-key="+s3.SecretAccessKey,
-		"-storage.s3.insecure=true",
+	c := newCluster(t, append(s3Flags(s3),
 		"-storage.s3.request-timeout=3s",
 		"-storage.s3.max-retries=2",
 		"-block-builder.retry-backoff=200ms",
 		"-block-builder.retry-max-backoff=2s",
 		"-block-builder.session-timeout=6s",
 		"-block-builder.lag-interval=1s",
-	)
+	)...)
 	_, otlp := c.startDistributor(t)
 	builders := []*process{
 		c.start(t, "block-builder-1", "block-builder"),
@@ -76,17 +70,7 @@ func TestFaultInjection(t *testing.T) {
 	cfg.BatchTraces = 4
 	cfg.Workers = 4
 	cfg.RequestTimeout = 10 * time.Second
-	loadCtx, stopLoad := context.WithTimeout(context.Background(), duration)
-	defer stopLoad()
-	type outcome struct {
-		res *loadgen.Result
-		err error
-	}
-	loadDone := make(chan outcome, 1)
-	go func() {
-		res, err := loadgen.Run(loadCtx, cfg)
-		loadDone <- outcome{res, err}
-	}()
+	load := startLoad(t, cfg, duration)
 
 	// The faults, spread over the run.
 	start := time.Now()
@@ -140,15 +124,8 @@ func TestFaultInjection(t *testing.T) {
 	querier = querier.restart(t)
 	killBuilder(0)
 
-	out := <-loadDone
-	if out.err != nil {
-		t.Fatalf("load: %v", out.err)
-	}
-	res := out.res
 	// Kafka was up throughout: no fault behind it may cost a client an OK.
-	if res.AckedSpans == 0 || res.FailedRequests > 0 {
-		t.Fatalf("acked %d spans; %d requests failed: %v", res.AckedSpans, res.FailedRequests, res.Errors)
-	}
+	res := load.wait(t)
 
 	drainStart := time.Now()
 	waitDrained(t, c)

@@ -35,20 +35,14 @@ func TestPartialAnswersWhenBuildersStallOrStorageGoes(t *testing.T) {
 	const bound = 256 << 10
 	minio := miniotest.Start(t)
 	s3 := minio.NewBucket(t)
-	c := newCluster(t,
-		"-storage.backend=s3",
-		"-storage.s3.endpoint="+s3.Endpoint,
-		"-storage.s3.bucket="+s3.Bucket,
-		"-storage.s3.access-key-id="+s3.AccessKeyID,
-		"-storage.s3.secret-access-key="+s3.SecretAccessKey,
-		"-storage.s3.insecure=true",
+	c := newCluster(t, append(s3Flags(s3),
 		"-storage.s3.request-timeout=2s",
 		"-storage.s3.max-retries=1",
 		"-block-builder.retry-backoff=200ms",
 		"-block-builder.retry-max-backoff=1s",
 		fmt.Sprintf("-querier.live-tail-max-bytes=%d", bound),
 		"-querier.storage-timeout=1s",
-	)
+	)...)
 	_, otlp := c.startDistributor(t)
 	querier := c.start(t, "querier", "querier")
 
@@ -134,16 +128,7 @@ func sendLoad(t *testing.T, otlp string, rate float64, d time.Duration) map[trac
 	cfg.Rate = rate
 	cfg.SpansPerTrace = 5
 	cfg.BatchTraces = 4
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	defer cancel()
-	res, err := loadgen.Run(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.FailedRequests > 0 || len(res.Acked) == 0 {
-		t.Fatalf("load: %d traces acked, %d requests failed: %v", len(res.Acked), res.FailedRequests, res.Errors)
-	}
-	return res.Acked
+	return sendFor(t, cfg, d).Acked
 }
 
 // waitLiveConsumed waits until the querier's live tail has read the whole

@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -18,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/spanlog/spanlog/internal/logtest"
 )
 
 // binary is the spanlog binary TestMain builds for the package.
@@ -98,7 +99,7 @@ type process struct {
 	http string // address of its HTTP server
 	args []string
 	cmd  *exec.Cmd
-	log  *syncBuffer
+	log  *logtest.Buffer
 	done chan struct{}
 	err  error
 }
@@ -116,7 +117,7 @@ func startProcess(t *testing.T, name, http string, args []string) *process {
 // ready. The process is killed when the test ends.
 func launchProcess(t *testing.T, name, http string, args []string) *process {
 	t.Helper()
-	p := &process{name: name, http: http, args: args, log: &syncBuffer{}, done: make(chan struct{})}
+	p := &process{name: name, http: http, args: args, log: &logtest.Buffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(binary, args...)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	if err := p.cmd.Start(); err != nil {
@@ -230,16 +231,18 @@ func (p *process) stop(t *testing.T) {
 // waitFor polls cond until it holds or timeout passes.
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
+	waitForWhat(t, timeout, cond, func() string { return what })
+}
+
+// waitForWhat is waitFor with a description of the last state seen.
+func waitForWhat(t *testing.T, timeout time.Duration, cond func() bool, what func() string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
 	for !cond() {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		case <-tick.C:
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what())
 		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
@@ -269,21 +272,4 @@ func metric(t *testing.T, addr, name string) float64 {
 		}
 	}
 	return sum
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

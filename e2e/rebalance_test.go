@@ -90,18 +90,6 @@ func (g *groups) waitCommitsPast(t *testing.T, group string, before map[int32]in
 	})
 }
 
-// waitForWhat is waitFor with a description of the last state seen.
-func waitForWhat(t *testing.T, timeout time.Duration, cond func() bool, what func() string) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // allPartitions lists the log's partitions.
 func allPartitions() []int32 {
 	out := make([]int32, logPartitions)
@@ -132,17 +120,7 @@ func TestBlockBuildersRebalance(t *testing.T) {
 
 	cfg := loadgen.DefaultConfig()
 	cfg.Endpoint, cfg.Rate, cfg.Workers, cfg.BatchTraces = otlp, 40, 2, 4
-	loadCtx, stopLoad := context.WithCancel(context.Background())
-	defer stopLoad()
-	type outcome struct {
-		res *loadgen.Result
-		err error
-	}
-	loadDone := make(chan outcome, 1)
-	go func() {
-		res, err := loadgen.Run(loadCtx, cfg)
-		loadDone <- outcome{res, err}
-	}()
+	load := startLoad(t, cfg, 0)
 
 	a := c.start(t, "block-builder-a", "block-builder")
 	g.waitMembers(t, group, 1, 30*time.Second)
@@ -184,15 +162,8 @@ func TestBlockBuildersRebalance(t *testing.T) {
 	g.waitMembers(t, group, 1, 20*time.Second)
 	g.waitCommitsPast(t, group, g.committed(t, group), allPartitions(), 30*time.Second)
 
-	stopLoad()
-	out := <-loadDone
-	if out.err != nil {
-		t.Fatalf("load: %v", out.err)
-	}
-	res := out.res
-	if res.AckedSpans == 0 || res.FailedRequests > 0 {
-		t.Fatalf("acked %d spans; %d requests failed: %v", res.AckedSpans, res.FailedRequests, res.Errors)
-	}
+	load.stop()
+	res := load.wait(t)
 	waitDrained(t, c)
 	counts := checkAcked(t, querier.http, res.Acked)
 	t.Logf("acked=%d found=%d duplicates=%d missing=%d", res.AckedSpans, counts.found, counts.duplicates, counts.missing)

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"net/http"
 	"slices"
 	"testing"
@@ -81,20 +80,4 @@ func TestQueriersScaleOut(t *testing.T) {
 		return metric(t, queriers[0].http, "spanlog_querier_live_records") == 0
 	})
 	check(queriers, "from blocks")
-}
-
-// sendFor runs the load generator for d and fails the test if any request
-// failed or nothing was acked.
-func sendFor(t *testing.T, cfg loadgen.Config, d time.Duration) *loadgen.Result {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	defer cancel()
-	res, err := loadgen.Run(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(res.Acked) == 0 || res.FailedRequests > 0 {
-		t.Fatalf("acked %d traces, %d requests failed: %v", len(res.Acked), res.FailedRequests, res.Errors)
-	}
-	return res
 }

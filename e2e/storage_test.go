@@ -14,7 +14,9 @@ import (
 	"github.com/spanlog/spanlog/objstore"
 )
 
-// s3Flags are the -storage.* flags that reach cfg.
+// s3Flags are the flags that point a process at the bucket cfg reaches,
+// as miniotest's NewBucket or Config returns it; tests append the
+// -storage.s3.* tuning they need.
 func s3Flags(cfg objstore.S3Config) []string {
 	return []string{
 		"-storage.backend=s3",

@@ -10,32 +10,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-)
 
-// metric returns the value of the gauge or counter name with label
-// result=result (any, when empty) in reg, or -1 when there is none.
-func metric(t *testing.T, reg *prometheus.Registry, name, result string) float64 {
-	t.Helper()
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range families {
-		if f.GetName() != name {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			if result != "" && (len(m.GetLabel()) != 1 || m.GetLabel()[0].GetValue() != result) {
-				continue
-			}
-			if m.GetCounter() != nil {
-				return m.GetCounter().GetValue()
-			}
-			return m.GetGauge().GetValue()
-		}
-	}
-	return -1
-}
+	"github.com/spanlog/spanlog/internal/promtest"
+)
 
 func TestDefaults(t *testing.T) {
 	cfg := DefaultConfig()
@@ -216,12 +193,14 @@ func TestReload(t *testing.T) {
 	await("the change to apply", func() bool { return responseBytes() == 2 })
 
 	writeFile(t, path, "overrides:\n  t1:\n    max-response-bytes: nope\n")
-	failures := func() float64 { return metric(t, reg, "spanlog_limits_overrides_reloads_total", "failure") }
+	failures := func() float64 {
+		return promtest.Value(t, reg, "spanlog_limits_overrides_reloads_total", "result", "failure")
+	}
 	await("the bad file to be counted", func() bool { return failures() > 0 })
 	if got := responseBytes(); got != 2 {
 		t.Errorf("after a bad file: %d, want the last good 2", got)
 	}
-	if got := metric(t, reg, "spanlog_limits_overrides_last_reload_successful", ""); got != 0 {
+	if got := promtest.Value(t, reg, "spanlog_limits_overrides_last_reload_successful"); got != 0 {
 		t.Errorf("last reload successful %v after a bad file", got)
 	}
 
@@ -237,9 +216,9 @@ func TestReload(t *testing.T) {
 	writeFile(t, path, "overrides:\n  t1:\n    max-response-bytes: 3\n")
 	await("the good file to apply", func() bool { return responseBytes() == 3 })
 	await("the gauge to recover", func() bool {
-		return metric(t, reg, "spanlog_limits_overrides_last_reload_successful", "") == 1
+		return promtest.Value(t, reg, "spanlog_limits_overrides_last_reload_successful") == 1
 	})
-	if metric(t, reg, "spanlog_limits_overrides_reloads_total", "success") <= 0 {
+	if promtest.Value(t, reg, "spanlog_limits_overrides_reloads_total", "result", "success") <= 0 {
 		t.Error("successful reloads not counted")
 	}
 }

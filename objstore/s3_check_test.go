@@ -2,7 +2,6 @@ package objstore_test
 
 import (
 	"context"
-	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/spanlog/spanlog/internal/logtest"
 	"github.com/spanlog/spanlog/internal/miniotest"
 	"github.com/spanlog/spanlog/objstore"
 )
@@ -93,9 +93,9 @@ func TestS3CheckWaitsOutAnOutage(t *testing.T) {
 	cfg.RetryBackoff, cfg.RetryMaxBackoff = 10*time.Millisecond, 100*time.Millisecond
 
 	srv.Stop()
-	logs := &lockedBuffer{}
+	logs := &logtest.Buffer{}
 	cfg.StartupCheckTimeout = time.Hour
-	b, err := objstore.NewS3(cfg, prometheus.NewRegistry(), slog.New(slog.NewTextHandler(logs, nil)))
+	b, err := objstore.NewS3(cfg, prometheus.NewRegistry(), logs.Logger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,23 +124,6 @@ func TestS3CheckWaitsOutAnOutage(t *testing.T) {
 	}
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestOpenStartsWithoutAnAnswerButNotOnAWrongBucket: a process refuses to
 // start on a bucket S3 says is missing, but starts, with an error logged,
 // on an S3 that does not answer at all: queriers can still answer from
@@ -148,9 +131,8 @@ func (l *lockedBuffer) String() string {
 func TestOpenStartsWithoutAnAnswerButNotOnAWrongBucket(t *testing.T) {
 	srv := miniotest.Start(t)
 	open := func(cfg objstore.S3Config) (objstore.Bucket, string, error) {
-		logs := &lockedBuffer{}
-		logger := slog.New(slog.NewTextHandler(logs, nil))
-		b, err := objstore.Open(t.Context(), objstore.Config{Backend: "s3", S3: cfg}, prometheus.NewRegistry(), logger)
+		logs := &logtest.Buffer{}
+		b, err := objstore.Open(t.Context(), objstore.Config{Backend: "s3", S3: cfg}, prometheus.NewRegistry(), logs.Logger())
 		return b, logs.String(), err
 	}
 

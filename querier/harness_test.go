@@ -18,6 +18,7 @@ import (
 
 	"github.com/spanlog/spanlog/block"
 	"github.com/spanlog/spanlog/internal/kafkatest"
+	"github.com/spanlog/spanlog/internal/logtest"
 	"github.com/spanlog/spanlog/limits"
 	"github.com/spanlog/spanlog/objstore"
 	"github.com/spanlog/spanlog/schema"
@@ -37,6 +38,9 @@ type runningQuerier struct {
 	// as in a process.
 	api  string
 	stop func() // leaves the group and stops serving
+	// reg and logs hold the querier's metrics and what it logged.
+	reg  *prometheus.Registry
+	logs *logtest.Buffer
 }
 
 // soloConfig is the configuration of a querier that is the only one: no
@@ -79,7 +83,7 @@ func unstartedQuerier(t testing.TB) *Querier {
 	return &Querier{
 		tenants: tenant.Config{MultiTenancy: true, Default: "single-tenant"},
 		logger:  slog.New(slog.DiscardHandler),
-		metrics: newMetrics(prometheus.NewRegistry()),
+		metrics: newMetrics(prometheus.NewRegistry(), slog.New(slog.DiscardHandler)),
 		limits:  noLimits(t),
 		cfg:     DefaultConfig(),
 	}
@@ -148,34 +152,23 @@ func launchQueriers(t testing.TB, bkt objstore.Bucket, cfgs []Config, tenants te
 	t.Cleanup(producer.Close)
 	out := make([]*runningQuerier, len(cfgs))
 	for i, cfg := range cfgs {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
+		ln := listen(t)
 		cfg.SessionTimeout = 6 * time.Second
 		cfg.AdvertiseAddress = ln.Addr().String()
-		q, err := New(cfg, log, tenants, lim, "builders", bkt, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+		reg, logs := prometheus.NewRegistry(), &logtest.Buffer{}
+		q, err := New(cfg, log, tenants, lim, "builders", bkt, logs.Logger(), reg)
 		if err != nil {
 			t.Fatal(err)
 		}
 		// Other queriers reach it on its peer routes, as on its own
 		// listener in a process.
-		mux := http.NewServeMux()
-		q.RegisterPeerRoutes(mux)
-		srv := &http.Server{Handler: mux}
-		go srv.Serve(ln)
-		apiLn, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		apiMux := http.NewServeMux()
-		q.RegisterRoutes(apiMux)
-		apiSrv := &http.Server{Handler: apiMux}
-		go apiSrv.Serve(apiLn)
+		srv := serve(ln, q.RegisterPeerRoutes)
+		apiLn := listen(t)
+		apiSrv := serve(apiLn, q.RegisterRoutes)
 		runCtx, stop := context.WithCancel(ctx)
 		done := make(chan error, 1)
 		go func() { done <- q.Run(runCtx) }()
-		rq := &runningQuerier{Querier: q, producer: producer, partitions: log.Partitions, api: apiLn.Addr().String(), stop: sync.OnceFunc(func() {
+		rq := &runningQuerier{Querier: q, producer: producer, partitions: log.Partitions, api: apiLn.Addr().String(), reg: reg, logs: logs, stop: sync.OnceFunc(func() {
 			stop()
 			if err := <-done; err != nil {
 				t.Error(err)
@@ -192,6 +185,25 @@ func launchQueriers(t testing.TB, bkt objstore.Bucket, cfgs []Config, tenants te
 		}
 	}
 	return out
+}
+
+// listen returns a listener on a free loopback port.
+func listen(t testing.TB) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
+}
+
+// serve serves on ln the routes register adds to a mux, until closed.
+func serve(ln net.Listener, register func(*http.ServeMux)) *http.Server {
+	mux := http.NewServeMux()
+	register(mux)
+	srv := &http.Server{Handler: mux}
+	go srv.Serve(ln)
+	return srv
 }
 
 // produce writes td, all of one trace, to the log as the distributor

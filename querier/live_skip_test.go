@@ -2,38 +2,76 @@ package querier
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 
+	"github.com/spanlog/spanlog/consumer"
 	"github.com/spanlog/spanlog/internal/kafkatest"
+	"github.com/spanlog/spanlog/internal/promtest"
 	"github.com/spanlog/spanlog/objstore"
 	"github.com/spanlog/spanlog/schema"
 )
 
-// A record without spans (an empty value, as kcat -Z writes) is consumed
-// past, like one that does not decode, and not kept: no block of its
-// tenant might ever cover it and trim it from the live tail.
+// Records without spans (an empty value, as kcat -Z writes) and records
+// that do not decode are consumed past and not kept: no block of their
+// tenant might ever cover them and trim them from the live tail. They are
+// counted by reason, and logged once per partition, as the block-builder
+// does: a producer writing bad records writes many.
 func TestLiveTailSkipsRecordsWithoutSpans(t *testing.T) {
 	bkt, err := objstore.NewDir(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	q := startQuerier(t, bkt)
-	partition, _ := q.produce(t, traceSpans(pcommon.TraceID{1}, 0, 0))
-	empty := &kgo.Record{Topic: kafkatest.Topic, Partition: partition,
-		Headers: []kgo.RecordHeader{{Key: schema.HeaderTenant, Value: []byte("no-spans-ever")}}}
-	if err := q.producer.ProduceSync(context.Background(), empty).FirstErr(); err != nil {
+	q.produce(t, traceSpans(pcommon.TraceID{1}, 0, 0))
+	spans, err := schema.EncodeRecord(testTenant, traceSpans(pcommon.TraceID{2}, 0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	header := func(k, v string) []kgo.RecordHeader { return []kgo.RecordHeader{{Key: k, Value: []byte(v)}} }
+	skipped := []*kgo.Record{
+		// Partition 0: empty values, of the default tenant and of one
+		// that no block will ever hold.
+		{Partition: 0},
+		{Partition: 0, Headers: header(schema.HeaderTenant, "no-spans-ever")},
+		// Partition 1: bytes that are not OTLP, a format this build
+		// does not know, a tenant no tenant can be.
+		{Partition: 1, Value: []byte("not an OTLP request")},
+		{Partition: 1, Value: spans.Value, Headers: header(schema.HeaderFormat, "2")},
+		{Partition: 1, Value: spans.Value, Headers: header(schema.HeaderTenant, "../t1")},
+	}
+	for _, r := range skipped {
+		r.Topic = kafkatest.Topic
+	}
+	if err := q.producer.ProduceSync(context.Background(), skipped...).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
 	live := q.live.Load()
-	if err := live.WaitFor(t.Context(), partition, empty.Offset+1); err != nil {
-		t.Fatal(err)
+	for _, r := range skipped {
+		if err := live.WaitFor(t.Context(), r.Partition, r.Offset+1); err != nil {
+			t.Fatal(err)
+		}
 	}
 	live.mu.Lock()
-	defer live.mu.Unlock()
-	if live.records != 1 {
-		t.Errorf("live tail holds %d records, want the one with spans", live.records)
+	records := live.records
+	live.mu.Unlock()
+	if records != 1 {
+		t.Errorf("live tail holds %d records, want the one with spans", records)
+	}
+	for reason, want := range map[string]float64{
+		consumer.SkipNoSpans:       2,
+		consumer.SkipUndecodable:   1,
+		consumer.SkipUnknownFormat: 1,
+		consumer.SkipInvalidTenant: 1,
+	} {
+		if got := promtest.Value(t, q.reg, "spanlog_querier_live_records_skipped_total", "reason", reason); got != want {
+			t.Errorf("records skipped for %s: %v, want %v", reason, got, want)
+		}
+	}
+	if n := strings.Count(q.logs.String(), "skipping record"); n != 2 {
+		t.Errorf("%d lines about skipped records, want one per partition (2):\n%s", n, q.logs)
 	}
 }

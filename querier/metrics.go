@@ -1,13 +1,18 @@
 package querier
 
 import (
+	"log/slog"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/spanlog/spanlog/consumer"
 )
 
 type metrics struct {
-	lag      *consumer.Lag
+	lag *consumer.Lag
+	// skipped counts the records the live tail consumed past without
+	// keeping them, as the block-builder does.
+	skipped  *consumer.Skipped
 	requests *prometheus.HistogramVec
 	// batchTraces counts the IDs batch requests asked for, by whether a
 	// trace was found.
@@ -20,9 +25,10 @@ type metrics struct {
 	storagePartial prometheus.Counter
 }
 
-func newMetrics(reg prometheus.Registerer) *metrics {
+func newMetrics(reg prometheus.Registerer, logger *slog.Logger) *metrics {
 	m := &metrics{
-		lag: consumer.NewLag(reg, "querier_live_tail"),
+		lag:     consumer.NewLag(reg, "querier_live_tail"),
+		skipped: consumer.NewSkipped(reg, "querier_live", logger),
 		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "spanlog_querier_request_duration_seconds",
 			Help:    "Time to answer a query, by route and status code.",

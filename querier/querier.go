@@ -95,7 +95,7 @@ func New(cfg Config, log tracelog.Config, tenants tenant.Config, lim *limits.Ove
 		blocksGroup: blocksGroup,
 		bucket:      bucket,
 		logger:      logger,
-		metrics:     newMetrics(reg),
+		metrics:     newMetrics(reg, logger),
 		blocklist:   bl,
 		readers:     newReaders(bucket, cfg.OpenBlocks),
 		cl:          cl,
@@ -292,7 +292,7 @@ func (q *Querier) consume(ctx context.Context, cl *kgo.Client, live *LiveTail) {
 			for _, r := range fp.Records {
 				tenant, td, err := consumer.Decode(r, q.tenants.Default)
 				if err != nil {
-					q.logger.Warn("live tail skips record", "partition", r.Partition, "offset", r.Offset, "err", err)
+					q.metrics.skipped.Add(r, err)
 					live.Advance(r.Partition, r.Offset+1)
 					continue
 				}
