@@ -136,8 +136,10 @@ func (m message) nests() bool { return m == msgArrayValue || m == msgKeyValueLis
 // returns an *AttributeTooDeepError at the first attribute value nested
 // deeper than maxDepth. It follows exactly the fields pdata decodes as
 // messages; every other field it skips without looking inside, as pdata
-// does. It walks with a stack of its own, a few messages plus 3 per level
-// of depth at most. Malformed protobuf is errUndecodable.
+// does, and a message too short to nest past the limit it skips whole. It
+// walks with a stack of its own, a few messages plus 3 per level of depth
+// at most. Malformed protobuf it reads is errUndecodable; what it skips,
+// pdata checks.
 func checkProtoDepth(b []byte, maxDepth int) error {
 	type frame struct {
 		msg message
@@ -178,12 +180,21 @@ func checkProtoDepth(b []byte, maxDepth int) error {
 		if n < 0 {
 			return protoError(pos, n)
 		}
+		childDepth := depth
 		if child.nests() {
 			if depth == maxDepth {
 				return &AttributeTooDeepError{Limit: maxDepth, Offset: pos}
 			}
-			depth++
+			childDepth++
 		}
+		if childDepth+len(v)/2 <= maxDepth {
+			// Each level of nesting takes a tag and a length, two bytes
+			// at least, so v cannot reach past the limit: skipped unread,
+			// as most attributes are, and small spans.
+			pos += n
+			continue
+		}
+		depth = childDepth
 		stack = append(stack, frame{msg: msg, end: end})
 		msg, end, pos = child, pos+n, pos+n-len(v)
 	}
