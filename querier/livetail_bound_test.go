@@ -144,38 +144,56 @@ type partialJSON struct {
 	Message string `json:"message"`
 }
 
-type traceV2 struct {
+// traceAnswer is what a trace-by-ID request got: its status code, the
+// spans of the trace, and v2's PARTIAL status (or the body of an error).
+type traceAnswer struct {
 	partialJSON
-	code  int
-	spans int
+	code, spans int
+}
+
+// getTraceV1 fetches /api/traces/{id} from the querier at addr.
+func getTraceV1(t *testing.T, addr string, id pcommon.TraceID) traceAnswer {
+	t.Helper()
+	return getTrace(t, fmt.Sprintf("http://%s/api/traces/%s", addr, id), func(raw map[string]json.RawMessage) []byte {
+		return []byte(`{"resourceSpans":` + string(raw["batches"]) + `}`)
+	})
 }
 
 // getTraceV2 fetches /api/v2/traces/{id} from the querier at addr.
-func getTraceV2(t *testing.T, addr string, id pcommon.TraceID) traceV2 {
+func getTraceV2(t *testing.T, addr string, id pcommon.TraceID) traceAnswer {
 	t.Helper()
-	resp, err := http.Get(fmt.Sprintf("http://%s/api/v2/traces/%s", addr, id))
+	return getTrace(t, fmt.Sprintf("http://%s/api/v2/traces/%s", addr, id), func(raw map[string]json.RawMessage) []byte {
+		return raw["trace"]
+	})
+}
+
+// getTrace fetches url; trace picks the OTLP JSON trace out of the
+// answer's fields.
+func getTrace(t *testing.T, url string, trace func(map[string]json.RawMessage) []byte) traceAnswer {
+	t.Helper()
+	resp, err := http.Get(url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
-	out := traceV2{code: resp.StatusCode}
+	out := traceAnswer{code: resp.StatusCode}
 	if resp.StatusCode != http.StatusOK {
 		out.Message = string(body)
 		return out
 	}
-	var v struct {
-		partialJSON
-		Trace json.RawMessage `json:"trace"`
-	}
-	if err := json.Unmarshal(body, &v); err != nil {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(body, &raw); err != nil {
 		t.Fatal(err)
 	}
-	td, err := (&ptrace.JSONUnmarshaler{}).UnmarshalTraces(v.Trace)
+	if err := json.Unmarshal(body, &out.partialJSON); err != nil {
+		t.Fatal(err)
+	}
+	td, err := (&ptrace.JSONUnmarshaler{}).UnmarshalTraces(trace(raw))
 	if err != nil {
 		t.Fatal(err)
 	}
-	out.partialJSON, out.spans = v.partialJSON, td.SpanCount()
+	out.spans = td.SpanCount()
 	return out
 }
 

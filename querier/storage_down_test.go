@@ -2,9 +2,6 @@ package querier
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -13,7 +10,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/collector/pdata/pcommon"
-	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/spanlog/spanlog/internal/miniotest"
 	"github.com/spanlog/spanlog/objstore"
@@ -128,37 +124,4 @@ func TestQuerierAnswersFromTheLiveTailWhenObjectStorageStops(t *testing.T) {
 	if s := getSearch(t, addr); s.traces != 2 || s.Status != "" {
 		t.Errorf("search with the bucket back: %d traces, status %q: %s", s.traces, s.Status, s.Message)
 	}
-}
-
-type traceV1 struct {
-	partialJSON
-	code, spans int
-}
-
-// getTraceV1 fetches /api/traces/{id} from the querier at addr.
-func getTraceV1(t *testing.T, addr string, id pcommon.TraceID) traceV1 {
-	t.Helper()
-	resp, err := http.Get(fmt.Sprintf("http://%s/api/traces/%s", addr, id))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	out := traceV1{code: resp.StatusCode}
-	if resp.StatusCode != http.StatusOK {
-		out.Message = string(body)
-		return out
-	}
-	var v struct {
-		Batches json.RawMessage `json:"batches"`
-	}
-	if err := json.Unmarshal(body, &v); err != nil {
-		t.Fatal(err)
-	}
-	td, err := (&ptrace.JSONUnmarshaler{}).UnmarshalTraces([]byte(`{"resourceSpans":` + string(v.Batches) + `}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	out.spans = td.SpanCount()
-	return out
 }
