@@ -146,14 +146,14 @@ func (c Config) TopicConfigs(replicationFactor int16) map[string]*string {
 		"retention.ms": kadm.StringPtr(strconv.FormatInt((c.LogRetention + c.LogRetentionMargin).Milliseconds(), 10)),
 	}
 	if replicationFactor >= 1 {
-		configs["min.insync.replicas"] = kadm.StringPtr(strconv.Itoa(MinInsyncReplicas(replicationFactor)))
+		configs["min.insync.replicas"] = kadm.StringPtr(strconv.Itoa(minInsyncReplicas(replicationFactor)))
 	}
 	return configs
 }
 
-// MinInsyncReplicas is the min.insync.replicas spanlog gives a topic of
+// minInsyncReplicas is the min.insync.replicas spanlog gives a topic of
 // replicationFactor replicas: 2 when there are 3 or more, else 1.
-func MinInsyncReplicas(replicationFactor int16) int {
+func minInsyncReplicas(replicationFactor int16) int {
 	if replicationFactor >= 3 {
 		return 2
 	}
