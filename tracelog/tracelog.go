@@ -1,13 +1,17 @@
 // Package tracelog is spanlog's handle on the trace log: the Kafka topic that
 // is the source of truth. It owns how to reach the cluster, the topic's
-// creation, and offset look-ups shared by writers and readers. The records'
-// format is schema's; writing is the producer's and reading the consumer's.
+// creation and configs, offset look-ups shared by writers and readers, and
+// the log's retention (Retention). The records' format is schema's; writing
+// is the producer's and reading the consumer's.
 package tracelog
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -30,16 +34,33 @@ type Config struct {
 	ReplicationFactor int16 `yaml:"replication-factor" help:"Replication factor of the topic when spanlog creates it (-1: broker default)."`
 	// DialTimeout bounds connecting to a broker. Default 5s.
 	DialTimeout time.Duration `yaml:"dial-timeout" help:"Timeout to connect to a broker."`
+	// LogRetention is how long a record stays in the log once the
+	// block-builders have committed it: Retention deletes the records
+	// older than this, and never one the builders have not committed.
+	// Default 24h.
+	LogRetention time.Duration `yaml:"log-retention" help:"Records older than this are deleted from the log once the block-builders have committed them."`
+	// LogRetentionMargin is added to LogRetention to make the retention.ms
+	// of a topic spanlog creates, and of the embedded one. That is the
+	// broker's own retention, which deletes records whether or not the
+	// builders committed them: it bounds the log where no Retention runs,
+	// and costs the records of builders stalled longer than
+	// log-retention plus this margin. Default 24h.
+	LogRetentionMargin time.Duration `yaml:"log-retention-margin" help:"Added to log-retention for the retention.ms of a topic spanlog creates: how long block-builders may stall past log-retention before the broker deletes records they have not committed."`
+	// LogTrimInterval is how often Retention trims the log. Default 1m.
+	LogTrimInterval time.Duration `yaml:"log-trim-interval" help:"How often the compactor trims the log to log-retention."`
 }
 
 // DefaultConfig returns the configuration of the embedded log.
 func DefaultConfig() Config {
 	return Config{
-		Brokers:           []string{"127.0.0.1:9092"},
-		Topic:             "spanlog-traces",
-		Partitions:        8,
-		ReplicationFactor: -1,
-		DialTimeout:       5 * time.Second,
+		Brokers:            []string{"127.0.0.1:9092"},
+		Topic:              "spanlog-traces",
+		Partitions:         8,
+		ReplicationFactor:  -1,
+		DialTimeout:        5 * time.Second,
+		LogRetention:       24 * time.Hour,
+		LogRetentionMargin: 24 * time.Hour,
+		LogTrimInterval:    time.Minute,
 	}
 }
 
@@ -52,6 +73,12 @@ func (c Config) Validate() error {
 		return errors.New("kafka: no topic")
 	case c.Partitions <= 0:
 		return fmt.Errorf("kafka: partitions must be positive, got %d", c.Partitions)
+	case c.LogRetention < time.Millisecond:
+		return fmt.Errorf("kafka: log-retention must be at least 1ms, got %v", c.LogRetention)
+	case c.LogRetentionMargin < 0:
+		return fmt.Errorf("kafka: log-retention-margin must not be negative, got %v", c.LogRetentionMargin)
+	case c.LogTrimInterval <= 0:
+		return fmt.Errorf("kafka: log-trim-interval must be positive, got %v", c.LogTrimInterval)
 	}
 	return nil
 }
@@ -65,18 +92,96 @@ func (c Config) ClientOpts(clientID string) []kgo.Opt {
 	}
 }
 
-// EnsureTopic creates the topic if it does not exist and returns its
-// partition count.
+// EnsureTopic creates the topic if it does not exist, with the configs of
+// TopicConfigs, and returns its partition count. An existing topic is left
+// as it is: its configs are its operator's (Retention reports those that
+// put records at risk).
 func EnsureTopic(ctx context.Context, cl *kgo.Client, c Config) (int32, error) {
 	adm := kadm.NewClient(cl)
-	resp, err := adm.CreateTopic(ctx, c.Partitions, c.ReplicationFactor, nil, c.Topic)
-	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+	// A validation first, to learn the replication factor the broker
+	// would give the topic, which the topic's min.insync.replicas
+	// depends on, and whether it exists.
+	validated, err := adm.ValidateCreateTopics(ctx, c.Partitions, c.ReplicationFactor, nil, c.Topic)
+	valid, ok := validated[c.Topic]
+	if err == nil && !ok {
+		err = errors.New("no answer for the topic")
+	}
+	if err == nil {
+		err = valid.Err
+	}
+	if errors.Is(err, kerr.TopicAlreadyExists) {
+		return Partitions(ctx, cl, c.Topic)
+	}
+	if err != nil {
 		return 0, fmt.Errorf("create topic %s: %w", c.Topic, err)
 	}
-	if err == nil && resp.Err == nil {
-		return c.Partitions, nil
+	rf := c.ReplicationFactor
+	if rf < 0 {
+		rf = valid.ReplicationFactor
 	}
-	return Partitions(ctx, cl, c.Topic)
+	_, err = adm.CreateTopic(ctx, c.Partitions, c.ReplicationFactor, c.TopicConfigs(rf), c.Topic)
+	if errors.Is(err, kerr.TopicAlreadyExists) { // created meanwhile by another process
+		return Partitions(ctx, cl, c.Topic)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("create topic %s: %w", c.Topic, err)
+	}
+	return c.Partitions, nil
+}
+
+// TopicConfigs returns the configs of a topic spanlog creates with
+// replicationFactor replicas:
+//
+//   - retention.ms: LogRetention plus LogRetentionMargin. Retention trims
+//     the log precisely, below the block-builders' commits; the broker's
+//     retention is the backstop for when Retention does not run.
+//   - min.insync.replicas: 2 from 3 replicas up, so that an acked record
+//     (acks=all) is on two brokers; 1 below, since with 2 replicas a
+//     minimum of 2 would refuse every write while either broker is down.
+//
+// A replication factor unknown (below 1) gets no min.insync.replicas: the
+// broker's default applies.
+func (c Config) TopicConfigs(replicationFactor int16) map[string]*string {
+	configs := map[string]*string{
+		"retention.ms": kadm.StringPtr(strconv.FormatInt((c.LogRetention + c.LogRetentionMargin).Milliseconds(), 10)),
+	}
+	if replicationFactor >= 1 {
+		configs["min.insync.replicas"] = kadm.StringPtr(strconv.Itoa(minInsyncReplicas(replicationFactor)))
+	}
+	return configs
+}
+
+// minInsyncReplicas is the min.insync.replicas spanlog gives a topic of
+// replicationFactor replicas: 2 when there are 3 or more, else 1.
+func minInsyncReplicas(replicationFactor int16) int {
+	if replicationFactor >= 3 {
+		return 2
+	}
+	return 1
+}
+
+// AlterTopicConfigs sets configs on topic, leaving its other configs as
+// they are.
+func AlterTopicConfigs(ctx context.Context, cl *kgo.Client, topic string, configs map[string]*string) error {
+	alter := make([]kadm.AlterConfig, 0, len(configs))
+	for _, name := range slices.Sorted(maps.Keys(configs)) {
+		alter = append(alter, kadm.AlterConfig{Op: kadm.SetConfig, Name: name, Value: configs[name]})
+	}
+	resp, err := kadm.NewClient(cl).AlterTopicConfigs(ctx, alter, topic)
+	if err == nil {
+		_, err = resp.On(topic, nil)
+	}
+	if err == nil {
+		for _, r := range resp {
+			if r.Err != nil {
+				err = fmt.Errorf("%w: %s", r.Err, r.ErrMessage)
+			}
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("set configs of topic %s: %w", topic, err)
+	}
+	return nil
 }
 
 // Partitions returns the partition count of topic.

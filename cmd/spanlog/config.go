@@ -98,6 +98,10 @@ type EmbeddedKafkaConfig struct {
 	DataDir string `yaml:"data-dir" help:"Directory where the in-process Kafka keeps the log."`
 	// MaxMessageBytes is the broker's message.max.bytes. Default 1 MiB + 12 bytes, Kafka's own default.
 	MaxMessageBytes int `yaml:"max-message-bytes" help:"Largest record batch the in-process Kafka accepts."`
+	// SegmentBytes is the size of the log's segment files. Trimming the
+	// log frees whole segments only, so each partition keeps up to this
+	// many bytes of records already trimmed. Default 16 MiB.
+	SegmentBytes int64 `yaml:"segment-bytes" help:"Size of the in-process Kafka's segment files; each partition keeps up to one of trimmed records on disk."`
 }
 
 func defaultConfig() Config {
@@ -119,6 +123,7 @@ func defaultConfig() Config {
 			Port:            9092,
 			DataDir:         "./data/kafka",
 			MaxMessageBytes: 1<<20 + 12,
+			SegmentBytes:    16 << 20,
 		},
 		Storage:      objstore.DefaultConfig(),
 		Distributor:  producer.DefaultConfig(),
@@ -161,6 +166,9 @@ func (c *Config) Validate() error {
 	}
 	if c.embedsKafka() && c.EmbeddedKafka.DataDir == "" {
 		return errors.New("embedded kafka: data dir must be set")
+	}
+	if c.embedsKafka() && c.EmbeddedKafka.SegmentBytes < int64(c.EmbeddedKafka.MaxMessageBytes) {
+		return fmt.Errorf("embedded kafka: segment-bytes %d must be at least max-message-bytes %d", c.EmbeddedKafka.SegmentBytes, c.EmbeddedKafka.MaxMessageBytes)
 	}
 	errs := []error{c.Tenants.Validate(), c.Limits.Validate(), c.Kafka.Validate()}
 	if c.runs(targetDistributor) {

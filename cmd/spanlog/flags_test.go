@@ -112,6 +112,20 @@ func TestConfigErrors(t *testing.T) {
 	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "ingester") {
 		t.Errorf("unknown target: %v", err)
 	}
+	for _, bad := range [][]string{
+		{"-kafka.log-retention=0s", "log-retention"},
+		{"-kafka.log-retention-margin=-1h", "log-retention-margin"},
+		{"-kafka.log-trim-interval=0s", "log-trim-interval"},
+		{"-embedded-kafka.segment-bytes=1024", "segment-bytes"},
+	} {
+		cfg, err := load(t, bad[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), bad[1]) {
+			t.Errorf("%s: %v, want an error naming %s", bad[0], err, bad[1])
+		}
+	}
 }
 
 // Every setting must be reachable as a flag, or the YAML and the command

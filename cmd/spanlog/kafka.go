@@ -1,28 +1,95 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"path/filepath"
 	"strconv"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/spanlog/spanlog/tracelog"
 )
 
 // startEmbeddedKafka starts franz-go's kfake cluster in-process: one broker
 // on 127.0.0.1, persisting the log to a data directory with every write
-// synced, so acked spans survive a kill -9 of the process.
-func startEmbeddedKafka(cfg EmbeddedKafkaConfig, topic string, partitions int32, logger *slog.Logger) (*kfake.Cluster, error) {
+// synced, so acked spans survive a kill -9 of the process. It creates the
+// topic of log if it is missing, and sets the configs of tracelog's topics
+// on it, plus the segment size, whether it is new or was created by an
+// earlier start: spanlog owns this broker. The size of the data directory
+// is published to reg.
+func startEmbeddedKafka(ctx context.Context, cfg EmbeddedKafkaConfig, log tracelog.Config, logger *slog.Logger, reg prometheus.Registerer) (*kfake.Cluster, error) {
 	c, err := kfake.NewCluster(
 		kfake.NumBrokers(1),
 		kfake.Ports(cfg.Port),
 		kfake.DataDir(cfg.DataDir),
 		kfake.SyncWrites(),
-		kfake.SeedTopics(partitions, topic),
 		kfake.BrokerConfigs(map[string]string{"message.max.bytes": strconv.Itoa(cfg.MaxMessageBytes)}),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("start embedded kafka: %w", err)
 	}
+	if err := configureEmbeddedTopic(ctx, c, cfg, log); err != nil {
+		c.Close()
+		return nil, err
+	}
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "spanlog_embedded_kafka_disk_bytes",
+		Help: "Bytes of the files in the embedded Kafka's data directory.",
+	}, func() float64 {
+		n, err := dirBytes(cfg.DataDir)
+		if err != nil {
+			logger.Warn("cannot measure the embedded kafka's data directory", "dir", cfg.DataDir, "err", err)
+		}
+		return float64(n)
+	}))
 	logger.Info("embedded kafka started", "addrs", c.ListenAddrs(), "dataDir", cfg.DataDir)
 	return c, nil
+}
+
+// configureEmbeddedTopic creates the topic on c if it is missing and sets
+// its configs. Segments are set smaller than Kafka's 1 GiB (kfake's
+// 100 MiB): a trim frees only whole segment files, so each partition
+// keeps up to one segment of records already trimmed.
+func configureEmbeddedTopic(ctx context.Context, c *kfake.Cluster, cfg EmbeddedKafkaConfig, log tracelog.Config) error {
+	log.Brokers, log.ReplicationFactor = c.ListenAddrs(), 1
+	cl, err := kgo.NewClient(log.ClientOpts("spanlog-embedded-kafka")...)
+	if err != nil {
+		return fmt.Errorf("embedded kafka client: %w", err)
+	}
+	defer cl.Close()
+	if _, err := tracelog.EnsureTopic(ctx, cl, log); err != nil {
+		return fmt.Errorf("embedded kafka: %w", err)
+	}
+	configs := log.TopicConfigs(log.ReplicationFactor)
+	configs["segment.bytes"] = kadm.StringPtr(strconv.FormatInt(cfg.SegmentBytes, 10))
+	if err := tracelog.AlterTopicConfigs(ctx, cl, log.Topic, configs); err != nil {
+		return fmt.Errorf("embedded kafka: %w", err)
+	}
+	return nil
+}
+
+// dirBytes returns the bytes of the regular files under dir. A file
+// deleted while it walks (a segment trimmed) counts for nothing.
+func dirBytes(dir string) (int64, error) {
+	var n int64
+	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			var info fs.FileInfo
+			if info, err = d.Info(); err == nil {
+				n += info.Size()
+			}
+		}
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return err
+	})
+	return n, err
 }

@@ -19,7 +19,11 @@ import (
 	"github.com/spanlog/spanlog/objstore"
 	"github.com/spanlog/spanlog/producer"
 	"github.com/spanlog/spanlog/querier"
+	"github.com/spanlog/spanlog/tracelog"
 )
+
+// roleLogRetention trims the log; it runs with the compactor.
+const roleLogRetention = "log-retention"
 
 // role is one long-lived part of the process.
 type role struct {
@@ -35,7 +39,7 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	if cfg.embedsKafka() {
-		kafka, err := startEmbeddedKafka(cfg.EmbeddedKafka, cfg.Kafka.Topic, cfg.Kafka.Partitions, logger)
+		kafka, err := startEmbeddedKafka(ctx, cfg.EmbeddedKafka, cfg.Kafka, logger, reg)
 		if err != nil {
 			return err
 		}
@@ -197,6 +201,13 @@ func buildRoles(ctx context.Context, cfg Config, logger *slog.Logger, reg promet
 			return nil, nil, err
 		}
 		roles = append(roles, role{name: targetCompactor, run: c.Run})
+		// The log's retention needs no storage, but runs where the
+		// bucket's does: one place trims both.
+		r, err := tracelog.NewRetention(cfg.Kafka, cfg.BlockBuilder.ConsumerGroup, logger.With("role", roleLogRetention), reg)
+		if err != nil {
+			return nil, nil, err
+		}
+		roles = append(roles, role{name: roleLogRetention, run: r.Run})
 	}
 	return roles, q, nil
 }
