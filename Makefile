@@ -75,8 +75,9 @@ bench-read: $(BIN)/minio
 ## bench-catchup: a block-builder drains CATCHUP_BACKLOG of load-generator traffic at CATCHUP_RATE traces/s; time and peak RSS, against CATCHUP_BASELINE (another spanlog binary) when set
 CATCHUP_BACKLOG ?= 5m
 CATCHUP_RATE    ?= 100
+CATCHUP_PARTITIONS ?= 8
 bench-catchup:
-	SPANLOG_CATCHUP_BACKLOG=$(CATCHUP_BACKLOG) SPANLOG_CATCHUP_RATE=$(CATCHUP_RATE) SPANLOG_CATCHUP_BASELINE=$(CATCHUP_BASELINE) \
+	SPANLOG_CATCHUP_BACKLOG=$(CATCHUP_BACKLOG) SPANLOG_CATCHUP_RATE=$(CATCHUP_RATE) SPANLOG_CATCHUP_PARTITIONS=$(CATCHUP_PARTITIONS) SPANLOG_CATCHUP_BASELINE=$(CATCHUP_BASELINE) \
 		$(GO) test -count=1 -timeout 90m -run '^TestCatchUpBacklog$$' -v ./e2e/
 
 ## bench-clean: delete bench-read's cached datasets

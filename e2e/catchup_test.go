@@ -28,7 +28,8 @@ import (
 // (e.g. 5m) at SPANLOG_CATCHUP_RATE traces/s (default: the generator's, 100)
 // while no builder runs, as after a day of builders down or an hour of
 // object storage down. Then one builder, with the default settings of
-// production (15s cycles, 8 partitions), drains it. The test reports the
+// production (15s cycles, 8 partitions or SPANLOG_CATCHUP_PARTITIONS),
+// drains it. The test reports the
 // time to drain and the builder process's peak RSS, and checks that its
 // blocks hold every acked span once. With SPANLOG_CATCHUP_BASELINE set to
 // another spanlog binary, that build drains the same backlog first, under
@@ -51,12 +52,16 @@ func TestCatchUpBacklog(t *testing.T) {
 			t.Fatalf("SPANLOG_CATCHUP_RATE: %v", err)
 		}
 	}
+	partitions := "8"
+	if v := os.Getenv("SPANLOG_CATCHUP_PARTITIONS"); v != "" {
+		partitions = v
+	}
 	builds := [][2]string{{"this build", binary}}
 	if base := os.Getenv("SPANLOG_CATCHUP_BASELINE"); base != "" {
 		builds = append([][2]string{{"baseline", base}}, builds...)
 	}
 
-	c := newCluster(t, "-kafka.partitions=8")
+	c := newCluster(t, "-kafka.partitions="+partitions)
 	_, load.Endpoint = c.startDistributor(t)
 	res := sendFor(t, load, backlog)
 	logBytes := topicBytes(t, c)
