@@ -25,7 +25,7 @@ LDFLAGS  := -X main.version=$(VERSION) -X main.revision=$(REVISION) -X main.bran
 # Tests time out well inside CI's budget; the e2e package builds the binary itself.
 TEST_TIMEOUT ?= 12m
 
-.PHONY: all build run test unit lint bench bench-read bench-clean fuzz tools clean
+.PHONY: all build run test unit lint bench bench-read bench-clean bench-catchup fuzz tools clean
 
 all: build
 
@@ -71,6 +71,14 @@ bench-read: $(BIN)/minio
 	$(GO) test -run '^$$' -bench 'TraceByIDBlocks/blocks=10000/(cold|warm-default)' -benchtime 5x -timeout 60m ./querier/
 	$(GO) test -run '^$$' -bench 'TraceByIDBlocks/.*/warm$$' -benchtime 400x -timeout 60m ./querier/
 	$(GO) test -run '^$$' -bench '^BenchmarkSearch$$' -benchtime 1x -timeout 60m ./querier/
+
+## bench-catchup: a block-builder drains CATCHUP_BACKLOG of load-generator traffic at CATCHUP_RATE traces/s; time and peak RSS, against CATCHUP_BASELINE (another spanlog binary) when set
+CATCHUP_BACKLOG ?= 5m
+CATCHUP_RATE    ?= 100
+CATCHUP_PARTITIONS ?= 8
+bench-catchup:
+	SPANLOG_CATCHUP_BACKLOG=$(CATCHUP_BACKLOG) SPANLOG_CATCHUP_RATE=$(CATCHUP_RATE) SPANLOG_CATCHUP_PARTITIONS=$(CATCHUP_PARTITIONS) SPANLOG_CATCHUP_BASELINE=$(CATCHUP_BASELINE) \
+		$(GO) test -count=1 -timeout 90m -run '^TestCatchUpBacklog$$' -v ./e2e/
 
 ## bench-clean: delete bench-read's cached datasets
 bench-clean:

@@ -30,11 +30,13 @@ type Builder struct {
 	metrics       *metrics
 	now           func() time.Time
 
-	mu    sync.Mutex // guards parts and durable against the group's revoke callbacks
+	mu    sync.Mutex // guards the maps below against the group's callbacks
 	parts map[int32]*pending
 	// durable is, per partition, the offset below which the log is in
 	// blocks, as far as this builder wrote them.
 	durable map[int32]int64
+	owned   map[int32]bool // the partitions the group assigned the builder
+	paused  map[int32]bool // owned partitions whose fetches throttle paused
 }
 
 // New returns a block-builder that reads the log described by log and
@@ -57,6 +59,8 @@ func New(cfg Config, log tracelog.Config, defaultTenant string, bucket objstore.
 		now:           time.Now,
 		parts:         make(map[int32]*pending),
 		durable:       make(map[int32]int64),
+		owned:         make(map[int32]bool),
+		paused:        make(map[int32]bool),
 	}, nil
 }
 
@@ -77,9 +81,19 @@ func (b *Builder) Run(ctx context.Context) error {
 		// its flush (see rebalance.go).
 		kgo.BlockRebalanceOnPoll(),
 		kgo.OnPartitionsCallbackBlocked(rebalance.raise),
+		kgo.OnPartitionsAssigned(b.assignPartitions),
 		kgo.OnPartitionsRevoked(b.dropPartitions),
 		kgo.OnPartitionsLost(b.dropPartitions),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		// What the client buffers of the log, within the memory bound
+		// (see throttle.go and docs/design.md).
+		kgo.FetchMaxBytes(int32(b.cfg.FetchMaxBytes)),
+		kgo.FetchMaxPartitionBytes(int32(b.cfg.FetchMaxPartitionBytes)),
+		kgo.MaxConcurrentFetches(b.cfg.MaxConcurrentFetches),
+		// A fetch of caught-up partitions waits at most this for new
+		// records, holding its slot: a partition resumed meanwhile (see
+		// throttle.go) is read no later.
+		kgo.FetchMaxWait(b.cfg.IdleCutDelay),
 	)
 	if b.cfg.GroupProtocol == GroupProtocolConsumer {
 		opts = append(opts, kgo.ServerSideBalancer())
@@ -135,6 +149,7 @@ func (b *Builder) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
+		b.throttle(cl)
 		rebalance.reset()
 		cl.AllowRebalance()
 	}
@@ -150,7 +165,34 @@ func (b *Builder) offer(r *kgo.Record) {
 			b.durable[r.Partition] = r.Offset // where the group's commit left it
 		}
 	}
-	p.offer(r, b.cfg.MaxBlockBytes)
+	p.offer(detach(r), b.cfg.MaxBlockBytes)
+}
+
+// detach returns r with its key, value and headers copied out of the fetch
+// buffer they point into. A record kept until its block is written would
+// otherwise keep the whole buffer: a batch as decompressed, or, when the
+// log is not compressed, a fetch response with every partition's records.
+// So the records the builder holds weigh what it counts of them.
+func detach(r *kgo.Record) *kgo.Record {
+	size := len(r.Key) + len(r.Value)
+	for _, h := range r.Headers {
+		size += len(h.Value)
+	}
+	buf := make([]byte, 0, size)
+	take := func(b []byte) []byte {
+		if b == nil {
+			return nil
+		}
+		buf = append(buf, b...)
+		return buf[len(buf)-len(b) : len(buf) : len(buf)]
+	}
+	d := *r
+	d.Key, d.Value = take(r.Key), take(r.Value)
+	d.Headers = make([]kgo.RecordHeader, len(r.Headers))
+	for i, h := range r.Headers {
+		d.Headers[i] = kgo.RecordHeader{Key: h.Key, Value: take(h.Value)}
+	}
+	return &d
 }
 
 // reportLag measures, every LagInterval, how far each partition's blocks

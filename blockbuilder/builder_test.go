@@ -44,7 +44,13 @@ type fixture struct {
 // newFixture starts Kafka, with opts, and a bucket.
 func newFixture(t *testing.T, opts ...kfake.Opt) *fixture {
 	t.Helper()
-	log := kafkatest.New(t, opts...).Log(t, partitions)
+	return newFixtureOf(t, partitions, opts...)
+}
+
+// newFixtureOf is newFixture with a log of parts partitions.
+func newFixtureOf(t *testing.T, parts int32, opts ...kfake.Opt) *fixture {
+	t.Helper()
+	log := kafkatest.New(t, opts...).Log(t, parts)
 	cl, err := kgo.NewClient(append(log.ClientOpts("test"), kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
 	if err != nil {
 		t.Fatal(err)
@@ -140,7 +146,7 @@ func (f *fixture) waitCommitted(group string) {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		c := f.committed(group)
 		done := true

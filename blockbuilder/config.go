@@ -3,6 +3,7 @@ package blockbuilder
 import (
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/spanlog/spanlog/block"
@@ -50,10 +51,33 @@ type Config struct {
 	// storage. Default 2s.
 	IdleCutDelay time.Duration `yaml:"idle-cut-delay" help:"Wait after a cycle ends before cutting a partition that received nothing newer."`
 	// MaxBlockBytes cuts a partition's block early once its records add up
-	// to this many bytes, bounding memory. Default 256 MiB.
+	// to this many bytes. A block being written takes about 8 times its
+	// records' bytes in memory (see FlushConcurrency). Default 64 MiB.
 	MaxBlockBytes int64 `yaml:"max-block-bytes" help:"Cut a block early once its records reach this many bytes."`
-	// FlushConcurrency is how many blocks are written at once. Default 4.
-	FlushConcurrency int `yaml:"flush-concurrency" help:"Blocks written to object storage in parallel."`
+	// FlushConcurrency is how many tenant blocks are written at once. A
+	// cut block's records are decoded only when one of these slots takes
+	// it, so it also bounds the decoded blocks in memory: each takes about
+	// 8 times its records' bytes, plus 16 MiB for the Parquet writer.
+	// Default 4.
+	FlushConcurrency int `yaml:"flush-concurrency" help:"Blocks decoded and written to object storage in parallel."`
+	// MaxBufferedBytes bounds the records read from the log and not yet
+	// written in blocks, cut or not, summed over the builder's partitions.
+	// Past it, the builder reads only the partition whose pending block is
+	// largest until that block is written, and the others' lag grows.
+	// Steady ingest holds about one cycle of the builder's share of the
+	// log; a backlog being drained holds no more, whatever its length,
+	// unless the partitions' positions drift apart. Default 512 MiB.
+	MaxBufferedBytes int64 `yaml:"max-buffered-bytes" help:"Records read and not yet in blocks, in bytes, past which the builder reads one partition at a time."`
+	// FetchMaxBytes is the most one fetch request returns, as the broker
+	// stores it (compressed). Default 8 MiB.
+	FetchMaxBytes int64 `yaml:"fetch-max-bytes" help:"Bytes one fetch from Kafka returns at most."`
+	// FetchMaxPartitionBytes is the most one fetch returns of one
+	// partition, so that every partition gets its share. Default 1 MiB.
+	FetchMaxPartitionBytes int64 `yaml:"fetch-max-partition-bytes" help:"Bytes one fetch from Kafka returns at most of one partition."`
+	// MaxConcurrentFetches is how many fetches are in flight or read and
+	// waiting at once, over all brokers. With FetchMaxBytes it bounds
+	// the client's fetch buffers. Default 2.
+	MaxConcurrentFetches int `yaml:"max-concurrent-fetches" help:"Fetches from Kafka in flight or buffered at once, over all brokers."`
 	// RetryBackoff is the first wait after a failed flush; waits double up
 	// to RetryMaxBackoff. Default 1s.
 	RetryBackoff time.Duration `yaml:"retry-backoff" help:"First wait before retrying a failed block flush; doubles up to retry-max-backoff."`
@@ -70,18 +94,22 @@ type Config struct {
 // DefaultConfig returns the configuration spanlog runs with when nothing is set.
 func DefaultConfig() Config {
 	return Config{
-		ConsumerGroup:    "spanlog-block-builder",
-		GroupProtocol:    GroupProtocolClassic,
-		SessionTimeout:   15 * time.Second,
-		RebalanceTimeout: 60 * time.Second,
-		CycleDuration:    15 * time.Second,
-		IdleCutDelay:     2 * time.Second,
-		MaxBlockBytes:    256 << 20,
-		FlushConcurrency: 4,
-		RetryBackoff:     time.Second,
-		RetryMaxBackoff:  30 * time.Second,
-		LagInterval:      5 * time.Second,
-		Block:            block.DefaultOptions(),
+		ConsumerGroup:          "spanlog-block-builder",
+		GroupProtocol:          GroupProtocolClassic,
+		SessionTimeout:         15 * time.Second,
+		RebalanceTimeout:       60 * time.Second,
+		CycleDuration:          15 * time.Second,
+		IdleCutDelay:           2 * time.Second,
+		MaxBlockBytes:          64 << 20,
+		FlushConcurrency:       4,
+		MaxBufferedBytes:       512 << 20,
+		FetchMaxBytes:          8 << 20,
+		FetchMaxPartitionBytes: 1 << 20,
+		MaxConcurrentFetches:   2,
+		RetryBackoff:           time.Second,
+		RetryMaxBackoff:        30 * time.Second,
+		LagInterval:            5 * time.Second,
+		Block:                  block.DefaultOptions(),
 	}
 }
 
@@ -98,12 +126,24 @@ func (c Config) Validate() error {
 		return errors.New("block-builder: rebalance timeout must be at least 1s")
 	case c.CycleDuration <= 0:
 		return errors.New("block-builder: cycle duration must be positive")
+	case c.IdleCutDelay < 10*time.Millisecond:
+		// It is also the longest a fetch waits for records, which Kafka
+		// clients want at least 10ms.
+		return errors.New("block-builder: idle cut delay must be at least 10ms")
 	case c.MaxBlockBytes <= 0:
 		return errors.New("block-builder: max block bytes must be positive")
 	case c.LagInterval <= 0:
 		return errors.New("block-builder: lag interval must be positive")
 	case c.FlushConcurrency <= 0:
 		return errors.New("block-builder: flush concurrency must be positive")
+	case c.MaxBufferedBytes <= 0:
+		return errors.New("block-builder: max buffered bytes must be positive")
+	case c.FetchMaxBytes <= 0 || c.FetchMaxBytes > math.MaxInt32:
+		return fmt.Errorf("block-builder: fetch max bytes must be between 1 and %d", math.MaxInt32)
+	case c.FetchMaxPartitionBytes <= 0 || c.FetchMaxPartitionBytes > c.FetchMaxBytes:
+		return errors.New("block-builder: fetch max partition bytes must be positive and at most fetch-max-bytes")
+	case c.MaxConcurrentFetches <= 0:
+		return errors.New("block-builder: max concurrent fetches must be positive")
 	case c.RetryBackoff <= 0 || c.RetryMaxBackoff < c.RetryBackoff:
 		return errors.New("block-builder: retry backoff must be positive and at most retry-max-backoff")
 	}

@@ -83,58 +83,91 @@ func (b *Builder) flushCut(ctx context.Context, cl *kgo.Client, rebalance <-chan
 	}
 }
 
-// splitByTenant decodes a cut block's records into one block per tenant.
-// Records that hold no spans or do not decode are skipped and counted:
-// retrying them can only fail again, and would stall the partition.
-func (b *Builder) splitByTenant(p *pending) map[string]*block.Builder {
-	tenants := make(map[string]*block.Builder)
+// splitByTenant sorts a cut block's records by tenant, reading their
+// headers only: a tenant's records are decoded when a flush slot writes
+// its block, so that however many partitions are cut at once, at most
+// FlushConcurrency blocks are decoded. Records no block can hold are
+// skipped and counted, here when their headers say so, when written when
+// their values do: retrying them can only fail again, and would stall the
+// partition.
+func (b *Builder) splitByTenant(p *pending) map[string][]*kgo.Record {
+	tenants := make(map[string][]*kgo.Record)
 	for _, r := range p.records {
-		tenant, td, err := consumer.Decode(r, b.defaultTenant)
+		tenant, err := schema.RecordTenant(r, b.defaultTenant)
 		if err != nil {
 			b.metrics.skipped.Add(r, err)
 			continue
 		}
-		bb := tenants[tenant]
-		if bb == nil {
-			bb = block.NewBuilder(tenant, b.cfg.Block)
-			tenants[tenant] = bb
-		}
-		bb.Add(td)
+		tenants[tenant] = append(tenants[tenant], r)
 	}
 	return tenants
+}
+
+// tenantBlock is one tenant's records of a cut block, written as a block.
+type tenantBlock struct {
+	cut     *cutBlock
+	tenant  string
+	records []*kgo.Record
+	done    bool // written, or given up
 }
 
 // writeAll writes the unwritten tenant blocks of cut, FlushConcurrency at
 // a time, and forgets those it is done with.
 func (b *Builder) writeAll(ctx context.Context, cut []*cutBlock, rebalance <-chan struct{}) {
-	type key struct {
-		c      *cutBlock
-		tenant string
-	}
-	var (
-		mu   sync.Mutex
-		done []key
-		wg   sync.WaitGroup
-	)
-	sem := make(chan struct{}, b.cfg.FlushConcurrency)
+	var blocks []*tenantBlock
 	for _, c := range cut {
-		rng := []schema.OffsetRange{{Partition: c.partition, Start: c.pending.start, End: c.pending.next}}
-		for tenant, bb := range c.pending.unwritten {
-			wg.Go(func() {
-				sem <- struct{}{}
-				defer func() { <-sem }()
-				if b.writeWithRetry(ctx, rebalance, tenant, bb, rng) {
-					mu.Lock()
-					done = append(done, key{c, tenant})
-					mu.Unlock()
-				}
-			})
+		for tenant, records := range c.pending.unwritten {
+			blocks = append(blocks, &tenantBlock{cut: c, tenant: tenant, records: records})
 		}
 	}
-	wg.Wait()
-	for _, k := range done {
-		delete(k.c.pending.unwritten, k.tenant)
+	todo := make(chan *tenantBlock)
+	var wg sync.WaitGroup
+	for range min(b.cfg.FlushConcurrency, len(blocks)) {
+		wg.Go(func() {
+			for tb := range todo {
+				tb.done = b.write(ctx, rebalance, tb)
+			}
+		})
 	}
+	for _, tb := range blocks {
+		todo <- tb
+	}
+	close(todo)
+	wg.Wait()
+	for _, tb := range blocks {
+		if tb.done {
+			delete(tb.cut.pending.unwritten, tb.tenant)
+		} else {
+			tb.cut.pending.unwritten[tb.tenant] = tb.records
+		}
+	}
+}
+
+// write decodes a tenant block's records and writes the block, as
+// writeWithRetry does. Records that do not decode are skipped, counted, and
+// dropped from tb, so that a flush resuming tb does not count them again.
+func (b *Builder) write(ctx context.Context, rebalance <-chan struct{}, tb *tenantBlock) bool {
+	if ctx.Err() != nil || waiting(rebalance) {
+		return false
+	}
+	bb := block.NewBuilder(tb.tenant, b.cfg.Block)
+	kept := tb.records[:0]
+	for _, r := range tb.records {
+		_, td, err := consumer.Decode(r, b.defaultTenant)
+		if err != nil {
+			b.metrics.skipped.Add(r, err)
+			continue
+		}
+		bb.Add(td)
+		kept = append(kept, r)
+	}
+	tb.records = kept
+	if len(kept) == 0 {
+		return true
+	}
+	p := tb.cut.pending
+	rng := []schema.OffsetRange{{Partition: tb.cut.partition, Start: p.start, End: p.next}}
+	return b.writeWithRetry(ctx, rebalance, tb.tenant, bb, rng)
 }
 
 // writeWithRetry writes one tenant block, retrying while object storage

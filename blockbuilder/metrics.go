@@ -18,6 +18,8 @@ type metrics struct {
 	flushDuration    prometheus.Histogram
 	blockBytes       prometheus.Histogram
 	commitFailures   prometheus.Counter
+	bufferedBytes    prometheus.Gauge
+	pausedPartitions prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer, logger *slog.Logger) *metrics {
@@ -58,8 +60,16 @@ func newMetrics(reg prometheus.Registerer, logger *slog.Logger) *metrics {
 			Name: "spanlog_block_builder_commit_failures_total",
 			Help: "Offset commits that failed; the blocks are rebuilt by whoever replays them.",
 		}),
+		bufferedBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "spanlog_block_builder_buffered_bytes",
+			Help: "Bytes of the records read and not yet in blocks, against block-builder.max-buffered-bytes.",
+		}),
+		pausedPartitions: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "spanlog_block_builder_paused_partitions",
+			Help: "Owned partitions not read while the records held are over block-builder.max-buffered-bytes.",
+		}),
 	}
 	reg.MustRegister(m.recordsConsumed, m.blocksFlushed, m.flushFailures, m.blocksUnwritable,
-		m.flushesAbandoned, m.flushDuration, m.blockBytes, m.commitFailures)
+		m.flushesAbandoned, m.flushDuration, m.blockBytes, m.commitFailures, m.bufferedBytes, m.pausedPartitions)
 	return m
 }

@@ -4,8 +4,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/spanlog/spanlog/block"
 )
 
 // pending is one partition's block while it is being filled: the records
@@ -24,14 +22,16 @@ type pending struct {
 	start, next int64 // offsets [start, next) taken into the block
 	epoch       int32 // leader epoch of the last record taken, for the commit
 	cycleEnd    time.Time
-	bytes       int64
+	bytes       int64         // of the records' values
 	records     []*kgo.Record // taken, in offset order
 	carry       []*kgo.Record // fetched after the cut: the next block's
+	carryBytes  int64
 	cut         bool
 	// unwritten holds, once the block is cut and split by tenant, the
-	// tenant blocks not written yet: a flush that gave way to a
-	// rebalance resumes with them. Nil until split.
-	unwritten map[string]*block.Builder
+	// records of each tenant block not written yet: a flush that gave way
+	// to a rebalance resumes with them. They are decoded only when a
+	// flush slot writes them. Nil until split.
+	unwritten map[string][]*kgo.Record
 }
 
 func newPending(first *kgo.Record, cycle time.Duration) *pending {
@@ -51,12 +51,19 @@ func (p *pending) offer(r *kgo.Record, maxBytes int64) {
 	}
 	if p.cut {
 		p.carry = append(p.carry, r)
+		p.carryBytes += int64(len(r.Value))
 		return
 	}
 	p.records = append(p.records, r)
 	p.next = r.Offset + 1
 	p.epoch = r.LeaderEpoch
 	p.bytes += int64(len(r.Value))
+}
+
+// held returns the bytes of the records p keeps, its block's and the
+// carried ones.
+func (p *pending) held() int64 {
+	return p.bytes + p.carryBytes
 }
 
 // cutIfIdle cuts a block whose cycle ended more than delay ago when the

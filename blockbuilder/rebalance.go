@@ -103,13 +103,25 @@ func (b *Builder) limitHold(ctx context.Context, abandon context.CancelFunc, reb
 }
 
 // dropPartitions forgets the pending blocks of partitions the group took
-// away. They were not committed, so their new owner rebuilds them.
-func (b *Builder) dropPartitions(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+// away. They were not committed, so their new owner rebuilds them. A
+// partition paused for MaxBufferedBytes is resumed, as a pause would
+// outlive the assignment.
+func (b *Builder) dropPartitions(_ context.Context, cl *kgo.Client, lost map[string][]int32) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	var resume []int32
 	for _, p := range lost[b.log.Topic] {
 		delete(b.parts, p)
 		delete(b.durable, p)
+		delete(b.owned, p)
+		if b.paused[p] {
+			delete(b.paused, p)
+			resume = append(resume, p)
+		}
 		b.metrics.lag.Forget(p)
+	}
+	b.metrics.pausedPartitions.Set(float64(len(b.paused)))
+	if len(resume) > 0 {
+		cl.ResumeFetchPartitions(map[string][]int32{b.log.Topic: resume})
 	}
 }

@@ -29,13 +29,20 @@ func newCluster(t *testing.T, storage ...string) *cluster {
 // here.
 func (c *cluster) start(t *testing.T, name, target string, extra ...string) *process {
 	t.Helper()
+	http, args := c.args(t, target, extra...)
+	return startProcess(t, name, http, args)
+}
+
+// args returns the flags of a process of target, and its HTTP address.
+func (c *cluster) args(t *testing.T, target string, extra ...string) (string, []string) {
+	t.Helper()
 	http := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	args := append([]string{
 		"-target=" + target,
 		"-server.http-listen-address=" + http,
 		fmt.Sprintf("-server.internal-listen-address=127.0.0.1:%d", freePort(t)),
 	}, c.common...)
-	return startProcess(t, name, http, append(args, extra...))
+	return http, append(args, extra...)
 }
 
 // startDistributor runs a distributor and returns it with its OTLP/gRPC

@@ -117,8 +117,14 @@ func startProcess(t *testing.T, name, http string, args []string) *process {
 // ready. The process is killed when the test ends.
 func launchProcess(t *testing.T, name, http string, args []string) *process {
 	t.Helper()
+	return launchBinary(t, binary, name, http, args)
+}
+
+// launchBinary is launchProcess with another build of spanlog, bin.
+func launchBinary(t *testing.T, bin, name, http string, args []string) *process {
+	t.Helper()
 	p := &process{name: name, http: http, args: args, log: &logtest.Buffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(binary, args...)
+	p.cmd = exec.Command(bin, args...)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

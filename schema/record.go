@@ -47,11 +47,18 @@ func EncodeRecord(tenant string, td ptrace.Traces) (*kgo.Record, error) {
 	}, nil
 }
 
-// recordTenant returns the tenant a record belongs to: its tenant header, or
-// defaultTenant when the record has none (records from other OTLP writers).
-// A header that is no valid tenant ID is an error: its spans could be
-// stored under no name, and a reader retrying them would stall.
-func recordTenant(r *kgo.Record, defaultTenant string) (string, error) {
+// RecordTenant returns the tenant a record belongs to, from its headers
+// alone: its tenant header, or defaultTenant when the record has none
+// (records from other OTLP writers). A format this build cannot read, or
+// a header that is no valid tenant ID, is an error: its spans could be
+// stored under no name, and a reader retrying them would stall. Readers
+// use it to sort records by tenant without decoding them.
+func RecordTenant(r *kgo.Record, defaultTenant string) (string, error) {
+	for _, h := range r.Headers {
+		if h.Key == HeaderFormat && string(h.Value) != RecordFormatV1 {
+			return "", fmt.Errorf("%w %q at partition %d offset %d", ErrUnknownFormat, h.Value, r.Partition, r.Offset)
+		}
+	}
 	for _, h := range r.Headers {
 		if h.Key == HeaderTenant && len(h.Value) > 0 {
 			if err := tenant.ValidateID(string(h.Value)); err != nil {
@@ -66,12 +73,7 @@ func recordTenant(r *kgo.Record, defaultTenant string) (string, error) {
 // DecodeRecord returns the spans a record carries and the tenant they belong
 // to (defaultTenant when the record names none).
 func DecodeRecord(r *kgo.Record, defaultTenant string) (string, ptrace.Traces, error) {
-	for _, h := range r.Headers {
-		if h.Key == HeaderFormat && string(h.Value) != RecordFormatV1 {
-			return "", ptrace.Traces{}, fmt.Errorf("%w %q at partition %d offset %d", ErrUnknownFormat, h.Value, r.Partition, r.Offset)
-		}
-	}
-	t, err := recordTenant(r, defaultTenant)
+	t, err := RecordTenant(r, defaultTenant)
 	if err != nil {
 		return "", ptrace.Traces{}, err
 	}
