@@ -42,13 +42,20 @@ type traceIDBounds struct {
 
 // Open opens the block meta describes.
 func Open(ctx context.Context, bkt objstore.Bucket, meta *schema.BlockMeta) (*Reader, error) {
+	return open(ctx, bkt, meta, true)
+}
+
+// open opens the block meta describes, with its bloom filters pinned in
+// memory if pinBlooms: lookups want them, a merge reading every row does
+// not.
+func open(ctx context.Context, bkt objstore.Bucket, meta *schema.BlockMeta, pinBlooms bool) (*Reader, error) {
 	// The meta knows the data object's size: S3 is spared a HEAD per
 	// block opened.
 	obj, err := objstore.OpenSized(ctx, bkt, DataName(meta.Tenant, meta.BlockID), meta.Size)
 	if err != nil {
 		return nil, fmt.Errorf("open block %s: %w", meta.BlockID, err)
 	}
-	r, err := newReader(ctx, meta, obj)
+	r, err := newReader(ctx, meta, obj, pinBlooms)
 	if err != nil {
 		obj.Close()
 		return nil, fmt.Errorf("open block %s: %w", meta.BlockID, err)
@@ -56,7 +63,7 @@ func Open(ctx context.Context, bkt objstore.Bucket, meta *schema.BlockMeta) (*Re
 	return r, nil
 }
 
-func newReader(ctx context.Context, meta *schema.BlockMeta, obj objstore.ReaderAt) (*Reader, error) {
+func newReader(ctx context.Context, meta *schema.BlockMeta, obj objstore.ReaderAt, pinBlooms bool) (*Reader, error) {
 	// The file reads through pinned, which keeps the trace ID bloom filters
 	// in memory once newReader fetched them: a lookup that the filters rule
 	// out then costs no request at all, which is most lookups of a block.
@@ -91,6 +98,9 @@ func newReader(ctx context.Context, meta *schema.BlockMeta, obj objstore.ReaderA
 		r.groups = append(r.groups, b)
 	}
 	r.indexed = make([]atomic.Bool, len(r.groups))
+	if !pinBlooms {
+		return r, nil
+	}
 	if err := pinBloomFilters(ctx, pinned, file, col.ColumnIndex); err != nil {
 		return nil, err
 	}
