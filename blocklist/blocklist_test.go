@@ -74,7 +74,7 @@ func writeIndex(t *testing.T, bkt objstore.Bucket, tenant string, committed int6
 
 func newBlocklist(t *testing.T, bkt objstore.Bucket, useIndex bool) *Blocklist {
 	t.Helper()
-	bl, err := New(DefaultConfig(), bkt, useIndex, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+	bl, err := New(DefaultConfig(), bkt, Options{UseIndex: useIndex}, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -149,7 +149,7 @@ func (bl *Blocklist) pollTenant(ctx context.Context, tenant string, prev *tenant
 		maps.Copy(known, prev.metas)
 		met = prev.met
 	}
-	if bl.useIndex {
+	if bl.opts.UseIndex {
 		x, err := block.ReadIndex(ctx, bl.bucket, tenant)
 		switch {
 		case err == nil:

@@ -59,7 +59,7 @@ func New(cfg Config, log tracelog.Config, blocksGroup string, bucket objstore.Bu
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	bl, err := blocklist.New(cfg.Blocklist, bucket, false, logger,
+	bl, err := blocklist.New(cfg.Blocklist, bucket, blocklist.Options{}, logger,
 		prometheus.WrapRegistererWith(prometheus.Labels{"component": "compactor"}, reg))
 	if err != nil {
 		return nil, err

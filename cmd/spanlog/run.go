@@ -185,7 +185,7 @@ func buildRoles(ctx context.Context, cfg Config, logger *slog.Logger, reg promet
 	}
 	if cfg.runs(targetQuerier) {
 		var err error
-		q, err = querier.New(cfg.Querier, cfg.Kafka, cfg.Tenants, lim, cfg.BlockBuilder.ConsumerGroup, bucket, logger.With("role", targetQuerier), reg)
+		q, err = querier.New(cfg.Querier, cfg.Kafka, cfg.Tenants, lim, cfg.BlockBuilder.ConsumerGroup, 0, bucket, logger.With("role", targetQuerier), reg)
 		if err != nil {
 			return nil, nil, err
 		}
