@@ -56,7 +56,7 @@ func Compact(ctx context.Context, bucket objstore.Bucket, inputs []*schema.Block
 		}
 	}()
 	for _, in := range inputs {
-		r, err := open(ctx, bucket, in, false)
+		r, err := open(ctx, bucket, in, forMerge)
 		if err != nil {
 			return nil, fmt.Errorf("compact into %s: %w", meta.BlockID, err)
 		}

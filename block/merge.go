@@ -12,9 +12,14 @@ import (
 // minMergeBatch and iterateBatch rows. Fewer rows per batch cost more
 // calls into the Parquet reader; more cost memory with every input.
 const (
-	mergeRows     = 16 << 10
-	minMergeBatch = 16
+	mergeRows     = 8 << 10
+	minMergeBatch = 32
 )
+
+// mergeReadBufferSize is the read buffer of each column of a block a merge
+// reads. The row group is in memory already (prefetched), so the buffer
+// saves no request; it only needs to hold a page header.
+const mergeReadBufferSize = 512
 
 // merge reads the rows of several blocks as one sequence in block order,
 // a trace at a time: the k-way merge of their cursors.

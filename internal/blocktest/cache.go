@@ -40,8 +40,12 @@ func CacheDir() string {
 // key names the dataset's folder in the cache: everything that shapes
 // its blocks.
 func (s Spec) key() string {
-	return fmt.Sprintf("v%d-%s-p%d-c%d-s%d-cycle%s-seed%d-%d",
+	k := fmt.Sprintf("v%d-%s-p%d-c%d-s%d-cycle%s-seed%d-%d",
 		datasetVersion, s.Tenant, s.Partitions, s.Cycles, s.SpansPerBlock, s.Cycle, s.Seed, s.Start.Unix())
+	if s.CompactWindow > 0 {
+		k += "-compacted" + s.CompactWindow.String()
+	}
+	return k
 }
 
 // The parts of a cached dataset, under CacheDir()/key.
