@@ -95,16 +95,18 @@ func (r *releasingReader) Close() error {
 // at once. Both compact, and every partition ends as one block holding
 // each span once.
 func TestTwoCompactorsShareThePartitions(t *testing.T) {
-	log := kafkatest.New(t).Log(t, 4)
-	dir, err := objstore.NewDir(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
+	for name, newBucket := range backends(t) {
+		t.Run(name, func(t *testing.T) { twoCompactorsShareThePartitions(t, newBucket(t)) })
 	}
+}
+
+func twoCompactorsShareThePartitions(t *testing.T, bkt objstore.Bucket) {
+	log := kafkatest.New(t).Log(t, 4)
 	var inputs []*schema.BlockMeta
 	for p := range int32(4) {
-		inputs = append(inputs, writeBlocks(t, dir, closedWindowSpecs("t1", p, 0, 8)...)...)
+		inputs = append(inputs, writeBlocks(t, bkt, closedWindowSpecs("t1", p, 0, 8)...)...)
 	}
-	before := spans(t, dir, inputs)
+	before := spans(t, bkt, inputs)
 	// The first job is of partition 2: the group gives a joiner the
 	// partitions last in the order of the sticky balancer, 2 and 3 here.
 	// The blocks of 0 and 1 wait for their builders' commits.
@@ -112,13 +114,13 @@ func TestTwoCompactorsShareThePartitions(t *testing.T) {
 
 	ex := &exclusive{holder: map[string]string{}}
 	gate := make(chan struct{})
-	a := runCompactor(t, testConfig(), log, noLimits(t), &sharedBucket{Bucket: dir, who: "a", ex: ex, gate: gate})
+	a := runCompactor(t, testConfig(), log, noLimits(t), &sharedBucket{Bucket: bkt, who: "a", ex: ex, gate: gate})
 	await(t, 20*time.Second, "the first compactor to hold every partition and start a job", func() bool {
 		return promtest.Value(t, a.reg, "spanlog_compactor_partitions") == 4 && strings.Contains(a.logs.String(), "compacting blocks")
 	})
 	open := make(chan struct{})
 	close(open)
-	b := runCompactor(t, testConfig(), log, noLimits(t), &sharedBucket{Bucket: dir, who: "b", ex: ex, gate: open})
+	b := runCompactor(t, testConfig(), log, noLimits(t), &sharedBucket{Bucket: bkt, who: "b", ex: ex, gate: open})
 	await(t, 30*time.Second, "the group to split the partitions", func() bool {
 		return promtest.Value(t, a.reg, "spanlog_compactor_partitions") == 2 && promtest.Value(t, b.reg, "spanlog_compactor_partitions") == 2
 	})
@@ -126,7 +128,7 @@ func TestTwoCompactorsShareThePartitions(t *testing.T) {
 	commit(t, log, map[int32]int64{0: 80, 1: 80})
 
 	await(t, 30*time.Second, "one block per partition", func() bool {
-		read, exist := view(t, dir, "t1")
+		read, exist := view(t, bkt, "t1")
 		return len(read) == 4 && len(exist) == 4
 	})
 	ex.mu.Lock()
@@ -142,7 +144,7 @@ func TestTwoCompactorsShareThePartitions(t *testing.T) {
 	if slices.Contains(b.own.owned(), 2) && !strings.Contains(a.logs.String(), "compaction stopped") {
 		t.Error("partition 2 moved, and the first compactor's job of it did not stop")
 	}
-	after := spans(t, dir, readMetas(t, dir, "t1"))
+	after := spans(t, bkt, readMetas(t, bkt, "t1"))
 	if len(after) != len(before) {
 		t.Errorf("blocks hold %d spans, the inputs %d", len(after), len(before))
 	}
