@@ -53,7 +53,7 @@ lint: $(BIN)/staticcheck
 
 # The read-path benchmarks over millions of spans; make bench leaves them
 # to make bench-read.
-READ_BENCHMARKS := ^(BenchmarkTraceByIDBlocks|BenchmarkSearch)$$
+READ_BENCHMARKS := ^(BenchmarkTraceByIDBlocks|BenchmarkSearch|BenchmarkSearchBlocks)$$
 # The merge of 1,000 blocks; make bench leaves it to make bench-compact.
 COMPACT_BENCHMARKS := ^BenchmarkCompact$$/^inputs=1000/
 # Where bench-read keeps its datasets between runs (internal/blocktest).
@@ -65,14 +65,16 @@ bench: $(BIN)/minio
 	$(GO) test -run '^$$' -bench . -skip '$(COMPACT_BENCHMARKS)' -benchmem -benchtime 2s ./producer/ ./block/
 	$(GO) test -run '^$$' -bench . -skip '$(READ_BENCHMARKS)' -benchtime 3x ./blocklist/ ./querier/
 
-## bench-read: trace by ID over 1,000 and 10,000 blocks and search over 5 million spans, in MinIO and a local dir; the first run builds the datasets into SPANLOG_BENCH_DATA (~2 GB, some minutes)
+## bench-read: trace by ID over 1,000 and 10,000 blocks, before and after compaction, and search over 5 million spans, in MinIO and a local dir; the first run builds the datasets into SPANLOG_BENCH_DATA (~2 GB, some minutes)
 # Lookups that open every block (cold, and warm-default over 10,000 blocks)
 # take seconds each: fewer of them.
 bench-read: $(BIN)/minio
 	$(GO) test -run '^$$' -bench 'TraceByIDBlocks/blocks=1000$$/cold' -benchtime 50x -timeout 60m ./querier/
 	$(GO) test -run '^$$' -bench 'TraceByIDBlocks/blocks=10000/(cold|warm-default)' -benchtime 5x -timeout 60m ./querier/
+	$(GO) test -run '^$$' -bench 'TraceByIDBlocks/compacted=.*/cold' -benchtime 20x -timeout 60m ./querier/
 	$(GO) test -run '^$$' -bench 'TraceByIDBlocks/.*/warm$$' -benchtime 400x -timeout 60m ./querier/
 	$(GO) test -run '^$$' -bench '^BenchmarkSearch$$' -benchtime 1x -timeout 60m ./querier/
+	$(GO) test -run '^$$' -bench '^BenchmarkSearchBlocks$$' -benchtime 1x -timeout 60m ./querier/
 
 ## bench-compact: the merge of 10, 100 and 1,000 blocks (block.Compact), throughput and peak heap; the first run builds the datasets into SPANLOG_BENCH_DATA (~400 MB)
 bench-compact:

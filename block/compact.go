@@ -164,7 +164,13 @@ func writeMerged(ctx context.Context, bkt objstore.Bucket, meta *schema.BlockMet
 		if len(trace) == 0 {
 			break
 		}
-		clear(seen)
+		if len(seen) > 1024 {
+			// clear would keep the room of a large trace, and cost it
+			// again for every trace after.
+			seen = make(map[[8]byte]bool)
+		} else {
+			clear(seen)
+		}
 		for i := range trace {
 			if seen[trace[i].SpanID] {
 				continue
