@@ -25,7 +25,7 @@ LDFLAGS  := -X main.version=$(VERSION) -X main.revision=$(REVISION) -X main.bran
 # Tests time out well inside CI's budget; the e2e package builds the binary itself.
 TEST_TIMEOUT ?= 12m
 
-.PHONY: all build run test unit lint bench bench-read bench-clean bench-catchup fuzz tools clean
+.PHONY: all build run test unit lint bench bench-read bench-compact bench-catchup bench-clean fuzz tools clean
 
 all: build
 
@@ -53,24 +53,32 @@ lint: $(BIN)/staticcheck
 
 # The read-path benchmarks over millions of spans; make bench leaves them
 # to make bench-read.
-READ_BENCHMARKS := ^(BenchmarkTraceByIDBlocks|BenchmarkSearch)$$
+READ_BENCHMARKS := ^(BenchmarkTraceByIDBlocks|BenchmarkSearch|BenchmarkSearchBlocks)$$
+# The merge of 1,000 blocks; make bench leaves it to make bench-compact.
+COMPACT_BENCHMARKS := ^BenchmarkCompact$$/^inputs=1000/
 # Where bench-read keeps its datasets between runs (internal/blocktest).
 SPANLOG_BENCH_DATA ?= $(or $(TMPDIR),/tmp)/spanlog-bench-data
 export SPANLOG_BENCH_DATA
 
 ## bench: the benchmarks behind docs/benchmarks.md, but for bench-read's
 bench: $(BIN)/minio
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./producer/ ./block/
+	$(GO) test -run '^$$' -bench . -skip '$(COMPACT_BENCHMARKS)' -benchmem -benchtime 2s ./producer/ ./block/
 	$(GO) test -run '^$$' -bench . -skip '$(READ_BENCHMARKS)' -benchtime 3x ./blocklist/ ./querier/
 
-## bench-read: trace by ID over 1,000 and 10,000 blocks and search over 5 million spans, in MinIO and a local dir; the first run builds the datasets into SPANLOG_BENCH_DATA (~2 GB, some minutes)
+## bench-read: trace by ID over 1,000 and 10,000 blocks, before and after compaction, and search over 5 million spans, in MinIO and a local dir; the first run builds the datasets into SPANLOG_BENCH_DATA (~2 GB, some minutes)
 # Lookups that open every block (cold, and warm-default over 10,000 blocks)
 # take seconds each: fewer of them.
 bench-read: $(BIN)/minio
 	$(GO) test -run '^$$' -bench 'TraceByIDBlocks/blocks=1000$$/cold' -benchtime 50x -timeout 60m ./querier/
 	$(GO) test -run '^$$' -bench 'TraceByIDBlocks/blocks=10000/(cold|warm-default)' -benchtime 5x -timeout 60m ./querier/
+	$(GO) test -run '^$$' -bench 'TraceByIDBlocks/compacted=.*/cold' -benchtime 20x -timeout 60m ./querier/
 	$(GO) test -run '^$$' -bench 'TraceByIDBlocks/.*/warm$$' -benchtime 400x -timeout 60m ./querier/
 	$(GO) test -run '^$$' -bench '^BenchmarkSearch$$' -benchtime 1x -timeout 60m ./querier/
+	$(GO) test -run '^$$' -bench '^BenchmarkSearchBlocks$$' -benchtime 1x -timeout 60m ./querier/
+
+## bench-compact: the merge of 10, 100 and 1,000 blocks (block.Compact), throughput and peak heap; the first run builds the datasets into SPANLOG_BENCH_DATA (~400 MB)
+bench-compact:
+	$(GO) test -run '^$$' -bench '^BenchmarkCompact$$' -benchtime 1x -timeout 60m ./block/
 
 ## bench-catchup: a block-builder drains CATCHUP_BACKLOG of load-generator traffic at CATCHUP_RATE traces/s; time and peak RSS, against CATCHUP_BASELINE (another spanlog binary) when set
 CATCHUP_BACKLOG ?= 5m

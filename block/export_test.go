@@ -13,3 +13,6 @@ func (r *Reader) SplitTraces() []pcommon.TraceID {
 	}
 	return ids
 }
+
+// RowGroups returns the number of row groups of the block.
+func (r *Reader) RowGroups() int { return len(r.groups) }

@@ -42,13 +42,32 @@ type traceIDBounds struct {
 
 // Open opens the block meta describes.
 func Open(ctx context.Context, bkt objstore.Bucket, meta *schema.BlockMeta) (*Reader, error) {
+	return open(ctx, bkt, meta, forLookups)
+}
+
+// openPurpose says what a Reader is opened for.
+type openPurpose int
+
+const (
+	// forLookups pins the trace ID bloom filters in memory, so that most
+	// lookups are answered without a request.
+	forLookups openPurpose = iota
+	// forMerge reads every row once, in order, from row groups fetched
+	// whole: it wants neither the bloom filters nor the read buffers of
+	// lookups, and as a merge opens many blocks at once, it keeps each
+	// one's memory small (see merge.go).
+	forMerge
+)
+
+// open opens the block meta describes, for purpose.
+func open(ctx context.Context, bkt objstore.Bucket, meta *schema.BlockMeta, purpose openPurpose) (*Reader, error) {
 	// The meta knows the data object's size: S3 is spared a HEAD per
 	// block opened.
 	obj, err := objstore.OpenSized(ctx, bkt, DataName(meta.Tenant, meta.BlockID), meta.Size)
 	if err != nil {
 		return nil, fmt.Errorf("open block %s: %w", meta.BlockID, err)
 	}
-	r, err := newReader(ctx, meta, obj)
+	r, err := newReader(ctx, meta, obj, purpose)
 	if err != nil {
 		obj.Close()
 		return nil, fmt.Errorf("open block %s: %w", meta.BlockID, err)
@@ -56,14 +75,18 @@ func Open(ctx context.Context, bkt objstore.Bucket, meta *schema.BlockMeta) (*Re
 	return r, nil
 }
 
-func newReader(ctx context.Context, meta *schema.BlockMeta, obj objstore.ReaderAt) (*Reader, error) {
+func newReader(ctx context.Context, meta *schema.BlockMeta, obj objstore.ReaderAt, purpose openPurpose) (*Reader, error) {
 	// The file reads through pinned, which keeps the trace ID bloom filters
 	// in memory once newReader fetched them: a lookup that the filters rule
 	// out then costs no request at all, which is most lookups of a block.
 	pinned := &prefetchedReaderAt{obj: obj}
+	bufferSize := readBufferSize
+	if purpose == forMerge {
+		bufferSize = mergeReadBufferSize
+	}
 	file, err := parquet.OpenFile(pinned, obj.Size(),
 		parquet.OptimisticRead(true),
-		parquet.ReadBufferSize(readBufferSize),
+		parquet.ReadBufferSize(bufferSize),
 		// Both are read per row group when a lookup needs them.
 		parquet.SkipPageIndex(true),
 		parquet.SkipBloomFilters(true),
@@ -91,6 +114,9 @@ func newReader(ctx context.Context, meta *schema.BlockMeta, obj objstore.ReaderA
 		r.groups = append(r.groups, b)
 	}
 	r.indexed = make([]atomic.Bool, len(r.groups))
+	if purpose == forMerge {
+		return r, nil
+	}
 	if err := pinBloomFilters(ctx, pinned, file, col.ColumnIndex); err != nil {
 		return nil, err
 	}

@@ -324,7 +324,7 @@ func (r *Reader) readRowSpans(ctx context.Context, g int, spans []rowSpan) ([]tr
 			ranges = append(ranges, pageBytes(index, r.chunkRange(g, c), p0, p1)...)
 		}
 	}
-	fetched, err := prefetch(ctx, r.obj, ranges)
+	fetched, err := prefetchMerged(ctx, r.obj, mergeRanges(ranges, rowsMergeGap))
 	if err != nil {
 		return nil, err
 	}

@@ -77,11 +77,15 @@ func TestFindTraceMissing(t *testing.T) {
 	}
 }
 
+// TestFindTraceReadsLittle: a lookup reads, at most, about the row group
+// that holds the trace (the pages it needs, and the gaps between them that
+// cost less to read than another request), in a few requests.
 func TestFindTraceReadsLittle(t *testing.T) {
 	ctx := context.Background()
 	td := genTraces(rand.New(rand.NewPCG(17, 18)), 2000)
 	bkt := &countingBucket{Bucket: newDir(t)}
-	r := writeBlock(t, bkt, block.DefaultOptions(), td)
+	// About 25,000 spans in five row groups.
+	r := writeBlock(t, bkt, block.Options{RowsPerRowGroup: 5000}, td)
 	size := r.Meta().Size
 
 	var ids []pcommon.TraceID
@@ -95,10 +99,10 @@ func TestFindTraceReadsLittle(t *testing.T) {
 			t.Fatalf("found %v, error %v", ok, err)
 		}
 		if read := bkt.bytes.Load(); read > size/4 {
-			t.Errorf("lookup %d read %d bytes of a %d-byte block", i, read, size)
+			t.Errorf("lookup %d read %d bytes of a %d-byte block of 5 row groups", i, read, size)
 		}
 		// The first lookup also loads the row group's indexes.
-		if reads := bkt.reads.Load(); reads > 20 {
+		if reads := bkt.reads.Load(); reads > 6 {
 			t.Errorf("lookup %d made %d reads", i, reads)
 		}
 	}
@@ -176,6 +180,32 @@ func TestIterate(t *testing.T) {
 	})
 	if !errors.Is(err, stop) || n != 1 {
 		t.Errorf("after an error, got %d calls and error %v", n, err)
+	}
+}
+
+// TestOpenReadsFewTimes: opening a block reads its footer and pins every
+// row group's bloom filter in a few requests, however many row groups it
+// has: a cold lookup opens every block that may hold the trace.
+func TestOpenReadsFewTimes(t *testing.T) {
+	ctx := context.Background()
+	td := genTraces(rand.New(rand.NewPCG(25, 26)), 1000)
+	bkt := &countingBucket{Bucket: newDir(t)}
+	b := block.NewBuilder("t", smallOptions())
+	b.Add(td)
+	meta, err := b.Write(ctx, bkt, testRanges)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := block.Open(ctx, bkt, meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if r.RowGroups() < 20 {
+		t.Fatalf("%d row groups; the test wants many", r.RowGroups())
+	}
+	if reads := bkt.reads.Load(); reads > 4 {
+		t.Errorf("opening a block of %d row groups made %d reads", r.RowGroups(), reads)
 	}
 }
 

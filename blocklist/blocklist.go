@@ -6,12 +6,21 @@
 // One bad object blinds nothing but itself: a block whose meta cannot be
 // used is skipped (and counted), and a tenant that cannot be polled keeps
 // the blocks it had while every other tenant is served.
+//
+// It also decides which of the blocks it knows readers read (Metas): not
+// a block another known block supersedes, such as a compaction's input
+// once the compaction's block exists, nor one past its tenant's
+// retention. Both depend only on the blocks known and the clock, never on
+// how far the compactor got deleting them, so every reader gives the same
+// answer before, during and after a compaction or a deletion.
 package blocklist
 
 import (
 	"log/slog"
 	"maps"
+	"slices"
 	"sync"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,12 +31,12 @@ import (
 
 // Blocklist is one process's view of the blocks in a bucket.
 type Blocklist struct {
-	cfg      Config
-	bucket   objstore.Bucket
-	useIndex bool
-	logger   *slog.Logger
-	metrics  *metrics
-	reports  reports
+	cfg     Config
+	bucket  objstore.Bucket
+	opts    Options
+	logger  *slog.Logger
+	metrics *metrics
+	reports reports
 
 	mu      sync.RWMutex
 	tenants map[string]*tenantBlocks
@@ -47,6 +56,9 @@ type Blocklist struct {
 type tenantBlocks struct {
 	metas   map[uuid.UUID]*schema.BlockMeta
 	covered map[int32]int64 // per partition, the furthest block end
+	// supersededBy holds, for each block of metas another one
+	// supersedes, one that does (see supersession).
+	supersededBy map[uuid.UUID]*schema.BlockMeta
 	// met is, per partition, the offset below which metas holds every
 	// block of the tenant: the highest need a poll of it met.
 	met map[int32]int64
@@ -58,27 +70,38 @@ type tenantBlocks struct {
 	err error
 }
 
-// New returns an empty blocklist of bucket. With useIndex a poll reads
-// each tenant's index and lists only when the index is missing or behind
-// what the caller needs; without, it always lists (the compactor, which
-// writes the indexes, must see the bucket itself).
-func New(cfg Config, bucket objstore.Bucket, useIndex bool, logger *slog.Logger, reg prometheus.Registerer) (*Blocklist, error) {
+// Options say how a blocklist polls and which blocks it hands readers.
+type Options struct {
+	// UseIndex has a poll read each tenant's index, and list only when
+	// the index is missing or behind what the caller needs. Without it a
+	// poll always lists: the compactor, which writes the indexes, must
+	// see the bucket itself.
+	UseIndex bool
+	// Retention returns how long tenant's blocks are kept: Metas leaves
+	// out a block whose spans all ended longer ago, as the compactor
+	// deletes it. Zero keeps a tenant's blocks for ever, and so does a
+	// nil Retention.
+	Retention func(tenant string) time.Duration
+}
+
+// New returns an empty blocklist of bucket.
+func New(cfg Config, bucket objstore.Bucket, opts Options, logger *slog.Logger, reg prometheus.Registerer) (*Blocklist, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	return &Blocklist{
-		cfg:      cfg,
-		bucket:   bucket,
-		useIndex: useIndex,
-		logger:   logger,
-		metrics:  newMetrics(reg),
-		reports:  newReports(),
-		tenants:  make(map[string]*tenantBlocks),
-		polled:   make(map[int32]int64),
-		pollC:    make(chan struct{}),
-		loaded:   make(chan struct{}),
-		need:     make(map[int32]int64),
-		wake:     make(chan struct{}, 1),
+		cfg:     cfg,
+		bucket:  bucket,
+		opts:    opts,
+		logger:  logger,
+		metrics: newMetrics(reg),
+		reports: newReports(),
+		tenants: make(map[string]*tenantBlocks),
+		polled:  make(map[int32]int64),
+		pollC:   make(chan struct{}),
+		loaded:  make(chan struct{}),
+		need:    make(map[int32]int64),
+		wake:    make(chan struct{}, 1),
 	}, nil
 }
 
@@ -90,6 +113,7 @@ func newTenantBlocks(metas []*schema.BlockMeta) *tenantBlocks {
 	for _, m := range metas {
 		tb.add(m)
 	}
+	tb.supersededBy = supersession(tb.metas)
 	return tb
 }
 
@@ -107,6 +131,7 @@ func failed(prev *tenantBlocks, err error) *tenantBlocks {
 	if prev != nil {
 		maps.Copy(tb.metas, prev.metas)
 		maps.Copy(tb.covered, prev.covered)
+		tb.supersededBy = prev.supersededBy
 		tb.met = prev.met
 		tb.unreadable = prev.unreadable
 	}
@@ -122,15 +147,13 @@ func (tb *tenantBlocks) withLearned(cur, base *tenantBlocks) *tenantBlocks {
 	if cur == nil || cur == base {
 		return tb
 	}
-	out := newTenantBlocks(nil)
-	for _, m := range tb.metas {
-		out.add(m)
-	}
+	metas := slices.Collect(maps.Values(tb.metas))
 	for id, m := range cur.metas {
 		if base == nil || base.metas[id] == nil {
-			out.add(m)
+			metas = append(metas, m)
 		}
 	}
+	out := newTenantBlocks(metas)
 	out.met = maxNeed(tb.met, cur.met)
 	out.unreadable, out.err = tb.unreadable, tb.err
 	return out
@@ -172,19 +195,60 @@ func (bl *Blocklist) TenantErr(tenant string) error {
 	return nil
 }
 
-// Metas returns tenant's known blocks.
+// Metas returns the blocks of tenant that readers read: those known,
+// less each that another known block supersedes (every span of it is in
+// the other) and each past the tenant's retention (see Options). They
+// hold every span of the tenant's known blocks within retention, each in
+// as few blocks as the blocklist allows.
 func (bl *Blocklist) Metas(tenant string) []*schema.BlockMeta {
+	var cutoff time.Time
+	if bl.opts.Retention != nil {
+		if r := bl.opts.Retention(tenant); r > 0 {
+			cutoff = time.Now().Add(-r)
+		}
+	}
 	bl.mu.RLock()
 	defer bl.mu.RUnlock()
 	tb := bl.tenants[tenant]
 	if tb == nil {
 		return nil
 	}
-	out := make([]*schema.BlockMeta, 0, len(tb.metas))
-	for _, m := range tb.metas {
-		out = append(out, m)
+	out := make([]*schema.BlockMeta, 0, len(tb.metas)-len(tb.supersededBy))
+	for id, m := range tb.metas {
+		if tb.supersededBy[id] == nil && !Expired(m, cutoff) {
+			out = append(out, m)
+		}
 	}
 	return out
+}
+
+// Expired reports whether block m is past a retention that keeps the
+// blocks holding spans that ended after cutoff; a zero cutoff keeps all.
+func Expired(m *schema.BlockMeta, cutoff time.Time) bool {
+	return m.MaxEnd.Before(cutoff)
+}
+
+// Known returns every block of tenant the blocklist knows, superseded
+// and expired ones too: the compactor deletes those.
+func (bl *Blocklist) Known(tenant string) []*schema.BlockMeta {
+	bl.mu.RLock()
+	defer bl.mu.RUnlock()
+	tb := bl.tenants[tenant]
+	if tb == nil {
+		return nil
+	}
+	return slices.Collect(maps.Values(tb.metas))
+}
+
+// SupersededBy returns, for each known block of tenant that Metas leaves
+// out because another known block supersedes it, one such block.
+func (bl *Blocklist) SupersededBy(tenant string) map[uuid.UUID]*schema.BlockMeta {
+	bl.mu.RLock()
+	defer bl.mu.RUnlock()
+	if tb := bl.tenants[tenant]; tb != nil {
+		return maps.Clone(tb.supersededBy)
+	}
+	return nil
 }
 
 // CoveredEnd returns the offset of partition below which every record of

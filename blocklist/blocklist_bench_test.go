@@ -8,11 +8,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/spanlog/spanlog/internal/blocktest"
 	"github.com/spanlog/spanlog/internal/miniotest"
 	"github.com/spanlog/spanlog/objstore"
+	"github.com/spanlog/spanlog/schema"
 )
 
 // benchBlocks is the blocklist size the benchmarks poll.
@@ -38,7 +40,7 @@ func BenchmarkPollMinIO(b *testing.B) {
 		name := map[bool]string{true: "index", false: "listing"}[useIndex]
 		b.Run(fmt.Sprintf("%s/blocks=%d", name, benchBlocks), func(b *testing.B) {
 			for b.Loop() {
-				bl, err := New(DefaultConfig(), bkt, useIndex, logger, prometheus.NewRegistry())
+				bl, err := New(DefaultConfig(), bkt, Options{UseIndex: useIndex}, logger, prometheus.NewRegistry())
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -51,5 +53,28 @@ func BenchmarkPollMinIO(b *testing.B) {
 			}
 			b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/first-poll")
 		})
+	}
+}
+
+// BenchmarkSupersession measures what a poll spends deciding which blocks
+// readers skip: 10,000 blocks of a partition, of which a tenth have been
+// merged in groups of ten by a compaction whose inputs are not deleted
+// yet.
+func BenchmarkSupersession(b *testing.B) {
+	metas := map[uuid.UUID]*schema.BlockMeta{}
+	add := func(r schema.OffsetRange) {
+		m := &schema.BlockMeta{BlockID: schema.BlockID("bench", []schema.OffsetRange{r}), Tenant: "bench", KafkaRanges: []schema.OffsetRange{r}}
+		metas[m.BlockID] = m
+	}
+	for i := range int64(benchBlocks) {
+		add(schema.OffsetRange{Partition: 0, Start: 10 * i, End: 10 * (i + 1)})
+	}
+	for i := range int64(benchBlocks / 100) {
+		add(schema.OffsetRange{Partition: 0, Start: 100 * i, End: 100 * (i + 1)})
+	}
+	for b.Loop() {
+		if n := len(supersession(metas)); n != benchBlocks/10 {
+			b.Fatalf("%d blocks superseded, want %d", n, benchBlocks/10)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -74,7 +75,7 @@ func writeIndex(t *testing.T, bkt objstore.Bucket, tenant string, committed int6
 
 func newBlocklist(t *testing.T, bkt objstore.Bucket, useIndex bool) *Blocklist {
 	t.Helper()
-	bl, err := New(DefaultConfig(), bkt, useIndex, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+	bl, err := New(DefaultConfig(), bkt, Options{UseIndex: useIndex}, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -331,5 +332,31 @@ func TestOlderIndexForgetsNoBlockAListingFound(t *testing.T) {
 				t.Fatalf("after an index without the deleted block: %v, want only %v", got, b.BlockID)
 			}
 		})
+	}
+}
+
+// TestConcurrentPolls: a compactor polls one blocklist from two loops at
+// once, from the start; each poll installs what it found, and the first
+// to complete marks the blocklist loaded, once.
+func TestConcurrentPolls(t *testing.T) {
+	bkt := newBucket(t)
+	a := writeBlock(t, bkt, "t1", 0, 10)
+	for range 200 {
+		bl := newBlocklist(t, bkt, false)
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Go(func() {
+				if err := bl.Poll(context.Background(), nil); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		if err := bl.WaitLoaded(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if got := ids(bl.Metas("t1")); !slices.Equal(got, []uuid.UUID{a.BlockID}) {
+			t.Fatalf("blocks %v, want %v", got, a.BlockID)
+		}
 	}
 }

@@ -25,6 +25,10 @@ import (
 // changes nothing. A tenant it cannot poll keeps the blocks it had,
 // TenantErr says why, and the next poll tries it again: one tenant's
 // trouble holds up no other.
+//
+// Polls may run at once (the compactor's index and compaction loops
+// both poll): each installs what it found, with what one installed
+// meanwhile learnt beyond it, as after a Refresh.
 func (bl *Blocklist) Poll(ctx context.Context, need map[int32]int64) error {
 	start := time.Now()
 	defer func() { bl.metrics.pollDuration.Observe(time.Since(start).Seconds()) }()
@@ -95,11 +99,16 @@ func (bl *Blocklist) Poll(ctx context.Context, need map[int32]int64) error {
 	bl.polled = need
 	close(bl.pollC)
 	bl.pollC = make(chan struct{})
-	bl.mu.Unlock()
+	// Under the lock: the compactor polls from two loops at once.
+	first := false
 	select {
 	case <-bl.loaded:
 	default:
 		close(bl.loaded)
+		first = true
+	}
+	bl.mu.Unlock()
+	if first {
 		bl.logger.Info("blocklist loaded", "tenants", len(next), "took", time.Since(start))
 	}
 	return nil
@@ -149,7 +158,7 @@ func (bl *Blocklist) pollTenant(ctx context.Context, tenant string, prev *tenant
 		maps.Copy(known, prev.metas)
 		met = prev.met
 	}
-	if bl.useIndex {
+	if bl.opts.UseIndex {
 		x, err := block.ReadIndex(ctx, bl.bucket, tenant)
 		switch {
 		case err == nil:

@@ -47,7 +47,7 @@ func newLoggedBlocklist(t *testing.T, bkt objstore.Bucket, useIndex bool) (*Bloc
 	t.Helper()
 	logs := &logtest.Buffer{}
 	reg := prometheus.NewRegistry()
-	bl, err := New(DefaultConfig(), bkt, useIndex, logs.Logger(), reg)
+	bl, err := New(DefaultConfig(), bkt, Options{UseIndex: useIndex}, logs.Logger(), reg)
 	if err != nil {
 		t.Fatal(err)
 	}

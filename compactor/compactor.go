@@ -1,145 +1,162 @@
-// Package compactor keeps object storage tidy for the readers. For now it
-// maintains each tenant's index: the list of the tenant's block metas that
-// makes a querier's poll one read per tenant. Merging blocks, dedupe and
-// retention will live here too. It does not write blocks from the log;
-// that is the block-builder's.
+// Package compactor keeps object storage bounded for the readers. It
+// merges each tenant's blocks of a partition into fewer, larger ones
+// (plan.go, compact.go), deletes the blocks merged into others and those
+// past retention once every reader has stopped reading them, and what
+// crashes left behind (cleanup.go), and writes each tenant's index, the
+// list of its block metas that makes a querier's poll one read per tenant
+// (index.go). Compactors split this work through a Kafka consumer group
+// (ownership.go). It does not write blocks from the log; that is the
+// block-builder's, and the merge itself is block.Compact.
 package compactor
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/spanlog/spanlog/block"
 	"github.com/spanlog/spanlog/blocklist"
-	"github.com/spanlog/spanlog/consumer"
+	"github.com/spanlog/spanlog/limits"
 	"github.com/spanlog/spanlog/objstore"
-	"github.com/spanlog/spanlog/schema"
 	"github.com/spanlog/spanlog/tracelog"
 )
 
-// Config tunes a compactor.
-type Config struct {
-	// Blocklist tunes the listing behind the indexes; its poll interval is
-	// how often the indexes are rebuilt. Default: every 10s.
-	Blocklist blocklist.Config `yaml:"blocklist"`
-}
-
-// DefaultConfig returns the configuration spanlog runs with when nothing is set.
-func DefaultConfig() Config {
-	return Config{Blocklist: blocklist.DefaultConfig()}
-}
-
-// Validate reports a configuration that cannot work.
-func (c Config) Validate() error {
-	return c.Blocklist.Validate()
-}
-
-// Compactor maintains the tenant indexes of a bucket.
+// Compactor compacts, deletes and indexes the blocks of a bucket, its
+// share of them. Create it with New and start it with Run.
 type Compactor struct {
 	cfg         Config
 	log         tracelog.Config
 	blocksGroup string
+	limits      *limits.Overrides
 	bucket      objstore.Bucket
 	blocklist   *blocklist.Blocklist
 	logger      *slog.Logger
+	metrics     *metrics
+	own         *ownership
+	planner     planner
 
-	indexWrites   prometheus.Counter
-	indexFailures prometheus.Counter
+	// Used by the compaction loop only.
+	failures *failures
+	// visible caches when each block's meta was written (see
+	// visibleSince).
+	visible map[visibleKey]time.Time
 }
 
 // New returns a compactor of bucket. blocksGroup is the block-builders'
-// consumer group, whose committed offsets say how far an index is complete.
-func New(cfg Config, log tracelog.Config, blocksGroup string, bucket objstore.Bucket, logger *slog.Logger, reg prometheus.Registerer) (*Compactor, error) {
+// consumer group, whose committed offsets say how far an index is
+// complete and which blocks no replay will write again. lim gives each
+// tenant's block retention.
+func New(cfg Config, log tracelog.Config, blocksGroup string, lim *limits.Overrides, bucket objstore.Bucket, logger *slog.Logger, reg prometheus.Registerer) (*Compactor, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	bl, err := blocklist.New(cfg.Blocklist, bucket, false, logger,
-		prometheus.WrapRegistererWith(prometheus.Labels{"component": "compactor"}, reg))
-	if err != nil {
+	if err := log.Validate(); err != nil {
 		return nil, err
 	}
 	c := &Compactor{
 		cfg:         cfg,
 		log:         log,
 		blocksGroup: blocksGroup,
+		limits:      lim,
 		bucket:      bucket,
-		blocklist:   bl,
 		logger:      logger,
-		indexWrites: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "spanlog_compactor_index_writes_total",
-			Help: "Tenant indexes written.",
-		}),
-		indexFailures: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "spanlog_compactor_index_failures_total",
-			Help: "Index rebuilds that failed and will be retried: of every tenant (commits or tenants not read), or of one (its blocks not listed, its index not written).",
-		}),
+		own:         newOwnership(logger),
+		visible:     make(map[visibleKey]time.Time),
 	}
-	reg.MustRegister(c.indexWrites, c.indexFailures)
+	c.metrics = newMetrics(reg, c.own)
+	c.failures = newFailures(cfg, c.metrics)
+	c.planner = planner{
+		window:      cfg.CompactionWindow,
+		maxInputs:   cfg.MaxInputBlocks,
+		maxBytes:    cfg.MaxBlockBytes,
+		maxInputsOf: c.failures.maxInputsOf,
+	}
+	bl, err := blocklist.New(cfg.Blocklist, bucket, blocklist.Options{Retention: c.retention}, logger,
+		prometheus.WrapRegistererWith(prometheus.Labels{"component": "compactor"}, reg))
+	if err != nil {
+		return nil, err
+	}
+	c.blocklist = bl
 	return c, nil
 }
 
-// Run rebuilds the indexes every poll interval until ctx ends.
+// retention returns how long tenant's blocks are kept.
+func (c *Compactor) retention(tenant string) time.Duration {
+	return c.limits.BlockRetention(tenant, c.cfg.BlockRetention)
+}
+
+// Run joins the compactors' group and, until ctx ends, rebuilds the
+// indexes of its tenants every poll interval and compacts and cleans its
+// partitions every compaction interval. Readiness waits for neither.
 func (c *Compactor) Run(ctx context.Context) error {
 	cl, err := kgo.NewClient(c.log.ClientOpts("spanlog-compactor")...)
 	if err != nil {
 		return fmt.Errorf("compactor kafka client: %w", err)
 	}
 	defer cl.Close()
+	partitions, err := c.waitForTopic(ctx, cl)
+	if err != nil {
+		return nil // ctx ended
+	}
+	group, err := kgo.NewClient(append(c.log.ClientOpts("spanlog-compactor"),
+		kgo.ConsumerGroup(c.cfg.Group),
+		kgo.ConsumeTopics(c.log.Topic),
+		kgo.Balancers(kgo.CooperativeStickyBalancer()),
+		kgo.DisableAutoCommit(),
+		kgo.SessionTimeout(c.cfg.SessionTimeout),
+		kgo.HeartbeatInterval(c.cfg.SessionTimeout/5),
+		kgo.OnPartitionsAssigned(c.own.assigned(c.log.Topic)),
+		kgo.OnPartitionsRevoked(c.own.revoked(c.log.Topic)),
+		kgo.OnPartitionsLost(c.own.revoked(c.log.Topic)),
+	)...)
+	if err != nil {
+		return fmt.Errorf("compactor group client: %w", err)
+	}
+	// The group is a directory of who holds what: no record is fetched.
+	group.PauseFetchTopics(c.log.Topic)
+	// Closing leaves the group, after the loops stopped, so the others
+	// take the partitions over at once.
+	defer group.Close()
+
+	var wg sync.WaitGroup
+	wg.Go(func() { c.every(ctx, c.cfg.Blocklist.PollInterval, func() { c.rebuildIndexes(ctx, cl, partitions) }) })
+	wg.Go(func() { c.every(ctx, c.cfg.CompactionInterval, func() { c.compactAndClean(ctx, cl, partitions) }) })
+	wg.Wait()
+	return nil
+}
+
+// every calls fn, then again interval after each call returned, until ctx
+// ends.
+func (c *Compactor) every(ctx context.Context, interval time.Duration, fn func()) {
 	for {
-		if err := c.rebuildIndexes(ctx, cl); err != nil && ctx.Err() == nil {
-			c.logger.Warn("rebuilding tenant indexes failed", "err", err)
-		}
+		fn()
 		select {
 		case <-ctx.Done():
-			return nil
-		case <-time.After(c.cfg.Blocklist.PollInterval):
+			return
+		case <-time.After(interval):
 		}
 	}
 }
 
-// rebuildIndexes lists the bucket and writes every tenant's index. A
-// tenant the listing failed keeps its index until the next rebuild: one
-// from the blocks an earlier listing found would claim blocks complete up
-// to commits it never saw. A block whose meta cannot be used is left out
-// of the index, as every poll leaves it out.
-func (c *Compactor) rebuildIndexes(ctx context.Context, cl *kgo.Client) error {
-	// Read before listing: every block below these offsets was written
-	// before its range was committed, so the listing sees it.
-	committed, err := consumer.Committed(ctx, cl, c.blocksGroup, c.log.Topic)
-	if err != nil {
-		c.indexFailures.Inc()
-		return err
-	}
-	builtAt := time.Now().UTC()
-	if err := c.blocklist.Poll(ctx, nil); err != nil {
-		c.indexFailures.Inc()
-		return err
-	}
-	var errs []error
-	for _, tenant := range c.blocklist.Tenants() {
-		if c.blocklist.TenantErr(tenant) != nil {
-			c.indexFailures.Inc() // the blocklist logged it
-			continue
+// waitForTopic waits until the trace log exists and returns its partition
+// count; it fails only when ctx ends.
+func (c *Compactor) waitForTopic(ctx context.Context, cl *kgo.Client) (int32, error) {
+	backoff := 100 * time.Millisecond
+	for {
+		n, err := tracelog.Partitions(ctx, cl, c.log.Topic)
+		if err == nil {
+			return n, nil
 		}
-		x := &schema.TenantIndex{
-			Format:    schema.TenantIndexFormatV1,
-			Tenant:    tenant,
-			BuiltAt:   builtAt,
-			Committed: committed,
-			Metas:     c.blocklist.Metas(tenant),
+		c.logger.Warn("waiting for the trace log", "err", err)
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(backoff):
 		}
-		if err := block.WriteIndex(ctx, c.bucket, x); err != nil {
-			c.indexFailures.Inc()
-			errs = append(errs, err)
-			continue
-		}
-		c.indexWrites.Inc()
+		backoff = min(2*backoff, 5*time.Second)
 	}
-	return errors.Join(errs...)
 }

@@ -52,6 +52,14 @@ type Limits struct {
 	// request is accepted with a warning in its OTLP partial_success. Zero:
 	// no limit. Default 2048, Tempo's.
 	MaxAttributeBytes int64 `yaml:"max-attribute-bytes" help:"Longest attribute key or value in bytes; longer ones are truncated (0: no limit)."`
+
+	// Storage.
+
+	// BlockRetention is how long the tenant's blocks are kept: one whose
+	// spans all ended longer ago is no longer read, and the compactor
+	// deletes it. Zero: compactor.block-retention, the retention of
+	// every tenant that sets none. Default 0.
+	BlockRetention time.Duration `yaml:"block-retention" help:"How long a tenant's blocks are kept after their last span ended (0: compactor.block-retention)."`
 }
 
 // DefaultLimits returns the limits of a tenant no override names.
@@ -82,6 +90,8 @@ func (l Limits) Validate() error {
 		return fmt.Errorf("ingestion-burst-bytes must be positive with an ingestion rate (%d), or nothing passes", l.IngestionRateBytes)
 	case l.MaxAttributeBytes < 0:
 		return fmt.Errorf("max-attribute-bytes %d must not be negative", l.MaxAttributeBytes)
+	case l.BlockRetention < 0:
+		return fmt.Errorf("block-retention %v must not be negative", l.BlockRetention)
 	}
 	return nil
 }

@@ -38,6 +38,7 @@ func TestDefaults(t *testing.T) {
 		{Defaults: Limits{IngestionRateBytes: 1, IngestionBurstBytes: -1}},
 		{Defaults: Limits{IngestionRateBytes: 1}}, // no burst: nothing would pass
 		{Defaults: Limits{MaxAttributeBytes: -1}},
+		{Defaults: Limits{BlockRetention: -time.Hour}},
 		{OverridesFile: "x.yaml"},
 	} {
 		if bad.Validate() == nil {
@@ -97,6 +98,8 @@ overrides:
     ingestion-rate-bytes: 1000
     ingestion-burst-bytes: 2000
     max-attribute-bytes: 0
+  short-lived:
+    block-retention: 24h
 `)
 	if err != nil {
 		t.Fatal(err)
@@ -113,6 +116,7 @@ overrides:
 		{"nulled", with(func(*Limits) {})},
 		{"other", with(func(*Limits) {})},
 		{"ingest", with(func(l *Limits) { l.IngestionRateBytes, l.IngestionBurstBytes, l.MaxAttributeBytes = 1000, 2000, 0 })},
+		{"short-lived", with(func(l *Limits) { l.BlockRetention = 24 * time.Hour })},
 	} {
 		if got := o.For(tc.tenant); got != tc.want {
 			t.Errorf("%s: %+v, want %+v", tc.tenant, got, tc.want)
@@ -135,6 +139,12 @@ overrides:
 	}
 	if got, from := Strictest(o, []string{"big", "other"}, func(l Limits) int64 { return l.MaxResponseBytes }); got != 1000 || from != "other" {
 		t.Errorf("strictest response bytes %d from %q, want 1000 from other", got, from)
+	}
+	// A tenant without a block retention of its own has the compactor's.
+	for tenant, want := range map[string]time.Duration{"short-lived": 24 * time.Hour, "big": 336 * time.Hour} {
+		if got := o.BlockRetention(tenant, 336*time.Hour); got != want {
+			t.Errorf("block retention of %s: %v, want %v", tenant, got, want)
+		}
 	}
 }
 

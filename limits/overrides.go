@@ -110,6 +110,16 @@ func (o *Overrides) For(id string) Limits {
 	return o.cfg.Defaults
 }
 
+// BlockRetention returns how long tenant id's blocks are kept: its
+// block-retention, or byDefault (compactor.block-retention) when that is
+// zero.
+func (o *Overrides) BlockRetention(id string, byDefault time.Duration) time.Duration {
+	if r := o.For(id).BlockRetention; r > 0 {
+		return r
+	}
+	return byDefault
+}
+
 // Strictest returns the strictest value of one limit over tenants, the
 // limit a request reading all of them together must keep, and the tenant
 // it comes from. Zero means none of them has that limit.

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // Dir is a Bucket in a local directory: object "a/b" is file DIR/a/b.
@@ -180,14 +181,82 @@ func (d *Dir) Delete(_ context.Context, name string) error {
 	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("delete %s: %w", name, err)
 	}
-	// Directories are an artefact of this backend, not objects: drop the
-	// ones left empty so List matches a real object store.
-	for dir := filepath.Dir(p); dir != filepath.Clean(d.root); dir = filepath.Dir(dir) {
+	d.pruneDirs(filepath.Dir(p))
+	return nil
+}
+
+// pruneDirs removes dir and its parents below the root while they are
+// empty. Directories are an artefact of this backend, not objects: the
+// ones left empty must go for List to match a real object store.
+func (d *Dir) pruneDirs(dir string) {
+	for ; dir != filepath.Clean(d.root); dir = filepath.Dir(dir) {
 		if os.Remove(dir) != nil {
 			break
 		}
 	}
-	return nil
+}
+
+// Attributes implements Bucket. LastModified is the file's modification
+// time: when the upload that wrote it last wrote to its temporary file.
+func (d *Dir) Attributes(_ context.Context, name string) (Attributes, error) {
+	f, _, err := d.open(name)
+	if err != nil {
+		return Attributes{}, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return Attributes{}, fmt.Errorf("attributes of %s: %w", name, err)
+	}
+	return Attributes{Size: st.Size(), LastModified: st.ModTime()}, nil
+}
+
+// RemoveAbandonedUploads implements Bucket: it removes the temporary
+// files under prefix last written before cutoff, which an upload a crash
+// cut short leaves behind; an upload in progress writes its file all
+// along.
+func (d *Dir) RemoveAbandonedUploads(ctx context.Context, prefix string, cutoff time.Time) (int, error) {
+	if err := checkPrefix(prefix); err != nil {
+		return 0, err
+	}
+	root := d.root
+	if prefix != "" {
+		p, err := d.path(strings.TrimSuffix(prefix, "/"))
+		if err != nil {
+			return 0, err
+		}
+		root = p
+	}
+	removed := 0
+	err := filepath.WalkDir(root, func(path string, e fs.DirEntry, err error) error {
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return nil // gone meanwhile, or no such prefix
+		case err != nil:
+			return err
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case e.IsDir() || !strings.HasSuffix(e.Name(), tmpSuffix):
+			return nil
+		}
+		info, err := e.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil || !info.ModTime().Before(cutoff) {
+			return err
+		}
+		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		removed++
+		d.pruneDirs(filepath.Dir(path))
+		return nil
+	})
+	if err != nil {
+		return removed, fmt.Errorf("remove abandoned uploads under %q: %w", prefix, err)
+	}
+	return removed, nil
 }
 
 // ctxReader stops a copy when its context ends.

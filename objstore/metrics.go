@@ -6,15 +6,19 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Values of the operation label: one per Bucket method, and read_at for
-// each ranged read of an opened object.
+// Values of the operation label: one per Bucket method, read_at for each
+// ranged read of an opened object, and the listing and each abort of
+// RemoveAbandonedUploads.
 const (
-	opUpload = "upload"
-	opGet    = "get"
-	opOpen   = "open"
-	opReadAt = "read_at"
-	opList   = "list"
-	opDelete = "delete"
+	opUpload      = "upload"
+	opGet         = "get"
+	opOpen        = "open"
+	opReadAt      = "read_at"
+	opList        = "list"
+	opDelete      = "delete"
+	opAttributes  = "attributes"
+	opListUploads = "list_uploads"
+	opAbortUpload = "abort_upload"
 )
 
 // Values of the status label of a call's duration.
@@ -47,7 +51,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"operation"}),
 	}
 	// Zero series from the start make a rate() of the first failure work.
-	for _, op := range []string{opUpload, opGet, opOpen, opReadAt, opList, opDelete} {
+	for _, op := range []string{opUpload, opGet, opOpen, opReadAt, opList, opDelete, opAttributes, opListUploads, opAbortUpload} {
 		m.failures.WithLabelValues(op)
 		m.retries.WithLabelValues(op)
 	}

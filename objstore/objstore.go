@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"time"
 )
 
 // ErrNotExist is returned (wrapped) for an object that does not exist.
@@ -32,6 +33,26 @@ type Bucket interface {
 	List(ctx context.Context, prefix string, fn func(name string) error) error
 	// Delete removes the object. Deleting a missing object is not an error.
 	Delete(ctx context.Context, name string) error
+	// Attributes returns what the store knows of the object besides its
+	// content.
+	Attributes(ctx context.Context, name string) (Attributes, error)
+	// RemoveAbandonedUploads removes what uploads of objects under
+	// prefix (empty or ending with "/") that started before cutoff and
+	// never completed left behind, and returns how many it removed: on
+	// S3 incomplete multipart uploads, which S3 keeps, and bills, until
+	// they are aborted; in a directory the temporary files of uploads
+	// that a crash cut short. An upload still running that started
+	// before cutoff fails, and its writer must upload again.
+	RemoveAbandonedUploads(ctx context.Context, prefix string, cutoff time.Time) (int, error)
+}
+
+// Attributes are what a bucket knows of an object besides its content.
+type Attributes struct {
+	// Size is the object's size in bytes.
+	Size int64
+	// LastModified is when the object, as it is now, was written, by the
+	// store's clock.
+	LastModified time.Time
 }
 
 // ReaderAt reads ranges of one object.

@@ -128,6 +128,51 @@ func TestS3(t *testing.T) {
 		}
 	})
 
+	t.Run("abandoned multipart uploads", func(t *testing.T) {
+		ctx := t.Context()
+		cfg := srv.NewBucket(t)
+		cfg.Prefix = "spanlog/"
+		b := newS3(t, cfg, prometheus.NewRegistry())
+		core := minio.Core{Client: rawClient(t, srv, cfg)}
+		// A writer killed midway leaves an upload with a part in it.
+		start := func(key string) string {
+			id, err := core.NewMultipartUpload(ctx, cfg.Bucket, key, minio.PutObjectOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			part := bytes.Repeat([]byte("p"), 5<<20)
+			if _, err := core.PutObjectPart(ctx, cfg.Bucket, key, id, 1, bytes.NewReader(part), int64(len(part)), minio.PutObjectPartOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			return id
+		}
+		start("spanlog/t1/b1/data.parquet")
+		start("spanlog/t2/b2/data.parquet")
+		start("other/t1/b3/data.parquet") // not under this bucket's prefix
+		if err := b.Upload(ctx, "t1/b1/meta.json", strings.NewReader("{}")); err != nil {
+			t.Fatal(err)
+		}
+
+		if n, err := b.RemoveAbandonedUploads(ctx, "t1/", time.Now().Add(-time.Hour)); n != 0 || err != nil {
+			t.Fatalf("uploads started after the cutoff: removed %d, %v; want none", n, err)
+		}
+		if n, err := b.RemoveAbandonedUploads(ctx, "t1/", time.Now().Add(time.Minute)); n != 1 || err != nil {
+			t.Fatalf("RemoveAbandonedUploads(t1/) = %d, %v; want 1", n, err)
+		}
+		if got := incompleteUploads(t, core.Client, cfg.Bucket); got != "other/t1/b3/data.parquet spanlog/t2/b2/data.parquet" {
+			t.Fatalf("uploads left %q", got)
+		}
+		if n, err := b.RemoveAbandonedUploads(ctx, "", time.Now().Add(time.Minute)); n != 1 || err != nil {
+			t.Fatalf("RemoveAbandonedUploads of the bucket = %d, %v; want 1", n, err)
+		}
+		if got := incompleteUploads(t, core.Client, cfg.Bucket); got != "other/t1/b3/data.parquet" {
+			t.Fatalf("uploads left %q; want only the one outside the prefix", got)
+		}
+		if _, err := objstore.ReadAll(ctx, b, "t1/b1/meta.json"); err != nil {
+			t.Fatalf("a complete object beside an abandoned upload: %v", err)
+		}
+	})
+
 	t.Run("credentials from the environment", func(t *testing.T) {
 		cfg := srv.NewBucket(t)
 		t.Setenv("AWS_ACCESS_KEY_ID", cfg.AccessKeyID)
@@ -294,15 +339,37 @@ func list(t *testing.T, b objstore.Bucket, prefix string) string {
 	return strings.Join(names, " ")
 }
 
-// partsOf returns how many parts S3 says object name was uploaded in, from
-// the "-N" suffix of a multipart upload's ETag, or "" for a single PUT.
-func partsOf(t *testing.T, srv *miniotest.Server, cfg objstore.S3Config, name string) string {
+// rawClient returns a minio-go client of cfg's server, to do what spanlog
+// never does.
+func rawClient(t *testing.T, srv *miniotest.Server, cfg objstore.S3Config) *minio.Client {
 	t.Helper()
 	c, err := minio.New(srv.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(cfg.AccessKeyID, cfg.SecretAccessKey, "")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	info, err := c.StatObject(t.Context(), cfg.Bucket, name, minio.StatObjectOptions{})
+	return c
+}
+
+// incompleteUploads lists the keys of bucket's incomplete multipart
+// uploads, sorted.
+func incompleteUploads(t *testing.T, c *minio.Client, bucket string) string {
+	t.Helper()
+	var keys []string
+	for u := range c.ListIncompleteUploads(t.Context(), bucket, "", true) {
+		if u.Err != nil {
+			t.Fatal(u.Err)
+		}
+		keys = append(keys, u.Key)
+	}
+	slices.Sort(keys)
+	return strings.Join(keys, " ")
+}
+
+// partsOf returns how many parts S3 says object name was uploaded in, from
+// the "-N" suffix of a multipart upload's ETag, or "" for a single PUT.
+func partsOf(t *testing.T, srv *miniotest.Server, cfg objstore.S3Config, name string) string {
+	t.Helper()
+	info, err := rawClient(t, srv, cfg).StatObject(t.Context(), cfg.Bucket, name, minio.StatObjectOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

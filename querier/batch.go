@@ -128,7 +128,7 @@ func (q *Querier) FindTraces(ctx context.Context, tenants []string, ids []pcommo
 		if err != nil {
 			return sum, err
 		}
-		if td.SpanCount() == 0 {
+		if td.SpanCount() == 0 || q.expired(tenants, td) {
 			continue
 		}
 		found[id] = true

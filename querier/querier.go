@@ -42,12 +42,14 @@ type Querier struct {
 	tenants     tenant.Config
 	limits      *limits.Overrides
 	blocksGroup string
-	bucket      objstore.Bucket
-	logger      *slog.Logger
-	metrics     *metrics
-	blocklist   *blocklist.Blocklist
-	readers     *readers
-	queries     inFlight // query requests in flight, per tenant
+	// retention returns how long a tenant's blocks are kept.
+	retention func(tenant string) time.Duration
+	bucket    objstore.Bucket
+	logger    *slog.Logger
+	metrics   *metrics
+	blocklist *blocklist.Blocklist
+	readers   *readers
+	queries   inFlight // query requests in flight, per tenant
 
 	// wholeScanShare is defaultWholeScanShare; tests change it to take
 	// the other path.
@@ -67,8 +69,10 @@ type Querier struct {
 // New returns a querier reading the log described by log and the blocks in
 // bucket, within each tenant's limits. blocksGroup is the block-builders'
 // consumer group: its committed offsets say where blocks end and the live
-// tail begins.
-func New(cfg Config, log tracelog.Config, tenants tenant.Config, lim *limits.Overrides, blocksGroup string, bucket objstore.Bucket, logger *slog.Logger, reg prometheus.Registerer) (*Querier, error) {
+// tail begins. blockRetention is the compactor's: a tenant's blocks past
+// it, or past the tenant's own block-retention, are not read, and traces
+// whose spans all ended before it are not found.
+func New(cfg Config, log tracelog.Config, tenants tenant.Config, lim *limits.Overrides, blocksGroup string, blockRetention time.Duration, bucket objstore.Bucket, logger *slog.Logger, reg prometheus.Registerer) (*Querier, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -78,7 +82,8 @@ func New(cfg Config, log tracelog.Config, tenants tenant.Config, lim *limits.Ove
 	if cfg.AdvertiseAddress == "" {
 		return nil, errors.New("querier: advertise address must be set")
 	}
-	bl, err := blocklist.New(cfg.Blocklist, bucket, true, logger,
+	retention := func(tenant string) time.Duration { return lim.BlockRetention(tenant, blockRetention) }
+	bl, err := blocklist.New(cfg.Blocklist, bucket, blocklist.Options{UseIndex: true, Retention: retention}, logger,
 		prometheus.WrapRegistererWith(prometheus.Labels{"component": "querier"}, reg))
 	if err != nil {
 		return nil, err
@@ -93,6 +98,7 @@ func New(cfg Config, log tracelog.Config, tenants tenant.Config, lim *limits.Ove
 		tenants:     tenants,
 		limits:      lim,
 		blocksGroup: blocksGroup,
+		retention:   retention,
 		bucket:      bucket,
 		logger:      logger,
 		metrics:     newMetrics(reg, logger),

@@ -49,31 +49,63 @@ func BenchmarkSearch(b *testing.B) {
 			} else {
 				bkt, man = blocktest.MinIO(b, searchSpec())
 			}
-			b.Logf("%d blocks, %d traces, %d spans, %d MB of Parquet", man.Stats.Blocks, man.Stats.Traces, man.Stats.Spans, man.Stats.Bytes>>20)
-			q, stop := runBenchQuerier(b, DefaultConfig(), benchLog(b), bkt)
-			stopAtEnd(b, stop)
-			for _, sq := range searchQueries {
-				query, err := traceql.Parse(sq.query)
+			benchmarkSearches(b, bkt, man, DefaultConfig())
+		})
+	}
+}
+
+// BenchmarkSearchBlocks measures the searches of BenchmarkSearch, limit
+// 20, over the trace-by-ID datasets of 10,000 blocks in MinIO, before and
+// after compaction (traceByIDDatasets): what searching many small blocks
+// costs, and what merging them saves. Every block stays open.
+func BenchmarkSearchBlocks(b *testing.B) {
+	for _, ds := range traceByIDDatasets() {
+		if ds.spec.Blocks() < 10_000 {
+			continue
+		}
+		b.Run(ds.name, func(b *testing.B) {
+			bkt, man := blocktest.MinIO(b, ds.spec)
+			cfg := DefaultConfig()
+			cfg.OpenBlocks = max(cfg.OpenBlocks, man.Stats.Blocks)
+			benchmarkSearches(b, bkt, man, cfg)
+		})
+	}
+}
+
+// benchmarkSearches runs each of searchQueries over the blocks of bkt.
+func benchmarkSearches(b *testing.B, bkt objstore.Bucket, man *blocktest.Manifest, cfg Config) {
+	b.Logf("%d blocks, %d traces, %d spans, %d MB of Parquet", man.Stats.Blocks, man.Stats.Traces, man.Stats.Spans, man.Stats.Bytes>>20)
+	q, stop := runBenchQuerier(b, cfg, benchLog(b), bkt)
+	stopAtEnd(b, stop)
+	// Opens every block, so that what is measured is searching, not
+	// opening: a querier that has served a while has its blocks open.
+	all, err := traceql.Parse("{}")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := q.Search(b.Context(), []string{testTenant}, SearchRequest{Query: all, Limit: 1}); err != nil {
+		b.Fatal(err)
+	}
+	for _, sq := range searchQueries {
+		query, err := traceql.Parse(sq.query)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(sq.name, func(b *testing.B) {
+			var traces int
+			for b.Loop() {
+				res, err := q.Search(b.Context(), []string{testTenant}, SearchRequest{Query: query, Limit: 20, SpansPerSpanSet: 3})
 				if err != nil {
 					b.Fatal(err)
 				}
-				b.Run(sq.name, func(b *testing.B) {
-					var traces int
-					for b.Loop() {
-						res, err := q.Search(b.Context(), []string{testTenant}, SearchRequest{Query: query, Limit: 20, SpansPerSpanSet: 3})
-						if err != nil {
-							b.Fatal(err)
-						}
-						traces = len(res.Traces)
-					}
-					if traces == 0 {
-						b.Fatalf("%s found nothing in %d spans", sq.query, man.Stats.Spans)
-					}
-					b.ReportMetric(b.Elapsed().Seconds()*1000/float64(b.N), "ms/op")
-					b.ReportMetric(float64(man.Stats.Spans)*float64(b.N)/b.Elapsed().Seconds(), "spans/s")
-					b.ReportMetric(float64(traces), "traces")
-				})
+				traces = len(res.Traces)
 			}
+			if traces == 0 {
+				b.Fatalf("%s found nothing in %d spans", sq.query, man.Stats.Spans)
+			}
+			b.ReportMetric(b.Elapsed().Seconds()*1000/float64(b.N), "ms/op")
+			b.ReportMetric(float64(man.Stats.Spans)*float64(b.N)/b.Elapsed().Seconds(), "spans/s")
+			b.ReportMetric(float64(traces), "traces")
 		})
 	}
 }

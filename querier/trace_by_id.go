@@ -42,6 +42,33 @@ func (q *Querier) FindTrace(ctx context.Context, tenants []string, id pcommon.Tr
 	return res, found, err
 }
 
+// expired reports whether every span of td ended before the block
+// retention of each of tenants. Such a trace is not found: its blocks are
+// deleted, or no longer read, one by one as each falls out of retention,
+// and what is left of it (a span in a block that holds later spans too,
+// or in the live tail) must not pass for the trace.
+func (q *Querier) expired(tenants []string, td ptrace.Traces) bool {
+	var keep time.Duration
+	for _, t := range tenants {
+		r := q.retention(t)
+		if r == 0 {
+			return false
+		}
+		keep = max(keep, r)
+	}
+	cutoff := uint64(time.Now().Add(-keep).UnixNano())
+	for _, rs := range td.ResourceSpans().All() {
+		for _, ss := range rs.ScopeSpans().All() {
+			for _, s := range ss.Spans().All() {
+				if uint64(s.EndTimestamp()) >= cutoff || uint64(s.StartTimestamp()) >= cutoff {
+					return false
+				}
+			}
+		}
+	}
+	return true
+}
+
 // liveTargets returns the partitions that hold ids of tenants, and the
 // log's end offsets now, for read-your-writes; ends is nil if they could
 // not be read within ReadYourWritesTimeout.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"log/slog"
 	"maps"
 	"math/rand/v2"
@@ -43,6 +42,30 @@ func traceByIDSpec(blocks int) blocktest.Spec {
 	}
 }
 
+// traceByIDDatasets are the datasets the trace-by-ID and block search
+// benchmarks read, by name: 1,000 and 10,000 blocks as block-builders
+// write them, and the 10,000 compacted, each partition's blocks of an hour
+// or of the whole dataset (5.2 hours; a day's window) into one.
+func traceByIDDatasets() []struct {
+	name string
+	spec blocktest.Spec
+} {
+	compacted := func(window time.Duration) blocktest.Spec {
+		s := traceByIDSpec(10_000)
+		s.CompactWindow = window
+		return s
+	}
+	return []struct {
+		name string
+		spec blocktest.Spec
+	}{
+		{"blocks=1000", traceByIDSpec(1000)},
+		{"blocks=10000", traceByIDSpec(10_000)},
+		{"compacted=1h", compacted(time.Hour)},
+		{"compacted=24h", compacted(24 * time.Hour)},
+	}
+}
+
 // benchLog is a kfake log of benchPartitions partitions for benchmark
 // queriers to start on; it stays empty, so every answer comes from blocks.
 func benchLog(b *testing.B) tracelog.Config {
@@ -54,7 +77,7 @@ func benchLog(b *testing.B) tracelog.Config {
 func runBenchQuerier(b *testing.B, cfg Config, log tracelog.Config, bkt objstore.Bucket) (*Querier, func() error) {
 	// Alone in its group: no other querier calls the address.
 	cfg.AdvertiseAddress = "127.0.0.1:1"
-	q, err := New(cfg, log, tenant.DefaultConfig(), noLimits(b), "builders", bkt, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	q, err := New(cfg, log, tenant.DefaultConfig(), noLimits(b), "builders", 0, bkt, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -120,9 +143,9 @@ func lookup(b *testing.B, q *Querier, id pcommon.TraceID, known bool) int64 {
 
 // BenchmarkTraceByIDBlocks measures trace-by-ID latency over 1,000 and
 // 10,000 blocks in MinIO (blocks of about 500 spans; see traceByIDSpec),
-// for IDs the blocks hold and IDs they do not, reporting the median and
-// 99th percentile of the lookups of the run (-benchtime Nx sets their
-// number):
+// and over the 10,000 after compaction (traceByIDDatasets), for IDs the
+// blocks hold and IDs they do not, reporting the median and 99th
+// percentile of the lookups of the run (-benchtime Nx sets their number):
 //
 //   - cold: each lookup is the first of a new querier, whose block readers
 //     are not open yet, so it opens every block whose trace ID range may
@@ -134,10 +157,11 @@ func lookup(b *testing.B, q *Querier, id pcommon.TraceID, known bool) int64 {
 //
 // The datasets are built on the first run and kept (internal/blocktest).
 func BenchmarkTraceByIDBlocks(b *testing.B) {
-	for _, blocks := range []int{1000, 10_000} {
-		b.Run(fmt.Sprintf("blocks=%d", blocks), func(b *testing.B) {
+	for _, ds := range traceByIDDatasets() {
+		b.Run(ds.name, func(b *testing.B) {
 			parent := b
-			stored, man := blocktest.MinIO(b, traceByIDSpec(blocks))
+			stored, man := blocktest.MinIO(b, ds.spec)
+			blocks := man.Stats.Blocks
 			bkt := &readCountingBucket{Bucket: stored}
 			b.Logf("%d blocks, %d traces, %d spans, %d MB of Parquet", man.Stats.Blocks, man.Stats.Traces, man.Stats.Spans, man.Stats.Bytes>>20)
 			log := benchLog(b)
@@ -147,7 +171,7 @@ func BenchmarkTraceByIDBlocks(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			rng := rand.New(rand.NewPCG(9, uint64(blocks)))
+			rng := rand.New(rand.NewPCG(9, uint64(ds.spec.Blocks())))
 			pick := map[string]func() pcommon.TraceID{
 				"found": func() pcommon.TraceID { return known[rng.IntN(len(known))] },
 				"absent": func() pcommon.TraceID {

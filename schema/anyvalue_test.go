@@ -6,6 +6,7 @@ import (
 	"math"
 	"testing"
 
+	"github.com/spanlog/spanlog/internal/spantest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -21,7 +22,7 @@ func newMapValue() pcommon.Value { return pcommon.NewValueMap() }
 // protobuf marshaler must read an attribute value we wrote.
 func TestAnyValueIsOTLP(t *testing.T) {
 	v := newMapValue()
-	putEveryValueType(v.Map(), "")
+	spantest.PutEveryValueType(v.Map(), "")
 
 	// A span with one attribute "k" = v, encoded by hand around our
 	// AnyValue: Span.attributes = 9, KeyValue{key = 1, value = 2}.
@@ -59,7 +60,7 @@ func TestAnyValueRoundTrip(t *testing.T) {
 		"bytes":  pcommon.NewValueBytes(),
 		"map":    newMapValue(),
 	}
-	putEveryValueType(values["map"].Map(), "")
+	spantest.PutEveryValueType(values["map"].Map(), "")
 	for name, v := range values {
 		t.Run(name, func(t *testing.T) {
 			got := pcommon.NewValueEmpty()
@@ -110,7 +111,7 @@ func TestDecodeAnyValueLenient(t *testing.T) {
 
 func FuzzAnyValue(f *testing.F) {
 	v := newMapValue()
-	putEveryValueType(v.Map(), "")
+	spantest.PutEveryValueType(v.Map(), "")
 	f.Add(appendAnyValue(nil, v))
 	for _, s := range []pcommon.Value{pcommon.NewValueStr("s"), pcommon.NewValueInt(-1), pcommon.NewValueDouble(1), pcommon.NewValueBool(true), pcommon.NewValueBytes()} {
 		f.Add(appendAnyValue(nil, s))

@@ -7,12 +7,13 @@ import (
 	"testing"
 
 	"github.com/parquet-go/parquet-go"
+	"github.com/spanlog/spanlog/internal/spantest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 )
 
 func TestRowsRoundTrip(t *testing.T) {
-	td := fullTraces(t)
+	td := spantest.Full()
 	got, err := TracesFromRows(AppendRows(nil, td))
 	if err != nil {
 		t.Fatal(err)
@@ -24,7 +25,7 @@ func TestRowsRoundTrip(t *testing.T) {
 }
 
 func TestParquetRoundTrip(t *testing.T) {
-	td := fullTraces(t)
+	td := spantest.Full()
 	rows := AppendRows(nil, td)
 	SortRows(rows)
 

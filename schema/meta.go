@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -50,6 +51,32 @@ type BlockMeta struct {
 	// range for a block-builder's block, several after compaction. Every
 	// span of the tenant in these ranges is in the block.
 	KafkaRanges []OffsetRange `json:"kafkaRanges"`
+
+	// CompactionLevel is 0 for a block-builder's block, and one above the
+	// highest of its inputs for a block that merged others. Omitted when
+	// zero, so a builder's meta reads as it did before compaction existed.
+	CompactionLevel int `json:"compactionLevel,omitempty"`
+}
+
+// UnionRanges returns the offsets that ranges cover, as ranges sorted by
+// partition and start, with those that overlap or touch merged into one:
+// the canonical form of a set of offsets, whatever blocks it came from.
+func UnionRanges(ranges []OffsetRange) []OffsetRange {
+	rs := slices.Clone(ranges)
+	slices.SortFunc(rs, compareRanges)
+	var out []OffsetRange
+	for _, r := range rs {
+		if n := len(out); n > 0 && out[n-1].Partition == r.Partition && r.Start <= out[n-1].End {
+			out[n-1].End = max(out[n-1].End, r.End)
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func compareRanges(a, b OffsetRange) int {
+	return cmp.Or(cmp.Compare(a.Partition, b.Partition), cmp.Compare(a.Start, b.Start), cmp.Compare(a.End, b.End))
 }
 
 // blockIDSpace is the UUID namespace of block IDs (a fixed random UUID).

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/spanlog/spanlog/internal/spantest"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 )
@@ -53,7 +54,7 @@ func FuzzDecodeRecord(f *testing.F) {
 	rs := td.ResourceSpans().AppendEmpty()
 	rs.Resource().Attributes().PutStr("service.name", "svc")
 	span := rs.ScopeSpans().AppendEmpty().Spans().AppendEmpty()
-	fillSpan(span, 1)
+	spantest.FillSpan(span, 1)
 	rec, err := EncodeRecord("tenant-a", td)
 	if err != nil {
 		f.Fatal(err)

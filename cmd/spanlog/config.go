@@ -191,6 +191,15 @@ func (c *Config) Validate() error {
 	}
 	if c.runs(targetCompactor) {
 		errs = append(errs, c.Compactor.Validate())
+		// A block merged into another, or past retention, is deleted
+		// only once every querier knows it is no longer read and ended
+		// the queries reading it: the compactor writes an index every
+		// poll interval, the queriers read one every poll interval of
+		// theirs, and a query lasts up to the query timeout.
+		if learn := c.Compactor.Blocklist.PollInterval + c.Querier.Blocklist.PollInterval + c.Querier.QueryTimeout; c.Compactor.DeletionGrace <= learn {
+			errs = append(errs, fmt.Errorf("compactor.deletion-grace %v must be more than compactor.blocklist.poll-interval, querier.blocklist.poll-interval and querier.query-timeout together (%v)",
+				c.Compactor.DeletionGrace, learn))
+		}
 	}
 	return errors.Join(errs...)
 }

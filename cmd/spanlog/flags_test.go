@@ -128,6 +128,25 @@ func TestConfigErrors(t *testing.T) {
 	}
 }
 
+// A compactor deletes a block no longer read only once every querier
+// has learnt so and finished the queries reading it.
+func TestDeletionGraceOutlastsWhatQueriersTakeToLearn(t *testing.T) {
+	cfg, err := load(t, "-target=compactor", "-compactor.deletion-grace=40s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "compactor.deletion-grace") {
+		t.Errorf("a deletion grace of 40s with the default 30s query timeout: %v, want an error naming it", err)
+	}
+	cfg, err = load(t, "-target=compactor", "-compactor.deletion-grace=40s", "-querier.query-timeout=10s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("a deletion grace of 40s with a 10s query timeout: %v", err)
+	}
+}
+
 // Every setting must be reachable as a flag, or the YAML and the command
 // line drift apart.
 func TestEverySettingHasAFlag(t *testing.T) {
@@ -141,7 +160,9 @@ func TestEverySettingHasAFlag(t *testing.T) {
 		"querier.read-your-writes-timeout", "embedded-kafka.data-dir", "tenants.multitenancy-enabled",
 		"limits.max-search-duration", "limits.max-response-bytes", "limits.overrides-file", "limits.overrides-period",
 		"server.internal-listen-address", "server.http-read-header-timeout", "server.http-read-timeout", "server.http-idle-timeout",
-		"querier.peer-max-response-bytes", "querier.advertise-address", "limits.max-concurrent-queries"} {
+		"querier.peer-max-response-bytes", "querier.advertise-address", "limits.max-concurrent-queries",
+		"compactor.compaction-window", "compactor.block-retention", "compactor.deletion-grace", "compactor.leftover-grace",
+		"compactor.group", "limits.block-retention"} {
 		if fs.Lookup(name) == nil {
 			t.Errorf("no flag -%s", name)
 		}

@@ -164,8 +164,8 @@ func buildRoles(ctx context.Context, cfg Config, logger *slog.Logger, reg promet
 		}
 		bucket = b
 	}
-	if cfg.runs(targetDistributor) || cfg.runs(targetQuerier) {
-		// One for both roles: its metrics are registered once.
+	if cfg.runs(targetDistributor) || cfg.runs(targetQuerier) || cfg.runs(targetCompactor) {
+		// One for every role: its metrics are registered once.
 		l, err := limits.NewOverrides(cfg.Limits, logger.With("role", "limits"), reg)
 		if err != nil {
 			return nil, nil, err
@@ -189,14 +189,14 @@ func buildRoles(ctx context.Context, cfg Config, logger *slog.Logger, reg promet
 	}
 	if cfg.runs(targetQuerier) {
 		var err error
-		q, err = querier.New(cfg.Querier, cfg.Kafka, cfg.Tenants, lim, cfg.BlockBuilder.ConsumerGroup, bucket, logger.With("role", targetQuerier), reg)
+		q, err = querier.New(cfg.Querier, cfg.Kafka, cfg.Tenants, lim, cfg.BlockBuilder.ConsumerGroup, cfg.Compactor.BlockRetention, bucket, logger.With("role", targetQuerier), reg)
 		if err != nil {
 			return nil, nil, err
 		}
 		roles = append(roles, role{name: targetQuerier, run: q.Run, ready: q.Ready})
 	}
 	if cfg.runs(targetCompactor) {
-		c, err := compactor.New(cfg.Compactor, cfg.Kafka, cfg.BlockBuilder.ConsumerGroup, bucket, logger.With("role", targetCompactor), reg)
+		c, err := compactor.New(cfg.Compactor, cfg.Kafka, cfg.BlockBuilder.ConsumerGroup, lim, bucket, logger.With("role", targetCompactor), reg)
 		if err != nil {
 			return nil, nil, err
 		}

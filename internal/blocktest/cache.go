@@ -27,7 +27,7 @@ const CacheEnv = "SPANLOG_BENCH_DATA"
 // datasetVersion is part of every cache key. Bump it whenever the blocks
 // a Spec yields change (the generator, the block format or its options),
 // so that no benchmark reads a dataset an older build wrote.
-const datasetVersion = 1
+const datasetVersion = 2
 
 // CacheDir returns where datasets are cached.
 func CacheDir() string {
@@ -40,8 +40,12 @@ func CacheDir() string {
 // key names the dataset's folder in the cache: everything that shapes
 // its blocks.
 func (s Spec) key() string {
-	return fmt.Sprintf("v%d-%s-p%d-c%d-s%d-cycle%s-seed%d-%d",
+	k := fmt.Sprintf("v%d-%s-p%d-c%d-s%d-cycle%s-seed%d-%d",
 		datasetVersion, s.Tenant, s.Partitions, s.Cycles, s.SpansPerBlock, s.Cycle, s.Seed, s.Start.Unix())
+	if s.CompactWindow > 0 {
+		k += "-compacted" + s.CompactWindow.String()
+	}
+	return k
 }
 
 // The parts of a cached dataset, under CacheDir()/key.

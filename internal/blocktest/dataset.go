@@ -36,9 +36,14 @@ type Spec struct {
 	Cycle time.Duration `json:"cycle"`
 	// Start is when the first cycle begins.
 	Start time.Time `json:"start"`
+	// CompactWindow, if not zero, has each partition's blocks of every
+	// window of this length (counted from Start) merged by block.Compact
+	// into one, as a compactor would, and only the merged blocks kept.
+	CompactWindow time.Duration `json:"compactWindow,omitempty"`
 }
 
-// Blocks is the number of blocks the dataset has.
+// Blocks is the number of blocks the block-builders write, before any
+// compaction.
 func (s Spec) Blocks() int { return s.Cycles * int(s.Partitions) }
 
 // tracesPerCycle is the traces all partitions receive in one cycle.
@@ -57,6 +62,8 @@ func (s Spec) Validate() error {
 		return fmt.Errorf("dataset: %d spans per block leaves partitions without traces", s.SpansPerBlock)
 	case s.Cycle <= 0:
 		return errors.New("dataset: cycle must be positive")
+	case s.CompactWindow < 0:
+		return errors.New("dataset: negative compaction window")
 	}
 	return nil
 }
@@ -184,6 +191,16 @@ func Build(ctx context.Context, bkt objstore.Bucket, spec Spec) (*Manifest, erro
 	if err := errors.Join(append(errs, ctx.Err())...); err != nil {
 		return nil, err
 	}
+	if spec.CompactWindow > 0 {
+		var err error
+		if metas, err = compact(ctx, bkt, spec, jobs, metas); err != nil {
+			return nil, err
+		}
+		man.Stats.Bytes = 0
+		for _, m := range metas {
+			man.Stats.Bytes += m.Size
+		}
+	}
 	man.Stats.Blocks = len(metas)
 	slices.Sort(man.SampleTraceIDs)
 	err := block.WriteIndex(ctx, bkt, &schema.TenantIndex{
@@ -244,6 +261,75 @@ func buildBlock(ctx context.Context, bkt objstore.Bucket, spec Spec, job *blockJ
 		return nil, nil, nil, fmt.Errorf("build block %d of partition %d: %w", job.cycle, job.partition, err)
 	}
 	return m, st, samples, nil
+}
+
+// compact merges the blocks of each partition and compaction window into
+// one, deletes the blocks merged, and returns the metas of the blocks
+// left. metas[k] is the block of jobs[k].
+func compact(ctx context.Context, bkt objstore.Bucket, spec Spec, jobs []blockJob, metas []*schema.BlockMeta) ([]*schema.BlockMeta, error) {
+	type window struct {
+		partition int32
+		n         int64
+	}
+	groups := make(map[window][]*schema.BlockMeta)
+	for k, j := range jobs {
+		w := window{j.partition, int64(time.Duration(j.cycle) * spec.Cycle / spec.CompactWindow)}
+		groups[w] = append(groups[w], metas[k])
+	}
+	var (
+		mu   sync.Mutex
+		out  []*schema.BlockMeta
+		errs []error
+		wg   sync.WaitGroup
+		next = make(chan []*schema.BlockMeta)
+	)
+	for range runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			for inputs := range next {
+				m, err := compactGroup(ctx, bkt, inputs)
+				mu.Lock()
+				if err != nil {
+					errs = append(errs, err)
+				} else {
+					out = append(out, m)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	for _, inputs := range groups {
+		if ctx.Err() != nil {
+			break
+		}
+		next <- inputs
+	}
+	close(next)
+	wg.Wait()
+	if err := errors.Join(append(errs, ctx.Err())...); err != nil {
+		return nil, err
+	}
+	slices.SortFunc(out, func(a, b *schema.BlockMeta) int { return a.MinStart.Compare(b.MinStart) })
+	return out, nil
+}
+
+// compactGroup merges inputs into one block and deletes them; a single
+// input stays as it is.
+func compactGroup(ctx context.Context, bkt objstore.Bucket, inputs []*schema.BlockMeta) (*schema.BlockMeta, error) {
+	if len(inputs) == 1 {
+		return inputs[0], nil
+	}
+	m, err := block.Compact(ctx, bkt, inputs, block.DefaultOptions())
+	if err != nil {
+		return nil, err
+	}
+	for _, in := range inputs {
+		for _, name := range []string{block.MetaName(in.Tenant, in.BlockID), block.DataName(in.Tenant, in.BlockID)} {
+			if err := bkt.Delete(ctx, name); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return m, nil
 }
 
 // trace returns trace i of cycle c as the dataset holds it.

@@ -198,3 +198,47 @@ func TestTracesLookReal(t *testing.T) {
 		t.Errorf("%d root spans, want 1", roots)
 	}
 }
+
+// TestCompactWindowMergesEachPartitionsWindow: a compacted dataset holds
+// the same spans in one block per partition and window.
+func TestCompactWindowMergesEachPartitionsWindow(t *testing.T) {
+	ctx := context.Background()
+	spec := testSpec
+	spec.CompactWindow = 2 * spec.Cycle // cycles 0 and 1, then cycle 2
+	bkt, err := objstore.NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	man, err := Build(ctx, bkt, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, raw := buildTestDataset(t)
+	if man.Stats.Spans != raw.Stats.Spans || man.Stats.Traces != raw.Stats.Traces {
+		t.Errorf("compacted dataset holds %d spans of %d traces, want %d of %d", man.Stats.Spans, man.Stats.Traces, raw.Stats.Spans, raw.Stats.Traces)
+	}
+	x, err := block.ReadIndex(ctx, bkt, spec.Tenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 2 * int(spec.Partitions); len(x.Metas) != want || man.Stats.Blocks != want {
+		t.Fatalf("index lists %d blocks, manifest %d, want %d", len(x.Metas), man.Stats.Blocks, want)
+	}
+	ids, err := block.ListBlocks(ctx, bkt, spec.Tenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ids) != len(x.Metas) {
+		t.Errorf("%d blocks in the bucket, %d in the index: the merged ones are left", len(ids), len(x.Metas))
+	}
+	var spans int64
+	for _, m := range x.Metas {
+		spans += m.TotalSpans
+		if len(m.KafkaRanges) != 1 {
+			t.Errorf("block %s has ranges %v, want one", m.BlockID, m.KafkaRanges)
+		}
+	}
+	if spans != man.Stats.Spans {
+		t.Errorf("blocks hold %d spans, want %d", spans, man.Stats.Spans)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spanlog/spanlog/objstore"
 )
@@ -282,6 +283,44 @@ func Contract(t *testing.T, newBucket func(t *testing.T) objstore.Bucket) {
 		}
 		if want := "p/a p/b.x p/b/ p/c"; strings.Join(got, " ") != want {
 			t.Errorf("List(p/) = %q, want %q", got, want)
+		}
+	})
+
+	t.Run("attributes", func(t *testing.T) {
+		b := newBucket(t)
+		before := time.Now().Add(-time.Minute) // the store's clock may differ a little
+		if err := b.Upload(ctx, "a/x", strings.NewReader("0123456789")); err != nil {
+			t.Fatal(err)
+		}
+		attrs, err := b.Attributes(ctx, "a/x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if attrs.Size != 10 || attrs.LastModified.Before(before) || attrs.LastModified.After(time.Now().Add(time.Minute)) {
+			t.Errorf("attributes %+v, want size 10 and a modification time about now", attrs)
+		}
+		for _, name := range []string{"a/missing", "a"} {
+			if _, err := b.Attributes(ctx, name); !objstore.IsNotExist(err) {
+				t.Errorf("Attributes(%q) = %v, want ErrNotExist", name, err)
+			}
+		}
+	})
+
+	t.Run("no abandoned uploads", func(t *testing.T) {
+		b := newBucket(t)
+		if err := b.Upload(ctx, "t1/b/data", strings.NewReader("complete")); err != nil {
+			t.Fatal(err)
+		}
+		for _, prefix := range []string{"", "t1/", "t9/"} {
+			if n, err := b.RemoveAbandonedUploads(ctx, prefix, time.Now().Add(time.Hour)); n != 0 || err != nil {
+				t.Errorf("RemoveAbandonedUploads(%q) = %d, %v; want 0, nil", prefix, n, err)
+			}
+		}
+		if got, err := objstore.ReadAll(ctx, b, "t1/b/data"); err != nil || string(got) != "complete" {
+			t.Errorf("a complete object after RemoveAbandonedUploads: %q, %v", got, err)
+		}
+		if _, err := b.RemoveAbandonedUploads(ctx, "t1", time.Now()); err == nil {
+			t.Error("RemoveAbandonedUploads(\"t1\") succeeded, want an invalid-prefix error")
 		}
 	})
 

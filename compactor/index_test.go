@@ -4,107 +4,31 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
-	"log/slog"
 	"maps"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
-	"go.opentelemetry.io/collector/pdata/pcommon"
-	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/spanlog/spanlog/block"
 	"github.com/spanlog/spanlog/internal/kafkatest"
 	"github.com/spanlog/spanlog/objstore"
 	"github.com/spanlog/spanlog/schema"
-	"github.com/spanlog/spanlog/tracelog"
 )
-
-// blockSpec is a one-span block of tenant built from [start, end) of
-// partition.
-type blockSpec struct {
-	tenant     string
-	partition  int32
-	start, end int64
-}
-
-func writeBlocks(t *testing.T, bkt objstore.Bucket, specs ...blockSpec) []*schema.BlockMeta {
-	t.Helper()
-	var out []*schema.BlockMeta
-	for _, b := range specs {
-		td := ptrace.NewTraces()
-		s := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans().AppendEmpty()
-		s.SetTraceID(pcommon.TraceID{0: 1, 15: byte(b.start)})
-		s.SetSpanID(pcommon.SpanID{0: 1})
-		bb := block.NewBuilder(b.tenant, block.DefaultOptions())
-		bb.Add(td)
-		m, err := bb.Write(context.Background(), bkt, []schema.OffsetRange{{Partition: b.partition, Start: b.start, End: b.end}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, m)
-	}
-	return out
-}
-
-// commit commits offsets for the block-builders' group "builders".
-func commit(t *testing.T, log tracelog.Config, at map[int32]int64) {
-	t.Helper()
-	cl, err := kgo.NewClient(log.ClientOpts("test")...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	offsets := kadm.Offsets{}
-	for p, off := range at {
-		offsets.Add(kadm.Offset{Topic: log.Topic, Partition: p, At: off, LeaderEpoch: -1})
-	}
-	if _, err := kadm.NewClient(cl).CommitOffsets(context.Background(), "builders", offsets); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// runCompactor runs a compactor of bkt until the test ends.
-func runCompactor(t *testing.T, log tracelog.Config, bkt objstore.Bucket) {
-	t.Helper()
-	cfg := DefaultConfig()
-	cfg.Blocklist.PollInterval = 50 * time.Millisecond
-	c, err := New(cfg, log, "builders", bkt, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(runCtx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
-}
 
 // waitIndexes waits until every one of tenants has an index accepted by
 // ok, and returns them.
 func waitIndexes(t *testing.T, bkt objstore.Bucket, ok func(*schema.TenantIndex) bool, tenants ...string) map[string]*schema.TenantIndex {
 	t.Helper()
 	indexes := map[string]*schema.TenantIndex{}
-	deadline := time.Now().Add(10 * time.Second)
-	for len(indexes) < len(tenants) {
-		if time.Now().After(deadline) {
-			t.Fatalf("indexes written: %d of %d", len(indexes), len(tenants))
-		}
+	await(t, 10*time.Second, "tenant indexes", func() bool {
 		for _, tenant := range tenants {
 			if x, err := block.ReadIndex(context.Background(), bkt, tenant); err == nil && ok(x) {
 				indexes[tenant] = x
 			}
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return len(indexes) == len(tenants)
+	})
 	return indexes
 }
 
@@ -116,9 +40,9 @@ func TestIndexListsBlocksAndTheCommitsBeforeTheListing(t *testing.T) {
 	}
 	// Two blocks of t1 in partition 0, one of t2 in partition 1, and the
 	// builders' commits behind them.
-	want := writeBlocks(t, bkt, blockSpec{"t1", 0, 0, 5}, blockSpec{"t1", 0, 5, 9}, blockSpec{"t2", 1, 0, 3})
+	want := writeBlocks(t, bkt, blockSpec{tenant: "t1", partition: 0, start: 0, end: 5}, blockSpec{tenant: "t1", partition: 0, start: 5, end: 9}, blockSpec{tenant: "t2", partition: 1, start: 0, end: 3})
 	commit(t, log, map[int32]int64{0: 9, 1: 3})
-	runCompactor(t, log, bkt)
+	runCompactor(t, testConfig(), log, noLimits(t), bkt)
 
 	indexes := waitIndexes(t, bkt, func(*schema.TenantIndex) bool { return true }, "t1", "t2")
 	for _, m := range want {
@@ -164,7 +88,7 @@ func TestIndexBuildSurvivesABadMetaAndAFailedTenant(t *testing.T) {
 		t.Fatal(err)
 	}
 	bkt := failingList{Bucket: dir, prefix: "t3/"}
-	good := writeBlocks(t, bkt, blockSpec{"t1", 0, 0, 5}, blockSpec{"t2", 1, 0, 3}, blockSpec{"t3", 0, 5, 9})
+	good := writeBlocks(t, bkt, blockSpec{tenant: "t1", partition: 0, start: 0, end: 5}, blockSpec{tenant: "t2", partition: 1, start: 0, end: 3}, blockSpec{tenant: "t3", partition: 0, start: 5, end: 9})
 	if err := bkt.Upload(ctx, block.MetaName("t1", uuid.New()), bytes.NewReader([]byte("{cut sh"))); err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +97,7 @@ func TestIndexBuildSurvivesABadMetaAndAFailedTenant(t *testing.T) {
 		t.Fatal(err)
 	}
 	commit(t, log, map[int32]int64{0: 9, 1: 3})
-	runCompactor(t, log, bkt)
+	runCompactor(t, testConfig(), log, noLimits(t), bkt)
 
 	current := func(x *schema.TenantIndex) bool { return x.Committed[0] == 9 }
 	indexes := waitIndexes(t, bkt, current, "t1", "t2")

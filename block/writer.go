@@ -1,0 +1,154 @@
+package block
+
+import (
+	"encoding/hex"
+	"fmt"
+	"io"
+	"math"
+	"time"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/spanlog/spanlog/schema"
+)
+
+// writeBatch is the number of rows handed to the Parquet writer at once.
+const writeBatch = 1024
+
+// bloomBufferChunk is the unit of memory the writer keeps each row group's
+// bloom filter in until the file ends: about the filter of a full row
+// group (20,000 spans at 10 bits).
+const bloomBufferChunk = 32 << 10
+
+// rowWriter encodes rows, given to it in block order and each span once,
+// as a block's Parquet file, and sums up what the meta says of them. It
+// holds one row group's pages and the footer it will write, never the
+// file: the builder and the merge of blocks (Compact) both write through
+// it, the one from rows in memory, the other from rows streamed out of
+// other blocks.
+type rowWriter struct {
+	out   *countingWriter
+	w     *parquet.GenericWriter[schema.SpanRow]
+	batch []schema.SpanRow
+
+	// What describe puts in the meta.
+	spans, traces    int64
+	first, last      [16]byte
+	minStart, maxEnd int64
+}
+
+func newRowWriter(out io.Writer, opts Options) *rowWriter {
+	opts = opts.withDefaults()
+	cw := &countingWriter{w: out}
+	return &rowWriter{
+		out:   cw,
+		batch: make([]schema.SpanRow, 0, writeBatch),
+		w: parquet.NewGenericWriter[schema.SpanRow](cw,
+			parquet.MaxRowsPerRowGroup(opts.RowsPerRowGroup),
+			parquet.PageBufferSize(opts.PageBufferSizeBytes),
+			parquet.DictionaryMaxBytes(opts.DictionaryMaxBytes),
+			parquet.BloomFilters(parquet.SplitBlockFilter(uint(opts.BloomFilterBitsPerValue), traceIDColumn)),
+			// Every row group's filter together before the footer, rather
+			// than each after its row group: a reader opening the block
+			// pins them all in one request, not one per row group (35
+			// requests to open a block of 32 row groups, then 3).
+			parquet.DeferBloomFiltersWithBuffers(parquet.NewChunkBufferPool(bloomBufferChunk)),
+			// Declared for other Parquet readers; the rows come in
+			// this order.
+			parquet.SortingWriterConfig(parquet.SortingColumns(
+				parquet.Ascending(traceIDColumn),
+				parquet.Ascending(startColumn),
+				parquet.Ascending(spanIDColumn),
+			)),
+			parquet.KeyValueMetadata("spanlog.format", schema.BlockFormatV1),
+			// Version 1 pages compress the repetition and definition
+			// levels with the values. The attribute columns are mostly
+			// levels, in patterns that repeat row after row: a third of
+			// the file.
+			parquet.DataPageVersion(1),
+		),
+	}
+}
+
+// Write adds row, which must not sort before the row written last. The
+// writer keeps a shallow copy of row until the next batch is encoded: the
+// strings and slices row points to must not change meanwhile.
+func (w *rowWriter) Write(row *schema.SpanRow) error {
+	lo, hi := spanTimes(row)
+	if w.spans == 0 {
+		w.first, w.minStart, w.maxEnd = row.TraceID, lo, hi
+	}
+	if w.spans == 0 || row.TraceID != w.last {
+		w.traces++
+	}
+	w.last = row.TraceID
+	w.minStart, w.maxEnd = min(w.minStart, lo), max(w.maxEnd, hi)
+	w.spans++
+
+	w.batch = append(w.batch, *row)
+	if len(w.batch) == cap(w.batch) {
+		return w.flushBatch()
+	}
+	return nil
+}
+
+func (w *rowWriter) flushBatch() error {
+	if _, err := w.w.Write(w.batch); err != nil {
+		return fmt.Errorf("encode parquet: %w", err)
+	}
+	clear(w.batch) // release what the rows point to
+	w.batch = w.batch[:0]
+	return nil
+}
+
+// Close writes what is left and the footer. The file is then complete.
+func (w *rowWriter) Close() error {
+	if len(w.batch) > 0 {
+		if err := w.flushBatch(); err != nil {
+			return err
+		}
+	}
+	if err := w.w.Close(); err != nil {
+		return fmt.Errorf("encode parquet: %w", err)
+	}
+	return nil
+}
+
+// describe fills the parts of meta that summarise the rows written and
+// the file: after Close, its size.
+func (w *rowWriter) describe(meta *schema.BlockMeta) {
+	meta.MinTraceID = hex.EncodeToString(w.first[:])
+	meta.MaxTraceID = hex.EncodeToString(w.last[:])
+	meta.TotalSpans = w.spans
+	meta.TotalTraces = w.traces
+	meta.MinStart = time.Unix(0, w.minStart).UTC()
+	meta.MaxEnd = time.Unix(0, w.maxEnd).UTC()
+	meta.Size = w.out.n
+}
+
+// spanTimes returns the earliest and latest of r's start and end, as
+// nanoseconds a time.Time holds. OTLP times are unsigned and the
+// distributor refuses those past 2^63-1 ns, but records from another
+// producer bypass it: one such time, taken as it is, would wrap the
+// block's range to 1677 and hide every span of the block from searches.
+// Clamped, it only widens the range to 2262. An end before the start, which
+// OTLP allows, widens the range rather than escaping it.
+func spanTimes(r *schema.SpanRow) (lo, hi int64) {
+	start, end := clampNanos(r.StartUnixNano), clampNanos(r.EndUnixNano())
+	return min(start, end), max(start, end)
+}
+
+func clampNanos(ns uint64) int64 {
+	return int64(min(ns, math.MaxInt64))
+}
+
+// countingWriter counts the bytes written through it.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
