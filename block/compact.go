@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/spanlog/spanlog/objstore"
@@ -49,18 +50,20 @@ func Compact(ctx context.Context, bucket objstore.Bucket, inputs []*schema.Block
 	inputs = slices.Clone(inputs)
 	slices.SortFunc(inputs, compareInputs)
 
-	readers := make([]*Reader, 0, len(inputs))
+	readers := make([]*Reader, len(inputs))
 	defer func() {
 		for _, r := range readers {
-			r.Close()
+			if r != nil {
+				r.Close()
+			}
 		}
 	}()
-	for _, in := range inputs {
-		r, err := open(ctx, bucket, in, forMerge)
-		if err != nil {
-			return nil, fmt.Errorf("compact into %s: %w", meta.BlockID, err)
-		}
-		readers = append(readers, r)
+	err = inParallel(len(inputs), func(i int) (err error) {
+		readers[i], err = open(ctx, bucket, inputs[i], forMerge)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("compact into %s: %w", meta.BlockID, err)
 	}
 	if err := writeMerged(ctx, bucket, meta, readers, opts); err != nil {
 		return nil, fmt.Errorf("compact into %s: %w", meta.BlockID, err)
@@ -113,6 +116,33 @@ func compactedMeta(inputs []*schema.BlockMeta) (*schema.BlockMeta, error) {
 		KafkaRanges:     ranges,
 		CompactionLevel: level + 1,
 	}, nil
+}
+
+// openParallelism caps the inputs a merge opens, or starts reading, at
+// once: each is a request or a few, which a merge of many blocks would
+// otherwise wait on one after the other.
+const openParallelism = 16
+
+// inParallel calls fn for 0 to n-1, openParallelism at a time, and returns
+// the first of their errors: the others are most often the same one.
+func inParallel(n int, fn func(i int) error) error {
+	errs := make([]error, n)
+	sem := make(chan struct{}, openParallelism)
+	var wg sync.WaitGroup
+	for i := range n {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			errs[i] = fn(i)
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // compareInputs orders blocks by the offsets they start at: the order of
