@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/spanlog/spanlog/objstore"
@@ -29,7 +30,9 @@ var ErrNothingToCompact = errors.New("one input supersedes the others")
 // highest input's, the time range and trace ID range of what it holds, and
 // its ID is schema.BlockID(tenant, ranges), so a compaction done again
 // (after a crash) writes the same objects. It reads the inputs a row group
-// at a time and never holds a whole block.
+// at a time and never holds a whole block: its memory grows with the
+// number of inputs, about 2.5 MB each, not with their size (see
+// docs/design.md, Compaction).
 //
 // Of the copies of a span, the one that sorts first is kept (the earliest
 // start), and of copies alike, the one of the input with the lowest
@@ -49,18 +52,20 @@ func Compact(ctx context.Context, bucket objstore.Bucket, inputs []*schema.Block
 	inputs = slices.Clone(inputs)
 	slices.SortFunc(inputs, compareInputs)
 
-	readers := make([]*Reader, 0, len(inputs))
+	readers := make([]*Reader, len(inputs))
 	defer func() {
 		for _, r := range readers {
-			r.Close()
+			if r != nil {
+				r.Close()
+			}
 		}
 	}()
-	for _, in := range inputs {
-		r, err := open(ctx, bucket, in, forMerge)
-		if err != nil {
-			return nil, fmt.Errorf("compact into %s: %w", meta.BlockID, err)
-		}
-		readers = append(readers, r)
+	err = inParallel(len(inputs), func(i int) (err error) {
+		readers[i], err = open(ctx, bucket, inputs[i], forMerge)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("compact into %s: %w", meta.BlockID, err)
 	}
 	if err := writeMerged(ctx, bucket, meta, readers, opts); err != nil {
 		return nil, fmt.Errorf("compact into %s: %w", meta.BlockID, err)
@@ -113,6 +118,33 @@ func compactedMeta(inputs []*schema.BlockMeta) (*schema.BlockMeta, error) {
 		KafkaRanges:     ranges,
 		CompactionLevel: level + 1,
 	}, nil
+}
+
+// openParallelism caps the inputs a merge opens, or starts reading, at
+// once: each is a request or a few, which a merge of many blocks would
+// otherwise wait on one after the other.
+const openParallelism = 16
+
+// inParallel calls fn for 0 to n-1, openParallelism at a time, and returns
+// the first of their errors: the others are most often the same one.
+func inParallel(n int, fn func(i int) error) error {
+	errs := make([]error, n)
+	sem := make(chan struct{}, openParallelism)
+	var wg sync.WaitGroup
+	for i := range n {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			errs[i] = fn(i)
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // compareInputs orders blocks by the offsets they start at: the order of

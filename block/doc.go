@@ -1,7 +1,7 @@
-// Package block owns the layout of blocks in object storage, and writing and
-// reading them: a block is a Parquet file of schema.SpanRow sorted by trace
-// ID, and a meta.json written after it, so that a block without meta does
-// not exist.
+// Package block owns the layout of blocks in object storage, and writing,
+// reading and merging them (Compact): a block is a Parquet file of
+// schema.SpanRow sorted by trace ID, and a meta.json written after it, so
+// that a block without meta does not exist.
 //
 // It does not decide when to cut a block, which blocks a query should read,
 // or when blocks are compacted or deleted; the block-builder, querier and

@@ -47,12 +47,13 @@ func newMerge(readers []*Reader) *merge {
 // The rows are copies the merge does not reuse.
 func (m *merge) nextTrace(ctx context.Context, dst []schema.SpanRow) ([]schema.SpanRow, error) {
 	if m.order.idx == nil {
-		// The first call reads each cursor's first row.
+		// The first call reads each cursor's first row: its first row
+		// group, which the cursors fetch in parallel.
+		if err := inParallel(len(m.cursors), func(i int) error { return m.advance(ctx, i) }); err != nil {
+			return dst, err
+		}
 		m.order.idx = make([]int, 0, len(m.cursors))
 		for i := range m.cursors {
-			if err := m.advance(ctx, i); err != nil {
-				return dst, err
-			}
 			if m.heads[i] != nil {
 				m.order.idx = append(m.order.idx, i)
 			}

@@ -24,13 +24,13 @@ const (
 	// mergeGap is the largest gap between two ranges fetched in one
 	// request: reading a few unneeded bytes costs less than a request.
 	mergeGap = 16 << 10
-	// rowsMergeGap is mergeGap for the pages of a trace's rows, which a
-	// lookup waits on: a page or two of every column, far apart in a row
-	// group of many spans, where a column chunk takes tens of KB. Fetched
-	// with mergeGap, a lookup in 20,000-span row groups took 14.6 requests
-	// and 16.5 ms (p50, from MinIO); with this gap, 3.1 requests and 9.8 ms
-	// (BenchmarkTraceByIDBlocks, compacted=24h, warm). On object storage,
-	// reading a quarter MB more costs less than a request.
+	// rowsMergeGap is mergeGap for the pages a lookup reads: a page or two
+	// of every column, far apart in a row group of many spans, where a
+	// column chunk takes tens of KB. Fetched with mergeGap, a lookup in
+	// 20,000-span row groups took 14.6 requests and 16.5 ms (p50, from
+	// MinIO); with this gap, 3.1 requests and 9.8 ms (BenchmarkTraceByIDBlocks,
+	// compacted=24h, warm; 64 KiB: 9 requests, 1 MiB: no faster). On object
+	// storage, reading a quarter MB more costs less than a request.
 	rowsMergeGap = 256 << 10
 	// fetchParallelism caps the requests in flight for one prefetch.
 	fetchParallelism = 8
@@ -65,6 +65,24 @@ func (r *prefetchedReaderAt) ReadAt(p []byte, off int64) (int, error) {
 		}
 	}
 	return r.obj.ReadAt(p, off)
+}
+
+// missing returns those of ranges that r does not hold whole. A nil r holds
+// nothing.
+func (r *prefetchedReaderAt) missing(ranges []byteRange) []byteRange {
+	if r == nil {
+		return ranges
+	}
+	var out []byteRange
+	for _, br := range ranges {
+		i := sort.Search(len(r.ranges), func(i int) bool {
+			return r.ranges[i].off+int64(len(r.ranges[i].data)) > br.off
+		})
+		if i == len(r.ranges) || r.ranges[i].off > br.off || br.end > r.ranges[i].off+int64(len(r.ranges[i].data)) {
+			out = append(out, br)
+		}
+	}
+	return out
 }
 
 // prefetch fetches ranges of obj, merging those less than mergeGap apart.

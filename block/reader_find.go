@@ -168,11 +168,11 @@ func (r *Reader) findInGroup(ctx context.Context, g int, ids []pcommon.TraceID) 
 	if err := r.loadOffsetIndexes(ctx, g); err != nil {
 		return nil, err
 	}
-	spans, err := r.findRowSpans(ctx, g, ids)
+	spans, fetched, err := r.findRowSpans(ctx, g, ids)
 	if err != nil || len(spans) == 0 {
 		return nil, err
 	}
-	return r.readRowSpans(ctx, g, spans)
+	return r.readRowSpans(ctx, g, spans, fetched)
 }
 
 // rowSpan is the range [first, end) of the rows of trace id in a row group.
@@ -183,16 +183,20 @@ type rowSpan struct {
 
 // findRowSpans returns the rows of each of sorted ids in row group g, for
 // the ids it holds, in ID order. The trace_id pages the page index points
-// to are fetched together first, then binary-searched.
-func (r *Reader) findRowSpans(ctx context.Context, g int, ids []pcommon.TraceID) ([]rowSpan, error) {
-	chunk := r.file.RowGroups()[g].ColumnChunks()[r.traceIDColumn]
+// to are fetched, then binary-searched. Fetched with them, in the same
+// requests, are the pages of every column that hold the rows of those
+// trace_id pages: the trace's rows are among them, and readRowSpans then
+// needs no second round trip. It returns what it fetched.
+func (r *Reader) findRowSpans(ctx context.Context, g int, ids []pcommon.TraceID) ([]rowSpan, *prefetchedReaderAt, error) {
+	rg := r.file.RowGroups()[g]
+	chunk := rg.ColumnChunks()[r.traceIDColumn]
 	index, err := chunk.ColumnIndex()
 	if err != nil {
-		return nil, fmt.Errorf("trace_id column index: %w", err)
+		return nil, nil, fmt.Errorf("trace_id column index: %w", err)
 	}
 	offsets, err := chunk.OffsetIndex()
 	if err != nil {
-		return nil, fmt.Errorf("trace_id offset index: %w", err)
+		return nil, nil, fmt.Errorf("trace_id offset index: %w", err)
 	}
 	// pageSpans[i] are the pages [lo, hi) that may hold ids[i]. Both ends
 	// grow with the ID, so a page is read once, when the first ID that
@@ -208,15 +212,23 @@ func (r *Reader) findRowSpans(ctx context.Context, g int, ids []pcommon.TraceID)
 		}
 		pageSpans[i] = [2]int{lo, hi}
 		if lo < hi {
-			ranges = append(ranges, pageBytes(offsets, r.chunkRange(g, r.traceIDColumn), lo, hi-1)...)
+			first, end := offsets.FirstRowIndex(lo), rg.NumRows()
+			if hi < n {
+				end = offsets.FirstRowIndex(hi)
+			}
+			rows, err := r.rowsBytes(g, []rowSpan{{first: first, end: end}})
+			if err != nil {
+				return nil, nil, err
+			}
+			ranges = append(ranges, rows...)
 		}
 	}
 	if len(ranges) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
-	fetched, err := prefetch(ctx, r.obj, ranges)
+	fetched, err := prefetchMerged(ctx, r.obj, mergeRanges(ranges, rowsMergeGap))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	pages := newSortedPages(prefetchedChunk{FileColumnChunk: chunk.(*parquet.FileColumnChunk), r: fetched}.Pages(), offsets)
 	defer pages.close()
@@ -227,7 +239,7 @@ func (r *Reader) findRowSpans(ctx context.Context, g int, ids []pcommon.TraceID)
 		for p := pageSpans[i][0]; p < pageSpans[i][1]; p++ {
 			values, err := pages.values(p)
 			if err != nil {
-				return nil, fmt.Errorf("trace_id page %d: %w", p, err)
+				return nil, nil, fmt.Errorf("trace_id page %d: %w", p, err)
 			}
 			from := sort.Search(len(values), func(v int) bool { return bytes.Compare(values[v].ByteArray(), id[:]) >= 0 })
 			to := sort.Search(len(values), func(v int) bool { return bytes.Compare(values[v].ByteArray(), id[:]) > 0 })
@@ -243,7 +255,7 @@ func (r *Reader) findRowSpans(ctx context.Context, g int, ids []pcommon.TraceID)
 			spans = append(spans, s)
 		}
 	}
-	return spans, nil
+	return spans, fetched, nil
 }
 
 // sortedPages reads the pages of a column chunk in increasing order, each
@@ -308,13 +320,11 @@ func pageValues(values []parquet.Value, page parquet.Page) ([]parquet.Value, err
 	return values[:len(values)+n], nil
 }
 
-// readRowSpans returns the rows of each of spans, sorted and disjoint, in
-// row group g. The pages they need, of every column, are fetched in one
-// prefetch.
-func (r *Reader) readRowSpans(ctx context.Context, g int, spans []rowSpan) ([]traceRows, error) {
-	rg := r.file.RowGroups()[g]
+// rowsBytes returns the bytes of row group g that reading the rows of
+// spans takes: the pages holding them, of every column.
+func (r *Reader) rowsBytes(g int, spans []rowSpan) ([]byteRange, error) {
 	var ranges []byteRange
-	for c, chunk := range rg.ColumnChunks() {
+	for c, chunk := range r.file.RowGroups()[g].ColumnChunks() {
 		index, err := chunk.OffsetIndex()
 		if err != nil {
 			return nil, fmt.Errorf("offset index of column %d: %w", c, err)
@@ -324,9 +334,23 @@ func (r *Reader) readRowSpans(ctx context.Context, g int, spans []rowSpan) ([]tr
 			ranges = append(ranges, pageBytes(index, r.chunkRange(g, c), p0, p1)...)
 		}
 	}
-	fetched, err := prefetchMerged(ctx, r.obj, mergeRanges(ranges, rowsMergeGap))
+	return ranges, nil
+}
+
+// readRowSpans returns the rows of each of spans, sorted and disjoint, in
+// row group g. The pages they need, of every column, are read from have,
+// or, if it lacks any, fetched in one prefetch.
+func (r *Reader) readRowSpans(ctx context.Context, g int, spans []rowSpan, have *prefetchedReaderAt) ([]traceRows, error) {
+	rg := r.file.RowGroups()[g]
+	ranges, err := r.rowsBytes(g, spans)
 	if err != nil {
 		return nil, err
+	}
+	fetched := have
+	if len(have.missing(ranges)) > 0 {
+		if fetched, err = prefetchMerged(ctx, r.obj, mergeRanges(ranges, rowsMergeGap)); err != nil {
+			return nil, err
+		}
 	}
 
 	rd := parquet.NewGenericRowGroupReader[schema.SpanRow](newPrefetchedGroup(rg, fetched))
