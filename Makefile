@@ -25,7 +25,7 @@ LDFLAGS  := -X main.version=$(VERSION) -X main.revision=$(REVISION) -X main.bran
 # Tests time out well inside CI's budget; the e2e package builds the binary itself.
 TEST_TIMEOUT ?= 12m
 
-.PHONY: all build run test unit lint bench bench-read bench-compact bench-catchup bench-clean fuzz tools clean
+.PHONY: all build run test unit lint soak bench bench-read bench-compact bench-catchup bench-clean fuzz tools clean
 
 all: build
 
@@ -50,6 +50,15 @@ lint: $(BIN)/staticcheck
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt needed'; exit 1; }
 	$(GO) vet ./...
 	$(BIN)/staticcheck ./...
+
+## soak: SOAK_DURATION (10m) of steady load with days compressed into minutes, in one process and one per role on MinIO: blocks, bucket and log bytes and RSS must level off, every acked trace within retention be found once, and those past it be gone
+# make test runs a minute of it (TestSoak without SPANLOG_SOAK_DURATION).
+# SOAK_FLAGS adds flags to every process, e.g. -compactor.block-retention=0
+# to watch the soak fail.
+SOAK_DURATION ?= 10m
+soak: $(BIN)/minio
+	SPANLOG_SOAK_DURATION=$(SOAK_DURATION) SPANLOG_SOAK_FLAGS='$(SOAK_FLAGS)' \
+		$(GO) test -count=1 -timeout 3h -run '^TestSoak$$' -v ./e2e/
 
 # The read-path benchmarks over millions of spans; make bench leaves them
 # to make bench-read.

@@ -17,7 +17,12 @@ type cluster struct {
 
 // newCluster starts Kafka; storage are the -storage.* flags of every role.
 func newCluster(t *testing.T, storage ...string) *cluster {
-	k := kafkatest.New(t)
+	return newClusterOn(kafkatest.New(t), storage...)
+}
+
+// newClusterOn is newCluster on a Kafka the test started, with a data
+// directory or broker configs of its own.
+func newClusterOn(k *kafkatest.Cluster, storage ...string) *cluster {
 	return &cluster{
 		kafka:  k,
 		common: append(append([]string{"-kafka.brokers=" + strings.Join(k.Brokers(), ",")}, storage...), fastCycles...),

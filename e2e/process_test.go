@@ -257,12 +257,25 @@ func waitForWhat(t *testing.T, timeout time.Duration, cond func() bool, what fun
 // its labels in exposition (alphabetical) order.
 func metric(t *testing.T, addr, name string) float64 {
 	t.Helper()
-	resp, err := http.Get("http://" + addr + "/metrics")
+	v, err := scrape(addr, name)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return v
+}
+
+// scrape is metric for a goroutine other than the test's, which must not
+// call t.Fatal.
+func scrape(addr, name string) (float64, error) {
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return 0, err
+	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
 	prefixes := []string{name + " ", name + "{"}
 	if strings.HasSuffix(name, "}") {
 		prefixes = []string{strings.TrimSuffix(name, "}")}
@@ -277,5 +290,5 @@ func metric(t *testing.T, addr, name string) float64 {
 			sum += v
 		}
 	}
-	return sum
+	return sum, nil
 }

@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -177,7 +178,7 @@ func (q *Querier) Run(ctx context.Context) error {
 	q.live.Store(live)
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	wg.Go(func() { q.blocklist.Run(ctx, q.trimLive) })
+	wg.Go(func() { q.blocklist.Run(ctx, q.afterPoll) })
 
 	cl, err := kgo.NewClient(append(q.log.ClientOpts("spanlog-querier"),
 		kgo.ConsumerGroup(q.cfg.Group),
@@ -311,11 +312,18 @@ func (q *Querier) consume(ctx context.Context, cl *kgo.Client, live *LiveTail) {
 	}
 }
 
-// trimLive drops live records the blocklist now covers, after each
-// complete poll.
-func (q *Querier) trimLive() {
+// afterPoll drops live records the blocklist now covers, and closes the
+// readers of blocks no query reads any more, after each complete poll.
+func (q *Querier) afterPoll() {
 	q.polledOnce.Do(func() { close(q.polled) })
 	if live := q.live.Load(); live != nil {
 		live.Trim(q.blocklist.CoveredEnd)
 	}
+	read := make(map[uuid.UUID]bool)
+	for _, t := range q.blocklist.Tenants() {
+		for _, m := range q.blocklist.Metas(t) {
+			read[m.BlockID] = true
+		}
+	}
+	q.readers.retain(func(id uuid.UUID) bool { return read[id] })
 }

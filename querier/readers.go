@@ -111,12 +111,35 @@ func (c *readers) open(ctx context.Context, m *schema.BlockMeta, op *opening) {
 	}
 	c.byID[m.BlockID] = c.lru.PushFront(&openReader{id: m.BlockID, r: r})
 	for c.lru.Len() > c.max {
-		old := c.lru.Remove(c.lru.Back()).(*openReader)
-		delete(c.byID, old.id)
-		old.evicted = true
-		if old.refs == 0 {
-			old.r.Close()
+		c.evict(c.lru.Back())
+	}
+}
+
+// retain closes the readers of the blocks that keep rejects: blocks no
+// query reads any more (merged into another, past retention, deleted).
+// Left to the LRU, they stayed open until open-blocks newer ones pushed
+// them out, holding their memory and, on a directory bucket, the disk of
+// their deleted files. A reader in use closes on its last release; a
+// block asked for again is opened again.
+func (c *readers) retain(keep func(uuid.UUID) bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for e := c.lru.Front(); e != nil; {
+		next := e.Next()
+		if !keep(e.Value.(*openReader).id) {
+			c.evict(e)
 		}
+		e = next
+	}
+}
+
+// evict takes e's reader out of the readers, and closes it unless in use.
+func (c *readers) evict(e *list.Element) {
+	o := c.lru.Remove(e).(*openReader)
+	delete(c.byID, o.id)
+	o.evicted = true
+	if o.refs == 0 {
+		o.r.Close()
 	}
 }
 
