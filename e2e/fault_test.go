@@ -197,12 +197,20 @@ type spanCounts struct{ found, duplicates, missing int }
 // once, the spans returned more than once, and the acked spans missing.
 func checkAcked(t *testing.T, addr string, acked map[trace.TraceID][]trace.SpanID) spanCounts {
 	t.Helper()
+	counts, _ := checkAckedTraces(t, addr, acked)
+	return counts
+}
+
+// checkAckedTraces is checkAcked, and returns the traces with an acked
+// span missing too, with how many of their acked spans were found.
+func checkAckedTraces(t *testing.T, addr string, acked map[trace.TraceID][]trace.SpanID) (counts spanCounts, incomplete map[trace.TraceID]int) {
+	t.Helper()
 	ids := make(chan trace.TraceID)
+	incomplete = make(map[trace.TraceID]int)
 	var (
-		mu     sync.Mutex
-		counts spanCounts
-		errs   []error
-		wg     sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+		wg   sync.WaitGroup
 	)
 	for range 8 {
 		wg.Go(func() {
@@ -217,12 +225,17 @@ func checkAcked(t *testing.T, addr string, acked map[trace.TraceID][]trace.SpanI
 						counts.duplicates++
 					}
 				}
+				found := 0
 				for _, sid := range acked[id] {
 					if seen[sid.String()] == 0 {
 						counts.missing++
 					} else {
 						counts.found++
+						found++
 					}
+				}
+				if found < len(acked[id]) {
+					incomplete[id] = found
 				}
 				mu.Unlock()
 			}
@@ -236,7 +249,7 @@ func checkAcked(t *testing.T, addr string, acked map[trace.TraceID][]trace.SpanI
 	if len(errs) > 0 {
 		t.Fatalf("%d trace fetches failed, first: %v", len(errs), errs[0])
 	}
-	return counts
+	return counts, incomplete
 }
 
 // fetchSpanIDs returns how often each span ID is in the trace, retrying a

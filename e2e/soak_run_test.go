@@ -227,6 +227,16 @@ func ackedIn(segs []*soakSegment, keep func(*soakSegment) bool) (map[trace.Trace
 	return out, spans
 }
 
+// segmentOf returns the segment that acked trace id.
+func segmentOf(segs []*soakSegment, id trace.TraceID) *soakSegment {
+	for _, s := range segs {
+		if _, ok := s.res.Acked[id]; ok {
+			return s
+		}
+	}
+	panic("trace " + id.String() + " was not acked")
+}
+
 // soakChecker checks the acked traces against a soak's retention.
 type soakChecker struct {
 	t       *testing.T
@@ -249,11 +259,30 @@ func (c *soakChecker) check(when string) {
 	within, spans := ackedIn(segs, func(s *soakSegment) bool {
 		return s.start.After(now.Add(-c.p.blockRetention + c.p.margin))
 	})
-	counts := checkAcked(t, c.sys.api, within)
+	counts, incomplete := checkAckedTraces(t, c.sys.api, within)
+	// A check of thousands of traces on a loaded machine can take longer
+	// than the margin: the oldest traces may pass retention while it runs.
+	// Such a trace may be gone; it may not be partial. Every other must be
+	// whole.
+	checked := time.Now()
+	var aged, agedSpans int
+	for id, found := range incomplete {
+		seg := segmentOf(segs, id)
+		if seg.start.After(checked.Add(-c.p.blockRetention + c.p.margin)) {
+			continue
+		}
+		if found > 0 {
+			t.Errorf("%s %s: trace %s, %v old at the end of the check, past retention, is partial: %d of %d spans",
+				c.sys.name, when, id, checked.Sub(seg.start).Round(time.Second), found, len(within[id]))
+			continue
+		}
+		aged++
+		agedSpans += len(within[id])
+	}
 	c.sampler.addChecked(len(within))
-	if counts.missing > 0 || counts.duplicates > 0 || int64(counts.found) != spans {
-		t.Errorf("%s %s: traces within retention: %d spans acked, %d found once, %d twice, %d missing",
-			c.sys.name, when, spans, counts.found, counts.duplicates, counts.missing)
+	if counts.missing > agedSpans || counts.duplicates > 0 || int64(counts.found+agedSpans) != spans {
+		t.Errorf("%s %s: traces within retention: %d spans acked, %d found once, %d twice, %d missing (%d of them in %d traces that passed retention during the %v check)",
+			c.sys.name, when, spans, counts.found, counts.duplicates, counts.missing, agedSpans, aged, checked.Sub(now).Round(time.Second))
 	}
 
 	var expired, present int
@@ -304,8 +333,8 @@ func (c *soakChecker) check(when string) {
 	} else if hits := c.search(c.load.started, now, 20); len(hits) == 0 {
 		t.Errorf("%s %s: a search of the whole load finds nothing", c.sys.name, when)
 	}
-	row := fmt.Sprintf("%s at %4.0fs (%s): %d traces within retention checked (%d spans: %d once, %d twice, %d missing), %d past it 404 of %d, traces past it found by search %s, %v compactions so far",
-		c.sys.name, now.Sub(c.load.started).Seconds(), when, len(within), spans, counts.found, counts.duplicates, counts.missing,
+	row := fmt.Sprintf("%s at %4.0fs (%s): %d traces within retention checked in %v (%d spans: %d once, %d twice, %d missing, %d traces gone as they passed retention during the check), %d past it 404 of %d, traces past it found by search %s, %v compactions so far",
+		c.sys.name, now.Sub(c.load.started).Seconds(), when, len(within), checked.Sub(now).Round(time.Second), spans, counts.found, counts.duplicates, counts.missing, aged,
 		expired-present, expired, searched, metric(t, c.sys.ops, "spanlog_compactor_compactions_total"))
 	t.Log(row)
 }
