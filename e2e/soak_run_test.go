@@ -259,11 +259,23 @@ func (c *soakChecker) check(when string) {
 	within, spans := ackedIn(segs, func(s *soakSegment) bool {
 		return s.start.After(now.Add(-c.p.blockRetention + c.p.margin))
 	})
-	counts, incomplete := checkAckedTraces(t, c.sys.api, within)
-	// A check of thousands of traces on a loaded machine can take longer
-	// than the margin: the oldest traces may pass retention while it runs.
-	// Such a trace may be gone; it may not be partial. Every other must be
-	// whole.
+	// The oldest segments first, so that their traces are fetched before
+	// they come near retention. Still, a check of thousands of traces on a
+	// loaded machine can take longer than the margin, and the oldest may
+	// pass retention while it runs: such a trace may be gone; it may not
+	// be partial. Every other must be whole.
+	var counts spanCounts
+	incomplete := make(map[trace.TraceID]int)
+	for _, s := range segs {
+		if !s.start.After(now.Add(-c.p.blockRetention + c.p.margin)) {
+			continue
+		}
+		n, inc := checkAckedTraces(t, c.sys.api, s.res.Acked)
+		counts.found += n.found
+		counts.duplicates += n.duplicates
+		counts.missing += n.missing
+		maps.Copy(incomplete, inc)
+	}
 	checked := time.Now()
 	var aged, agedSpans int
 	for id, found := range incomplete {
