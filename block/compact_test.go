@@ -237,7 +237,7 @@ func TestCompactedBlockKeepsLookupStructures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	col, _ := f.Schema().Lookup("trace_id")
+	col, _ := f.Schema().Lookup(schema.ColumnTraceID)
 	groups := f.RowGroups()
 	if want := (meta.TotalSpans + opts.RowsPerRowGroup - 1) / opts.RowsPerRowGroup; int64(len(groups)) != want {
 		t.Errorf("%d row groups of %d spans, want %d of at most %d", len(groups), meta.TotalSpans, want, opts.RowsPerRowGroup)

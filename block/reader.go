@@ -94,7 +94,7 @@ func newReader(ctx context.Context, meta *schema.BlockMeta, obj objstore.ReaderA
 	if err != nil {
 		return nil, err
 	}
-	col, ok := file.Schema().Lookup(traceIDColumn)
+	col, ok := file.Schema().Lookup(schema.ColumnTraceID)
 	if !ok {
 		return nil, errors.New("no trace_id column")
 	}

@@ -45,21 +45,21 @@ var flatColumns = []struct {
 	name string
 	set  func(row *schema.SpanRow, v parquet.Value, a *arena)
 }{
-	{0, traceIDColumn, func(r *schema.SpanRow, v parquet.Value, _ *arena) { copy(r.TraceID[:], v.ByteArray()) }},
-	{0, startColumn, func(r *schema.SpanRow, v parquet.Value, _ *arena) { r.StartUnixNano = v.Uint64() }},
-	{SpanIDs, spanIDColumn, func(r *schema.SpanRow, v parquet.Value, _ *arena) { copy(r.SpanID[:], v.ByteArray()) }},
-	{SpanIDs, "parent_span_id", func(r *schema.SpanRow, v parquet.Value, _ *arena) { copy(r.ParentSpanID[:], v.ByteArray()) }},
-	{Name, "name", func(r *schema.SpanRow, v parquet.Value, a *arena) { r.Name = a.str(v) }},
-	{Kind, "kind", func(r *schema.SpanRow, v parquet.Value, _ *arena) { r.Kind = v.Int32() }},
-	{Duration, "duration_nano", func(r *schema.SpanRow, v parquet.Value, _ *arena) { r.DurationNano = v.Int64() }},
-	{Status, "status_code", func(r *schema.SpanRow, v parquet.Value, _ *arena) { r.StatusCode = v.Int32() }},
-	{Status, "status_message", func(r *schema.SpanRow, v parquet.Value, a *arena) { r.StatusMessage = a.str(v) }},
-	{ServiceName, "service_name", func(r *schema.SpanRow, v parquet.Value, a *arena) { r.ServiceName = a.str(v) }},
+	{0, schema.ColumnTraceID, func(r *schema.SpanRow, v parquet.Value, _ *arena) { copy(r.TraceID[:], v.ByteArray()) }},
+	{0, schema.ColumnStart, func(r *schema.SpanRow, v parquet.Value, _ *arena) { r.StartUnixNano = v.Uint64() }},
+	{SpanIDs, schema.ColumnSpanID, func(r *schema.SpanRow, v parquet.Value, _ *arena) { copy(r.SpanID[:], v.ByteArray()) }},
+	{SpanIDs, schema.ColumnParentSpanID, func(r *schema.SpanRow, v parquet.Value, _ *arena) { copy(r.ParentSpanID[:], v.ByteArray()) }},
+	{Name, schema.ColumnName, func(r *schema.SpanRow, v parquet.Value, a *arena) { r.Name = a.str(v) }},
+	{Kind, schema.ColumnKind, func(r *schema.SpanRow, v parquet.Value, _ *arena) { r.Kind = v.Int32() }},
+	{Duration, schema.ColumnDuration, func(r *schema.SpanRow, v parquet.Value, _ *arena) { r.DurationNano = v.Int64() }},
+	{Status, schema.ColumnStatusCode, func(r *schema.SpanRow, v parquet.Value, _ *arena) { r.StatusCode = v.Int32() }},
+	{Status, schema.ColumnStatusMessage, func(r *schema.SpanRow, v parquet.Value, a *arena) { r.StatusMessage = a.str(v) }},
+	{ServiceName, schema.ColumnServiceName, func(r *schema.SpanRow, v parquet.Value, a *arena) { r.ServiceName = a.str(v) }},
 }
 
 // attributeLeaves are the leaf columns of an attribute list, in the order
 // scanGroup reads them.
-var attributeLeaves = []string{"key", "str", "int", "double", "bool", "bytes", "any"}
+var attributeLeaves = []string{schema.LeafKey, schema.LeafStr, schema.LeafInt, schema.LeafDouble, schema.LeafBool, schema.LeafBytes, schema.LeafAny}
 
 // ScanOptions say what a Scan reads.
 type ScanOptions struct {
@@ -198,12 +198,12 @@ func (r *Reader) scanPlan(cols Columns) (*scanPlan, error) {
 	}
 	var err error
 	if cols&SpanAttrs != 0 {
-		if p.attrs, err = list("attrs"); err != nil {
+		if p.attrs, err = list(schema.ColumnAttrs); err != nil {
 			return nil, err
 		}
 	}
 	if cols&ResourceAttrs != 0 {
-		if p.resourceAttrs, err = list("resource_attrs"); err != nil {
+		if p.resourceAttrs, err = list(schema.ColumnResourceAttrs); err != nil {
 			return nil, err
 		}
 	}
@@ -214,7 +214,7 @@ func (r *Reader) scanPlan(cols Columns) (*scanPlan, error) {
 // footer's statistics; ok is false when they do not say.
 func (r *Reader) MaxStart() (start uint64, ok bool) {
 	for g := range r.groups {
-		_, hi, found := GroupStats{r: r, g: g}.Int64Bounds(startColumn)
+		_, hi, found := GroupStats{r: r, g: g}.Int64Bounds(schema.ColumnStart)
 		if !found {
 			return 0, false
 		}
