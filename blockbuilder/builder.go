@@ -84,6 +84,14 @@ func (b *Builder) Run(ctx context.Context) error {
 		kgo.OnPartitionsAssigned(b.assignPartitions),
 		kgo.OnPartitionsRevoked(b.dropPartitions),
 		kgo.OnPartitionsLost(b.dropPartitions),
+		// Committed records only: a block is kept and its offsets
+		// committed, so it must never hold a transaction another
+		// producer aborted, whose records nobody acked. The distributor
+		// writes no transactions, so its records are all read. The
+		// queriers' live tail reads uncommitted ones too: its
+		// read-your-writes wait is for the log's end offset, which an
+		// open transaction would keep a committed read below, and what
+		// it shows of an aborted one goes once blocks cover the range.
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		// What the client buffers of the log, within the memory bound
 		// (see throttle.go and docs/design.md).

@@ -19,7 +19,6 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/spanlog/spanlog/block"
-	"github.com/spanlog/spanlog/consumer"
 	"github.com/spanlog/spanlog/internal/kafkatest"
 	"github.com/spanlog/spanlog/internal/logtest"
 	"github.com/spanlog/spanlog/internal/promtest"
@@ -132,7 +131,7 @@ func (f *fixture) start(group string, opts ...func(*Config)) (stop func()) {
 // committed returns group's committed offsets.
 func (f *fixture) committed(group string) map[int32]int64 {
 	f.t.Helper()
-	c, err := consumer.Committed(context.Background(), f.cl, group, f.log.Topic)
+	c, err := tracelog.CommittedOffsets(context.Background(), f.cl, group, f.log.Topic)
 	if err != nil {
 		f.t.Fatal(err)
 	}

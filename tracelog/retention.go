@@ -13,8 +13,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/spanlog/spanlog/consumer"
 )
 
 // Retention trims the log to Config.LogRetention. Every LogTrimInterval it
@@ -117,7 +115,7 @@ func (r *Retention) trim(ctx context.Context, cl *kgo.Client) error {
 	if err != nil {
 		return err
 	}
-	committed, err := consumer.Committed(ctx, cl, r.blocksGroup, r.log.Topic)
+	committed, err := CommittedOffsets(ctx, cl, r.blocksGroup, r.log.Topic)
 	if err != nil {
 		return err
 	}
