@@ -152,11 +152,6 @@ func pinBloomFilters(ctx context.Context, pinned *prefetchedReaderAt, file *parq
 	return nil
 }
 
-// Meta returns the meta of the block.
-func (r *Reader) Meta() *schema.BlockMeta {
-	return r.meta
-}
-
 // Close releases the block's object. No lookup may be in flight.
 func (r *Reader) Close() error {
 	return r.obj.Close()

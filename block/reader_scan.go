@@ -210,19 +210,6 @@ func (r *Reader) scanPlan(cols Columns) (*scanPlan, error) {
 	return p, nil
 }
 
-// MaxStart returns the latest start of a span in the block, from the
-// footer's statistics; ok is false when they do not say.
-func (r *Reader) MaxStart() (start uint64, ok bool) {
-	for g := range r.groups {
-		_, hi, found := GroupStats{r: r, g: g}.Int64Bounds(schema.ColumnStart)
-		if !found {
-			return 0, false
-		}
-		start = max(start, uint64(hi))
-	}
-	return start, len(r.groups) > 0
-}
-
 // GroupStats describes one row group, from the footer alone, so that a
 // scan can skip a group none of whose spans it wants.
 type GroupStats struct {
@@ -233,11 +220,6 @@ type GroupStats struct {
 // NumRows returns the number of spans in the group.
 func (s GroupStats) NumRows() int64 {
 	return s.r.file.RowGroups()[s.g].NumRows()
-}
-
-// TraceIDBounds returns the smallest and largest trace IDs in the group.
-func (s GroupStats) TraceIDBounds() (lo, hi [16]byte) {
-	return s.r.groups[s.g].min, s.r.groups[s.g].max
 }
 
 // Int64Bounds returns the smallest and largest values of an integer column
@@ -320,7 +302,7 @@ func (r *Reader) scanGroup(ctx context.Context, g int, plan *scanPlan, keep func
 	a := &arena{}
 	var row schema.SpanRow
 	for i := range rg.NumRows() {
-		if i%iterateBatch == 0 {
+		if i%readBatch == 0 {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
@@ -487,7 +469,7 @@ func (c *leafCursor) peek() (v parquet.Value, ok bool, err error) {
 func (c *leafCursor) fill() (v parquet.Value, ok bool, err error) {
 	for c.i >= len(c.buf) {
 		if c.values != nil {
-			c.buf = slices.Grow(c.buf[:0], iterateBatch)[:iterateBatch]
+			c.buf = slices.Grow(c.buf[:0], readBatch)[:readBatch]
 			n, err := c.values.ReadValues(c.buf)
 			c.buf, c.i = c.buf[:n], 0
 			if n > 0 {

@@ -196,7 +196,7 @@ func (f *fixture) stored() (map[uuid.UUID]*schema.BlockMeta, map[string]int) {
 			if err != nil {
 				f.t.Fatal(err)
 			}
-			if err := r.Iterate(ctx, func(row *schema.SpanRow) error {
+			if err := r.Scan(ctx, block.ScanOptions{Columns: block.SpanIDs}, func(row *schema.SpanRow) error {
 				spans[fmt.Sprintf("%s/%x/%x", tenant, row.TraceID, row.SpanID)]++
 				return nil
 			}); err != nil {

@@ -206,7 +206,7 @@ func checkBlocksHold(t *testing.T, dir string, acked map[trace.TraceID][]trace.S
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = r.Iterate(ctx, func(row *schema.SpanRow) error {
+			err = r.Scan(ctx, block.ScanOptions{Columns: block.SpanIDs}, func(row *schema.SpanRow) error {
 				var k [24]byte
 				copy(k[:16], row.TraceID[:])
 				copy(k[16:], row.SpanID[:])
