@@ -246,7 +246,7 @@ func (b *Builder) commit(ctx context.Context, cl *kgo.Client, cut []*cutBlock) {
 		offsets[c.partition] = kgo.EpochOffset{Epoch: c.pending.epoch, Offset: c.pending.next}
 	}
 	var commitErr error
-	cl.CommitOffsetsSync(ctx, map[string]map[int32]kgo.EpochOffset{b.log.Topic: offsets},
+	cl.CommitOffsetsSync(ctx, map[string]map[int32]kgo.EpochOffset{b.kafka.Topic: offsets},
 		func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
 			if err != nil {
 				commitErr = err

@@ -25,7 +25,7 @@ func (c *Compactor) compactAndClean(ctx context.Context, cl *kgo.Client, partiti
 		c.metrics.stats.set(nil)
 		return
 	}
-	committed, err := tracelog.CommittedOffsets(ctx, cl, c.blocksGroup, c.log.Topic)
+	committed, err := tracelog.CommittedOffsets(ctx, cl, c.blocksGroup, c.kafka.Topic)
 	if err != nil {
 		c.cycleFailed(ctx, "cannot read the block-builders' commits", err)
 		return

@@ -29,7 +29,7 @@ func (c *Compactor) rebuildIndexes(ctx context.Context, cl *kgo.Client, partitio
 	}
 	// Read before listing: every block below these offsets was written
 	// before its range was committed, so the listing sees it.
-	committed, err := tracelog.CommittedOffsets(ctx, cl, c.blocksGroup, c.log.Topic)
+	committed, err := tracelog.CommittedOffsets(ctx, cl, c.blocksGroup, c.kafka.Topic)
 	if err != nil {
 		c.indexFailed(ctx, "cannot read the block-builders' commits", err)
 		return

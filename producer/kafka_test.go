@@ -50,7 +50,7 @@ func TestWaitsForKafka(t *testing.T) {
 	addr := ln.Addr().(*net.TCPAddr)
 	ln.Close()
 
-	d := runDistributor(t, []string{addr.String()}, func(s *testSetup) { s.log.DialTimeout = 200 * time.Millisecond })
+	d := runDistributor(t, []string{addr.String()}, func(s *testSetup) { s.kafka.DialTimeout = 200 * time.Millisecond })
 	if err := d.Ready(); err == nil {
 		t.Fatal("ready without Kafka")
 	}
