@@ -44,5 +44,5 @@ func TestRunReleasesEverything(t *testing.T) {
 		}
 		ln.Close()
 	}
-	goleak.VerifyNone(t, before)
+	goleak.VerifyNone(t, append(kafkatest.IgnoreBroker(), before)...)
 }

@@ -197,7 +197,7 @@ func TestGracefulStop(t *testing.T) {
 			}
 			cc.Close()
 			http.DefaultClient.CloseIdleConnections()
-			goleak.VerifyNone(t, before)
+			goleak.VerifyNone(t, append(kafkatest.IgnoreBroker(), before)...)
 		})
 	}
 }
