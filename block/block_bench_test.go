@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/spanlog/spanlog/block"
+	"github.com/spanlog/spanlog/internal/blocktest"
 	"github.com/spanlog/spanlog/objstore"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 )
@@ -55,7 +56,7 @@ func BenchmarkFindTrace(b *testing.B) {
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
-		if _, ok, err := r.FindTrace(ctx, ids[i%len(ids)]); err != nil || !ok {
+		if _, ok, err := blocktest.FindTrace(ctx, r, ids[i%len(ids)]); err != nil || !ok {
 			b.Fatalf("found %v, error %v", ok, err)
 		}
 		i++

@@ -11,8 +11,6 @@ type Builder struct {
 	tenant string
 	opts   Options
 	rows   []schema.SpanRow
-	// otlpBytes is the OTLP protobuf size of the spans added.
-	otlpBytes int64
 }
 
 // NewBuilder returns an empty Builder of tenant's next block.
@@ -23,19 +21,10 @@ func NewBuilder(tenant string, opts Options) *Builder {
 // Add adds td's spans to the block. The Builder keeps no reference to td.
 func (b *Builder) Add(td ptrace.Traces) {
 	b.rows = schema.AppendRows(b.rows, td)
-	var sizer ptrace.ProtoMarshaler
-	b.otlpBytes += int64(sizer.TracesSize(td))
 }
 
 // Spans returns the number of spans added, duplicates included until Write
 // drops them.
 func (b *Builder) Spans() int {
 	return len(b.rows)
-}
-
-// EstimatedBytes returns the OTLP protobuf size of the spans added, the
-// measure the log's records use. The Builder's memory is a few times that,
-// and the block's Parquet file a fraction of it.
-func (b *Builder) EstimatedBytes() int64 {
-	return b.otlpBytes
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/spanlog/spanlog/block"
+	"github.com/spanlog/spanlog/internal/blocktest"
 	"github.com/spanlog/spanlog/objstore"
 	"github.com/spanlog/spanlog/schema"
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -198,7 +199,7 @@ func TestWriteDedupes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	got, ok, err := r.FindTrace(ctx, traceID)
+	got, ok, err := blocktest.FindTrace(ctx, r, traceID)
 	if err != nil || !ok {
 		t.Fatalf("FindTrace: found %v, error %v", ok, err)
 	}
@@ -288,7 +289,7 @@ func TestEmptyTraceIDsAndSpanIDs(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	got, ok, err := r.FindTrace(context.Background(), pcommon.TraceID{})
+	got, ok, err := blocktest.FindTrace(context.Background(), r, pcommon.TraceID{})
 	if err != nil || !ok || got.SpanCount() != 1 {
 		t.Fatalf("got %d spans, found %v, error %v; want 1 span", got.SpanCount(), ok, err)
 	}

@@ -16,14 +16,6 @@ import (
 // hold at least one.
 var ErrEmpty = errors.New("block has no spans")
 
-// Column names the writer and the reader refer to. They must match the
-// parquet tags of schema.SpanRow.
-const (
-	traceIDColumn = "trace_id"
-	startColumn   = "start_unix_nano"
-	spanIDColumn  = "span_id"
-)
-
 // Write writes the block of the spans added, built from the log's ranges,
 // to bkt: the Parquet data first, then the meta, which makes the block
 // visible. Spans with the same trace and span ID are stored once, the first

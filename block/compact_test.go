@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/spanlog/spanlog/block"
+	"github.com/spanlog/spanlog/internal/blocktest"
 	"github.com/spanlog/spanlog/internal/miniotest"
 	"github.com/spanlog/spanlog/internal/spantest"
 	"github.com/spanlog/spanlog/objstore"
@@ -237,7 +238,7 @@ func TestCompactedBlockKeepsLookupStructures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	col, _ := f.Schema().Lookup("trace_id")
+	col, _ := f.Schema().Lookup(schema.ColumnTraceID)
 	groups := f.RowGroups()
 	if want := (meta.TotalSpans + opts.RowsPerRowGroup - 1) / opts.RowsPerRowGroup; int64(len(groups)) != want {
 		t.Errorf("%d row groups of %d spans, want %d of at most %d", len(groups), meta.TotalSpans, want, opts.RowsPerRowGroup)
@@ -273,7 +274,7 @@ func TestCompactedBlockKeepsLookupStructures(t *testing.T) {
 	want := spansByTrace(t, td)
 	for id, spans := range want {
 		bkt.bytes.Store(0)
-		got, ok, err := r.FindTrace(ctx, id)
+		got, ok, err := blocktest.FindTrace(ctx, r, id)
 		if err != nil || !ok {
 			t.Fatalf("trace %s: found %v, error %v", id, ok, err)
 		}
@@ -290,7 +291,7 @@ func TestCompactedBlockKeepsLookupStructures(t *testing.T) {
 	for range 100 {
 		var id pcommon.TraceID
 		fillRandom(rng, id[:])
-		if _, ok, err := r.FindTrace(ctx, id); err != nil || ok {
+		if _, ok, err := blocktest.FindTrace(ctx, r, id); err != nil || ok {
 			t.Fatalf("absent trace: found %v, error %v", ok, err)
 		}
 	}

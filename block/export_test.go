@@ -1,6 +1,12 @@
 package block
 
-import "go.opentelemetry.io/collector/pdata/pcommon"
+import (
+	"context"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+
+	"github.com/spanlog/spanlog/schema"
+)
 
 // SplitTraces returns the trace IDs whose rows a row group boundary splits,
 // so tests can check that they cover that case.
@@ -16,3 +22,25 @@ func (r *Reader) SplitTraces() []pcommon.TraceID {
 
 // RowGroups returns the number of row groups of the block.
 func (r *Reader) RowGroups() int { return len(r.groups) }
+
+// Meta returns the meta of the block.
+func (r *Reader) Meta() *schema.BlockMeta {
+	return r.meta
+}
+
+// Iterate calls fn for each row of the block, in block order, and stops at
+// the first error fn returns. fn may keep what row's fields point to, but
+// not row itself, which is reused for later rows.
+func (r *Reader) Iterate(ctx context.Context, fn func(row *schema.SpanRow) error) error {
+	c := r.rows(readBatch)
+	defer c.close()
+	for {
+		row, err := c.next(ctx)
+		if err != nil || row == nil {
+			return err
+		}
+		if err := fn(row); err != nil {
+			return err
+		}
+	}
+}

@@ -9,7 +9,7 @@ import (
 
 // mergeRows is about how many decoded rows a merge holds across its
 // inputs: each input decodes a batch of its share of them, between
-// minMergeBatch and iterateBatch rows. Fewer rows per batch cost more
+// minMergeBatch and readBatch rows. Fewer rows per batch cost more
 // calls into the Parquet reader; more cost memory with every input.
 const (
 	mergeRows     = 8 << 10
@@ -33,7 +33,7 @@ type merge struct {
 }
 
 func newMerge(readers []*Reader) *merge {
-	batch := min(iterateBatch, max(minMergeBatch, mergeRows/max(1, len(readers))))
+	batch := min(readBatch, max(minMergeBatch, mergeRows/max(1, len(readers))))
 	m := &merge{heads: make([]*schema.SpanRow, len(readers))}
 	m.order.m = m
 	for _, r := range readers {

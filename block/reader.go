@@ -94,7 +94,7 @@ func newReader(ctx context.Context, meta *schema.BlockMeta, obj objstore.ReaderA
 	if err != nil {
 		return nil, err
 	}
-	col, ok := file.Schema().Lookup(traceIDColumn)
+	col, ok := file.Schema().Lookup(schema.ColumnTraceID)
 	if !ok {
 		return nil, errors.New("no trace_id column")
 	}
@@ -150,11 +150,6 @@ func pinBloomFilters(ctx context.Context, pinned *prefetchedReaderAt, file *parq
 	}
 	pinned.ranges = fetched.ranges
 	return nil
-}
-
-// Meta returns the meta of the block.
-func (r *Reader) Meta() *schema.BlockMeta {
-	return r.meta
 }
 
 // Close releases the block's object. No lookup may be in flight.

@@ -15,20 +15,6 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 )
 
-// FindTrace returns the spans of the block's trace traceID, and whether it
-// has any. It is FindTraces of one ID.
-func (r *Reader) FindTrace(ctx context.Context, traceID pcommon.TraceID) (ptrace.Traces, bool, error) {
-	td, found := ptrace.NewTraces(), false
-	err := r.FindTraces(ctx, []pcommon.TraceID{traceID}, func(_ pcommon.TraceID, t ptrace.Traces) error {
-		td, found = t, true
-		return nil
-	})
-	if err != nil {
-		return ptrace.Traces{}, false, err
-	}
-	return td, found, nil
-}
-
 // FindTraces calls fn with the spans of each trace of ids the block holds,
 // in trace ID order, and stops at the first error fn returns. IDs the block
 // does not hold get no call; an ID given twice gets one. It is

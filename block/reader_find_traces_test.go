@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/spanlog/spanlog/block"
+	"github.com/spanlog/spanlog/internal/blocktest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 )
@@ -49,7 +50,7 @@ func TestFindTracesMatchesFindTrace(t *testing.T) {
 	var order []pcommon.TraceID
 	err := r.FindTraces(ctx, ids, func(id pcommon.TraceID, got ptrace.Traces) error {
 		order = append(order, id)
-		single, ok, err := r.FindTrace(ctx, id)
+		single, ok, err := blocktest.FindTrace(ctx, r, id)
 		if err != nil || !ok {
 			t.Fatalf("trace %s: FindTraces found it, FindTrace found %v, error %v", id, ok, err)
 		}
@@ -107,14 +108,14 @@ func TestFindTracesReadsOnceForManyIDs(t *testing.T) {
 	// The smallest IDs are all in the first row group. A lookup of
 	// another ID warms the group's indexes, which both ways then share.
 	slices.SortFunc(ids, func(a, b pcommon.TraceID) int { return bytes.Compare(a[:], b[:]) })
-	if _, ok, err := r.FindTrace(ctx, ids[n]); err != nil || !ok {
+	if _, ok, err := blocktest.FindTrace(ctx, r, ids[n]); err != nil || !ok {
 		t.Fatalf("found %v, error %v", ok, err)
 	}
 	batch := ids[:n]
 
 	bkt.reads.Store(0)
 	for _, id := range batch {
-		if _, ok, err := r.FindTrace(ctx, id); err != nil || !ok {
+		if _, ok, err := blocktest.FindTrace(ctx, r, id); err != nil || !ok {
 			t.Fatalf("found %v, error %v", ok, err)
 		}
 	}

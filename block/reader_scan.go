@@ -45,21 +45,21 @@ var flatColumns = []struct {
 	name string
 	set  func(row *schema.SpanRow, v parquet.Value, a *arena)
 }{
-	{0, traceIDColumn, func(r *schema.SpanRow, v parquet.Value, _ *arena) { copy(r.TraceID[:], v.ByteArray()) }},
-	{0, startColumn, func(r *schema.SpanRow, v parquet.Value, _ *arena) { r.StartUnixNano = v.Uint64() }},
-	{SpanIDs, spanIDColumn, func(r *schema.SpanRow, v parquet.Value, _ *arena) { copy(r.SpanID[:], v.ByteArray()) }},
-	{SpanIDs, "parent_span_id", func(r *schema.SpanRow, v parquet.Value, _ *arena) { copy(r.ParentSpanID[:], v.ByteArray()) }},
-	{Name, "name", func(r *schema.SpanRow, v parquet.Value, a *arena) { r.Name = a.str(v) }},
-	{Kind, "kind", func(r *schema.SpanRow, v parquet.Value, _ *arena) { r.Kind = v.Int32() }},
-	{Duration, "duration_nano", func(r *schema.SpanRow, v parquet.Value, _ *arena) { r.DurationNano = v.Int64() }},
-	{Status, "status_code", func(r *schema.SpanRow, v parquet.Value, _ *arena) { r.StatusCode = v.Int32() }},
-	{Status, "status_message", func(r *schema.SpanRow, v parquet.Value, a *arena) { r.StatusMessage = a.str(v) }},
-	{ServiceName, "service_name", func(r *schema.SpanRow, v parquet.Value, a *arena) { r.ServiceName = a.str(v) }},
+	{0, schema.ColumnTraceID, func(r *schema.SpanRow, v parquet.Value, _ *arena) { copy(r.TraceID[:], v.ByteArray()) }},
+	{0, schema.ColumnStart, func(r *schema.SpanRow, v parquet.Value, _ *arena) { r.StartUnixNano = v.Uint64() }},
+	{SpanIDs, schema.ColumnSpanID, func(r *schema.SpanRow, v parquet.Value, _ *arena) { copy(r.SpanID[:], v.ByteArray()) }},
+	{SpanIDs, schema.ColumnParentSpanID, func(r *schema.SpanRow, v parquet.Value, _ *arena) { copy(r.ParentSpanID[:], v.ByteArray()) }},
+	{Name, schema.ColumnName, func(r *schema.SpanRow, v parquet.Value, a *arena) { r.Name = a.str(v) }},
+	{Kind, schema.ColumnKind, func(r *schema.SpanRow, v parquet.Value, _ *arena) { r.Kind = v.Int32() }},
+	{Duration, schema.ColumnDuration, func(r *schema.SpanRow, v parquet.Value, _ *arena) { r.DurationNano = v.Int64() }},
+	{Status, schema.ColumnStatusCode, func(r *schema.SpanRow, v parquet.Value, _ *arena) { r.StatusCode = v.Int32() }},
+	{Status, schema.ColumnStatusMessage, func(r *schema.SpanRow, v parquet.Value, a *arena) { r.StatusMessage = a.str(v) }},
+	{ServiceName, schema.ColumnServiceName, func(r *schema.SpanRow, v parquet.Value, a *arena) { r.ServiceName = a.str(v) }},
 }
 
 // attributeLeaves are the leaf columns of an attribute list, in the order
 // scanGroup reads them.
-var attributeLeaves = []string{"key", "str", "int", "double", "bool", "bytes", "any"}
+var attributeLeaves = []string{schema.LeafKey, schema.LeafStr, schema.LeafInt, schema.LeafDouble, schema.LeafBool, schema.LeafBytes, schema.LeafAny}
 
 // ScanOptions say what a Scan reads.
 type ScanOptions struct {
@@ -198,29 +198,16 @@ func (r *Reader) scanPlan(cols Columns) (*scanPlan, error) {
 	}
 	var err error
 	if cols&SpanAttrs != 0 {
-		if p.attrs, err = list("attrs"); err != nil {
+		if p.attrs, err = list(schema.ColumnAttrs); err != nil {
 			return nil, err
 		}
 	}
 	if cols&ResourceAttrs != 0 {
-		if p.resourceAttrs, err = list("resource_attrs"); err != nil {
+		if p.resourceAttrs, err = list(schema.ColumnResourceAttrs); err != nil {
 			return nil, err
 		}
 	}
 	return p, nil
-}
-
-// MaxStart returns the latest start of a span in the block, from the
-// footer's statistics; ok is false when they do not say.
-func (r *Reader) MaxStart() (start uint64, ok bool) {
-	for g := range r.groups {
-		_, hi, found := GroupStats{r: r, g: g}.Int64Bounds(startColumn)
-		if !found {
-			return 0, false
-		}
-		start = max(start, uint64(hi))
-	}
-	return start, len(r.groups) > 0
 }
 
 // GroupStats describes one row group, from the footer alone, so that a
@@ -233,11 +220,6 @@ type GroupStats struct {
 // NumRows returns the number of spans in the group.
 func (s GroupStats) NumRows() int64 {
 	return s.r.file.RowGroups()[s.g].NumRows()
-}
-
-// TraceIDBounds returns the smallest and largest trace IDs in the group.
-func (s GroupStats) TraceIDBounds() (lo, hi [16]byte) {
-	return s.r.groups[s.g].min, s.r.groups[s.g].max
 }
 
 // Int64Bounds returns the smallest and largest values of an integer column
@@ -320,7 +302,7 @@ func (r *Reader) scanGroup(ctx context.Context, g int, plan *scanPlan, keep func
 	a := &arena{}
 	var row schema.SpanRow
 	for i := range rg.NumRows() {
-		if i%iterateBatch == 0 {
+		if i%readBatch == 0 {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
@@ -487,7 +469,7 @@ func (c *leafCursor) peek() (v parquet.Value, ok bool, err error) {
 func (c *leafCursor) fill() (v parquet.Value, ok bool, err error) {
 	for c.i >= len(c.buf) {
 		if c.values != nil {
-			c.buf = slices.Grow(c.buf[:0], iterateBatch)[:iterateBatch]
+			c.buf = slices.Grow(c.buf[:0], readBatch)[:readBatch]
 			n, err := c.values.ReadValues(c.buf)
 			c.buf, c.i = c.buf[:n], 0
 			if n > 0 {

@@ -123,11 +123,11 @@ func TestScanSkipsGroups(t *testing.T) {
 	var groups []struct{ lo, hi int64 }
 	var rows int64
 	err := r.Scan(ctx, block.ScanOptions{Columns: block.Duration, Skip: func(s block.GroupStats) bool {
-		lo, hi, ok := s.Int64Bounds("duration_nano")
+		lo, hi, ok := s.Int64Bounds(schema.ColumnDuration)
 		if !ok {
 			t.Fatal("no duration statistics")
 		}
-		if _, _, ok := s.StringBounds("name"); !ok {
+		if _, _, ok := s.StringBounds(schema.ColumnName); !ok {
 			t.Fatal("no name statistics")
 		}
 		groups = append(groups, struct{ lo, hi int64 }{lo, hi})

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/spanlog/spanlog/block"
+	"github.com/spanlog/spanlog/internal/blocktest"
 	"github.com/spanlog/spanlog/objstore"
 	"github.com/spanlog/spanlog/schema"
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -40,7 +41,7 @@ func TestFindTrace(t *testing.T) {
 	r := writeBlock(t, newDir(t), smallOptions(), td)
 
 	for id, spans := range want {
-		got, ok, err := r.FindTrace(ctx, id)
+		got, ok, err := blocktest.FindTrace(ctx, r, id)
 		if err != nil || !ok {
 			t.Fatalf("trace %s: found %v, error %v", id, ok, err)
 		}
@@ -70,7 +71,7 @@ func TestFindTraceMissing(t *testing.T) {
 		if _, ok := present[id]; ok {
 			continue
 		}
-		got, ok, err := r.FindTrace(ctx, id)
+		got, ok, err := blocktest.FindTrace(ctx, r, id)
 		if err != nil || ok || got.SpanCount() != 0 {
 			t.Fatalf("missing trace %s: found %v with %d spans, error %v", id, ok, got.SpanCount(), err)
 		}
@@ -95,7 +96,7 @@ func TestFindTraceReadsLittle(t *testing.T) {
 	for i, id := range ids[:2] {
 		bkt.bytes.Store(0)
 		bkt.reads.Store(0)
-		if _, ok, err := r.FindTrace(ctx, id); err != nil || !ok {
+		if _, ok, err := blocktest.FindTrace(ctx, r, id); err != nil || !ok {
 			t.Fatalf("found %v, error %v", ok, err)
 		}
 		if read := bkt.bytes.Load(); read > size/4 {
@@ -123,7 +124,7 @@ func TestFindTraceConcurrent(t *testing.T) {
 	for w := range 4 {
 		wg.Go(func() {
 			for i := w; i < len(ids); i += 4 {
-				got, ok, err := r.FindTrace(ctx, ids[i])
+				got, ok, err := blocktest.FindTrace(ctx, r, ids[i])
 				if err == nil && (!ok || got.SpanCount() != len(want[ids[i]])) {
 					err = errors.New("wrong spans for trace " + ids[i].String())
 				}
@@ -227,7 +228,7 @@ func TestFindTraceRuledOutByBloomFilterReadsNothing(t *testing.T) {
 		if _, ok := present[id]; ok {
 			continue
 		}
-		if _, ok, err := r.FindTrace(ctx, id); err != nil || ok {
+		if _, ok, err := blocktest.FindTrace(ctx, r, id); err != nil || ok {
 			t.Fatalf("absent trace: found %v, error %v", ok, err)
 		}
 		lookups++

@@ -46,7 +46,7 @@ func newRowWriter(out io.Writer, opts Options) *rowWriter {
 			parquet.MaxRowsPerRowGroup(opts.RowsPerRowGroup),
 			parquet.PageBufferSize(opts.PageBufferSizeBytes),
 			parquet.DictionaryMaxBytes(opts.DictionaryMaxBytes),
-			parquet.BloomFilters(parquet.SplitBlockFilter(uint(opts.BloomFilterBitsPerValue), traceIDColumn)),
+			parquet.BloomFilters(parquet.SplitBlockFilter(uint(opts.BloomFilterBitsPerValue), schema.ColumnTraceID)),
 			// Every row group's filter together before the footer, rather
 			// than each after its row group: a reader opening the block
 			// pins them all in one request, not one per row group (35
@@ -55,9 +55,9 @@ func newRowWriter(out io.Writer, opts Options) *rowWriter {
 			// Declared for other Parquet readers; the rows come in
 			// this order.
 			parquet.SortingWriterConfig(parquet.SortingColumns(
-				parquet.Ascending(traceIDColumn),
-				parquet.Ascending(startColumn),
-				parquet.Ascending(spanIDColumn),
+				parquet.Ascending(schema.ColumnTraceID),
+				parquet.Ascending(schema.ColumnStart),
+				parquet.Ascending(schema.ColumnSpanID),
 			)),
 			parquet.KeyValueMetadata("spanlog.format", schema.BlockFormatV1),
 			// Version 1 pages compress the repetition and definition

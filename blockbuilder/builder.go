@@ -23,7 +23,7 @@ import (
 // Builder is one member of the block-builder group.
 type Builder struct {
 	cfg           Config
-	log           tracelog.Config
+	kafka         tracelog.Config
 	defaultTenant string
 	bucket        objstore.Bucket
 	logger        *slog.Logger
@@ -39,19 +39,19 @@ type Builder struct {
 	paused  map[int32]bool // owned partitions whose fetches throttle paused
 }
 
-// New returns a block-builder that reads the log described by log and
+// New returns a block-builder that reads the log kafka describes and
 // writes blocks to bucket. Records without a tenant header are attributed
 // to defaultTenant.
-func New(cfg Config, log tracelog.Config, defaultTenant string, bucket objstore.Bucket, logger *slog.Logger, reg prometheus.Registerer) (*Builder, error) {
+func New(cfg Config, kafka tracelog.Config, defaultTenant string, bucket objstore.Bucket, logger *slog.Logger, reg prometheus.Registerer) (*Builder, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if err := log.Validate(); err != nil {
+	if err := kafka.Validate(); err != nil {
 		return nil, err
 	}
 	return &Builder{
 		cfg:           cfg,
-		log:           log,
+		kafka:         kafka,
 		defaultTenant: defaultTenant,
 		bucket:        bucket,
 		logger:        logger,
@@ -69,12 +69,12 @@ func New(cfg Config, log tracelog.Config, defaultTenant string, bucket objstore.
 // owner of the partition rebuilds them from the log.
 func (b *Builder) Run(ctx context.Context) error {
 	rebalance := newRebalanceSignal()
-	opts := append(b.log.ClientOpts("spanlog-block-builder"),
+	opts := append(b.kafka.ClientOpts("spanlog-block-builder"),
 		kgo.ConsumerGroup(b.cfg.ConsumerGroup),
 		kgo.SessionTimeout(b.cfg.SessionTimeout),
 		kgo.HeartbeatInterval(b.cfg.SessionTimeout/5),
 		kgo.RebalanceTimeout(b.cfg.RebalanceTimeout),
-		kgo.ConsumeTopics(b.log.Topic),
+		kgo.ConsumeTopics(b.kafka.Topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.DisableAutoCommit(),
 		// Rebalances wait from a poll until the loop allows them, after
@@ -84,6 +84,14 @@ func (b *Builder) Run(ctx context.Context) error {
 		kgo.OnPartitionsAssigned(b.assignPartitions),
 		kgo.OnPartitionsRevoked(b.dropPartitions),
 		kgo.OnPartitionsLost(b.dropPartitions),
+		// Committed records only: a block is kept and its offsets
+		// committed, so it must never hold a transaction another
+		// producer aborted, whose records nobody acked. The distributor
+		// writes no transactions, so its records are all read. The
+		// queriers' live tail reads uncommitted ones too: its
+		// read-your-writes wait is for the log's end offset, which an
+		// open transaction would keep a committed read below, and what
+		// it shows of an aborted one goes once blocks cover the range.
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		// What the client buffers of the log, within the memory bound
 		// (see throttle.go and docs/design.md).
@@ -206,7 +214,7 @@ func (b *Builder) reportLag(ctx context.Context, cl *kgo.Client) {
 			return
 		case <-time.After(b.cfg.LagInterval):
 		}
-		ends, err := tracelog.EndOffsets(ctx, cl, b.log.Topic)
+		ends, err := tracelog.EndOffsets(ctx, cl, b.kafka.Topic)
 		if err != nil {
 			continue
 		}

@@ -19,7 +19,6 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/spanlog/spanlog/block"
-	"github.com/spanlog/spanlog/consumer"
 	"github.com/spanlog/spanlog/internal/kafkatest"
 	"github.com/spanlog/spanlog/internal/logtest"
 	"github.com/spanlog/spanlog/internal/promtest"
@@ -33,7 +32,7 @@ const partitions = 3
 type fixture struct {
 	t       *testing.T
 	reg     *prometheus.Registry // of the builder started last
-	log     tracelog.Config
+	kafka   tracelog.Config
 	cl      *kgo.Client
 	bucket  *flakyBucket
 	logs    *logtest.Buffer // every builder's log
@@ -50,8 +49,8 @@ func newFixture(t *testing.T, opts ...kfake.Opt) *fixture {
 // newFixtureOf is newFixture with a log of parts partitions.
 func newFixtureOf(t *testing.T, parts int32, opts ...kfake.Opt) *fixture {
 	t.Helper()
-	log := kafkatest.New(t, opts...).Log(t, parts)
-	cl, err := kgo.NewClient(append(log.ClientOpts("test"), kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
+	kafka := kafkatest.New(t, opts...).Log(t, parts)
+	cl, err := kgo.NewClient(append(kafka.ClientOpts("test"), kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +59,7 @@ func newFixtureOf(t *testing.T, parts int32, opts ...kfake.Opt) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{t: t, log: log, cl: cl, bucket: &flakyBucket{Bucket: dir}, logs: &logtest.Buffer{}}
+	return &fixture{t: t, kafka: kafka, cl: cl, bucket: &flakyBucket{Bucket: dir}, logs: &logtest.Buffer{}}
 }
 
 // produce writes one record of spans spans (one trace) for tenant to
@@ -87,7 +86,7 @@ func (f *fixture) tryProduce(tenant string, partition int32, spans int, at time.
 	if err != nil {
 		return err
 	}
-	r.Topic, r.Partition, r.Timestamp = f.log.Topic, partition, at
+	r.Topic, r.Partition, r.Timestamp = f.kafka.Topic, partition, at
 	if err := f.cl.ProduceSync(context.Background(), r).FirstErr(); err != nil {
 		return err
 	}
@@ -109,7 +108,7 @@ func (f *fixture) start(group string, opts ...func(*Config)) (stop func()) {
 		o(&cfg)
 	}
 	f.reg = prometheus.NewRegistry()
-	b, err := New(cfg, f.log, "default", f.bucket, f.logs.Logger(), f.reg)
+	b, err := New(cfg, f.kafka, "default", f.bucket, f.logs.Logger(), f.reg)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -132,7 +131,7 @@ func (f *fixture) start(group string, opts ...func(*Config)) (stop func()) {
 // committed returns group's committed offsets.
 func (f *fixture) committed(group string) map[int32]int64 {
 	f.t.Helper()
-	c, err := consumer.Committed(context.Background(), f.cl, group, f.log.Topic)
+	c, err := tracelog.CommittedOffsets(context.Background(), f.cl, group, f.kafka.Topic)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -142,7 +141,7 @@ func (f *fixture) committed(group string) map[int32]int64 {
 // waitCommitted waits until group committed every partition's end.
 func (f *fixture) waitCommitted(group string) {
 	f.t.Helper()
-	ends, err := tracelog.EndOffsets(context.Background(), f.cl, f.log.Topic)
+	ends, err := tracelog.EndOffsets(context.Background(), f.cl, f.kafka.Topic)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -197,7 +196,7 @@ func (f *fixture) stored() (map[uuid.UUID]*schema.BlockMeta, map[string]int) {
 			if err != nil {
 				f.t.Fatal(err)
 			}
-			if err := r.Iterate(ctx, func(row *schema.SpanRow) error {
+			if err := r.Scan(ctx, block.ScanOptions{Columns: block.SpanIDs}, func(row *schema.SpanRow) error {
 				spans[fmt.Sprintf("%s/%x/%x", tenant, row.TraceID, row.SpanID)]++
 				return nil
 			}); err != nil {

@@ -52,7 +52,7 @@ func TestCatchUpStaysWithinTheMemoryBound(t *testing.T) {
 	)
 	// The log lives on disk, so that the heap measured is the builder's.
 	f := newFixtureOf(t, parts, kfake.DataDir(t.TempDir()))
-	cl, err := kgo.NewClient(append(f.log.ClientOpts("backlog"), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+	cl, err := kgo.NewClient(append(f.kafka.ClientOpts("backlog"), kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.ProducerBatchCompression(kgo.NoCompression()))...)
 	if err != nil {
 		t.Fatal(err)
@@ -66,7 +66,7 @@ func TestCatchUpStaysWithinTheMemoryBound(t *testing.T) {
 			for p := range int32(parts) {
 				traces++
 				r := backlogRecord(t, traces, spansPerTrace)
-				r.Topic, r.Partition = f.log.Topic, p
+				r.Topic, r.Partition = f.kafka.Topic, p
 				r.Timestamp = base.Add(time.Duration(c)*time.Second + time.Duration(i)*time.Millisecond)
 				logBytes += int64(len(r.Value))
 				rs = append(rs, r)

@@ -14,7 +14,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/spanlog/spanlog/block"
-	"github.com/spanlog/spanlog/consumer"
 	"github.com/spanlog/spanlog/objstore"
 	"github.com/spanlog/spanlog/schema"
 )
@@ -153,7 +152,7 @@ func (b *Builder) write(ctx context.Context, rebalance <-chan struct{}, tb *tena
 	bb := block.NewBuilder(tb.tenant, b.cfg.Block)
 	kept := tb.records[:0]
 	for _, r := range tb.records {
-		_, td, err := consumer.Decode(r, b.defaultTenant)
+		_, td, err := schema.DecodeRecord(r, b.defaultTenant)
 		if err != nil {
 			b.metrics.skipped.Add(r, err)
 			continue
@@ -247,7 +246,7 @@ func (b *Builder) commit(ctx context.Context, cl *kgo.Client, cut []*cutBlock) {
 		offsets[c.partition] = kgo.EpochOffset{Epoch: c.pending.epoch, Offset: c.pending.next}
 	}
 	var commitErr error
-	cl.CommitOffsetsSync(ctx, map[string]map[int32]kgo.EpochOffset{b.log.Topic: offsets},
+	cl.CommitOffsetsSync(ctx, map[string]map[int32]kgo.EpochOffset{b.kafka.Topic: offsets},
 		func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
 			if err != nil {
 				commitErr = err

@@ -21,7 +21,7 @@ import (
 // produceRaw writes a record as a writer other than spanlog might.
 func (f *fixture) produceRaw(partition int32, at time.Time, value []byte, headers ...kgo.RecordHeader) {
 	f.t.Helper()
-	r := &kgo.Record{Topic: f.log.Topic, Partition: partition, Timestamp: at, Value: value, Headers: headers}
+	r := &kgo.Record{Topic: f.kafka.Topic, Partition: partition, Timestamp: at, Value: value, Headers: headers}
 	if err := f.cl.ProduceSync(context.Background(), r).FirstErr(); err != nil {
 		f.t.Fatal(err)
 	}
@@ -85,7 +85,7 @@ func TestRecordsNoBlockCanHoldAreSkipped(t *testing.T) {
 func TestUnwritableBlockIsNotRetried(t *testing.T) {
 	f := newFixture(t)
 	reg := prometheus.NewRegistry()
-	b, err := New(DefaultConfig(), f.log, "default", f.bucket, slog.New(slog.NewTextHandler(io.Discard, nil)), reg)
+	b, err := New(DefaultConfig(), f.kafka, "default", f.bucket, slog.New(slog.NewTextHandler(io.Discard, nil)), reg)
 	if err != nil {
 		t.Fatal(err)
 	}

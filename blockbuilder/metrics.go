@@ -4,12 +4,12 @@ import (
 	"log/slog"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/spanlog/spanlog/consumer"
+	"github.com/spanlog/spanlog/tracelog"
 )
 
 type metrics struct {
-	lag              *consumer.Lag
-	skipped          *consumer.Skipped
+	lag              *tracelog.Lag
+	skipped          *tracelog.Skipped
 	recordsConsumed  prometheus.Counter
 	blocksFlushed    *prometheus.CounterVec
 	flushFailures    prometheus.Counter
@@ -24,8 +24,8 @@ type metrics struct {
 
 func newMetrics(reg prometheus.Registerer, logger *slog.Logger) *metrics {
 	m := &metrics{
-		lag:     consumer.NewLag(reg, "block_builder"),
-		skipped: consumer.NewSkipped(reg, "block_builder", logger),
+		lag:     tracelog.NewLag(reg, "block_builder"),
+		skipped: tracelog.NewSkipped(reg, "block_builder", logger),
 		recordsConsumed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "spanlog_block_builder_records_consumed_total",
 			Help: "Records read from the log.",

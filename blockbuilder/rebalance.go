@@ -110,7 +110,7 @@ func (b *Builder) dropPartitions(_ context.Context, cl *kgo.Client, lost map[str
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var resume []int32
-	for _, p := range lost[b.log.Topic] {
+	for _, p := range lost[b.kafka.Topic] {
 		delete(b.parts, p)
 		delete(b.durable, p)
 		delete(b.owned, p)
@@ -122,6 +122,6 @@ func (b *Builder) dropPartitions(_ context.Context, cl *kgo.Client, lost map[str
 	}
 	b.metrics.pausedPartitions.Set(float64(len(b.paused)))
 	if len(resume) > 0 {
-		cl.ResumeFetchPartitions(map[string][]int32{b.log.Topic: resume})
+		cl.ResumeFetchPartitions(map[string][]int32{b.kafka.Topic: resume})
 	}
 }

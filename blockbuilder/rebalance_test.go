@@ -29,7 +29,7 @@ var protocols = []struct {
 // members returns who owns which partitions, as the group itself says.
 func (f *fixture) members(group string) kafkatest.Assignment {
 	f.t.Helper()
-	m, err := kafkatest.Members(context.Background(), f.cl, group, f.log.Topic)
+	m, err := kafkatest.Members(context.Background(), f.cl, group, f.kafka.Topic)
 	if err != nil {
 		f.t.Fatal(err)
 	}

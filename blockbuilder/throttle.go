@@ -26,7 +26,7 @@ import (
 func (b *Builder) assignPartitions(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for _, p := range assigned[b.log.Topic] {
+	for _, p := range assigned[b.kafka.Topic] {
 		b.owned[p] = true
 	}
 }
@@ -58,10 +58,10 @@ func (b *Builder) throttle(cl *kgo.Client) {
 		}
 	}
 	if len(pause) > 0 {
-		cl.PauseFetchPartitions(map[string][]int32{b.log.Topic: pause})
+		cl.PauseFetchPartitions(map[string][]int32{b.kafka.Topic: pause})
 	}
 	if len(resume) > 0 {
-		cl.ResumeFetchPartitions(map[string][]int32{b.log.Topic: resume})
+		cl.ResumeFetchPartitions(map[string][]int32{b.kafka.Topic: resume})
 	}
 	b.metrics.bufferedBytes.Set(float64(held))
 	b.metrics.pausedPartitions.Set(float64(len(b.paused)))

@@ -228,7 +228,7 @@ func (nilReader) Read([]byte) (int, error) { return 0, io.EOF }
 
 // TestRequireAndRefresh checks the two ways a querier makes its blocklist
 // know every block below where a live tail starts: Require for the tail it
-// consumes itself (Run polls at once, and WaitRequired says when), and
+// consumes itself (Run polls at once, and WaitRequiredFor says when), and
 // Refresh for one tenant when another querier's tail was trimmed further.
 func TestRequireAndRefresh(t *testing.T) {
 	bkt := newBucket(t)
@@ -240,13 +240,13 @@ func TestRequireAndRefresh(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	runBlocklist(t, bl)
-	if err := bl.WaitRequired(ctx, map[int32]int64{}); err != nil {
+	if err := bl.WaitRequiredFor(ctx, []string{"t1"}, map[int32]int64{}); err != nil {
 		t.Fatal(err)
 	}
 
 	newer := writeBlock(t, bkt, "t1", 10, 30) // not in the index
 	bl.Require(map[int32]int64{0: 30})
-	if err := bl.WaitRequired(ctx, map[int32]int64{0: 30}); err != nil {
+	if err := bl.WaitRequiredFor(ctx, []string{"t1"}, map[int32]int64{0: 30}); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := ids(bl.Metas("t1")), ids([]*schema.BlockMeta{old, newer}); !slices.Equal(got, want) {

@@ -49,27 +49,11 @@ func (bl *Blocklist) Require(need map[int32]int64) {
 	}
 }
 
-// WaitRequired waits until polls met need (see Require) for every tenant
-// in the bucket, or ctx ends. A tenant whose polls keep failing holds it
-// up; WaitRequiredFor waits for some tenants only.
-func (bl *Blocklist) WaitRequired(ctx context.Context, need map[int32]int64) error {
-	return bl.wait(ctx, nil, need)
-}
-
 // WaitRequiredFor waits until polls met need (see Require) for each of
 // tenants, or ctx ends: the tenants' blocks are then known below need,
 // whatever the polls of other tenants did. A tenant without blocks is
 // met by any poll that listed the tenants with need.
 func (bl *Blocklist) WaitRequiredFor(ctx context.Context, tenants []string, need map[int32]int64) error {
-	if tenants == nil {
-		tenants = []string{}
-	}
-	return bl.wait(ctx, tenants, need)
-}
-
-// wait waits until need is met for each of tenants, or for all of them
-// when tenants is nil.
-func (bl *Blocklist) wait(ctx context.Context, tenants []string, need map[int32]int64) error {
 	for {
 		bl.mu.RLock()
 		met, next := bl.met(tenants, need), bl.pollC
@@ -85,35 +69,17 @@ func (bl *Blocklist) wait(ctx context.Context, tenants []string, need map[int32]
 	}
 }
 
-// met reports whether need is met for each of tenants, or for all when
-// tenants is nil. bl.mu must be held.
+// met reports whether need is met for each of tenants. bl.mu must be held.
 func (bl *Blocklist) met(tenants []string, need map[int32]int64) bool {
-	covers := func(met map[int32]int64) bool {
-		for p, off := range need {
-			if met[p] < off {
-				return false
-			}
-		}
-		return true
-	}
-	if tenants == nil {
-		if !covers(bl.polled) {
-			return false
-		}
-		for _, tb := range bl.tenants {
-			if !covers(tb.met) {
-				return false
-			}
-		}
-		return true
-	}
 	for _, t := range tenants {
 		met := bl.polled
 		if tb := bl.tenants[t]; tb != nil {
 			met = tb.met
 		}
-		if !covers(met) {
-			return false
+		for p, off := range need {
+			if met[p] < off {
+				return false
+			}
 		}
 	}
 	return true

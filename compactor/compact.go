@@ -10,9 +10,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/spanlog/spanlog/block"
-	"github.com/spanlog/spanlog/consumer"
 	"github.com/spanlog/spanlog/objstore"
 	"github.com/spanlog/spanlog/schema"
+	"github.com/spanlog/spanlog/tracelog"
 )
 
 // compactAndClean is one turn of the compaction loop over the partitions
@@ -25,7 +25,7 @@ func (c *Compactor) compactAndClean(ctx context.Context, cl *kgo.Client, partiti
 		c.metrics.stats.set(nil)
 		return
 	}
-	committed, err := consumer.Committed(ctx, cl, c.blocksGroup, c.log.Topic)
+	committed, err := tracelog.CommittedOffsets(ctx, cl, c.blocksGroup, c.kafka.Topic)
 	if err != nil {
 		c.cycleFailed(ctx, "cannot read the block-builders' commits", err)
 		return

@@ -29,7 +29,7 @@ import (
 // share of them. Create it with New and start it with Run.
 type Compactor struct {
 	cfg         Config
-	log         tracelog.Config
+	kafka       tracelog.Config
 	blocksGroup string
 	limits      *limits.Overrides
 	bucket      objstore.Bucket
@@ -50,16 +50,16 @@ type Compactor struct {
 // consumer group, whose committed offsets say how far an index is
 // complete and which blocks no replay will write again. lim gives each
 // tenant's block retention.
-func New(cfg Config, log tracelog.Config, blocksGroup string, lim *limits.Overrides, bucket objstore.Bucket, logger *slog.Logger, reg prometheus.Registerer) (*Compactor, error) {
+func New(cfg Config, kafka tracelog.Config, blocksGroup string, lim *limits.Overrides, bucket objstore.Bucket, logger *slog.Logger, reg prometheus.Registerer) (*Compactor, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if err := log.Validate(); err != nil {
+	if err := kafka.Validate(); err != nil {
 		return nil, err
 	}
 	c := &Compactor{
 		cfg:         cfg,
-		log:         log,
+		kafka:       kafka,
 		blocksGroup: blocksGroup,
 		limits:      lim,
 		bucket:      bucket,
@@ -93,7 +93,7 @@ func (c *Compactor) retention(tenant string) time.Duration {
 // indexes of its tenants every poll interval and compacts and cleans its
 // partitions every compaction interval. Readiness waits for neither.
 func (c *Compactor) Run(ctx context.Context) error {
-	cl, err := kgo.NewClient(c.log.ClientOpts("spanlog-compactor")...)
+	cl, err := kgo.NewClient(c.kafka.ClientOpts("spanlog-compactor")...)
 	if err != nil {
 		return fmt.Errorf("compactor kafka client: %w", err)
 	}
@@ -102,22 +102,22 @@ func (c *Compactor) Run(ctx context.Context) error {
 	if err != nil {
 		return nil // ctx ended
 	}
-	group, err := kgo.NewClient(append(c.log.ClientOpts("spanlog-compactor"),
+	group, err := kgo.NewClient(append(c.kafka.ClientOpts("spanlog-compactor"),
 		kgo.ConsumerGroup(c.cfg.Group),
-		kgo.ConsumeTopics(c.log.Topic),
+		kgo.ConsumeTopics(c.kafka.Topic),
 		kgo.Balancers(kgo.CooperativeStickyBalancer()),
 		kgo.DisableAutoCommit(),
 		kgo.SessionTimeout(c.cfg.SessionTimeout),
 		kgo.HeartbeatInterval(c.cfg.SessionTimeout/5),
-		kgo.OnPartitionsAssigned(c.own.assigned(c.log.Topic)),
-		kgo.OnPartitionsRevoked(c.own.revoked(c.log.Topic)),
-		kgo.OnPartitionsLost(c.own.revoked(c.log.Topic)),
+		kgo.OnPartitionsAssigned(c.own.assigned(c.kafka.Topic)),
+		kgo.OnPartitionsRevoked(c.own.revoked(c.kafka.Topic)),
+		kgo.OnPartitionsLost(c.own.revoked(c.kafka.Topic)),
 	)...)
 	if err != nil {
 		return fmt.Errorf("compactor group client: %w", err)
 	}
 	// The group is a directory of who holds what: no record is fetched.
-	group.PauseFetchTopics(c.log.Topic)
+	group.PauseFetchTopics(c.kafka.Topic)
 	// Closing leaves the group, after the loops stopped, so the others
 	// take the partitions over at once.
 	defer group.Close()
@@ -147,7 +147,7 @@ func (c *Compactor) every(ctx context.Context, interval time.Duration, fn func()
 func (c *Compactor) waitForTopic(ctx context.Context, cl *kgo.Client) (int32, error) {
 	backoff := 100 * time.Millisecond
 	for {
-		n, err := tracelog.Partitions(ctx, cl, c.log.Topic)
+		n, err := tracelog.Partitions(ctx, cl, c.kafka.Topic)
 		if err == nil {
 			return n, nil
 		}

@@ -264,7 +264,7 @@ func spans(t testing.TB, bkt objstore.Bucket, metas []*schema.BlockMeta) map[spa
 		if err != nil {
 			t.Fatal(err)
 		}
-		err = r.Iterate(context.Background(), func(row *schema.SpanRow) error {
+		err = r.Scan(context.Background(), block.ScanOptions{Columns: block.SpanIDs}, func(row *schema.SpanRow) error {
 			out[spanKey{row.TraceID, row.SpanID}]++
 			return nil
 		})

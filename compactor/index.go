@@ -7,8 +7,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/spanlog/spanlog/block"
-	"github.com/spanlog/spanlog/consumer"
 	"github.com/spanlog/spanlog/schema"
+	"github.com/spanlog/spanlog/tracelog"
 )
 
 // rebuildIndexes lists the bucket and writes the index of every tenant
@@ -29,7 +29,7 @@ func (c *Compactor) rebuildIndexes(ctx context.Context, cl *kgo.Client, partitio
 	}
 	// Read before listing: every block below these offsets was written
 	// before its range was committed, so the listing sees it.
-	committed, err := consumer.Committed(ctx, cl, c.blocksGroup, c.log.Topic)
+	committed, err := tracelog.CommittedOffsets(ctx, cl, c.blocksGroup, c.kafka.Topic)
 	if err != nil {
 		c.indexFailed(ctx, "cannot read the block-builders' commits", err)
 		return

@@ -16,7 +16,6 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/spanlog/spanlog/block"
-	"github.com/spanlog/spanlog/consumer"
 	"github.com/spanlog/spanlog/internal/loadgen"
 	"github.com/spanlog/spanlog/objstore"
 	"github.com/spanlog/spanlog/schema"
@@ -140,7 +139,7 @@ func waitCommittedEnd(t *testing.T, c *cluster, group string, timeout time.Durat
 		t.Fatal(err)
 	}
 	waitFor(t, timeout, group+" to commit the end of the log", func() bool {
-		committed, err := consumer.Committed(ctx, cl, group, "spanlog-traces")
+		committed, err := tracelog.CommittedOffsets(ctx, cl, group, "spanlog-traces")
 		if err != nil {
 			return false
 		}
@@ -207,7 +206,7 @@ func checkBlocksHold(t *testing.T, dir string, acked map[trace.TraceID][]trace.S
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = r.Iterate(ctx, func(row *schema.SpanRow) error {
+			err = r.Scan(ctx, block.ScanOptions{Columns: block.SpanIDs}, func(row *schema.SpanRow) error {
 				var k [24]byte
 				copy(k[:16], row.TraceID[:])
 				copy(k[16:], row.SpanID[:])

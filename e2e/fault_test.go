@@ -18,7 +18,6 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/spanlog/spanlog/block"
-	"github.com/spanlog/spanlog/consumer"
 	"github.com/spanlog/spanlog/internal/loadgen"
 	"github.com/spanlog/spanlog/internal/miniotest"
 	"github.com/spanlog/spanlog/objstore"
@@ -178,7 +177,7 @@ func waitDrained(t *testing.T, c *cluster) {
 		if err != nil {
 			return false
 		}
-		committed, err := consumer.Committed(ctx, cl, "spanlog-block-builder", "spanlog-traces")
+		committed, err := tracelog.CommittedOffsets(ctx, cl, "spanlog-block-builder", "spanlog-traces")
 		if err != nil {
 			return false
 		}

@@ -8,9 +8,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/spanlog/spanlog/consumer"
 	"github.com/spanlog/spanlog/internal/kafkatest"
 	"github.com/spanlog/spanlog/internal/loadgen"
+	"github.com/spanlog/spanlog/tracelog"
 )
 
 // logTopic and logPartitions are the trace log the cluster's processes
@@ -65,7 +65,7 @@ func (g *groups) waitMembers(t *testing.T, group string, n int, within time.Dura
 // committed returns group's committed offsets.
 func (g *groups) committed(t *testing.T, group string) map[int32]int64 {
 	t.Helper()
-	c, err := consumer.Committed(context.Background(), g.cl, group, logTopic)
+	c, err := tracelog.CommittedOffsets(context.Background(), g.cl, group, logTopic)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,7 +24,7 @@ import (
 // Distributor receives OTLP traces and writes them to the trace log.
 type Distributor struct {
 	cfg     Config
-	log     tracelog.Config
+	kafka   tracelog.Config
 	tenants tenant.Config
 	limits  *limits.Overrides
 	rates   *tenantRates
@@ -48,8 +48,8 @@ type Distributor struct {
 // as lim says them, with its listeners bound (so that their addresses are
 // known at once) but not serving yet. Call Run exactly once: it serves and,
 // when done, releases the listeners and the Kafka client.
-func New(cfg Config, log tracelog.Config, tenants tenant.Config, lim *limits.Overrides, logger *slog.Logger, reg prometheus.Registerer) (*Distributor, error) {
-	for _, err := range []error{cfg.Validate(), log.Validate(), tenants.Validate()} {
+func New(cfg Config, kafka tracelog.Config, tenants tenant.Config, lim *limits.Overrides, logger *slog.Logger, reg prometheus.Registerer) (*Distributor, error) {
+	for _, err := range []error{cfg.Validate(), kafka.Validate(), tenants.Validate()} {
 		if err != nil {
 			return nil, err
 		}
@@ -58,9 +58,9 @@ func New(cfg Config, log tracelog.Config, tenants tenant.Config, lim *limits.Ove
 	if err != nil {
 		return nil, err
 	}
-	d := &Distributor{cfg: cfg, log: log, tenants: tenants, limits: lim, rates: newTenantRates(), logger: logger, metrics: m,
+	d := &Distributor{cfg: cfg, kafka: kafka, tenants: tenants, limits: lim, rates: newTenantRates(), logger: logger, metrics: m,
 		ready: make(chan struct{})}
-	if d.client, err = newClient(cfg, log); err != nil {
+	if d.client, err = newClient(cfg, kafka); err != nil {
 		return nil, err
 	}
 	if d.grpcListener, err = net.Listen("tcp", cfg.GRPCListenAddress); err != nil {
@@ -157,20 +157,20 @@ const (
 func (d *Distributor) awaitTopic(ctx context.Context) {
 	backoff := minTopicBackoff
 	for {
-		n, err := tracelog.EnsureTopic(ctx, d.client, d.log)
+		n, err := tracelog.EnsureTopic(ctx, d.client, d.kafka)
 		if err == nil && n <= 0 {
-			err = fmt.Errorf("topic %s has no partitions", d.log.Topic)
+			err = fmt.Errorf("topic %s has no partitions", d.kafka.Topic)
 		}
 		if err == nil {
 			d.partitions.Store(n)
 			close(d.ready)
-			d.logger.Info("distributor ready", "topic", d.log.Topic, "partitions", n)
+			d.logger.Info("distributor ready", "topic", d.kafka.Topic, "partitions", n)
 			return
 		}
 		if ctx.Err() != nil {
 			return
 		}
-		d.logger.Warn("Kafka topic not available, retrying", "topic", d.log.Topic, "retry_in", backoff, "err", err)
+		d.logger.Warn("Kafka topic not available, retrying", "topic", d.kafka.Topic, "retry_in", backoff, "err", err)
 		t := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():

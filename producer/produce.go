@@ -18,9 +18,9 @@ import (
 // default, set here so that the buffer-full error can tell it.
 const maxBufferedRecords = 50_000
 
-func newClient(cfg Config, log tracelog.Config) (*kgo.Client, error) {
-	opts := append(log.ClientOpts("spanlog-distributor"),
-		kgo.DefaultProduceTopic(log.Topic),
+func newClient(cfg Config, kafka tracelog.Config) (*kgo.Client, error) {
+	opts := append(kafka.ClientOpts("spanlog-distributor"),
+		kgo.DefaultProduceTopic(kafka.Topic),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		// acks=all makes an ack durable; franz-go then also writes
 		// idempotently (its default), so its retries add no duplicates.

@@ -27,7 +27,7 @@ const testPartitions = 4
 // testSetup is what a test may change before a distributor starts.
 type testSetup struct {
 	cfg     Config
-	log     tracelog.Config
+	kafka   tracelog.Config
 	tenants tenant.Config
 	// limits are every tenant's; none by default. overrides is a
 	// limits overrides file, if any.
@@ -69,12 +69,12 @@ func runDistributor(t testing.TB, brokers []string, change func(*testSetup)) *Di
 // 127.0.0.1 ports, with a log and topic of its own.
 func newDistributor(t testing.TB, brokers []string, change func(*testSetup)) *Distributor {
 	t.Helper()
-	s := testSetup{cfg: DefaultConfig(), log: tracelog.DefaultConfig(), tenants: tenant.DefaultConfig(), reg: prometheus.NewRegistry()}
+	s := testSetup{cfg: DefaultConfig(), kafka: tracelog.DefaultConfig(), tenants: tenant.DefaultConfig(), reg: prometheus.NewRegistry()}
 	s.cfg.GRPCListenAddress = "127.0.0.1:0"
 	s.cfg.HTTPListenAddress = "127.0.0.1:0"
-	s.log.Brokers = brokers
-	s.log.Topic = kafkatest.Topic
-	s.log.Partitions = testPartitions
+	s.kafka.Brokers = brokers
+	s.kafka.Topic = kafkatest.Topic
+	s.kafka.Partitions = testPartitions
 	if change != nil {
 		change(&s)
 	}
@@ -88,7 +88,7 @@ func newDistributor(t testing.TB, brokers []string, change func(*testSetup)) *Di
 	if err != nil {
 		t.Fatalf("limits: %v", err)
 	}
-	d, err := New(s.cfg, s.log, s.tenants, lim, logger, s.reg)
+	d, err := New(s.cfg, s.kafka, s.tenants, lim, logger, s.reg)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

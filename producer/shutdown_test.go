@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+	"go.uber.org/goleak"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -87,6 +88,7 @@ func TestGracefulStop(t *testing.T) {
 			// while; a hang would take far longer.
 			const margin = 5 * time.Second
 			cluster := kafkatest.New(t)
+			before := goleak.IgnoreCurrent()
 			d := newDistributor(t, cluster.Brokers(), func(s *testSetup) { s.cfg.WriteTimeout = tc.writeTimeout })
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
@@ -195,7 +197,7 @@ func TestGracefulStop(t *testing.T) {
 			}
 			cc.Close()
 			http.DefaultClient.CloseIdleConnections()
-			awaitDistributorGone(t)
+			goleak.VerifyNone(t, append(kafkatest.IgnoreBroker(), before)...)
 		})
 	}
 }

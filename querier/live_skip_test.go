@@ -8,11 +8,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 
-	"github.com/spanlog/spanlog/consumer"
 	"github.com/spanlog/spanlog/internal/kafkatest"
 	"github.com/spanlog/spanlog/internal/promtest"
 	"github.com/spanlog/spanlog/objstore"
 	"github.com/spanlog/spanlog/schema"
+	"github.com/spanlog/spanlog/tracelog"
 )
 
 // Records without spans (an empty value, as kcat -Z writes) and records
@@ -62,10 +62,10 @@ func TestLiveTailSkipsRecordsWithoutSpans(t *testing.T) {
 		t.Errorf("live tail holds %d records, want the one with spans", records)
 	}
 	for reason, want := range map[string]float64{
-		consumer.SkipNoSpans:       2,
-		consumer.SkipUndecodable:   1,
-		consumer.SkipUnknownFormat: 1,
-		consumer.SkipInvalidTenant: 1,
+		tracelog.SkipNoSpans:       2,
+		tracelog.SkipUndecodable:   1,
+		tracelog.SkipUnknownFormat: 1,
+		tracelog.SkipInvalidTenant: 1,
 	} {
 		if got := promtest.Value(t, q.reg, "spanlog_querier_live_records_skipped_total", "reason", reason); got != want {
 			t.Errorf("records skipped for %s: %v, want %v", reason, got, want)

@@ -5,14 +5,14 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/spanlog/spanlog/consumer"
+	"github.com/spanlog/spanlog/tracelog"
 )
 
 type metrics struct {
-	lag *consumer.Lag
+	lag *tracelog.Lag
 	// skipped counts the records the live tail consumed past without
 	// keeping them, as the block-builder does.
-	skipped  *consumer.Skipped
+	skipped  *tracelog.Skipped
 	requests *prometheus.HistogramVec
 	// batchTraces counts the IDs batch requests asked for, by whether a
 	// trace was found.
@@ -27,8 +27,8 @@ type metrics struct {
 
 func newMetrics(reg prometheus.Registerer, logger *slog.Logger) *metrics {
 	m := &metrics{
-		lag:     consumer.NewLag(reg, "querier_live_tail"),
-		skipped: consumer.NewSkipped(reg, "querier_live", logger),
+		lag:     tracelog.NewLag(reg, "querier_live_tail"),
+		skipped: tracelog.NewSkipped(reg, "querier_live", logger),
 		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "spanlog_querier_request_duration_seconds",
 			Help:    "Time to answer a query, by route and status code.",

@@ -25,9 +25,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/spanlog/spanlog/blocklist"
-	"github.com/spanlog/spanlog/consumer"
 	"github.com/spanlog/spanlog/limits"
 	"github.com/spanlog/spanlog/objstore"
+	"github.com/spanlog/spanlog/schema"
 	"github.com/spanlog/spanlog/tenant"
 	"github.com/spanlog/spanlog/tracelog"
 )
@@ -265,7 +265,7 @@ func (q *Querier) liveStart(ctx context.Context) (map[int32]int64, error) {
 		logStart, err := tracelog.StartOffsets(ctx, q.cl, q.log.Topic)
 		if err == nil {
 			var committed map[int32]int64
-			committed, err = consumer.Committed(ctx, q.cl, q.blocksGroup, q.log.Topic)
+			committed, err = tracelog.CommittedOffsets(ctx, q.cl, q.blocksGroup, q.log.Topic)
 			if err == nil {
 				start := maps.Clone(logStart)
 				for p, off := range committed {
@@ -297,7 +297,7 @@ func (q *Querier) consume(ctx context.Context, cl *kgo.Client, live *LiveTail) {
 		now := time.Now()
 		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
 			for _, r := range fp.Records {
-				tenant, td, err := consumer.Decode(r, q.tenants.Default)
+				tenant, td, err := schema.DecodeRecord(r, q.tenants.Default)
 				if err != nil {
 					q.metrics.skipped.Add(r, err)
 					live.Advance(r.Partition, r.Offset+1)

@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 
 	"github.com/spanlog/spanlog/block"
+	"github.com/spanlog/spanlog/internal/blocktest"
 	"github.com/spanlog/spanlog/objstore"
 	"github.com/spanlog/spanlog/schema"
 )
@@ -46,7 +47,7 @@ func TestReadersEvictWithoutClosingReadersInUse(t *testing.T) {
 		}
 		rel()
 	}
-	if _, ok, err := held.FindTrace(ctx, traceID(1)); err != nil || !ok {
+	if _, ok, err := blocktest.FindTrace(ctx, held, traceID(1)); err != nil || !ok {
 		t.Fatalf("evicted reader in use: found %v, %v", ok, err)
 	}
 	release()
@@ -64,7 +65,7 @@ func TestReadersEvictWithoutClosingReadersInUse(t *testing.T) {
 				return
 			}
 			defer rel()
-			if _, ok, err := r.FindTrace(ctx, pcommon.TraceID{15: 1}); err != nil || !ok {
+			if _, ok, err := blocktest.FindTrace(ctx, r, pcommon.TraceID{15: 1}); err != nil || !ok {
 				t.Errorf("found %v, %v", ok, err)
 			}
 		})
@@ -104,7 +105,7 @@ func TestReadersRetainClosesTheOthers(t *testing.T) {
 		t.Fatalf("%d readers open after retaining one", c.lru.Len())
 	}
 	// One in use reads on until released.
-	if _, ok, err := held.FindTrace(ctx, traceID(1)); err != nil || !ok {
+	if _, ok, err := blocktest.FindTrace(ctx, held, traceID(1)); err != nil || !ok {
 		t.Fatalf("reader in use, no longer retained: found %v, %v", ok, err)
 	}
 	release()
@@ -113,7 +114,7 @@ func TestReadersRetainClosesTheOthers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok, err := r.FindTrace(ctx, traceID(1)); err != nil || !ok {
+	if _, ok, err := blocktest.FindTrace(ctx, r, traceID(1)); err != nil || !ok {
 		t.Fatalf("reopened: found %v, %v", ok, err)
 	}
 	rel()

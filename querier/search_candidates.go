@@ -85,7 +85,7 @@ func columnCost(c block.Columns) int {
 // string: safe only for conditions that the empty string fails.
 func usesServiceNameColumn(c traceql.Condition) bool {
 	return c.Field.Intrinsic == traceql.IntrinsicNone && c.Field.Scope == traceql.ScopeResource &&
-		c.Field.Name == "service.name" && c.Op != traceql.OpExists &&
+		c.Field.Name == schema.KeyServiceName && c.Op != traceql.OpExists &&
 		c.Value.Type() == traceql.TypeString && !c.Matches(traceql.StringValue(""))
 }
 
@@ -153,15 +153,15 @@ func (f *candidateFilter) rulesOut(s block.GroupStats) bool {
 		var ok bool
 		switch {
 		case c.serviceName:
-			lo, hi, ok = stringBounds(s, "service_name")
+			lo, hi, ok = stringBounds(s, schema.ColumnServiceName)
 		case c.Field.Intrinsic == traceql.IntrinsicName:
-			lo, hi, ok = stringBounds(s, "name")
+			lo, hi, ok = stringBounds(s, schema.ColumnName)
 		case c.Field.Intrinsic == traceql.IntrinsicStatus:
-			lo, hi, ok = intBounds(s, "status_code", func(n int64) traceql.Value { return traceql.StatusValue(int32(n)) })
+			lo, hi, ok = intBounds(s, schema.ColumnStatusCode, func(n int64) traceql.Value { return traceql.StatusValue(int32(n)) })
 		case c.Field.Intrinsic == traceql.IntrinsicKind:
-			lo, hi, ok = intBounds(s, "kind", func(n int64) traceql.Value { return traceql.KindValue(int32(n)) })
+			lo, hi, ok = intBounds(s, schema.ColumnKind, func(n int64) traceql.Value { return traceql.KindValue(int32(n)) })
 		case c.Field.Intrinsic == traceql.IntrinsicDuration:
-			lo, hi, ok = intBounds(s, "duration_nano", func(n int64) traceql.Value { return traceql.DurationValue(time.Duration(n)) })
+			lo, hi, ok = intBounds(s, schema.ColumnDuration, func(n int64) traceql.Value { return traceql.DurationValue(time.Duration(n)) })
 		}
 		if ok && !c.MayMatchRange(lo, hi) {
 			return true

@@ -29,6 +29,11 @@ const (
 // version this build cannot read.
 var ErrUnknownFormat = errors.New("unknown record format")
 
+// ErrNoSpans is returned by DecodeRecord for a record that decodes but
+// carries no span, such as an empty value: there is nothing in it to store
+// or answer. The distributor never writes one; another producer could.
+var ErrNoSpans = errors.New("record holds no spans")
+
 // EncodeRecord returns the record holding td's spans for tenant. The caller
 // sets the partition.
 func EncodeRecord(tenant string, td ptrace.Traces) (*kgo.Record, error) {
@@ -71,7 +76,9 @@ func RecordTenant(r *kgo.Record, defaultTenant string) (string, error) {
 }
 
 // DecodeRecord returns the spans a record carries and the tenant they belong
-// to (defaultTenant when the record names none).
+// to (defaultTenant when the record names none). A record that does not
+// decode, or holds no span (ErrNoSpans), is an error: a reader skips it and
+// moves on, because reading it again can only fail again.
 func DecodeRecord(r *kgo.Record, defaultTenant string) (string, ptrace.Traces, error) {
 	t, err := RecordTenant(r, defaultTenant)
 	if err != nil {
@@ -81,6 +88,9 @@ func DecodeRecord(r *kgo.Record, defaultTenant string) (string, ptrace.Traces, e
 	td, err := u.UnmarshalTraces(r.Value)
 	if err != nil {
 		return "", ptrace.Traces{}, fmt.Errorf("decode record at partition %d offset %d: %w", r.Partition, r.Offset, err)
+	}
+	if td.SpanCount() == 0 {
+		return "", ptrace.Traces{}, fmt.Errorf("record at partition %d offset %d: %w", r.Partition, r.Offset, ErrNoSpans)
 	}
 	return t, td, nil
 }

@@ -17,8 +17,41 @@ func TestDecodeRecordUnknownFormat(t *testing.T) {
 	}
 }
 
+func TestDecodeRecordRefusesRecordsWithoutSpans(t *testing.T) {
+	noSpans := ptrace.NewTraces()
+	noSpans.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty()
+	for _, tc := range []struct {
+		name string
+		r    *kgo.Record
+		want error
+	}{
+		{"empty value", &kgo.Record{}, ErrNoSpans},
+		{"resource and scope without spans", encodeForTest(t, noSpans), ErrNoSpans},
+		{"a span", encodeForTest(t, oneSpan()), nil},
+	} {
+		if _, _, err := DecodeRecord(tc.r, "default"); !errors.Is(err, tc.want) {
+			t.Errorf("%s: got %v, want %v", tc.name, err, tc.want)
+		}
+	}
+}
+
+func oneSpan() ptrace.Traces {
+	td := ptrace.NewTraces()
+	td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans().AppendEmpty()
+	return td
+}
+
+func encodeForTest(t *testing.T, td ptrace.Traces) *kgo.Record {
+	t.Helper()
+	r, err := EncodeRecord("t1", td)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
 func TestDecodeRecordTenant(t *testing.T) {
-	value, err := (&ptrace.ProtoMarshaler{}).MarshalTraces(ptrace.NewTraces())
+	value, err := (&ptrace.ProtoMarshaler{}).MarshalTraces(oneSpan())
 	if err != nil {
 		t.Fatal(err)
 	}

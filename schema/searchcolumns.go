@@ -10,7 +10,10 @@ import (
 // semantic conventions renamed a key, the current name wins over the old
 // one, and instrumentation still on the old name is found all the same.
 const (
-	keyServiceName = "service.name"
+	// KeyServiceName is the resource attribute that names a service,
+	// which the service_name column holds and TraceQL's rootServiceName
+	// reads.
+	KeyServiceName = "service.name"
 
 	keyHTTPMethod        = "http.request.method"
 	keyHTTPMethodOld     = "http.method"
@@ -23,7 +26,7 @@ const (
 // setSearchColumns fills r's search columns from the span's and the
 // resource's attributes.
 func (r *SpanRow) setSearchColumns(span, resource pcommon.Map) {
-	r.ServiceName = lookupStr(resource, keyServiceName)
+	r.ServiceName = lookupStr(resource, KeyServiceName)
 	r.HTTPMethod = lookupStr(span, keyHTTPMethod, keyHTTPMethodOld)
 	r.HTTPURL = lookupStr(span, keyURL, keyURLOld)
 	r.HTTPStatusCode = lookupInt(span, keyHTTPStatusCode, keyHTTPStatusCodeOld)

@@ -3,7 +3,6 @@ package schema
 import (
 	"bytes"
 	"cmp"
-	"sort"
 )
 
 // SpanRow is one row of a block's Parquet file: one span, with its resource
@@ -96,16 +95,3 @@ func CompareRows(a, b *SpanRow) int {
 	}
 	return bytes.Compare(a.SpanID[:], b.SpanID[:])
 }
-
-// SortRows sorts rows into block order (see CompareRows).
-func SortRows(rows []SpanRow) {
-	sort.Sort(blockOrder(rows))
-}
-
-// blockOrder sorts in place through pointers: slices.SortFunc would copy
-// the large rows at every comparison.
-type blockOrder []SpanRow
-
-func (o blockOrder) Len() int           { return len(o) }
-func (o blockOrder) Less(i, j int) bool { return CompareRows(&o[i], &o[j]) < 0 }
-func (o blockOrder) Swap(i, j int)      { o[i], o[j] = o[j], o[i] }

@@ -13,8 +13,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/spanlog/spanlog/consumer"
 )
 
 // Retention trims the log to Config.LogRetention. Every LogTrimInterval it
@@ -33,7 +31,7 @@ import (
 // Several Retentions may trim one log (one per compactor): each moves a
 // partition's start only forward, to where any of them would.
 type Retention struct {
-	log         Config
+	cfg         Config
 	blocksGroup string
 	logger      *slog.Logger
 	m           retentionMetrics
@@ -48,43 +46,43 @@ type Retention struct {
 	reported map[string]bool
 }
 
-// NewRetention returns the retention of log. blocksGroup is the
-// block-builders' consumer group, whose committed offsets bound what may be
-// deleted.
-func NewRetention(log Config, blocksGroup string, logger *slog.Logger, reg prometheus.Registerer) (*Retention, error) {
-	if err := log.Validate(); err != nil {
+// NewRetention returns the retention of the log cfg describes. blocksGroup
+// is the block-builders' consumer group, whose committed offsets bound what
+// may be deleted.
+func NewRetention(cfg Config, blocksGroup string, logger *slog.Logger, reg prometheus.Registerer) (*Retention, error) {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if blocksGroup == "" {
 		return nil, errors.New("log retention: no block-builder consumer group")
 	}
 	r := &Retention{
-		log:         log,
+		cfg:         cfg,
 		blocksGroup: blocksGroup,
 		logger:      logger,
 		m:           newRetentionMetrics(reg),
 		lostThrough: make(map[int32]int64),
 		reported:    make(map[string]bool),
 	}
-	r.m.retention.Set(log.LogRetention.Seconds())
+	r.m.retention.Set(cfg.LogRetention.Seconds())
 	return r, nil
 }
 
 // Run trims the log every LogTrimInterval until ctx ends.
 func (r *Retention) Run(ctx context.Context) error {
-	cl, err := kgo.NewClient(r.log.ClientOpts("spanlog-log-retention")...)
+	cl, err := kgo.NewClient(r.cfg.ClientOpts("spanlog-log-retention")...)
 	if err != nil {
 		return fmt.Errorf("log retention kafka client: %w", err)
 	}
 	defer cl.Close()
 	for {
 		if err := r.Trim(ctx, cl); err != nil && ctx.Err() == nil {
-			r.logger.Warn("trimming the log failed; retrying", "retry_in", r.log.LogTrimInterval, "err", err)
+			r.logger.Warn("trimming the log failed; retrying", "retry_in", r.cfg.LogTrimInterval, "err", err)
 		}
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(r.log.LogTrimInterval):
+		case <-time.After(r.cfg.LogTrimInterval):
 		}
 	}
 }
@@ -109,19 +107,19 @@ func (r *Retention) trim(ctx context.Context, cl *kgo.Client) error {
 	// Retention moved since was then below a commit at least as far as
 	// the one read here, so a start above a commit read here was moved
 	// by something else, which is what counts as lost.
-	starts, err := StartOffsets(ctx, cl, r.log.Topic)
+	starts, err := StartOffsets(ctx, cl, r.cfg.Topic)
 	if err != nil {
 		return err
 	}
-	ends, err := EndOffsets(ctx, cl, r.log.Topic)
+	ends, err := EndOffsets(ctx, cl, r.cfg.Topic)
 	if err != nil {
 		return err
 	}
-	committed, err := consumer.Committed(ctx, cl, r.blocksGroup, r.log.Topic)
+	committed, err := CommittedOffsets(ctx, cl, r.blocksGroup, r.cfg.Topic)
 	if err != nil {
 		return err
 	}
-	old, err := r.offsetsAfter(ctx, adm, now.Add(-r.log.LogRetention))
+	old, err := r.offsetsAfter(ctx, adm, now.Add(-r.cfg.LogRetention))
 	if err != nil {
 		return err
 	}
@@ -150,7 +148,7 @@ func (r *Retention) trim(ctx context.Context, cl *kgo.Client) error {
 			pastTopicRetention += n
 		}
 		if to, ok := old[p]; ok && min(to, c) > start {
-			deletes.Add(kadm.Offset{Topic: r.log.Topic, Partition: p, At: min(to, c)})
+			deletes.Add(kadm.Offset{Topic: r.cfg.Topic, Partition: p, At: min(to, c)})
 		}
 	}
 	r.report("past-topic-retention", pastTopicRetention > 0,
@@ -167,7 +165,7 @@ func (r *Retention) delete(ctx context.Context, adm *kadm.Client, deletes kadm.O
 	}
 	resp, err := adm.DeleteRecords(ctx, deletes)
 	if err != nil {
-		return fmt.Errorf("delete records of %s: %w", r.log.Topic, err)
+		return fmt.Errorf("delete records of %s: %w", r.cfg.Topic, err)
 	}
 	var errs []error
 	var trimmed int64
@@ -188,7 +186,7 @@ func (r *Retention) delete(ctx context.Context, adm *kadm.Client, deletes kadm.O
 	})
 	r.logger.Debug("log trimmed", "records", trimmed)
 	if len(errs) > 0 {
-		return fmt.Errorf("delete records of %s: %w", r.log.Topic, errors.Join(errs...))
+		return fmt.Errorf("delete records of %s: %w", r.cfg.Topic, errors.Join(errs...))
 	}
 	return nil
 }
@@ -211,16 +209,16 @@ func (r *Retention) countLost(p int32, start, committed int64) {
 // would. It returns the topic's retention.ms, or -1 when it is unlimited
 // or cannot be read.
 func (r *Retention) topicRetention(ctx context.Context, adm *kadm.Client) time.Duration {
-	configs, err := adm.DescribeTopicConfigs(ctx, r.log.Topic)
+	configs, err := adm.DescribeTopicConfigs(ctx, r.cfg.Topic)
 	var rc kadm.ResourceConfig
 	if err == nil {
-		rc, err = configs.On(r.log.Topic, nil)
+		rc, err = configs.On(r.cfg.Topic, nil)
 	}
 	if err == nil {
 		err = rc.Err
 	}
 	r.report("describe-configs", err != nil,
-		"cannot read the topic's configs to check its retention", "topic", r.log.Topic, "err", err)
+		"cannot read the topic's configs to check its retention", "topic", r.cfg.Topic, "err", err)
 	if err != nil {
 		return -1
 	}
@@ -242,12 +240,12 @@ func (r *Retention) topicRetention(ctx context.Context, adm *kadm.Client) time.D
 	} else {
 		r.m.topicRetention.Set(retention.Seconds())
 	}
-	r.report("topic-retention-short", retention >= 0 && retention < r.log.LogRetention,
+	r.report("topic-retention-short", retention >= 0 && retention < r.cfg.LogRetention,
 		"the topic's retention.ms is shorter than kafka.log-retention: the broker deletes records sooner, whether or not the block-builders have committed them",
-		"topic", r.log.Topic, "retention.ms", retentionMs, "log_retention", r.log.LogRetention)
+		"topic", r.cfg.Topic, "retention.ms", retentionMs, "log_retention", r.cfg.LogRetention)
 	r.report("topic-retention-bytes", bytes >= 0,
 		"the topic has a retention.bytes: past it the broker deletes the oldest records, whether or not the block-builders have committed them",
-		"topic", r.log.Topic, "retention.bytes", bytes)
+		"topic", r.cfg.Topic, "retention.bytes", bytes)
 	return retention
 }
 
@@ -257,7 +255,7 @@ func (r *Retention) topicRetention(ctx context.Context, adm *kadm.Client) time.D
 func (r *Retention) offsetsAfter(ctx context.Context, adm *kadm.Client, t time.Time) (map[int32]int64, error) {
 	return listOffsets(ctx, "time", func(ctx context.Context, topics ...string) (kadm.ListedOffsets, error) {
 		return adm.ListOffsetsAfterMilli(ctx, t.UnixMilli(), topics...)
-	}, r.log.Topic)
+	}, r.cfg.Topic)
 }
 
 // report logs a condition of the log as a warning when it starts to hold,
@@ -267,7 +265,7 @@ func (r *Retention) report(condition string, holds bool, msg string, args ...any
 	case holds && !r.reported[condition]:
 		r.logger.Warn(msg, args...)
 	case !holds && r.reported[condition]:
-		r.logger.Info("no longer: "+msg, "topic", r.log.Topic)
+		r.logger.Info("no longer: "+msg, "topic", r.cfg.Topic)
 	}
 	r.reported[condition] = holds
 }

@@ -24,7 +24,7 @@ const buildersGroup = "builders"
 // with its registry and log lines.
 type retentionSetup struct {
 	kafka *kafkatest.Cluster
-	log   tracelog.Config
+	cfg   tracelog.Config
 	cl    *kgo.Client
 	ret   *tracelog.Retention
 	reg   *prometheus.Registry
@@ -37,21 +37,21 @@ type retentionSetup struct {
 func newRetentionSetup(t *testing.T, partitions int32, create func(*kgo.Client, tracelog.Config)) *retentionSetup {
 	t.Helper()
 	s := &retentionSetup{kafka: kafkatest.New(t), reg: prometheus.NewRegistry(), lines: &logtest.Buffer{}}
-	s.log = tracelog.DefaultConfig()
-	s.log.Brokers, s.log.Topic, s.log.Partitions = s.kafka.Brokers(), kafkatest.Topic, partitions
-	s.log.LogRetention = time.Hour
-	cl, err := kgo.NewClient(append(s.log.ClientOpts("test"), kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
+	s.cfg = tracelog.DefaultConfig()
+	s.cfg.Brokers, s.cfg.Topic, s.cfg.Partitions = s.kafka.Brokers(), kafkatest.Topic, partitions
+	s.cfg.LogRetention = time.Hour
+	cl, err := kgo.NewClient(append(s.cfg.ClientOpts("test"), kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(cl.Close)
 	s.cl = cl
 	if create != nil {
-		create(cl, s.log)
-	} else if _, err := tracelog.EnsureTopic(t.Context(), cl, s.log); err != nil {
+		create(cl, s.cfg)
+	} else if _, err := tracelog.EnsureTopic(t.Context(), cl, s.cfg); err != nil {
 		t.Fatal(err)
 	}
-	if s.ret, err = tracelog.NewRetention(s.log, buildersGroup, s.lines.Logger(), s.reg); err != nil {
+	if s.ret, err = tracelog.NewRetention(s.cfg, buildersGroup, s.lines.Logger(), s.reg); err != nil {
 		t.Fatal(err)
 	}
 	return s
@@ -62,7 +62,7 @@ func (s *retentionSetup) produce(t *testing.T, p int32, n int, ts time.Time) {
 	t.Helper()
 	recs := make([]*kgo.Record, n)
 	for i := range recs {
-		recs[i] = &kgo.Record{Topic: s.log.Topic, Partition: p, Timestamp: ts, Value: []byte("r" + strconv.Itoa(i))}
+		recs[i] = &kgo.Record{Topic: s.cfg.Topic, Partition: p, Timestamp: ts, Value: []byte("r" + strconv.Itoa(i))}
 	}
 	if err := s.cl.ProduceSync(t.Context(), recs...).FirstErr(); err != nil {
 		t.Fatal(err)
@@ -74,7 +74,7 @@ func (s *retentionSetup) commit(t *testing.T, offsets map[int32]int64) {
 	t.Helper()
 	var os kadm.Offsets
 	for p, at := range offsets {
-		os.Add(kadm.Offset{Topic: s.log.Topic, Partition: p, At: at, LeaderEpoch: -1})
+		os.Add(kadm.Offset{Topic: s.cfg.Topic, Partition: p, At: at, LeaderEpoch: -1})
 	}
 	resp, err := kadm.NewClient(s.cl).CommitOffsets(t.Context(), buildersGroup, os)
 	if err == nil {
@@ -96,7 +96,7 @@ func (s *retentionSetup) trim(t *testing.T) {
 // and as the metrics say.
 func (s *retentionSetup) wantStarts(t *testing.T, want map[int32]int64) {
 	t.Helper()
-	starts, err := tracelog.StartOffsets(t.Context(), s.cl, s.log.Topic)
+	starts, err := tracelog.StartOffsets(t.Context(), s.cl, s.cfg.Topic)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,9 +160,9 @@ func TestRetentionDeletesOnlyCommittedRecordsOlderThanRetention(t *testing.T) {
 // log-retention, is reported; records it deletes before the builders
 // committed them are counted lost.
 func TestRetentionReportsATopicRetentionThatOvertakesTheBuilders(t *testing.T) {
-	s := newRetentionSetup(t, 1, func(cl *kgo.Client, log tracelog.Config) {
+	s := newRetentionSetup(t, 1, func(cl *kgo.Client, cfg tracelog.Config) {
 		configs := map[string]*string{"retention.ms": kadm.StringPtr("600000"), "retention.bytes": kadm.StringPtr("1000000000")}
-		if _, err := kadm.NewClient(cl).CreateTopic(t.Context(), 1, 1, configs, log.Topic); err != nil {
+		if _, err := kadm.NewClient(cl).CreateTopic(t.Context(), 1, 1, configs, cfg.Topic); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -231,28 +231,28 @@ func TestEnsureTopicGivesTheTopicItsConfigs(t *testing.T) {
 	} {
 		t.Run(strconv.Itoa(tc.brokers)+"brokers,rf"+strconv.Itoa(int(tc.replication)), func(t *testing.T) {
 			kafka := kafkatest.New(t, kfake.NumBrokers(tc.brokers))
-			log := tracelog.DefaultConfig()
-			log.Brokers, log.Topic, log.ReplicationFactor = kafka.Brokers(), kafkatest.Topic, tc.replication
-			log.LogRetention, log.LogRetentionMargin = 90*time.Second, 30*time.Second
-			cl, err := kgo.NewClient(log.ClientOpts("test")...)
+			cfg := tracelog.DefaultConfig()
+			cfg.Brokers, cfg.Topic, cfg.ReplicationFactor = kafka.Brokers(), kafkatest.Topic, tc.replication
+			cfg.LogRetention, cfg.LogRetentionMargin = 90*time.Second, 30*time.Second
+			cl, err := kgo.NewClient(cfg.ClientOpts("test")...)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer cl.Close()
-			if n, err := tracelog.EnsureTopic(t.Context(), cl, log); err != nil || n != log.Partitions {
-				t.Fatalf("EnsureTopic = %d, %v; want %d partitions", n, err, log.Partitions)
+			if n, err := tracelog.EnsureTopic(t.Context(), cl, cfg); err != nil || n != cfg.Partitions {
+				t.Fatalf("EnsureTopic = %d, %v; want %d partitions", n, err, cfg.Partitions)
 			}
-			got := topicConfigs(t.Context(), t, cl, log.Topic)
+			got := topicConfigs(t.Context(), t, cl, cfg.Topic)
 			if got["retention.ms"] != "120000" || got["min.insync.replicas"] != tc.minInsync {
 				t.Errorf("retention.ms %s, min.insync.replicas %s; want 120000, %s", got["retention.ms"], got["min.insync.replicas"], tc.minInsync)
 			}
 
 			// An existing topic keeps its own configs.
-			log.LogRetention = time.Hour
-			if n, err := tracelog.EnsureTopic(t.Context(), cl, log); err != nil || n != log.Partitions {
+			cfg.LogRetention = time.Hour
+			if n, err := tracelog.EnsureTopic(t.Context(), cl, cfg); err != nil || n != cfg.Partitions {
 				t.Fatalf("EnsureTopic of an existing topic = %d, %v", n, err)
 			}
-			if got := topicConfigs(t.Context(), t, cl, log.Topic)["retention.ms"]; got != "120000" {
+			if got := topicConfigs(t.Context(), t, cl, cfg.Topic)["retention.ms"]; got != "120000" {
 				t.Errorf("retention.ms of an existing topic changed to %s", got)
 			}
 		})

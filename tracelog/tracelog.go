@@ -1,8 +1,11 @@
 // Package tracelog is spanlog's handle on the trace log: the Kafka topic that
 // is the source of truth. It owns how to reach the cluster, the topic's
-// creation and configs, offset look-ups shared by writers and readers, and
-// the log's retention (Retention). The records' format is schema's; writing
-// is the producer's and reading the consumer's.
+// creation and configs, the offsets of the log and of a consumer group
+// (offsets.go), what every reader of the log reports (Lag, Skipped), and
+// the log's retention (Retention). It does not own the records' format,
+// which is schema's, nor what is done with records: writing them is the
+// producer's, and each reader (blockbuilder, querier) runs its own
+// consumer loop.
 package tracelog
 
 import (
@@ -12,7 +15,6 @@ import (
 	"maps"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -195,36 +197,4 @@ func Partitions(ctx context.Context, cl *kgo.Client, topic string) (int32, error
 		return 0, fmt.Errorf("describe topic %s: %v", topic, td.Err)
 	}
 	return int32(len(td.Partitions)), nil
-}
-
-// EndOffsets returns, per partition of topic, the offset the next record
-// will get: everything acked so far lies below it.
-func EndOffsets(ctx context.Context, cl *kgo.Client, topic string) (map[int32]int64, error) {
-	return listOffsets(ctx, "end", kadm.NewClient(cl).ListEndOffsets, topic)
-}
-
-// StartOffsets returns, per partition of topic, the first offset retention
-// has kept.
-func StartOffsets(ctx context.Context, cl *kgo.Client, topic string) (map[int32]int64, error) {
-	return listOffsets(ctx, "start", kadm.NewClient(cl).ListStartOffsets, topic)
-}
-
-func listOffsets(ctx context.Context, which string, list func(context.Context, ...string) (kadm.ListedOffsets, error), topic string) (map[int32]int64, error) {
-	offs, err := list(ctx, topic)
-	if err != nil {
-		return nil, fmt.Errorf("list %s offsets of %s: %w", which, topic, err)
-	}
-	out := make(map[int32]int64)
-	var errs []string
-	offs.Each(func(o kadm.ListedOffset) {
-		if o.Err != nil {
-			errs = append(errs, fmt.Sprintf("partition %d: %v", o.Partition, o.Err))
-			return
-		}
-		out[o.Partition] = o.Offset
-	})
-	if len(errs) > 0 {
-		return nil, fmt.Errorf("list %s offsets of %s: %s", which, topic, strings.Join(errs, "; "))
-	}
-	return out, nil
 }

@@ -20,11 +20,11 @@ import (
 // startEmbeddedKafka starts franz-go's kfake cluster in-process: one broker
 // on 127.0.0.1, persisting the log to a data directory with every write
 // synced, so acked spans survive a kill -9 of the process. It creates the
-// topic of log if it is missing, and sets the configs of tracelog's topics
-// on it, plus the segment size, whether it is new or was created by an
-// earlier start: spanlog owns this broker. The size of the data directory
-// is published to reg.
-func startEmbeddedKafka(ctx context.Context, cfg EmbeddedKafkaConfig, log tracelog.Config, logger *slog.Logger, reg prometheus.Registerer) (*kfake.Cluster, error) {
+// topic kafka names if it is missing, and sets the configs of tracelog's
+// topics on it, plus the segment size, whether it is new or was created by
+// an earlier start: spanlog owns this broker. The size of the data
+// directory is published to reg.
+func startEmbeddedKafka(ctx context.Context, cfg EmbeddedKafkaConfig, kafka tracelog.Config, logger *slog.Logger, reg prometheus.Registerer) (*kfake.Cluster, error) {
 	c, err := kfake.NewCluster(
 		kfake.NumBrokers(1),
 		kfake.Ports(cfg.Port),
@@ -35,7 +35,7 @@ func startEmbeddedKafka(ctx context.Context, cfg EmbeddedKafkaConfig, log tracel
 	if err != nil {
 		return nil, fmt.Errorf("start embedded kafka: %w", err)
 	}
-	if err := configureEmbeddedTopic(ctx, c, cfg, log); err != nil {
+	if err := configureEmbeddedTopic(ctx, c, cfg, kafka); err != nil {
 		c.Close()
 		return nil, err
 	}
@@ -57,19 +57,19 @@ func startEmbeddedKafka(ctx context.Context, cfg EmbeddedKafkaConfig, log tracel
 // its configs. Segments are set smaller than Kafka's 1 GiB (kfake's
 // 100 MiB): a trim frees only whole segment files, so each partition
 // keeps up to one segment of records already trimmed.
-func configureEmbeddedTopic(ctx context.Context, c *kfake.Cluster, cfg EmbeddedKafkaConfig, log tracelog.Config) error {
-	log.Brokers, log.ReplicationFactor = c.ListenAddrs(), 1
-	cl, err := kgo.NewClient(log.ClientOpts("spanlog-embedded-kafka")...)
+func configureEmbeddedTopic(ctx context.Context, c *kfake.Cluster, cfg EmbeddedKafkaConfig, kafka tracelog.Config) error {
+	kafka.Brokers, kafka.ReplicationFactor = c.ListenAddrs(), 1
+	cl, err := kgo.NewClient(kafka.ClientOpts("spanlog-embedded-kafka")...)
 	if err != nil {
 		return fmt.Errorf("embedded kafka client: %w", err)
 	}
 	defer cl.Close()
-	if _, err := tracelog.EnsureTopic(ctx, cl, log); err != nil {
+	if _, err := tracelog.EnsureTopic(ctx, cl, kafka); err != nil {
 		return fmt.Errorf("embedded kafka: %w", err)
 	}
-	configs := log.TopicConfigs(log.ReplicationFactor)
+	configs := kafka.TopicConfigs(kafka.ReplicationFactor)
 	configs["segment.bytes"] = kadm.StringPtr(strconv.FormatInt(cfg.SegmentBytes, 10))
-	if err := tracelog.AlterTopicConfigs(ctx, cl, log.Topic, configs); err != nil {
+	if err := tracelog.AlterTopicConfigs(ctx, cl, kafka.Topic, configs); err != nil {
 		return fmt.Errorf("embedded kafka: %w", err)
 	}
 	return nil

@@ -17,22 +17,22 @@ import (
 
 // embedded starts the embedded Kafka on a free port in dataDir, and
 // returns the log's configuration on it and a client of it.
-func embedded(t *testing.T, cfg EmbeddedKafkaConfig, log tracelog.Config, reg prometheus.Registerer) (tracelog.Config, *kgo.Client) {
+func embedded(t *testing.T, cfg EmbeddedKafkaConfig, kafka tracelog.Config, reg prometheus.Registerer) (tracelog.Config, *kgo.Client) {
 	t.Helper()
-	c, err := startEmbeddedKafka(t.Context(), cfg, log, (&logtest.Buffer{}).Logger(), reg)
+	c, err := startEmbeddedKafka(t.Context(), cfg, kafka, (&logtest.Buffer{}).Logger(), reg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	log.Brokers = c.ListenAddrs()
-	cl, err := kgo.NewClient(append(log.ClientOpts("test"),
+	kafka.Brokers = c.ListenAddrs()
+	cl, err := kgo.NewClient(append(kafka.ClientOpts("test"),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerBatchMaxBytes(int32(cfg.MaxMessageBytes)-1024),
 		kgo.ProducerBatchCompression(kgo.NoCompression()))...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(cl.Close)
-	return log, cl
+	return kafka, cl
 }
 
 // The embedded topic gets the configs of a topic spanlog creates, and its
@@ -52,12 +52,12 @@ func TestEmbeddedTopicConfigs(t *testing.T) {
 				}
 				c.Close()
 			}
-			log, cl := embedded(t, cfg.EmbeddedKafka, cfg.Kafka, prometheus.NewRegistry())
-			rcs, err := kadm.NewClient(cl).DescribeTopicConfigs(t.Context(), log.Topic)
+			kafka, cl := embedded(t, cfg.EmbeddedKafka, cfg.Kafka, prometheus.NewRegistry())
+			rcs, err := kadm.NewClient(cl).DescribeTopicConfigs(t.Context(), kafka.Topic)
 			if err != nil {
 				t.Fatal(err)
 			}
-			rc, err := rcs.On(log.Topic, nil)
+			rc, err := rcs.On(kafka.Topic, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -71,7 +71,7 @@ func TestEmbeddedTopicConfigs(t *testing.T) {
 					t.Errorf("%s = %q, want %q", k, got[k], v)
 				}
 			}
-			if n, err := tracelog.Partitions(t.Context(), cl, log.Topic); err != nil || n != cfg.Kafka.Partitions {
+			if n, err := tracelog.Partitions(t.Context(), cl, kafka.Topic); err != nil || n != cfg.Kafka.Partitions {
 				t.Errorf("topic has %d partitions (%v), want %d", n, err, cfg.Kafka.Partitions)
 			}
 		})
@@ -94,8 +94,8 @@ func TestEmbeddedLogBytesLevelOff(t *testing.T) {
 	cfg.EmbeddedKafka.MaxMessageBytes, cfg.EmbeddedKafka.SegmentBytes = 64<<10, segment
 	cfg.Kafka.Partitions = partitions
 	reg := prometheus.NewRegistry()
-	log, cl := embedded(t, cfg.EmbeddedKafka, cfg.Kafka, reg)
-	retention, err := tracelog.NewRetention(log, cfg.BlockBuilder.ConsumerGroup, (&logtest.Buffer{}).Logger(), reg)
+	kafka, cl := embedded(t, cfg.EmbeddedKafka, cfg.Kafka, reg)
+	retention, err := tracelog.NewRetention(kafka, cfg.BlockBuilder.ConsumerGroup, (&logtest.Buffer{}).Logger(), reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +114,7 @@ func TestEmbeddedLogBytesLevelOff(t *testing.T) {
 		var recs []*kgo.Record
 		for p := range int32(partitions) {
 			for range roundBytes / recordBytes {
-				recs = append(recs, &kgo.Record{Topic: log.Topic, Partition: p, Timestamp: stamp, Value: value})
+				recs = append(recs, &kgo.Record{Topic: kafka.Topic, Partition: p, Timestamp: stamp, Value: value})
 			}
 		}
 		if err := cl.ProduceSync(t.Context(), recs...).FirstErr(); err != nil {
@@ -125,7 +125,7 @@ func TestEmbeddedLogBytesLevelOff(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		ends, err := adm.ListEndOffsets(t.Context(), log.Topic)
+		ends, err := adm.ListEndOffsets(t.Context(), kafka.Topic)
 		if err != nil {
 			t.Fatal(err)
 		}

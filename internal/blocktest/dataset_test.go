@@ -68,7 +68,7 @@ func TestBuildLaysOutBlocksAsBuildersWould(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		err = rd.Iterate(ctx, func(row *schema.SpanRow) error {
+		err = rd.Scan(ctx, block.ScanOptions{Columns: block.Duration}, func(row *schema.SpanRow) error {
 			spans++
 			ids[hex.EncodeToString(row.TraceID[:])] = true
 			if p := schema.Partition(testSpec.Tenant, pcommon.TraceID(row.TraceID), testSpec.Partitions); p != r.Partition {
@@ -159,7 +159,7 @@ func TestTracesLookReal(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		td, found, err := rd.FindTrace(ctx, id)
+		td, found, err := FindTrace(ctx, rd, id)
 		rd.Close()
 		if err != nil {
 			t.Fatal(err)

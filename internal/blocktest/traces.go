@@ -11,6 +11,8 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/spanlog/spanlog/schema"
 )
 
 // The services of a small shop. A third of them are instrumented with the
@@ -279,7 +281,7 @@ func (g *traceGen) traces(id pcommon.TraceID, st *Stats) ptrace.Traces {
 			var rs ptrace.ResourceSpans
 			for j := range td.ResourceSpans().Len() {
 				r := td.ResourceSpans().At(j)
-				if v, _ := r.Resource().Attributes().Get("service.name"); v.Str() == services[s.service] {
+				if v, _ := r.Resource().Attributes().Get(schema.KeyServiceName); v.Str() == services[s.service] {
 					rs = r
 				}
 			}
@@ -304,7 +306,7 @@ func (g *traceGen) traces(id pcommon.TraceID, st *Stats) ptrace.Traces {
 func setResource(a pcommon.Map, service, inst int) {
 	name := services[service]
 	pod := fmt.Sprintf("%s-%08x-%d", name, uint32(service*2654435761), inst)
-	a.PutStr("service.name", name)
+	a.PutStr(schema.KeyServiceName, name)
 	a.PutStr("service.namespace", "shop")
 	a.PutStr("service.version", fmt.Sprintf("1.%d.%d", service%4, inst))
 	a.PutStr("service.instance.id", pod)

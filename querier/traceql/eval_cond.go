@@ -108,7 +108,7 @@ func fieldValue(f *Field, row *schema.SpanRow, t *traceInfo) Value {
 		if t.root == nil {
 			return Value{}
 		}
-		return attributeValue(findAttribute(t.root.ResourceAttrs, serviceNameKey))
+		return attributeValue(findAttribute(t.root.ResourceAttrs, schema.KeyServiceName))
 	case IntrinsicTraceDuration:
 		return DurationValue(time.Duration(t.end - t.start))
 	}
@@ -117,8 +117,6 @@ func fieldValue(f *Field, row *schema.SpanRow, t *traceInfo) Value {
 	}
 	return Value{}
 }
-
-const serviceNameKey = "service.name"
 
 // idBytes returns the ID an ID intrinsic reads; nil for a root span's
 // parent ID, which the span does not have.

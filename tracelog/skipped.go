@@ -1,4 +1,4 @@
-package consumer
+package tracelog
 
 import (
 	"errors"
@@ -7,30 +7,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/spanlog/spanlog/schema"
 	"github.com/spanlog/spanlog/tenant"
 )
-
-// ErrNoSpans is returned by Decode for a record that decodes but carries no
-// span, such as an empty value: there is nothing in it to store or answer.
-var ErrNoSpans = errors.New("record holds no spans")
-
-// Decode returns the spans a fetched record carries and their tenant
-// (defaultTenant when the record names none). A record that does not
-// decode, or holds no span, is an error: a reader skips it and moves on,
-// because reading it again can only fail again.
-func Decode(r *kgo.Record, defaultTenant string) (string, ptrace.Traces, error) {
-	t, td, err := schema.DecodeRecord(r, defaultTenant)
-	if err != nil {
-		return "", ptrace.Traces{}, err
-	}
-	if td.SpanCount() == 0 {
-		return "", ptrace.Traces{}, ErrNoSpans
-	}
-	return t, td, nil
-}
 
 // Skipped counts the records a reader skipped, by reason, as
 // spanlog_<component>_records_skipped_total, and logs the first one of
@@ -71,7 +51,7 @@ func NewSkipped(reg prometheus.Registerer, component string, logger *slog.Logger
 	return s
 }
 
-// Add counts r, skipped because Decode returned err.
+// Add counts r, skipped because schema.DecodeRecord returned err.
 func (s *Skipped) Add(r *kgo.Record, err error) {
 	reason := skipReason(err)
 	s.total.WithLabelValues(reason).Inc()
@@ -87,7 +67,7 @@ func (s *Skipped) Add(r *kgo.Record, err error) {
 
 func skipReason(err error) string {
 	switch {
-	case errors.Is(err, ErrNoSpans):
+	case errors.Is(err, schema.ErrNoSpans):
 		return SkipNoSpans
 	case errors.Is(err, schema.ErrUnknownFormat):
 		return SkipUnknownFormat

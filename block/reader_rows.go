@@ -10,25 +10,9 @@ import (
 	"github.com/spanlog/spanlog/schema"
 )
 
-// iterateBatch is the number of rows Iterate decodes at once.
-const iterateBatch = 256
-
-// Iterate calls fn for each row of the block, in block order, and stops at
-// the first error fn returns. fn may keep what row's fields point to, but
-// not row itself, which is reused for later rows.
-func (r *Reader) Iterate(ctx context.Context, fn func(row *schema.SpanRow) error) error {
-	c := r.rows(iterateBatch)
-	defer c.close()
-	for {
-		row, err := c.next(ctx)
-		if err != nil || row == nil {
-			return err
-		}
-		if err := fn(row); err != nil {
-			return err
-		}
-	}
-}
+// readBatch is the number of rows, or values of a column, that readers of
+// a block decode at once.
+const readBatch = 256
 
 // rowCursor reads a block's rows in block order, one row group in memory
 // at a time: the group's column chunks, fetched whole, and a batch of

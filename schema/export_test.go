@@ -1,0 +1,16 @@
+package schema
+
+import "sort"
+
+// SortRows sorts rows into block order (see CompareRows).
+func SortRows(rows []SpanRow) {
+	sort.Sort(blockOrder(rows))
+}
+
+// blockOrder sorts in place through pointers: slices.SortFunc would copy
+// the large rows at every comparison.
+type blockOrder []SpanRow
+
+func (o blockOrder) Len() int           { return len(o) }
+func (o blockOrder) Less(i, j int) bool { return CompareRows(&o[i], &o[j]) < 0 }
+func (o blockOrder) Swap(i, j int)      { o[i], o[j] = o[j], o[i] }
