@@ -47,7 +47,7 @@ func (q *Querier) FindTraces(ctx context.Context, tenants []string, ids []pcommo
 
 	storage := q.newStorageWait()
 	partitions, ends := q.liveTargets(ctx, tenants, ids)
-	live, partial, err := q.fetchLive(ctx, liveQuery{tenants: tenants, partitions: partitions, ids: ids, ends: ends, storage: storage})
+	live, partial, err := q.liveTraces(ctx, liveQuery{tenants: tenants, partitions: partitions, ids: ids, ends: ends, storage: storage})
 	if err != nil {
 		return sum, err
 	}

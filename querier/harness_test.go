@@ -81,11 +81,12 @@ func newLimits(t testing.TB, defaults limits.Limits, overrides string) *limits.O
 // checks is answered 503.
 func unstartedQuerier(t testing.TB) *Querier {
 	return &Querier{
-		tenants: tenant.Config{MultiTenancy: true, Default: "single-tenant"},
-		logger:  slog.New(slog.DiscardHandler),
-		metrics: newMetrics(prometheus.NewRegistry(), slog.New(slog.DiscardHandler)),
-		limits:  noLimits(t),
-		cfg:     DefaultConfig(),
+		tenants:   tenant.Config{MultiTenancy: true, Default: "single-tenant"},
+		logger:    slog.New(slog.DiscardHandler),
+		metrics:   newMetrics(prometheus.NewRegistry(), slog.New(slog.DiscardHandler)),
+		limits:    noLimits(t),
+		cfg:       DefaultConfig(),
+		digesters: newDigesters(),
 	}
 }
 

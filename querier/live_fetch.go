@@ -15,17 +15,20 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
-
-	"github.com/spanlog/spanlog/querier/traceql"
-	"github.com/spanlog/spanlog/schema"
 )
 
 // errBlocksBehind is returned when another querier's live tail has dropped
 // records into blocks this querier cannot see yet.
 var errBlocksBehind = errors.New("blocks another querier trimmed its live tail for are not visible yet")
 
-// liveRequest asks for live tail spans.
+// What a live request asks of the spans it names. A request for spans gets
+// them whole; any other kind is answered by the owner's digester of that
+// kind (see digester), so that only the answer travels.
+const liveSpans = "spans"
+
+// liveRequest is a liveQuery of one kind, as sent to another querier.
 type liveRequest struct {
+	Kind       string   `json:"kind"`
 	Tenants    []string `json:"tenants"`
 	Partitions []int32  `json:"partitions"`
 	// TraceIDs, in hex, limit the spans to those traces; empty means all.
@@ -33,40 +36,26 @@ type liveRequest struct {
 	// Ends are the log's end offsets when the query began: the owner waits
 	// up to ReadYourWritesTimeout for its tail to reach them.
 	Ends map[int32]int64 `json:"ends,omitempty"`
-	// Candidates asks for the search candidates of Query (TraceQL; empty
-	// means every trace) instead of spans: the ID and start of each trace
-	// whose part in the tail has a span that passes the query's filter.
-	Candidates bool   `json:"candidates,omitempty"`
-	Query      string `json:"query,omitempty"`
-	// Tags asks for the tag names or values of the spans in the tail, as
-	// tags and values requests without a query collect them, instead of
-	// spans.
-	Tags *tagQuery `json:"tags,omitempty"`
+	// Args are the digester's own, for kinds other than spans.
+	Args json.RawMessage `json:"args,omitempty"`
 }
 
 // liveResponse is an owner's answer to a liveRequest.
 type liveResponse struct {
-	Tenants map[string]liveTenantJSON `json:"tenants"`
-	// Tags are the tags collected from every tenant asked for.
-	Tags *tagSetJSON `json:"tags,omitempty"`
+	// From gives, per tenant and partition, where the owner's tail holds
+	// every record of the tenant (liveSlice.From).
+	From map[string]map[int32]int64 `json:"from"`
+	// Traces holds, per tenant, an OTLP ExportTraceServiceRequest in
+	// protobuf: the answer to a request for spans.
+	Traces map[string][]byte `json:"traces,omitempty"`
+	// Digest is the digester's answer, for other kinds.
+	Digest json.RawMessage `json:"digest,omitempty"`
 	// Partial says why the answer may miss spans: the tail had not
 	// reached Ends in time, evicted records, or lacked the blocklist.
 	Partial Partial `json:"partial,omitzero"`
 }
 
-type liveTenantJSON struct {
-	From map[int32]int64 `json:"from"`
-	// Traces is an OTLP ExportTraceServiceRequest in protobuf.
-	Traces     []byte              `json:"traces,omitempty"`
-	Candidates []liveCandidateJSON `json:"candidates,omitempty"`
-}
-
-type liveCandidateJSON struct {
-	ID    string `json:"id"`
-	Start uint64 `json:"start,string"`
-}
-
-// liveQuery is what fetchLive is asked for.
+// liveQuery names the spans of the live tails a query reads.
 type liveQuery struct {
 	tenants []string
 	// partitions to read; nil means every partition.
@@ -76,21 +65,36 @@ type liveQuery struct {
 	// ends, when not nil, are the offsets each tail must reach first
 	// (read your writes).
 	ends map[int32]int64
-	// candidates asks for the candidates of query (every trace if nil)
-	// rather than for spans (see liveRequest.Candidates).
-	candidates bool
-	query      *traceql.Query
-	// tags, when set, asks for the tags the spans hold rather than for
-	// spans (see liveRequest.Tags).
-	tags *tagQuery
 	// storage bounds the waits on object storage; the zero value starts
 	// the bound at the call.
 	storage storageWait
 }
 
+// digester answers a kind of question about the spans a live tail holds,
+// where they are held, so that a question about many spans (search
+// candidates, tag names) travels as its answer, not as the spans. It reads
+// args, the question's own as the asker encoded them, before any span is
+// read, and returns what answers it from the spans of a slice, in JSON.
+type digester func(args json.RawMessage) (func(liveSlice) any, error)
+
+// liveAnswer is what the live tails answered to one liveQuery.
+type liveAnswer struct {
+	// Traces holds each tenant's spans, possibly with duplicates, for a
+	// request for spans.
+	Traces map[string][]ptrace.Traces
+	// Digests holds each owner's answer, for other kinds.
+	Digests []json.RawMessage
+	// From merges the owners' liveSlice.From.
+	From map[string]map[int32]int64
+}
+
+func newLiveAnswer() liveAnswer {
+	return liveAnswer{Traces: make(map[string][]ptrace.Traces), From: make(map[string]map[int32]int64)}
+}
+
 // query is the liveQuery another querier sent as req.
 func (req liveRequest) query() (liveQuery, error) {
-	lq := liveQuery{tenants: req.Tenants, partitions: req.Partitions, ends: req.Ends, candidates: req.Candidates, tags: req.Tags}
+	lq := liveQuery{tenants: req.Tenants, partitions: req.Partitions, ends: req.Ends}
 	for _, s := range req.TraceIDs {
 		id, err := parseTraceID(s)
 		if err != nil {
@@ -98,44 +102,47 @@ func (req liveRequest) query() (liveQuery, error) {
 		}
 		lq.ids = append(lq.ids, id)
 	}
-	if req.Candidates && req.Query != "" {
-		query, err := traceql.Parse(req.Query)
-		if err != nil {
-			return lq, badRequest("live request query: %v", err)
-		}
-		lq.query = query
-	}
 	return lq, nil
 }
 
 // request is lq for partitions as sent to another querier.
-func (lq liveQuery) request(partitions []int32) liveRequest {
-	req := liveRequest{Tenants: lq.tenants, Partitions: partitions, Ends: lq.ends, Tags: lq.tags}
+func (lq liveQuery) request(kind string, args json.RawMessage, partitions []int32) liveRequest {
+	req := liveRequest{Kind: kind, Tenants: lq.tenants, Partitions: partitions, Ends: lq.ends, Args: args}
 	for _, id := range lq.ids {
 		req.TraceIDs = append(req.TraceIDs, hex.EncodeToString(id[:]))
 	}
-	req.Candidates = lq.candidates
-	if lq.candidates && lq.query != nil {
-		req.Query = lq.query.String()
-	}
 	return req
+}
+
+// liveTraces returns the spans of lq.ids from the live tails. No query
+// reads a whole tail: lq names its traces.
+func (q *Querier) liveTraces(ctx context.Context, lq liveQuery) (liveAnswer, Partial, error) {
+	return q.fetchLive(ctx, lq, liveSpans, nil)
+}
+
+// liveDigests asks each owner of the spans lq names for its digester of
+// kind's answer to args, and returns the answers.
+func (q *Querier) liveDigests(ctx context.Context, lq liveQuery, kind string, args any) ([]json.RawMessage, Partial, error) {
+	raw, err := json.Marshal(args)
+	if err != nil {
+		return nil, Partial{}, err
+	}
+	a, partial, err := q.fetchLive(ctx, lq, kind, raw)
+	return a.Digests, partial, err
 }
 
 // livePath is the route a querier serves its live tail to other queriers
 // on. It is internal: it takes tenants from the body, not the header.
 const livePath = "/internal/live"
 
-// fetchLive returns what lq asks of the live tails: from this querier's
-// own tail, and from the queriers owning the other partitions. With
-// lq.ends, each owner first waits for its tail to reach them. The Partial
-// says why spans may be missing (see serveLive). A partition without a
-// reachable owner (a querier died and the group has not yet moved its
-// partitions) is asked again until ctx ends.
-func (q *Querier) fetchLive(ctx context.Context, lq liveQuery) (liveSlice, Partial, error) {
-	out := newLiveSlice()
-	if lq.tags != nil {
-		out.Tags = newTagSet(*lq.tags)
-	}
+// fetchLive returns what lq asks of the live tails, the spans or the
+// digests of kind: from this querier's own tail, and from the queriers
+// owning the other partitions. With lq.ends, each owner first waits for its
+// tail to reach them. The Partial says why spans may be missing (see
+// serveLive). A partition without a reachable owner (a querier died and the
+// group has not yet moved its partitions) is asked again until ctx ends.
+func (q *Querier) fetchLive(ctx context.Context, lq liveQuery, kind string, args json.RawMessage) (liveAnswer, Partial, error) {
+	out := newLiveAnswer()
 	live := q.live.Load()
 	n := q.partitions.Load()
 	if live == nil || n == 0 {
@@ -161,10 +168,10 @@ func (q *Querier) fetchLive(ctx context.Context, lq liveQuery) (liveSlice, Parti
 		local, remote := q.route(ctx, live, remaining)
 		var wg sync.WaitGroup
 		served := make(map[int32]bool)
-		done := func(s liveSlice, p Partial, parts []int32) {
+		done := func(a liveAnswer, p Partial, parts []int32) {
 			mu.Lock()
 			defer mu.Unlock()
-			out.merge(s)
+			out.merge(a)
 			partial.Add(p)
 			for _, pid := range parts {
 				served[pid] = true
@@ -172,9 +179,9 @@ func (q *Querier) fetchLive(ctx context.Context, lq liveQuery) (liveSlice, Parti
 		}
 		if len(local) > 0 {
 			wg.Go(func() {
-				s, p, err := q.serveLive(ctx, live, lq, local)
+				a, p, err := q.answerLive(ctx, live, lq, kind, args, local)
 				if err == nil {
-					done(s, p, local)
+					done(a, p, local)
 				} else if !errors.Is(err, errNotOwned) {
 					q.logger.Warn("live tail read failed", "err", err)
 				}
@@ -182,10 +189,10 @@ func (q *Querier) fetchLive(ctx context.Context, lq liveQuery) (liveSlice, Parti
 		}
 		for addr, parts := range remote {
 			wg.Go(func() {
-				s, p, err := q.askOwner(ctx, addr, lq, parts)
+				a, p, err := q.askOwner(ctx, addr, lq, kind, args, parts)
 				switch {
 				case err == nil:
-					done(s, p, parts)
+					done(a, p, parts)
 				case errors.Is(err, errResponseTooLarge):
 					mu.Lock()
 					final = err
@@ -211,7 +218,7 @@ func (q *Querier) fetchLive(ctx context.Context, lq liveQuery) (liveSlice, Parti
 		}
 		backoff = min(2*backoff, time.Second)
 	}
-	p, err := q.catchUpBlocklist(ctx, lq.storage, out)
+	p, err := q.catchUpBlocklist(ctx, lq.storage, out.From)
 	partial.Add(p)
 	return out, partial, err
 }
@@ -247,12 +254,12 @@ func (q *Querier) route(ctx context.Context, live *LiveTail, partitions []int32)
 }
 
 // catchUpBlocklist makes sure the blocklist knows every block below where
-// the slice's tails start: another querier may have trimmed records into
+// the tails start: another querier may have trimmed records into
 // blocks this one has not polled yet. Object storage that does not answer
 // in time makes the answer partial.
-func (q *Querier) catchUpBlocklist(ctx context.Context, sw storageWait, s liveSlice) (Partial, error) {
+func (q *Querier) catchUpBlocklist(ctx context.Context, sw storageWait, tails map[string]map[int32]int64) (Partial, error) {
 	var partial Partial
-	for tenant, from := range s.From {
+	for tenant, from := range tails {
 		need := make(map[int32]int64)
 		for p, off := range from {
 			if q.blocklist.CoveredEnd(tenant, p) < off {
@@ -281,15 +288,12 @@ func (q *Querier) catchUpBlocklist(ctx context.Context, sw storageWait, s liveSl
 	return partial, nil
 }
 
-// serveLive answers lq for partitions from this querier's own tail. The
-// answer is partial when the tail did not reach lq.ends in time, when it
-// evicted records no known block holds, or when the blocklist did not
-// learn the blocks below the tail's start within lq.storage.
+// serveLive returns the spans lq names in partitions from this querier's
+// own tail. The answer is partial when the tail did not reach lq.ends in
+// time, when it evicted records no known block holds, or when the
+// blocklist did not learn the blocks below the tail's start within
+// lq.storage.
 func (q *Querier) serveLive(ctx context.Context, live *LiveTail, lq liveQuery, partitions []int32) (liveSlice, Partial, error) {
-	var filter *candidateFilter
-	if lq.candidates && lq.query != nil {
-		filter = newCandidateFilter(lq.query)
-	}
 	owned := live.Owned()
 	need := make(map[int32]int64, len(partitions))
 	for _, p := range partitions {
@@ -327,73 +331,75 @@ func (q *Querier) serveLive(ctx context.Context, live *LiveTail, lq liveQuery, p
 	}
 	s, evicted, err := live.Slice(lq.tenants, partitions, lq.ids, q.blocklist.CoveredEnd)
 	partial.Add(evicted)
+	return s, partial, err
+}
+
+// digest returns the digester of kind, ready to answer args; nil for a
+// request for spans.
+func (q *Querier) digest(kind string, args json.RawMessage) (func(liveSlice) any, error) {
+	if kind == liveSpans {
+		return nil, nil
+	}
+	d, ok := q.digesters[kind]
+	if !ok {
+		return nil, badRequest("live request of unknown kind %q", kind)
+	}
+	return d(args)
+}
+
+// answerLive answers a request of kind from this querier's own tail.
+func (q *Querier) answerLive(ctx context.Context, live *LiveTail, lq liveQuery, kind string, args json.RawMessage, partitions []int32) (liveAnswer, Partial, error) {
+	answer, err := q.digest(kind, args)
 	if err != nil {
-		return s, partial, err
+		return liveAnswer{}, Partial{}, err
 	}
-	if lq.tags != nil {
-		s.Tags = newTagSet(*lq.tags)
-		for _, parts := range s.Traces {
-			for _, td := range parts {
-				rows := schema.AppendRows(nil, td)
-				for i := range rows {
-					s.Tags.add(&rows[i])
-				}
-			}
-		}
-		s.Traces = nil
-		return s, partial, nil
+	s, partial, err := q.serveLive(ctx, live, lq, partitions)
+	if err != nil {
+		return liveAnswer{}, partial, err
 	}
-	if !lq.candidates {
-		return s, partial, nil
+	a := liveAnswer{Traces: s.Traces, From: s.From}
+	if answer == nil {
+		return a, partial, nil
 	}
-	s.Candidates = make(map[string][]candidate, len(s.Traces))
-	for tenant, parts := range s.Traces {
-		var rows []schema.SpanRow
-		for _, td := range parts {
-			rows = schema.AppendRows(rows, td)
-		}
-		eachTrace(rows, func(trace []schema.SpanRow) {
-			if filter == nil || filter.anyMatches(trace) {
-				start, _ := traceql.Bounds(trace)
-				s.Candidates[tenant] = append(s.Candidates[tenant], candidate{trace[0].TraceID, start})
-			}
-		})
+	d, err := json.Marshal(answer(s))
+	if err != nil {
+		return liveAnswer{}, partial, err
 	}
-	s.Traces = nil
-	return s, partial, nil
+	a.Traces, a.Digests = nil, []json.RawMessage{d}
+	return a, partial, nil
 }
 
 // askOwner reads another querier's tail of partitions. An answer over
 // querier.peer-max-response-bytes for several traces is asked for again
 // in halves, so that only a single trace over the bound fails.
-func (q *Querier) askOwner(ctx context.Context, addr string, lq liveQuery, partitions []int32) (liveSlice, Partial, error) {
-	s, partial, err := q.askOwnerOnce(ctx, addr, lq.request(partitions))
-	if !errors.Is(err, errResponseTooLarge) || len(lq.ids) < 2 {
-		return s, partial, err
+func (q *Querier) askOwner(ctx context.Context, addr string, lq liveQuery, kind string, args json.RawMessage, partitions []int32) (liveAnswer, Partial, error) {
+	a, partial, err := q.askOwnerOnce(ctx, addr, lq.request(kind, args, partitions))
+	if !errors.Is(err, errResponseTooLarge) || kind != liveSpans || len(lq.ids) < 2 {
+		return a, partial, err
 	}
-	out := newLiveSlice()
+	out := newLiveAnswer()
 	half := len(lq.ids) / 2
 	for _, ids := range [][]pcommon.TraceID{lq.ids[:half], lq.ids[half:]} {
 		part := lq
 		part.ids = ids
-		s, p, err := q.askOwner(ctx, addr, part, partitions)
+		a, p, err := q.askOwner(ctx, addr, part, kind, args, partitions)
 		if err != nil {
-			return liveSlice{}, Partial{}, err
+			return liveAnswer{}, Partial{}, err
 		}
-		out.merge(s)
+		out.merge(a)
 		partial.Add(p)
 	}
 	return out, partial, nil
 }
 
-func (q *Querier) askOwnerOnce(ctx context.Context, addr string, req liveRequest) (liveSlice, Partial, error) {
+func (q *Querier) askOwnerOnce(ctx context.Context, addr string, req liveRequest) (liveAnswer, Partial, error) {
 	body, err := json.Marshal(req)
 	if err != nil {
-		return liveSlice{}, Partial{}, err
+		return liveAnswer{}, Partial{}, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, q.cfg.PeerTimeout)
 	defer cancel()
-	s, partial, err := q.postLive(ctx, addr, body, req.Tags)
+	a, partial, err := q.postLive(ctx, addr, body)
 	switch {
 	case err == nil:
 		q.metrics.peerRequests.WithLabelValues("ok").Inc()
@@ -404,32 +410,32 @@ func (q *Querier) askOwnerOnce(ctx context.Context, addr string, req liveRequest
 	default:
 		q.metrics.peerRequests.WithLabelValues("error").Inc()
 	}
-	return s, partial, err
+	return a, partial, err
 }
 
-func (q *Querier) postLive(ctx context.Context, addr string, body []byte, tags *tagQuery) (liveSlice, Partial, error) {
+func (q *Querier) postLive(ctx context.Context, addr string, body []byte) (liveAnswer, Partial, error) {
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+livePath, bytes.NewReader(body))
 	if err != nil {
-		return liveSlice{}, Partial{}, err
+		return liveAnswer{}, Partial{}, err
 	}
 	hreq.Header.Set("Content-Type", mediaJSON)
 	resp, err := q.peers.Do(hreq)
 	if err != nil {
-		return liveSlice{}, Partial{}, err
+		return liveAnswer{}, Partial{}, err
 	}
 	defer resp.Body.Close()
 	switch resp.StatusCode {
 	case http.StatusOK:
 	case http.StatusMisdirectedRequest:
-		return liveSlice{}, Partial{}, fmt.Errorf("%s: %w", addr, errNotOwned)
+		return liveAnswer{}, Partial{}, fmt.Errorf("%s: %w", addr, errNotOwned)
 	case http.StatusUnprocessableEntity:
 		// The owner's message names the bound.
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		msg = bytes.TrimPrefix(bytes.TrimSpace(msg), []byte(errResponseTooLarge.Error()+": "))
-		return liveSlice{}, Partial{}, fmt.Errorf("querier %s: %w: %s", addr, errResponseTooLarge, msg)
+		return liveAnswer{}, Partial{}, fmt.Errorf("querier %s: %w: %s", addr, errResponseTooLarge, msg)
 	default:
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return liveSlice{}, Partial{}, fmt.Errorf("%s: %s: %s", addr, resp.Status, bytes.TrimSpace(msg))
+		return liveAnswer{}, Partial{}, fmt.Errorf("%s: %s: %s", addr, resp.Status, bytes.TrimSpace(msg))
 	}
 	// An owner of another version, or a broken one, is read within the
 	// bound all the same.
@@ -438,33 +444,22 @@ func (q *Querier) postLive(ctx context.Context, addr string, body []byte, tags *
 	var lr liveResponse
 	if err := json.NewDecoder(limited).Decode(&lr); err != nil {
 		if limited.N <= 0 {
-			return liveSlice{}, Partial{}, fmt.Errorf("querier %s: %w: live tail answer over querier.peer-max-response-bytes %d", addr, errResponseTooLarge, limit)
+			return liveAnswer{}, Partial{}, fmt.Errorf("querier %s: %w: live tail answer over querier.peer-max-response-bytes %d", addr, errResponseTooLarge, limit)
 		}
-		return liveSlice{}, Partial{}, fmt.Errorf("%s: decode live tail: %w", addr, err)
+		return liveAnswer{}, Partial{}, fmt.Errorf("%s: decode live tail: %w", addr, err)
 	}
-	out := newLiveSlice()
-	if tags != nil {
-		out.Tags = newTagSet(*tags)
-		if lr.Tags != nil {
-			out.Tags.merge(*lr.Tags)
-		}
+	out := newLiveAnswer()
+	for tenant, from := range lr.From {
+		out.From[tenant] = from
+	}
+	if lr.Digest != nil {
+		out.Digests = append(out.Digests, lr.Digest)
 	}
 	var u ptrace.ProtoUnmarshaler
-	for tenant, lt := range lr.Tenants {
-		out.From[tenant] = lt.From
-		for _, c := range lt.Candidates {
-			id, err := parseTraceID(c.ID)
-			if err != nil {
-				return liveSlice{}, Partial{}, fmt.Errorf("%s: candidate: %w", addr, err)
-			}
-			out.Candidates[tenant] = append(out.Candidates[tenant], candidate{id, c.Start})
-		}
-		if len(lt.Traces) == 0 {
-			continue
-		}
-		td, err := u.UnmarshalTraces(lt.Traces)
+	for tenant, b := range lr.Traces {
+		td, err := u.UnmarshalTraces(b)
 		if err != nil {
-			return liveSlice{}, Partial{}, fmt.Errorf("%s: decode live tail: %w", addr, err)
+			return liveAnswer{}, Partial{}, fmt.Errorf("%s: decode live tail: %w", addr, err)
 		}
 		out.Traces[tenant] = append(out.Traces[tenant], td)
 	}
@@ -483,8 +478,12 @@ func (q *Querier) handleLive(w http.ResponseWriter, r *http.Request) error {
 		return badRequest("live request names no tenant or partition")
 	}
 	// No query reads a whole tail: a request for spans names its traces.
-	if !req.Candidates && req.Tags == nil && len(req.TraceIDs) == 0 {
+	if req.Kind == liveSpans && len(req.TraceIDs) == 0 {
 		return badRequest("live request asks for the spans of no trace")
+	}
+	answer, err := q.digest(req.Kind, req.Args)
+	if err != nil {
+		return err
 	}
 	lq, err := req.query()
 	if err != nil {
@@ -498,27 +497,27 @@ func (q *Querier) handleLive(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	resp := liveResponse{Tenants: make(map[string]liveTenantJSON, len(s.From)), Partial: partial}
-	if s.Tags != nil {
-		tags := s.Tags.json()
-		resp.Tags = &tags
-	}
+	resp := liveResponse{From: s.From, Partial: partial}
 	// The spans are measured before they are encoded, so that an answer
 	// far over the bound costs no copy of it.
 	limit := q.cfg.PeerMaxResponseBytes
 	tooLarge := func(size int64) error {
 		return fmt.Errorf("%w: live tail answer of %d bytes or more, over querier.peer-max-response-bytes %d", errResponseTooLarge, size, limit)
 	}
-	var (
-		m    ptrace.ProtoMarshaler
-		size int64
-	)
-	for tenant, from := range s.From {
-		lt := liveTenantJSON{From: from}
-		for _, c := range s.Candidates[tenant] {
-			lt.Candidates = append(lt.Candidates, liveCandidateJSON{ID: hex.EncodeToString(c.id[:]), Start: c.start})
+	if answer != nil {
+		if resp.Digest, err = json.Marshal(answer(s)); err != nil {
+			return err
 		}
-		if parts := s.Traces[tenant]; len(parts) > 0 {
+	} else {
+		var (
+			m    ptrace.ProtoMarshaler
+			size int64
+		)
+		resp.Traces = make(map[string][]byte, len(s.Traces))
+		for tenant, parts := range s.Traces {
+			if len(parts) == 0 {
+				continue
+			}
 			all := ptrace.NewTraces()
 			for _, td := range parts {
 				td.ResourceSpans().MoveAndAppendTo(all.ResourceSpans())
@@ -527,11 +526,10 @@ func (q *Querier) handleLive(w http.ResponseWriter, r *http.Request) error {
 			if size += int64(m.TracesSize(all)) * 4 / 3; size > limit {
 				return tooLarge(size)
 			}
-			if lt.Traces, err = m.MarshalTraces(all); err != nil {
+			if resp.Traces[tenant], err = m.MarshalTraces(all); err != nil {
 				return err
 			}
 		}
-		resp.Tenants[tenant] = lt
 	}
 	body, err := json.Marshal(resp)
 	if err != nil {
@@ -543,25 +541,20 @@ func (q *Querier) handleLive(w http.ResponseWriter, r *http.Request) error {
 	return write(w, responseLimit{}, mediaJSON, body)
 }
 
-// merge adds o to s.
-func (s liveSlice) merge(o liveSlice) {
-	if s.Tags != nil && o.Tags != nil {
-		s.Tags.merge(o.Tags.json())
-	}
+// merge adds o to a.
+func (a *liveAnswer) merge(o liveAnswer) {
 	for tenant, parts := range o.Traces {
-		s.Traces[tenant] = append(s.Traces[tenant], parts...)
+		a.Traces[tenant] = append(a.Traces[tenant], parts...)
 	}
-	for tenant, cands := range o.Candidates {
-		s.Candidates[tenant] = append(s.Candidates[tenant], cands...)
-	}
+	a.Digests = append(a.Digests, o.Digests...)
 	// Answers of one partition from one owner (halves of a request)
 	// hold every record from the furthest of their starts.
 	for tenant, from := range o.From {
-		if s.From[tenant] == nil {
-			s.From[tenant] = make(map[int32]int64, len(from))
+		if a.From[tenant] == nil {
+			a.From[tenant] = make(map[int32]int64, len(from))
 		}
 		for p, off := range from {
-			s.From[tenant][p] = max(s.From[tenant][p], off)
+			a.From[tenant][p] = max(a.From[tenant][p], off)
 		}
 	}
 }

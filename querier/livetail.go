@@ -294,12 +294,6 @@ func (t *LiveTail) WaitFor(ctx context.Context, partition int32, end int64) erro
 type liveSlice struct {
 	// Traces holds each tenant's spans, possibly with duplicates.
 	Traces map[string][]ptrace.Traces
-	// Candidates holds each tenant's search candidates, when they were
-	// asked for instead of spans.
-	Candidates map[string][]candidate
-	// Tags holds the tags collected from every tenant's spans, when they
-	// were asked for instead of spans; nil otherwise.
-	Tags *tagSet
 	// From gives, per tenant and partition, the offset from which the
 	// slice holds every record of the tenant, as long as the blocklist
 	// knows every block of the tenant in the partition ending up to it.
@@ -308,9 +302,8 @@ type liveSlice struct {
 
 func newLiveSlice() liveSlice {
 	return liveSlice{
-		Traces:     make(map[string][]ptrace.Traces),
-		Candidates: make(map[string][]candidate),
-		From:       make(map[string]map[int32]int64),
+		Traces: make(map[string][]ptrace.Traces),
+		From:   make(map[string]map[int32]int64),
 	}
 }
 

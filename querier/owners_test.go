@@ -83,7 +83,7 @@ func TestQueriersShareTheLiveTail(t *testing.T) {
 			break
 		}
 	}
-	_, _, err = qs[1].askOwner(ctx, qs[0].cfg.AdvertiseAddress, liveQuery{tenants: []string{testTenant}, ids: []pcommon.TraceID{{15: 1}}}, []int32{other})
+	_, _, err = qs[1].askOwner(ctx, qs[0].cfg.AdvertiseAddress, liveQuery{tenants: []string{testTenant}, ids: []pcommon.TraceID{{15: 1}}}, liveSpans, nil, []int32{other})
 	if !errors.Is(err, errNotOwned) {
 		t.Fatalf("asking querier 0 for partition %d it does not own: %v, want errNotOwned", other, err)
 	}

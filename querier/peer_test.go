@@ -35,7 +35,7 @@ func TestPeerRoutesAreNotOnTheAPI(t *testing.T) {
 		mux.ServeHTTP(rec, req)
 		return rec
 	}
-	live := `{"tenants": ["team-a"], "partitions": [0], "traceIDs": ["ab"]}`
+	live := `{"kind": "spans", "tenants": ["team-a"], "partitions": [0], "traceIDs": ["ab"]}`
 	for _, method := range []string{"POST", "GET"} {
 		if rec := serve(api, method, livePath, live); rec.Code != http.StatusNotFound {
 			t.Errorf("%s %s on the query API: %d %s, want 404", method, livePath, rec.Code, rec.Body)
@@ -60,10 +60,11 @@ func TestPeerRequestsAreChecked(t *testing.T) {
 	deep := strings.Repeat("(", 5*traceql.MaxDepth)
 	long := strings.Repeat("(", traceql.MaxQueryBytes+1)
 	for _, tc := range []struct{ body, says string }{
-		{`{"tenants": ["t"], "partitions": [0], "candidates": true, "query": "` + deep + `"}`, "parse error at 1:1001: parentheses and ! nest more than 1000 deep"},
-		{`{"tenants": ["t"], "partitions": [0], "candidates": true, "query": "` + long + `"}`, "over the limit of 131072"},
-		{`{"tenants": ["t"], "partitions": [0]}`, "live request asks for the spans of no trace"},
-		{`{"tenants": ["t"], "partitions": [0], "traceIDs": []}`, "live request asks for the spans of no trace"},
+		{`{"kind": "candidates", "tenants": ["t"], "partitions": [0], "args": {"query": "` + deep + `"}}`, "parse error at 1:1001: parentheses and ! nest more than 1000 deep"},
+		{`{"kind": "candidates", "tenants": ["t"], "partitions": [0], "args": {"query": "` + long + `"}}`, "over the limit of 131072"},
+		{`{"kind": "spans", "tenants": ["t"], "partitions": [0]}`, "live request asks for the spans of no trace"},
+		{`{"kind": "spans", "tenants": ["t"], "partitions": [0], "traceIDs": []}`, "live request asks for the spans of no trace"},
+		{`{"kind": "everything", "tenants": ["t"], "partitions": [0]}`, "live request of unknown kind"},
 	} {
 		rec := httptest.NewRecorder()
 		peer.ServeHTTP(rec, httptest.NewRequest("POST", livePath, strings.NewReader(tc.body)))

@@ -51,6 +51,8 @@ type Querier struct {
 	blocklist *blocklist.Blocklist
 	readers   *readers
 	queries   inFlight // query requests in flight, per tenant
+	// digesters answer live requests of kinds other than spans.
+	digesters map[string]digester
 
 	// wholeScanShare is defaultWholeScanShare; tests change it to take
 	// the other path.
@@ -109,6 +111,7 @@ func New(cfg Config, log tracelog.Config, tenants tenant.Config, lim *limits.Ove
 		owners:      &owners{adm: kadm.NewClient(cl), group: cfg.Group, topic: log.Topic},
 		peers:       &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: time.Minute}},
 		polled:      make(chan struct{}),
+		digesters:   newDigesters(),
 
 		wholeScanShare: defaultWholeScanShare,
 	}
@@ -150,6 +153,12 @@ func New(cfg Config, log tracelog.Config, tenants tenant.Config, lim *limits.Ove
 			Help: "Tenants' partitions whose evicted live-tail records no known block holds yet: answers reading them are PARTIAL.",
 		}, live(func(l *LiveTail) float64 { _, _, n := l.Evictions(); return float64(n) })))
 	return q, nil
+}
+
+// newDigesters returns the digester of each kind of live request but
+// spans: search and tags decide what to make of the spans a tail holds.
+func newDigesters() map[string]digester {
+	return map[string]digester{liveCandidates: digestCandidates, liveTags: digestTags}
 }
 
 // Ready reports whether the querier can answer: it has joined the log and

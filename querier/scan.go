@@ -127,7 +127,7 @@ func (q *Querier) newTenantScan(ctx context.Context, s traceScan, tenant string)
 	// The owners of the live tails pick its candidates, so that only
 	// their IDs travel between queriers. The blocks are listed after: a
 	// tail trimmed meanwhile is trimmed into blocks the blocklist knows.
-	live, partial, err := q.fetchLive(ctx, liveQuery{tenants: []string{tenant}, candidates: true, query: s.query, storage: s.storage})
+	live, partial, err := q.liveTailCandidates(ctx, tenant, s.query, s.storage)
 	if err != nil {
 		return nil, err
 	}
@@ -136,7 +136,7 @@ func (q *Querier) newTenantScan(ctx context.Context, s traceScan, tenant string)
 		q:          q,
 		tenant:     tenant,
 		metas:      q.blocksIn(tenant, s.tr),
-		live:       live.Candidates[tenant],
+		live:       live,
 		partitions: q.partitions.Load(),
 		partial:    partial,
 	}, nil
@@ -323,7 +323,7 @@ func (ts *tenantScan) wholeTraces(ctx context.Context, cands []candidate) ([][]s
 	// The live tail first, then the blocks as the blocklist knows them
 	// now: records trimmed from the tail since phase 1 are in blocks it
 	// knows.
-	live, partial, err := ts.q.fetchLive(ctx, liveQuery{tenants: []string{ts.tenant}, partitions: livePartitions, ids: ids, storage: ts.storage})
+	live, partial, err := ts.q.liveTraces(ctx, liveQuery{tenants: []string{ts.tenant}, partitions: livePartitions, ids: ids, storage: ts.storage})
 	ts.partial.Add(partial)
 	if err != nil {
 		return nil, err

@@ -2,6 +2,7 @@ package querier
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -34,7 +35,7 @@ type TagValue struct {
 const tagColumns = block.Name | block.Kind | block.Status | block.SpanAttrs | block.ResourceAttrs
 
 // tagQuery says what a tags or values request collects. It travels to the
-// owners of live tails, which collect from their own spans.
+// owners of live tails, which collect from their own spans (liveTags).
 type tagQuery struct {
 	// Name is the tag whose values are collected; empty collects the
 	// attribute names by scope.
@@ -151,6 +152,31 @@ func (s *tagSet) json() tagSetJSON {
 	return tagSetJSON{Values: s.sortedValues()}
 }
 
+// liveTags is the kind of live request that asks an owner for the tags
+// its tail's spans hold, as a tags or values request without a query
+// collects them; its arguments are a tagQuery, its answer a tagSetJSON.
+const liveTags = "tags"
+
+// digestTags is the digester of liveTags.
+func digestTags(args json.RawMessage) (func(liveSlice) any, error) {
+	var tq tagQuery
+	if err := json.Unmarshal(args, &tq); err != nil {
+		return nil, badRequest("live request tags: %v", err)
+	}
+	return func(s liveSlice) any {
+		set := newTagSet(tq)
+		for _, parts := range s.Traces {
+			for _, td := range parts {
+				rows := schema.AppendRows(nil, td)
+				for i := range rows {
+					set.add(&rows[i])
+				}
+			}
+		}
+		return set.json()
+	}, nil
+}
+
 // collectTags collects into set from every span of the tenants, in the
 // live tail and in the blocks overlapping tr, that query selects (every
 // span when query is nil).
@@ -187,11 +213,17 @@ func (q *Querier) collectTags(ctx context.Context, tenants []string, tr TimeRang
 	}
 	// The blocks are listed after the live tails answered, so that
 	// records trimmed meanwhile are in blocks the blocklist knows.
-	live, _, err := q.fetchLive(ctx, liveQuery{tenants: tenants, tags: &set.q, storage: storage})
+	digests, _, err := q.liveDigests(ctx, liveQuery{tenants: tenants, storage: storage}, liveTags, set.q)
 	if err != nil {
 		return err
 	}
-	set.merge(live.Tags.json())
+	for _, d := range digests {
+		var found tagSetJSON
+		if err := json.Unmarshal(d, &found); err != nil {
+			return fmt.Errorf("decode live tags: %w", err)
+		}
+		set.merge(found)
+	}
 	for _, t := range tenants {
 		_, err = q.eachBlock(ctx, q.blocksIn(t, tr), func(ctx context.Context, m *schema.BlockMeta) error {
 			r, release, err := q.readers.get(ctx, m)
