@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"encoding/hex"
 	"fmt"
 	"slices"
 	"sync"
@@ -305,16 +304,12 @@ func (ts *tenantScan) visitWhole(ctx context.Context, cands []candidate) error {
 // the live tail and from every block that may hold spans of it.
 func (ts *tenantScan) wholeTraces(ctx context.Context, cands []candidate) ([][]schema.SpanRow, error) {
 	ids := make([]pcommon.TraceID, len(cands))
-	hexes := make([]string, len(cands))
-	partitions := make([]int32, len(cands))
 	parts := make(map[[16]byte][]schema.SpanRow, len(cands))
 	var livePartitions []int32
 	for i, c := range cands {
 		ids[i] = c.id
-		hexes[i] = hex.EncodeToString(c.id[:])
-		partitions[i] = ts.partitionOf(c.id)
-		if partitions[i] >= 0 && !slices.Contains(livePartitions, partitions[i]) {
-			livePartitions = append(livePartitions, partitions[i])
+		if p := ts.partitionOf(c.id); p >= 0 && !slices.Contains(livePartitions, p) {
+			livePartitions = append(livePartitions, p)
 		}
 	}
 	if ts.partitions <= 0 {
@@ -334,49 +329,23 @@ func (ts *tenantScan) wholeTraces(ctx context.Context, cands []candidate) ([][]s
 		}
 	}
 	var mu sync.Mutex
-	partial, err = ts.q.eachBlock(ctx, ts.q.blocksIn(ts.tenant, ts.tr), func(ctx context.Context, m *schema.BlockMeta) error {
-		var want []pcommon.TraceID
-		for i, id := range ids {
-			if mayHoldTrace(m, hexes[i], partitions[i], ts.partitions) {
-				want = append(want, id)
-			}
-		}
-		if len(want) == 0 {
-			return nil
-		}
-		r, release, err := ts.q.readers.get(ctx, m)
-		if err != nil {
-			return fmt.Errorf("open block %s/%s: %w", m.Tenant, m.BlockID, err)
-		}
-		defer release()
-		// The bloom filters settle most IDs before anything is read.
-		want = slices.DeleteFunc(want, func(id pcommon.TraceID) bool { return !r.MayContain(id) })
-		if len(want) == 0 {
-			return nil
-		}
-		add := func(id [16]byte, rows []schema.SpanRow) {
-			mu.Lock()
-			parts[id] = append(parts[id], rows...)
-			mu.Unlock()
-		}
+	found := func(id pcommon.TraceID, rows []schema.SpanRow) error {
+		mu.Lock()
+		parts[id] = append(parts[id], rows...)
+		mu.Unlock()
+		return nil
+	}
+	jobs := ts.q.planLookup([]string{ts.tenant}, ids, ts.tr)
+	read, err := ts.q.lookupBlocks(ctx, jobs, nil, func(ctx context.Context, r *block.Reader, m *schema.BlockMeta, want []pcommon.TraceID) error {
 		// A lookup costs about a page per column and trace, and rows
 		// decoded one by one; past a share of the block's traces,
 		// scanning the columns a search reads costs less.
-		found := func(id pcommon.TraceID, rows []schema.SpanRow) error {
-			add(id, rows)
-			return nil
-		}
 		if int64(len(want))*ts.q.wholeScanShare > m.TotalTraces {
-			err = r.ScanTraces(ctx, wholeColumns, want, found)
-		} else {
-			err = r.FindTraceRows(ctx, want, found)
+			return r.ScanTraces(ctx, wholeColumns, want, found)
 		}
-		if err != nil {
-			return fmt.Errorf("read block %s/%s: %w", m.Tenant, m.BlockID, err)
-		}
-		return nil
+		return r.FindTraceRows(ctx, want, found)
 	})
-	ts.partial.Add(partial)
+	ts.partial.Add(read.partial)
 	if err != nil {
 		return nil, err
 	}
@@ -405,26 +374,6 @@ func (ts *tenantScan) partitionOf(id [16]byte) int32 {
 		return -1
 	}
 	return schema.Partition(ts.tenant, id, ts.partitions)
-}
-
-// mayHoldTrace reports whether block m may hold a trace by its meta: the
-// trace ID (idHex, in hex) is in its range, and it was built from the
-// trace's partition p of the log's partitions. A block whose ranges name
-// no partition of the log, or a trace whose partition is not known (-1),
-// passes.
-func mayHoldTrace(m *schema.BlockMeta, idHex string, p, partitions int32) bool {
-	if m.MinTraceID != "" && idHex < m.MinTraceID || m.MaxTraceID != "" && idHex > m.MaxTraceID {
-		return false
-	}
-	if p < 0 || len(m.KafkaRanges) == 0 {
-		return true
-	}
-	for _, r := range m.KafkaRanges {
-		if r.Partition == p || r.Partition >= partitions || r.Partition < 0 {
-			return true
-		}
-	}
-	return false
 }
 
 func (ts *tenantScan) currentFloor() (uint64, bool) {
