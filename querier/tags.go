@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -21,9 +20,6 @@ const (
 	scopeResource  = "resource"
 	scopeIntrinsic = "intrinsic"
 )
-
-// intrinsicTags are the intrinsics Grafana offers in its query builder.
-var intrinsicTags = []string{"duration", "kind", "name", "rootName", "rootServiceName", "status", "statusMessage", "traceDuration"}
 
 // TagValue is a distinct value of a tag, typed as Tempo's v2 API types it.
 type TagValue struct {
@@ -87,10 +83,10 @@ func (s *tagSet) add(r *schema.SpanRow) {
 		s.addValueLocked(intrinsicValue(r, s.q.Name))
 	}
 	if s.q.Scope == scopeSpan || s.q.Scope == "" {
-		s.addValueLocked(attributeValue(r.Attrs, s.q.Name))
+		s.addValueLocked(tagValue(traceql.Field{Scope: traceql.ScopeSpan, Name: s.q.Name}.SpanValue(r)))
 	}
 	if s.q.Scope == scopeResource || s.q.Scope == "" {
-		s.addValueLocked(attributeValue(r.ResourceAttrs, s.q.Name))
+		s.addValueLocked(tagValue(traceql.Field{Scope: traceql.ScopeResource, Name: s.q.Name}.SpanValue(r)))
 	}
 }
 
@@ -120,7 +116,7 @@ func (s *tagSet) merge(o tagSetJSON) {
 func (s *tagSet) byScope() map[string][]string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := map[string][]string{scopeIntrinsic: intrinsicTags}
+	out := map[string][]string{scopeIntrinsic: traceql.Intrinsics()}
 	for scope, set := range s.names {
 		// Never null in JSON: Grafana's editor iterates the list.
 		out[scope] = slices.AppendSeq(make([]string, 0, len(set)), maps.Keys(set))
@@ -266,40 +262,36 @@ func (q *Querier) TagValues(ctx context.Context, tenants []string, tr TimeRange,
 	return set.sortedValues(), nil
 }
 
-// intrinsicValue is the value of intrinsic name on a span; keyword types
-// are what Grafana offers unquoted (status = error, kind = server).
+// intrinsicValue is the value of the intrinsic name (unscoped, as
+// traceql.Intrinsics lists them) on a span. An empty status message is no
+// value: most spans have none.
 func intrinsicValue(r *schema.SpanRow, name string) (TagValue, bool) {
-	switch name {
-	case "name":
-		return TagValue{"string", r.Name}, true
-	case "status":
-		return TagValue{"keyword", traceql.StatusValue(r.StatusCode).String()}, true
-	case "kind":
-		return TagValue{"keyword", traceql.KindValue(r.Kind).String()}, true
-	case "statusMessage":
-		return TagValue{"string", r.StatusMessage}, r.StatusMessage != ""
+	f, ok := traceql.IntrinsicField(name)
+	if !ok {
+		return TagValue{}, false
 	}
-	return TagValue{}, false
+	v := f.SpanValue(r)
+	if f.Intrinsic == traceql.IntrinsicStatusMessage && v.Str() == "" {
+		return TagValue{}, false
+	}
+	return tagValue(v)
 }
 
-// attributeValue is the value of attribute name, for the types TraceQL
-// compares.
-func attributeValue(attrs []schema.Attribute, name string) (TagValue, bool) {
-	for _, a := range attrs {
-		if a.Key != name {
-			continue
-		}
-		switch {
-		case a.Str != nil:
-			return TagValue{"string", *a.Str}, true
-		case a.Int != nil:
-			return TagValue{"int", strconv.FormatInt(*a.Int, 10)}, true
-		case a.Double != nil:
-			return TagValue{"float", strconv.FormatFloat(*a.Double, 'g', -1, 64)}, true
-		case a.Bool != nil:
-			return TagValue{"bool", strconv.FormatBool(*a.Bool)}, true
-		}
-		return TagValue{}, false
+// tagValue types a TraceQL value as Tempo's v2 API does: statuses and
+// kinds are keywords, what Grafana offers unquoted (status = error, kind =
+// server). Durations and values TraceQL cannot compare are no tag value.
+func tagValue(v traceql.Value) (TagValue, bool) {
+	switch v.Type() {
+	case traceql.TypeString:
+		return TagValue{"string", v.Str()}, true
+	case traceql.TypeInt:
+		return TagValue{"int", v.Text()}, true
+	case traceql.TypeFloat:
+		return TagValue{"float", v.Text()}, true
+	case traceql.TypeBool:
+		return TagValue{"bool", v.Text()}, true
+	case traceql.TypeStatus, traceql.TypeKind:
+		return TagValue{"keyword", v.Text()}, true
 	}
 	return TagValue{}, false
 }
