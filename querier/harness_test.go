@@ -157,7 +157,7 @@ func launchQueriers(t testing.TB, bkt objstore.Bucket, cfgs []Config, tenants te
 		cfg.SessionTimeout = 6 * time.Second
 		cfg.AdvertiseAddress = ln.Addr().String()
 		reg, logs := prometheus.NewRegistry(), &logtest.Buffer{}
-		q, err := New(cfg, log, tenants, lim, "builders", 0, bkt, logs.Logger(), reg)
+		q, err := New(cfg, Deps{Kafka: log, Tenants: tenants, Limits: lim, BlocksGroup: "builders", Bucket: bkt, Logger: logs.Logger(), Registerer: reg})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -89,7 +89,7 @@ func TestLiveTailBoundWithBuildersHeldBack(t *testing.T) {
 	bcfg.ConsumerGroup = "builders"
 	bcfg.CycleDuration = time.Second
 	bcfg.IdleCutDelay = 100 * time.Millisecond
-	b, err := blockbuilder.New(bcfg, q.log, testTenant, bkt, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	b, err := blockbuilder.New(bcfg, q.kafka, testTenant, bkt, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,7 +39,7 @@ var ErrNotReady = errors.New("querier is starting")
 // Querier serves queries. Create it with New and start it with Run.
 type Querier struct {
 	cfg         Config
-	log         tracelog.Config
+	kafka       tracelog.Config
 	tenants     tenant.Config
 	limits      *limits.Overrides
 	blocksGroup string
@@ -54,10 +54,6 @@ type Querier struct {
 	// digesters answer live requests of kinds other than spans.
 	digesters map[string]digester
 
-	// wholeScanShare is defaultWholeScanShare; tests change it to take
-	// the other path.
-	wholeScanShare int64
-
 	cl         *kgo.Client              // reads offsets and the group; consumes nothing
 	owners     *owners                  // who holds the partitions this querier does not
 	peers      *http.Client             // asks them for their live tails
@@ -69,19 +65,38 @@ type Querier struct {
 	polledOnce sync.Once
 }
 
-// New returns a querier reading the log described by log and the blocks in
-// bucket, within each tenant's limits. blocksGroup is the block-builders'
-// consumer group: its committed offsets say where blocks end and the live
-// tail begins. blockRetention is the compactor's: a tenant's blocks past
-// it, or past the tenant's own block-retention, are not read, and traces
-// whose spans all ended before it are not found.
-func New(cfg Config, log tracelog.Config, tenants tenant.Config, lim *limits.Overrides, blocksGroup string, blockRetention time.Duration, bucket objstore.Bucket, logger *slog.Logger, reg prometheus.Registerer) (*Querier, error) {
+// Deps are what a querier reads and reports to, besides its Config.
+type Deps struct {
+	// Kafka describes the trace log.
+	Kafka tracelog.Config
+	// Tenants says how requests name their tenants.
+	Tenants tenant.Config
+	// Limits are each tenant's query limits and block retention.
+	Limits *limits.Overrides
+	// BlocksGroup is the block-builders' consumer group: its committed
+	// offsets say where blocks end and the live tail begins.
+	BlocksGroup string
+	// BlockRetention is the compactor's: a tenant's blocks past it, or
+	// past the tenant's own block-retention, are not read, and traces
+	// whose spans all ended before it are not found. Zero keeps them.
+	BlockRetention time.Duration
+	// Bucket holds the blocks.
+	Bucket objstore.Bucket
+	Logger *slog.Logger
+	// Registerer takes the querier's metrics.
+	Registerer prometheus.Registerer
+}
+
+// New returns a querier reading the log and the blocks deps name, within
+// each tenant's limits.
+func New(cfg Config, deps Deps) (*Querier, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if err := log.Validate(); err != nil {
+	if err := deps.Kafka.Validate(); err != nil {
 		return nil, err
 	}
+	kafka, lim, blockRetention, bucket, logger, reg := deps.Kafka, deps.Limits, deps.BlockRetention, deps.Bucket, deps.Logger, deps.Registerer
 	if cfg.AdvertiseAddress == "" {
 		return nil, errors.New("querier: advertise address must be set")
 	}
@@ -91,16 +106,16 @@ func New(cfg Config, log tracelog.Config, tenants tenant.Config, lim *limits.Ove
 	if err != nil {
 		return nil, err
 	}
-	cl, err := kgo.NewClient(log.ClientOpts("spanlog-querier")...)
+	cl, err := kgo.NewClient(kafka.ClientOpts("spanlog-querier")...)
 	if err != nil {
 		return nil, fmt.Errorf("querier kafka client: %w", err)
 	}
 	q := &Querier{
 		cfg:         cfg,
-		log:         log,
-		tenants:     tenants,
+		kafka:       kafka,
+		tenants:     deps.Tenants,
 		limits:      lim,
-		blocksGroup: blocksGroup,
+		blocksGroup: deps.BlocksGroup,
 		retention:   retention,
 		bucket:      bucket,
 		logger:      logger,
@@ -108,12 +123,10 @@ func New(cfg Config, log tracelog.Config, tenants tenant.Config, lim *limits.Ove
 		blocklist:   bl,
 		readers:     newReaders(bucket, cfg.OpenBlocks),
 		cl:          cl,
-		owners:      &owners{adm: kadm.NewClient(cl), group: cfg.Group, topic: log.Topic},
+		owners:      &owners{adm: kadm.NewClient(cl), group: cfg.Group, topic: kafka.Topic},
 		peers:       &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: time.Minute}},
 		polled:      make(chan struct{}),
 		digesters:   newDigesters(),
-
-		wholeScanShare: defaultWholeScanShare,
 	}
 	// The live tail exists once Run started: until then it holds nothing.
 	live := func(f func(*LiveTail) float64) func() float64 {
@@ -189,18 +202,18 @@ func (q *Querier) Run(ctx context.Context) error {
 	defer wg.Wait()
 	wg.Go(func() { q.blocklist.Run(ctx, q.afterPoll) })
 
-	cl, err := kgo.NewClient(append(q.log.ClientOpts("spanlog-querier"),
+	cl, err := kgo.NewClient(append(q.kafka.ClientOpts("spanlog-querier"),
 		kgo.ConsumerGroup(q.cfg.Group),
-		kgo.ConsumeTopics(q.log.Topic),
+		kgo.ConsumeTopics(q.kafka.Topic),
 		kgo.Balancers(addressBalancer{kgo.CooperativeStickyBalancer(), q.cfg.AdvertiseAddress}),
 		kgo.DisableAutoCommit(),
 		kgo.SessionTimeout(q.cfg.SessionTimeout),
 		kgo.OnPartitionsAssigned(func(context.Context, *kgo.Client, map[string][]int32) { q.joined.Store(true) }),
 		kgo.AdjustFetchOffsetsFn(func(ctx context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
-			return offsets, q.own(ctx, live, offsets[q.log.Topic])
+			return offsets, q.own(ctx, live, offsets[q.kafka.Topic])
 		}),
-		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, lost map[string][]int32) { q.disown(live, lost[q.log.Topic]) }),
-		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, lost map[string][]int32) { q.disown(live, lost[q.log.Topic]) }),
+		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, lost map[string][]int32) { q.disown(live, lost[q.kafka.Topic]) }),
+		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, lost map[string][]int32) { q.disown(live, lost[q.kafka.Topic]) }),
 	)...)
 	if err != nil {
 		return fmt.Errorf("querier group client: %w", err)
@@ -216,7 +229,7 @@ func (q *Querier) Run(ctx context.Context) error {
 func (q *Querier) waitForTopic(ctx context.Context) error {
 	backoff := 100 * time.Millisecond
 	for {
-		n, err := tracelog.Partitions(ctx, q.cl, q.log.Topic)
+		n, err := tracelog.Partitions(ctx, q.cl, q.kafka.Topic)
 		if err == nil {
 			q.partitions.Store(n)
 			return nil
@@ -271,10 +284,10 @@ func (q *Querier) disown(live *LiveTail, partitions []int32) {
 func (q *Querier) liveStart(ctx context.Context) (map[int32]int64, error) {
 	backoff := 100 * time.Millisecond
 	for {
-		logStart, err := tracelog.StartOffsets(ctx, q.cl, q.log.Topic)
+		logStart, err := tracelog.StartOffsets(ctx, q.cl, q.kafka.Topic)
 		if err == nil {
 			var committed map[int32]int64
-			committed, err = consumer.Committed(ctx, q.cl, q.blocksGroup, q.log.Topic)
+			committed, err = consumer.Committed(ctx, q.cl, q.blocksGroup, q.kafka.Topic)
 			if err == nil {
 				start := maps.Clone(logStart)
 				for p, off := range committed {

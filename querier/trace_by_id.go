@@ -11,16 +11,6 @@ import (
 	"github.com/spanlog/spanlog/tracelog"
 )
 
-// TimeRange limits a query to spans that overlap [Start, End]; a zero bound
-// is open.
-type TimeRange struct {
-	Start, End time.Time
-}
-
-func (r TimeRange) overlaps(m *schema.BlockMeta) bool {
-	return (r.End.IsZero() || !m.MinStart.After(r.End)) && (r.Start.IsZero() || !m.MaxEnd.Before(r.Start))
-}
-
 // TraceResult is a trace and how it was found.
 type TraceResult struct {
 	Trace ptrace.Traces
@@ -85,7 +75,7 @@ func (q *Querier) liveTargets(ctx context.Context, tenants []string, ids []pcomm
 	}
 	ctx, cancel := context.WithTimeout(ctx, q.cfg.ReadYourWritesTimeout)
 	defer cancel()
-	ends, err := tracelog.EndOffsets(ctx, q.cl, q.log.Topic)
+	ends, err := tracelog.EndOffsets(ctx, q.cl, q.kafka.Topic)
 	if err != nil {
 		q.logger.Warn("read-your-writes: cannot read end offsets", "err", err)
 		return partitions, nil
