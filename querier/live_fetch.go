@@ -71,8 +71,9 @@ type liveQuery struct {
 }
 
 // digester answers a kind of question about the spans a live tail holds,
-// where they are held, so that a question about many spans (search
-// candidates, tag names) travels as its answer, not as the spans. It reads
+// where they are held, so that a question about many spans travels as its
+// answer, not as the spans. What the question is, the live tail does not
+// know: the querier hands it the digester of each kind. It reads
 // args, the question's own as the asker encoded them, before any span is
 // read, and returns what answers it from the spans of a slice, in JSON.
 type digester func(args json.RawMessage) (func(liveSlice) any, error)

@@ -3,8 +3,14 @@
 // the records blocks do not cover yet, merging the two so each span is
 // returned once. Queriers share the partitions' live tails through a Kafka
 // consumer group, and each answers for every partition by asking the
-// others for theirs (owners.go, live_fetch.go). It owns reading; writing
-// blocks is the block-builder's.
+// others for theirs (owners.go, live_fetch.go).
+//
+// It owns reading: the live tail and the peer protocol (which offer spans,
+// and know nothing of TraceQL or tags), the lookup of trace IDs in blocks
+// (lookup.go), search and tags, and the HTTP API. It does not own TraceQL,
+// which querier/traceql does, the block format (block, schema), or writing
+// blocks, which is the block-builder's. docs/design.md, "The querier's
+// rooms", maps its files.
 package querier
 
 import (
