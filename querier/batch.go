@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/spanlog/spanlog/block"
+	"github.com/spanlog/spanlog/querier/live"
 	"github.com/spanlog/spanlog/schema"
 )
 
@@ -44,20 +45,20 @@ func (q *Querier) FindTraces(ctx context.Context, tenants []string, ids []pcommo
 
 	storage := q.newStorageWait()
 	partitions, ends := q.liveTargets(ctx, tenants, ids)
-	live, partial, err := q.liveTraces(ctx, liveQuery{tenants: tenants, partitions: partitions, ids: ids, ends: ends, storage: storage})
+	fromLive, partial, err := q.live.Traces(ctx, live.Query{Tenants: tenants, Partitions: partitions, IDs: ids, Ends: ends, Storage: storage})
 	if err != nil {
 		return sum, err
 	}
 	sum.Partial = partial
 	sum.Partial.CatchUp = sum.Partial.CatchUp || ends == nil
 	// Without a blocklist, the answer is the live tail's.
-	partial, err = storage.wait(ctx, "first blocklist poll", q.waitPolled)
+	partial, err = storage.Wait(ctx, "first blocklist poll", q.waitPolled)
 	if err != nil {
 		return sum, fmt.Errorf("wait for blocklist: %w", err)
 	}
 	sum.Partial.Add(partial)
 	pending := newPendingTraces(ids)
-	for _, parts := range live.Traces {
+	for _, parts := range fromLive.Traces {
 		for _, td := range parts {
 			splitTraces(td, pending.add)
 		}

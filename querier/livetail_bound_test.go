@@ -57,7 +57,7 @@ func TestLiveTailBoundWithBuildersHeldBack(t *testing.T) {
 	produce(traceSpans(long, 0, 2, 3))
 	// A batch of the oldest and the most recent traces.
 	batch := append(ids[:500:500], ids[len(ids)-400:]...)
-	live := q.live.Load()
+	live := q.live.Tail()
 	for p, end := range ends {
 		if err := live.WaitFor(context.Background(), p, end); err != nil {
 			t.Fatal(err)

@@ -32,7 +32,7 @@ func (q *Querier) planLookup(tenants []string, ids []pcommon.TraceID, tr TimeRan
 	for i, id := range sorted {
 		hexes[i] = hex.EncodeToString(id[:])
 	}
-	n := q.partitions.Load()
+	n := q.live.Partitions()
 	var jobs []lookupJob
 	for _, t := range tenants {
 		partitions := make([]int32, len(sorted))

@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 
 	"github.com/spanlog/spanlog/block"
+	"github.com/spanlog/spanlog/querier/live"
 	"github.com/spanlog/spanlog/querier/traceql"
 	"github.com/spanlog/spanlog/schema"
 )
@@ -39,7 +40,7 @@ type traceScan struct {
 	// may not keep the rows.
 	visit func(trace []schema.SpanRow)
 	// storage bounds the scan's waits on object storage.
-	storage storageWait
+	storage live.StorageWait
 }
 
 // candidate is a trace with a span that passes the scan's filter, and an
@@ -81,7 +82,7 @@ func (q *Querier) scanTraces(ctx context.Context, s traceScan) (scanned, error) 
 	}
 	// Without a blocklist, the answer is the live tail's.
 	s.storage = q.newStorageWait()
-	partial, err := s.storage.wait(ctx, "first blocklist poll", q.waitPolled)
+	partial, err := s.storage.Wait(ctx, "first blocklist poll", q.waitPolled)
 	if err != nil {
 		return read, fmt.Errorf("wait for blocklist: %w", err)
 	}
@@ -126,7 +127,7 @@ func (q *Querier) newTenantScan(ctx context.Context, s traceScan, tenant string)
 	// The owners of the live tails pick its candidates, so that only
 	// their IDs travel between queriers. The blocks are listed after: a
 	// tail trimmed meanwhile is trimmed into blocks the blocklist knows.
-	live, partial, err := q.liveTailCandidates(ctx, tenant, s.query, s.storage)
+	liveCands, partial, err := q.liveTailCandidates(ctx, tenant, s.query, s.storage)
 	if err != nil {
 		return nil, err
 	}
@@ -135,8 +136,8 @@ func (q *Querier) newTenantScan(ctx context.Context, s traceScan, tenant string)
 		q:          q,
 		tenant:     tenant,
 		metas:      q.blocksIn(tenant, s.tr),
-		live:       live,
-		partitions: q.partitions.Load(),
+		live:       liveCands,
+		partitions: q.live.Partitions(),
 		partial:    partial,
 	}, nil
 }
@@ -265,12 +266,12 @@ func (ts *tenantScan) wholeTraces(ctx context.Context, cands []candidate) ([][]s
 	// The live tail first, then the blocks as the blocklist knows them
 	// now: records trimmed from the tail since phase 1 are in blocks it
 	// knows.
-	live, partial, err := ts.q.liveTraces(ctx, liveQuery{tenants: []string{ts.tenant}, partitions: livePartitions, ids: ids, storage: ts.storage})
+	fromLive, partial, err := ts.q.live.Traces(ctx, live.Query{Tenants: []string{ts.tenant}, Partitions: livePartitions, IDs: ids, Storage: ts.storage})
 	ts.partial.Add(partial)
 	if err != nil {
 		return nil, err
 	}
-	for _, td := range live.Traces[ts.tenant] {
+	for _, td := range fromLive.Traces[ts.tenant] {
 		for _, row := range schema.AppendRows(nil, td) {
 			parts[row.TraceID] = append(parts[row.TraceID], row)
 		}

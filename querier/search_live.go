@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/spanlog/spanlog/querier/live"
 	"github.com/spanlog/spanlog/querier/traceql"
 	"github.com/spanlog/spanlog/schema"
 )
@@ -30,25 +31,25 @@ type candidateJSON struct {
 
 // digestCandidates is the digester of liveCandidates: each tenant's
 // candidates among the spans of a slice.
-func digestCandidates(args json.RawMessage) (func(liveSlice) any, error) {
+func digestCandidates(args json.RawMessage) (func(live.Slice) any, error) {
 	var a candidatesArgs
 	if err := json.Unmarshal(args, &a); err != nil {
-		return nil, badRequest("live request candidates: %v", err)
+		return nil, fmt.Errorf("live request candidates: %w", err)
 	}
 	var filter *candidateFilter
 	if a.Query != "" {
 		query, err := traceql.Parse(a.Query)
 		if err != nil {
-			return nil, badRequest("live request query: %v", err)
+			return nil, fmt.Errorf("live request query: %w", err)
 		}
 		filter = newCandidateFilter(query)
 	}
-	return func(s liveSlice) any { return sliceCandidates(s, filter) }, nil
+	return func(s live.Slice) any { return sliceCandidates(s, filter) }, nil
 }
 
 // sliceCandidates returns each tenant's traces in s with a span that
 // passes filter (every trace when nil), and their starts.
-func sliceCandidates(s liveSlice, filter *candidateFilter) map[string][]candidateJSON {
+func sliceCandidates(s live.Slice, filter *candidateFilter) map[string][]candidateJSON {
 	out := make(map[string][]candidateJSON, len(s.Traces))
 	for tenant, parts := range s.Traces {
 		var rows []schema.SpanRow
@@ -67,12 +68,12 @@ func sliceCandidates(s liveSlice, filter *candidateFilter) map[string][]candidat
 
 // liveTailCandidates returns the candidates of query (every trace if nil)
 // in tenant's live tail, as the tails' owners pick them.
-func (q *Querier) liveTailCandidates(ctx context.Context, tenant string, query *traceql.Query, storage storageWait) ([]candidate, Partial, error) {
+func (q *Querier) liveTailCandidates(ctx context.Context, tenant string, query *traceql.Query, storage live.StorageWait) ([]candidate, Partial, error) {
 	var args candidatesArgs
 	if query != nil {
 		args.Query = query.String()
 	}
-	digests, partial, err := q.liveDigests(ctx, liveQuery{tenants: []string{tenant}, storage: storage}, liveCandidates, args)
+	digests, partial, err := q.live.Digests(ctx, live.Query{Tenants: []string{tenant}, Storage: storage}, liveCandidates, args)
 	if err != nil {
 		return nil, partial, err
 	}

@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/spanlog/spanlog/block"
+	"github.com/spanlog/spanlog/querier/live"
 	"github.com/spanlog/spanlog/querier/traceql"
 	"github.com/spanlog/spanlog/schema"
 )
@@ -154,12 +155,12 @@ func (s *tagSet) json() tagSetJSON {
 const liveTags = "tags"
 
 // digestTags is the digester of liveTags.
-func digestTags(args json.RawMessage) (func(liveSlice) any, error) {
+func digestTags(args json.RawMessage) (func(live.Slice) any, error) {
 	var tq tagQuery
 	if err := json.Unmarshal(args, &tq); err != nil {
-		return nil, badRequest("live request tags: %v", err)
+		return nil, fmt.Errorf("live request tags: %w", err)
 	}
-	return func(s liveSlice) any {
+	return func(s live.Slice) any {
 		set := newTagSet(tq)
 		for _, parts := range s.Traces {
 			for _, td := range parts {
@@ -204,12 +205,12 @@ func (q *Querier) collectTags(ctx context.Context, tenants []string, tr TimeRang
 	// Tempo's tags answers have no status to say they may be partial:
 	// without object storage, they list what the live tail holds.
 	storage := q.newStorageWait()
-	if _, err := storage.wait(ctx, "first blocklist poll", q.waitPolled); err != nil {
+	if _, err := storage.Wait(ctx, "first blocklist poll", q.waitPolled); err != nil {
 		return fmt.Errorf("wait for blocklist: %w", err)
 	}
 	// The blocks are listed after the live tails answered, so that
 	// records trimmed meanwhile are in blocks the blocklist knows.
-	digests, _, err := q.liveDigests(ctx, liveQuery{tenants: tenants, storage: storage}, liveTags, set.q)
+	digests, _, err := q.live.Digests(ctx, live.Query{Tenants: tenants, Storage: storage}, liveTags, set.q)
 	if err != nil {
 		return err
 	}

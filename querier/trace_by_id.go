@@ -63,7 +63,7 @@ func (q *Querier) expired(tenants []string, td ptrace.Traces) bool {
 // log's end offsets now, for read-your-writes; ends is nil if they could
 // not be read within ReadYourWritesTimeout.
 func (q *Querier) liveTargets(ctx context.Context, tenants []string, ids []pcommon.TraceID) (partitions []int32, ends map[int32]int64) {
-	n := q.partitions.Load()
+	n := q.live.Partitions()
 	seen := make(map[int32]bool)
 	for _, t := range tenants {
 		for _, id := range ids {

@@ -226,9 +226,9 @@ func BenchmarkTraceByIDBlocks(b *testing.B) {
 							// A lookup opens only the blocks of its trace's
 							// partition: one lookup per partition opens
 							// every block.
-							for p := range q.partitions.Load() {
+							for p := range q.live.Partitions() {
 								id := pick["absent"]()
-								for schema.Partition(testTenant, id, q.partitions.Load()) != p {
+								for schema.Partition(testTenant, id, q.live.Partitions()) != p {
 									id = pick["absent"]()
 								}
 								lookup(b, q, id, false)
