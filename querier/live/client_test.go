@@ -29,7 +29,7 @@ func TestMisdirectedAnswerIsNotOwned(t *testing.T) {
 		peers:   srv.Client(),
 	}
 	q := Query{Tenants: []string{"t"}, IDs: []pcommon.TraceID{{15: 1}}}
-	_, _, err := ts.askOwner(context.Background(), strings.TrimPrefix(srv.URL, "http://"), q, Spans, nil, []int32{1})
+	_, _, err := ts.askOwner(context.Background(), strings.TrimPrefix(srv.URL, "http://"), q, KindSpans, nil, []int32{1})
 	if !errors.Is(err, ErrNotOwned) {
 		t.Fatalf("asking an owner that answers 421: %v, want ErrNotOwned", err)
 	}

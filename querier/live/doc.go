@@ -7,10 +7,10 @@
 // (tails.go), and any querier learns the owners by describing the group,
 // whose join metadata carries each member's address (owners.go). Tails
 // answers for every partition: from its own tail, and by asking the owners
-// of the others over the peer protocol (client.go, server.go, http.go),
-// which carries one kind of request each: the spans of some traces, or
-// the answer of a Digester the querier hands in, so that only the answer
-// travels.
+// of the others over the peer protocol (request.go, client.go, serve.go,
+// http.go), which carries one kind of request each: the spans of some
+// traces, or the answer of a Digester the querier hands in, so that only
+// the answer travels.
 //
 // It owns the tail, its bound and evictions, partition ownership, the
 // peer protocol and its errors and status codes, and Partial, which says

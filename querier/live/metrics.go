@@ -31,13 +31,13 @@ func newMetrics(reg prometheus.Registerer, logger *slog.Logger) *metrics {
 	return m
 }
 
-// register adds the gauges of ts's own tail, which hold nothing until Run
+// register adds the gauges of the own tail, which hold nothing until Run
 // started it.
-func (m *metrics) register(reg prometheus.Registerer, ts *Tails, maxBytes int64) {
+func (m *metrics) register(reg prometheus.Registerer, tail func() *Tail, maxBytes int64) {
 	live := func(f func(*Tail) float64) func() float64 {
 		return func() float64 {
-			if tail := ts.Tail(); tail != nil {
-				return f(tail)
+			if t := tail(); t != nil {
+				return f(t)
 			}
 			return 0
 		}

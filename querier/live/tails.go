@@ -2,7 +2,6 @@ package live
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -19,10 +18,6 @@ import (
 	"github.com/spanlog/spanlog/consumer"
 	"github.com/spanlog/spanlog/tracelog"
 )
-
-// ErrNotReady is returned for requests that arrive before this querier
-// has joined the log.
-var ErrNotReady = errors.New("querier is starting")
 
 // Config is what the querier's configuration (querier.Config, which
 // documents each setting and its default) says of the live tails.
@@ -64,7 +59,7 @@ type Deps struct {
 	BlocksGroup string
 	// Blocklist knows the blocks below the tails.
 	Blocklist *blocklist.Blocklist
-	// Digesters answer the live requests of each kind but Spans.
+	// Digesters answer the live requests of each kind but KindSpans.
 	Digesters map[string]Digester
 	Logger    *slog.Logger
 	// Registerer takes the live tails' metrics.
@@ -117,7 +112,7 @@ func New(cfg Config, deps Deps) *Tails {
 		owners:    &owners{adm: kadm.NewClient(deps.Client), group: cfg.Group, topic: deps.Kafka.Topic},
 		peers:     &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: time.Minute}},
 	}
-	t.metrics.register(deps.Registerer, t, cfg.MaxBytes)
+	t.metrics.register(deps.Registerer, t.Tail, cfg.MaxBytes)
 	return t
 }
 

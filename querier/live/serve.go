@@ -5,10 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
-
-	"go.opentelemetry.io/collector/pdata/ptrace"
 )
 
 // serve returns the spans lq names in partitions from this querier's
@@ -60,7 +56,7 @@ func (t *Tails) serve(ctx context.Context, live *Tail, lq Query, partitions []in
 // digest returns the Digester of kind, ready to answer args; nil for a
 // request for spans.
 func (t *Tails) digest(kind string, args json.RawMessage) (func(Slice) any, error) {
-	if kind == Spans {
+	if kind == KindSpans {
 		return nil, nil
 	}
 	d, ok := t.digesters[kind]
@@ -94,81 +90,4 @@ func (t *Tails) answer(ctx context.Context, live *Tail, lq Query, kind string, a
 	}
 	a.Traces, a.Digests = nil, []json.RawMessage{d}
 	return a, partial, nil
-}
-
-// handle serves this querier's tail to other queriers. A partition
-// it does not hold is a 421 Misdirected Request: the caller asks the
-// group again.
-func (t *Tails) handle(w http.ResponseWriter, r *http.Request) error {
-	var req request
-	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&req); err != nil {
-		return badRequest("live request: %v", err)
-	}
-	if len(req.Tenants) == 0 || len(req.Partitions) == 0 {
-		return badRequest("live request names no tenant or partition")
-	}
-	// No query reads a whole tail: a request for spans names its traces.
-	if req.Kind == Spans && len(req.TraceIDs) == 0 {
-		return badRequest("live request asks for the spans of no trace")
-	}
-	answer, err := t.digest(req.Kind, req.Args)
-	if err != nil {
-		return err
-	}
-	lq, err := req.query()
-	if err != nil {
-		return err
-	}
-	live := t.tail.Load()
-	if live == nil {
-		return ErrNotReady
-	}
-	s, partial, err := t.serve(r.Context(), live, lq, req.Partitions)
-	if err != nil {
-		return err
-	}
-	resp := response{From: s.From, Partial: partial}
-	// The spans are measured before they are encoded, so that an answer
-	// far over the bound costs no copy of it.
-	limit := t.cfg.PeerMaxResponseBytes
-	tooLarge := func(size int64) error {
-		return fmt.Errorf("%w: live tail answer of %d bytes or more, over querier.peer-max-response-bytes %d", ErrResponseTooLarge, size, limit)
-	}
-	if answer != nil {
-		if resp.Digest, err = json.Marshal(answer(s)); err != nil {
-			return err
-		}
-	} else {
-		var (
-			m    ptrace.ProtoMarshaler
-			size int64
-		)
-		resp.Traces = make(map[string][]byte, len(s.Traces))
-		for tenant, parts := range s.Traces {
-			if len(parts) == 0 {
-				continue
-			}
-			all := ptrace.NewTraces()
-			for _, td := range parts {
-				td.ResourceSpans().MoveAndAppendTo(all.ResourceSpans())
-			}
-			// JSON carries the protobuf in base64: 4 bytes for 3.
-			if size += int64(m.TracesSize(all)) * 4 / 3; size > limit {
-				return tooLarge(size)
-			}
-			if resp.Traces[tenant], err = m.MarshalTraces(all); err != nil {
-				return err
-			}
-		}
-	}
-	body, err := json.Marshal(resp)
-	if err != nil {
-		return err
-	}
-	if int64(len(body)) > limit {
-		return tooLarge(int64(len(body)))
-	}
-	w.Header().Set("Content-Type", mediaJSON)
-	_, err = w.Write(body)
-	return err
 }
