@@ -117,7 +117,7 @@ func runQuerier(t *testing.T, log tracelog.Config, bkt objstore.Bucket, lim *lim
 	cfg.AdvertiseAddress = "127.0.0.1:1" // the only querier: no one asks it
 	cfg.Blocklist.PollInterval = 50 * time.Millisecond
 	reg := prometheus.NewRegistry()
-	q, err := querier.New(cfg, log, tenant.DefaultConfig(), lim, "builders", retention, bkt, discard(), reg)
+	q, err := querier.New(cfg, querier.Deps{Kafka: log, Tenants: tenant.DefaultConfig(), Limits: lim, BlocksGroup: "builders", BlockRetention: retention, Bucket: bkt, Logger: discard(), Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,7 @@ func TestPeerEndpointIsNotOnTheAPIPort(t *testing.T) {
 	a := &tenantData{name: "team-a"}
 	a.sent = sendTracesAs(t, "grpc", n.OTLPGRPC, a.service(), 1, a.name)
 
-	live := `{"tenants": ["team-a"], "partitions": [0, 1, 2, 3], "traceIDs": ["` + a.ids()[0] + `"]}`
+	live := `{"kind": "spans", "tenants": ["team-a"], "partitions": [0, 1, 2, 3], "traceIDs": ["` + a.ids()[0] + `"]}`
 	post := func(addr string) (int, string) {
 		t.Helper()
 		req, err := http.NewRequest("POST", "http://"+addr+"/internal/live", strings.NewReader(live))

@@ -22,6 +22,7 @@ import (
 
 	"github.com/spanlog/spanlog/block"
 	"github.com/spanlog/spanlog/objstore"
+	"github.com/spanlog/spanlog/querier/internal/querytest"
 )
 
 // batchResponse is a decoded batch response.
@@ -211,7 +212,7 @@ func TestBatchStreamError(t *testing.T) {
 	for _, protobuf := range []bool{false, true} {
 		rec := httptest.NewRecorder()
 		s := newBatchStream(rec, protobuf, responseLimit{})
-		if err := s.trace(traceID(1), spans([2]byte{1, 1})); err != nil {
+		if err := s.trace(querytest.TraceID(1), querytest.Spans([2]byte{1, 1})); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.fail(errors.New("block unreadable")); err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/spanlog/spanlog/block"
 	"github.com/spanlog/spanlog/objstore"
 	"github.com/spanlog/spanlog/schema"
+	"github.com/spanlog/spanlog/tenant"
 )
 
 // batchBase is the time of the first span of test traces.
@@ -79,6 +80,11 @@ type batchFixture struct {
 // three blocks, with duplicate spans. It then starts a querier and writes
 // to its live tail parts of 15 of those traces and of 5 others.
 func newBatchFixture(t *testing.T) *batchFixture {
+	return newBatchFixtureWith(t, DefaultConfig())
+}
+
+// newBatchFixtureWith is newBatchFixture with a querier of cfg.
+func newBatchFixtureWith(t *testing.T, cfg Config) *batchFixture {
 	rng := rand.New(rand.NewPCG(7, 8))
 	bkt, err := objstore.NewDir(t.TempDir())
 	if err != nil {
@@ -97,7 +103,7 @@ func newBatchFixture(t *testing.T) *batchFixture {
 		}
 		writeTestBlock(t, bkt, b, td)
 	}
-	f := &batchFixture{q: startQuerier(t, bkt)}
+	f := &batchFixture{q: startQuerierWithin(t, bkt, cfg, tenant.DefaultConfig(), noLimits(t))}
 	for i, id := range pool[:15] {
 		f.q.produce(t, traceSpans(id, i, 0, 100))
 	}

@@ -66,6 +66,12 @@ type Config struct {
 	// the internal listen address, with the host name when that has no
 	// host.
 	AdvertiseAddress string `yaml:"advertise-address" help:"host:port other queriers reach this querier's internal listener at (default: derived from server.internal-listen-address)."`
+	// WholeScanShare picks how a search reads the traces it reads whole
+	// from a block: a lookup by ID costs about a page per column and
+	// trace, and rows decoded one by one, so past one in WholeScanShare of
+	// the block's traces it scans the columns a search reads instead. 0
+	// never scans. Default 8.
+	WholeScanShare int64 `yaml:"whole-scan-share" help:"A search scans a block for the traces it reads whole, rather than looking them up, when it wants more than one in this many of the block's traces (0: always look up)."`
 	// Blocklist tunes how the querier learns of blocks.
 	Blocklist blocklist.Config `yaml:"blocklist"`
 }
@@ -83,6 +89,7 @@ func DefaultConfig() Config {
 		LiveTailMaxBytes:      1 << 30,
 		StorageTimeout:        5 * time.Second,
 		PeerMaxResponseBytes:  128 << 20,
+		WholeScanShare:        8,
 		Blocklist:             blocklist.DefaultConfig(),
 	}
 }
@@ -110,6 +117,8 @@ func (c Config) Validate() error {
 		return errors.New("querier: peer timeout must be more than the read-your-writes and storage timeouts, which it includes")
 	case c.PeerMaxResponseBytes <= 0:
 		return errors.New("querier: peer max response bytes must be positive")
+	case c.WholeScanShare < 0:
+		return errors.New("querier: whole scan share must not be negative")
 	}
 	return c.Blocklist.Validate()
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/spanlog/spanlog/internal/logtest"
 	"github.com/spanlog/spanlog/limits"
 	"github.com/spanlog/spanlog/objstore"
+	"github.com/spanlog/spanlog/querier/live"
 	"github.com/spanlog/spanlog/schema"
 	"github.com/spanlog/spanlog/tenant"
 )
@@ -80,12 +81,17 @@ func newLimits(t testing.TB, defaults limits.Limits, overrides string) *limits.O
 // started: it has joined no log, so every request that gets past its
 // checks is answered 503.
 func unstartedQuerier(t testing.TB) *Querier {
+	cfg, reg, logger := DefaultConfig(), prometheus.NewRegistry(), slog.New(slog.DiscardHandler)
+	m := newMetrics(reg)
 	return &Querier{
 		tenants: tenant.Config{MultiTenancy: true, Default: "single-tenant"},
-		logger:  slog.New(slog.DiscardHandler),
-		metrics: newMetrics(prometheus.NewRegistry(), slog.New(slog.DiscardHandler)),
+		logger:  logger,
+		metrics: m,
 		limits:  noLimits(t),
-		cfg:     DefaultConfig(),
+		cfg:     cfg,
+		live: live.New(live.Config{QueryTimeout: cfg.QueryTimeout}, live.Deps{
+			Digesters: newDigesters(), Logger: logger, Registerer: reg, Requests: m.requests,
+		}),
 	}
 }
 
@@ -156,7 +162,7 @@ func launchQueriers(t testing.TB, bkt objstore.Bucket, cfgs []Config, tenants te
 		cfg.SessionTimeout = 6 * time.Second
 		cfg.AdvertiseAddress = ln.Addr().String()
 		reg, logs := prometheus.NewRegistry(), &logtest.Buffer{}
-		q, err := New(cfg, log, tenants, lim, "builders", 0, bkt, logs.Logger(), reg)
+		q, err := New(cfg, Deps{Kafka: log, Tenants: tenants, Limits: lim, BlocksGroup: "builders", Bucket: bkt, Logger: logs.Logger(), Registerer: reg})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -12,6 +12,7 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 
+	"github.com/spanlog/spanlog/querier/live"
 	"github.com/spanlog/spanlog/tenant"
 )
 
@@ -59,7 +60,7 @@ func (q *Querier) RegisterRoutes(mux *http.ServeMux) {
 // max-concurrent-queries: the query they serve already is, where it came
 // in.
 func (q *Querier) RegisterPeerRoutes(mux *http.ServeMux) {
-	mux.Handle("POST "+livePath, q.instrument("live", q.handleLive))
+	q.live.RegisterRoutes(mux)
 }
 
 // handlerFunc is a query handler; the error it returns is written by
@@ -143,15 +144,13 @@ func httpStatus(err error) int {
 		return http.StatusUnauthorized
 	case errors.Is(err, tenant.ErrInvalid), errors.Is(err, errBadRequest):
 		return http.StatusBadRequest
-	case errors.Is(err, errNotOwned):
-		return http.StatusMisdirectedRequest
 	case errors.Is(err, errTooManyQueries):
 		return http.StatusTooManyRequests
-	case errors.Is(err, errResponseTooLarge):
+	case errors.Is(err, errResponseTooLarge), errors.Is(err, live.ErrResponseTooLarge):
 		// As Mimir answers a query over a limit: the request is well
 		// formed, and repeating it will not help.
 		return http.StatusUnprocessableEntity
-	case errors.Is(err, ErrNotReady), errors.Is(err, errStopping), errors.Is(err, errBlocksBehind):
+	case errors.Is(err, ErrNotReady), errors.Is(err, errStopping), errors.Is(err, live.ErrBlocksBehind):
 		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError

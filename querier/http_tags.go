@@ -2,9 +2,7 @@ package querier
 
 import (
 	"encoding/json"
-	"errors"
 	"net/http"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -46,45 +44,16 @@ func (q *Querier) parseTagsRequest(r *http.Request) (tagsRequest, error) {
 
 // tagsFilter returns the query that selects the spans whose tags are
 // listed, nil for every span. Grafana's editor sends the query being typed,
-// which is incomplete when it asks for values ({ span.a = "x" && span.b = }
-// asks for span.b's values): so a q that does not parse is narrowed to its
-// complete comparisons, and to none, rather than refused. A q over the
-// bounds of a query is refused: narrowing would not bring it within them.
+// which is incomplete when it asks for values, so q is parsed leniently
+// (traceql.ParseLenient): narrowed to its complete comparisons rather than
+// refused. A q over the bounds of a query is refused.
 func tagsFilter(text string) (*traceql.Query, error) {
-	text = strings.TrimSpace(text)
-	if text == "" || text == "{}" {
-		return nil, nil
-	}
-	query, err := traceql.Parse(text)
-	switch {
-	case err == nil:
-		return query, nil
-	case errors.Is(err, traceql.ErrTooLarge):
+	query, err := traceql.ParseLenient(text)
+	if err != nil {
 		return nil, badRequest("q: %v", err)
-	}
-	var conds []string
-	for _, m := range tagsComparison.FindAllString(text, -1) {
-		if _, err := traceql.Parse("{ " + m + " }"); err == nil {
-			conds = append(conds, m)
-		}
-	}
-	if len(conds) == 0 {
-		return nil, nil
-	}
-	query, err = traceql.Parse("{ " + strings.Join(conds, " && ") + " }")
-	switch {
-	case errors.Is(err, traceql.ErrTooLarge):
-		return nil, badRequest("q: its %d complete comparisons: %v", len(conds), err)
-	case err != nil:
-		return nil, nil
 	}
 	return query, nil
 }
-
-// tagsComparison matches a complete comparison: a scoped, unscoped or
-// quoted attribute or an intrinsic, an operator, and a quoted string or a
-// bare literal (number, duration, boolean, status, kind).
-var tagsComparison = regexp.MustCompile(`(?:(?:span|resource)?\.(?:"(?:[^"\\]|\\.)*"|[\w.\-/]+)|[A-Za-z]+(?::[A-Za-z]+)?)\s*(?:=~|!~|!=|>=|<=|=|>|<)\s*(?:"(?:[^"\\]|\\.)*"|-?[\w.]+)`)
 
 // handleTagNames answers GET /api/search/tags: {"tagNames": [...]}, the
 // attribute names of spans and resources.
@@ -193,7 +162,7 @@ func splitScopedTag(tag string) (scope, name string) {
 		return "", strings.TrimPrefix(tag, ".")
 	case strings.HasPrefix(tag, "span:"):
 		return scopeIntrinsic, strings.TrimPrefix(tag, "span:")
-	case slices.Contains(intrinsicTags, tag):
+	case slices.Contains(traceql.Intrinsics(), tag):
 		return scopeIntrinsic, tag
 	}
 	return "", tag

@@ -61,7 +61,15 @@ func TestRunLeavesNoGoroutines(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.AdvertiseAddress = "127.0.0.1:1" // no peer: it owns every partition
 	cfg.SessionTimeout = 6 * time.Second
-	q, err := New(cfg, kafka, tenants, lim, "builders", 0, bkt, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	q, err := New(cfg, Deps{
+		Kafka:       kafka,
+		Tenants:     tenants,
+		Limits:      lim,
+		BlocksGroup: "builders",
+		Bucket:      bkt,
+		Logger:      slog.New(slog.DiscardHandler),
+		Registerer:  prometheus.NewRegistry(),
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -49,15 +49,13 @@ func TestLiveTailSkipsRecordsWithoutSpans(t *testing.T) {
 	if err := q.producer.ProduceSync(context.Background(), skipped...).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
-	live := q.live.Load()
+	live := q.live.Tail()
 	for _, r := range skipped {
 		if err := live.WaitFor(t.Context(), r.Partition, r.Offset+1); err != nil {
 			t.Fatal(err)
 		}
 	}
-	live.mu.Lock()
-	records := live.records
-	live.mu.Unlock()
+	records, _ := live.Size()
 	if records != 1 {
 		t.Errorf("live tail holds %d records, want the one with spans", records)
 	}

@@ -57,7 +57,7 @@ func TestLiveTailBoundWithBuildersHeldBack(t *testing.T) {
 	produce(traceSpans(long, 0, 2, 3))
 	// A batch of the oldest and the most recent traces.
 	batch := append(ids[:500:500], ids[len(ids)-400:]...)
-	live := q.live.Load()
+	live := q.live.Tail()
 	for p, end := range ends {
 		if err := live.WaitFor(context.Background(), p, end); err != nil {
 			t.Fatal(err)
@@ -89,7 +89,7 @@ func TestLiveTailBoundWithBuildersHeldBack(t *testing.T) {
 	bcfg.ConsumerGroup = "builders"
 	bcfg.CycleDuration = time.Second
 	bcfg.IdleCutDelay = 100 * time.Millisecond
-	b, err := blockbuilder.New(bcfg, q.log, testTenant, bkt, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	b, err := blockbuilder.New(bcfg, q.kafka, testTenant, bkt, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,8 +24,8 @@ func BenchmarkLiveTraceByIDThroughPeer(b *testing.B) {
 	qs := startQueriers(b, bkt, 2)
 	ctx := context.Background()
 	for {
-		n := len(qs[0].live.Load().Owned()) + len(qs[1].live.Load().Owned())
-		if n == int(qs[0].partitions) && len(qs[0].live.Load().Owned()) > 0 && len(qs[1].live.Load().Owned()) > 0 {
+		n := len(qs[0].live.Tail().Owned()) + len(qs[1].live.Tail().Owned())
+		if n == int(qs[0].partitions) && len(qs[0].live.Tail().Owned()) > 0 && len(qs[1].live.Tail().Owned()) > 0 {
 			break
 		}
 		time.Sleep(10 * time.Millisecond)
@@ -35,7 +35,7 @@ func BenchmarkLiveTraceByIDThroughPeer(b *testing.B) {
 	var ids []pcommon.TraceID
 	for len(ids) < 200 {
 		id := randomID(rng)
-		if _, ok := qs[0].live.Load().Owned()[schema.Partition(testTenant, id, qs[0].partitions)]; !ok {
+		if _, ok := qs[0].live.Tail().Owned()[schema.Partition(testTenant, id, qs[0].partitions)]; !ok {
 			continue
 		}
 		ids = append(ids, id)

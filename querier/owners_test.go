@@ -2,9 +2,9 @@ package querier
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -14,24 +14,11 @@ import (
 
 	"github.com/spanlog/spanlog/block"
 	"github.com/spanlog/spanlog/objstore"
+	"github.com/spanlog/spanlog/querier/live"
 	"github.com/spanlog/spanlog/querier/traceql"
 	"github.com/spanlog/spanlog/schema"
 	"github.com/spanlog/spanlog/tenant"
 )
-
-func TestAddressInGroupMetadata(t *testing.T) {
-	for _, rest := range [][]byte{nil, []byte("sticky user data")} {
-		addr, got := unwrapAddress(wrapAddress("10.0.0.7:3200", rest))
-		if addr != "10.0.0.7:3200" || string(got) != string(rest) {
-			t.Errorf("round trip of %q: %q, %q", rest, addr, got)
-		}
-	}
-	for _, foreign := range [][]byte{nil, []byte("spanlog-querier/1:"), []byte("spanlog-querier/1:\xff"), []byte("other")} {
-		if addr, rest := unwrapAddress(foreign); addr != "" || string(rest) != string(foreign) {
-			t.Errorf("%q: address %q, rest %q; want none and the data as is", foreign, addr, rest)
-		}
-	}
-}
 
 // TestQueriersShareTheLiveTail runs three queriers in one group: each
 // consumes some partitions, and each answers for every trace of every
@@ -55,7 +42,7 @@ func TestQueriersShareTheLiveTail(t *testing.T) {
 			var owned []int32
 			everyOne := true
 			for _, q := range qs {
-				mine := q.live.Load().Owned()
+				mine := q.live.Tail().Owned()
 				everyOne = everyOne && len(mine) > 0
 				for p := range mine {
 					owned = append(owned, p)
@@ -76,16 +63,23 @@ func TestQueriersShareTheLiveTail(t *testing.T) {
 
 	// A querier asked for a partition it does not own says so, and the
 	// asker learns the owner again.
-	owned := qs[0].live.Load().Owned()
+	owned := qs[0].live.Tail().Owned()
 	var other int32
 	for other = range 4 {
 		if _, ok := owned[other]; !ok {
 			break
 		}
 	}
-	_, _, err = qs[1].askOwner(ctx, qs[0].cfg.AdvertiseAddress, liveQuery{tenants: []string{testTenant}, ids: []pcommon.TraceID{{15: 1}}}, []int32{other})
-	if !errors.Is(err, errNotOwned) {
-		t.Fatalf("asking querier 0 for partition %d it does not own: %v, want errNotOwned", other, err)
+	// (The asker's side, that this answer is live.ErrNotOwned, is
+	// live's TestMisdirectedAnswerIsNotOwned.)
+	ask := fmt.Sprintf(`{"kind": "spans", "tenants": [%q], "partitions": [%d], "traceIDs": ["%032x"]}`, testTenant, other, 1)
+	resp, err := http.Post("http://"+qs[0].cfg.AdvertiseAddress+live.Path, "application/json", strings.NewReader(ask))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMisdirectedRequest {
+		t.Fatalf("asking querier 0 for partition %d it does not own: %s, want 421 (not owned)", other, resp.Status)
 	}
 
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -160,7 +154,7 @@ func TestAskerCatchesUpWithTheOwnersBlocks(t *testing.T) {
 	qs := startQueriersEach(t, bkt, []Config{owner, asker}, tenant.DefaultConfig(), noLimits(t))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	for len(qs[0].live.Load().Owned()) == 0 || len(qs[0].live.Load().Owned())+len(qs[1].live.Load().Owned()) != 4 {
+	for len(qs[0].live.Tail().Owned()) == 0 || len(qs[0].live.Tail().Owned())+len(qs[1].live.Tail().Owned()) != 4 {
 		select {
 		case <-ctx.Done():
 			t.Fatal("the group did not share the partitions")
@@ -173,7 +167,7 @@ func TestAskerCatchesUpWithTheOwnersBlocks(t *testing.T) {
 	var id pcommon.TraceID
 	for {
 		id = randomID(rng)
-		if _, ok := qs[0].live.Load().Owned()[schema.Partition(testTenant, id, qs[0].partitions)]; ok {
+		if _, ok := qs[0].live.Tail().Owned()[schema.Partition(testTenant, id, qs[0].partitions)]; ok {
 			break
 		}
 	}
@@ -190,7 +184,7 @@ func TestAskerCatchesUpWithTheOwnersBlocks(t *testing.T) {
 	if _, err := b.Write(ctx, bkt, []schema.OffsetRange{{Partition: partition, Start: 0, End: offset + 1}}); err != nil {
 		t.Fatal(err)
 	}
-	for n, _ := qs[0].live.Load().Size(); n > 0; n, _ = qs[0].live.Load().Size() {
+	for n, _ := qs[0].live.Tail().Size(); n > 0; n, _ = qs[0].live.Tail().Size() {
 		select {
 		case <-ctx.Done():
 			t.Fatal("the owner did not trim its live tail")

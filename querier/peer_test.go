@@ -10,11 +10,12 @@ import (
 	"testing"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
+	"github.com/spanlog/spanlog/internal/promtest"
 	"github.com/spanlog/spanlog/objstore"
+	"github.com/spanlog/spanlog/querier/live"
 	"github.com/spanlog/spanlog/querier/traceql"
 	"github.com/spanlog/spanlog/schema"
 	"github.com/spanlog/spanlog/tenant"
@@ -35,14 +36,14 @@ func TestPeerRoutesAreNotOnTheAPI(t *testing.T) {
 		mux.ServeHTTP(rec, req)
 		return rec
 	}
-	live := `{"tenants": ["team-a"], "partitions": [0], "traceIDs": ["ab"]}`
+	body := `{"kind": "spans", "tenants": ["team-a"], "partitions": [0], "traceIDs": ["ab"]}`
 	for _, method := range []string{"POST", "GET"} {
-		if rec := serve(api, method, livePath, live); rec.Code != http.StatusNotFound {
-			t.Errorf("%s %s on the query API: %d %s, want 404", method, livePath, rec.Code, rec.Body)
+		if rec := serve(api, method, live.Path, body); rec.Code != http.StatusNotFound {
+			t.Errorf("%s %s on the query API: %d %s, want 404", method, live.Path, rec.Code, rec.Body)
 		}
 	}
-	if rec := serve(peer, "POST", livePath, live); rec.Code != http.StatusServiceUnavailable {
-		t.Errorf("POST %s on the peer routes: %d %s, want 503 from a querier not started", livePath, rec.Code, rec.Body)
+	if rec := serve(peer, "POST", live.Path, body); rec.Code != http.StatusServiceUnavailable {
+		t.Errorf("POST %s on the peer routes: %d %s, want 503 from a querier not started", live.Path, rec.Code, rec.Body)
 	}
 	for _, route := range queryRoutes {
 		if rec := serve(peer, route.method, route.target, route.body); rec.Code != http.StatusNotFound {
@@ -60,13 +61,14 @@ func TestPeerRequestsAreChecked(t *testing.T) {
 	deep := strings.Repeat("(", 5*traceql.MaxDepth)
 	long := strings.Repeat("(", traceql.MaxQueryBytes+1)
 	for _, tc := range []struct{ body, says string }{
-		{`{"tenants": ["t"], "partitions": [0], "candidates": true, "query": "` + deep + `"}`, "parse error at 1:1001: parentheses and ! nest more than 1000 deep"},
-		{`{"tenants": ["t"], "partitions": [0], "candidates": true, "query": "` + long + `"}`, "over the limit of 131072"},
-		{`{"tenants": ["t"], "partitions": [0]}`, "live request asks for the spans of no trace"},
-		{`{"tenants": ["t"], "partitions": [0], "traceIDs": []}`, "live request asks for the spans of no trace"},
+		{`{"kind": "candidates", "tenants": ["t"], "partitions": [0], "args": {"query": "` + deep + `"}}`, "parse error at 1:1001: parentheses and ! nest more than 1000 deep"},
+		{`{"kind": "candidates", "tenants": ["t"], "partitions": [0], "args": {"query": "` + long + `"}}`, "over the limit of 131072"},
+		{`{"kind": "spans", "tenants": ["t"], "partitions": [0]}`, "live request asks for the spans of no trace"},
+		{`{"kind": "spans", "tenants": ["t"], "partitions": [0], "traceIDs": []}`, "live request asks for the spans of no trace"},
+		{`{"kind": "everything", "tenants": ["t"], "partitions": [0]}`, "live request of unknown kind"},
 	} {
 		rec := httptest.NewRecorder()
-		peer.ServeHTTP(rec, httptest.NewRequest("POST", livePath, strings.NewReader(tc.body)))
+		peer.ServeHTTP(rec, httptest.NewRequest("POST", live.Path, strings.NewReader(tc.body)))
 		if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), tc.says) {
 			t.Errorf("%.60s...: %d %s, want 400 saying %q", tc.body, rec.Code, rec.Body, tc.says)
 		}
@@ -97,7 +99,7 @@ func TestPeerAnswersAreBounded(t *testing.T) {
 	owner, asker := qs[0], qs[1]
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	for len(owner.live.Load().Owned()) == 0 || len(owner.live.Load().Owned())+len(asker.live.Load().Owned()) != 4 {
+	for len(owner.live.Tail().Owned()) == 0 || len(owner.live.Tail().Owned())+len(asker.live.Tail().Owned()) != 4 {
 		select {
 		case <-ctx.Done():
 			t.Fatal("the group did not share the partitions")
@@ -108,7 +110,7 @@ func TestPeerAnswersAreBounded(t *testing.T) {
 	ownersID := func() pcommon.TraceID {
 		for {
 			id := randomID(rng)
-			if _, ok := owner.live.Load().Owned()[schema.Partition(testTenant, id, owner.partitions)]; ok {
+			if _, ok := owner.live.Tail().Owned()[schema.Partition(testTenant, id, owner.partitions)]; ok {
 				return id
 			}
 		}
@@ -128,15 +130,14 @@ func TestPeerAnswersAreBounded(t *testing.T) {
 	if err != nil || found != len(ids) {
 		t.Fatalf("four traces of 10,000 bytes in the owner's tail: found %d: %v", found, err)
 	}
-	var tooLarge dto.Metric
-	if err := asker.metrics.peerRequests.WithLabelValues("too_large").Write(&tooLarge); err != nil || tooLarge.GetCounter().GetValue() == 0 {
-		t.Errorf("no answer was over the bound (%v): the test proves nothing", err)
+	if promtest.Value(t, asker.reg, "spanlog_querier_peer_requests_total", "outcome", "too_large") == 0 {
+		t.Errorf("no answer was over the bound: the test proves nothing")
 	}
 
 	big := ownersID()
 	owner.produce(t, withAttribute(big, 30_000))
 	_, _, err = asker.FindTrace(ctx, []string{testTenant}, big, TimeRange{})
-	if !errors.Is(err, errResponseTooLarge) || !strings.Contains(err.Error(), "querier.peer-max-response-bytes 20000") {
+	if !errors.Is(err, live.ErrResponseTooLarge) || !strings.Contains(err.Error(), "querier.peer-max-response-bytes 20000") {
 		t.Fatalf("a trace of 30,000 bytes in the owner's tail: %v, want one over querier.peer-max-response-bytes", err)
 	}
 	if got := httpStatus(err); got != http.StatusUnprocessableEntity {

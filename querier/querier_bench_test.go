@@ -31,7 +31,7 @@ func BenchmarkStartWith10kBlocks(b *testing.B) {
 
 	var ready, loaded time.Duration
 	for b.Loop() {
-		q, err := New(soloConfig(), log, tenant.DefaultConfig(), noLimits(b), "builders", 0, bkt, logger, prometheus.NewRegistry())
+		q, err := New(soloConfig(), Deps{Kafka: log, Tenants: tenant.DefaultConfig(), Limits: noLimits(b), BlocksGroup: "builders", Bucket: bkt, Logger: logger, Registerer: prometheus.NewRegistry()})
 		if err != nil {
 			b.Fatal(err)
 		}

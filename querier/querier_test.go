@@ -39,7 +39,7 @@ func TestReadyDoesNotWaitForTheBlocklist(t *testing.T) {
 		t.Fatal(err)
 	}
 	bkt := &stuckBucket{Bucket: dir, release: make(chan struct{})}
-	q, err := New(soloConfig(), log, tenant.DefaultConfig(), noLimits(t), "builders", 0, bkt, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	q, err := New(soloConfig(), Deps{Kafka: log, Tenants: tenant.DefaultConfig(), Limits: noLimits(t), BlocksGroup: "builders", Bucket: bkt, Logger: slog.New(slog.DiscardHandler), Registerer: prometheus.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/spanlog/spanlog/block"
 	"github.com/spanlog/spanlog/internal/blocktest"
 	"github.com/spanlog/spanlog/objstore"
+	"github.com/spanlog/spanlog/querier/internal/querytest"
 	"github.com/spanlog/spanlog/schema"
 )
 
@@ -27,7 +28,7 @@ func TestReadersEvictWithoutClosingReadersInUse(t *testing.T) {
 	var metas []*schema.BlockMeta
 	for i := range byte(3) {
 		b := block.NewBuilder("t", block.DefaultOptions())
-		b.Add(spans([2]byte{i + 1, 1}))
+		b.Add(querytest.Spans([2]byte{i + 1, 1}))
 		m, err := b.Write(ctx, bkt, []schema.OffsetRange{{Start: int64(i), End: int64(i) + 1}})
 		if err != nil {
 			t.Fatal(err)
@@ -47,7 +48,7 @@ func TestReadersEvictWithoutClosingReadersInUse(t *testing.T) {
 		}
 		rel()
 	}
-	if _, ok, err := blocktest.FindTrace(ctx, held, traceID(1)); err != nil || !ok {
+	if _, ok, err := blocktest.FindTrace(ctx, held, querytest.TraceID(1)); err != nil || !ok {
 		t.Fatalf("evicted reader in use: found %v, %v", ok, err)
 	}
 	release()
@@ -85,7 +86,7 @@ func TestReadersRetainClosesTheOthers(t *testing.T) {
 	}
 	var metas []*schema.BlockMeta
 	for i := range byte(3) {
-		metas = append(metas, writeTestBlock(t, bkt, int(i), spans([2]byte{i + 1, 1})))
+		metas = append(metas, writeTestBlock(t, bkt, int(i), querytest.Spans([2]byte{i + 1, 1})))
 	}
 	c := newReaders(bkt, 10)
 	defer c.close()
@@ -105,7 +106,7 @@ func TestReadersRetainClosesTheOthers(t *testing.T) {
 		t.Fatalf("%d readers open after retaining one", c.lru.Len())
 	}
 	// One in use reads on until released.
-	if _, ok, err := blocktest.FindTrace(ctx, held, traceID(1)); err != nil || !ok {
+	if _, ok, err := blocktest.FindTrace(ctx, held, querytest.TraceID(1)); err != nil || !ok {
 		t.Fatalf("reader in use, no longer retained: found %v, %v", ok, err)
 	}
 	release()
@@ -114,7 +115,7 @@ func TestReadersRetainClosesTheOthers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok, err := blocktest.FindTrace(ctx, r, traceID(1)); err != nil || !ok {
+	if _, ok, err := blocktest.FindTrace(ctx, r, querytest.TraceID(1)); err != nil || !ok {
 		t.Fatalf("reopened: found %v, %v", ok, err)
 	}
 	rel()
@@ -132,11 +133,11 @@ func TestQuerierClosesReadersOfBlocksNoLongerRead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deleted := writeTestBlock(t, bkt, 1, spans([2]byte{1, 1}))
-	merged := writeTestBlock(t, bkt, 2, spans([2]byte{2, 1}))
+	deleted := writeTestBlock(t, bkt, 1, querytest.Spans([2]byte{1, 1}))
+	merged := writeTestBlock(t, bkt, 2, querytest.Spans([2]byte{2, 1}))
 	q := startQuerier(t, bkt)
 	for _, id := range []byte{1, 2} {
-		if _, found, err := q.FindTrace(ctx, []string{testTenant}, traceID(id), TimeRange{}); err != nil || !found {
+		if _, found, err := q.FindTrace(ctx, []string{testTenant}, querytest.TraceID(id), TimeRange{}); err != nil || !found {
 			t.Fatalf("trace %d: found %v, %v", id, found, err)
 		}
 	}
@@ -151,7 +152,7 @@ func TestQuerierClosesReadersOfBlocksNoLongerRead(t *testing.T) {
 	}
 	// A merge's output: a block whose range holds the other's.
 	b := block.NewBuilder(testTenant, block.DefaultOptions())
-	b.Add(spans([2]byte{2, 1}))
+	b.Add(querytest.Spans([2]byte{2, 1}))
 	if _, err := b.Write(ctx, bkt, []schema.OffsetRange{{Partition: merged.KafkaRanges[0].Partition, Start: 0, End: 2}}); err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +163,7 @@ func TestQuerierClosesReadersOfBlocksNoLongerRead(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if _, found, err := q.FindTrace(ctx, []string{testTenant}, traceID(2), TimeRange{}); err != nil || !found {
+	if _, found, err := q.FindTrace(ctx, []string{testTenant}, querytest.TraceID(2), TimeRange{}); err != nil || !found {
 		t.Fatalf("trace 2 from the merged block: found %v, %v", found, err)
 	}
 }

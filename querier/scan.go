@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"encoding/hex"
 	"fmt"
 	"slices"
 	"sync"
@@ -12,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 
 	"github.com/spanlog/spanlog/block"
+	"github.com/spanlog/spanlog/querier/live"
 	"github.com/spanlog/spanlog/querier/traceql"
 	"github.com/spanlog/spanlog/schema"
 )
@@ -40,7 +40,7 @@ type traceScan struct {
 	// may not keep the rows.
 	visit func(trace []schema.SpanRow)
 	// storage bounds the scan's waits on object storage.
-	storage storageWait
+	storage live.StorageWait
 }
 
 // candidate is a trace with a span that passes the scan's filter, and an
@@ -82,7 +82,7 @@ func (q *Querier) scanTraces(ctx context.Context, s traceScan) (scanned, error) 
 	}
 	// Without a blocklist, the answer is the live tail's.
 	s.storage = q.newStorageWait()
-	partial, err := s.storage.wait(ctx, "first blocklist poll", q.waitPolled)
+	partial, err := s.storage.Wait(ctx, "first blocklist poll", q.waitPolled)
 	if err != nil {
 		return read, fmt.Errorf("wait for blocklist: %w", err)
 	}
@@ -127,7 +127,7 @@ func (q *Querier) newTenantScan(ctx context.Context, s traceScan, tenant string)
 	// The owners of the live tails pick its candidates, so that only
 	// their IDs travel between queriers. The blocks are listed after: a
 	// tail trimmed meanwhile is trimmed into blocks the blocklist knows.
-	live, partial, err := q.fetchLive(ctx, liveQuery{tenants: []string{tenant}, candidates: true, query: s.query, storage: s.storage})
+	liveCands, partial, err := q.liveTailCandidates(ctx, tenant, s.query, s.storage)
 	if err != nil {
 		return nil, err
 	}
@@ -136,63 +136,10 @@ func (q *Querier) newTenantScan(ctx context.Context, s traceScan, tenant string)
 		q:          q,
 		tenant:     tenant,
 		metas:      q.blocksIn(tenant, s.tr),
-		live:       live.Candidates[tenant],
-		partitions: q.partitions.Load(),
+		live:       liveCands,
+		partitions: q.live.Partitions(),
 		partial:    partial,
 	}, nil
-}
-
-// blocksIn returns the tenant's blocks that overlap tr, most recent first.
-func (q *Querier) blocksIn(tenant string, tr TimeRange) []*schema.BlockMeta {
-	var metas []*schema.BlockMeta
-	for _, m := range q.blocklist.Metas(tenant) {
-		if tr.overlaps(m) {
-			metas = append(metas, m)
-		}
-	}
-	slices.SortFunc(metas, func(a, b *schema.BlockMeta) int { return b.MaxEnd.Compare(a.MaxEnd) })
-	return metas
-}
-
-// eachBlock calls fn for each of metas, BlockConcurrency at a time, in
-// order. The first block fn fails on stops the others, those being read
-// and those not yet started, and makes the answer partial: a block that
-// cannot be read is most often object storage failing, and every other
-// read would wait out the same retries. An error is returned only when
-// ctx ended.
-func (q *Querier) eachBlock(ctx context.Context, metas []*schema.BlockMeta, fn func(context.Context, *schema.BlockMeta) error) (Partial, error) {
-	blocksCtx, stopBlocks := context.WithCancel(ctx)
-	defer stopBlocks()
-	var (
-		wg      sync.WaitGroup
-		mu      sync.Mutex
-		failure Partial
-		sem     = make(chan struct{}, q.cfg.BlockConcurrency)
-	)
-	for _, m := range metas {
-		select {
-		case sem <- struct{}{}:
-		case <-blocksCtx.Done():
-		}
-		if blocksCtx.Err() != nil {
-			break
-		}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			if err := fn(blocksCtx, m); err != nil {
-				mu.Lock()
-				defer mu.Unlock()
-				// Reads cut short by the request's end or by another
-				// block's failure are no failure of their own.
-				if blocksCtx.Err() == nil {
-					failure = q.blockFailed(err)
-					stopBlocks()
-				}
-			}
-		})
-	}
-	wg.Wait()
-	return failure, ctx.Err()
 }
 
 // candidates is phase 1: it returns the candidates of every source, each
@@ -305,16 +252,12 @@ func (ts *tenantScan) visitWhole(ctx context.Context, cands []candidate) error {
 // the live tail and from every block that may hold spans of it.
 func (ts *tenantScan) wholeTraces(ctx context.Context, cands []candidate) ([][]schema.SpanRow, error) {
 	ids := make([]pcommon.TraceID, len(cands))
-	hexes := make([]string, len(cands))
-	partitions := make([]int32, len(cands))
 	parts := make(map[[16]byte][]schema.SpanRow, len(cands))
 	var livePartitions []int32
 	for i, c := range cands {
 		ids[i] = c.id
-		hexes[i] = hex.EncodeToString(c.id[:])
-		partitions[i] = ts.partitionOf(c.id)
-		if partitions[i] >= 0 && !slices.Contains(livePartitions, partitions[i]) {
-			livePartitions = append(livePartitions, partitions[i])
+		if p := ts.partitionOf(c.id); p >= 0 && !slices.Contains(livePartitions, p) {
+			livePartitions = append(livePartitions, p)
 		}
 	}
 	if ts.partitions <= 0 {
@@ -323,60 +266,34 @@ func (ts *tenantScan) wholeTraces(ctx context.Context, cands []candidate) ([][]s
 	// The live tail first, then the blocks as the blocklist knows them
 	// now: records trimmed from the tail since phase 1 are in blocks it
 	// knows.
-	live, partial, err := ts.q.fetchLive(ctx, liveQuery{tenants: []string{ts.tenant}, partitions: livePartitions, ids: ids, storage: ts.storage})
+	fromLive, partial, err := ts.q.live.Traces(ctx, live.Query{Tenants: []string{ts.tenant}, Partitions: livePartitions, IDs: ids, Storage: ts.storage})
 	ts.partial.Add(partial)
 	if err != nil {
 		return nil, err
 	}
-	for _, td := range live.Traces[ts.tenant] {
+	for _, td := range fromLive.Traces[ts.tenant] {
 		for _, row := range schema.AppendRows(nil, td) {
 			parts[row.TraceID] = append(parts[row.TraceID], row)
 		}
 	}
 	var mu sync.Mutex
-	partial, err = ts.q.eachBlock(ctx, ts.q.blocksIn(ts.tenant, ts.tr), func(ctx context.Context, m *schema.BlockMeta) error {
-		var want []pcommon.TraceID
-		for i, id := range ids {
-			if mayHoldTrace(m, hexes[i], partitions[i], ts.partitions) {
-				want = append(want, id)
-			}
-		}
-		if len(want) == 0 {
-			return nil
-		}
-		r, release, err := ts.q.readers.get(ctx, m)
-		if err != nil {
-			return fmt.Errorf("open block %s/%s: %w", m.Tenant, m.BlockID, err)
-		}
-		defer release()
-		// The bloom filters settle most IDs before anything is read.
-		want = slices.DeleteFunc(want, func(id pcommon.TraceID) bool { return !r.MayContain(id) })
-		if len(want) == 0 {
-			return nil
-		}
-		add := func(id [16]byte, rows []schema.SpanRow) {
-			mu.Lock()
-			parts[id] = append(parts[id], rows...)
-			mu.Unlock()
-		}
+	found := func(id pcommon.TraceID, rows []schema.SpanRow) error {
+		mu.Lock()
+		parts[id] = append(parts[id], rows...)
+		mu.Unlock()
+		return nil
+	}
+	jobs := ts.q.planLookup([]string{ts.tenant}, ids, ts.tr)
+	read, err := ts.q.lookupBlocks(ctx, jobs, nil, func(ctx context.Context, r *block.Reader, m *schema.BlockMeta, want []pcommon.TraceID) error {
 		// A lookup costs about a page per column and trace, and rows
 		// decoded one by one; past a share of the block's traces,
 		// scanning the columns a search reads costs less.
-		found := func(id pcommon.TraceID, rows []schema.SpanRow) error {
-			add(id, rows)
-			return nil
+		if int64(len(want))*ts.q.cfg.WholeScanShare > m.TotalTraces {
+			return r.ScanTraces(ctx, wholeColumns, want, found)
 		}
-		if int64(len(want))*ts.q.wholeScanShare > m.TotalTraces {
-			err = r.ScanTraces(ctx, wholeColumns, want, found)
-		} else {
-			err = r.FindTraceRows(ctx, want, found)
-		}
-		if err != nil {
-			return fmt.Errorf("read block %s/%s: %w", m.Tenant, m.BlockID, err)
-		}
-		return nil
+		return r.FindTraceRows(ctx, want, found)
 	})
-	ts.partial.Add(partial)
+	ts.partial.Add(read.partial)
 	if err != nil {
 		return nil, err
 	}
@@ -388,10 +305,6 @@ func (ts *tenantScan) wholeTraces(ctx context.Context, cands []candidate) ([][]s
 	}
 	return out, nil
 }
-
-// defaultWholeScanShare: a block is scanned for whole traces rather than
-// looked up when more than one of this many of its traces are wanted.
-const defaultWholeScanShare = 8
 
 // wholeColumns are the columns of the rows a scan visits: every field
 // TraceQL and a search hit read. Events, links and the scope are not.
@@ -405,26 +318,6 @@ func (ts *tenantScan) partitionOf(id [16]byte) int32 {
 		return -1
 	}
 	return schema.Partition(ts.tenant, id, ts.partitions)
-}
-
-// mayHoldTrace reports whether block m may hold a trace by its meta: the
-// trace ID (idHex, in hex) is in its range, and it was built from the
-// trace's partition p of the log's partitions. A block whose ranges name
-// no partition of the log, or a trace whose partition is not known (-1),
-// passes.
-func mayHoldTrace(m *schema.BlockMeta, idHex string, p, partitions int32) bool {
-	if m.MinTraceID != "" && idHex < m.MinTraceID || m.MaxTraceID != "" && idHex > m.MaxTraceID {
-		return false
-	}
-	if p < 0 || len(m.KafkaRanges) == 0 {
-		return true
-	}
-	for _, r := range m.KafkaRanges {
-		if r.Partition == p || r.Partition >= partitions || r.Partition < 0 {
-			return true
-		}
-	}
-	return false
 }
 
 func (ts *tenantScan) currentFloor() (uint64, bool) {

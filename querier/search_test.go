@@ -222,11 +222,12 @@ func writeBlockOf(t *testing.T, bkt objstore.Bucket, r schema.OffsetRange, tds .
 func TestSearchMatchesWholeTraces(t *testing.T) {
 	for _, lookup := range []bool{false, true} {
 		t.Run(fmt.Sprintf("lookup=%v", lookup), func(t *testing.T) {
-			f := newBatchFixture(t)
+			cfg := DefaultConfig()
 			if lookup {
 				// Whole traces come from lookups by ID, not scans.
-				f.q.wholeScanShare = 0
+				cfg.WholeScanShare = 0
 			}
+			f := newBatchFixtureWith(t, cfg)
 			checkSearchMatchesWholeTraces(t, f)
 		})
 	}

@@ -2,14 +2,15 @@ package querier
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 
 	"github.com/spanlog/spanlog/block"
+	"github.com/spanlog/spanlog/querier/live"
 	"github.com/spanlog/spanlog/querier/traceql"
 	"github.com/spanlog/spanlog/schema"
 )
@@ -21,9 +22,6 @@ const (
 	scopeIntrinsic = "intrinsic"
 )
 
-// intrinsicTags are the intrinsics Grafana offers in its query builder.
-var intrinsicTags = []string{"duration", "kind", "name", "rootName", "rootServiceName", "status", "statusMessage", "traceDuration"}
-
 // TagValue is a distinct value of a tag, typed as Tempo's v2 API types it.
 type TagValue struct {
 	Type  string `json:"type"`
@@ -34,7 +32,7 @@ type TagValue struct {
 const tagColumns = block.Name | block.Kind | block.Status | block.SpanAttrs | block.ResourceAttrs
 
 // tagQuery says what a tags or values request collects. It travels to the
-// owners of live tails, which collect from their own spans.
+// owners of live tails, which collect from their own spans (liveTags).
 type tagQuery struct {
 	// Name is the tag whose values are collected; empty collects the
 	// attribute names by scope.
@@ -86,10 +84,10 @@ func (s *tagSet) add(r *schema.SpanRow) {
 		s.addValueLocked(intrinsicValue(r, s.q.Name))
 	}
 	if s.q.Scope == scopeSpan || s.q.Scope == "" {
-		s.addValueLocked(attributeValue(r.Attrs, s.q.Name))
+		s.addValueLocked(tagValue(traceql.Field{Scope: traceql.ScopeSpan, Name: s.q.Name}.SpanValue(r)))
 	}
 	if s.q.Scope == scopeResource || s.q.Scope == "" {
-		s.addValueLocked(attributeValue(r.ResourceAttrs, s.q.Name))
+		s.addValueLocked(tagValue(traceql.Field{Scope: traceql.ScopeResource, Name: s.q.Name}.SpanValue(r)))
 	}
 }
 
@@ -119,7 +117,7 @@ func (s *tagSet) merge(o tagSetJSON) {
 func (s *tagSet) byScope() map[string][]string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := map[string][]string{scopeIntrinsic: intrinsicTags}
+	out := map[string][]string{scopeIntrinsic: traceql.Intrinsics()}
 	for scope, set := range s.names {
 		// Never null in JSON: Grafana's editor iterates the list.
 		out[scope] = slices.AppendSeq(make([]string, 0, len(set)), maps.Keys(set))
@@ -149,6 +147,31 @@ func (s *tagSet) json() tagSetJSON {
 		return tagSetJSON{Names: byScope}
 	}
 	return tagSetJSON{Values: s.sortedValues()}
+}
+
+// liveTags is the kind of live request that asks an owner for the tags
+// its tail's spans hold, as a tags or values request without a query
+// collects them; its arguments are a tagQuery, its answer a tagSetJSON.
+const liveTags = "tags"
+
+// digestTags is the digester of liveTags.
+func digestTags(args json.RawMessage) (func(live.Slice) any, error) {
+	var tq tagQuery
+	if err := json.Unmarshal(args, &tq); err != nil {
+		return nil, fmt.Errorf("live request tags: %w", err)
+	}
+	return func(s live.Slice) any {
+		set := newTagSet(tq)
+		for _, parts := range s.Traces {
+			for _, td := range parts {
+				rows := schema.AppendRows(nil, td)
+				for i := range rows {
+					set.add(&rows[i])
+				}
+			}
+		}
+		return set.json()
+	}, nil
 }
 
 // collectTags collects into set from every span of the tenants, in the
@@ -182,16 +205,22 @@ func (q *Querier) collectTags(ctx context.Context, tenants []string, tr TimeRang
 	// Tempo's tags answers have no status to say they may be partial:
 	// without object storage, they list what the live tail holds.
 	storage := q.newStorageWait()
-	if _, err := storage.wait(ctx, "first blocklist poll", q.waitPolled); err != nil {
+	if _, err := storage.Wait(ctx, "first blocklist poll", q.waitPolled); err != nil {
 		return fmt.Errorf("wait for blocklist: %w", err)
 	}
 	// The blocks are listed after the live tails answered, so that
 	// records trimmed meanwhile are in blocks the blocklist knows.
-	live, _, err := q.fetchLive(ctx, liveQuery{tenants: tenants, tags: &set.q, storage: storage})
+	digests, _, err := q.live.Digests(ctx, live.Query{Tenants: tenants, Storage: storage}, liveTags, set.q)
 	if err != nil {
 		return err
 	}
-	set.merge(live.Tags.json())
+	for _, d := range digests {
+		var found tagSetJSON
+		if err := json.Unmarshal(d, &found); err != nil {
+			return fmt.Errorf("decode live tags: %w", err)
+		}
+		set.merge(found)
+	}
 	for _, t := range tenants {
 		_, err = q.eachBlock(ctx, q.blocksIn(t, tr), func(ctx context.Context, m *schema.BlockMeta) error {
 			r, release, err := q.readers.get(ctx, m)
@@ -234,40 +263,36 @@ func (q *Querier) TagValues(ctx context.Context, tenants []string, tr TimeRange,
 	return set.sortedValues(), nil
 }
 
-// intrinsicValue is the value of intrinsic name on a span; keyword types
-// are what Grafana offers unquoted (status = error, kind = server).
+// intrinsicValue is the value of the intrinsic name (unscoped, as
+// traceql.Intrinsics lists them) on a span. An empty status message is no
+// value: most spans have none.
 func intrinsicValue(r *schema.SpanRow, name string) (TagValue, bool) {
-	switch name {
-	case "name":
-		return TagValue{"string", r.Name}, true
-	case "status":
-		return TagValue{"keyword", traceql.StatusValue(r.StatusCode).String()}, true
-	case "kind":
-		return TagValue{"keyword", traceql.KindValue(r.Kind).String()}, true
-	case "statusMessage":
-		return TagValue{"string", r.StatusMessage}, r.StatusMessage != ""
+	f, ok := traceql.IntrinsicField(name)
+	if !ok {
+		return TagValue{}, false
 	}
-	return TagValue{}, false
+	v := f.SpanValue(r)
+	if f.Intrinsic == traceql.IntrinsicStatusMessage && v.Str() == "" {
+		return TagValue{}, false
+	}
+	return tagValue(v)
 }
 
-// attributeValue is the value of attribute name, for the types TraceQL
-// compares.
-func attributeValue(attrs []schema.Attribute, name string) (TagValue, bool) {
-	for _, a := range attrs {
-		if a.Key != name {
-			continue
-		}
-		switch {
-		case a.Str != nil:
-			return TagValue{"string", *a.Str}, true
-		case a.Int != nil:
-			return TagValue{"int", strconv.FormatInt(*a.Int, 10)}, true
-		case a.Double != nil:
-			return TagValue{"float", strconv.FormatFloat(*a.Double, 'g', -1, 64)}, true
-		case a.Bool != nil:
-			return TagValue{"bool", strconv.FormatBool(*a.Bool)}, true
-		}
-		return TagValue{}, false
+// tagValue types a TraceQL value as Tempo's v2 API does: statuses and
+// kinds are keywords, what Grafana offers unquoted (status = error, kind =
+// server). Durations and values TraceQL cannot compare are no tag value.
+func tagValue(v traceql.Value) (TagValue, bool) {
+	switch v.Type() {
+	case traceql.TypeString:
+		return TagValue{"string", v.Str()}, true
+	case traceql.TypeInt:
+		return TagValue{"int", v.Text()}, true
+	case traceql.TypeFloat:
+		return TagValue{"float", v.Text()}, true
+	case traceql.TypeBool:
+		return TagValue{"bool", v.Text()}, true
+	case traceql.TypeStatus, traceql.TypeKind:
+		return TagValue{"keyword", v.Text()}, true
 	}
 	return TagValue{}, false
 }

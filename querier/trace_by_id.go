@@ -11,16 +11,6 @@ import (
 	"github.com/spanlog/spanlog/tracelog"
 )
 
-// TimeRange limits a query to spans that overlap [Start, End]; a zero bound
-// is open.
-type TimeRange struct {
-	Start, End time.Time
-}
-
-func (r TimeRange) overlaps(m *schema.BlockMeta) bool {
-	return (r.End.IsZero() || !m.MinStart.After(r.End)) && (r.Start.IsZero() || !m.MaxEnd.Before(r.Start))
-}
-
 // TraceResult is a trace and how it was found.
 type TraceResult struct {
 	Trace ptrace.Traces
@@ -73,7 +63,7 @@ func (q *Querier) expired(tenants []string, td ptrace.Traces) bool {
 // log's end offsets now, for read-your-writes; ends is nil if they could
 // not be read within ReadYourWritesTimeout.
 func (q *Querier) liveTargets(ctx context.Context, tenants []string, ids []pcommon.TraceID) (partitions []int32, ends map[int32]int64) {
-	n := q.partitions.Load()
+	n := q.live.Partitions()
 	seen := make(map[int32]bool)
 	for _, t := range tenants {
 		for _, id := range ids {
@@ -85,7 +75,7 @@ func (q *Querier) liveTargets(ctx context.Context, tenants []string, ids []pcomm
 	}
 	ctx, cancel := context.WithTimeout(ctx, q.cfg.ReadYourWritesTimeout)
 	defer cancel()
-	ends, err := tracelog.EndOffsets(ctx, q.cl, q.log.Topic)
+	ends, err := tracelog.EndOffsets(ctx, q.cl, q.kafka.Topic)
 	if err != nil {
 		q.logger.Warn("read-your-writes: cannot read end offsets", "err", err)
 		return partitions, nil

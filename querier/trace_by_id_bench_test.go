@@ -77,7 +77,7 @@ func benchLog(b *testing.B) tracelog.Config {
 func runBenchQuerier(b *testing.B, cfg Config, log tracelog.Config, bkt objstore.Bucket) (*Querier, func() error) {
 	// Alone in its group: no other querier calls the address.
 	cfg.AdvertiseAddress = "127.0.0.1:1"
-	q, err := New(cfg, log, tenant.DefaultConfig(), noLimits(b), "builders", 0, bkt, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	q, err := New(cfg, Deps{Kafka: log, Tenants: tenant.DefaultConfig(), Limits: noLimits(b), BlocksGroup: "builders", Bucket: bkt, Logger: slog.New(slog.DiscardHandler), Registerer: prometheus.NewRegistry()})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -226,9 +226,9 @@ func BenchmarkTraceByIDBlocks(b *testing.B) {
 							// A lookup opens only the blocks of its trace's
 							// partition: one lookup per partition opens
 							// every block.
-							for p := range q.partitions.Load() {
+							for p := range q.live.Partitions() {
 								id := pick["absent"]()
-								for schema.Partition(testTenant, id, q.partitions.Load()) != p {
+								for schema.Partition(testTenant, id, q.live.Partitions()) != p {
 									id = pick["absent"]()
 								}
 								lookup(b, q, id, false)

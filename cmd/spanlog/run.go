@@ -189,7 +189,11 @@ func buildRoles(ctx context.Context, cfg Config, logger *slog.Logger, reg promet
 	}
 	if cfg.runs(targetQuerier) {
 		var err error
-		q, err = querier.New(cfg.Querier, cfg.Kafka, cfg.Tenants, lim, cfg.BlockBuilder.ConsumerGroup, cfg.Compactor.BlockRetention, bucket, logger.With("role", targetQuerier), reg)
+		q, err = querier.New(cfg.Querier, querier.Deps{
+			Kafka: cfg.Kafka, Tenants: cfg.Tenants, Limits: lim,
+			BlocksGroup: cfg.BlockBuilder.ConsumerGroup, BlockRetention: cfg.Compactor.BlockRetention,
+			Bucket: bucket, Logger: logger.With("role", targetQuerier), Registerer: reg,
+		})
 		if err != nil {
 			return nil, nil, err
 		}

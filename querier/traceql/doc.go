@@ -1,11 +1,14 @@
 // Package traceql parses the subset of TraceQL that spanlog supports and
 // evaluates it over the spans of one trace.
 //
-// It owns the language: lexing, parsing into a query with a canonical text
-// form, type checks, and the semantics of every operator, intrinsic and
-// pipeline stage. It does not read blocks or the live tail, rank or limit
-// traces, or build HTTP responses; the querier does, calling Evaluate once
-// per candidate trace and using Conditions to skip data that cannot match.
+// It owns the language and is the only place that knows it: lexing,
+// parsing into a query with a canonical text form, type checks, the
+// semantics of every operator, intrinsic and pipeline stage, the list of
+// intrinsics (Intrinsics), the value of a field on a span (Field.SpanValue),
+// and the lenient parse of a query still being typed (ParseLenient). It
+// does not read blocks or the live tail, rank or limit traces, or build
+// HTTP responses; the querier does, calling Evaluate once per candidate
+// trace and using Conditions to skip data that cannot match.
 //
 // The supported subset follows Grafana Tempo's TraceQL documentation
 // ("Construct a TraceQL query"): spanset filters with comparisons on

@@ -1,9 +1,13 @@
 package traceql
 
 import (
+	"maps"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/spanlog/spanlog/schema"
 )
 
 // Intrinsic names a field that every span has, as opposed to an attribute.
@@ -74,6 +78,20 @@ var (
 	}
 )
 
+// Intrinsics returns the names of the intrinsics TraceQL accepts without a
+// scope (name, status, duration, rootServiceName, ...), sorted: those a
+// query builder offers.
+func Intrinsics() []string {
+	return slices.Sorted(maps.Keys(unscopedIntrinsics))
+}
+
+// IntrinsicField returns the field of the intrinsic written name without a
+// scope, as Intrinsics lists them.
+func IntrinsicField(name string) (Field, bool) {
+	in, ok := unscopedIntrinsics[name]
+	return Field{Intrinsic: in}, ok
+}
+
 // traceLevel reports whether the intrinsic has one value per trace.
 func (i Intrinsic) traceLevel() bool {
 	return i == IntrinsicTraceRootName || i == IntrinsicTraceRootService ||
@@ -106,6 +124,17 @@ type Field struct {
 // typ returns the field's static type; TypeNil for attributes, whose type
 // is known only per span.
 func (f Field) typ() Type { return intrinsics[f.Intrinsic].typ }
+
+// SpanValue returns the field's value on one span: an attribute in its
+// scope, or an intrinsic of the span's own. It is TypeNil when the span
+// does not have the field, and for an intrinsic of the whole trace
+// (rootName, traceDuration, ...), which one span cannot tell.
+func (f Field) SpanValue(row *schema.SpanRow) Value {
+	if f.Intrinsic.traceLevel() {
+		return Value{}
+	}
+	return fieldValue(&f, row, nil)
+}
 
 // String renders the field as TraceQL: intrinsics in their scoped form,
 // attribute names quoted only when they need to be.

@@ -207,3 +207,16 @@ func quote(s string) string {
 	b.WriteByte('"')
 	return b.String()
 }
+
+// Text renders v as plain text, as a list of values shows it: a string as
+// it is, unquoted, a float in its shortest form, and any other value as
+// String does.
+func (v Value) Text() string {
+	switch v.typ {
+	case TypeString:
+		return v.s
+	case TypeFloat:
+		return strconv.FormatFloat(v.f, 'g', -1, 64)
+	}
+	return v.String()
+}

@@ -1,4 +1,4 @@
-package querier
+package live
 
 import (
 	"runtime"
@@ -26,7 +26,7 @@ func TestLiveTailMemoryStaysWithinItsBound(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			before := heapInUse()
-			live := NewLiveTail(bound, map[int32]int64{0: 0, 1: 0, 2: 0, 3: 0})
+			live := NewTail(bound, map[int32]int64{0: 0, 1: 0, 2: 0, 3: 0})
 			var added int64
 			var fetch []byte // the buffer of the fetch records are read from
 			for off := int64(0); added < 10*bound; off++ {

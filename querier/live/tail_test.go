@@ -1,4 +1,4 @@
-package querier
+package live
 
 import (
 	"bytes"
@@ -9,25 +9,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spanlog/spanlog/querier/internal/querytest"
+	"github.com/spanlog/spanlog/schema"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 )
 
-func traceID(b byte) pcommon.TraceID { return pcommon.TraceID{15: b} }
-
-// spans returns a Traces with one span per (trace, span) pair.
-func spans(pairs ...[2]byte) ptrace.Traces {
-	td := ptrace.NewTraces()
-	ss := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty()
-	for _, p := range pairs {
-		s := ss.Spans().AppendEmpty()
-		s.SetTraceID(traceID(p[0]))
-		s.SetSpanID(pcommon.SpanID{7: p[1]})
-	}
-	return td
-}
-
-func addRecord(t *testing.T, live *LiveTail, tenant string, partition int32, offset int64, td ptrace.Traces) {
+func addRecord(t *testing.T, live *Tail, tenant string, partition int32, offset int64, td ptrace.Traces) {
 	t.Helper()
 	value, err := (&ptrace.ProtoMarshaler{}).MarshalTraces(td)
 	if err != nil {
@@ -39,7 +27,7 @@ func addRecord(t *testing.T, live *LiveTail, tenant string, partition int32, off
 }
 
 // find returns what live holds of trace id of tenant in every partition.
-func find(t *testing.T, live *LiveTail, tenant string, id pcommon.TraceID) []ptrace.Traces {
+func find(t *testing.T, live *Tail, tenant string, id pcommon.TraceID) []ptrace.Traces {
 	t.Helper()
 	s, _, err := live.Slice([]string{tenant}, slices.Sorted(maps.Keys(live.Owned())), []pcommon.TraceID{id}, func(string, int32) int64 { return 0 })
 	if err != nil {
@@ -49,13 +37,17 @@ func find(t *testing.T, live *LiveTail, tenant string, id pcommon.TraceID) []ptr
 }
 
 func TestLiveTailFindKeepsTenantsApart(t *testing.T) {
-	live := NewLiveTail(1<<30, map[int32]int64{0: 0, 1: 0})
-	addRecord(t, live, "a", 0, 0, spans([2]byte{1, 1}, [2]byte{2, 1}))
-	addRecord(t, live, "a", 1, 0, spans([2]byte{1, 2}))
-	addRecord(t, live, "b", 0, 1, spans([2]byte{1, 3}))
+	live := NewTail(1<<30, map[int32]int64{0: 0, 1: 0})
+	addRecord(t, live, "a", 0, 0, querytest.Spans([2]byte{1, 1}, [2]byte{2, 1}))
+	addRecord(t, live, "a", 1, 0, querytest.Spans([2]byte{1, 2}))
+	addRecord(t, live, "b", 0, 1, querytest.Spans([2]byte{1, 3}))
 
-	got := find(t, live, "a", traceID(1))
-	merged, err := mergeTraces(got)
+	got := find(t, live, "a", querytest.TraceID(1))
+	var rows []schema.SpanRow
+	for _, td := range got {
+		rows = schema.AppendRows(rows, td)
+	}
+	merged, err := schema.TracesFromRows(schema.DedupeRows(rows))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,22 +57,22 @@ func TestLiveTailFindKeepsTenantsApart(t *testing.T) {
 	for _, td := range got {
 		for _, rs := range td.ResourceSpans().All() {
 			for _, s := range rs.ScopeSpans().At(0).Spans().All() {
-				if s.TraceID() != traceID(1) {
+				if s.TraceID() != querytest.TraceID(1) {
 					t.Fatalf("Find returned a span of trace %s", s.TraceID())
 				}
 			}
 		}
 	}
-	if got := find(t, live, "c", traceID(1)); len(got) != 0 {
+	if got := find(t, live, "c", querytest.TraceID(1)); len(got) != 0 {
 		t.Fatalf("unknown tenant found %d records", len(got))
 	}
 }
 
 func TestLiveTailTrim(t *testing.T) {
-	live := NewLiveTail(1<<30, map[int32]int64{0: 10})
-	addRecord(t, live, "a", 0, 10, spans([2]byte{1, 1}))
-	addRecord(t, live, "b", 0, 11, spans([2]byte{1, 2}))
-	addRecord(t, live, "a", 0, 12, spans([2]byte{1, 3}))
+	live := NewTail(1<<30, map[int32]int64{0: 10})
+	addRecord(t, live, "a", 0, 10, querytest.Spans([2]byte{1, 1}))
+	addRecord(t, live, "b", 0, 11, querytest.Spans([2]byte{1, 2}))
+	addRecord(t, live, "a", 0, 12, querytest.Spans([2]byte{1, 3}))
 
 	// Blocks of tenant a cover offsets below 12, of b nothing yet.
 	live.Trim(func(tenant string, _ int32) int64 {
@@ -89,7 +81,7 @@ func TestLiveTailTrim(t *testing.T) {
 		}
 		return 0
 	})
-	a, b := find(t, live, "a", traceID(1)), find(t, live, "b", traceID(1))
+	a, b := find(t, live, "a", querytest.TraceID(1)), find(t, live, "b", querytest.TraceID(1))
 	if len(a) != 1 || len(b) != 1 {
 		t.Fatalf("after trim: tenant a %d records (want 1), b %d (want 1)", len(a), len(b))
 	}
@@ -103,13 +95,13 @@ func TestLiveTailTrim(t *testing.T) {
 }
 
 func TestLiveTailWaitFor(t *testing.T) {
-	live := NewLiveTail(1<<30, map[int32]int64{0: 5})
+	live := NewTail(1<<30, map[int32]int64{0: 5})
 	if err := live.WaitFor(context.Background(), 0, 5); err != nil {
 		t.Fatalf("already at the end: %v", err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- live.WaitFor(context.Background(), 0, 7) }()
-	addRecord(t, live, "a", 0, 5, spans([2]byte{1, 1}))
+	addRecord(t, live, "a", 0, 5, querytest.Spans([2]byte{1, 1}))
 	select {
 	case err := <-done:
 		t.Fatalf("returned at offset 6 of 7: %v", err)
@@ -130,21 +122,21 @@ func TestLiveTailWaitFor(t *testing.T) {
 // TestLiveTailOwnership checks that a live tail holds only the partitions
 // it owns, and says from where it holds each tenant's records.
 func TestLiveTailOwnership(t *testing.T) {
-	live := NewLiveTail(1<<30, map[int32]int64{0: 10})
-	addRecord(t, live, "a", 1, 0, spans([2]byte{1, 1}))
+	live := NewTail(1<<30, map[int32]int64{0: 10})
+	addRecord(t, live, "a", 1, 0, querytest.Spans([2]byte{1, 1}))
 	if n, _ := live.Size(); n != 0 {
 		t.Fatalf("a record of a partition not owned was kept")
 	}
-	if err := live.WaitFor(context.Background(), 1, 1); !errors.Is(err, errNotOwned) {
-		t.Fatalf("WaitFor on a partition not owned: %v, want errNotOwned", err)
+	if err := live.WaitFor(context.Background(), 1, 1); !errors.Is(err, ErrNotOwned) {
+		t.Fatalf("WaitFor on a partition not owned: %v, want ErrNotOwned", err)
 	}
-	if _, _, err := live.Slice([]string{"a"}, []int32{0, 1}, nil, func(string, int32) int64 { return 0 }); !errors.Is(err, errNotOwned) {
-		t.Fatalf("Slice of a partition not owned: %v, want errNotOwned", err)
+	if _, _, err := live.Slice([]string{"a"}, []int32{0, 1}, nil, func(string, int32) int64 { return 0 }); !errors.Is(err, ErrNotOwned) {
+		t.Fatalf("Slice of a partition not owned: %v, want ErrNotOwned", err)
 	}
 
-	addRecord(t, live, "a", 0, 10, spans([2]byte{1, 1}))
-	addRecord(t, live, "a", 0, 9, spans([2]byte{1, 2})) // below what was consumed
-	addRecord(t, live, "b", 0, 11, spans([2]byte{2, 1}))
+	addRecord(t, live, "a", 0, 10, querytest.Spans([2]byte{1, 1}))
+	addRecord(t, live, "a", 0, 9, querytest.Spans([2]byte{1, 2})) // below what was consumed
+	addRecord(t, live, "b", 0, 11, querytest.Spans([2]byte{2, 1}))
 	live.Trim(func(tenant string, _ int32) int64 {
 		if tenant == "a" {
 			return 11
@@ -172,7 +164,7 @@ func TestLiveTailOwnership(t *testing.T) {
 		t.Fatalf("after Disown: %d records, %d bytes, owns %v", n, size, live.Owned())
 	}
 	live.Own(0, 20)
-	addRecord(t, live, "a", 0, 12, spans([2]byte{1, 3}))
+	addRecord(t, live, "a", 0, 12, querytest.Spans([2]byte{1, 3}))
 	if n, _ := live.Size(); n != 0 {
 		t.Fatalf("a record below where the tail starts was kept")
 	}
@@ -183,13 +175,13 @@ func TestLiveTailOwnership(t *testing.T) {
 // blocks: it keeps the most recent records within the bound, says which
 // answers miss evicted records, and stops saying so once blocks cover them.
 func TestLiveTailEvictsTheOldestPastItsBound(t *testing.T) {
-	td := spans([2]byte{1, 1})
+	td := querytest.Spans([2]byte{1, 1})
 	value, err := (&ptrace.ProtoMarshaler{}).MarshalTraces(td)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cost := recordCost(bytes.Clone(value), 1) // as Add keeps it
-	live := NewLiveTail(4*cost, map[int32]int64{0: 0, 1: 0})
+	live := NewTail(4*cost, map[int32]int64{0: 0, 1: 0})
 	// Partition 0 gets offsets 0..5 of tenant a, partition 1 offsets
 	// 0..1 of tenant b; stamped so that partition 1's come last.
 	for off := range int64(6) {
@@ -272,13 +264,13 @@ func TestLiveTailEvictsTheOldestPastItsBound(t *testing.T) {
 // TestLiveTailEvictsAcrossTrims checks that records trimmed into blocks
 // and records evicted interleave without losing count.
 func TestLiveTailEvictsAcrossTrims(t *testing.T) {
-	td := spans([2]byte{1, 1})
+	td := querytest.Spans([2]byte{1, 1})
 	value, err := (&ptrace.ProtoMarshaler{}).MarshalTraces(td)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cost := recordCost(bytes.Clone(value), 1) // as Add keeps it
-	live := NewLiveTail(3*cost, map[int32]int64{0: 0})
+	live := NewTail(3*cost, map[int32]int64{0: 0})
 	tenants := []string{"a", "b"}
 	var covered int64
 	for off := range int64(200) {

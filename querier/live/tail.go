@@ -1,9 +1,8 @@
-package querier
+package live
 
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -13,7 +12,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 )
 
-// LiveTail holds the records of the log that blocks do not cover yet, so a
+// Tail holds the records of the log that blocks do not cover yet, so a
 // trace is queryable from the moment Kafka acked it. It holds the
 // partitions this querier owns: alone, every partition; with several
 // queriers, those the queriers' consumer group assigned it. Records leave it
@@ -26,7 +25,7 @@ import (
 // evicted in offset order, so the tail still holds every record of a tenant
 // from where its evictions ended; what lies below is missing from answers,
 // which say so (Partial.Evicted), until blocks cover it.
-type LiveTail struct {
+type Tail struct {
 	mu       sync.Mutex
 	maxBytes int64
 	parts    map[int32]*livePartition
@@ -85,14 +84,11 @@ func recordCost(value []byte, traces int) int64 {
 
 func (r *liveRecord) cost() int64 { return recordCost(r.value, len(r.traceIDs)) }
 
-// errNotOwned is returned for a partition the live tail does not hold.
-var errNotOwned = errors.New("partition not owned by this querier")
-
-// NewLiveTail returns an empty live tail of at most maxBytes owning the
+// NewTail returns an empty live tail of at most maxBytes owning the
 // given partitions from the given offsets: everything below them is in
 // blocks.
-func NewLiveTail(maxBytes int64, start map[int32]int64) *LiveTail {
-	t := &LiveTail{maxBytes: maxBytes, parts: make(map[int32]*livePartition), progress: make(chan struct{})}
+func NewTail(maxBytes int64, start map[int32]int64) *Tail {
+	t := &Tail{maxBytes: maxBytes, parts: make(map[int32]*livePartition), progress: make(chan struct{})}
 	for p, off := range start {
 		t.Own(p, off)
 	}
@@ -101,7 +97,7 @@ func NewLiveTail(maxBytes int64, start map[int32]int64) *LiveTail {
 
 // Own starts holding partition from offset start, dropping what it held of
 // the partition before.
-func (t *LiveTail) Own(partition int32, start int64) {
+func (t *Tail) Own(partition int32, start int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.dropLocked(partition)
@@ -115,7 +111,7 @@ func (t *LiveTail) Own(partition int32, start int64) {
 }
 
 // Disown drops partitions: another querier holds them now.
-func (t *LiveTail) Disown(partitions []int32) {
+func (t *Tail) Disown(partitions []int32) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, p := range partitions {
@@ -124,7 +120,7 @@ func (t *LiveTail) Disown(partitions []int32) {
 	t.notifyLocked()
 }
 
-func (t *LiveTail) dropLocked(partition int32) {
+func (t *Tail) dropLocked(partition int32) {
 	p := t.parts[partition]
 	if p == nil {
 		return
@@ -139,7 +135,7 @@ func (t *LiveTail) dropLocked(partition int32) {
 }
 
 // Owned returns the partitions the live tail holds and where each began.
-func (t *LiveTail) Owned() map[int32]int64 {
+func (t *Tail) Owned() map[int32]int64 {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	out := make(map[int32]int64, len(t.parts))
@@ -155,7 +151,7 @@ func (t *LiveTail) Owned() map[int32]int64 {
 // be added in offset order; those of a partition not owned, or below what
 // was consumed, are ignored. Older records are evicted to make room within
 // the bound; a record larger than the bound on its own is evicted at once.
-func (t *LiveTail) Add(tenant string, partition int32, offset int64, ts time.Time, value []byte, td ptrace.Traces) {
+func (t *Tail) Add(tenant string, partition int32, offset int64, ts time.Time, value []byte, td ptrace.Traces) {
 	rec := &liveRecord{tenant: tenant, offset: offset, time: ts.UnixNano(), value: bytes.Clone(value), traceIDs: traceIDs(td)}
 	cost := rec.cost()
 	t.mu.Lock()
@@ -189,7 +185,7 @@ func (t *LiveTail) Add(tenant string, partition int32, offset int64, ts time.Tim
 
 // evictOldestLocked evicts the record with the oldest timestamp among the
 // first record of each partition, and reports whether there was one.
-func (t *LiveTail) evictOldestLocked() bool {
+func (t *Tail) evictOldestLocked() bool {
 	var (
 		oldest *livePartition
 		rec    *liveRecord
@@ -230,7 +226,7 @@ func (t *LiveTail) evictOldestLocked() bool {
 
 // forgetLocked removes r from lt's trace index, and lt from p once it holds
 // nothing.
-func (t *LiveTail) forgetLocked(p *livePartition, lt *liveTenant, r *liveRecord) {
+func (t *Tail) forgetLocked(p *livePartition, lt *liveTenant, r *liveRecord) {
 	for _, id := range r.traceIDs {
 		rest := slices.DeleteFunc(lt.byTrace[id], func(x *liveRecord) bool { return x == r })
 		if len(rest) == 0 {
@@ -246,7 +242,7 @@ func (t *LiveTail) forgetLocked(p *livePartition, lt *liveTenant, r *liveRecord)
 
 // Advance records that partition was consumed up to next even where no
 // record of a tenant was added (a skipped record).
-func (t *LiveTail) Advance(partition int32, next int64) {
+func (t *Tail) Advance(partition int32, next int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if p := t.parts[partition]; p != nil {
@@ -254,29 +250,29 @@ func (t *LiveTail) Advance(partition int32, next int64) {
 	}
 }
 
-func (t *LiveTail) advanceLocked(p *livePartition, next int64) {
+func (t *Tail) advanceLocked(p *livePartition, next int64) {
 	if next > p.next {
 		p.next = next
 		t.notifyLocked()
 	}
 }
 
-func (t *LiveTail) notifyLocked() {
+func (t *Tail) notifyLocked() {
 	close(t.progress)
 	t.progress = make(chan struct{})
 }
 
 // WaitFor waits until partition is consumed up to offset end, or ctx ends.
-// It fails with errNotOwned if the live tail does not hold the partition,
+// It fails with ErrNotOwned if the live tail does not hold the partition,
 // or stops holding it while waiting.
-func (t *LiveTail) WaitFor(ctx context.Context, partition int32, end int64) error {
+func (t *Tail) WaitFor(ctx context.Context, partition int32, end int64) error {
 	for {
 		t.mu.Lock()
 		p, progress := t.parts[partition], t.progress
 		done := p != nil && p.next >= end
 		t.mu.Unlock()
 		if p == nil {
-			return errNotOwned
+			return ErrNotOwned
 		}
 		if done {
 			return nil
@@ -289,32 +285,25 @@ func (t *LiveTail) WaitFor(ctx context.Context, partition int32, end int64) erro
 	}
 }
 
-// liveSlice is what live tails hold of some tenants' records in some
+// Slice is what live tails hold of some tenants' records in some
 // partitions.
-type liveSlice struct {
+type Slice struct {
 	// Traces holds each tenant's spans, possibly with duplicates.
 	Traces map[string][]ptrace.Traces
-	// Candidates holds each tenant's search candidates, when they were
-	// asked for instead of spans.
-	Candidates map[string][]candidate
-	// Tags holds the tags collected from every tenant's spans, when they
-	// were asked for instead of spans; nil otherwise.
-	Tags *tagSet
 	// From gives, per tenant and partition, the offset from which the
 	// slice holds every record of the tenant, as long as the blocklist
 	// knows every block of the tenant in the partition ending up to it.
 	From map[string]map[int32]int64
 }
 
-func newLiveSlice() liveSlice {
-	return liveSlice{
-		Traces:     make(map[string][]ptrace.Traces),
-		Candidates: make(map[string][]candidate),
-		From:       make(map[string]map[int32]int64),
+func newSlice() Slice {
+	return Slice{
+		Traces: make(map[string][]ptrace.Traces),
+		From:   make(map[string]map[int32]int64),
 	}
 }
 
-func (s liveSlice) setFrom(tenant string, partition int32, from int64) {
+func (s Slice) setFrom(tenant string, partition int32, from int64) {
 	if s.From[tenant] == nil {
 		s.From[tenant] = make(map[int32]int64)
 	}
@@ -325,10 +314,10 @@ func (s liveSlice) setFrom(tenant string, partition int32, from int64) {
 // when ids is not empty. covered is the blocklist's CoveredEnd, which must
 // know every block below each partition's start. The Partial says whether
 // records were evicted that covered does not reach. It fails with
-// errNotOwned if a partition is not held. Records are picked under the
+// ErrNotOwned if a partition is not held. Records are picked under the
 // lock and decoded outside it.
-func (t *LiveTail) Slice(tenants []string, partitions []int32, ids []pcommon.TraceID, covered func(string, int32) int64) (liveSlice, Partial, error) {
-	out := newLiveSlice()
+func (t *Tail) Slice(tenants []string, partitions []int32, ids []pcommon.TraceID, covered func(string, int32) int64) (Slice, Partial, error) {
+	out := newSlice()
 	var partial Partial
 	values := make(map[string][][]byte)
 	t.mu.Lock()
@@ -336,7 +325,7 @@ func (t *LiveTail) Slice(tenants []string, partitions []int32, ids []pcommon.Tra
 		p := t.parts[pid]
 		if p == nil {
 			t.mu.Unlock()
-			return out, partial, fmt.Errorf("%w: %d", errNotOwned, pid)
+			return out, partial, fmt.Errorf("%w: %d", ErrNotOwned, pid)
 		}
 		for _, tenant := range tenants {
 			// The tail holds every record of tenant from start, from
@@ -388,7 +377,7 @@ func (t *LiveTail) Slice(tenants []string, partitions []int32, ids []pcommon.Tra
 // Trim drops the records that blocks now cover: those of tenant in
 // partition below covered(tenant, partition). Evictions that blocks now
 // cover are forgotten: answers no longer miss them.
-func (t *LiveTail) Trim(covered func(tenant string, partition int32) int64) {
+func (t *Tail) Trim(covered func(tenant string, partition int32) int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for pid, p := range t.parts {
@@ -446,7 +435,7 @@ func (p *livePartition) compactOrder() {
 
 // Size returns how many records and bytes the live tail holds. Bytes are
 // their values and what holding them costs beside.
-func (t *LiveTail) Size() (records int, size int64) {
+func (t *Tail) Size() (records int, size int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.records, t.bytes
@@ -455,7 +444,7 @@ func (t *LiveTail) Size() (records int, size int64) {
 // Evictions returns how many records were evicted over the bound, and
 // what they cost; and how many tenants' partitions miss evicted records
 // that no known block holds: answers that read them are partial.
-func (t *LiveTail) Evictions() (records, size int64, gaps int) {
+func (t *Tail) Evictions() (records, size int64, gaps int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, p := range t.parts {
