@@ -264,23 +264,40 @@ func metric(t *testing.T, addr, name string) float64 {
 	return v
 }
 
+// hasMetric says whether /metrics has a sample of name, a family or a
+// selector as metric takes.
+func hasMetric(t *testing.T, addr, name string) bool {
+	t.Helper()
+	_, n, err := scrapeSamples(addr, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n > 0
+}
+
 // scrape is metric for a goroutine other than the test's, which must not
 // call t.Fatal.
 func scrape(addr, name string) (float64, error) {
+	sum, _, err := scrapeSamples(addr, name)
+	return sum, err
+}
+
+// scrapeSamples returns the sum of the samples metric reads, and how many
+// there were.
+func scrapeSamples(addr, name string) (sum float64, n int, err error) {
 	resp, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	prefixes := []string{name + " ", name + "{"}
 	if strings.HasSuffix(name, "}") {
 		prefixes = []string{strings.TrimSuffix(name, "}")}
 	}
-	var sum float64
 	for line := range strings.SplitSeq(string(body), "\n") {
 		if !strings.HasPrefix(line, prefixes[0]) && (len(prefixes) == 1 || !strings.HasPrefix(line, prefixes[1])) {
 			continue
@@ -288,7 +305,8 @@ func scrape(addr, name string) (float64, error) {
 		var v float64
 		if _, err := fmt.Sscan(line[strings.LastIndex(line, " ")+1:], &v); err == nil {
 			sum += v
+			n++
 		}
 	}
-	return sum, nil
+	return sum, n, nil
 }

@@ -473,13 +473,7 @@ func (c *soakChecker) checkAllGone(stopped time.Time) {
 	}, func() string {
 		return fmt.Sprintf("%s: retention to delete every block: %d left", c.sys.name, len(blocks))
 	})
-	waitForWhat(t, time.Until(stopped.Add(c.p.logRetention+time.Minute)), func() bool {
-		end := metric(t, c.sys.ops, "spanlog_log_end_offset")
-		return end > 0 && metric(t, c.sys.ops, "spanlog_log_start_offset") == end
-	}, func() string {
-		return fmt.Sprintf("%s: the log to be trimmed to its end: start %v, end %v", c.sys.name,
-			metric(t, c.sys.ops, "spanlog_log_start_offset"), metric(t, c.sys.ops, "spanlog_log_end_offset"))
-	})
+	waitLogTrimmed(t, c.sys.ops, stopped, time.Until(stopped.Add(c.p.logRetention+time.Minute)))
 	bucket, err := c.sys.bucketBytes(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -497,7 +491,7 @@ func (c *soakChecker) checkAllGone(stopped time.Time) {
 	if hits := c.search(c.load.started.Add(-time.Minute), time.Now(), maxSearchLimit); len(hits) > 0 {
 		t.Errorf("%s: past retention, a search finds %d traces", c.sys.name, len(hits))
 	}
-	t.Logf("%s: %v after the load stopped, past retention: no block left (%s in the bucket), the log trimmed to its end (%s on disk), none of %d traces (%d spans) found",
+	t.Logf("%s: %v after the load stopped, past retention: no block left (%s in the bucket), the log trimmed to its last records (%s on disk), none of %d traces (%d spans) found",
 		c.sys.name, time.Since(stopped).Round(time.Second), mib(float64(bucket)), mib(float64(logBytes)), len(all), spans)
 }
 
