@@ -125,33 +125,6 @@ func topicBytes(t *testing.T, c *cluster) int64 {
 	return bytes
 }
 
-// waitCommittedEnd waits until group committed the end of every partition.
-func waitCommittedEnd(t *testing.T, c *cluster, group string, timeout time.Duration) {
-	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.kafka.Brokers()...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx := t.Context()
-	ends, err := tracelog.EndOffsets(ctx, cl, "spanlog-traces")
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, timeout, group+" to commit the end of the log", func() bool {
-		committed, err := tracelog.CommittedOffsets(ctx, cl, group, "spanlog-traces")
-		if err != nil {
-			return false
-		}
-		for p, end := range ends {
-			if committed[p] < end {
-				return false
-			}
-		}
-		return true
-	})
-}
-
 // peakRSS returns the peak resident set of process pid (Linux's VmHWM).
 func peakRSS(t *testing.T, pid int) int64 {
 	t.Helper()

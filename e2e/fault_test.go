@@ -166,18 +166,25 @@ func killAfterBlockUpload(t *testing.T, p *process) {
 // partition: everything acked is in blocks.
 func waitDrained(t *testing.T, c *cluster) {
 	t.Helper()
+	waitCommittedEnd(t, c, "spanlog-block-builder", 3*time.Minute)
+}
+
+// waitCommittedEnd waits until group committed the end of every partition,
+// the ends read again at each look.
+func waitCommittedEnd(t *testing.T, c *cluster, group string, timeout time.Duration) {
+	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(c.kafka.Brokers()...))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	ctx := context.Background()
-	waitFor(t, 3*time.Minute, "block-builders to commit the end of the log", func() bool {
+	ctx := t.Context()
+	waitFor(t, timeout, group+" to commit the end of the log", func() bool {
 		ends, err := tracelog.EndOffsets(ctx, cl, "spanlog-traces")
 		if err != nil {
 			return false
 		}
-		committed, err := tracelog.CommittedOffsets(ctx, cl, "spanlog-block-builder", "spanlog-traces")
+		committed, err := tracelog.CommittedOffsets(ctx, cl, group, "spanlog-traces")
 		if err != nil {
 			return false
 		}

@@ -79,14 +79,7 @@ func (s *S3) Open(ctx context.Context, name string) (ReaderAt, error) {
 	if err != nil {
 		return nil, err
 	}
-	var info minio.ObjectInfo
-	err = s.call(ctx, opOpen, name, func() error {
-		ctx, cancel := s.attemptContext(ctx, 0)
-		defer cancel()
-		var err error
-		info, err = s.client.StatObject(ctx, s.cfg.Bucket, key, minio.StatObjectOptions{})
-		return err
-	})
+	info, err := s.stat(ctx, opOpen, name, key)
 	if err != nil {
 		return nil, err
 	}

@@ -15,18 +15,24 @@ func (s *S3) Attributes(ctx context.Context, name string) (Attributes, error) {
 	if err != nil {
 		return Attributes{}, err
 	}
+	info, err := s.stat(ctx, opAttributes, name, key)
+	if err != nil {
+		return Attributes{}, err
+	}
+	return Attributes{Size: info.Size, LastModified: info.LastModified}, nil
+}
+
+// stat is a HEAD request for name's object at key, as the call op.
+func (s *S3) stat(ctx context.Context, op, name, key string) (minio.ObjectInfo, error) {
 	var info minio.ObjectInfo
-	err = s.call(ctx, opAttributes, name, func() error {
+	err := s.call(ctx, op, name, func() error {
 		ctx, cancel := s.attemptContext(ctx, 0)
 		defer cancel()
 		var err error
 		info, err = s.client.StatObject(ctx, s.cfg.Bucket, key, minio.StatObjectOptions{})
 		return err
 	})
-	if err != nil {
-		return Attributes{}, err
-	}
-	return Attributes{Size: info.Size, LastModified: info.LastModified}, nil
+	return info, err
 }
 
 // RemoveAbandonedUploads implements Bucket: it aborts the multipart
