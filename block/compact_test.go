@@ -5,15 +5,12 @@ import (
 	"context"
 	"errors"
 	"io"
-	"log/slog"
 	"math/rand/v2"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/parquet-go/parquet-go"
-	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
@@ -24,26 +21,6 @@ import (
 	"github.com/spanlog/spanlog/objstore"
 	"github.com/spanlog/spanlog/schema"
 )
-
-// backends returns a constructor of empty buckets per backend: a local
-// directory, and a real MinIO started once for parent.
-func backends(parent *testing.T) map[string]func(*testing.T) objstore.Bucket {
-	var (
-		once   sync.Once
-		server *miniotest.Server
-	)
-	return map[string]func(*testing.T) objstore.Bucket{
-		"dir": func(t *testing.T) objstore.Bucket { return newDir(t) },
-		"minio": func(t *testing.T) objstore.Bucket {
-			once.Do(func() { server = miniotest.Start(parent) })
-			bkt, err := objstore.NewS3(server.NewBucket(t), prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
-			if err != nil {
-				t.Fatal(err)
-			}
-			return bkt
-		},
-	}
-}
 
 // writeInput writes td as a block-builder's block of tenant "t" built from
 // ranges.
@@ -121,7 +98,7 @@ func blockSpans(t testing.TB, bkt objstore.Bucket, meta *schema.BlockMeta) []str
 }
 
 func TestCompactHoldsEachSpanOnce(t *testing.T) {
-	for name, newBucket := range backends(t) {
+	for name, newBucket := range miniotest.Backends(t) {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
 			bkt := newBucket(t)
@@ -397,7 +374,7 @@ func (r *cancellingReaderAt) ReadAt(p []byte, off int64) (int, error) {
 // TestCancelledCompactionLeavesNoMeta cancels a compaction in the middle
 // of its merge: no block appears, and one done again completes.
 func TestCancelledCompactionLeavesNoMeta(t *testing.T) {
-	for name, newBucket := range backends(t) {
+	for name, newBucket := range miniotest.Backends(t) {
 		t.Run(name, func(t *testing.T) {
 			stored := newBucket(t)
 			rng := rand.New(rand.NewPCG(41, 42))

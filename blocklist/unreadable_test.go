@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -22,26 +21,6 @@ import (
 	"github.com/spanlog/spanlog/objstore"
 	"github.com/spanlog/spanlog/schema"
 )
-
-// backends returns a constructor of empty buckets per backend: a local
-// directory and a real MinIO, started once for the test.
-func backends(parent *testing.T) map[string]func(*testing.T) objstore.Bucket {
-	var (
-		once   sync.Once
-		server *miniotest.Server
-	)
-	return map[string]func(*testing.T) objstore.Bucket{
-		"dir": func(t *testing.T) objstore.Bucket { return newBucket(t).Bucket },
-		"minio": func(t *testing.T) objstore.Bucket {
-			once.Do(func() { server = miniotest.Start(parent) })
-			bkt, err := objstore.NewS3(server.NewBucket(t), prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
-			if err != nil {
-				t.Fatal(err)
-			}
-			return bkt
-		},
-	}
-}
 
 func newLoggedBlocklist(t *testing.T, bkt objstore.Bucket, useIndex bool) (*Blocklist, *logtest.Buffer, *prometheus.Registry) {
 	t.Helper()
@@ -80,7 +59,7 @@ func unreadableMetas(t *testing.T, tenant string) map[uuid.UUID][]byte {
 // is skipped and counted, logged once with its path, and every other
 // block of its tenant and of the others is served.
 func TestUnreadableMetaIsSkippedNotFatal(t *testing.T) {
-	for name, newBucket := range backends(t) {
+	for name, newBucket := range miniotest.Backends(t) {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
 			bkt := newBucket(t)
