@@ -71,12 +71,17 @@ func httpStatus(err error) int {
 	return http.StatusInternalServerError
 }
 
+// maxRequestBytes bounds a peer request's body: trace IDs, partitions,
+// ends and a digester's arguments, a TraceQL query of at most 128 KiB
+// among them.
+const maxRequestBytes = 1 << 20
+
 // handle serves this querier's tail to other queriers. A partition
 // it does not hold is a 421 Misdirected Request: the caller asks the
 // group again.
 func (t *Tails) handle(w http.ResponseWriter, r *http.Request) error {
 	var req wireRequest
-	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&req); err != nil {
+	if err := json.NewDecoder(io.LimitReader(r.Body, maxRequestBytes)).Decode(&req); err != nil {
 		return badRequest("live request: %v", err)
 	}
 	if len(req.Tenants) == 0 || len(req.Partitions) == 0 {
