@@ -41,7 +41,7 @@ func (q *Querier) FindTraces(ctx context.Context, tenants []string, ids []pcommo
 	if q.Ready() != nil {
 		return sum, ErrNotReady
 	}
-	ids = uniqueIDs(ids)
+	ids = UniqueIDs(ids)
 
 	storage := q.newStorageWait()
 	partitions, ends := q.liveTargets(ctx, tenants, ids)
@@ -136,8 +136,10 @@ func (q *Querier) FindTraces(ctx context.Context, tenants []string, ids []pcommo
 	return sum, nil
 }
 
-// uniqueIDs returns ids without repeats, in the order of first appearance.
-func uniqueIDs(ids []pcommon.TraceID) []pcommon.TraceID {
+// UniqueIDs returns ids without repeats, in the order of first appearance:
+// the IDs FindTraces looks up, of which a batch request may carry
+// MaxBatchIDs.
+func UniqueIDs(ids []pcommon.TraceID) []pcommon.TraceID {
 	seen := make(map[pcommon.TraceID]bool, len(ids))
 	out := make([]pcommon.TraceID, 0, len(ids))
 	for _, id := range ids {

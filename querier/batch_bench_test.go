@@ -124,7 +124,7 @@ func BenchmarkBatchTraceByID(b *testing.B) {
 				b.ReportMetric(float64(counted.reads.Load())*per, "reads/100-traces")
 			}
 			for _, spread := range []string{"spread", "clustered"} {
-				ids := uniqueIDs(batches[spread])
+				ids := UniqueIDs(batches[spread])
 				b.Run(spread+"/batch", func(b *testing.B) {
 					counted.reads.Store(0)
 					for b.Loop() {

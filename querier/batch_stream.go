@@ -66,7 +66,7 @@ type batchStream struct {
 	w        http.ResponseWriter
 	rc       *http.ResponseController
 	protobuf bool
-	limit    responseLimit
+	limit    ResponseLimit
 	// started is set once the status line is sent: errors can then only
 	// be reported in the body.
 	started bool
@@ -74,7 +74,7 @@ type batchStream struct {
 	sent int
 }
 
-func newBatchStream(w http.ResponseWriter, protobuf bool, limit responseLimit) *batchStream {
+func newBatchStream(w http.ResponseWriter, protobuf bool, limit ResponseLimit) *batchStream {
 	return &batchStream{w: w, rc: http.NewResponseController(w), protobuf: protobuf, limit: limit}
 }
 
@@ -181,7 +181,7 @@ func (s *batchStream) write(record []byte, limited bool) error {
 		out = append(record, '\n')
 	}
 	if limited {
-		if err := s.limit.check(s.sent + len(out)); err != nil {
+		if err := s.limit.Check(s.sent + len(out)); err != nil {
 			return fmt.Errorf("stopped before the next trace: %w", err)
 		}
 	}

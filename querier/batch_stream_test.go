@@ -211,7 +211,7 @@ func TestBatchEndpointEncodings(t *testing.T) {
 func TestBatchStreamError(t *testing.T) {
 	for _, protobuf := range []bool{false, true} {
 		rec := httptest.NewRecorder()
-		s := newBatchStream(rec, protobuf, responseLimit{})
+		s := newBatchStream(rec, protobuf, ResponseLimit{})
 		if err := s.trace(querytest.TraceID(1), querytest.Spans([2]byte{1, 1})); err != nil {
 			t.Fatal(err)
 		}

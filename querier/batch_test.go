@@ -144,7 +144,7 @@ func TestFindTracesMatchesFindTrace(t *testing.T) {
 			t.Fatal(err)
 		}
 		var wantNotFound []pcommon.TraceID
-		for _, id := range uniqueIDs(f.ids) {
+		for _, id := range UniqueIDs(f.ids) {
 			res, found, err := f.q.FindTrace(ctx, []string{testTenant}, id, tr)
 			if err != nil {
 				t.Fatal(err)
@@ -160,8 +160,8 @@ func TestFindTracesMatchesFindTrace(t *testing.T) {
 		if !slices.Equal(sum.NotFound, wantNotFound) {
 			t.Errorf("%v: not found %v, want %v", tr, sum.NotFound, wantNotFound)
 		}
-		if len(got)+len(sum.NotFound) != len(uniqueIDs(f.ids)) {
-			t.Errorf("%v: %d found and %d not found of %d IDs", tr, len(got), len(sum.NotFound), len(uniqueIDs(f.ids)))
+		if len(got)+len(sum.NotFound) != len(UniqueIDs(f.ids)) {
+			t.Errorf("%v: %d found and %d not found of %d IDs", tr, len(got), len(sum.NotFound), len(UniqueIDs(f.ids)))
 		}
 		t.Logf("%v: %d found, %d not found, %d blocks read", tr, len(got), len(sum.NotFound), sum.InspectedBlocks)
 	}

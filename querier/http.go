@@ -12,7 +12,6 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 
-	"github.com/spanlog/spanlog/querier/live"
 	"github.com/spanlog/spanlog/tenant"
 )
 
@@ -22,13 +21,6 @@ const (
 	mediaNDJSON   = "application/x-ndjson"
 	mediaProtobuf = "application/protobuf"
 )
-
-// errBadRequest marks errors in what the client sent.
-var errBadRequest = errors.New("bad request")
-
-func badRequest(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", errBadRequest, fmt.Sprintf(format, args...))
-}
 
 // RegisterRoutes adds the query API to mux.
 //
@@ -82,7 +74,7 @@ func (q *Querier) instrument(route string, h handlerFunc) http.Handler {
 		// Its cause tells the query timeout apart from any other deadline
 		// (an object store's per-request one, say), which the handler's
 		// error would not.
-		ctx, cancel := context.WithTimeoutCause(r.Context(), q.cfg.QueryTimeout, errQueryTimeout)
+		ctx, cancel := context.WithTimeoutCause(r.Context(), q.QueryTimeout(), errQueryTimeout)
 		defer cancel()
 		// A write to a client that stopped reading blocks past any
 		// context: the deadline, and a moment to send what ended the
@@ -99,7 +91,7 @@ func (q *Querier) instrument(route string, h handlerFunc) http.Handler {
 				// answer.
 				err = fmt.Errorf("%w: %w", errClientClosed, err)
 			case ctx.Err() != nil && context.Cause(ctx) == errQueryTimeout:
-				err = fmt.Errorf("%w after %s (querier.query-timeout): %w", errQueryTimeout, q.cfg.QueryTimeout, err)
+				err = fmt.Errorf("%w after %s (querier.query-timeout): %w", errQueryTimeout, q.QueryTimeout(), err)
 			}
 			status = httpStatus(err)
 			switch {
@@ -115,7 +107,7 @@ func (q *Querier) instrument(route string, h handlerFunc) http.Handler {
 				http.Error(w, err.Error(), status)
 			}
 		}
-		q.metrics.requests.WithLabelValues(route, strconv.Itoa(status)).Observe(time.Since(start).Seconds())
+		q.ObserveRequest(route, status, time.Since(start))
 	})
 }
 
@@ -142,25 +134,24 @@ func httpStatus(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, tenant.ErrMissing):
 		return http.StatusUnauthorized
-	case errors.Is(err, tenant.ErrInvalid), errors.Is(err, errBadRequest):
+	case errors.Is(err, tenant.ErrInvalid), errors.Is(err, ErrBadRequest):
 		return http.StatusBadRequest
-	case errors.Is(err, errTooManyQueries):
+	case errors.Is(err, ErrTooManyQueries):
 		return http.StatusTooManyRequests
-	case errors.Is(err, errResponseTooLarge), errors.Is(err, live.ErrResponseTooLarge):
+	case errors.Is(err, ErrResponseTooLarge), errors.Is(err, ErrPeerResponseTooLarge):
 		// As Mimir answers a query over a limit: the request is well
 		// formed, and repeating it will not help.
 		return http.StatusUnprocessableEntity
-	case errors.Is(err, ErrNotReady), errors.Is(err, errStopping), errors.Is(err, live.ErrBlocksBehind):
+	case errors.Is(err, ErrNotReady), errors.Is(err, ErrStopping), errors.Is(err, ErrBlocksBehind):
 		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
 }
 
 // readTenants returns the tenants a request reads, from every
-// X-Scope-OrgID header it carries: a request with several is refused, as
-// on the write path, rather than served for whichever came first.
+// X-Scope-OrgID header it carries (see ReadTenants).
 func (q *Querier) readTenants(r *http.Request) ([]string, error) {
-	return q.tenants.Read(tenant.HeaderValue(r.Header.Values(tenant.Header)))
+	return q.ReadTenants(r.Header.Values(tenant.Header))
 }
 
 // wantsProtobuf reports whether the client asked for protobuf.

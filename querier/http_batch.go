@@ -32,7 +32,7 @@ func (q *Querier) handleBatchTraces(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	out := newBatchStream(w, wantsProtobuf(r), q.responseLimit(tenants))
+	out := newBatchStream(w, wantsProtobuf(r), q.ResponseLimit(tenants))
 	sum, err := q.FindTraces(r.Context(), tenants, req.ids, req.tr, out.trace)
 	if cerr := r.Context().Err(); err != nil && cerr != nil {
 		err = cerr // the client left: what failed after is its doing
@@ -97,7 +97,7 @@ func parseBatchRequest(w http.ResponseWriter, r *http.Request) (batchRequest, er
 		}
 		ids = append(ids, id)
 	}
-	req.ids = uniqueIDs(ids)
+	req.ids = UniqueIDs(ids)
 	if len(req.ids) > MaxBatchIDs {
 		return req, badRequest("%d distinct trace IDs: at most %d per request", len(req.ids), MaxBatchIDs)
 	}

@@ -32,7 +32,7 @@ func (q *Querier) handleSearch(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if req.Range, err = q.searchWindow(tenants, req.Range); err != nil {
+	if req.Range, err = q.SearchWindow(tenants, req.Range); err != nil {
 		return err
 	}
 	res, err := q.Search(r.Context(), tenants, req)
@@ -43,7 +43,7 @@ func (q *Querier) handleSearch(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return write(w, q.responseLimit(tenants), mediaJSON, body)
+	return write(w, q.ResponseLimit(tenants), mediaJSON, body)
 }
 
 func parseSearchRequest(r *http.Request) (SearchRequest, error) {

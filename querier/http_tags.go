@@ -22,7 +22,7 @@ type tagsRequest struct {
 	tenants []string
 	tr      TimeRange
 	query   *traceql.Query // nil: every span
-	limit   responseLimit
+	limit   ResponseLimit
 }
 
 func (q *Querier) parseTagsRequest(r *http.Request) (tagsRequest, error) {
@@ -34,10 +34,10 @@ func (q *Querier) parseTagsRequest(r *http.Request) (tagsRequest, error) {
 	if req.tr, err = parseTimeRange(r); err != nil {
 		return req, err
 	}
-	if req.tr, err = q.searchWindow(req.tenants, req.tr); err != nil {
+	if req.tr, err = q.SearchWindow(req.tenants, req.tr); err != nil {
 		return req, err
 	}
-	req.limit = q.responseLimit(req.tenants)
+	req.limit = q.ResponseLimit(req.tenants)
 	req.query, err = tagsFilter(r.URL.Query().Get("q"))
 	return req, err
 }
@@ -68,8 +68,8 @@ func (q *Querier) handleTagNames(w http.ResponseWriter, r *http.Request) error {
 	}
 	// Never null (slices.Concat of nothing is nil): a tenant without
 	// spans has an empty list, which Grafana's editor can iterate.
-	names := make([]string, 0, len(byScope[scopeSpan])+len(byScope[scopeResource]))
-	names = append(append(names, byScope[scopeSpan]...), byScope[scopeResource]...)
+	names := make([]string, 0, len(byScope[ScopeSpan])+len(byScope[ScopeResource]))
+	names = append(append(names, byScope[ScopeSpan]...), byScope[ScopeResource]...)
 	slices.Sort(names)
 	return writeJSON(w, req.limit, map[string]any{"tagNames": slices.Compact(names)})
 }
@@ -82,7 +82,7 @@ func (q *Querier) handleTagNamesV2(w http.ResponseWriter, r *http.Request) error
 		return err
 	}
 	scope := r.URL.Query().Get("scope")
-	scopes := []string{scopeSpan, scopeResource, scopeIntrinsic}
+	scopes := []string{ScopeSpan, ScopeResource, ScopeIntrinsic}
 	switch {
 	case scope == "" || scope == "all" || scope == "none":
 	case slices.Contains(scopes, scope):
@@ -155,20 +155,20 @@ func (q *Querier) handleTagValuesV2(w http.ResponseWriter, r *http.Request) erro
 func splitScopedTag(tag string) (scope, name string) {
 	switch {
 	case strings.HasPrefix(tag, "span."):
-		return scopeSpan, strings.TrimPrefix(tag, "span.")
+		return ScopeSpan, strings.TrimPrefix(tag, "span.")
 	case strings.HasPrefix(tag, "resource."):
-		return scopeResource, strings.TrimPrefix(tag, "resource.")
+		return ScopeResource, strings.TrimPrefix(tag, "resource.")
 	case strings.HasPrefix(tag, "."):
 		return "", strings.TrimPrefix(tag, ".")
 	case strings.HasPrefix(tag, "span:"):
-		return scopeIntrinsic, strings.TrimPrefix(tag, "span:")
+		return ScopeIntrinsic, strings.TrimPrefix(tag, "span:")
 	case slices.Contains(traceql.Intrinsics(), tag):
-		return scopeIntrinsic, tag
+		return ScopeIntrinsic, tag
 	}
 	return "", tag
 }
 
-func writeJSON(w http.ResponseWriter, limit responseLimit, v any) error {
+func writeJSON(w http.ResponseWriter, limit ResponseLimit, v any) error {
 	body, err := json.Marshal(v)
 	if err != nil {
 		return err

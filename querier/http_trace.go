@@ -28,12 +28,12 @@ const (
 
 // findTraceFromRequest returns the trace a request asks for, and how large
 // the answer may be.
-func (q *Querier) findTraceFromRequest(r *http.Request) (TraceResult, responseLimit, error) {
+func (q *Querier) findTraceFromRequest(r *http.Request) (TraceResult, ResponseLimit, error) {
 	tenants, err := q.readTenants(r)
 	if err != nil {
-		return TraceResult{}, responseLimit{}, err
+		return TraceResult{}, ResponseLimit{}, err
 	}
-	limit := q.responseLimit(tenants)
+	limit := q.ResponseLimit(tenants)
 	id, err := parseTraceID(r.PathValue("id"))
 	if err != nil {
 		return TraceResult{}, limit, err
@@ -165,8 +165,8 @@ func resourceSpansJSON(td ptrace.Traces) (json.RawMessage, error) {
 }
 
 // write sends body, unless it is over limit.
-func write(w http.ResponseWriter, limit responseLimit, mediaType string, body []byte) error {
-	if err := limit.check(len(body)); err != nil {
+func write(w http.ResponseWriter, limit ResponseLimit, mediaType string, body []byte) error {
+	if err := limit.Check(len(body)); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", mediaType)

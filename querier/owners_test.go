@@ -103,13 +103,13 @@ func TestQueriersShareTheLiveTail(t *testing.T) {
 		for i, q := range qs {
 			// Tags and values come from every live tail, each owner
 			// collecting from its own spans.
-			values, err := q.TagValues(ctx, []string{testTenant}, TimeRange{}, nil, scopeResource, "service.name", 100)
+			values, err := q.TagValues(ctx, []string{testTenant}, TimeRange{}, nil, ScopeResource, "service.name", 100)
 			if err != nil || !slices.Equal(values, services) {
 				t.Fatalf("%s: querier %d: service names %v, want %v: %v", when, i, values, services, err)
 			}
 			names, err := q.TagNames(ctx, []string{testTenant}, TimeRange{}, nil)
-			if err != nil || !slices.Equal(names[scopeSpan], []string{"n"}) {
-				t.Fatalf("%s: querier %d: span tags %v, want [n]: %v", when, i, names[scopeSpan], err)
+			if err != nil || !slices.Equal(names[ScopeSpan], []string{"n"}) {
+				t.Fatalf("%s: querier %d: span tags %v, want [n]: %v", when, i, names[ScopeSpan], err)
 			}
 			for _, id := range ids {
 				res, found, err := q.FindTrace(ctx, []string{testTenant}, id, TimeRange{})

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 
@@ -31,10 +32,6 @@ import (
 	"github.com/spanlog/spanlog/tenant"
 	"github.com/spanlog/spanlog/tracelog"
 )
-
-// ErrNotReady is returned for queries that arrive before the querier has
-// joined the log.
-var ErrNotReady = live.ErrNotReady
 
 // Querier serves queries. Create it with New and start it with Run.
 type Querier struct {
@@ -159,6 +156,17 @@ func (q *Querier) Ready() error {
 		return ErrNotReady
 	}
 	return nil
+}
+
+// QueryTimeout is querier.query-timeout: how long one request of a query
+// API may run, writing its answer included.
+func (q *Querier) QueryTimeout() time.Duration { return q.cfg.QueryTimeout }
+
+// ObserveRequest records that a request of a query API's route was
+// answered with status after took, in the histogram the peer routes
+// report to as well: spanlog_querier_request_duration_seconds.
+func (q *Querier) ObserveRequest(route string, status int, took time.Duration) {
+	q.metrics.requests.WithLabelValues(route, strconv.Itoa(status)).Observe(took.Seconds())
 }
 
 // Run joins the querier group, consumes the live tail of the partitions

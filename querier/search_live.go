@@ -84,11 +84,11 @@ func (q *Querier) liveTailCandidates(ctx context.Context, tenant string, query *
 			return nil, partial, fmt.Errorf("decode live candidates: %w", err)
 		}
 		for _, c := range byTenant[tenant] {
-			id, err := parseTraceID(c.ID)
-			if err != nil {
-				return nil, partial, fmt.Errorf("live candidate: %w", err)
+			id, err := hex.DecodeString(c.ID)
+			if err != nil || len(id) != 16 {
+				return nil, partial, fmt.Errorf("live candidate: trace ID %q is not 32 hex digits", c.ID)
 			}
-			out = append(out, candidate{id, c.Start})
+			out = append(out, candidate{[16]byte(id), c.Start})
 		}
 	}
 	return out, partial, nil

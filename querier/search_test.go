@@ -308,14 +308,14 @@ func TestTagValuesOfSplitTrace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := q.TagValues(context.Background(), []string{testTenant}, TimeRange{}, query, scopeResource, "service.name", 10)
+	got, err := q.TagValues(context.Background(), []string{testTenant}, TimeRange{}, query, ScopeResource, "service.name", 10)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if want := []TagValue{{"string", "backend"}}; !slices.Equal(got, want) {
 		t.Errorf("got %v, want %v", got, want)
 	}
-	all, err := q.TagValues(context.Background(), []string{testTenant}, TimeRange{}, nil, scopeResource, "service.name", 10)
+	all, err := q.TagValues(context.Background(), []string{testTenant}, TimeRange{}, nil, ScopeResource, "service.name", 10)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,11 +15,12 @@ import (
 	"github.com/spanlog/spanlog/schema"
 )
 
-// Tag scopes, as Grafana's query builder names them.
+// Tag scopes, as Grafana's query builder names them: the keys of what
+// TagNames returns, and the scopes TagValues takes.
 const (
-	scopeSpan      = "span"
-	scopeResource  = "resource"
-	scopeIntrinsic = "intrinsic"
+	ScopeSpan      = "span"
+	ScopeResource  = "resource"
+	ScopeIntrinsic = "intrinsic"
 )
 
 // TagValue is a distinct value of a tag, typed as Tempo's v2 API types it.
@@ -62,7 +63,7 @@ type tagSetJSON struct {
 func newTagSet(q tagQuery) *tagSet {
 	return &tagSet{
 		q:      q,
-		names:  map[string]map[string]struct{}{scopeSpan: {}, scopeResource: {}},
+		names:  map[string]map[string]struct{}{ScopeSpan: {}, ScopeResource: {}},
 		values: make(map[TagValue]struct{}),
 	}
 }
@@ -73,20 +74,20 @@ func (s *tagSet) add(r *schema.SpanRow) {
 	defer s.mu.Unlock()
 	if s.q.Name == "" {
 		for _, a := range r.Attrs {
-			s.names[scopeSpan][a.Key] = struct{}{}
+			s.names[ScopeSpan][a.Key] = struct{}{}
 		}
 		for _, a := range r.ResourceAttrs {
-			s.names[scopeResource][a.Key] = struct{}{}
+			s.names[ScopeResource][a.Key] = struct{}{}
 		}
 		return
 	}
-	if s.q.Scope == scopeIntrinsic || s.q.Scope == "" {
+	if s.q.Scope == ScopeIntrinsic || s.q.Scope == "" {
 		s.addValueLocked(intrinsicValue(r, s.q.Name))
 	}
-	if s.q.Scope == scopeSpan || s.q.Scope == "" {
+	if s.q.Scope == ScopeSpan || s.q.Scope == "" {
 		s.addValueLocked(tagValue(traceql.Field{Scope: traceql.ScopeSpan, Name: s.q.Name}.SpanValue(r)))
 	}
-	if s.q.Scope == scopeResource || s.q.Scope == "" {
+	if s.q.Scope == ScopeResource || s.q.Scope == "" {
 		s.addValueLocked(tagValue(traceql.Field{Scope: traceql.ScopeResource, Name: s.q.Name}.SpanValue(r)))
 	}
 }
@@ -117,7 +118,7 @@ func (s *tagSet) merge(o tagSetJSON) {
 func (s *tagSet) byScope() map[string][]string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := map[string][]string{scopeIntrinsic: traceql.Intrinsics()}
+	out := map[string][]string{ScopeIntrinsic: traceql.Intrinsics()}
 	for scope, set := range s.names {
 		// Never null in JSON: Grafana's editor iterates the list.
 		out[scope] = slices.AppendSeq(make([]string, 0, len(set)), maps.Keys(set))
@@ -143,7 +144,7 @@ func (s *tagSet) sortedValues() []TagValue {
 func (s *tagSet) json() tagSetJSON {
 	if s.q.Name == "" {
 		byScope := s.byScope()
-		delete(byScope, scopeIntrinsic)
+		delete(byScope, ScopeIntrinsic)
 		return tagSetJSON{Names: byScope}
 	}
 	return tagSetJSON{Values: s.sortedValues()}
