@@ -62,7 +62,7 @@ func decodeNDJSON(t *testing.T, body io.Reader) batchResponse {
 		if err != nil {
 			t.Fatalf("trace %s: %v", rec.TraceID, err)
 		}
-		resp.traces[rec.TraceID] = spanSet(td)
+		resp.traces[rec.TraceID] = querytest.SpanSet(td)
 		resp.order = append(resp.order, rec.TraceID)
 	}
 	if err := sc.Err(); err != nil {
@@ -124,7 +124,7 @@ func decodeFrames(t *testing.T, body []byte) batchResponse {
 			resp.ended = true
 			continue
 		}
-		resp.traces[id] = spanSet(td)
+		resp.traces[id] = querytest.SpanSet(td)
 		resp.order = append(resp.order, id)
 	}
 	return resp
@@ -140,8 +140,8 @@ func TestBatchEndpointEncodings(t *testing.T) {
 	defer srv.Close()
 
 	want := make(map[string][]string)
-	sum, err := f.q.FindTraces(t.Context(), []string{testTenant}, f.ids, TimeRange{}, func(id pcommon.TraceID, td ptrace.Traces) error {
-		want[id.String()] = spanSet(td)
+	sum, err := f.q.FindTraces(t.Context(), []string{querytest.Tenant}, f.ids, TimeRange{}, func(id pcommon.TraceID, td ptrace.Traces) error {
+		want[id.String()] = querytest.SpanSet(td)
 		return nil
 	})
 	if err != nil {
@@ -266,11 +266,11 @@ func TestBatchStreamsEachTraceWhenComplete(t *testing.T) {
 		t.Fatal(err)
 	}
 	fast, slow := pcommon.TraceID{0x10, 1}, pcommon.TraceID{0xf0, 1}
-	td := traceSpans(fast, 0, 1, 2)
-	traceSpans(pcommon.TraceID{0x20, 1}, 0, 1).ResourceSpans().MoveAndAppendTo(td.ResourceSpans())
-	writeTestBlock(t, dir, 0, td)
-	slowMeta := writeTestBlock(t, dir, 1, traceSpans(slow, 0, 1, 2))
-	bkt := &gatedBucket{Bucket: dir, name: block.DataName(testTenant, slowMeta.BlockID), gate: make(chan struct{})}
+	td := querytest.TraceSpans(fast, 0, 1, 2)
+	querytest.TraceSpans(pcommon.TraceID{0x20, 1}, 0, 1).ResourceSpans().MoveAndAppendTo(td.ResourceSpans())
+	querytest.WriteBlock(t, dir, 0, td)
+	slowMeta := querytest.WriteBlock(t, dir, 1, querytest.TraceSpans(slow, 0, 1, 2))
+	bkt := &gatedBucket{Bucket: dir, name: block.DataName(querytest.Tenant, slowMeta.BlockID), gate: make(chan struct{})}
 	var release sync.Once
 	open := func() { release.Do(func() { close(bkt.gate) }) }
 

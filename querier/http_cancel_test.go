@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 
 	"github.com/spanlog/spanlog/objstore"
+	"github.com/spanlog/spanlog/querier/internal/querytest"
 	"github.com/spanlog/spanlog/tenant"
 )
 
@@ -120,11 +121,11 @@ type cancelFixture struct {
 
 func newCancelFixture(t *testing.T, timeout time.Duration) *cancelFixture {
 	f := &cancelFixture{bkt: newHoldingBucket(t), id: pcommon.TraceID{1, 2, 3}, finished: make(chan int, 1)}
-	writeTestBlock(t, f.bkt, 0, traceSpans(f.id, 0, 0, 1, 2))
+	querytest.WriteBlock(t, f.bkt, 0, querytest.TraceSpans(f.id, 0, 0, 1, 2))
 	cfg := DefaultConfig()
 	cfg.QueryTimeout = timeout
 	cfg.StorageTimeout = min(cfg.StorageTimeout, timeout/2)
-	q := startQuerierWithin(t, f.bkt, cfg, tenant.DefaultConfig(), noLimits(t))
+	q := startQuerierWithin(t, f.bkt, cfg, tenant.DefaultConfig(), querytest.NoLimits(t))
 	mux := http.NewServeMux()
 	q.RegisterRoutes(mux)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -19,6 +19,7 @@ import (
 	"github.com/spanlog/spanlog/block"
 	"github.com/spanlog/spanlog/limits"
 	"github.com/spanlog/spanlog/objstore"
+	"github.com/spanlog/spanlog/querier/internal/querytest"
 	"github.com/spanlog/spanlog/schema"
 	"github.com/spanlog/spanlog/tenant"
 )
@@ -90,7 +91,7 @@ overrides:
   mid: {max-response-bytes: %d, max-search-duration: 0s}
   mid-pb: {max-response-bytes: %d, max-search-duration: 0s}
 `, f.midBytes[false], f.midBytes[true])
-	lim := newLimits(t, limits.Limits{MaxSearchDuration: time.Hour}, overrides)
+	lim := querytest.NewLimits(t, limits.Limits{MaxSearchDuration: time.Hour}, overrides)
 	q := startQuerierWithin(t, bkt, DefaultConfig(), tenant.Config{MultiTenancy: true}, lim)
 	mux := http.NewServeMux()
 	q.RegisterRoutes(mux)
@@ -254,7 +255,7 @@ func matches(s, format string, n *int) bool {
 // the query in flight ended.
 func TestEveryQueryRouteCountsAgainstConcurrency(t *testing.T) {
 	q := unstartedQuerier(t)
-	q.limits = newLimits(t, limits.Limits{MaxConcurrentQueries: 1}, "")
+	q.limits = querytest.NewLimits(t, limits.Limits{MaxConcurrentQueries: 1}, "")
 	mux := http.NewServeMux()
 	q.RegisterRoutes(mux)
 	release, err := q.Admit([]string{"team-a"})

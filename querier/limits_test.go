@@ -7,11 +7,12 @@ import (
 	"time"
 
 	"github.com/spanlog/spanlog/limits"
+	"github.com/spanlog/spanlog/querier/internal/querytest"
 )
 
 // The search window is checked, and filled in, before anything is read.
 func TestSearchWindow(t *testing.T) {
-	q := &Querier{limits: newLimits(t, limits.Limits{MaxSearchDuration: time.Hour}, "")}
+	q := &Querier{limits: querytest.NewLimits(t, limits.Limits{MaxSearchDuration: time.Hour}, "")}
 	end := time.Unix(1_800_000_000, 0)
 	inclusiveEnd := end.Add(time.Second - 1)
 	for _, tc := range []struct {
@@ -53,7 +54,7 @@ func TestSearchWindow(t *testing.T) {
 // of them is full.
 func TestConcurrentQueriesPerTenant(t *testing.T) {
 	q := unstartedQuerier(t)
-	q.limits = newLimits(t, limits.Limits{MaxConcurrentQueries: 1}, "overrides:\n  big: {max-concurrent-queries: 2}\n  free: {max-concurrent-queries: 0}\n")
+	q.limits = querytest.NewLimits(t, limits.Limits{MaxConcurrentQueries: 1}, "overrides:\n  big: {max-concurrent-queries: 2}\n  free: {max-concurrent-queries: 0}\n")
 	var held []func()
 	admit := func(tenants string) error {
 		release, err := q.Admit(strings.Split(tenants, "|"))

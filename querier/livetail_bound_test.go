@@ -18,6 +18,7 @@ import (
 
 	"github.com/spanlog/spanlog/blockbuilder"
 	"github.com/spanlog/spanlog/objstore"
+	"github.com/spanlog/spanlog/querier/internal/querytest"
 	"github.com/spanlog/spanlog/tenant"
 )
 
@@ -36,7 +37,7 @@ func TestLiveTailBoundWithBuildersHeldBack(t *testing.T) {
 	}
 	cfg := DefaultConfig()
 	cfg.LiveTailMaxBytes = bound
-	q := startQuerierWithin(t, bkt, cfg, tenant.DefaultConfig(), noLimits(t))
+	q := startQuerierWithin(t, bkt, cfg, tenant.DefaultConfig(), querytest.NoLimits(t))
 	addr := q.api
 
 	// A long trace, begun first and ended last, and many short ones in
@@ -48,13 +49,13 @@ func TestLiveTailBoundWithBuildersHeldBack(t *testing.T) {
 		p, off := q.produce(t, padded(td))
 		ends[p] = max(ends[p], off+1)
 	}
-	produce(traceSpans(long, 0, 0, 1))
+	produce(querytest.TraceSpans(long, 0, 0, 1))
 	for i := range 2000 {
 		id := pcommon.TraceID{byte(i >> 8), byte(i), 2}
 		ids = append(ids, id)
-		produce(traceSpans(id, 1, 0, 1, 2))
+		produce(querytest.TraceSpans(id, 1, 0, 1, 2))
 	}
-	produce(traceSpans(long, 0, 2, 3))
+	produce(querytest.TraceSpans(long, 0, 2, 3))
 	// A batch of the oldest and the most recent traces.
 	batch := append(ids[:500:500], ids[len(ids)-400:]...)
 	live := q.live.Tail()
@@ -89,7 +90,7 @@ func TestLiveTailBoundWithBuildersHeldBack(t *testing.T) {
 	bcfg.ConsumerGroup = "builders"
 	bcfg.CycleDuration = time.Second
 	bcfg.IdleCutDelay = 100 * time.Millisecond
-	b, err := blockbuilder.New(bcfg, q.kafka, testTenant, bkt, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	b, err := blockbuilder.New(bcfg, q.kafka, querytest.Tenant, bkt, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/spanlog/spanlog/internal/promtest"
 	"github.com/spanlog/spanlog/objstore"
+	"github.com/spanlog/spanlog/querier/internal/querytest"
 	"github.com/spanlog/spanlog/querier/live"
 	"github.com/spanlog/spanlog/querier/traceql"
 	"github.com/spanlog/spanlog/schema"
@@ -78,7 +79,7 @@ func TestPeerRequestsAreChecked(t *testing.T) {
 // withAttribute returns a trace of one span holding an attribute of size
 // bytes, which makes up nearly all of its encoded size.
 func withAttribute(id pcommon.TraceID, size int) ptrace.Traces {
-	td := traceSpans(id, 0, 0)
+	td := querytest.TraceSpans(id, 0, 0)
 	td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).Attributes().PutStr("blob", strings.Repeat("x", size))
 	return td
 }
@@ -95,7 +96,7 @@ func TestPeerAnswersAreBounded(t *testing.T) {
 	}
 	cfg := DefaultConfig()
 	cfg.PeerMaxResponseBytes = 20_000 // one trace of 10,000 bytes, not two
-	qs := startQueriersWithin(t, bkt, 2, cfg, tenant.DefaultConfig(), noLimits(t))
+	qs := startQueriersWithin(t, bkt, 2, cfg, tenant.DefaultConfig(), querytest.NoLimits(t))
 	owner, asker := qs[0], qs[1]
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -110,7 +111,7 @@ func TestPeerAnswersAreBounded(t *testing.T) {
 	ownersID := func() pcommon.TraceID {
 		for {
 			id := randomID(rng)
-			if _, ok := owner.live.Tail().Owned()[schema.Partition(testTenant, id, owner.partitions)]; ok {
+			if _, ok := owner.live.Tail().Owned()[schema.Partition(querytest.Tenant, id, owner.partitions)]; ok {
 				return id
 			}
 		}
@@ -123,7 +124,7 @@ func TestPeerAnswersAreBounded(t *testing.T) {
 		owner.produce(t, withAttribute(id, 10_000))
 	}
 	found := 0
-	_, err = asker.FindTraces(ctx, []string{testTenant}, ids, TimeRange{}, func(_ pcommon.TraceID, td ptrace.Traces) error {
+	_, err = asker.FindTraces(ctx, []string{querytest.Tenant}, ids, TimeRange{}, func(_ pcommon.TraceID, td ptrace.Traces) error {
 		found++
 		return nil
 	})
@@ -136,7 +137,7 @@ func TestPeerAnswersAreBounded(t *testing.T) {
 
 	big := ownersID()
 	owner.produce(t, withAttribute(big, 30_000))
-	_, _, err = asker.FindTrace(ctx, []string{testTenant}, big, TimeRange{})
+	_, _, err = asker.FindTrace(ctx, []string{querytest.Tenant}, big, TimeRange{})
 	if !errors.Is(err, live.ErrResponseTooLarge) || !strings.Contains(err.Error(), "querier.peer-max-response-bytes 20000") {
 		t.Fatalf("a trace of 30,000 bytes in the owner's tail: %v, want one over querier.peer-max-response-bytes", err)
 	}

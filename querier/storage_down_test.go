@@ -13,6 +13,7 @@ import (
 
 	"github.com/spanlog/spanlog/internal/miniotest"
 	"github.com/spanlog/spanlog/objstore"
+	"github.com/spanlog/spanlog/querier/internal/querytest"
 	"github.com/spanlog/spanlog/tenant"
 )
 
@@ -49,10 +50,10 @@ func newMinIOBucket(t *testing.T) (*miniotest.Server, objstore.Bucket) {
 func TestQuerierStartingWithoutObjectStorageAnswersFromTheLiveTail(t *testing.T) {
 	srv, bkt := newMinIOBucket(t)
 	srv.Stop()
-	q := launchQueriers(t, bkt, []Config{storageDownConfig()}, tenant.DefaultConfig(), noLimits(t))[0]
+	q := launchQueriers(t, bkt, []Config{storageDownConfig()}, tenant.DefaultConfig(), querytest.NoLimits(t))[0]
 	addr := q.api
 	id := pcommon.TraceID{1, 2, 3}
-	q.produce(t, traceSpans(id, 0, 0, 1))
+	q.produce(t, querytest.TraceSpans(id, 0, 0, 1))
 
 	if v1 := getTraceV1(t, addr, id); v1.code != http.StatusOK || v1.spans != 2 {
 		t.Errorf("v1: %d, %d spans (want 200, 2): %s", v1.code, v1.spans, v1.Message)
@@ -84,16 +85,16 @@ func TestQuerierStartingWithoutObjectStorageAnswersFromTheLiveTail(t *testing.T)
 // failing; and answers whole once the bucket is back.
 func TestQuerierAnswersFromTheLiveTailWhenObjectStorageStops(t *testing.T) {
 	srv, bkt := newMinIOBucket(t)
-	q := startQuerierWithin(t, bkt, storageDownConfig(), tenant.DefaultConfig(), noLimits(t))
+	q := startQuerierWithin(t, bkt, storageDownConfig(), tenant.DefaultConfig(), querytest.NoLimits(t))
 	addr := q.api
 	// Trace split has two spans in a block and two in the live tail;
 	// trace stored only in the block.
 	split, stored := pcommon.TraceID{1, 2, 3}, pcommon.TraceID{4, 5, 6}
-	td := traceSpans(split, 0, 0, 1)
-	traceSpans(stored, 0, 0, 1).ResourceSpans().MoveAndAppendTo(td.ResourceSpans())
-	writeTestBlock(t, bkt, 0, td)
-	q.produce(t, traceSpans(split, 0, 2, 3))
-	for len(q.blocklist.Metas(testTenant)) == 0 {
+	td := querytest.TraceSpans(split, 0, 0, 1)
+	querytest.TraceSpans(stored, 0, 0, 1).ResourceSpans().MoveAndAppendTo(td.ResourceSpans())
+	querytest.WriteBlock(t, bkt, 0, td)
+	q.produce(t, querytest.TraceSpans(split, 0, 2, 3))
+	for len(q.blocklist.Metas(querytest.Tenant)) == 0 {
 		time.Sleep(10 * time.Millisecond)
 	}
 	if v2 := getTraceV2(t, addr, split); v2.spans != 4 || v2.Status != "" {
