@@ -30,10 +30,7 @@ type runningQuerier struct {
 	*Querier
 	producer   *kgo.Client
 	partitions int32
-	// api is where the query API is served, on a listener of its own
-	// as in a process.
-	api  string
-	stop func() // leaves the group and stops serving
+	stop       func() // leaves the group and stops serving
 	// reg and logs hold the querier's metrics and what it logged.
 	reg  *prometheus.Registry
 	logs *logtest.Buffer
@@ -63,13 +60,6 @@ func unstartedQuerier(t testing.TB) *Querier {
 			Digesters: newDigesters(), Logger: logger, Registerer: reg, Requests: m.requests,
 		}),
 	}
-}
-
-// unstartedRoutes returns the query API of an unstartedQuerier.
-func unstartedRoutes(t testing.TB) *http.ServeMux {
-	mux := http.NewServeMux()
-	unstartedQuerier(t).RegisterRoutes(mux)
-	return mux
 }
 
 // startQuerier runs a querier over bkt and a new log of four partitions,
@@ -139,18 +129,15 @@ func launchQueriers(t testing.TB, bkt objstore.Bucket, cfgs []Config, tenants te
 		// Other queriers reach it on its peer routes, as on its own
 		// listener in a process.
 		srv := serve(ln, q.RegisterPeerRoutes)
-		apiLn := listen(t)
-		apiSrv := serve(apiLn, q.RegisterRoutes)
 		runCtx, stop := context.WithCancel(ctx)
 		done := make(chan error, 1)
 		go func() { done <- q.Run(runCtx) }()
-		rq := &runningQuerier{Querier: q, producer: producer, partitions: log.Partitions, api: apiLn.Addr().String(), reg: reg, logs: logs, stop: sync.OnceFunc(func() {
+		rq := &runningQuerier{Querier: q, producer: producer, partitions: log.Partitions, reg: reg, logs: logs, stop: sync.OnceFunc(func() {
 			stop()
 			if err := <-done; err != nil {
 				t.Error(err)
 			}
 			srv.Close()
-			apiSrv.Close()
 		})}
 		t.Cleanup(rq.stop)
 		out[i] = rq

@@ -22,37 +22,6 @@ import (
 	"github.com/spanlog/spanlog/tenant"
 )
 
-// The peer endpoint takes its tenants from the request body, so it is on
-// the peer routes only: the query API answers 404 for it, whatever the
-// method, and the peer routes serve nothing of the query API.
-func TestPeerRoutesAreNotOnTheAPI(t *testing.T) {
-	q := unstartedQuerier(t)
-	api, peer := http.NewServeMux(), http.NewServeMux()
-	q.RegisterRoutes(api)
-	q.RegisterPeerRoutes(peer)
-	serve := func(mux *http.ServeMux, method, target, body string) *httptest.ResponseRecorder {
-		req := httptest.NewRequest(method, target, strings.NewReader(body))
-		req.Header.Set(tenant.Header, "team-a")
-		rec := httptest.NewRecorder()
-		mux.ServeHTTP(rec, req)
-		return rec
-	}
-	body := `{"kind": "spans", "tenants": ["team-a"], "partitions": [0], "traceIDs": ["ab"]}`
-	for _, method := range []string{"POST", "GET"} {
-		if rec := serve(api, method, live.Path, body); rec.Code != http.StatusNotFound {
-			t.Errorf("%s %s on the query API: %d %s, want 404", method, live.Path, rec.Code, rec.Body)
-		}
-	}
-	if rec := serve(peer, "POST", live.Path, body); rec.Code != http.StatusServiceUnavailable {
-		t.Errorf("POST %s on the peer routes: %d %s, want 503 from a querier not started", live.Path, rec.Code, rec.Body)
-	}
-	for _, route := range queryRoutes {
-		if rec := serve(peer, route.method, route.target, route.body); rec.Code != http.StatusNotFound {
-			t.Errorf("%s %s on the peer routes: %d, want 404", route.method, route.target, rec.Code)
-		}
-	}
-}
-
 // The peer endpoint checks what it is asked before reading: the TraceQL
 // of a search within its bounds, as every route that parses TraceQL, and
 // spans only of the traces named, never a whole tail.
@@ -138,10 +107,7 @@ func TestPeerAnswersAreBounded(t *testing.T) {
 	big := ownersID()
 	owner.produce(t, withAttribute(big, 30_000))
 	_, _, err = asker.FindTrace(ctx, []string{querytest.Tenant}, big, TimeRange{})
-	if !errors.Is(err, live.ErrResponseTooLarge) || !strings.Contains(err.Error(), "querier.peer-max-response-bytes 20000") {
+	if !errors.Is(err, ErrPeerResponseTooLarge) || !strings.Contains(err.Error(), "querier.peer-max-response-bytes 20000") {
 		t.Fatalf("a trace of 30,000 bytes in the owner's tail: %v, want one over querier.peer-max-response-bytes", err)
-	}
-	if got := httpStatus(err); got != http.StatusUnprocessableEntity {
-		t.Errorf("status %d, want 422", got)
 	}
 }

@@ -1,4 +1,4 @@
-package querier
+package api
 
 import (
 	"bytes"
@@ -19,6 +19,7 @@ import (
 	"github.com/spanlog/spanlog/block"
 	"github.com/spanlog/spanlog/limits"
 	"github.com/spanlog/spanlog/objstore"
+	"github.com/spanlog/spanlog/querier"
 	"github.com/spanlog/spanlog/querier/internal/querytest"
 	"github.com/spanlog/spanlog/schema"
 	"github.com/spanlog/spanlog/tenant"
@@ -77,7 +78,7 @@ func newLimitsFixture(t *testing.T) *limitsFixture {
 	// The size of one trace's record in a batch response, near enough.
 	for _, protobuf := range []bool{false, true} {
 		rec := httptest.NewRecorder()
-		if err := newBatchStream(rec, protobuf, ResponseLimit{}).trace(f.ids[0], traceAt(f.ids[0], at, 40)); err != nil {
+		if err := newBatchStream(rec, protobuf, querier.ResponseLimit{}).trace(f.ids[0], traceAt(f.ids[0], at, 40)); err != nil {
 			t.Fatal(err)
 		}
 		f.midBytes[protobuf] = int64(rec.Body.Len()) * 3 / 2
@@ -92,10 +93,9 @@ overrides:
   mid-pb: {max-response-bytes: %d, max-search-duration: 0s}
 `, f.midBytes[false], f.midBytes[true])
 	lim := querytest.NewLimits(t, limits.Limits{MaxSearchDuration: time.Hour}, overrides)
-	q := startQuerierWithin(t, bkt, DefaultConfig(), tenant.Config{MultiTenancy: true}, lim)
-	mux := http.NewServeMux()
-	q.RegisterRoutes(mux)
-	srv := httptest.NewServer(mux)
+	q := startQuerierWithin(t, bkt, querier.DefaultConfig(), tenant.Config{MultiTenancy: true}, lim)
+	q.awaitBlocks(t, 6)
+	srv := httptest.NewServer(routes(q.Querier))
 	t.Cleanup(srv.Close)
 	f.url = srv.URL
 	return f
@@ -254,10 +254,8 @@ func matches(s, format string, n *int) bool {
 // go on (to the 503 of a querier not started), and the tenant's do once
 // the query in flight ended.
 func TestEveryQueryRouteCountsAgainstConcurrency(t *testing.T) {
-	q := unstartedQuerier(t)
-	q.limits = querytest.NewLimits(t, limits.Limits{MaxConcurrentQueries: 1}, "")
-	mux := http.NewServeMux()
-	q.RegisterRoutes(mux)
+	q := unstartedQuerier(t, querier.DefaultConfig(), querytest.NewLimits(t, limits.Limits{MaxConcurrentQueries: 1}, ""))
+	mux := routes(q)
 	release, err := q.Admit([]string{"team-a"})
 	if err != nil {
 		t.Fatal(err)
@@ -304,7 +302,7 @@ func TestLimitParametersAreBounded(t *testing.T) {
 		{"/api/v2/search/tag/span.x/values?limit=10000", 503, ""},
 		{"/api/v2/search/tag/span.x/values?limit=10001", 400, `limit="10001" must be a whole number from 1 to 10000`},
 		{"/api/v2/search/tag/span.x/values?limit=0", 400, `limit="0" must be a whole number from 1 to 10000`},
-		{"/api/batch/traces?ids=" + strings.TrimSuffix(strings.Repeat("1,", MaxBatchIDs), ","), 503, ""},
+		{"/api/batch/traces?ids=" + strings.TrimSuffix(strings.Repeat("1,", querier.MaxBatchIDs), ","), 503, ""},
 	} {
 		req := httptest.NewRequest("GET", tc.target, nil)
 		req.Header.Set(tenant.Header, "team-a")

@@ -1,4 +1,4 @@
-package querier
+package api
 
 import (
 	"encoding/json"
@@ -9,6 +9,8 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/spanlog/spanlog/querier"
 )
 
 var errNotFound = errors.New("trace not found")
@@ -28,21 +30,21 @@ const (
 
 // findTraceFromRequest returns the trace a request asks for, and how large
 // the answer may be.
-func (q *Querier) findTraceFromRequest(r *http.Request) (TraceResult, ResponseLimit, error) {
-	tenants, err := q.readTenants(r)
+func (a *API) findTraceFromRequest(r *http.Request) (querier.TraceResult, querier.ResponseLimit, error) {
+	tenants, err := a.readTenants(r)
 	if err != nil {
-		return TraceResult{}, ResponseLimit{}, err
+		return querier.TraceResult{}, querier.ResponseLimit{}, err
 	}
-	limit := q.ResponseLimit(tenants)
+	limit := a.q.ResponseLimit(tenants)
 	id, err := parseTraceID(r.PathValue("id"))
 	if err != nil {
-		return TraceResult{}, limit, err
+		return querier.TraceResult{}, limit, err
 	}
 	tr, err := parseTimeRange(r)
 	if err != nil {
-		return TraceResult{}, limit, err
+		return querier.TraceResult{}, limit, err
 	}
-	res, found, err := q.FindTrace(r.Context(), tenants, id, tr)
+	res, found, err := a.q.FindTrace(r.Context(), tenants, id, tr)
 	if err != nil {
 		return res, limit, err
 	}
@@ -58,8 +60,8 @@ func (q *Querier) findTraceFromRequest(r *http.Request) (TraceResult, ResponseLi
 
 // handleTraceByIDV1 answers GET /api/traces/{id}: {"batches": [...]} in
 // JSON, TracesData in protobuf.
-func (q *Querier) handleTraceByIDV1(w http.ResponseWriter, r *http.Request) error {
-	res, limit, err := q.findTraceFromRequest(r)
+func (a *API) handleTraceByIDV1(w http.ResponseWriter, r *http.Request) error {
+	res, limit, err := a.findTraceFromRequest(r)
 	if err != nil {
 		return err
 	}
@@ -85,8 +87,8 @@ func (q *Querier) handleTraceByIDV1(w http.ResponseWriter, r *http.Request) erro
 
 // handleTraceByIDV2 answers GET /api/v2/traces/{id} with Tempo's
 // TraceByIDResponse in JSON or protobuf.
-func (q *Querier) handleTraceByIDV2(w http.ResponseWriter, r *http.Request) error {
-	res, limit, err := q.findTraceFromRequest(r)
+func (a *API) handleTraceByIDV2(w http.ResponseWriter, r *http.Request) error {
+	res, limit, err := a.findTraceFromRequest(r)
 	if err != nil {
 		return err
 	}
@@ -139,7 +141,7 @@ func (q *Querier) handleTraceByIDV2(w http.ResponseWriter, r *http.Request) erro
 
 // appendPartialStatus appends Tempo's PartialStatus PARTIAL and the reason
 // to a protobuf message, as its fields status and message.
-func appendPartialStatus(b []byte, status, message protowire.Number, p Partial) []byte {
+func appendPartialStatus(b []byte, status, message protowire.Number, p querier.Partial) []byte {
 	b = protowire.AppendTag(b, status, protowire.VarintType)
 	b = protowire.AppendVarint(b, statusPartial)
 	b = protowire.AppendTag(b, message, protowire.BytesType)
@@ -165,7 +167,7 @@ func resourceSpansJSON(td ptrace.Traces) (json.RawMessage, error) {
 }
 
 // write sends body, unless it is over limit.
-func write(w http.ResponseWriter, limit ResponseLimit, mediaType string, body []byte) error {
+func write(w http.ResponseWriter, limit querier.ResponseLimit, mediaType string, body []byte) error {
 	if err := limit.Check(len(body)); err != nil {
 		return err
 	}
