@@ -23,6 +23,19 @@ const (
 	mediaProtobuf = "application/protobuf"
 )
 
+// write sends body, unless it is over limit.
+func write(w http.ResponseWriter, limit querier.ResponseLimit, mediaType string, body []byte) error {
+	if err := limit.Check(len(body)); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", mediaType)
+	_, err := w.Write(body)
+	return err
+}
+
+// errNotFound is returned for a trace no span of which is stored.
+var errNotFound = errors.New("trace not found")
+
 // badRequest returns an error in what the client sent, which is answered
 // with 400 as the querier's own are.
 func badRequest(format string, args ...any) error {

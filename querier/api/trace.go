@@ -2,7 +2,6 @@ package api
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -12,8 +11,6 @@ import (
 
 	"github.com/spanlog/spanlog/querier"
 )
-
-var errNotFound = errors.New("trace not found")
 
 // Field numbers of Tempo's TraceByIDResponse, the message Grafana decodes
 // from /api/v2/traces. Its Trace (field 1) is wire-identical to OTLP's
@@ -164,14 +161,4 @@ func resourceSpansJSON(td ptrace.Traces) (json.RawMessage, error) {
 		return json.RawMessage("[]"), nil
 	}
 	return data.ResourceSpans, nil
-}
-
-// write sends body, unless it is over limit.
-func write(w http.ResponseWriter, limit querier.ResponseLimit, mediaType string, body []byte) error {
-	if err := limit.Check(len(body)); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", mediaType)
-	_, err := w.Write(body)
-	return err
 }
