@@ -20,7 +20,6 @@ import (
 	"github.com/spanlog/spanlog/objstore"
 	"github.com/spanlog/spanlog/querier/internal/querytest"
 	"github.com/spanlog/spanlog/querier/live"
-	"github.com/spanlog/spanlog/schema"
 	"github.com/spanlog/spanlog/tenant"
 )
 
@@ -173,12 +172,7 @@ func serve(ln net.Listener, register func(*http.ServeMux)) *http.Server {
 // would, and returns where the record landed.
 func (q *runningQuerier) produce(t testing.TB, td ptrace.Traces) (partition int32, offset int64) {
 	t.Helper()
-	rec, err := schema.EncodeRecord(querytest.Tenant, td)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).TraceID()
-	rec.Topic, rec.Partition = kafkatest.Topic, schema.Partition(querytest.Tenant, id, q.partitions)
+	rec := querytest.Record(t, td, q.partitions)
 	if err := q.producer.ProduceSync(context.Background(), rec).FirstErr(); err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,6 @@ import (
 	"github.com/spanlog/spanlog/objstore"
 	"github.com/spanlog/spanlog/querier"
 	"github.com/spanlog/spanlog/querier/internal/querytest"
-	"github.com/spanlog/spanlog/schema"
 	"github.com/spanlog/spanlog/tenant"
 	"github.com/spanlog/spanlog/tracelog"
 )
@@ -140,13 +139,7 @@ func await(t testing.TB, what string, cond func() bool) {
 // would.
 func (q *runningQuerier) produce(t testing.TB, td ptrace.Traces) {
 	t.Helper()
-	rec, err := schema.EncodeRecord(querytest.Tenant, td)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).TraceID()
-	rec.Topic, rec.Partition = kafkatest.Topic, schema.Partition(querytest.Tenant, id, q.partitions)
-	if err := q.producer.ProduceSync(context.Background(), rec).FirstErr(); err != nil {
+	if err := q.producer.ProduceSync(context.Background(), querytest.Record(t, td, q.partitions)).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
 }
