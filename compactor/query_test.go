@@ -29,6 +29,7 @@ import (
 	"github.com/spanlog/spanlog/limits"
 	"github.com/spanlog/spanlog/objstore"
 	"github.com/spanlog/spanlog/querier"
+	"github.com/spanlog/spanlog/querier/api"
 	"github.com/spanlog/spanlog/schema"
 	"github.com/spanlog/spanlog/tenant"
 	"github.com/spanlog/spanlog/tracelog"
@@ -122,7 +123,7 @@ func runQuerier(t *testing.T, log tracelog.Config, bkt objstore.Bucket, lim *lim
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	q.RegisterRoutes(mux)
+	api.New(q, discard(), reg).RegisterRoutes(mux)
 	srv := httptest.NewServer(mux)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup

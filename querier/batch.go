@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -12,6 +13,7 @@ import (
 	"github.com/spanlog/spanlog/block"
 	"github.com/spanlog/spanlog/querier/live"
 	"github.com/spanlog/spanlog/schema"
+	"github.com/spanlog/spanlog/tracelog"
 )
 
 // MaxBatchIDs is the most distinct trace IDs one batch request may carry.
@@ -41,7 +43,7 @@ func (q *Querier) FindTraces(ctx context.Context, tenants []string, ids []pcommo
 	if q.Ready() != nil {
 		return sum, ErrNotReady
 	}
-	ids = uniqueIDs(ids)
+	ids = UniqueIDs(ids)
 
 	storage := q.newStorageWait()
 	partitions, ends := q.liveTargets(ctx, tenants, ids)
@@ -136,8 +138,10 @@ func (q *Querier) FindTraces(ctx context.Context, tenants []string, ids []pcommo
 	return sum, nil
 }
 
-// uniqueIDs returns ids without repeats, in the order of first appearance.
-func uniqueIDs(ids []pcommon.TraceID) []pcommon.TraceID {
+// UniqueIDs returns ids without repeats, in the order of first appearance:
+// the IDs FindTraces looks up, of which a batch request may carry
+// MaxBatchIDs.
+func UniqueIDs(ids []pcommon.TraceID) []pcommon.TraceID {
 	seen := make(map[pcommon.TraceID]bool, len(ids))
 	out := make([]pcommon.TraceID, 0, len(ids))
 	for _, id := range ids {
@@ -147,4 +151,101 @@ func uniqueIDs(ids []pcommon.TraceID) []pcommon.TraceID {
 		}
 	}
 	return out
+}
+
+// expired reports whether every span of td ended before the block
+// retention of each of tenants. Such a trace is not found: its blocks are
+// deleted, or no longer read, one by one as each falls out of retention,
+// and what is left of it (a span in a block that holds later spans too,
+// or in the live tail) must not pass for the trace.
+func (q *Querier) expired(tenants []string, td ptrace.Traces) bool {
+	var keep time.Duration
+	for _, t := range tenants {
+		r := q.retention(t)
+		if r == 0 {
+			return false
+		}
+		keep = max(keep, r)
+	}
+	cutoff := uint64(time.Now().Add(-keep).UnixNano())
+	for _, rs := range td.ResourceSpans().All() {
+		for _, ss := range rs.ScopeSpans().All() {
+			for _, s := range ss.Spans().All() {
+				if uint64(s.EndTimestamp()) >= cutoff || uint64(s.StartTimestamp()) >= cutoff {
+					return false
+				}
+			}
+		}
+	}
+	return true
+}
+
+// liveTargets returns the partitions that hold ids of tenants, and the
+// log's end offsets now, for read-your-writes; ends is nil if they could
+// not be read within ReadYourWritesTimeout.
+func (q *Querier) liveTargets(ctx context.Context, tenants []string, ids []pcommon.TraceID) (partitions []int32, ends map[int32]int64) {
+	n := q.live.Partitions()
+	seen := make(map[int32]bool)
+	for _, t := range tenants {
+		for _, id := range ids {
+			if p := schema.Partition(t, id, n); !seen[p] {
+				seen[p] = true
+				partitions = append(partitions, p)
+			}
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, q.cfg.ReadYourWritesTimeout)
+	defer cancel()
+	ends, err := tracelog.EndOffsets(ctx, q.cl, q.kafka.Topic)
+	if err != nil {
+		q.logger.Warn("read-your-writes: cannot read end offsets", "err", err)
+		return partitions, nil
+	}
+	return partitions, ends
+}
+
+// splitTraces calls fn with the spans of each trace in td.
+func splitTraces(td ptrace.Traces, fn func(pcommon.TraceID, ...ptrace.Traces)) {
+	byID := make(map[pcommon.TraceID]ptrace.Traces)
+	for _, rs := range td.ResourceSpans().All() {
+		for _, ss := range rs.ScopeSpans().All() {
+			// Each trace's spans of this resource and scope go into
+			// one copy of them.
+			spans := make(map[pcommon.TraceID]ptrace.SpanSlice)
+			for _, s := range ss.Spans().All() {
+				id := s.TraceID()
+				dst, ok := spans[id]
+				if !ok {
+					out, ok := byID[id]
+					if !ok {
+						out = ptrace.NewTraces()
+						byID[id] = out
+					}
+					nrs := out.ResourceSpans().AppendEmpty()
+					rs.Resource().CopyTo(nrs.Resource())
+					nrs.SetSchemaUrl(rs.SchemaUrl())
+					nss := nrs.ScopeSpans().AppendEmpty()
+					ss.Scope().CopyTo(nss.Scope())
+					nss.SetSchemaUrl(ss.SchemaUrl())
+					dst = nss.Spans()
+					spans[id] = dst
+				}
+				s.CopyTo(dst.AppendEmpty())
+			}
+		}
+	}
+	for id, out := range byID {
+		fn(id, out)
+	}
+}
+
+// mergeTraces combines parts into one Traces holding each span once: the
+// same span can be in the live tail and a block, or in two blocks after a
+// replay.
+func mergeTraces(parts []ptrace.Traces) (ptrace.Traces, error) {
+	var rows []schema.SpanRow
+	for _, td := range parts {
+		rows = schema.AppendRows(rows, td)
+	}
+	return schema.TracesFromRows(schema.DedupeRows(rows))
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spanlog/spanlog/internal/miniotest"
 	"github.com/spanlog/spanlog/objstore"
+	"github.com/spanlog/spanlog/querier/internal/querytest"
 )
 
 // benchBlocks and benchTracesPerBlock shape the blocks the batch benchmark
@@ -34,7 +35,7 @@ func benchTrace(rng *rand.Rand, id pcommon.TraceID, minute int) ptrace.Traces {
 	ra.PutStr("host.name", fmt.Sprintf("node-%d", rng.IntN(5)))
 	ra.PutStr("k8s.pod.name", fmt.Sprintf("pod-%d", rng.IntN(50)))
 	ss := rs.ScopeSpans().AppendEmpty()
-	start := batchBase.Add(time.Duration(minute) * time.Minute)
+	start := querytest.Base.Add(time.Duration(minute) * time.Minute)
 	for n := range 8 {
 		s := ss.Spans().AppendEmpty()
 		s.SetTraceID(id)
@@ -71,7 +72,7 @@ func seedBenchBlocks(b *testing.B, bkt objstore.Bucket) [][]pcommon.TraceID {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			writeTestBlock(b, bkt, blk, td)
+			querytest.WriteBlock(b, bkt, blk, td)
 		})
 	}
 	wg.Wait()
@@ -100,7 +101,7 @@ func BenchmarkBatchTraceByID(b *testing.B) {
 			byBlock := seedBenchBlocks(b, bkt)
 			counted := &readCountingBucket{Bucket: bkt}
 			q := startQuerier(b, counted)
-			tenants := []string{testTenant}
+			tenants := []string{querytest.Tenant}
 			rng := rand.New(rand.NewPCG(5, 6))
 			batches := map[string][]pcommon.TraceID{}
 			for range benchBatch {
@@ -124,7 +125,7 @@ func BenchmarkBatchTraceByID(b *testing.B) {
 				b.ReportMetric(float64(counted.reads.Load())*per, "reads/100-traces")
 			}
 			for _, spread := range []string{"spread", "clustered"} {
-				ids := uniqueIDs(batches[spread])
+				ids := UniqueIDs(batches[spread])
 				b.Run(spread+"/batch", func(b *testing.B) {
 					counted.reads.Store(0)
 					for b.Loop() {

@@ -14,48 +14,10 @@ import (
 
 	"github.com/spanlog/spanlog/block"
 	"github.com/spanlog/spanlog/objstore"
+	"github.com/spanlog/spanlog/querier/internal/querytest"
 	"github.com/spanlog/spanlog/schema"
 	"github.com/spanlog/spanlog/tenant"
 )
-
-// batchBase is the time of the first span of test traces.
-var batchBase = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
-
-// traceSpans returns spans of trace id, starting minute minutes after
-// batchBase, one per span number. A span's content is a function of its
-// arguments alone, so copies of it in several places are true duplicates.
-func traceSpans(id pcommon.TraceID, minute int, numbers ...int) ptrace.Traces {
-	td := ptrace.NewTraces()
-	rs := td.ResourceSpans().AppendEmpty()
-	rs.Resource().Attributes().PutStr("service.name", fmt.Sprintf("svc-%x", id[0]%4))
-	ss := rs.ScopeSpans().AppendEmpty()
-	for _, n := range numbers {
-		s := ss.Spans().AppendEmpty()
-		s.SetTraceID(id)
-		s.SetSpanID(pcommon.SpanID{0: id[0], 1: id[1], 7: byte(n + 1)})
-		s.SetName(fmt.Sprintf("op-%d", n))
-		start := batchBase.Add(time.Duration(minute)*time.Minute + time.Duration(n)*time.Millisecond)
-		s.SetStartTimestamp(pcommon.NewTimestampFromTime(start))
-		s.SetEndTimestamp(pcommon.NewTimestampFromTime(start.Add(time.Millisecond)))
-		s.Attributes().PutInt("n", int64(n))
-	}
-	return td
-}
-
-// spanSet renders td's spans, sorted, for comparison.
-func spanSet(td ptrace.Traces) []string {
-	var out []string
-	for _, rs := range td.ResourceSpans().All() {
-		svc, _ := rs.Resource().Attributes().Get("service.name")
-		for _, ss := range rs.ScopeSpans().All() {
-			for _, s := range ss.Spans().All() {
-				out = append(out, fmt.Sprintf("%s/%s %s %s %d", s.TraceID(), s.SpanID(), svc.Str(), s.Name(), s.StartTimestamp()))
-			}
-		}
-	}
-	slices.Sort(out)
-	return out
-}
 
 func randomID(rng *rand.Rand) pcommon.TraceID {
 	var id pcommon.TraceID
@@ -98,19 +60,19 @@ func newBatchFixtureWith(t *testing.T, cfg Config) *batchFixture {
 		td := ptrace.NewTraces()
 		for i := max(0, 10*b-5); i < min(len(pool), 10*b+15); i++ {
 			if rng.IntN(10) < 7 {
-				traceSpans(pool[i], i, rng.IntN(4), rng.IntN(4), 4+b).ResourceSpans().MoveAndAppendTo(td.ResourceSpans())
+				querytest.TraceSpans(pool[i], i, rng.IntN(4), rng.IntN(4), 4+b).ResourceSpans().MoveAndAppendTo(td.ResourceSpans())
 			}
 		}
-		writeTestBlock(t, bkt, b, td)
+		querytest.WriteBlock(t, bkt, b, td)
 	}
-	f := &batchFixture{q: startQuerierWithin(t, bkt, cfg, tenant.DefaultConfig(), noLimits(t))}
+	f := &batchFixture{q: startQuerierWithin(t, bkt, cfg, tenant.DefaultConfig(), querytest.NoLimits(t))}
 	for i, id := range pool[:15] {
-		f.q.produce(t, traceSpans(id, i, 0, 100))
+		f.q.produce(t, querytest.TraceSpans(id, i, 0, 100))
 	}
 	liveOnly := make([]pcommon.TraceID, 5)
 	for i := range liveOnly {
 		liveOnly[i] = randomID(rng)
-		f.q.produce(t, traceSpans(liveOnly[i], i, 1, 2))
+		f.q.produce(t, querytest.TraceSpans(liveOnly[i], i, 1, 2))
 	}
 	f.unknown = make([]pcommon.TraceID, 10)
 	for i := range f.unknown {
@@ -129,11 +91,11 @@ func TestFindTracesMatchesFindTrace(t *testing.T) {
 	f := newBatchFixture(t)
 	for _, tr := range []TimeRange{
 		{},
-		{Start: batchBase.Add(30 * time.Minute), End: batchBase.Add(50 * time.Minute)},
-		{Start: batchBase.Add(24 * time.Hour)}, // the live tail alone
+		{Start: querytest.Base.Add(30 * time.Minute), End: querytest.Base.Add(50 * time.Minute)},
+		{Start: querytest.Base.Add(24 * time.Hour)}, // the live tail alone
 	} {
 		got := make(map[pcommon.TraceID]ptrace.Traces)
-		sum, err := f.q.FindTraces(ctx, []string{testTenant}, f.ids, tr, func(id pcommon.TraceID, td ptrace.Traces) error {
+		sum, err := f.q.FindTraces(ctx, []string{querytest.Tenant}, f.ids, tr, func(id pcommon.TraceID, td ptrace.Traces) error {
 			if _, ok := got[id]; ok {
 				t.Errorf("trace %s passed on twice", id)
 			}
@@ -144,8 +106,8 @@ func TestFindTracesMatchesFindTrace(t *testing.T) {
 			t.Fatal(err)
 		}
 		var wantNotFound []pcommon.TraceID
-		for _, id := range uniqueIDs(f.ids) {
-			res, found, err := f.q.FindTrace(ctx, []string{testTenant}, id, tr)
+		for _, id := range UniqueIDs(f.ids) {
+			res, found, err := f.q.FindTrace(ctx, []string{querytest.Tenant}, id, tr)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -153,20 +115,20 @@ func TestFindTracesMatchesFindTrace(t *testing.T) {
 				wantNotFound = append(wantNotFound, id)
 				continue
 			}
-			if !slices.Equal(spanSet(got[id]), spanSet(res.Trace)) {
-				t.Errorf("%v: trace %s: batch gave\n%v\nFindTrace gave\n%v", tr, id, spanSet(got[id]), spanSet(res.Trace))
+			if !slices.Equal(querytest.SpanSet(got[id]), querytest.SpanSet(res.Trace)) {
+				t.Errorf("%v: trace %s: batch gave\n%v\nFindTrace gave\n%v", tr, id, querytest.SpanSet(got[id]), querytest.SpanSet(res.Trace))
 			}
 		}
 		if !slices.Equal(sum.NotFound, wantNotFound) {
 			t.Errorf("%v: not found %v, want %v", tr, sum.NotFound, wantNotFound)
 		}
-		if len(got)+len(sum.NotFound) != len(uniqueIDs(f.ids)) {
-			t.Errorf("%v: %d found and %d not found of %d IDs", tr, len(got), len(sum.NotFound), len(uniqueIDs(f.ids)))
+		if len(got)+len(sum.NotFound) != len(UniqueIDs(f.ids)) {
+			t.Errorf("%v: %d found and %d not found of %d IDs", tr, len(got), len(sum.NotFound), len(UniqueIDs(f.ids)))
 		}
 		t.Logf("%v: %d found, %d not found, %d blocks read", tr, len(got), len(sum.NotFound), sum.InspectedBlocks)
 	}
 	// The unknown IDs are among those not found, whatever the range.
-	sum, err := f.q.FindTraces(ctx, []string{testTenant}, f.unknown, TimeRange{}, func(id pcommon.TraceID, _ ptrace.Traces) error {
+	sum, err := f.q.FindTraces(ctx, []string{querytest.Tenant}, f.unknown, TimeRange{}, func(id pcommon.TraceID, _ ptrace.Traces) error {
 		return fmt.Errorf("unknown trace %s found", id)
 	})
 	if err != nil || !slices.Equal(sum.NotFound, f.unknown) || sum.InspectedBlocks > 3 {
@@ -180,7 +142,7 @@ func TestFindTracesStops(t *testing.T) {
 	f := newBatchFixture(t)
 	stop := errors.New("client went away")
 	calls := 0
-	_, err := f.q.FindTraces(context.Background(), []string{testTenant}, f.ids, TimeRange{}, func(pcommon.TraceID, ptrace.Traces) error {
+	_, err := f.q.FindTraces(context.Background(), []string{querytest.Tenant}, f.ids, TimeRange{}, func(pcommon.TraceID, ptrace.Traces) error {
 		calls++
 		return stop
 	})
@@ -189,7 +151,7 @@ func TestFindTracesStops(t *testing.T) {
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
-	_, err = f.q.FindTraces(ctx, []string{testTenant}, f.ids, TimeRange{}, func(pcommon.TraceID, ptrace.Traces) error {
+	_, err = f.q.FindTraces(ctx, []string{querytest.Tenant}, f.ids, TimeRange{}, func(pcommon.TraceID, ptrace.Traces) error {
 		cancel()
 		return nil
 	})
@@ -206,10 +168,10 @@ func TestFindTracesCountsEveryBlockRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := randomID(rand.New(rand.NewPCG(11, 12)))
-	writeTestBlock(t, bkt, 0, traceSpans(id, 0, 0, 1, 2))
+	querytest.WriteBlock(t, bkt, 0, querytest.TraceSpans(id, 0, 0, 1, 2))
 	q := startQuerier(t, bkt)
 	for range 200 {
-		sum, err := q.FindTraces(t.Context(), []string{testTenant}, []pcommon.TraceID{id}, TimeRange{}, func(pcommon.TraceID, ptrace.Traces) error { return nil })
+		sum, err := q.FindTraces(t.Context(), []string{querytest.Tenant}, []pcommon.TraceID{id}, TimeRange{}, func(pcommon.TraceID, ptrace.Traces) error { return nil })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -239,13 +201,13 @@ func TestLookupOpensOnlyBlocksOfTheTracesPartition(t *testing.T) {
 		td := ptrace.NewTraces()
 		for len(byPartition[p]) < 10*(blk/4+1) {
 			id := randomID(rng)
-			if schema.Partition(testTenant, id, q.partitions) != p {
+			if schema.Partition(querytest.Tenant, id, q.partitions) != p {
 				continue
 			}
 			byPartition[p] = append(byPartition[p], id)
-			traceSpans(id, blk, 0, 1).ResourceSpans().MoveAndAppendTo(td.ResourceSpans())
+			querytest.TraceSpans(id, blk, 0, 1).ResourceSpans().MoveAndAppendTo(td.ResourceSpans())
 		}
-		b := block.NewBuilder(testTenant, block.DefaultOptions())
+		b := block.NewBuilder(querytest.Tenant, block.DefaultOptions())
 		b.Add(td)
 		if _, err := b.Write(context.Background(), bkt, []schema.OffsetRange{{Partition: p, Start: int64(blk), End: int64(blk + 1)}}); err != nil {
 			t.Fatal(err)
@@ -256,7 +218,7 @@ func TestLookupOpensOnlyBlocksOfTheTracesPartition(t *testing.T) {
 	}
 	bkt.opens.Store(0)
 	id := byPartition[2][0]
-	res, found, err := q.FindTrace(context.Background(), []string{testTenant}, id, TimeRange{})
+	res, found, err := q.FindTrace(context.Background(), []string{querytest.Tenant}, id, TimeRange{})
 	if err != nil || !found || res.Trace.SpanCount() != 2 {
 		t.Fatalf("found %v, %d spans, %v", found, res.Trace.SpanCount(), err)
 	}

@@ -5,8 +5,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -16,18 +14,14 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
-	"github.com/spanlog/spanlog/block"
 	"github.com/spanlog/spanlog/internal/kafkatest"
 	"github.com/spanlog/spanlog/internal/logtest"
 	"github.com/spanlog/spanlog/limits"
 	"github.com/spanlog/spanlog/objstore"
+	"github.com/spanlog/spanlog/querier/internal/querytest"
 	"github.com/spanlog/spanlog/querier/live"
-	"github.com/spanlog/spanlog/schema"
 	"github.com/spanlog/spanlog/tenant"
 )
-
-// testTenant is the tenant of every request when multi-tenancy is off.
-const testTenant = "single-tenant"
 
 // runningQuerier is a querier over a kfake log and the blocks in a bucket,
 // run until the test ends, with a client that writes to its log.
@@ -35,10 +29,7 @@ type runningQuerier struct {
 	*Querier
 	producer   *kgo.Client
 	partitions int32
-	// api is where the query API is served, on a listener of its own
-	// as in a process.
-	api  string
-	stop func() // leaves the group and stops serving
+	stop       func() // leaves the group and stops serving
 	// reg and logs hold the querier's metrics and what it logged.
 	reg  *prometheus.Registry
 	logs *logtest.Buffer
@@ -52,31 +43,6 @@ func soloConfig() Config {
 	return cfg
 }
 
-// noLimits returns limits that limit nothing, so that tests of other
-// things can search data of any age.
-func noLimits(t testing.TB) *limits.Overrides {
-	return newLimits(t, limits.Limits{}, "")
-}
-
-// newLimits returns limits of defaults, with overrides if not empty: the
-// content of an overrides file.
-func newLimits(t testing.TB, defaults limits.Limits, overrides string) *limits.Overrides {
-	t.Helper()
-	cfg := limits.DefaultConfig()
-	cfg.Defaults = defaults
-	if overrides != "" {
-		cfg.OverridesFile = filepath.Join(t.TempDir(), "overrides.yaml")
-		if err := os.WriteFile(cfg.OverridesFile, []byte(overrides), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	o, err := limits.NewOverrides(cfg, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return o
-}
-
 // unstartedQuerier returns a querier with multi-tenancy on that was never
 // started: it has joined no log, so every request that gets past its
 // checks is answered 503.
@@ -87,7 +53,7 @@ func unstartedQuerier(t testing.TB) *Querier {
 		tenants: tenant.Config{MultiTenancy: true, Default: "single-tenant"},
 		logger:  logger,
 		metrics: m,
-		limits:  noLimits(t),
+		limits:  querytest.NoLimits(t),
 		cfg:     cfg,
 		live: live.New(live.Config{QueryTimeout: cfg.QueryTimeout}, live.Deps{
 			Digesters: newDigesters(), Logger: logger, Registerer: reg, Requests: m.requests,
@@ -95,18 +61,11 @@ func unstartedQuerier(t testing.TB) *Querier {
 	}
 }
 
-// unstartedRoutes returns the query API of an unstartedQuerier.
-func unstartedRoutes(t testing.TB) *http.ServeMux {
-	mux := http.NewServeMux()
-	unstartedQuerier(t).RegisterRoutes(mux)
-	return mux
-}
-
 // startQuerier runs a querier over bkt and a new log of four partitions,
 // and waits until it is ready and knows the blocks already in bkt.
 func startQuerier(t testing.TB, bkt objstore.Bucket) *runningQuerier {
 	t.Helper()
-	return startQuerierWithin(t, bkt, DefaultConfig(), tenant.DefaultConfig(), noLimits(t))
+	return startQuerierWithin(t, bkt, DefaultConfig(), tenant.DefaultConfig(), querytest.NoLimits(t))
 }
 
 // startQuerierWithin is startQuerier with cfg, tenants and lim.
@@ -119,7 +78,7 @@ func startQuerierWithin(t testing.TB, bkt objstore.Bucket, cfg Config, tenants t
 // and the partitions' live tails; each serves its peer routes on 127.0.0.1.
 func startQueriers(t testing.TB, bkt objstore.Bucket, n int) []*runningQuerier {
 	t.Helper()
-	return startQueriersWithin(t, bkt, n, DefaultConfig(), tenant.DefaultConfig(), noLimits(t))
+	return startQueriersWithin(t, bkt, n, DefaultConfig(), tenant.DefaultConfig(), querytest.NoLimits(t))
 }
 
 func startQueriersWithin(t testing.TB, bkt objstore.Bucket, n int, cfg Config, tenants tenant.Config, lim *limits.Overrides) []*runningQuerier {
@@ -169,18 +128,15 @@ func launchQueriers(t testing.TB, bkt objstore.Bucket, cfgs []Config, tenants te
 		// Other queriers reach it on its peer routes, as on its own
 		// listener in a process.
 		srv := serve(ln, q.RegisterPeerRoutes)
-		apiLn := listen(t)
-		apiSrv := serve(apiLn, q.RegisterRoutes)
 		runCtx, stop := context.WithCancel(ctx)
 		done := make(chan error, 1)
 		go func() { done <- q.Run(runCtx) }()
-		rq := &runningQuerier{Querier: q, producer: producer, partitions: log.Partitions, api: apiLn.Addr().String(), reg: reg, logs: logs, stop: sync.OnceFunc(func() {
+		rq := &runningQuerier{Querier: q, producer: producer, partitions: log.Partitions, reg: reg, logs: logs, stop: sync.OnceFunc(func() {
 			stop()
 			if err := <-done; err != nil {
 				t.Error(err)
 			}
 			srv.Close()
-			apiSrv.Close()
 		})}
 		t.Cleanup(rq.stop)
 		out[i] = rq
@@ -216,30 +172,11 @@ func serve(ln net.Listener, register func(*http.ServeMux)) *http.Server {
 // would, and returns where the record landed.
 func (q *runningQuerier) produce(t testing.TB, td ptrace.Traces) (partition int32, offset int64) {
 	t.Helper()
-	rec, err := schema.EncodeRecord(testTenant, td)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).TraceID()
-	rec.Topic, rec.Partition = kafkatest.Topic, schema.Partition(testTenant, id, q.partitions)
+	rec := querytest.Record(t, td, q.partitions)
 	if err := q.producer.ProduceSync(context.Background(), rec).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
 	return rec.Partition, rec.Offset
-}
-
-// writeTestBlock writes td as block n of the test tenant. Its Kafka range
-// is on a partition the log does not have, so that the block covers, and
-// trims from the live tail, no record a test produces.
-func writeTestBlock(t testing.TB, bkt objstore.Bucket, n int, td ptrace.Traces) *schema.BlockMeta {
-	t.Helper()
-	b := block.NewBuilder(testTenant, block.DefaultOptions())
-	b.Add(td)
-	m, err := b.Write(context.Background(), bkt, []schema.OffsetRange{{Partition: int32(1000 + n), Start: 0, End: 1}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
 }
 
 // readCountingBucket counts the objects opened and the ranged reads of

@@ -11,6 +11,7 @@ import (
 	"github.com/spanlog/spanlog/internal/kafkatest"
 	"github.com/spanlog/spanlog/internal/promtest"
 	"github.com/spanlog/spanlog/objstore"
+	"github.com/spanlog/spanlog/querier/internal/querytest"
 	"github.com/spanlog/spanlog/schema"
 	"github.com/spanlog/spanlog/tracelog"
 )
@@ -26,8 +27,8 @@ func TestLiveTailSkipsRecordsWithoutSpans(t *testing.T) {
 		t.Fatal(err)
 	}
 	q := startQuerier(t, bkt)
-	q.produce(t, traceSpans(pcommon.TraceID{1}, 0, 0))
-	spans, err := schema.EncodeRecord(testTenant, traceSpans(pcommon.TraceID{2}, 0, 0))
+	q.produce(t, querytest.TraceSpans(pcommon.TraceID{1}, 0, 0))
+	spans, err := schema.EncodeRecord(querytest.Tenant, querytest.TraceSpans(pcommon.TraceID{2}, 0, 0))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,13 +1,8 @@
 package querier
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
-	"fmt"
-	"io"
 	"log/slog"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +13,7 @@ import (
 
 	"github.com/spanlog/spanlog/blockbuilder"
 	"github.com/spanlog/spanlog/objstore"
+	"github.com/spanlog/spanlog/querier/internal/querytest"
 	"github.com/spanlog/spanlog/tenant"
 )
 
@@ -36,8 +32,7 @@ func TestLiveTailBoundWithBuildersHeldBack(t *testing.T) {
 	}
 	cfg := DefaultConfig()
 	cfg.LiveTailMaxBytes = bound
-	q := startQuerierWithin(t, bkt, cfg, tenant.DefaultConfig(), noLimits(t))
-	addr := q.api
+	q := startQuerierWithin(t, bkt, cfg, tenant.DefaultConfig(), querytest.NoLimits(t))
 
 	// A long trace, begun first and ended last, and many short ones in
 	// between: about 1.5 KiB of spans each, 3 MiB in all.
@@ -48,13 +43,13 @@ func TestLiveTailBoundWithBuildersHeldBack(t *testing.T) {
 		p, off := q.produce(t, padded(td))
 		ends[p] = max(ends[p], off+1)
 	}
-	produce(traceSpans(long, 0, 0, 1))
+	produce(querytest.TraceSpans(long, 0, 0, 1))
 	for i := range 2000 {
 		id := pcommon.TraceID{byte(i >> 8), byte(i), 2}
 		ids = append(ids, id)
-		produce(traceSpans(id, 1, 0, 1, 2))
+		produce(querytest.TraceSpans(id, 1, 0, 1, 2))
 	}
-	produce(traceSpans(long, 0, 2, 3))
+	produce(querytest.TraceSpans(long, 0, 2, 3))
 	// A batch of the oldest and the most recent traces.
 	batch := append(ids[:500:500], ids[len(ids)-400:]...)
 	live := q.live.Tail()
@@ -71,17 +66,17 @@ func TestLiveTailBoundWithBuildersHeldBack(t *testing.T) {
 		t.Fatalf("live tail holds %d bytes for a bound of %d, evicted %d records", size, bound, evicted)
 	}
 	// The most recent trace is held; the long trace lost its beginning.
-	if v2 := getTraceV2(t, addr, ids[len(ids)-1]); v2.spans != 3 || v2.Status != "PARTIAL" || !strings.Contains(v2.Message, "live-tail-max-bytes") {
-		t.Errorf("latest trace: %d spans (want 3), status %q: %s", v2.spans, v2.Status, v2.Message)
+	if tr := findTrace(t, q, ids[len(ids)-1]); tr.spans != 3 || !tr.partial.IsPartial() || !strings.Contains(tr.partial.Message(), "live-tail-max-bytes") {
+		t.Errorf("latest trace: %d spans (want 3), partial %v: %s", tr.spans, tr.partial.IsPartial(), tr.partial.Message())
 	}
-	if v2 := getTraceV2(t, addr, long); v2.spans != 2 || v2.Status != "PARTIAL" {
-		t.Errorf("long trace: %d spans (want its last 2), status %q", v2.spans, v2.Status)
+	if tr := findTrace(t, q, long); tr.spans != 2 || !tr.partial.IsPartial() {
+		t.Errorf("long trace: %d spans (want its last 2), partial %v", tr.spans, tr.partial.IsPartial())
 	}
-	if b := getBatch(t, addr, batch); b.found == len(batch) || b.Status != "PARTIAL" || !strings.Contains(b.Message, "live-tail-max-bytes") {
-		t.Errorf("batch: %d of %d found, status %q: %s", b.found, len(batch), b.Status, b.Message)
+	if b := findBatch(t, q, batch); b.found == len(batch) || !b.partial.IsPartial() || !strings.Contains(b.partial.Message(), "live-tail-max-bytes") {
+		t.Errorf("batch: %d of %d found, partial %v: %s", b.found, len(batch), b.partial.IsPartial(), b.partial.Message())
 	}
-	if s := getSearch(t, addr); s.Status != "PARTIAL" || !strings.Contains(s.Message, "live-tail-max-bytes") {
-		t.Errorf("search: status %q: %s", s.Status, s.Message)
+	if s := searchAll(t, q); !s.partial.IsPartial() || !strings.Contains(s.partial.Message(), "live-tail-max-bytes") {
+		t.Errorf("search: partial %v: %s", s.partial.IsPartial(), s.partial.Message())
 	}
 
 	// The block-builder catches up.
@@ -89,7 +84,7 @@ func TestLiveTailBoundWithBuildersHeldBack(t *testing.T) {
 	bcfg.ConsumerGroup = "builders"
 	bcfg.CycleDuration = time.Second
 	bcfg.IdleCutDelay = 100 * time.Millisecond
-	b, err := blockbuilder.New(bcfg, q.kafka, testTenant, bkt, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	b, err := blockbuilder.New(bcfg, q.kafka, querytest.Tenant, bkt, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,14 +107,14 @@ func TestLiveTailBoundWithBuildersHeldBack(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if v2 := getTraceV2(t, addr, long); v2.spans != 4 || v2.Status != "" {
-		t.Errorf("long trace after the builders caught up: %d spans (want 4), status %q: %s", v2.spans, v2.Status, v2.Message)
+	if tr := findTrace(t, q, long); tr.spans != 4 || tr.partial.IsPartial() {
+		t.Errorf("long trace after the builders caught up: %d spans (want 4), partial %v: %s", tr.spans, tr.partial.IsPartial(), tr.partial.Message())
 	}
-	if b := getBatch(t, addr, batch); b.found != len(batch) || b.Status != "" {
-		t.Errorf("batch after the builders caught up: %d of %d found, status %q: %s", b.found, len(batch), b.Status, b.Message)
+	if b := findBatch(t, q, batch); b.found != len(batch) || b.partial.IsPartial() {
+		t.Errorf("batch after the builders caught up: %d of %d found, partial %v: %s", b.found, len(batch), b.partial.IsPartial(), b.partial.Message())
 	}
-	if s := getSearch(t, addr); s.traces != len(ids) || s.Status != "" {
-		t.Errorf("search after the builders caught up: %d traces (want %d), status %q: %s", s.traces, len(ids), s.Status, s.Message)
+	if s := searchAll(t, q); s.traces != len(ids) || s.partial.IsPartial() {
+		t.Errorf("search after the builders caught up: %d traces (want %d), partial %v: %s", s.traces, len(ids), s.partial.IsPartial(), s.partial.Message())
 	}
 	if _, size := live.Size(); size > bound {
 		t.Errorf("live tail holds %d bytes for a bound of %d", size, bound)
@@ -138,137 +133,60 @@ func padded(td ptrace.Traces) ptrace.Traces {
 	return td
 }
 
-// partialJSON is the status and message of an answer.
-type partialJSON struct {
-	Status  string `json:"status"`
-	Message string `json:"message"`
-}
-
-// traceAnswer is what a trace-by-ID request got: its status code, the
-// spans of the trace, and v2's PARTIAL status (or the body of an error).
+// traceAnswer is what a lookup of one trace found, and why it may miss
+// spans.
 type traceAnswer struct {
-	partialJSON
-	code, spans int
+	found   bool
+	spans   int
+	partial Partial
 }
 
-// getTraceV1 fetches /api/traces/{id} from the querier at addr.
-func getTraceV1(t *testing.T, addr string, id pcommon.TraceID) traceAnswer {
+// findTrace looks id up in q, as a trace-by-ID request does.
+func findTrace(t *testing.T, q *runningQuerier, id pcommon.TraceID) traceAnswer {
 	t.Helper()
-	return getTrace(t, fmt.Sprintf("http://%s/api/traces/%s", addr, id), func(raw map[string]json.RawMessage) []byte {
-		return []byte(`{"resourceSpans":` + string(raw["batches"]) + `}`)
-	})
-}
-
-// getTraceV2 fetches /api/v2/traces/{id} from the querier at addr.
-func getTraceV2(t *testing.T, addr string, id pcommon.TraceID) traceAnswer {
-	t.Helper()
-	return getTrace(t, fmt.Sprintf("http://%s/api/v2/traces/%s", addr, id), func(raw map[string]json.RawMessage) []byte {
-		return raw["trace"]
-	})
-}
-
-// getTrace fetches url; trace picks the OTLP JSON trace out of the
-// answer's fields.
-func getTrace(t *testing.T, url string, trace func(map[string]json.RawMessage) []byte) traceAnswer {
-	t.Helper()
-	resp, err := http.Get(url)
+	ctx, cancel := context.WithTimeout(context.Background(), q.cfg.QueryTimeout)
+	defer cancel()
+	res, found, err := q.FindTrace(ctx, []string{querytest.Tenant}, id, TimeRange{})
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("trace %s: %v", id, err)
 	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	out := traceAnswer{code: resp.StatusCode}
-	if resp.StatusCode != http.StatusOK {
-		out.Message = string(body)
-		return out
-	}
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(body, &raw); err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(body, &out.partialJSON); err != nil {
-		t.Fatal(err)
-	}
-	td, err := (&ptrace.JSONUnmarshaler{}).UnmarshalTraces(trace(raw))
-	if err != nil {
-		t.Fatal(err)
-	}
-	out.spans = td.SpanCount()
-	return out
+	return traceAnswer{found: found, spans: res.Trace.SpanCount(), partial: res.Partial}
 }
 
+// batchAnswer is how many traces a batch lookup found, and why it may
+// miss spans.
 type batchAnswer struct {
-	partialJSON
-	found int
+	found   int
+	partial Partial
 }
 
-// getBatch looks ids up with /api/batch/traces at addr.
-func getBatch(t *testing.T, addr string, ids []pcommon.TraceID) batchAnswer {
+// findBatch looks ids up in q in one batch.
+func findBatch(t *testing.T, q *runningQuerier, ids []pcommon.TraceID) batchAnswer {
 	t.Helper()
-	var req struct {
-		IDs []string `json:"ids"`
-	}
-	for _, id := range ids {
-		req.IDs = append(req.IDs, id.String())
-	}
-	body, _ := json.Marshal(req)
-	resp, err := http.Post(fmt.Sprintf("http://%s/api/batch/traces", addr), mediaJSON, strings.NewReader(string(body)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		msg, _ := io.ReadAll(resp.Body)
-		t.Fatalf("batch: %s: %s", resp.Status, msg)
-	}
+	ctx, cancel := context.WithTimeout(context.Background(), q.cfg.QueryTimeout)
+	defer cancel()
 	var out batchAnswer
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(nil, 1<<24)
-	for sc.Scan() {
-		var line struct {
-			partialJSON
-			TraceID  string   `json:"traceID"`
-			NotFound []string `json:"notFound"`
-			Error    string   `json:"error"`
-		}
-		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
-			t.Fatal(err)
-		}
-		switch {
-		case line.Error != "":
-			t.Fatalf("batch: %s", line.Error)
-		case line.TraceID != "":
-			out.found++
-		default:
-			out.partialJSON = line.partialJSON
-		}
+	sum, err := q.FindTraces(ctx, []string{querytest.Tenant}, ids, TimeRange{}, func(pcommon.TraceID, ptrace.Traces) error {
+		out.found++
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("batch: %v", err)
 	}
+	out.partial = sum.Partial
 	return out
 }
 
+// searchAnswer is how many traces a search found, and why it may miss
+// some.
 type searchAnswer struct {
-	partialJSON
-	traces int
+	traces  int
+	partial Partial
 }
 
-// getSearch searches every trace at addr.
-func getSearch(t *testing.T, addr string) searchAnswer {
+// searchAll searches every trace in q.
+func searchAll(t *testing.T, q *runningQuerier) searchAnswer {
 	t.Helper()
-	resp, err := http.Get(fmt.Sprintf("http://%s/api/search?limit=10000", addr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("search: %s: %s", resp.Status, body)
-	}
-	var v struct {
-		partialJSON
-		Traces []json.RawMessage `json:"traces"`
-	}
-	if err := json.Unmarshal(body, &v); err != nil {
-		t.Fatal(err)
-	}
-	return searchAnswer{v.partialJSON, len(v.Traces)}
+	res := search(t, q, "{}", 10000)
+	return searchAnswer{len(res.Traces), res.Partial}
 }

@@ -5,10 +5,9 @@ import (
 )
 
 type metrics struct {
+	// requests observes the requests of the query API (ObserveRequest)
+	// and of the peer routes, by route and status.
 	requests *prometheus.HistogramVec
-	// batchTraces counts the IDs batch requests asked for, by whether a
-	// trace was found.
-	batchTraces *prometheus.CounterVec
 	// storagePartial counts the waits on object storage and the block
 	// reads that a query gave up on, answering PARTIAL instead.
 	storagePartial prometheus.Counter
@@ -21,15 +20,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "Time to answer a query, by route and status code.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
 		}, []string{"route", "status"}),
-		batchTraces: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "spanlog_querier_batch_traces_total",
-			Help: "Trace IDs looked up by batch requests that ran to the end, by result (found, not_found).",
-		}, []string{"result"}),
 		storagePartial: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "spanlog_querier_storage_partial_total",
 			Help: "Waits on object storage (querier.storage-timeout) and block reads that queries gave up on, answering PARTIAL.",
 		}),
 	}
-	reg.MustRegister(m.requests, m.batchTraces, m.storagePartial)
+	reg.MustRegister(m.requests, m.storagePartial)
 	return m
 }

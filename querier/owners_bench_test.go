@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 
 	"github.com/spanlog/spanlog/objstore"
+	"github.com/spanlog/spanlog/querier/internal/querytest"
 	"github.com/spanlog/spanlog/schema"
 )
 
@@ -35,17 +36,17 @@ func BenchmarkLiveTraceByIDThroughPeer(b *testing.B) {
 	var ids []pcommon.TraceID
 	for len(ids) < 200 {
 		id := randomID(rng)
-		if _, ok := qs[0].live.Tail().Owned()[schema.Partition(testTenant, id, qs[0].partitions)]; !ok {
+		if _, ok := qs[0].live.Tail().Owned()[schema.Partition(querytest.Tenant, id, qs[0].partitions)]; !ok {
 			continue
 		}
 		ids = append(ids, id)
-		qs[0].produce(b, traceSpans(id, len(ids), 0, 1, 2, 3, 4, 5, 6, 7))
+		qs[0].produce(b, querytest.TraceSpans(id, len(ids), 0, 1, 2, 3, 4, 5, 6, 7))
 	}
 	for name, q := range map[string]*runningQuerier{"owner": qs[0], "peer": qs[1]} {
 		b.Run(name, func(b *testing.B) {
 			i := 0
 			for b.Loop() {
-				res, found, err := q.FindTrace(ctx, []string{testTenant}, ids[i%len(ids)], TimeRange{})
+				res, found, err := q.FindTrace(ctx, []string{querytest.Tenant}, ids[i%len(ids)], TimeRange{})
 				if err != nil || !found || res.Trace.SpanCount() != 8 {
 					b.Fatalf("found %v, %d spans, %v", found, res.Trace.SpanCount(), err)
 				}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spanlog/spanlog/block"
 	"github.com/spanlog/spanlog/objstore"
+	"github.com/spanlog/spanlog/querier/internal/querytest"
 	"github.com/spanlog/spanlog/querier/live"
 	"github.com/spanlog/spanlog/querier/traceql"
 	"github.com/spanlog/spanlog/schema"
@@ -72,7 +73,7 @@ func TestQueriersShareTheLiveTail(t *testing.T) {
 	}
 	// (The asker's side, that this answer is live.ErrNotOwned, is
 	// live's TestMisdirectedAnswerIsNotOwned.)
-	ask := fmt.Sprintf(`{"kind": "spans", "tenants": [%q], "partitions": [%d], "traceIDs": ["%032x"]}`, testTenant, other, 1)
+	ask := fmt.Sprintf(`{"kind": "spans", "tenants": [%q], "partitions": [%d], "traceIDs": ["%032x"]}`, querytest.Tenant, other, 1)
 	resp, err := http.Post("http://"+qs[0].cfg.AdvertiseAddress+live.Path, "application/json", strings.NewReader(ask))
 	if err != nil {
 		t.Fatal(err)
@@ -87,9 +88,9 @@ func TestQueriersShareTheLiveTail(t *testing.T) {
 	for i := range 40 {
 		id := randomID(rng)
 		ids = append(ids, id)
-		qs[0].produce(t, traceSpans(id, i, 0, 1, 2))
+		qs[0].produce(t, querytest.TraceSpans(id, i, 0, 1, 2))
 	}
-	// The services of the traces sent, as traceSpans names them.
+	// The services of the traces sent, as querytest.TraceSpans names them.
 	var services []TagValue
 	for _, id := range ids {
 		v := TagValue{"string", fmt.Sprintf("svc-%x", id[0]%4)}
@@ -103,16 +104,16 @@ func TestQueriersShareTheLiveTail(t *testing.T) {
 		for i, q := range qs {
 			// Tags and values come from every live tail, each owner
 			// collecting from its own spans.
-			values, err := q.TagValues(ctx, []string{testTenant}, TimeRange{}, nil, scopeResource, "service.name", 100)
+			values, err := q.TagValues(ctx, []string{querytest.Tenant}, TimeRange{}, nil, ScopeResource, "service.name", 100)
 			if err != nil || !slices.Equal(values, services) {
 				t.Fatalf("%s: querier %d: service names %v, want %v: %v", when, i, values, services, err)
 			}
-			names, err := q.TagNames(ctx, []string{testTenant}, TimeRange{}, nil)
-			if err != nil || !slices.Equal(names[scopeSpan], []string{"n"}) {
-				t.Fatalf("%s: querier %d: span tags %v, want [n]: %v", when, i, names[scopeSpan], err)
+			names, err := q.TagNames(ctx, []string{querytest.Tenant}, TimeRange{}, nil)
+			if err != nil || !slices.Equal(names[ScopeSpan], []string{"n"}) {
+				t.Fatalf("%s: querier %d: span tags %v, want [n]: %v", when, i, names[ScopeSpan], err)
 			}
 			for _, id := range ids {
-				res, found, err := q.FindTrace(ctx, []string{testTenant}, id, TimeRange{})
+				res, found, err := q.FindTrace(ctx, []string{querytest.Tenant}, id, TimeRange{})
 				if err != nil || !found || res.Partial.IsPartial() || res.Trace.SpanCount() != 3 {
 					t.Fatalf("%s: querier %d, trace %s: found %v, partial %v, %d spans, %v", when, i, id, found, res.Partial, res.Trace.SpanCount(), err)
 				}
@@ -122,7 +123,7 @@ func TestQueriersShareTheLiveTail(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				res, err := q.Search(ctx, []string{testTenant}, SearchRequest{Query: parsed, Limit: 1000, SpansPerSpanSet: 3})
+				res, err := q.Search(ctx, []string{querytest.Tenant}, SearchRequest{Query: parsed, Limit: 1000, SpansPerSpanSet: 3})
 				if err != nil || len(res.Traces) != want {
 					t.Fatalf("%s: querier %d: %s found %d traces, want %d: %v", when, i, query, len(res.Traces), want, err)
 				}
@@ -151,7 +152,7 @@ func TestAskerCatchesUpWithTheOwnersBlocks(t *testing.T) {
 	// The asker polls only when the group gives it partitions: after
 	// that, only a refresh can tell it of new blocks.
 	asker.Blocklist.PollInterval = time.Hour
-	qs := startQueriersEach(t, bkt, []Config{owner, asker}, tenant.DefaultConfig(), noLimits(t))
+	qs := startQueriersEach(t, bkt, []Config{owner, asker}, tenant.DefaultConfig(), querytest.NoLimits(t))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	for len(qs[0].live.Tail().Owned()) == 0 || len(qs[0].live.Tail().Owned())+len(qs[1].live.Tail().Owned()) != 4 {
@@ -167,20 +168,20 @@ func TestAskerCatchesUpWithTheOwnersBlocks(t *testing.T) {
 	var id pcommon.TraceID
 	for {
 		id = randomID(rng)
-		if _, ok := qs[0].live.Tail().Owned()[schema.Partition(testTenant, id, qs[0].partitions)]; ok {
+		if _, ok := qs[0].live.Tail().Owned()[schema.Partition(querytest.Tenant, id, qs[0].partitions)]; ok {
 			break
 		}
 	}
-	td := traceSpans(id, 0, 0, 1)
+	td := querytest.TraceSpans(id, 0, 0, 1)
 	partition, offset := qs[0].produce(t, td)
-	if res, found, err := qs[1].FindTrace(ctx, []string{testTenant}, id, TimeRange{}); err != nil || !found || res.Trace.SpanCount() != 2 {
+	if res, found, err := qs[1].FindTrace(ctx, []string{querytest.Tenant}, id, TimeRange{}); err != nil || !found || res.Trace.SpanCount() != 2 {
 		t.Fatalf("from the owner's live tail: found %v, %d spans, %v", found, res.Trace.SpanCount(), err)
 	}
 
 	// A block-builder puts it into a block; the owner polls, learns of
 	// the block and trims its tail. The asker has not polled since.
-	b := block.NewBuilder(testTenant, block.DefaultOptions())
-	b.Add(traceSpans(id, 0, 0, 1))
+	b := block.NewBuilder(querytest.Tenant, block.DefaultOptions())
+	b.Add(querytest.TraceSpans(id, 0, 0, 1))
 	if _, err := b.Write(ctx, bkt, []schema.OffsetRange{{Partition: partition, Start: 0, End: offset + 1}}); err != nil {
 		t.Fatal(err)
 	}
@@ -191,10 +192,10 @@ func TestAskerCatchesUpWithTheOwnersBlocks(t *testing.T) {
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
-	if got := qs[1].blocklist.CoveredEnd(testTenant, partition); got != 0 {
+	if got := qs[1].blocklist.CoveredEnd(querytest.Tenant, partition); got != 0 {
 		t.Fatalf("the asker's blocklist already covers offset %d: the test proves nothing", got)
 	}
-	res, found, err := qs[1].FindTrace(ctx, []string{testTenant}, id, TimeRange{})
+	res, found, err := qs[1].FindTrace(ctx, []string{querytest.Tenant}, id, TimeRange{})
 	if err != nil || !found || res.Trace.SpanCount() != 2 {
 		t.Fatalf("after the owner trimmed it into a block: found %v, %d spans, %v", found, res.Trace.SpanCount(), err)
 	}

@@ -15,42 +15,12 @@ import (
 
 	"github.com/spanlog/spanlog/internal/promtest"
 	"github.com/spanlog/spanlog/objstore"
+	"github.com/spanlog/spanlog/querier/internal/querytest"
 	"github.com/spanlog/spanlog/querier/live"
 	"github.com/spanlog/spanlog/querier/traceql"
 	"github.com/spanlog/spanlog/schema"
 	"github.com/spanlog/spanlog/tenant"
 )
-
-// The peer endpoint takes its tenants from the request body, so it is on
-// the peer routes only: the query API answers 404 for it, whatever the
-// method, and the peer routes serve nothing of the query API.
-func TestPeerRoutesAreNotOnTheAPI(t *testing.T) {
-	q := unstartedQuerier(t)
-	api, peer := http.NewServeMux(), http.NewServeMux()
-	q.RegisterRoutes(api)
-	q.RegisterPeerRoutes(peer)
-	serve := func(mux *http.ServeMux, method, target, body string) *httptest.ResponseRecorder {
-		req := httptest.NewRequest(method, target, strings.NewReader(body))
-		req.Header.Set(tenant.Header, "team-a")
-		rec := httptest.NewRecorder()
-		mux.ServeHTTP(rec, req)
-		return rec
-	}
-	body := `{"kind": "spans", "tenants": ["team-a"], "partitions": [0], "traceIDs": ["ab"]}`
-	for _, method := range []string{"POST", "GET"} {
-		if rec := serve(api, method, live.Path, body); rec.Code != http.StatusNotFound {
-			t.Errorf("%s %s on the query API: %d %s, want 404", method, live.Path, rec.Code, rec.Body)
-		}
-	}
-	if rec := serve(peer, "POST", live.Path, body); rec.Code != http.StatusServiceUnavailable {
-		t.Errorf("POST %s on the peer routes: %d %s, want 503 from a querier not started", live.Path, rec.Code, rec.Body)
-	}
-	for _, route := range queryRoutes {
-		if rec := serve(peer, route.method, route.target, route.body); rec.Code != http.StatusNotFound {
-			t.Errorf("%s %s on the peer routes: %d, want 404", route.method, route.target, rec.Code)
-		}
-	}
-}
 
 // The peer endpoint checks what it is asked before reading: the TraceQL
 // of a search within its bounds, as every route that parses TraceQL, and
@@ -78,7 +48,7 @@ func TestPeerRequestsAreChecked(t *testing.T) {
 // withAttribute returns a trace of one span holding an attribute of size
 // bytes, which makes up nearly all of its encoded size.
 func withAttribute(id pcommon.TraceID, size int) ptrace.Traces {
-	td := traceSpans(id, 0, 0)
+	td := querytest.TraceSpans(id, 0, 0)
 	td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).Attributes().PutStr("blob", strings.Repeat("x", size))
 	return td
 }
@@ -95,7 +65,7 @@ func TestPeerAnswersAreBounded(t *testing.T) {
 	}
 	cfg := DefaultConfig()
 	cfg.PeerMaxResponseBytes = 20_000 // one trace of 10,000 bytes, not two
-	qs := startQueriersWithin(t, bkt, 2, cfg, tenant.DefaultConfig(), noLimits(t))
+	qs := startQueriersWithin(t, bkt, 2, cfg, tenant.DefaultConfig(), querytest.NoLimits(t))
 	owner, asker := qs[0], qs[1]
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -110,7 +80,7 @@ func TestPeerAnswersAreBounded(t *testing.T) {
 	ownersID := func() pcommon.TraceID {
 		for {
 			id := randomID(rng)
-			if _, ok := owner.live.Tail().Owned()[schema.Partition(testTenant, id, owner.partitions)]; ok {
+			if _, ok := owner.live.Tail().Owned()[schema.Partition(querytest.Tenant, id, owner.partitions)]; ok {
 				return id
 			}
 		}
@@ -123,7 +93,7 @@ func TestPeerAnswersAreBounded(t *testing.T) {
 		owner.produce(t, withAttribute(id, 10_000))
 	}
 	found := 0
-	_, err = asker.FindTraces(ctx, []string{testTenant}, ids, TimeRange{}, func(_ pcommon.TraceID, td ptrace.Traces) error {
+	_, err = asker.FindTraces(ctx, []string{querytest.Tenant}, ids, TimeRange{}, func(_ pcommon.TraceID, td ptrace.Traces) error {
 		found++
 		return nil
 	})
@@ -136,11 +106,8 @@ func TestPeerAnswersAreBounded(t *testing.T) {
 
 	big := ownersID()
 	owner.produce(t, withAttribute(big, 30_000))
-	_, _, err = asker.FindTrace(ctx, []string{testTenant}, big, TimeRange{})
-	if !errors.Is(err, live.ErrResponseTooLarge) || !strings.Contains(err.Error(), "querier.peer-max-response-bytes 20000") {
+	_, _, err = asker.FindTrace(ctx, []string{querytest.Tenant}, big, TimeRange{})
+	if !errors.Is(err, ErrPeerResponseTooLarge) || !strings.Contains(err.Error(), "querier.peer-max-response-bytes 20000") {
 		t.Fatalf("a trace of 30,000 bytes in the owner's tail: %v, want one over querier.peer-max-response-bytes", err)
-	}
-	if got := httpStatus(err); got != http.StatusUnprocessableEntity {
-		t.Errorf("status %d, want 422", got)
 	}
 }

@@ -1,11 +1,13 @@
-// Package querier answers queries over the trace log: it serves the Grafana
-// Tempo HTTP API from the blocks in object storage and from the live tails
-// of the records blocks do not cover yet (querier/live), merging the two so
-// each span is returned once.
+// Package querier answers queries over the trace log: it looks traces up
+// by ID, and searches traces and their tags, in the blocks in object
+// storage and in the live tails of the records blocks do not cover yet
+// (querier/live), merging the two so each span is returned once.
 //
 // It owns the lookup of trace IDs in blocks (lookup.go), search and tags
 // over blocks and live tails, with the digesters their live requests run
-// on the tails' owners, and the HTTP API. It does not own the live tail,
+// on the tails' owners, and the per-tenant limits of a query (limits.go),
+// which whatever serves the queries applies through its exported methods.
+// It does not own the HTTP API, which querier/api does; the live tail,
 // partition ownership or the peer protocol, which querier/live does;
 // TraceQL, which querier/traceql does; the block format (block, schema);
 // or writing blocks, which is the block-builder's. docs/design.md, "The
@@ -17,6 +19,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -31,10 +35,6 @@ import (
 	"github.com/spanlog/spanlog/tenant"
 	"github.com/spanlog/spanlog/tracelog"
 )
-
-// ErrNotReady is returned for queries that arrive before the querier has
-// joined the log.
-var ErrNotReady = live.ErrNotReady
 
 // Querier serves queries. Create it with New and start it with Run.
 type Querier struct {
@@ -159,6 +159,27 @@ func (q *Querier) Ready() error {
 		return ErrNotReady
 	}
 	return nil
+}
+
+// QueryTimeout is querier.query-timeout: how long one request of a query
+// API may run, writing its answer included.
+func (q *Querier) QueryTimeout() time.Duration { return q.cfg.QueryTimeout }
+
+// ObserveRequest records that a request of a query API's route was
+// answered with status after took, in the histogram the peer routes
+// report to as well: spanlog_querier_request_duration_seconds.
+func (q *Querier) ObserveRequest(route string, status int, took time.Duration) {
+	q.metrics.requests.WithLabelValues(route, strconv.Itoa(status)).Observe(took.Seconds())
+}
+
+// RegisterPeerRoutes adds to mux what other queriers ask this one for:
+// the live tail of the partitions it owns. They read any tenant's data,
+// named in the request body, so mux must be served on a listener only
+// queriers reach, never on the query API's. They are not counted against
+// max-concurrent-queries: the query they serve already is, where it came
+// in.
+func (q *Querier) RegisterPeerRoutes(mux *http.ServeMux) {
+	q.live.RegisterRoutes(mux)
 }
 
 // Run joins the querier group, consumes the live tail of the partitions

@@ -12,6 +12,7 @@ import (
 	"github.com/spanlog/spanlog/internal/kafkatest"
 	"github.com/spanlog/spanlog/internal/miniotest"
 	"github.com/spanlog/spanlog/objstore"
+	"github.com/spanlog/spanlog/querier/internal/querytest"
 	"github.com/spanlog/spanlog/tenant"
 )
 
@@ -31,7 +32,7 @@ func BenchmarkStartWith10kBlocks(b *testing.B) {
 
 	var ready, loaded time.Duration
 	for b.Loop() {
-		q, err := New(soloConfig(), Deps{Kafka: log, Tenants: tenant.DefaultConfig(), Limits: noLimits(b), BlocksGroup: "builders", Bucket: bkt, Logger: logger, Registerer: prometheus.NewRegistry()})
+		q, err := New(soloConfig(), Deps{Kafka: log, Tenants: tenant.DefaultConfig(), Limits: querytest.NoLimits(b), BlocksGroup: "builders", Bucket: bkt, Logger: logger, Registerer: prometheus.NewRegistry()})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spanlog/spanlog/internal/kafkatest"
 	"github.com/spanlog/spanlog/objstore"
+	"github.com/spanlog/spanlog/querier/internal/querytest"
 	"github.com/spanlog/spanlog/tenant"
 )
 
@@ -39,7 +40,7 @@ func TestReadyDoesNotWaitForTheBlocklist(t *testing.T) {
 		t.Fatal(err)
 	}
 	bkt := &stuckBucket{Bucket: dir, release: make(chan struct{})}
-	q, err := New(soloConfig(), Deps{Kafka: log, Tenants: tenant.DefaultConfig(), Limits: noLimits(t), BlocksGroup: "builders", Bucket: bkt, Logger: slog.New(slog.DiscardHandler), Registerer: prometheus.NewRegistry()})
+	q, err := New(soloConfig(), Deps{Kafka: log, Tenants: tenant.DefaultConfig(), Limits: querytest.NoLimits(t), BlocksGroup: "builders", Bucket: bkt, Logger: slog.New(slog.DiscardHandler), Registerer: prometheus.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package querier
 import (
 	"container/list"
 	"context"
-	"errors"
 	"sync"
 
 	"github.com/google/uuid"
@@ -12,10 +11,6 @@ import (
 	"github.com/spanlog/spanlog/objstore"
 	"github.com/spanlog/spanlog/schema"
 )
-
-// errStopping is returned for blocks asked for, or done opening, after the
-// querier stopped.
-var errStopping = errors.New("querier is stopping")
 
 // readers keeps the most recently used block readers open. An open reader
 // holds the block's footer, bloom filters and page indexes, so a lookup that
@@ -72,7 +67,7 @@ func (c *readers) get(ctx context.Context, m *schema.BlockMeta) (*block.Reader, 
 		if !ok {
 			if c.closed {
 				c.mu.Unlock()
-				return nil, nil, errStopping
+				return nil, nil, ErrStopping
 			}
 			op = &opening{done: make(chan struct{})}
 			c.opening[m.BlockID] = op
@@ -106,7 +101,7 @@ func (c *readers) open(ctx context.Context, m *schema.BlockMeta, op *opening) {
 	}
 	if c.closed { // the querier stopped while the block was opened
 		r.Close()
-		op.err = errStopping
+		op.err = ErrStopping
 		return
 	}
 	c.byID[m.BlockID] = c.lru.PushFront(&openReader{id: m.BlockID, r: r})

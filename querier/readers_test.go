@@ -86,7 +86,7 @@ func TestReadersRetainClosesTheOthers(t *testing.T) {
 	}
 	var metas []*schema.BlockMeta
 	for i := range byte(3) {
-		metas = append(metas, writeTestBlock(t, bkt, int(i), querytest.Spans([2]byte{i + 1, 1})))
+		metas = append(metas, querytest.WriteBlock(t, bkt, int(i), querytest.Spans([2]byte{i + 1, 1})))
 	}
 	c := newReaders(bkt, 10)
 	defer c.close()
@@ -133,11 +133,11 @@ func TestQuerierClosesReadersOfBlocksNoLongerRead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deleted := writeTestBlock(t, bkt, 1, querytest.Spans([2]byte{1, 1}))
-	merged := writeTestBlock(t, bkt, 2, querytest.Spans([2]byte{2, 1}))
+	deleted := querytest.WriteBlock(t, bkt, 1, querytest.Spans([2]byte{1, 1}))
+	merged := querytest.WriteBlock(t, bkt, 2, querytest.Spans([2]byte{2, 1}))
 	q := startQuerier(t, bkt)
 	for _, id := range []byte{1, 2} {
-		if _, found, err := q.FindTrace(ctx, []string{testTenant}, querytest.TraceID(id), TimeRange{}); err != nil || !found {
+		if _, found, err := q.FindTrace(ctx, []string{querytest.Tenant}, querytest.TraceID(id), TimeRange{}); err != nil || !found {
 			t.Fatalf("trace %d: found %v, %v", id, found, err)
 		}
 	}
@@ -145,13 +145,13 @@ func TestQuerierClosesReadersOfBlocksNoLongerRead(t *testing.T) {
 		t.Fatalf("%d readers open, want 2", n)
 	}
 
-	for _, name := range []string{block.MetaName(testTenant, deleted.BlockID), block.DataName(testTenant, deleted.BlockID)} {
+	for _, name := range []string{block.MetaName(querytest.Tenant, deleted.BlockID), block.DataName(querytest.Tenant, deleted.BlockID)} {
 		if err := bkt.Delete(ctx, name); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// A merge's output: a block whose range holds the other's.
-	b := block.NewBuilder(testTenant, block.DefaultOptions())
+	b := block.NewBuilder(querytest.Tenant, block.DefaultOptions())
 	b.Add(querytest.Spans([2]byte{2, 1}))
 	if _, err := b.Write(ctx, bkt, []schema.OffsetRange{{Partition: merged.KafkaRanges[0].Partition, Start: 0, End: 2}}); err != nil {
 		t.Fatal(err)
@@ -163,7 +163,7 @@ func TestQuerierClosesReadersOfBlocksNoLongerRead(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if _, found, err := q.FindTrace(ctx, []string{testTenant}, querytest.TraceID(2), TimeRange{}); err != nil || !found {
+	if _, found, err := q.FindTrace(ctx, []string{querytest.Tenant}, querytest.TraceID(2), TimeRange{}); err != nil || !found {
 		t.Fatalf("trace 2 from the merged block: found %v, %v", found, err)
 	}
 }

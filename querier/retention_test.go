@@ -10,6 +10,7 @@ import (
 
 	"github.com/spanlog/spanlog/limits"
 	"github.com/spanlog/spanlog/objstore"
+	"github.com/spanlog/spanlog/querier/internal/querytest"
 	"github.com/spanlog/spanlog/tenant"
 )
 
@@ -41,12 +42,12 @@ func TestExpiredTracesAreNotFound(t *testing.T) {
 	recentTrace := span(mixed, 3, 1, recent)
 	straddling := span(mixed, 4, 1, old)
 	span(mixed, 4, 2, recent)
-	writeTestBlock(t, bkt, 1, wholly)
-	writeTestBlock(t, bkt, 2, mixed)
+	querytest.WriteBlock(t, bkt, 1, wholly)
+	querytest.WriteBlock(t, bkt, 2, mixed)
 
-	q := startQuerierWithin(t, bkt, DefaultConfig(), tenant.DefaultConfig(), newLimits(t, limits.Limits{BlockRetention: 24 * time.Hour}, ""))
+	q := startQuerierWithin(t, bkt, DefaultConfig(), tenant.DefaultConfig(), querytest.NewLimits(t, limits.Limits{BlockRetention: 24 * time.Hour}, ""))
 	for id, want := range map[pcommon.TraceID]int{inOldBlock: 0, inMixedBlock: 0, recentTrace: 1, straddling: 2} {
-		res, found, err := q.FindTrace(context.Background(), []string{testTenant}, id, TimeRange{})
+		res, found, err := q.FindTrace(context.Background(), []string{querytest.Tenant}, id, TimeRange{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -55,7 +56,7 @@ func TestExpiredTracesAreNotFound(t *testing.T) {
 		}
 	}
 	var found []pcommon.TraceID
-	sum, err := q.FindTraces(context.Background(), []string{testTenant}, []pcommon.TraceID{inOldBlock, inMixedBlock, recentTrace, straddling}, TimeRange{},
+	sum, err := q.FindTraces(context.Background(), []string{querytest.Tenant}, []pcommon.TraceID{inOldBlock, inMixedBlock, recentTrace, straddling}, TimeRange{},
 		func(id pcommon.TraceID, _ ptrace.Traces) error { found = append(found, id); return nil })
 	if err != nil {
 		t.Fatal(err)

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"sync"
@@ -41,13 +43,6 @@ type traceScan struct {
 	visit func(trace []schema.SpanRow)
 	// storage bounds the scan's waits on object storage.
 	storage live.StorageWait
-}
-
-// candidate is a trace with a span that passes the scan's filter, and an
-// upper bound of its start: the earliest start of its spans in a source.
-type candidate struct {
-	id    [16]byte
-	start uint64
 }
 
 // Phase 2 reads whole traces in batches, most recent first, so that a
@@ -140,6 +135,34 @@ func (q *Querier) newTenantScan(ctx context.Context, s traceScan, tenant string)
 		partitions: q.live.Partitions(),
 		partial:    partial,
 	}, nil
+}
+
+// liveTailCandidates returns the candidates of query (every trace if nil)
+// in tenant's live tail, as the tails' owners pick them.
+func (q *Querier) liveTailCandidates(ctx context.Context, tenant string, query *traceql.Query, storage live.StorageWait) ([]candidate, Partial, error) {
+	var args candidatesArgs
+	if query != nil {
+		args.Query = query.String()
+	}
+	digests, partial, err := q.live.Digests(ctx, live.Query{Tenants: []string{tenant}, Storage: storage}, liveCandidates, args)
+	if err != nil {
+		return nil, partial, err
+	}
+	var out []candidate
+	for _, d := range digests {
+		var byTenant map[string][]candidateJSON
+		if err := json.Unmarshal(d, &byTenant); err != nil {
+			return nil, partial, fmt.Errorf("decode live candidates: %w", err)
+		}
+		for _, c := range byTenant[tenant] {
+			id, err := hex.DecodeString(c.ID)
+			if err != nil || len(id) != 16 {
+				return nil, partial, fmt.Errorf("live candidate: trace ID %q is not 32 hex digits", c.ID)
+			}
+			out = append(out, candidate{[16]byte(id), c.Start})
+		}
+	}
+	return out, partial, nil
 }
 
 // candidates is phase 1: it returns the candidates of every source, each
@@ -332,17 +355,4 @@ func (ts *tenantScan) currentFloor() (uint64, bool) {
 func (ts *tenantScan) belowFloor(start uint64) bool {
 	floor, ok := ts.currentFloor()
 	return ok && start < floor
-}
-
-// eachTrace sorts rows by trace ID and calls fn with each trace's rows.
-func eachTrace(rows []schema.SpanRow, fn func([]schema.SpanRow)) {
-	slices.SortFunc(rows, func(a, b schema.SpanRow) int { return slices.Compare(a.TraceID[:], b.TraceID[:]) })
-	for start := 0; start < len(rows); {
-		end := start + 1
-		for end < len(rows) && rows[end].TraceID == rows[start].TraceID {
-			end++
-		}
-		fn(rows[start:end])
-		start = end
-	}
 }

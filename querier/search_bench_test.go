@@ -6,6 +6,7 @@ import (
 
 	"github.com/spanlog/spanlog/internal/blocktest"
 	"github.com/spanlog/spanlog/objstore"
+	"github.com/spanlog/spanlog/querier/internal/querytest"
 	"github.com/spanlog/spanlog/querier/traceql"
 )
 
@@ -14,7 +15,7 @@ import (
 // log write them under about 27,000 spans/s.
 func searchSpec() blocktest.Spec {
 	return blocktest.Spec{
-		Tenant: testTenant, Seed: 2, Partitions: benchPartitions,
+		Tenant: querytest.Tenant, Seed: 2, Partitions: benchPartitions,
 		Cycles: 13, SpansPerBlock: 50_000,
 		Cycle: 15 * time.Second, Start: benchStart,
 	}
@@ -83,7 +84,7 @@ func benchmarkSearches(b *testing.B, bkt objstore.Bucket, man *blocktest.Manifes
 	if err != nil {
 		b.Fatal(err)
 	}
-	if _, err := q.Search(b.Context(), []string{testTenant}, SearchRequest{Query: all, Limit: 1}); err != nil {
+	if _, err := q.Search(b.Context(), []string{querytest.Tenant}, SearchRequest{Query: all, Limit: 1}); err != nil {
 		b.Fatal(err)
 	}
 	for _, sq := range searchQueries {
@@ -94,7 +95,7 @@ func benchmarkSearches(b *testing.B, bkt objstore.Bucket, man *blocktest.Manifes
 		b.Run(sq.name, func(b *testing.B) {
 			var traces int
 			for b.Loop() {
-				res, err := q.Search(b.Context(), []string{testTenant}, SearchRequest{Query: query, Limit: 20, SpansPerSpanSet: 3})
+				res, err := q.Search(b.Context(), []string{querytest.Tenant}, SearchRequest{Query: query, Limit: 20, SpansPerSpanSet: 3})
 				if err != nil {
 					b.Fatal(err)
 				}

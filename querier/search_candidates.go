@@ -8,6 +8,13 @@ import (
 	"github.com/spanlog/spanlog/schema"
 )
 
+// candidate is a trace with a span that passes the scan's filter, and an
+// upper bound of its start: the earliest start of its spans in a source.
+type candidate struct {
+	id    [16]byte
+	start uint64
+}
+
 // candidateFilter is a test on single spans that every trace a query
 // matches passes on at least one span: the conditions of one of the
 // query's filters, as far as a span can be judged alone. A trace none of

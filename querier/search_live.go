@@ -1,10 +1,10 @@
 package querier
 
 import (
-	"context"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"github.com/spanlog/spanlog/querier/live"
 	"github.com/spanlog/spanlog/querier/traceql"
@@ -66,30 +66,15 @@ func sliceCandidates(s live.Slice, filter *candidateFilter) map[string][]candida
 	return out
 }
 
-// liveTailCandidates returns the candidates of query (every trace if nil)
-// in tenant's live tail, as the tails' owners pick them.
-func (q *Querier) liveTailCandidates(ctx context.Context, tenant string, query *traceql.Query, storage live.StorageWait) ([]candidate, Partial, error) {
-	var args candidatesArgs
-	if query != nil {
-		args.Query = query.String()
-	}
-	digests, partial, err := q.live.Digests(ctx, live.Query{Tenants: []string{tenant}, Storage: storage}, liveCandidates, args)
-	if err != nil {
-		return nil, partial, err
-	}
-	var out []candidate
-	for _, d := range digests {
-		var byTenant map[string][]candidateJSON
-		if err := json.Unmarshal(d, &byTenant); err != nil {
-			return nil, partial, fmt.Errorf("decode live candidates: %w", err)
+// eachTrace sorts rows by trace ID and calls fn with each trace's rows.
+func eachTrace(rows []schema.SpanRow, fn func([]schema.SpanRow)) {
+	slices.SortFunc(rows, func(a, b schema.SpanRow) int { return slices.Compare(a.TraceID[:], b.TraceID[:]) })
+	for start := 0; start < len(rows); {
+		end := start + 1
+		for end < len(rows) && rows[end].TraceID == rows[start].TraceID {
+			end++
 		}
-		for _, c := range byTenant[tenant] {
-			id, err := parseTraceID(c.ID)
-			if err != nil {
-				return nil, partial, fmt.Errorf("live candidate: %w", err)
-			}
-			out = append(out, candidate{id, c.Start})
-		}
+		fn(rows[start:end])
+		start = end
 	}
-	return out, partial, nil
 }

@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/spanlog/spanlog/objstore"
+	"github.com/spanlog/spanlog/querier/internal/querytest"
 	"github.com/spanlog/spanlog/querier/traceql"
 )
 
@@ -27,7 +28,7 @@ const (
 func scanBenchTrace(rng *rand.Rand, minute int) ptrace.Traces {
 	td := ptrace.NewTraces()
 	id := randomID(rng)
-	start := batchBase.Add(time.Duration(minute) * time.Minute)
+	start := querytest.Base.Add(time.Duration(minute) * time.Minute)
 	var parent pcommon.SpanID
 	for n := range 10 {
 		rs := td.ResourceSpans().AppendEmpty()
@@ -90,7 +91,7 @@ func BenchmarkSearchScan(b *testing.B) {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			writeTestBlock(b, bkt, blk, td)
+			querytest.WriteBlock(b, bkt, blk, td)
 		})
 	}
 	wg.Wait()
@@ -107,7 +108,7 @@ func BenchmarkSearchScan(b *testing.B) {
 		b.Run(query+"/phase1", func(b *testing.B) {
 			var found int
 			for b.Loop() {
-				ts, err := q.newTenantScan(b.Context(), traceScan{filter: newCandidateFilter(parsed)}, testTenant)
+				ts, err := q.newTenantScan(b.Context(), traceScan{filter: newCandidateFilter(parsed)}, querytest.Tenant)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -128,7 +129,7 @@ func BenchmarkSearchScan(b *testing.B) {
 				req := SearchRequest{Query: parsed, Limit: limit.n, SpansPerSpanSet: 3}
 				var found int
 				for b.Loop() {
-					res, err := q.Search(b.Context(), []string{testTenant}, req)
+					res, err := q.Search(b.Context(), []string{querytest.Tenant}, req)
 					if err != nil {
 						b.Fatal(err)
 					}

@@ -15,12 +15,13 @@ import (
 
 	"github.com/spanlog/spanlog/block"
 	"github.com/spanlog/spanlog/objstore"
+	"github.com/spanlog/spanlog/querier/internal/querytest"
 	"github.com/spanlog/spanlog/querier/traceql"
 	"github.com/spanlog/spanlog/schema"
 )
 
 // testSpan is a span of a hand-made trace: span IDs are small numbers, 0
-// is no parent, times are in milliseconds after batchBase.
+// is no parent, times are in milliseconds after querytest.Base.
 type testSpan struct {
 	id, parent     byte
 	service, name  string
@@ -42,7 +43,7 @@ func spansOf(id pcommon.TraceID, spans ...testSpan) ptrace.Traces {
 			s.SetParentSpanID(pcommon.SpanID{7: sp.parent})
 		}
 		s.SetName(sp.name)
-		start := batchBase.Add(time.Duration(sp.startMs) * time.Millisecond)
+		start := querytest.Base.Add(time.Duration(sp.startMs) * time.Millisecond)
 		s.SetStartTimestamp(pcommon.NewTimestampFromTime(start))
 		s.SetEndTimestamp(pcommon.NewTimestampFromTime(start.Add(time.Duration(sp.durMs) * time.Millisecond)))
 		if sp.err {
@@ -94,7 +95,7 @@ func TestSearchTraceSplitAcrossBlocks(t *testing.T) {
 	bkt := newTestBucket(t)
 	// Both blocks are built from the trace's partition, as a block
 	// cut of the builder would be.
-	p := schema.Partition(testTenant, id, 4)
+	p := schema.Partition(querytest.Tenant, id, 4)
 	writeBlockOf(t, bkt, schema.OffsetRange{Partition: p, Start: 0, End: 10}, spansOf(id, splitRoot))
 	writeBlockOf(t, bkt, schema.OffsetRange{Partition: p, Start: 10, End: 20},
 		spansOf(id, splitRest...), spansOf(other, testSpan{id: 9, service: "frontend", name: "root", startMs: 5000, durMs: 10}))
@@ -105,7 +106,7 @@ func TestSearchTraceSplitAcrossBlocks(t *testing.T) {
 func TestSearchTraceSplitAcrossBlockAndLiveTail(t *testing.T) {
 	id := pcommon.TraceID{0x5b, 1}
 	bkt := newTestBucket(t)
-	writeTestBlock(t, bkt, 0, spansOf(id, splitRoot))
+	querytest.WriteBlock(t, bkt, 0, spansOf(id, splitRoot))
 	q := startQuerier(t, bkt)
 	q.produce(t, spansOf(id, splitRest...))
 	awaitLive(t, q, id, 3)
@@ -130,7 +131,7 @@ func checkSplitSearches(t *testing.T, q *runningQuerier, id pcommon.TraceID) {
 		if d := time.Duration(hit.DurationNanos()); d != 960*time.Millisecond {
 			t.Errorf("%s: duration %v, want 960ms", query, d)
 		}
-		if want := uint64(batchBase.UnixNano()); hit.StartUnixNano != want {
+		if want := uint64(querytest.Base.UnixNano()); hit.StartUnixNano != want {
 			t.Errorf("%s: start %d, want %d", query, hit.StartUnixNano, want)
 		}
 		stats := map[string]ServiceStats{}
@@ -175,7 +176,7 @@ func search(t *testing.T, q *runningQuerier, query string, limit int) *SearchRes
 	if err != nil {
 		t.Fatalf("%s: %v", query, err)
 	}
-	res, err := q.Search(context.Background(), []string{testTenant}, SearchRequest{Query: parsed, Limit: limit, SpansPerSpanSet: 3})
+	res, err := q.Search(context.Background(), []string{querytest.Tenant}, SearchRequest{Query: parsed, Limit: limit, SpansPerSpanSet: 3})
 	if err != nil {
 		t.Fatalf("%s: %v", query, err)
 	}
@@ -186,7 +187,7 @@ func search(t *testing.T, q *runningQuerier, query string, limit int) *SearchRes
 // tail to catch up with the log, finds spans spans of id.
 func awaitLive(t *testing.T, q *runningQuerier, id pcommon.TraceID, spans int) {
 	t.Helper()
-	res, found, err := q.FindTrace(context.Background(), []string{testTenant}, id, TimeRange{})
+	res, found, err := q.FindTrace(context.Background(), []string{querytest.Tenant}, id, TimeRange{})
 	if err != nil || !found || res.Trace.SpanCount() != spans {
 		t.Fatalf("trace %s: found %v with %d spans, error %v; want %d spans", id, found, res.Trace.SpanCount(), err, spans)
 	}
@@ -204,7 +205,7 @@ func newTestBucket(t *testing.T) objstore.Bucket {
 // writeBlockOf writes the spans of tds as the test tenant's block of r.
 func writeBlockOf(t *testing.T, bkt objstore.Bucket, r schema.OffsetRange, tds ...ptrace.Traces) *schema.BlockMeta {
 	t.Helper()
-	b := block.NewBuilder(testTenant, block.DefaultOptions())
+	b := block.NewBuilder(querytest.Tenant, block.DefaultOptions())
 	for _, td := range tds {
 		b.Add(td)
 	}
@@ -236,7 +237,7 @@ func TestSearchMatchesWholeTraces(t *testing.T) {
 func checkSearchMatchesWholeTraces(t *testing.T, f *batchFixture) {
 	ctx := context.Background()
 	whole := map[pcommon.TraceID][]schema.SpanRow{}
-	_, err := f.q.FindTraces(ctx, []string{testTenant}, f.ids, TimeRange{}, func(id pcommon.TraceID, td ptrace.Traces) error {
+	_, err := f.q.FindTraces(ctx, []string{querytest.Tenant}, f.ids, TimeRange{}, func(id pcommon.TraceID, td ptrace.Traces) error {
 		whole[id] = schema.AppendRows(nil, td)
 		return nil
 	})
@@ -301,21 +302,21 @@ func checkSearchMatchesWholeTraces(t *testing.T, f *batchFixture) {
 func TestTagValuesOfSplitTrace(t *testing.T) {
 	id := pcommon.TraceID{0x5c, 1}
 	bkt := newTestBucket(t)
-	writeTestBlock(t, bkt, 0, spansOf(id, splitRoot))
-	writeTestBlock(t, bkt, 1, spansOf(id, splitRest...))
+	querytest.WriteBlock(t, bkt, 0, spansOf(id, splitRoot))
+	querytest.WriteBlock(t, bkt, 1, spansOf(id, splitRest...))
 	q := startQuerier(t, bkt)
 	query, err := traceql.Parse(`{ name = "root" } >> { status = error }`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := q.TagValues(context.Background(), []string{testTenant}, TimeRange{}, query, scopeResource, "service.name", 10)
+	got, err := q.TagValues(context.Background(), []string{querytest.Tenant}, TimeRange{}, query, ScopeResource, "service.name", 10)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if want := []TagValue{{"string", "backend"}}; !slices.Equal(got, want) {
 		t.Errorf("got %v, want %v", got, want)
 	}
-	all, err := q.TagValues(context.Background(), []string{testTenant}, TimeRange{}, nil, scopeResource, "service.name", 10)
+	all, err := q.TagValues(context.Background(), []string{querytest.Tenant}, TimeRange{}, nil, ScopeResource, "service.name", 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -326,7 +327,7 @@ func TestTagValuesOfSplitTrace(t *testing.T) {
 
 func TestSearchStopsWhenCancelled(t *testing.T) {
 	bkt := newTestBucket(t)
-	writeTestBlock(t, bkt, 0, spansOf(pcommon.TraceID{0x5d, 1}, splitRoot))
+	querytest.WriteBlock(t, bkt, 0, spansOf(pcommon.TraceID{0x5d, 1}, splitRoot))
 	q := startQuerier(t, bkt)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -334,7 +335,7 @@ func TestSearchStopsWhenCancelled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := q.Search(ctx, []string{testTenant}, SearchRequest{Query: query, Limit: 20}); !errors.Is(err, context.Canceled) {
+	if _, err := q.Search(ctx, []string{querytest.Tenant}, SearchRequest{Query: query, Limit: 20}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("search of a cancelled request ended with %v, want context.Canceled", err)
 	}
 }
@@ -342,7 +343,7 @@ func TestSearchStopsWhenCancelled(t *testing.T) {
 // A trace's other parts can only be in blocks of its own partition, or in
 // blocks whose partition is none of the log's.
 func TestMayHold(t *testing.T) {
-	ts := &tenantScan{tenant: testTenant, partitions: 4}
+	ts := &tenantScan{tenant: querytest.Tenant, partitions: 4}
 	id := [16]byte{0x42, 7}
 	p := ts.partitionOf(id)
 	idHex := fmt.Sprintf("%x", id)
@@ -370,7 +371,7 @@ func TestMayHold(t *testing.T) {
 			t.Errorf("block %+v: got %v, want %v", *tt.m, got, tt.want)
 		}
 	}
-	if got := (&tenantScan{tenant: testTenant}).partitionOf(id); got != -1 {
+	if got := (&tenantScan{tenant: querytest.Tenant}).partitionOf(id); got != -1 {
 		t.Errorf("partition with no partition count: %d, want -1", got)
 	}
 	if !mayHoldTrace(meta("", "", (p+1)%4), idHex, -1, ts.partitions) {

@@ -3,7 +3,6 @@ package querier
 import (
 	"context"
 	"log/slog"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/spanlog/spanlog/internal/miniotest"
 	"github.com/spanlog/spanlog/objstore"
+	"github.com/spanlog/spanlog/querier/internal/querytest"
 	"github.com/spanlog/spanlog/tenant"
 )
 
@@ -49,33 +49,29 @@ func newMinIOBucket(t *testing.T) (*miniotest.Server, objstore.Bucket) {
 func TestQuerierStartingWithoutObjectStorageAnswersFromTheLiveTail(t *testing.T) {
 	srv, bkt := newMinIOBucket(t)
 	srv.Stop()
-	q := launchQueriers(t, bkt, []Config{storageDownConfig()}, tenant.DefaultConfig(), noLimits(t))[0]
-	addr := q.api
+	q := launchQueriers(t, bkt, []Config{storageDownConfig()}, tenant.DefaultConfig(), querytest.NoLimits(t))[0]
 	id := pcommon.TraceID{1, 2, 3}
-	q.produce(t, traceSpans(id, 0, 0, 1))
+	q.produce(t, querytest.TraceSpans(id, 0, 0, 1))
 
-	if v1 := getTraceV1(t, addr, id); v1.code != http.StatusOK || v1.spans != 2 {
-		t.Errorf("v1: %d, %d spans (want 200, 2): %s", v1.code, v1.spans, v1.Message)
+	if tr := findTrace(t, q, id); !tr.found || tr.spans != 2 || !tr.partial.IsPartial() || !strings.Contains(tr.partial.Message(), "object storage") {
+		t.Errorf("trace: found %v, %d spans (want 2), partial %v: %s", tr.found, tr.spans, tr.partial.IsPartial(), tr.partial.Message())
 	}
-	if v2 := getTraceV2(t, addr, id); v2.code != http.StatusOK || v2.spans != 2 || v2.Status != "PARTIAL" || !strings.Contains(v2.Message, "object storage") {
-		t.Errorf("v2: %d, %d spans, status %q: %s", v2.code, v2.spans, v2.Status, v2.Message)
+	if b := findBatch(t, q, []pcommon.TraceID{id, {9}}); b.found != 1 || !b.partial.IsPartial() || !strings.Contains(b.partial.Message(), "object storage") {
+		t.Errorf("batch: %d found, partial %v: %s", b.found, b.partial.IsPartial(), b.partial.Message())
 	}
-	if b := getBatch(t, addr, []pcommon.TraceID{id, {9}}); b.found != 1 || b.Status != "PARTIAL" || !strings.Contains(b.Message, "object storage") {
-		t.Errorf("batch: %d found, status %q: %s", b.found, b.Status, b.Message)
-	}
-	if s := getSearch(t, addr); s.traces != 1 || s.Status != "PARTIAL" || !strings.Contains(s.Message, "object storage") {
-		t.Errorf("search: %d traces, status %q: %s", s.traces, s.Status, s.Message)
+	if s := searchAll(t, q); s.traces != 1 || !s.partial.IsPartial() || !strings.Contains(s.partial.Message(), "object storage") {
+		t.Errorf("search: %d traces, partial %v: %s", s.traces, s.partial.IsPartial(), s.partial.Message())
 	}
 
 	srv.Restart(t)
 	if err := q.blocklist.WaitLoaded(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if v2 := getTraceV2(t, addr, id); v2.spans != 2 || v2.Status != "" {
-		t.Errorf("v2 with the bucket back: %d spans, status %q: %s", v2.spans, v2.Status, v2.Message)
+	if tr := findTrace(t, q, id); tr.spans != 2 || tr.partial.IsPartial() {
+		t.Errorf("trace with the bucket back: %d spans, partial %v: %s", tr.spans, tr.partial.IsPartial(), tr.partial.Message())
 	}
-	if s := getSearch(t, addr); s.traces != 1 || s.Status != "" {
-		t.Errorf("search with the bucket back: %d traces, status %q: %s", s.traces, s.Status, s.Message)
+	if s := searchAll(t, q); s.traces != 1 || s.partial.IsPartial() {
+		t.Errorf("search with the bucket back: %d traces, partial %v: %s", s.traces, s.partial.IsPartial(), s.partial.Message())
 	}
 }
 
@@ -84,44 +80,40 @@ func TestQuerierStartingWithoutObjectStorageAnswersFromTheLiveTail(t *testing.T)
 // failing; and answers whole once the bucket is back.
 func TestQuerierAnswersFromTheLiveTailWhenObjectStorageStops(t *testing.T) {
 	srv, bkt := newMinIOBucket(t)
-	q := startQuerierWithin(t, bkt, storageDownConfig(), tenant.DefaultConfig(), noLimits(t))
-	addr := q.api
+	q := startQuerierWithin(t, bkt, storageDownConfig(), tenant.DefaultConfig(), querytest.NoLimits(t))
 	// Trace split has two spans in a block and two in the live tail;
 	// trace stored only in the block.
 	split, stored := pcommon.TraceID{1, 2, 3}, pcommon.TraceID{4, 5, 6}
-	td := traceSpans(split, 0, 0, 1)
-	traceSpans(stored, 0, 0, 1).ResourceSpans().MoveAndAppendTo(td.ResourceSpans())
-	writeTestBlock(t, bkt, 0, td)
-	q.produce(t, traceSpans(split, 0, 2, 3))
-	for len(q.blocklist.Metas(testTenant)) == 0 {
+	td := querytest.TraceSpans(split, 0, 0, 1)
+	querytest.TraceSpans(stored, 0, 0, 1).ResourceSpans().MoveAndAppendTo(td.ResourceSpans())
+	querytest.WriteBlock(t, bkt, 0, td)
+	q.produce(t, querytest.TraceSpans(split, 0, 2, 3))
+	for len(q.blocklist.Metas(querytest.Tenant)) == 0 {
 		time.Sleep(10 * time.Millisecond)
 	}
-	if v2 := getTraceV2(t, addr, split); v2.spans != 4 || v2.Status != "" {
-		t.Fatalf("before the outage: %d spans, status %q: %s", v2.spans, v2.Status, v2.Message)
+	if tr := findTrace(t, q, split); tr.spans != 4 || tr.partial.IsPartial() {
+		t.Fatalf("before the outage: %d spans, partial %v: %s", tr.spans, tr.partial.IsPartial(), tr.partial.Message())
 	}
 
 	srv.Stop()
-	if v1 := getTraceV1(t, addr, split); v1.code != http.StatusOK || v1.spans != 2 {
-		t.Errorf("v1: %d, %d spans (want 200, 2): %s", v1.code, v1.spans, v1.Message)
+	if tr := findTrace(t, q, split); !tr.found || tr.spans != 2 || !tr.partial.IsPartial() || !strings.Contains(tr.partial.Message(), "object storage") {
+		t.Errorf("trace: found %v, %d spans (want 2), partial %v: %s", tr.found, tr.spans, tr.partial.IsPartial(), tr.partial.Message())
 	}
-	if v2 := getTraceV2(t, addr, split); v2.code != http.StatusOK || v2.spans != 2 || v2.Status != "PARTIAL" || !strings.Contains(v2.Message, "object storage") {
-		t.Errorf("v2: %d, %d spans, status %q: %s", v2.code, v2.spans, v2.Status, v2.Message)
+	if tr := findTrace(t, q, stored); tr.found || !tr.partial.IsPartial() {
+		t.Errorf("trace only in blocks: found %v, partial %v: %s", tr.found, tr.partial.IsPartial(), tr.partial.Message())
 	}
-	if v2 := getTraceV2(t, addr, stored); v2.code != http.StatusNotFound || !strings.Contains(v2.Message, "PARTIAL") {
-		t.Errorf("v2 of a trace only in blocks: %d: %s", v2.code, v2.Message)
+	if b := findBatch(t, q, []pcommon.TraceID{split, stored}); b.found != 1 || !b.partial.IsPartial() || !strings.Contains(b.partial.Message(), "object storage") {
+		t.Errorf("batch: %d found, partial %v: %s", b.found, b.partial.IsPartial(), b.partial.Message())
 	}
-	if b := getBatch(t, addr, []pcommon.TraceID{split, stored}); b.found != 1 || b.Status != "PARTIAL" || !strings.Contains(b.Message, "object storage") {
-		t.Errorf("batch: %d found, status %q: %s", b.found, b.Status, b.Message)
-	}
-	if s := getSearch(t, addr); s.traces != 1 || s.Status != "PARTIAL" || !strings.Contains(s.Message, "object storage") {
-		t.Errorf("search: %d traces, status %q: %s", s.traces, s.Status, s.Message)
+	if s := searchAll(t, q); s.traces != 1 || !s.partial.IsPartial() || !strings.Contains(s.partial.Message(), "object storage") {
+		t.Errorf("search: %d traces, partial %v: %s", s.traces, s.partial.IsPartial(), s.partial.Message())
 	}
 
 	srv.Restart(t)
-	if v2 := getTraceV2(t, addr, split); v2.spans != 4 || v2.Status != "" {
-		t.Errorf("v2 with the bucket back: %d spans, status %q: %s", v2.spans, v2.Status, v2.Message)
+	if tr := findTrace(t, q, split); tr.spans != 4 || tr.partial.IsPartial() {
+		t.Errorf("trace with the bucket back: %d spans, partial %v: %s", tr.spans, tr.partial.IsPartial(), tr.partial.Message())
 	}
-	if s := getSearch(t, addr); s.traces != 2 || s.Status != "" {
-		t.Errorf("search with the bucket back: %d traces, status %q: %s", s.traces, s.Status, s.Message)
+	if s := searchAll(t, q); s.traces != 2 || s.partial.IsPartial() {
+		t.Errorf("search with the bucket back: %d traces, partial %v: %s", s.traces, s.partial.IsPartial(), s.partial.Message())
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/spanlog/spanlog/internal/blocktest"
 	"github.com/spanlog/spanlog/internal/kafkatest"
 	"github.com/spanlog/spanlog/objstore"
+	"github.com/spanlog/spanlog/querier/internal/querytest"
 	"github.com/spanlog/spanlog/schema"
 	"github.com/spanlog/spanlog/tenant"
 	"github.com/spanlog/spanlog/tracelog"
@@ -36,7 +37,7 @@ const benchPartitions = 8
 // the machine (5 million spans).
 func traceByIDSpec(blocks int) blocktest.Spec {
 	return blocktest.Spec{
-		Tenant: testTenant, Seed: 1, Partitions: benchPartitions,
+		Tenant: querytest.Tenant, Seed: 1, Partitions: benchPartitions,
 		Cycles: blocks / benchPartitions, SpansPerBlock: 500,
 		Cycle: 15 * time.Second, Start: benchStart,
 	}
@@ -77,7 +78,7 @@ func benchLog(b *testing.B) tracelog.Config {
 func runBenchQuerier(b *testing.B, cfg Config, log tracelog.Config, bkt objstore.Bucket) (*Querier, func() error) {
 	// Alone in its group: no other querier calls the address.
 	cfg.AdvertiseAddress = "127.0.0.1:1"
-	q, err := New(cfg, Deps{Kafka: log, Tenants: tenant.DefaultConfig(), Limits: noLimits(b), BlocksGroup: "builders", Bucket: bkt, Logger: slog.New(slog.DiscardHandler), Registerer: prometheus.NewRegistry()})
+	q, err := New(cfg, Deps{Kafka: log, Tenants: tenant.DefaultConfig(), Limits: querytest.NoLimits(b), BlocksGroup: "builders", Bucket: bkt, Logger: slog.New(slog.DiscardHandler), Registerer: prometheus.NewRegistry()})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -131,7 +132,7 @@ func (l latencies) report(b *testing.B, blocksRead int64, bkt *readCountingBucke
 // absent one not. It returns the blocks read beyond their bloom filters.
 func lookup(b *testing.B, q *Querier, id pcommon.TraceID, known bool) int64 {
 	found := false
-	sum, err := q.FindTraces(b.Context(), []string{testTenant}, []pcommon.TraceID{id}, TimeRange{}, func(pcommon.TraceID, ptrace.Traces) error {
+	sum, err := q.FindTraces(b.Context(), []string{querytest.Tenant}, []pcommon.TraceID{id}, TimeRange{}, func(pcommon.TraceID, ptrace.Traces) error {
 		found = true
 		return nil
 	})
@@ -228,7 +229,7 @@ func BenchmarkTraceByIDBlocks(b *testing.B) {
 							// every block.
 							for p := range q.live.Partitions() {
 								id := pick["absent"]()
-								for schema.Partition(testTenant, id, q.live.Partitions()) != p {
+								for schema.Partition(querytest.Tenant, id, q.live.Partitions()) != p {
 									id = pick["absent"]()
 								}
 								lookup(b, q, id, false)

@@ -19,6 +19,7 @@ import (
 	"github.com/spanlog/spanlog/objstore"
 	"github.com/spanlog/spanlog/producer"
 	"github.com/spanlog/spanlog/querier"
+	"github.com/spanlog/spanlog/querier/api"
 	"github.com/spanlog/spanlog/tracelog"
 )
 
@@ -77,7 +78,7 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	}
 	var routes func(*http.ServeMux)
 	if q != nil {
-		routes = q.RegisterRoutes
+		routes = api.New(q, logger.With("role", targetQuerier), reg).RegisterRoutes
 	}
 	srv, ln, err := newServer(cfg.Server, reg, readiness(roles), routes)
 	if err != nil {

@@ -1,5 +1,6 @@
 // Package querytest holds what the tests of the querier's packages share:
-// small traces to put in live tails and blocks. It is for tests only.
+// traces to put in live tails and blocks, blocks, and tenant limits. It is
+// for tests only.
 package querytest
 
 import (

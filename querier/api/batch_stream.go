@@ -1,4 +1,4 @@
-package querier
+package api
 
 import (
 	"encoding/hex"
@@ -11,6 +11,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/spanlog/spanlog/querier"
 )
 
 // A batch response is a stream of records, one per trace found, in the
@@ -24,7 +26,7 @@ import (
 //	{"error": "..."}
 //
 // The last line is either the summary (status and message only when spans
-// may be missing: see Partial) or, if the lookup failed after the
+// may be missing: see querier.Partial) or, if the lookup failed after the
 // first trace was sent, the error. A trace whose record would take the
 // response past max-response-bytes is such an error: the stream ends with
 // it instead. The last record is not counted against the limit, as it is
@@ -66,7 +68,7 @@ type batchStream struct {
 	w        http.ResponseWriter
 	rc       *http.ResponseController
 	protobuf bool
-	limit    responseLimit
+	limit    querier.ResponseLimit
 	// started is set once the status line is sent: errors can then only
 	// be reported in the body.
 	started bool
@@ -74,7 +76,7 @@ type batchStream struct {
 	sent int
 }
 
-func newBatchStream(w http.ResponseWriter, protobuf bool, limit responseLimit) *batchStream {
+func newBatchStream(w http.ResponseWriter, protobuf bool, limit querier.ResponseLimit) *batchStream {
 	return &batchStream{w: w, rc: http.NewResponseController(w), protobuf: protobuf, limit: limit}
 }
 
@@ -107,7 +109,7 @@ func (s *batchStream) trace(id pcommon.TraceID, td ptrace.Traces) error {
 }
 
 // finish writes the last record of a lookup that ran to the end.
-func (s *batchStream) finish(sum BatchSummary) error {
+func (s *batchStream) finish(sum querier.BatchSummary) error {
 	if s.protobuf {
 		var frame []byte
 		for _, id := range sum.NotFound {
@@ -181,7 +183,7 @@ func (s *batchStream) write(record []byte, limited bool) error {
 		out = append(record, '\n')
 	}
 	if limited {
-		if err := s.limit.check(s.sent + len(out)); err != nil {
+		if err := s.limit.Check(s.sent + len(out)); err != nil {
 			return fmt.Errorf("stopped before the next trace: %w", err)
 		}
 	}

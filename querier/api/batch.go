@@ -1,4 +1,4 @@
-package querier
+package api
 
 import (
 	"encoding/json"
@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
+
+	"github.com/spanlog/spanlog/querier"
 )
 
 // maxBatchBodyBytes caps the body of a batch request: a thousand IDs take
@@ -16,15 +18,15 @@ const maxBatchBodyBytes = 1 << 20
 // batchRequest is what a batch request asks for.
 type batchRequest struct {
 	ids []pcommon.TraceID // distinct, in the order given
-	tr  TimeRange
+	tr  querier.TimeRange
 }
 
 // handleBatchTraces answers POST /api/batch/traces (a JSON body) and GET
 // /api/batch/traces (the same in the query string): many traces by ID,
 // each streamed as soon as it is complete, then a last record of the IDs
 // not found. See batch_stream.go for the two encodings.
-func (q *Querier) handleBatchTraces(w http.ResponseWriter, r *http.Request) error {
-	tenants, err := q.readTenants(r)
+func (a *API) handleBatchTraces(w http.ResponseWriter, r *http.Request) error {
+	tenants, err := a.readTenants(r)
 	if err != nil {
 		return err
 	}
@@ -32,8 +34,8 @@ func (q *Querier) handleBatchTraces(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	out := newBatchStream(w, wantsProtobuf(r), q.responseLimit(tenants))
-	sum, err := q.FindTraces(r.Context(), tenants, req.ids, req.tr, out.trace)
+	out := newBatchStream(w, wantsProtobuf(r), a.q.ResponseLimit(tenants))
+	sum, err := a.q.FindTraces(r.Context(), tenants, req.ids, req.tr, out.trace)
 	if cerr := r.Context().Err(); err != nil && cerr != nil {
 		err = cerr // the client left: what failed after is its doing
 	}
@@ -42,12 +44,12 @@ func (q *Querier) handleBatchTraces(w http.ResponseWriter, r *http.Request) erro
 			return err
 		}
 		if werr := out.fail(err); werr != nil {
-			q.logger.Debug("batch error not delivered", "err", werr)
+			a.logger.Debug("batch error not delivered", "err", werr)
 		}
 		return streamedError{err}
 	}
-	q.metrics.batchTraces.WithLabelValues("found").Add(float64(len(req.ids) - len(sum.NotFound)))
-	q.metrics.batchTraces.WithLabelValues("not_found").Add(float64(len(sum.NotFound)))
+	a.metrics.batchTraces.WithLabelValues("found").Add(float64(len(req.ids) - len(sum.NotFound)))
+	a.metrics.batchTraces.WithLabelValues("not_found").Add(float64(len(sum.NotFound)))
 	if err := out.finish(sum); err != nil {
 		return streamedError{err}
 	}
@@ -87,7 +89,7 @@ func parseBatchRequest(w http.ResponseWriter, r *http.Request) (batchRequest, er
 
 	var req batchRequest
 	if len(raw) == 0 {
-		return req, badRequest("no trace IDs: give 1 to %d in ids", MaxBatchIDs)
+		return req, badRequest("no trace IDs: give 1 to %d in ids", querier.MaxBatchIDs)
 	}
 	ids := make([]pcommon.TraceID, 0, len(raw))
 	for _, s := range raw {
@@ -97,9 +99,9 @@ func parseBatchRequest(w http.ResponseWriter, r *http.Request) (batchRequest, er
 		}
 		ids = append(ids, id)
 	}
-	req.ids = uniqueIDs(ids)
-	if len(req.ids) > MaxBatchIDs {
-		return req, badRequest("%d distinct trace IDs: at most %d per request", len(req.ids), MaxBatchIDs)
+	req.ids = querier.UniqueIDs(ids)
+	if len(req.ids) > querier.MaxBatchIDs {
+		return req, badRequest("%d distinct trace IDs: at most %d per request", len(req.ids), querier.MaxBatchIDs)
 	}
 	var err error
 	req.tr, err = timeRange(start, end)

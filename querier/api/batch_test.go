@@ -1,4 +1,4 @@
-package querier
+package api
 
 import (
 	"fmt"
@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spanlog/spanlog/querier"
 	"github.com/spanlog/spanlog/tenant"
 )
 
@@ -29,7 +30,7 @@ func quoted(ids []string) string {
 func TestBatchRequestValidation(t *testing.T) {
 	mux := unstartedRoutes(t)
 
-	thousand := hexIDs(MaxBatchIDs)
+	thousand := hexIDs(querier.MaxBatchIDs)
 	for _, tc := range []struct {
 		name, method, query, body, tenant string
 		want                              int
@@ -39,8 +40,8 @@ func TestBatchRequestValidation(t *testing.T) {
 		{name: "valid GET", method: "GET", query: "ids=0123456789abcdef0123456789abcdef,abc&ids=def&start=1700000000", want: 503},
 		{name: "1000 IDs", method: "POST", body: `{"ids": [` + quoted(thousand) + `]}`, want: 503},
 		{name: "duplicates collapse", method: "POST", body: `{"ids": [` + quoted(thousand) + `,"1","0001"]}`, want: 503},
-		{name: "1001 IDs", method: "POST", body: `{"ids": [` + quoted(hexIDs(MaxBatchIDs+1)) + `]}`, want: 400, message: "1001 distinct trace IDs: at most 1000"},
-		{name: "1001 IDs GET", method: "GET", query: "ids=" + strings.Join(hexIDs(MaxBatchIDs+1), ","), want: 400, message: "at most 1000"},
+		{name: "1001 IDs", method: "POST", body: `{"ids": [` + quoted(hexIDs(querier.MaxBatchIDs+1)) + `]}`, want: 400, message: "1001 distinct trace IDs: at most 1000"},
+		{name: "1001 IDs GET", method: "GET", query: "ids=" + strings.Join(hexIDs(querier.MaxBatchIDs+1), ","), want: 400, message: "at most 1000"},
 		{name: "no IDs", method: "POST", body: `{"ids": []}`, want: 400, message: "no trace IDs"},
 		{name: "no IDs GET", method: "GET", want: 400, message: "no trace IDs"},
 		{name: "not hex", method: "POST", body: `{"ids": ["abc", "xyz"]}`, want: 400, message: `trace ID "xyz" is not hex`},

@@ -1,4 +1,4 @@
-package querier
+package api
 
 import (
 	"cmp"
@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spanlog/spanlog/querier"
 	"github.com/spanlog/spanlog/querier/traceql"
 )
 
@@ -23,8 +24,8 @@ const (
 )
 
 // handleSearch answers GET /api/search with Tempo's search response.
-func (q *Querier) handleSearch(w http.ResponseWriter, r *http.Request) error {
-	tenants, err := q.readTenants(r)
+func (a *API) handleSearch(w http.ResponseWriter, r *http.Request) error {
+	tenants, err := a.readTenants(r)
 	if err != nil {
 		return err
 	}
@@ -32,10 +33,10 @@ func (q *Querier) handleSearch(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if req.Range, err = q.searchWindow(tenants, req.Range); err != nil {
+	if req.Range, err = a.q.SearchWindow(tenants, req.Range); err != nil {
 		return err
 	}
-	res, err := q.Search(r.Context(), tenants, req)
+	res, err := a.q.Search(r.Context(), tenants, req)
 	if err != nil {
 		return err
 	}
@@ -43,12 +44,12 @@ func (q *Querier) handleSearch(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return write(w, q.responseLimit(tenants), mediaJSON, body)
+	return write(w, a.q.ResponseLimit(tenants), mediaJSON, body)
 }
 
-func parseSearchRequest(r *http.Request) (SearchRequest, error) {
+func parseSearchRequest(r *http.Request) (querier.SearchRequest, error) {
 	params := r.URL.Query()
-	req := SearchRequest{Limit: defaultSearchLimit, SpansPerSpanSet: defaultSpss}
+	req := querier.SearchRequest{Limit: defaultSearchLimit, SpansPerSpanSet: defaultSpss}
 	text := params.Get("q")
 	if tags := params.Get("tags"); tags != "" {
 		if text != "" {
@@ -180,7 +181,7 @@ type (
 	}
 )
 
-func searchResponseJSON(res *SearchResult, spss int) searchResponse {
+func searchResponseJSON(res *querier.SearchResult, spss int) searchResponse {
 	out := searchResponse{
 		Traces: make([]traceSearchMetadata, 0, len(res.Traces)),
 		Metrics: searchMetricsJSON{

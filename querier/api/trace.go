@@ -1,17 +1,16 @@
-package querier
+package api
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
 
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"google.golang.org/protobuf/encoding/protowire"
-)
 
-var errNotFound = errors.New("trace not found")
+	"github.com/spanlog/spanlog/querier"
+)
 
 // Field numbers of Tempo's TraceByIDResponse, the message Grafana decodes
 // from /api/v2/traces. Its Trace (field 1) is wire-identical to OTLP's
@@ -28,21 +27,21 @@ const (
 
 // findTraceFromRequest returns the trace a request asks for, and how large
 // the answer may be.
-func (q *Querier) findTraceFromRequest(r *http.Request) (TraceResult, responseLimit, error) {
-	tenants, err := q.readTenants(r)
+func (a *API) findTraceFromRequest(r *http.Request) (querier.TraceResult, querier.ResponseLimit, error) {
+	tenants, err := a.readTenants(r)
 	if err != nil {
-		return TraceResult{}, responseLimit{}, err
+		return querier.TraceResult{}, querier.ResponseLimit{}, err
 	}
-	limit := q.responseLimit(tenants)
+	limit := a.q.ResponseLimit(tenants)
 	id, err := parseTraceID(r.PathValue("id"))
 	if err != nil {
-		return TraceResult{}, limit, err
+		return querier.TraceResult{}, limit, err
 	}
 	tr, err := parseTimeRange(r)
 	if err != nil {
-		return TraceResult{}, limit, err
+		return querier.TraceResult{}, limit, err
 	}
-	res, found, err := q.FindTrace(r.Context(), tenants, id, tr)
+	res, found, err := a.q.FindTrace(r.Context(), tenants, id, tr)
 	if err != nil {
 		return res, limit, err
 	}
@@ -58,8 +57,8 @@ func (q *Querier) findTraceFromRequest(r *http.Request) (TraceResult, responseLi
 
 // handleTraceByIDV1 answers GET /api/traces/{id}: {"batches": [...]} in
 // JSON, TracesData in protobuf.
-func (q *Querier) handleTraceByIDV1(w http.ResponseWriter, r *http.Request) error {
-	res, limit, err := q.findTraceFromRequest(r)
+func (a *API) handleTraceByIDV1(w http.ResponseWriter, r *http.Request) error {
+	res, limit, err := a.findTraceFromRequest(r)
 	if err != nil {
 		return err
 	}
@@ -85,8 +84,8 @@ func (q *Querier) handleTraceByIDV1(w http.ResponseWriter, r *http.Request) erro
 
 // handleTraceByIDV2 answers GET /api/v2/traces/{id} with Tempo's
 // TraceByIDResponse in JSON or protobuf.
-func (q *Querier) handleTraceByIDV2(w http.ResponseWriter, r *http.Request) error {
-	res, limit, err := q.findTraceFromRequest(r)
+func (a *API) handleTraceByIDV2(w http.ResponseWriter, r *http.Request) error {
+	res, limit, err := a.findTraceFromRequest(r)
 	if err != nil {
 		return err
 	}
@@ -139,7 +138,7 @@ func (q *Querier) handleTraceByIDV2(w http.ResponseWriter, r *http.Request) erro
 
 // appendPartialStatus appends Tempo's PartialStatus PARTIAL and the reason
 // to a protobuf message, as its fields status and message.
-func appendPartialStatus(b []byte, status, message protowire.Number, p Partial) []byte {
+func appendPartialStatus(b []byte, status, message protowire.Number, p querier.Partial) []byte {
 	b = protowire.AppendTag(b, status, protowire.VarintType)
 	b = protowire.AppendVarint(b, statusPartial)
 	b = protowire.AppendTag(b, message, protowire.BytesType)
@@ -162,14 +161,4 @@ func resourceSpansJSON(td ptrace.Traces) (json.RawMessage, error) {
 		return json.RawMessage("[]"), nil
 	}
 	return data.ResourceSpans, nil
-}
-
-// write sends body, unless it is over limit.
-func write(w http.ResponseWriter, limit responseLimit, mediaType string, body []byte) error {
-	if err := limit.check(len(body)); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", mediaType)
-	_, err := w.Write(body)
-	return err
 }

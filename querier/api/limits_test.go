@@ -1,4 +1,4 @@
-package querier
+package api
 
 import (
 	"bytes"
@@ -10,7 +10,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +19,8 @@ import (
 	"github.com/spanlog/spanlog/block"
 	"github.com/spanlog/spanlog/limits"
 	"github.com/spanlog/spanlog/objstore"
+	"github.com/spanlog/spanlog/querier"
+	"github.com/spanlog/spanlog/querier/internal/querytest"
 	"github.com/spanlog/spanlog/schema"
 	"github.com/spanlog/spanlog/tenant"
 )
@@ -77,7 +78,7 @@ func newLimitsFixture(t *testing.T) *limitsFixture {
 	// The size of one trace's record in a batch response, near enough.
 	for _, protobuf := range []bool{false, true} {
 		rec := httptest.NewRecorder()
-		if err := newBatchStream(rec, protobuf, responseLimit{}).trace(f.ids[0], traceAt(f.ids[0], at, 40)); err != nil {
+		if err := newBatchStream(rec, protobuf, querier.ResponseLimit{}).trace(f.ids[0], traceAt(f.ids[0], at, 40)); err != nil {
 			t.Fatal(err)
 		}
 		f.midBytes[protobuf] = int64(rec.Body.Len()) * 3 / 2
@@ -91,11 +92,10 @@ overrides:
   mid: {max-response-bytes: %d, max-search-duration: 0s}
   mid-pb: {max-response-bytes: %d, max-search-duration: 0s}
 `, f.midBytes[false], f.midBytes[true])
-	lim := newLimits(t, limits.Limits{MaxSearchDuration: time.Hour}, overrides)
-	q := startQuerierWithin(t, bkt, DefaultConfig(), tenant.Config{MultiTenancy: true}, lim)
-	mux := http.NewServeMux()
-	q.RegisterRoutes(mux)
-	srv := httptest.NewServer(mux)
+	lim := querytest.NewLimits(t, limits.Limits{MaxSearchDuration: time.Hour}, overrides)
+	q := startQuerierWithin(t, bkt, querier.DefaultConfig(), tenant.Config{MultiTenancy: true}, lim)
+	q.awaitBlocks(t, 6)
+	srv := httptest.NewServer(routes(q.Querier))
 	t.Cleanup(srv.Close)
 	f.url = srv.URL
 	return f
@@ -248,56 +248,15 @@ func matches(s, format string, n *int) bool {
 	return true
 }
 
-// The search window is checked, and filled in, before anything is read.
-func TestSearchWindow(t *testing.T) {
-	q := &Querier{limits: newLimits(t, limits.Limits{MaxSearchDuration: time.Hour}, "")}
-	end := time.Unix(1_800_000_000, 0)
-	inclusiveEnd := end.Add(time.Second - 1)
-	for _, tc := range []struct {
-		name      string
-		in        TimeRange
-		wantStart time.Time // zero: checked against now
-		bad       bool
-	}{
-		{name: "only end", in: TimeRange{End: inclusiveEnd}, wantStart: inclusiveEnd.Add(-time.Hour)},
-		{name: "exactly the limit", in: TimeRange{Start: end.Add(-time.Hour), End: inclusiveEnd}, wantStart: end.Add(-time.Hour)},
-		{name: "a second over", in: TimeRange{Start: end.Add(-time.Hour - time.Second), End: inclusiveEnd}, bad: true},
-		{name: "only a recent start", in: TimeRange{Start: time.Now().Add(-time.Minute).Truncate(time.Second)}, wantStart: time.Now().Add(-time.Minute).Truncate(time.Second)},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			got, err := q.searchWindow([]string{"t"}, tc.in)
-			if tc.bad {
-				if err == nil {
-					t.Fatalf("%v accepted", tc.in)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !got.Start.Equal(tc.wantStart) || !got.End.Equal(tc.in.End) {
-				t.Errorf("%+v, want start %v and end %v", got, tc.wantStart, tc.in.End)
-			}
-		})
-	}
-	before := time.Now()
-	got, err := q.searchWindow([]string{"t"}, TimeRange{})
-	if err != nil || got.Start.Before(before.Add(-time.Hour)) || got.Start.After(time.Now().Add(-time.Hour)) || !got.End.IsZero() {
-		t.Errorf("no range: %+v %v, want the last hour, open-ended", got, err)
-	}
-}
-
 // Every query route counts against the tenant's max-concurrent-queries:
 // with a query of the tenant in flight at its limit of one, each answers
 // 429 with a retry hint, saying which limit; another tenant's requests
 // go on (to the 503 of a querier not started), and the tenant's do once
 // the query in flight ended.
 func TestEveryQueryRouteCountsAgainstConcurrency(t *testing.T) {
-	q := unstartedQuerier(t)
-	q.limits = newLimits(t, limits.Limits{MaxConcurrentQueries: 1}, "")
-	mux := http.NewServeMux()
-	q.RegisterRoutes(mux)
-	release, err := q.queries.acquire(q.limits, []string{"team-a"})
+	q := unstartedQuerier(t, querier.DefaultConfig(), querytest.NewLimits(t, limits.Limits{MaxConcurrentQueries: 1}, ""))
+	mux := routes(q)
+	release, err := q.Admit([]string{"team-a"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -326,70 +285,6 @@ func TestEveryQueryRouteCountsAgainstConcurrency(t *testing.T) {
 	}
 }
 
-// Each tenant has its own count and its own limit, overrides included; a
-// request over several tenants takes a place of each, or of none when one
-// of them is full.
-func TestConcurrentQueriesPerTenant(t *testing.T) {
-	q := unstartedQuerier(t)
-	q.limits = newLimits(t, limits.Limits{MaxConcurrentQueries: 1}, "overrides:\n  big: {max-concurrent-queries: 2}\n  free: {max-concurrent-queries: 0}\n")
-	hold := make(chan struct{})
-	entered := make(chan struct{})
-	srv := httptest.NewServer(q.instrument("held", q.limited(func(w http.ResponseWriter, r *http.Request) error {
-		entered <- struct{}{}
-		<-hold
-		return nil
-	})))
-	defer srv.Close()
-	get := func(tenants string) int {
-		req, err := http.NewRequest("GET", srv.URL, nil)
-		if err != nil {
-			t.Error(err)
-			return 0
-		}
-		req.Header.Set(tenant.Header, tenants)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Error(err)
-			return 0
-		}
-		resp.Body.Close()
-		return resp.StatusCode
-	}
-	var held sync.WaitGroup
-	start := func(tenants string) {
-		held.Go(func() {
-			if status := get(tenants); status != http.StatusOK {
-				t.Errorf("%s: %d", tenants, status)
-			}
-		})
-		select {
-		case <-entered:
-		case <-time.After(30 * time.Second):
-			t.Fatalf("a request of %s was not served", tenants)
-		}
-	}
-	start("small")
-	start("big")
-	start("big")
-	for range 3 {
-		start("free")
-	}
-	for _, tenants := range []string{"small", "big", "big|other", "other|small"} {
-		if status := get(tenants); status != http.StatusTooManyRequests {
-			t.Errorf("%s at its limit: %d, want 429", tenants, status)
-		}
-	}
-	// The refused requests took no place: other had none free to give.
-	start("other")
-	close(hold)
-	held.Wait()
-	q.queries.mu.Lock()
-	defer q.queries.mu.Unlock()
-	if len(q.queries.byTenant) != 0 {
-		t.Errorf("places still taken after every request ended: %v", q.queries.byTenant)
-	}
-}
-
 // Every parameter that sizes an answer has an upper bound, and a request
 // over it is a 400 that names it, before anything is read (the querier is
 // not started: a request that passes is answered 503).
@@ -407,7 +302,7 @@ func TestLimitParametersAreBounded(t *testing.T) {
 		{"/api/v2/search/tag/span.x/values?limit=10000", 503, ""},
 		{"/api/v2/search/tag/span.x/values?limit=10001", 400, `limit="10001" must be a whole number from 1 to 10000`},
 		{"/api/v2/search/tag/span.x/values?limit=0", 400, `limit="0" must be a whole number from 1 to 10000`},
-		{"/api/batch/traces?ids=" + strings.TrimSuffix(strings.Repeat("1,", MaxBatchIDs), ","), 503, ""},
+		{"/api/batch/traces?ids=" + strings.TrimSuffix(strings.Repeat("1,", querier.MaxBatchIDs), ","), 503, ""},
 	} {
 		req := httptest.NewRequest("GET", tc.target, nil)
 		req.Header.Set(tenant.Header, "team-a")

@@ -1,4 +1,4 @@
-package querier
+package api
 
 import (
 	"bufio"
@@ -22,6 +22,7 @@ import (
 
 	"github.com/spanlog/spanlog/block"
 	"github.com/spanlog/spanlog/objstore"
+	"github.com/spanlog/spanlog/querier"
 	"github.com/spanlog/spanlog/querier/internal/querytest"
 )
 
@@ -62,7 +63,7 @@ func decodeNDJSON(t *testing.T, body io.Reader) batchResponse {
 		if err != nil {
 			t.Fatalf("trace %s: %v", rec.TraceID, err)
 		}
-		resp.traces[rec.TraceID] = spanSet(td)
+		resp.traces[rec.TraceID] = querytest.SpanSet(td)
 		resp.order = append(resp.order, rec.TraceID)
 	}
 	if err := sc.Err(); err != nil {
@@ -124,24 +125,53 @@ func decodeFrames(t *testing.T, body []byte) batchResponse {
 			resp.ended = true
 			continue
 		}
-		resp.traces[id] = spanSet(td)
+		resp.traces[id] = querytest.SpanSet(td)
 		resp.order = append(resp.order, id)
 	}
 	return resp
+}
+
+// batchFixture is a querier over blocks and a live tail that hold parts of
+// the same traces.
+type batchFixture struct {
+	q *runningQuerier
+	// ids are every ID a test asks for: with repeats, and some no span
+	// of was ever written.
+	ids []pcommon.TraceID
+}
+
+// newBatchFixture writes two blocks, one trace in both, a span of it in
+// both, and starts a querier; then writes to its live tail more of a trace
+// in a block and a trace of its own.
+func newBatchFixture(t *testing.T) *batchFixture {
+	bkt, err := objstore.NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	inBlockAndLive, inTwoBlocks, inBlock, inLive, unknown := pcommon.TraceID{0x10, 1}, pcommon.TraceID{0x30, 1}, pcommon.TraceID{0x50, 1}, pcommon.TraceID{0x70, 1}, pcommon.TraceID{0x90, 1}
+	td := querytest.TraceSpans(inBlockAndLive, 0, 0, 1)
+	querytest.TraceSpans(inTwoBlocks, 1, 0, 1).ResourceSpans().MoveAndAppendTo(td.ResourceSpans())
+	querytest.WriteBlock(t, bkt, 0, td)
+	td = querytest.TraceSpans(inTwoBlocks, 1, 1, 2)
+	querytest.TraceSpans(inBlock, 2, 0).ResourceSpans().MoveAndAppendTo(td.ResourceSpans())
+	querytest.WriteBlock(t, bkt, 1, td)
+	f := &batchFixture{q: startQuerier(t, bkt), ids: []pcommon.TraceID{unknown, inBlockAndLive, inTwoBlocks, inBlock, inLive, inBlockAndLive}}
+	f.q.awaitBlocks(t, 2)
+	f.q.produce(t, querytest.TraceSpans(inBlockAndLive, 0, 2))
+	f.q.produce(t, querytest.TraceSpans(inLive, 3, 0, 1))
+	return f
 }
 
 // Both encodings stream every trace FindTraces finds, each once and in a
 // record of its own, then a last record with the IDs not found.
 func TestBatchEndpointEncodings(t *testing.T) {
 	f := newBatchFixture(t)
-	mux := http.NewServeMux()
-	f.q.RegisterRoutes(mux)
-	srv := httptest.NewServer(mux)
+	srv := httptest.NewServer(routes(f.q.Querier))
 	defer srv.Close()
 
 	want := make(map[string][]string)
-	sum, err := f.q.FindTraces(t.Context(), []string{testTenant}, f.ids, TimeRange{}, func(id pcommon.TraceID, td ptrace.Traces) error {
-		want[id.String()] = spanSet(td)
+	sum, err := f.q.FindTraces(t.Context(), []string{querytest.Tenant}, f.ids, querier.TimeRange{}, func(id pcommon.TraceID, td ptrace.Traces) error {
+		want[id.String()] = querytest.SpanSet(td)
 		return nil
 	})
 	if err != nil {
@@ -150,6 +180,9 @@ func TestBatchEndpointEncodings(t *testing.T) {
 	var wantNotFound []string
 	for _, id := range sum.NotFound {
 		wantNotFound = append(wantNotFound, id.String())
+	}
+	if len(want) != 4 || len(wantNotFound) != 1 {
+		t.Fatalf("the fixture's lookup found %d traces and not %d, want 4 and 1", len(want), len(wantNotFound))
 	}
 	hexIDs := make([]string, len(f.ids))
 	for i, id := range f.ids {
@@ -211,7 +244,7 @@ func TestBatchEndpointEncodings(t *testing.T) {
 func TestBatchStreamError(t *testing.T) {
 	for _, protobuf := range []bool{false, true} {
 		rec := httptest.NewRecorder()
-		s := newBatchStream(rec, protobuf, responseLimit{})
+		s := newBatchStream(rec, protobuf, querier.ResponseLimit{})
 		if err := s.trace(querytest.TraceID(1), querytest.Spans([2]byte{1, 1})); err != nil {
 			t.Fatal(err)
 		}
@@ -266,18 +299,17 @@ func TestBatchStreamsEachTraceWhenComplete(t *testing.T) {
 		t.Fatal(err)
 	}
 	fast, slow := pcommon.TraceID{0x10, 1}, pcommon.TraceID{0xf0, 1}
-	td := traceSpans(fast, 0, 1, 2)
-	traceSpans(pcommon.TraceID{0x20, 1}, 0, 1).ResourceSpans().MoveAndAppendTo(td.ResourceSpans())
-	writeTestBlock(t, dir, 0, td)
-	slowMeta := writeTestBlock(t, dir, 1, traceSpans(slow, 0, 1, 2))
-	bkt := &gatedBucket{Bucket: dir, name: block.DataName(testTenant, slowMeta.BlockID), gate: make(chan struct{})}
+	td := querytest.TraceSpans(fast, 0, 1, 2)
+	querytest.TraceSpans(pcommon.TraceID{0x20, 1}, 0, 1).ResourceSpans().MoveAndAppendTo(td.ResourceSpans())
+	querytest.WriteBlock(t, dir, 0, td)
+	slowMeta := querytest.WriteBlock(t, dir, 1, querytest.TraceSpans(slow, 0, 1, 2))
+	bkt := &gatedBucket{Bucket: dir, name: block.DataName(querytest.Tenant, slowMeta.BlockID), gate: make(chan struct{})}
 	var release sync.Once
 	open := func() { release.Do(func() { close(bkt.gate) }) }
 
 	q := startQuerier(t, bkt)
-	mux := http.NewServeMux()
-	q.RegisterRoutes(mux)
-	srv := httptest.NewServer(mux)
+	q.awaitBlocks(t, 2)
+	srv := httptest.NewServer(routes(q.Querier))
 	defer srv.Close()
 	defer open() // before the server waits for its handlers
 

@@ -1,4 +1,4 @@
-package querier
+package api
 
 import (
 	"encoding/json"
@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/spanlog/spanlog/querier"
 	"github.com/spanlog/spanlog/querier/traceql"
 )
 
@@ -20,24 +21,24 @@ const (
 // tagsRequest holds what the four tag endpoints share.
 type tagsRequest struct {
 	tenants []string
-	tr      TimeRange
+	tr      querier.TimeRange
 	query   *traceql.Query // nil: every span
-	limit   responseLimit
+	limit   querier.ResponseLimit
 }
 
-func (q *Querier) parseTagsRequest(r *http.Request) (tagsRequest, error) {
+func (a *API) parseTagsRequest(r *http.Request) (tagsRequest, error) {
 	var req tagsRequest
 	var err error
-	if req.tenants, err = q.readTenants(r); err != nil {
+	if req.tenants, err = a.readTenants(r); err != nil {
 		return req, err
 	}
 	if req.tr, err = parseTimeRange(r); err != nil {
 		return req, err
 	}
-	if req.tr, err = q.searchWindow(req.tenants, req.tr); err != nil {
+	if req.tr, err = a.q.SearchWindow(req.tenants, req.tr); err != nil {
 		return req, err
 	}
-	req.limit = q.responseLimit(req.tenants)
+	req.limit = a.q.ResponseLimit(req.tenants)
 	req.query, err = tagsFilter(r.URL.Query().Get("q"))
 	return req, err
 }
@@ -57,32 +58,32 @@ func tagsFilter(text string) (*traceql.Query, error) {
 
 // handleTagNames answers GET /api/search/tags: {"tagNames": [...]}, the
 // attribute names of spans and resources.
-func (q *Querier) handleTagNames(w http.ResponseWriter, r *http.Request) error {
-	req, err := q.parseTagsRequest(r)
+func (a *API) handleTagNames(w http.ResponseWriter, r *http.Request) error {
+	req, err := a.parseTagsRequest(r)
 	if err != nil {
 		return err
 	}
-	byScope, err := q.TagNames(r.Context(), req.tenants, req.tr, req.query)
+	byScope, err := a.q.TagNames(r.Context(), req.tenants, req.tr, req.query)
 	if err != nil {
 		return err
 	}
 	// Never null (slices.Concat of nothing is nil): a tenant without
 	// spans has an empty list, which Grafana's editor can iterate.
-	names := make([]string, 0, len(byScope[scopeSpan])+len(byScope[scopeResource]))
-	names = append(append(names, byScope[scopeSpan]...), byScope[scopeResource]...)
+	names := make([]string, 0, len(byScope[querier.ScopeSpan])+len(byScope[querier.ScopeResource]))
+	names = append(append(names, byScope[querier.ScopeSpan]...), byScope[querier.ScopeResource]...)
 	slices.Sort(names)
 	return writeJSON(w, req.limit, map[string]any{"tagNames": slices.Compact(names)})
 }
 
 // handleTagNamesV2 answers GET /api/v2/search/tags with the names by scope
 // (span, resource, intrinsic), all or the one scope asked for.
-func (q *Querier) handleTagNamesV2(w http.ResponseWriter, r *http.Request) error {
-	req, err := q.parseTagsRequest(r)
+func (a *API) handleTagNamesV2(w http.ResponseWriter, r *http.Request) error {
+	req, err := a.parseTagsRequest(r)
 	if err != nil {
 		return err
 	}
 	scope := r.URL.Query().Get("scope")
-	scopes := []string{scopeSpan, scopeResource, scopeIntrinsic}
+	scopes := []string{querier.ScopeSpan, querier.ScopeResource, querier.ScopeIntrinsic}
 	switch {
 	case scope == "" || scope == "all" || scope == "none":
 	case slices.Contains(scopes, scope):
@@ -90,7 +91,7 @@ func (q *Querier) handleTagNamesV2(w http.ResponseWriter, r *http.Request) error
 	default:
 		return badRequest("scope=%q must be span, resource or intrinsic", scope)
 	}
-	byScope, err := q.TagNames(r.Context(), req.tenants, req.tr, req.query)
+	byScope, err := a.q.TagNames(r.Context(), req.tenants, req.tr, req.query)
 	if err != nil {
 		return err
 	}
@@ -107,12 +108,12 @@ func (q *Querier) handleTagNamesV2(w http.ResponseWriter, r *http.Request) error
 
 // handleTagValues answers GET /api/search/tag/{tag}/values with the string
 // forms of an unscoped attribute's values: {"tagValues": ["a", ...]}.
-func (q *Querier) handleTagValues(w http.ResponseWriter, r *http.Request) error {
-	req, err := q.parseTagsRequest(r)
+func (a *API) handleTagValues(w http.ResponseWriter, r *http.Request) error {
+	req, err := a.parseTagsRequest(r)
 	if err != nil {
 		return err
 	}
-	values, err := q.TagValues(r.Context(), req.tenants, req.tr, req.query, "", r.PathValue("tag"), defaultTagValuesLimit)
+	values, err := a.q.TagValues(r.Context(), req.tenants, req.tr, req.query, "", r.PathValue("tag"), defaultTagValuesLimit)
 	if err != nil {
 		return err
 	}
@@ -127,8 +128,8 @@ func (q *Querier) handleTagValues(w http.ResponseWriter, r *http.Request) error 
 // handleTagValuesV2 answers GET /api/v2/search/tag/{tag}/values for a
 // scoped tag (span.x, resource.x, .x, or an intrinsic such as status) with
 // typed values: {"tagValues": [{"type": "string", "value": "a"}, ...]}.
-func (q *Querier) handleTagValuesV2(w http.ResponseWriter, r *http.Request) error {
-	req, err := q.parseTagsRequest(r)
+func (a *API) handleTagValuesV2(w http.ResponseWriter, r *http.Request) error {
+	req, err := a.parseTagsRequest(r)
 	if err != nil {
 		return err
 	}
@@ -142,7 +143,7 @@ func (q *Querier) handleTagValuesV2(w http.ResponseWriter, r *http.Request) erro
 	if name == "" {
 		return badRequest("tag %q names no attribute", r.PathValue("tag"))
 	}
-	values, err := q.TagValues(r.Context(), req.tenants, req.tr, req.query, scope, name, limit)
+	values, err := a.q.TagValues(r.Context(), req.tenants, req.tr, req.query, scope, name, limit)
 	if err != nil {
 		return err
 	}
@@ -155,20 +156,20 @@ func (q *Querier) handleTagValuesV2(w http.ResponseWriter, r *http.Request) erro
 func splitScopedTag(tag string) (scope, name string) {
 	switch {
 	case strings.HasPrefix(tag, "span."):
-		return scopeSpan, strings.TrimPrefix(tag, "span.")
+		return querier.ScopeSpan, strings.TrimPrefix(tag, "span.")
 	case strings.HasPrefix(tag, "resource."):
-		return scopeResource, strings.TrimPrefix(tag, "resource.")
+		return querier.ScopeResource, strings.TrimPrefix(tag, "resource.")
 	case strings.HasPrefix(tag, "."):
 		return "", strings.TrimPrefix(tag, ".")
 	case strings.HasPrefix(tag, "span:"):
-		return scopeIntrinsic, strings.TrimPrefix(tag, "span:")
+		return querier.ScopeIntrinsic, strings.TrimPrefix(tag, "span:")
 	case slices.Contains(traceql.Intrinsics(), tag):
-		return scopeIntrinsic, tag
+		return querier.ScopeIntrinsic, tag
 	}
 	return "", tag
 }
 
-func writeJSON(w http.ResponseWriter, limit responseLimit, v any) error {
+func writeJSON(w http.ResponseWriter, limit querier.ResponseLimit, v any) error {
 	body, err := json.Marshal(v)
 	if err != nil {
 		return err

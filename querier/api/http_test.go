@@ -1,6 +1,8 @@
-package querier
+package api
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,6 +12,9 @@ import (
 	"testing"
 
 	"github.com/spanlog/spanlog/objstore"
+	"github.com/spanlog/spanlog/querier"
+	"github.com/spanlog/spanlog/querier/internal/querytest"
+	"github.com/spanlog/spanlog/querier/live"
 	"github.com/spanlog/spanlog/querier/traceql"
 	"github.com/spanlog/spanlog/tenant"
 )
@@ -154,8 +159,7 @@ func TestTagListsAreNeverNull(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mux := http.NewServeMux()
-	startQuerier(t, dir).RegisterRoutes(mux)
+	mux := routes(startQuerier(t, dir).Querier)
 	for target, want := range map[string]string{
 		"/api/search/tags":                                `{"tagNames":[]}`,
 		"/api/search/tag/service.name/values":             `{"tagValues":[]}`,
@@ -166,6 +170,66 @@ func TestTagListsAreNeverNull(t *testing.T) {
 		mux.ServeHTTP(rec, httptest.NewRequest("GET", target, nil))
 		if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), want) {
 			t.Errorf("GET %s = %d %s, want %s", target, rec.Code, rec.Body, want)
+		}
+	}
+}
+
+// The peer endpoint takes its tenants from the request body, so it is on
+// the peer routes only: the query API answers 404 for it, whatever the
+// method, and the peer routes serve nothing of the query API.
+func TestPeerRoutesAreNotOnTheAPI(t *testing.T) {
+	q := unstartedQuerier(t, querier.DefaultConfig(), querytest.NoLimits(t))
+	api, peer := routes(q), http.NewServeMux()
+	q.RegisterPeerRoutes(peer)
+	serve := func(mux *http.ServeMux, method, target, body string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(method, target, strings.NewReader(body))
+		req.Header.Set(tenant.Header, "team-a")
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, req)
+		return rec
+	}
+	body := `{"kind": "spans", "tenants": ["team-a"], "partitions": [0], "traceIDs": ["ab"]}`
+	for _, method := range []string{"POST", "GET"} {
+		if rec := serve(api, method, live.Path, body); rec.Code != http.StatusNotFound {
+			t.Errorf("%s %s on the query API: %d %s, want 404", method, live.Path, rec.Code, rec.Body)
+		}
+	}
+	if rec := serve(peer, "POST", live.Path, body); rec.Code != http.StatusServiceUnavailable {
+		t.Errorf("POST %s on the peer routes: %d %s, want 503 from a querier not started", live.Path, rec.Code, rec.Body)
+	}
+	for _, route := range queryRoutes {
+		if rec := serve(peer, route.method, route.target, route.body); rec.Code != http.StatusNotFound {
+			t.Errorf("%s %s on the peer routes: %d, want 404", route.method, route.target, rec.Code)
+		}
+	}
+}
+
+// Each error a query ends with has its status code: those a client may
+// retry soon (429, 503) apart from those it may not (4xx), and the query
+// timeout (504) apart from the client leaving (499).
+func TestHTTPStatus(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want int
+	}{
+		{querier.ErrNotReady, http.StatusServiceUnavailable},
+		{querier.ErrStopping, http.StatusServiceUnavailable},
+		{querier.ErrBlocksBehind, http.StatusServiceUnavailable},
+		{querier.ErrBadRequest, http.StatusBadRequest},
+		{tenant.ErrInvalid, http.StatusBadRequest},
+		{tenant.ErrMissing, http.StatusUnauthorized},
+		{querier.ErrTooManyQueries, http.StatusTooManyRequests},
+		{querier.ErrResponseTooLarge, http.StatusUnprocessableEntity},
+		{querier.ErrPeerResponseTooLarge, http.StatusUnprocessableEntity},
+		{errNotFound, http.StatusNotFound},
+		{errQueryTimeout, http.StatusGatewayTimeout},
+		{context.DeadlineExceeded, http.StatusGatewayTimeout},
+		{errClientClosed, 499},
+		{context.Canceled, 499},
+		{errors.New("disk on fire"), http.StatusInternalServerError},
+	} {
+		if got := httpStatus(fmt.Errorf("query: %w", tc.err)); got != tc.want {
+			t.Errorf("%v: %d, want %d", tc.err, got, tc.want)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package querier
+package api
 
 import (
 	"context"
@@ -17,6 +17,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 
 	"github.com/spanlog/spanlog/objstore"
+	"github.com/spanlog/spanlog/querier"
+	"github.com/spanlog/spanlog/querier/internal/querytest"
 	"github.com/spanlog/spanlog/tenant"
 )
 
@@ -120,13 +122,13 @@ type cancelFixture struct {
 
 func newCancelFixture(t *testing.T, timeout time.Duration) *cancelFixture {
 	f := &cancelFixture{bkt: newHoldingBucket(t), id: pcommon.TraceID{1, 2, 3}, finished: make(chan int, 1)}
-	writeTestBlock(t, f.bkt, 0, traceSpans(f.id, 0, 0, 1, 2))
-	cfg := DefaultConfig()
+	querytest.WriteBlock(t, f.bkt, 0, querytest.TraceSpans(f.id, 0, 0, 1, 2))
+	cfg := querier.DefaultConfig()
 	cfg.QueryTimeout = timeout
 	cfg.StorageTimeout = min(cfg.StorageTimeout, timeout/2)
-	q := startQuerierWithin(t, f.bkt, cfg, tenant.DefaultConfig(), noLimits(t))
-	mux := http.NewServeMux()
-	q.RegisterRoutes(mux)
+	q := startQuerierWithin(t, f.bkt, cfg, tenant.DefaultConfig(), querytest.NoLimits(t))
+	q.awaitBlocks(t, 1)
+	mux := routes(q.Querier)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := &statusRecorder{ResponseWriter: w}
 		mux.ServeHTTP(rec, r)
@@ -281,10 +283,12 @@ func TestQueryTimeoutStopsBlockReads(t *testing.T) {
 // writes fail once the query timeout, and the moment given to write what
 // ended it, have passed.
 func TestAClientThatStopsReadingIsCutOff(t *testing.T) {
-	q := unstartedQuerier(t)
-	q.cfg.QueryTimeout = 100 * time.Millisecond
+	cfg := querier.DefaultConfig()
+	cfg.QueryTimeout = 100 * time.Millisecond
+	cfg.StorageTimeout = 50 * time.Millisecond
+	a := newAPI(unstartedQuerier(t, cfg, querytest.NoLimits(t)))
 	returned := make(chan error, 1)
-	srv := httptest.NewServer(q.instrument("endless", func(w http.ResponseWriter, r *http.Request) error {
+	srv := httptest.NewServer(a.instrument("endless", func(w http.ResponseWriter, r *http.Request) error {
 		chunk := make([]byte, 1<<20)
 		for {
 			if _, err := w.Write(chunk); err != nil {

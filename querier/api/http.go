@@ -1,4 +1,4 @@
-package querier
+package api
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 
-	"github.com/spanlog/spanlog/querier/live"
+	"github.com/spanlog/spanlog/querier"
 	"github.com/spanlog/spanlog/tenant"
 )
 
@@ -23,44 +23,23 @@ const (
 	mediaProtobuf = "application/protobuf"
 )
 
-// errBadRequest marks errors in what the client sent.
-var errBadRequest = errors.New("bad request")
-
-func badRequest(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", errBadRequest, fmt.Sprintf(format, args...))
-}
-
-// RegisterRoutes adds the query API to mux.
-//
-// Peer traffic has routes of its own (RegisterPeerRoutes), for another
-// listener: it takes tenants from the request body.
-func (q *Querier) RegisterRoutes(mux *http.ServeMux) {
-	for _, route := range []struct {
-		pattern, name string
-		h             handlerFunc
-	}{
-		{"GET /api/traces/{id}", "trace_by_id", q.handleTraceByIDV1},
-		{"GET /api/v2/traces/{id}", "trace_by_id_v2", q.handleTraceByIDV2},
-		{"GET /api/search", "search", q.handleSearch},
-		{"GET /api/search/tags", "search_tags", q.handleTagNames},
-		{"GET /api/v2/search/tags", "search_tags_v2", q.handleTagNamesV2},
-		{"GET /api/search/tag/{tag}/values", "search_tag_values", q.handleTagValues},
-		{"GET /api/v2/search/tag/{tag}/values", "search_tag_values_v2", q.handleTagValuesV2},
-		{"POST /api/batch/traces", "batch_traces", q.handleBatchTraces},
-		{"GET /api/batch/traces", "batch_traces", q.handleBatchTraces},
-	} {
-		mux.Handle(route.pattern, q.instrument(route.name, q.limited(route.h)))
+// write sends body, unless it is over limit.
+func write(w http.ResponseWriter, limit querier.ResponseLimit, mediaType string, body []byte) error {
+	if err := limit.Check(len(body)); err != nil {
+		return err
 	}
+	w.Header().Set("Content-Type", mediaType)
+	_, err := w.Write(body)
+	return err
 }
 
-// RegisterPeerRoutes adds to mux what other queriers ask this one for:
-// the live tail of the partitions it owns. They read any tenant's data,
-// named in the request body, so mux must be served on a listener only
-// queriers reach, never on the query API's. They are not counted against
-// max-concurrent-queries: the query they serve already is, where it came
-// in.
-func (q *Querier) RegisterPeerRoutes(mux *http.ServeMux) {
-	q.live.RegisterRoutes(mux)
+// errNotFound is returned for a trace no span of which is stored.
+var errNotFound = errors.New("trace not found")
+
+// badRequest returns an error in what the client sent, which is answered
+// with 400 as the querier's own are.
+func badRequest(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", querier.ErrBadRequest, fmt.Sprintf(format, args...))
 }
 
 // handlerFunc is a query handler; the error it returns is written by
@@ -75,14 +54,14 @@ type streamedError struct{ err error }
 func (e streamedError) Error() string { return e.err.Error() }
 func (e streamedError) Unwrap() error { return e.err }
 
-func (q *Querier) instrument(route string, h handlerFunc) http.Handler {
+func (a *API) instrument(route string, h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		// One deadline for the whole request, writing the answer included.
 		// Its cause tells the query timeout apart from any other deadline
 		// (an object store's per-request one, say), which the handler's
 		// error would not.
-		ctx, cancel := context.WithTimeoutCause(r.Context(), q.cfg.QueryTimeout, errQueryTimeout)
+		ctx, cancel := context.WithTimeoutCause(r.Context(), a.q.QueryTimeout(), errQueryTimeout)
 		defer cancel()
 		// A write to a client that stopped reading blocks past any
 		// context: the deadline, and a moment to send what ended the
@@ -99,14 +78,14 @@ func (q *Querier) instrument(route string, h handlerFunc) http.Handler {
 				// answer.
 				err = fmt.Errorf("%w: %w", errClientClosed, err)
 			case ctx.Err() != nil && context.Cause(ctx) == errQueryTimeout:
-				err = fmt.Errorf("%w after %s (querier.query-timeout): %w", errQueryTimeout, q.cfg.QueryTimeout, err)
+				err = fmt.Errorf("%w after %s (querier.query-timeout): %w", errQueryTimeout, a.q.QueryTimeout(), err)
 			}
 			status = httpStatus(err)
 			switch {
 			case errors.Is(err, errClientClosed):
-				q.logger.Debug("query abandoned by its client", "route", route, "err", err)
+				a.logger.Debug("query abandoned by its client", "route", route, "err", err)
 			case status >= 500:
-				q.logger.Error("query failed", "route", route, "err", err)
+				a.logger.Error("query failed", "route", route, "err", err)
 			}
 			if !errors.As(err, new(streamedError)) {
 				if status == http.StatusTooManyRequests {
@@ -115,7 +94,7 @@ func (q *Querier) instrument(route string, h handlerFunc) http.Handler {
 				http.Error(w, err.Error(), status)
 			}
 		}
-		q.metrics.requests.WithLabelValues(route, strconv.Itoa(status)).Observe(time.Since(start).Seconds())
+		a.q.ObserveRequest(route, status, time.Since(start))
 	})
 }
 
@@ -142,25 +121,24 @@ func httpStatus(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, tenant.ErrMissing):
 		return http.StatusUnauthorized
-	case errors.Is(err, tenant.ErrInvalid), errors.Is(err, errBadRequest):
+	case errors.Is(err, tenant.ErrInvalid), errors.Is(err, querier.ErrBadRequest):
 		return http.StatusBadRequest
-	case errors.Is(err, errTooManyQueries):
+	case errors.Is(err, querier.ErrTooManyQueries):
 		return http.StatusTooManyRequests
-	case errors.Is(err, errResponseTooLarge), errors.Is(err, live.ErrResponseTooLarge):
+	case errors.Is(err, querier.ErrResponseTooLarge), errors.Is(err, querier.ErrPeerResponseTooLarge):
 		// As Mimir answers a query over a limit: the request is well
 		// formed, and repeating it will not help.
 		return http.StatusUnprocessableEntity
-	case errors.Is(err, ErrNotReady), errors.Is(err, errStopping), errors.Is(err, live.ErrBlocksBehind):
+	case errors.Is(err, querier.ErrNotReady), errors.Is(err, querier.ErrStopping), errors.Is(err, querier.ErrBlocksBehind):
 		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
 }
 
 // readTenants returns the tenants a request reads, from every
-// X-Scope-OrgID header it carries: a request with several is refused, as
-// on the write path, rather than served for whichever came first.
-func (q *Querier) readTenants(r *http.Request) ([]string, error) {
-	return q.tenants.Read(tenant.HeaderValue(r.Header.Values(tenant.Header)))
+// X-Scope-OrgID header it carries (see querier.Querier.ReadTenants).
+func (a *API) readTenants(r *http.Request) ([]string, error) {
+	return a.q.ReadTenants(r.Header.Values(tenant.Header))
 }
 
 // wantsProtobuf reports whether the client asked for protobuf.
@@ -187,14 +165,14 @@ func parseTraceID(s string) (pcommon.TraceID, error) {
 }
 
 // parseTimeRange reads the start and end parameters (unix seconds).
-func parseTimeRange(r *http.Request) (TimeRange, error) {
+func parseTimeRange(r *http.Request) (querier.TimeRange, error) {
 	return timeRange(r.URL.Query().Get("start"), r.URL.Query().Get("end"))
 }
 
 // timeRange reads start and end, unix seconds in decimal; an empty one is
 // open.
-func timeRange(start, end string) (TimeRange, error) {
-	var tr TimeRange
+func timeRange(start, end string) (querier.TimeRange, error) {
+	var tr querier.TimeRange
 	for _, p := range []struct {
 		name, v string
 		to      *time.Time
@@ -215,4 +193,25 @@ func timeRange(start, end string) (TimeRange, error) {
 		tr.End = tr.End.Add(time.Second - 1) // end is inclusive to the second
 	}
 	return tr, nil
+}
+
+// queryRetryAfter is the retry hint of a request refused for concurrency:
+// a query usually takes less.
+const queryRetryAfter = "1"
+
+// limited serves h within the max-concurrent-queries of the request's
+// tenants.
+func (a *API) limited(h handlerFunc) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		tenants, err := a.readTenants(r)
+		if err != nil {
+			return err
+		}
+		release, err := a.q.Admit(tenants)
+		if err != nil {
+			return err
+		}
+		defer release()
+		return h(w, r)
+	}
 }
