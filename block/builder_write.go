@@ -36,7 +36,7 @@ func (b *Builder) Write(ctx context.Context, bkt objstore.Bucket, ranges []schem
 		return nil, ErrEmpty
 	}
 	meta := &schema.BlockMeta{
-		Format:      schema.BlockFormatV1,
+		Format:      schema.BlockFormatV2,
 		BlockID:     schema.BlockID(b.tenant, ranges),
 		Tenant:      b.tenant,
 		Created:     time.Now().UTC(),

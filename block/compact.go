@@ -111,7 +111,7 @@ func compactedMeta(inputs []*schema.BlockMeta) (*schema.BlockMeta, error) {
 		return nil, fmt.Errorf("block %s: %w", id, ErrNothingToCompact)
 	}
 	return &schema.BlockMeta{
-		Format:          schema.BlockFormatV1,
+		Format:          schema.BlockFormatV2,
 		BlockID:         id,
 		Tenant:          tenant,
 		Created:         time.Now().UTC(),

@@ -29,6 +29,9 @@ type rowWriter struct {
 	out   *countingWriter
 	w     *parquet.GenericWriter[schema.SpanRow]
 	batch []schema.SpanRow
+	// trace holds the rows of the trace being written until its last
+	// row is known: its summary goes on its first row.
+	trace []schema.SpanRow
 
 	// What describe puts in the meta.
 	spans, traces    int64
@@ -59,7 +62,7 @@ func newRowWriter(out io.Writer, opts Options) *rowWriter {
 				parquet.Ascending(schema.ColumnStart),
 				parquet.Ascending(schema.ColumnSpanID),
 			)),
-			parquet.KeyValueMetadata("spanlog.format", schema.BlockFormatV1),
+			parquet.KeyValueMetadata("spanlog.format", schema.BlockFormatV2),
 			// Version 1 pages compress the repetition and definition
 			// levels with the values. The attribute columns are mostly
 			// levels, in patterns that repeat row after row: a third of
@@ -70,8 +73,10 @@ func newRowWriter(out io.Writer, opts Options) *rowWriter {
 }
 
 // Write adds row, which must not sort before the row written last. The
-// writer keeps a shallow copy of row until the next batch is encoded: the
-// strings and slices row points to must not change meanwhile.
+// writer keeps a shallow copy of row until its trace and the next batch
+// are encoded: the strings and slices row points to must not change
+// meanwhile. Whatever row.Trace says is replaced: the writer summarises
+// each trace from the rows it is given.
 func (w *rowWriter) Write(row *schema.SpanRow) error {
 	lo, hi := spanTimes(row)
 	if w.spans == 0 {
@@ -79,15 +84,37 @@ func (w *rowWriter) Write(row *schema.SpanRow) error {
 	}
 	if w.spans == 0 || row.TraceID != w.last {
 		w.traces++
+		if err := w.endTrace(); err != nil {
+			return err
+		}
 	}
 	w.last = row.TraceID
 	w.minStart, w.maxEnd = min(w.minStart, lo), max(w.maxEnd, hi)
 	w.spans++
 
-	w.batch = append(w.batch, *row)
-	if len(w.batch) == cap(w.batch) {
-		return w.flushBatch()
+	w.trace = append(w.trace, *row)
+	w.trace[len(w.trace)-1].Trace = nil
+	return nil
+}
+
+// endTrace puts the summary of the trace held on its first row and moves
+// its rows into the batch, encoding each full batch.
+func (w *rowWriter) endTrace() error {
+	if len(w.trace) == 0 {
+		return nil
 	}
+	summary := schema.SummarizeTrace(w.trace)
+	w.trace[0].Trace = &summary
+	for i := range w.trace {
+		w.batch = append(w.batch, w.trace[i])
+		if len(w.batch) == cap(w.batch) {
+			if err := w.flushBatch(); err != nil {
+				return err
+			}
+		}
+	}
+	clear(w.trace)
+	w.trace = w.trace[:0]
 	return nil
 }
 
@@ -102,6 +129,9 @@ func (w *rowWriter) flushBatch() error {
 
 // Close writes what is left and the footer. The file is then complete.
 func (w *rowWriter) Close() error {
+	if err := w.endTrace(); err != nil {
+		return err
+	}
 	if len(w.batch) > 0 {
 		if err := w.flushBatch(); err != nil {
 			return err

@@ -2,9 +2,7 @@ package querier
 
 import (
 	"bytes"
-	"cmp"
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -28,14 +26,15 @@ type scanned struct {
 type traceScan struct {
 	tenants []string
 	tr      TimeRange
-	// query is what the scan searches for; filter, derived from it,
-	// picks the candidates, the traces worth reading whole. A nil filter
-	// makes every trace a candidate.
-	query  *traceql.Query
-	filter *candidateFilter
+	// query is what the scan searches for: phase 1 judges from it which
+	// traces are worth reading whole, its candidates (see partsPlan).
+	query *traceql.Query
 	// floor, when ok, is a start time below which no trace matters any
 	// more to the caller, so that the scan can stop. Nil means never.
 	floor func() (start uint64, ok bool)
+	// limit is how many traces the caller wants at most, if it has a
+	// floor: the size of the first batch read whole.
+	limit int
 	// visit is called with every candidate trace that matters, whole:
 	// every span of it in the live tail and in the blocks overlapping tr,
 	// each once. It is called from one goroutine at a time per tenant, and
@@ -46,11 +45,10 @@ type traceScan struct {
 }
 
 // Phase 2 reads whole traces in batches, most recent first, so that a
-// search with a limit reads little more than the traces it returns.
-const (
-	firstWholeBatch = 64
-	maxWholeBatch   = 8192
-)
+// search with a limit reads little more than the traces it returns: the
+// first batch is the limit, which is all a query judged from its
+// candidates' summaries reads, and each next batch doubles.
+const maxWholeBatch = 8192
 
 // scanTraces calls s.visit with each candidate trace of the tenants, whole,
 // once. A trace's spans can be split across sources (the live tail and the
@@ -110,8 +108,10 @@ type tenantScan struct {
 	tenant string
 	// metas are the blocks overlapping the range, most recent first.
 	metas []*schema.BlockMeta
-	// live are the live tail's candidates.
-	live []candidate
+	// plan says what phase 1 reads of each source.
+	plan partsPlan
+	// live are the live tail's parts, as its owners sent them.
+	live []part
 	// partitions is the log's partition count, 0 if not known yet.
 	partitions int32
 	// partial says why the scan may have missed spans so far.
@@ -122,7 +122,7 @@ func (q *Querier) newTenantScan(ctx context.Context, s traceScan, tenant string)
 	// The owners of the live tails pick its candidates, so that only
 	// their IDs travel between queriers. The blocks are listed after: a
 	// tail trimmed meanwhile is trimmed into blocks the blocklist knows.
-	liveCands, partial, err := q.liveTailCandidates(ctx, tenant, s.query, s.storage)
+	liveParts, partial, err := q.liveTailParts(ctx, tenant, s.query, s.storage)
 	if err != nil {
 		return nil, err
 	}
@@ -131,15 +131,17 @@ func (q *Querier) newTenantScan(ctx context.Context, s traceScan, tenant string)
 		q:          q,
 		tenant:     tenant,
 		metas:      q.blocksIn(tenant, s.tr),
-		live:       liveCands,
+		plan:       newPartsPlan(s.query),
+		live:       liveParts,
 		partitions: q.live.Partitions(),
 		partial:    partial,
 	}, nil
 }
 
-// liveTailCandidates returns the candidates of query (every trace if nil)
-// in tenant's live tail, as the tails' owners pick them.
-func (q *Querier) liveTailCandidates(ctx context.Context, tenant string, query *traceql.Query, storage live.StorageWait) ([]candidate, Partial, error) {
+// liveTailParts returns the parts that phase 1 of a search for query
+// (every trace if nil) needs of tenant's live tail, as the tails' owners
+// pick them.
+func (q *Querier) liveTailParts(ctx context.Context, tenant string, query *traceql.Query, storage live.StorageWait) ([]part, Partial, error) {
 	var args candidatesArgs
 	if query != nil {
 		args.Query = query.String()
@@ -148,42 +150,38 @@ func (q *Querier) liveTailCandidates(ctx context.Context, tenant string, query *
 	if err != nil {
 		return nil, partial, err
 	}
-	var out []candidate
+	var out []part
 	for _, d := range digests {
-		var byTenant map[string][]candidateJSON
+		var byTenant map[string][]partJSON
 		if err := json.Unmarshal(d, &byTenant); err != nil {
 			return nil, partial, fmt.Errorf("decode live candidates: %w", err)
 		}
 		for _, c := range byTenant[tenant] {
-			id, err := hex.DecodeString(c.ID)
-			if err != nil || len(id) != 16 {
-				return nil, partial, fmt.Errorf("live candidate: trace ID %q is not 32 hex digits", c.ID)
+			p, err := c.part()
+			if err != nil {
+				return nil, partial, fmt.Errorf("live candidate: %w", err)
 			}
-			out = append(out, candidate{[16]byte(id), c.Start})
+			out = append(out, p)
 		}
 	}
 	return out, partial, nil
 }
 
 // candidates is phase 1: it returns the candidates of every source, each
-// once with the lowest start any source gave it, most recent first.
-func (ts *tenantScan) candidates(ctx context.Context) ([]candidate, error) {
-	starts := make(map[[16]byte]uint64)
-	add := func(c candidate) {
-		if s, ok := starts[c.id]; !ok || c.start < s {
-			starts[c.id] = c.start
-		}
-	}
-	for _, c := range ts.live {
-		add(c)
-	}
-	var mu sync.Mutex
+// once, most recent first as they are taken. Each source's parts are in
+// trace ID order, so the parts of a trace are joined by one merge of all
+// sources, without a table of every trace.
+func (ts *tenantScan) candidates(ctx context.Context) (*candidateQueue, error) {
+	var (
+		mu      sync.Mutex
+		sources [][]part
+	)
 	partial, err := ts.q.eachBlock(ctx, ts.metas, func(ctx context.Context, m *schema.BlockMeta) error {
-		found, err := ts.blockCandidates(ctx, m)
+		parts, err := ts.blockParts(ctx, m)
 		mu.Lock()
 		defer mu.Unlock()
-		for _, c := range found {
-			add(c)
+		if len(parts) > 0 {
+			sources = append(sources, parts)
 		}
 		return err
 	})
@@ -191,71 +189,48 @@ func (ts *tenantScan) candidates(ctx context.Context) ([]candidate, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]candidate, 0, len(starts))
-	for id, start := range starts {
-		out = append(out, candidate{id, start})
-	}
-	slices.SortFunc(out, func(a, b candidate) int {
-		if c := cmp.Compare(b.start, a.start); c != 0 {
-			return c
+	slices.SortFunc(ts.live, func(a, b part) int { return bytes.Compare(a.ID[:], b.ID[:]) })
+	sources = append(sources, ts.live)
+	var out []candidate
+	mergeParts(sources, func(merged part) {
+		if c, ok := ts.plan.candidateOf(merged); ok {
+			out = append(out, c)
 		}
-		return bytes.Compare(a.id[:], b.id[:])
 	})
-	return out, nil
+	return newCandidateQueue(out), nil
 }
 
-// blockCandidates returns the candidates of one block, reading only the
-// columns the filter needs. The start of each is the earliest of its spans
-// in the row groups read.
-func (ts *tenantScan) blockCandidates(ctx context.Context, m *schema.BlockMeta) ([]candidate, error) {
+// blockParts returns the parts phase 1 needs of one block, in trace ID
+// order.
+func (ts *tenantScan) blockParts(ctx context.Context, m *schema.BlockMeta) ([]part, error) {
 	r, release, err := ts.q.readers.get(ctx, m)
 	if err != nil {
 		return nil, fmt.Errorf("open block %s/%s: %w", m.Tenant, m.BlockID, err)
 	}
 	defer release()
-	var (
-		out     []candidate
-		current candidate
-		matched bool
-	)
-	flush := func() {
-		if matched {
-			out = append(out, current)
-		}
-	}
-	var opts block.ScanOptions
-	if ts.filter != nil {
-		opts = block.ScanOptions{Columns: ts.filter.cols, AttributeKeys: ts.filter.keys, Skip: ts.filter.rulesOut}
-	}
-	err = r.Scan(ctx, opts, func(row *schema.SpanRow) error {
-		if row.TraceID != current.id {
-			flush()
-			current, matched = candidate{id: row.TraceID, start: row.StartUnixNano}, false
-		}
-		current.start = min(current.start, row.StartUnixNano)
-		matched = matched || ts.filter == nil || ts.filter.matches(row)
-		return nil
-	})
+	parts, err := ts.plan.blockParts(ctx, r, m.TotalTraces)
 	if err != nil {
-		return nil, fmt.Errorf("scan block %s/%s: %w", m.Tenant, m.BlockID, err)
+		return nil, fmt.Errorf("read block %s/%s: %w", m.Tenant, m.BlockID, err)
 	}
-	flush()
-	return out, nil
+	return parts, nil
 }
 
 // visitWhole is phase 2: it reads the candidates whole, most recent first,
 // and visits each until the floor rises above the rest.
-func (ts *tenantScan) visitWhole(ctx context.Context, cands []candidate) error {
+func (ts *tenantScan) visitWhole(ctx context.Context, cands *candidateQueue) error {
 	batch := maxWholeBatch
 	if ts.floor != nil {
-		batch = firstWholeBatch
+		batch = min(max(ts.limit, 1), maxWholeBatch)
 	}
-	for len(cands) > 0 {
-		if floor, ok := ts.currentFloor(); ok && cands[0].start < floor {
+	for {
+		next, ok := cands.peek()
+		if !ok {
 			return nil
 		}
-		n := min(batch, len(cands))
-		traces, err := ts.wholeTraces(ctx, cands[:n])
+		if floor, ok := ts.currentFloor(); ok && next.start < floor {
+			return nil
+		}
+		traces, err := ts.wholeTraces(ctx, cands.take(batch))
 		if err != nil {
 			return err
 		}
@@ -265,10 +240,8 @@ func (ts *tenantScan) visitWhole(ctx context.Context, cands []candidate) error {
 			}
 			ts.visit(trace)
 		}
-		cands = cands[n:]
 		batch = min(2*batch, maxWholeBatch)
 	}
-	return nil
 }
 
 // wholeTraces returns every span of each of cands, each span once, from

@@ -57,11 +57,10 @@ func (q *Querier) Search(ctx context.Context, tenants []string, req SearchReques
 		tenants: tenants,
 		tr:      req.Range,
 		query:   req.Query,
-		filter:  newCandidateFilter(req.Query),
 		visit:   hits.evaluateTrace,
 	}
 	if req.Limit > 0 {
-		s.floor = hits.floor
+		s.floor, s.limit = hits.floor, req.Limit
 	}
 	read, err := q.scanTraces(ctx, s)
 	if err != nil {

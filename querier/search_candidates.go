@@ -8,8 +8,10 @@ import (
 	"github.com/spanlog/spanlog/schema"
 )
 
-// candidate is a trace with a span that passes the scan's filter, and an
-// upper bound of its start: the earliest start of its spans in a source.
+// candidate is a trace that may match: one with a span that passes the
+// scan's filter and whose summary passes its trace-level conditions; and
+// an upper bound of its start, the earliest start of its spans that phase
+// 1 read.
 type candidate struct {
 	id    [16]byte
 	start uint64

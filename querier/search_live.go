@@ -11,10 +11,11 @@ import (
 	"github.com/spanlog/spanlog/schema"
 )
 
-// liveCandidates is the kind of live request that asks an owner for the
-// search candidates of its tail: the ID and start of each trace whose part
-// in the tail has a span that passes the query's filter. Only their IDs
-// travel between queriers.
+// liveCandidates is the kind of live request that asks an owner for what
+// phase 1 of a search needs of its tail: the summary of each trace's part
+// in the tail that has a span passing the query's filter, or of every
+// part when the query has trace-level conditions (see partsPlan). Only
+// summaries travel between queriers, never spans.
 const liveCandidates = "candidates"
 
 // candidatesArgs are the arguments of a request for candidates.
@@ -23,44 +24,67 @@ type candidatesArgs struct {
 	Query string `json:"query,omitempty"`
 }
 
-// candidateJSON is a candidate on the wire between queriers.
-type candidateJSON struct {
-	ID    string `json:"id"`
-	Start uint64 `json:"start,string"`
+// partJSON is a part on the wire between queriers.
+type partJSON struct {
+	ID      string   `json:"id"`
+	Start   uint64   `json:"start,string"`
+	End     uint64   `json:"end,string"`
+	Spans   uint32   `json:"spans"`
+	Errors  uint32   `json:"errors,omitempty"`
+	Matched bool     `json:"matched,omitempty"`
+	Root    rootJSON `json:"root"`
 }
 
-// digestCandidates is the digester of liveCandidates: each tenant's
-// candidates among the spans of a slice.
+type rootJSON struct {
+	Parentless bool   `json:"parentless,omitempty"`
+	Start      uint64 `json:"start,string"`
+	SpanID     string `json:"spanID"`
+	Name       string `json:"name"`
+	Service    string `json:"service,omitempty"`
+}
+
+// digestCandidates is the digester of liveCandidates: each tenant's parts
+// among the spans of a slice.
 func digestCandidates(args json.RawMessage) (func(live.Slice) any, error) {
 	var a candidatesArgs
 	if err := json.Unmarshal(args, &a); err != nil {
 		return nil, fmt.Errorf("live request candidates: %w", err)
 	}
-	var filter *candidateFilter
+	var plan partsPlan
 	if a.Query != "" {
 		query, err := traceql.Parse(a.Query)
 		if err != nil {
 			return nil, fmt.Errorf("live request query: %w", err)
 		}
-		filter = newCandidateFilter(query)
+		plan = newPartsPlan(query)
 	}
-	return func(s live.Slice) any { return sliceCandidates(s, filter) }, nil
+	return func(s live.Slice) any { return sliceParts(s, plan) }, nil
 }
 
-// sliceCandidates returns each tenant's traces in s with a span that
-// passes filter (every trace when nil), and their starts.
-func sliceCandidates(s live.Slice, filter *candidateFilter) map[string][]candidateJSON {
-	out := make(map[string][]candidateJSON, len(s.Traces))
+// sliceParts returns the parts of each tenant's traces in s that plan
+// needs.
+func sliceParts(s live.Slice, plan partsPlan) map[string][]partJSON {
+	out := make(map[string][]partJSON, len(s.Traces))
 	for tenant, parts := range s.Traces {
 		var rows []schema.SpanRow
 		for _, td := range parts {
 			rows = schema.AppendRows(rows, td)
 		}
 		eachTrace(rows, func(trace []schema.SpanRow) {
-			if filter == nil || filter.anyMatches(trace) {
-				start, _ := traceql.Bounds(trace)
-				out[tenant] = append(out[tenant], candidateJSON{ID: hex.EncodeToString(trace[0].TraceID[:]), Start: start})
+			matched := plan.filter == nil || plan.filter.anyMatches(trace)
+			if !matched && !plan.everyPart() {
+				return
 			}
+			sum := schema.SummarizeTrace(trace)
+			out[tenant] = append(out[tenant], partJSON{
+				ID: hex.EncodeToString(sum.ID[:]), Start: sum.Start, End: sum.End,
+				Spans: sum.Spans, Errors: sum.Errors, Matched: matched,
+				Root: rootJSON{
+					Parentless: sum.Root.Parentless, Start: sum.Root.Start,
+					SpanID: hex.EncodeToString(sum.Root.SpanID[:]),
+					Name:   sum.Root.Name, Service: sum.Root.Service,
+				},
+			})
 		})
 	}
 	return out
@@ -77,4 +101,28 @@ func eachTrace(rows []schema.SpanRow, fn func([]schema.SpanRow)) {
 		fn(rows[start:end])
 		start = end
 	}
+}
+
+func (c *partJSON) part() (part, error) {
+	id, err := hex.DecodeString(c.ID)
+	if err != nil || len(id) != 16 {
+		return part{}, fmt.Errorf("trace ID %q is not 32 hex digits", c.ID)
+	}
+	var spanID [8]byte
+	if len(c.Root.SpanID) != hex.EncodedLen(len(spanID)) {
+		return part{}, fmt.Errorf("root span ID %q is not 16 hex digits", c.Root.SpanID)
+	}
+	if _, err := hex.Decode(spanID[:], []byte(c.Root.SpanID)); err != nil {
+		return part{}, fmt.Errorf("root span ID %q is not 16 hex digits", c.Root.SpanID)
+	}
+	return part{
+		TraceSummary: schema.TraceSummary{
+			ID: [16]byte(id), Start: c.Start, End: c.End, Spans: c.Spans, Errors: c.Errors,
+			Root: schema.RootSpan{
+				Parentless: c.Root.Parentless, Start: c.Root.Start, SpanID: spanID,
+				Name: c.Root.Name, Service: c.Root.Service,
+			},
+		},
+		matched: c.Matched,
+	}, nil
 }

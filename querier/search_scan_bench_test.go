@@ -108,7 +108,7 @@ func BenchmarkSearchScan(b *testing.B) {
 		b.Run(query+"/phase1", func(b *testing.B) {
 			var found int
 			for b.Loop() {
-				ts, err := q.newTenantScan(b.Context(), traceScan{filter: newCandidateFilter(parsed)}, querytest.Tenant)
+				ts, err := q.newTenantScan(b.Context(), traceScan{query: parsed}, querytest.Tenant)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -116,7 +116,7 @@ func BenchmarkSearchScan(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				found = len(cands)
+				found = cands.Len()
 			}
 			b.ReportMetric(float64(spans)*float64(b.N)/b.Elapsed().Seconds(), "spans/s")
 			b.ReportMetric(float64(found), "candidates")

@@ -378,3 +378,31 @@ func TestMayHold(t *testing.T) {
 		t.Error("a trace of unknown partition is ruled out")
 	}
 }
+
+// TestTraceLevelConditionsNeedNoSpans: a query on the whole trace alone
+// (its duration, root name or root service) is judged from the summaries
+// of each trace's parts, in blocks and live tail, joined: only the traces
+// that match are read whole, and a query that matches nothing reads no
+// trace. Before trace summaries, every trace was read whole.
+func TestTraceLevelConditionsNeedNoSpans(t *testing.T) {
+	f := newBatchFixture(t)
+	for _, tc := range []struct {
+		query string
+		hits  bool
+	}{
+		{`{ traceDuration > 2h }`, false},
+		{`{ rootName = "no-such-span" }`, false},
+		{`{ rootServiceName = "no-such-service" }`, false},
+		{`{ traceDuration > 100ms }`, true},
+		{`{ rootName = "op-0" }`, true},
+		{`{ rootServiceName = "svc-1" && traceDuration < 1s }`, true},
+	} {
+		res := search(t, f.q, tc.query, 0)
+		if got := int64(len(res.Traces)); res.Metrics.InspectedTraces != got {
+			t.Errorf("%s: read %d traces whole for %d hits", tc.query, res.Metrics.InspectedTraces, got)
+		}
+		if tc.hits != (len(res.Traces) > 0) {
+			t.Errorf("%s: %d hits, want some: %v", tc.query, len(res.Traces), tc.hits)
+		}
+	}
+}

@@ -28,7 +28,6 @@ func (q *Querier) collectTags(ctx context.Context, tenants []string, tr TimeRang
 			tenants: tenants,
 			tr:      tr,
 			query:   query,
-			filter:  newCandidateFilter(query),
 			visit: func(trace []schema.SpanRow) {
 				if ss, ok := query.Evaluate(trace); ok {
 					for _, sp := range ss.Spans {

@@ -20,6 +20,9 @@ const (
 	// leaves are named by the Leaf constants.
 	ColumnAttrs         = "attrs"
 	ColumnResourceAttrs = "resource_attrs"
+	// ColumnTrace is the group of a trace's summary (TraceSummary), set
+	// on its first row.
+	ColumnTrace = "trace"
 )
 
 // Names of the leaf columns of an attribute list, such as attrs.key.
@@ -31,4 +34,20 @@ const (
 	LeafBool   = "bool"
 	LeafBytes  = "bytes"
 	LeafAny    = "any"
+)
+
+// Names of the leaves of the trace summary group, ColumnTrace: fields of
+// TraceSummary and, under SummaryRoot, of RootSpan.
+const (
+	SummaryID      = "id"
+	SummaryStart   = "start"
+	SummaryEnd     = "end"
+	SummarySpans   = "spans"
+	SummaryErrors  = "errors"
+	SummaryRoot    = "root"
+	RootParentless = "parentless"
+	RootStart      = "start"
+	RootSpanID     = "span_id"
+	RootName       = "name"
+	RootService    = "service"
 )

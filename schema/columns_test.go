@@ -14,6 +14,11 @@ func TestColumnNames(t *testing.T) {
 	for _, path := range [][]string{
 		{ColumnTraceID}, {ColumnSpanID}, {ColumnParentSpanID}, {ColumnName}, {ColumnKind},
 		{ColumnStart}, {ColumnDuration}, {ColumnStatusCode}, {ColumnStatusMessage}, {ColumnServiceName},
+		{ColumnTrace, SummaryID}, {ColumnTrace, SummaryStart}, {ColumnTrace, SummaryEnd},
+		{ColumnTrace, SummarySpans}, {ColumnTrace, SummaryErrors},
+		{ColumnTrace, SummaryRoot, RootParentless}, {ColumnTrace, SummaryRoot, RootStart},
+		{ColumnTrace, SummaryRoot, RootSpanID}, {ColumnTrace, SummaryRoot, RootName},
+		{ColumnTrace, SummaryRoot, RootService},
 	} {
 		if c, ok := sch.Lookup(path...); !ok || !c.Node.Leaf() {
 			t.Errorf("no leaf column %v in the block schema", path)

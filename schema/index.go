@@ -65,7 +65,7 @@ func UnmarshalTenantIndex(b []byte) (*TenantIndex, error) {
 		return nil, fmt.Errorf("decode tenant index: unknown format %q", x.Format)
 	}
 	for _, m := range x.Metas {
-		if m == nil || m.Format != BlockFormatV1 || m.Tenant != x.Tenant {
+		if m == nil || !KnownBlockFormat(m.Format) || m.Tenant != x.Tenant {
 			return nil, fmt.Errorf("decode tenant index of %s: invalid block meta", x.Tenant)
 		}
 	}

@@ -11,8 +11,18 @@ import (
 	"github.com/google/uuid"
 )
 
-// BlockFormatV1 is the Parquet layout described by SpanRow.
-const BlockFormatV1 = "spanlog-parquet-v1"
+// Block formats. BlockFormatV2 is the Parquet layout SpanRow describes,
+// which writers write; V1 lacks the trace summaries (SpanRow.Trace), and
+// readers still read it.
+const (
+	BlockFormatV1 = "spanlog-parquet-v1"
+	BlockFormatV2 = "spanlog-parquet-v2"
+)
+
+// KnownBlockFormat reports whether this build reads blocks of format f.
+func KnownBlockFormat(f string) bool {
+	return f == BlockFormatV1 || f == BlockFormatV2
+}
 
 // OffsetRange is a half-open range [Start, End) of offsets of one partition
 // of the log.
@@ -132,7 +142,7 @@ func UnmarshalMeta(b []byte) (*BlockMeta, error) {
 	if err := json.Unmarshal(b, &m); err != nil {
 		return nil, fmt.Errorf("decode block meta: %w", err)
 	}
-	if m.Format != BlockFormatV1 {
+	if !KnownBlockFormat(m.Format) {
 		return nil, fmt.Errorf("block %s: unknown format %q", m.BlockID, m.Format)
 	}
 	return &m, nil

@@ -59,6 +59,11 @@ type SpanRow struct {
 	HTTPMethod     string `parquet:"http_method,optional,dict,zstd"`
 	HTTPStatusCode *int64 `parquet:"http_status_code,zstd"`
 	HTTPURL        string `parquet:"http_url,optional,zstd"`
+
+	// Trace is the summary of the trace's spans in the block, set on its
+	// first row only (format v2 on); nil elsewhere, where it costs a
+	// definition level per row.
+	Trace *TraceSummary `parquet:"trace,optional"`
 }
 
 // Event is a span event.

@@ -27,7 +27,7 @@ const CacheEnv = "SPANLOG_BENCH_DATA"
 // datasetVersion is part of every cache key. Bump it whenever the blocks
 // a Spec yields change (the generator, the block format or its options),
 // so that no benchmark reads a dataset an older build wrote.
-const datasetVersion = 2
+const datasetVersion = 3
 
 // CacheDir returns where datasets are cached.
 func CacheDir() string {

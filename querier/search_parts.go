@@ -1,0 +1,237 @@
+package querier
+
+import (
+	"bytes"
+	"container/heap"
+	"context"
+	"slices"
+
+	"github.com/spanlog/spanlog/block"
+	"github.com/spanlog/spanlog/querier/traceql"
+	"github.com/spanlog/spanlog/schema"
+)
+
+// part is what phase 1 of a search learns of a trace from one source (a
+// block, or the live tail): the summary of the trace's spans there, and
+// whether one of them passes the scan's span filter.
+type part struct {
+	schema.TraceSummary
+	matched bool
+}
+
+// partsPlan says what phase 1 reads of each source.
+type partsPlan struct {
+	// filter is the span filter; nil passes every span.
+	filter *candidateFilter
+	// traceConds are the query's conditions on the whole trace (its root,
+	// its duration), which only the summaries of all its parts together
+	// can judge.
+	traceConds []traceql.Condition
+	// fields are the fields of the summaries the trace-level conditions
+	// read.
+	fields block.SummaryFields
+}
+
+func newPartsPlan(q *traceql.Query) partsPlan {
+	if q == nil {
+		return partsPlan{}
+	}
+	p := partsPlan{filter: newCandidateFilter(q)}
+	for _, c := range q.Conditions() {
+		if !c.WholeTrace() {
+			continue
+		}
+		p.traceConds = append(p.traceConds, c)
+		if c.Field.Intrinsic == traceql.IntrinsicTraceDuration {
+			p.fields |= block.SummaryEnd
+		} else {
+			p.fields |= block.SummaryRoot
+		}
+	}
+	return p
+}
+
+// everyPart says whether phase 1 needs the parts of traces none of whose
+// spans in that source passes the filter: to judge the trace-level
+// conditions of a trace matched in another source, all its parts count.
+func (p partsPlan) everyPart() bool { return len(p.traceConds) > 0 }
+
+// summaries says whether phase 1 reads the blocks' trace summaries. A
+// search with a span filter and no trace-level condition does not: the
+// scan of the filter's columns gives the candidates and their starts.
+func (p partsPlan) summaries() bool { return p.filter == nil || p.everyPart() }
+
+// blockParts returns the parts phase 1 needs of the block r reads, in
+// trace ID order.
+func (p partsPlan) blockParts(ctx context.Context, r *block.Reader, traces int64) ([]part, error) {
+	var matched []part
+	if p.filter != nil {
+		var err error
+		if matched, err = p.matchedParts(ctx, r); err != nil {
+			return nil, err
+		}
+		if !p.summaries() || len(matched) == 0 && !p.everyPart() {
+			return matched, nil
+		}
+	}
+	out := make([]part, 0, traces)
+	err := r.Summaries(ctx, p.fields, func(s schema.TraceSummary) error {
+		pt := part{TraceSummary: s, matched: p.filter == nil}
+		for len(matched) > 0 && bytes.Compare(matched[0].ID[:], s.ID[:]) < 0 {
+			matched = matched[1:]
+		}
+		if len(matched) > 0 && matched[0].ID == s.ID {
+			pt.matched, matched = true, matched[1:]
+		}
+		if pt.matched || p.everyPart() {
+			out = append(out, pt)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// matchedParts returns, in trace ID order, the traces of the block with a
+// span that passes the filter, reading only the columns the filter needs.
+// Each part's start is the earliest of its spans in the row groups read;
+// nothing else of the summary is filled in.
+func (p partsPlan) matchedParts(ctx context.Context, r *block.Reader) ([]part, error) {
+	var (
+		out     []part
+		current part
+	)
+	flush := func() {
+		if current.matched {
+			out = append(out, current)
+		}
+	}
+	f := p.filter
+	opts := block.ScanOptions{Columns: f.cols, AttributeKeys: f.keys, Skip: f.rulesOut}
+	err := r.Scan(ctx, opts, func(row *schema.SpanRow) error {
+		if row.TraceID != current.ID || current.Spans == 0 {
+			flush()
+			current = part{TraceSummary: schema.TraceSummary{ID: row.TraceID, Start: row.StartUnixNano}}
+		}
+		current.Spans++
+		current.Start = min(current.Start, row.StartUnixNano)
+		current.matched = current.matched || f.matches(row)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	flush()
+	return out, nil
+}
+
+// mergeParts joins the parts of each trace from sources, each in trace ID
+// order, and calls emit with every trace's summary over all its parts
+// (see schema.TraceSummary.Merge) and whether any part matched. It reads
+// each source once, holding one part of each.
+func mergeParts(sources [][]part, emit func(p part)) {
+	h := make(partHeap, 0, len(sources))
+	for _, s := range sources {
+		if len(s) > 0 {
+			h = append(h, s)
+		}
+	}
+	heap.Init(&h)
+	for len(h) > 0 {
+		merged := h[0][0]
+		h.advance()
+		for len(h) > 0 && h[0][0].ID == merged.ID {
+			merged.Merge(&h[0][0].TraceSummary)
+			merged.matched = merged.matched || h[0][0].matched
+			h.advance()
+		}
+		emit(merged)
+	}
+}
+
+// partHeap holds sources by the trace ID of their next part.
+type partHeap [][]part
+
+func (h partHeap) Len() int { return len(h) }
+func (h partHeap) Less(i, j int) bool {
+	return bytes.Compare(h[i][0].ID[:], h[j][0].ID[:]) < 0
+}
+func (h partHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *partHeap) Push(x any)   { *h = append(*h, x.([]part)) }
+func (h *partHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+// advance moves the first source past its next part.
+func (h *partHeap) advance() {
+	if (*h)[0] = (*h)[0][1:]; len((*h)[0]) == 0 {
+		heap.Pop(h)
+		return
+	}
+	heap.Fix(h, 0)
+}
+
+// candidateOf returns the candidate of a trace whose parts merged into p,
+// and false when the trace cannot match: no span of it passes the filter,
+// or its summary fails a trace-level condition.
+func (p partsPlan) candidateOf(merged part) (candidate, bool) {
+	if !merged.matched {
+		return candidate{}, false
+	}
+	facts := traceql.TraceFacts{
+		Start: merged.Start, End: merged.End,
+		RootName: merged.Root.Name, RootService: merged.Root.Service,
+	}
+	for _, c := range p.traceConds {
+		if !c.MayMatchTrace(facts) {
+			return candidate{}, false
+		}
+	}
+	return candidate{id: merged.ID, start: merged.Start}, true
+}
+
+// candidateQueue hands out candidates most recent first. It orders them
+// as they are taken, not all at once: a search with a limit takes few.
+type candidateQueue []candidate
+
+func newCandidateQueue(cands []candidate) *candidateQueue {
+	q := candidateQueue(cands)
+	heap.Init(&q)
+	return &q
+}
+
+func (q candidateQueue) Len() int { return len(q) }
+func (q candidateQueue) Less(i, j int) bool {
+	if q[i].start != q[j].start {
+		return q[i].start > q[j].start
+	}
+	return bytes.Compare(q[i].id[:], q[j].id[:]) < 0
+}
+func (q candidateQueue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
+func (q *candidateQueue) Push(x any)   { *q = append(*q, x.(candidate)) }
+func (q *candidateQueue) Pop() any {
+	old := *q
+	x := old[len(old)-1]
+	*q = old[:len(old)-1]
+	return x
+}
+
+// peek returns the most recent candidate left; ok is false when none is.
+func (q *candidateQueue) peek() (c candidate, ok bool) {
+	if len(*q) == 0 {
+		return c, false
+	}
+	return (*q)[0], true
+}
+
+// take removes and returns up to n of the most recent candidates, most
+// recent first.
+func (q *candidateQueue) take(n int) []candidate {
+	out := make([]candidate, 0, min(n, len(*q)))
+	for len(out) < n && len(*q) > 0 {
+		out = append(out, heap.Pop(q).(candidate))
+	}
+	return slices.Clip(out)
+}
