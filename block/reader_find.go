@@ -43,6 +43,12 @@ func (r *Reader) FindTraces(ctx context.Context, ids []pcommon.TraceID, fn func(
 // in a few concurrent requests. So IDs in one row group cost about what
 // one of them costs alone.
 func (r *Reader) FindTraceRows(ctx context.Context, ids []pcommon.TraceID, fn func(id pcommon.TraceID, rows []schema.SpanRow) error) error {
+	return r.findTraces(ctx, ids, r.findInGroup, fn)
+}
+
+// findTraces calls fn with the rows of each trace of ids, which find reads
+// from one row group.
+func (r *Reader) findTraces(ctx context.Context, ids []pcommon.TraceID, find func(context.Context, int, []pcommon.TraceID) ([]traceRows, error), fn func(id pcommon.TraceID, rows []schema.SpanRow) error) error {
 	ids = slices.Clone(ids)
 	slices.SortFunc(ids, compareTraceIDs)
 	ids = slices.Compact(ids)
@@ -55,7 +61,7 @@ func (r *Reader) FindTraceRows(ctx context.Context, ids []pcommon.TraceID, fn fu
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		found, err := r.findInGroup(ctx, g, r.candidates(g, ids))
+		found, err := find(ctx, g, r.candidates(g, ids))
 		if err != nil {
 			return fmt.Errorf("find traces in block %s row group %d: %w", r.meta.BlockID, g, err)
 		}
@@ -154,7 +160,7 @@ func (r *Reader) findInGroup(ctx context.Context, g int, ids []pcommon.TraceID) 
 	if err := r.loadOffsetIndexes(ctx, g); err != nil {
 		return nil, err
 	}
-	spans, fetched, err := r.findRowSpans(ctx, g, ids)
+	spans, fetched, err := r.findRowSpans(ctx, g, ids, nil)
 	if err != nil || len(spans) == 0 {
 		return nil, err
 	}
@@ -170,10 +176,11 @@ type rowSpan struct {
 // findRowSpans returns the rows of each of sorted ids in row group g, for
 // the ids it holds, in ID order. The trace_id pages the page index points
 // to are fetched, then binary-searched. Fetched with them, in the same
-// requests, are the pages of every column that hold the rows of those
-// trace_id pages: the trace's rows are among them, and readRowSpans then
-// needs no second round trip. It returns what it fetched.
-func (r *Reader) findRowSpans(ctx context.Context, g int, ids []pcommon.TraceID) ([]rowSpan, *prefetchedReaderAt, error) {
+// requests, are the pages of every column of leaves (nil: all) that hold
+// the rows of those trace_id pages: the trace's rows are among them, and
+// reading them then needs no second round trip. It returns what it
+// fetched.
+func (r *Reader) findRowSpans(ctx context.Context, g int, ids []pcommon.TraceID, leaves []int) ([]rowSpan, *prefetchedReaderAt, error) {
 	rg := r.file.RowGroups()[g]
 	chunk := rg.ColumnChunks()[r.traceIDColumn]
 	index, err := chunk.ColumnIndex()
@@ -202,7 +209,7 @@ func (r *Reader) findRowSpans(ctx context.Context, g int, ids []pcommon.TraceID)
 			if hi < n {
 				end = offsets.FirstRowIndex(hi)
 			}
-			rows, err := r.rowsBytes(g, []rowSpan{{first: first, end: end}})
+			rows, err := r.rowsBytes(g, []rowSpan{{first: first, end: end}}, leaves)
 			if err != nil {
 				return nil, nil, err
 			}
@@ -307,10 +314,14 @@ func pageValues(values []parquet.Value, page parquet.Page) ([]parquet.Value, err
 }
 
 // rowsBytes returns the bytes of row group g that reading the rows of
-// spans takes: the pages holding them, of every column.
-func (r *Reader) rowsBytes(g int, spans []rowSpan) ([]byteRange, error) {
+// spans takes: the pages holding them, of the leaf columns leaves, or of
+// every column if leaves is nil.
+func (r *Reader) rowsBytes(g int, spans []rowSpan, leaves []int) ([]byteRange, error) {
 	var ranges []byteRange
 	for c, chunk := range r.file.RowGroups()[g].ColumnChunks() {
+		if leaves != nil && !slices.Contains(leaves, c) {
+			continue
+		}
 		index, err := chunk.OffsetIndex()
 		if err != nil {
 			return nil, fmt.Errorf("offset index of column %d: %w", c, err)
@@ -328,7 +339,7 @@ func (r *Reader) rowsBytes(g int, spans []rowSpan) ([]byteRange, error) {
 // or, if it lacks any, fetched in one prefetch.
 func (r *Reader) readRowSpans(ctx context.Context, g int, spans []rowSpan, have *prefetchedReaderAt) ([]traceRows, error) {
 	rg := r.file.RowGroups()[g]
-	ranges, err := r.rowsBytes(g, spans)
+	ranges, err := r.rowsBytes(g, spans, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,90 @@
+package block_test
+
+import (
+	"context"
+	"math/rand/v2"
+	"reflect"
+	"testing"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+
+	"github.com/spanlog/spanlog/block"
+	"github.com/spanlog/spanlog/internal/spantest"
+	"github.com/spanlog/spanlog/schema"
+)
+
+// searchFields keeps of row what FindTraceColumns reads with every flag.
+func searchFields(row schema.SpanRow) schema.SpanRow {
+	// An empty list reads as nil or as empty; both are no attributes.
+	if len(row.Attrs) == 0 {
+		row.Attrs = nil
+	}
+	if len(row.ResourceAttrs) == 0 {
+		row.ResourceAttrs = nil
+	}
+	return schema.SpanRow{
+		TraceID: row.TraceID, SpanID: row.SpanID, ParentSpanID: row.ParentSpanID,
+		Name: row.Name, Kind: row.Kind, StartUnixNano: row.StartUnixNano, DurationNano: row.DurationNano,
+		StatusCode: row.StatusCode, StatusMessage: row.StatusMessage, ServiceName: row.ServiceName,
+		Attrs: row.Attrs, ResourceAttrs: row.ResourceAttrs,
+	}
+}
+
+// TestFindTraceColumnsReadsWhatFindTraceRowsReads: a lookup of some
+// columns returns, of each trace, the rows a whole lookup returns, with
+// those columns filled in, also for traces that row group and page
+// boundaries split; and nothing for IDs the block does not hold.
+func TestFindTraceColumnsReadsWhatFindTraceRowsReads(t *testing.T) {
+	ctx := context.Background()
+	td := genTraces(rand.New(rand.NewPCG(51, 52)), 150)
+	spantest.Full().ResourceSpans().MoveAndAppendTo(td.ResourceSpans())
+	opts := smallOptions()
+	r := writeBlock(t, newDir(t), opts, td)
+	if len(r.SplitTraces()) == 0 {
+		t.Fatal("no trace is split across row groups; the test needs one")
+	}
+	ids := []pcommon.TraceID{{0xff, 0xfe}} // absent
+	for id := range spantest.ByTrace(t, td) {
+		ids = append(ids, id)
+	}
+	all := block.SpanIDs | block.Name | block.Kind | block.Duration | block.Status |
+		block.ServiceName | block.SpanAttrs | block.ResourceAttrs
+	want := map[pcommon.TraceID][]schema.SpanRow{}
+	if err := r.FindTraceRows(ctx, ids, func(id pcommon.TraceID, rows []schema.SpanRow) error {
+		for _, row := range rows {
+			want[id] = append(want[id], searchFields(row))
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	got := map[pcommon.TraceID][]schema.SpanRow{}
+	if err := r.FindTraceColumns(ctx, all, ids, func(id pcommon.TraceID, rows []schema.SpanRow) error {
+		for _, row := range rows {
+			got[id] = append(got[id], searchFields(row))
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(ids)-1 || len(want) != len(got) {
+		t.Fatalf("found %d traces, whole lookups %d, of %d held", len(got), len(want), len(ids)-1)
+	}
+	for id, w := range want {
+		if g := got[id]; !reflect.DeepEqual(g, w) {
+			t.Errorf("trace %s: got %d rows %+v\nwant %d rows %+v", id, len(g), g, len(w), w)
+		}
+	}
+	// Fewer columns: the trace ID and start, and what was asked for.
+	if err := r.FindTraceColumns(ctx, block.Name, ids, func(id pcommon.TraceID, rows []schema.SpanRow) error {
+		for i, row := range rows {
+			w := want[id][i]
+			if row.TraceID != w.TraceID || row.StartUnixNano != w.StartUnixNano || row.Name != w.Name || row.Attrs != nil || row.Kind != 0 {
+				t.Errorf("trace %s row %d: got %+v, want the ID, start and name of %+v", id, i, row, w)
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
