@@ -287,7 +287,7 @@ func (ts *tenantScan) wholeTraces(ctx context.Context, cands []candidate) ([][]s
 		if int64(len(want))*ts.q.cfg.WholeScanShare > m.TotalTraces {
 			return r.ScanTraces(ctx, wholeColumns, want, found)
 		}
-		return r.FindTraceRows(ctx, want, found)
+		return r.FindTraceColumns(ctx, wholeColumns, want, found)
 	})
 	ts.partial.Add(read.partial)
 	if err != nil {

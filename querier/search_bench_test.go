@@ -23,12 +23,17 @@ func searchSpec() blocktest.Spec {
 
 // searchQueries are the searches docs/benchmarks.md reports: a dedicated
 // column, intrinsics, a generic attribute (the pre-1.23 HTTP status code
-// key, which the datasets' legacy services send), and no condition at all.
-var searchQueries = []struct{ name, query string }{
-	{"service", `{resource.service.name="checkout"}`},
-	{"slow-errors", `{status=error && duration>100ms}`},
-	{"http-5xx", `{span.http.status_code>=500}`},
-	{"all", `{}`},
+// key, which the datasets' legacy services send), no condition at all,
+// and a trace-level condition no trace passes.
+var searchQueries = []struct {
+	name, query string
+	none        bool // matches no trace
+}{
+	{"service", `{resource.service.name="checkout"}`, false},
+	{"slow-errors", `{status=error && duration>100ms}`, false},
+	{"http-5xx", `{span.http.status_code>=500}`, false},
+	{"all", `{}`, false},
+	{"trace-duration-none", `{traceDuration>1h}`, true},
 }
 
 // BenchmarkSearch measures TraceQL searches with limit 20 over 5.2 million
@@ -101,8 +106,8 @@ func benchmarkSearches(b *testing.B, bkt objstore.Bucket, man *blocktest.Manifes
 				}
 				traces = len(res.Traces)
 			}
-			if traces == 0 {
-				b.Fatalf("%s found nothing in %d spans", sq.query, man.Stats.Spans)
+			if (traces == 0) != sq.none {
+				b.Fatalf("%s found %d traces in %d spans", sq.query, traces, man.Stats.Spans)
 			}
 			b.ReportMetric(b.Elapsed().Seconds()*1000/float64(b.N), "ms/op")
 			b.ReportMetric(float64(man.Stats.Spans)*float64(b.N)/b.Elapsed().Seconds(), "spans/s")
