@@ -11,6 +11,9 @@ type metrics struct {
 	// storagePartial counts the waits on object storage and the block
 	// reads that a query gave up on, answering PARTIAL instead.
 	storagePartial prometheus.Counter
+	// filterScans counts the blocks searches scanned for the spans that
+	// pass a query's span filter (see partsPlan).
+	filterScans prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -24,7 +27,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "spanlog_querier_storage_partial_total",
 			Help: "Waits on object storage (querier.storage-timeout) and block reads that queries gave up on, answering PARTIAL.",
 		}),
+		filterScans: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "spanlog_querier_search_filter_scans_total",
+			Help: "Blocks that searches scanned for the spans passing a query's span filter; a search with a limit scans none while the traces it reads whole match often enough.",
+		}),
 	}
-	reg.MustRegister(m.requests, m.storagePartial)
+	reg.MustRegister(m.requests, m.storagePartial, m.filterScans)
 	return m
 }

@@ -35,11 +35,12 @@ type traceScan struct {
 	// limit is how many traces the caller wants at most, if it has a
 	// floor: the size of the first batch read whole.
 	limit int
-	// visit is called with every candidate trace that matters, whole:
+	// visit is called with every candidate trace that matters, whole, and
+	// reports whether it matched:
 	// every span of it in the live tail and in the blocks overlapping tr,
 	// each once. It is called from one goroutine at a time per tenant, and
 	// may not keep the rows.
-	visit func(trace []schema.SpanRow)
+	visit func(trace []schema.SpanRow) (matched bool)
 	// storage bounds the scan's waits on object storage.
 	storage live.StorageWait
 }
@@ -118,6 +119,14 @@ type tenantScan struct {
 	partial Partial
 }
 
+// plan returns what phase 1 reads: lazily when there is a span filter
+// and a limit, so that a search that matches many traces reads few.
+func (s traceScan) plan() partsPlan {
+	p := newPartsPlan(s.query)
+	p.lazy = p.filter != nil && s.floor != nil && s.limit > 0
+	return p
+}
+
 func (q *Querier) newTenantScan(ctx context.Context, s traceScan, tenant string) (*tenantScan, error) {
 	// The owners of the live tails pick its candidates, so that only
 	// their IDs travel between queriers. The blocks are listed after: a
@@ -131,7 +140,7 @@ func (q *Querier) newTenantScan(ctx context.Context, s traceScan, tenant string)
 		q:          q,
 		tenant:     tenant,
 		metas:      q.blocksIn(tenant, s.tr),
-		plan:       newPartsPlan(s.query),
+		plan:       s.plan(),
 		live:       liveParts,
 		partitions: q.live.Partitions(),
 		partial:    partial,
@@ -208,6 +217,9 @@ func (ts *tenantScan) blockParts(ctx context.Context, m *schema.BlockMeta) ([]pa
 		return nil, fmt.Errorf("open block %s/%s: %w", m.Tenant, m.BlockID, err)
 	}
 	defer release()
+	if ts.plan.filter != nil && !ts.plan.lazy {
+		ts.q.metrics.filterScans.Inc()
+	}
 	parts, err := ts.plan.blockParts(ctx, r, m.TotalTraces)
 	if err != nil {
 		return nil, fmt.Errorf("read block %s/%s: %w", m.Tenant, m.BlockID, err)
@@ -222,6 +234,8 @@ func (ts *tenantScan) visitWhole(ctx context.Context, cands *candidateQueue) err
 	if ts.floor != nil {
 		batch = min(max(ts.limit, 1), maxWholeBatch)
 	}
+	lazy := ts.plan.lazy
+	var read, matched int
 	for {
 		next, ok := cands.peek()
 		if !ok {
@@ -238,10 +252,69 @@ func (ts *tenantScan) visitWhole(ctx context.Context, cands *candidateQueue) err
 			if start, _ := traceql.Bounds(trace); ts.belowFloor(start) {
 				continue
 			}
-			ts.visit(trace)
+			read++
+			if ts.visit(trace) {
+				matched++
+			}
+		}
+		if _, full := ts.currentFloor(); lazy && !full && lazyTooCostly(ts.limit, read, matched) {
+			if err := ts.narrow(ctx, cands); err != nil {
+				return err
+			}
+			lazy = false
 		}
 		batch = min(2*batch, maxWholeBatch)
 	}
+}
+
+// lazyReads is how many traces, in multiples of the limit, a lazy search
+// may expect to read whole before a scan of the filter's columns costs
+// less: a lookup by ID costs about a page of each of some 25 columns, a
+// scan a few columns of every span.
+const lazyReads = 4
+
+// lazyTooCostly reports whether a lazy search that read read traces whole,
+// of which matched matched, would read more than lazyReads times the limit
+// at that rate before it has limit hits.
+func lazyTooCostly(limit, read, matched int) bool {
+	if matched == 0 {
+		return true
+	}
+	return (limit-matched)*read/matched > lazyReads*limit
+}
+
+// narrow ends a lazy search's guesswork: it scans every block for the
+// spans that pass the filter, as an eager search does in phase 1, and
+// drops the candidates left that have none, in any source.
+func (ts *tenantScan) narrow(ctx context.Context, cands *candidateQueue) error {
+	var (
+		mu      sync.Mutex
+		matched = make(map[[16]byte]bool)
+	)
+	partial, err := ts.q.eachBlock(ctx, ts.metas, func(ctx context.Context, m *schema.BlockMeta) error {
+		r, release, err := ts.q.readers.get(ctx, m)
+		if err != nil {
+			return fmt.Errorf("open block %s/%s: %w", m.Tenant, m.BlockID, err)
+		}
+		defer release()
+		ts.q.metrics.filterScans.Inc()
+		parts, err := ts.plan.matchedParts(ctx, r)
+		if err != nil {
+			return fmt.Errorf("scan block %s/%s: %w", m.Tenant, m.BlockID, err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for _, p := range parts {
+			matched[p.ID] = true
+		}
+		return nil
+	})
+	ts.partial.Add(partial)
+	if err != nil {
+		return err
+	}
+	cands.keep(func(c candidate) bool { return c.verified || matched[c.id] })
+	return nil
 }
 
 // wholeTraces returns every span of each of cands, each span once, from

@@ -87,9 +87,9 @@ func newHitSet(req SearchRequest) *hitSet {
 }
 
 // evaluateTrace evaluates the query over one whole trace, each span once,
-// and records a match that passes the duration bounds. The rows may be
-// reused once it returns.
-func (h *hitSet) evaluateTrace(trace []schema.SpanRow) {
+// and records a match that passes the duration bounds, reporting whether
+// it did. The rows may be reused once it returns.
+func (h *hitSet) evaluateTrace(trace []schema.SpanRow) bool {
 	set, ok := h.req.Query.Evaluate(trace)
 	var hit *TraceHit
 	if ok {
@@ -104,12 +104,13 @@ func (h *hitSet) evaluateTrace(trace []schema.SpanRow) {
 	h.inspected.InspectedTraces++
 	h.inspected.InspectedSpans += int64(len(trace))
 	if hit == nil {
-		return
+		return false
 	}
 	h.byID[hit.TraceID] = hit
 	if h.req.Limit > 0 {
 		h.best.add(hit.StartUnixNano, h.req.Limit)
 	}
+	return true
 }
 
 // floor returns the start of the last of the best req.Limit hits once

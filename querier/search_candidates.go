@@ -15,6 +15,9 @@ import (
 type candidate struct {
 	id    [16]byte
 	start uint64
+	// verified says a span of it is known to pass the filter; a lazy
+	// search has not scanned for the spans of the others (see partsPlan).
+	verified bool
 }
 
 // candidateFilter is a test on single spans that every trace a query

@@ -123,6 +123,7 @@ func (c *partJSON) part() (part, error) {
 				Name: c.Root.Name, Service: c.Root.Service,
 			},
 		},
-		matched: c.Matched,
+		matched:  c.Matched,
+		verified: c.Matched,
 	}, nil
 }

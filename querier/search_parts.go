@@ -13,10 +13,12 @@ import (
 
 // part is what phase 1 of a search learns of a trace from one source (a
 // block, or the live tail): the summary of the trace's spans there, and
-// whether one of them passes the scan's span filter.
+// whether one of them may pass the scan's span filter (matched), or
+// certainly does (verified). The two differ only for a block's parts in a
+// lazy search, which does not scan the filter's columns up front.
 type part struct {
 	schema.TraceSummary
-	matched bool
+	matched, verified bool
 }
 
 // partsPlan says what phase 1 reads of each source.
@@ -30,6 +32,13 @@ type partsPlan struct {
 	// fields are the fields of the summaries the trace-level conditions
 	// read.
 	fields block.SummaryFields
+	// lazy says the blocks' spans are not scanned for the span filter up
+	// front: every trace whose summary passes is a candidate, and phase 2
+	// judges them, most recent first, until the limit is reached, or until
+	// the share that match says a scan costs less (see tenantScan.narrow).
+	// A search with a limit whose query matches many traces reads a few of
+	// them instead of a column of every block.
+	lazy bool
 }
 
 func newPartsPlan(q *traceql.Query) partsPlan {
@@ -59,13 +68,13 @@ func (p partsPlan) everyPart() bool { return len(p.traceConds) > 0 }
 // summaries says whether phase 1 reads the blocks' trace summaries. A
 // search with a span filter and no trace-level condition does not: the
 // scan of the filter's columns gives the candidates and their starts.
-func (p partsPlan) summaries() bool { return p.filter == nil || p.everyPart() }
+func (p partsPlan) summaries() bool { return p.filter == nil || p.lazy || p.everyPart() }
 
 // blockParts returns the parts phase 1 needs of the block r reads, in
 // trace ID order.
 func (p partsPlan) blockParts(ctx context.Context, r *block.Reader, traces int64) ([]part, error) {
 	var matched []part
-	if p.filter != nil {
+	if p.filter != nil && !p.lazy {
 		var err error
 		if matched, err = p.matchedParts(ctx, r); err != nil {
 			return nil, err
@@ -76,12 +85,12 @@ func (p partsPlan) blockParts(ctx context.Context, r *block.Reader, traces int64
 	}
 	out := make([]part, 0, traces)
 	err := r.Summaries(ctx, p.fields, func(s schema.TraceSummary) error {
-		pt := part{TraceSummary: s, matched: p.filter == nil}
+		pt := part{TraceSummary: s, matched: p.filter == nil || p.lazy, verified: p.filter == nil}
 		for len(matched) > 0 && bytes.Compare(matched[0].ID[:], s.ID[:]) < 0 {
 			matched = matched[1:]
 		}
 		if len(matched) > 0 && matched[0].ID == s.ID {
-			pt.matched, matched = true, matched[1:]
+			pt.matched, pt.verified, matched = true, true, matched[1:]
 		}
 		if pt.matched || p.everyPart() {
 			out = append(out, pt)
@@ -102,6 +111,7 @@ func (p partsPlan) matchedParts(ctx context.Context, r *block.Reader) ([]part, e
 	)
 	flush := func() {
 		if current.matched {
+			current.verified = true
 			out = append(out, current)
 		}
 	}
@@ -142,6 +152,7 @@ func mergeParts(sources [][]part, emit func(p part)) {
 		for len(h) > 0 && h[0][0].ID == merged.ID {
 			merged.Merge(&h[0][0].TraceSummary)
 			merged.matched = merged.matched || h[0][0].matched
+			merged.verified = merged.verified || h[0][0].verified
 			h.advance()
 		}
 		emit(merged)
@@ -189,7 +200,7 @@ func (p partsPlan) candidateOf(merged part) (candidate, bool) {
 			return candidate{}, false
 		}
 	}
-	return candidate{id: merged.ID, start: merged.Start}, true
+	return candidate{id: merged.ID, start: merged.Start, verified: merged.verified}, true
 }
 
 // candidateQueue hands out candidates most recent first. It orders them
@@ -216,6 +227,12 @@ func (q *candidateQueue) Pop() any {
 	x := old[len(old)-1]
 	*q = old[:len(old)-1]
 	return x
+}
+
+// keep drops the candidates keep rejects.
+func (q *candidateQueue) keep(keep func(candidate) bool) {
+	*q = slices.DeleteFunc(*q, func(c candidate) bool { return !keep(c) })
+	heap.Init(q)
 }
 
 // peek returns the most recent candidate left; ok is false when none is.

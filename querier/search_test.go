@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/spanlog/spanlog/block"
+	"github.com/spanlog/spanlog/internal/promtest"
 	"github.com/spanlog/spanlog/objstore"
 	"github.com/spanlog/spanlog/querier/internal/querytest"
 	"github.com/spanlog/spanlog/querier/traceql"
@@ -403,6 +404,56 @@ func TestTraceLevelConditionsNeedNoSpans(t *testing.T) {
 		}
 		if tc.hits != (len(res.Traces) > 0) {
 			t.Errorf("%s: %d hits, want some: %v", tc.query, len(res.Traces), tc.hits)
+		}
+	}
+}
+
+// TestLazySearchReadsFewTraces: a search with a limit and a span filter
+// reads the most recent traces whole and judges them, scanning no block's
+// columns while they match often enough; when they do not, it scans the
+// blocks for the spans that pass and reads only those traces. Either
+// way, the answer is the most recent matches.
+func TestLazySearchReadsFewTraces(t *testing.T) {
+	bkt := newTestBucket(t)
+	const blocks, perBlock = 4, 50
+	var rare []pcommon.TraceID // most recent first
+	for b := range blocks {
+		td := ptrace.NewTraces()
+		for i := range perBlock {
+			k := b*perBlock + i
+			id := pcommon.TraceID{byte(k), 0x1a}
+			spans := []int{0, 1, 2}
+			if k%40 == 7 {
+				spans = append(spans, 9)
+				rare = append([]pcommon.TraceID{id}, rare...)
+			}
+			querytest.TraceSpans(id, k, spans...).ResourceSpans().MoveAndAppendTo(td.ResourceSpans())
+		}
+		querytest.WriteBlock(t, bkt, b, td)
+	}
+	q := startQuerier(t, bkt)
+	for _, tc := range []struct {
+		query string
+		limit int
+		want  []pcommon.TraceID
+		scans float64
+	}{
+		{`{ name = "op-1" }`, 5, []pcommon.TraceID{{199, 0x1a}, {198, 0x1a}, {197, 0x1a}, {196, 0x1a}, {195, 0x1a}}, 0},
+		{`{ name = "op-9" }`, 3, rare[:3], blocks},
+		{`{ name = "nowhere" }`, 5, nil, blocks},
+		{`{ name = "op-9" }`, 0, rare, blocks}, // no limit: eager
+	} {
+		before := promtest.Value(t, q.reg, "spanlog_querier_search_filter_scans_total")
+		res := search(t, q, tc.query, tc.limit)
+		var got []pcommon.TraceID
+		for _, h := range res.Traces {
+			got = append(got, h.TraceID)
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s limit %d: got %v, want %v", tc.query, tc.limit, got, tc.want)
+		}
+		if scans := promtest.Value(t, q.reg, "spanlog_querier_search_filter_scans_total") - before; scans != tc.scans {
+			t.Errorf("%s limit %d: scanned %v blocks for the filter, want %v", tc.query, tc.limit, scans, tc.scans)
 		}
 	}
 }

@@ -28,12 +28,14 @@ func (q *Querier) collectTags(ctx context.Context, tenants []string, tr TimeRang
 			tenants: tenants,
 			tr:      tr,
 			query:   query,
-			visit: func(trace []schema.SpanRow) {
-				if ss, ok := query.Evaluate(trace); ok {
+			visit: func(trace []schema.SpanRow) bool {
+				ss, ok := query.Evaluate(trace)
+				if ok {
 					for _, sp := range ss.Spans {
 						set.add(sp.Row)
 					}
 				}
+				return ok
 			},
 		})
 		return err
