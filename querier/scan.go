@@ -176,10 +176,11 @@ func (q *Querier) liveTailParts(ctx context.Context, tenant string, query *trace
 	return out, partial, nil
 }
 
-// candidates is phase 1: it returns the candidates of every source, each
-// once, most recent first as they are taken. Each source's parts are in
-// trace ID order, so the parts of a trace are joined by one merge of all
-// sources, without a table of every trace.
+// candidates is phase 1: it returns the candidates of every source, most
+// recent first as they are taken. When trace-level conditions need the
+// parts of a trace joined, each source's parts being in trace ID order,
+// one merge of all sources joins them, without a table of every trace, and
+// each trace is a candidate once; otherwise each part is a candidate.
 func (ts *tenantScan) candidates(ctx context.Context) (*candidateQueue, error) {
 	var (
 		mu      sync.Mutex
@@ -198,9 +199,22 @@ func (ts *tenantScan) candidates(ctx context.Context) (*candidateQueue, error) {
 	if err != nil {
 		return nil, err
 	}
+	var out []candidate
+	if !ts.plan.everyPart() {
+		// Without trace-level conditions, a part's start bounds its
+		// trace's from above as well as all parts' together do: each
+		// part is a candidate, and phase 2 reads a trace once.
+		for _, parts := range append(sources, ts.live) {
+			for _, p := range parts {
+				if c, ok := ts.plan.candidateOf(p); ok {
+					out = append(out, c)
+				}
+			}
+		}
+		return newCandidateQueue(out), nil
+	}
 	slices.SortFunc(ts.live, func(a, b part) int { return bytes.Compare(a.ID[:], b.ID[:]) })
 	sources = append(sources, ts.live)
-	var out []candidate
 	mergeParts(sources, func(merged part) {
 		if c, ok := ts.plan.candidateOf(merged); ok {
 			out = append(out, c)
@@ -236,6 +250,8 @@ func (ts *tenantScan) visitWhole(ctx context.Context, cands *candidateQueue) err
 	}
 	lazy := ts.plan.lazy
 	var read, matched int
+	// A trace with parts in several sources can be a candidate of each.
+	visited := make(map[[16]byte]bool)
 	for {
 		next, ok := cands.peek()
 		if !ok {
@@ -244,7 +260,12 @@ func (ts *tenantScan) visitWhole(ctx context.Context, cands *candidateQueue) err
 		if floor, ok := ts.currentFloor(); ok && next.start < floor {
 			return nil
 		}
-		traces, err := ts.wholeTraces(ctx, cands.take(batch))
+		taken := slices.DeleteFunc(cands.take(batch), func(c candidate) bool {
+			seen := visited[c.id]
+			visited[c.id] = true
+			return seen
+		})
+		traces, err := ts.wholeTraces(ctx, taken)
 		if err != nil {
 			return err
 		}
