@@ -3,8 +3,10 @@
 // while it runs, then a summary with failures by code and export latency.
 //
 //	spanlog-loadgen -endpoint 127.0.0.1:4317 -rate 2000 -duration 30s
+//	spanlog-loadgen -endpoint 127.0.0.1:4317 -rate 0 -traces 140000 -seed 1
 //
-// It exits with status 1 when no span was acknowledged, 2 on bad flags.
+// It exits with status 1 when no span was acknowledged, or, given
+// -traces, when any was not; 2 on bad flags.
 package main
 
 import (
@@ -47,8 +49,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		ctx, cancel = context.WithTimeout(ctx, duration)
 		defer cancel()
 	}
-	fmt.Fprintf(stdout, "sending to %s over %s, %s traces/s of %d spans, %d per request, %d workers, seed %d\n",
-		cfg.Endpoint, cfg.Protocol, rateText(cfg.Rate), cfg.SpansPerTrace, cfg.BatchTraces, cfg.Workers, g.Seed())
+	fmt.Fprintf(stdout, "sending %sto %s over %s, %s traces/s of %d spans, %d per request, %d workers, seed %d\n",
+		countText(cfg.Traces), cfg.Endpoint, cfg.Protocol, rateText(cfg.Rate), cfg.SpansPerTrace, cfg.BatchTraces, cfg.Workers, g.Seed())
 
 	stopReports := make(chan struct{})
 	reported := make(chan struct{})
@@ -64,7 +66,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	printSummary(stdout, cfg, res)
-	if res.AckedSpans == 0 {
+	// A counted run is meant to load a data set whole.
+	if res.AckedSpans == 0 || cfg.Traces > 0 && res.AckedSpans != cfg.Traces*int64(cfg.SpansPerTrace) {
 		return 1
 	}
 	return 0
@@ -87,6 +90,7 @@ func parseFlags(args []string, stderr io.Writer) (loadgen.Config, time.Duration,
 	fs.IntVar(&cfg.Services, "services", cfg.Services, "distinct service.name values")
 	fs.DurationVar(&cfg.RequestTimeout, "request-timeout", cfg.RequestTimeout, "longest wait for one export request's answer")
 	fs.Int64Var(&cfg.Seed, "seed", cfg.Seed, "seed making trace shapes and IDs reproducible; 0 picks one from the clock")
+	fs.Int64Var(&cfg.Traces, "traces", cfg.Traces, "traces to send before stopping, shared among the workers; 0 sends until -duration or interrupted")
 	fs.DurationVar(&duration, "duration", 0, "how long to send; 0 sends until interrupted")
 	if err := fs.Parse(args); err != nil {
 		return cfg, 0, err
@@ -103,6 +107,13 @@ func parseFlags(args []string, stderr io.Writer) (loadgen.Config, time.Duration,
 		cfg.Endpoint = "127.0.0.1:4318"
 	}
 	return cfg, duration, nil
+}
+
+func countText(traces int64) string {
+	if traces == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d traces ", traces)
 }
 
 func rateText(rate float64) string {
