@@ -7,6 +7,14 @@
 //
 // It exits with status 1 when no span was acknowledged, or, given
 // -traces, when any was not; 2 on bad flags.
+//
+// Its search subcommand times TraceQL searches as Grafana makes them, by
+// default ten written for the traces it sends, and prints a table of their
+// latencies (see internal/querybench):
+//
+//	spanlog-loadgen search -endpoint http://127.0.0.1:3200 -since 1h -repeat 5
+//
+// It exits with status 1 when a query failed, 2 on bad flags.
 package main
 
 import (
@@ -31,6 +39,9 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "search" {
+		return runSearch(ctx, args[1:], stdout, stderr)
+	}
 	cfg, duration, err := parseFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
