@@ -20,8 +20,8 @@ import (
 // queries take turns, one run of each per round, so that a moment of
 // contention on a shared machine spreads over all of them rather than
 // landing on one. A query stops running at its first failure, which its
-// result keeps. Run returns an error when cfg is not valid or ctx ended;
-// the report then holds what was measured so far.
+// result keeps. Run returns an error, and no report, when cfg is not
+// valid; when ctx ends, it returns ctx's error and what it measured so far.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
