@@ -25,7 +25,7 @@ LDFLAGS  := -X main.version=$(VERSION) -X main.revision=$(REVISION) -X main.bran
 # Tests time out well inside CI's budget; the e2e package builds the binary itself.
 TEST_TIMEOUT ?= 12m
 
-.PHONY: all build run test unit lint soak bench bench-read bench-compact bench-catchup bench-clean fuzz tools clean
+.PHONY: all build run test unit lint soak bench bench-read bench-compact bench-catchup bench-search-workload bench-clean fuzz tools clean
 
 all: build
 
@@ -33,6 +33,9 @@ build: $(BIN)/spanlog
 
 $(BIN)/spanlog: FORCE
 	$(GO) build -ldflags '$(LDFLAGS)' -o $@ ./cmd/spanlog
+
+$(BIN)/spanlog-loadgen: FORCE
+	$(GO) build -o $@ ./cmd/spanlog-loadgen
 
 ## run: all roles in one process, embedded Kafka and local storage under ./data
 run: build
@@ -96,6 +99,14 @@ CATCHUP_PARTITIONS ?= 8
 bench-catchup:
 	SPANLOG_CATCHUP_BACKLOG=$(CATCHUP_BACKLOG) SPANLOG_CATCHUP_RATE=$(CATCHUP_RATE) SPANLOG_CATCHUP_PARTITIONS=$(CATCHUP_PARTITIONS) SPANLOG_CATCHUP_BASELINE=$(CATCHUP_BASELINE) \
 		$(GO) test -count=1 -timeout 90m -run '^TestCatchUpBacklog$$' -v ./e2e/
+
+## bench-search-workload: issue 11's search table: SEARCH_SPANS of load-generator traffic into a fresh bin/spanlog (all roles, temporary data dir), then its ten default searches as Grafana makes them (limit 20, spss 3), SEARCH_REPEAT times each, once the block-builders caught up (SEARCH_AFTER=load: right after the load)
+SEARCH_SPANS  ?= 1400000
+SEARCH_REPEAT ?= 5
+SEARCH_AFTER  ?= blocks
+bench-search-workload: $(BIN)/spanlog $(BIN)/spanlog-loadgen
+	BIN=$(BIN) SEARCH_SPANS=$(SEARCH_SPANS) SEARCH_REPEAT=$(SEARCH_REPEAT) SEARCH_AFTER=$(SEARCH_AFTER) \
+		scripts/bench-search-workload.sh
 
 ## bench-clean: delete bench-read's cached datasets
 bench-clean:

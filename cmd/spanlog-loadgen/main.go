@@ -3,8 +3,18 @@
 // while it runs, then a summary with failures by code and export latency.
 //
 //	spanlog-loadgen -endpoint 127.0.0.1:4317 -rate 2000 -duration 30s
+//	spanlog-loadgen -endpoint 127.0.0.1:4317 -rate 0 -traces 140000 -seed 1
 //
-// It exits with status 1 when no span was acknowledged, 2 on bad flags.
+// It exits with status 1 when no span was acknowledged, or, given
+// -traces, when any was not; 2 on bad flags.
+//
+// Its search subcommand times TraceQL searches as Grafana makes them, by
+// default ten written for the traces it sends, and prints a table of their
+// latencies (see internal/querybench):
+//
+//	spanlog-loadgen search -endpoint http://127.0.0.1:3200 -since 1h -repeat 5
+//
+// It exits with status 1 when a query failed, 2 on bad flags.
 package main
 
 import (
@@ -29,6 +39,9 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "search" {
+		return runSearch(ctx, args[1:], stdout, stderr)
+	}
 	cfg, duration, err := parseFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
@@ -47,8 +60,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		ctx, cancel = context.WithTimeout(ctx, duration)
 		defer cancel()
 	}
-	fmt.Fprintf(stdout, "sending to %s over %s, %s traces/s of %d spans, %d per request, %d workers, seed %d\n",
-		cfg.Endpoint, cfg.Protocol, rateText(cfg.Rate), cfg.SpansPerTrace, cfg.BatchTraces, cfg.Workers, g.Seed())
+	fmt.Fprintf(stdout, "sending %sto %s over %s, %s traces/s of %d spans, %d per request, %d workers, seed %d\n",
+		countText(cfg.Traces), cfg.Endpoint, cfg.Protocol, rateText(cfg.Rate), cfg.SpansPerTrace, cfg.BatchTraces, cfg.Workers, g.Seed())
 
 	stopReports := make(chan struct{})
 	reported := make(chan struct{})
@@ -64,7 +77,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	printSummary(stdout, cfg, res)
-	if res.AckedSpans == 0 {
+	// A counted run is meant to load a data set whole.
+	if res.AckedSpans == 0 || cfg.Traces > 0 && res.AckedSpans != cfg.Traces*int64(cfg.SpansPerTrace) {
 		return 1
 	}
 	return 0
@@ -87,6 +101,7 @@ func parseFlags(args []string, stderr io.Writer) (loadgen.Config, time.Duration,
 	fs.IntVar(&cfg.Services, "services", cfg.Services, "distinct service.name values")
 	fs.DurationVar(&cfg.RequestTimeout, "request-timeout", cfg.RequestTimeout, "longest wait for one export request's answer")
 	fs.Int64Var(&cfg.Seed, "seed", cfg.Seed, "seed making trace shapes and IDs reproducible; 0 picks one from the clock")
+	fs.Int64Var(&cfg.Traces, "traces", cfg.Traces, "traces to send before stopping, shared among the workers; 0 sends until -duration or interrupted")
 	fs.DurationVar(&duration, "duration", 0, "how long to send; 0 sends until interrupted")
 	if err := fs.Parse(args); err != nil {
 		return cfg, 0, err
@@ -103,6 +118,13 @@ func parseFlags(args []string, stderr io.Writer) (loadgen.Config, time.Duration,
 		cfg.Endpoint = "127.0.0.1:4318"
 	}
 	return cfg, duration, nil
+}
+
+func countText(traces int64) string {
+	if traces == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d traces ", traces)
 }
 
 func rateText(rate float64) string {

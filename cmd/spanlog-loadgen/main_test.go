@@ -39,11 +39,11 @@ func TestParseFlags(t *testing.T) {
 			name: "every flag",
 			args: []string{"-endpoint", "h:1", "-tenant", "t1", "-workers", "8", "-rate", "2000",
 				"-spans-per-trace", "3", "-attributes-per-span", "4", "-batch-traces", "5",
-				"-services", "6", "-request-timeout", "2s", "-seed", "9", "-duration", "30s"},
+				"-services", "6", "-request-timeout", "2s", "-seed", "9", "-traces", "100", "-duration", "30s"},
 			change: func(c *loadgen.Config) {
 				c.Endpoint, c.Tenant, c.Workers, c.Rate = "h:1", "t1", 8, 2000
 				c.SpansPerTrace, c.AttributesPerSpan, c.BatchTraces = 3, 4, 5
-				c.Services, c.RequestTimeout, c.Seed = 6, 2*time.Second, 9
+				c.Services, c.RequestTimeout, c.Seed, c.Traces = 6, 2*time.Second, 9, 100
 			},
 			duration: 30 * time.Second,
 		},
@@ -83,6 +83,40 @@ func TestRunReportsAckedAndFailed(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
+	}
+}
+
+func TestRunSendsACountOfTraces(t *testing.T) {
+	tests := []struct {
+		name      string
+		failEvery int
+		code      int
+	}{
+		{"all acked", 0, 0},
+		// A counted run loads a data set: one that is not whole fails.
+		{"some failed", 4, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rcv := loadgentest.NewGRPC(t, loadgentest.Options{FailEvery: tt.failEvery})
+			var out, errOut bytes.Buffer
+			args := []string{"-endpoint", rcv.Endpoint, "-rate", "0", "-traces", "30", "-batch-traces", "4", "-spans-per-trace", "2"}
+			if code := run(t.Context(), args, &out, &errOut); code != tt.code {
+				t.Fatalf("exit status %d, want %d; output:\n%s%s", code, tt.code, out.String(), errOut.String())
+			}
+			if want := "sending 30 traces to"; !strings.Contains(out.String(), want) {
+				t.Errorf("output lacks %q:\n%s", want, out.String())
+			}
+			var spans int64
+			for _, req := range rcv.Requests() {
+				for _, s := range req.Spans {
+					spans += int64(len(s))
+				}
+			}
+			if spans != 60 {
+				t.Errorf("receiver got %d spans, want 60", spans)
+			}
+		})
 	}
 }
 

@@ -57,6 +57,12 @@ type Config struct {
 	// the same non-zero seed send the same trace IDs. 0 picks a seed from
 	// the clock. Default 0.
 	Seed int64
+	// Traces is how many traces to send before the run ends by itself, so
+	// that a seed and a number of workers reproduce a whole data set, all
+	// but its timestamps. Each worker sends its share in requests of
+	// BatchTraces, the last one smaller when the share is not a multiple
+	// of it. 0 sends until the run's context ends. Default 0.
+	Traces int64
 }
 
 // DefaultConfig returns a gentle load of 100 traces per second over OTLP/gRPC
@@ -98,6 +104,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("loadgen: services must be at least 1, got %d", c.Services)
 	case c.RequestTimeout <= 0:
 		return fmt.Errorf("loadgen: request timeout must be positive, got %v", c.RequestTimeout)
+	case c.Traces < 0:
+		return fmt.Errorf("loadgen: traces must be >= 0, got %d", c.Traces)
 	}
 	return nil
 }

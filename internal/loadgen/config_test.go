@@ -28,6 +28,8 @@ func TestConfigValidate(t *testing.T) {
 		{"huge requests", func(c *Config) { c.BatchTraces, c.SpansPerTrace = 1000, 1000 }, "at most"},
 		{"no services", func(c *Config) { c.Services = 0 }, "services"},
 		{"no timeout", func(c *Config) { c.RequestTimeout = 0 }, "timeout"},
+		{"a count of traces", func(c *Config) { c.Traces = 5 }, ""},
+		{"negative traces", func(c *Config) { c.Traces = -1 }, "traces must"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -51,9 +51,9 @@ func (g *Generator) Seed() int64 { return g.seed }
 // Progress is the count so far; it can be called while Run runs.
 func (g *Generator) Progress() Progress { return g.rec.snapshot() }
 
-// Run sends traces until ctx ends, then waits for the requests in flight,
-// each bounded by Config.RequestTimeout, so that every request sent has an
-// outcome in the Result. It returns an error only when it cannot start; a
+// Run sends traces until ctx ends or Config.Traces are sent, then waits for
+// the requests in flight, each bounded by Config.RequestTimeout, so that
+// every request sent has an outcome in the Result. It returns an error only when it cannot start; a
 // Generator runs once.
 func (g *Generator) Run(ctx context.Context) (*Result, error) {
 	if !g.started.CompareAndSwap(false, true) {
@@ -81,19 +81,44 @@ func (g *Generator) Run(ctx context.Context) (*Result, error) {
 	var wg sync.WaitGroup
 	for i, e := range exporters {
 		traces := newTraceBuilder(g.cfg, g.services, g.seed, i)
-		wg.Go(func() { g.work(ctx, e, traces, pace) })
+		share := g.share(i)
+		wg.Go(func() { g.work(ctx, e, traces, pace, share) })
 	}
 	wg.Wait()
 	return g.rec.result(time.Since(start)), nil
 }
 
-// work is one worker: build a request, wait for its turn, send it, record.
-func (g *Generator) work(ctx context.Context, e *exporter, traces *traceBuilder, pace *pacer) {
+// share is how many traces worker i sends, -1 for no limit. Each worker
+// has a fixed share, rather than all drawing from one count, so that a seed
+// gives the same traces whichever worker is faster.
+func (g *Generator) share(i int) int64 {
+	if g.cfg.Traces == 0 {
+		return -1
+	}
+	w := int64(g.cfg.Workers)
+	n := g.cfg.Traces / w
+	if int64(i) < g.cfg.Traces%w {
+		n++
+	}
+	return n
+}
+
+// work is one worker: wait for its turn, build a request of up to left
+// traces (-1: no limit), send it, record.
+func (g *Generator) work(ctx context.Context, e *exporter, traces *traceBuilder, pace *pacer, left int64) {
 	// A request already sent must finish even when ctx ends: abandoned, it
 	// would have no outcome to record.
 	sendCtx := context.WithoutCancel(ctx)
-	for pace.wait(ctx, g.cfg.BatchTraces) {
-		b := traces.batch(g.cfg.BatchTraces, time.Now())
+	for left != 0 {
+		n := g.cfg.BatchTraces
+		if left > 0 {
+			n = int(min(int64(n), left))
+			left -= int64(n)
+		}
+		if !pace.wait(ctx, n) {
+			return
+		}
+		b := traces.batch(n, time.Now())
 		g.rec.sent(b.spanCount())
 		start := time.Now()
 		if class := e.export(sendCtx, b.spans); class != "" {

@@ -147,6 +147,47 @@ func TestRunKeepsToTheRate(t *testing.T) {
 	}
 }
 
+func TestRunSendsExactlyTheTracesAskedFor(t *testing.T) {
+	for _, protocol := range protocols() {
+		t.Run(protocol, func(t *testing.T) {
+			rcv := receiver(t, protocol, loadgentest.Options{})
+			cfg := testConfig(protocol, rcv.Endpoint)
+			cfg.Rate = 0
+			cfg.Traces = 23 // shares of 8, 8 and 7: requests of 4, 4, 4, 4, 4 and 3
+			g, err := New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// No deadline: the run must end by itself.
+			res, err := g.Run(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Acked) != 23 || res.AckedSpans != 23*int64(cfg.SpansPerTrace) || res.FailedRequests != 0 {
+				t.Fatalf("acked %d traces, %d spans, %d requests failed; want 23 traces, %d spans",
+					len(res.Acked), res.AckedSpans, res.FailedRequests, 23*cfg.SpansPerTrace)
+			}
+			var sizes []int
+			for _, req := range rcv.Requests() {
+				sizes = append(sizes, len(req.Spans))
+			}
+			slices.Sort(sizes)
+			if want := []int{3, 4, 4, 4, 4, 4}; !slices.Equal(sizes, want) {
+				t.Errorf("requests of %v traces, want %v", sizes, want)
+			}
+
+			// The same seed sends the same traces again.
+			again, err := Run(t.Context(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(slices.SortedFunc(maps.Keys(again.Acked), compareTraceIDs), slices.SortedFunc(maps.Keys(res.Acked), compareTraceIDs)) {
+				t.Error("a second run with the same seed sent other traces")
+			}
+		})
+	}
+}
+
 func TestRunCountsTimeoutsAsFailedEvenWhenStored(t *testing.T) {
 	want := map[string]string{ProtocolGRPC: "grpc DeadlineExceeded", ProtocolHTTP: "http timeout"}
 	for _, protocol := range protocols() {
@@ -237,3 +278,5 @@ func assertSameSpans(t *testing.T, got, want map[trace.TraceID][]trace.SpanID) {
 }
 
 func compareSpanIDs(a, b trace.SpanID) int { return slices.Compare(a[:], b[:]) }
+
+func compareTraceIDs(a, b trace.TraceID) int { return slices.Compare(a[:], b[:]) }
