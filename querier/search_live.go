@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
 	"github.com/spanlog/spanlog/querier/live"
 	"github.com/spanlog/spanlog/querier/traceql"
 	"github.com/spanlog/spanlog/schema"
@@ -45,7 +47,7 @@ type rootJSON struct {
 
 // digestCandidates is the digester of liveCandidates: each tenant's parts
 // among the spans of a slice.
-func digestCandidates(args json.RawMessage) (func(live.Slice) any, error) {
+func digestCandidates(args json.RawMessage) (func(live.Slice) (any, error), error) {
 	var a candidatesArgs
 	if err := json.Unmarshal(args, &a); err != nil {
 		return nil, fmt.Errorf("live request candidates: %w", err)
@@ -58,17 +60,18 @@ func digestCandidates(args json.RawMessage) (func(live.Slice) any, error) {
 		}
 		plan = newPartsPlan(query)
 	}
-	return func(s live.Slice) any { return sliceParts(s, plan) }, nil
+	return func(s live.Slice) (any, error) { return sliceParts(s, plan) }, nil
 }
 
 // sliceParts returns the parts of each tenant's traces in s that plan
 // needs.
-func sliceParts(s live.Slice, plan partsPlan) map[string][]partJSON {
-	out := make(map[string][]partJSON, len(s.Traces))
-	for tenant, parts := range s.Traces {
+func sliceParts(s live.Slice, plan partsPlan) (map[string][]partJSON, error) {
+	tenants := s.Tenants()
+	out := make(map[string][]partJSON, len(tenants))
+	for _, tenant := range tenants {
 		var rows []schema.SpanRow
-		for _, td := range parts {
-			rows = schema.AppendRows(rows, td)
+		if err := s.Decode(tenant, func(td ptrace.Traces) { rows = schema.AppendRows(rows, td) }); err != nil {
+			return nil, err
 		}
 		eachTrace(rows, func(trace []schema.SpanRow) {
 			matched := plan.filter == nil || plan.filter.anyMatches(trace)
@@ -87,7 +90,7 @@ func sliceParts(s live.Slice, plan partsPlan) map[string][]partJSON {
 			})
 		})
 	}
-	return out
+	return out, nil
 }
 
 // eachTrace sorts rows by trace ID and calls fn with each trace's rows.

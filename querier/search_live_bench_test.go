@@ -58,7 +58,11 @@ func BenchmarkSearchLive(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				if _, err := json.Marshal(answer(s)); err != nil {
+				digest, err := answer(s)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := json.Marshal(digest); err != nil {
 					b.Fatal(err)
 				}
 			}

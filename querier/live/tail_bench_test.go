@@ -236,8 +236,8 @@ func BenchmarkTailSlice(b *testing.B) {
 				b.Fatal(err)
 			}
 			n := 0
-			for _, td := range s.Traces["single-tenant"] {
-				n += td.SpanCount()
+			if err := s.Decode("single-tenant", func(td ptrace.Traces) { n += td.SpanCount() }); err != nil {
+				b.Fatal(err)
 			}
 			if n != loadSpans {
 				b.Fatalf("%d spans", n)
@@ -253,8 +253,8 @@ func BenchmarkTailSlice(b *testing.B) {
 				b.Fatal(err)
 			}
 			n := 0
-			for _, td := range s.Traces["single-tenant"] {
-				n += td.SpanCount()
+			if err := s.Decode("single-tenant", func(td ptrace.Traces) { n += td.SpanCount() }); err != nil {
+				b.Fatal(err)
 			}
 			if n < 200_000 {
 				b.Fatalf("%d spans", n)
