@@ -69,28 +69,39 @@ func sliceParts(s live.Slice, plan partsPlan) (map[string][]partJSON, error) {
 	tenants := s.Tenants()
 	out := make(map[string][]partJSON, len(tenants))
 	for _, tenant := range tenants {
+		if plan.filter == nil {
+			// Every trace is a candidate, judged by its summary.
+			for _, sum := range s.Summaries(tenant) {
+				out[tenant] = append(out[tenant], partOf(sum, true))
+			}
+			continue
+		}
 		var rows []schema.SpanRow
 		if err := s.Decode(tenant, func(td ptrace.Traces) { rows = schema.AppendRows(rows, td) }); err != nil {
 			return nil, err
 		}
 		eachTrace(rows, func(trace []schema.SpanRow) {
-			matched := plan.filter == nil || plan.filter.anyMatches(trace)
+			matched := plan.filter.anyMatches(trace)
 			if !matched && !plan.everyPart() {
 				return
 			}
-			sum := schema.SummarizeTrace(trace)
-			out[tenant] = append(out[tenant], partJSON{
-				ID: hex.EncodeToString(sum.ID[:]), Start: sum.Start, End: sum.End,
-				Spans: sum.Spans, Errors: sum.Errors, Matched: matched,
-				Root: rootJSON{
-					Parentless: sum.Root.Parentless, Start: sum.Root.Start,
-					SpanID: hex.EncodeToString(sum.Root.SpanID[:]),
-					Name:   sum.Root.Name, Service: sum.Root.Service,
-				},
-			})
+			out[tenant] = append(out[tenant], partOf(schema.SummarizeTrace(trace), matched))
 		})
 	}
 	return out, nil
+}
+
+// partOf is the part sum describes on the wire.
+func partOf(sum schema.TraceSummary, matched bool) partJSON {
+	return partJSON{
+		ID: hex.EncodeToString(sum.ID[:]), Start: sum.Start, End: sum.End,
+		Spans: sum.Spans, Errors: sum.Errors, Matched: matched,
+		Root: rootJSON{
+			Parentless: sum.Root.Parentless, Start: sum.Root.Start,
+			SpanID: hex.EncodeToString(sum.Root.SpanID[:]),
+			Name:   sum.Root.Name, Service: sum.Root.Service,
+		},
+	}
 }
 
 // eachTrace sorts rows by trace ID and calls fn with each trace's rows.

@@ -12,6 +12,8 @@ import (
 	"github.com/klauspost/compress/s2"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/spanlog/spanlog/schema"
 )
 
 // Tail holds the records of the log that blocks do not cover yet, so a
@@ -78,17 +80,21 @@ type liveRecord struct {
 	// held is the record's value in s2's block format. OTLP protobuf
 	// repeats attribute keys and resources from span to span, and
 	// compresses 3 to 5 times.
-	held     []byte
-	traceIDs []pcommon.TraceID
-	gone     bool // trimmed: held by order alone, without its value
+	held []byte
+	// traces summarizes the record's spans of each trace, in trace ID
+	// order, so that a search that needs only the traces' summaries
+	// decodes nothing (see Slice.Summaries).
+	traces []schema.TraceSummary
+	gone   bool // trimmed: held by order alone, without its value
 }
 
 // Memory a record costs beside its value: the record itself and its place
-// in the lists, and per trace ID its entry in the trace index. Measured by
+// in the lists, and per trace its summary (with its root's name) and its
+// entry in the trace index. Measured by
 // TestLiveTailMemoryStaysWithinItsBound.
 const (
 	liveRecordOverhead = 160
-	liveTraceOverhead  = 256
+	liveTraceOverhead  = 384
 )
 
 // recordCost is what a record counts against the bound: its compressed
@@ -98,7 +104,7 @@ func recordCost(held []byte, traces int) int64 {
 	return int64(cap(held)) + liveRecordOverhead + int64(traces)*liveTraceOverhead
 }
 
-func (r *liveRecord) cost() int64 { return recordCost(r.held, len(r.traceIDs)) }
+func (r *liveRecord) cost() int64 { return recordCost(r.held, len(r.traces)) }
 
 // NewTail returns an empty live tail of at most maxBytes owning the
 // given partitions from the given offsets: everything below them is in
@@ -169,7 +175,7 @@ func (t *Tail) Owned() map[int32]int64 {
 // ignored. Older records are evicted to make room within the bound; a
 // record larger than the bound on its own is evicted at once.
 func (t *Tail) Add(tenant string, partition int32, offset int64, ts time.Time, value []byte, td ptrace.Traces) {
-	rec := &liveRecord{tenant: tenant, offset: offset, time: ts.UnixNano(), held: t.compress(value), traceIDs: traceIDs(td)}
+	rec := &liveRecord{tenant: tenant, offset: offset, time: ts.UnixNano(), held: t.compress(value), traces: summarize(td)}
 	cost := rec.cost()
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -192,7 +198,8 @@ func (t *Tail) Add(tenant string, partition int32, offset int64, ts time.Time, v
 		p.tenants[tenant] = lt
 	}
 	lt.records = append(lt.records, rec)
-	for _, id := range rec.traceIDs {
+	for _, sum := range rec.traces {
+		id := pcommon.TraceID(sum.ID)
 		lt.byTrace[id] = append(lt.byTrace[id], rec)
 	}
 	p.order = append(p.order, rec)
@@ -253,23 +260,29 @@ func (t *Tail) evictOldestLocked() bool {
 	t.evictedBytes += rec.cost()
 	t.records--
 	t.bytes -= rec.cost()
-	rec.held, rec.traceIDs = nil, nil
+	rec.held, rec.traces = nil, nil
 	return true
 }
 
 // forgetLocked removes r from lt's trace index, and lt from p once it holds
 // nothing.
 func (t *Tail) forgetLocked(p *livePartition, lt *liveTenant, r *liveRecord) {
-	for _, id := range r.traceIDs {
+	lt.unindex(r)
+	if len(lt.records) == 0 {
+		delete(p.tenants, r.tenant)
+	}
+}
+
+// unindex removes r from lt's trace index.
+func (lt *liveTenant) unindex(r *liveRecord) {
+	for _, sum := range r.traces {
+		id := pcommon.TraceID(sum.ID)
 		rest := slices.DeleteFunc(lt.byTrace[id], func(x *liveRecord) bool { return x == r })
 		if len(rest) == 0 {
 			delete(lt.byTrace, id)
 		} else {
 			lt.byTrace[id] = rest
 		}
-	}
-	if len(lt.records) == 0 {
-		delete(p.tenants, r.tenant)
 	}
 }
 
@@ -348,7 +361,7 @@ func (t *Tail) Slice(tenants []string, partitions []int32, ids []pcommon.TraceID
 			}
 			if len(ids) == 0 {
 				for _, r := range lt.records {
-					out.add(tenant, r.held)
+					out.add(tenant, r)
 				}
 				continue
 			}
@@ -357,7 +370,7 @@ func (t *Tail) Slice(tenants []string, partitions []int32, ids []pcommon.TraceID
 				for _, r := range lt.byTrace[id] {
 					if !seen[r] {
 						seen[r] = true
-						out.add(tenant, r.held)
+						out.add(tenant, r)
 					}
 				}
 			}
@@ -394,17 +407,10 @@ func (t *Tail) Trim(covered func(tenant string, partition int32) int64) {
 				continue
 			}
 			for _, r := range lt.records[:n] {
-				for _, id := range r.traceIDs {
-					rest := slices.DeleteFunc(lt.byTrace[id], func(x *liveRecord) bool { return x == r })
-					if len(rest) == 0 {
-						delete(lt.byTrace, id)
-					} else {
-						lt.byTrace[id] = rest
-					}
-				}
+				lt.unindex(r)
 				t.records--
 				t.bytes -= r.cost()
-				r.gone, r.held, r.traceIDs = true, nil, nil
+				r.gone, r.held, r.traces = true, nil, nil
 				p.gone++
 			}
 			lt.records = slices.Delete(lt.records, 0, n)
@@ -448,20 +454,43 @@ func (t *Tail) Evictions() (records, size int64, gaps int) {
 	return t.evictions, t.evictedBytes, gaps
 }
 
-// traceIDs lists the distinct trace IDs in td.
-func traceIDs(td ptrace.Traces) []pcommon.TraceID {
-	var ids []pcommon.TraceID
+// summarize returns the summary of each trace's spans in td, in trace ID
+// order: what schema.SummarizeTrace says of the trace's rows, without the
+// cost of converting every span and attribute to a row at ingest.
+func summarize(td ptrace.Traces) []schema.TraceSummary {
+	all := make([]schema.TraceSummary, 0, td.SpanCount())
 	for _, rs := range td.ResourceSpans().All() {
+		// The service_name search column's: a string or nothing.
+		var service string
+		if v, ok := rs.Resource().Attributes().Get(schema.KeyServiceName); ok && v.Type() == pcommon.ValueTypeStr {
+			service = v.Str()
+		}
 		for _, ss := range rs.ScopeSpans().All() {
 			for _, s := range ss.Spans().All() {
-				ids = append(ids, s.TraceID())
+				start := uint64(s.StartTimestamp())
+				sum := schema.TraceSummary{
+					ID: s.TraceID(), Start: start, End: uint64(s.EndTimestamp()), Spans: 1,
+					Root: schema.RootSpan{
+						Parentless: s.ParentSpanID().IsEmpty(), Start: start,
+						SpanID: s.SpanID(), Name: s.Name(), Service: service,
+					},
+				}
+				if s.Status().Code() == ptrace.StatusCodeError {
+					sum.Errors = 1
+				}
+				all = append(all, sum)
 			}
 		}
 	}
-	slices.SortFunc(ids, func(a, b pcommon.TraceID) int { return bytes.Compare(a[:], b[:]) })
-	if ids = slices.Compact(ids); len(ids) < cap(ids) {
-		// Held as long as the record: no room to spare.
-		ids = slices.Clone(ids)
+	slices.SortFunc(all, func(a, b schema.TraceSummary) int { return bytes.Compare(a.ID[:], b.ID[:]) })
+	var out []schema.TraceSummary
+	for i := range all {
+		if n := len(out); n > 0 && out[n-1].ID == all[i].ID {
+			out[n-1].Merge(&all[i])
+			continue
+		}
+		out = append(out, all[i])
 	}
-	return ids
+	// Held as long as the record: no room to spare.
+	return slices.Clone(out)
 }

@@ -215,7 +215,9 @@ func fullTail(b *testing.B, spans int) (*Tail, []pcommon.TraceID) {
 	var ids []pcommon.TraceID
 	for i, r := range records {
 		live.Add("single-tenant", r.partition, int64(i), time.Unix(0, int64(i)), r.value, r.td)
-		ids = append(ids, traceIDs(r.td)...)
+		for _, sum := range summarize(r.td) {
+			ids = append(ids, sum.ID)
+		}
 	}
 	return live, ids
 }

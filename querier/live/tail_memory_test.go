@@ -69,7 +69,7 @@ func TestLiveTailMemoryStaysWithinItsBound(t *testing.T) {
 				for _, lt := range p.tenants {
 					for _, r := range lt.records {
 						values += int64(cap(r.held))
-						traces += int64(len(r.traceIDs))
+						traces += int64(len(r.traces))
 					}
 				}
 			}

@@ -1,6 +1,7 @@
 package live
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"maps"
@@ -123,6 +124,98 @@ func TestLiveTailLookupDecodesOnlyRecordsHoldingTheTrace(t *testing.T) {
 	}
 	if n := live.Decoded(); n != 2+2*101 {
 		t.Fatalf("reading a slice of 101 records twice decoded %d records", n-2)
+	}
+}
+
+// TestLiveTailSummariesAreThoseOfTheDecodedSpans checks that the
+// summaries a slice gives without decoding are what schema.SummarizeTrace
+// says of each trace's spans decoded from the slice, for traces whose spans
+// are split across records, held twice, with or without their root, and
+// with a service.name of another type than string.
+func TestLiveTailSummariesAreThoseOfTheDecodedSpans(t *testing.T) {
+	records := loadRecords(t, 4_000)
+	live := NewTail(1<<30, map[int32]int64{0: 0, 1: 0, 2: 0, 3: 0, 4: 0, 5: 0, 6: 0, 7: 0})
+	next := make(map[int32]int64)
+	add := func(p int32, td ptrace.Traces) {
+		t.Helper()
+		value, err := (&ptrace.ProtoMarshaler{}).MarshalTraces(td)
+		if err != nil {
+			t.Fatal(err)
+		}
+		live.Add("a", p, next[p], time.Unix(0, next[p]), value, td)
+		next[p]++
+	}
+	for i, r := range records {
+		if i%5 == 1 {
+			// A service.name that is no string names no service.
+			r.td.ResourceSpans().At(0).Resource().Attributes().PutInt("service.name", 7)
+		}
+		if i%7 == 2 {
+			// Traces whose roots have not arrived.
+			for _, rs := range r.td.ResourceSpans().All() {
+				rs.ScopeSpans().At(0).Spans().RemoveIf(func(s ptrace.Span) bool { return s.ParentSpanID().IsEmpty() })
+			}
+		}
+		// Every third record in two halves, the second half again.
+		if i%3 != 0 {
+			add(r.partition, r.td)
+			continue
+		}
+		first, second := ptrace.NewTraces(), ptrace.NewTraces()
+		r.td.CopyTo(first)
+		r.td.CopyTo(second)
+		n := 0
+		keep := func(half int) func(ptrace.Span) bool {
+			return func(ptrace.Span) bool { n++; return n%2 == half }
+		}
+		for _, rs := range first.ResourceSpans().All() {
+			rs.ScopeSpans().At(0).Spans().RemoveIf(keep(0))
+		}
+		n = 0
+		for _, rs := range second.ResourceSpans().All() {
+			rs.ScopeSpans().At(0).Spans().RemoveIf(keep(1))
+		}
+		add(r.partition, first)
+		add(r.partition, second)
+		add(r.partition, second)
+	}
+	partitions := []int32{0, 1, 2, 3, 4, 5, 6, 7}
+	noBlocks := func(string, int32) int64 { return 0 }
+	all, _, err := live.Slice([]string{"a"}, partitions, nil, noBlocks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []pcommon.TraceID
+	for _, sum := range all.Summaries("a") {
+		ids = append(ids, sum.ID)
+	}
+	some, _, err := live.Slice([]string{"a"}, partitions, ids[:len(ids)/3], noBlocks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, s := range map[string]Slice{"every trace": all, "some traces": some} {
+		decoded := live.Decoded()
+		got := s.Summaries("a")
+		if n := live.Decoded() - decoded; n != 0 {
+			t.Fatalf("%s: Summaries decoded %d records", name, n)
+		}
+		var rows []schema.SpanRow
+		for _, td := range decodeAll(t, s, "a") {
+			rows = schema.AppendRows(rows, td)
+		}
+		slices.SortStableFunc(rows, func(a, b schema.SpanRow) int { return bytes.Compare(a.TraceID[:], b.TraceID[:]) })
+		var want []schema.TraceSummary
+		for start := 0; start < len(rows); {
+			end := start + 1
+			for end < len(rows) && rows[end].TraceID == rows[start].TraceID {
+				end++
+			}
+			want = append(want, schema.SummarizeTrace(rows[start:end]))
+			start = end
+		}
+		if len(want) < 100 || !slices.Equal(got, want) {
+			t.Fatalf("%s: %d summaries, want %d (first %+v, want %+v)", name, len(got), len(want), got[0], want[0])
+		}
 	}
 }
 
