@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
 	"github.com/spanlog/spanlog/querier/live"
 	"github.com/spanlog/spanlog/querier/traceql"
 	"github.com/spanlog/spanlog/schema"
@@ -45,7 +47,7 @@ type rootJSON struct {
 
 // digestCandidates is the digester of liveCandidates: each tenant's parts
 // among the spans of a slice.
-func digestCandidates(args json.RawMessage) (func(live.Slice) any, error) {
+func digestCandidates(args json.RawMessage) (func(live.Slice) (any, error), error) {
 	var a candidatesArgs
 	if err := json.Unmarshal(args, &a); err != nil {
 		return nil, fmt.Errorf("live request candidates: %w", err)
@@ -58,36 +60,48 @@ func digestCandidates(args json.RawMessage) (func(live.Slice) any, error) {
 		}
 		plan = newPartsPlan(query)
 	}
-	return func(s live.Slice) any { return sliceParts(s, plan) }, nil
+	return func(s live.Slice) (any, error) { return sliceParts(s, plan) }, nil
 }
 
 // sliceParts returns the parts of each tenant's traces in s that plan
 // needs.
-func sliceParts(s live.Slice, plan partsPlan) map[string][]partJSON {
-	out := make(map[string][]partJSON, len(s.Traces))
-	for tenant, parts := range s.Traces {
+func sliceParts(s live.Slice, plan partsPlan) (map[string][]partJSON, error) {
+	tenants := s.Tenants()
+	out := make(map[string][]partJSON, len(tenants))
+	for _, tenant := range tenants {
+		if plan.filter == nil {
+			// Every trace is a candidate, judged by its summary.
+			for _, sum := range s.Summaries(tenant) {
+				out[tenant] = append(out[tenant], partOf(sum, true))
+			}
+			continue
+		}
 		var rows []schema.SpanRow
-		for _, td := range parts {
-			rows = schema.AppendRows(rows, td)
+		if err := s.Decode(tenant, func(td ptrace.Traces) { rows = schema.AppendRows(rows, td) }); err != nil {
+			return nil, err
 		}
 		eachTrace(rows, func(trace []schema.SpanRow) {
-			matched := plan.filter == nil || plan.filter.anyMatches(trace)
+			matched := plan.filter.anyMatches(trace)
 			if !matched && !plan.everyPart() {
 				return
 			}
-			sum := schema.SummarizeTrace(trace)
-			out[tenant] = append(out[tenant], partJSON{
-				ID: hex.EncodeToString(sum.ID[:]), Start: sum.Start, End: sum.End,
-				Spans: sum.Spans, Errors: sum.Errors, Matched: matched,
-				Root: rootJSON{
-					Parentless: sum.Root.Parentless, Start: sum.Root.Start,
-					SpanID: hex.EncodeToString(sum.Root.SpanID[:]),
-					Name:   sum.Root.Name, Service: sum.Root.Service,
-				},
-			})
+			out[tenant] = append(out[tenant], partOf(schema.SummarizeTrace(trace), matched))
 		})
 	}
-	return out
+	return out, nil
+}
+
+// partOf is the part sum describes on the wire.
+func partOf(sum schema.TraceSummary, matched bool) partJSON {
+	return partJSON{
+		ID: hex.EncodeToString(sum.ID[:]), Start: sum.Start, End: sum.End,
+		Spans: sum.Spans, Errors: sum.Errors, Matched: matched,
+		Root: rootJSON{
+			Parentless: sum.Root.Parentless, Start: sum.Root.Start,
+			SpanID: hex.EncodeToString(sum.Root.SpanID[:]),
+			Name:   sum.Root.Name, Service: sum.Root.Service,
+		},
+	}
 }
 
 // eachTrace sorts rows by trace ID and calls fn with each trace's rows.

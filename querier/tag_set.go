@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
 	"github.com/spanlog/spanlog/querier/live"
 	"github.com/spanlog/spanlog/querier/traceql"
 	"github.com/spanlog/spanlog/schema"
@@ -151,22 +153,25 @@ func (s *tagSet) json() tagSetJSON {
 const liveTags = "tags"
 
 // digestTags is the digester of liveTags.
-func digestTags(args json.RawMessage) (func(live.Slice) any, error) {
+func digestTags(args json.RawMessage) (func(live.Slice) (any, error), error) {
 	var tq tagQuery
 	if err := json.Unmarshal(args, &tq); err != nil {
 		return nil, fmt.Errorf("live request tags: %w", err)
 	}
-	return func(s live.Slice) any {
+	return func(s live.Slice) (any, error) {
 		set := newTagSet(tq)
-		for _, parts := range s.Traces {
-			for _, td := range parts {
+		for _, tenant := range s.Tenants() {
+			err := s.Decode(tenant, func(td ptrace.Traces) {
 				rows := schema.AppendRows(nil, td)
 				for i := range rows {
 					set.add(&rows[i])
 				}
+			})
+			if err != nil {
+				return nil, err
 			}
 		}
-		return set.json()
+		return set.json(), nil
 	}, nil
 }
 

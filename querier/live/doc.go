@@ -12,7 +12,9 @@
 // traces, or the answer of a Digester the querier hands in, so that only
 // the answer travels.
 //
-// It owns the tail, its bound and evictions, partition ownership, the
+// It owns the tail, what it holds of each record (the value, compressed,
+// and an index by tenant and trace ID; a query decodes what it reads, see
+// Slice), its bound and evictions, partition ownership, the
 // peer protocol and its errors and status codes, and Partial, which says
 // why an answer may lack spans. It does not own what a digester asks
 // (search candidates, tags: package querier does), TraceQL, blocks (it

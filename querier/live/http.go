@@ -115,7 +115,11 @@ func (t *Tails) handle(w http.ResponseWriter, r *http.Request) error {
 		return fmt.Errorf("%w: live tail answer of %d bytes or more, over querier.peer-max-response-bytes %d", ErrResponseTooLarge, size, limit)
 	}
 	if answer != nil {
-		if resp.Digest, err = json.Marshal(answer(s)); err != nil {
+		digest, err := answer(s)
+		if err != nil {
+			return err
+		}
+		if resp.Digest, err = json.Marshal(digest); err != nil {
 			return err
 		}
 	} else {
@@ -123,14 +127,12 @@ func (t *Tails) handle(w http.ResponseWriter, r *http.Request) error {
 			m    ptrace.ProtoMarshaler
 			size int64
 		)
-		resp.Traces = make(map[string][]byte, len(s.Traces))
-		for tenant, parts := range s.Traces {
-			if len(parts) == 0 {
-				continue
-			}
+		resp.Traces = make(map[string][]byte)
+		for _, tenant := range s.Tenants() {
 			all := ptrace.NewTraces()
-			for _, td := range parts {
-				td.ResourceSpans().MoveAndAppendTo(all.ResourceSpans())
+			err := s.Decode(tenant, func(td ptrace.Traces) { td.ResourceSpans().MoveAndAppendTo(all.ResourceSpans()) })
+			if err != nil {
+				return err
 			}
 			// JSON carries the protobuf in base64: 4 bytes for 3.
 			if size += int64(m.TracesSize(all)) * 4 / 3; size > limit {

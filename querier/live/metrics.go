@@ -66,6 +66,10 @@ func (m *metrics) register(reg prometheus.Registerer, tail func() *Tail, maxByte
 			Name: "spanlog_querier_live_evicted_bytes_total",
 			Help: "Bytes of the records the live tail evicted to stay within querier.live-tail-max-bytes.",
 		}, live(func(l *Tail) float64 { _, n, _ := l.Evictions(); return float64(n) })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "spanlog_querier_live_records_decoded_total",
+			Help: "Live-tail records decoded to answer queries: every record for a search or tags request, only those holding the trace for a lookup by ID.",
+		}, live(func(l *Tail) float64 { return float64(l.Decoded()) })),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "spanlog_querier_live_gaps",
 			Help: "Tenants' partitions whose evicted live-tail records no known block holds yet: answers reading them are PARTIAL.",

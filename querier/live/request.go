@@ -63,8 +63,9 @@ type Query struct {
 // answer, not as the spans. What the question is, the live tail does not
 // know: the querier hands it the Digester of each kind. It reads
 // args, the question's own as the asker encoded them, before any span is
-// read, and returns what answers it from the spans of a slice, in JSON.
-type Digester func(args json.RawMessage) (func(Slice) any, error)
+// read, and returns what answers it from the spans of a slice, in JSON,
+// or the slice's error decoding them.
+type Digester func(args json.RawMessage) (func(Slice) (any, error), error)
 
 // Answer is what the live tails answered to one Query.
 type Answer struct {

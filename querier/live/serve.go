@@ -55,7 +55,7 @@ func (t *Tails) serve(ctx context.Context, live *Tail, lq Query, partitions []in
 
 // digest returns the Digester of kind, ready to answer args; nil for a
 // request for spans.
-func (t *Tails) digest(kind string, args json.RawMessage) (func(Slice) any, error) {
+func (t *Tails) digest(kind string, args json.RawMessage) (func(Slice) (any, error), error) {
 	if kind == KindSpans {
 		return nil, nil
 	}
@@ -80,14 +80,19 @@ func (t *Tails) answer(ctx context.Context, live *Tail, lq Query, kind string, a
 	if err != nil {
 		return Answer{}, partial, err
 	}
-	a := Answer{Traces: s.Traces, From: s.From}
+	a := Answer{From: s.From}
 	if answer == nil {
-		return a, partial, nil
+		a.Traces, err = s.traces()
+		return a, partial, err
 	}
-	d, err := json.Marshal(answer(s))
+	digest, err := answer(s)
 	if err != nil {
 		return Answer{}, partial, err
 	}
-	a.Traces, a.Digests = nil, []json.RawMessage{d}
+	d, err := json.Marshal(digest)
+	if err != nil {
+		return Answer{}, partial, err
+	}
+	a.Digests = []json.RawMessage{d}
 	return a, partial, nil
 }

@@ -1,10 +1,14 @@
 package live
 
 import (
+	"bytes"
+	"encoding/hex"
+	"math/rand/v2"
 	"runtime"
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/s2"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 )
@@ -26,6 +30,7 @@ func TestLiveTailMemoryStaysWithinItsBound(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			before := heapInUse()
+			rng := rand.NewChaCha8([32]byte{})
 			live := NewTail(bound, map[int32]int64{0: 0, 1: 0, 2: 0, 3: 0})
 			var added int64
 			var fetch []byte // the buffer of the fetch records are read from
@@ -38,7 +43,10 @@ func TestLiveTailMemoryStaysWithinItsBound(t *testing.T) {
 					s.SetSpanID(pcommon.SpanID{7: 1})
 					s.SetName("span")
 					if c.attr > 0 {
-						s.Attributes().PutStr("payload", string(make([]byte, c.attr)))
+						// Random, so that it does not compress.
+						payload := make([]byte, c.attr/2)
+						_, _ = rng.Read(payload)
+						s.Attributes().PutStr("payload", hex.EncodeToString(payload))
 					}
 				}
 				value, err := (&ptrace.ProtoMarshaler{}).MarshalTraces(td)
@@ -60,8 +68,8 @@ func TestLiveTailMemoryStaysWithinItsBound(t *testing.T) {
 			for _, p := range live.parts {
 				for _, lt := range p.tenants {
 					for _, r := range lt.records {
-						values += int64(cap(r.value))
-						traces += int64(len(r.traceIDs))
+						values += int64(cap(r.held))
+						traces += int64(len(r.traces))
 					}
 				}
 			}
@@ -83,4 +91,49 @@ func heapInUse() int64 {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return int64(m.HeapAlloc)
+}
+
+// TestLiveTailHoldsRecordsCompressed fills a live tail with records of the
+// load generator's shapes and checks that it holds each record compressed,
+// losslessly, and nothing decoded: what it counts against its bound is
+// each compressed value and its index, fewer bytes than the records came
+// in.
+func TestLiveTailHoldsRecordsCompressed(t *testing.T) {
+	records := loadRecords(t, 20_000)
+	live := NewTail(1<<40, map[int32]int64{0: 0, 1: 0, 2: 0, 3: 0, 4: 0, 5: 0, 6: 0, 7: 0})
+	var given int64
+	values := make(map[int32][][]byte) // by partition, in offset order
+	for i, r := range records {
+		live.Add("single-tenant", r.partition, int64(i), time.Unix(0, int64(i)), r.value, r.td)
+		given += int64(len(r.value))
+		values[r.partition] = append(values[r.partition], r.value)
+	}
+	var counted int64
+	for p := range values {
+		for _, r := range live.parts[p].tenants["single-tenant"].records {
+			counted += r.cost()
+		}
+	}
+	n, size := live.Size()
+	if n != len(records) || size != counted {
+		t.Fatalf("the tail counts %d records, %d bytes; it holds %d records, %d bytes with their index", n, size, len(records), counted)
+	}
+	if size >= given {
+		t.Fatalf("the tail holds %d bytes for records of %d bytes: not compressed", size, given)
+	}
+	for p, want := range values {
+		held := live.parts[p].tenants["single-tenant"].records
+		if len(held) != len(want) {
+			t.Fatalf("partition %d: the tail holds %d records of %d", p, len(held), len(want))
+		}
+		for i, r := range held {
+			value, err := s2.Decode(nil, r.held)
+			if err != nil || !bytes.Equal(value, want[i]) {
+				t.Fatalf("partition %d offset %d: the tail holds %d bytes that do not decode to the record (%v)", p, r.offset, len(r.held), err)
+			}
+		}
+	}
+	if n := live.Decoded(); n != 0 {
+		t.Fatalf("%d records decoded before any query", n)
+	}
 }

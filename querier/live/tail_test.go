@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"maps"
+	"math/rand/v2"
 	"slices"
 	"testing"
 	"time"
@@ -33,8 +34,21 @@ func find(t *testing.T, live *Tail, tenant string, id pcommon.TraceID) []ptrace.
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s.Traces[tenant]
+	return decodeAll(t, s, tenant)
 }
+
+// decodeAll returns the spans of each of tenant's records in s.
+func decodeAll(t *testing.T, s Slice, tenant string) []ptrace.Traces {
+	t.Helper()
+	var out []ptrace.Traces
+	if err := s.Decode(tenant, func(td ptrace.Traces) { out = append(out, td) }); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// heldAs returns value as a live tail holds it.
+func heldAs(value []byte) []byte { return new(Tail).compress(value) }
 
 func TestLiveTailFindKeepsTenantsApart(t *testing.T) {
 	live := NewTail(1<<30, map[int32]int64{0: 0, 1: 0})
@@ -65,6 +79,143 @@ func TestLiveTailFindKeepsTenantsApart(t *testing.T) {
 	}
 	if got := find(t, live, "c", querytest.TraceID(1)); len(got) != 0 {
 		t.Fatalf("unknown tenant found %d records", len(got))
+	}
+}
+
+// TestLiveTailLookupDecodesOnlyRecordsHoldingTheTrace checks that the
+// slice of a lookup by ID decodes the records holding the trace and no
+// other, and that a slice of every trace decodes every record it holds,
+// each time it is read.
+func TestLiveTailLookupDecodesOnlyRecordsHoldingTheTrace(t *testing.T) {
+	live := NewTail(1<<30, map[int32]int64{0: 0, 1: 0})
+	// Trace 1 is in two records of tenant a, one per partition, and in
+	// one of tenant b; 98 more records of a hold other traces.
+	addRecord(t, live, "a", 0, 0, querytest.Spans([2]byte{1, 1}, [2]byte{2, 1}))
+	addRecord(t, live, "a", 1, 0, querytest.Spans([2]byte{1, 2}))
+	addRecord(t, live, "b", 0, 1, querytest.Spans([2]byte{1, 3}))
+	for off := range int64(98) {
+		addRecord(t, live, "a", int32(off%2), 2+off, querytest.Spans([2]byte{byte(3 + off), 1}))
+	}
+	if n := live.Decoded(); n != 0 {
+		t.Fatalf("%d records decoded before any query", n)
+	}
+	got := find(t, live, "a", querytest.TraceID(1))
+	if len(got) != 2 {
+		t.Fatalf("trace 1 of a in %d records, want 2", len(got))
+	}
+	if n := live.Decoded(); n != 2 {
+		t.Fatalf("a lookup of a trace held in 2 records decoded %d records", n)
+	}
+
+	s, _, err := live.Slice([]string{"a", "b"}, []int32{0, 1}, nil, func(string, int32) int64 { return 0 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := live.Decoded(); n != 2 {
+		t.Fatalf("taking a slice decoded %d records", n-2)
+	}
+	if tenants := s.Tenants(); !slices.Equal(tenants, []string{"a", "b"}) {
+		t.Fatalf("slice of tenants %v, want [a b]", tenants)
+	}
+	for range 2 {
+		if n := len(decodeAll(t, s, "a")) + len(decodeAll(t, s, "b")); n != 101 {
+			t.Fatalf("slice of every trace read %d records, want 101", n)
+		}
+	}
+	if n := live.Decoded(); n != 2+2*101 {
+		t.Fatalf("reading a slice of 101 records twice decoded %d records", n-2)
+	}
+}
+
+// TestLiveTailSummariesAreThoseOfTheDecodedSpans checks that the
+// summaries a slice gives without decoding are what schema.SummarizeTrace
+// says of each trace's spans decoded from the slice, for traces whose spans
+// are split across records, held twice, with or without their root, and
+// with a service.name of another type than string.
+func TestLiveTailSummariesAreThoseOfTheDecodedSpans(t *testing.T) {
+	records := loadRecords(t, 4_000)
+	live := NewTail(1<<30, map[int32]int64{0: 0, 1: 0, 2: 0, 3: 0, 4: 0, 5: 0, 6: 0, 7: 0})
+	next := make(map[int32]int64)
+	add := func(p int32, td ptrace.Traces) {
+		t.Helper()
+		value, err := (&ptrace.ProtoMarshaler{}).MarshalTraces(td)
+		if err != nil {
+			t.Fatal(err)
+		}
+		live.Add("a", p, next[p], time.Unix(0, next[p]), value, td)
+		next[p]++
+	}
+	for i, r := range records {
+		if i%5 == 1 {
+			// A service.name that is no string names no service.
+			r.td.ResourceSpans().At(0).Resource().Attributes().PutInt("service.name", 7)
+		}
+		if i%7 == 2 {
+			// Traces whose roots have not arrived.
+			for _, rs := range r.td.ResourceSpans().All() {
+				rs.ScopeSpans().At(0).Spans().RemoveIf(func(s ptrace.Span) bool { return s.ParentSpanID().IsEmpty() })
+			}
+		}
+		// Every third record in two halves, the second half again.
+		if i%3 != 0 {
+			add(r.partition, r.td)
+			continue
+		}
+		first, second := ptrace.NewTraces(), ptrace.NewTraces()
+		r.td.CopyTo(first)
+		r.td.CopyTo(second)
+		n := 0
+		keep := func(half int) func(ptrace.Span) bool {
+			return func(ptrace.Span) bool { n++; return n%2 == half }
+		}
+		for _, rs := range first.ResourceSpans().All() {
+			rs.ScopeSpans().At(0).Spans().RemoveIf(keep(0))
+		}
+		n = 0
+		for _, rs := range second.ResourceSpans().All() {
+			rs.ScopeSpans().At(0).Spans().RemoveIf(keep(1))
+		}
+		add(r.partition, first)
+		add(r.partition, second)
+		add(r.partition, second)
+	}
+	partitions := []int32{0, 1, 2, 3, 4, 5, 6, 7}
+	noBlocks := func(string, int32) int64 { return 0 }
+	all, _, err := live.Slice([]string{"a"}, partitions, nil, noBlocks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []pcommon.TraceID
+	for _, sum := range all.Summaries("a") {
+		ids = append(ids, sum.ID)
+	}
+	some, _, err := live.Slice([]string{"a"}, partitions, ids[:len(ids)/3], noBlocks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, s := range map[string]Slice{"every trace": all, "some traces": some} {
+		decoded := live.Decoded()
+		got := s.Summaries("a")
+		if n := live.Decoded() - decoded; n != 0 {
+			t.Fatalf("%s: Summaries decoded %d records", name, n)
+		}
+		var rows []schema.SpanRow
+		for _, td := range decodeAll(t, s, "a") {
+			rows = schema.AppendRows(rows, td)
+		}
+		slices.SortStableFunc(rows, func(a, b schema.SpanRow) int { return bytes.Compare(a.TraceID[:], b.TraceID[:]) })
+		var want []schema.TraceSummary
+		for start := 0; start < len(rows); {
+			end := start + 1
+			for end < len(rows) && rows[end].TraceID == rows[start].TraceID {
+				end++
+			}
+			want = append(want, schema.SummarizeTrace(rows[start:end]))
+			start = end
+		}
+		if len(want) < 100 || !slices.Equal(got, want) {
+			t.Fatalf("%s: %d summaries, want %d (first %+v, want %+v)", name, len(got), len(want), got[0], want[0])
+		}
 	}
 }
 
@@ -155,8 +306,8 @@ func TestLiveTailOwnership(t *testing.T) {
 			t.Errorf("tenant %s: from %d, want %d", tenant, got, from)
 		}
 	}
-	if len(s.Traces["a"]) != 0 || len(s.Traces["b"]) != 1 {
-		t.Errorf("slice holds %d records of a (want 0, trimmed), %d of b (want 1)", len(s.Traces["a"]), len(s.Traces["b"]))
+	if len(decodeAll(t, s, "a")) != 0 || len(decodeAll(t, s, "b")) != 1 {
+		t.Errorf("slice holds %d records of a (want 0, trimmed), %d of b (want 1)", len(decodeAll(t, s, "a")), len(decodeAll(t, s, "b")))
 	}
 
 	live.Disown([]int32{0})
@@ -180,7 +331,7 @@ func TestLiveTailEvictsTheOldestPastItsBound(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cost := recordCost(bytes.Clone(value), 1) // as Add keeps it
+	cost := recordCost(heldAs(value), 1)
 	live := NewTail(4*cost, map[int32]int64{0: 0, 1: 0})
 	// Partition 0 gets offsets 0..5 of tenant a, partition 1 offsets
 	// 0..1 of tenant b; stamped so that partition 1's come last.
@@ -206,8 +357,8 @@ func TestLiveTailEvictsTheOldestPastItsBound(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !partial.Evicted || len(s.Traces["a"]) != 2 || len(s.Traces["b"]) != 2 {
-		t.Fatalf("partial %+v, %d records of a (want 2), %d of b (want 2)", partial, len(s.Traces["a"]), len(s.Traces["b"]))
+	if !partial.Evicted || len(decodeAll(t, s, "a")) != 2 || len(decodeAll(t, s, "b")) != 2 {
+		t.Fatalf("partial %+v, %d records of a (want 2), %d of b (want 2)", partial, len(decodeAll(t, s, "a")), len(decodeAll(t, s, "b")))
 	}
 	// Below where evictions ended, the tail holds nothing of a; with no
 	// block of a, the tail holds it from 0 only, with a hole.
@@ -235,8 +386,8 @@ func TestLiveTailEvictsTheOldestPastItsBound(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if partial.Evicted != wantPartial || len(s.Traces["a"]) != 2 {
-			t.Errorf("blocks up to %d: partial %v (want %v), %d records (want 2)", end, partial.Evicted, wantPartial, len(s.Traces["a"]))
+		if partial.Evicted != wantPartial || len(decodeAll(t, s, "a")) != 2 {
+			t.Errorf("blocks up to %d: partial %v (want %v), %d records (want 2)", end, partial.Evicted, wantPartial, len(decodeAll(t, s, "a")))
 		}
 		if !wantPartial && s.From["a"][0] != 4 {
 			t.Errorf("blocks up to %d: from %d, want 4", end, s.From["a"][0])
@@ -249,6 +400,7 @@ func TestLiveTailEvictsTheOldestPastItsBound(t *testing.T) {
 	// A record larger than the whole bound is not kept, and the others
 	// stay.
 	big := make([]byte, 5*cost)
+	_, _ = rand.NewChaCha8([32]byte{}).Read(big) // so that it does not compress
 	live.Add("b", 1, 2, time.Unix(0, 20), big, td)
 	if n, _ := live.Size(); n != 4 {
 		t.Fatalf("%d records after one over the bound, want 4", n)
@@ -269,7 +421,7 @@ func TestLiveTailEvictsAcrossTrims(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cost := recordCost(bytes.Clone(value), 1) // as Add keeps it
+	cost := recordCost(heldAs(value), 1)
 	live := NewTail(3*cost, map[int32]int64{0: 0})
 	tenants := []string{"a", "b"}
 	var covered int64
