@@ -55,9 +55,9 @@ type syncRound struct {
 	err        error
 }
 
-func newGroupCommit(sync func(partitions map[int32]struct{}) error, logger *slog.Logger, reg prometheus.Registerer) *groupCommit {
+func newGroupCommit(syncFiles func(partitions map[int32]struct{}) error, logger *slog.Logger, reg prometheus.Registerer) *groupCommit {
 	g := &groupCommit{
-		sync:   sync,
+		sync:   syncFiles,
 		logger: logger,
 		turn:   make(chan struct{}, 1),
 		rounds: prometheus.NewHistogram(prometheus.HistogramOpts{

@@ -28,10 +28,9 @@ import (
 // to disk: they survive a kill -9 of the process, not a power cut. The
 // returned group commit syncs them: the distributor acks a client only
 // once it synced the partitions the client's records went to. kfake's own
-// SyncWrites, which fsyncs every partition's batch in the broker's one
-// goroutine, one after another, took most of the time of a request: at
-// 4 concurrent clients, a third of the spans/s unsynced writes reach (see
-// docs/benchmarks.md).
+// SyncWrites fsyncs every partition's batch in the broker's one
+// goroutine, one after another, while the broker serves nothing else:
+// most of a request's time went there (docs/benchmarks.md).
 func startEmbeddedKafka(ctx context.Context, cfg EmbeddedKafkaConfig, kafka tracelog.Config, logger *slog.Logger, reg prometheus.Registerer) (*kfake.Cluster, *groupCommit, error) {
 	c, err := kfake.NewCluster(
 		kfake.NumBrokers(1),
@@ -56,9 +55,9 @@ func startEmbeddedKafka(ctx context.Context, cfg EmbeddedKafkaConfig, kafka trac
 		}
 		return float64(n)
 	}))
-	sync := newGroupCommit(newSegmentFiles(cfg.DataDir, kafka.Topic).sync, logger, reg)
+	commit := newGroupCommit(newSegmentFiles(cfg.DataDir, kafka.Topic).sync, logger, reg)
 	logger.Info("embedded kafka started", "addrs", c.ListenAddrs(), "dataDir", cfg.DataDir)
-	return c, sync, nil
+	return c, commit, nil
 }
 
 // configureEmbeddedTopic creates the topic on c if it is missing and sets

@@ -40,11 +40,11 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 
 	var logSyncer producer.LogSyncer
 	if cfg.embedsKafka() {
-		kafka, sync, err := startEmbeddedKafka(ctx, cfg.EmbeddedKafka, cfg.Kafka, logger, reg)
+		kafka, commit, err := startEmbeddedKafka(ctx, cfg.EmbeddedKafka, cfg.Kafka, logger, reg)
 		if err != nil {
 			return err
 		}
-		logSyncer = sync
+		logSyncer = commit
 		// Closed last, after every role stopped using it.
 		defer kafka.Close()
 		// The roles talk to the embedded broker wherever it listens (a
@@ -149,10 +149,10 @@ type listening struct {
 }
 
 // buildRoles creates the roles of cfg.Target, the distributor with
-// logSyncer if not nil, and returns the querier
-// among them, if any, whose routes the servers serve. A role that uses
-// object storage starts only on a bucket that passed its check
-// (objstore.Open), which may wait for S3 to answer.
+// logSyncer if not nil, and returns the querier among them, if any, whose
+// routes the servers serve. A role that uses object storage starts only on
+// a bucket that passed its check (objstore.Open), which may wait for S3 to
+// answer.
 func buildRoles(ctx context.Context, cfg Config, logSyncer producer.LogSyncer, logger *slog.Logger, reg prometheus.Registerer) ([]role, *querier.Querier, error) {
 	var (
 		roles  []role
