@@ -25,7 +25,7 @@ LDFLAGS  := -X main.version=$(VERSION) -X main.revision=$(REVISION) -X main.bran
 # Tests time out well inside CI's budget; the e2e package builds the binary itself.
 TEST_TIMEOUT ?= 12m
 
-.PHONY: all build run test unit lint soak bench bench-read bench-compact bench-catchup bench-search-workload bench-clean fuzz tools clean
+.PHONY: all build run test unit lint soak bench bench-read bench-compact bench-catchup bench-search-workload bench-ingest bench-clean fuzz tools clean
 
 all: build
 
@@ -107,6 +107,31 @@ SEARCH_AFTER  ?= blocks
 bench-search-workload: $(BIN)/spanlog $(BIN)/spanlog-loadgen
 	BIN=$(BIN) SEARCH_SPANS=$(SEARCH_SPANS) SEARCH_REPEAT=$(SEARCH_REPEAT) SEARCH_AFTER=$(SEARCH_AFTER) \
 		scripts/bench-search-workload.sh
+
+## bench-ingest: -target=all on a fresh data directory, INGEST_WORKERS OTLP clients sending 20 traces of 10 spans per request as fast as they are acked, for INGEST_DURATION: spans/s, export p50/p99 and the process's CPU
+# The ingestion rate limit (15 MiB/s per tenant, ~39,000 spans/s of this
+# load) is off: the bench measures the write path, not the limit.
+# INGEST_FLAGS adds flags to spanlog.
+INGEST_DURATION ?= 30s
+INGEST_WORKERS  ?= 4
+bench-ingest: build
+	@set -e; dir=$$(mktemp -d); trap 'kill $$pid 2>/dev/null; wait $$pid 2>/dev/null; rm -rf "$$dir"' EXIT; \
+	$(GO) build -o "$$dir/spanlog-loadgen" ./cmd/spanlog-loadgen; \
+	$(BIN)/spanlog -target=all -limits.ingestion-rate-bytes=0 -embedded-kafka.port=0 \
+		-embedded-kafka.data-dir="$$dir/kafka" -storage.local.path="$$dir/blocks" \
+		-distributor.grpc-listen-address=127.0.0.1:0 -distributor.http-listen-address=127.0.0.1:0 \
+		-server.http-listen-address=127.0.0.1:0 -server.internal-listen-address=127.0.0.1:0 \
+		$(INGEST_FLAGS) >"$$dir/spanlog.log" 2>&1 & pid=$$!; \
+	for i in $$(seq 300); do grep -q 'msg="distributor ready"' "$$dir/spanlog.log" && break; kill -0 $$pid || { cat "$$dir/spanlog.log"; exit 1; }; sleep 0.1; done; \
+	otlp=$$(sed -n 's/.*msg="distributor serving OTLP".* grpc=\([^ ]*\).*/\1/p' "$$dir/spanlog.log"); \
+	cpu() { awk '{print $$14 + $$15}' /proc/$$pid/stat; }; \
+	echo "load before: $$(cat /proc/loadavg)"; \
+	t0=$$(cpu); s0=$$(date +%s.%N); \
+	"$$dir/spanlog-loadgen" -endpoint "$$otlp" -workers $(INGEST_WORKERS) -batch-traces 20 -spans-per-trace 10 \
+		-services 10 -rate 0 -duration $(INGEST_DURATION) | tail -4; \
+	t1=$$(cpu); s1=$$(date +%s.%N); \
+	awk -v t0=$$t0 -v t1=$$t1 -v s0=$$s0 -v s1=$$s1 -v hz=$$(getconf CLK_TCK) -v load="$$(cat /proc/loadavg)" \
+		'BEGIN { printf "spanlog CPU: %.2f cores; load after: %s\n", (t1 - t0) / hz / (s1 - s0), load }'
 
 ## bench-clean: delete bench-read's cached datasets
 bench-clean:

@@ -59,6 +59,9 @@ func TestEndToEnd(t *testing.T) {
 		"spanlog_block_builder_flush_duration_seconds_count",
 		"spanlog_block_builder_block_size_bytes_count",
 		"spanlog_blocklist_poll_duration_seconds_count",
+		// Acks waited for the embedded Kafka's group commit.
+		"spanlog_embedded_kafka_sync_requests_total",
+		"spanlog_embedded_kafka_sync_duration_seconds_count",
 	} {
 		if v := metric(t, n.HTTP, name); v <= 0 {
 			t.Errorf("metric %s = %v, want > 0", name, v)

@@ -18,9 +18,10 @@ type Config struct {
 	// single trace above it is rejected. It must not exceed the broker's
 	// message.max.bytes (Kafka's default is 1 MiB + 12 bytes). Default 1 MiB.
 	MaxRecordBytes int64 `yaml:"max-record-bytes" help:"Largest Kafka record written, in bytes; must not exceed the broker's message.max.bytes."`
-	// WriteTimeout bounds the wait for Kafka's ack of a request's records;
-	// past it the client gets Unavailable and retries. Default 5s.
-	WriteTimeout time.Duration `yaml:"write-timeout" help:"How long a request waits for Kafka to acknowledge its records."`
+	// WriteTimeout bounds the wait for Kafka's ack of a request's records
+	// and, with the embedded Kafka, for their fsync; past it the client
+	// gets Unavailable and retries. Default 5s.
+	WriteTimeout time.Duration `yaml:"write-timeout" help:"How long a request waits for Kafka to acknowledge its records (and the embedded Kafka to sync them to disk)."`
 	// MaxRequestBytes bounds a request: an OTLP/HTTP body (before and after
 	// decompression) and an OTLP/gRPC message. Default 16 MiB.
 	MaxRequestBytes int64 `yaml:"max-request-bytes" help:"Largest OTLP request accepted, in bytes."`

@@ -27,10 +27,12 @@ type Distributor struct {
 	kafka   tracelog.Config
 	tenants tenant.Config
 	limits  *limits.Overrides
-	rates   *tenantRates
-	logger  *slog.Logger
-	metrics *metrics
-	client  *kgo.Client
+	// logSyncer is Deps.LogSyncer.
+	logSyncer LogSyncer
+	rates     *tenantRates
+	logger    *slog.Logger
+	metrics   *metrics
+	client    *kgo.Client
 
 	grpcListener, httpListener net.Listener
 	grpcServer                 *grpc.Server
@@ -44,23 +46,40 @@ type Distributor struct {
 	pushes inflight
 }
 
+// Deps is what a distributor works with besides its own configuration.
+type Deps struct {
+	// Kafka is the trace log's configuration.
+	Kafka tracelog.Config
+	// Tenants says who may write.
+	Tenants tenant.Config
+	// Limits holds each tenant's limits.
+	Limits *limits.Overrides
+	// LogSyncer, when not nil, makes what Kafka acknowledged durable
+	// before a client is told OK: for a broker whose ack alone does not
+	// mean that, the embedded one. nil with a Kafka cluster, whose ack
+	// with acks=all does.
+	LogSyncer  LogSyncer
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+}
+
 // New returns a distributor writing to the log, within each tenant's limits
-// as lim says them, with its listeners bound (so that their addresses are
+// as deps.Limits says them, with its listeners bound (so that their addresses are
 // known at once) but not serving yet. Call Run exactly once: it serves and,
 // when done, releases the listeners and the Kafka client.
-func New(cfg Config, kafka tracelog.Config, tenants tenant.Config, lim *limits.Overrides, logger *slog.Logger, reg prometheus.Registerer) (*Distributor, error) {
-	for _, err := range []error{cfg.Validate(), kafka.Validate(), tenants.Validate()} {
+func New(cfg Config, deps Deps) (*Distributor, error) {
+	for _, err := range []error{cfg.Validate(), deps.Kafka.Validate(), deps.Tenants.Validate()} {
 		if err != nil {
 			return nil, err
 		}
 	}
-	m, err := newMetrics(reg)
+	m, err := newMetrics(deps.Registerer)
 	if err != nil {
 		return nil, err
 	}
-	d := &Distributor{cfg: cfg, kafka: kafka, tenants: tenants, limits: lim, rates: newTenantRates(), logger: logger, metrics: m,
-		ready: make(chan struct{})}
-	if d.client, err = newClient(cfg, kafka); err != nil {
+	d := &Distributor{cfg: cfg, kafka: deps.Kafka, tenants: deps.Tenants, limits: deps.Limits, logSyncer: deps.LogSyncer,
+		rates: newTenantRates(), logger: deps.Logger, metrics: m, ready: make(chan struct{})}
+	if d.client, err = newClient(cfg, deps.Kafka); err != nil {
 		return nil, err
 	}
 	if d.grpcListener, err = net.Listen("tcp", cfg.GRPCListenAddress); err != nil {

@@ -49,7 +49,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"tenant"}),
 		produceDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "spanlog_distributor_produce_duration_seconds",
-			Help:    "Time from handing a request's records to the Kafka client until all were acknowledged or the request gave up.",
+			Help:    "Time from handing a request's records to the Kafka client until all were acknowledged (and with the embedded Kafka synced to disk) or the request gave up.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
 		}),
 		recordsWritten: prometheus.NewCounterVec(prometheus.CounterOpts{

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -82,8 +83,17 @@ func recordFraming(r *kgo.Record) int {
 	return n
 }
 
+// LogSyncer makes records a broker acknowledged durable, for a broker whose
+// ack does not mean that.
+type LogSyncer interface {
+	// Sync returns nil once every record acknowledged on any of
+	// partitions before the call is on disk, an error if that failed,
+	// and ctx's cause if ctx ends first.
+	Sync(ctx context.Context, partitions []int32) error
+}
+
 // produce writes records and waits until Kafka acknowledged all of them,
-// at most WriteTimeout. On failure some records may have been written; the
+// and the LogSyncer, if any, synced them, at most WriteTimeout. On failure some records may have been written; the
 // client retries and readers drop the duplicates.
 //
 // Records are produced with a context of their own, not the request's:
@@ -126,7 +136,23 @@ func (d *Distributor) produce(ctx context.Context, records []*kgo.Record) error 
 			return d.unavailable(context.Cause(ctx))
 		}
 	}
+	if d.logSyncer != nil {
+		if err := d.logSyncer.Sync(ctx, partitionsOf(records)); err != nil {
+			return d.unavailable(fmt.Errorf("sync the log: %w", err))
+		}
+	}
 	return nil
+}
+
+// partitionsOf returns the partitions records go to, each once.
+func partitionsOf(records []*kgo.Record) []int32 {
+	partitions := make([]int32, 0, len(records))
+	for _, r := range records {
+		if !slices.Contains(partitions, r.Partition) {
+			partitions = append(partitions, r.Partition)
+		}
+	}
+	return partitions
 }
 
 // unavailable reports err as Kafka trouble. The client is told to wait a

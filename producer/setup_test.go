@@ -33,6 +33,8 @@ type testSetup struct {
 	// limits overrides file, if any.
 	limits    limits.Limits
 	overrides string
+	// logSyncer is the distributor's, none by default.
+	logSyncer LogSyncer
 	reg       prometheus.Registerer
 }
 
@@ -88,7 +90,7 @@ func newDistributor(t testing.TB, brokers []string, change func(*testSetup)) *Di
 	if err != nil {
 		t.Fatalf("limits: %v", err)
 	}
-	d, err := New(s.cfg, s.kafka, s.tenants, lim, logger, s.reg)
+	d, err := New(s.cfg, Deps{Kafka: s.kafka, Tenants: s.tenants, Limits: lim, LogSyncer: s.logSyncer, Logger: logger, Registerer: s.reg})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

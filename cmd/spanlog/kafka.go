@@ -18,26 +18,32 @@ import (
 )
 
 // startEmbeddedKafka starts franz-go's kfake cluster in-process: one broker
-// on 127.0.0.1, persisting the log to a data directory with every write
-// synced, so acked spans survive a kill -9 of the process. It creates the
+// on 127.0.0.1, persisting the log to a data directory. It creates the
 // topic kafka names if it is missing, and sets the configs of tracelog's
 // topics on it, plus the segment size, whether it is new or was created by
 // an earlier start: spanlog owns this broker. The size of the data
 // directory is published to reg.
-func startEmbeddedKafka(ctx context.Context, cfg EmbeddedKafkaConfig, kafka tracelog.Config, logger *slog.Logger, reg prometheus.Registerer) (*kfake.Cluster, error) {
+//
+// The broker's ack means the records are written to its files, not synced
+// to disk: they survive a kill -9 of the process, not a power cut. The
+// returned group commit syncs them: the distributor acks a client only
+// once it synced the partitions the client's records went to. kfake's own
+// SyncWrites fsyncs every partition's batch in the broker's one
+// goroutine, one after another, while the broker serves nothing else:
+// most of a request's time went there (docs/benchmarks.md).
+func startEmbeddedKafka(ctx context.Context, cfg EmbeddedKafkaConfig, kafka tracelog.Config, logger *slog.Logger, reg prometheus.Registerer) (*kfake.Cluster, *groupCommit, error) {
 	c, err := kfake.NewCluster(
 		kfake.NumBrokers(1),
 		kfake.Ports(cfg.Port),
 		kfake.DataDir(cfg.DataDir),
-		kfake.SyncWrites(),
 		kfake.BrokerConfigs(map[string]string{"message.max.bytes": strconv.Itoa(cfg.MaxMessageBytes)}),
 	)
 	if err != nil {
-		return nil, fmt.Errorf("start embedded kafka: %w", err)
+		return nil, nil, fmt.Errorf("start embedded kafka: %w", err)
 	}
 	if err := configureEmbeddedTopic(ctx, c, cfg, kafka); err != nil {
 		c.Close()
-		return nil, err
+		return nil, nil, err
 	}
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "spanlog_embedded_kafka_disk_bytes",
@@ -49,8 +55,9 @@ func startEmbeddedKafka(ctx context.Context, cfg EmbeddedKafkaConfig, kafka trac
 		}
 		return float64(n)
 	}))
+	commit := newGroupCommit(newSegmentFiles(cfg.DataDir, kafka.Topic).sync, logger, reg)
 	logger.Info("embedded kafka started", "addrs", c.ListenAddrs(), "dataDir", cfg.DataDir)
-	return c, nil
+	return c, commit, nil
 }
 
 // configureEmbeddedTopic creates the topic on c if it is missing and sets

@@ -19,7 +19,7 @@ import (
 // returns the log's configuration on it and a client of it.
 func embedded(t *testing.T, cfg EmbeddedKafkaConfig, kafka tracelog.Config, reg prometheus.Registerer) (tracelog.Config, *kgo.Client) {
 	t.Helper()
-	c, err := startEmbeddedKafka(t.Context(), cfg, kafka, (&logtest.Buffer{}).Logger(), reg)
+	c, _, err := startEmbeddedKafka(t.Context(), cfg, kafka, (&logtest.Buffer{}).Logger(), reg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,11 +39,13 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
+	var logSyncer producer.LogSyncer
 	if cfg.embedsKafka() {
-		kafka, err := startEmbeddedKafka(ctx, cfg.EmbeddedKafka, cfg.Kafka, logger, reg)
+		kafka, commit, err := startEmbeddedKafka(ctx, cfg.EmbeddedKafka, cfg.Kafka, logger, reg)
 		if err != nil {
 			return err
 		}
+		logSyncer = commit
 		// Closed last, after every role stopped using it.
 		defer kafka.Close()
 		// The roles talk to the embedded broker wherever it listens (a
@@ -68,7 +70,7 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 			}
 		}
 	}
-	roles, q, err := buildRoles(ctx, cfg, logger, reg)
+	roles, q, err := buildRoles(ctx, cfg, logSyncer, logger, reg)
 	if err != nil {
 		if ctx.Err() != nil {
 			logger.Info("stopped while starting", "reason", err)
@@ -147,11 +149,12 @@ type listening struct {
 	ln   net.Listener
 }
 
-// buildRoles creates the roles of cfg.Target, and returns the querier
-// among them, if any, whose routes the servers serve. A role that uses
-// object storage starts only on a bucket that passed its check
-// (objstore.Open), which may wait for S3 to answer.
-func buildRoles(ctx context.Context, cfg Config, logger *slog.Logger, reg prometheus.Registerer) ([]role, *querier.Querier, error) {
+// buildRoles creates the roles of cfg.Target, the distributor with
+// logSyncer if not nil, and returns the querier among them, if any, whose
+// routes the servers serve. A role that uses object storage starts only on
+// a bucket that passed its check (objstore.Open), which may wait for S3 to
+// answer.
+func buildRoles(ctx context.Context, cfg Config, logSyncer producer.LogSyncer, logger *slog.Logger, reg prometheus.Registerer) ([]role, *querier.Querier, error) {
 	var (
 		roles  []role
 		q      *querier.Querier
@@ -175,7 +178,10 @@ func buildRoles(ctx context.Context, cfg Config, logger *slog.Logger, reg promet
 		roles = append(roles, role{name: "limits", run: lim.Run})
 	}
 	if cfg.runs(targetDistributor) {
-		d, err := producer.New(cfg.Distributor, cfg.Kafka, cfg.Tenants, lim, logger.With("role", targetDistributor), reg)
+		d, err := producer.New(cfg.Distributor, producer.Deps{
+			Kafka: cfg.Kafka, Tenants: cfg.Tenants, Limits: lim, LogSyncer: logSyncer,
+			Logger: logger.With("role", targetDistributor), Registerer: reg,
+		})
 		if err != nil {
 			return nil, nil, err
 		}
