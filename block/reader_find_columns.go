@@ -82,7 +82,7 @@ func decodeRowSpan(chunks []parquet.ColumnChunk, fetched *prefetchedReaderAt, pl
 	open := func(cs []int) ([]*leafCursor, error) {
 		out := make([]*leafCursor, len(cs))
 		for i, c := range cs {
-			pages := prefetchedChunk{FileColumnChunk: chunks[c].(*parquet.FileColumnChunk), r: fetched}.Pages()
+			pages := fetchedChunks{chunks: chunks, fetched: fetched}.pages(c)
 			out[i] = &leafCursor{pages: pages}
 			opened = append(opened, out[i])
 			if err := pages.SeekToRow(s.first); err != nil {

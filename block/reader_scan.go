@@ -266,19 +266,11 @@ func (r *Reader) scanGroup(ctx context.Context, g int, plan *scanPlan, keep func
 	for _, f := range plan.flat {
 		leaves = append(leaves, f.column)
 	}
-	ranges := make([]byteRange, len(leaves))
-	for i, c := range leaves {
-		ranges[i] = r.chunkRange(g, c)
-	}
-	fetched, err := prefetch(ctx, r.obj, ranges)
+	fetched, err := r.fetchChunks(ctx, g, leaves)
 	if err != nil {
 		return err
 	}
-	chunks := rg.ColumnChunks()
-	open := func(c int) *leafCursor {
-		chunk := prefetchedChunk{FileColumnChunk: chunks[c].(*parquet.FileColumnChunk), r: fetched}
-		return &leafCursor{pages: chunk.Pages()}
-	}
+	open := fetched.cursor
 	openAll := func(cs []int) []*leafCursor {
 		out := make([]*leafCursor, len(cs))
 		for i, c := range cs {
@@ -341,6 +333,36 @@ func (r *Reader) scanGroup(ctx context.Context, g int, plan *scanPlan, keep func
 		}
 	}
 	return nil
+}
+
+// fetchedChunks are column chunks of one row group, fetched whole.
+type fetchedChunks struct {
+	chunks  []parquet.ColumnChunk
+	fetched *prefetchedReaderAt
+}
+
+// fetchChunks fetches the column chunks of leaves in row group g whole, in
+// one request per run of chunks that are beside each other.
+func (r *Reader) fetchChunks(ctx context.Context, g int, leaves []int) (fetchedChunks, error) {
+	ranges := make([]byteRange, len(leaves))
+	for i, c := range leaves {
+		ranges[i] = r.chunkRange(g, c)
+	}
+	fetched, err := prefetch(ctx, r.obj, ranges)
+	if err != nil {
+		return fetchedChunks{}, err
+	}
+	return fetchedChunks{chunks: r.file.RowGroups()[g].ColumnChunks(), fetched: fetched}, nil
+}
+
+// pages returns the pages of leaf column c, which must have been fetched.
+func (f fetchedChunks) pages(c int) parquet.Pages {
+	return prefetchedChunk{FileColumnChunk: f.chunks[c].(*parquet.FileColumnChunk), r: f.fetched}.Pages()
+}
+
+// cursor returns a cursor over the values of leaf column c.
+func (f fetchedChunks) cursor(c int) *leafCursor {
+	return &leafCursor{pages: f.pages(c)}
 }
 
 // readAttributes appends the attributes of the next row to dst, reading one

@@ -94,18 +94,12 @@ func (r *Reader) groupTimes(ctx context.Context, g int, leaves []int, end bool, 
 	if end {
 		want = leaves[:3]
 	}
-	ranges := make([]byteRange, len(want))
-	for i, c := range want {
-		ranges[i] = r.chunkRange(g, c)
-	}
-	fetched, err := prefetch(ctx, r.obj, ranges)
+	fetched, err := r.fetchChunks(ctx, g, want)
 	if err != nil {
 		return err
 	}
-	chunks := r.file.RowGroups()[g].ColumnChunks()
 	read := func(c int, add func(encoding.Values)) error {
-		chunk := prefetchedChunk{FileColumnChunk: chunks[c].(*parquet.FileColumnChunk), r: fetched}
-		pages := chunk.Pages()
+		pages := fetched.pages(c)
 		defer pages.Close()
 		for {
 			page, err := pages.ReadPage()
@@ -160,19 +154,13 @@ func (r *Reader) groupTimes(ctx context.Context, g int, leaves []int, end bool, 
 // in each leaf, null but on the first row of a trace.
 func (r *Reader) groupSummaries(ctx context.Context, g int, leaves []int, fn func(schema.TraceSummary) error) error {
 	rg := r.file.RowGroups()[g]
-	ranges := make([]byteRange, len(leaves))
-	for i, c := range leaves {
-		ranges[i] = r.chunkRange(g, c)
-	}
-	fetched, err := prefetch(ctx, r.obj, ranges)
+	fetched, err := r.fetchChunks(ctx, g, leaves)
 	if err != nil {
 		return err
 	}
-	chunks := rg.ColumnChunks()
 	cursors := make([]*leafCursor, len(leaves))
 	for i, c := range leaves {
-		chunk := prefetchedChunk{FileColumnChunk: chunks[c].(*parquet.FileColumnChunk), r: fetched}
-		cursors[i] = &leafCursor{pages: chunk.Pages()}
+		cursors[i] = fetched.cursor(c)
 	}
 	defer func() {
 		for _, c := range cursors {
