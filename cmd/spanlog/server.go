@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"runtime"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -52,6 +53,13 @@ func newServer(cfg ServerConfig, gatherer prometheus.Gatherer, ready func() erro
 			"goVersion": runtime.Version(),
 		})
 	})
+	// Go's profiles, as Tempo and Mimir serve them (go tool pprof
+	// http://host:3200/debug/pprof/profile), but for the command line,
+	// which may hold credentials.
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	if routes != nil {
 		routes(mux)
 	}

@@ -92,3 +92,34 @@ func TestInternalListenAddress(t *testing.T) {
 		}
 	}
 }
+
+// The HTTP server serves Go's profiles, so that an operator can see where
+// a slow query or a busy ingest spends its time, but not the command line,
+// which may hold credentials.
+func TestServesProfiles(t *testing.T) {
+	cfg := defaultConfig().Server
+	cfg.HTTPListenAddress = "127.0.0.1:0"
+	srv, ln, err := newServer(cfg, prometheus.NewRegistry(), func() error { return nil }, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	for path, want := range map[string]int{
+		"/debug/pprof/heap":    http.StatusOK,
+		"/debug/pprof/cmdline": http.StatusNotFound,
+	} {
+		resp, err := http.Get("http://" + ln.Addr().String() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET %s: %d, want %d", path, resp.StatusCode, want)
+		}
+		if want == http.StatusOK && len(body) == 0 {
+			t.Errorf("GET %s: empty profile", path)
+		}
+	}
+}
