@@ -1,7 +1,6 @@
 package traceql
 
 import (
-	"regexp"
 	"sync"
 )
 
@@ -20,6 +19,8 @@ type Query struct {
 	// needsTree when a structural operator reads parent links; evaluation
 	// skips that work otherwise.
 	needsTrace, needsTree bool
+	// fields are the fields the query reads (see Fields).
+	fields []Field
 
 	scratch sync.Pool // of *evaluation, reused across traces
 }
@@ -94,7 +95,7 @@ type comparison struct {
 	op    Op
 	lit   Value
 	// re is the compiled, anchored regular expression of =~ and !~.
-	re *regexp.Regexp
+	re *regex
 	// id is the literal decoded to bytes for span:id, span:parentID and
 	// trace:id, so that comparing IDs needs no hex encoding per span; nil
 	// when the literal is not hex of the ID's size.

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/hex"
-	"regexp"
 	"strings"
 	"time"
 
@@ -46,7 +45,7 @@ func (c *comparison) matches(row *schema.SpanRow, t *traceInfo) bool {
 // on this since grafana/tempo#5007); ints and floats compare as numbers;
 // any other mix of types does not match, so the string "500" is not equal
 // to the number 500. Strings order bytewise.
-func compareValues(v Value, op Op, lit *Value, re *regexp.Regexp) bool {
+func compareValues(v Value, op Op, lit *Value, re *regex) bool {
 	switch {
 	case v.typ == TypeNil:
 		return false

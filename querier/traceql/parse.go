@@ -1,5 +1,7 @@
 package traceql
 
+import "slices"
+
 // parser is a recursive-descent parser with one token of lookahead.
 type parser struct {
 	lex lexer
@@ -279,7 +281,17 @@ func (q *Query) noteField(f Field) {
 	if f.Intrinsic.traceLevel() && f.Intrinsic != IntrinsicTraceID {
 		q.needsTrace = true
 	}
+	if !slices.Contains(q.fields, f) {
+		q.fields = append(q.fields, f)
+	}
 }
+
+// Fields returns every field the query reads, in its filters, aggregates
+// and selects, each once: what a reader must fill in of a trace's spans
+// for Evaluate to judge it, besides what every evaluation reads (span and
+// parent IDs, start and duration, for structure and bounds; name and
+// service for the root).
+func (q *Query) Fields() []Field { return q.fields }
 
 func forEachComparison(e expr, fn func(*comparison)) {
 	switch e := e.(type) {
