@@ -36,6 +36,10 @@ const (
 	SpanAttrs
 	// ResourceAttrs reads the resource attributes.
 	ResourceAttrs
+	// HTTPMethod reads the http_method search column.
+	HTTPMethod
+	// HTTPURL reads the http_url search column.
+	HTTPURL
 )
 
 // flatColumns are the columns of Columns other than the attribute lists,
@@ -55,6 +59,8 @@ var flatColumns = []struct {
 	{Status, schema.ColumnStatusCode, func(r *schema.SpanRow, v parquet.Value, _ *arena) { r.StatusCode = v.Int32() }},
 	{Status, schema.ColumnStatusMessage, func(r *schema.SpanRow, v parquet.Value, a *arena) { r.StatusMessage = a.str(v) }},
 	{ServiceName, schema.ColumnServiceName, func(r *schema.SpanRow, v parquet.Value, a *arena) { r.ServiceName = a.str(v) }},
+	{HTTPMethod, schema.ColumnHTTPMethod, func(r *schema.SpanRow, v parquet.Value, a *arena) { r.HTTPMethod = a.str(v) }},
+	{HTTPURL, schema.ColumnHTTPURL, func(r *schema.SpanRow, v parquet.Value, a *arena) { r.HTTPURL = a.str(v) }},
 }
 
 // attributeLeaves are the leaf columns of an attribute list, in the order

@@ -18,8 +18,11 @@ import (
 
 // scanned says how much a scan read, and why it may have missed spans.
 type scanned struct {
-	blocks, blockBytes int64
-	partial            Partial
+	// blocks and blockBytes count the blocks overlapping the range;
+	// readBytes the sizes of those read, which a search with a limit
+	// reads most recent first until no other can matter.
+	blocks, blockBytes, readBytes int64
+	partial                       Partial
 }
 
 // traceScan is what scanTraces is asked for.
@@ -32,6 +35,9 @@ type traceScan struct {
 	// floor, when ok, is a start time below which no trace matters any
 	// more to the caller, so that the scan can stop. Nil means never.
 	floor func() (start uint64, ok bool)
+	// columns are the columns of the rows visit is called with; zero
+	// means wholeColumns.
+	columns block.Columns
 	// limit is how many traces the caller wants at most, if it has a
 	// floor: the size of the first batch read whole.
 	limit int
@@ -94,6 +100,9 @@ func (q *Querier) scanTraces(ctx context.Context, s traceScan) (scanned, error) 
 		if err == nil {
 			err = ts.visitWhole(ctx, cands)
 		}
+		for _, m := range ts.read {
+			read.readBytes += m.Size
+		}
 		read.partial.Add(ts.partial)
 		if err != nil {
 			return read, err
@@ -109,6 +118,8 @@ type tenantScan struct {
 	tenant string
 	// metas are the blocks overlapping the range, most recent first.
 	metas []*schema.BlockMeta
+	// read are the blocks phase 1 read so far.
+	read []*schema.BlockMeta
 	// plan says what phase 1 reads of each source.
 	plan partsPlan
 	// live are the live tail's parts, as its owners sent them.
@@ -177,34 +188,37 @@ func (q *Querier) liveTailParts(ctx context.Context, tenant string, query *trace
 }
 
 // candidates is phase 1: it returns the candidates of every source, most
-// recent first as they are taken. When trace-level conditions need the
-// parts of a trace joined, each source's parts being in trace ID order,
-// one merge of all sources joins them, without a table of every trace, and
-// each trace is a candidate once; otherwise each part is a candidate.
+// recent first as they are taken.
+//
+// When trace-level conditions need the parts of a trace joined, every
+// block is read now: each source's parts being in trace ID order, one
+// merge of all sources joins them, without a table of every trace, and
+// each trace is a candidate once. Otherwise each part is a candidate, and
+// a search with a limit reads a block only when it comes up in the queue
+// (see candidate.block): most recent first, and none that cannot hold a
+// trace of the answer.
 func (ts *tenantScan) candidates(ctx context.Context) (*candidateQueue, error) {
-	var (
-		mu      sync.Mutex
-		sources [][]part
-	)
-	partial, err := ts.q.eachBlock(ctx, ts.metas, func(ctx context.Context, m *schema.BlockMeta) error {
-		parts, err := ts.blockParts(ctx, m)
-		mu.Lock()
-		defer mu.Unlock()
-		if len(parts) > 0 {
-			sources = append(sources, parts)
-		}
-		return err
-	})
-	ts.partial.Add(partial)
-	if err != nil {
-		return nil, err
-	}
 	var out []candidate
 	if !ts.plan.everyPart() {
 		// Without trace-level conditions, a part's start bounds its
 		// trace's from above as well as all parts' together do: each
 		// part is a candidate, and phase 2 reads a trace once.
-		for _, parts := range append(sources, ts.live) {
+		for _, p := range ts.live {
+			if c, ok := ts.plan.candidateOf(p); ok {
+				out = append(out, c)
+			}
+		}
+		if ts.floor != nil {
+			for _, m := range ts.metas {
+				out = append(out, unreadBlock(m))
+			}
+			return newCandidateQueue(out), nil
+		}
+		sources, err := ts.readBlocks(ctx, ts.metas)
+		if err != nil {
+			return nil, err
+		}
+		for _, parts := range sources {
 			for _, p := range parts {
 				if c, ok := ts.plan.candidateOf(p); ok {
 					out = append(out, c)
@@ -212,6 +226,10 @@ func (ts *tenantScan) candidates(ctx context.Context) (*candidateQueue, error) {
 			}
 		}
 		return newCandidateQueue(out), nil
+	}
+	sources, err := ts.readBlocks(ctx, ts.metas)
+	if err != nil {
+		return nil, err
 	}
 	slices.SortFunc(ts.live, func(a, b part) int { return bytes.Compare(a.ID[:], b.ID[:]) })
 	sources = append(sources, ts.live)
@@ -221,6 +239,53 @@ func (ts *tenantScan) candidates(ctx context.Context) (*candidateQueue, error) {
 		}
 	})
 	return newCandidateQueue(out), nil
+}
+
+// readBlocks returns the parts phase 1 needs of each of metas, each in
+// trace ID order, BlockConcurrency blocks at a time. A block that cannot
+// be read makes the answer partial (see eachBlock).
+func (ts *tenantScan) readBlocks(ctx context.Context, metas []*schema.BlockMeta) ([][]part, error) {
+	var (
+		mu      sync.Mutex
+		sources [][]part
+	)
+	partial, err := ts.q.eachBlock(ctx, metas, func(ctx context.Context, m *schema.BlockMeta) error {
+		parts, err := ts.blockParts(ctx, m)
+		mu.Lock()
+		defer mu.Unlock()
+		if len(parts) > 0 {
+			sources = append(sources, parts)
+		}
+		return err
+	})
+	ts.read = append(ts.read, metas...)
+	ts.partial.Add(partial)
+	return sources, err
+}
+
+// readUnread reads the unread blocks at the front of cands, as many as
+// are read at once, and queues their candidates. After a block that
+// cannot be read, it reads no more: the answer is partial already, and
+// every other read would most likely wait out the same failure.
+func (ts *tenantScan) readUnread(ctx context.Context, cands *candidateQueue) error {
+	metas := cands.takeBlocks(ts.q.cfg.BlockConcurrency)
+	sources, err := ts.readBlocks(ctx, metas)
+	if err != nil {
+		return err
+	}
+	if ts.partial.Storage != "" {
+		cands.keep(func(c candidate) bool { return c.block == nil })
+	}
+	var read []candidate
+	for _, parts := range sources {
+		for _, p := range parts {
+			if c, ok := ts.plan.candidateOf(p); ok && !ts.belowFloor(c.start) {
+				read = append(read, c)
+			}
+		}
+	}
+	cands.push(read...)
+	return nil
 }
 
 // blockParts returns the parts phase 1 needs of one block, in trace ID
@@ -248,7 +313,6 @@ func (ts *tenantScan) visitWhole(ctx context.Context, cands *candidateQueue) err
 	if ts.floor != nil {
 		batch = min(max(ts.limit, 1), maxWholeBatch)
 	}
-	lazy := ts.plan.lazy
 	var read, matched int
 	// A trace with parts in several sources can be a candidate of each.
 	visited := make(map[[16]byte]bool)
@@ -259,6 +323,12 @@ func (ts *tenantScan) visitWhole(ctx context.Context, cands *candidateQueue) err
 		}
 		if floor, ok := ts.currentFloor(); ok && next.start < floor {
 			return nil
+		}
+		if next.block != nil {
+			if err := ts.readUnread(ctx, cands); err != nil {
+				return err
+			}
+			continue
 		}
 		taken := slices.DeleteFunc(cands.take(batch), func(c candidate) bool {
 			seen := visited[c.id]
@@ -278,11 +348,10 @@ func (ts *tenantScan) visitWhole(ctx context.Context, cands *candidateQueue) err
 				matched++
 			}
 		}
-		if _, full := ts.currentFloor(); lazy && !full && lazyTooCostly(ts.limit, read, matched) {
+		if _, full := ts.currentFloor(); ts.plan.lazy && !full && lazyTooCostly(ts.limit, read, matched) {
 			if err := ts.narrow(ctx, cands); err != nil {
 				return err
 			}
-			lazy = false
 		}
 		batch = min(2*batch, maxWholeBatch)
 	}
@@ -304,15 +373,16 @@ func lazyTooCostly(limit, read, matched int) bool {
 	return (limit-matched)*read/matched > lazyReads*limit
 }
 
-// narrow ends a lazy search's guesswork: it scans every block for the
-// spans that pass the filter, as an eager search does in phase 1, and
-// drops the candidates left that have none, in any source.
+// narrow ends a lazy search's guesswork: it scans the blocks read so far
+// for the spans that pass the filter, as an eager search does in phase 1,
+// and drops the candidates left that have none, in any source. The
+// blocks read from then on are scanned as they come up.
 func (ts *tenantScan) narrow(ctx context.Context, cands *candidateQueue) error {
 	var (
 		mu      sync.Mutex
 		matched = make(map[[16]byte]bool)
 	)
-	partial, err := ts.q.eachBlock(ctx, ts.metas, func(ctx context.Context, m *schema.BlockMeta) error {
+	partial, err := ts.q.eachBlock(ctx, ts.read, func(ctx context.Context, m *schema.BlockMeta) error {
 		r, release, err := ts.q.readers.get(ctx, m)
 		if err != nil {
 			return fmt.Errorf("open block %s/%s: %w", m.Tenant, m.BlockID, err)
@@ -334,7 +404,8 @@ func (ts *tenantScan) narrow(ctx context.Context, cands *candidateQueue) error {
 	if err != nil {
 		return err
 	}
-	cands.keep(func(c candidate) bool { return c.verified || matched[c.id] })
+	ts.plan.lazy = false
+	cands.keep(func(c candidate) bool { return c.block != nil || c.verified || matched[c.id] })
 	return nil
 }
 
@@ -373,15 +444,19 @@ func (ts *tenantScan) wholeTraces(ctx context.Context, cands []candidate) ([][]s
 		mu.Unlock()
 		return nil
 	}
+	cols := ts.columns
+	if cols == 0 {
+		cols = wholeColumns
+	}
 	jobs := ts.q.planLookup([]string{ts.tenant}, ids, ts.tr)
 	read, err := ts.q.lookupBlocks(ctx, jobs, nil, func(ctx context.Context, r *block.Reader, m *schema.BlockMeta, want []pcommon.TraceID) error {
 		// A lookup costs about a page per column and trace, and rows
 		// decoded one by one; past a share of the block's traces,
 		// scanning the columns a search reads costs less.
 		if int64(len(want))*ts.q.cfg.WholeScanShare > m.TotalTraces {
-			return r.ScanTraces(ctx, wholeColumns, want, found)
+			return r.ScanTraces(ctx, cols, want, found)
 		}
-		return r.FindTraceColumns(ctx, wholeColumns, want, found)
+		return r.FindTraceColumns(ctx, cols, want, found)
 	})
 	ts.partial.Add(read.partial)
 	if err != nil {
@@ -396,7 +471,7 @@ func (ts *tenantScan) wholeTraces(ctx context.Context, cands []candidate) ([][]s
 	return out, nil
 }
 
-// wholeColumns are the columns of the rows a scan visits: every field
+// wholeColumns are the columns of the rows a scan visits by default: every field
 // TraceQL and a search hit read. Events, links and the scope are not.
 const wholeColumns = block.SpanIDs | block.Name | block.Kind | block.Duration | block.Status |
 	block.ServiceName | block.SpanAttrs | block.ResourceAttrs

@@ -57,6 +57,7 @@ func (q *Querier) Search(ctx context.Context, tenants []string, req SearchReques
 		tenants: tenants,
 		tr:      req.Range,
 		query:   req.Query,
+		columns: hitColumns(req.Query),
 		visit:   hits.evaluateTrace,
 	}
 	if req.Limit > 0 {
@@ -67,7 +68,7 @@ func (q *Querier) Search(ctx context.Context, tenants []string, req SearchReques
 		return nil, err
 	}
 	m := hits.metrics()
-	m.TotalBlocks, m.TotalBlockBytes, m.InspectedBytes = read.blocks, read.blockBytes, read.blockBytes
+	m.TotalBlocks, m.TotalBlockBytes, m.InspectedBytes = read.blocks, read.blockBytes, read.readBytes
 	return &SearchResult{Traces: hits.top(), Metrics: m, Partial: read.partial}, nil
 }
 

@@ -18,6 +18,18 @@ type candidate struct {
 	// verified says a span of it is known to pass the filter; a lazy
 	// search has not scanned for the spans of the others (see partsPlan).
 	verified bool
+	// block, if not nil, stands for the candidates of a block not read
+	// yet, and start is the block's latest span end: no part in it
+	// starts later. Reading blocks as they come up, most recent first,
+	// a search with a limit reads only the blocks that can hold a trace
+	// of the answer.
+	block *schema.BlockMeta
+}
+
+// unreadBlock returns the candidate that stands for block m until it is
+// read.
+func unreadBlock(m *schema.BlockMeta) candidate {
+	return candidate{start: uint64(max(m.MaxEnd.UnixNano(), 0)), block: m}
 }
 
 // candidateFilter is a test on single spans that every trace a query
@@ -34,10 +46,9 @@ type candidateFilter struct {
 
 type candidateCondition struct {
 	traceql.Condition
-	// serviceName is set when the condition is on resource.service.name
-	// and can be judged from SpanRow.ServiceName, the search column that
-	// copies it (see usesServiceNameColumn).
-	serviceName bool
+	// column, if set, is the search column that judges the condition
+	// in place of the attribute lists (see searchColumnOf).
+	column string
 }
 
 // newCandidateFilter returns the filter of q that reads the least, or nil
@@ -56,7 +67,7 @@ func newCandidateFilter(q *traceql.Query) *candidateFilter {
 			byFilter[c.Filter] = f
 			order = append(order, c.Filter)
 		}
-		cc := candidateCondition{Condition: c, serviceName: usesServiceNameColumn(c)}
+		cc := candidateCondition{Condition: c, column: searchColumnOf(c)}
 		f.conds = append(f.conds, cc)
 		f.cols |= cc.columns()
 		if cc.columns()&(block.SpanAttrs|block.ResourceAttrs) != 0 {
@@ -90,23 +101,63 @@ func columnCost(c block.Columns) int {
 	return n
 }
 
-// usesServiceNameColumn reports whether c can be judged from the
-// service_name search column alone. The column holds the resource's
-// service.name when that is a string, and is empty (null) otherwise, so
-// the two agree on every span, except one whose service.name is the empty
-// string: safe only for conditions that the empty string fails.
-func usesServiceNameColumn(c traceql.Condition) bool {
-	return c.Field.Intrinsic == traceql.IntrinsicNone && c.Field.Scope == traceql.ScopeResource &&
-		c.Field.Name == schema.KeyServiceName && c.Op != traceql.OpExists &&
-		c.Value.Type() == traceql.TypeString && !c.Matches(traceql.StringValue(""))
+// searchColumnOf returns the search column that can judge c alone, or "".
+// A string search column holds its attribute when that is a non-empty
+// string, and is empty (null) otherwise, so the two agree on every span
+// for a condition that the empty string fails; values of other types fail
+// a comparison with a string. Reading one column of a span costs a
+// fraction of reading its attribute list.
+func searchColumnOf(c traceql.Condition) string {
+	if c.Field.Intrinsic != traceql.IntrinsicNone || c.Op == traceql.OpExists ||
+		c.Value.Type() != traceql.TypeString || c.Matches(traceql.StringValue("")) {
+		return ""
+	}
+	switch c.Field.Scope {
+	case traceql.ScopeResource:
+		return schema.StringSearchColumn(true, c.Field.Name)
+	case traceql.ScopeSpan:
+		return schema.StringSearchColumn(false, c.Field.Name)
+	}
+	return ""
+}
+
+// searchColumnFlag is the block.Columns flag that reads search column.
+func searchColumnFlag(column string) block.Columns {
+	switch column {
+	case schema.ColumnServiceName:
+		return block.ServiceName
+	case schema.ColumnHTTPMethod:
+		return block.HTTPMethod
+	case schema.ColumnHTTPURL:
+		return block.HTTPURL
+	}
+	return 0
+}
+
+// searchColumnValue is the value of search column of row.
+func searchColumnValue(row *schema.SpanRow, column string) string {
+	switch column {
+	case schema.ColumnServiceName:
+		return row.ServiceName
+	case schema.ColumnHTTPMethod:
+		return row.HTTPMethod
+	case schema.ColumnHTTPURL:
+		return row.HTTPURL
+	}
+	return ""
 }
 
 // columns returns the columns the condition reads.
 func (c candidateCondition) columns() block.Columns {
-	if c.serviceName {
-		return block.ServiceName
+	if c.column != "" {
+		return searchColumnFlag(c.column)
 	}
-	switch c.Field.Intrinsic {
+	return fieldColumns(c.Field)
+}
+
+// fieldColumns returns the columns that hold field f of a span.
+func fieldColumns(f traceql.Field) block.Columns {
+	switch f.Intrinsic {
 	case traceql.IntrinsicNone:
 	case traceql.IntrinsicName:
 		return block.Name
@@ -118,10 +169,15 @@ func (c candidateCondition) columns() block.Columns {
 		return block.Duration
 	case traceql.IntrinsicSpanID, traceql.IntrinsicParentID:
 		return block.SpanIDs
+	case traceql.IntrinsicTraceRootName, traceql.IntrinsicTraceDuration:
+		return block.SpanIDs | block.Name | block.Duration
+	case traceql.IntrinsicTraceRootService:
+		// The root's service.name, whatever its type.
+		return block.SpanIDs | block.ResourceAttrs
 	default:
 		return 0 // trace:id; every scan reads it
 	}
-	switch c.Field.Scope {
+	switch f.Scope {
 	case traceql.ScopeSpan:
 		return block.SpanAttrs
 	case traceql.ScopeResource:
@@ -130,13 +186,28 @@ func (c candidateCondition) columns() block.Columns {
 	return block.SpanAttrs | block.ResourceAttrs
 }
 
+// hitColumns are the columns phase 2 of a search for q reads of its
+// candidates: what a hit says of a trace (its root and bounds, its spans
+// and errors per service, each matched span's ID, name and duration),
+// and every field q reads. The attribute lists, most of a block's bytes,
+// are read only for a query that tests or selects an attribute.
+func hitColumns(q *traceql.Query) block.Columns {
+	cols := block.SpanIDs | block.Name | block.Duration | block.Status | block.ServiceName
+	if q != nil {
+		for _, f := range q.Fields() {
+			cols |= fieldColumns(f)
+		}
+	}
+	return cols
+}
+
 // matches reports whether row passes every condition. row needs only the
 // fields of f.cols.
 func (f *candidateFilter) matches(row *schema.SpanRow) bool {
 	for i := range f.conds {
 		c := &f.conds[i]
-		if c.serviceName {
-			if row.ServiceName == "" || !c.Matches(traceql.StringValue(row.ServiceName)) {
+		if c.column != "" {
+			if v := searchColumnValue(row, c.column); v == "" || !c.Matches(traceql.StringValue(v)) {
 				return false
 			}
 		} else if !c.MatchesSpan(row) {
@@ -164,8 +235,8 @@ func (f *candidateFilter) rulesOut(s block.GroupStats) bool {
 		var lo, hi traceql.Value
 		var ok bool
 		switch {
-		case c.serviceName:
-			lo, hi, ok = stringBounds(s, schema.ColumnServiceName)
+		case c.column != "":
+			lo, hi, ok = stringBounds(s, c.column)
 		case c.Field.Intrinsic == traceql.IntrinsicName:
 			lo, hi, ok = stringBounds(s, schema.ColumnName)
 		case c.Field.Intrinsic == traceql.IntrinsicStatus:

@@ -218,6 +218,11 @@ func (q candidateQueue) Less(i, j int) bool {
 	if q[i].start != q[j].start {
 		return q[i].start > q[j].start
 	}
+	// An unread block before candidates of equal start: the order is
+	// the same whatever the order blocks were read in.
+	if (q[i].block == nil) != (q[j].block == nil) {
+		return q[i].block != nil
+	}
 	return bytes.Compare(q[i].id[:], q[j].id[:]) < 0
 }
 func (q candidateQueue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
@@ -243,12 +248,41 @@ func (q *candidateQueue) peek() (c candidate, ok bool) {
 	return (*q)[0], true
 }
 
+// push adds candidates: one by one into a large queue, all at once and
+// reordered into a small one, whichever costs less.
+func (q *candidateQueue) push(cands ...candidate) {
+	if len(cands) < len(*q)/8 {
+		for _, c := range cands {
+			heap.Push(q, c)
+		}
+		return
+	}
+	*q = append(*q, cands...)
+	heap.Init(q)
+}
+
 // take removes and returns up to n of the most recent candidates, most
-// recent first.
+// recent first, up to the first unread block.
 func (q *candidateQueue) take(n int) []candidate {
 	out := make([]candidate, 0, min(n, len(*q)))
-	for len(out) < n && len(*q) > 0 {
+	for len(out) < n && len(*q) > 0 && (*q)[0].block == nil {
 		out = append(out, heap.Pop(q).(candidate))
 	}
 	return slices.Clip(out)
+}
+
+// takeBlocks removes and returns the unread block at the front of the
+// queue, with those after it that overlap its time range, up to n in all,
+// most recent first: blocks of one time cut across partitions, likely to
+// be needed together, are read at once, older ones only once they come
+// up.
+func (q *candidateQueue) takeBlocks(n int) []*schema.BlockMeta {
+	var out []*schema.BlockMeta
+	for len(out) < n && len(*q) > 0 && (*q)[0].block != nil {
+		if len(out) > 0 && (*q)[0].block.MaxEnd.Before(out[0].MinStart) {
+			break
+		}
+		out = append(out, heap.Pop(q).(candidate).block)
+	}
+	return out
 }

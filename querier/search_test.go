@@ -439,7 +439,8 @@ func TestLazySearchReadsFewTraces(t *testing.T) {
 		scans float64
 	}{
 		{`{ name = "op-1" }`, 5, []pcommon.TraceID{{199, 0x1a}, {198, 0x1a}, {197, 0x1a}, {196, 0x1a}, {195, 0x1a}}, 0},
-		{`{ name = "op-9" }`, 3, rare[:3], blocks},
+		// The third most recent is in block 1: block 0 is not read.
+		{`{ name = "op-9" }`, 3, rare[:3], blocks - 1},
 		{`{ name = "nowhere" }`, 5, nil, blocks},
 		{`{ name = "op-9" }`, 0, rare, blocks}, // no limit: eager
 	} {
@@ -454,6 +455,57 @@ func TestLazySearchReadsFewTraces(t *testing.T) {
 		}
 		if scans := promtest.Value(t, q.reg, "spanlog_querier_search_filter_scans_total") - before; scans != tc.scans {
 			t.Errorf("%s limit %d: scanned %v blocks for the filter, want %v", tc.query, tc.limit, scans, tc.scans)
+		}
+	}
+}
+
+// TestSearchReadsRecentBlocksFirst: a search with a limit reads blocks most
+// recent first, and none that cannot hold a trace of the answer, yet
+// answers as a search of every block does: a block with an older trace
+// range that holds a recent trace is read in time, and a trace split
+// across an old block and a new one is judged whole.
+func TestSearchReadsRecentBlocksFirst(t *testing.T) {
+	bkt := newTestBucket(t)
+	const blocks, perBlock = 4, 50
+	split := pcommon.TraceID{0xee, 1} // its start is in block 0, a part in block 3
+	late := pcommon.TraceID{0xee, 2}  // in block 2, later than block 3's traces
+	for b := range blocks {
+		td := ptrace.NewTraces()
+		for i := range perBlock {
+			k := b*perBlock + i
+			querytest.TraceSpans(pcommon.TraceID{byte(k), 0x2b}, k, 0, 1).ResourceSpans().MoveAndAppendTo(td.ResourceSpans())
+		}
+		switch b {
+		case 0:
+			querytest.TraceSpans(split, 10, 0).ResourceSpans().MoveAndAppendTo(td.ResourceSpans())
+		case 2:
+			querytest.TraceSpans(late, 250, 0, 1).ResourceSpans().MoveAndAppendTo(td.ResourceSpans())
+		case 3:
+			querytest.TraceSpans(split, 300, 1).ResourceSpans().MoveAndAppendTo(td.ResourceSpans())
+		}
+		querytest.WriteBlock(t, bkt, b, td)
+	}
+	q := startQuerier(t, bkt)
+	newest := []pcommon.TraceID{late, {199, 0x2b}, {198, 0x2b}, {197, 0x2b}, {196, 0x2b}}
+	for _, query := range []string{`{}`, `{ name = "op-1" }`} {
+		res := search(t, q, query, 5)
+		var got []pcommon.TraceID
+		for _, h := range res.Traces {
+			got = append(got, h.TraceID)
+		}
+		if !slices.Equal(got, newest) {
+			t.Errorf("%s limit 5: got %v, want %v", query, got, newest)
+		}
+		// Blocks 3 and 2; 1 and 0 end before the fifth hit starts.
+		if m := res.Metrics; m.InspectedBytes <= 0 || m.InspectedBytes*3 > m.TotalBlockBytes*2 {
+			t.Errorf("%s limit 5: read %d bytes of %d blocks' %d", query, m.InspectedBytes, m.TotalBlocks, m.TotalBlockBytes)
+		}
+		all := search(t, q, query, 0)
+		if m := all.Metrics; m.InspectedBytes != m.TotalBlockBytes {
+			t.Errorf("%s without a limit: read %d bytes of %d", query, m.InspectedBytes, m.TotalBlockBytes)
+		}
+		if len(all.Traces) != blocks*perBlock+2 {
+			t.Errorf("%s without a limit: %d traces, want %d", query, len(all.Traces), blocks*perBlock+2)
 		}
 	}
 }

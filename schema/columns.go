@@ -16,6 +16,8 @@ const (
 	ColumnStatusCode    = "status_code"
 	ColumnStatusMessage = "status_message"
 	ColumnServiceName   = "service_name"
+	ColumnHTTPMethod    = "http_method"
+	ColumnHTTPURL       = "http_url"
 	// ColumnAttrs and ColumnResourceAttrs are lists of Attribute, whose
 	// leaves are named by the Leaf constants.
 	ColumnAttrs         = "attrs"

@@ -14,6 +14,7 @@ func TestColumnNames(t *testing.T) {
 	for _, path := range [][]string{
 		{ColumnTraceID}, {ColumnSpanID}, {ColumnParentSpanID}, {ColumnName}, {ColumnKind},
 		{ColumnStart}, {ColumnDuration}, {ColumnStatusCode}, {ColumnStatusMessage}, {ColumnServiceName},
+		{ColumnHTTPMethod}, {ColumnHTTPURL},
 		{ColumnTrace, SummaryID}, {ColumnTrace, SummaryStart}, {ColumnTrace, SummaryEnd},
 		{ColumnTrace, SummarySpans}, {ColumnTrace, SummaryErrors},
 		{ColumnTrace, SummaryRoot, RootParentless}, {ColumnTrace, SummaryRoot, RootStart},

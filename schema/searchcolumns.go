@@ -23,6 +23,25 @@ const (
 	keyURLOld            = "http.url"
 )
 
+// StringSearchColumn returns the search column that holds the attribute
+// key of a span (or of its resource) whenever that is a non-empty string,
+// and "" when no column does. A condition on the attribute that the empty
+// string fails, and values of other types fail, can be judged from the
+// column: a span that passes on the attribute passes on the column. The
+// columns under renamed keys are not for the old name: a span with both
+// keys has the new one's value in the column.
+func StringSearchColumn(resource bool, key string) string {
+	switch {
+	case resource && key == KeyServiceName:
+		return ColumnServiceName
+	case !resource && key == keyHTTPMethod:
+		return ColumnHTTPMethod
+	case !resource && key == keyURL:
+		return ColumnHTTPURL
+	}
+	return ""
+}
+
 // setSearchColumns fills r's search columns from the span's and the
 // resource's attributes.
 func (r *SpanRow) setSearchColumns(span, resource pcommon.Map) {
