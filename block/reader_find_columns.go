@@ -15,12 +15,14 @@ import (
 // them. A lookup reads and decompresses about a page of each column it
 // reads: a search, which shows spans' names, times, status and attributes
 // but not their events, links or scope, reads a third of the columns a
-// whole row takes. fn may keep the rows.
-func (r *Reader) FindTraceColumns(ctx context.Context, cols Columns, ids []pcommon.TraceID, fn func(id pcommon.TraceID, rows []schema.SpanRow) error) error {
+// whole row takes. Of the attribute lists, only the attributes keys names
+// are decoded, or all if keys is nil. fn may keep the rows.
+func (r *Reader) FindTraceColumns(ctx context.Context, cols Columns, keys []string, ids []pcommon.TraceID, fn func(id pcommon.TraceID, rows []schema.SpanRow) error) error {
 	plan, err := r.scanPlan(cols)
 	if err != nil {
 		return fmt.Errorf("find traces in block %s: %w", r.meta.BlockID, err)
 	}
+	plan.setKeys(keys)
 	return r.findTraces(ctx, ids, func(ctx context.Context, g int, ids []pcommon.TraceID) ([]traceRows, error) {
 		return r.findColumnsInGroup(ctx, g, plan, ids)
 	}, fn)

@@ -59,7 +59,7 @@ func TestFindTraceColumnsReadsWhatFindTraceRowsReads(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := map[pcommon.TraceID][]schema.SpanRow{}
-	if err := r.FindTraceColumns(ctx, all, ids, func(id pcommon.TraceID, rows []schema.SpanRow) error {
+	if err := r.FindTraceColumns(ctx, all, nil, ids, func(id pcommon.TraceID, rows []schema.SpanRow) error {
 		for _, row := range rows {
 			got[id] = append(got[id], searchFields(row))
 		}
@@ -76,7 +76,7 @@ func TestFindTraceColumnsReadsWhatFindTraceRowsReads(t *testing.T) {
 		}
 	}
 	// Fewer columns: the trace ID and start, and what was asked for.
-	if err := r.FindTraceColumns(ctx, block.Name, ids, func(id pcommon.TraceID, rows []schema.SpanRow) error {
+	if err := r.FindTraceColumns(ctx, block.Name, nil, ids, func(id pcommon.TraceID, rows []schema.SpanRow) error {
 		for i, row := range rows {
 			w := want[id][i]
 			if row.TraceID != w.TraceID || row.StartUnixNano != w.StartUnixNano || row.Name != w.Name || row.Attrs != nil || row.Kind != 0 {

@@ -77,6 +77,13 @@ type ScanOptions struct {
 	// Skip, if not nil, tells from a row group's statistics that none of
 	// its rows is wanted: the group is not read at all.
 	Skip func(GroupStats) bool
+	// Where, if not nil, tells from the columns of WhereColumns alone
+	// (flat columns, not attribute lists) whether a row is wanted. Those
+	// columns are read first, for every row of a group; the others only
+	// for the rows Where keeps, and not at all in a group where it keeps
+	// none. Where sees a row with only WhereColumns filled in.
+	Where        func(row *schema.SpanRow) bool
+	WhereColumns Columns
 }
 
 // Scan calls fn with each span of the block, in block order, with only the
@@ -93,11 +100,17 @@ func (r *Reader) Scan(ctx context.Context, opts ScanOptions, fn func(row *schema
 	if err != nil {
 		return fmt.Errorf("scan block %s: %w", r.meta.BlockID, err)
 	}
-	if opts.AttributeKeys != nil {
-		plan.keys = make(map[string]bool, len(opts.AttributeKeys))
-		for _, k := range opts.AttributeKeys {
-			plan.keys[k] = true
+	plan.setKeys(opts.AttributeKeys)
+	var where *scanPlan
+	if opts.Where != nil {
+		if opts.WhereColumns&(SpanAttrs|ResourceAttrs) != 0 {
+			return fmt.Errorf("scan block %s: a row filter reads flat columns only", r.meta.BlockID)
 		}
+		if where, err = r.scanPlan(opts.WhereColumns); err != nil {
+			return fmt.Errorf("scan block %s: %w", r.meta.BlockID, err)
+		}
+		// Not the trace ID and start, which every scan reads.
+		where.flat = slices.DeleteFunc(where.flat, func(f flatLeaf) bool { return f.flag == 0 })
 	}
 	for g := range r.file.RowGroups() {
 		if err := ctx.Err(); err != nil {
@@ -106,7 +119,17 @@ func (r *Reader) Scan(ctx context.Context, opts ScanOptions, fn func(row *schema
 		if opts.Skip != nil && opts.Skip(GroupStats{r: r, g: g}) {
 			continue
 		}
-		if err := r.scanGroup(ctx, g, plan, nil, fn); err != nil {
+		var keep []bool
+		if where != nil {
+			var any bool
+			if keep, any, err = r.selectRows(ctx, g, where, opts.Where); err != nil {
+				return fmt.Errorf("scan block %s row group %d: %w", r.meta.BlockID, g, err)
+			}
+			if !any {
+				continue
+			}
+		}
+		if err := r.scanGroupRows(ctx, g, plan, keep, nil, fn); err != nil {
 			return fmt.Errorf("scan block %s row group %d: %w", r.meta.BlockID, g, err)
 		}
 	}
@@ -173,9 +196,23 @@ type scanPlan struct {
 	keys map[string]bool
 }
 
+// setKeys makes the plan decode only the attributes keys names, or all if
+// keys is nil.
+func (p *scanPlan) setKeys(keys []string) {
+	if keys == nil {
+		return
+	}
+	p.keys = make(map[string]bool, len(keys))
+	for _, k := range keys {
+		p.keys[k] = true
+	}
+}
+
 type flatLeaf struct {
 	column int
-	set    func(*schema.SpanRow, parquet.Value, *arena)
+	// flag is the Columns flag that reads it; 0 for those always read.
+	flag Columns
+	set  func(*schema.SpanRow, parquet.Value, *arena)
 }
 
 func (r *Reader) scanPlan(cols Columns) (*scanPlan, error) {
@@ -189,7 +226,7 @@ func (r *Reader) scanPlan(cols Columns) (*scanPlan, error) {
 		if !ok {
 			return nil, fmt.Errorf("no column %s", f.name)
 		}
-		p.flat = append(p.flat, flatLeaf{column: c.ColumnIndex, set: f.set})
+		p.flat = append(p.flat, flatLeaf{column: c.ColumnIndex, flag: f.flag, set: f.set})
 	}
 	list := func(name string) ([]int, error) {
 		leaves := make([]int, len(attributeLeaves))
@@ -264,9 +301,62 @@ func (s GroupStats) bounds(column string) (lo, hi parquet.Value, ok bool) {
 	return chunk.Bounds()
 }
 
+// selectRows reads the flat columns of plan in row group g and returns
+// which rows where keeps, and whether it keeps any.
+func (r *Reader) selectRows(ctx context.Context, g int, plan *scanPlan, where func(*schema.SpanRow) bool) ([]bool, bool, error) {
+	leaves := make([]int, len(plan.flat))
+	for i, f := range plan.flat {
+		leaves[i] = f.column
+	}
+	fetched, err := r.fetchChunks(ctx, g, leaves)
+	if err != nil {
+		return nil, false, err
+	}
+	cursors := make([]*leafCursor, len(plan.flat))
+	for i, f := range plan.flat {
+		cursors[i] = fetched.cursor(f.column)
+	}
+	defer func() {
+		for _, c := range cursors {
+			c.close()
+		}
+	}()
+	n := r.file.RowGroups()[g].NumRows()
+	keep := make([]bool, n)
+	var any bool
+	a := &arena{}
+	var row schema.SpanRow
+	for i := range n {
+		if i%readBatch == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, false, err
+			}
+		}
+		for k, c := range cursors {
+			v, err := c.next()
+			if err != nil {
+				return nil, false, err
+			}
+			plan.flat[k].set(&row, v, a)
+		}
+		if where(&row) {
+			keep[i], any = true, true
+		}
+		// Strings are looked at, not kept: the arena's memory is reused.
+		a.reset()
+	}
+	return keep, any, nil
+}
+
 // scanGroup calls fn with the rows of row group g whose trace ID keep (if
 // not nil) keeps; the others are stepped over without being decoded.
 func (r *Reader) scanGroup(ctx context.Context, g int, plan *scanPlan, keep func([16]byte) bool, fn func(*schema.SpanRow) error) error {
+	return r.scanGroupRows(ctx, g, plan, nil, keep, fn)
+}
+
+// scanGroupRows is scanGroup that also steps over the rows rows (if not
+// nil) marks false.
+func (r *Reader) scanGroupRows(ctx context.Context, g int, plan *scanPlan, rows []bool, keep func([16]byte) bool, fn func(*schema.SpanRow) error) error {
 	rg := r.file.RowGroups()[g]
 	leaves := slices.Concat(plan.attrs, plan.resourceAttrs)
 	for _, f := range plan.flat {
@@ -299,11 +389,25 @@ func (r *Reader) scanGroup(ctx context.Context, g int, plan *scanPlan, keep func
 	// that fn may keep them while the pages are let go.
 	a := &arena{}
 	var row schema.SpanRow
+	// pos is the row the cursors are at: rows marks few rows, and the
+	// others are stepped over in runs, by page where a run is long.
+	var pos int64
 	for i := range rg.NumRows() {
 		if i%readBatch == 0 {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
+		}
+		if rows != nil {
+			if !rows[i] {
+				continue
+			}
+			if i > pos {
+				if err := skipRows(flat, attrs, resourceAttrs, i-pos, i); err != nil {
+					return err
+				}
+			}
+			pos = i + 1
 		}
 		// The trace ID is the first column read: a row keep drops is
 		// stepped over before anything else of it is decoded.
@@ -452,6 +556,22 @@ func skipAttributes(cursors []*leafCursor) error {
 	return nil
 }
 
+// skipRows moves the cursors of a row group's flat columns and attribute
+// lists past n rows, to row to.
+func skipRows(flat, attrs, resourceAttrs []*leafCursor, n, to int64) error {
+	for _, c := range flat {
+		if err := c.skipFlat(n, to); err != nil {
+			return err
+		}
+	}
+	for _, c := range slices.Concat(attrs, resourceAttrs) {
+		if err := c.skipRepeated(n, to); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // leafCursor reads the values of one column chunk one at a time.
 type leafCursor struct {
 	pages  parquet.Pages
@@ -482,6 +602,71 @@ func (c *leafCursor) skip() error {
 	}
 	_, err := c.next()
 	return err
+}
+
+// skipFlat moves the cursor of a flat column, one value per row, past n
+// rows, to row to: through the values of the page being read, and past
+// the pages in between by the chunk's offset index, without decoding them.
+func (c *leafCursor) skipFlat(n, to int64) error {
+	for {
+		if left := int64(len(c.buf) - c.i); n <= left {
+			c.i += int(n)
+			return nil
+		} else {
+			n -= left
+			c.i = len(c.buf)
+		}
+		if c.values == nil {
+			return c.seek(to)
+		}
+		c.buf = slices.Grow(c.buf[:0], readBatch)[:readBatch]
+		read, err := c.values.ReadValues(c.buf)
+		c.buf, c.i = c.buf[:read], 0
+		if read == 0 {
+			if err != nil && !errors.Is(err, io.EOF) {
+				return err
+			}
+			c.values = nil
+		}
+	}
+}
+
+// skipRepeated moves the cursor of a repeated column past n rows, to row
+// to: row by row within the values read, and by the offset index once
+// those run out.
+func (c *leafCursor) skipRepeated(n, to int64) error {
+	for ; n > 0 && c.i < len(c.buf); n-- {
+		c.i++ // the row's first value
+		for c.i < len(c.buf) && c.buf[c.i].RepetitionLevel() != 0 {
+			c.i++
+		}
+		if c.i == len(c.buf) {
+			// The row may go on in values not read yet.
+			for {
+				v, ok, err := c.peek()
+				if err != nil {
+					return err
+				}
+				if !ok || v.RepetitionLevel() == 0 {
+					break
+				}
+				c.i++
+			}
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	return c.seek(to)
+}
+
+// seek moves the cursor to the first value of row.
+func (c *leafCursor) seek(row int64) error {
+	if err := c.pages.SeekToRow(row); err != nil {
+		return err
+	}
+	c.values, c.buf, c.i = nil, c.buf[:0], 0
+	return nil
 }
 
 // peek returns the next value without moving past it; ok is false at the
@@ -536,6 +721,9 @@ type arena struct {
 
 // arenaSlab is how many values of a kind an arena allocates at once.
 const arenaSlab = 1024
+
+// reset lets the arena write its memory again, for values no one kept.
+func (a *arena) reset() { a.bytesBuf = a.bytesBuf[:0] }
 
 func (a *arena) bytes(v parquet.Value) []byte {
 	b := v.ByteArray()

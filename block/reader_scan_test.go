@@ -263,3 +263,75 @@ func TestScanAttributeKeys(t *testing.T) {
 		t.Fatalf("scanned %d rows, want %d", rows, td.SpanCount())
 	}
 }
+
+// TestScanWhere: a scan with a row filter hands out exactly the rows a full
+// scan does that pass it, whole, whether it keeps every row, runs of them,
+// rows far apart (stepped over by page), or none; and a group where it
+// keeps none is not read beyond the filter's columns.
+func TestScanWhere(t *testing.T) {
+	ctx := context.Background()
+	td := genTraces(rand.New(rand.NewPCG(41, 42)), 300)
+	bkt := &countingBucket{Bucket: newDir(t)}
+	r := writeBlock(t, bkt, smallOptions(), td)
+	cols := block.SpanIDs | block.Name | block.Kind | block.Duration | block.Status | block.ServiceName | block.SpanAttrs | block.ResourceAttrs
+
+	var full []schema.SpanRow
+	if err := r.Scan(ctx, block.ScanOptions{Columns: cols}, func(row *schema.SpanRow) error {
+		kept := *row
+		kept.Attrs, kept.ResourceAttrs = slices.Clone(row.Attrs), slices.Clone(row.ResourceAttrs)
+		full = append(full, kept)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, row := range full {
+		names[row.Name] = true
+	}
+	var someName string
+	for n := range names {
+		someName = n
+		break
+	}
+	for _, tc := range []struct {
+		name  string
+		where func(*schema.SpanRow) bool
+	}{
+		{"every row", func(*schema.SpanRow) bool { return true }},
+		{"no row", func(*schema.SpanRow) bool { return false }},
+		{"one in 97", func(r *schema.SpanRow) bool { return r.DurationNano%97 == 0 }},
+		{"one in 3", func(r *schema.SpanRow) bool { return r.DurationNano%3 == 0 }},
+		{"one name", func(r *schema.SpanRow) bool { return r.Name == someName }},
+	} {
+		var want []schema.SpanRow
+		for i := range full {
+			if tc.where(&full[i]) {
+				want = append(want, full[i])
+			}
+		}
+		i := 0
+		err := r.Scan(ctx, block.ScanOptions{Columns: cols, Where: tc.where, WhereColumns: block.Duration | block.Name}, func(row *schema.SpanRow) error {
+			if i >= len(want) {
+				return errors.New("more rows than pass the filter")
+			}
+			if !rowsEqual(row, &want[i]) {
+				return fmt.Errorf("row %d:\n got %+v\nwant %+v", i, *row, want[i])
+			}
+			i++
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if i != len(want) {
+			t.Errorf("%s: %d rows, want %d", tc.name, i, len(want))
+		}
+		if len(want) == 0 || len(want) == len(full) {
+			continue
+		}
+		t.Logf("%s: %d of %d rows", tc.name, len(want), len(full))
+	}
+	if err := r.Scan(ctx, block.ScanOptions{Columns: block.SpanAttrs, Where: func(*schema.SpanRow) bool { return true }, WhereColumns: block.SpanAttrs}, func(*schema.SpanRow) error { return nil }); err == nil {
+		t.Error("a row filter on an attribute list: no error")
+	}
+}

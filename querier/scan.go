@@ -314,8 +314,12 @@ func (ts *tenantScan) visitWhole(ctx context.Context, cands *candidateQueue) err
 		batch = min(max(ts.limit, 1), maxWholeBatch)
 	}
 	var read, matched int
-	// A trace with parts in several sources can be a candidate of each.
+	// A trace with parts in several sources can be a candidate of each:
+	// it is read whole once, and verified once where no span of it in
+	// the blocks passes the filter (a part in the live tail may, which is
+	// a candidate verified already).
 	visited := make(map[[16]byte]bool)
+	ruledOut := make(map[[16]byte]bool)
 	for {
 		next, ok := cands.peek()
 		if !ok {
@@ -330,11 +334,34 @@ func (ts *tenantScan) visitWhole(ctx context.Context, cands *candidateQueue) err
 			}
 			continue
 		}
-		taken := slices.DeleteFunc(cands.take(batch), func(c candidate) bool {
-			seen := visited[c.id]
+		// Each trace once, verified if any of its candidates is.
+		taken := cands.take(batch)
+		first := make(map[[16]byte]int, len(taken))
+		kept := taken[:0]
+		for _, c := range taken {
+			if visited[c.id] || !c.verified && ruledOut[c.id] {
+				continue
+			}
+			if i, ok := first[c.id]; ok {
+				kept[i].verified = kept[i].verified || c.verified
+				continue
+			}
+			first[c.id] = len(kept)
+			kept = append(kept, c)
+		}
+		taken = kept
+		taken, dropped, err := ts.verify(ctx, taken)
+		if err != nil {
+			return err
+		}
+		for _, id := range dropped {
+			ruledOut[id] = true
+		}
+		// A guess ruled out counts as one read whole in vain.
+		read += len(dropped)
+		for _, c := range taken {
 			visited[c.id] = true
-			return seen
-		})
+		}
 		traces, err := ts.wholeTraces(ctx, taken)
 		if err != nil {
 			return err
@@ -355,6 +382,52 @@ func (ts *tenantScan) visitWhole(ctx context.Context, cands *candidateQueue) err
 		}
 		batch = min(2*batch, maxWholeBatch)
 	}
+}
+
+// verify rules out the candidates of a lazy search none of whose spans in
+// the blocks passes the filter, reading only the filter's columns of them
+// rather than every column a hit needs, attribute lists most often among
+// them. It returns the candidates left, and the IDs of those ruled out.
+// Verified candidates are left as they are.
+func (ts *tenantScan) verify(ctx context.Context, cands []candidate) ([]candidate, []pcommon.TraceID, error) {
+	var ids []pcommon.TraceID
+	for _, c := range cands {
+		if !c.verified {
+			ids = append(ids, c.id)
+		}
+	}
+	if len(ids) == 0 {
+		return cands, nil, nil
+	}
+	f := ts.plan.filter
+	var (
+		mu     sync.Mutex
+		passed = make(map[[16]byte]bool, len(ids))
+	)
+	jobs := ts.q.planLookup([]string{ts.tenant}, ids, ts.tr)
+	read, err := ts.q.lookupBlocks(ctx, jobs, nil, func(ctx context.Context, r *block.Reader, m *schema.BlockMeta, want []pcommon.TraceID) error {
+		return r.FindTraceColumns(ctx, f.cols, f.keys, want, func(id pcommon.TraceID, rows []schema.SpanRow) error {
+			if f.anyMatches(rows) {
+				mu.Lock()
+				passed[id] = true
+				mu.Unlock()
+			}
+			return nil
+		})
+	})
+	ts.partial.Add(read.partial)
+	if err != nil {
+		return nil, nil, err
+	}
+	var dropped []pcommon.TraceID
+	cands = slices.DeleteFunc(cands, func(c candidate) bool {
+		if c.verified || passed[c.id] {
+			return false
+		}
+		dropped = append(dropped, c.id)
+		return true
+	})
+	return cands, dropped, nil
 }
 
 // lazyReads is how many traces, in multiples of the limit, a lazy search
@@ -456,7 +529,7 @@ func (ts *tenantScan) wholeTraces(ctx context.Context, cands []candidate) ([][]s
 		if int64(len(want))*ts.q.cfg.WholeScanShare > m.TotalTraces {
 			return r.ScanTraces(ctx, cols, want, found)
 		}
-		return r.FindTraceColumns(ctx, cols, want, found)
+		return r.FindTraceColumns(ctx, cols, nil, want, found)
 	})
 	ts.partial.Add(read.partial)
 	if err != nil {

@@ -205,16 +205,48 @@ func hitColumns(q *traceql.Query) block.Columns {
 // fields of f.cols.
 func (f *candidateFilter) matches(row *schema.SpanRow) bool {
 	for i := range f.conds {
-		c := &f.conds[i]
-		if c.column != "" {
-			if v := searchColumnValue(row, c.column); v == "" || !c.Matches(traceql.StringValue(v)) {
-				return false
-			}
-		} else if !c.MatchesSpan(row) {
+		if !f.conds[i].matches(row) {
 			return false
 		}
 	}
 	return true
+}
+
+// flatColumns are the columns of f's conditions that read no attribute
+// list: a scan tests those first (block.ScanOptions.Where), for every
+// span, and reads the rest only of the spans that pass them.
+func (f *candidateFilter) flatColumns() block.Columns {
+	var cols block.Columns
+	for i := range f.conds {
+		if c := f.conds[i].columns(); c&(block.SpanAttrs|block.ResourceAttrs) == 0 {
+			cols |= c
+		}
+	}
+	return cols
+}
+
+// matchesFlat reports whether row passes the conditions on flatColumns.
+// row needs only those.
+func (f *candidateFilter) matchesFlat(row *schema.SpanRow) bool {
+	for i := range f.conds {
+		c := &f.conds[i]
+		if c.columns()&(block.SpanAttrs|block.ResourceAttrs) != 0 {
+			continue
+		}
+		if !c.matches(row) {
+			return false
+		}
+	}
+	return true
+}
+
+// matches reports whether row passes the condition.
+func (c *candidateCondition) matches(row *schema.SpanRow) bool {
+	if c.column != "" {
+		v := searchColumnValue(row, c.column)
+		return v != "" && c.Matches(traceql.StringValue(v))
+	}
+	return c.MatchesSpan(row)
 }
 
 // anyMatches reports whether a span of trace passes.

@@ -101,9 +101,10 @@ func (p partsPlan) blockParts(ctx context.Context, r *block.Reader, traces int64
 }
 
 // matchedParts returns, in trace ID order, the traces of the block with a
-// span that passes the filter, reading only the columns the filter needs.
-// Each part's start is the earliest of its spans in the row groups read;
-// nothing else of the summary is filled in.
+// span that passes the filter, reading only the columns the filter needs,
+// and its attribute lists only of the spans that pass its conditions on
+// other columns. Each part's start is the earliest of its spans read, an
+// upper bound of the trace's; nothing else of the summary is filled in.
 func (p partsPlan) matchedParts(ctx context.Context, r *block.Reader) ([]part, error) {
 	var (
 		out     []part
@@ -117,6 +118,12 @@ func (p partsPlan) matchedParts(ctx context.Context, r *block.Reader) ([]part, e
 	}
 	f := p.filter
 	opts := block.ScanOptions{Columns: f.cols, AttributeKeys: f.keys, Skip: f.rulesOut}
+	// The attribute lists cost most to read: a filter that also tests
+	// other columns tests those first, and reads the lists of the spans
+	// that pass them. One that tests no list reads its columns once.
+	if flat := f.flatColumns(); flat != 0 && f.cols&(block.SpanAttrs|block.ResourceAttrs) != 0 {
+		opts.Where, opts.WhereColumns = f.matchesFlat, flat
+	}
 	err := r.Scan(ctx, opts, func(row *schema.SpanRow) error {
 		if row.TraceID != current.ID || current.Spans == 0 {
 			flush()

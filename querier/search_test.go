@@ -409,8 +409,9 @@ func TestTraceLevelConditionsNeedNoSpans(t *testing.T) {
 }
 
 // TestLazySearchReadsFewTraces: a search with a limit and a span filter
-// reads the most recent traces whole and judges them, scanning no block's
-// columns while they match often enough; when they do not, it scans the
+// checks the most recent traces on the filter's columns, reads those that
+// pass whole and judges them, scanning no block's columns while they
+// match often enough; when they do not, it scans the
 // blocks for the spans that pass and reads only those traces. Either
 // way, the answer is the most recent matches.
 func TestLazySearchReadsFewTraces(t *testing.T) {
@@ -455,6 +456,11 @@ func TestLazySearchReadsFewTraces(t *testing.T) {
 		}
 		if scans := promtest.Value(t, q.reg, "spanlog_querier_search_filter_scans_total") - before; scans != tc.scans {
 			t.Errorf("%s limit %d: scanned %v blocks for the filter, want %v", tc.query, tc.limit, scans, tc.scans)
+		}
+		// A guess is checked on the filter's columns before it is
+		// read whole: every trace read whole is a hit.
+		if res.Metrics.InspectedTraces != int64(len(got)) {
+			t.Errorf("%s limit %d: read %d traces whole for %d hits", tc.query, tc.limit, res.Metrics.InspectedTraces, len(got))
 		}
 	}
 }
