@@ -80,10 +80,14 @@ type ScanOptions struct {
 	// Where, if not nil, tells from the columns of WhereColumns alone
 	// (flat columns, not attribute lists) whether a row is wanted. Those
 	// columns are read first, for every row of a group; the others only
-	// for the rows Where keeps, and not at all in a group where it keeps
-	// none. Where sees a row with only WhereColumns filled in.
+	// for the rows Where keeps, stepping over whole pages where it keeps
+	// none, and not at all in a group where it keeps none. Where sees a
+	// row with only WhereColumns filled in; fn sees one without them.
 	Where        func(row *schema.SpanRow) bool
 	WhereColumns Columns
+	// Transient says fn keeps no string or byte slice of the rows: they
+	// point into the pages being read rather than into copies.
+	Transient bool
 }
 
 // Scan calls fn with each span of the block, in block order, with only the
@@ -96,11 +100,16 @@ type ScanOptions struct {
 // row reader reconstructs rows through reflection, which costs more than
 // reading the values.
 func (r *Reader) Scan(ctx context.Context, opts ScanOptions, fn func(row *schema.SpanRow) error) error {
-	plan, err := r.scanPlan(opts.Columns)
+	cols := opts.Columns
+	if opts.Where != nil {
+		cols &^= opts.WhereColumns // read once, for Where
+	}
+	plan, err := r.scanPlan(cols)
 	if err != nil {
 		return fmt.Errorf("scan block %s: %w", r.meta.BlockID, err)
 	}
 	plan.setKeys(opts.AttributeKeys)
+	plan.borrow = opts.Transient
 	var where *scanPlan
 	if opts.Where != nil {
 		if opts.WhereColumns&(SpanAttrs|ResourceAttrs) != 0 {
@@ -194,6 +203,9 @@ type scanPlan struct {
 	attrs, resourceAttrs []int
 	// keys, if not nil, are the attributes decoded.
 	keys map[string]bool
+	// borrow says the rows' strings and byte slices may point into the
+	// pages (see ScanOptions.Transient).
+	borrow bool
 }
 
 // setKeys makes the plan decode only the attributes keys names, or all if
@@ -324,7 +336,7 @@ func (r *Reader) selectRows(ctx context.Context, g int, plan *scanPlan, where fu
 	n := r.file.RowGroups()[g].NumRows()
 	keep := make([]bool, n)
 	var any bool
-	a := &arena{}
+	a := &arena{borrow: true}
 	var row schema.SpanRow
 	for i := range n {
 		if i%readBatch == 0 {
@@ -342,8 +354,6 @@ func (r *Reader) selectRows(ctx context.Context, g int, plan *scanPlan, where fu
 		if where(&row) {
 			keep[i], any = true, true
 		}
-		// Strings are looked at, not kept: the arena's memory is reused.
-		a.reset()
 	}
 	return keep, any, nil
 }
@@ -387,7 +397,7 @@ func (r *Reader) scanGroupRows(ctx context.Context, g int, plan *scanPlan, rows 
 
 	// Strings and values are copied into memory of this group's own, so
 	// that fn may keep them while the pages are let go.
-	a := &arena{}
+	a := &arena{borrow: plan.borrow}
 	var row schema.SpanRow
 	// pos is the row the cursors are at: rows marks few rows, and the
 	// others are stepped over in runs, by page where a run is long.
@@ -712,6 +722,9 @@ func (c *leafCursor) close() { c.pages.Close() }
 // ever appends: memory handed out is never written again, so what fn keeps
 // stays valid, and the next row group gets an arena of its own.
 type arena struct {
+	// borrow says bytes and strings point into the values' pages, for
+	// rows no one keeps beyond the page (see ScanOptions.Transient).
+	borrow   bool
 	bytesBuf []byte
 	ints     []int64
 	doubles  []float64
@@ -722,11 +735,11 @@ type arena struct {
 // arenaSlab is how many values of a kind an arena allocates at once.
 const arenaSlab = 1024
 
-// reset lets the arena write its memory again, for values no one kept.
-func (a *arena) reset() { a.bytesBuf = a.bytesBuf[:0] }
-
 func (a *arena) bytes(v parquet.Value) []byte {
 	b := v.ByteArray()
+	if a.borrow {
+		return b
+	}
 	if len(b) > cap(a.bytesBuf)-len(a.bytesBuf) {
 		a.bytesBuf = make([]byte, 0, max(64<<10, len(b)))
 	}

@@ -265,9 +265,9 @@ func TestScanAttributeKeys(t *testing.T) {
 }
 
 // TestScanWhere: a scan with a row filter hands out exactly the rows a full
-// scan does that pass it, whole, whether it keeps every row, runs of them,
-// rows far apart (stepped over by page), or none; and a group where it
-// keeps none is not read beyond the filter's columns.
+// scan does that pass it, with every column but the filter's, whether it
+// keeps every row, runs of them, rows far apart (stepped over by page), or
+// none.
 func TestScanWhere(t *testing.T) {
 	ctx := context.Background()
 	td := genTraces(rand.New(rand.NewPCG(41, 42)), 300)
@@ -306,7 +306,10 @@ func TestScanWhere(t *testing.T) {
 		var want []schema.SpanRow
 		for i := range full {
 			if tc.where(&full[i]) {
-				want = append(want, full[i])
+				// Without the columns Where read.
+				w := full[i]
+				w.Name, w.DurationNano = "", 0
+				want = append(want, w)
 			}
 		}
 		i := 0

@@ -240,6 +240,18 @@ func (f *candidateFilter) matchesFlat(row *schema.SpanRow) bool {
 	return true
 }
 
+// matchesLists reports whether row passes the conditions that read an
+// attribute list. row needs only those lists.
+func (f *candidateFilter) matchesLists(row *schema.SpanRow) bool {
+	for i := range f.conds {
+		c := &f.conds[i]
+		if c.columns()&(block.SpanAttrs|block.ResourceAttrs) != 0 && !c.matches(row) {
+			return false
+		}
+	}
+	return true
+}
+
 // matches reports whether row passes the condition.
 func (c *candidateCondition) matches(row *schema.SpanRow) bool {
 	if c.column != "" {

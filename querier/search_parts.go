@@ -117,12 +117,14 @@ func (p partsPlan) matchedParts(ctx context.Context, r *block.Reader) ([]part, e
 		}
 	}
 	f := p.filter
-	opts := block.ScanOptions{Columns: f.cols, AttributeKeys: f.keys, Skip: f.rulesOut}
-	// The attribute lists cost most to read: a filter that also tests
-	// other columns tests those first, and reads the lists of the spans
-	// that pass them. One that tests no list reads its columns once.
-	if flat := f.flatColumns(); flat != 0 && f.cols&(block.SpanAttrs|block.ResourceAttrs) != 0 {
+	// The conditions on flat columns are tested first; the attribute
+	// lists, and the trace ID and start, are read only of the spans that
+	// pass them.
+	opts := block.ScanOptions{Columns: f.cols, AttributeKeys: f.keys, Skip: f.rulesOut, Transient: true}
+	matches := f.matches
+	if flat := f.flatColumns(); flat != 0 {
 		opts.Where, opts.WhereColumns = f.matchesFlat, flat
+		matches = f.matchesLists
 	}
 	err := r.Scan(ctx, opts, func(row *schema.SpanRow) error {
 		if row.TraceID != current.ID || current.Spans == 0 {
@@ -131,7 +133,7 @@ func (p partsPlan) matchedParts(ctx context.Context, r *block.Reader) ([]part, e
 		}
 		current.Spans++
 		current.Start = min(current.Start, row.StartUnixNano)
-		current.matched = current.matched || f.matches(row)
+		current.matched = current.matched || matches(row)
 		return nil
 	})
 	if err != nil {
