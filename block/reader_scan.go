@@ -77,14 +77,13 @@ type ScanOptions struct {
 	// Skip, if not nil, tells from a row group's statistics that none of
 	// its rows is wanted: the group is not read at all.
 	Skip func(GroupStats) bool
-	// Where, if not nil, tells from the columns of WhereColumns alone
-	// (flat columns, not attribute lists) whether a row is wanted. Those
-	// columns are read first, for every row of a group; the others only
-	// for the rows Where keeps, stepping over whole pages where it keeps
-	// none, and not at all in a group where it keeps none. Where sees a
-	// row with only WhereColumns filled in; fn sees one without them.
-	Where        func(row *schema.SpanRow) bool
-	WhereColumns Columns
+	// Where are tests of single flat columns that a row must all pass
+	// to be wanted. Their columns are read first, one after the other,
+	// for every row of a group; Columns only for the rows they keep,
+	// stepping over whole pages where they keep none, and not at all in
+	// a group where they keep none. fn sees the rows without the columns
+	// of Where, unless Columns asks for them too.
+	Where []RowTest
 	// Transient says fn keeps no string or byte slice of the rows: they
 	// point into the pages being read rather than into copies.
 	Transient bool
@@ -100,26 +99,15 @@ type ScanOptions struct {
 // row reader reconstructs rows through reflection, which costs more than
 // reading the values.
 func (r *Reader) Scan(ctx context.Context, opts ScanOptions, fn func(row *schema.SpanRow) error) error {
-	cols := opts.Columns
-	if opts.Where != nil {
-		cols &^= opts.WhereColumns // read once, for Where
-	}
-	plan, err := r.scanPlan(cols)
+	plan, err := r.scanPlan(opts.Columns)
 	if err != nil {
 		return fmt.Errorf("scan block %s: %w", r.meta.BlockID, err)
 	}
 	plan.setKeys(opts.AttributeKeys)
 	plan.borrow = opts.Transient
-	var where *scanPlan
-	if opts.Where != nil {
-		if opts.WhereColumns&(SpanAttrs|ResourceAttrs) != 0 {
-			return fmt.Errorf("scan block %s: a row filter reads flat columns only", r.meta.BlockID)
-		}
-		if where, err = r.scanPlan(opts.WhereColumns); err != nil {
-			return fmt.Errorf("scan block %s: %w", r.meta.BlockID, err)
-		}
-		// Not the trace ID and start, which every scan reads.
-		where.flat = slices.DeleteFunc(where.flat, func(f flatLeaf) bool { return f.flag == 0 })
+	where, err := r.rowTests(opts.Where)
+	if err != nil {
+		return fmt.Errorf("scan block %s: %w", r.meta.BlockID, err)
 	}
 	for g := range r.file.RowGroups() {
 		if err := ctx.Err(); err != nil {
@@ -129,9 +117,9 @@ func (r *Reader) Scan(ctx context.Context, opts ScanOptions, fn func(row *schema
 			continue
 		}
 		var keep []bool
-		if where != nil {
+		if len(where) > 0 {
 			var any bool
-			if keep, any, err = r.selectRows(ctx, g, where, opts.Where); err != nil {
+			if keep, any, err = r.selectRows(ctx, g, where); err != nil {
 				return fmt.Errorf("scan block %s row group %d: %w", r.meta.BlockID, g, err)
 			}
 			if !any {
@@ -311,51 +299,6 @@ func (s GroupStats) bounds(column string) (lo, hi parquet.Value, ok bool) {
 		return lo, hi, false
 	}
 	return chunk.Bounds()
-}
-
-// selectRows reads the flat columns of plan in row group g and returns
-// which rows where keeps, and whether it keeps any.
-func (r *Reader) selectRows(ctx context.Context, g int, plan *scanPlan, where func(*schema.SpanRow) bool) ([]bool, bool, error) {
-	leaves := make([]int, len(plan.flat))
-	for i, f := range plan.flat {
-		leaves[i] = f.column
-	}
-	fetched, err := r.fetchChunks(ctx, g, leaves)
-	if err != nil {
-		return nil, false, err
-	}
-	cursors := make([]*leafCursor, len(plan.flat))
-	for i, f := range plan.flat {
-		cursors[i] = fetched.cursor(f.column)
-	}
-	defer func() {
-		for _, c := range cursors {
-			c.close()
-		}
-	}()
-	n := r.file.RowGroups()[g].NumRows()
-	keep := make([]bool, n)
-	var any bool
-	a := &arena{borrow: true}
-	var row schema.SpanRow
-	for i := range n {
-		if i%readBatch == 0 {
-			if err := ctx.Err(); err != nil {
-				return nil, false, err
-			}
-		}
-		for k, c := range cursors {
-			v, err := c.next()
-			if err != nil {
-				return nil, false, err
-			}
-			plan.flat[k].set(&row, v, a)
-		}
-		if where(&row) {
-			keep[i], any = true, true
-		}
-	}
-	return keep, any, nil
 }
 
 // scanGroup calls fn with the rows of row group g whose trace ID keep (if

@@ -264,10 +264,10 @@ func TestScanAttributeKeys(t *testing.T) {
 	}
 }
 
-// TestScanWhere: a scan with a row filter hands out exactly the rows a full
-// scan does that pass it, with every column but the filter's, whether it
-// keeps every row, runs of them, rows far apart (stepped over by page), or
-// none.
+// TestScanWhere: a scan with row tests hands out exactly the rows a full
+// scan does that pass them all, whether they keep every row, runs of
+// them, rows far apart (stepped over by page), or none; on integer,
+// dictionary-encoded, plain and optional columns alike.
 func TestScanWhere(t *testing.T) {
 	ctx := context.Background()
 	td := genTraces(rand.New(rand.NewPCG(41, 42)), 300)
@@ -284,38 +284,39 @@ func TestScanWhere(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	names := map[string]bool{}
-	for _, row := range full {
-		names[row.Name] = true
-	}
-	var someName string
-	for n := range names {
-		someName = n
-		break
-	}
+	someName, some := full[len(full)/2].Name, full[len(full)/3]
+	asked := 0
 	for _, tc := range []struct {
 		name  string
-		where func(*schema.SpanRow) bool
+		tests []block.RowTest
 	}{
-		{"every row", func(*schema.SpanRow) bool { return true }},
-		{"no row", func(*schema.SpanRow) bool { return false }},
-		{"one in 97", func(r *schema.SpanRow) bool { return r.DurationNano%97 == 0 }},
-		{"one in 3", func(r *schema.SpanRow) bool { return r.DurationNano%3 == 0 }},
-		{"one name", func(r *schema.SpanRow) bool { return r.Name == someName }},
+		{"every row", []block.RowTest{{Column: schema.ColumnKind, Keep: func(*schema.SpanRow) bool { return true }}}},
+		{"no row", []block.RowTest{{Column: schema.ColumnDuration, Keep: func(*schema.SpanRow) bool { return false }}}},
+		{"one in 97", []block.RowTest{{Column: schema.ColumnDuration, Keep: func(r *schema.SpanRow) bool { return r.DurationNano%97 == 0 }}}},
+		{"one in 3", []block.RowTest{{Column: schema.ColumnDuration, Keep: func(r *schema.SpanRow) bool { return r.DurationNano%3 == 0 }}}},
+		{"one name", []block.RowTest{{Column: schema.ColumnName, Keep: func(r *schema.SpanRow) bool { asked++; return r.Name == someName }}}},
+		{"one service, some kinds", []block.RowTest{
+			{Column: schema.ColumnServiceName, Keep: func(r *schema.SpanRow) bool { return r.ServiceName == some.ServiceName }},
+			{Column: schema.ColumnKind, Keep: func(r *schema.SpanRow) bool { return r.Kind == some.Kind }},
+		}},
+		{"status codes", []block.RowTest{{Column: schema.ColumnStatusCode, Keep: func(r *schema.SpanRow) bool { return r.StatusCode == some.StatusCode }}}},
+		{"no status message", []block.RowTest{{Column: schema.ColumnStatusMessage, Keep: func(r *schema.SpanRow) bool { return r.StatusMessage == "" }}}},
 	} {
 		var want []schema.SpanRow
+	rows:
 		for i := range full {
-			if tc.where(&full[i]) {
-				// Without the columns Where read.
-				w := full[i]
-				w.Name, w.DurationNano = "", 0
-				want = append(want, w)
+			for _, test := range tc.tests {
+				if !test.Keep(&full[i]) {
+					continue rows
+				}
 			}
+			want = append(want, full[i])
 		}
+		asked = 0
 		i := 0
-		err := r.Scan(ctx, block.ScanOptions{Columns: cols, Where: tc.where, WhereColumns: block.Duration | block.Name}, func(row *schema.SpanRow) error {
+		err := r.Scan(ctx, block.ScanOptions{Columns: cols, Where: tc.tests}, func(row *schema.SpanRow) error {
 			if i >= len(want) {
-				return errors.New("more rows than pass the filter")
+				return errors.New("more rows than pass the tests")
 			}
 			if !rowsEqual(row, &want[i]) {
 				return fmt.Errorf("row %d:\n got %+v\nwant %+v", i, *row, want[i])
@@ -329,12 +330,12 @@ func TestScanWhere(t *testing.T) {
 		if i != len(want) {
 			t.Errorf("%s: %d rows, want %d", tc.name, i, len(want))
 		}
-		if len(want) == 0 || len(want) == len(full) {
-			continue
-		}
 		t.Logf("%s: %d of %d rows", tc.name, len(want), len(full))
+		if tc.name == "one name" && (asked == 0 || asked >= len(full)/4) {
+			t.Errorf("one name: the test ran %d times for %d rows, not once per distinct name and row group", asked, len(full))
+		}
 	}
-	if err := r.Scan(ctx, block.ScanOptions{Columns: block.SpanAttrs, Where: func(*schema.SpanRow) bool { return true }, WhereColumns: block.SpanAttrs}, func(*schema.SpanRow) error { return nil }); err == nil {
-		t.Error("a row filter on an attribute list: no error")
+	if err := r.Scan(ctx, block.ScanOptions{Where: []block.RowTest{{Column: schema.ColumnAttrs}}}, func(*schema.SpanRow) error { return nil }); err == nil {
+		t.Error("a test of an attribute list: no error")
 	}
 }

@@ -212,44 +212,50 @@ func (f *candidateFilter) matches(row *schema.SpanRow) bool {
 	return true
 }
 
-// flatColumns are the columns of f's conditions that read no attribute
-// list: a scan tests those first (block.ScanOptions.Where), for every
-// span, and reads the rest only of the spans that pass them.
-func (f *candidateFilter) flatColumns() block.Columns {
-	var cols block.Columns
-	for i := range f.conds {
-		if c := f.conds[i].columns(); c&(block.SpanAttrs|block.ResourceAttrs) == 0 {
-			cols |= c
-		}
-	}
-	return cols
-}
-
-// matchesFlat reports whether row passes the conditions on flatColumns.
-// row needs only those.
-func (f *candidateFilter) matchesFlat(row *schema.SpanRow) bool {
+// rowTests returns the tests of single columns a scan runs first, a column
+// at a time (block.ScanOptions.Where), with the columns the rest of the
+// conditions read and a test of those: a scan reads the rest, most often
+// attribute lists, only of the spans that pass the tests.
+func (f *candidateFilter) rowTests() (tests []block.RowTest, restCols block.Columns, rest func(*schema.SpanRow) bool) {
+	var others []*candidateCondition
 	for i := range f.conds {
 		c := &f.conds[i]
-		if c.columns()&(block.SpanAttrs|block.ResourceAttrs) != 0 {
+		if leaf := c.leaf(); leaf != "" {
+			tests = append(tests, block.RowTest{Column: leaf, Keep: c.matches})
 			continue
 		}
-		if !c.matches(row) {
-			return false
-		}
+		others = append(others, c)
+		restCols |= c.columns()
 	}
-	return true
+	return tests, restCols, func(row *schema.SpanRow) bool {
+		for _, c := range others {
+			if !c.matches(row) {
+				return false
+			}
+		}
+		return true
+	}
 }
 
-// matchesLists reports whether row passes the conditions that read an
-// attribute list. row needs only those lists.
-func (f *candidateFilter) matchesLists(row *schema.SpanRow) bool {
-	for i := range f.conds {
-		c := &f.conds[i]
-		if c.columns()&(block.SpanAttrs|block.ResourceAttrs) != 0 && !c.matches(row) {
-			return false
-		}
+// leaf returns the one column the condition reads, or "" if it reads an
+// attribute list or two columns.
+func (c *candidateCondition) leaf() string {
+	if c.column != "" {
+		return c.column
 	}
-	return true
+	switch c.Field.Intrinsic {
+	case traceql.IntrinsicName:
+		return schema.ColumnName
+	case traceql.IntrinsicStatus:
+		return schema.ColumnStatusCode
+	case traceql.IntrinsicStatusMessage:
+		return schema.ColumnStatusMessage
+	case traceql.IntrinsicKind:
+		return schema.ColumnKind
+	case traceql.IntrinsicDuration:
+		return schema.ColumnDuration
+	}
+	return ""
 }
 
 // matches reports whether row passes the condition.

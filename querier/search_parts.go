@@ -117,15 +117,11 @@ func (p partsPlan) matchedParts(ctx context.Context, r *block.Reader) ([]part, e
 		}
 	}
 	f := p.filter
-	// The conditions on flat columns are tested first; the attribute
-	// lists, and the trace ID and start, are read only of the spans that
-	// pass them.
-	opts := block.ScanOptions{Columns: f.cols, AttributeKeys: f.keys, Skip: f.rulesOut, Transient: true}
-	matches := f.matches
-	if flat := f.flatColumns(); flat != 0 {
-		opts.Where, opts.WhereColumns = f.matchesFlat, flat
-		matches = f.matchesLists
-	}
+	// The conditions on single columns are tested first, a column at a
+	// time; the attribute lists, and the trace ID and start, are read
+	// only of the spans that pass them.
+	tests, cols, matches := f.rowTests()
+	opts := block.ScanOptions{Columns: cols, AttributeKeys: f.keys, Skip: f.rulesOut, Where: tests, Transient: true}
 	err := r.Scan(ctx, opts, func(row *schema.SpanRow) error {
 		if row.TraceID != current.ID || current.Spans == 0 {
 			flush()
