@@ -138,7 +138,10 @@ func (r *Reader) Scan(ctx context.Context, opts ScanOptions, fn func(row *schema
 // IDs: it reads the whole row groups that may hold any of ids, which costs
 // less than looking up more than a few of their traces one by one, and
 // decodes the rows of those traces only. fn may keep the rows.
-func (r *Reader) ScanTraces(ctx context.Context, cols Columns, ids []pcommon.TraceID, fn func(id pcommon.TraceID, rows []schema.SpanRow) error) error {
+//
+// Of the attribute lists, only the attributes keys names are decoded, or
+// all if keys is nil.
+func (r *Reader) ScanTraces(ctx context.Context, cols Columns, keys []string, ids []pcommon.TraceID, fn func(id pcommon.TraceID, rows []schema.SpanRow) error) error {
 	ids = slices.Clone(ids)
 	slices.SortFunc(ids, compareTraceIDs)
 	ids = slices.Compact(ids)
@@ -150,6 +153,7 @@ func (r *Reader) ScanTraces(ctx context.Context, cols Columns, ids []pcommon.Tra
 	if err != nil {
 		return fmt.Errorf("scan block %s: %w", r.meta.BlockID, err)
 	}
+	plan.setKeys(keys)
 	var trace []schema.SpanRow
 	flush := func() error {
 		if len(trace) == 0 {

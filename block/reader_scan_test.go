@@ -209,7 +209,7 @@ func TestScanTraces(t *testing.T) {
 	all := block.SpanIDs | block.Name | block.Kind | block.Duration | block.Status | block.ServiceName | block.SpanAttrs | block.ResourceAttrs
 	got := map[pcommon.TraceID][]schema.SpanRow{}
 	var last pcommon.TraceID
-	err := r.ScanTraces(ctx, all, ids, func(id pcommon.TraceID, rows []schema.SpanRow) error {
+	err := r.ScanTraces(ctx, all, nil, ids, func(id pcommon.TraceID, rows []schema.SpanRow) error {
 		if bytes.Compare(id[:], last[:]) <= 0 {
 			return fmt.Errorf("trace %s after %s", id, last)
 		}

@@ -36,8 +36,10 @@ type traceScan struct {
 	// more to the caller, so that the scan can stop. Nil means never.
 	floor func() (start uint64, ok bool)
 	// columns are the columns of the rows visit is called with; zero
-	// means wholeColumns.
+	// means wholeColumns. keys, if not nil, are the only attributes of
+	// the lists among them that are filled in.
 	columns block.Columns
+	keys    []string
 	// limit is how many traces the caller wants at most, if it has a
 	// floor: the size of the first batch read whole.
 	limit int
@@ -527,9 +529,9 @@ func (ts *tenantScan) wholeTraces(ctx context.Context, cands []candidate) ([][]s
 		// decoded one by one; past a share of the block's traces,
 		// scanning the columns a search reads costs less.
 		if int64(len(want))*ts.q.cfg.WholeScanShare > m.TotalTraces {
-			return r.ScanTraces(ctx, cols, want, found)
+			return r.ScanTraces(ctx, cols, ts.keys, want, found)
 		}
-		return r.FindTraceColumns(ctx, cols, nil, want, found)
+		return r.FindTraceColumns(ctx, cols, ts.keys, want, found)
 	})
 	ts.partial.Add(read.partial)
 	if err != nil {

@@ -58,6 +58,7 @@ func (q *Querier) Search(ctx context.Context, tenants []string, req SearchReques
 		tr:      req.Range,
 		query:   req.Query,
 		columns: hitColumns(req.Query),
+		keys:    hitKeys(req.Query),
 		visit:   hits.evaluateTrace,
 	}
 	if req.Limit > 0 {

@@ -191,6 +191,8 @@ func fieldColumns(f traceql.Field) block.Columns {
 // and errors per service, each matched span's ID, name and duration),
 // and every field q reads. The attribute lists, most of a block's bytes,
 // are read only for a query that tests or selects an attribute.
+//
+// Of the lists, only the attributes hitKeys names are read.
 func hitColumns(q *traceql.Query) block.Columns {
 	cols := block.SpanIDs | block.Name | block.Duration | block.Status | block.ServiceName
 	if q != nil {
@@ -199,6 +201,25 @@ func hitColumns(q *traceql.Query) block.Columns {
 		}
 	}
 	return cols
+}
+
+// hitKeys returns the attributes a search for q reads of its candidates'
+// attribute lists (see hitColumns): those q names, and the root's
+// service.name for rootServiceName.
+func hitKeys(q *traceql.Query) []string {
+	keys := []string{}
+	if q == nil {
+		return keys
+	}
+	for _, f := range q.Fields() {
+		switch f.Intrinsic {
+		case traceql.IntrinsicNone:
+			keys = append(keys, f.Name)
+		case traceql.IntrinsicTraceRootService:
+			keys = append(keys, schema.KeyServiceName)
+		}
+	}
+	return keys
 }
 
 // matches reports whether row passes every condition. row needs only the
