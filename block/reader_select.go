@@ -10,29 +10,47 @@ import (
 	"github.com/spanlog/spanlog/schema"
 )
 
-// RowTest is a test of one flat column of a span (ScanOptions.Where).
+// RowTest is a test of one flat column of a span, or of one attribute of
+// the span or its resource (ScanOptions.Where).
 type RowTest struct {
 	// Column is the tested column's name, one of schema's Column
-	// constants for a column that Columns reads (not the trace ID, the
-	// start, nor an attribute list).
+	// constants for a column that Columns reads (not the trace ID nor the
+	// start), or schema.ColumnAttrs or ColumnResourceAttrs for the
+	// attribute Key.
 	Column string
+	Key    string
 	// Keep reports whether a row passes, from a row with only the
-	// column's field filled in. Its strings are valid during the call
-	// only. For a dictionary-encoded column, Keep is asked once per
-	// distinct value of a row group, not once per row.
+	// column's field filled in; for an attribute, with a list that holds
+	// the attribute's first occurrence, or nothing if the span has none.
+	// Its strings are valid during the call only. For a
+	// dictionary-encoded column, Keep is asked once per distinct value of
+	// a row group, not once per row.
 	Keep func(row *schema.SpanRow) bool
 }
 
-// rowTest is a RowTest with the column's leaf index and how to set it.
+// rowTest is a RowTest with the column's leaf index and how to set it,
+// or for an attribute the leaves of its list.
 type rowTest struct {
 	RowTest
 	column int
 	set    func(*schema.SpanRow, parquet.Value, *arena)
+	list   *listTest
 }
 
 func (r *Reader) rowTests(tests []RowTest) ([]rowTest, error) {
 	out := make([]rowTest, 0, len(tests))
 	for _, t := range tests {
+		if t.Keep == nil {
+			return nil, fmt.Errorf("test of column %q without a Keep", t.Column)
+		}
+		if t.Column == schema.ColumnAttrs || t.Column == schema.ColumnResourceAttrs {
+			l, err := r.listTest(t)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, rowTest{RowTest: t, list: l})
+			continue
+		}
 		var set func(*schema.SpanRow, parquet.Value, *arena)
 		for _, f := range flatColumns {
 			if f.name == t.Column && f.flag != 0 {
@@ -53,9 +71,13 @@ func (r *Reader) rowTests(tests []RowTest) ([]rowTest, error) {
 // page from its decoded values, without a parquet.Value per row, and a
 // dictionary-encoded column's test runs once per distinct value.
 func (r *Reader) selectRows(ctx context.Context, g int, tests []rowTest) ([]bool, bool, error) {
-	leaves := make([]int, len(tests))
-	for i, t := range tests {
-		leaves[i] = t.column
+	var leaves []int
+	for _, t := range tests {
+		if t.list != nil {
+			leaves = append(leaves, t.list.leaves[:]...)
+		} else {
+			leaves = append(leaves, t.column)
+		}
 	}
 	fetched, err := r.fetchChunks(ctx, g, leaves)
 	if err != nil {
@@ -69,7 +91,12 @@ func (r *Reader) selectRows(ctx context.Context, g int, tests []rowTest) ([]bool
 		if err := ctx.Err(); err != nil {
 			return nil, false, err
 		}
-		if err := t.run(fetched.pages(t.column), keep); err != nil {
+		if t.list != nil {
+			err = t.runList(fetched, keep)
+		} else {
+			err = t.run(fetched.pages(t.column), keep)
+		}
+		if err != nil {
 			return nil, false, fmt.Errorf("test column %s: %w", t.Column, err)
 		}
 	}

@@ -233,16 +233,16 @@ func (f *candidateFilter) matches(row *schema.SpanRow) bool {
 	return true
 }
 
-// rowTests returns the tests of single columns a scan runs first, a column
-// at a time (block.ScanOptions.Where), with the columns the rest of the
-// conditions read and a test of those: a scan reads the rest, most often
-// attribute lists, only of the spans that pass the tests.
+// rowTests returns the tests of single columns and single attributes a
+// scan runs first, one after the other (block.ScanOptions.Where), with
+// the columns the rest of the conditions read and a test of those: a scan
+// reads the rest only of the spans that pass the tests.
 func (f *candidateFilter) rowTests() (tests []block.RowTest, restCols block.Columns, rest func(*schema.SpanRow) bool) {
 	var others []*candidateCondition
 	for i := range f.conds {
 		c := &f.conds[i]
-		if leaf := c.leaf(); leaf != "" {
-			tests = append(tests, block.RowTest{Column: leaf, Keep: c.matches})
+		if column, key := c.tested(); column != "" {
+			tests = append(tests, block.RowTest{Column: column, Key: key, Keep: c.matches})
 			continue
 		}
 		others = append(others, c)
@@ -258,25 +258,34 @@ func (f *candidateFilter) rowTests() (tests []block.RowTest, restCols block.Colu
 	}
 }
 
-// leaf returns the one column the condition reads, or "" if it reads an
-// attribute list or two columns.
-func (c *candidateCondition) leaf() string {
+// tested returns the one column the condition reads, with the key of the
+// attribute when that is an attribute list; "" if it reads two columns
+// (span IDs), or both lists.
+func (c *candidateCondition) tested() (column, key string) {
 	if c.column != "" {
-		return c.column
+		return c.column, ""
 	}
 	switch c.Field.Intrinsic {
+	case traceql.IntrinsicNone:
+		switch c.Field.Scope {
+		case traceql.ScopeSpan:
+			return schema.ColumnAttrs, c.Field.Name
+		case traceql.ScopeResource:
+			return schema.ColumnResourceAttrs, c.Field.Name
+		}
+		return "", ""
 	case traceql.IntrinsicName:
-		return schema.ColumnName
+		return schema.ColumnName, ""
 	case traceql.IntrinsicStatus:
-		return schema.ColumnStatusCode
+		return schema.ColumnStatusCode, ""
 	case traceql.IntrinsicStatusMessage:
-		return schema.ColumnStatusMessage
+		return schema.ColumnStatusMessage, ""
 	case traceql.IntrinsicKind:
-		return schema.ColumnKind
+		return schema.ColumnKind, ""
 	case traceql.IntrinsicDuration:
-		return schema.ColumnDuration
+		return schema.ColumnDuration, ""
 	}
-	return ""
+	return "", ""
 }
 
 // matches reports whether row passes the condition.
