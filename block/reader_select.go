@@ -19,6 +19,11 @@ type RowTest struct {
 	// attribute Key.
 	Column string
 	Key    string
+	// Values, for an attribute, are the types of value Keep can pass:
+	// the value leaves of other types are not read, and the attribute
+	// reaches Keep without a value if it holds one of them. Zero reads
+	// every type.
+	Values AttrValues
 	// Keep reports whether a row passes, from a row with only the
 	// column's field filled in; for an attribute, with a list that holds
 	// the attribute's first occurrence, or nothing if the span has none.
@@ -27,6 +32,17 @@ type RowTest struct {
 	// a row group, not once per row.
 	Keep func(row *schema.SpanRow) bool
 }
+
+// AttrValues are types of attribute values.
+type AttrValues uint8
+
+// The types of attribute values a RowTest reads.
+const (
+	AttrStr AttrValues = 1 << iota
+	AttrInt
+	AttrDouble
+	AttrBool
+)
 
 // rowTest is a RowTest with the column's leaf index and how to set it,
 // or for an attribute the leaves of its list.

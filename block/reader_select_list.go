@@ -12,11 +12,10 @@ import (
 // listTest is a RowTest of one attribute: the leaves of the list read.
 // Bytes and other values that TraceQL reads as missing are not.
 type listTest struct {
-	// leaves are the key, str, int, double and bool leaves.
+	// leaves are the key, str, int, double and bool leaves, and defs
+	// their definition levels where they hold a value.
 	leaves [5]int
-	// keyDef is the key leaf's definition level when the list holds an
-	// attribute there.
-	keyDef byte
+	defs   [5]byte
 }
 
 func (r *Reader) listTest(t RowTest) (*listTest, error) {
@@ -26,19 +25,15 @@ func (r *Reader) listTest(t RowTest) (*listTest, error) {
 		if !ok {
 			return nil, fmt.Errorf("no column %s.%s to test", t.Column, leaf)
 		}
-		l.leaves[i] = c.ColumnIndex
-		if i == 0 {
-			l.keyDef = byte(c.MaxDefinitionLevel)
-		}
+		l.leaves[i], l.defs[i] = c.ColumnIndex, byte(c.MaxDefinitionLevel)
 	}
 	return l, nil
 }
 
-// found is where a row holds the tested attribute first: its row, and its
-// place in the row's list.
+// found is where a row holds the tested attribute first: its row, and the
+// index of its values in the leaves, which the leaves of one list share.
 type found struct {
-	row  int64
-	elem int
+	row, pos int64
 }
 
 // runList clears keep for the rows that fail an attribute test. The key
@@ -63,9 +58,10 @@ func (t *rowTest) runList(fetched fetchedChunks, keep []bool) error {
 		func(at *schema.Attribute, v parquet.Value) { b := v.Boolean(); at.Bool = &b },
 	}
 	for i, leaf := range t.list.leaves[1:] {
-		c := fetched.cursor(leaf)
-		err := valuesAt(c, hits, func(h int, v parquet.Value) { setters[i](&attrs[h], v) })
-		c.close()
+		if t.Values != 0 && t.Values&(1<<i) == 0 {
+			continue
+		}
+		err := valuesAt(fetched.pages(leaf), t.list.defs[i+1], hits, func(h int, v parquet.Value) { setters[i](&attrs[h], v) })
 		if err != nil {
 			return err
 		}
@@ -100,8 +96,8 @@ func (l *listTest) findKey(pages parquet.Pages, key string) ([]found, error) {
 	var (
 		out     []found
 		row     int64 = -1
-		elem    int
-		seen    bool // the row's first occurrence is found
+		base    int64 // the index of the page's first value in the leaf
+		seen    bool  // the row's first occurrence is found
 		dict    parquet.Dictionary
 		byIndex []uint8 // 0 not compared yet, 1 key, 2 another
 	)
@@ -119,7 +115,7 @@ func (l *listTest) findKey(pages parquet.Pages, key string) ([]found, error) {
 		}
 		keys := 0
 		for _, d := range defs {
-			if d == l.keyDef {
+			if d == l.defs[0] {
 				keys++
 			}
 		}
@@ -156,51 +152,117 @@ func (l *listTest) findKey(pages parquet.Pages, key string) ([]found, error) {
 		k := 0
 		for j := range defs {
 			if reps[j] == 0 {
-				row, elem, seen = row+1, 0, false
-			} else {
-				elem++
+				row, seen = row+1, false
 			}
-			if defs[j] != l.keyDef {
+			if defs[j] != l.defs[0] {
 				continue // an empty list
 			}
 			if !seen && isKey(k) {
-				out = append(out, found{row: row, elem: elem})
+				out = append(out, found{row: row, pos: base + int64(j)})
 				seen = true
 			}
 			k++
 		}
+		base += int64(len(defs))
 	}
 }
 
-// valuesAt calls fn with the value of each of hits in the repeated leaf
-// c reads, where it is not null.
-func valuesAt(c *leafCursor, hits []found, fn func(hit int, v parquet.Value)) error {
-	var pos int64
-	for h, at := range hits {
-		if at.row > pos {
-			if err := c.skipRepeated(at.row-pos, at.row); err != nil {
-				return err
+// valuesAt calls fn with the value at each of hits in the leaf pages
+// holds, where it is not null (definition level def), reading each page's
+// decoded levels and values rather than a parquet.Value per value.
+func valuesAt(pages parquet.Pages, def byte, hits []found, fn func(hit int, v parquet.Value)) error {
+	defer pages.Close()
+	var base int64
+	h := 0
+	for h < len(hits) {
+		p, err := pages.ReadPage()
+		if errors.Is(err, io.EOF) {
+			return fmt.Errorf("%d values short of the key's", len(hits)-h)
+		}
+		if err != nil {
+			return err
+		}
+		defs := p.DefinitionLevels()
+		end := base + int64(len(defs))
+		if hits[h].pos >= end {
+			base = end
+			continue
+		}
+		get, err := nonNullValues(p, defs, def)
+		if err != nil {
+			return err
+		}
+		// k counts the values before position i of the page.
+		k, i := 0, int64(0)
+		for ; h < len(hits) && hits[h].pos < end; h++ {
+			at := hits[h].pos - base
+			for ; i < at; i++ {
+				if defs[i] == def {
+					k++
+				}
+			}
+			if defs[at] == def {
+				fn(h, get(k))
 			}
 		}
-		pos = at.row + 1
-		for e := 0; ; e++ {
-			if e > 0 {
-				next, ok, err := c.peek()
-				if err != nil {
-					return err
-				}
-				if !ok || next.RepetitionLevel() == 0 {
-					break
-				}
-			}
-			v, err := c.next()
-			if err != nil {
-				return err
-			}
-			if e == at.elem && !v.IsNull() {
-				fn(h, v)
-			}
-		}
+		base = end
 	}
 	return nil
+}
+
+// nonNullValues returns the k-th value of page p that is not null.
+func nonNullValues(p parquet.Page, defs []byte, def byte) (func(k int) parquet.Value, error) {
+	count := 0
+	for _, d := range defs {
+		if d == def {
+			count++
+		}
+	}
+	data := p.Data()
+	if d := p.Dictionary(); d != nil {
+		idx := data.Int32()
+		if len(idx) != count {
+			return nil, fmt.Errorf("page of %d values holds %d", count, len(idx))
+		}
+		return func(k int) parquet.Value { return d.Index(idx[k]) }, nil
+	}
+	switch p.Type().Kind() {
+	case parquet.Int64:
+		vals := data.Int64()
+		if len(vals) == count {
+			return func(k int) parquet.Value { return parquet.Int64Value(vals[k]) }, nil
+		}
+	case parquet.Double:
+		vals := data.Double()
+		if len(vals) == count {
+			return func(k int) parquet.Value { return parquet.DoubleValue(vals[k]) }, nil
+		}
+	case parquet.ByteArray:
+		b, offsets := data.ByteArray()
+		if len(offsets) == count+1 {
+			return func(k int) parquet.Value { return parquet.ByteArrayValue(b[offsets[k]:offsets[k+1]]) }, nil
+		}
+	}
+	// Booleans, and anything else: the values one by one.
+	vals := make([]parquet.Value, 0, count)
+	buf := make([]parquet.Value, readBatch)
+	r := p.Values()
+	for {
+		n, err := r.ReadValues(buf)
+		for _, v := range buf[:n] {
+			if !v.IsNull() {
+				vals = append(vals, v)
+			}
+		}
+		if errors.Is(err, io.EOF) || n == 0 && err == nil {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if len(vals) != count {
+		return nil, fmt.Errorf("page of %d values holds %d", count, len(vals))
+	}
+	return func(k int) parquet.Value { return vals[k] }, nil
 }

@@ -242,7 +242,7 @@ func (f *candidateFilter) rowTests() (tests []block.RowTest, restCols block.Colu
 	for i := range f.conds {
 		c := &f.conds[i]
 		if column, key := c.tested(); column != "" {
-			tests = append(tests, block.RowTest{Column: column, Key: key, Keep: c.matches})
+			tests = append(tests, block.RowTest{Column: column, Key: key, Values: c.valueTypes(), Keep: c.matches})
 			continue
 		}
 		others = append(others, c)
@@ -256,6 +256,24 @@ func (f *candidateFilter) rowTests() (tests []block.RowTest, restCols block.Colu
 		}
 		return true
 	}
+}
+
+// valueTypes returns the types of attribute value the condition can pass:
+// TraceQL compares strings with strings, numbers with numbers, booleans
+// with booleans, and tests existence on any type. Zero means all.
+func (c *candidateCondition) valueTypes() block.AttrValues {
+	if c.Op == traceql.OpExists {
+		return 0
+	}
+	switch c.Value.Type() {
+	case traceql.TypeString:
+		return block.AttrStr
+	case traceql.TypeInt, traceql.TypeFloat:
+		return block.AttrInt | block.AttrDouble
+	case traceql.TypeBool:
+		return block.AttrBool
+	}
+	return 0
 }
 
 // tested returns the one column the condition reads, with the key of the
