@@ -1,7 +1,6 @@
 package traceql
 
 import (
-	"regexp"
 	"sync"
 )
 
@@ -94,7 +93,7 @@ type comparison struct {
 	op    Op
 	lit   Value
 	// re is the compiled, anchored regular expression of =~ and !~.
-	re *regexp.Regexp
+	re *regex
 	// id is the literal decoded to bytes for span:id, span:parentID and
 	// trace:id, so that comparing IDs needs no hex encoding per span; nil
 	// when the literal is not hex of the ID's size.

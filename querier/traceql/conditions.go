@@ -1,8 +1,6 @@
 package traceql
 
 import (
-	"regexp"
-
 	"github.com/spanlog/spanlog/schema"
 )
 
@@ -20,7 +18,7 @@ type Condition struct {
 	// hold on one span together.
 	Filter int
 
-	re  *regexp.Regexp
+	re  *regex
 	cmp *comparison
 }
 

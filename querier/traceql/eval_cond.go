@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/hex"
-	"regexp"
 	"strings"
 	"time"
 
@@ -46,12 +45,12 @@ func (c *comparison) matches(row *schema.SpanRow, t *traceInfo) bool {
 // on this since grafana/tempo#5007); ints and floats compare as numbers;
 // any other mix of types does not match, so the string "500" is not equal
 // to the number 500. Strings order bytewise.
-func compareValues(v Value, op Op, lit *Value, re *regexp.Regexp) bool {
+func compareValues(v Value, op Op, lit *Value, re *regex) bool {
 	switch {
 	case v.typ == TypeNil:
 		return false
 	case op == OpRegex || op == OpNotRegex:
-		return v.typ == TypeString && re.MatchString(v.s) == (op == OpRegex)
+		return v.typ == TypeString && re.matchString(v.s) == (op == OpRegex)
 	case v.typ == TypeInt && lit.typ == TypeInt:
 		return op.holds(cmp.Compare(v.n, lit.n))
 	case v.typ.numeric() && lit.typ.numeric():

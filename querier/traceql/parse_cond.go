@@ -3,7 +3,6 @@ package traceql
 import (
 	"encoding/hex"
 	"fmt"
-	"regexp"
 	"strings"
 )
 
@@ -271,7 +270,7 @@ func (p *parser) newComparison(field Field, op Op, lit operand) (*comparison, er
 	}
 	c := &comparison{field: field, op: op, lit: lit.lit}
 	if op == OpRegex || op == OpNotRegex {
-		re, err := compileAnchored(lit.lit.s)
+		re, err := compileRegex(lit.lit.s)
 		if err != nil {
 			return nil, newParseError(src, lit.pos, "invalid regular expression %s: %v", lit.lit, err)
 		}
@@ -302,19 +301,6 @@ func typeError(field Field, op Op, lit Value) string {
 		return fmt.Sprintf("a %s compares only with = and !=, not %s", lit.typ, op)
 	}
 	return ""
-}
-
-// compileAnchored compiles a TraceQL regular expression. Tempo anchors
-// them at both ends, as PromQL does ("Comparison operators" in Tempo's
-// "Construct a TraceQL query"): "bar" matches only the whole value "bar",
-// and ".*bar.*" is how to match a substring.
-func compileAnchored(expr string) (*regexp.Regexp, error) {
-	// Compiling the expression alone first keeps the error about what the
-	// user wrote, not about the anchors around it.
-	if _, err := regexp.Compile(expr); err != nil {
-		return nil, err
-	}
-	return regexp.Compile(`^(?:` + expr + `)$`)
 }
 
 // idSize returns the size in bytes of the ID an intrinsic holds, or 0.
