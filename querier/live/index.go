@@ -105,8 +105,9 @@ type indexBuilder struct {
 	// the record being built uses it yet; generation the times attrs
 	// was forgotten, so that a column forgotten is not used again.
 	record, generation uint64
-	// first holds, per kind of attribute, the column of the first key
-	// of the last row (in its after).
+	// first holds, for span and for resource attributes, a column that
+	// is none, whose after is the column of the first key of the last
+	// row.
 	first [2]indexColumn
 	// interned is the cost of the keys the record added to the table.
 	interned int64
