@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"time"
 
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/spanlog/spanlog/querier/live"
@@ -64,31 +66,127 @@ func digestCandidates(args json.RawMessage) (func(live.Slice) (any, error), erro
 }
 
 // sliceParts returns the parts of each tenant's traces in s that plan
-// needs.
+// needs. The filter is judged from the records' indexes where they hold
+// the fields it tests, decoding only the records they cannot judge; the
+// parts come from the traces' summaries, which are what the spans of
+// every record of the trace in s say.
 func sliceParts(s live.Slice, plan partsPlan) (map[string][]partJSON, error) {
 	tenants := s.Tenants()
 	out := make(map[string][]partJSON, len(tenants))
+	tests, indexed := spanTests(plan.filter)
 	for _, tenant := range tenants {
-		if plan.filter == nil {
-			// Every trace is a candidate, judged by its summary.
-			for _, sum := range s.Summaries(tenant) {
-				out[tenant] = append(out[tenant], partOf(sum, true))
+		if plan.filter != nil && !indexed {
+			parts, err := decodedParts(s, tenant, plan)
+			if err != nil {
+				return nil, err
 			}
+			out[tenant] = parts
 			continue
 		}
-		var rows []schema.SpanRow
-		if err := s.Decode(tenant, func(td ptrace.Traces) { rows = schema.AppendRows(rows, td) }); err != nil {
-			return nil, err
-		}
-		eachTrace(rows, func(trace []schema.SpanRow) {
-			matched := plan.filter.anyMatches(trace)
-			if !matched && !plan.everyPart() {
-				return
+		var matched map[[16]byte]bool
+		if plan.filter != nil {
+			matched = make(map[[16]byte]bool)
+			err := s.Match(tenant, tests, func(id pcommon.TraceID) { matched[id] = true }, func(td ptrace.Traces) {
+				eachTrace(schema.AppendRows(nil, td), func(trace []schema.SpanRow) {
+					if plan.filter.anyMatches(trace) {
+						matched[trace[0].TraceID] = true
+					}
+				})
+			})
+			if err != nil {
+				return nil, err
 			}
-			out[tenant] = append(out[tenant], partOf(schema.SummarizeTrace(trace), matched))
-		})
+		}
+		// Without a filter, every trace is a candidate.
+		var keep func(pcommon.TraceID) bool
+		if plan.filter != nil && !plan.everyPart() {
+			keep = func(id pcommon.TraceID) bool { return matched[id] }
+		}
+		for _, sum := range s.Summaries(tenant, keep) {
+			m := plan.filter == nil || matched[sum.ID]
+			out[tenant] = append(out[tenant], partOf(sum, m))
+		}
 	}
 	return out, nil
+}
+
+// decodedParts returns the parts of tenant's traces in s that plan needs,
+// judging the filter on every span decoded.
+func decodedParts(s live.Slice, tenant string, plan partsPlan) ([]partJSON, error) {
+	var rows []schema.SpanRow
+	if err := s.Decode(tenant, func(td ptrace.Traces) { rows = schema.AppendRows(rows, td) }); err != nil {
+		return nil, err
+	}
+	var out []partJSON
+	eachTrace(rows, func(trace []schema.SpanRow) {
+		matched := plan.filter.anyMatches(trace)
+		if matched || plan.everyPart() {
+			out = append(out, partOf(schema.SummarizeTrace(trace), matched))
+		}
+	})
+	return out, nil
+}
+
+// spanTests returns the tests of a live tail's index that pass the spans
+// f passes, judged by the same comparisons; false when f tests a field the
+// index does not hold (span and trace IDs).
+func spanTests(f *candidateFilter) ([]live.SpanTest, bool) {
+	if f == nil {
+		return nil, false
+	}
+	tests := make([]live.SpanTest, 0, len(f.conds))
+	for _, c := range f.conds {
+		// The service_name column c.serviceName allows reading agrees
+		// with the attribute on every span c passes.
+		t := live.SpanTest{Exists: c.Op == traceql.OpExists}
+		var value func(live.Value) traceql.Value
+		switch c.Field.Intrinsic {
+		case traceql.IntrinsicNone:
+			t.Key, value = c.Field.Name, attributeValue
+			switch c.Field.Scope {
+			case traceql.ScopeSpan:
+				t.Scope = live.ScopeSpan
+			case traceql.ScopeResource:
+				t.Scope = live.ScopeResource
+			default:
+				t.Scope = live.ScopeSpanOrResource
+			}
+		case traceql.IntrinsicName:
+			t.Intrinsic, value = live.IntrinsicName, attributeValue
+		case traceql.IntrinsicStatusMessage:
+			t.Intrinsic, value = live.IntrinsicStatusMessage, attributeValue
+		case traceql.IntrinsicStatus:
+			t.Intrinsic = live.IntrinsicStatus
+			value = func(v live.Value) traceql.Value { return traceql.StatusValue(int32(v.Int)) }
+		case traceql.IntrinsicKind:
+			t.Intrinsic = live.IntrinsicKind
+			value = func(v live.Value) traceql.Value { return traceql.KindValue(int32(v.Int)) }
+		case traceql.IntrinsicDuration:
+			t.Intrinsic = live.IntrinsicDuration
+			value = func(v live.Value) traceql.Value { return traceql.DurationValue(time.Duration(v.Int)) }
+		default:
+			return nil, false
+		}
+		t.Match = func(v live.Value) bool { return c.Matches(value(v)) }
+		tests = append(tests, t)
+	}
+	return tests, true
+}
+
+// attributeValue is v as TraceQL reads an attribute (or a string
+// intrinsic) holding it: bytes, arrays and maps read as missing.
+func attributeValue(v live.Value) traceql.Value {
+	switch v.Type {
+	case live.ValueString:
+		return traceql.StringValue(v.Str)
+	case live.ValueInt:
+		return traceql.IntValue(v.Int)
+	case live.ValueDouble:
+		return traceql.FloatValue(v.Double)
+	case live.ValueBool:
+		return traceql.BoolValue(v.Bool)
+	}
+	return traceql.Value{}
 }
 
 // partOf is the part sum describes on the wire.

@@ -15,7 +15,8 @@ import (
 // BenchmarkSearchLive digests a search's candidates and the tags of a
 // live tail of 200,000 spans (scanBenchTrace's, in records of 20 traces
 // of 8 partitions), as the owner of its partitions does for every search
-// and tags request.
+// and tags request: for every trace, for filters that many traces pass,
+// few, or none, on intrinsics, resource and span attributes.
 func BenchmarkSearchLive(b *testing.B) {
 	const partitions = 8
 	rng := rand.New(rand.NewPCG(3, 4))
@@ -39,8 +40,14 @@ func BenchmarkSearchLive(b *testing.B) {
 		args   any
 	}{
 		{"candidates-all", digestCandidates, candidatesArgs{Query: "{}"}},
+		{"candidates-service", digestCandidates, candidatesArgs{Query: `{resource.service.name="service-3"}`}},
+		{"candidates-no-service", digestCandidates, candidatesArgs{Query: `{resource.service.name="cart"}`}},
+		{"candidates-errors", digestCandidates, candidatesArgs{Query: "{status=error}"}},
 		{"candidates-slow-errors", digestCandidates, candidatesArgs{Query: "{status=error && duration>100ms}"}},
 		{"candidates-http-5xx", digestCandidates, candidatesArgs{Query: "{span.http.status_code>=500}"}},
+		{"candidates-url-regex", digestCandidates, candidatesArgs{Query: `{span.http.url=~".*resource1[?]id=123.*"}`}},
+		{"candidates-name-kind", digestCandidates, candidatesArgs{Query: `{name="GET /api/v1/resource3" && kind=server}`}},
+		{"candidates-structural", digestCandidates, candidatesArgs{Query: `{resource.service.name="service-1"} >> {status=error}`}},
 		{"tags", digestTags, tagQuery{}},
 	} {
 		b.Run(c.name, func(b *testing.B) {

@@ -13,10 +13,11 @@
 // the answer travels.
 //
 // It owns the tail, what it holds of each record (the value, compressed,
-// and an index by tenant and trace ID; a query decodes what it reads, see
-// Slice), its bound and evictions, partition ownership, the
-// peer protocol and its errors and status codes, and Partial, which says
-// why an answer may lack spans. It does not own what a digester asks
+// an index by tenant and trace ID, the summaries of its traces, and an
+// index of what span filters test, which Slice.Match judges filters by; a
+// query that needs more decodes what it reads, see Slice), its bound and
+// evictions, partition ownership, the peer protocol and its errors and
+// status codes, and Partial, which says why an answer may lack spans. It does not own what a digester asks
 // (search candidates, tags: package querier does), TraceQL, blocks (it
 // asks the blocklist which of them cover the tail), or the query API.
 package live

@@ -68,7 +68,7 @@ func (m *metrics) register(reg prometheus.Registerer, tail func() *Tail, maxByte
 		}, live(func(l *Tail) float64 { _, n, _ := l.Evictions(); return float64(n) })),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "spanlog_querier_live_records_decoded_total",
-			Help: "Live-tail records decoded to answer queries: every record for a search or tags request, only those holding the trace for a lookup by ID.",
+			Help: "Live-tail records decoded to answer queries: every record for a tags request, only those holding the trace for a lookup by ID, and for a search only those whose index cannot judge its filter.",
 		}, live(func(l *Tail) float64 { return float64(l.Decoded()) })),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "spanlog_querier_live_gaps",

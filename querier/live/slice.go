@@ -16,9 +16,11 @@ import (
 
 // Slice is what live tails hold of some tenants' records in some
 // partitions. It holds the records as the tail does, compressed with the
-// summaries of their traces, and decodes them one at a time each time
-// Decode reads them: reading a whole tail holds one record decoded at a
-// time, not every span of the tail, and Summaries decodes nothing.
+// summaries of their traces and their indexes, and decodes them one at a
+// time each time Decode reads them: reading a whole tail holds one record
+// decoded at a time, not every span of the tail. Summaries decodes
+// nothing, nor does Match but the records whose index cannot judge its
+// tests.
 type Slice struct {
 	// From gives, per tenant and partition, the offset from which the
 	// slice holds every record of the tenant, as long as the blocklist
@@ -31,21 +33,25 @@ type Slice struct {
 	ids []pcommon.TraceID
 	// decoded counts the records decoded, in the tail's count.
 	decoded *atomic.Int64
+	// keys names the attribute keys of the records' indexes.
+	keys *keyTable
 }
 
-// sliceRecord is a record of a slice: its value and its traces'
-// summaries, which the tail never changes, only forgets.
+// sliceRecord is a record of a slice: its value, its traces' summaries
+// and its index, which the tail never changes, only forgets.
 type sliceRecord struct {
 	held   []byte
 	traces []schema.TraceSummary
+	index  []byte
 }
 
-func newSlice(ids []pcommon.TraceID, decoded *atomic.Int64) Slice {
+func newSlice(ids []pcommon.TraceID, decoded *atomic.Int64, keys *keyTable) Slice {
 	return Slice{
 		From:    make(map[string]map[int32]int64),
 		records: make(map[string][]sliceRecord),
 		ids:     ids,
 		decoded: decoded,
+		keys:    keys,
 	}
 }
 
@@ -57,7 +63,7 @@ func (s Slice) setFrom(tenant string, partition int32, from int64) {
 }
 
 func (s Slice) add(tenant string, r *liveRecord) {
-	s.records[tenant] = append(s.records[tenant], sliceRecord{held: r.held, traces: r.traces})
+	s.records[tenant] = append(s.records[tenant], sliceRecord{held: r.held, traces: r.traces, index: r.index})
 }
 
 // Tenants returns the tenants the slice holds spans of, in order.
@@ -74,35 +80,80 @@ func (s Slice) Decode(tenant string, fn func(td ptrace.Traces)) error {
 		buf []byte // reused: the unmarshaler copies what it keeps
 		u   ptrace.ProtoUnmarshaler
 	)
-	for _, r := range s.records[tenant] {
-		value, err := s2.Decode(buf, r.held)
+	for i := range s.records[tenant] {
+		td, err := s.decode(tenant, &s.records[tenant][i], &buf, &u)
 		if err != nil {
-			return fmt.Errorf("decompress live record of tenant %s: %w", tenant, err)
-		}
-		buf = value
-		td, err := u.UnmarshalTraces(value)
-		if err != nil {
-			// Add only holds records that decoded.
-			return fmt.Errorf("decode live record of tenant %s: %w", tenant, err)
-		}
-		s.decoded.Add(1)
-		if len(s.ids) > 0 {
-			td = filterTraces(td, s.ids)
+			return err
 		}
 		fn(td)
 	}
 	return nil
 }
 
+// decode returns the spans of record r of tenant, only those of the
+// slice's traces when it was taken for some, decompressing into *buf.
+func (s Slice) decode(tenant string, r *sliceRecord, buf *[]byte, u *ptrace.ProtoUnmarshaler) (ptrace.Traces, error) {
+	value, err := s2.Decode(*buf, r.held)
+	if err != nil {
+		return ptrace.Traces{}, fmt.Errorf("decompress live record of tenant %s: %w", tenant, err)
+	}
+	*buf = value
+	td, err := u.UnmarshalTraces(value)
+	if err != nil {
+		// Add only holds records that decoded.
+		return ptrace.Traces{}, fmt.Errorf("decode live record of tenant %s: %w", tenant, err)
+	}
+	s.decoded.Add(1)
+	if len(s.ids) > 0 {
+		td = filterTraces(td, s.ids)
+	}
+	return td, nil
+}
+
+// Match calls matched with the ID of each of tenant's traces in the
+// slice that has a span passing every test (only of the slice's traces
+// when it was taken for some), judged from the records' indexes without
+// decoding them. A record whose spans the index cannot judge, as a test
+// reads a value too long for it to hold, is decoded and passed to
+// undecided instead, which judges its spans itself. An ID may be passed
+// more than once.
+func (s Slice) Match(tenant string, tests []SpanTest, matched func(pcommon.TraceID), undecided func(ptrace.Traces)) error {
+	var (
+		ix  = newIndexReader(s.keys, tests)
+		buf []byte
+		u   ptrace.ProtoUnmarshaler
+	)
+	for i := range s.records[tenant] {
+		r := &s.records[tenant][i]
+		ix.reset(r.index)
+		decided := ix.match(func(trace int) {
+			if id := pcommon.TraceID(r.traces[trace].ID); len(s.ids) == 0 || slices.Contains(s.ids, id) {
+				matched(id)
+			}
+		})
+		if decided {
+			continue
+		}
+		td, err := s.decode(tenant, r, &buf, &u)
+		if err != nil {
+			return err
+		}
+		undecided(td)
+	}
+	return nil
+}
+
 // Summaries returns the summary of each of tenant's traces over its spans
-// in every record of the slice (see schema.TraceSummary.Merge), only of
-// the slice's traces when it was taken for some, in trace ID order. It
-// decodes no record.
-func (s Slice) Summaries(tenant string) []schema.TraceSummary {
+// in every record of the slice (see schema.TraceSummary.Merge), in trace
+// ID order: of the traces keep accepts, or every trace when keep is nil,
+// only of the slice's traces when it was taken for some. It decodes no
+// record.
+func (s Slice) Summaries(tenant string, keep func(pcommon.TraceID) bool) []schema.TraceSummary {
 	var all []schema.TraceSummary
 	for _, r := range s.records[tenant] {
 		for _, sum := range r.traces {
-			if len(s.ids) == 0 || slices.Contains(s.ids, pcommon.TraceID(sum.ID)) {
+			id := pcommon.TraceID(sum.ID)
+			if (len(s.ids) == 0 || slices.Contains(s.ids, id)) && (keep == nil || keep(id)) {
 				all = append(all, sum)
 			}
 		}

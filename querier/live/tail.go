@@ -33,7 +33,10 @@ import (
 // It holds each record compressed, as it came from Kafka but for the
 // compression, indexed by tenant and trace ID: a query decodes the
 // records it reads each time it reads them (see Slice), and a lookup by
-// ID only those holding the ID.
+// ID only those holding the ID. Beside each record it holds the summary
+// of each of its traces and an index of what span filters test of its
+// spans (index.go), so that a search reads the summaries and judges its
+// filter from the indexes, decoding nothing.
 type Tail struct {
 	mu       sync.Mutex
 	maxBytes int64
@@ -49,6 +52,10 @@ type Tail struct {
 	// scratch holds *[]byte buffers records are compressed into before
 	// they are copied at their size.
 	scratch sync.Pool
+	// keys numbers the attribute keys of the records' indexes, and
+	// builders holds *indexBuilder, which build them.
+	keys     *keyTable
+	builders sync.Pool
 }
 
 type livePartition struct {
@@ -85,32 +92,35 @@ type liveRecord struct {
 	// order, so that a search that needs only the traces' summaries
 	// decodes nothing (see Slice.Summaries).
 	traces []schema.TraceSummary
-	gone   bool // trimmed: held by order alone, without its value
+	// index holds what span filters test of each span, so that a search
+	// judges the record's spans without decoding it (see index.go).
+	index []byte
+	gone  bool // trimmed: held by order alone, without its value
 }
 
-// Memory a record costs beside its value: the record itself and its place
-// in the lists, and per trace its summary (with its root's name) and its
+// Memory a record costs beside its value and its index: the record itself
+// and its place in the lists, and per trace its summary (with its root's name) and its
 // entry in the trace index. Measured by
 // TestLiveTailMemoryStaysWithinItsBound.
 const (
-	liveRecordOverhead = 160
+	liveRecordOverhead = 176
 	liveTraceOverhead  = 384
 )
 
 // recordCost is what a record counts against the bound: its compressed
-// value as allocated (the allocator rounds sizes up) and what holding it
-// costs.
-func recordCost(held []byte, traces int) int64 {
-	return int64(cap(held)) + liveRecordOverhead + int64(traces)*liveTraceOverhead
+// value and its index as allocated (the allocator rounds sizes up) and
+// what holding it costs.
+func recordCost(held, index []byte, traces int) int64 {
+	return int64(cap(held)) + int64(cap(index)) + liveRecordOverhead + int64(traces)*liveTraceOverhead
 }
 
-func (r *liveRecord) cost() int64 { return recordCost(r.held, len(r.traces)) }
+func (r *liveRecord) cost() int64 { return recordCost(r.held, r.index, len(r.traces)) }
 
 // NewTail returns an empty live tail of at most maxBytes owning the
 // given partitions from the given offsets: everything below them is in
 // blocks.
 func NewTail(maxBytes int64, start map[int32]int64) *Tail {
-	t := &Tail{maxBytes: maxBytes, parts: make(map[int32]*livePartition), progress: make(chan struct{})}
+	t := &Tail{maxBytes: maxBytes, parts: make(map[int32]*livePartition), progress: make(chan struct{}), keys: newKeyTable()}
 	for p, off := range start {
 		t.Own(p, off)
 	}
@@ -169,16 +179,21 @@ func (t *Tail) Owned() map[int32]int64 {
 
 // Add appends a consumed record holding td's spans of tenant, value being
 // its encoding and ts its Kafka timestamp. It keeps value compressed, in a
-// buffer of its own, so that neither td nor the fetch buffer value points
-// into is held. Records of a partition must be added in offset order;
+// buffer of its own, with the summaries of td's traces and the index of
+// its spans, so that neither td nor the fetch buffer value points into is
+// held. Records of a partition must be added in offset order;
 // those of a partition not owned, or below what was consumed, are
 // ignored. Older records are evicted to make room within the bound; a
 // record larger than the bound on its own is evicted at once.
 func (t *Tail) Add(tenant string, partition int32, offset int64, ts time.Time, value []byte, td ptrace.Traces) {
-	rec := &liveRecord{tenant: tenant, offset: offset, time: ts.UnixNano(), held: t.compress(value), traces: summarize(td)}
+	traces := summarize(td)
+	index, keys := t.index(td, traces)
+	rec := &liveRecord{tenant: tenant, offset: offset, time: ts.UnixNano(), held: t.compress(value), traces: traces, index: index}
 	cost := rec.cost()
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	// The keys stay numbered, whether the record stays or not.
+	t.bytes += keys
 	p := t.parts[partition]
 	if p == nil || offset < p.next {
 		return
@@ -223,6 +238,17 @@ func (t *Tail) compress(value []byte) []byte {
 	return held
 }
 
+// index returns the index of td's spans, traces being their summaries,
+// and what the tail's key table grew by.
+func (t *Tail) index(td ptrace.Traces, traces []schema.TraceSummary) ([]byte, int64) {
+	b, _ := t.builders.Get().(*indexBuilder)
+	if b == nil {
+		b = newIndexBuilder(t.keys)
+	}
+	defer t.builders.Put(b)
+	return b.build(td, traces)
+}
+
 // evictOldestLocked evicts the record with the oldest timestamp among the
 // first record of each partition, and reports whether there was one.
 func (t *Tail) evictOldestLocked() bool {
@@ -260,7 +286,7 @@ func (t *Tail) evictOldestLocked() bool {
 	t.evictedBytes += rec.cost()
 	t.records--
 	t.bytes -= rec.cost()
-	rec.held, rec.traces = nil, nil
+	rec.held, rec.traces, rec.index = nil, nil, nil
 	return true
 }
 
@@ -338,7 +364,7 @@ func (t *Tail) WaitFor(ctx context.Context, partition int32, end int64) error {
 // covered does not reach. It fails with ErrNotOwned if a partition is not
 // held.
 func (t *Tail) Slice(tenants []string, partitions []int32, ids []pcommon.TraceID, covered func(string, int32) int64) (Slice, Partial, error) {
-	out := newSlice(ids, &t.decoded)
+	out := newSlice(ids, &t.decoded, t.keys)
 	var partial Partial
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -410,7 +436,7 @@ func (t *Tail) Trim(covered func(tenant string, partition int32) int64) {
 				lt.unindex(r)
 				t.records--
 				t.bytes -= r.cost()
-				r.gone, r.held, r.traces = true, nil, nil
+				r.gone, r.held, r.traces, r.index = true, nil, nil, nil
 				p.gone++
 			}
 			lt.records = slices.Delete(lt.records, 0, n)

@@ -64,16 +64,18 @@ func TestLiveTailMemoryStaysWithinItsBound(t *testing.T) {
 			fetch = nil
 			records, size := live.Size()
 			held := heapInUse() - before
-			var values, traces int64
+			var values, indexes, traces int64
 			for _, p := range live.parts {
 				for _, lt := range p.tenants {
 					for _, r := range lt.records {
 						values += int64(cap(r.held))
+						indexes += int64(cap(r.index))
 						traces += int64(len(r.traces))
 					}
 				}
 			}
-			t.Logf("%d records, %d bytes counted, %d bytes of heap held, bound %d; values %d, traces %d, overhead per trace if %d per record: %d", records, size, held, bound, values, traces, liveRecordOverhead, (held-values-int64(records)*liveRecordOverhead)/max(traces, 1))
+			t.Logf("%d records, %d bytes counted, %d bytes of heap held, bound %d; values %d, indexes %d, traces %d, overhead per trace if %d per record: %d",
+				records, size, held, bound, values, indexes, traces, liveRecordOverhead, (held-values-indexes-int64(records)*liveRecordOverhead)/max(traces, 1))
 			if size > bound {
 				t.Errorf("counted %d bytes, over the bound of %d", size, bound)
 			}
@@ -109,6 +111,9 @@ func TestLiveTailHoldsRecordsCompressed(t *testing.T) {
 		values[r.partition] = append(values[r.partition], r.value)
 	}
 	var counted int64
+	for _, key := range live.keys.keys {
+		counted += int64(len(key)) + keyCost
+	}
 	for p := range values {
 		for _, r := range live.parts[p].tenants["single-tenant"].records {
 			counted += r.cost()

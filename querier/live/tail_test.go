@@ -50,6 +50,12 @@ func decodeAll(t *testing.T, s Slice, tenant string) []ptrace.Traces {
 // heldAs returns value as a live tail holds it.
 func heldAs(value []byte) []byte { return new(Tail).compress(value) }
 
+// indexOf returns the index a new live tail builds of td.
+func indexOf(td ptrace.Traces) []byte {
+	index, _ := newIndexBuilder(newKeyTable()).build(td, summarize(td))
+	return index
+}
+
 func TestLiveTailFindKeepsTenantsApart(t *testing.T) {
 	live := NewTail(1<<30, map[int32]int64{0: 0, 1: 0})
 	addRecord(t, live, "a", 0, 0, querytest.Spans([2]byte{1, 1}, [2]byte{2, 1}))
@@ -186,7 +192,7 @@ func TestLiveTailSummariesAreThoseOfTheDecodedSpans(t *testing.T) {
 		t.Fatal(err)
 	}
 	var ids []pcommon.TraceID
-	for _, sum := range all.Summaries("a") {
+	for _, sum := range all.Summaries("a", nil) {
 		ids = append(ids, sum.ID)
 	}
 	some, _, err := live.Slice([]string{"a"}, partitions, ids[:len(ids)/3], noBlocks)
@@ -195,7 +201,7 @@ func TestLiveTailSummariesAreThoseOfTheDecodedSpans(t *testing.T) {
 	}
 	for name, s := range map[string]Slice{"every trace": all, "some traces": some} {
 		decoded := live.Decoded()
-		got := s.Summaries("a")
+		got := s.Summaries("a", nil)
 		if n := live.Decoded() - decoded; n != 0 {
 			t.Fatalf("%s: Summaries decoded %d records", name, n)
 		}
@@ -331,7 +337,7 @@ func TestLiveTailEvictsTheOldestPastItsBound(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cost := recordCost(heldAs(value), 1)
+	cost := recordCost(heldAs(value), indexOf(td), 1)
 	live := NewTail(4*cost, map[int32]int64{0: 0, 1: 0})
 	// Partition 0 gets offsets 0..5 of tenant a, partition 1 offsets
 	// 0..1 of tenant b; stamped so that partition 1's come last.
@@ -421,7 +427,7 @@ func TestLiveTailEvictsAcrossTrims(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cost := recordCost(heldAs(value), 1)
+	cost := recordCost(heldAs(value), indexOf(td), 1)
 	live := NewTail(3*cost, map[int32]int64{0: 0})
 	tenants := []string{"a", "b"}
 	var covered int64

@@ -50,7 +50,7 @@ func compareValues(v Value, op Op, lit *Value, re *regex) bool {
 	case v.typ == TypeNil:
 		return false
 	case op == OpRegex || op == OpNotRegex:
-		return v.typ == TypeString && re.MatchString(v.s) == (op == OpRegex)
+		return v.typ == TypeString && re.matchString(v.s) == (op == OpRegex)
 	case v.typ == TypeInt && lit.typ == TypeInt:
 		return op.holds(cmp.Compare(v.n, lit.n))
 	case v.typ.numeric() && lit.typ.numeric():

@@ -270,7 +270,7 @@ func (p *parser) newComparison(field Field, op Op, lit operand) (*comparison, er
 	}
 	c := &comparison{field: field, op: op, lit: lit.lit}
 	if op == OpRegex || op == OpNotRegex {
-		re, err := compileAnchored(lit.lit.s)
+		re, err := compileRegex(lit.lit.s)
 		if err != nil {
 			return nil, newParseError(src, lit.pos, "invalid regular expression %s: %v", lit.lit, err)
 		}

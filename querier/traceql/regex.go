@@ -4,23 +4,25 @@ import (
 	"regexp"
 	"regexp/syntax"
 	"strings"
+	"unicode/utf8"
 )
 
-// regex is a TraceQL regular expression, compiled, with the literal
-// strings that every value it matches contains. A value that lacks one
-// cannot match, and strings.Contains tells that many times faster than
-// the expression: ".*/item/12.*", the usual way to search for a part of
-// a value, runs the engine over the whole value, position by position.
+// regex is the regular expression of =~ or !~, anchored, and a substring
+// that every string it matches holds. Filters such as .*/api/orders/12.*
+// read many strings and match few: strings.Contains rules most of them
+// out many times faster than the regular expression.
 type regex struct {
-	re    *regexp.Regexp
-	needs []string
+	re *regexp.Regexp
+	// literal is the longest literal the expression's top-level
+	// sequence holds, case-sensitive; "" when it holds none.
+	literal string
 }
 
-// compileAnchored compiles a TraceQL regular expression. Tempo anchors
-// them at both ends, as PromQL does ("Comparison operators" in Tempo's
+// compileRegex compiles a TraceQL regular expression. Tempo anchors them
+// at both ends, as PromQL does ("Comparison operators" in Tempo's
 // "Construct a TraceQL query"): "bar" matches only the whole value "bar",
 // and ".*bar.*" is how to match a substring.
-func compileAnchored(expr string) (*regex, error) {
+func compileRegex(expr string) (*regex, error) {
 	// Compiling the expression alone first keeps the error about what the
 	// user wrote, not about the anchors around it.
 	if _, err := regexp.Compile(expr); err != nil {
@@ -31,44 +33,36 @@ func compileAnchored(expr string) (*regex, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &regex{re: re}
-	// regexp.Compile parses with syntax.Perl; the same parse gives the
-	// same structure.
-	if tree, err := syntax.Parse(anchored, syntax.Perl); err == nil {
-		r.needs = requiredLiterals(tree.Simplify(), nil)
-	}
-	return r, nil
+	return &regex{re: re, literal: requiredLiteral(anchored)}, nil
 }
 
-// requiredLiterals appends to out the case-sensitive literals that every
-// match of re contains: those of a concatenation's parts, which each
-// match must all contain, looking through groups. Alternations and
-// repetitions require nothing of their own.
-func requiredLiterals(re *syntax.Regexp, out []string) []string {
-	switch re.Op {
-	case syntax.OpLiteral:
-		if re.Flags&syntax.FoldCase == 0 {
-			out = append(out, string(re.Rune))
+// requiredLiteral returns the longest literal of expr's top-level
+// sequence: a string the sequence matches is the concatenation of what
+// each of its parts matches, so it holds the literal. It skips literals
+// that fold case, and those holding U+FFFD, which the regexp package also
+// matches against a byte that is not UTF-8.
+func requiredLiteral(expr string) string {
+	re, err := syntax.Parse(expr, syntax.Perl) // as regexp.Compile
+	if err != nil {
+		return ""
+	}
+	re = re.Simplify()
+	if re.Op != syntax.OpConcat {
+		return ""
+	}
+	var best string
+	for _, sub := range re.Sub {
+		if sub.Op != syntax.OpLiteral || sub.Flags&syntax.FoldCase != 0 {
+			continue
 		}
-	case syntax.OpCapture:
-		out = requiredLiterals(re.Sub[0], out)
-	case syntax.OpConcat:
-		for _, sub := range re.Sub {
-			out = requiredLiterals(sub, out)
+		if lit := string(sub.Rune); len(lit) > len(best) && !strings.ContainsRune(lit, utf8.RuneError) {
+			best = lit
 		}
 	}
-	return out
+	return best
 }
 
-// MatchString reports whether the whole of s matches.
-func (r *regex) MatchString(s string) bool {
-	for _, lit := range r.needs {
-		if !strings.Contains(s, lit) {
-			return false
-		}
-	}
-	return r.re.MatchString(s)
+// matchString reports whether the expression matches all of s.
+func (r *regex) matchString(s string) bool {
+	return strings.Contains(s, r.literal) && r.re.MatchString(s)
 }
-
-// String returns the anchored expression.
-func (r *regex) String() string { return r.re.String() }

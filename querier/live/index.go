@@ -1,0 +1,420 @@
+package live
+
+import (
+	"bytes"
+	"encoding/binary"
+	"math"
+	"math/bits"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/spanlog/spanlog/schema"
+)
+
+// A record's index holds what span filters test of each of its spans, laid
+// out as a small columnar block, so that a search judges a record's spans
+// without decoding it (see Slice.Match): a column per field (the span's
+// name, status, status message, kind and duration, and each attribute key
+// of the spans and of the resources), each with the field's distinct
+// values in the record, so that a filter judges a value once per record
+// however many spans hold it, and which span (or resource) holds which. A
+// filter reads only the columns of the fields it tests, and a record none
+// of whose values passes is ruled out without reading which span holds
+// them.
+//
+// It is one byte string, never written once built:
+//
+//	index    = uvarint(spans) span* uvarint(resources) column*
+//	span     = uvarint(trace) uvarint(resource)
+//	column   = kind [key] uvarint(len(body)) body
+//	key      = uvarint(1 + key ID) | 0 uvarint(len) bytes     (attributes)
+//	body     = varint(duration)*                             (durations)
+//	         | uvarint(values) value* refs
+//	refs     = uvarint(value ID)*                            (intrinsics)
+//	         | uvarint(n) (uvarint(row gap) uvarint(value ID))*   (attributes)
+//	value    = 'S' uvarint(len) bytes | 'I' varint | 'D' float64 bits
+//	         | 'T' | 'F' | 'O' | 'L'
+//
+// A span's trace is its trace's place in the record's summaries (in trace
+// ID order), its resource the place of its ResourceSpans in the record.
+// Intrinsic columns give every span a value, in span order; durations,
+// nearly all distinct, have no dictionary. An attribute's key is its ID in
+// the tail's keyTable, or the key in full when the table does not hold
+// it; its rows are spans, or resources for resource attributes, in
+// increasing order, each the gap from the one before; a key a span holds
+// twice counts once, as its first value, as TraceQL reads it. 'O' is a
+// value of a type filters cannot compare (bytes, arrays, maps, empty):
+// the attribute exists, with no value; 'L' a string longer than
+// maxIndexedString, which the index does not hold: a record whose test
+// reads one is decoded.
+//
+// The index copies each distinct value of at most maxIndexedString bytes
+// once per field, and costs a few bytes per span and attribute beside:
+// about as much as the record's compressed value for the load
+// generator's spans. It is counted in the record's cost against the tail's
+// bound.
+
+// maxIndexedString is the longest string value (or attribute key) an
+// index holds. Longer ones, rare in the fields people filter on, would
+// make the index as large as the record.
+const maxIndexedString = 256
+
+// columnField says which field a column holds.
+type columnField byte
+
+const (
+	columnName columnField = iota + 1
+	columnStatus
+	columnStatusMessage
+	columnSpanKind
+	columnDuration
+	columnSpanAttr
+	columnResourceAttr
+)
+
+// intrinsicColumns are the columns every span has a value in, in the
+// order each index holds them.
+var intrinsicColumns = [...]columnField{columnName, columnStatus, columnStatusMessage, columnSpanKind, columnDuration}
+
+// Tags of the values of an index.
+const (
+	tagString = 'S'
+	tagInt    = 'I'
+	tagDouble = 'D'
+	tagTrue   = 'T'
+	tagFalse  = 'F'
+	tagOther  = 'O'
+	tagLong   = 'L'
+)
+
+// indexBuilder builds the indexes of a tail's records, reusing its
+// columns and buffers from one record to the next.
+type indexBuilder struct {
+	keys      *keyTable
+	spans     []byte
+	nSpans    int
+	resources int
+	intrinsic [len(intrinsicColumns)]*indexColumn
+	// attrs holds the attribute columns of every key seen, by kind and
+	// key; used those the record being built uses, in the order it
+	// first uses them.
+	attrs map[columnKey]*indexColumn
+	used  []*indexColumn
+	// record numbers the records built, so that a column knows whether
+	// the record being built uses it yet; generation the times attrs
+	// was forgotten, so that a column forgotten is not used again.
+	record, generation uint64
+	// first holds, for span and for resource attributes, a column that
+	// is none, whose after is the column of the first key of the last
+	// row.
+	first [2]indexColumn
+	// interned is the cost of the keys the record added to the table.
+	interned int64
+	out      []byte
+}
+
+type columnKey struct {
+	kind columnField
+	key  string
+}
+
+type indexColumn struct {
+	kind columnField
+	key  string
+	// ref is 1 + the key's ID in the table, 0 if the table lacks it.
+	ref uint64
+	// after is the column the last row using this one used next:
+	// spans of one shape name their keys in one order, and the builder
+	// looks the next key up there first.
+	after              *indexColumn
+	record, generation uint64
+	// The value IDs of the record's distinct values: strings, ints,
+	// doubles (by their bits), and 1 + those of the values of each
+	// tag without more (true, false, other, long).
+	strings map[string]uint64
+	ints    map[int64]uint64
+	doubles map[uint64]uint64
+	tags    [4]uint64
+	values  []byte
+	nValues uint64
+	refs    []byte
+	nRefs   uint64
+	// next is the first row a value of the column may be given for:
+	// rows come in order, and a key held twice by one row counts once.
+	next int
+}
+
+// maxBuilderColumns bounds the attribute columns a builder keeps between
+// records; past it, it forgets them all.
+const maxBuilderColumns = 4 * maxIndexedKeys
+
+func newIndexBuilder(keys *keyTable) *indexBuilder {
+	b := &indexBuilder{keys: keys, attrs: make(map[columnKey]*indexColumn)}
+	for i, kind := range intrinsicColumns {
+		b.intrinsic[i] = newIndexColumn(kind, "", 0)
+	}
+	return b
+}
+
+func newIndexColumn(kind columnField, key string, ref uint64) *indexColumn {
+	return &indexColumn{kind: kind, key: key, ref: ref,
+		strings: make(map[string]uint64), ints: make(map[int64]uint64), doubles: make(map[uint64]uint64)}
+}
+
+// build returns the index of td's spans, traces being the record's
+// summaries, and the cost of the keys it added to the tail's table.
+func (b *indexBuilder) build(td ptrace.Traces, traces []schema.TraceSummary) ([]byte, int64) {
+	b.record++
+	b.spans = b.spans[:0]
+	b.nSpans, b.resources, b.used, b.interned = 0, 0, b.used[:0], 0
+	for _, c := range b.intrinsic {
+		c.reset(b.record)
+	}
+	if len(b.attrs) > maxBuilderColumns {
+		clear(b.attrs)
+		b.generation++
+	}
+	for ri, rs := range td.ResourceSpans().All() {
+		b.resources++
+		prev := &b.first[1]
+		for k, v := range rs.Resource().Attributes().All() {
+			prev = b.add(prev, columnResourceAttr, k, v, ri)
+		}
+		for _, ss := range rs.ScopeSpans().All() {
+			for _, s := range ss.Spans().All() {
+				b.addSpan(s, traceIndex(traces, s.TraceID()), ri)
+			}
+		}
+	}
+	index := b.encode()
+	// Pooled, the builder holds none of the record's strings.
+	for _, c := range b.intrinsic {
+		clear(c.strings)
+	}
+	for _, c := range b.used {
+		clear(c.strings)
+	}
+	return index, b.interned
+}
+
+func (c *indexColumn) reset(record uint64) {
+	c.record = record
+	clear(c.ints)
+	clear(c.doubles)
+	c.tags = [4]uint64{}
+	c.values, c.nValues = c.values[:0], 0
+	c.refs, c.nRefs = c.refs[:0], 0
+	c.next = 0
+}
+
+// traceIndex returns the place of trace id among traces, which holds it.
+func traceIndex(traces []schema.TraceSummary, id pcommon.TraceID) int {
+	lo, hi := 0, len(traces)
+	for lo < hi {
+		mid := (lo + hi) / 2
+		if bytes.Compare(traces[mid].ID[:], id[:]) < 0 {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	return lo
+}
+
+func (b *indexBuilder) addSpan(s ptrace.Span, trace, resource int) {
+	row := b.nSpans
+	b.nSpans++
+	b.spans = binary.AppendUvarint(b.spans, uint64(trace))
+	b.spans = binary.AppendUvarint(b.spans, uint64(resource))
+	for i, c := range b.intrinsic {
+		var vid uint64
+		switch intrinsicColumns[i] {
+		case columnName:
+			vid = c.stringValue(s.Name())
+		case columnStatus:
+			vid = c.intValue(int64(s.Status().Code()))
+		case columnStatusMessage:
+			vid = c.stringValue(s.Status().Message())
+		case columnSpanKind:
+			vid = c.intValue(int64(s.Kind()))
+		case columnDuration:
+			// As schema.SpanRow holds it, so that the index and the
+			// rows agree.
+			start := uint64(s.StartTimestamp())
+			c.refs = binary.AppendVarint(c.refs, int64(uint64(s.EndTimestamp())-start))
+			continue
+		}
+		c.refs = binary.AppendUvarint(c.refs, vid)
+	}
+	prev := &b.first[0]
+	for k, v := range s.Attributes().All() {
+		prev = b.add(prev, columnSpanAttr, k, v, row)
+	}
+}
+
+// add gives row the value v of attribute key, unless the row has one, and
+// returns the key's column; prev is the column of the row's attribute
+// before, or the kind's first.
+func (b *indexBuilder) add(prev *indexColumn, kind columnField, key string, v pcommon.Value, row int) *indexColumn {
+	c := b.column(prev, kind, key)
+	if row < c.next {
+		return c
+	}
+	var vid uint64
+	switch v.Type() {
+	case pcommon.ValueTypeStr:
+		vid = c.stringValue(v.Str())
+	case pcommon.ValueTypeInt:
+		vid = c.intValue(v.Int())
+	case pcommon.ValueTypeDouble:
+		vid = c.doubleValue(v.Double())
+	case pcommon.ValueTypeBool:
+		if v.Bool() {
+			vid = c.tagValue(tagTrue)
+		} else {
+			vid = c.tagValue(tagFalse)
+		}
+	default:
+		vid = c.tagValue(tagOther)
+	}
+	c.refs = binary.AppendUvarint(c.refs, uint64(row-c.next))
+	c.refs = binary.AppendUvarint(c.refs, vid)
+	c.nRefs++
+	c.next = row + 1
+	return c
+}
+
+// column returns the column of attribute key of kind in the record being
+// built, prev being the column of the row's attribute before, or the
+// kind's first.
+func (b *indexBuilder) column(prev *indexColumn, kind columnField, key string) *indexColumn {
+	c := prev.after
+	if c == nil || c.generation != b.generation || c.kind != kind || c.key != key {
+		if c = b.attrs[columnKey{kind, key}]; c == nil {
+			id, cost, ok := b.keys.intern(key)
+			var ref uint64
+			if ok {
+				ref = id + 1
+				b.interned += cost
+			}
+			c = newIndexColumn(kind, b.keys.canonical(key, id, ok), ref)
+			c.generation = b.generation
+			b.attrs[columnKey{kind, c.key}] = c
+		}
+		prev.after = c
+	}
+	if c.record != b.record {
+		c.reset(b.record)
+		b.used = append(b.used, c)
+	}
+	return c
+}
+
+func (c *indexColumn) stringValue(s string) uint64 {
+	if len(s) > maxIndexedString {
+		return c.tagValue(tagLong)
+	}
+	if vid, ok := c.strings[s]; ok {
+		return vid
+	}
+	vid := c.newValue(tagString)
+	c.strings[s] = vid
+	c.values = binary.AppendUvarint(c.values, uint64(len(s)))
+	c.values = append(c.values, s...)
+	return vid
+}
+
+func (c *indexColumn) intValue(n int64) uint64 {
+	if vid, ok := c.ints[n]; ok {
+		return vid
+	}
+	vid := c.newValue(tagInt)
+	c.ints[n] = vid
+	c.values = binary.AppendVarint(c.values, n)
+	return vid
+}
+
+func (c *indexColumn) doubleValue(f float64) uint64 {
+	bits := math.Float64bits(f)
+	if vid, ok := c.doubles[bits]; ok {
+		return vid
+	}
+	vid := c.newValue(tagDouble)
+	c.doubles[bits] = vid
+	c.values = binary.LittleEndian.AppendUint64(c.values, bits)
+	return vid
+}
+
+// tagValue returns the ID of the value tag stands for alone.
+func (c *indexColumn) tagValue(tag byte) uint64 {
+	var slot *uint64
+	switch tag {
+	case tagTrue:
+		slot = &c.tags[0]
+	case tagFalse:
+		slot = &c.tags[1]
+	case tagOther:
+		slot = &c.tags[2]
+	default:
+		slot = &c.tags[3]
+	}
+	if *slot == 0 {
+		*slot = 1 + c.newValue(tag)
+	}
+	return *slot - 1
+}
+
+// newValue adds a value of tag, whose bytes follow, and returns its ID.
+func (c *indexColumn) newValue(tag byte) uint64 {
+	vid := c.nValues
+	c.nValues++
+	c.values = append(c.values, tag)
+	return vid
+}
+
+// encode returns the index built, in a buffer of its own.
+func (b *indexBuilder) encode() []byte {
+	out := binary.AppendUvarint(b.out[:0], uint64(b.nSpans))
+	out = append(out, b.spans...)
+	out = binary.AppendUvarint(out, uint64(b.resources))
+	for _, c := range b.intrinsic {
+		out = c.encode(out)
+	}
+	for _, c := range b.used {
+		out = c.encode(out)
+	}
+	b.out = out
+	// Its own buffer, its capacity what the allocator gave, which the
+	// tail counts.
+	return append([]byte(nil), out...)
+}
+
+func (c *indexColumn) encode(out []byte) []byte {
+	out = append(out, byte(c.kind))
+	attr := c.kind == columnSpanAttr || c.kind == columnResourceAttr
+	if attr {
+		out = binary.AppendUvarint(out, c.ref)
+		if c.ref == 0 {
+			out = binary.AppendUvarint(out, uint64(len(c.key)))
+			out = append(out, c.key...)
+		}
+	}
+	if c.kind == columnDuration {
+		out = binary.AppendUvarint(out, uint64(len(c.refs)))
+		return append(out, c.refs...)
+	}
+	size := uvarintLen(c.nValues) + len(c.values) + len(c.refs)
+	if attr {
+		size += uvarintLen(c.nRefs)
+	}
+	out = binary.AppendUvarint(out, uint64(size))
+	out = binary.AppendUvarint(out, c.nValues)
+	out = append(out, c.values...)
+	if attr {
+		out = binary.AppendUvarint(out, c.nRefs)
+	}
+	return append(out, c.refs...)
+}
+
+func uvarintLen(n uint64) int { return (bits.Len64(n|1) + 6) / 7 }
