@@ -145,6 +145,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzHTTPDecode$$' -fuzztime $(FUZZTIME) ./producer/
 	$(GO) test -run '^$$' -fuzz '^FuzzProtoDepth$$' -fuzztime $(FUZZTIME) ./producer/
 	$(GO) test -run '^$$' -fuzz '^FuzzJSONDepth$$' -fuzztime $(FUZZTIME) ./producer/
+	$(GO) test -run '^$$' -fuzz '^FuzzWireSplit$$' -fuzztime $(FUZZTIME) ./producer/
 
 tools: $(BIN)/staticcheck $(BIN)/telemetrygen
 

@@ -42,6 +42,14 @@ func EncodeRecord(tenant string, td ptrace.Traces) (*kgo.Record, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode record: %w", err)
 	}
+	return NewRecord(tenant, value), nil
+}
+
+// NewRecord returns the record of tenant whose value is value, an OTLP
+// ExportTraceServiceRequest in protobuf, as a writer that builds values
+// itself makes them (the distributor copies a request's bytes). The
+// caller sets the partition.
+func NewRecord(tenant string, value []byte) *kgo.Record {
 	return &kgo.Record{
 		Key:   []byte(tenant),
 		Value: value,
@@ -49,7 +57,7 @@ func EncodeRecord(tenant string, td ptrace.Traces) (*kgo.Record, error) {
 			{Key: HeaderTenant, Value: []byte(tenant)},
 			{Key: HeaderFormat, Value: []byte(RecordFormatV1)},
 		},
-	}, nil
+	}
 }
 
 // RecordTenant returns the tenant a record belongs to, from its headers
