@@ -150,6 +150,11 @@ func (b *Builder) write(ctx context.Context, rebalance <-chan struct{}, tb *tena
 		return false
 	}
 	bb := block.NewBuilder(tb.tenant, b.cfg.Block)
+	spans := 0
+	for _, r := range tb.records {
+		spans += schema.RecordSpans(r)
+	}
+	bb.Grow(spans)
 	kept := tb.records[:0]
 	for _, r := range tb.records {
 		_, td, err := schema.DecodeRecord(r, b.defaultTenant)

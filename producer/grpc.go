@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -89,13 +88,9 @@ type grpcReceiver struct {
 
 func (r *grpcReceiver) export(ctx context.Context, body wireMessage) (wireMessage, error) {
 	t, err := r.d.tenants.Write(tenant.HeaderValue(metadata.ValueFromIncomingContext(ctx, tenant.Header)))
-	var req ptraceotlp.ExportRequest
-	if err == nil {
-		req, err = decodeRequest(body, false, r.d.cfg.MaxAttributeDepth)
-	}
 	var warning string
 	if err == nil {
-		warning, err = r.d.Push(ctx, t, req.Traces())
+		warning, err = r.d.pushBody(ctx, t, body, false)
 	}
 	if err != nil {
 		return nil, grpcStatus(err).Err()

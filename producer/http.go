@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"time"
 
-	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/grpc/codes"
 
 	"github.com/spanlog/spanlog/tenant"
@@ -42,24 +41,24 @@ func (d *Distributor) handleTraces(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		t, err = d.tenants.Write(tenant.HeaderValue(r.Header.Values(tenant.Header)))
 	}
-	var req ptraceotlp.ExportRequest
+	var body []byte
 	if err == nil {
-		req, err = readRequest(w, r, enc, d.cfg.MaxRequestBytes, d.cfg.MaxAttributeDepth)
+		body, err = readBody(w, r, d.cfg.MaxRequestBytes)
 	}
 	var warning string
 	if err == nil {
-		warning, err = d.Push(r.Context(), t, req.Traces())
+		warning, err = d.pushBody(r.Context(), t, body, enc.json)
 	}
 	if err != nil {
 		d.writeError(w, enc, err)
 		return
 	}
-	body, err := enc.encodeResponse(exportResponse(warning))
+	reply, err := enc.encodeResponse(exportResponse(warning))
 	if err != nil {
 		d.writeError(w, enc, err)
 		return
 	}
-	d.write(w, enc.mediaType, http.StatusOK, body)
+	d.write(w, enc.mediaType, http.StatusOK, reply)
 }
 
 func (d *Distributor) writeError(w http.ResponseWriter, enc encoding, err error) {

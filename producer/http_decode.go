@@ -45,16 +45,8 @@ func requestEncoding(contentType string) (encoding, error) {
 	return encoding{}, fmt.Errorf("%w: Content-Type %q; want application/x-protobuf or application/json", errUnsupportedMediaType, contentType)
 }
 
-// readRequest reads and decodes r's body, at most maxBytes before and after
-// decompression, with attribute values nested at most maxDepth deep.
-func readRequest(w http.ResponseWriter, r *http.Request, enc encoding, maxBytes int64, maxDepth int) (ptraceotlp.ExportRequest, error) {
-	body, err := readBody(w, r, maxBytes)
-	if err != nil {
-		return ptraceotlp.ExportRequest{}, err
-	}
-	return decodeRequest(body, enc.json, maxDepth)
-}
-
+// readBody reads r's body, at most maxBytes before and after
+// decompression.
 func readBody(w http.ResponseWriter, r *http.Request, maxBytes int64) ([]byte, error) {
 	var body io.Reader = http.MaxBytesReader(w, r.Body, maxBytes)
 	switch ce := r.Header.Get("Content-Encoding"); ce {

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 )
 
 // FuzzHTTPDecode feeds arbitrary bodies to the OTLP/HTTP decoding path and
@@ -37,7 +38,11 @@ func FuzzHTTPDecode(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		req, err := readRequest(httptest.NewRecorder(), r, enc, maxBytes, DefaultConfig().MaxAttributeDepth)
+		body, err = readBody(httptest.NewRecorder(), r, maxBytes)
+		var req ptraceotlp.ExportRequest
+		if err == nil {
+			req, err = decodeRequest(body, enc.json, DefaultConfig().MaxAttributeDepth)
+		}
 		if err != nil {
 			if code, _ := httpStatus(err); code != http.StatusBadRequest && code != http.StatusRequestEntityTooLarge {
 				t.Fatalf("decode error %v answered %d", err, code)

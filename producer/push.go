@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
+	"github.com/spanlog/spanlog/limits"
 	"github.com/spanlog/spanlog/schema"
 )
 
@@ -34,14 +35,82 @@ var errNotReady = errors.New("distributor not ready: the Kafka topic is not set 
 // saves a third of Push's CPU before Kafka (BenchmarkSplit), and the
 // receivers decode a fresh td per request anyway.
 //
-// Both receivers call Push; it is safe for concurrent use.
+// The receivers call Push for requests in JSON, and in protobuf when
+// pushProto leaves them to pdata. It is safe for concurrent use.
 func (d *Distributor) Push(ctx context.Context, tenant string, td ptrace.Traces) (warning string, err error) {
-	spans := td.SpanCount()
+	return d.observe(ctx, tenant, td.SpanCount(), d.limits.For(tenant), func(lim limits.Limits, partitions int32) (splitRequest, string, error) {
+		if lim.MaxAttributeBytes > 0 {
+			if n := truncateAttributes(td, int(lim.MaxAttributeBytes)); n > 0 {
+				d.metrics.attributesTruncated.WithLabelValues(tenant).Add(float64(n))
+				warning = fmt.Sprintf("%d attribute keys or values were truncated to %d bytes (max-attribute-bytes of tenant %s)",
+					n, lim.MaxAttributeBytes, tenant)
+			}
+		}
+		l, err := indexRequest(td, tenant, partitions)
+		return &decodedRequest{layout: l, td: td}, warning, err
+	})
+}
+
+// pushProto is Push for a request in protobuf, body, as the receivers get
+// it, nesting checked: it splits body's bytes into records without
+// decoding them when it can (see wire.go), and decodes it with pdata for
+// Push otherwise.
+func (d *Distributor) pushProto(ctx context.Context, tenant string, body []byte) (warning string, err error) {
+	// Partitions are known once, and never change after.
+	if partitions := d.partitions.Load(); partitions > 0 {
+		lim := d.limits.For(tenant)
+		if req, ok := scanRequest(body, tenant, partitions, int(lim.MaxAttributeBytes)); ok {
+			return d.observe(ctx, tenant, len(req.spans), lim, func(limits.Limits, int32) (splitRequest, string, error) {
+				return req, "", nil
+			})
+		}
+	}
+	req, err := unmarshalProto(body)
+	if err != nil {
+		return "", err
+	}
+	return d.Push(ctx, tenant, req.Traces())
+}
+
+// splitRequest is a request indexed for splitting into records, decoded
+// by pdata or still in protobuf.
+type splitRequest interface {
+	index() *layout
+	// values returns the values of the records laid out as records.
+	values(records []recordSize) ([][]byte, error)
+}
+
+func (r *wireRequest) index() *layout { return &r.layout }
+
+// decodedRequest is a request pdata decoded.
+type decodedRequest struct {
+	*layout
+	td ptrace.Traces
+}
+
+func (r *decodedRequest) index() *layout { return r.layout }
+
+func (r *decodedRequest) values(records []recordSize) ([][]byte, error) {
+	var m ptrace.ProtoMarshaler
+	out := make([][]byte, len(records))
+	for i, batch := range r.build(r.td, records) {
+		v, err := m.MarshalTraces(batch)
+		if err != nil {
+			return nil, fmt.Errorf("encode record for partition %d: %w", records[i].partition, err)
+		}
+		out[i] = v
+	}
+	return out, nil
+}
+
+// observe counts and logs a Push of spans spans, which push does with
+// index within lim, the tenant's limits.
+func (d *Distributor) observe(ctx context.Context, tenant string, spans int, lim limits.Limits, index indexFunc) (warning string, err error) {
 	if spans == 0 {
 		return "", nil
 	}
 	d.metrics.spansReceived.WithLabelValues(tenant).Add(float64(spans))
-	warning, err = d.push(ctx, tenant, td)
+	warning, err = d.push(ctx, tenant, lim, index)
 	if err == nil {
 		return warning, nil
 	}
@@ -58,9 +127,14 @@ func (d *Distributor) Push(ctx context.Context, tenant string, td ptrace.Traces)
 	return "", err
 }
 
-// push checks and splits td, the cheap checks first, and writes it. Nothing
-// is copied into records before every limit has passed.
-func (d *Distributor) push(ctx context.Context, tenant string, td ptrace.Traces) (warning string, err error) {
+// indexFunc indexes a request for splitting, within the tenant's limits
+// lim, over partitions partitions, and returns it and a warning for the
+// client. With an error, it returns the request too, for its size.
+type indexFunc func(lim limits.Limits, partitions int32) (splitRequest, string, error)
+
+// push checks and splits a request, the cheap checks first, and writes it.
+// Nothing is copied into records before every limit has passed.
+func (d *Distributor) push(ctx context.Context, tenant string, lim limits.Limits, index indexFunc) (warning string, err error) {
 	if !d.pushes.enter() {
 		return "", &UnavailableError{Err: errStopping}
 	}
@@ -69,24 +143,13 @@ func (d *Distributor) push(ctx context.Context, tenant string, td ptrace.Traces)
 	if partitions == 0 {
 		return "", d.unavailable(errNotReady)
 	}
-	lim := d.limits.For(tenant)
-	if lim.MaxAttributeBytes > 0 {
-		if n := truncateAttributes(td, int(lim.MaxAttributeBytes)); n > 0 {
-			d.metrics.attributesTruncated.WithLabelValues(tenant).Add(float64(n))
-			warning = fmt.Sprintf("%d attribute keys or values were truncated to %d bytes (max-attribute-bytes of tenant %s)",
-				n, lim.MaxAttributeBytes, tenant)
-		}
-	}
-	l, err := indexRequest(td, tenant, partitions)
+	req, warning, err := index(lim, partitions)
+	l := req.index()
 	d.metrics.bytesReceived.WithLabelValues(tenant).Add(float64(l.size))
 	if err != nil {
 		return "", err
 	}
-	empty, err := schema.EncodeRecord(tenant, ptrace.NewTraces())
-	if err != nil {
-		return "", err
-	}
-	framing := recordFraming(empty)
+	framing := recordFraming(schema.NewRecord(tenant, nil))
 	sizes, err := l.assign(int(d.cfg.MaxRecordBytes)-framing, framing)
 	if err != nil {
 		return "", err
@@ -99,7 +162,7 @@ func (d *Distributor) push(ctx context.Context, tenant string, td ptrace.Traces)
 	if err != nil {
 		return "", err
 	}
-	if err := d.writeRecords(ctx, tenant, td, l, sizes); err != nil {
+	if err := d.writeRecords(ctx, tenant, req, sizes); err != nil {
 		if reservation != nil {
 			// The client retries what was not acked: charge it then.
 			reservation.Cancel()
@@ -109,16 +172,16 @@ func (d *Distributor) push(ctx context.Context, tenant string, td ptrace.Traces)
 	return warning, nil
 }
 
-// writeRecords builds td's records as l and sizes lay them out, and produces them.
-func (d *Distributor) writeRecords(ctx context.Context, tenant string, td ptrace.Traces, l *layout, sizes []recordSize) error {
+// writeRecords builds req's records as sizes lay them out, and produces them.
+func (d *Distributor) writeRecords(ctx context.Context, tenant string, req splitRequest, sizes []recordSize) error {
+	values, err := req.values(sizes)
+	if err != nil {
+		return err
+	}
 	records := make([]*kgo.Record, len(sizes))
-	for i, batch := range l.build(td, sizes) {
-		r, err := schema.EncodeRecord(tenant, batch)
-		if err != nil {
-			return fmt.Errorf("record for partition %d: %w", sizes[i].partition, err)
-		}
-		r.Partition = sizes[i].partition
-		records[i] = r
+	for i, v := range values {
+		records[i] = schema.NewRecord(tenant, v)
+		records[i].Partition = sizes[i].partition
 	}
 	return d.produce(ctx, records)
 }

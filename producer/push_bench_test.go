@@ -10,9 +10,9 @@ import (
 )
 
 // BenchmarkPush measures an OTLP request of 100 spans with 10 attributes
-// each (20 traces of 5 spans) from its protobuf bytes to Kafka's ack,
-// decoded as the receivers decode it (the nesting scan included), against
-// an in-process kfake broker: one client at a time, and GOMAXPROCS times 8
+// each (20 traces of 5 spans) from its protobuf bytes to Kafka's ack, as
+// the receivers push it (the nesting scan included), against an
+// in-process kfake broker: one client at a time, and GOMAXPROCS times 8
 // at once, the way many SDKs share a distributor.
 func BenchmarkPush(b *testing.B) {
 	const traces, spansPerTrace, attrs = 20, 5, 10
@@ -25,11 +25,7 @@ func BenchmarkPush(b *testing.B) {
 	}
 	ctx := context.Background()
 	push := func() error {
-		req, err := decodeRequest(body, false, d.cfg.MaxAttributeDepth)
-		if err != nil {
-			return err
-		}
-		_, err = d.Push(ctx, "bench", req.Traces())
+		_, err := d.pushBody(ctx, "bench", body, false)
 		return err
 	}
 
@@ -57,29 +53,53 @@ func BenchmarkPush(b *testing.B) {
 	})
 }
 
-// BenchmarkSplit measures the part of Push before Kafka, decoding
-// included: validation, partitioning and splitting.
+// BenchmarkSplit measures the part of a push before Kafka, from the
+// request's bytes to its records' values, nesting scan included, on both
+// paths: splitting the bytes (wire, what the receivers do with protobuf)
+// and decoding with pdata, then encoding each record (what they do with
+// JSON, and with protobuf the wire path leaves to pdata).
 func BenchmarkSplit(b *testing.B) {
 	body, err := ptraceotlp.NewExportRequestFromTraces(testTraces(20, 5, 10)).MarshalProto()
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.ReportAllocs()
-	for b.Loop() {
-		req, err := decodeRequest(body, false, DefaultConfig().MaxAttributeDepth)
-		if err != nil {
-			b.Fatal(err)
-		}
-		td := req.Traces()
-		l, err := indexRequest(td, "bench", 8)
-		if err != nil {
-			b.Fatal(err)
-		}
-		sizes, err := l.assign(1<<20, 0)
-		if err != nil {
-			b.Fatal(err)
-		}
-		l.build(td, sizes)
+	maxDepth, maxAttributeBytes := DefaultConfig().MaxAttributeDepth, 2048
+	for _, path := range []string{"wire", "pdata"} {
+		b.Run(path, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := checkProtoDepth(body, maxDepth); err != nil {
+					b.Fatal(err)
+				}
+				var req splitRequest
+				if path == "wire" {
+					w, ok := scanRequest(body, "bench", 8, maxAttributeBytes)
+					if !ok {
+						b.Fatal("the request took pdata's path")
+					}
+					req = w
+				} else {
+					r, err := unmarshalProto(body)
+					if err != nil {
+						b.Fatal(err)
+					}
+					td := r.Traces()
+					truncateAttributes(td, maxAttributeBytes)
+					l, err := indexRequest(td, "bench", 8)
+					if err != nil {
+						b.Fatal(err)
+					}
+					req = &decodedRequest{layout: l, td: td}
+				}
+				sizes, err := req.index().assign(1<<20, 0)
+				if err == nil {
+					_, err = req.values(sizes)
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N*100)/b.Elapsed().Seconds(), "spans/s")
+		})
 	}
-	b.ReportMetric(float64(b.N*100)/b.Elapsed().Seconds(), "spans/s")
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/spanlog/spanlog/tenant"
 )
@@ -42,6 +43,14 @@ func EncodeRecord(tenant string, td ptrace.Traces) (*kgo.Record, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode record: %w", err)
 	}
+	return NewRecord(tenant, value), nil
+}
+
+// NewRecord returns the record of tenant whose value is value, an OTLP
+// ExportTraceServiceRequest in protobuf, as a writer that builds values
+// itself makes them (the distributor copies a request's bytes). The
+// caller sets the partition.
+func NewRecord(tenant string, value []byte) *kgo.Record {
 	return &kgo.Record{
 		Key:   []byte(tenant),
 		Value: value,
@@ -49,7 +58,7 @@ func EncodeRecord(tenant string, td ptrace.Traces) (*kgo.Record, error) {
 			{Key: HeaderTenant, Value: []byte(tenant)},
 			{Key: HeaderFormat, Value: []byte(RecordFormatV1)},
 		},
-	}, nil
+	}
 }
 
 // RecordTenant returns the tenant a record belongs to, from its headers
@@ -93,4 +102,44 @@ func DecodeRecord(r *kgo.Record, defaultTenant string) (string, ptrace.Traces, e
 		return "", ptrace.Traces{}, fmt.Errorf("record at partition %d offset %d: %w", r.Partition, r.Offset, ErrNoSpans)
 	}
 	return t, td, nil
+}
+
+// RecordSpans returns how many spans DecodeRecord finds in r, counted from
+// its bytes without decoding them, for a reader that sizes its buffers
+// before it decodes: a hint, which for a record that does not decode
+// counts the spans before its first flaw. It costs a few nanoseconds per
+// span; decoding, a few microseconds.
+func RecordSpans(r *kgo.Record) int {
+	n := 0
+	forEachField(r.Value, 1, func(resourceSpans []byte) {
+		forEachField(resourceSpans, 2, func(scopeSpans []byte) {
+			forEachField(scopeSpans, 2, func([]byte) { n++ })
+		})
+	})
+	return n
+}
+
+// forEachField calls f with the content of each length-delimited field num
+// of the message b, up to the end of b or its first malformed field.
+func forEachField(b []byte, num protowire.Number, f func([]byte)) {
+	for len(b) > 0 {
+		n, typ, tagLen := protowire.ConsumeTag(b)
+		if tagLen < 0 {
+			return
+		}
+		if n == num && typ == protowire.BytesType {
+			v, m := protowire.ConsumeBytes(b[tagLen:])
+			if m < 0 {
+				return
+			}
+			f(v)
+			b = b[tagLen+m:]
+			continue
+		}
+		m := protowire.ConsumeFieldValue(n, typ, b[tagLen:])
+		if m < 0 {
+			return
+		}
+		b = b[tagLen+m:]
+	}
 }

@@ -1,22 +1,32 @@
 package main
 
 import (
+	"context"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/spanlog/spanlog/internal/logtest"
+	"github.com/spanlog/spanlog/tracelog"
 )
 
-// The fsyncs of a group commit cover every file the embedded Kafka wrote
-// records of the partitions named to since they were last synced, in its
-// real layout: the newest segment, the segments it rolled to since, and
-// the directories that got a new file; and nothing of other partitions.
+// The fsyncs of a group commit cover every segment file the embedded
+// Kafka wrote records of the partitions named to since they were last
+// synced, in its real layout: the newest segment, the segments it rolled
+// to since, and the directories that got a new file; and nothing of other
+// partitions, nor the segments' index files.
 func TestSegmentFilesSyncWhatWasWritten(t *testing.T) {
 	const segment = 64 << 10
 	cfg := defaultConfig()
@@ -73,7 +83,7 @@ func TestSegmentFilesSyncWhatWasWritten(t *testing.T) {
 	}
 	dir := func(p string) string { return filepath.Join("partitions", kafka.Topic+"-"+p) }
 	seg := func(p, base string) []string {
-		return []string{filepath.Join(dir(p), base+".dat"), filepath.Join(dir(p), base+".idx")}
+		return []string{filepath.Join(dir(p), base+".dat")}
 	}
 
 	// The first sync of a partition: its files and the directories up to
@@ -120,4 +130,184 @@ func segmentNames(t *testing.T, dir string) []string {
 		names = append(names, strconv.FormatInt(b, 10))
 	}
 	return names
+}
+
+// A group commit does not sync the segments' index files: a power cut may
+// take an index's tail, or the whole file, while the records in the
+// segment beside it are on disk. The embedded Kafka then loads every
+// record as it was acknowledged, with the same offsets and leader epochs,
+// visible to read-committed readers such as the block-builders, and goes
+// on writing after them; whether it loads from the snapshot a clean stop
+// left or replays the segments, as after a crash.
+func TestEmbeddedKafkaLoadsWithoutIndexes(t *testing.T) {
+	for _, crash := range []bool{false, true} {
+		t.Run("crash="+strconv.FormatBool(crash), func(t *testing.T) {
+			cfg := defaultConfig()
+			cfg.EmbeddedKafka.Port, cfg.EmbeddedKafka.DataDir = 0, t.TempDir()
+			cfg.EmbeddedKafka.MaxMessageBytes, cfg.EmbeddedKafka.SegmentBytes = 32<<10, 64<<10
+			cfg.Kafka.Partitions = 3
+			dataDir := cfg.EmbeddedKafka.DataDir
+
+			// Batches of several records and single ones, some segments
+			// rolled, in the distributor's produce mode (idempotent,
+			// acks=all).
+			written := restartEmbedded(t, cfg, func(kafka tracelog.Config, cl *kgo.Client) {
+				for i := range 40 {
+					var recs []*kgo.Record
+					for p := range int32(cfg.Kafka.Partitions) {
+						for j := range 1 + i%3 {
+							recs = append(recs, &kgo.Record{Topic: kafka.Topic, Partition: p, Value: fmt.Appendf(nil, "%d-%d-%d-%s", i, p, j, make([]byte, 3<<10))})
+						}
+					}
+					if err := cl.ProduceSync(t.Context(), recs...).FirstErr(); err != nil {
+						t.Fatal(err)
+					}
+				}
+			})
+			var indexes int
+			err := filepath.WalkDir(dataDir, func(path string, d fs.DirEntry, err error) error {
+				if err != nil {
+					return err
+				}
+				switch {
+				case strings.HasSuffix(path, ".idx"):
+					indexes++
+				case crash && d.Name() == "snapshot.json":
+				default:
+					return nil
+				}
+				return os.Remove(path)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if indexes < 2*int(cfg.Kafka.Partitions) {
+				t.Fatalf("removed %d index files, want 2 segments' or more per partition; kfake's layout changed?", indexes)
+			}
+
+			// Everything is back, and the log goes on after it.
+			loaded := restartEmbedded(t, cfg, func(kafka tracelog.Config, cl *kgo.Client) {
+				for p := range int32(cfg.Kafka.Partitions) {
+					if err := cl.ProduceSync(t.Context(), &kgo.Record{Topic: kafka.Topic, Partition: p, Value: []byte("after")}).FirstErr(); err != nil {
+						t.Fatal(err)
+					}
+				}
+			})
+			if !reflect.DeepEqual(loaded.leaderEpochs, written.leaderEpochs) {
+				t.Errorf("leader epochs %v after the load, %v before", loaded.leaderEpochs, written.leaderEpochs)
+			}
+			if !slices.Equal(loaded.loaded, written.records) {
+				t.Errorf("%d records loaded, %d written; or not the same", len(loaded.loaded), len(written.records))
+			}
+			want := slices.Clone(written.records)
+			for p := range cfg.Kafka.Partitions {
+				want = append(want, loggedRecord{partition: p, offset: loaded.ends[p], value: "after"})
+			}
+			slices.SortFunc(want, compareLogged)
+			if !slices.Equal(loaded.records, want) {
+				t.Errorf("%d records after the writes that followed the load, want %d; or not the same", len(loaded.records), len(want))
+			}
+			again := restartEmbedded(t, cfg, func(tracelog.Config, *kgo.Client) {})
+			if !slices.Equal(again.loaded, want) {
+				t.Errorf("%d records after another restart, want %d; or not the same", len(again.loaded), len(want))
+			}
+		})
+	}
+}
+
+// loggedRecord is a record as a read-committed reader gets it.
+type loggedRecord struct {
+	partition int32
+	offset    int64
+	value     string
+}
+
+func compareLogged(a, b loggedRecord) int {
+	if a.partition != b.partition {
+		return int(a.partition - b.partition)
+	}
+	return int(a.offset - b.offset)
+}
+
+// embeddedLog is what a start of the embedded Kafka holds.
+type embeddedLog struct {
+	// loaded are the records it started with, and records those it
+	// held after write, by partition and offset.
+	loaded, records []loggedRecord
+	// ends and leaderEpochs are per partition, as it started.
+	ends         []int64
+	leaderEpochs []int32
+}
+
+// restartEmbedded starts the embedded Kafka on cfg's data directory, reads
+// every record it loaded, read committed, lets write write, and stops it
+// cleanly.
+func restartEmbedded(t *testing.T, cfg Config, write func(tracelog.Config, *kgo.Client)) embeddedLog {
+	t.Helper()
+	c, _, err := startEmbeddedKafka(t.Context(), cfg.EmbeddedKafka, cfg.Kafka, (&logtest.Buffer{}).Logger(), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	kafka := cfg.Kafka
+	kafka.Brokers = c.ListenAddrs()
+	cl, err := kgo.NewClient(append(kafka.ClientOpts("test"), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(0), kgo.ProducerBatchCompression(kgo.NoCompression()))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	ends, err := adm.ListEndOffsets(t.Context(), kafka.Topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, err := adm.Metadata(t.Context(), kafka.Topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var log embeddedLog
+	for p := range cfg.Kafka.Partitions {
+		end, _ := ends.Lookup(kafka.Topic, p)
+		log.ends = append(log.ends, end.Offset)
+		log.leaderEpochs = append(log.leaderEpochs, md.Topics[kafka.Topic].Partitions[p].LeaderEpoch)
+	}
+	log.loaded = readCommitted(t, kafka, ends)
+	write(kafka, cl)
+	if ends, err = adm.ListEndOffsets(t.Context(), kafka.Topic); err != nil {
+		t.Fatal(err)
+	}
+	log.records = readCommitted(t, kafka, ends)
+	return log
+}
+
+// readCommitted reads the log up to ends, as the block-builders read it.
+func readCommitted(t *testing.T, kafka tracelog.Config, ends kadm.ListedOffsets) []loggedRecord {
+	t.Helper()
+	want := 0
+	start := make(map[int32]kgo.Offset)
+	ends.Each(func(o kadm.ListedOffset) {
+		want += int(o.Offset)
+		start[o.Partition] = kgo.NewOffset().AtStart()
+	})
+	cl, err := kgo.NewClient(append(kafka.ClientOpts("test-reader"), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{kafka.Topic: start}))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	var records []loggedRecord
+	for len(records) < want {
+		fetches := cl.PollFetches(ctx)
+		if err := fetches.Err0(); err != nil {
+			t.Fatalf("read %d of %d records: %v", len(records), want, err)
+		}
+		fetches.EachRecord(func(r *kgo.Record) {
+			records = append(records, loggedRecord{partition: r.Partition, offset: r.Offset, value: string(r.Value)})
+		})
+	}
+	slices.SortFunc(records, compareLogged)
+	return records
 }
