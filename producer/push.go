@@ -39,16 +39,23 @@ var errNotReady = errors.New("distributor not ready: the Kafka topic is not set 
 // pushProto leaves them to pdata. It is safe for concurrent use.
 func (d *Distributor) Push(ctx context.Context, tenant string, td ptrace.Traces) (warning string, err error) {
 	return d.observe(ctx, tenant, td.SpanCount(), d.limits.For(tenant), func(lim limits.Limits, partitions int32) (splitRequest, string, error) {
-		if lim.MaxAttributeBytes > 0 {
-			if n := truncateAttributes(td, int(lim.MaxAttributeBytes)); n > 0 {
-				d.metrics.attributesTruncated.WithLabelValues(tenant).Add(float64(n))
-				warning = fmt.Sprintf("%d attribute keys or values were truncated to %d bytes (max-attribute-bytes of tenant %s)",
-					n, lim.MaxAttributeBytes, tenant)
-			}
-		}
-		l, err := indexRequest(td, tenant, partitions)
-		return &decodedRequest{layout: l, td: td}, warning, err
+		return d.indexDecoded(td, tenant, lim, partitions)
 	})
+}
+
+// indexDecoded truncates td's attributes over the tenant's
+// max-attribute-bytes, counting them, and indexes it.
+func (d *Distributor) indexDecoded(td ptrace.Traces, tenant string, lim limits.Limits, partitions int32) (splitRequest, string, error) {
+	var warning string
+	if lim.MaxAttributeBytes > 0 {
+		if n := truncateAttributes(td, int(lim.MaxAttributeBytes)); n > 0 {
+			d.metrics.attributesTruncated.WithLabelValues(tenant).Add(float64(n))
+			warning = fmt.Sprintf("%d attribute keys or values were truncated to %d bytes (max-attribute-bytes of tenant %s)",
+				n, lim.MaxAttributeBytes, tenant)
+		}
+	}
+	l, err := indexRequest(td, tenant, partitions)
+	return &decodedRequest{layout: l, td: td}, warning, err
 }
 
 // pushProto is Push for a request in protobuf, body, as the receivers get
