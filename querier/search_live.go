@@ -28,15 +28,17 @@ type candidatesArgs struct {
 	Query string `json:"query,omitempty"`
 }
 
-// partJSON is a part on the wire between queriers.
+// partJSON is a part on the wire between queriers. A search without
+// trace-level conditions reads only a part's ID and start (see
+// tenantScan.candidates): its parts carry no more.
 type partJSON struct {
-	ID      string   `json:"id"`
-	Start   uint64   `json:"start,string"`
-	End     uint64   `json:"end,string"`
-	Spans   uint32   `json:"spans"`
-	Errors  uint32   `json:"errors,omitempty"`
-	Matched bool     `json:"matched,omitempty"`
-	Root    rootJSON `json:"root"`
+	ID      string    `json:"id"`
+	Start   uint64    `json:"start,string"`
+	End     uint64    `json:"end,string,omitempty"`
+	Spans   uint32    `json:"spans,omitempty"`
+	Errors  uint32    `json:"errors,omitempty"`
+	Matched bool      `json:"matched,omitempty"`
+	Root    *rootJSON `json:"root,omitempty"`
 }
 
 type rootJSON struct {
@@ -104,7 +106,7 @@ func sliceParts(s live.Slice, plan partsPlan) (map[string][]partJSON, error) {
 		}
 		for _, sum := range s.Summaries(tenant, keep) {
 			m := plan.filter == nil || matched[sum.ID]
-			out[tenant] = append(out[tenant], partOf(sum, m))
+			out[tenant] = append(out[tenant], partOf(sum, m, plan.everyPart()))
 		}
 	}
 	return out, nil
@@ -121,7 +123,7 @@ func decodedParts(s live.Slice, tenant string, plan partsPlan) ([]partJSON, erro
 	eachTrace(rows, func(trace []schema.SpanRow) {
 		matched := plan.filter.anyMatches(trace)
 		if matched || plan.everyPart() {
-			out = append(out, partOf(schema.SummarizeTrace(trace), matched))
+			out = append(out, partOf(schema.SummarizeTrace(trace), matched, plan.everyPart()))
 		}
 	})
 	return out, nil
@@ -189,17 +191,20 @@ func attributeValue(v live.Value) traceql.Value {
 	return traceql.Value{}
 }
 
-// partOf is the part sum describes on the wire.
-func partOf(sum schema.TraceSummary, matched bool) partJSON {
-	return partJSON{
-		ID: hex.EncodeToString(sum.ID[:]), Start: sum.Start, End: sum.End,
-		Spans: sum.Spans, Errors: sum.Errors, Matched: matched,
-		Root: rootJSON{
-			Parentless: sum.Root.Parentless, Start: sum.Root.Start,
-			SpanID: hex.EncodeToString(sum.Root.SpanID[:]),
-			Name:   sum.Root.Name, Service: sum.Root.Service,
-		},
+// partOf is the part sum describes on the wire: whole, or its ID and
+// start alone.
+func partOf(sum schema.TraceSummary, matched, whole bool) partJSON {
+	p := partJSON{ID: hex.EncodeToString(sum.ID[:]), Start: sum.Start, Matched: matched}
+	if !whole {
+		return p
 	}
+	p.End, p.Spans, p.Errors = sum.End, sum.Spans, sum.Errors
+	p.Root = &rootJSON{
+		Parentless: sum.Root.Parentless, Start: sum.Root.Start,
+		SpanID: hex.EncodeToString(sum.Root.SpanID[:]),
+		Name:   sum.Root.Name, Service: sum.Root.Service,
+	}
+	return p
 }
 
 // eachTrace sorts rows by trace ID and calls fn with each trace's rows.
@@ -220,6 +225,14 @@ func (c *partJSON) part() (part, error) {
 	if err != nil || len(id) != 16 {
 		return part{}, fmt.Errorf("trace ID %q is not 32 hex digits", c.ID)
 	}
+	p := part{
+		TraceSummary: schema.TraceSummary{ID: [16]byte(id), Start: c.Start, End: c.End, Spans: c.Spans, Errors: c.Errors},
+		matched:      c.Matched,
+		verified:     c.Matched,
+	}
+	if c.Root == nil {
+		return p, nil
+	}
 	var spanID [8]byte
 	if len(c.Root.SpanID) != hex.EncodedLen(len(spanID)) {
 		return part{}, fmt.Errorf("root span ID %q is not 16 hex digits", c.Root.SpanID)
@@ -227,15 +240,9 @@ func (c *partJSON) part() (part, error) {
 	if _, err := hex.Decode(spanID[:], []byte(c.Root.SpanID)); err != nil {
 		return part{}, fmt.Errorf("root span ID %q is not 16 hex digits", c.Root.SpanID)
 	}
-	return part{
-		TraceSummary: schema.TraceSummary{
-			ID: [16]byte(id), Start: c.Start, End: c.End, Spans: c.Spans, Errors: c.Errors,
-			Root: schema.RootSpan{
-				Parentless: c.Root.Parentless, Start: c.Root.Start, SpanID: spanID,
-				Name: c.Root.Name, Service: c.Root.Service,
-			},
-		},
-		matched:  c.Matched,
-		verified: c.Matched,
-	}, nil
+	p.Root = schema.RootSpan{
+		Parentless: c.Root.Parentless, Start: c.Root.Start, SpanID: spanID,
+		Name: c.Root.Name, Service: c.Root.Service,
+	}
+	return p, nil
 }

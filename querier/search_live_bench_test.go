@@ -15,8 +15,9 @@ import (
 // BenchmarkSearchLive digests a search's candidates and the tags of a
 // live tail of 200,000 spans (scanBenchTrace's, in records of 20 traces
 // of 8 partitions), as the owner of its partitions does for every search
-// and tags request: for every trace, for filters that many traces pass,
-// few, or none, on intrinsics, resource and span attributes.
+// and tags request, and reads a search's digest as the asker does: for
+// every trace, for filters that many traces pass, few, or none, on
+// intrinsics, resource and span attributes.
 func BenchmarkSearchLive(b *testing.B) {
 	const partitions = 8
 	rng := rand.New(rand.NewPCG(3, 4))
@@ -69,10 +70,27 @@ func BenchmarkSearchLive(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				if _, err := json.Marshal(digest); err != nil {
+				d, err := json.Marshal(digest)
+				if err != nil {
 					b.Fatal(err)
+				}
+				if c.name != "tags" {
+					readLiveParts(b, d)
 				}
 			}
 		})
+	}
+}
+
+// readLiveParts reads a candidates digest as the asking querier does.
+func readLiveParts(b *testing.B, d []byte) {
+	var byTenant map[string][]partJSON
+	if err := json.Unmarshal(d, &byTenant); err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range byTenant[querytest.Tenant] {
+		if _, err := c.part(); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -27,6 +27,10 @@ SEARCH_INTERNAL_PORT=${SEARCH_INTERNAL_PORT:-13201}
 SEARCH_OTLP_PORT=${SEARCH_OTLP_PORT:-14317}
 SEARCH_OTLP_HTTP_PORT=${SEARCH_OTLP_HTTP_PORT:-14318}
 SEARCH_KAFKA_PORT=${SEARCH_KAFKA_PORT:-19092}
+# More flags for spanlog, split on spaces: -block-builder.cycle-duration=1h
+# with SEARCH_AFTER=load keeps every span in the live tail while the
+# queries run.
+SEARCH_FLAGS=${SEARCH_FLAGS:-}
 
 SPANS_PER_TRACE=10
 case $SEARCH_AFTER in blocks | load) ;; *)
@@ -58,6 +62,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 api=127.0.0.1:$SEARCH_HTTP_PORT
+read -ra search_flags <<<"$SEARCH_FLAGS"
 # Beyond make run's settings: the ports; a query timeout that lets the
 # slowest query finish; and no ingestion rate limit, as a load sent as fast
 # as it goes may pass the default 15 MB/s on a fast machine, and a 429
@@ -72,6 +77,7 @@ api=127.0.0.1:$SEARCH_HTTP_PORT
 	-storage.local.path="$dir/blocks" \
 	-querier.query-timeout="$SEARCH_TIMEOUT" \
 	-limits.ingestion-rate-bytes=0 \
+	${search_flags[@]+"${search_flags[@]}"} \
 	>"$dir/spanlog.log" 2>&1 &
 pid=$!
 
