@@ -265,28 +265,57 @@ func (ts *tenantScan) readBlocks(ctx context.Context, metas []*schema.BlockMeta)
 	return sources, err
 }
 
+// keepPerBlock is how many candidates of a block, most recent first, a
+// search with a limit holds at once; the block stands in the queue for
+// the rest, and is read again should they come up. A search that reads
+// blocks holding many traces (after compaction, a block can hold a
+// partition's hours) holds a few thousand candidates, not one per trace.
+func keepPerBlock(limit int) int { return max(8*limit, 512) }
+
 // readUnread reads the unread blocks at the front of cands, as many as
 // are read at once, and queues their candidates. After a block that
 // cannot be read, it reads no more: the answer is partial already, and
 // every other read would most likely wait out the same failure.
 func (ts *tenantScan) readUnread(ctx context.Context, cands *candidateQueue) error {
-	metas := cands.takeBlocks(ts.q.cfg.BlockConcurrency)
-	sources, err := ts.readBlocks(ctx, metas)
+	blocks := cands.takeBlocks(ts.q.cfg.BlockConcurrency)
+	metas := make([]*schema.BlockMeta, len(blocks))
+	for i, b := range blocks {
+		metas[i] = b.block
+		if b.after == nil {
+			ts.read = append(ts.read, b.block)
+		}
+	}
+	parts := make([][]part, len(blocks))
+	partial, err := ts.q.eachBlock(ctx, metas, func(ctx context.Context, m *schema.BlockMeta) error {
+		p, err := ts.blockParts(ctx, m)
+		parts[slices.Index(metas, m)] = p // each its own element
+		return err
+	})
+	ts.partial.Add(partial)
 	if err != nil {
 		return err
 	}
 	if ts.partial.Storage != "" {
 		cands.keep(func(c candidate) bool { return c.block == nil })
 	}
-	var read []candidate
-	for _, parts := range sources {
-		for _, p := range parts {
-			if c, ok := ts.plan.candidateOf(p); ok && !ts.belowFloor(c.start) {
-				read = append(read, c)
+	for i, b := range blocks {
+		var read []candidate
+		for _, p := range parts[i] {
+			c, ok := ts.plan.candidateOf(p)
+			if !ok || ts.belowFloor(c.start) || b.after != nil && !b.after.before(c) {
+				continue
 			}
+			read = append(read, c)
 		}
+		if keep := keepPerBlock(ts.limit); len(read) > keep {
+			q := newCandidateQueue(read)
+			read = q.take(keep)
+			next, _ := q.peek()
+			last := read[len(read)-1]
+			read = append(read, candidate{start: next.start, block: b.block, after: &last})
+		}
+		cands.push(read...)
 	}
-	cands.push(read...)
 	return nil
 }
 

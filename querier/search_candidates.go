@@ -1,6 +1,7 @@
 package querier
 
 import (
+	"bytes"
 	"time"
 
 	"github.com/spanlog/spanlog/block"
@@ -22,8 +23,18 @@ type candidate struct {
 	// yet, and start is the block's latest span end: no part in it
 	// starts later. Reading blocks as they come up, most recent first,
 	// a search with a limit reads only the blocks that can hold a trace
-	// of the answer.
+	// of the answer. after, if set, is the last candidate of the block
+	// queued when it was read before: it stands for those after it.
 	block *schema.BlockMeta
+	after *candidate
+}
+
+// before reports whether c is taken from the queue before d.
+func (c *candidate) before(d candidate) bool {
+	if c.start != d.start {
+		return c.start > d.start
+	}
+	return bytes.Compare(c.id[:], d.id[:]) < 0
 }
 
 // unreadBlock returns the candidate that stands for block m until it is

@@ -281,13 +281,13 @@ func (q *candidateQueue) take(n int) []candidate {
 // most recent first: blocks of one time cut across partitions, likely to
 // be needed together, are read at once, older ones only once they come
 // up.
-func (q *candidateQueue) takeBlocks(n int) []*schema.BlockMeta {
-	var out []*schema.BlockMeta
+func (q *candidateQueue) takeBlocks(n int) []candidate {
+	var out []candidate
 	for len(out) < n && len(*q) > 0 && (*q)[0].block != nil {
-		if len(out) > 0 && (*q)[0].block.MaxEnd.Before(out[0].MinStart) {
+		if len(out) > 0 && (*q)[0].block.MaxEnd.Before(out[0].block.MinStart) {
 			break
 		}
-		out = append(out, heap.Pop(q).(candidate).block)
+		out = append(out, heap.Pop(q).(candidate))
 	}
 	return out
 }

@@ -515,3 +515,46 @@ func TestSearchReadsRecentBlocksFirst(t *testing.T) {
 		}
 	}
 }
+
+// TestSearchRereadsABlockPastItsHeldCandidates: a search with a limit holds
+// only the most recent keepPerBlock candidates of a block it read, and
+// reads the block again for older ones when those run out, so that the
+// answer is the same as when every candidate is held: here the fifth
+// most recent match is older than the first thousand traces of the block.
+func TestSearchRereadsABlockPastItsHeldCandidates(t *testing.T) {
+	bkt := newTestBucket(t)
+	const traces, every, limit = 3000, 250, 5
+	if keepPerBlock(limit) >= every*limit {
+		t.Fatalf("keepPerBlock(%d) = %d holds the answer: the test reads no block again", limit, keepPerBlock(limit))
+	}
+	td := ptrace.NewTraces()
+	var rare []pcommon.TraceID // most recent first
+	for k := range traces {
+		id := pcommon.TraceID{byte(k >> 8), byte(k), 0x3c}
+		spans := []int{0, 1}
+		if k%every == 3 {
+			spans = append(spans, 9)
+			rare = append([]pcommon.TraceID{id}, rare...)
+		}
+		querytest.TraceSpans(id, k, spans...).ResourceSpans().MoveAndAppendTo(td.ResourceSpans())
+	}
+	querytest.WriteBlock(t, bkt, 0, td)
+	q := startQuerier(t, bkt)
+	for _, tc := range []struct {
+		query string
+		want  []pcommon.TraceID
+	}{
+		{`{ name = "op-9" }`, rare[:limit]},
+		{`{ span.n = 9 }`, rare[:limit]},
+		{`{}`, []pcommon.TraceID{{11, 183, 0x3c}, {11, 182, 0x3c}, {11, 181, 0x3c}, {11, 180, 0x3c}, {11, 179, 0x3c}}},
+	} {
+		res := search(t, q, tc.query, limit)
+		var got []pcommon.TraceID
+		for _, h := range res.Traces {
+			got = append(got, h.TraceID)
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s limit %d: got %v, want %v", tc.query, limit, got, tc.want)
+		}
+	}
+}
