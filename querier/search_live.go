@@ -99,7 +99,9 @@ func sliceParts(s live.Slice, plan partsPlan) (map[string][]partJSON, error) {
 				return nil, err
 			}
 		}
-		// Without a filter, every trace is a candidate.
+		// Only the matched traces' parts are sent, unless trace-level
+		// conditions need every part; without a filter, every trace is
+		// a candidate.
 		var keep func(pcommon.TraceID) bool
 		if plan.filter != nil && !plan.everyPart() {
 			keep = func(id pcommon.TraceID) bool { return matched[id] }

@@ -188,14 +188,32 @@ func (b *indexBuilder) build(td ptrace.Traces, traces []schema.TraceSummary) ([]
 		}
 	}
 	index := b.encode()
-	// Pooled, the builder holds none of the record's strings.
 	for _, c := range b.intrinsic {
-		clear(c.strings)
+		c.release()
 	}
 	for _, c := range b.used {
-		clear(c.strings)
+		c.release()
 	}
 	return index, b.interned
+}
+
+// maxKeptValues and maxKeptBytes bound what a column keeps between
+// records for the next: past them, a large record's, it lets its maps
+// and buffers go.
+const (
+	maxKeptValues = 1 << 12
+	maxKeptBytes  = 64 << 10
+)
+
+// release lets go of the record's strings, which the builder must not
+// hold between records, and of maps and buffers a large record grew.
+func (c *indexColumn) release() {
+	if c.nValues > maxKeptValues || cap(c.values)+cap(c.refs) > maxKeptBytes {
+		c.strings, c.ints, c.doubles = make(map[string]uint64), make(map[int64]uint64), make(map[uint64]uint64)
+		c.values, c.refs = nil, nil
+		return
+	}
+	clear(c.strings)
 }
 
 func (c *indexColumn) reset(record uint64) {

@@ -19,7 +19,7 @@ func TestIndexKeysPastItsBounds(t *testing.T) {
 		keysPerRecord = 300 // 18,000 keys: past maxBuilderColumns
 	)
 	keys := newKeyTable()
-	// One builder for every record, as a tail's is between collections.
+	// One builder for every record, as a tail has.
 	b := newIndexBuilder(keys)
 	var decoded atomic.Int64
 	s := newSlice(nil, &decoded, keys)

@@ -52,10 +52,15 @@ type Tail struct {
 	// scratch holds *[]byte buffers records are compressed into before
 	// they are copied at their size.
 	scratch sync.Pool
-	// keys numbers the attribute keys of the records' indexes, and
-	// builders holds *indexBuilder, which build them.
-	keys     *keyTable
-	builders sync.Pool
+	// keys numbers the attribute keys of the records' indexes. builder
+	// builds them, one record at a time: one goroutine consumes the
+	// log, and a builder kept from record to record knows the keys and
+	// their order.
+	keys    *keyTable
+	builder struct {
+		sync.Mutex
+		*indexBuilder
+	}
 }
 
 type livePartition struct {
@@ -121,6 +126,7 @@ func (r *liveRecord) cost() int64 { return recordCost(r.held, r.index, len(r.tra
 // blocks.
 func NewTail(maxBytes int64, start map[int32]int64) *Tail {
 	t := &Tail{maxBytes: maxBytes, parts: make(map[int32]*livePartition), progress: make(chan struct{}), keys: newKeyTable()}
+	t.builder.indexBuilder = newIndexBuilder(t.keys)
 	for p, off := range start {
 		t.Own(p, off)
 	}
@@ -241,12 +247,9 @@ func (t *Tail) compress(value []byte) []byte {
 // index returns the index of td's spans, traces being their summaries,
 // and what the tail's key table grew by.
 func (t *Tail) index(td ptrace.Traces, traces []schema.TraceSummary) ([]byte, int64) {
-	b, _ := t.builders.Get().(*indexBuilder)
-	if b == nil {
-		b = newIndexBuilder(t.keys)
-	}
-	defer t.builders.Put(b)
-	return b.build(td, traces)
+	t.builder.Lock()
+	defer t.builder.Unlock()
+	return t.builder.build(td, traces)
 }
 
 // evictOldestLocked evicts the record with the oldest timestamp among the
