@@ -164,7 +164,7 @@ func (q *Querier) newTenantScan(ctx context.Context, s traceScan, tenant string)
 // (every trace if nil) needs of tenant's live tail, as the tails' owners
 // pick them.
 func (q *Querier) liveTailParts(ctx context.Context, tenant string, query *traceql.Query, storage live.StorageWait) ([]part, Partial, error) {
-	var args candidatesArgs
+	args := candidatesArgs{Lean: true}
 	if query != nil {
 		args.Query = query.String()
 	}

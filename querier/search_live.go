@@ -26,11 +26,17 @@ const liveCandidates = "candidates"
 type candidatesArgs struct {
 	// Query is TraceQL; empty makes every trace a candidate.
 	Query string `json:"query,omitempty"`
+	// Lean says the asker reads parts without their summary (see
+	// partJSON) when the query has no trace-level conditions. A querier
+	// of an older version does not say so, and gets whole parts: during
+	// a rolling upgrade, old and new queriers ask each other.
+	Lean bool `json:"lean,omitempty"`
 }
 
 // partJSON is a part on the wire between queriers. A search without
 // trace-level conditions reads only a part's ID and start (see
-// tenantScan.candidates): its parts carry no more.
+// tenantScan.candidates): its parts carry no more when the asker says it
+// reads them so (candidatesArgs.Lean).
 type partJSON struct {
 	ID      string    `json:"id"`
 	Start   uint64    `json:"start,string"`
@@ -64,7 +70,7 @@ func digestCandidates(args json.RawMessage) (func(live.Slice) (any, error), erro
 		}
 		plan = newPartsPlan(query)
 	}
-	return func(s live.Slice) (any, error) { return sliceParts(s, plan) }, nil
+	return func(s live.Slice) (any, error) { return sliceParts(s, plan, a.Lean) }, nil
 }
 
 // sliceParts returns the parts of each tenant's traces in s that plan
@@ -72,13 +78,14 @@ func digestCandidates(args json.RawMessage) (func(live.Slice) (any, error), erro
 // the fields it tests, decoding only the records they cannot judge; the
 // parts come from the traces' summaries, which are what the spans of
 // every record of the trace in s say.
-func sliceParts(s live.Slice, plan partsPlan) (map[string][]partJSON, error) {
+func sliceParts(s live.Slice, plan partsPlan, lean bool) (map[string][]partJSON, error) {
+	whole := plan.everyPart() || !lean
 	tenants := s.Tenants()
 	out := make(map[string][]partJSON, len(tenants))
 	tests, indexed := spanTests(plan.filter)
 	for _, tenant := range tenants {
 		if plan.filter != nil && !indexed {
-			parts, err := decodedParts(s, tenant, plan)
+			parts, err := decodedParts(s, tenant, plan, whole)
 			if err != nil {
 				return nil, err
 			}
@@ -108,15 +115,15 @@ func sliceParts(s live.Slice, plan partsPlan) (map[string][]partJSON, error) {
 		}
 		for _, sum := range s.Summaries(tenant, keep) {
 			m := plan.filter == nil || matched[sum.ID]
-			out[tenant] = append(out[tenant], partOf(sum, m, plan.everyPart()))
+			out[tenant] = append(out[tenant], partOf(sum, m, whole))
 		}
 	}
 	return out, nil
 }
 
 // decodedParts returns the parts of tenant's traces in s that plan needs,
-// judging the filter on every span decoded.
-func decodedParts(s live.Slice, tenant string, plan partsPlan) ([]partJSON, error) {
+// judging the filter on every span decoded; whole parts if whole.
+func decodedParts(s live.Slice, tenant string, plan partsPlan, whole bool) ([]partJSON, error) {
 	var rows []schema.SpanRow
 	if err := s.Decode(tenant, func(td ptrace.Traces) { rows = schema.AppendRows(rows, td) }); err != nil {
 		return nil, err
@@ -125,7 +132,7 @@ func decodedParts(s live.Slice, tenant string, plan partsPlan) ([]partJSON, erro
 	eachTrace(rows, func(trace []schema.SpanRow) {
 		matched := plan.filter.anyMatches(trace)
 		if matched || plan.everyPart() {
-			out = append(out, partOf(schema.SummarizeTrace(trace), matched, plan.everyPart()))
+			out = append(out, partOf(schema.SummarizeTrace(trace), matched, whole))
 		}
 	})
 	return out, nil

@@ -141,7 +141,14 @@ func edgeTrace(t *testing.T, rng *rand.Rand, n int) ptrace.Traces {
 // partitions digests, in JSON.
 func liveCandidatesOf(t *testing.T, tail *live.Tail, query string) []byte {
 	t.Helper()
-	args, err := json.Marshal(candidatesArgs{Query: query})
+	return liveCandidatesAsked(t, tail, candidatesArgs{Query: query, Lean: true})
+}
+
+// liveCandidatesAsked returns what the owner of tail's partitions answers
+// to args, in JSON.
+func liveCandidatesAsked(t *testing.T, tail *live.Tail, a candidatesArgs) []byte {
+	t.Helper()
+	args, err := json.Marshal(a)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +205,7 @@ func TestLiveCandidatesOfEveryTraceComeFromSummaries(t *testing.T) {
 // traces in tail, judged on every span decoded.
 func decodedTenantParts(t *testing.T, tail *live.Tail, plan partsPlan) []partJSON {
 	t.Helper()
-	parts, err := decodedParts(liveSlice(t, tail), querytest.Tenant, plan)
+	parts, err := decodedParts(liveSlice(t, tail), querytest.Tenant, plan, plan.everyPart())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -308,5 +315,38 @@ func TestLiveCandidatesComeFromTheIndex(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestLiveCandidatesAreWholeForAnOlderAsker: a querier of an older version
+// reads every part's summary, and does not ask for lean parts: it gets
+// them whole, so that searches work while queriers of both versions ask
+// each other during a rolling upgrade. A querier that asks for lean parts
+// gets their ID and start alone.
+func TestLiveCandidatesAreWholeForAnOlderAsker(t *testing.T) {
+	tail := liveSearchTail(t)
+	for _, tc := range []struct {
+		args  candidatesArgs
+		whole bool
+	}{
+		{candidatesArgs{Query: "{}"}, true},
+		{candidatesArgs{Query: `{ name != "-" }`}, true},
+		{candidatesArgs{Query: "{}", Lean: true}, false},
+		{candidatesArgs{Query: `{ name != "-" }`, Lean: true}, false},
+		{candidatesArgs{Query: "{ traceDuration > 1ms }", Lean: true}, true}, // trace-level: whole anyway
+	} {
+		var got map[string][]partJSON
+		if err := json.Unmarshal(liveCandidatesAsked(t, tail, tc.args), &got); err != nil {
+			t.Fatal(err)
+		}
+		parts := got[querytest.Tenant]
+		if len(parts) == 0 {
+			t.Fatalf("%+v: no parts", tc.args)
+		}
+		for _, p := range parts {
+			if whole := p.Root != nil && p.Spans > 0; whole != tc.whole {
+				t.Fatalf("%+v: part %+v whole %v, want %v", tc.args, p, whole, tc.whole)
+			}
+		}
 	}
 }
