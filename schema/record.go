@@ -84,13 +84,23 @@ func DecodeRecord(r *kgo.Record, defaultTenant string) (string, ptrace.Traces, e
 	if err != nil {
 		return "", ptrace.Traces{}, err
 	}
-	var u ptrace.ProtoUnmarshaler
-	td, err := u.UnmarshalTraces(r.Value)
+	td, err := DecodeSpans(r.Value)
 	if err != nil {
-		return "", ptrace.Traces{}, fmt.Errorf("decode record at partition %d offset %d: %w", r.Partition, r.Offset, err)
-	}
-	if td.SpanCount() == 0 {
-		return "", ptrace.Traces{}, fmt.Errorf("record at partition %d offset %d: %w", r.Partition, r.Offset, ErrNoSpans)
+		return "", ptrace.Traces{}, fmt.Errorf("record at partition %d offset %d: %w", r.Partition, r.Offset, err)
 	}
 	return t, td, nil
+}
+
+// DecodeSpans returns the spans of a record's value. A value that does not
+// decode, or holds no span (ErrNoSpans), is an error, as for DecodeRecord.
+func DecodeSpans(value []byte) (ptrace.Traces, error) {
+	var u ptrace.ProtoUnmarshaler
+	td, err := u.UnmarshalTraces(value)
+	if err != nil {
+		return ptrace.Traces{}, fmt.Errorf("decode record: %w", err)
+	}
+	if td.SpanCount() == 0 {
+		return ptrace.Traces{}, ErrNoSpans
+	}
+	return td, nil
 }
