@@ -3,7 +3,6 @@ package block_test
 import (
 	"context"
 	"math/rand/v2"
-	"strconv"
 	"testing"
 	"time"
 
@@ -11,7 +10,6 @@ import (
 	"github.com/spanlog/spanlog/internal/blocktest"
 	"github.com/spanlog/spanlog/objstore"
 	"go.opentelemetry.io/collector/pdata/pcommon"
-	"go.opentelemetry.io/collector/pdata/ptrace"
 )
 
 // BenchmarkBuilderWrite measures building a block from OTLP: Add and Write
@@ -35,35 +33,6 @@ func BenchmarkBuilderWrite(b *testing.B) {
 	}
 	b.ReportMetric(float64(spans*b.N)/time.Since(start).Seconds(), "spans/s")
 	b.ReportMetric(float64(dataBytes)/float64(spans), "B/span")
-}
-
-// BenchmarkBuilderAdd measures adding a block-builder's block of about
-// 50,000 spans as it comes from the log, record by record (each of a few
-// traces), with and without growing the Builder for all of them first.
-func BenchmarkBuilderAdd(b *testing.B) {
-	rng := rand.New(rand.NewPCG(1, 1))
-	var records []ptrace.Traces
-	spans := 0
-	for spans < 50_000 {
-		td := genTraces(rng, 2)
-		records = append(records, td)
-		spans += td.SpanCount()
-	}
-	for _, grow := range []bool{false, true} {
-		b.Run("grow="+strconv.FormatBool(grow), func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				bl := block.NewBuilder("t", block.DefaultOptions())
-				if grow {
-					bl.Grow(spans)
-				}
-				for _, td := range records {
-					bl.Add(td)
-				}
-			}
-			b.ReportMetric(float64(spans*b.N)/b.Elapsed().Seconds(), "spans/s")
-		})
-	}
 }
 
 // BenchmarkFindTrace measures trace-by-ID lookups in an open block of about

@@ -1,7 +1,7 @@
 package block
 
 import (
-	"slices"
+	"bytes"
 
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
@@ -10,10 +10,25 @@ import (
 
 // Builder collects the spans of one tenant's block in memory and writes
 // them as a block. It is not safe for concurrent use.
+//
+// A block too large to hold decoded at once is built in parts (see
+// EndPart): each part's spans are decoded, sorted and encoded into the
+// block's Parquet file, then forgotten, so the Builder holds one part's
+// spans and the file encoded so far.
 type Builder struct {
 	tenant string
 	opts   Options
-	rows   []schema.SpanRow
+	rows   []schema.SpanRow // added since the last part ended
+
+	// Once a part ended: the file encoded so far, the writer encoding it
+	// and the greatest trace ID in it, which the next part must exceed.
+	data    bytes.Buffer
+	w       *rowWriter
+	lastID  [16]byte
+	encoded bool
+	// meta is set by the first Write, once the file is complete.
+	meta *schema.BlockMeta
+	err  error // of a part that failed to encode: the block cannot be written
 }
 
 // NewBuilder returns an empty Builder of tenant's next block.
@@ -21,20 +36,13 @@ func NewBuilder(tenant string, opts Options) *Builder {
 	return &Builder{tenant: tenant, opts: opts}
 }
 
-// Grow makes room for n more spans, for a caller that knows how many it
-// will add: rows grown as spans come are copied over and over, which took
-// a sixth of a block-builder's CPU (docs/benchmarks.md).
-func (b *Builder) Grow(n int) {
-	b.rows = slices.Grow(b.rows, n)
-}
-
 // Add adds td's spans to the block. The Builder keeps no reference to td.
 func (b *Builder) Add(td ptrace.Traces) {
 	b.rows = schema.AppendRows(b.rows, td)
 }
 
-// Spans returns the number of spans added, duplicates included until Write
-// drops them.
+// Spans returns the number of spans added since the last part ended,
+// duplicates included until the part drops them.
 func (b *Builder) Spans() int {
 	return len(b.rows)
 }

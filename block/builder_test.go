@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -316,4 +317,84 @@ func TestZeroOptionsMeanDefaults(t *testing.T) {
 	if !bytes.Equal(data[0], data[1]) {
 		t.Error("zero options write another block than the defaults")
 	}
+}
+
+// A block built in parts, ranges of trace IDs in order, is the block built
+// in one: the same file, byte for byte, duplicates across records dropped
+// the same way.
+func TestWriteInPartsWritesTheSameBlock(t *testing.T) {
+	ctx := context.Background()
+	td := genTraces(rand.New(rand.NewPCG(25, 26)), 300)
+	later := ptrace.NewTraces() // a replayed, changed copy: the first added wins
+	td.ResourceSpans().At(0).CopyTo(later.ResourceSpans().AppendEmpty())
+	later.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).SetName("changed")
+	records := []ptrace.Traces{td, later, td}
+
+	ids := slices.Collect(maps.Keys(spansByTrace(t, td)))
+	slices.SortFunc(ids, func(a, b pcommon.TraceID) int { return bytes.Compare(a[:], b[:]) })
+	write := func(parts int) []byte {
+		t.Helper()
+		b := block.NewBuilder("t", smallOptions())
+		for p := range parts {
+			lo, hi := ids[p*len(ids)/parts], ids[(p+1)*len(ids)/parts-1]
+			for _, rec := range records {
+				b.Add(tracesIn(rec, lo, hi))
+			}
+			if err := b.EndPart(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		bkt := newDir(t)
+		meta, err := b.Write(ctx, bkt, testRanges)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if meta.TotalSpans != int64(td.SpanCount()) {
+			t.Fatalf("%d parts: %d spans, want %d", parts, meta.TotalSpans, td.SpanCount())
+		}
+		data, err := objstore.ReadAll(ctx, bkt, block.DataName("t", meta.BlockID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return data
+	}
+	whole := write(1)
+	for _, parts := range []int{2, 7, len(ids)} {
+		if !bytes.Equal(write(parts), whole) {
+			t.Errorf("the block written in %d parts differs from the one written whole", parts)
+		}
+	}
+}
+
+func TestEndPartRefusesPartsOutOfOrder(t *testing.T) {
+	td := genTraces(rand.New(rand.NewPCG(27, 28)), 2)
+	ids := slices.Collect(maps.Keys(spansByTrace(t, td)))
+	slices.SortFunc(ids, func(a, b pcommon.TraceID) int { return bytes.Compare(a[:], b[:]) })
+	b := block.NewBuilder("t", block.DefaultOptions())
+	b.Add(tracesIn(td, ids[1], ids[1]))
+	if err := b.EndPart(); err != nil {
+		t.Fatal(err)
+	}
+	b.Add(tracesIn(td, ids[0], ids[0]))
+	if err := b.EndPart(); !errors.Is(err, block.ErrPartOrder) {
+		t.Fatalf("EndPart of a lower trace ID: error %v, want %v", err, block.ErrPartOrder)
+	}
+	if _, err := b.Write(context.Background(), newDir(t), testRanges); !errors.Is(err, block.ErrPartOrder) {
+		t.Fatalf("Write after a part out of order: error %v, want %v", err, block.ErrPartOrder)
+	}
+}
+
+// tracesIn returns a copy of td's spans whose trace ID is in [lo, hi].
+func tracesIn(td ptrace.Traces, lo, hi pcommon.TraceID) ptrace.Traces {
+	out := ptrace.NewTraces()
+	td.CopyTo(out)
+	for _, rs := range out.ResourceSpans().All() {
+		for _, ss := range rs.ScopeSpans().All() {
+			ss.Spans().RemoveIf(func(s ptrace.Span) bool {
+				id := s.TraceID()
+				return bytes.Compare(id[:], lo[:]) < 0 || bytes.Compare(id[:], hi[:]) > 0
+			})
+		}
+	}
+	return out
 }

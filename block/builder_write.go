@@ -16,24 +16,95 @@ import (
 // hold at least one.
 var ErrEmpty = errors.New("block has no spans")
 
+// ErrPartOrder is returned by EndPart, and by every Write after it, when a
+// part holds a trace ID that does not sort after every trace ID of the
+// parts before it.
+var ErrPartOrder = errors.New("block part does not sort after the parts before it")
+
+// EndPart encodes the spans added since the last part ended into the
+// block's file, and forgets them. Each part must hold whole traces whose
+// IDs all sort after those of the parts before it: a block split into
+// ranges of trace IDs, its ranges added in order. The block written is
+// then the same, byte for byte, as if every span had been added in one
+// part. An error of EndPart stays: Write returns it.
+func (b *Builder) EndPart() error {
+	if b.err != nil || len(b.rows) == 0 {
+		return b.err
+	}
+	if b.meta != nil {
+		panic("block: EndPart after Write")
+	}
+	b.err = b.encodePart()
+	return b.err
+}
+
+func (b *Builder) encodePart() error {
+	if err := checkTenant(b.tenant); err != nil {
+		return fmt.Errorf("write block: %w", err)
+	}
+	if err := b.opts.Validate(); err != nil {
+		return fmt.Errorf("write block: %w", err)
+	}
+	order := b.blockOrder()
+	if b.encoded && bytes.Compare(b.rows[order[0]].TraceID[:], b.lastID[:]) <= 0 {
+		return ErrPartOrder
+	}
+	if b.w == nil {
+		b.w = newRowWriter(&b.data, b.opts)
+	}
+	for _, i := range order {
+		if err := b.w.Write(&b.rows[i]); err != nil {
+			return fmt.Errorf("write block: %w", err)
+		}
+	}
+	b.lastID, b.encoded = b.rows[order[len(order)-1]].TraceID, true
+	// The writer holds copies of the rows it has not encoded yet; the
+	// rows' memory is reused for the next part.
+	clear(b.rows)
+	b.rows = b.rows[:0]
+	return nil
+}
+
 // Write writes the block of the spans added, built from the log's ranges,
 // to bkt: the Parquet data first, then the meta, which makes the block
 // visible. Spans with the same trace and span ID are stored once, the first
 // added winning. The block's ID derives from tenant and ranges, so writing
 // the same ranges again overwrites the block instead of adding a copy.
 //
-// Write may be called again, for example after an upload failed: it
-// writes the same block.
+// Write may be called again with the same ranges, for example after an
+// upload failed: it uploads the same block. Spans added after the first
+// Write are ignored.
 func (b *Builder) Write(ctx context.Context, bkt objstore.Bucket, ranges []schema.OffsetRange) (*schema.BlockMeta, error) {
-	if err := checkTenant(b.tenant); err != nil {
-		return nil, fmt.Errorf("write block: %w", err)
+	if b.meta == nil {
+		if err := b.finish(ranges); err != nil {
+			return nil, err
+		}
 	}
-	if err := b.opts.Validate(); err != nil {
-		return nil, fmt.Errorf("write block: %w", err)
+	// A block-builder's block is small enough to be encoded in memory,
+	// and a *bytes.Reader is an upload S3 can retry.
+	if err := bkt.Upload(ctx, DataName(b.tenant, b.meta.BlockID), bytes.NewReader(b.data.Bytes())); err != nil {
+		return nil, fmt.Errorf("upload block %s: %w", b.meta.BlockID, err)
 	}
-	order := b.blockOrder()
-	if len(order) == 0 {
-		return nil, ErrEmpty
+	if err := writeMeta(ctx, bkt, b.meta); err != nil {
+		return nil, err
+	}
+	return b.meta, nil
+}
+
+// finish encodes the last part and completes the file and its meta.
+func (b *Builder) finish(ranges []schema.OffsetRange) error {
+	if err := b.EndPart(); err != nil {
+		return err
+	}
+	if !b.encoded {
+		// An invalid tenant or options go before an empty block.
+		if err := checkTenant(b.tenant); err != nil {
+			return fmt.Errorf("write block: %w", err)
+		}
+		if err := b.opts.Validate(); err != nil {
+			return fmt.Errorf("write block: %w", err)
+		}
+		return ErrEmpty
 	}
 	meta := &schema.BlockMeta{
 		Format:      schema.BlockFormatV2,
@@ -42,26 +113,13 @@ func (b *Builder) Write(ctx context.Context, bkt objstore.Bucket, ranges []schem
 		Created:     time.Now().UTC(),
 		KafkaRanges: slices.Clone(ranges),
 	}
-	// A block-builder's block is small enough to be encoded in memory,
-	// and a *bytes.Reader is an upload S3 can retry.
-	var data bytes.Buffer
-	w := newRowWriter(&data, b.opts)
-	for _, i := range order {
-		if err := w.Write(&b.rows[i]); err != nil {
-			return nil, fmt.Errorf("write block %s: %w", meta.BlockID, err)
-		}
+	if err := b.w.Close(); err != nil {
+		b.err = fmt.Errorf("write block %s: %w", meta.BlockID, err)
+		return b.err
 	}
-	if err := w.Close(); err != nil {
-		return nil, fmt.Errorf("write block %s: %w", meta.BlockID, err)
-	}
-	w.describe(meta)
-	if err := bkt.Upload(ctx, DataName(b.tenant, meta.BlockID), bytes.NewReader(data.Bytes())); err != nil {
-		return nil, fmt.Errorf("upload block %s: %w", meta.BlockID, err)
-	}
-	if err := writeMeta(ctx, bkt, meta); err != nil {
-		return nil, err
-	}
-	return meta, nil
+	b.w.describe(meta)
+	b.w, b.meta = nil, meta
+	return nil
 }
 
 // writeMeta uploads meta, which makes its block visible.

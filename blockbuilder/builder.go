@@ -121,6 +121,10 @@ func (b *Builder) Run(ctx context.Context) error {
 	wg.Go(func() { b.reportLag(lagCtx, cl) })
 
 	highWatermarks := make(map[int32]int64)
+	var (
+		held    []*record
+		scratch []byte // what records are compressed into
+	)
 	yielded := false
 	for {
 		pollCtx, cancel := context.WithTimeout(ctx, b.cfg.IdleCutDelay)
@@ -140,15 +144,23 @@ func (b *Builder) Run(ctx context.Context) error {
 				b.logger.Warn("fetch failed", "topic", topic, "partition", p, "err", err)
 			}
 		})
-		now := b.now()
-		b.mu.Lock()
+		// Compressed before the lock, which the group's callbacks take.
+		held = held[:0]
 		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
 			highWatermarks[fp.Partition] = fp.HighWatermark
 			for _, r := range fp.Records {
-				b.offer(r)
+				var h *record
+				h, scratch = hold(r, b.defaultTenant, scratch)
+				held = append(held, h)
 			}
-			b.metrics.recordsConsumed.Add(float64(len(fp.Records)))
 		})
+		now := b.now()
+		b.mu.Lock()
+		for _, r := range held {
+			b.offer(r)
+		}
+		b.metrics.recordsConsumed.Add(float64(len(held)))
+		clear(held)
 		for id, p := range b.parts {
 			p.cutIfIdle(now, b.cfg.IdleCutDelay, highWatermarks[id])
 		}
@@ -164,43 +176,16 @@ func (b *Builder) Run(ctx context.Context) error {
 }
 
 // offer routes a fetched record to its partition's pending block.
-func (b *Builder) offer(r *kgo.Record) {
-	p := b.parts[r.Partition]
+func (b *Builder) offer(r *record) {
+	p := b.parts[r.partition]
 	if p == nil {
 		p = newPending(r, b.cfg.CycleDuration)
-		b.parts[r.Partition] = p
-		if _, ok := b.durable[r.Partition]; !ok {
-			b.durable[r.Partition] = r.Offset // where the group's commit left it
+		b.parts[r.partition] = p
+		if _, ok := b.durable[r.partition]; !ok {
+			b.durable[r.partition] = r.offset // where the group's commit left it
 		}
 	}
-	p.offer(detach(r), b.cfg.MaxBlockBytes)
-}
-
-// detach returns r with its key, value and headers copied out of the fetch
-// buffer they point into. A record kept until its block is written would
-// otherwise keep the whole buffer: a batch as decompressed, or, when the
-// log is not compressed, a fetch response with every partition's records.
-// So the records the builder holds weigh what it counts of them.
-func detach(r *kgo.Record) *kgo.Record {
-	size := len(r.Key) + len(r.Value)
-	for _, h := range r.Headers {
-		size += len(h.Value)
-	}
-	buf := make([]byte, 0, size)
-	take := func(b []byte) []byte {
-		if b == nil {
-			return nil
-		}
-		buf = append(buf, b...)
-		return buf[len(buf)-len(b) : len(buf) : len(buf)]
-	}
-	d := *r
-	d.Key, d.Value = take(r.Key), take(r.Value)
-	d.Headers = make([]kgo.RecordHeader, len(r.Headers))
-	for i, h := range r.Headers {
-		d.Headers[i] = kgo.RecordHeader{Key: h.Key, Value: take(h.Value)}
-	}
-	return &d
+	p.offer(r, b.cfg.MaxBlockBytes)
 }
 
 // reportLag measures, every LagInterval, how far each partition's blocks
@@ -223,7 +208,7 @@ func (b *Builder) reportLag(ctx context.Context, cl *kgo.Client) {
 		for partition, durable := range b.durable {
 			records, seconds := ends[partition]-durable, 0.0
 			if p := b.parts[partition]; p != nil && len(p.records) > 0 {
-				seconds = now.Sub(p.records[0].Timestamp).Seconds()
+				seconds = now.Sub(p.records[0].timestamp).Seconds()
 			}
 			b.metrics.lag.Set(partition, records, seconds)
 		}

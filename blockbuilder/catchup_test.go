@@ -19,12 +19,15 @@ import (
 )
 
 // The terms of the block-builder's memory bound that are not settings, as
-// docs/design.md states them: a tenant block being written takes about
-// blockExpansion times its records' bytes (decoded spans, then the Parquet
-// file and its buffers), plus parquetWriterBytes of encoder state; and the
-// process's Kafka clients and runtime take about baseBytes before any of it.
+// docs/design.md states them: a part of a tenant block being written takes
+// about partExpansion times its records' bytes (decoded spans, then their
+// Parquet encoding), the block's file and the index of its spans about
+// blockFileShare of the block's records, plus parquetWriterBytes of
+// encoder state; and the process's Kafka clients and runtime take about
+// baseBytes before any of it.
 const (
-	blockExpansion     = 8
+	partExpansion      = 8
+	blockFileShare     = 0.25
 	parquetWriterBytes = 32 << 20
 	baseBytes          = 32 << 20
 )
@@ -32,7 +35,8 @@ const (
 // memoryBound is the heap a builder with cfg stays under, draining a log
 // whose records are not compressed, however long the backlog.
 func memoryBound(cfg Config) int64 {
-	return int64(cfg.FlushConcurrency)*(blockExpansion*cfg.MaxBlockBytes+parquetWriterBytes) +
+	part := min(cfg.MaxPartBytes, cfg.MaxBlockBytes)
+	return int64(cfg.FlushConcurrency)*(partExpansion*part+int64(blockFileShare*float64(cfg.MaxBlockBytes))+parquetWriterBytes) +
 		cfg.MaxBufferedBytes + cfg.MaxBlockBytes +
 		2*int64(cfg.MaxConcurrentFetches)*cfg.FetchMaxBytes +
 		baseBytes

@@ -51,23 +51,35 @@ type Config struct {
 	// storage. Default 2s.
 	IdleCutDelay time.Duration `yaml:"idle-cut-delay" help:"Wait after a cycle ends before cutting a partition that received nothing newer."`
 	// MaxBlockBytes cuts a partition's block early once its records add up
-	// to this many bytes. A block being written takes about 8 times its
-	// records' bytes in memory (see FlushConcurrency). Default 64 MiB.
+	// to this many bytes, as they are in the log. Writing a block takes
+	// memory for its Parquet file and the index of its spans, about a
+	// quarter of its records' bytes, besides the part being decoded (see
+	// MaxPartBytes). Default 64 MiB.
 	MaxBlockBytes int64 `yaml:"max-block-bytes" help:"Cut a block early once its records reach this many bytes."`
 	// FlushConcurrency is how many tenant blocks are written at once. A
 	// cut block's records are decoded only when one of these slots takes
-	// it, so it also bounds the decoded blocks in memory: each takes about
-	// 8 times its records' bytes, plus 16 MiB for the Parquet writer.
-	// Default 4.
+	// it, so it also bounds the decoded spans in memory: each slot takes
+	// about 8 times max-part-bytes, a quarter of its block's records, and
+	// up to 32 MiB for the Parquet writer. Default 4.
 	FlushConcurrency int `yaml:"flush-concurrency" help:"Blocks decoded and written to object storage in parallel."`
-	// MaxBufferedBytes bounds the records read from the log and not yet
-	// written in blocks, cut or not, summed over the builder's partitions.
-	// Past it, the builder reads only the partition whose pending block is
-	// largest until that block is written, and the others' lag grows.
-	// Steady ingest holds about one cycle of the builder's share of the
-	// log; a backlog being drained holds no more, whatever its length,
-	// unless the partitions' positions drift apart. Default 512 MiB.
-	MaxBufferedBytes int64 `yaml:"max-buffered-bytes" help:"Records read and not yet in blocks, in bytes, past which the builder reads one partition at a time."`
+	// MaxPartBytes bounds the spans a flush slot decodes at once, in bytes
+	// of their records. A tenant block whose records are larger is decoded,
+	// sorted and encoded in parts, each a range of trace IDs with at most
+	// this many bytes of spans (a trace is never cut), into the same block,
+	// byte for byte: each record is then decompressed again for each part
+	// it holds spans of. Decoded spans take about 6 times their records'
+	// bytes, 8 at the peak of their encoding. Default 4 MiB.
+	MaxPartBytes int64 `yaml:"max-part-bytes" help:"Bytes of records a block-flush slot decodes at once; a larger tenant block is decoded and encoded in parts, each a range of trace IDs."`
+	// MaxBufferedBytes bounds the memory of the records read from the log
+	// and not yet written in blocks, cut or not, summed over the builder's
+	// partitions. The builder holds them compressed, in about a third of
+	// their bytes in the log. Past it, the builder reads only the
+	// partition whose pending block is largest until that block is
+	// written, and the others' lag grows. Steady ingest holds about one
+	// cycle of the builder's share of the log; a backlog being drained
+	// holds no more, whatever its length, unless the partitions' positions
+	// drift apart. Default 512 MiB.
+	MaxBufferedBytes int64 `yaml:"max-buffered-bytes" help:"Memory of the records read and not yet in blocks (held compressed), past which the builder reads one partition at a time."`
 	// FetchMaxBytes is the most one fetch request returns, as the broker
 	// stores it (compressed). Default 8 MiB.
 	FetchMaxBytes int64 `yaml:"fetch-max-bytes" help:"Bytes one fetch from Kafka returns at most."`
@@ -102,6 +114,7 @@ func DefaultConfig() Config {
 		IdleCutDelay:           2 * time.Second,
 		MaxBlockBytes:          64 << 20,
 		FlushConcurrency:       4,
+		MaxPartBytes:           4 << 20,
 		MaxBufferedBytes:       512 << 20,
 		FetchMaxBytes:          8 << 20,
 		FetchMaxPartitionBytes: 1 << 20,
@@ -136,6 +149,8 @@ func (c Config) Validate() error {
 		return errors.New("block-builder: lag interval must be positive")
 	case c.FlushConcurrency <= 0:
 		return errors.New("block-builder: flush concurrency must be positive")
+	case c.MaxPartBytes <= 0:
+		return errors.New("block-builder: max part bytes must be positive")
 	case c.MaxBufferedBytes <= 0:
 		return errors.New("block-builder: max buffered bytes must be positive")
 	case c.FetchMaxBytes <= 0 || c.FetchMaxBytes > math.MaxInt32:

@@ -82,22 +82,21 @@ func (b *Builder) flushCut(ctx context.Context, cl *kgo.Client, rebalance <-chan
 	}
 }
 
-// splitByTenant sorts a cut block's records by tenant, reading their
-// headers only: a tenant's records are decoded when a flush slot writes
-// its block, so that however many partitions are cut at once, at most
-// FlushConcurrency blocks are decoded. Records no block can hold are
-// skipped and counted, here when their headers say so, when written when
-// their values do: retrying them can only fail again, and would stall the
-// partition.
-func (b *Builder) splitByTenant(p *pending) map[string][]*kgo.Record {
-	tenants := make(map[string][]*kgo.Record)
+// splitByTenant sorts a cut block's records by tenant, which their
+// headers told when they were fetched: a tenant's records are decoded when
+// a flush slot writes its block, so that however many partitions are cut
+// at once, at most FlushConcurrency blocks are decoded. Records no block
+// can hold are skipped and counted, here when their headers say so, when
+// written when their values do: retrying them can only fail again, and
+// would stall the partition.
+func (b *Builder) splitByTenant(p *pending) map[string][]*record {
+	tenants := make(map[string][]*record)
 	for _, r := range p.records {
-		tenant, err := schema.RecordTenant(r, b.defaultTenant)
-		if err != nil {
-			b.metrics.skipped.Add(r, err)
+		if r.invalid != nil {
+			b.metrics.skipped.Add(r.position(), r.invalid)
 			continue
 		}
-		tenants[tenant] = append(tenants[tenant], r)
+		tenants[r.tenant] = append(tenants[r.tenant], r)
 	}
 	return tenants
 }
@@ -106,7 +105,7 @@ func (b *Builder) splitByTenant(p *pending) map[string][]*kgo.Record {
 type tenantBlock struct {
 	cut     *cutBlock
 	tenant  string
-	records []*kgo.Record
+	records []*record
 	done    bool // written, or given up
 }
 
@@ -123,8 +122,9 @@ func (b *Builder) writeAll(ctx context.Context, cut []*cutBlock, rebalance <-cha
 	var wg sync.WaitGroup
 	for range min(b.cfg.FlushConcurrency, len(blocks)) {
 		wg.Go(func() {
+			var d decoder
 			for tb := range todo {
-				tb.done = b.write(ctx, rebalance, tb)
+				tb.done = b.write(ctx, rebalance, &d, tb)
 			}
 		})
 	}
@@ -145,40 +145,28 @@ func (b *Builder) writeAll(ctx context.Context, cut []*cutBlock, rebalance <-cha
 // write decodes a tenant block's records and writes the block, as
 // writeWithRetry does. Records that do not decode are skipped, counted, and
 // dropped from tb, so that a flush resuming tb does not count them again.
-func (b *Builder) write(ctx context.Context, rebalance <-chan struct{}, tb *tenantBlock) bool {
+func (b *Builder) write(ctx context.Context, rebalance <-chan struct{}, d *decoder, tb *tenantBlock) bool {
 	if ctx.Err() != nil || waiting(rebalance) {
 		return false
 	}
-	bb := block.NewBuilder(tb.tenant, b.cfg.Block)
-	spans := 0
-	for _, r := range tb.records {
-		spans += schema.RecordSpans(r)
+	start := time.Now()
+	bb, ok := b.build(ctx, rebalance, d, tb)
+	if !ok {
+		return false
 	}
-	bb.Grow(spans)
-	kept := tb.records[:0]
-	for _, r := range tb.records {
-		_, td, err := schema.DecodeRecord(r, b.defaultTenant)
-		if err != nil {
-			b.metrics.skipped.Add(r, err)
-			continue
-		}
-		bb.Add(td)
-		kept = append(kept, r)
-	}
-	tb.records = kept
-	if len(kept) == 0 {
+	if len(tb.records) == 0 {
 		return true
 	}
 	p := tb.cut.pending
 	rng := []schema.OffsetRange{{Partition: tb.cut.partition, Start: p.start, End: p.next}}
-	return b.writeWithRetry(ctx, rebalance, tb.tenant, bb, rng)
+	return b.writeWithRetry(ctx, rebalance, tb.tenant, bb, rng, time.Since(start))
 }
 
-// writeWithRetry writes one tenant block, retrying while object storage
-// fails, until it is written, ctx ends, or a rebalance waits on the
-// builder. It reports whether the block is done with: written, or given up
-// on an error that no retry can cure.
-func (b *Builder) writeWithRetry(ctx context.Context, rebalance <-chan struct{}, tenant string, bb *block.Builder, rng []schema.OffsetRange) bool {
+// writeWithRetry writes one tenant block, built in built, retrying while
+// object storage fails, until it is written, ctx ends, or a rebalance
+// waits on the builder. It reports whether the block is done with:
+// written, or given up on an error that no retry can cure.
+func (b *Builder) writeWithRetry(ctx context.Context, rebalance <-chan struct{}, tenant string, bb *block.Builder, rng []schema.OffsetRange, built time.Duration) bool {
 	backoff := b.cfg.RetryBackoff
 	for {
 		if ctx.Err() != nil || waiting(rebalance) {
@@ -187,7 +175,7 @@ func (b *Builder) writeWithRetry(ctx context.Context, rebalance <-chan struct{},
 		start := time.Now()
 		meta, err := bb.Write(ctx, storage{b.bucket}, rng)
 		if err == nil {
-			b.metrics.flushDuration.Observe(time.Since(start).Seconds())
+			b.metrics.flushDuration.Observe((built + time.Since(start)).Seconds())
 			b.metrics.blockBytes.Observe(float64(meta.Size))
 			b.metrics.blocksFlushed.WithLabelValues(tenant).Inc()
 			b.logger.Info("block written", "tenant", tenant, "block", meta.BlockID,

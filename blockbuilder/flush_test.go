@@ -92,7 +92,7 @@ func TestUnwritableBlockIsNotRetried(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	empty := block.NewBuilder("t1", block.DefaultOptions()) // block.ErrEmpty, whatever the storage
-	if !b.writeWithRetry(ctx, nil, "t1", empty, []schema.OffsetRange{{Partition: 0, Start: 0, End: 1}}) {
+	if !b.writeWithRetry(ctx, nil, "t1", empty, []schema.OffsetRange{{Partition: 0, Start: 0, End: 1}}, 0) {
 		t.Fatal("the block is not done with")
 	}
 	if ctx.Err() != nil {

@@ -15,6 +15,7 @@ type metrics struct {
 	flushFailures    prometheus.Counter
 	blocksUnwritable prometheus.Counter
 	flushesAbandoned prometheus.Counter
+	partsDecoded     prometheus.Counter
 	flushDuration    prometheus.Histogram
 	blockBytes       prometheus.Histogram
 	commitFailures   prometheus.Counter
@@ -46,9 +47,13 @@ func newMetrics(reg prometheus.Registerer, logger *slog.Logger) *metrics {
 			Name: "spanlog_block_builder_flushes_abandoned_total",
 			Help: "Flushes abandoned, uncommitted, after holding a rebalance for half the rebalance timeout.",
 		}),
+		partsDecoded: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "spanlog_block_builder_parts_decoded_total",
+			Help: "Parts of tenant blocks decoded and encoded one at a time; a block over block-builder.max-part-bytes takes several.",
+		}),
 		flushDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "spanlog_block_builder_flush_duration_seconds",
-			Help:    "Time to write one block (data and meta) to object storage.",
+			Help:    "Time to decode, encode and write one block (data and meta) to object storage, waits between retries left out.",
 			Buckets: prometheus.ExponentialBuckets(0.01, 2, 12),
 		}),
 		blockBytes: prometheus.NewHistogram(prometheus.HistogramOpts{
@@ -62,7 +67,7 @@ func newMetrics(reg prometheus.Registerer, logger *slog.Logger) *metrics {
 		}),
 		bufferedBytes: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "spanlog_block_builder_buffered_bytes",
-			Help: "Bytes of the records read and not yet in blocks, against block-builder.max-buffered-bytes.",
+			Help: "Memory the records read and not yet in blocks take, compressed, against block-builder.max-buffered-bytes.",
 		}),
 		pausedPartitions: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "spanlog_block_builder_paused_partitions",
@@ -70,6 +75,6 @@ func newMetrics(reg prometheus.Registerer, logger *slog.Logger) *metrics {
 		}),
 	}
 	reg.MustRegister(m.recordsConsumed, m.blocksFlushed, m.flushFailures, m.blocksUnwritable,
-		m.flushesAbandoned, m.flushDuration, m.blockBytes, m.commitFailures, m.bufferedBytes, m.pausedPartitions)
+		m.flushesAbandoned, m.partsDecoded, m.flushDuration, m.blockBytes, m.commitFailures, m.bufferedBytes, m.pausedPartitions)
 	return m
 }

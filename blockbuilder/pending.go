@@ -2,8 +2,6 @@ package blockbuilder
 
 import (
 	"time"
-
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // pending is one partition's block while it is being filled: the records
@@ -22,48 +20,43 @@ type pending struct {
 	start, next int64 // offsets [start, next) taken into the block
 	epoch       int32 // leader epoch of the last record taken, for the commit
 	cycleEnd    time.Time
-	bytes       int64         // of the records' values
-	records     []*kgo.Record // taken, in offset order
-	carry       []*kgo.Record // fetched after the cut: the next block's
-	carryBytes  int64
-	cut         bool
+	bytes       int64     // of the records' values as in the log
+	records     []*record // taken, in offset order
+	carry       []*record // fetched after the cut: the next block's
+	// held is the memory the records and the carried ones take.
+	held int64
+	cut  bool
 	// unwritten holds, once the block is cut and split by tenant, the
 	// records of each tenant block not written yet: a flush that gave way
 	// to a rebalance resumes with them. They are decoded only when a
 	// flush slot writes them. Nil until split.
-	unwritten map[string][]*kgo.Record
+	unwritten map[string][]*record
 }
 
-func newPending(first *kgo.Record, cycle time.Duration) *pending {
+func newPending(first *record, cycle time.Duration) *pending {
 	return &pending{
-		start:    first.Offset,
-		next:     first.Offset,
-		cycleEnd: first.Timestamp.Truncate(cycle).Add(cycle),
+		start:    first.offset,
+		next:     first.offset,
+		cycleEnd: first.timestamp.Truncate(cycle).Add(cycle),
 	}
 }
 
 // offer takes r into the block, or decides the block is complete and keeps
 // r for the next one.
-func (p *pending) offer(r *kgo.Record, maxBytes int64) {
+func (p *pending) offer(r *record, maxBytes int64) {
+	p.held += r.heldBytes()
 	if !p.cut && len(p.records) > 0 &&
-		(!r.Timestamp.Before(p.cycleEnd) || p.bytes+int64(len(r.Value)) > maxBytes) {
+		(!r.timestamp.Before(p.cycleEnd) || p.bytes+r.size > maxBytes) {
 		p.cut = true
 	}
 	if p.cut {
 		p.carry = append(p.carry, r)
-		p.carryBytes += int64(len(r.Value))
 		return
 	}
 	p.records = append(p.records, r)
-	p.next = r.Offset + 1
-	p.epoch = r.LeaderEpoch
-	p.bytes += int64(len(r.Value))
-}
-
-// held returns the bytes of the records p keeps, its block's and the
-// carried ones.
-func (p *pending) held() int64 {
-	return p.bytes + p.carryBytes
+	p.next = r.offset + 1
+	p.epoch = r.epoch
+	p.bytes += r.size
 }
 
 // cutIfIdle cuts a block whose cycle ended more than delay ago when the

@@ -3,21 +3,19 @@ package blockbuilder
 import (
 	"testing"
 	"time"
-
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 var t0 = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 
-func rec(offset int64, at time.Duration, size int) *kgo.Record {
-	return &kgo.Record{Offset: offset, Timestamp: t0.Add(at), Value: make([]byte, size)}
+func rec(offset int64, at time.Duration, size int) *record {
+	return &record{offset: offset, timestamp: t0.Add(at), size: int64(size)}
 }
 
 func TestPendingCuts(t *testing.T) {
 	const cycle = 10 * time.Second
 	tests := []struct {
 		name      string
-		records   []*kgo.Record
+		records   []*record
 		maxBytes  int64
 		wantTaken int   // records in the block
 		wantNext  int64 // end offset of the block
@@ -25,31 +23,31 @@ func TestPendingCuts(t *testing.T) {
 	}{
 		{
 			name:      "all within one cycle",
-			records:   []*kgo.Record{rec(5, 1*time.Second, 10), rec(6, 4*time.Second, 10), rec(7, 9*time.Second, 10)},
+			records:   []*record{rec(5, 1*time.Second, 10), rec(6, 4*time.Second, 10), rec(7, 9*time.Second, 10)},
 			maxBytes:  1 << 20,
 			wantTaken: 3, wantNext: 8,
 		},
 		{
 			name:      "cut at the first record of the next cycle",
-			records:   []*kgo.Record{rec(5, 1*time.Second, 10), rec(6, 10*time.Second, 10), rec(7, 2*time.Second, 10)},
+			records:   []*record{rec(5, 1*time.Second, 10), rec(6, 10*time.Second, 10), rec(7, 2*time.Second, 10)},
 			maxBytes:  1 << 20,
 			wantTaken: 1, wantNext: 6, wantCut: true,
 		},
 		{
 			name:      "cut before the record that would pass the byte limit",
-			records:   []*kgo.Record{rec(0, 0, 40), rec(1, 0, 40), rec(2, 0, 40)},
+			records:   []*record{rec(0, 0, 40), rec(1, 0, 40), rec(2, 0, 40)},
 			maxBytes:  100,
 			wantTaken: 2, wantNext: 2, wantCut: true,
 		},
 		{
 			name:      "a record larger than the limit still forms a block",
-			records:   []*kgo.Record{rec(0, 0, 500)},
+			records:   []*record{rec(0, 0, 500)},
 			maxBytes:  100,
 			wantTaken: 1, wantNext: 1,
 		},
 		{
 			name:      "gaps in offsets are spanned",
-			records:   []*kgo.Record{rec(3, 0, 1), rec(9, time.Second, 1)},
+			records:   []*record{rec(3, 0, 1), rec(9, time.Second, 1)},
 			maxBytes:  100,
 			wantTaken: 2, wantNext: 10,
 		},
@@ -63,8 +61,8 @@ func TestPendingCuts(t *testing.T) {
 			if len(p.records) != tt.wantTaken || p.next != tt.wantNext || p.cut != tt.wantCut {
 				t.Fatalf("taken %d next %d cut %v; want %d %d %v", len(p.records), p.next, p.cut, tt.wantTaken, tt.wantNext, tt.wantCut)
 			}
-			if p.start != tt.records[0].Offset {
-				t.Fatalf("start %d, want %d", p.start, tt.records[0].Offset)
+			if p.start != tt.records[0].offset {
+				t.Fatalf("start %d, want %d", p.start, tt.records[0].offset)
 			}
 			if got := len(p.records) + len(p.carry); got != len(tt.records) {
 				t.Fatalf("%d records kept, %d offered", got, len(tt.records))
@@ -77,11 +75,11 @@ func TestPendingCuts(t *testing.T) {
 // the one that read the partition live, however the records were fetched.
 func TestPendingReplayCutsTheSameRanges(t *testing.T) {
 	const cycle = 10 * time.Second
-	var log []*kgo.Record
+	var log []*record
 	for i := range 100 {
 		log = append(log, rec(int64(i), time.Duration(i)*700*time.Millisecond, 100))
 	}
-	ranges := func(batches [][]*kgo.Record) [][2]int64 {
+	ranges := func(batches [][]*record) [][2]int64 {
 		var out [][2]int64
 		var p *pending
 		for _, batch := range batches {
@@ -98,8 +96,8 @@ func TestPendingReplayCutsTheSameRanges(t *testing.T) {
 		}
 		return out
 	}
-	oneFetch := ranges([][]*kgo.Record{log})
-	var manyFetches [][]*kgo.Record
+	oneFetch := ranges([][]*record{log})
+	var manyFetches [][]*record
 	for i := 0; i < len(log); i += 7 {
 		manyFetches = append(manyFetches, log[i:min(i+7, len(log))])
 	}
@@ -118,7 +116,7 @@ func TestPendingReplayCutsTheSameRanges(t *testing.T) {
 	// Replay from the start of the third block, as after a crash before
 	// its commit.
 	from := oneFetch[2][0]
-	replayed := ranges([][]*kgo.Record{log[from:]})
+	replayed := ranges([][]*record{log[from:]})
 	if len(replayed) != len(oneFetch)-2 {
 		t.Fatalf("replay cut %d blocks, want %d", len(replayed), len(oneFetch)-2)
 	}

@@ -8,9 +8,10 @@ import (
 
 // How a builder keeps the records it holds within MaxBufferedBytes.
 //
-// A partition's records stay in memory from their fetch until their block
-// is written: the pending block (at most one cycle, and MaxBlockBytes, of
-// the partition) and what was fetched past its cut. While the loop writes
+// A partition's records stay in memory, compressed (see record), from
+// their fetch until their block is written: the pending block (at most one
+// cycle, and MaxBlockBytes, of the partition) and what was fetched past
+// its cut. MaxBufferedBytes counts the memory they take. While the loop writes
 // cut blocks it reads nothing, so the records held come to about one
 // cycle of every owned partition, in steady ingest as in a backlog of any
 // length. They can add up to more when the partitions' positions in time
@@ -41,8 +42,8 @@ func (b *Builder) throttle(cl *kgo.Client) {
 	var held int64
 	largest := int32(-1)
 	for id, p := range b.parts {
-		held += p.held()
-		if largest < 0 || p.bytes > b.parts[largest].bytes {
+		held += p.held
+		if largest < 0 || p.held > b.parts[largest].held {
 			largest = id
 		}
 	}

@@ -6,7 +6,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/collector/pdata/ptrace"
-	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/spanlog/spanlog/tenant"
 )
@@ -93,53 +92,23 @@ func DecodeRecord(r *kgo.Record, defaultTenant string) (string, ptrace.Traces, e
 	if err != nil {
 		return "", ptrace.Traces{}, err
 	}
-	var u ptrace.ProtoUnmarshaler
-	td, err := u.UnmarshalTraces(r.Value)
+	td, err := DecodeSpans(r.Value)
 	if err != nil {
-		return "", ptrace.Traces{}, fmt.Errorf("decode record at partition %d offset %d: %w", r.Partition, r.Offset, err)
-	}
-	if td.SpanCount() == 0 {
-		return "", ptrace.Traces{}, fmt.Errorf("record at partition %d offset %d: %w", r.Partition, r.Offset, ErrNoSpans)
+		return "", ptrace.Traces{}, fmt.Errorf("record at partition %d offset %d: %w", r.Partition, r.Offset, err)
 	}
 	return t, td, nil
 }
 
-// RecordSpans returns how many spans DecodeRecord finds in r, counted from
-// its bytes without decoding them, for a reader that sizes its buffers
-// before it decodes: a hint, which for a record that does not decode
-// counts the spans before its first flaw. It costs a few nanoseconds per
-// span; decoding, a few microseconds.
-func RecordSpans(r *kgo.Record) int {
-	n := 0
-	forEachField(r.Value, 1, func(resourceSpans []byte) {
-		forEachField(resourceSpans, 2, func(scopeSpans []byte) {
-			forEachField(scopeSpans, 2, func([]byte) { n++ })
-		})
-	})
-	return n
-}
-
-// forEachField calls f with the content of each length-delimited field num
-// of the message b, up to the end of b or its first malformed field.
-func forEachField(b []byte, num protowire.Number, f func([]byte)) {
-	for len(b) > 0 {
-		n, typ, tagLen := protowire.ConsumeTag(b)
-		if tagLen < 0 {
-			return
-		}
-		if n == num && typ == protowire.BytesType {
-			v, m := protowire.ConsumeBytes(b[tagLen:])
-			if m < 0 {
-				return
-			}
-			f(v)
-			b = b[tagLen+m:]
-			continue
-		}
-		m := protowire.ConsumeFieldValue(n, typ, b[tagLen:])
-		if m < 0 {
-			return
-		}
-		b = b[tagLen+m:]
+// DecodeSpans returns the spans of a record's value. A value that does not
+// decode, or holds no span (ErrNoSpans), is an error, as for DecodeRecord.
+func DecodeSpans(value []byte) (ptrace.Traces, error) {
+	var u ptrace.ProtoUnmarshaler
+	td, err := u.UnmarshalTraces(value)
+	if err != nil {
+		return ptrace.Traces{}, fmt.Errorf("decode record: %w", err)
 	}
+	if td.SpanCount() == 0 {
+		return ptrace.Traces{}, ErrNoSpans
+	}
+	return td, nil
 }

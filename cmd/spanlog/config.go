@@ -85,6 +85,16 @@ type ServerConfig struct {
 	GracefulShutdown time.Duration `yaml:"graceful-shutdown-timeout" help:"Time allowed to stop after SIGTERM."`
 	// LogLevel is debug, info, warn or error. Default info.
 	LogLevel string `yaml:"log-level" help:"Log level: debug, info, warn or error."`
+	// MemoryLimitBytes is a soft limit on the memory Go's runtime holds
+	// (GOMEMLIMIT): near it the collector runs more often, instead of
+	// letting the heap grow to twice what is live, which is most of the
+	// process's memory under load. It bounds that headroom, not what the
+	// process needs: the bounds of docs/design.md do. Set it above their
+	// sum and below the memory the process may take (a container's
+	// limit, less what is not Go's heap); under it the collector runs
+	// without end and takes up to half the CPU. 0 leaves the GOMEMLIMIT
+	// environment variable, or no limit. Default 0.
+	MemoryLimitBytes int64 `yaml:"memory-limit-bytes" help:"Soft limit on the Go runtime's memory, as GOMEMLIMIT: the collector runs more often near it (0: GOMEMLIMIT, or none)."`
 }
 
 // EmbeddedKafkaConfig configures the in-process Kafka (franz-go's kfake).
@@ -163,6 +173,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Server.HTTPReadHeaderTimeout <= 0 || c.Server.HTTPReadTimeout <= 0 || c.Server.HTTPIdleTimeout <= 0 {
 		return errors.New("server: HTTP read header, read and idle timeouts must be positive")
+	}
+	if c.Server.MemoryLimitBytes < 0 {
+		return errors.New("server: memory limit must not be negative")
 	}
 	if c.embedsKafka() && c.EmbeddedKafka.DataDir == "" {
 		return errors.New("embedded kafka: data dir must be set")

@@ -33,6 +33,9 @@ func main() {
 		os.Exit(2)
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	if limit := cfg.Server.setMemoryLimit(); hasMemoryLimit(limit) {
+		logger.Info("soft memory limit", "bytes", limit)
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()

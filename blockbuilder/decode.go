@@ -1,0 +1,293 @@
+package blockbuilder
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/spanlog/spanlog/block"
+	"github.com/spanlog/spanlog/schema"
+)
+
+// How a tenant block is decoded for writing.
+//
+// Decoded, a span takes several times its bytes in the log (rows, their
+// attributes and strings), and a block's spans must be sorted by trace ID
+// before the first is encoded. A tenant block whose records add up to at
+// most MaxPartBytes is decoded whole. A larger one is decoded in parts:
+// the trace IDs and sizes of its spans are read first, without decoding
+// them (schema.ScanRecordSpans), and cut into ranges of trace IDs of at
+// most MaxPartBytes of spans each (a trace is never cut). Then, range after
+// range, each record holding spans of the range is decompressed again and
+// only those spans are decoded (schema.SpanFilter), sorted, and encoded
+// into the block's file (block.Builder.EndPart), which is the same, byte
+// for byte, as the block decoded whole. So a flush slot holds one part's
+// spans decoded, whatever the size of the block.
+//
+// A record that does not decode is skipped as when decoded whole: the
+// decodes of its ranges decode every byte of it once, so one of them fails
+// exactly when its whole decode would. The block is then started again
+// without it, so that what is written never depends on how far the first
+// attempt went.
+
+// decoder holds the buffers one flush slot decodes with.
+type decoder struct {
+	buf    []byte // a record's value, decompressed
+	filter schema.SpanFilter
+	spans  []spanRef
+	seen   []bool // per record, decoded in a part already
+}
+
+// spanRef is a span of a tenant block being planned in parts.
+type spanRef struct {
+	traceID [16]byte
+	size    int32
+	record  int32 // index in the tenant block's records
+}
+
+// part is a range of trace IDs of a tenant block and the records that
+// hold spans of it, in offset order.
+type part struct {
+	lo, hi  [16]byte
+	records []int32
+}
+
+// value returns r's value, decompressed into d's buffer.
+func (d *decoder) value(r *record) ([]byte, error) {
+	v, err := r.value(d.buf)
+	if err == nil {
+		d.buf = v
+	}
+	return v, err
+}
+
+// build decodes tb's records into a block. Records that do not decode are
+// skipped, counted, and dropped from tb. It reports false, having built
+// nothing, when ctx ends or a rebalance waits on the builder meanwhile.
+func (b *Builder) build(ctx context.Context, rebalance <-chan struct{}, d *decoder, tb *tenantBlock) (*block.Builder, bool) {
+	var size int64
+	for _, r := range tb.records {
+		size += r.size
+	}
+	if size <= b.cfg.MaxPartBytes {
+		b.metrics.partsDecoded.Inc()
+		return b.buildWhole(d, tb), true
+	}
+	// Records the span filter cannot read, but pdata can: decoded whole in
+	// each part, and their spans outside its range dropped.
+	whole := make(map[*record]bool)
+	for {
+		bb, restart, ok := b.buildInParts(ctx, rebalance, d, tb, whole)
+		if !restart {
+			return bb, ok
+		}
+	}
+}
+
+// buildWhole decodes every record of tb into one part.
+func (b *Builder) buildWhole(d *decoder, tb *tenantBlock) *block.Builder {
+	bb := block.NewBuilder(tb.tenant, b.cfg.Block)
+	kept := tb.records[:0]
+	for _, r := range tb.records {
+		td, err := d.decodeAll(r)
+		if err != nil {
+			b.metrics.skipped.Add(r.position(), err)
+			continue
+		}
+		bb.Add(td)
+		kept = append(kept, r)
+	}
+	clear(tb.records[len(kept):])
+	tb.records = kept
+	return bb
+}
+
+// decodeAll returns the spans of r.
+func (d *decoder) decodeAll(r *record) (ptrace.Traces, error) {
+	v, err := d.value(r)
+	if err != nil {
+		return ptrace.Traces{}, err
+	}
+	td, err := schema.DecodeSpans(v)
+	if err != nil {
+		return ptrace.Traces{}, fmt.Errorf("record at partition %d offset %d: %w", r.partition, r.offset, err)
+	}
+	return td, nil
+}
+
+// buildInParts decodes tb in parts. It reports restart when a record
+// turned out not to decode, after dropping it from tb, or to decode only
+// whole, after adding it to whole.
+func (b *Builder) buildInParts(ctx context.Context, rebalance <-chan struct{}, d *decoder, tb *tenantBlock, whole map[*record]bool) (bb *block.Builder, restart, ok bool) {
+	parts := b.planParts(d, tb, whole)
+	d.seen = slices.Grow(d.seen[:0], len(tb.records))[:len(tb.records)]
+	clear(d.seen)
+	bb = block.NewBuilder(tb.tenant, b.cfg.Block)
+	for _, p := range parts {
+		if ctx.Err() != nil || waiting(rebalance) {
+			return nil, false, false
+		}
+		for _, i := range p.records {
+			r := tb.records[i]
+			td, err := d.decodeRange(r, p.lo, p.hi, !d.seen[i], whole[r])
+			d.seen[i] = true
+			if err != nil {
+				b.refuse(d, tb, i, whole)
+				return nil, true, false
+			}
+			bb.Add(td)
+		}
+		b.metrics.partsDecoded.Inc()
+		if err := bb.EndPart(); err != nil {
+			break // it stays in bb, and Write returns it
+		}
+	}
+	return bb, false, true
+}
+
+// refuse handles record i of tb, whose decode in a part failed: it is
+// skipped if it does not decode whole either, and decoded whole from then
+// on if it does, which only a span filter reading it otherwise than pdata
+// would cause.
+func (b *Builder) refuse(d *decoder, tb *tenantBlock, i int32, whole map[*record]bool) {
+	r := tb.records[i]
+	_, err := d.decodeAll(r)
+	if err == nil {
+		whole[r] = true
+		return
+	}
+	b.metrics.skipped.Add(r.position(), err)
+	tb.records = slices.Delete(tb.records, int(i), int(i)+1)
+}
+
+// decodeRange returns r's spans in [lo, hi]; first says r was not decoded
+// in an earlier part. A record in whole is decoded whole and its spans
+// outside the range dropped.
+func (d *decoder) decodeRange(r *record, lo, hi [16]byte, first, whole bool) (ptrace.Traces, error) {
+	if whole {
+		td, err := d.decodeAll(r)
+		if err != nil {
+			return ptrace.Traces{}, err
+		}
+		for _, rs := range td.ResourceSpans().All() {
+			for _, ss := range rs.ScopeSpans().All() {
+				ss.Spans().RemoveIf(func(s ptrace.Span) bool { return !inRange(s.TraceID(), lo, hi) })
+			}
+		}
+		return td, nil
+	}
+	v, err := d.value(r)
+	if err != nil {
+		return ptrace.Traces{}, err
+	}
+	td, err := d.filter.Decode(v, lo, hi, first)
+	if err != nil {
+		return ptrace.Traces{}, fmt.Errorf("record at partition %d offset %d: %w", r.partition, r.offset, err)
+	}
+	return td, nil
+}
+
+func inRange(id, lo, hi [16]byte) bool {
+	return bytes.Compare(id[:], lo[:]) >= 0 && bytes.Compare(id[:], hi[:]) <= 0
+}
+
+// planParts reads the trace IDs and sizes of tb's spans and cuts them into
+// parts. Records that do not decode are skipped, counted and dropped from
+// tb; those the span filter cannot read but pdata can are added to whole.
+func (b *Builder) planParts(d *decoder, tb *tenantBlock, whole map[*record]bool) []part {
+	d.spans = d.spans[:0]
+	kept := tb.records[:0]
+	for _, r := range tb.records {
+		rec := int32(len(kept))
+		if err := d.scan(r, rec, whole); err != nil {
+			b.metrics.skipped.Add(r.position(), err)
+			continue
+		}
+		kept = append(kept, r)
+	}
+	clear(tb.records[len(kept):])
+	tb.records = kept
+
+	spans := d.spans
+	slices.SortFunc(spans, func(a, b spanRef) int {
+		return cmp.Or(bytes.Compare(a.traceID[:], b.traceID[:]), cmp.Compare(a.record, b.record))
+	})
+	// The ranges cover every trace ID, from the lowest to the highest, so
+	// that each record is decoded with first set in its first part.
+	var parts []part
+	var bytesIn int64
+	for i, s := range spans {
+		if i == 0 || bytesIn+int64(s.size) > b.cfg.MaxPartBytes && s.traceID != spans[i-1].traceID {
+			parts = append(parts, part{lo: s.traceID})
+			bytesIn = 0
+		}
+		bytesIn += int64(s.size)
+		p := &parts[len(parts)-1]
+		if n := len(p.records); n == 0 || p.records[n-1] != s.record {
+			p.records = append(p.records, s.record)
+		}
+	}
+	if len(parts) > 0 {
+		parts[0].lo = [16]byte{}
+		parts[len(parts)-1].hi = [16]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+			0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+	}
+	for i := range parts {
+		// Every range but the last ends where the next begins.
+		if i+1 < len(parts) {
+			parts[i].hi = before(parts[i+1].lo)
+		}
+		slices.Sort(parts[i].records)
+		parts[i].records = slices.Compact(parts[i].records)
+	}
+	return parts
+}
+
+// before returns the trace ID just below id, which is not the lowest.
+func before(id [16]byte) [16]byte {
+	for i := len(id) - 1; i >= 0; i-- {
+		id[i]--
+		if id[i] != 0xff {
+			break
+		}
+	}
+	return id
+}
+
+// scan appends the spans of r, record rec of its tenant block, to d.spans.
+// A record the span filter cannot read is decoded whole to tell whether
+// it decodes at all; if it does, it goes in whole.
+func (d *decoder) scan(r *record, rec int32, whole map[*record]bool) error {
+	if !whole[r] {
+		v, err := d.value(r)
+		if err != nil {
+			return err
+		}
+		mark := len(d.spans)
+		err = schema.ScanRecordSpans(v, func(id [16]byte, size int) {
+			d.spans = append(d.spans, spanRef{traceID: id, size: int32(min(size, 1<<31-1)), record: rec})
+		})
+		if err == nil {
+			return nil
+		}
+		d.spans = d.spans[:mark]
+	}
+	td, err := d.decodeAll(r)
+	if err != nil {
+		return err
+	}
+	whole[r] = true
+	size := int32(min(r.size/int64(td.SpanCount()), 1<<31-1))
+	for _, rs := range td.ResourceSpans().All() {
+		for _, ss := range rs.ScopeSpans().All() {
+			for _, s := range ss.Spans().All() {
+				d.spans = append(d.spans, spanRef{traceID: s.TraceID(), size: size, record: rec})
+			}
+		}
+	}
+	return nil
+}

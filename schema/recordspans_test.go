@@ -1,0 +1,234 @@
+package schema
+
+import (
+	"bytes"
+	"errors"
+	"slices"
+	"testing"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/spanlog/spanlog/internal/spantest"
+)
+
+func TestScanRecordSpans(t *testing.T) {
+	td := spanFilterTraces()
+	value := marshalForTest(t, td)
+	var ids []pcommon.TraceID
+	size := 0
+	if err := ScanRecordSpans(value, func(id [16]byte, n int) {
+		ids = append(ids, id)
+		size += n
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var want []pcommon.TraceID
+	for _, s := range spansInOrder(t, td) {
+		want = append(want, s.id)
+	}
+	if !slices.Equal(ids, want) {
+		t.Errorf("scanned trace IDs %x, want %x", ids, want)
+	}
+	if size <= 0 || size >= len(value) {
+		t.Errorf("spans of %d bytes in a value of %d", size, len(value))
+	}
+
+	noSpans := ptrace.NewTraces()
+	noSpans.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty()
+	for _, v := range [][]byte{nil, marshalForTest(t, noSpans)} {
+		if err := ScanRecordSpans(v, func([16]byte, int) {}); !errors.Is(err, ErrNoSpans) {
+			t.Errorf("value without spans: error %v, want %v", err, ErrNoSpans)
+		}
+	}
+}
+
+// Decoding each range of a partition of the trace IDs gives the spans of
+// the range as decoding the whole value does, in the same order, with
+// their resources and scopes; a value that does not decode fails in one of
+// the ranges, and only such a value does.
+func TestSpanFilterDecodesRangesAsTheWhole(t *testing.T) {
+	valid := marshalForTest(t, spanFilterTraces())
+	for _, cuts := range []int{0, 1, 2, 5} {
+		checkSpanFilter(t, valid, cuts)
+	}
+	for name, value := range brokenValues() {
+		t.Run(name, func(t *testing.T) {
+			if _, err := DecodeSpans(value); err == nil {
+				t.Fatal("the broken value decodes")
+			}
+			for _, cuts := range []int{0, 1, 3} {
+				checkSpanFilter(t, value, cuts)
+			}
+		})
+	}
+}
+
+func FuzzSpanFilter(f *testing.F) {
+	f.Add(marshalForTest(f, spanFilterTraces()), uint8(2))
+	for _, v := range brokenValues() {
+		f.Add(v, uint8(1))
+	}
+	f.Fuzz(func(t *testing.T, value []byte, cuts uint8) {
+		checkSpanFilter(t, value, int(cuts%8))
+	})
+}
+
+// checkSpanFilter decodes value in cuts+1 ranges of trace IDs and checks
+// them against the decode of the whole value.
+func checkSpanFilter(t *testing.T, value []byte, cuts int) {
+	t.Helper()
+	var ids [][16]byte
+	if err := ScanRecordSpans(value, func(id [16]byte, _ int) { ids = append(ids, id) }); err != nil {
+		// A block-builder decodes such a value whole; it refuses a value
+		// with a broken span list that pdata would decode.
+		if _, derr := DecodeSpans(value); derr == nil && !errors.Is(err, ErrNoSpans) {
+			t.Logf("scan fails (%v) where the decode does not", err)
+		}
+		return
+	}
+	slices.SortFunc(ids, func(a, b [16]byte) int { return bytes.Compare(a[:], b[:]) })
+	ids = slices.Compact(ids)
+	// Range k ends at the trace ID after which cut k falls.
+	var his [][16]byte
+	for k := 1; k <= cuts; k++ {
+		if i := k*len(ids)/(cuts+1) - 1; i >= 0 && (len(his) == 0 || his[len(his)-1] != ids[i]) {
+			his = append(his, ids[i])
+		}
+	}
+	his = append(his, [16]byte{0: 0xff, 1: 0xff, 2: 0xff, 3: 0xff, 4: 0xff, 5: 0xff, 6: 0xff, 7: 0xff,
+		8: 0xff, 9: 0xff, 10: 0xff, 11: 0xff, 12: 0xff, 13: 0xff, 14: 0xff, 15: 0xff})
+
+	whole, wholeErr := DecodeSpans(value)
+	var want []orderedSpan
+	if wholeErr == nil {
+		want = spansInOrder(t, whole)
+	}
+	var sf SpanFilter
+	var lo [16]byte
+	failed := false
+	for k, hi := range his {
+		from := lo
+		td, err := sf.Decode(value, from, hi, k == 0)
+		lo = hi
+		next(&lo)
+		if err != nil {
+			failed = true
+			continue
+		}
+		got := spansInOrder(t, td)
+		var in []orderedSpan
+		for _, s := range want {
+			if bytes.Compare(s.id[:], from[:]) >= 0 && bytes.Compare(s.id[:], hi[:]) <= 0 {
+				in = append(in, s)
+			}
+		}
+		if wholeErr == nil && !slices.Equal(got, in) {
+			t.Errorf("range %d of %d: got spans\n%v\nwant\n%v", k, len(his), got, in)
+		}
+	}
+	if failed != (wholeErr != nil) {
+		t.Errorf("a range failed to decode: %v; the whole value failed: %v", failed, wholeErr)
+	}
+}
+
+// next sets id to the trace ID after it, wrapping after the last.
+func next(id *[16]byte) {
+	for i := len(id) - 1; i >= 0; i-- {
+		id[i]++
+		if id[i] != 0 {
+			return
+		}
+	}
+}
+
+type orderedSpan struct {
+	id   pcommon.TraceID
+	json string
+}
+
+// spansInOrder returns td's spans in order, each rendered with its
+// resource and scope.
+func spansInOrder(t testing.TB, td ptrace.Traces) []orderedSpan {
+	t.Helper()
+	var out []orderedSpan
+	for _, rs := range td.ResourceSpans().All() {
+		for _, ss := range rs.ScopeSpans().All() {
+			for _, span := range ss.Spans().All() {
+				one := ptrace.NewTraces()
+				ors := one.ResourceSpans().AppendEmpty()
+				rs.Resource().CopyTo(ors.Resource())
+				ors.SetSchemaUrl(rs.SchemaUrl())
+				oss := ors.ScopeSpans().AppendEmpty()
+				ss.Scope().CopyTo(oss.Scope())
+				oss.SetSchemaUrl(ss.SchemaUrl())
+				span.CopyTo(oss.Spans().AppendEmpty())
+				out = append(out, orderedSpan{span.TraceID(), spantest.All(t, one)[0]})
+			}
+		}
+	}
+	return out
+}
+
+// spanFilterTraces returns every field OTLP has, spans of several traces
+// interleaved across resources and scopes, and a resource without spans.
+func spanFilterTraces() ptrace.Traces {
+	td := spantest.Full()
+	for i, span := range allSpans(td) {
+		span.SetTraceID(pcommon.TraceID{0: byte(i % 4 * 60), 15: byte(i % 3)})
+	}
+	empty := td.ResourceSpans().AppendEmpty()
+	empty.Resource().Attributes().PutStr("service.name", "idle")
+	empty.ScopeSpans().AppendEmpty().Scope().SetName("idle")
+	return td
+}
+
+func allSpans(td ptrace.Traces) []ptrace.Span {
+	var out []ptrace.Span
+	for _, rs := range td.ResourceSpans().All() {
+		for _, ss := range rs.ScopeSpans().All() {
+			for _, span := range ss.Spans().All() {
+				out = append(out, span)
+			}
+		}
+	}
+	return out
+}
+
+func marshalForTest(t testing.TB, td ptrace.Traces) []byte {
+	t.Helper()
+	b, err := (&ptrace.ProtoMarshaler{}).MarshalTraces(td)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// brokenValues returns values that do not decode, broken where the span
+// filter reads and where only the decode does.
+func brokenValues() map[string][]byte {
+	msg := func(num protowire.Number, fields ...[]byte) []byte {
+		return protowire.AppendBytes(protowire.AppendTag(nil, num, protowire.BytesType), bytes.Join(fields, nil))
+	}
+	id := func(b byte) []byte { return msg(fieldTraceID, bytes.Repeat([]byte{b}, 16)) }
+	span := func(fields ...[]byte) []byte { return msg(fieldSpans, fields...) }
+	rs := func(fields ...[]byte) []byte { return msg(fieldResourceSpans, fields...) }
+	ss := func(fields ...[]byte) []byte { return msg(fieldScopeSpans, fields...) }
+	garbage := []byte{0xff}              // a tag that never ends
+	badKV := msg(2, garbage)             // KeyValue.value: a broken AnyValue
+	badAttrs := msg(9, badKV)            // Span.attributes
+	badResource := msg(1, msg(1, badKV)) // ResourceSpans.resource.attributes
+	badScope := msg(1, msg(3, badKV))    // ScopeSpans.scope.attributes
+	good := span(id(0x10))
+	return map[string][]byte{
+		"span attributes":                   rs(ss(good, span(id(0x90), badAttrs))),
+		"resource of a resource with spans": rs(badResource, ss(span(id(0x90)))),
+		"resource without spans":            append(rs(ss(good)), rs(badResource)...),
+		"trace ID of 3 bytes":               rs(ss(good, span(msg(fieldTraceID, []byte{1, 2, 3})))),
+		"span list":                         rs(ss(good, garbage)),
+		"after the resource spans":          append(rs(ss(good)), garbage...),
+		"unknown field":                     append(rs(ss(good)), msg(7, garbage)[:2]...),
+		"scope":                             rs(ss(badScope, span(id(0x90)))),
+	}
+}
