@@ -25,7 +25,7 @@ LDFLAGS  := -X main.version=$(VERSION) -X main.revision=$(REVISION) -X main.bran
 # Tests time out well inside CI's budget; the e2e package builds the binary itself.
 TEST_TIMEOUT ?= 12m
 
-.PHONY: all build run test unit lint soak bench bench-read bench-compact bench-catchup bench-search-workload bench-ingest bench-clean fuzz tools clean
+.PHONY: all build run test unit lint soak bench bench-read bench-compact bench-catchup bench-search-workload bench-memory bench-ingest bench-clean fuzz tools clean
 
 all: build
 
@@ -38,8 +38,13 @@ $(BIN)/spanlog-loadgen: FORCE
 	$(GO) build -o $@ ./cmd/spanlog-loadgen
 
 ## run: all roles in one process, embedded Kafka and local storage under ./data
+# RUN_MEMORY_LIMIT is Go's soft memory limit (server.memory-limit-bytes):
+# it keeps the collector from letting the heap grow to twice what is live,
+# so that under issue 11's load the process stays under 600 MB of RSS
+# (docs/benchmarks.md, Memory under load). 0 leaves it to GOMEMLIMIT.
+RUN_MEMORY_LIMIT ?= 536870912
 run: build
-	$(BIN)/spanlog -target=all
+	$(BIN)/spanlog -target=all -server.memory-limit-bytes=$(RUN_MEMORY_LIMIT)
 
 ## test: vet, staticcheck, and every test (unit, integration on kfake and MinIO, end to end with telemetrygen)
 # -count=1: tests always run, never answered from Go's test cache. The
@@ -107,6 +112,13 @@ SEARCH_AFTER  ?= blocks
 bench-search-workload: $(BIN)/spanlog $(BIN)/spanlog-loadgen
 	BIN=$(BIN) SEARCH_SPANS=$(SEARCH_SPANS) SEARCH_REPEAT=$(SEARCH_REPEAT) SEARCH_AFTER=$(SEARCH_AFTER) \
 		scripts/bench-search-workload.sh
+
+## bench-memory: issue 11's memory under load: MEMORY_SPANS of load-generator traffic, as fast as it is acked, into a fresh bin/spanlog with make run's settings (temporary data dir, free ports); peak RSS during and after the load, with the machine's load average. MEMORY_FLAGS adds flags
+MEMORY_SPANS ?= 1400000
+MEMORY_AFTER ?= 60
+bench-memory: $(BIN)/spanlog $(BIN)/spanlog-loadgen
+	BIN=$(BIN) MEMORY_SPANS=$(MEMORY_SPANS) MEMORY_AFTER=$(MEMORY_AFTER) \
+		MEMORY_FLAGS='-server.memory-limit-bytes=$(RUN_MEMORY_LIMIT) $(MEMORY_FLAGS)' scripts/bench-memory.sh
 
 ## bench-ingest: -target=all on a fresh data directory, INGEST_WORKERS OTLP clients sending 20 traces of 10 spans per request as fast as they are acked, for INGEST_DURATION: spans/s, export p50/p99 and the process's CPU
 # The ingestion rate limit (15 MiB/s per tenant, ~39,000 spans/s of this

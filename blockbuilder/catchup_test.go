@@ -90,24 +90,33 @@ func TestCatchUpStaysWithinTheMemoryBound(t *testing.T) {
 		c.FetchMaxPartitionBytes = 256 << 10
 		c.MaxConcurrentFetches = 1
 	}
+	start := time.Now()
+	got, bound := f.drainWithinBound("catch-up", set)
+	t.Logf("backlog of %d MiB over %d partitions drained in %v: peak live heap %d MiB, bound %d MiB",
+		logBytes>>20, parts, time.Since(start).Round(time.Millisecond), got>>20, bound>>20)
+	f.checkEverySpanOnce(traces * spansPerTrace)
+}
+
+// drainWithinBound runs a builder of group, with set applied to the
+// defaults, until it committed the end of the log, and fails the test if
+// its live heap passed memoryBound meanwhile. It returns the peak and the
+// bound.
+func (f *fixture) drainWithinBound(group string, set func(*Config)) (peak, bound int64) {
+	f.t.Helper()
 	cfg := DefaultConfig()
 	set(&cfg)
-	bound := memoryBound(cfg)
-
+	bound = memoryBound(cfg)
 	// A tighter GC makes the live heap it reports follow the peak closely.
 	defer debug.SetGCPercent(debug.SetGCPercent(25))
 	runtime.GC()
-	peak := sampleLiveHeap()
-	start := time.Now()
-	f.start("catch-up", set)
-	f.waitCommitted("catch-up")
-	got := peak()
-	t.Logf("backlog of %d MiB over %d partitions drained in %v: peak live heap %d MiB, bound %d MiB",
-		logBytes>>20, parts, time.Since(start).Round(time.Millisecond), got>>20, bound>>20)
-	if int64(got) > bound {
-		t.Errorf("peak live heap %d MiB while draining, over the bound of %d MiB", got>>20, bound>>20)
+	sampled := sampleLiveHeap()
+	f.start(group, set)
+	f.waitCommitted(group)
+	peak = int64(sampled())
+	if peak > bound {
+		f.t.Errorf("peak live heap %d MiB while draining, over the bound of %d MiB", peak>>20, bound>>20)
 	}
-	f.checkEverySpanOnce(traces * spansPerTrace)
+	return peak, bound
 }
 
 // sampleLiveHeap samples the heap live after each GC until the returned

@@ -60,7 +60,10 @@ type Config struct {
 	// cut block's records are decoded only when one of these slots takes
 	// it, so it also bounds the decoded spans in memory: each slot takes
 	// about 8 times max-part-bytes, a quarter of its block's records, and
-	// up to 32 MiB for the Parquet writer. Default 4.
+	// up to 32 MiB for the Parquet writer. Building a block is CPU-bound,
+	// about 100,000 spans a second per core: more slots than the cores
+	// the builder may use add memory, not speed, unless object storage's
+	// latency dominates the flush. Default 2.
 	FlushConcurrency int `yaml:"flush-concurrency" help:"Blocks decoded and written to object storage in parallel."`
 	// MaxPartBytes bounds the spans a flush slot decodes at once, in bytes
 	// of their records. A tenant block whose records are larger is decoded,
@@ -113,7 +116,7 @@ func DefaultConfig() Config {
 		CycleDuration:          15 * time.Second,
 		IdleCutDelay:           2 * time.Second,
 		MaxBlockBytes:          64 << 20,
-		FlushConcurrency:       4,
+		FlushConcurrency:       2,
 		MaxPartBytes:           4 << 20,
 		MaxBufferedBytes:       512 << 20,
 		FetchMaxBytes:          8 << 20,

@@ -154,6 +154,9 @@ func TestStuckFlushGivesWayToARebalance(t *testing.T) {
 				c.SessionTimeout = 6 * time.Second
 				// A hanging write is abandoned after half of it.
 				c.RebalanceTimeout = 8 * time.Second
+				// Every partition's upload in flight at once, so that
+				// hanging ones show as several attempts.
+				c.FlushConcurrency = partitions
 			}
 			now := time.Now()
 			for i := range 3 * partitions {

@@ -153,21 +153,7 @@ type orderedSpan struct {
 func spansInOrder(t testing.TB, td ptrace.Traces) []orderedSpan {
 	t.Helper()
 	var out []orderedSpan
-	for _, rs := range td.ResourceSpans().All() {
-		for _, ss := range rs.ScopeSpans().All() {
-			for _, span := range ss.Spans().All() {
-				one := ptrace.NewTraces()
-				ors := one.ResourceSpans().AppendEmpty()
-				rs.Resource().CopyTo(ors.Resource())
-				ors.SetSchemaUrl(rs.SchemaUrl())
-				oss := ors.ScopeSpans().AppendEmpty()
-				ss.Scope().CopyTo(oss.Scope())
-				oss.SetSchemaUrl(ss.SchemaUrl())
-				span.CopyTo(oss.Spans().AppendEmpty())
-				out = append(out, orderedSpan{span.TraceID(), spantest.All(t, one)[0]})
-			}
-		}
-	}
+	spantest.Each(t, td, func(id pcommon.TraceID, span string) { out = append(out, orderedSpan{id, span}) })
 	return out
 }
 

@@ -16,6 +16,17 @@ import (
 func ByTrace(t testing.TB, td ptrace.Traces) map[pcommon.TraceID][]string {
 	t.Helper()
 	out := make(map[pcommon.TraceID][]string)
+	Each(t, td, func(id pcommon.TraceID, span string) { out[id] = append(out[id], span) })
+	for _, spans := range out {
+		slices.Sort(spans)
+	}
+	return out
+}
+
+// Each calls fn with every span of td, in td's order, with its trace ID
+// and rendered as ByTrace renders it.
+func Each(t testing.TB, td ptrace.Traces, fn func(traceID pcommon.TraceID, span string)) {
+	t.Helper()
 	var m ptrace.JSONMarshaler
 	for _, rs := range td.ResourceSpans().All() {
 		for _, ss := range rs.ScopeSpans().All() {
@@ -32,14 +43,10 @@ func ByTrace(t testing.TB, td ptrace.Traces) map[pcommon.TraceID][]string {
 				if err != nil {
 					t.Fatal(err)
 				}
-				out[span.TraceID()] = append(out[span.TraceID()], string(b))
+				fn(span.TraceID(), string(b))
 			}
 		}
 	}
-	for _, spans := range out {
-		slices.Sort(spans)
-	}
-	return out
 }
 
 // All returns every span of td as ByTrace renders it, sorted.
