@@ -57,6 +57,19 @@ type wireField struct {
 	encoded []byte
 }
 
+// eachField reports whether every field of message b reads (see
+// nextField) and valid accepts it, stopping at the first that does not.
+func eachField(b []byte, valid func(f wireField) bool) bool {
+	for len(b) > 0 {
+		f, ok := nextField(b)
+		if !ok || !valid(f) {
+			return false
+		}
+		b = b[len(f.encoded):]
+	}
+	return true
+}
+
 // nextField reads the field at the start of b. ok is false where pdata
 // could read it otherwise, or refuse it: a malformed tag or value, a field
 // number out of protobuf's range, a group.
@@ -214,12 +227,7 @@ func (s *wireScanner) span(b []byte, scope int) bool {
 	var spanID pcommon.SpanID
 	var start, end uint64
 	msg := b
-	for len(b) > 0 {
-		f, ok := nextField(b)
-		if !ok {
-			return false
-		}
-		b = b[len(f.encoded):]
+	valid := eachField(b, func(f wireField) bool {
 		var valid bool
 		switch f.num {
 		case 1: // trace_id
@@ -255,12 +263,10 @@ func (s *wireScanner) span(b []byte, scope int) bool {
 		default:
 			valid = true
 		}
-		if !valid {
-			return false
-		}
-	}
+		return valid
+	})
 	// An invalid span takes pdata's path, which names it in its error.
-	if traceID.IsEmpty() || spanID.IsEmpty() || start > maxTimestamp || end > maxTimestamp {
+	if !valid || traceID.IsEmpty() || spanID.IsEmpty() || start > maxTimestamp || end > maxTimestamp {
 		return false
 	}
 	r := s.req
@@ -277,12 +283,7 @@ func (s *wireScanner) span(b []byte, scope int) bool {
 }
 
 func (s *wireScanner) resource(b []byte) bool {
-	for len(b) > 0 {
-		f, ok := nextField(b)
-		if !ok {
-			return false
-		}
-		b = b[len(f.encoded):]
+	return eachField(b, func(f wireField) bool {
 		var valid bool
 		switch f.num {
 		case 1: // attributes
@@ -294,20 +295,12 @@ func (s *wireScanner) resource(b []byte) bool {
 		default:
 			valid = true
 		}
-		if !valid {
-			return false
-		}
-	}
-	return true
+		return valid
+	})
 }
 
 func (s *wireScanner) scope(b []byte) bool {
-	for len(b) > 0 {
-		f, ok := nextField(b)
-		if !ok {
-			return false
-		}
-		b = b[len(f.encoded):]
+	return eachField(b, func(f wireField) bool {
 		var valid bool
 		switch f.num {
 		case 1, 2: // name, version
@@ -319,20 +312,12 @@ func (s *wireScanner) scope(b []byte) bool {
 		default:
 			valid = true
 		}
-		if !valid {
-			return false
-		}
-	}
-	return true
+		return valid
+	})
 }
 
 func (s *wireScanner) event(b []byte) bool {
-	for len(b) > 0 {
-		f, ok := nextField(b)
-		if !ok {
-			return false
-		}
-		b = b[len(f.encoded):]
+	return eachField(b, func(f wireField) bool {
 		var valid bool
 		switch f.num {
 		case 1: // time_unix_nano
@@ -346,20 +331,12 @@ func (s *wireScanner) event(b []byte) bool {
 		default:
 			valid = true
 		}
-		if !valid {
-			return false
-		}
-	}
-	return true
+		return valid
+	})
 }
 
 func (s *wireScanner) link(b []byte) bool {
-	for len(b) > 0 {
-		f, ok := nextField(b)
-		if !ok {
-			return false
-		}
-		b = b[len(f.encoded):]
+	return eachField(b, func(f wireField) bool {
 		var valid bool
 		switch f.num {
 		case 1: // trace_id
@@ -377,22 +354,14 @@ func (s *wireScanner) link(b []byte) bool {
 		default:
 			valid = true
 		}
-		if !valid {
-			return false
-		}
-	}
-	return true
+		return valid
+	})
 }
 
 // keyValue checks an attribute, and that it needs no truncation: a key
 // over the limit, or a value under it, takes pdata's path, which cuts it.
 func (s *wireScanner) keyValue(b []byte) bool {
-	for len(b) > 0 {
-		f, ok := nextField(b)
-		if !ok {
-			return false
-		}
-		b = b[len(f.encoded):]
+	return eachField(b, func(f wireField) bool {
 		var valid bool
 		switch f.num {
 		case 1: // key
@@ -404,22 +373,14 @@ func (s *wireScanner) keyValue(b []byte) bool {
 		default:
 			valid = true
 		}
-		if !valid {
-			return false
-		}
-	}
-	return true
+		return valid
+	})
 }
 
 // anyValue recurses once per level of the value's nesting, which
 // checkProtoDepth bounded.
 func (s *wireScanner) anyValue(b []byte) bool {
-	for len(b) > 0 {
-		f, ok := nextField(b)
-		if !ok {
-			return false
-		}
-		b = b[len(f.encoded):]
+	return eachField(b, func(f wireField) bool {
 		var valid bool
 		switch f.num {
 		case 1, 7: // string_value, bytes_value
@@ -433,32 +394,23 @@ func (s *wireScanner) anyValue(b []byte) bool {
 		default:
 			valid = true
 		}
-		if !valid {
-			return false
-		}
-	}
-	return true
+		return valid
+	})
 }
 
 // values checks an ArrayValue, or a KeyValueList when kv is set.
 func (s *wireScanner) values(b []byte, kv bool) bool {
-	for len(b) > 0 {
-		f, ok := nextField(b)
-		if !ok {
+	return eachField(b, func(f wireField) bool {
+		switch {
+		case f.num != 1:
+			return true
+		case f.typ != protowire.BytesType:
 			return false
+		case kv:
+			return s.keyValue(f.bytes)
 		}
-		b = b[len(f.encoded):]
-		if f.num != 1 {
-			continue
-		}
-		if f.typ != protowire.BytesType {
-			return false
-		}
-		if kv && !s.keyValue(f.bytes) || !kv && !s.anyValue(f.bytes) {
-			return false
-		}
-	}
-	return true
+		return s.anyValue(f.bytes)
+	})
 }
 
 func (s *wireScanner) withinLimit(b []byte) bool {
@@ -466,35 +418,22 @@ func (s *wireScanner) withinLimit(b []byte) bool {
 }
 
 func spanStatus(b []byte) bool {
-	for len(b) > 0 {
-		f, ok := nextField(b)
-		if !ok {
-			return false
+	return eachField(b, func(f wireField) bool {
+		switch f.num {
+		case 2: // message
+			return f.typ == protowire.BytesType
+		case 3: // code
+			return f.typ == protowire.VarintType
 		}
-		b = b[len(f.encoded):]
-		switch {
-		case f.num == 2 && f.typ != protowire.BytesType: // message
-			return false
-		case f.num == 3 && f.typ != protowire.VarintType: // code
-			return false
-		}
-	}
-	return true
+		return true
+	})
 }
 
 func entityRef(b []byte) bool {
-	for len(b) > 0 {
-		f, ok := nextField(b)
-		if !ok {
-			return false
-		}
-		b = b[len(f.encoded):]
+	return eachField(b, func(f wireField) bool {
 		// schema_url, type, id_keys, description_keys: all strings.
-		if f.num >= 1 && f.num <= 4 && f.typ != protowire.BytesType {
-			return false
-		}
-	}
-	return true
+		return f.num < 1 || f.num > 4 || f.typ == protowire.BytesType
+	})
 }
 
 // values returns the records' values, laid out as records says: the
