@@ -42,13 +42,17 @@ const (
 	HTTPURL
 )
 
-// flatColumns are the columns of Columns other than the attribute lists,
-// by the flag that reads them.
-var flatColumns = []struct {
+// flatColumn is a column of Columns other than the attribute lists: the
+// flag that reads it, and how a value of it fills in a row.
+type flatColumn struct {
 	flag Columns
 	name string
 	set  func(row *schema.SpanRow, v parquet.Value, a *arena)
-}{
+}
+
+// flatColumns are the columns of Columns other than the attribute lists,
+// by the flag that reads them.
+var flatColumns = []flatColumn{
 	{0, schema.ColumnTraceID, func(r *schema.SpanRow, v parquet.Value, _ *arena) { copy(r.TraceID[:], v.ByteArray()) }},
 	{0, schema.ColumnStart, func(r *schema.SpanRow, v parquet.Value, _ *arena) { r.StartUnixNano = v.Uint64() }},
 	{SpanIDs, schema.ColumnSpanID, func(r *schema.SpanRow, v parquet.Value, _ *arena) { copy(r.SpanID[:], v.ByteArray()) }},
@@ -61,6 +65,24 @@ var flatColumns = []struct {
 	{ServiceName, schema.ColumnServiceName, func(r *schema.SpanRow, v parquet.Value, a *arena) { r.ServiceName = a.str(v) }},
 	{HTTPMethod, schema.ColumnHTTPMethod, func(r *schema.SpanRow, v parquet.Value, a *arena) { r.HTTPMethod = a.str(v) }},
 	{HTTPURL, schema.ColumnHTTPURL, func(r *schema.SpanRow, v parquet.Value, a *arena) { r.HTTPURL = a.str(v) }},
+}
+
+// ColumnFlag returns the flag of Columns that reads the flat column name
+// (one of schema's Column constants), 0 for the trace ID and start, which
+// every scan reads, and for any other name.
+func ColumnFlag(name string) Columns {
+	f, _ := flatColumnNamed(name)
+	return f.flag
+}
+
+// flatColumnNamed returns the entry of flatColumns for column name.
+func flatColumnNamed(name string) (flatColumn, bool) {
+	for _, f := range flatColumns {
+		if f.name == name {
+			return f, true
+		}
+	}
+	return flatColumn{}, false
 }
 
 // attributeLeaves are the leaf columns of an attribute list, in the order

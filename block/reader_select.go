@@ -67,17 +67,12 @@ func (r *Reader) rowTests(tests []RowTest) ([]rowTest, error) {
 			out = append(out, rowTest{RowTest: t, list: l})
 			continue
 		}
-		var set func(*schema.SpanRow, parquet.Value, *arena)
-		for _, f := range flatColumns {
-			if f.name == t.Column && f.flag != 0 {
-				set = f.set
-			}
-		}
+		f, known := flatColumnNamed(t.Column)
 		c, ok := r.file.Schema().Lookup(t.Column)
-		if set == nil || !ok || !c.Node.Leaf() {
+		if !known || f.flag == 0 || !ok || !c.Node.Leaf() {
 			return nil, fmt.Errorf("no flat column %q to test", t.Column)
 		}
-		out = append(out, rowTest{RowTest: t, column: c.ColumnIndex, set: set})
+		out = append(out, rowTest{RowTest: t, column: c.ColumnIndex, set: f.set})
 	}
 	return out, nil
 }

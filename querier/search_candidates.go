@@ -132,36 +132,10 @@ func searchColumnOf(c traceql.Condition) string {
 	return ""
 }
 
-// searchColumnFlag is the block.Columns flag that reads search column.
-func searchColumnFlag(column string) block.Columns {
-	switch column {
-	case schema.ColumnServiceName:
-		return block.ServiceName
-	case schema.ColumnHTTPMethod:
-		return block.HTTPMethod
-	case schema.ColumnHTTPURL:
-		return block.HTTPURL
-	}
-	return 0
-}
-
-// searchColumnValue is the value of search column of row.
-func searchColumnValue(row *schema.SpanRow, column string) string {
-	switch column {
-	case schema.ColumnServiceName:
-		return row.ServiceName
-	case schema.ColumnHTTPMethod:
-		return row.HTTPMethod
-	case schema.ColumnHTTPURL:
-		return row.HTTPURL
-	}
-	return ""
-}
-
 // columns returns the columns the condition reads.
 func (c candidateCondition) columns() block.Columns {
 	if c.column != "" {
-		return searchColumnFlag(c.column)
+		return block.ColumnFlag(c.column)
 	}
 	return fieldColumns(c.Field)
 }
@@ -320,7 +294,7 @@ func (c *candidateCondition) tested() (column, key string) {
 // matches reports whether row passes the condition.
 func (c *candidateCondition) matches(row *schema.SpanRow) bool {
 	if c.column != "" {
-		v := searchColumnValue(row, c.column)
+		v := row.StringSearchValue(c.column)
 		return v != "" && c.Matches(traceql.StringValue(v))
 	}
 	return c.MatchesSpan(row)

@@ -6,6 +6,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
+	"github.com/spanlog/spanlog/block"
 	"github.com/spanlog/spanlog/querier/traceql"
 	"github.com/spanlog/spanlog/schema"
 )
@@ -72,7 +73,7 @@ func TestSearchColumnsJudgeLikeTheAttributes(t *testing.T) {
 			want := conds[0].MatchesSpan(&rows[i])
 			// The filter sees only the columns it asks a scan for.
 			row := rows[i]
-			if f.cols&(searchColumnFlag(schema.ColumnServiceName)|searchColumnFlag(schema.ColumnHTTPMethod)|searchColumnFlag(schema.ColumnHTTPURL)) != 0 {
+			if f.cols&(block.ServiceName|block.HTTPMethod|block.HTTPURL) != 0 {
 				row.Attrs, row.ResourceAttrs = nil, nil
 			}
 			if got := f.matches(&row); want && !got {

@@ -42,6 +42,20 @@ func StringSearchColumn(resource bool, key string) string {
 	return ""
 }
 
+// StringSearchValue returns r's value of the string search column named
+// column, "" for a null or an unknown column.
+func (r *SpanRow) StringSearchValue(column string) string {
+	switch column {
+	case ColumnServiceName:
+		return r.ServiceName
+	case ColumnHTTPMethod:
+		return r.HTTPMethod
+	case ColumnHTTPURL:
+		return r.HTTPURL
+	}
+	return ""
+}
+
 // setSearchColumns fills r's search columns from the span's and the
 // resource's attributes.
 func (r *SpanRow) setSearchColumns(span, resource pcommon.Map) {
