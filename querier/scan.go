@@ -201,26 +201,23 @@ func (q *Querier) liveTailParts(ctx context.Context, tenant string, query *trace
 // trace of the answer.
 func (ts *tenantScan) candidates(ctx context.Context) (*candidateQueue, error) {
 	var out []candidate
+	var sources [][]part
+	if !ts.plan.everyPart() && ts.floor != nil {
+		for _, m := range ts.metas {
+			out = append(out, unreadBlock(m))
+		}
+	} else {
+		var err error
+		if sources, err = ts.readBlocks(ctx, ts.metas); err != nil {
+			return nil, err
+		}
+		ts.read = ts.metas
+	}
 	if !ts.plan.everyPart() {
 		// Without trace-level conditions, a part's start bounds its
 		// trace's from above as well as all parts' together do: each
 		// part is a candidate, and phase 2 reads a trace once.
-		for _, p := range ts.live {
-			if c, ok := ts.plan.candidateOf(p); ok {
-				out = append(out, c)
-			}
-		}
-		if ts.floor != nil {
-			for _, m := range ts.metas {
-				out = append(out, unreadBlock(m))
-			}
-			return newCandidateQueue(out), nil
-		}
-		sources, err := ts.readBlocks(ctx, ts.metas)
-		if err != nil {
-			return nil, err
-		}
-		for _, parts := range sources {
+		for _, parts := range append(sources, ts.live) {
 			for _, p := range parts {
 				if c, ok := ts.plan.candidateOf(p); ok {
 					out = append(out, c)
@@ -229,13 +226,8 @@ func (ts *tenantScan) candidates(ctx context.Context) (*candidateQueue, error) {
 		}
 		return newCandidateQueue(out), nil
 	}
-	sources, err := ts.readBlocks(ctx, ts.metas)
-	if err != nil {
-		return nil, err
-	}
 	slices.SortFunc(ts.live, func(a, b part) int { return bytes.Compare(a.ID[:], b.ID[:]) })
-	sources = append(sources, ts.live)
-	mergeParts(sources, func(merged part) {
+	mergeParts(append(sources, ts.live), func(merged part) {
 		if c, ok := ts.plan.candidateOf(merged); ok {
 			out = append(out, c)
 		}
@@ -243,24 +235,16 @@ func (ts *tenantScan) candidates(ctx context.Context) (*candidateQueue, error) {
 	return newCandidateQueue(out), nil
 }
 
-// readBlocks returns the parts phase 1 needs of each of metas, each in
-// trace ID order, BlockConcurrency blocks at a time. A block that cannot
+// readBlocks returns the parts phase 1 needs of each of metas, in its
+// order, each in trace ID order, BlockConcurrency blocks at a time. A block that cannot
 // be read makes the answer partial (see eachBlock).
 func (ts *tenantScan) readBlocks(ctx context.Context, metas []*schema.BlockMeta) ([][]part, error) {
-	var (
-		mu      sync.Mutex
-		sources [][]part
-	)
+	sources := make([][]part, len(metas))
 	partial, err := ts.q.eachBlock(ctx, metas, func(ctx context.Context, m *schema.BlockMeta) error {
 		parts, err := ts.blockParts(ctx, m)
-		mu.Lock()
-		defer mu.Unlock()
-		if len(parts) > 0 {
-			sources = append(sources, parts)
-		}
+		sources[slices.Index(metas, m)] = parts // each its own element
 		return err
 	})
-	ts.read = append(ts.read, metas...)
 	ts.partial.Add(partial)
 	return sources, err
 }
@@ -285,13 +269,7 @@ func (ts *tenantScan) readUnread(ctx context.Context, cands *candidateQueue) err
 			ts.read = append(ts.read, b.block)
 		}
 	}
-	parts := make([][]part, len(blocks))
-	partial, err := ts.q.eachBlock(ctx, metas, func(ctx context.Context, m *schema.BlockMeta) error {
-		p, err := ts.blockParts(ctx, m)
-		parts[slices.Index(metas, m)] = p // each its own element
-		return err
-	})
-	ts.partial.Add(partial)
+	parts, err := ts.readBlocks(ctx, metas)
 	if err != nil {
 		return err
 	}
@@ -435,18 +413,14 @@ func (ts *tenantScan) verify(ctx context.Context, cands []candidate) ([]candidat
 		mu     sync.Mutex
 		passed = make(map[[16]byte]bool, len(ids))
 	)
-	jobs := ts.q.planLookup([]string{ts.tenant}, ids, ts.tr)
-	read, err := ts.q.lookupBlocks(ctx, jobs, nil, func(ctx context.Context, r *block.Reader, m *schema.BlockMeta, want []pcommon.TraceID) error {
-		return r.FindTraceColumns(ctx, f.cols, f.keys, want, func(id pcommon.TraceID, rows []schema.SpanRow) error {
-			if f.anyMatches(rows) {
-				mu.Lock()
-				passed[id] = true
-				mu.Unlock()
-			}
-			return nil
-		})
+	err := ts.blockRows(ctx, ids, f.cols, f.keys, func(id pcommon.TraceID, rows []schema.SpanRow) error {
+		if f.anyMatches(rows) {
+			mu.Lock()
+			passed[id] = true
+			mu.Unlock()
+		}
+		return nil
 	})
-	ts.partial.Add(read.partial)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -552,18 +526,7 @@ func (ts *tenantScan) wholeTraces(ctx context.Context, cands []candidate) ([][]s
 	if cols == 0 {
 		cols = wholeColumns
 	}
-	jobs := ts.q.planLookup([]string{ts.tenant}, ids, ts.tr)
-	read, err := ts.q.lookupBlocks(ctx, jobs, nil, func(ctx context.Context, r *block.Reader, m *schema.BlockMeta, want []pcommon.TraceID) error {
-		// A lookup costs about a page per column and trace, and rows
-		// decoded one by one; past a share of the block's traces,
-		// scanning the columns a search reads costs less.
-		if int64(len(want))*ts.q.cfg.WholeScanShare > m.TotalTraces {
-			return r.ScanTraces(ctx, cols, ts.keys, want, found)
-		}
-		return r.FindTraceColumns(ctx, cols, ts.keys, want, found)
-	})
-	ts.partial.Add(read.partial)
-	if err != nil {
+	if err := ts.blockRows(ctx, ids, cols, ts.keys, found); err != nil {
 		return nil, err
 	}
 	out := make([][]schema.SpanRow, 0, len(cands))
@@ -573,6 +536,25 @@ func (ts *tenantScan) wholeTraces(ctx context.Context, cands []candidate) ([][]s
 		}
 	}
 	return out, nil
+}
+
+// blockRows calls found, from several goroutines, with the rows of each of
+// ids in every block the blocklist now knows that may hold spans of it
+// (see planLookup), with only the columns cols and of the attribute
+// lists the attributes keys filled in (all if nil). A block asked for more
+// than one in querier.whole-scan-share of its traces is scanned: a lookup
+// costs about a page per column and trace, and rows decoded one by one,
+// and past that share scanning those columns costs less.
+func (ts *tenantScan) blockRows(ctx context.Context, ids []pcommon.TraceID, cols block.Columns, keys []string, found func(pcommon.TraceID, []schema.SpanRow) error) error {
+	jobs := ts.q.planLookup([]string{ts.tenant}, ids, ts.tr)
+	read, err := ts.q.lookupBlocks(ctx, jobs, nil, func(ctx context.Context, r *block.Reader, m *schema.BlockMeta, want []pcommon.TraceID) error {
+		if int64(len(want))*ts.q.cfg.WholeScanShare > m.TotalTraces {
+			return r.ScanTraces(ctx, cols, keys, want, found)
+		}
+		return r.FindTraceColumns(ctx, cols, keys, want, found)
+	})
+	ts.partial.Add(read.partial)
+	return err
 }
 
 // wholeColumns are the columns of the rows a scan visits by default: every field
