@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"runtime"
+	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -25,6 +26,23 @@ var (
 	buildUser = "unknown"
 	buildDate = "unknown"
 )
+
+// maxProfileSeconds bounds the seconds a profile request may ask for.
+const maxProfileSeconds = 120
+
+// profileSeconds refuses a profile request for more than
+// maxProfileSeconds, with 400.
+func profileSeconds(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if v := r.URL.Query().Get("seconds"); v != "" {
+			if n, err := strconv.ParseFloat(v, 64); err != nil || !(n <= maxProfileSeconds) {
+				http.Error(w, fmt.Sprintf("seconds=%q: a profile lasts at most %d seconds", v, maxProfileSeconds), http.StatusBadRequest)
+				return
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
+}
 
 // newServer returns the process's HTTP server: the query API when a querier
 // runs, and the endpoints every target has.
@@ -55,11 +73,13 @@ func newServer(cfg ServerConfig, gatherer prometheus.Gatherer, ready func() erro
 	})
 	// Go's profiles, as Tempo and Mimir serve them (go tool pprof
 	// http://host:3200/debug/pprof/profile), but for the command line,
-	// which may hold credentials.
-	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
-	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	// which may hold credentials. A profile over seconds holds its
+	// request, and the only CPU profile there can be, that long: it is
+	// bounded.
+	mux.Handle("GET /debug/pprof/", profileSeconds(http.HandlerFunc(pprof.Index)))
+	mux.Handle("GET /debug/pprof/profile", profileSeconds(http.HandlerFunc(pprof.Profile)))
 	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	mux.Handle("GET /debug/pprof/trace", profileSeconds(http.HandlerFunc(pprof.Trace)))
 	if routes != nil {
 		routes(mux)
 	}

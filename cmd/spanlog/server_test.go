@@ -95,7 +95,8 @@ func TestInternalListenAddress(t *testing.T) {
 
 // The HTTP server serves Go's profiles, so that an operator can see where
 // a slow query or a busy ingest spends its time, but not the command line,
-// which may hold credentials.
+// which may hold credentials, nor a profile that would hold a request for
+// longer than a few minutes.
 func TestServesProfiles(t *testing.T) {
 	cfg := defaultConfig().Server
 	cfg.HTTPListenAddress = "127.0.0.1:0"
@@ -106,8 +107,11 @@ func TestServesProfiles(t *testing.T) {
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 	for path, want := range map[string]int{
-		"/debug/pprof/heap":    http.StatusOK,
-		"/debug/pprof/cmdline": http.StatusNotFound,
+		"/debug/pprof/heap":                    http.StatusOK,
+		"/debug/pprof/cmdline":                 http.StatusNotFound,
+		"/debug/pprof/profile?seconds=1000000": http.StatusBadRequest,
+		"/debug/pprof/trace?seconds=NaN":       http.StatusBadRequest,
+		"/debug/pprof/heap?seconds=1e9":        http.StatusBadRequest,
 	} {
 		resp, err := http.Get("http://" + ln.Addr().String() + path)
 		if err != nil {
