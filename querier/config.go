@@ -25,6 +25,13 @@ type Config struct {
 	// Each holds its block's footer, bloom filters and page indexes (tens
 	// of KiB to a few MiB). Default 2000.
 	OpenBlocks int `yaml:"open-blocks" help:"Block readers kept open between requests (footers, bloom filters, page indexes)."`
+	// SearchCacheBytes bounds the search cache: what searches learned of
+	// blocks (their trace summaries, and the traces that pass a query's
+	// span filter), kept for the next search, most recently used first.
+	// About 130 bytes per trace of a block's summaries, 130 per trace a
+	// filter matched; a block's entry over a quarter of it is not kept. 0
+	// keeps nothing. Default 64 MiB.
+	SearchCacheBytes int64 `yaml:"search-cache-bytes" help:"Most bytes of block trace summaries and filter matches kept between searches (0: none)."`
 	// Group is the consumer group queriers share the partitions' live
 	// tails through: each partition is consumed by one querier, which
 	// answers the others for it. Default "spanlog-queriers".
@@ -83,6 +90,7 @@ func DefaultConfig() Config {
 		BlockConcurrency:      16,
 		QueryTimeout:          30 * time.Second,
 		OpenBlocks:            2000,
+		SearchCacheBytes:      64 << 20,
 		Group:                 "spanlog-queriers",
 		SessionTimeout:        10 * time.Second,
 		PeerTimeout:           15 * time.Second,
@@ -103,6 +111,8 @@ func (c Config) Validate() error {
 		return errors.New("querier: block concurrency must be positive")
 	case c.OpenBlocks <= 0:
 		return errors.New("querier: open blocks must be positive")
+	case c.SearchCacheBytes < 0:
+		return errors.New("querier: search cache bytes must not be negative")
 	case c.QueryTimeout <= 0:
 		return errors.New("querier: query timeout must be positive")
 	case c.Group == "":

@@ -50,7 +50,9 @@ type Querier struct {
 	metrics   *metrics
 	blocklist *blocklist.Blocklist
 	readers   *readers
-	queries   inFlight // query requests in flight, per tenant
+	// searchCache keeps what searches learned of blocks.
+	searchCache *searchCache
+	queries     inFlight // query requests in flight, per tenant
 
 	cl   *kgo.Client // reads offsets and the group; consumes nothing
 	live *live.Tails
@@ -117,6 +119,7 @@ func New(cfg Config, deps Deps) (*Querier, error) {
 		metrics:     metrics,
 		blocklist:   bl,
 		readers:     newReaders(bucket, cfg.OpenBlocks),
+		searchCache: newSearchCache(cfg.SearchCacheBytes, reg),
 		cl:          cl,
 		polled:      make(chan struct{}),
 	}
@@ -207,4 +210,5 @@ func (q *Querier) afterPoll() {
 		}
 	}
 	q.readers.retain(func(id uuid.UUID) bool { return read[id] })
+	q.searchCache.retain(func(id uuid.UUID) bool { return read[id] })
 }

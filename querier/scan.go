@@ -207,9 +207,14 @@ func (ts *tenantScan) candidates(ctx context.Context) (*candidateQueue, error) {
 			out = append(out, unreadBlock(m))
 		}
 	} else {
-		var err error
-		if sources, err = ts.readBlocks(ctx, ts.metas); err != nil {
+		lists, err := ts.readBlocks(ctx, ts.metas)
+		if err != nil {
 			return nil, err
+		}
+		for _, l := range lists {
+			if l != nil {
+				sources = append(sources, l.parts)
+			}
 		}
 		ts.read = ts.metas
 	}
@@ -236,10 +241,11 @@ func (ts *tenantScan) candidates(ctx context.Context) (*candidateQueue, error) {
 }
 
 // readBlocks returns the parts phase 1 needs of each of metas, in its
-// order, each in trace ID order, BlockConcurrency blocks at a time. A block that cannot
-// be read makes the answer partial (see eachBlock).
-func (ts *tenantScan) readBlocks(ctx context.Context, metas []*schema.BlockMeta) ([][]part, error) {
-	sources := make([][]part, len(metas))
+// order, each in trace ID order, BlockConcurrency blocks at a time. A
+// block that cannot be read makes the answer partial (see eachBlock), and
+// its list nil.
+func (ts *tenantScan) readBlocks(ctx context.Context, metas []*schema.BlockMeta) ([]*partList, error) {
+	sources := make([]*partList, len(metas))
 	partial, err := ts.q.eachBlock(ctx, metas, func(ctx context.Context, m *schema.BlockMeta) error {
 		parts, err := ts.blockParts(ctx, m)
 		sources[slices.Index(metas, m)] = parts // each its own element
@@ -276,21 +282,29 @@ func (ts *tenantScan) readUnread(ctx context.Context, cands *candidateQueue) err
 	if ts.partial.Storage != "" {
 		cands.keep(func(c candidate) bool { return c.block == nil })
 	}
+	keep := keepPerBlock(ts.limit)
 	for i, b := range blocks {
+		if parts[i] == nil {
+			continue
+		}
+		// Most recent first: the first that starts below the floor
+		// ends the block, and the one after the kept stands for the
+		// rest.
 		var read []candidate
-		for _, p := range parts[i] {
-			c, ok := ts.plan.candidateOf(p)
-			if !ok || ts.belowFloor(c.start) || b.after != nil && !b.after.before(c) {
+		for _, k := range parts[i].newestFirst() {
+			c, ok := ts.plan.candidateOf(parts[i].parts[k])
+			if !ok || b.after != nil && !b.after.before(c) {
 				continue
 			}
+			if ts.belowFloor(c.start) {
+				break
+			}
+			if len(read) == keep {
+				last := read[len(read)-1]
+				read = append(read, candidate{start: c.start, block: b.block, after: &last})
+				break
+			}
 			read = append(read, c)
-		}
-		if keep := keepPerBlock(ts.limit); len(read) > keep {
-			q := newCandidateQueue(read)
-			read = q.take(keep)
-			next, _ := q.peek()
-			last := read[len(read)-1]
-			read = append(read, candidate{start: next.start, block: b.block, after: &last})
 		}
 		cands.push(read...)
 	}
@@ -298,21 +312,61 @@ func (ts *tenantScan) readUnread(ctx context.Context, cands *candidateQueue) err
 }
 
 // blockParts returns the parts phase 1 needs of one block, in trace ID
-// order.
-func (ts *tenantScan) blockParts(ctx context.Context, m *schema.BlockMeta) ([]part, error) {
+// order: the traces with a span that passes the filter, the summaries of
+// every trace, or both joined, as the plan says. The first two come from
+// the search cache when it holds them.
+func (ts *tenantScan) blockParts(ctx context.Context, m *schema.BlockMeta) (*partList, error) {
 	r, release, err := ts.q.readers.get(ctx, m)
 	if err != nil {
 		return nil, fmt.Errorf("open block %s/%s: %w", m.Tenant, m.BlockID, err)
 	}
 	defer release()
-	if ts.plan.filter != nil && !ts.plan.lazy {
-		ts.q.metrics.filterScans.Inc()
+	p := ts.plan
+	var matched *partList
+	switch {
+	case p.filter == nil:
+	case !p.lazy:
+		if matched, err = ts.matchedParts(ctx, r, m); err != nil {
+			return nil, err
+		}
+	default:
+		// A lazy search guesses only for want of the matches: when the
+		// cache holds them, the block's parts are known.
+		matched, _ = ts.q.searchCache.peek(ts.matchesKey(m))
 	}
-	parts, err := ts.plan.blockParts(ctx, r, m.TotalTraces)
+	if matched != nil && !p.everyPart() {
+		return matched, nil
+	}
+	summaries, err := ts.q.searchCache.get(cacheKey{m.BlockID, fmt.Sprintf("summaries %d", p.fields)}, func() ([]part, error) {
+		return p.summaryParts(ctx, r, m.TotalTraces)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("read block %s/%s: %w", m.Tenant, m.BlockID, err)
 	}
-	return parts, nil
+	if matched == nil {
+		return summaries, nil
+	}
+	return newPartList(joinParts(summaries.parts, matched.parts)), nil
+}
+
+// matchesKey is the search cache's key of the block's matches of the
+// query's span filter.
+func (ts *tenantScan) matchesKey(m *schema.BlockMeta) cacheKey {
+	return cacheKey{m.BlockID, "matches " + ts.plan.key}
+}
+
+// matchedParts returns the parts of the traces of one block with a span
+// that passes the filter (see partsPlan.matchedParts), from the search
+// cache when it holds them.
+func (ts *tenantScan) matchedParts(ctx context.Context, r *block.Reader, m *schema.BlockMeta) (*partList, error) {
+	l, err := ts.q.searchCache.get(ts.matchesKey(m), func() ([]part, error) {
+		ts.q.metrics.filterScans.Inc()
+		return ts.plan.matchedParts(ctx, r)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("scan block %s/%s: %w", m.Tenant, m.BlockID, err)
+	}
+	return l, nil
 }
 
 // visitWhole is phase 2: it reads the candidates whole, most recent first,
@@ -466,14 +520,13 @@ func (ts *tenantScan) narrow(ctx context.Context, cands *candidateQueue) error {
 			return fmt.Errorf("open block %s/%s: %w", m.Tenant, m.BlockID, err)
 		}
 		defer release()
-		ts.q.metrics.filterScans.Inc()
-		parts, err := ts.plan.matchedParts(ctx, r)
+		parts, err := ts.matchedParts(ctx, r, m)
 		if err != nil {
-			return fmt.Errorf("scan block %s/%s: %w", m.Tenant, m.BlockID, err)
+			return err
 		}
 		mu.Lock()
 		defer mu.Unlock()
-		for _, p := range parts {
+		for _, p := range parts.parts {
 			matched[p.ID] = true
 		}
 		return nil

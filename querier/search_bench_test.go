@@ -41,6 +41,10 @@ var searchQueries = []struct {
 // Querier.Search, as /api/search runs them. It reports the spans of the
 // dataset searched per second and the traces returned. Block readers are
 // open after the first search, as on a querier that has served a while.
+// "cached" searches with the search cache, which after the first search
+// holds what it read of the blocks, as a dashboard refreshed over the
+// same blocks finds it; "uncached" without it, so that each search reads
+// the blocks, as the first search of a query does.
 // querier.query-timeout bounds HTTP requests, not Querier.Search: slow
 // searches are measured, not failed.
 func BenchmarkSearch(b *testing.B) {
@@ -55,7 +59,14 @@ func BenchmarkSearch(b *testing.B) {
 			} else {
 				bkt, man = blocktest.MinIO(b, searchSpec())
 			}
-			benchmarkSearches(b, bkt, man, DefaultConfig())
+			for _, cached := range []bool{true, false} {
+				cfg := DefaultConfig()
+				name := "cached"
+				if !cached {
+					cfg.SearchCacheBytes, name = 0, "uncached"
+				}
+				b.Run(name, func(b *testing.B) { benchmarkSearches(b, bkt, man, cfg) })
+			}
 		})
 	}
 }

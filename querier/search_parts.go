@@ -32,6 +32,9 @@ type partsPlan struct {
 	// fields are the fields of the summaries the trace-level conditions
 	// read.
 	fields block.SummaryFields
+	// key names the query in the search cache: the canonical TraceQL
+	// the filter and the trace-level conditions come from.
+	key string
 	// lazy says the blocks' spans are not scanned for the span filter up
 	// front: every trace whose summary passes is a candidate, and phase 2
 	// judges them, most recent first, until the limit is reached, or until
@@ -45,7 +48,7 @@ func newPartsPlan(q *traceql.Query) partsPlan {
 	if q == nil {
 		return partsPlan{}
 	}
-	p := partsPlan{filter: newCandidateFilter(q)}
+	p := partsPlan{filter: newCandidateFilter(q), key: q.String()}
 	for _, c := range q.Conditions() {
 		if !c.WholeTrace() {
 			continue
@@ -65,39 +68,35 @@ func newPartsPlan(q *traceql.Query) partsPlan {
 // conditions of a trace matched in another source, all its parts count.
 func (p partsPlan) everyPart() bool { return len(p.traceConds) > 0 }
 
-// summaries says whether phase 1 reads the blocks' trace summaries. A
-// search with a span filter and no trace-level condition does not: the
-// scan of the filter's columns gives the candidates and their starts.
-func (p partsPlan) summaries() bool { return p.filter == nil || p.lazy || p.everyPart() }
-
-// blockParts returns the parts phase 1 needs of the block r reads, in
-// trace ID order.
-func (p partsPlan) blockParts(ctx context.Context, r *block.Reader, traces int64) ([]part, error) {
-	var matched []part
-	if p.filter != nil && !p.lazy {
-		var err error
-		if matched, err = p.matchedParts(ctx, r); err != nil {
-			return nil, err
-		}
-		if !p.summaries() || len(matched) == 0 && !p.everyPart() {
-			return matched, nil
-		}
-	}
+// summaryParts returns a part for each trace the block r reads holds, in
+// trace ID order, with the summary fields p's trace-level conditions
+// read. Each is matched, as the parts of a search without a span filter,
+// or of a lazy one, are: candidateOf knows which of the two it is.
+func (p partsPlan) summaryParts(ctx context.Context, r *block.Reader, traces int64) ([]part, error) {
 	out := make([]part, 0, traces)
 	err := r.Summaries(ctx, p.fields, func(s schema.TraceSummary) error {
-		pt := part{TraceSummary: s, matched: p.filter == nil || p.lazy, verified: p.filter == nil}
+		out = append(out, part{TraceSummary: s, matched: true})
+		return nil
+	})
+	return out, err
+}
+
+// joinParts returns the parts of an eager search with trace-level
+// conditions, which needs every part: each summary, matched and verified
+// if its trace is in matched. Both are in trace ID order.
+func joinParts(summaries, matched []part) []part {
+	out := make([]part, 0, len(summaries))
+	for _, s := range summaries {
+		pt := part{TraceSummary: s.TraceSummary}
 		for len(matched) > 0 && bytes.Compare(matched[0].ID[:], s.ID[:]) < 0 {
 			matched = matched[1:]
 		}
 		if len(matched) > 0 && matched[0].ID == s.ID {
 			pt.matched, pt.verified, matched = true, true, matched[1:]
 		}
-		if pt.matched || p.everyPart() {
-			out = append(out, pt)
-		}
-		return nil
-	})
-	return out, err
+		out = append(out, pt)
+	}
+	return out
 }
 
 // matchedParts returns, in trace ID order, the traces of the block with a
@@ -205,7 +204,7 @@ func (p partsPlan) candidateOf(merged part) (candidate, bool) {
 			return candidate{}, false
 		}
 	}
-	return candidate{id: merged.ID, start: merged.Start, verified: merged.verified}, true
+	return candidate{id: merged.ID, start: merged.Start, verified: merged.verified || p.filter == nil}, true
 }
 
 // candidateQueue hands out candidates most recent first. It orders them

@@ -222,12 +222,23 @@ func writeBlockOf(t *testing.T, bkt objstore.Bucket, r schema.OffsetRange, tds .
 // duplicate spans, with the query evaluated over each trace as a
 // trace-by-ID lookup returns it whole.
 func TestSearchMatchesWholeTraces(t *testing.T) {
-	for _, lookup := range []bool{false, true} {
-		t.Run(fmt.Sprintf("lookup=%v", lookup), func(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		lookup, cache bool
+	}{
+		{"scan", false, true},
+		// Whole traces come from lookups by ID, not scans.
+		{"lookup", true, true},
+		// Every block is read for every search.
+		{"uncached", false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
 			cfg := DefaultConfig()
-			if lookup {
-				// Whole traces come from lookups by ID, not scans.
+			if tc.lookup {
 				cfg.WholeScanShare = 0
+			}
+			if !tc.cache {
+				cfg.SearchCacheBytes = 0
 			}
 			f := newBatchFixtureWith(t, cfg)
 			checkSearchMatchesWholeTraces(t, f)
@@ -280,7 +291,10 @@ func checkSearchMatchesWholeTraces(t *testing.T, f *batchFixture) {
 			}
 			return bytes.Compare(a.id[:], b.id[:])
 		})
-		for _, limit := range []int{0, 3} {
+		// A lazy search first, then an eager one, which fills the
+		// search cache with the blocks' matches; then both again, from
+		// the cache.
+		for _, limit := range []int{3, 0, 3, 0} {
 			res := search(t, f.q, query, limit)
 			var got, wantLines []string
 			for _, h := range res.Traces {
@@ -443,7 +457,15 @@ func TestLazySearchReadsFewTraces(t *testing.T) {
 		// The third most recent is in block 1: block 0 is not read.
 		{`{ name = "op-9" }`, 3, rare[:3], blocks - 1},
 		{`{ name = "nowhere" }`, 5, nil, blocks},
-		{`{ name = "op-9" }`, 0, rare, blocks}, // no limit: eager
+		// No limit: eager. The search cache holds the matches of the
+		// blocks scanned above: only block 0 is scanned.
+		{`{ name = "op-9" }`, 0, rare, 1},
+		// Again, from the search cache alone, lazy or not: a lazy search
+		// takes the matches the cache holds for the guesses it would
+		// make.
+		{`{ name = "op-9" }`, 3, rare[:3], 0},
+		{`{ name = "op-9" }`, 0, rare, 0},
+		{`{ name = "nowhere" }`, 5, nil, 0},
 	} {
 		before := promtest.Value(t, q.reg, "spanlog_querier_search_filter_scans_total")
 		res := search(t, q, tc.query, tc.limit)

@@ -1,0 +1,186 @@
+package querier
+
+import (
+	"bytes"
+	"container/list"
+	"slices"
+	"sync"
+	"unsafe"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// partList is what phase 1 of a search learns of one block: its parts in
+// trace ID order. It is never written once made, so searches share it.
+type partList struct {
+	parts []part
+
+	once   sync.Once
+	newest []int32
+}
+
+func newPartList(parts []part) *partList { return &partList{parts: slices.Clip(parts)} }
+
+// newestFirst returns the indexes of the parts in the order a candidate
+// queue takes them: latest start first, then lower trace ID (see
+// candidate.before). It is sorted once per list.
+func (l *partList) newestFirst() []int32 {
+	l.once.Do(func() {
+		l.newest = make([]int32, len(l.parts))
+		for i := range l.newest {
+			l.newest[i] = int32(i)
+		}
+		slices.SortFunc(l.newest, func(a, b int32) int {
+			pa, pb := &l.parts[a], &l.parts[b]
+			if pa.Start != pb.Start {
+				if pa.Start > pb.Start {
+					return -1
+				}
+				return 1
+			}
+			return bytes.Compare(pa.ID[:], pb.ID[:])
+		})
+	})
+	return l.newest
+}
+
+// bytes is about what the list holds in memory, its order included.
+func (l *partList) bytes() int64 {
+	n := int64(len(l.parts)) * int64(unsafe.Sizeof(part{})+4)
+	for i := range l.parts {
+		n += int64(len(l.parts[i].Root.Name) + len(l.parts[i].Root.Service))
+	}
+	return n + int64(unsafe.Sizeof(partList{}))
+}
+
+// searchCache keeps what phase 1 of searches learned of blocks, the most
+// recently used first, up to a number of bytes: a block's trace summaries
+// (per set of fields read), and the traces of a block that pass a query's
+// span filter (per query). Blocks never change once written (a block ID
+// names the offsets it holds, and a block rebuilt from them holds the
+// same spans), so neither goes stale; entries of blocks the blocklist no
+// longer holds are dropped after each poll. A search that hits it reads
+// neither the summary columns nor the filter's: a dashboard refreshed
+// over the same blocks scans only the blocks that are new.
+type searchCache struct {
+	max int64
+
+	mu      sync.Mutex
+	used    int64
+	lru     *list.List // of *cacheEntry, most recent first
+	entries map[cacheKey]*list.Element
+
+	requests  *prometheus.CounterVec
+	evictions prometheus.Counter
+	size      prometheus.GaugeFunc
+}
+
+type cacheKey struct {
+	block uuid.UUID
+	// what names what was read of the block: summary fields, or a query.
+	what string
+}
+
+type cacheEntry struct {
+	key   cacheKey
+	list  *partList
+	bytes int64
+}
+
+func newSearchCache(max int64, reg prometheus.Registerer) *searchCache {
+	c := &searchCache{max: max, lru: list.New(), entries: make(map[cacheKey]*list.Element)}
+	c.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "spanlog_querier_search_cache_requests_total",
+		Help: "Reads of a block's trace summaries or filter matches by searches, by whether the search cache held them (hit) or the block was read (miss).",
+	}, []string{"result"})
+	c.evictions = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "spanlog_querier_search_cache_evictions_total",
+		Help: "Entries the search cache dropped to stay within querier.search-cache-bytes.",
+	})
+	c.size = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "spanlog_querier_search_cache_bytes",
+		Help: "Bytes the search cache holds, bounded by querier.search-cache-bytes.",
+	}, func() float64 {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return float64(c.used)
+	})
+	reg.MustRegister(c.requests, c.evictions, c.size)
+	return c
+}
+
+// get returns the list cached under key, or reads it with read and
+// caches it if it fits. Two searches that miss at once both read; an
+// error is not cached.
+func (c *searchCache) get(key cacheKey, read func() ([]part, error)) (*partList, error) {
+	c.mu.Lock()
+	if e, ok := c.entries[key]; ok {
+		c.lru.MoveToFront(e)
+		c.mu.Unlock()
+		c.requests.WithLabelValues("hit").Inc()
+		return e.Value.(*cacheEntry).list, nil
+	}
+	c.mu.Unlock()
+	c.requests.WithLabelValues("miss").Inc()
+	parts, err := read()
+	if err != nil {
+		return nil, err
+	}
+	l := newPartList(parts)
+	c.add(key, l)
+	return l, nil
+}
+
+// peek returns the list cached under key, if it is.
+func (c *searchCache) peek(key cacheKey) (*partList, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[key]
+	if !ok {
+		return nil, false
+	}
+	c.lru.MoveToFront(e)
+	c.requests.WithLabelValues("hit").Inc()
+	return e.Value.(*cacheEntry).list, true
+}
+
+func (c *searchCache) add(key cacheKey, l *partList) {
+	n := l.bytes() + int64(len(key.what))
+	if n > c.max/4 {
+		// One block's list taking a large share would push out the
+		// rest for one search; it is read again when needed.
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.entries[key]; ok {
+		return
+	}
+	c.entries[key] = c.lru.PushFront(&cacheEntry{key: key, list: l, bytes: n})
+	c.used += n
+	for c.used > c.max {
+		c.remove(c.lru.Back())
+		c.evictions.Inc()
+	}
+}
+
+func (c *searchCache) remove(e *list.Element) {
+	ce := e.Value.(*cacheEntry)
+	c.lru.Remove(e)
+	delete(c.entries, ce.key)
+	c.used -= ce.bytes
+}
+
+// retain drops the entries of the blocks keep rejects.
+func (c *searchCache) retain(keep func(uuid.UUID) bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for e := c.lru.Front(); e != nil; {
+		next := e.Next()
+		if !keep(e.Value.(*cacheEntry).key.block) {
+			c.remove(e)
+		}
+		e = next
+	}
+}

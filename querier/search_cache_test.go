@@ -1,0 +1,118 @@
+package querier
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/spanlog/spanlog/internal/promtest"
+	"github.com/spanlog/spanlog/schema"
+)
+
+// partsOf returns n parts with IDs i<<8 for i in 0..n-1 and starts that
+// fall and rise again.
+func partsOf(n int) []part {
+	out := make([]part, n)
+	for i := range out {
+		out[i] = part{TraceSummary: schema.TraceSummary{ID: [16]byte{byte(i >> 8), byte(i)}, Start: uint64((i * 7) % 5)}, matched: true}
+	}
+	return out
+}
+
+func TestSearchCacheStaysWithinItsBytes(t *testing.T) {
+	one := newPartList(partsOf(100)).bytes() + int64(len("q"))
+	reg := prometheus.NewRegistry()
+	c := newSearchCache(4*one+one/2, reg) // four entries fit
+	blocks := make([]uuid.UUID, 6)
+	for i := range blocks {
+		blocks[i] = uuid.New()
+	}
+	reads := 0
+	get := func(b uuid.UUID) *partList {
+		t.Helper()
+		l, err := c.get(cacheKey{b, "q"}, func() ([]part, error) { reads++; return partsOf(100), nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	for _, b := range blocks[:4] {
+		get(b)
+	}
+	get(blocks[0]) // now the most recently used
+	if reads != 4 {
+		t.Fatalf("read %d lists for 4 blocks and a repeat", reads)
+	}
+	get(blocks[4]) // pushes out blocks[1], the least recently used
+	if c.used > c.max {
+		t.Errorf("holds %d bytes, over its %d", c.used, c.max)
+	}
+	if _, ok := c.peek(cacheKey{blocks[1], "q"}); ok {
+		t.Error("kept the least recently used entry past the bound")
+	}
+	for _, b := range []uuid.UUID{blocks[0], blocks[2], blocks[3], blocks[4]} {
+		if _, ok := c.peek(cacheKey{b, "q"}); !ok {
+			t.Errorf("dropped block %s, recently used", b)
+		}
+	}
+	if got := promtest.Value(t, reg, "spanlog_querier_search_cache_evictions_total"); got != 1 {
+		t.Errorf("evictions = %v, want 1", got)
+	}
+
+	// A list over a quarter of the bound is handed out, not kept.
+	big, err := c.get(cacheKey{blocks[5], "q"}, func() ([]part, error) { return partsOf(200), nil })
+	if err != nil || len(big.parts) != 200 {
+		t.Fatalf("large list: %d parts, %v", len(big.parts), err)
+	}
+	if _, ok := c.peek(cacheKey{blocks[5], "q"}); ok {
+		t.Error("kept a list over a quarter of the bound")
+	}
+
+	// An error is returned and not kept.
+	boom := errors.New("boom")
+	if _, err := c.get(cacheKey{blocks[5], "other"}, func() ([]part, error) { return nil, boom }); !errors.Is(err, boom) {
+		t.Errorf("error = %v, want %v", err, boom)
+	}
+	if _, ok := c.peek(cacheKey{blocks[5], "other"}); ok {
+		t.Error("kept a failed read")
+	}
+
+	// Blocks gone from the blocklist are dropped.
+	c.retain(func(id uuid.UUID) bool { return id == blocks[4] })
+	if len(c.entries) != 1 || c.lru.Len() != 1 || c.used != one {
+		t.Errorf("after retain: %d entries, %d in order, %d bytes; want 1, 1, %d", len(c.entries), c.lru.Len(), c.used, one)
+	}
+	if got := promtest.Value(t, reg, "spanlog_querier_search_cache_bytes"); got != float64(one) {
+		t.Errorf("bytes gauge = %v, want %d", got, one)
+	}
+}
+
+func TestSearchCacheOfNoBytesKeepsNothing(t *testing.T) {
+	c := newSearchCache(0, prometheus.NewRegistry())
+	for range 2 {
+		if _, err := c.get(cacheKey{uuid.Nil, "q"}, func() ([]part, error) { return partsOf(1), nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(c.entries) != 0 || c.used != 0 {
+		t.Errorf("holds %d entries, %d bytes", len(c.entries), c.used)
+	}
+}
+
+// TestPartListNewestFirst: the order is the candidate queue's.
+func TestPartListNewestFirst(t *testing.T) {
+	l := newPartList(partsOf(50))
+	order := l.newestFirst()
+	if len(order) != 50 {
+		t.Fatalf("%d indexes for 50 parts", len(order))
+	}
+	for i := 1; i < len(order); i++ {
+		a, b := l.parts[order[i-1]], l.parts[order[i]]
+		ca := candidate{id: a.ID, start: a.Start}
+		if !ca.before(candidate{id: b.ID, start: b.Start}) {
+			t.Fatalf("part %d (start %d) before part %d (start %d)", order[i-1], a.Start, order[i], b.Start)
+		}
+	}
+}
