@@ -30,7 +30,10 @@ const (
 	// 20,000-span row groups took 14.6 requests and 16.5 ms (p50, from
 	// MinIO); with this gap, 3.1 requests and 9.8 ms (BenchmarkTraceByIDBlocks,
 	// compacted=24h, warm; 64 KiB: 9 requests, 1 MiB: no faster). On object
-	// storage, reading a quarter MB more costs less than a request.
+	// storage, reading a quarter MB more costs less than a request. In a
+	// local file, where a read costs no round trip, a lookup merges with
+	// mergeGap (Reader.rowsGap): a search of 1.4 million spans that reads
+	// 20 traces whole took 10 to 25% less CPU.
 	rowsMergeGap = 256 << 10
 	// fetchParallelism caps the requests in flight for one prefetch.
 	fetchParallelism = 8

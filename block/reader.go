@@ -33,6 +33,11 @@ type Reader struct {
 	// indexed tells, per row group, whether the offset indexes of its
 	// columns are loaded.
 	indexed []atomic.Bool
+	// rowsGap is the largest gap between two ranges a lookup fetches in
+	// one read: rowsMergeGap on object storage, mergeGap in a local file,
+	// where a read costs no round trip and bytes read in vain cost their
+	// copy.
+	rowsGap int64
 }
 
 // traceIDBounds are the smallest and largest trace IDs of a row group.
@@ -98,7 +103,10 @@ func newReader(ctx context.Context, meta *schema.BlockMeta, obj objstore.ReaderA
 	if !ok {
 		return nil, errors.New("no trace_id column")
 	}
-	r := &Reader{meta: meta, obj: obj, file: file, traceIDColumn: col.ColumnIndex}
+	r := &Reader{meta: meta, obj: obj, file: file, traceIDColumn: col.ColumnIndex, rowsGap: rowsMergeGap}
+	if objstore.Local(obj) {
+		r.rowsGap = mergeGap
+	}
 	for i, rg := range file.RowGroups() {
 		chunk, ok := rg.ColumnChunks()[col.ColumnIndex].(*parquet.FileColumnChunk)
 		if !ok {

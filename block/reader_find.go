@@ -219,7 +219,7 @@ func (r *Reader) findRowSpans(ctx context.Context, g int, ids []pcommon.TraceID,
 	if len(ranges) == 0 {
 		return nil, nil, nil
 	}
-	fetched, err := prefetchMerged(ctx, r.obj, mergeRanges(ranges, rowsMergeGap))
+	fetched, err := prefetchMerged(ctx, r.obj, mergeRanges(ranges, r.rowsGap))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -345,7 +345,7 @@ func (r *Reader) readRowSpans(ctx context.Context, g int, spans []rowSpan, have 
 	}
 	fetched := have
 	if len(have.missing(ranges)) > 0 {
-		if fetched, err = prefetchMerged(ctx, r.obj, mergeRanges(ranges, rowsMergeGap)); err != nil {
+		if fetched, err = prefetchMerged(ctx, r.obj, mergeRanges(ranges, r.rowsGap)); err != nil {
 			return nil, err
 		}
 	}

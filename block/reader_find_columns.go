@@ -46,7 +46,7 @@ func (r *Reader) findColumnsInGroup(ctx context.Context, g int, plan *scanPlan, 
 		return nil, err
 	}
 	if len(fetched.missing(ranges)) > 0 {
-		if fetched, err = prefetchMerged(ctx, r.obj, mergeRanges(ranges, rowsMergeGap)); err != nil {
+		if fetched, err = prefetchMerged(ctx, r.obj, mergeRanges(ranges, r.rowsGap)); err != nil {
 			return nil, err
 		}
 	}

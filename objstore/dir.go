@@ -134,6 +134,9 @@ type fileReaderAt struct {
 
 func (f *fileReaderAt) Size() int64 { return f.size }
 
+// Local says a file's reads are local (see objstore.Local).
+func (f *fileReaderAt) Local() bool { return true }
+
 // List implements Bucket.
 func (d *Dir) List(ctx context.Context, prefix string, fn func(string) error) error {
 	if err := checkPrefix(prefix); err != nil {

@@ -21,6 +21,26 @@ func TestDirContract(t *testing.T) {
 	})
 }
 
+// TestDirReadsAreLocal: readers may read a file as they need, with no
+// round trip to save.
+func TestDirReadsAreLocal(t *testing.T) {
+	b, err := objstore.NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Upload(t.Context(), "t/x", strings.NewReader("x")); err != nil {
+		t.Fatal(err)
+	}
+	r, err := b.Open(t.Context(), "t/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if !objstore.Local(r) {
+		t.Error("a directory's file reads are not local")
+	}
+}
+
 // TestDirRemovesAbandonedUploads: the temporary file of an upload a crash
 // cut short is removed once it is older than the cutoff, with the
 // directories it leaves empty; one still being written, and every object,

@@ -85,6 +85,15 @@ func ReadAt(ctx context.Context, r io.ReaderAt, p []byte, off int64) (int, error
 	return r.ReadAt(p, off)
 }
 
+// Local reports whether reads of r are local, as those of a directory
+// bucket's files are: a read costs a system call, not a round trip, so a
+// reader fetches only the bytes it needs rather than merging ranges far
+// apart into fewer requests.
+func Local(r io.ReaderAt) bool {
+	l, ok := r.(interface{ Local() bool })
+	return ok && l.Local()
+}
+
 // SizedOpener is a Bucket that can open an object whose size the caller
 // already knows without asking the store for it: on S3, one request fewer
 // per object opened.

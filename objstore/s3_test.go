@@ -108,6 +108,9 @@ func TestS3(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer r.Close()
+		if objstore.Local(r) {
+			t.Error("an S3 object's reads are local")
+		}
 		across := make([]byte, 1<<20)
 		off := int64(5<<20 - 1000) // spans the first two parts
 		if _, err := r.ReadAt(across, off); err != nil || !bytes.Equal(across, want[off:off+int64(len(across))]) {
