@@ -331,6 +331,26 @@ func TestScanWhere(t *testing.T) {
 			t.Errorf("%s: %d rows, want %d", tc.name, i, len(want))
 		}
 		t.Logf("%s: %d of %d rows", tc.name, len(want), len(full))
+
+		// TracesWhere names the traces of those rows, each once, in
+		// order, without reading the spans' trace IDs; traces go on
+		// across row groups here (300 rows a group).
+		var wantIDs, gotIDs [][16]byte
+		for i := range want {
+			if n := len(wantIDs); n == 0 || wantIDs[n-1] != want[i].TraceID {
+				wantIDs = append(wantIDs, want[i].TraceID)
+			}
+		}
+		ok, err := r.TracesWhere(ctx, tc.tests, nil, func(id [16]byte) error {
+			gotIDs = append(gotIDs, id)
+			return nil
+		})
+		if err != nil || !ok {
+			t.Fatalf("%s: TracesWhere: %v, %v", tc.name, ok, err)
+		}
+		if !slices.Equal(gotIDs, wantIDs) {
+			t.Errorf("%s: TracesWhere gave %d traces, want %d", tc.name, len(gotIDs), len(wantIDs))
+		}
 		if tc.name == "one name" && (asked == 0 || asked >= len(full)/4) {
 			t.Errorf("one name: the test ran %d times for %d rows, not once per distinct name and row group", asked, len(full))
 		}

@@ -82,6 +82,15 @@ func (r *Reader) rowTests(tests []RowTest) ([]rowTest, error) {
 // page from its decoded values, without a parquet.Value per row, and a
 // dictionary-encoded column's test runs once per distinct value.
 func (r *Reader) selectRows(ctx context.Context, g int, tests []rowTest) ([]bool, bool, error) {
+	fetched, err := r.fetchChunks(ctx, g, testLeaves(tests))
+	if err != nil {
+		return nil, false, err
+	}
+	return selectFetched(ctx, fetched, r.file.RowGroups()[g].NumRows(), tests)
+}
+
+// testLeaves returns the leaf columns tests read.
+func testLeaves(tests []rowTest) []int {
 	var leaves []int
 	for _, t := range tests {
 		if t.list != nil {
@@ -90,11 +99,14 @@ func (r *Reader) selectRows(ctx context.Context, g int, tests []rowTest) ([]bool
 			leaves = append(leaves, t.column)
 		}
 	}
-	fetched, err := r.fetchChunks(ctx, g, leaves)
-	if err != nil {
-		return nil, false, err
-	}
-	keep := make([]bool, r.file.RowGroups()[g].NumRows())
+	return leaves
+}
+
+// selectFetched is selectRows of a row group of rows rows whose columns
+// tests read are in fetched.
+func selectFetched(ctx context.Context, fetched fetchedChunks, rows int64, tests []rowTest) ([]bool, bool, error) {
+	var err error
+	keep := make([]bool, rows)
 	for i := range keep {
 		keep[i] = true
 	}

@@ -181,6 +181,15 @@ func TestReadsFormatV1Blocks(t *testing.T) {
 	}
 	defer r.Close()
 
+	called := false
+	ok, err := r.TracesWhere(ctx, []block.RowTest{{Column: schema.ColumnKind, Keep: func(*schema.SpanRow) bool { return true }}}, nil, func([16]byte) error {
+		called = true
+		return nil
+	})
+	if ok || err != nil || called {
+		t.Errorf("TracesWhere of a v1 block: %v, %v, called %v; want false, nil, not called", ok, err, called)
+	}
+
 	var rows []schema.SpanRow
 	if err := r.Iterate(ctx, func(row *schema.SpanRow) error {
 		if row.Trace != nil {
