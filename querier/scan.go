@@ -337,11 +337,9 @@ func (ts *tenantScan) blockParts(ctx context.Context, m *schema.BlockMeta) (*par
 	if matched != nil && !p.everyPart() {
 		return matched, nil
 	}
-	summaries, err := ts.q.searchCache.get(cacheKey{m.BlockID, fmt.Sprintf("summaries %d", p.fields)}, func() ([]part, error) {
-		return p.summaryParts(ctx, r, m.TotalTraces)
-	})
+	summaries, err := ts.summaries(ctx, r, m, p.fields)
 	if err != nil {
-		return nil, fmt.Errorf("read block %s/%s: %w", m.Tenant, m.BlockID, err)
+		return nil, err
 	}
 	if matched == nil {
 		return summaries, nil
@@ -355,13 +353,53 @@ func (ts *tenantScan) matchesKey(m *schema.BlockMeta) cacheKey {
 	return cacheKey{m.BlockID, "matches " + ts.plan.key}
 }
 
+// summaries returns a part for each trace of one block, with the summary
+// fields fields (see partsPlan.summaryParts), from the search cache when
+// it holds them.
+func (ts *tenantScan) summaries(ctx context.Context, r *block.Reader, m *schema.BlockMeta, fields block.SummaryFields) (*partList, error) {
+	l, err := ts.q.searchCache.get(cacheKey{m.BlockID, fmt.Sprintf("summaries %d", fields)}, func() ([]part, error) {
+		return partsPlan{fields: fields}.summaryParts(ctx, r, m.TotalTraces)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read block %s/%s: %w", m.Tenant, m.BlockID, err)
+	}
+	return l, nil
+}
+
 // matchedParts returns the parts of the traces of one block with a span
 // that passes the filter (see partsPlan.matchedParts), from the search
 // cache when it holds them.
+//
+// When the filter's conditions are all tests of single columns, the
+// block tells the traces of the spans that pass without their trace IDs
+// (block.Reader.TracesWhere), and their starts come from the summaries.
+// Otherwise the scan knows of each trace the starts of the spans that
+// passed, a loose bound of the trace's start: phase 2 reads every candidate whose
+// bound is above the limit's floor, which is a trace's start, and with
+// spans that pass late in their traces (a service called at the end)
+// it read seven times the limit. A block that stores its summaries
+// gives each trace's start there, from columns a tenth the size of the
+// spans' that the cache mostly holds already, and the bound is exact for
+// a trace the block holds whole.
 func (ts *tenantScan) matchedParts(ctx context.Context, r *block.Reader, m *schema.BlockMeta) (*partList, error) {
 	l, err := ts.q.searchCache.get(ts.matchesKey(m), func() ([]part, error) {
 		ts.q.metrics.filterScans.Inc()
-		return ts.plan.matchedParts(ctx, r)
+		if m.Format != schema.BlockFormatV2 {
+			return ts.plan.matchedParts(ctx, r)
+		}
+		summaries, err := ts.summaries(ctx, r, m, 0)
+		if err != nil {
+			return nil, err
+		}
+		if matched, ok, err := ts.plan.tracesWhere(ctx, r, summaries.parts); ok || err != nil {
+			return matched, err
+		}
+		matched, err := ts.plan.matchedParts(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		startsFromSummaries(matched, summaries.parts)
+		return matched, nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("scan block %s/%s: %w", m.Tenant, m.BlockID, err)
@@ -438,7 +476,7 @@ func (ts *tenantScan) visitWhole(ctx context.Context, cands *candidateQueue) err
 				matched++
 			}
 		}
-		if _, full := ts.currentFloor(); ts.plan.lazy && !full && lazyTooCostly(ts.limit, read, matched) {
+		if _, full := ts.currentFloor(); ts.plan.lazy && !full && lazyTooCostly(ts.limit, read, matched, ts.plan.lazyReads()) {
 			if err := ts.narrow(ctx, cands); err != nil {
 				return err
 			}
@@ -493,16 +531,21 @@ func (ts *tenantScan) verify(ctx context.Context, cands []candidate) ([]candidat
 // may expect to read whole before a scan of the filter's columns costs
 // less: a lookup by ID costs about a page of each of some 25 columns, a
 // scan a few columns of every span.
-const lazyReads = 4
+func (p partsPlan) lazyReads() int {
+	if p.filter != nil && p.filter.cols&(block.SpanAttrs|block.ResourceAttrs) != 0 {
+		return 4
+	}
+	return 1
+}
 
 // lazyTooCostly reports whether a lazy search that read read traces whole,
-// of which matched matched, would read more than lazyReads times the limit
-// at that rate before it has limit hits.
-func lazyTooCostly(limit, read, matched int) bool {
+// of which matched matched, would read more than reads times the limit at
+// that rate before it has limit hits.
+func lazyTooCostly(limit, read, matched, reads int) bool {
 	if matched == 0 {
 		return true
 	}
-	return (limit-matched)*read/matched > lazyReads*limit
+	return (limit-matched)*read/matched > reads*limit
 }
 
 // narrow ends a lazy search's guesswork: it scans the blocks read so far
@@ -536,7 +579,12 @@ func (ts *tenantScan) narrow(ctx context.Context, cands *candidateQueue) error {
 		return err
 	}
 	ts.plan.lazy = false
-	cands.keep(func(c candidate) bool { return c.block != nil || c.verified || matched[c.id] })
+	for i := range *cands {
+		if c := &(*cands)[i]; matched[c.id] {
+			c.verified = true // not to be checked again
+		}
+	}
+	cands.keep(func(c candidate) bool { return c.block != nil || c.verified })
 	return nil
 }
 

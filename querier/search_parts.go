@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"container/heap"
 	"context"
+	"fmt"
 	"slices"
 
 	"github.com/spanlog/spanlog/block"
@@ -79,6 +80,43 @@ func (p partsPlan) summaryParts(ctx context.Context, r *block.Reader, traces int
 		return nil
 	})
 	return out, err
+}
+
+// tracesWhere returns, in trace ID order, the parts of the traces of the
+// block r reads with a span that passes the filter, each with the start
+// of its summary in summaries (the block's, in trace ID order), when the
+// filter's conditions are all tests of single columns and the block
+// stores its summaries; ok is false otherwise, and nothing is read.
+func (p partsPlan) tracesWhere(ctx context.Context, r *block.Reader, summaries []part) (out []part, ok bool, err error) {
+	tests, rest, _ := p.filter.rowTests()
+	if rest != 0 || len(tests) == 0 {
+		return nil, false, nil
+	}
+	ok, err = r.TracesWhere(ctx, tests, p.filter.rulesOut, func(id [16]byte) error {
+		for len(summaries) > 0 && bytes.Compare(summaries[0].ID[:], id[:]) < 0 {
+			summaries = summaries[1:]
+		}
+		if len(summaries) == 0 || summaries[0].ID != id {
+			return fmt.Errorf("trace %x has no summary", id)
+		}
+		out = append(out, part{TraceSummary: schema.TraceSummary{ID: id, Start: summaries[0].Start}, matched: true, verified: true})
+		return nil
+	})
+	return out, ok, err
+}
+
+// startsFromSummaries sets the start of each of matched to its
+// summary's, the earliest of all the trace's spans in the block, which is
+// never later. Both are in trace ID order.
+func startsFromSummaries(matched, summaries []part) {
+	for i := range matched {
+		for len(summaries) > 0 && bytes.Compare(summaries[0].ID[:], matched[i].ID[:]) < 0 {
+			summaries = summaries[1:]
+		}
+		if len(summaries) > 0 && summaries[0].ID == matched[i].ID {
+			matched[i].Start = min(matched[i].Start, summaries[0].Start)
+		}
+	}
 }
 
 // joinParts returns the parts of an eager search with trace-level
