@@ -28,7 +28,7 @@ type Config struct {
 	// SearchCacheBytes bounds the search cache: what searches learned of
 	// blocks (their trace summaries, and the traces that pass a query's
 	// span filter), kept for the next search, most recently used first.
-	// About 130 bytes per trace of a block's summaries, 130 per trace a
+	// About 110 bytes per trace of a block's summaries, 110 per trace a
 	// filter matched; a block's entry over a quarter of it is not kept. 0
 	// keeps nothing. Default 64 MiB.
 	SearchCacheBytes int64 `yaml:"search-cache-bytes" help:"Most bytes of block trace summaries and filter matches kept between searches (0: none)."`
