@@ -28,9 +28,9 @@ type Config struct {
 	// SearchCacheBytes bounds the search cache: what searches learned of
 	// blocks (their trace summaries, and the traces that pass a query's
 	// span filter), kept for the next search, most recently used first.
-	// About 110 bytes per trace of a block's summaries, 110 per trace a
-	// filter matched; a block's entry over a quarter of it is not kept. 0
-	// keeps nothing. Default 64 MiB.
+	// 28 bytes per trace of a block's summaries (110 with their ends or
+	// roots), 28 per trace a filter matched; a block's entry over a
+	// quarter of it is not kept. 0 keeps nothing. Default 64 MiB.
 	SearchCacheBytes int64 `yaml:"search-cache-bytes" help:"Most bytes of block trace summaries and filter matches kept between searches (0: none)."`
 	// Group is the consumer group queriers share the partitions' live
 	// tails through: each partition is consumed by one querier, which

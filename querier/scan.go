@@ -213,7 +213,7 @@ func (ts *tenantScan) candidates(ctx context.Context) (*candidateQueue, error) {
 		}
 		for _, l := range lists {
 			if l != nil {
-				sources = append(sources, l.parts)
+				sources = append(sources, l.all())
 			}
 		}
 		ts.read = ts.metas
@@ -292,7 +292,7 @@ func (ts *tenantScan) readUnread(ctx context.Context, cands *candidateQueue) err
 		// rest.
 		var read []candidate
 		for _, k := range parts[i].newestFirst() {
-			c, ok := ts.plan.candidateOf(parts[i].parts[k])
+			c, ok := ts.plan.candidateOf(parts[i].at(int(k)))
 			if !ok || b.after != nil && !b.after.before(c) {
 				continue
 			}
@@ -344,7 +344,7 @@ func (ts *tenantScan) blockParts(ctx context.Context, m *schema.BlockMeta) (*par
 	if matched == nil {
 		return summaries, nil
 	}
-	return newPartList(joinParts(summaries.parts, matched.parts)), nil
+	return newPartList(joinParts(summaries.all(), matched.all())), nil
 }
 
 // matchesKey is the search cache's key of the block's matches of the
@@ -391,14 +391,14 @@ func (ts *tenantScan) matchedParts(ctx context.Context, r *block.Reader, m *sche
 		if err != nil {
 			return nil, err
 		}
-		if matched, ok, err := ts.plan.tracesWhere(ctx, r, summaries.parts); ok || err != nil {
+		if matched, ok, err := ts.plan.tracesWhere(ctx, r, summaries); ok || err != nil {
 			return matched, err
 		}
 		matched, err := ts.plan.matchedParts(ctx, r)
 		if err != nil {
 			return nil, err
 		}
-		startsFromSummaries(matched, summaries.parts)
+		startsFromSummaries(matched, summaries)
 		return matched, nil
 	})
 	if err != nil {
@@ -569,8 +569,8 @@ func (ts *tenantScan) narrow(ctx context.Context, cands *candidateQueue) error {
 		}
 		mu.Lock()
 		defer mu.Unlock()
-		for _, p := range parts.parts {
-			matched[p.ID] = true
+		for i := range parts.len() {
+			matched[parts.id(i)] = true
 		}
 		return nil
 	})

@@ -9,37 +9,110 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/spanlog/spanlog/schema"
 )
 
 // partList is what phase 1 of a search learns of one block: its parts in
 // trace ID order. It is never written once made, so searches share it.
+//
+// Most lists are of bare parts: a trace ID and a start (the summaries a
+// search without trace-level conditions reads, the matches of a filter),
+// all matched and verified alike. Those are held as the IDs and starts
+// alone, 28 bytes a part with the order rather than 108, so that the
+// search cache holds the summaries of blocks four times the size.
 type partList struct {
-	parts []part
+	// full holds the parts, or, for a lean list, is nil and ids and
+	// starts hold them, each with the flags matched and verified.
+	full              []part
+	ids               [][16]byte
+	starts            []uint64
+	matched, verified bool
 
 	once   sync.Once
 	newest []int32
 }
 
-func newPartList(parts []part) *partList { return &partList{parts: slices.Clip(parts)} }
+func newPartList(parts []part) *partList {
+	lean := true
+	for i := range parts {
+		p := &parts[i]
+		if p.End != 0 || p.Spans != 0 || p.Errors != 0 || p.Root != (schema.RootSpan{}) ||
+			p.matched != parts[0].matched || p.verified != parts[0].verified {
+			lean = false
+			break
+		}
+	}
+	if !lean || len(parts) == 0 {
+		return &partList{full: slices.Clip(parts)}
+	}
+	l := &partList{ids: make([][16]byte, len(parts)), starts: make([]uint64, len(parts)), matched: parts[0].matched, verified: parts[0].verified}
+	for i := range parts {
+		l.ids[i], l.starts[i] = parts[i].ID, parts[i].Start
+	}
+	return l
+}
+
+func (l *partList) len() int {
+	if l.full != nil {
+		return len(l.full)
+	}
+	return len(l.ids)
+}
+
+func (l *partList) id(i int) [16]byte {
+	if l.full != nil {
+		return l.full[i].ID
+	}
+	return l.ids[i]
+}
+
+func (l *partList) start(i int) uint64 {
+	if l.full != nil {
+		return l.full[i].Start
+	}
+	return l.starts[i]
+}
+
+// at returns part i.
+func (l *partList) at(i int) part {
+	if l.full != nil {
+		return l.full[i]
+	}
+	return part{TraceSummary: schema.TraceSummary{ID: l.ids[i], Start: l.starts[i]}, matched: l.matched, verified: l.verified}
+}
+
+// all returns the parts, made anew for a lean list.
+func (l *partList) all() []part {
+	if l.full != nil || l.len() == 0 {
+		return l.full
+	}
+	out := make([]part, l.len())
+	for i := range out {
+		out[i] = l.at(i)
+	}
+	return out
+}
 
 // newestFirst returns the indexes of the parts in the order a candidate
 // queue takes them: latest start first, then lower trace ID (see
 // candidate.before). It is sorted once per list.
 func (l *partList) newestFirst() []int32 {
 	l.once.Do(func() {
-		l.newest = make([]int32, len(l.parts))
+		l.newest = make([]int32, l.len())
 		for i := range l.newest {
 			l.newest[i] = int32(i)
 		}
 		slices.SortFunc(l.newest, func(a, b int32) int {
-			pa, pb := &l.parts[a], &l.parts[b]
-			if pa.Start != pb.Start {
-				if pa.Start > pb.Start {
+			sa, sb := l.start(int(a)), l.start(int(b))
+			if sa != sb {
+				if sa > sb {
 					return -1
 				}
 				return 1
 			}
-			return bytes.Compare(pa.ID[:], pb.ID[:])
+			ia, ib := l.id(int(a)), l.id(int(b))
+			return bytes.Compare(ia[:], ib[:])
 		})
 	})
 	return l.newest
@@ -47,11 +120,15 @@ func (l *partList) newestFirst() []int32 {
 
 // bytes is about what the list holds in memory, its order included.
 func (l *partList) bytes() int64 {
-	n := int64(len(l.parts)) * int64(unsafe.Sizeof(part{})+4)
-	for i := range l.parts {
-		n += int64(len(l.parts[i].Root.Name) + len(l.parts[i].Root.Service))
+	n := int64(unsafe.Sizeof(partList{}))
+	if l.full == nil {
+		return n + int64(l.len())*(16+8+4)
 	}
-	return n + int64(unsafe.Sizeof(partList{}))
+	n += int64(len(l.full)) * int64(unsafe.Sizeof(part{})+4)
+	for i := range l.full {
+		n += int64(len(l.full[i].Root.Name) + len(l.full[i].Root.Service))
+	}
+	return n
 }
 
 // searchCache keeps what phase 1 of searches learned of blocks, the most

@@ -2,6 +2,7 @@ package querier
 
 import (
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/google/uuid"
@@ -63,8 +64,8 @@ func TestSearchCacheStaysWithinItsBytes(t *testing.T) {
 
 	// A list over a quarter of the bound is handed out, not kept.
 	big, err := c.get(cacheKey{blocks[5], "q"}, func() ([]part, error) { return partsOf(200), nil })
-	if err != nil || len(big.parts) != 200 {
-		t.Fatalf("large list: %d parts, %v", len(big.parts), err)
+	if err != nil || big.len() != 200 {
+		t.Fatalf("large list: %d parts, %v", big.len(), err)
 	}
 	if _, ok := c.peek(cacheKey{blocks[5], "q"}); ok {
 		t.Error("kept a list over a quarter of the bound")
@@ -101,18 +102,61 @@ func TestSearchCacheOfNoBytesKeepsNothing(t *testing.T) {
 	}
 }
 
-// TestPartListNewestFirst: the order is the candidate queue's.
+// TestPartListNewestFirst: the order is the candidate queue's, of lean
+// lists and full ones.
 func TestPartListNewestFirst(t *testing.T) {
-	l := newPartList(partsOf(50))
-	order := l.newestFirst()
-	if len(order) != 50 {
-		t.Fatalf("%d indexes for 50 parts", len(order))
-	}
-	for i := 1; i < len(order); i++ {
-		a, b := l.parts[order[i-1]], l.parts[order[i]]
-		ca := candidate{id: a.ID, start: a.Start}
-		if !ca.before(candidate{id: b.ID, start: b.Start}) {
-			t.Fatalf("part %d (start %d) before part %d (start %d)", order[i-1], a.Start, order[i], b.Start)
+	full := partsOf(50)
+	full[7].Root.Name = "root" // not a bare part: the list holds them all
+	for _, l := range []*partList{newPartList(partsOf(50)), newPartList(full)} {
+		order := l.newestFirst()
+		if len(order) != 50 {
+			t.Fatalf("%d indexes for 50 parts", len(order))
 		}
+		for i := 1; i < len(order); i++ {
+			a, b := l.at(int(order[i-1])), l.at(int(order[i]))
+			ca := candidate{id: a.ID, start: a.Start}
+			if !ca.before(candidate{id: b.ID, start: b.Start}) {
+				t.Fatalf("lean %v: part %d (start %d) before part %d (start %d)", l.full == nil, order[i-1], a.Start, order[i], b.Start)
+			}
+		}
+	}
+}
+
+// TestPartListHoldsBarePartsLean: a list of bare parts (an ID, a start,
+// the same flags) holds them lean and gives them back as they were; any
+// other part makes the list hold them whole.
+func TestPartListHoldsBarePartsLean(t *testing.T) {
+	bare := partsOf(20)
+	for i := range bare {
+		bare[i].verified = true
+	}
+	withEnd := partsOf(20)
+	withEnd[3].End = 99
+	mixed := partsOf(20)
+	mixed[5].verified = true
+	for _, tc := range []struct {
+		name  string
+		parts []part
+		lean  bool
+	}{
+		{"bare", bare, true},
+		{"an end", withEnd, false},
+		{"mixed flags", mixed, false},
+	} {
+		l := newPartList(slices.Clone(tc.parts))
+		if lean := l.full == nil; lean != tc.lean {
+			t.Errorf("%s: lean %v, want %v", tc.name, lean, tc.lean)
+		}
+		if !slices.Equal(l.all(), tc.parts) || l.len() != len(tc.parts) {
+			t.Errorf("%s: the list gives back other parts", tc.name)
+		}
+		for i := range tc.parts {
+			if l.at(i) != tc.parts[i] || l.id(i) != tc.parts[i].ID || l.start(i) != tc.parts[i].Start {
+				t.Errorf("%s: part %d is %+v, want %+v", tc.name, i, l.at(i), tc.parts[i])
+			}
+		}
+	}
+	if lean, whole := newPartList(bare).bytes(), newPartList(withEnd).bytes(); lean*3 > whole {
+		t.Errorf("a lean list takes %d bytes, a whole one %d", lean, whole)
 	}
 }

@@ -84,37 +84,47 @@ func (p partsPlan) summaryParts(ctx context.Context, r *block.Reader, traces int
 
 // tracesWhere returns, in trace ID order, the parts of the traces of the
 // block r reads with a span that passes the filter, each with the start
-// of its summary in summaries (the block's, in trace ID order), when the
-// filter's conditions are all tests of single columns and the block
-// stores its summaries; ok is false otherwise, and nothing is read.
-func (p partsPlan) tracesWhere(ctx context.Context, r *block.Reader, summaries []part) (out []part, ok bool, err error) {
+// of its summary in summaries (the block's), when the filter's conditions
+// are all tests of single columns and the block stores its summaries; ok
+// is false otherwise, and nothing is read.
+func (p partsPlan) tracesWhere(ctx context.Context, r *block.Reader, summaries *partList) (out []part, ok bool, err error) {
 	tests, rest, _ := p.filter.rowTests()
 	if rest != 0 || len(tests) == 0 {
 		return nil, false, nil
 	}
+	next := 0
 	ok, err = r.TracesWhere(ctx, tests, p.filter.rulesOut, func(id [16]byte) error {
-		for len(summaries) > 0 && bytes.Compare(summaries[0].ID[:], id[:]) < 0 {
-			summaries = summaries[1:]
-		}
-		if len(summaries) == 0 || summaries[0].ID != id {
+		next = summaryOf(summaries, next, id)
+		if next == summaries.len() || summaries.id(next) != id {
 			return fmt.Errorf("trace %x has no summary", id)
 		}
-		out = append(out, part{TraceSummary: schema.TraceSummary{ID: id, Start: summaries[0].Start}, matched: true, verified: true})
+		out = append(out, part{TraceSummary: schema.TraceSummary{ID: id, Start: summaries.start(next)}, matched: true, verified: true})
 		return nil
 	})
 	return out, ok, err
 }
 
+// summaryOf returns the index of the first of summaries from from on
+// whose ID is not below id.
+func summaryOf(summaries *partList, from int, id [16]byte) int {
+	for from < summaries.len() {
+		if s := summaries.id(from); bytes.Compare(s[:], id[:]) >= 0 {
+			break
+		}
+		from++
+	}
+	return from
+}
+
 // startsFromSummaries sets the start of each of matched to its
 // summary's, the earliest of all the trace's spans in the block, which is
 // never later. Both are in trace ID order.
-func startsFromSummaries(matched, summaries []part) {
+func startsFromSummaries(matched []part, summaries *partList) {
+	next := 0
 	for i := range matched {
-		for len(summaries) > 0 && bytes.Compare(summaries[0].ID[:], matched[i].ID[:]) < 0 {
-			summaries = summaries[1:]
-		}
-		if len(summaries) > 0 && summaries[0].ID == matched[i].ID {
-			matched[i].Start = min(matched[i].Start, summaries[0].Start)
+		next = summaryOf(summaries, next, matched[i].ID)
+		if next < summaries.len() && summaries.id(next) == matched[i].ID {
+			matched[i].Start = min(matched[i].Start, summaries.start(next))
 		}
 	}
 }
@@ -150,6 +160,8 @@ func (p partsPlan) matchedParts(ctx context.Context, r *block.Reader) ([]part, e
 	flush := func() {
 		if current.matched {
 			current.verified = true
+			// Spans only told the trace's first row: a bare part.
+			current.Spans = 0
 			out = append(out, current)
 		}
 	}
