@@ -26,12 +26,13 @@ type Config struct {
 	// of KiB to a few MiB). Default 2000.
 	OpenBlocks int `yaml:"open-blocks" help:"Block readers kept open between requests (footers, bloom filters, page indexes)."`
 	// SearchCacheBytes bounds the search cache: what searches learned of
-	// blocks (their trace summaries, and the traces that pass a query's
-	// span filter), kept for the next search, most recently used first.
-	// 28 bytes per trace of a block's summaries (110 with their ends or
-	// roots), 28 per trace a filter matched; a block's entry over a
+	// blocks (their trace summaries, the traces that pass a query's span
+	// filter, the rows of the traces read whole), kept for the next
+	// search, most recently used first. 28 bytes per trace of a block's
+	// summaries (110 with their ends or roots), 28 per trace a filter
+	// matched, a few KB per trace read whole; a block's entry over a
 	// quarter of it is not kept. 0 keeps nothing. Default 64 MiB.
-	SearchCacheBytes int64 `yaml:"search-cache-bytes" help:"Most bytes of block trace summaries and filter matches kept between searches (0: none)."`
+	SearchCacheBytes int64 `yaml:"search-cache-bytes" help:"Most bytes of what searches read of blocks (trace summaries, filter matches, traces read whole) kept for the next searches (0: none)."`
 	// Group is the consumer group queriers share the partitions' live
 	// tails through: each partition is consumed by one querier, which
 	// answers the others for it. Default "spanlog-queriers".

@@ -379,10 +379,19 @@ func (ts *tenantScan) wholeTraces(ctx context.Context, cands []candidate) ([][]s
 func (ts *tenantScan) blockRows(ctx context.Context, ids []pcommon.TraceID, cols block.Columns, keys []string, found func(pcommon.TraceID, []schema.SpanRow) error) error {
 	jobs := ts.q.planLookup([]string{ts.tenant}, ids, ts.tr)
 	read, err := ts.q.lookupBlocks(ctx, jobs, nil, func(ctx context.Context, r *block.Reader, m *schema.BlockMeta, want []pcommon.TraceID) error {
-		if int64(len(want))*ts.q.cfg.WholeScanShare > m.TotalTraces {
-			return r.ScanTraces(ctx, cols, keys, want, found)
+		// The traces the search cache holds of this block need no read.
+		want, err := ts.q.searchCache.cachedRows(m, want, cols, keys, found)
+		if err != nil || len(want) == 0 {
+			return err
 		}
-		return r.FindTraceColumns(ctx, cols, keys, want, found)
+		keep := func(id pcommon.TraceID, rows []schema.SpanRow) error {
+			ts.q.searchCache.addRows(m, id, cols, keys, rows)
+			return found(id, rows)
+		}
+		if int64(len(want))*ts.q.cfg.WholeScanShare > m.TotalTraces {
+			return r.ScanTraces(ctx, cols, keys, want, keep)
+		}
+		return r.FindTraceColumns(ctx, cols, keys, want, keep)
 	})
 	ts.partial.Add(read.partial)
 	return err

@@ -160,8 +160,9 @@ type cacheKey struct {
 }
 
 type cacheEntry struct {
-	key   cacheKey
-	list  *partList
+	key cacheKey
+	// value is a *partList, or a traceRowsEntry.
+	value any
 	bytes int64
 }
 
@@ -169,7 +170,7 @@ func newSearchCache(max int64, reg prometheus.Registerer) *searchCache {
 	c := &searchCache{max: max, lru: list.New(), entries: make(map[cacheKey]*list.Element)}
 	c.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "spanlog_querier_search_cache_requests_total",
-		Help: "Reads of a block's trace summaries or filter matches by searches, by whether the search cache held them (hit) or the block was read (miss).",
+		Help: "Reads of a block's trace summaries, filter matches or traces read whole by searches, by whether the search cache held them (hit) or the block was read (miss).",
 	}, []string{"result"})
 	c.evictions = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "spanlog_querier_search_cache_evictions_total",
@@ -191,26 +192,31 @@ func newSearchCache(max int64, reg prometheus.Registerer) *searchCache {
 // caches it if it fits. Two searches that miss at once both read; an
 // error is not cached.
 func (c *searchCache) get(key cacheKey, read func() ([]part, error)) (*partList, error) {
-	c.mu.Lock()
-	if e, ok := c.entries[key]; ok {
-		c.lru.MoveToFront(e)
-		c.mu.Unlock()
-		c.requests.WithLabelValues("hit").Inc()
-		return e.Value.(*cacheEntry).list, nil
+	if v, ok := c.peekValue(key); ok {
+		return v.(*partList), nil
 	}
-	c.mu.Unlock()
 	c.requests.WithLabelValues("miss").Inc()
 	parts, err := read()
 	if err != nil {
 		return nil, err
 	}
 	l := newPartList(parts)
-	c.add(key, l)
+	c.add(key, l, l.bytes())
 	return l, nil
 }
 
 // peek returns the list cached under key, if it is.
 func (c *searchCache) peek(key cacheKey) (*partList, bool) {
+	v, ok := c.peekValue(key)
+	if !ok {
+		return nil, false
+	}
+	return v.(*partList), true
+}
+
+// peekValue returns what is cached under key, if anything is, and counts
+// a hit.
+func (c *searchCache) peekValue(key cacheKey) (any, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.entries[key]
@@ -219,11 +225,12 @@ func (c *searchCache) peek(key cacheKey) (*partList, bool) {
 	}
 	c.lru.MoveToFront(e)
 	c.requests.WithLabelValues("hit").Inc()
-	return e.Value.(*cacheEntry).list, true
+	return e.Value.(*cacheEntry).value, true
 }
 
-func (c *searchCache) add(key cacheKey, l *partList) {
-	n := l.bytes() + int64(len(key.what))
+// add caches value, of about n bytes, under key.
+func (c *searchCache) add(key cacheKey, value any, n int64) {
+	n += int64(len(key.what))
 	if n > c.max/4 {
 		// One block's list taking a large share would push out the
 		// rest for one search; it is read again when needed.
@@ -234,7 +241,7 @@ func (c *searchCache) add(key cacheKey, l *partList) {
 	if _, ok := c.entries[key]; ok {
 		return
 	}
-	c.entries[key] = c.lru.PushFront(&cacheEntry{key: key, list: l, bytes: n})
+	c.entries[key] = c.lru.PushFront(&cacheEntry{key: key, value: value, bytes: n})
 	c.used += n
 	for c.used > c.max {
 		c.remove(c.lru.Back())

@@ -160,3 +160,54 @@ func TestPartListHoldsBarePartsLean(t *testing.T) {
 		t.Errorf("a lean list takes %d bytes, a whole one %d", lean, whole)
 	}
 }
+
+// TestSearchCacheServesARepeatedSearch: a search repeated over the same
+// blocks reads nothing of them again (the summaries, the matches and the
+// traces read whole all come from the search cache) and answers the same.
+func TestSearchCacheServesARepeatedSearch(t *testing.T) {
+	f := newBatchFixture(t)
+	misses := func() float64 {
+		return promtest.Value(t, f.q.reg, "spanlog_querier_search_cache_requests_total", "result", "miss")
+	}
+	for _, query := range []string{`{ }`, `{ span.n = 9 }`, `{ name = "op-1" } && { span.n >= 4 }`, `{ traceDuration > 100ms }`} {
+		for _, limit := range []int{3, 0} {
+			first := search(t, f.q, query, limit)
+			before := misses()
+			again := search(t, f.q, query, limit)
+			if m := misses(); m != before {
+				t.Errorf("%s limit %d: searched again, the cache missed %v times", query, limit, m-before)
+			}
+			if len(first.Traces) == 0 || !slices.EqualFunc(first.Traces, again.Traces, func(a, b *TraceHit) bool {
+				return a.TraceID == b.TraceID && a.StartUnixNano == b.StartUnixNano && len(a.Spans) == len(b.Spans)
+			}) {
+				t.Errorf("%s limit %d: %d hits, then %d others", query, limit, len(first.Traces), len(again.Traces))
+			}
+		}
+	}
+}
+
+// TestCopiedRowsShareNothing: the rows the cache keeps are equal to those
+// read, but share no memory with them; rows with what a search does not
+// read are not kept.
+func TestCopiedRowsShareNothing(t *testing.T) {
+	s, n := "GET", int64(500)
+	rows := []schema.SpanRow{{
+		Name:  "span",
+		Attrs: []schema.Attribute{{Key: "http.request.method", Str: &s}, {Key: "http.response.status_code", Int: &n}},
+	}}
+	kept, size, ok := copyRows(rows)
+	if !ok || size <= 0 || len(kept) != 1 {
+		t.Fatalf("copyRows: %d rows, %d bytes, %v", len(kept), size, ok)
+	}
+	a, b := kept[0].Attrs, rows[0].Attrs
+	if &a[0] == &b[0] || a[0].Str == b[0].Str || a[1].Int == b[1].Int {
+		t.Error("the copy shares attributes with the rows read")
+	}
+	if *a[0].Str != s || *a[1].Int != n || kept[0].Name != "span" || a[0].Key != b[0].Key {
+		t.Errorf("the copy differs: %+v", kept[0])
+	}
+	rows[0].Events = []schema.Event{{Name: "e"}}
+	if _, _, ok := copyRows(rows); ok {
+		t.Error("rows with events are kept")
+	}
+}
