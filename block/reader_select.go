@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"github.com/parquet-go/parquet-go"
+
 	"github.com/spanlog/spanlog/schema"
 )
 
@@ -134,7 +135,6 @@ func selectFetched(ctx context.Context, fetched fetchedChunks, rows int64, tests
 // run clears keep for the rows of the column chunk pages holds that fail
 // the test.
 func (t *rowTest) run(pages parquet.Pages, keep []bool) error {
-	defer pages.Close()
 	var (
 		row  int64
 		dict parquet.Dictionary
@@ -148,14 +148,7 @@ func (t *rowTest) run(pages parquet.Pages, keep []bool) error {
 		t.set(&scratch, v, a)
 		return t.Keep(&scratch)
 	}
-	for {
-		p, err := pages.ReadPage()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
+	return eachPage(pages, func(p parquet.Page) error {
 		n := p.NumRows()
 		if row+n > int64(len(keep)) {
 			return fmt.Errorf("page of %d rows from row %d in a group of %d", n, row, len(keep))
@@ -165,7 +158,23 @@ func (t *rowTest) run(pages parquet.Pages, keep []bool) error {
 		if d := p.Dictionary(); d != nil && d != dict {
 			dict, byIndex = d, make([]uint8, d.Len())
 		}
-		if err := testPage(p, rows, dict, byIndex, test); err != nil {
+		return testPage(p, rows, dict, byIndex, test)
+	})
+}
+
+// eachPage calls fn with each page pages reads, to the last, and closes
+// pages. It stops at the first error fn returns.
+func eachPage(pages parquet.Pages, fn func(parquet.Page) error) error {
+	defer pages.Close()
+	for {
+		p, err := pages.ReadPage()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := fn(p); err != nil {
 			return err
 		}
 	}

@@ -2,9 +2,7 @@ package block
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/encoding"
@@ -99,19 +97,11 @@ func (r *Reader) groupTimes(ctx context.Context, g int, leaves []int, end bool, 
 		return err
 	}
 	read := func(c int, add func(encoding.Values)) error {
-		pages := fetched.pages(c)
-		defer pages.Close()
-		for {
-			page, err := pages.ReadPage()
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
+		return eachPage(fetched.pages(c), func(page parquet.Page) error {
 			add(page.Data())
 			parquet.Release(page)
-		}
+			return nil
+		})
 	}
 	// A group holds at most one trace per row.
 	rows := r.file.RowGroups()[g].NumRows()

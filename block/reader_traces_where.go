@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 
 	"github.com/parquet-go/parquet-go"
 )
@@ -82,23 +81,11 @@ func (r *Reader) TracesWhere(ctx context.Context, where []RowTest, skip func(Gro
 // for each row calls start with the trace ID when a trace begins there,
 // then each with the row.
 func traceStarts(fetched fetchedChunks, leaf int, maxDef byte, start func(row int, id [16]byte) error, each func(row int) error) error {
-	pages := fetched.pages(leaf)
-	defer pages.Close()
 	row := 0
-	for {
-		p, err := pages.ReadPage()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		err = pageStarts(p, &row, maxDef, start, each)
-		parquet.Release(p)
-		if err != nil {
-			return err
-		}
-	}
+	return eachPage(fetched.pages(leaf), func(p parquet.Page) error {
+		defer parquet.Release(p)
+		return pageStarts(p, &row, maxDef, start, each)
+	})
 }
 
 func pageStarts(p parquet.Page, row *int, maxDef byte, start func(row int, id [16]byte) error, each func(row int) error) error {
