@@ -10,7 +10,6 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 
-	"github.com/spanlog/spanlog/block"
 	"github.com/spanlog/spanlog/querier/live"
 	"github.com/spanlog/spanlog/querier/traceql"
 	"github.com/spanlog/spanlog/schema"
@@ -23,34 +22,6 @@ type scanned struct {
 	// reads most recent first until no other can matter.
 	blocks, blockBytes, readBytes int64
 	partial                       Partial
-}
-
-// traceScan is what scanTraces is asked for.
-type traceScan struct {
-	tenants []string
-	tr      TimeRange
-	// query is what the scan searches for: phase 1 judges from it which
-	// traces are worth reading whole, its candidates (see partsPlan).
-	query *traceql.Query
-	// floor, when ok, is a start time below which no trace matters any
-	// more to the caller, so that the scan can stop. Nil means never.
-	floor func() (start uint64, ok bool)
-	// columns are the columns of the rows visit is called with; zero
-	// means wholeColumns. keys, if not nil, are the only attributes of
-	// the lists among them that are filled in.
-	columns block.Columns
-	keys    []string
-	// limit is how many traces the caller wants at most, if it has a
-	// floor: the size of the first batch read whole.
-	limit int
-	// visit is called with every candidate trace that matters, whole, and
-	// reports whether it matched:
-	// every span of it in the live tail and in the blocks overlapping tr,
-	// each once. It is called from one goroutine at a time per tenant, and
-	// may not keep the rows.
-	visit func(trace []schema.SpanRow) (matched bool)
-	// storage bounds the scan's waits on object storage.
-	storage live.StorageWait
 }
 
 // Phase 2 reads whole traces in batches, most recent first, so that a
@@ -111,33 +82,6 @@ func (q *Querier) scanTraces(ctx context.Context, s traceScan) (scanned, error) 
 		}
 	}
 	return read, nil
-}
-
-// tenantScan is the scan of one tenant's traces.
-type tenantScan struct {
-	traceScan
-	q      *Querier
-	tenant string
-	// metas are the blocks overlapping the range, most recent first.
-	metas []*schema.BlockMeta
-	// read are the blocks phase 1 read so far.
-	read []*schema.BlockMeta
-	// plan says what phase 1 reads of each source.
-	plan partsPlan
-	// live are the live tail's parts, as its owners sent them.
-	live []part
-	// partitions is the log's partition count, 0 if not known yet.
-	partitions int32
-	// partial says why the scan may have missed spans so far.
-	partial Partial
-}
-
-// plan returns what phase 1 reads: lazily when there is a span filter
-// and a limit, so that a search that matches many traces reads few.
-func (s traceScan) plan() partsPlan {
-	p := newPartsPlan(s.query)
-	p.lazy = p.filter != nil && s.floor != nil && s.limit > 0
-	return p
 }
 
 func (q *Querier) newTenantScan(ctx context.Context, s traceScan, tenant string) (*tenantScan, error) {
@@ -367,60 +311,4 @@ func (ts *tenantScan) wholeTraces(ctx context.Context, cands []candidate) ([][]s
 		}
 	}
 	return out, nil
-}
-
-// blockRows calls found, from several goroutines, with the rows of each of
-// ids in every block the blocklist now knows that may hold spans of it
-// (see planLookup), with only the columns cols and of the attribute
-// lists the attributes keys filled in (all if nil). A block asked for more
-// than one in querier.whole-scan-share of its traces is scanned: a lookup
-// costs about a page per column and trace, and rows decoded one by one,
-// and past that share scanning those columns costs less.
-func (ts *tenantScan) blockRows(ctx context.Context, ids []pcommon.TraceID, cols block.Columns, keys []string, found func(pcommon.TraceID, []schema.SpanRow) error) error {
-	jobs := ts.q.planLookup([]string{ts.tenant}, ids, ts.tr)
-	read, err := ts.q.lookupBlocks(ctx, jobs, nil, func(ctx context.Context, r *block.Reader, m *schema.BlockMeta, want []pcommon.TraceID) error {
-		// The traces the search cache holds of this block need no read.
-		want, err := ts.q.searchCache.cachedRows(m, want, cols, keys, found)
-		if err != nil || len(want) == 0 {
-			return err
-		}
-		keep := func(id pcommon.TraceID, rows []schema.SpanRow) error {
-			ts.q.searchCache.addRows(m, id, cols, keys, rows)
-			return found(id, rows)
-		}
-		if int64(len(want))*ts.q.cfg.WholeScanShare > m.TotalTraces {
-			return r.ScanTraces(ctx, cols, keys, want, keep)
-		}
-		return r.FindTraceColumns(ctx, cols, keys, want, keep)
-	})
-	ts.partial.Add(read.partial)
-	return err
-}
-
-// wholeColumns are the columns of the rows a scan visits by default: every field
-// TraceQL and a search hit read. Events, links and the scope are not.
-const wholeColumns = block.SpanIDs | block.Name | block.Kind | block.Duration | block.Status |
-	block.ServiceName | block.SpanAttrs | block.ResourceAttrs
-
-// partitionOf returns the log partition of trace id, or -1 when the
-// partition count is not known yet.
-func (ts *tenantScan) partitionOf(id [16]byte) int32 {
-	if ts.partitions <= 0 {
-		return -1
-	}
-	return schema.Partition(ts.tenant, id, ts.partitions)
-}
-
-func (ts *tenantScan) currentFloor() (uint64, bool) {
-	if ts.floor == nil {
-		return 0, false
-	}
-	return ts.floor()
-}
-
-// belowFloor reports whether a trace that starts at start no longer
-// matters.
-func (ts *tenantScan) belowFloor(start uint64) bool {
-	floor, ok := ts.currentFloor()
-	return ok && start < floor
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 
+	"go.opentelemetry.io/collector/pdata/pcommon"
+
 	"github.com/spanlog/spanlog/block"
 	"github.com/spanlog/spanlog/schema"
 )
@@ -179,3 +181,36 @@ func (ts *tenantScan) matchedParts(ctx context.Context, r *block.Reader, m *sche
 	}
 	return l, nil
 }
+
+// blockRows calls found, from several goroutines, with the rows of each of
+// ids in every block the blocklist now knows that may hold spans of it
+// (see planLookup), with only the columns cols and of the attribute
+// lists the attributes keys filled in (all if nil). A block asked for more
+// than one in querier.whole-scan-share of its traces is scanned: a lookup
+// costs about a page per column and trace, and rows decoded one by one,
+// and past that share scanning those columns costs less.
+func (ts *tenantScan) blockRows(ctx context.Context, ids []pcommon.TraceID, cols block.Columns, keys []string, found func(pcommon.TraceID, []schema.SpanRow) error) error {
+	jobs := ts.q.planLookup([]string{ts.tenant}, ids, ts.tr)
+	read, err := ts.q.lookupBlocks(ctx, jobs, nil, func(ctx context.Context, r *block.Reader, m *schema.BlockMeta, want []pcommon.TraceID) error {
+		// The traces the search cache holds of this block need no read.
+		want, err := ts.q.searchCache.cachedRows(m, want, cols, keys, found)
+		if err != nil || len(want) == 0 {
+			return err
+		}
+		keep := func(id pcommon.TraceID, rows []schema.SpanRow) error {
+			ts.q.searchCache.addRows(m, id, cols, keys, rows)
+			return found(id, rows)
+		}
+		if int64(len(want))*ts.q.cfg.WholeScanShare > m.TotalTraces {
+			return r.ScanTraces(ctx, cols, keys, want, keep)
+		}
+		return r.FindTraceColumns(ctx, cols, keys, want, keep)
+	})
+	ts.partial.Add(read.partial)
+	return err
+}
+
+// wholeColumns are the columns of the rows a scan visits by default: every field
+// TraceQL and a search hit read. Events, links and the scope are not.
+const wholeColumns = block.SpanIDs | block.Name | block.Kind | block.Duration | block.Status |
+	block.ServiceName | block.SpanAttrs | block.ResourceAttrs
