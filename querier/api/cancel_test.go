@@ -126,6 +126,9 @@ func newCancelFixture(t *testing.T, timeout time.Duration) *cancelFixture {
 	cfg := querier.DefaultConfig()
 	cfg.QueryTimeout = timeout
 	cfg.StorageTimeout = min(cfg.StorageTimeout, timeout/2)
+	// What is tested is a request's block reads: a search repeated
+	// after the warm-up would be answered from the search cache.
+	cfg.SearchCacheBytes = 0
 	q := startQuerierWithin(t, f.bkt, cfg, tenant.DefaultConfig(), querytest.NoLimits(t))
 	q.awaitBlocks(t, 1)
 	mux := routes(q.Querier)
