@@ -139,37 +139,43 @@ func scanRequest(body []byte, tenant string, partitions int32, maxAttributeBytes
 func (s *wireScanner) resourceSpans(b []byte) bool {
 	r := s.req
 	resource := len(r.resourceFixed)
-	var parts [][]byte
-	fixed := 0
-	for len(b) > 0 {
-		f, ok := nextField(b)
-		if !ok {
-			return false
-		}
-		b = b[len(f.encoded):]
+	parts, fixed, ok := ownFields(b, 2, func(f wireField) bool {
 		switch f.num {
 		case 1: // resource
-			if f.typ != protowire.BytesType || !s.resource(f.bytes) {
-				return false
-			}
+			return f.typ == protowire.BytesType && s.resource(f.bytes)
 		case 2: // scope_spans
-			if f.typ != protowire.BytesType || !s.scopeSpans(f.bytes, resource) {
-				return false
-			}
-			continue
+			return f.typ == protowire.BytesType && s.scopeSpans(f.bytes, resource)
 		case 3: // schema_url
-			if f.typ != protowire.BytesType {
-				return false
-			}
+			return f.typ == protowire.BytesType
 		case 1000: // the deprecated instrumentation_library_spans: pdata's path
 			return false
 		}
-		parts = appendPart(parts, f.encoded)
-		fixed += len(f.encoded)
+		return true
+	})
+	if !ok {
+		return false
 	}
 	r.resourceFixed = append(r.resourceFixed, fixed)
 	r.resourceParts = append(r.resourceParts, parts)
 	return true
+}
+
+// ownFields reads the fields of message b, a resource_spans or a
+// scope_spans, with read, and returns those of its own: all but its
+// children (field number children), which a record holds only some of,
+// as parts joined where adjacent (see appendPart), and their size.
+func ownFields(b []byte, children protowire.Number, read func(f wireField) bool) (parts [][]byte, size int, ok bool) {
+	ok = eachField(b, func(f wireField) bool {
+		if !read(f) {
+			return false
+		}
+		if f.num != children {
+			parts = appendPart(parts, f.encoded)
+			size += len(f.encoded)
+		}
+		return true
+	})
+	return parts, size, ok
 }
 
 // appendPart appends field to parts, joined to the last part when it
@@ -190,31 +196,19 @@ func (s *wireScanner) scopeSpans(b []byte, resource int) bool {
 	r := s.req
 	scope := len(r.scopeFixed)
 	r.scopeSpans = append(r.scopeSpans, len(r.spans))
-	var parts [][]byte
-	fixed := 0
-	for len(b) > 0 {
-		f, ok := nextField(b)
-		if !ok {
-			return false
-		}
-		b = b[len(f.encoded):]
+	parts, fixed, ok := ownFields(b, 2, func(f wireField) bool {
 		switch f.num {
 		case 1: // scope
-			if f.typ != protowire.BytesType || !s.scope(f.bytes) {
-				return false
-			}
+			return f.typ == protowire.BytesType && s.scope(f.bytes)
 		case 2: // spans
-			if f.typ != protowire.BytesType || !s.span(f.bytes, scope) {
-				return false
-			}
-			continue
+			return f.typ == protowire.BytesType && s.span(f.bytes, scope)
 		case 3: // schema_url
-			if f.typ != protowire.BytesType {
-				return false
-			}
+			return f.typ == protowire.BytesType
 		}
-		parts = appendPart(parts, f.encoded)
-		fixed += len(f.encoded)
+		return true
+	})
+	if !ok {
+		return false
 	}
 	r.scopeFixed = append(r.scopeFixed, fixed)
 	r.scopeParts = append(r.scopeParts, parts)
