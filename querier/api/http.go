@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -214,4 +215,23 @@ func (a *API) limited(h handlerFunc) handlerFunc {
 		defer release()
 		return h(w, r)
 	}
+}
+
+// sizeParam reads a parameter that sizes an answer (a search's limit and
+// spss, tag values' limit) the same way on every route, as Tempo does:
+// absent or 0 means def, and anything but a whole number from 0 to max is
+// refused with a 400 that names the bound, rather than silently capped.
+func sizeParam(params url.Values, name string, def, max int) (int, error) {
+	v := params.Get(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 || n > max {
+		return 0, badRequest("%s=%q must be a whole number from 1 to %d, or 0 for the default (%d)", name, v, max, def)
+	}
+	if n == 0 {
+		return def, nil
+	}
+	return n, nil
 }

@@ -296,12 +296,15 @@ func TestLimitParametersAreBounded(t *testing.T) {
 		says   string
 	}{
 		{"/api/search?limit=10000", 503, ""},
-		{"/api/search?limit=10001", 400, `limit="10001" must be a whole number from 1 to 10000`},
+		{"/api/search?limit=10001", 400, `limit="10001" must be a whole number from 1 to 10000, or 0 for the default (20)`},
+		{"/api/search?limit=-1", 400, `limit="-1" must be a whole number from 1 to 10000`},
 		{"/api/search?spss=100", 503, ""},
-		{"/api/search?spss=101", 400, `spss="101" must be a whole number from 1 to 100`},
+		{"/api/search?spss=101", 400, `spss="101" must be a whole number from 1 to 100, or 0 for the default (3)`},
+		{"/api/search?spss=x", 400, `spss="x" must be a whole number from 1 to 100`},
 		{"/api/v2/search/tag/span.x/values?limit=10000", 503, ""},
-		{"/api/v2/search/tag/span.x/values?limit=10001", 400, `limit="10001" must be a whole number from 1 to 10000`},
-		{"/api/v2/search/tag/span.x/values?limit=0", 400, `limit="0" must be a whole number from 1 to 10000`},
+		{"/api/v2/search/tag/span.x/values?limit=10001", 400, `limit="10001" must be a whole number from 1 to 10000, or 0 for the default (1000)`},
+		{"/api/search?limit=0&spss=0", 503, ""},
+		{"/api/v2/search/tag/span.x/values?limit=0", 503, ""},
 		{"/api/batch/traces?ids=" + strings.TrimSuffix(strings.Repeat("1,", querier.MaxBatchIDs), ","), 503, ""},
 	} {
 		req := httptest.NewRequest("GET", tc.target, nil)
@@ -311,5 +314,23 @@ func TestLimitParametersAreBounded(t *testing.T) {
 		if rec.Code != tc.want || !strings.Contains(rec.Body.String(), tc.says) {
 			t.Errorf("%.80s: %d %s, want %d saying %q", tc.target, rec.Code, rec.Body, tc.want, tc.says)
 		}
+	}
+}
+
+// Zero, as Tempo's own clients send it when no size is given (its CLI
+// sends limit=0&spss=0), is the default, the same as no parameter.
+func TestZeroSizesMeanTheDefaults(t *testing.T) {
+	for _, target := range []string{"/api/search", "/api/search?limit=0&spss=0"} {
+		req, err := parseSearchRequest(httptest.NewRequest("GET", target, nil))
+		if err != nil {
+			t.Fatalf("%s: %v", target, err)
+		}
+		if req.Limit != defaultSearchLimit || req.SpansPerSpanSet != defaultSpss {
+			t.Errorf("%s: limit %d, spss %d; want the defaults %d and %d", target, req.Limit, req.SpansPerSpanSet, defaultSearchLimit, defaultSpss)
+		}
+	}
+	req, err := parseSearchRequest(httptest.NewRequest("GET", "/api/search?limit=7&spss=0", nil))
+	if err != nil || req.Limit != 7 || req.SpansPerSpanSet != defaultSpss {
+		t.Errorf("limit=7&spss=0: %+v, %v; want limit 7 and the default spss", req, err)
 	}
 }

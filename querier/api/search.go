@@ -69,18 +69,11 @@ func parseSearchRequest(r *http.Request) (querier.SearchRequest, error) {
 		return req, badRequest("q: %v", err)
 	}
 	req.Query = query
-	for _, p := range []struct {
-		name     string
-		to       *int
-		min, max int
-	}{{"limit", &req.Limit, 1, maxSearchLimit}, {"spss", &req.SpansPerSpanSet, 1, maxSpss}} {
-		if v := params.Get(p.name); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < p.min || n > p.max {
-				return req, badRequest("%s=%q must be a whole number from %d to %d", p.name, v, p.min, p.max)
-			}
-			*p.to = n
-		}
+	if req.Limit, err = sizeParam(params, "limit", defaultSearchLimit, maxSearchLimit); err != nil {
+		return req, err
+	}
+	if req.SpansPerSpanSet, err = sizeParam(params, "spss", defaultSpss, maxSpss); err != nil {
+		return req, err
 	}
 	for _, p := range []struct {
 		name string

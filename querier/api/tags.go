@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/spanlog/spanlog/querier"
@@ -133,11 +132,9 @@ func (a *API) handleTagValuesV2(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	limit := defaultTagValuesLimit
-	if v := r.URL.Query().Get("limit"); v != "" {
-		if limit, err = strconv.Atoi(v); err != nil || limit <= 0 || limit > maxTagValuesLimit {
-			return badRequest("limit=%q must be a whole number from 1 to %d", v, maxTagValuesLimit)
-		}
+	limit, err := sizeParam(r.URL.Query(), "limit", defaultTagValuesLimit, maxTagValuesLimit)
+	if err != nil {
+		return err
 	}
 	scope, name := splitScopedTag(r.PathValue("tag"))
 	if name == "" {
