@@ -45,15 +45,59 @@ type spansetOperator uint8
 const (
 	spansetOr spansetOperator = iota
 	spansetAnd
-	spansetChild      // >
-	spansetDescendant // >>
+	spansetStructural // rel and mode say which
+)
+
+// relation is what a structural operator tests between a left-hand span l
+// and a right-hand span r.
+type relation uint8
+
+const (
+	relChild      relation = iota // >: r is a child of l
+	relDescendant                 // >>: r is a descendant of l
+	relParent                     // <: r is the parent of l
+	relAncestor                   // <<: r is an ancestor of l
+	relSibling                    // ~: r and l are distinct and share a parent
+)
+
+// inverse is the relation with the sides swapped: r is a child of l when
+// l is the parent of r.
+func (r relation) inverse() relation {
+	switch r {
+	case relChild:
+		return relParent
+	case relDescendant:
+		return relAncestor
+	case relParent:
+		return relChild
+	case relAncestor:
+		return relDescendant
+	}
+	return r
+}
+
+// structuralMode says which spans a structural operator keeps.
+type structuralMode uint8
+
+const (
+	// modeRight keeps the right-hand spans in the relation to some
+	// left-hand span (>, >>, <, <<, ~).
+	modeRight structuralMode = iota
+	// modeNot keeps the right-hand spans in the relation to no left-hand
+	// span (!>, !>>, !<, !<<, !~), all of them when the left side is
+	// empty.
+	modeNot
+	// modeUnion keeps the spans of both sides that stand in the relation
+	// to a span of the other (&>, &>>, &<, &<<, &~).
+	modeUnion
 )
 
 // spansetOp combines two spansets. The logical operators keep the spans of
-// both sides; the structural ones keep right-hand spans that stand in the
-// relation to a left-hand span.
+// both sides; the structural ones select by rel and mode.
 type spansetOp struct {
 	op       spansetOperator
+	rel      relation
+	mode     structuralMode
 	lhs, rhs spansetExpr
 	set      int
 	levels   int

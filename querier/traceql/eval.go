@@ -102,7 +102,7 @@ func (ev *evaluation) spanset(e spansetExpr) bitset {
 		}
 	case *spansetOp:
 		lhs := ev.spanset(e.lhs)
-		if lhs.empty() && e.op != spansetOr {
+		if lhs.empty() && e.op != spansetOr && e.mode != modeNot {
 			return out
 		}
 		rhs := ev.spanset(e.rhs)
@@ -113,11 +113,25 @@ func (ev *evaluation) spanset(e spansetExpr) bitset {
 			if !rhs.empty() {
 				out.union(lhs, rhs)
 			}
-		case spansetChild:
-			ev.tree.children(out, lhs, rhs)
-		case spansetDescendant:
-			ev.tree.descendants(out, lhs, rhs)
+		case spansetStructural:
+			ev.structural(e, out, lhs, rhs)
 		}
 	}
 	return out
+}
+
+// structural sets out to what a structural operator keeps of lhs and rhs.
+func (ev *evaluation) structural(e *spansetOp, out, lhs, rhs bitset) {
+	if rhs.empty() {
+		return
+	}
+	ev.tree.relate(e.rel, out, lhs, rhs)
+	switch e.mode {
+	case modeNot:
+		out.complement(rhs)
+	case modeUnion:
+		if !out.empty() {
+			ev.tree.relate(e.rel.inverse(), out, rhs, lhs)
+		}
+	}
 }

@@ -169,6 +169,45 @@ func TestEvaluate(t *testing.T) {
 		{`{ name = "nope" } && { name = "GET /" } >> { name = "disk" }`, nil},
 		{`{ name = "get" } || { name = "nope" } >> { }`, []string{"get"}},
 		{`{ name = "get" } && { status = error } >> { }`, []string{"disk", "get"}},
+		{`{ name = "disk" } << { }`, []string{"GET /", "call-db", "query"}},
+		{`{ name = "disk" } << { kind = server }`, []string{"GET /", "query"}},
+		{`{ name = "GET /" } << { }`, nil},
+		{`{ name = "disk" } << { } << { }`, []string{"GET /", "call-db"}},
+		{`{ name = "query" } < { }`, []string{"call-db"}},
+		{`{ } < { }`, []string{"GET /", "call-db", "query"}},
+		{`{ name = "GET /" } < { }`, nil},
+		{`{ name = "call-db" } ~ { }`, []string{"get"}},
+		{`{ } ~ { }`, []string{"call-db", "get"}},
+		{`{ name = "get" } ~ { name = "get" }`, nil},
+		{`{ name = "query" } ~ { }`, nil},
+
+		// Negated structural operators keep the right-hand spans that stand
+		// in the relation to no left-hand span; with no left-hand span at
+		// all, every right-hand span.
+		{`{ } !< { }`, []string{"disk", "get"}},
+		{`{ } !< { resource.service.name = "db" }`, []string{"disk"}},
+		{`{ status = error } !< { status = error }`, []string{"query"}},
+		{`{ name = "GET /" } !>> { }`, []string{"GET /"}},
+		{`{ name = "nope" } !>> { kind = client }`, []string{"call-db", "get"}},
+		{`{ } !>> { }`, []string{"GET /"}},
+		{`{ name = "call-db" } !> { }`, []string{"GET /", "call-db", "disk", "get"}},
+		{`{ } !> { name = "query" }`, nil},
+		{`{ name = "disk" } !<< { }`, []string{"disk", "get"}},
+		{`{ name = "get" } !~ { }`, []string{"GET /", "query", "disk", "get"}},
+		{`{ } !~ { name = "get" }`, nil},
+		{`{ name = "nope" } !~ { name = "nada" }`, nil},
+
+		// Union structural operators keep the spans of both sides that
+		// stand in the relation.
+		{`{ name = "call-db" } &>> { }`, []string{"call-db", "query", "disk"}},
+		{`{ name = "GET /" } &> { kind = client }`, []string{"GET /", "call-db", "get"}},
+		{`{ name = "disk" } &<< { kind = server }`, []string{"GET /", "query", "disk"}},
+		{`{ name = "query" } &< { }`, []string{"call-db", "query"}},
+		{`{ name = "call-db" } &~ { }`, []string{"call-db", "get"}},
+		{`{ name = "nope" } &>> { }`, nil},
+		{`{ name = "disk" } &>> { }`, nil},
+		{`{ } &~ { name = "GET /" }`, nil},
+		{`{ name = "get" } && { } !< { name = "disk" } | count() = 2`, []string{"disk", "get"}},
 
 		// Pipelines.
 		{`{ } | count() > 4`, all},
@@ -264,6 +303,11 @@ func TestEvaluateWithoutRoot(t *testing.T) {
 		{`{ rootName = "early" && rootServiceName = "a" && traceDuration = 11ms }`, []string{"late", "early", "child"}},
 		{`{ } > { }`, []string{"child"}},
 		{`{ } >> { }`, []string{"child"}},
+		{`{ } < { }`, []string{"early"}},
+		{`{ name = "child" } << { }`, []string{"early"}},
+		// Spans whose parent is not in the trace are nobody's siblings.
+		{`{ } ~ { }`, nil},
+		{`{ } !~ { }`, []string{"late", "early", "child"}},
 	}
 	for _, tt := range tests {
 		if got := matchedNames(t, tt.query, trace); !slices.Equal(got, tt.want) {
@@ -287,6 +331,9 @@ func TestEvaluateParentCycle(t *testing.T) {
 	// is that the walk ends.
 	if got := matchedNames(t, `{ name = "a" } >> { name = "c" }`, trace); !slices.Equal(got, []string{"c"}) {
 		t.Errorf("got %q", got)
+	}
+	for _, query := range []string{`{ } << { }`, `{ name = "a" } &<< { }`, `{ } ~ { }`, `{ } !< { }`} {
+		matchedNames(t, query, trace)
 	}
 }
 
@@ -319,6 +366,21 @@ func TestEvaluateDeepTrace(t *testing.T) {
 	}
 	if set, ok := q.Evaluate(trace); !ok || len(set.Spans) != depth-1 {
 		t.Errorf("matched %d spans, want %d", len(set.Spans), depth-1)
+	}
+	for query, want := range map[string]int{
+		`{ name = "leaf" } << { }`:  depth - 1,
+		`{ name = "leaf" } &<< { }`: depth,
+		`{ } !< { }`:                1,
+		`{ } < { }`:                 depth - 1,
+		`{ } ~ { }`:                 0,
+	} {
+		q, err := Parse(query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if set, _ := q.Evaluate(trace); len(set.Spans) != want {
+			t.Errorf("%s: matched %d spans, want %d", query, len(set.Spans), want)
+		}
 	}
 }
 

@@ -38,9 +38,11 @@ const (
 	tokDescendant // >>
 	tokAncestor   // <<
 	tokTilde      // ~
+	// tokStructural is a negated or union structural operator (!>>,
+	// &>, ...), which only spanset operators spell.
+	tokStructural
 	// tokUnsupported is an operator TraceQL has and spanlog does not:
-	// arithmetic, union and negated structural operators. The parser names
-	// it in its error.
+	// arithmetic. The parser names it in its error.
 	tokUnsupported
 )
 
@@ -81,9 +83,9 @@ var operators = map[string]tokenKind{
 	"!": tokNot, "=": tokEq, "!=": tokNeq, "=~": tokRe, "!~": tokNre,
 	">": tokGt, ">=": tokGte, "<": tokLt, "<=": tokLte,
 	">>": tokDescendant, "<<": tokAncestor, "~": tokTilde,
-	"!>>": tokUnsupported, "!<<": tokUnsupported, "!>": tokUnsupported, "!<": tokUnsupported,
-	"&>>": tokUnsupported, "&<<": tokUnsupported, "&>": tokUnsupported, "&<": tokUnsupported,
-	"&~": tokUnsupported, "+": tokUnsupported, "-": tokUnsupported, "*": tokUnsupported,
+	"!>>": tokStructural, "!<<": tokStructural, "!>": tokStructural, "!<": tokStructural,
+	"&>>": tokStructural, "&<<": tokStructural, "&>": tokStructural, "&<": tokStructural,
+	"&~": tokStructural, "+": tokUnsupported, "-": tokUnsupported, "*": tokUnsupported,
 	"/": tokUnsupported, "%": tokUnsupported, "^": tokUnsupported,
 }
 

@@ -18,7 +18,8 @@ type parser struct {
 //	query      = spansets { "|" stage }
 //	spansets   = spansetAnd { "||" spansetAnd }
 //	spansetAnd = structural { "&&" structural }
-//	structural = spanset { (">>" | ">") spanset }
+//	structural = spanset { structOp spanset }
+//	structOp   = [ "!" | "&" ] ( ">>" | ">" | "<<" | "<" | "~" )
 //	spanset    = "{" [ cond ] "}" | "(" spansets ")"
 //	cond       = condAnd { "||" condAnd }
 //	condAnd    = unary { "&&" unary }
@@ -136,30 +137,32 @@ func (p *parser) parseSpansetAnd() (spansetExpr, error) {
 	return lhs, err
 }
 
-// unsupportedStructural names the structural operators of TraceQL that
-// spanlog does not implement. Between spansets, < and ~ are structural too.
-var unsupportedStructural = map[string]string{
-	"<<": "ancestor", "<": "parent", "~": "sibling",
-	"!>>": "not-descendant", "!<<": "not-ancestor", "!>": "not-child", "!<": "not-parent", "!~": "not-sibling",
-	"&>>": "union descendant", "&<<": "union ancestor", "&>": "union child", "&<": "union parent", "&~": "union sibling",
+// structuralOps are the structural operators by spelling. Between
+// spansets, < and !~ are structural, not comparisons.
+var structuralOps = map[string]struct {
+	rel  relation
+	mode structuralMode
+}{
+	">": {relChild, modeRight}, ">>": {relDescendant, modeRight}, "<": {relParent, modeRight},
+	"<<": {relAncestor, modeRight}, "~": {relSibling, modeRight},
+	"!>": {relChild, modeNot}, "!>>": {relDescendant, modeNot}, "!<": {relParent, modeNot},
+	"!<<": {relAncestor, modeNot}, "!~": {relSibling, modeNot},
+	"&>": {relChild, modeUnion}, "&>>": {relDescendant, modeUnion}, "&<": {relParent, modeUnion},
+	"&<<": {relAncestor, modeUnion}, "&~": {relSibling, modeUnion},
 }
 
 func (p *parser) parseStructural() (spansetExpr, error) {
 	lhs, err := p.parseSpanset()
 	for err == nil {
-		var op spansetOperator
-		switch p.tok.kind {
-		case tokDescendant:
-			op = spansetDescendant
-		case tokGt:
-			op = spansetChild
-		default:
-			if name, ok := unsupportedStructural[p.tok.text]; ok {
-				return nil, p.unsupported(p.tok.pos, p.tok.describe()+" ("+name+" operator)")
-			}
+		s, ok := structuralOps[p.tok.text]
+		if !ok {
 			return lhs, nil
 		}
-		lhs, err = p.joinSpansets(op, lhs, p.parseSpanset)
+		lhs, err = p.joinSpansets(spansetStructural, lhs, p.parseSpanset)
+		if err == nil {
+			o := lhs.(*spansetOp)
+			o.rel, o.mode = s.rel, s.mode
+		}
 	}
 	return nil, err
 }
@@ -259,7 +262,7 @@ func (q *Query) prepare() {
 			e.set = slot
 			walk(e.lhs, slot+1)
 			walk(e.rhs, slot+2)
-			if e.op == spansetChild || e.op == spansetDescendant {
+			if e.op == spansetStructural {
 				q.needsTree = true
 			}
 		}

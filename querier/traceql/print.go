@@ -24,7 +24,21 @@ const (
 	precAtom
 )
 
-var spansetOpNames = [...]string{spansetOr: "||", spansetAnd: "&&", spansetChild: ">", spansetDescendant: ">>"}
+var (
+	relationNames = [...]string{relChild: ">", relDescendant: ">>", relParent: "<", relAncestor: "<<", relSibling: "~"}
+	modePrefixes  = [...]string{modeRight: "", modeNot: "!", modeUnion: "&"}
+)
+
+// name is the operator as written.
+func (o *spansetOp) name() string {
+	switch o.op {
+	case spansetOr:
+		return "||"
+	case spansetAnd:
+		return "&&"
+	}
+	return modePrefixes[o.mode] + relationNames[o.rel]
+}
 
 func spansetPrec(e spansetExpr) int {
 	if o, ok := e.(*spansetOp); ok {
@@ -54,7 +68,7 @@ func writeSpanset(b *strings.Builder, e spansetExpr) {
 		// of equal strength needs parentheses to keep its grouping.
 		p := spansetPrec(e)
 		writeSpansetOperand(b, e.lhs, spansetPrec(e.lhs) < p)
-		b.WriteString(" " + spansetOpNames[e.op] + " ")
+		b.WriteString(" " + e.name() + " ")
 		writeSpansetOperand(b, e.rhs, spansetPrec(e.rhs) <= p)
 	}
 }
