@@ -133,7 +133,7 @@ type notExpr struct {
 	levels int
 }
 
-// comparison is field op lit; OpExists has no literal.
+// comparison is field op lit; OpExists and OpNotExists have no literal.
 type comparison struct {
 	field Field
 	op    Op

@@ -27,8 +27,11 @@ func matches(e expr, row *schema.SpanRow, t *traceInfo) bool {
 }
 
 func (c *comparison) matches(row *schema.SpanRow, t *traceInfo) bool {
-	if c.op == OpExists {
+	switch c.op {
+	case OpExists:
 		return fieldExists(&c.field, row, t)
+	case OpNotExists:
+		return !fieldExists(&c.field, row, t)
 	}
 	if c.id != nil {
 		id := idBytes(c.field.Intrinsic, row)
@@ -134,7 +137,8 @@ func idBytes(in Intrinsic, row *schema.SpanRow) []byte {
 	return nil
 }
 
-// fieldExists reports whether the span has the field, for field != nil.
+// fieldExists reports whether the span has the field, for field != nil
+// and field = nil.
 // An attribute exists even when its value is of a type TraceQL cannot
 // compare, such as an array.
 func fieldExists(f *Field, row *schema.SpanRow, t *traceInfo) bool {

@@ -259,11 +259,13 @@ func (p *parser) parseIdentOperand(o *operand) error {
 func (p *parser) newComparison(field Field, op Op, lit operand) (*comparison, error) {
 	src := p.lex.src
 	if lit.isNil {
-		if op != OpNotEqual {
-			return nil, newParseError(src, lit.pos, "nil compares only with !=, as in %s != nil (exists); "+
-				"for a missing attribute write !(%[1]s != nil)", field)
+		switch op {
+		case OpNotEqual:
+			return &comparison{field: field, op: OpExists}, nil
+		case OpEqual:
+			return &comparison{field: field, op: OpNotExists}, nil
 		}
-		return &comparison{field: field, op: OpExists}, nil
+		return nil, newParseError(src, lit.pos, "nil compares only with = (missing) and != (present), not %s", op)
 	}
 	if msg := typeError(field, op, lit.lit); msg != "" {
 		return nil, newParseError(src, lit.pos, "%s", msg)

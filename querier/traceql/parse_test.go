@@ -23,6 +23,7 @@ func TestParseCanonical(t *testing.T) {
 		{`{ .a = true && .b != false }`, `{ .a = true && .b != false }`},
 		{`{ .a = "q\"b\\s\n\t" }`, `{ .a = "q\"b\\s\n\t" }`},
 		{`{ .a != nil }`, `{ .a != nil }`},
+		{`{ .a = nil && nil = span:parentID && nil != resource.x }`, `{ .a = nil && span:parentID = nil && resource.x != nil }`},
 		{`{ 500 <= span.x }`, `{ span.x >= 500 }`},
 		{`{ "x" = name }`, `{ span:name = "x" }`},
 		// Durations, written canonically in their largest exact unit.
@@ -126,7 +127,8 @@ func TestParseErrors(t *testing.T) {
 		{`{ .a =~ 1 }`, 8, `parse error at 1:9: =~ needs a string regular expression, not 1`},
 		{`{ "x" =~ .a }`, 6, `parse error at 1:7: the regular expression goes on the right of =~`},
 		{`{ 1 = 2 }`, 2, `parse error at 1:3: a condition compares a field, as in span.x = 1, but this compares two values`},
-		{`{ .a = nil }`, 7, `parse error at 1:8: nil compares only with !=, as in .a != nil (exists); for a missing attribute write !(.a != nil)`},
+		{`{ .a > nil }`, 7, `parse error at 1:8: nil compares only with = (missing) and != (present), not >`},
+		{`{ .a =~ nil }`, 8, `parse error at 1:9: nil compares only with = (missing) and != (present), not =~`},
 		// Pipelines.
 		{`{ .a = 1 } | avg(name) > 1`, 17, `parse error at 1:18: avg() needs a numeric attribute or a duration, and span:name is a string`},
 		{`{ } | avg(duration) > 1`, 22, `parse error at 1:23: avg(span:duration) compares with a duration such as 100ms`},

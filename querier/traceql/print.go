@@ -123,8 +123,8 @@ func writeExprOperand(b *strings.Builder, e expr, paren bool) {
 }
 
 func (c *comparison) String() string {
-	if c.op == OpExists {
-		return c.field.String() + " != nil"
+	if c.op == OpExists || c.op == OpNotExists {
+		return c.field.String() + " " + c.op.String()
 	}
 	return c.field.String() + " " + c.op.String() + " " + c.lit.String()
 }
