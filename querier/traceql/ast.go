@@ -15,10 +15,11 @@ type Query struct {
 	// not being evaluated while it holds a result, so that their number
 	// grows with the query's depth, not its length.
 	sets int
-	// needsTrace is set when a field reads the trace's root or bounds, and
-	// needsTree when a structural operator reads parent links; evaluation
-	// skips that work otherwise.
-	needsTrace, needsTree bool
+	// needsTrace is set when a field reads the trace's root or bounds,
+	// needsTree when a structural operator or a field reads parent links,
+	// and needsNestedSet when a field reads child counts or the nested
+	// set; evaluation skips that work otherwise.
+	needsTrace, needsTree, needsNestedSet bool
 	// fields are the fields the query reads (see Fields).
 	fields []Field
 

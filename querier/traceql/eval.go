@@ -80,6 +80,10 @@ func (ev *evaluation) reset(q *Query, trace []schema.SpanRow) {
 	if q.needsTree {
 		ev.tree.build(trace)
 	}
+	if q.needsNestedSet {
+		ev.tree.number(trace)
+		ev.info.tree = &ev.tree
+	}
 }
 
 // set returns the cleared bitset of a spanset node.
@@ -96,6 +100,7 @@ func (ev *evaluation) spanset(e spansetExpr) bitset {
 	switch e := e.(type) {
 	case *spansetFilter:
 		for i := range ev.trace {
+			ev.info.span = i
 			if e.cond == nil || matches(e.cond, &ev.trace[i], &ev.info) {
 				out.add(i)
 			}

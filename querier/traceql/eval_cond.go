@@ -113,6 +113,11 @@ func fieldValue(f *Field, row *schema.SpanRow, t *traceInfo) Value {
 		return attributeValue(findAttribute(t.root.ResourceAttrs, schema.KeyServiceName))
 	case IntrinsicTraceDuration:
 		return DurationValue(time.Duration(t.end - t.start))
+	case IntrinsicChildCount, IntrinsicNestedSetLeft, IntrinsicNestedSetRight, IntrinsicNestedSetParent:
+		if t.tree == nil {
+			return Value{}
+		}
+		return IntValue(t.tree.numbered(f.Intrinsic, t.span))
 	}
 	if id := idBytes(f.Intrinsic, row); id != nil {
 		return StringValue(hex.EncodeToString(id))

@@ -28,7 +28,7 @@ func (ev *evaluation) pipeline(q *Query, matched bitset) (SpanSet, bool) {
 		set.Spans = append(set.Spans, Span{Row: &ev.trace[i]})
 	}
 	if len(selected) > 0 {
-		ev.attachSelected(set.Spans, selected)
+		ev.attachSelected(set.Spans, matched, selected)
 	}
 	return set, true
 }
@@ -50,13 +50,14 @@ func appendNew(dst, fields []Field) []Field {
 
 // attachSelected sets each span's selected values, all in one backing
 // array. A span without a field gets no entry for it, as in Tempo.
-func (ev *evaluation) attachSelected(spans []Span, fields []Field) {
+func (ev *evaluation) attachSelected(spans []Span, matched bitset, fields []Field) {
 	keys := make([]string, len(fields))
 	for i, f := range fields {
 		keys[i] = f.String()
 	}
 	backing := make([]KeyValue, 0, len(spans)*len(fields))
-	for i := range spans {
+	for i, k := 0, matched.next(0); i < len(spans); i, k = i+1, matched.next(k+1) {
+		ev.info.span = k
 		start := len(backing)
 		for j := range fields {
 			if v := fieldValue(&fields[j], spans[i].Row, &ev.info); v.typ != TypeNil {
@@ -83,6 +84,7 @@ func (ev *evaluation) aggregate(a *aggregateFilter, matched bitset) (Value, bool
 		lo, hi = math.Inf(1), math.Inf(-1)
 	)
 	for i := matched.next(0); i >= 0; i = matched.next(i + 1) {
+		ev.info.span = i
 		v := fieldValue(&a.field, &ev.trace[i], &ev.info)
 		var x float64
 		switch {

@@ -112,6 +112,18 @@ func TestEvaluate(t *testing.T) {
 		{`{ trace:id = "000000000000000000000000000000ab" && name = "disk" }`, []string{"disk"}},
 		{`{ trace:id != "ab" }`, nil},
 
+		// Child counts and the nested set, numbered depth first from 1,
+		// siblings in start order: GET / 1-10, call-db 2-7, query 3-6,
+		// disk 4-5, get 8-9.
+		{`{ span:childCount = 0 }`, []string{"disk", "get"}},
+		{`{ span:childCount > 1 }`, []string{"GET /"}},
+		{`{ span:childCount = 1 && kind = server }`, []string{"query"}},
+		{`{ nestedSetLeft = 1 && nestedSetRight = 10 && nestedSetParent = -1 }`, []string{"GET /"}},
+		{`{ span:nestedSetParent = 1 }`, []string{"call-db", "get"}},
+		{`{ nestedSetLeft > 2 && nestedSetRight < 7 }`, []string{"query", "disk"}},
+		{`{ nestedSetLeft = 8 && nestedSetRight = 9 && nestedSetParent = 1 }`, []string{"get"}},
+		{`{ } | max(span:childCount) = 2 | sum(span:childCount) = 4`, all},
+
 		// Trace-level intrinsics are the same on every span.
 		{`{ rootName = "GET /" }`, all},
 		{`{ trace:rootName = "query" }`, nil},
@@ -287,6 +299,36 @@ func TestEvaluateResultAttributes(t *testing.T) {
 	}
 }
 
+// The nested set does not depend on the order of a trace's rows, and
+// select() shows it.
+func TestEvaluateNestedSetIgnoresRowOrder(t *testing.T) {
+	q, err := Parse(`{ } | select(nestedSetLeft, span:nestedSetRight, span:nestedSetParent, span:childCount)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][4]int64{
+		"GET /": {1, 10, -1, 2}, "call-db": {2, 7, 1, 1}, "query": {3, 6, 2, 1}, "disk": {4, 5, 3, 0}, "get": {8, 9, 1, 0},
+	}
+	trace := testTrace()
+	reversed := slices.Clone(trace)
+	slices.Reverse(reversed)
+	for _, tr := range [][]schema.SpanRow{trace, reversed} {
+		set, ok := q.Evaluate(tr)
+		if !ok || len(set.Spans) != len(want) {
+			t.Fatalf("got %v, %v", set, ok)
+		}
+		for _, s := range set.Spans {
+			var got [4]int64
+			for i, kv := range s.Attributes {
+				got[i] = kv.Value.Int()
+			}
+			if got != want[s.Row.Name] || s.Attributes[0].Key != "span:nestedSetLeft" {
+				t.Errorf("%s: got %v, want %v", s.Row.Name, s.Attributes, want[s.Row.Name])
+			}
+		}
+	}
+}
+
 func TestEvaluateEmptyTrace(t *testing.T) {
 	q, err := Parse(`{}`)
 	if err != nil {
@@ -317,6 +359,9 @@ func TestEvaluateWithoutRoot(t *testing.T) {
 		// Spans whose parent is not in the trace are nobody's siblings.
 		{`{ } ~ { }`, nil},
 		{`{ } !~ { }`, []string{"late", "early", "child"}},
+		{`{ span:childCount = 1 }`, []string{"early"}},
+		// Without a root, no span is numbered, as in Tempo.
+		{`{ nestedSetLeft = 0 && nestedSetRight = 0 && nestedSetParent = 0 }`, []string{"late", "early", "child"}},
 	}
 	for _, tt := range tests {
 		if got := matchedNames(t, tt.query, trace); !slices.Equal(got, tt.want) {
@@ -382,6 +427,8 @@ func TestEvaluateDeepTrace(t *testing.T) {
 		`{ } !< { }`:                1,
 		`{ } < { }`:                 depth - 1,
 		`{ } ~ { }`:                 0,
+		`{ nestedSetLeft = 300 && nestedSetRight = 301 && span:childCount = 0 }`: 1,
+		`{ nestedSetLeft = 1 && nestedSetRight = 600 && nestedSetParent = -1 }`:  1,
 	} {
 		q, err := Parse(query)
 		if err != nil {

@@ -284,6 +284,9 @@ func (q *Query) noteField(f Field) {
 	if f.Intrinsic.traceLevel() && f.Intrinsic != IntrinsicTraceID {
 		q.needsTrace = true
 	}
+	if f.Intrinsic.treeLevel() {
+		q.needsTree, q.needsNestedSet = true, true
+	}
 	if !slices.Contains(q.fields, f) {
 		q.fields = append(q.fields, f)
 	}

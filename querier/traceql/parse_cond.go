@@ -189,9 +189,8 @@ var attributeScopes = map[string]Scope{"span": ScopeSpan, "resource": ScopeResou
 // them apart from typing mistakes.
 var (
 	unsupportedScopes     = map[string]bool{"event": true, "link": true, "instrumentation": true, "parent": true}
-	unsupportedIntrinsics = map[string]bool{
-		"childCount": true, "nestedSetLeft": true, "nestedSetRight": true, "nestedSetParent": true,
-	}
+	// scopeOnlyIntrinsics are written with their scope.
+	scopeOnlyIntrinsics = map[string]string{"childCount": "span:childCount", "id": "span:id or trace:id", "parentID": "span:parentID"}
 )
 
 // parseIdentOperand parses an operand that starts with a word: a scoped
@@ -248,8 +247,12 @@ func (p *parser) parseIdentOperand(o *operand) error {
 		o.isField, o.field = true, Field{Intrinsic: in}
 		return nil
 	}
-	if unsupportedIntrinsics[word] {
-		return p.unsupported(o.pos, fmt.Sprintf("the intrinsic %q", word))
+	if in, ok := nestedSetIntrinsics[word]; ok {
+		o.isField, o.field = true, Field{Intrinsic: in}
+		return nil
+	}
+	if scoped, ok := scopeOnlyIntrinsics[word]; ok {
+		return newParseError(src, o.pos, "the intrinsic %q is written %s", word, scoped)
 	}
 	return newParseError(src, o.pos,
 		"unknown field %q: attributes need a scope, as in span.%[1]s, resource.%[1]s or .%[1]s", word)
@@ -296,7 +299,7 @@ func typeError(field Field, op Op, lit Value) string {
 		return fmt.Sprintf("cannot compare %s with %s: attributes hold strings, numbers and booleans, not a %s",
 			field, lit, lit.typ)
 	case ft != TypeNil && ft != lit.typ:
-		return fmt.Sprintf("cannot compare %s with %s: %[1]s is a %[3]s", field, lit, ft)
+		return fmt.Sprintf("cannot compare %s with %s: %[1]s is %[3]s", field, lit, ft.withArticle())
 	case (op == OpRegex || op == OpNotRegex) && lit.typ != TypeString:
 		return fmt.Sprintf("%s needs a string regular expression, not %s", op, lit)
 	case op != OpEqual && op != OpNotEqual && (lit.typ == TypeBool || lit.typ == TypeStatus || lit.typ == TypeKind):

@@ -42,8 +42,8 @@ func (p *parser) parseStage() (stage, error) {
 		if err != nil {
 			return nil, err
 		}
-		if t := f.field.typ(); t != TypeNil && t != TypeDuration {
-			return nil, newParseError(p.lex.src, f.pos, "%s() needs a numeric attribute or a duration, and %s is a %s", name, f.field, t)
+		if t := f.field.typ(); t != TypeNil && t != TypeDuration && !t.numeric() {
+			return nil, newParseError(p.lex.src, f.pos, "%s() needs a number or a duration, and %s is %s", name, f.field, t.withArticle())
 		}
 		a.field = f.field
 	}

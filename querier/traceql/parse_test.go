@@ -38,6 +38,7 @@ func TestParseCanonical(t *testing.T) {
 		{`{ rootName = "r" && rootServiceName = "s" && traceDuration > 1s }`, `{ trace:rootName = "r" && trace:rootService = "s" && trace:duration > 1s }`},
 		{`{ span:status = ok && span:status = unset && span:kind = unspecified && span:kind = internal }`, `{ span:status = ok && span:status = unset && span:kind = unspecified && span:kind = internal }`},
 		{`{ kind = client || kind = producer || kind = consumer }`, `{ span:kind = client || span:kind = producer || span:kind = consumer }`},
+		{`{ nestedSetLeft = 1 && nestedSetRight > 2 && nestedSetParent = -1 && span:childCount > 0 }`, `{ span:nestedSetLeft = 1 && span:nestedSetRight > 2 && span:nestedSetParent = -1 && span:childCount > 0 }`},
 		{`{ span:id = "00000000000000AB" && span:parentID = "ab" }`, `{ span:id = "00000000000000ab" && span:parentID = "00000000000000ab" }`},
 		{`{ trace:id = "ABC" && trace:id =~ "a.*" && trace:id = "xyz" }`, `{ trace:id = "00000000000000000000000000000abc" && trace:id =~ "a.*" && trace:id = "xyz" }`},
 		// Attribute names.
@@ -130,7 +131,7 @@ func TestParseErrors(t *testing.T) {
 		{`{ .a > nil }`, 7, `parse error at 1:8: nil compares only with = (missing) and != (present), not >`},
 		{`{ .a =~ nil }`, 8, `parse error at 1:9: nil compares only with = (missing) and != (present), not =~`},
 		// Pipelines.
-		{`{ .a = 1 } | avg(name) > 1`, 17, `parse error at 1:18: avg() needs a numeric attribute or a duration, and span:name is a string`},
+		{`{ .a = 1 } | avg(name) > 1`, 17, `parse error at 1:18: avg() needs a number or a duration, and span:name is a string`},
 		{`{ } | avg(duration) > 1`, 22, `parse error at 1:23: avg(span:duration) compares with a duration such as 100ms`},
 		{`{ } | sum(.x) > 1s`, 16, `parse error at 1:17: sum(.x) compares with a number`},
 		{`{ } | count() > "a"`, 16, `parse error at 1:17: count() compares with a number`},
@@ -153,7 +154,8 @@ func TestParseErrors(t *testing.T) {
 		{`{ .a = .b }`, 7, `parse error at 1:8: comparing two fields is not supported`},
 		{`{ event.a = 1 }`, 2, `parse error at 1:3: the "event" scope is not supported`},
 		{`{ event:name = "x" }`, 2, `parse error at 1:3: the intrinsic "event:name" is not supported`},
-		{`{ childCount > 1 }`, 2, `parse error at 1:3: the intrinsic "childCount" is not supported`},
+		{`{ childCount > 1 }`, 2, `parse error at 1:3: the intrinsic "childCount" is written span:childCount`},
+		{`{ span:childCount = "a" }`, 20, `parse error at 1:21: cannot compare span:childCount with "a": span:childCount is an int`},
 	}
 	for _, tt := range tests {
 		_, err := Parse(tt.query)

@@ -19,6 +19,8 @@ type tree struct {
 	// left-hand spans per parent for ~.
 	seen  bitset
 	count []int32
+	// numbers are computed only for a query that reads them.
+	numbers treeNumbers
 }
 
 const (
