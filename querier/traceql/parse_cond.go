@@ -188,7 +188,7 @@ var attributeScopes = map[string]Scope{"span": ScopeSpan, "resource": ScopeResou
 // TraceQL scopes and intrinsics that spanlog does not implement, to tell
 // them apart from typing mistakes.
 var (
-	unsupportedScopes     = map[string]bool{"event": true, "link": true, "instrumentation": true, "parent": true}
+	unsupportedScopes = map[string]bool{"event": true, "link": true, "instrumentation": true, "parent": true}
 	// scopeOnlyIntrinsics are written with their scope.
 	scopeOnlyIntrinsics = map[string]string{"childCount": "span:childCount", "id": "span:id or trace:id", "parentID": "span:parentID"}
 )
