@@ -20,6 +20,7 @@ func TestConditions(t *testing.T) {
 		{`{ .a = 1 } && { .b =~ "x.*" } >> { .c = 3 } > { duration > 1s }`, []string{`.a = 1`, `.b =~ "x.*"`, `.c = 3`, `span:duration > 1s`}},
 		{`{ .a = 1 } || { .b = 2 }`, nil},
 		{`{ .a = nil && .b = 1 } && { .c = nil }`, []string{`.b = 1`}},
+		{`{ duration > 2 * 100ms && .a * 2 > 1 && .b = .c && .d }`, []string{`span:duration > 200ms`, `.d = true`}},
 		{`{ span:childCount = 0 && .a = 1 } && { nestedSetParent = -1 }`, []string{`.a = 1`}},
 		{`{ .a = 1 } << { .b = 2 } < { .c = 3 } ~ { .d = 4 }`, []string{`.a = 1`, `.b = 2`, `.c = 3`, `.d = 4`}},
 		{`{ .a = 1 } &>> { .b = 2 } &~ { .c = 3 }`, []string{`.a = 1`, `.b = 2`, `.c = 3`}},

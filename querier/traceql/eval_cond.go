@@ -15,6 +15,8 @@ func matches(e expr, row *schema.SpanRow, t *traceInfo) bool {
 	switch e := e.(type) {
 	case *comparison:
 		return e.matches(row, t)
+	case *valueComparison:
+		return e.matches(row, t)
 	case *logicalExpr:
 		if e.and {
 			return matches(e.lhs, row, t) && matches(e.rhs, row, t)

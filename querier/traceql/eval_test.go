@@ -165,6 +165,45 @@ func TestEvaluate(t *testing.T) {
 		{`{ (kind = server || status = ok) && resource.service.name = "db" }`, []string{"query", "disk"}},
 		{`{ kind = server || status = ok && resource.service.name = "frontend" }`, []string{"GET /", "query"}},
 
+		// Arithmetic: / divides as floats, by zero as IEEE 754 does; % by
+		// zero has no value; an overflow becomes a float; a string
+		// operand has no value.
+		{`{ duration > 2 * 10ms }`, []string{"GET /", "call-db"}},
+		{`{ duration > 100ms / 4 }`, []string{"GET /", "call-db"}},
+		{`{ duration >= 30ms - 10ms }`, []string{"GET /", "call-db", "query"}},
+		{`{ span.rows > 0.5 * 1.9 }`, []string{"query"}},
+		{`{ span.http.status_code > 10 * 50 }`, []string{"get"}},
+		{`{ span.http.status_code + 1 = 201 }`, []string{"GET /"}},
+		{`{ span.http.status_code / 2 = 251.5 }`, []string{"get"}},
+		{`{ span.http.status_code % 100 = 3 }`, []string{"get"}},
+		{`{ span.http.status_code -3 = 500 }`, []string{"get"}},
+		{`{ span.http.status_code % 0 = 0 || span.http.status_code % 0 != 0 }`, nil},
+		{`{ span.retries / 0 > 1000 }`, []string{"call-db"}},
+		{`{ span.retries % 0.0 = span.retries % 0.0 }`, nil},
+		{`{ -span.retries = -2 }`, []string{"call-db"}},
+		{`{ span.http.status_code - 100 * 2 = 0 }`, []string{"GET /"}},
+		{`{ (span.http.status_code - 100) * 2 = 200 }`, []string{"GET /"}},
+		{`{ 2 * span.retries = 4 && 1 - 2 = span.retries - 3 }`, []string{"call-db"}},
+		{`{ span.http.status_code * 9223372036854775807 > 0 }`, []string{"GET /", "get"}},
+		{`{ span.http.status_code * 1ms > 300ms }`, []string{"get"}},
+		{`{ span.http.status_code + 0 >= 0 }`, []string{"GET /", "get"}},
+		{`{ duration * 2 > traceDuration }`, []string{"GET /"}},
+		{`{ duration / 10ms = 0.5 }`, []string{"disk"}},
+		{`{ duration % 7ms = 2ms }`, []string{"GET /", "call-db"}},
+		{`{ duration / 0.0 > 1ms }`, nil},
+		{`{ -duration < -99ms }`, []string{"GET /"}},
+		{`{ span.retries = minInt || span.retries < maxInt }`, []string{"call-db"}},
+		// Fields compared with fields, on one span.
+		{`{ span.http.status_code = span.http.status_code }`, []string{"GET /", "disk", "get"}},
+		{`{ span.http.status_code > span.retries }`, nil},
+		{`{ span:id != span:parentID && span.nope = span.nope }`, nil},
+		{`{ name = span:name && duration >= span:duration }`, all},
+		{`{ rootName != name }`, []string{"call-db", "query", "disk", "get"}},
+		// An attribute alone, as an operand of && or ||, is compared
+		// with true.
+		{`{ span.cached || name = "disk" }`, []string{"disk"}},
+		{`{ name = "query" && span.cached }`, nil},
+
 		// Logical spanset operators keep the spans of both sides.
 		{`{ name = "GET /" } && { name = "disk" }`, []string{"GET /", "disk"}},
 		{`{ name = "GET /" } && { name = "nope" }`, nil},

@@ -41,8 +41,13 @@ const (
 	// tokStructural is a negated or union structural operator (!>>,
 	// &>, ...), which only spanset operators spell.
 	tokStructural
+	tokPlus
+	tokMinus
+	tokStar
+	tokSlash
+	tokPercent
 	// tokUnsupported is an operator TraceQL has and spanlog does not:
-	// arithmetic. The parser names it in its error.
+	// ^ (power). The parser names it in its error.
 	tokUnsupported
 )
 
@@ -85,8 +90,8 @@ var operators = map[string]tokenKind{
 	">>": tokDescendant, "<<": tokAncestor, "~": tokTilde,
 	"!>>": tokStructural, "!<<": tokStructural, "!>": tokStructural, "!<": tokStructural,
 	"&>>": tokStructural, "&<<": tokStructural, "&>": tokStructural, "&<": tokStructural,
-	"&~": tokStructural, "+": tokUnsupported, "-": tokUnsupported, "*": tokUnsupported,
-	"/": tokUnsupported, "%": tokUnsupported, "^": tokUnsupported,
+	"&~": tokStructural, "+": tokPlus, "-": tokMinus, "*": tokStar,
+	"/": tokSlash, "%": tokPercent, "^": tokUnsupported,
 }
 
 const maxOperatorLen = 3

@@ -6,7 +6,7 @@ import "slices"
 type parser struct {
 	lex lexer
 	tok token
-	// open counts the parentheses and !s the parser is inside of: how
+	// open counts the parentheses, !s and unary -s the parser is inside of: how
 	// deep it has recursed.
 	open int
 }
@@ -22,14 +22,21 @@ type parser struct {
 //	structOp   = [ "!" | "&" ] ( ">>" | ">" | "<<" | "<" | "~" )
 //	spanset    = "{" [ cond ] "}" | "(" spansets ")"
 //	cond       = condAnd { "||" condAnd }
-//	condAnd    = unary { "&&" unary }
-//	unary      = "!" unary | "(" cond ")" | operand op operand
+//	condAnd    = compare { "&&" compare }
+//	compare    = sum [ op sum ]
+//	sum        = product { ("+" | "-") product }
+//	product    = unary { ("*" | "/" | "%") unary }
+//	unary      = "!" unary | "-" unary | "(" cond ")" | field | literal | "nil"
 //	stage      = "count" "(" ")" op number
 //	           | ("avg" | "min" | "max" | "sum") "(" field ")" op literal
 //	           | "select" "(" field { "," field } ")"
 //
 // Structural operators binding tighter than && and || follows Tempo, where
-// they share the precedence of comparisons.
+// they share the precedence of comparisons. Inside braces, parentheses
+// group both conditions and arithmetic, and types sort them out: a
+// comparison compares values, && and || join conditions (an attribute
+// alone among them is compared with true, as in Tempo), and arithmetic
+// takes numbers and durations.
 //
 // A query longer than MaxQueryBytes or nested deeper than MaxDepth is a
 // ParseError that wraps ErrTooLarge.
@@ -61,7 +68,7 @@ func Parse(q string) (*Query, error) {
 		case p.tok.kind == tokIdent && p.tok.text == "with":
 			return nil, p.unsupported(p.tok.pos, `"with" (query hints)`)
 		case p.tok.kind == tokUnsupported:
-			return nil, p.unsupported(p.tok.pos, p.tok.describe()+" (arithmetic)")
+			return nil, p.unsupported(p.tok.pos, p.tok.describe()+" (power)")
 		}
 		return nil, p.expected("end of query")
 	}
@@ -101,11 +108,11 @@ func (p *parser) unsupported(pos int, what string) error {
 	return newParseError(p.lex.src, pos, "%s is not supported", what)
 }
 
-// enter moves into the parenthesis or ! at pos, which the parser recurses
+// enter moves into the parenthesis, ! or unary - at pos, which the parser recurses
 // into; leave moves out of it.
 func (p *parser) enter(pos int) error {
 	if p.open++; p.open > MaxDepth {
-		return tooLarge(p.lex.src, pos, "parentheses and ! nest more than %d deep", MaxDepth)
+		return tooLarge(p.lex.src, pos, "parentheses, ! and unary - nest more than %d deep", MaxDepth)
 	}
 	return nil
 }
@@ -257,7 +264,7 @@ func (q *Query) prepare() {
 		switch e := e.(type) {
 		case *spansetFilter:
 			e.set = slot
-			forEachComparison(e.cond, func(c *comparison) { q.noteField(c.field) })
+			forEachField(e.cond, q.noteField)
 		case *spansetOp:
 			e.set = slot
 			walk(e.lhs, slot+1)
@@ -299,14 +306,30 @@ func (q *Query) noteField(f Field) {
 // service for the root).
 func (q *Query) Fields() []Field { return q.fields }
 
-func forEachComparison(e expr, fn func(*comparison)) {
+// forEachField calls fn with each field a condition reads.
+func forEachField(e expr, fn func(Field)) {
 	switch e := e.(type) {
 	case *logicalExpr:
-		forEachComparison(e.lhs, fn)
-		forEachComparison(e.rhs, fn)
+		forEachField(e.lhs, fn)
+		forEachField(e.rhs, fn)
 	case *notExpr:
-		forEachComparison(e.x, fn)
+		forEachField(e.x, fn)
 	case *comparison:
-		fn(e)
+		fn(e.field)
+	case *valueComparison:
+		forEachValueField(e.lhs, fn)
+		forEachValueField(e.rhs, fn)
+	}
+}
+
+func forEachValueField(v valueExpr, fn func(Field)) {
+	switch v := v.(type) {
+	case *fieldRef:
+		fn(v.field)
+	case *arithExpr:
+		forEachValueField(v.lhs, fn)
+		if v.rhs != nil {
+			forEachValueField(v.rhs, fn)
+		}
 	}
 }

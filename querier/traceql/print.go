@@ -109,7 +109,68 @@ func writeExpr(b *strings.Builder, e expr) {
 		writeExprOperand(b, e.x, true)
 	case *comparison:
 		b.WriteString(e.String())
+	case *valueComparison:
+		writeValue(b, e.lhs)
+		b.WriteString(" " + e.op.String() + " ")
+		writeValue(b, e.rhs)
 	}
+}
+
+// Binding strengths of arithmetic, loosest first.
+const (
+	precSum = iota + 1
+	precProduct
+	precNeg
+	precOperand
+)
+
+func valuePrec(v valueExpr) int {
+	a, ok := v.(*arithExpr)
+	switch {
+	case !ok:
+		return precOperand
+	case a.op == arithNeg:
+		return precNeg
+	case a.op == arithAdd || a.op == arithSub:
+		return precSum
+	}
+	return precProduct
+}
+
+func writeValue(b *strings.Builder, v valueExpr) {
+	switch v := v.(type) {
+	case *fieldRef:
+		b.WriteString(v.field.String())
+	case *literal:
+		b.WriteString(v.v.String())
+	case *arithExpr:
+		if v.op == arithNeg {
+			b.WriteByte('-')
+			writeValueOperand(b, v.lhs, valuePrec(v.lhs) <= precNeg)
+			return
+		}
+		p := valuePrec(v)
+		writeValueOperand(b, v.lhs, valuePrec(v.lhs) < p)
+		b.WriteString(" " + arithNames[v.op] + " ")
+		writeValueOperand(b, v.rhs, valuePrec(v.rhs) <= p)
+	}
+}
+
+func writeValueOperand(b *strings.Builder, v valueExpr, paren bool) {
+	if paren {
+		b.WriteByte('(')
+	}
+	writeValue(b, v)
+	if paren {
+		b.WriteByte(')')
+	}
+}
+
+// valueString renders a value for an error message.
+func valueString(v valueExpr) string {
+	var b strings.Builder
+	writeValue(&b, v)
+	return b.String()
 }
 
 func writeExprOperand(b *strings.Builder, e expr, paren bool) {
