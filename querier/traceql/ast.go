@@ -9,6 +9,7 @@ import (
 type Query struct {
 	spansets spansetExpr
 	stages   []stage
+	hints    []Hint
 
 	// sets is the number of bitsets of the trace's spans an evaluation
 	// needs: each spanset node has one, shared with the nodes that are
@@ -150,6 +151,25 @@ type comparison struct {
 func (l *logicalExpr) depth() int { return l.levels }
 func (n *notExpr) depth() int     { return n.levels }
 func (*comparison) depth() int    { return 1 }
+
+// Hint is a query hint, name=value in with(...) at the end of a query. A
+// hint tunes how a query runs, never what it answers, so spanlog accepts
+// any, as Tempo does, and reads those it knows.
+type Hint struct {
+	Name  string
+	Value Value
+}
+
+// Hint returns the value of the last hint of that name, and whether the
+// query has one.
+func (q *Query) Hint(name string) (Value, bool) {
+	for i := len(q.hints) - 1; i >= 0; i-- {
+		if q.hints[i].Name == name {
+			return q.hints[i].Value, true
+		}
+	}
+	return Value{}, false
+}
 
 // stage is one pipeline stage after the spanset expression.
 type stage interface {

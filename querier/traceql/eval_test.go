@@ -285,6 +285,7 @@ func TestEvaluate(t *testing.T) {
 		{`{ } | sum(span.nope) > 0`, nil},
 		{`{ } | sum(span.nope) != 0`, nil},
 		{`{ } | avg(trace:duration) = 105ms`, all},
+		{`{ kind = client } with(most_recent=true, sample=true, unknown="x")`, []string{"call-db", "get"}},
 		{`{ name = "GET /" } >> { } | count() = 4 | select(span.db.system)`, []string{"call-db", "query", "disk", "get"}},
 	}
 	trace := testTrace()

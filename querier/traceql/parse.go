@@ -15,7 +15,9 @@ type parser struct {
 //
 // Grammar, loosest binding first (all binary operators associate left):
 //
-//	query      = spansets { "|" stage }
+//	query      = spansets { "|" stage } [ hints ]
+//	hints      = "with" "(" hint { "," hint } ")"
+//	hint       = name "=" literal
 //	spansets   = spansetAnd { "||" spansetAnd }
 //	spansetAnd = structural { "&&" structural }
 //	structural = spanset { structOp spanset }
@@ -63,10 +65,15 @@ func Parse(q string) (*Query, error) {
 		}
 		query.stages = append(query.stages, s)
 	}
+	if p.tok.kind == tokIdent && p.tok.text == "with" {
+		hints, err := p.parseHints()
+		if err != nil {
+			return nil, err
+		}
+		query.hints = hints
+	}
 	if p.tok.kind != tokEOF {
 		switch {
-		case p.tok.kind == tokIdent && p.tok.text == "with":
-			return nil, p.unsupported(p.tok.pos, `"with" (query hints)`)
 		case p.tok.kind == tokUnsupported:
 			return nil, p.unsupported(p.tok.pos, p.tok.describe()+" (power)")
 		}
@@ -80,6 +87,45 @@ func Parse(q string) (*Query, error) {
 		return nil, tooLarge(q, 0, "query is %d bytes in canonical form, over the limit of %d", n, MaxQueryBytes)
 	}
 	return query, nil
+}
+
+// parseHints parses with(name=value, ...).
+func (p *parser) parseHints() ([]Hint, error) {
+	if err := p.advance(); err != nil {
+		return nil, err
+	}
+	if err := p.expect(tokLParen, `"("`); err != nil {
+		return nil, err
+	}
+	var hints []Hint
+	for {
+		if p.tok.kind != tokIdent {
+			return nil, p.expected("a hint such as most_recent=true")
+		}
+		h := Hint{Name: p.tok.text}
+		if err := p.advance(); err != nil {
+			return nil, err
+		}
+		if err := p.expect(tokEq, `"="`); err != nil {
+			return nil, err
+		}
+		pos := p.tok.pos
+		o, err := p.parseOperand()
+		if err != nil {
+			return nil, err
+		}
+		if o.isField || o.isNil || o.lit.typ == TypeStatus || o.lit.typ == TypeKind {
+			return nil, newParseError(p.lex.src, pos, "a hint's value is a string, a number, a duration or a boolean")
+		}
+		h.Value = o.lit
+		hints = append(hints, h)
+		if p.tok.kind != tokComma {
+			return hints, p.expect(tokRParen, `")"`)
+		}
+		if err := p.advance(); err != nil {
+			return nil, err
+		}
+	}
 }
 
 func (p *parser) advance() error {

@@ -75,6 +75,10 @@ func TestParseCanonical(t *testing.T) {
 		{`{ 2 * duration > traceDuration - 1ms }`, `{ 2 * span:duration > trace:duration - 1ms }`},
 		{`{ .a = .b && span:id != span:parentID && (duration) > 1ms }`, `{ .a = .b && span:id != span:parentID && span:duration > 1ms }`},
 		{`{ span.a || .b = 1 && .c }`, `{ span.a = true || .b = 1 && .c = true }`},
+		// Query hints: any name, as in Tempo, which reads those it knows.
+		{`{} with (most_recent=true)`, `{ } with(most_recent=true)`},
+		{`{ .a = 1 } >> { } | count() > 1 with(most_recent = true, sample = 0.1, exemplars=10, x="y", d=-1m)`,
+			`{ .a = 1 } >> { } | count() > 1 with(most_recent=true, sample=0.1, exemplars=10, x="y", d=-1m)`},
 		// Pipelines.
 		{`{ } | count() > 2`, `{ } | count() > 2`},
 		{`{} | count() = 1 | count() != 2 | count() >= 1 | count() < 9 | count() <= 9.5`, `{ } | count() = 1 | count() != 2 | count() >= 1 | count() < 9 | count() <= 9.5`},
@@ -96,6 +100,22 @@ func TestParseCanonical(t *testing.T) {
 		if err != nil || again.String() != tt.want {
 			t.Errorf("canonical form %q does not round-trip: %v, %v", tt.want, again, err)
 		}
+	}
+}
+
+func TestParseHints(t *testing.T) {
+	q, err := Parse(`{ } with(most_recent=true, sample=0.1, sample=0.2)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := q.Hint("most_recent"); !ok || v != BoolValue(true) {
+		t.Errorf("most_recent = %v, %v", v, ok)
+	}
+	if v, ok := q.Hint("sample"); !ok || v != FloatValue(0.2) {
+		t.Errorf("sample = %v, %v; the last one counts", v, ok)
+	}
+	if _, ok := q.Hint("nope"); ok {
+		t.Error("a hint not given")
 	}
 }
 
@@ -185,7 +205,12 @@ func TestParseErrors(t *testing.T) {
 		{`{ .a = 1 } | by(.x)`, 13, `parse error at 1:14: "by()" is not supported`},
 		{`{ coalesce() }`, 2, `parse error at 1:3: "coalesce()" is not supported`},
 		{`count() > 1`, 0, `parse error at 1:1: "count()" outside a pipeline is not supported`},
-		{`{ .a = 1 } with (most_recent=true)`, 11, `parse error at 1:12: "with" (query hints) is not supported`},
+		{`{ } with (most_recent)`, 21, `parse error at 1:22: expected "=" but found ")"`},
+		{`{ } with ()`, 10, `parse error at 1:11: expected a hint such as most_recent=true but found ")"`},
+		{`{ } with (a=.b)`, 12, `parse error at 1:13: a hint's value is a string, a number, a duration or a boolean`},
+		{`{ } with (a=error)`, 12, `parse error at 1:13: a hint's value is a string, a number, a duration or a boolean`},
+		{`{ } with (a=1) | count() > 1`, 15, `parse error at 1:16: expected end of query but found "|"`},
+		{`{ } with (a=1) with (b=2)`, 15, `parse error at 1:16: expected end of query but found "with"`},
 		{`{ .a = 1 } | { .b = 2 }`, 13, `parse error at 1:14: a spanset filter as a pipeline stage is not supported`},
 		{`({ .a = 1 } | count() > 1)`, 12, `parse error at 1:13: a pipeline inside parentheses is not supported`},
 		{`{ event.a = 1 }`, 2, `parse error at 1:3: the "event" scope is not supported`},

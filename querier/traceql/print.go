@@ -12,6 +12,17 @@ func (q *Query) String() string {
 		b.WriteString(" | ")
 		writeStage(&b, s)
 	}
+	for i, h := range q.hints {
+		if i == 0 {
+			b.WriteString(" with(")
+		} else {
+			b.WriteString(", ")
+		}
+		b.WriteString(h.Name + "=" + h.Value.String())
+	}
+	if len(q.hints) > 0 {
+		b.WriteByte(')')
+	}
 	return b.String()
 }
 
