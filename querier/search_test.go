@@ -279,9 +279,9 @@ func checkSearchMatchesWholeTraces(t *testing.T, f *batchFixture) {
 		}
 		var want []hitLine
 		for id, rows := range whole {
-			if set, ok := parsed.Evaluate(rows); ok {
+			if sets, ok := parsed.Evaluate(rows); ok {
 				start, end := traceql.Bounds(rows)
-				want = append(want, hitLine{id, start, fmt.Sprintf("%s %d %d %d", id, start, end-start, len(set.Spans))})
+				want = append(want, hitLine{id, start, fmt.Sprintf("%s %d %d %d", id, start, end-start, len(sets[0].Spans))})
 			}
 		}
 		// Most recent first, as Search orders them.

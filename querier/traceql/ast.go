@@ -206,5 +206,15 @@ type selectStage struct {
 	fields []Field
 }
 
+// byStage is by(field): it splits each spanset by the field's value.
+type byStage struct {
+	field Field
+}
+
+// coalesceStage is coalesce(): it merges the spansets into one.
+type coalesceStage struct{}
+
 func (*aggregateFilter) isStage() {}
 func (*selectStage) isStage()     {}
+func (*byStage) isStage()         {}
+func (*coalesceStage) isStage()   {}

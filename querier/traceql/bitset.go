@@ -31,14 +31,6 @@ func (b bitset) empty() bool {
 	return true
 }
 
-func (b bitset) count() int {
-	n := 0
-	for _, w := range b {
-		n += bits.OnesCount64(w)
-	}
-	return n
-}
-
 // union sets b to x ∪ y.
 func (b bitset) union(x, y bitset) {
 	for i := range b {

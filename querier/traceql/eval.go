@@ -39,16 +39,20 @@ type evaluation struct {
 	words  []uint64
 	stride int
 	tree   tree
+	// indexes and groups are the pipeline's scratch.
+	indexes []int32
+	groups  []group
 }
 
 // Evaluate runs the query over one trace: all rows of one trace ID, in any
-// order. It returns the selected spanset, or false when the trace does not
-// match. Once its reused buffers have grown to the size of the traces,
-// Evaluate allocates only for the result of a matching trace. It is safe
-// to call concurrently.
-func (q *Query) Evaluate(trace []schema.SpanRow) (SpanSet, bool) {
+// order. It returns the selected spansets, or false when the trace does
+// not match: one spanset, or several once by() splits it, none of them
+// empty. Once its reused buffers have grown to the size of the traces,
+// Evaluate allocates only for the result of a matching trace, and for
+// by(). It is safe to call concurrently.
+func (q *Query) Evaluate(trace []schema.SpanRow) ([]SpanSet, bool) {
 	if len(trace) == 0 {
-		return SpanSet{}, false
+		return nil, false
 	}
 	ev, _ := q.scratch.Get().(*evaluation)
 	if ev == nil {
@@ -61,7 +65,7 @@ func (q *Query) Evaluate(trace []schema.SpanRow) (SpanSet, bool) {
 	ev.reset(q, trace)
 	matched := ev.spanset(q.spansets)
 	if matched.empty() {
-		return SpanSet{}, false
+		return nil, false
 	}
 	return ev.pipeline(q, matched)
 }

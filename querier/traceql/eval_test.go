@@ -2,6 +2,7 @@ package traceql
 
 import (
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -19,7 +20,7 @@ func matchedNames(t *testing.T, query string, trace []schema.SpanRow) []string {
 	if err != nil {
 		t.Fatalf("Parse(%q): %v", query, err)
 	}
-	set, ok := q.Evaluate(trace)
+	set, ok := evaluateOne(t, q, trace)
 	if !ok {
 		return nil
 	}
@@ -32,6 +33,19 @@ func matchedNames(t *testing.T, query string, trace []schema.SpanRow) []string {
 		names[i] = s.Row.Name
 	}
 	return names
+}
+
+// evaluateOne evaluates a query that selects at most one spanset.
+func evaluateOne(t *testing.T, q *Query, trace []schema.SpanRow) (SpanSet, bool) {
+	t.Helper()
+	sets, ok := q.Evaluate(trace)
+	if ok != (len(sets) > 0) || len(sets) > 1 {
+		t.Fatalf("%s: %d spansets, matched %v", q, len(sets), ok)
+	}
+	if !ok {
+		return SpanSet{}, false
+	}
+	return sets[0], true
 }
 
 func TestEvaluate(t *testing.T) {
@@ -302,7 +316,7 @@ func TestEvaluateResultAttributes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	set, ok := q.Evaluate(testTrace())
+	set, ok := evaluateOne(t, q, testTrace())
 	if !ok {
 		t.Fatal("no match")
 	}
@@ -353,7 +367,7 @@ func TestEvaluateNestedSetIgnoresRowOrder(t *testing.T) {
 	reversed := slices.Clone(trace)
 	slices.Reverse(reversed)
 	for _, tr := range [][]schema.SpanRow{trace, reversed} {
-		set, ok := q.Evaluate(tr)
+		set, ok := evaluateOne(t, q, tr)
 		if !ok || len(set.Spans) != len(want) {
 			t.Fatalf("got %v, %v", set, ok)
 		}
@@ -365,6 +379,102 @@ func TestEvaluateNestedSetIgnoresRowOrder(t *testing.T) {
 			if got != want[s.Row.Name] || s.Attributes[0].Key != "span:nestedSetLeft" {
 				t.Errorf("%s: got %v, want %v", s.Row.Name, s.Attributes, want[s.Row.Name])
 			}
+		}
+	}
+}
+
+// by() splits a spanset by a field's value, in the order of each value's
+// first span, the spans without the field in a group of their own; the
+// stages after it judge each group; coalesce() merges them again.
+func TestEvaluateGroups(t *testing.T) {
+	type set struct {
+		names string
+		attrs string
+	}
+	tests := []struct {
+		query string
+		want  []set // nil: the trace does not match
+	}{
+		{`{ } | by(resource.service.name)`, []set{
+			{"GET /,call-db", `by(resource.service.name)="frontend"`},
+			{"query,disk", `by(resource.service.name)="db"`},
+			{"get", `by(resource.service.name)="cache"`},
+		}},
+		{`{ } | by(resource.service.name) | count() > 1`, []set{
+			{"GET /,call-db", `by(resource.service.name)="frontend" count()=2`},
+			{"query,disk", `by(resource.service.name)="db" count()=2`},
+		}},
+		{`{ status = error || status = ok } | by(resource.service.name) | count() > 1`, []set{
+			{"query,disk", `by(resource.service.name)="db" count()=2`},
+		}},
+		{`{ } | by(resource.service.name) | count() > 2`, nil},
+		{`{ } | by(span.http.status_code)`, []set{
+			{"GET /", `by(span.http.status_code)=200`},
+			{"call-db,query", `by(span.http.status_code)=nil`},
+			{"disk", `by(span.http.status_code)="500"`},
+			{"get", `by(span.http.status_code)=503`},
+		}},
+		{`{ } | by(span:nestedSetParent)`, []set{
+			{"GET /", `by(span:nestedSetParent)=-1`},
+			{"call-db,get", `by(span:nestedSetParent)=1`},
+			{"query", `by(span:nestedSetParent)=2`},
+			{"disk", `by(span:nestedSetParent)=3`},
+		}},
+		{`{ } | by(resource.service.name) | avg(duration) > 20ms`, []set{
+			{"GET /,call-db", `by(resource.service.name)="frontend" avg(span:duration)=65ms`},
+		}},
+		{`{ } | by(resource.service.name) | count() > 1 | coalesce()`, []set{{"GET /,call-db,query,disk", ""}}},
+		{`{ } | by(resource.service.name) | coalesce() | count() = 5`, []set{{"GET /,call-db,query,disk,get", "count()=5"}}},
+		{`{ } | count() > 1 | coalesce()`, []set{{"GET /,call-db,query,disk,get", ""}}},
+		{`{ kind = client } | by(kind) | by(resource.service.name)`, []set{
+			{"call-db", `by(span:kind)=client by(resource.service.name)="frontend"`},
+			{"get", `by(span:kind)=client by(resource.service.name)="cache"`},
+		}},
+	}
+	trace := testTrace()
+	for _, tt := range tests {
+		q, err := Parse(tt.query)
+		if err != nil {
+			t.Fatalf("Parse(%q): %v", tt.query, err)
+		}
+		sets, ok := q.Evaluate(trace)
+		if ok != (len(sets) > 0) {
+			t.Errorf("%s: %d spansets, matched %v", tt.query, len(sets), ok)
+		}
+		var got []set
+		for _, ss := range sets {
+			var names, attrs []string
+			for _, s := range ss.Spans {
+				names = append(names, s.Row.Name)
+			}
+			for _, kv := range ss.Attributes {
+				attrs = append(attrs, kv.Key+"="+kv.Value.String())
+			}
+			got = append(got, set{strings.Join(names, ","), strings.Join(attrs, " ")})
+		}
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("%s\n got %q\nwant %q", tt.query, got, tt.want)
+		}
+	}
+}
+
+// select() attaches its fields to the spans of every group.
+func TestEvaluateGroupsSelect(t *testing.T) {
+	q, err := Parse(`{ kind = client } | by(resource.service.name) | select(span.http.status_code, span:childCount)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sets, ok := q.Evaluate(testTrace())
+	if !ok || len(sets) != 2 {
+		t.Fatalf("got %v, %v", sets, ok)
+	}
+	want := [][]KeyValue{
+		{{"span:childCount", IntValue(1)}},
+		{{"span.http.status_code", IntValue(503)}, {"span:childCount", IntValue(0)}},
+	}
+	for i, ss := range sets {
+		if len(ss.Spans) != 1 || !slices.Equal(ss.Spans[0].Attributes, want[i]) {
+			t.Errorf("spanset %d: %v, want %v", i, ss.Spans, want[i])
 		}
 	}
 }
@@ -451,14 +561,14 @@ func TestEvaluateDeepTrace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if set, ok := q.Evaluate(trace); !ok || len(set.Spans) != 1 || set.Spans[0].Row.Name != "leaf" {
+	if set, ok := evaluateOne(t, q, trace); !ok || len(set.Spans) != 1 || set.Spans[0].Row.Name != "leaf" {
 		t.Errorf("leaf not found below the root: %v %v", set, ok)
 	}
 	q, err = Parse(`{ } >> { }`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if set, ok := q.Evaluate(trace); !ok || len(set.Spans) != depth-1 {
+	if set, ok := evaluateOne(t, q, trace); !ok || len(set.Spans) != depth-1 {
 		t.Errorf("matched %d spans, want %d", len(set.Spans), depth-1)
 	}
 	for query, want := range map[string]int{
@@ -474,7 +584,7 @@ func TestEvaluateDeepTrace(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if set, _ := q.Evaluate(trace); len(set.Spans) != want {
+		if set, _ := evaluateOne(t, q, trace); len(set.Spans) != want {
 			t.Errorf("%s: matched %d spans, want %d", query, len(set.Spans), want)
 		}
 	}
@@ -490,8 +600,8 @@ func TestEvaluateConcurrently(t *testing.T) {
 	for range 8 {
 		wg.Go(func() {
 			for range 200 {
-				if set, ok := q.Evaluate(trace); !ok || len(set.Spans) != 1 || set.Spans[0].Row.Name != "disk" {
-					t.Errorf("got %v, %v", set, ok)
+				if sets, ok := q.Evaluate(trace); !ok || len(sets) != 1 || len(sets[0].Spans) != 1 || sets[0].Spans[0].Row.Name != "disk" {
+					t.Errorf("got %v, %v", sets, ok)
 					return
 				}
 			}

@@ -32,6 +32,7 @@ type parser struct {
 //	stage      = "count" "(" ")" op number
 //	           | ("avg" | "min" | "max" | "sum") "(" field ")" op literal
 //	           | "select" "(" field { "," field } ")"
+//	           | "by" "(" field ")" | "coalesce" "(" ")"
 //
 // Structural operators binding tighter than && and || follows Tempo, where
 // they share the precedence of comparisons. Inside braces, parentheses
@@ -158,7 +159,10 @@ func (p *parser) unsupported(pos int, what string) error {
 // into; leave moves out of it.
 func (p *parser) enter(pos int) error {
 	if p.open++; p.open > MaxDepth {
-		return tooLarge(p.lex.src, pos, "parentheses, ! and unary - nest more than %d deep", MaxDepth)
+		if p.lex.src[pos] == '-' {
+			return tooLarge(p.lex.src, pos, "parentheses, ! and unary - nest more than %d deep", MaxDepth)
+		}
+		return tooLarge(p.lex.src, pos, "parentheses and ! nest more than %d deep", MaxDepth)
 	}
 	return nil
 }
@@ -329,6 +333,8 @@ func (q *Query) prepare() {
 			for _, f := range s.fields {
 				q.noteField(f)
 			}
+		case *byStage:
+			q.noteField(s.field)
 		}
 	}
 }

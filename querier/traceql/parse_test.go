@@ -75,6 +75,7 @@ func TestParseCanonical(t *testing.T) {
 		{`{ 2 * duration > traceDuration - 1ms }`, `{ 2 * span:duration > trace:duration - 1ms }`},
 		{`{ .a = .b && span:id != span:parentID && (duration) > 1ms }`, `{ .a = .b && span:id != span:parentID && span:duration > 1ms }`},
 		{`{ span.a || .b = 1 && .c }`, `{ span.a = true || .b = 1 && .c = true }`},
+		{`{ }|by(resource.service.name)|count()>1|coalesce()|by(duration)`, `{ } | by(resource.service.name) | count() > 1 | coalesce() | by(span:duration)`},
 		// Query hints: any name, as in Tempo, which reads those it knows.
 		{`{} with (most_recent=true)`, `{ } with(most_recent=true)`},
 		{`{ .a = 1 } >> { } | count() > 1 with(most_recent = true, sample = 0.1, exemplars=10, x="y", d=-1m)`,
@@ -202,8 +203,11 @@ func TestParseErrors(t *testing.T) {
 		// Outside the subset.
 		{"{ .a = 1 }\n| rate()", 13, `parse error at 2:3: "rate()" is not supported`},
 		{`{ .a = 1 } | count_over_time() by (.x)`, 13, `parse error at 1:14: "count_over_time()" is not supported`},
-		{`{ .a = 1 } | by(.x)`, 13, `parse error at 1:14: "by()" is not supported`},
+		{`{ } | by()`, 9, `parse error at 1:10: expected an attribute or an intrinsic, such as span.x or duration but found ")"`},
+		{`{ } | by(.a, .b)`, 11, `parse error at 1:12: expected ")" but found ","`},
+		{`{ } | coalesce(.a)`, 15, `parse error at 1:16: expected ")" but found "."`},
 		{`{ coalesce() }`, 2, `parse error at 1:3: "coalesce()" is not supported`},
+		{`by(.a)`, 0, `parse error at 1:1: "by()" outside a pipeline is not supported`},
 		{`count() > 1`, 0, `parse error at 1:1: "count()" outside a pipeline is not supported`},
 		{`{ } with (most_recent)`, 21, `parse error at 1:22: expected "=" but found ")"`},
 		{`{ } with ()`, 10, `parse error at 1:11: expected a hint such as most_recent=true but found ")"`},

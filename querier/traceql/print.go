@@ -203,6 +203,10 @@ func (c *comparison) String() string {
 
 func writeStage(b *strings.Builder, s stage) {
 	switch s := s.(type) {
+	case *byStage:
+		b.WriteString(s.name())
+	case *coalesceStage:
+		b.WriteString("coalesce()")
 	case *aggregateFilter:
 		b.WriteString(s.name() + " " + s.op.String() + " " + s.lit.String())
 	case *selectStage:
@@ -216,6 +220,10 @@ func writeStage(b *strings.Builder, s stage) {
 		b.WriteByte(')')
 	}
 }
+
+// name is the stage as written, by(resource.service.name); it also keys
+// the group's value in a SpanSet.
+func (s *byStage) name() string { return "by(" + s.field.String() + ")" }
 
 // name is the aggregate as written, such as avg(span:duration); it also
 // keys the aggregate's value in a SpanSet.
