@@ -118,6 +118,33 @@ var searchCases = []searchCase[[]sdktrace.ReadOnlySpan]{
 		})
 	}},
 	{`{}`, func([]sdktrace.ReadOnlySpan) bool { return true }},
+	{`{ name = "query 1" } ~ { name = "query 0" }`, func(ss []sdktrace.ReadOnlySpan) bool {
+		return anySpan(ss, func(s sdktrace.ReadOnlySpan) bool { return s.Name() == "query 1" })
+	}},
+	// Most matching traces have no span on the left.
+	{`{ status = error } !~ { name = "query 0" }`, func(ss []sdktrace.ReadOnlySpan) bool {
+		return !anySpan(ss, func(s sdktrace.ReadOnlySpan) bool { return s.Status().Code == codes.Error })
+	}},
+	{`{ name = "query 2" } < { kind = server }`, func(ss []sdktrace.ReadOnlySpan) bool {
+		return anySpan(ss, func(s sdktrace.ReadOnlySpan) bool { return s.Name() == "query 2" })
+	}},
+	{`{ kind = server } &> { status = error } | count() = 2`, func(ss []sdktrace.ReadOnlySpan) bool {
+		return anySpan(ss, func(s sdktrace.ReadOnlySpan) bool { return s.Status().Code == codes.Error })
+	}},
+	{`{ span.rows = nil } && { span.rows * 2 > span.rows + 1 }`, func(ss []sdktrace.ReadOnlySpan) bool {
+		return anySpan(ss, func(s sdktrace.ReadOnlySpan) bool {
+			v, ok := attr(s, "rows")
+			return ok && v.AsInt64() > 1
+		})
+	}},
+	{`{ span.http.response.status_code >= 2 * 200 + 100 } with(most_recent=true)`, func(ss []sdktrace.ReadOnlySpan) bool {
+		return anySpan(ss, func(s sdktrace.ReadOnlySpan) bool {
+			v, ok := attr(s, "http.response.status_code")
+			return ok && v.AsInt64() >= 500
+		})
+	}},
+	{`{ span:childCount > 2 }`, func(ss []sdktrace.ReadOnlySpan) bool { return countMatching(ss, isChild) > 2 }},
+	{`{ } | by(span:kind) | count() > 2 | coalesce()`, func(ss []sdktrace.ReadOnlySpan) bool { return countMatching(ss, isChild) > 2 }},
 }
 
 // search runs q and returns the trace IDs found.
@@ -174,10 +201,10 @@ func TestSearch(t *testing.T) {
 	checkTags(t, n.HTTP)
 
 	for q, want := range map[string]int{
-		"{ span.x = }":     http.StatusBadRequest,
-		"{ } | rate()":     http.StatusBadRequest,
-		"{ .a = 1 } ~ { }": http.StatusBadRequest,
-		"":                 http.StatusOK,
+		"{ span.x = }":    http.StatusBadRequest,
+		"{ } | rate()":    http.StatusBadRequest,
+		"{ event.a = 1 }": http.StatusBadRequest,
+		"":                http.StatusOK,
 	} {
 		resp, err := http.Get("http://" + n.HTTP + "/api/search?q=" + url.QueryEscape(q))
 		if err != nil {

@@ -92,10 +92,10 @@ func newHitSet(req SearchRequest) *hitSet {
 // and records a match that passes the duration bounds, reporting whether
 // it did. The rows may be reused once it returns.
 func (h *hitSet) evaluateTrace(trace []schema.SpanRow) bool {
-	set, ok := h.req.Query.Evaluate(trace)
+	sets, ok := h.req.Query.Evaluate(trace)
 	var hit *TraceHit
 	if ok {
-		hit = newTraceHit(trace, set)
+		hit = newTraceHit(trace, sets)
 		d := hit.DurationNanos()
 		if (h.req.MinDuration > 0 && d < uint64(h.req.MinDuration)) || (h.req.MaxDuration > 0 && d > uint64(h.req.MaxDuration)) {
 			hit = nil
@@ -152,7 +152,9 @@ func (h *hitSet) top() []*TraceHit {
 		out = out[:h.req.Limit]
 	}
 	for _, hit := range out {
-		slices.SortFunc(hit.Spans, func(a, b MatchedSpan) int { return cmp.Compare(a.StartUnixNano, b.StartUnixNano) })
+		for _, set := range hit.SpanSets {
+			slices.SortFunc(set.Spans, func(a, b MatchedSpan) int { return cmp.Compare(a.StartUnixNano, b.StartUnixNano) })
+		}
 	}
 	return out
 }

@@ -15,11 +15,23 @@ type TraceHit struct {
 	RootTraceName   string
 	StartUnixNano   uint64
 	EndUnixNano     uint64
-	// Spans are the matched spans, each once, earliest first.
+	// Spans are the matched spans of the first spanset, each once,
+	// earliest first: all of them but after by().
 	Spans []MatchedSpan
-	// Attributes are the query's aggregates (count(), avg(...)).
-	Attributes   []traceql.KeyValue
+	// Attributes are the first spanset's aggregates (count(), avg(...))
+	// and groups (by(...)).
+	Attributes []traceql.KeyValue
+	// SpanSets are all the spansets, the first of them Spans and
+	// Attributes; there are more only after by().
+	SpanSets     []HitSpanSet
 	ServiceStats map[string]*ServiceStats
+}
+
+// HitSpanSet is one spanset of a TraceHit.
+type HitSpanSet struct {
+	// Spans are its spans, earliest first once the search is done.
+	Spans      []MatchedSpan
+	Attributes []traceql.KeyValue
 }
 
 // MatchedSpan is one span of a spanset.
@@ -38,11 +50,11 @@ type ServiceStats struct {
 }
 
 // newTraceHit describes a whole trace and what the query selected of it.
-func newTraceHit(trace []schema.SpanRow, set traceql.SpanSet) *TraceHit {
+func newTraceHit(trace []schema.SpanRow, sets []traceql.SpanSet) *TraceHit {
 	hit := &TraceHit{
 		TraceID:      trace[0].TraceID,
 		ServiceStats: make(map[string]*ServiceStats),
-		Attributes:   set.Attributes,
+		SpanSets:     make([]HitSpanSet, len(sets)),
 	}
 	hit.StartUnixNano, hit.EndUnixNano = traceql.Bounds(trace)
 	// The same root rule as TraceQL's rootName and rootServiceName.
@@ -60,16 +72,20 @@ func newTraceHit(trace []schema.SpanRow, set traceql.SpanSet) *TraceHit {
 			st.ErrorCount++
 		}
 	}
-	hit.Spans = make([]MatchedSpan, len(set.Spans))
-	for i, s := range set.Spans {
-		hit.Spans[i] = MatchedSpan{
-			SpanID:        s.Row.SpanID,
-			Name:          s.Row.Name,
-			StartUnixNano: s.Row.StartUnixNano,
-			DurationNanos: s.Row.DurationNano,
-			Attributes:    s.Attributes,
+	for i, set := range sets {
+		spans := make([]MatchedSpan, len(set.Spans))
+		for j, s := range set.Spans {
+			spans[j] = MatchedSpan{
+				SpanID:        s.Row.SpanID,
+				Name:          s.Row.Name,
+				StartUnixNano: s.Row.StartUnixNano,
+				DurationNanos: s.Row.DurationNano,
+				Attributes:    s.Attributes,
+			}
 		}
+		hit.SpanSets[i] = HitSpanSet{Spans: spans, Attributes: set.Attributes}
 	}
+	hit.Spans, hit.Attributes = hit.SpanSets[0].Spans, hit.SpanSets[0].Attributes
 	return hit
 }
 

@@ -79,6 +79,15 @@ var splitQueries = []string{
 	`{ traceDuration > 900ms }`,
 	`{ rootServiceName = "frontend" && resource.service.name = "db" }`,
 	`{ status = error } && { kind = unspecified && name = "root" }`,
+	`{ name = "query" } << { name = "root" }`,
+	`{ name = "call" } < { name = "root" }`,
+	`{ name = "root" } &>> { resource.service.name = "db" } | count() = 2`,
+	`{ span.http.status_code = nil } && { span.http.status_code = 503 }`,
+	`{ duration >= 2 * 50ms && kind = unspecified } | count() = 2`,
+	`{ span.http.status_code - 3 = 500 } && { rootName = "root" }`,
+	`{ span:childCount = 1 } | count() = 2`,
+	`{ nestedSetLeft = 3 && name = "query" }`,
+	`{ } | by(resource.service.name) | count() = 1 | coalesce() | count() = 3`,
 }
 
 // noMatchQueries hold on no trace, whole or in part.
@@ -88,6 +97,11 @@ var noMatchQueries = []string{
 	`{ name = "query" } >> { name = "root" }`,
 	`{ traceDuration > 2s }`,
 	`{ rootServiceName = "backend" }`,
+	// A part alone would match these.
+	`{ name = "call" } !< { name = "root" }`,
+	`{ name = "root" } !> { name = "call" }`,
+	`{ name = "root" } !>> { resource.service.name = "db" }`,
+	`{ span:childCount = 0 && name = "root" }`,
 }
 
 func TestSearchTraceSplitAcrossBlocks(t *testing.T) {
@@ -267,6 +281,17 @@ func checkSearchMatchesWholeTraces(t *testing.T, f *batchFixture) {
 		`{ resource.service.name = "svc-1" } && { span.n = 9 }`,
 		`{ resource.service.name != "svc-1" && span.n = 7 }`,
 		`{ }`,
+		// No condition of the left side of a negated structural
+		// operator may prune: a trace without such a span matches.
+		`{ span.n = 100 } !~ { span.n < 2 }`,
+		`{ span.n = 100 } !> { span.n = 3 }`,
+		`{ span.n = 0 } &~ { span.n = 3 }`,
+		`{ span.n >= 2 } ~ { span.n = 1 }`,
+		`{ span.n = 100 } !< { } | count() > 3`,
+		`{ span.n = nil } || { span.nope = nil && span.n = 100 }`,
+		`{ span.n * 2 > span.n + 2 && duration < 2 * 1ms }`,
+		`{ span:childCount = 0 && span.n = 3 } && { nestedSetParent = -1 && span.n = 100 }`,
+		`{ } | by(resource.service.name) | count() > 2`,
 	} {
 		parsed, err := traceql.Parse(query)
 		if err != nil {
@@ -279,9 +304,9 @@ func checkSearchMatchesWholeTraces(t *testing.T, f *batchFixture) {
 		}
 		var want []hitLine
 		for id, rows := range whole {
-			if set, ok := parsed.Evaluate(rows); ok {
+			if sets, ok := parsed.Evaluate(rows); ok {
 				start, end := traceql.Bounds(rows)
-				want = append(want, hitLine{id, start, fmt.Sprintf("%s %d %d %d", id, start, end-start, len(set.Spans))})
+				want = append(want, hitLine{id, start, fmt.Sprintf("%s %d %d %d", id, start, end-start, len(sets[0].Spans))})
 			}
 		}
 		// Most recent first, as Search orders them.

@@ -29,8 +29,8 @@ func (q *Querier) collectTags(ctx context.Context, tenants []string, tr TimeRang
 			tr:      tr,
 			query:   query,
 			visit: func(trace []schema.SpanRow) bool {
-				ss, ok := query.Evaluate(trace)
-				if ok {
+				sets, ok := query.Evaluate(trace)
+				for _, ss := range sets {
 					for _, sp := range ss.Spans {
 						set.add(sp.Row)
 					}

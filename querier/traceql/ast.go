@@ -9,16 +9,18 @@ import (
 type Query struct {
 	spansets spansetExpr
 	stages   []stage
+	hints    []Hint
 
 	// sets is the number of bitsets of the trace's spans an evaluation
 	// needs: each spanset node has one, shared with the nodes that are
 	// not being evaluated while it holds a result, so that their number
 	// grows with the query's depth, not its length.
 	sets int
-	// needsTrace is set when a field reads the trace's root or bounds, and
-	// needsTree when a structural operator reads parent links; evaluation
-	// skips that work otherwise.
-	needsTrace, needsTree bool
+	// needsTrace is set when a field reads the trace's root or bounds,
+	// needsTree when a structural operator or a field reads parent links,
+	// and needsNestedSet when a field reads child counts or the nested
+	// set; evaluation skips that work otherwise.
+	needsTrace, needsTree, needsNestedSet bool
 	// fields are the fields the query reads (see Fields).
 	fields []Field
 
@@ -45,15 +47,59 @@ type spansetOperator uint8
 const (
 	spansetOr spansetOperator = iota
 	spansetAnd
-	spansetChild      // >
-	spansetDescendant // >>
+	spansetStructural // rel and mode say which
+)
+
+// relation is what a structural operator tests between a left-hand span l
+// and a right-hand span r.
+type relation uint8
+
+const (
+	relChild      relation = iota // >: r is a child of l
+	relDescendant                 // >>: r is a descendant of l
+	relParent                     // <: r is the parent of l
+	relAncestor                   // <<: r is an ancestor of l
+	relSibling                    // ~: r and l are distinct and share a parent
+)
+
+// inverse is the relation with the sides swapped: r is a child of l when
+// l is the parent of r.
+func (r relation) inverse() relation {
+	switch r {
+	case relChild:
+		return relParent
+	case relDescendant:
+		return relAncestor
+	case relParent:
+		return relChild
+	case relAncestor:
+		return relDescendant
+	}
+	return r
+}
+
+// structuralMode says which spans a structural operator keeps.
+type structuralMode uint8
+
+const (
+	// modeRight keeps the right-hand spans in the relation to some
+	// left-hand span (>, >>, <, <<, ~).
+	modeRight structuralMode = iota
+	// modeNot keeps the right-hand spans in the relation to no left-hand
+	// span (!>, !>>, !<, !<<, !~), all of them when the left side is
+	// empty.
+	modeNot
+	// modeUnion keeps the spans of both sides that stand in the relation
+	// to a span of the other (&>, &>>, &<, &<<, &~).
+	modeUnion
 )
 
 // spansetOp combines two spansets. The logical operators keep the spans of
-// both sides; the structural ones keep right-hand spans that stand in the
-// relation to a left-hand span.
+// both sides; the structural ones select by rel and mode.
 type spansetOp struct {
 	op       spansetOperator
+	rel      relation
+	mode     structuralMode
 	lhs, rhs spansetExpr
 	set      int
 	levels   int
@@ -89,7 +135,7 @@ type notExpr struct {
 	levels int
 }
 
-// comparison is field op lit; OpExists has no literal.
+// comparison is field op lit; OpExists and OpNotExists have no literal.
 type comparison struct {
 	field Field
 	op    Op
@@ -105,6 +151,25 @@ type comparison struct {
 func (l *logicalExpr) depth() int { return l.levels }
 func (n *notExpr) depth() int     { return n.levels }
 func (*comparison) depth() int    { return 1 }
+
+// Hint is a query hint, name=value in with(...) at the end of a query. A
+// hint tunes how a query runs, never what it answers, so spanlog accepts
+// any, as Tempo does, and reads those it knows.
+type Hint struct {
+	Name  string
+	Value Value
+}
+
+// Hint returns the value of the last hint of that name, and whether the
+// query has one.
+func (q *Query) Hint(name string) (Value, bool) {
+	for i := len(q.hints) - 1; i >= 0; i-- {
+		if q.hints[i].Name == name {
+			return q.hints[i].Value, true
+		}
+	}
+	return Value{}, false
+}
 
 // stage is one pipeline stage after the spanset expression.
 type stage interface {
@@ -141,5 +206,15 @@ type selectStage struct {
 	fields []Field
 }
 
+// byStage is by(field): it splits each spanset by the field's value.
+type byStage struct {
+	field Field
+}
+
+// coalesceStage is coalesce(): it merges the spansets into one.
+type coalesceStage struct{}
+
 func (*aggregateFilter) isStage() {}
 func (*selectStage) isStage()     {}
+func (*byStage) isStage()         {}
+func (*coalesceStage) isStage()   {}

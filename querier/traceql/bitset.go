@@ -9,6 +9,16 @@ type bitset []uint64
 
 func wordsFor(n int) int { return (n + 63) / 64 }
 
+// resize returns b, or a bigger bitset, cleared, of words words.
+func resize(b bitset, words int) bitset {
+	if cap(b) < words {
+		return make(bitset, words)
+	}
+	b = b[:words]
+	clear(b)
+	return b
+}
+
 func (b bitset) add(i int)      { b[i>>6] |= 1 << (uint(i) & 63) }
 func (b bitset) has(i int) bool { return b[i>>6]&(1<<(uint(i)&63)) != 0 }
 
@@ -21,18 +31,17 @@ func (b bitset) empty() bool {
 	return true
 }
 
-func (b bitset) count() int {
-	n := 0
-	for _, w := range b {
-		n += bits.OnesCount64(w)
-	}
-	return n
-}
-
 // union sets b to x ∪ y.
 func (b bitset) union(x, y bitset) {
 	for i := range b {
 		b[i] = x[i] | y[i]
+	}
+}
+
+// complement sets b to within \ b: the members of within that b lacks.
+func (b bitset) complement(within bitset) {
+	for i := range b {
+		b[i] = within[i] &^ b[i]
 	}
 }
 

@@ -42,6 +42,9 @@ func TestDepthIsBounded(t *testing.T) {
 		"{ " + chain("span:kind = server", " && ", MaxDepth-1) + " }",
 		chain("{ span:kind = server }", " >> ", MaxDepth-1),
 		rightNested(MaxDepth - 2),
+		"{ " + chain("span.x", " + ", MaxDepth-2) + " = 1 }", // braces, comparison, the +s
+		"{ span.x = " + nest("(", MaxDepth, "1", ")") + " }",
+		"{ span.x = " + chain("1", "+", MaxQueryBytes/3) + " }", // folded as it is parsed
 	} {
 		name := query[:min(len(query), 40)]
 		q, err := Parse(query)
@@ -71,6 +74,11 @@ func TestDepthIsBounded(t *testing.T) {
 		{nest("(", MaxDepth+1, "{ }", ")"), MaxDepth, "parentheses and ! nest more than 1000 deep"},
 		{"{ " + nest("(", MaxDepth+1, ".a = 1", ")") + " }", 2 + MaxDepth, "parentheses and ! nest more than 1000 deep"},
 		{"{ " + strings.Repeat("!", MaxDepth+1) + "(.a = 1) }", 2 + MaxDepth, "parentheses and ! nest more than 1000 deep"},
+		{"{ " + strings.Repeat("-", MaxDepth+1) + ".a = 1 }", 2 + MaxDepth, "parentheses, ! and unary - nest more than 1000 deep"},
+		{"{ .a = " + nest("(", MaxDepth+1, "1", ")") + " }", 7 + MaxDepth, "parentheses and ! nest more than 1000 deep"},
+		{"{ " + chain("span.x", " + ", MaxDepth-1) + " = 1 }", 0, "query nests more than 1000 levels deep (each operator of a chain is a level)"},
+		// The i-th + is at 9i.
+		{"{ " + chain("span.x", " + ", MaxDepth+1) + " = 1 }", 9 * MaxDepth, "query nests more than 1000 levels deep (each operator of a chain is a level)"},
 		{"{ " + strings.Repeat("!", MaxDepth-1) + "(.a = 1) }", 0, "query nests more than 1000 levels deep (each operator of a chain is a level)"},
 		// The i-th && is at 10i - 1, the i-th >> at 7i - 3.
 		{"{ " + chain(".a = 1", " && ", MaxDepth+5) + " }", 10*MaxDepth - 1, "query nests more than 1000 levels deep (each operator of a chain is a level)"},
@@ -138,8 +146,8 @@ func TestEvaluationBitsetsGrowWithDepth(t *testing.T) {
 		t.Fatal(err)
 	}
 	trace := testTrace()
-	got, ok := q.Evaluate(trace)
-	want, wantOK := one.Evaluate(trace)
+	got, ok := evaluateOne(t, q, trace)
+	want, wantOK := evaluateOne(t, one, trace)
 	if ok != wantOK || !slices.EqualFunc(got.Spans, want.Spans, func(a, b Span) bool { return a.Row == b.Row }) {
 		t.Errorf("2048 filters &&ed select %d spans, one of them %d", len(got.Spans), len(want.Spans))
 	}

@@ -75,8 +75,10 @@ func (c Condition) String() string {
 
 // Conditions returns conditions that every matching trace satisfies: the
 // comparisons joined by && inside a filter, from every filter that must
-// select spans for the query to match (both sides of &&, >> and >; not the
-// sides of ||, nor comparisons under !). Each condition holds on some span,
+// select spans for the query to match (both sides of && and of the
+// structural operators, the right side of the negated ones; not the sides
+// of ||, nor comparisons under !, nor = nil, nor of childCount and the
+// nested set, which only a whole trace tells). Each condition holds on some span,
 // and the conditions of one filter (equal Filter) on one span together. An
 // empty list means nothing can be pruned.
 func (q *Query) Conditions() []Condition {
@@ -95,7 +97,13 @@ func (q *Query) Conditions() []Condition {
 				filters++
 			}
 		case *spansetOp:
-			if e.op != spansetOr {
+			switch {
+			case e.op == spansetOr:
+			case e.op == spansetStructural && e.mode == modeNot:
+				// A negated operator matches when no left-hand span
+				// stands in the relation, none at all included.
+				spansets(e.rhs)
+			default:
 				spansets(e.lhs)
 				spansets(e.rhs)
 			}
@@ -108,6 +116,12 @@ func (q *Query) Conditions() []Condition {
 func appendConjuncts(out []Condition, e expr) []Condition {
 	switch e := e.(type) {
 	case *comparison:
+		if e.op == OpNotExists || e.field.Intrinsic.treeLevel() {
+			// Data in which every span has the field could be
+			// skipped, but no statistic tells that; and the tree's
+			// numbers are known only of a whole trace.
+			return out
+		}
 		return append(out, Condition{Field: e.field, Op: e.op, Value: e.lit, re: e.re, cmp: e})
 	case *logicalExpr:
 		if e.and {

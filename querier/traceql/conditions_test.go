@@ -19,6 +19,13 @@ func TestConditions(t *testing.T) {
 		{`{ .a = 1 && (.b = 2 || .c = 3) && !(.d = 4) && .e != nil }`, []string{`.a = 1`, `.e != nil`}},
 		{`{ .a = 1 } && { .b =~ "x.*" } >> { .c = 3 } > { duration > 1s }`, []string{`.a = 1`, `.b =~ "x.*"`, `.c = 3`, `span:duration > 1s`}},
 		{`{ .a = 1 } || { .b = 2 }`, nil},
+		{`{ .a = nil && .b = 1 } && { .c = nil }`, []string{`.b = 1`}},
+		{`{ duration > 2 * 100ms && .a * 2 > 1 && .b = .c && .d }`, []string{`span:duration > 200ms`, `.d = true`}},
+		{`{ span:childCount = 0 && .a = 1 } && { nestedSetParent = -1 }`, []string{`.a = 1`}},
+		{`{ .a = 1 } << { .b = 2 } < { .c = 3 } ~ { .d = 4 }`, []string{`.a = 1`, `.b = 2`, `.c = 3`, `.d = 4`}},
+		{`{ .a = 1 } &>> { .b = 2 } &~ { .c = 3 }`, []string{`.a = 1`, `.b = 2`, `.c = 3`}},
+		{`{ .a = 1 } !>> { .b = 2 }`, []string{`.b = 2`}},
+		{`{ .a = 1 } !< ({ .b = 2 } > { .c = 3 }) !~ { .d = 4 }`, []string{`.d = 4`}},
 		{`({ .a = 1 } || { .b = 2 }) && { .c = 3 } | count() > 2`, []string{`.c = 3`}},
 		{`{ trace:id = "ab" }`, []string{`trace:id = "000000000000000000000000000000ab"`}},
 	}

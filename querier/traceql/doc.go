@@ -12,11 +12,15 @@
 //
 // The supported subset follows Grafana Tempo's TraceQL documentation
 // ("Construct a TraceQL query"): spanset filters with comparisons on
-// intrinsics and span, resource or unscoped attributes; && and || between
-// spansets; the structural operators >> (descendant) and > (child); and the
-// pipeline stages count(), avg(), min(), max(), sum() and select(). Anything
-// else is a parse error saying that it is not supported, so that a query is
-// never answered with other semantics than the user meant.
+// intrinsics (child counts and the nested set included) and span,
+// resource or unscoped attributes, nil, arithmetic, and fields compared
+// with fields; && and || between spansets; the structural operators >>,
+// >, <<, <, ~, their negated (!>> ...) and union (&>> ...) forms; the
+// pipeline stages count(), avg(), min(), max(), sum(), select(), by() and
+// coalesce(); and query hints, with(...). The event, link and
+// instrumentation scopes are not supported, nor is ^. What is not
+// supported is a parse error saying so, so that a query is never answered
+// with other semantics than the user meant.
 //
 // Parse bounds what a query may cost before evaluating anything: its length
 // (MaxQueryBytes) and how deeply it nests (MaxDepth), so that no query can

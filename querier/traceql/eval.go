@@ -39,16 +39,20 @@ type evaluation struct {
 	words  []uint64
 	stride int
 	tree   tree
+	// indexes and groups are the pipeline's scratch.
+	indexes []int32
+	groups  []group
 }
 
 // Evaluate runs the query over one trace: all rows of one trace ID, in any
-// order. It returns the selected spanset, or false when the trace does not
-// match. Once its reused buffers have grown to the size of the traces,
-// Evaluate allocates only for the result of a matching trace. It is safe
-// to call concurrently.
-func (q *Query) Evaluate(trace []schema.SpanRow) (SpanSet, bool) {
+// order. It returns the selected spansets, or false when the trace does
+// not match: one spanset, or several once by() splits it, none of them
+// empty. Once its reused buffers have grown to the size of the traces,
+// Evaluate allocates only for the result of a matching trace, and for
+// by(). It is safe to call concurrently.
+func (q *Query) Evaluate(trace []schema.SpanRow) ([]SpanSet, bool) {
 	if len(trace) == 0 {
-		return SpanSet{}, false
+		return nil, false
 	}
 	ev, _ := q.scratch.Get().(*evaluation)
 	if ev == nil {
@@ -61,7 +65,7 @@ func (q *Query) Evaluate(trace []schema.SpanRow) (SpanSet, bool) {
 	ev.reset(q, trace)
 	matched := ev.spanset(q.spansets)
 	if matched.empty() {
-		return SpanSet{}, false
+		return nil, false
 	}
 	return ev.pipeline(q, matched)
 }
@@ -80,6 +84,10 @@ func (ev *evaluation) reset(q *Query, trace []schema.SpanRow) {
 	if q.needsTree {
 		ev.tree.build(trace)
 	}
+	if q.needsNestedSet {
+		ev.tree.number(trace)
+		ev.info.tree = &ev.tree
+	}
 }
 
 // set returns the cleared bitset of a spanset node.
@@ -96,13 +104,14 @@ func (ev *evaluation) spanset(e spansetExpr) bitset {
 	switch e := e.(type) {
 	case *spansetFilter:
 		for i := range ev.trace {
+			ev.info.span = i
 			if e.cond == nil || matches(e.cond, &ev.trace[i], &ev.info) {
 				out.add(i)
 			}
 		}
 	case *spansetOp:
 		lhs := ev.spanset(e.lhs)
-		if lhs.empty() && e.op != spansetOr {
+		if lhs.empty() && e.op != spansetOr && e.mode != modeNot {
 			return out
 		}
 		rhs := ev.spanset(e.rhs)
@@ -113,11 +122,25 @@ func (ev *evaluation) spanset(e spansetExpr) bitset {
 			if !rhs.empty() {
 				out.union(lhs, rhs)
 			}
-		case spansetChild:
-			ev.tree.children(out, lhs, rhs)
-		case spansetDescendant:
-			ev.tree.descendants(out, lhs, rhs)
+		case spansetStructural:
+			ev.structural(e, out, lhs, rhs)
 		}
 	}
 	return out
+}
+
+// structural sets out to what a structural operator keeps of lhs and rhs.
+func (ev *evaluation) structural(e *spansetOp, out, lhs, rhs bitset) {
+	if rhs.empty() {
+		return
+	}
+	ev.tree.relate(e.rel, out, lhs, rhs)
+	switch e.mode {
+	case modeNot:
+		out.complement(rhs)
+	case modeUnion:
+		if !out.empty() {
+			ev.tree.relate(e.rel.inverse(), out, rhs, lhs)
+		}
+	}
 }

@@ -49,6 +49,11 @@ func BenchmarkEvaluate(b *testing.B) {
 		`{ .service.name =~ "svc-1.*" || status = error }`,
 		`{ resource.service.name = "svc-3" } >> { span.http.status_code >= 500 } | count() > 1`,
 		`{ span.http.status_code >= 500 } | avg(duration) > 10ms | select(span.http.url)`,
+		`{ resource.service.name = "svc-3" } !<< { span.http.status_code >= 500 }`,
+		`{ span.http.status_code >= 500 } &<< { } ~ { }`,
+		`{ span.http.status_code * 2 > duration / 1ms + 900 }`,
+		`{ span:childCount = 0 || nestedSetLeft = 3 }`,
+		`{ span.http.status_code >= 500 } | by(resource.service.name) | count() > 0 | coalesce()`,
 	} {
 		q, err := Parse(query)
 		if err != nil {

@@ -15,6 +15,8 @@ func matches(e expr, row *schema.SpanRow, t *traceInfo) bool {
 	switch e := e.(type) {
 	case *comparison:
 		return e.matches(row, t)
+	case *valueComparison:
+		return e.matches(row, t)
 	case *logicalExpr:
 		if e.and {
 			return matches(e.lhs, row, t) && matches(e.rhs, row, t)
@@ -27,8 +29,11 @@ func matches(e expr, row *schema.SpanRow, t *traceInfo) bool {
 }
 
 func (c *comparison) matches(row *schema.SpanRow, t *traceInfo) bool {
-	if c.op == OpExists {
+	switch c.op {
+	case OpExists:
 		return fieldExists(&c.field, row, t)
+	case OpNotExists:
+		return !fieldExists(&c.field, row, t)
 	}
 	if c.id != nil {
 		id := idBytes(c.field.Intrinsic, row)
@@ -110,6 +115,11 @@ func fieldValue(f *Field, row *schema.SpanRow, t *traceInfo) Value {
 		return attributeValue(findAttribute(t.root.ResourceAttrs, schema.KeyServiceName))
 	case IntrinsicTraceDuration:
 		return DurationValue(time.Duration(t.end - t.start))
+	case IntrinsicChildCount, IntrinsicNestedSetLeft, IntrinsicNestedSetRight, IntrinsicNestedSetParent:
+		if t.tree == nil {
+			return Value{}
+		}
+		return IntValue(t.tree.numbered(f.Intrinsic, t.span))
 	}
 	if id := idBytes(f.Intrinsic, row); id != nil {
 		return StringValue(hex.EncodeToString(id))
@@ -134,7 +144,8 @@ func idBytes(in Intrinsic, row *schema.SpanRow) []byte {
 	return nil
 }
 
-// fieldExists reports whether the span has the field, for field != nil.
+// fieldExists reports whether the span has the field, for field != nil
+// and field = nil.
 // An attribute exists even when its value is of a type TraceQL cannot
 // compare, such as an array.
 func fieldExists(f *Field, row *schema.SpanRow, t *traceInfo) bool {

@@ -1,36 +1,109 @@
 package traceql
 
 import (
+	"cmp"
 	"math"
+	"slices"
 	"time"
 )
 
-// pipeline runs the stages over the matched spans and builds the result.
-func (ev *evaluation) pipeline(q *Query, matched bitset) (SpanSet, bool) {
-	var (
-		aggregates []KeyValue
-		selected   []Field
-	)
+// group is a spanset within the pipeline: the indexes of its spans in row
+// order, and the values its stages gave it.
+type group struct {
+	spans []int32
+	attrs []KeyValue
+}
+
+// pipeline runs the stages over the matched spans and builds the result:
+// one spanset, or several once by() splits it.
+func (ev *evaluation) pipeline(q *Query, matched bitset) ([]SpanSet, bool) {
+	ev.indexes = ev.indexes[:0]
+	for i := matched.next(0); i >= 0; i = matched.next(i + 1) {
+		ev.indexes = append(ev.indexes, int32(i))
+	}
+	groups := append(ev.groups[:0], group{spans: ev.indexes})
+	defer func() {
+		clear(groups)
+		ev.groups = groups[:0]
+	}()
+	var selected []Field
 	for _, s := range q.stages {
 		switch s := s.(type) {
 		case *aggregateFilter:
-			v, ok := ev.aggregate(s, matched)
-			if !ok || !compareValues(v, s.op, &s.lit, nil) {
-				return SpanSet{}, false
+			kept := groups[:0]
+			for _, g := range groups {
+				v, ok := ev.aggregate(s, g.spans)
+				if ok && compareValues(v, s.op, &s.lit, nil) {
+					g.attrs = append(slices.Clip(g.attrs), KeyValue{Key: s.name(), Value: v})
+					kept = append(kept, g)
+				}
 			}
-			aggregates = append(aggregates, KeyValue{Key: s.name(), Value: v})
+			groups = kept
 		case *selectStage:
 			selected = appendNew(selected, s.fields)
+		case *byStage:
+			groups = ev.groupBy(s, groups)
+		case *coalesceStage:
+			groups = ev.coalesce(groups)
+		}
+		if len(groups) == 0 {
+			return nil, false
 		}
 	}
-	set := SpanSet{Spans: make([]Span, 0, matched.count()), Attributes: aggregates}
-	for i := matched.next(0); i >= 0; i = matched.next(i + 1) {
-		set.Spans = append(set.Spans, Span{Row: &ev.trace[i]})
+	sets := make([]SpanSet, len(groups))
+	for i, g := range groups {
+		set := SpanSet{Spans: make([]Span, len(g.spans)), Attributes: g.attrs}
+		for j, k := range g.spans {
+			set.Spans[j] = Span{Row: &ev.trace[k]}
+		}
+		if len(selected) > 0 {
+			ev.attachSelected(set.Spans, g.spans, selected)
+		}
+		sets[i] = set
 	}
-	if len(selected) > 0 {
-		ev.attachSelected(set.Spans, selected)
+	return sets, true
+}
+
+// groupBy splits each spanset by the value of the field on its spans, in
+// the order of each value's first span; the spans without the field form
+// a group too, as in Tempo.
+func (ev *evaluation) groupBy(s *byStage, groups []group) []group {
+	key := s.name()
+	var out []group
+	byValue := map[Value]int{}
+	for _, g := range groups {
+		clear(byValue)
+		for _, k := range g.spans {
+			ev.info.span = int(k)
+			v := fieldValue(&s.field, &ev.trace[k], &ev.info)
+			i, ok := byValue[v]
+			if !ok {
+				i = len(out)
+				byValue[v] = i
+				attrs := append(slices.Clip(g.attrs), KeyValue{Key: key, Value: v})
+				out = append(out, group{attrs: attrs})
+			}
+			out[i].spans = append(out[i].spans, k)
+		}
 	}
-	return set, true
+	return out
+}
+
+// coalesce merges the spansets into one, each span once; the values the
+// stages gave the spansets no longer apply to it.
+func (ev *evaluation) coalesce(groups []group) []group {
+	if len(groups) <= 1 {
+		if len(groups) == 1 {
+			groups[0].attrs = nil
+		}
+		return groups
+	}
+	var spans []int32
+	for _, g := range groups {
+		spans = append(spans, g.spans...)
+	}
+	slices.SortFunc(spans, func(a, b int32) int { return cmp.Compare(a, b) })
+	return []group{{spans: slices.Compact(spans)}}
 }
 
 // appendNew appends the fields not in dst yet, so that selecting a field
@@ -49,14 +122,16 @@ func appendNew(dst, fields []Field) []Field {
 }
 
 // attachSelected sets each span's selected values, all in one backing
-// array. A span without a field gets no entry for it, as in Tempo.
-func (ev *evaluation) attachSelected(spans []Span, fields []Field) {
+// array; indexes are the spans' rows. A span without a field gets no
+// entry for it, as in Tempo.
+func (ev *evaluation) attachSelected(spans []Span, indexes []int32, fields []Field) {
 	keys := make([]string, len(fields))
 	for i, f := range fields {
 		keys[i] = f.String()
 	}
 	backing := make([]KeyValue, 0, len(spans)*len(fields))
 	for i := range spans {
+		ev.info.span = int(indexes[i])
 		start := len(backing)
 		for j := range fields {
 			if v := fieldValue(&fields[j], spans[i].Row, &ev.info); v.typ != TypeNil {
@@ -67,14 +142,14 @@ func (ev *evaluation) attachSelected(spans []Span, fields []Field) {
 	}
 }
 
-// aggregate computes an aggregate over the matched spans. Spans without a
+// aggregate computes an aggregate over a spanset. Spans without a
 // numeric value of the field are left out, as missing values are
 // everywhere else; with no values at all there is no aggregate, and the
 // spanset does not match. Aggregates of attributes are floats; of
 // durations, durations.
-func (ev *evaluation) aggregate(a *aggregateFilter, matched bitset) (Value, bool) {
+func (ev *evaluation) aggregate(a *aggregateFilter, spans []int32) (Value, bool) {
 	if a.fn == aggregateCount {
-		return IntValue(int64(matched.count())), true
+		return IntValue(int64(len(spans))), true
 	}
 	isDuration := a.field.typ() == TypeDuration
 	var (
@@ -82,7 +157,8 @@ func (ev *evaluation) aggregate(a *aggregateFilter, matched bitset) (Value, bool
 		sum    float64
 		lo, hi = math.Inf(1), math.Inf(-1)
 	)
-	for i := matched.next(0); i >= 0; i = matched.next(i + 1) {
+	for _, i := range spans {
+		ev.info.span = int(i)
 		v := fieldValue(&a.field, &ev.trace[i], &ev.info)
 		var x float64
 		switch {

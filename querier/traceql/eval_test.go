@@ -2,6 +2,7 @@ package traceql
 
 import (
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -19,7 +20,7 @@ func matchedNames(t *testing.T, query string, trace []schema.SpanRow) []string {
 	if err != nil {
 		t.Fatalf("Parse(%q): %v", query, err)
 	}
-	set, ok := q.Evaluate(trace)
+	set, ok := evaluateOne(t, q, trace)
 	if !ok {
 		return nil
 	}
@@ -32,6 +33,19 @@ func matchedNames(t *testing.T, query string, trace []schema.SpanRow) []string {
 		names[i] = s.Row.Name
 	}
 	return names
+}
+
+// evaluateOne evaluates a query that selects at most one spanset.
+func evaluateOne(t *testing.T, q *Query, trace []schema.SpanRow) (SpanSet, bool) {
+	t.Helper()
+	sets, ok := q.Evaluate(trace)
+	if ok != (len(sets) > 0) || len(sets) > 1 {
+		t.Fatalf("%s: %d spansets, matched %v", q, len(sets), ok)
+	}
+	if !ok {
+		return SpanSet{}, false
+	}
+	return sets[0], true
 }
 
 func TestEvaluate(t *testing.T) {
@@ -112,6 +126,18 @@ func TestEvaluate(t *testing.T) {
 		{`{ trace:id = "000000000000000000000000000000ab" && name = "disk" }`, []string{"disk"}},
 		{`{ trace:id != "ab" }`, nil},
 
+		// Child counts and the nested set, numbered depth first from 1,
+		// siblings in start order: GET / 1-10, call-db 2-7, query 3-6,
+		// disk 4-5, get 8-9.
+		{`{ span:childCount = 0 }`, []string{"disk", "get"}},
+		{`{ span:childCount > 1 }`, []string{"GET /"}},
+		{`{ span:childCount = 1 && kind = server }`, []string{"query"}},
+		{`{ nestedSetLeft = 1 && nestedSetRight = 10 && nestedSetParent = -1 }`, []string{"GET /"}},
+		{`{ span:nestedSetParent = 1 }`, []string{"call-db", "get"}},
+		{`{ nestedSetLeft > 2 && nestedSetRight < 7 }`, []string{"query", "disk"}},
+		{`{ nestedSetLeft = 8 && nestedSetRight = 9 && nestedSetParent = 1 }`, []string{"get"}},
+		{`{ } | max(span:childCount) = 2 | sum(span:childCount) = 4`, all},
+
 		// Trace-level intrinsics are the same on every span.
 		{`{ rootName = "GET /" }`, all},
 		{`{ trace:rootName = "query" }`, nil},
@@ -136,6 +162,15 @@ func TestEvaluate(t *testing.T) {
 		// Existence, negation and logic within a span.
 		{`{ span.db.system != nil }`, []string{"call-db"}},
 		{`{ span.blob != nil }`, []string{"query"}},
+		{`{ span.db.system = nil }`, []string{"GET /", "query", "disk", "get"}},
+		{`{ nil = span.db.system && kind = client }`, []string{"get"}},
+		{`{ span.blob = nil }`, []string{"GET /", "call-db", "disk", "get"}},
+		{`{ span:parentID = nil }`, []string{"GET /"}},
+		{`{ resource.env = nil }`, nil},
+		{`{ .env = nil }`, nil},
+		{`{ span.env = nil }`, []string{"GET /", "call-db", "query", "disk"}},
+		{`{ span.nope = nil } | count() = 5`, all},
+		{`{ !(span.db.system = nil) }`, []string{"call-db"}},
 		{`{ !(span.db.system != nil) }`, []string{"GET /", "query", "disk", "get"}},
 		{`{ !(span.http.status_code = 200) }`, []string{"call-db", "query", "disk", "get"}},
 		{`{ name != nil && kind != nil && rootName != nil }`, all},
@@ -143,6 +178,45 @@ func TestEvaluate(t *testing.T) {
 		{`{ kind = server || status = ok }`, []string{"GET /", "query", "disk"}},
 		{`{ (kind = server || status = ok) && resource.service.name = "db" }`, []string{"query", "disk"}},
 		{`{ kind = server || status = ok && resource.service.name = "frontend" }`, []string{"GET /", "query"}},
+
+		// Arithmetic: / divides as floats, by zero as IEEE 754 does; % by
+		// zero has no value; an overflow becomes a float; a string
+		// operand has no value.
+		{`{ duration > 2 * 10ms }`, []string{"GET /", "call-db"}},
+		{`{ duration > 100ms / 4 }`, []string{"GET /", "call-db"}},
+		{`{ duration >= 30ms - 10ms }`, []string{"GET /", "call-db", "query"}},
+		{`{ span.rows > 0.5 * 1.9 }`, []string{"query"}},
+		{`{ span.http.status_code > 10 * 50 }`, []string{"get"}},
+		{`{ span.http.status_code + 1 = 201 }`, []string{"GET /"}},
+		{`{ span.http.status_code / 2 = 251.5 }`, []string{"get"}},
+		{`{ span.http.status_code % 100 = 3 }`, []string{"get"}},
+		{`{ span.http.status_code -3 = 500 }`, []string{"get"}},
+		{`{ span.http.status_code % 0 = 0 || span.http.status_code % 0 != 0 }`, nil},
+		{`{ span.retries / 0 > 1000 }`, []string{"call-db"}},
+		{`{ span.retries % 0.0 = span.retries % 0.0 }`, nil},
+		{`{ -span.retries = -2 }`, []string{"call-db"}},
+		{`{ span.http.status_code - 100 * 2 = 0 }`, []string{"GET /"}},
+		{`{ (span.http.status_code - 100) * 2 = 200 }`, []string{"GET /"}},
+		{`{ 2 * span.retries = 4 && 1 - 2 = span.retries - 3 }`, []string{"call-db"}},
+		{`{ span.http.status_code * 9223372036854775807 > 0 }`, []string{"GET /", "get"}},
+		{`{ span.http.status_code * 1ms > 300ms }`, []string{"get"}},
+		{`{ span.http.status_code + 0 >= 0 }`, []string{"GET /", "get"}},
+		{`{ duration * 2 > traceDuration }`, []string{"GET /"}},
+		{`{ duration / 10ms = 0.5 }`, []string{"disk"}},
+		{`{ duration % 7ms = 2ms }`, []string{"GET /", "call-db"}},
+		{`{ duration / 0.0 > 1ms }`, nil},
+		{`{ -duration < -99ms }`, []string{"GET /"}},
+		{`{ span.retries = minInt || span.retries < maxInt }`, []string{"call-db"}},
+		// Fields compared with fields, on one span.
+		{`{ span.http.status_code = span.http.status_code }`, []string{"GET /", "disk", "get"}},
+		{`{ span.http.status_code > span.retries }`, nil},
+		{`{ span:id != span:parentID && span.nope = span.nope }`, nil},
+		{`{ name = span:name && duration >= span:duration }`, all},
+		{`{ rootName != name }`, []string{"call-db", "query", "disk", "get"}},
+		// An attribute alone, as an operand of && or ||, is compared
+		// with true.
+		{`{ span.cached || name = "disk" }`, []string{"disk"}},
+		{`{ name = "query" && span.cached }`, nil},
 
 		// Logical spanset operators keep the spans of both sides.
 		{`{ name = "GET /" } && { name = "disk" }`, []string{"GET /", "disk"}},
@@ -169,6 +243,45 @@ func TestEvaluate(t *testing.T) {
 		{`{ name = "nope" } && { name = "GET /" } >> { name = "disk" }`, nil},
 		{`{ name = "get" } || { name = "nope" } >> { }`, []string{"get"}},
 		{`{ name = "get" } && { status = error } >> { }`, []string{"disk", "get"}},
+		{`{ name = "disk" } << { }`, []string{"GET /", "call-db", "query"}},
+		{`{ name = "disk" } << { kind = server }`, []string{"GET /", "query"}},
+		{`{ name = "GET /" } << { }`, nil},
+		{`{ name = "disk" } << { } << { }`, []string{"GET /", "call-db"}},
+		{`{ name = "query" } < { }`, []string{"call-db"}},
+		{`{ } < { }`, []string{"GET /", "call-db", "query"}},
+		{`{ name = "GET /" } < { }`, nil},
+		{`{ name = "call-db" } ~ { }`, []string{"get"}},
+		{`{ } ~ { }`, []string{"call-db", "get"}},
+		{`{ name = "get" } ~ { name = "get" }`, nil},
+		{`{ name = "query" } ~ { }`, nil},
+
+		// Negated structural operators keep the right-hand spans that stand
+		// in the relation to no left-hand span; with no left-hand span at
+		// all, every right-hand span.
+		{`{ } !< { }`, []string{"disk", "get"}},
+		{`{ } !< { resource.service.name = "db" }`, []string{"disk"}},
+		{`{ status = error } !< { status = error }`, []string{"query"}},
+		{`{ name = "GET /" } !>> { }`, []string{"GET /"}},
+		{`{ name = "nope" } !>> { kind = client }`, []string{"call-db", "get"}},
+		{`{ } !>> { }`, []string{"GET /"}},
+		{`{ name = "call-db" } !> { }`, []string{"GET /", "call-db", "disk", "get"}},
+		{`{ } !> { name = "query" }`, nil},
+		{`{ name = "disk" } !<< { }`, []string{"disk", "get"}},
+		{`{ name = "get" } !~ { }`, []string{"GET /", "query", "disk", "get"}},
+		{`{ } !~ { name = "get" }`, nil},
+		{`{ name = "nope" } !~ { name = "nada" }`, nil},
+
+		// Union structural operators keep the spans of both sides that
+		// stand in the relation.
+		{`{ name = "call-db" } &>> { }`, []string{"call-db", "query", "disk"}},
+		{`{ name = "GET /" } &> { kind = client }`, []string{"GET /", "call-db", "get"}},
+		{`{ name = "disk" } &<< { kind = server }`, []string{"GET /", "query", "disk"}},
+		{`{ name = "query" } &< { }`, []string{"call-db", "query"}},
+		{`{ name = "call-db" } &~ { }`, []string{"call-db", "get"}},
+		{`{ name = "nope" } &>> { }`, nil},
+		{`{ name = "disk" } &>> { }`, nil},
+		{`{ } &~ { name = "GET /" }`, nil},
+		{`{ name = "get" } && { } !< { name = "disk" } | count() = 2`, []string{"disk", "get"}},
 
 		// Pipelines.
 		{`{ } | count() > 4`, all},
@@ -186,6 +299,7 @@ func TestEvaluate(t *testing.T) {
 		{`{ } | sum(span.nope) > 0`, nil},
 		{`{ } | sum(span.nope) != 0`, nil},
 		{`{ } | avg(trace:duration) = 105ms`, all},
+		{`{ kind = client } with(most_recent=true, sample=true, unknown="x")`, []string{"call-db", "get"}},
 		{`{ name = "GET /" } >> { } | count() = 4 | select(span.db.system)`, []string{"call-db", "query", "disk", "get"}},
 	}
 	trace := testTrace()
@@ -202,7 +316,7 @@ func TestEvaluateResultAttributes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	set, ok := q.Evaluate(testTrace())
+	set, ok := evaluateOne(t, q, testTrace())
 	if !ok {
 		t.Fatal("no match")
 	}
@@ -239,6 +353,132 @@ func TestEvaluateResultAttributes(t *testing.T) {
 	}
 }
 
+// The nested set does not depend on the order of a trace's rows, and
+// select() shows it.
+func TestEvaluateNestedSetIgnoresRowOrder(t *testing.T) {
+	q, err := Parse(`{ } | select(nestedSetLeft, span:nestedSetRight, span:nestedSetParent, span:childCount)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][4]int64{
+		"GET /": {1, 10, -1, 2}, "call-db": {2, 7, 1, 1}, "query": {3, 6, 2, 1}, "disk": {4, 5, 3, 0}, "get": {8, 9, 1, 0},
+	}
+	trace := testTrace()
+	reversed := slices.Clone(trace)
+	slices.Reverse(reversed)
+	for _, tr := range [][]schema.SpanRow{trace, reversed} {
+		set, ok := evaluateOne(t, q, tr)
+		if !ok || len(set.Spans) != len(want) {
+			t.Fatalf("got %v, %v", set, ok)
+		}
+		for _, s := range set.Spans {
+			var got [4]int64
+			for i, kv := range s.Attributes {
+				got[i] = kv.Value.Int()
+			}
+			if got != want[s.Row.Name] || s.Attributes[0].Key != "span:nestedSetLeft" {
+				t.Errorf("%s: got %v, want %v", s.Row.Name, s.Attributes, want[s.Row.Name])
+			}
+		}
+	}
+}
+
+// by() splits a spanset by a field's value, in the order of each value's
+// first span, the spans without the field in a group of their own; the
+// stages after it judge each group; coalesce() merges them again.
+func TestEvaluateGroups(t *testing.T) {
+	type set struct {
+		names string
+		attrs string
+	}
+	tests := []struct {
+		query string
+		want  []set // nil: the trace does not match
+	}{
+		{`{ } | by(resource.service.name)`, []set{
+			{"GET /,call-db", `by(resource.service.name)="frontend"`},
+			{"query,disk", `by(resource.service.name)="db"`},
+			{"get", `by(resource.service.name)="cache"`},
+		}},
+		{`{ } | by(resource.service.name) | count() > 1`, []set{
+			{"GET /,call-db", `by(resource.service.name)="frontend" count()=2`},
+			{"query,disk", `by(resource.service.name)="db" count()=2`},
+		}},
+		{`{ status = error || status = ok } | by(resource.service.name) | count() > 1`, []set{
+			{"query,disk", `by(resource.service.name)="db" count()=2`},
+		}},
+		{`{ } | by(resource.service.name) | count() > 2`, nil},
+		{`{ } | by(span.http.status_code)`, []set{
+			{"GET /", `by(span.http.status_code)=200`},
+			{"call-db,query", `by(span.http.status_code)=nil`},
+			{"disk", `by(span.http.status_code)="500"`},
+			{"get", `by(span.http.status_code)=503`},
+		}},
+		{`{ } | by(span:nestedSetParent)`, []set{
+			{"GET /", `by(span:nestedSetParent)=-1`},
+			{"call-db,get", `by(span:nestedSetParent)=1`},
+			{"query", `by(span:nestedSetParent)=2`},
+			{"disk", `by(span:nestedSetParent)=3`},
+		}},
+		{`{ } | by(resource.service.name) | avg(duration) > 20ms`, []set{
+			{"GET /,call-db", `by(resource.service.name)="frontend" avg(span:duration)=65ms`},
+		}},
+		{`{ } | by(resource.service.name) | count() > 1 | coalesce()`, []set{{"GET /,call-db,query,disk", ""}}},
+		{`{ } | by(resource.service.name) | coalesce() | count() = 5`, []set{{"GET /,call-db,query,disk,get", "count()=5"}}},
+		{`{ } | count() > 1 | coalesce()`, []set{{"GET /,call-db,query,disk,get", ""}}},
+		{`{ kind = client } | by(kind) | by(resource.service.name)`, []set{
+			{"call-db", `by(span:kind)=client by(resource.service.name)="frontend"`},
+			{"get", `by(span:kind)=client by(resource.service.name)="cache"`},
+		}},
+	}
+	trace := testTrace()
+	for _, tt := range tests {
+		q, err := Parse(tt.query)
+		if err != nil {
+			t.Fatalf("Parse(%q): %v", tt.query, err)
+		}
+		sets, ok := q.Evaluate(trace)
+		if ok != (len(sets) > 0) {
+			t.Errorf("%s: %d spansets, matched %v", tt.query, len(sets), ok)
+		}
+		var got []set
+		for _, ss := range sets {
+			var names, attrs []string
+			for _, s := range ss.Spans {
+				names = append(names, s.Row.Name)
+			}
+			for _, kv := range ss.Attributes {
+				attrs = append(attrs, kv.Key+"="+kv.Value.String())
+			}
+			got = append(got, set{strings.Join(names, ","), strings.Join(attrs, " ")})
+		}
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("%s\n got %q\nwant %q", tt.query, got, tt.want)
+		}
+	}
+}
+
+// select() attaches its fields to the spans of every group.
+func TestEvaluateGroupsSelect(t *testing.T) {
+	q, err := Parse(`{ kind = client } | by(resource.service.name) | select(span.http.status_code, span:childCount)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sets, ok := q.Evaluate(testTrace())
+	if !ok || len(sets) != 2 {
+		t.Fatalf("got %v, %v", sets, ok)
+	}
+	want := [][]KeyValue{
+		{{"span:childCount", IntValue(1)}},
+		{{"span.http.status_code", IntValue(503)}, {"span:childCount", IntValue(0)}},
+	}
+	for i, ss := range sets {
+		if len(ss.Spans) != 1 || !slices.Equal(ss.Spans[0].Attributes, want[i]) {
+			t.Errorf("spanset %d: %v, want %v", i, ss.Spans, want[i])
+		}
+	}
+}
+
 func TestEvaluateEmptyTrace(t *testing.T) {
 	q, err := Parse(`{}`)
 	if err != nil {
@@ -264,6 +504,14 @@ func TestEvaluateWithoutRoot(t *testing.T) {
 		{`{ rootName = "early" && rootServiceName = "a" && traceDuration = 11ms }`, []string{"late", "early", "child"}},
 		{`{ } > { }`, []string{"child"}},
 		{`{ } >> { }`, []string{"child"}},
+		{`{ } < { }`, []string{"early"}},
+		{`{ name = "child" } << { }`, []string{"early"}},
+		// Spans whose parent is not in the trace are nobody's siblings.
+		{`{ } ~ { }`, nil},
+		{`{ } !~ { }`, []string{"late", "early", "child"}},
+		{`{ span:childCount = 1 }`, []string{"early"}},
+		// Without a root, no span is numbered, as in Tempo.
+		{`{ nestedSetLeft = 0 && nestedSetRight = 0 && nestedSetParent = 0 }`, []string{"late", "early", "child"}},
 	}
 	for _, tt := range tests {
 		if got := matchedNames(t, tt.query, trace); !slices.Equal(got, tt.want) {
@@ -288,6 +536,9 @@ func TestEvaluateParentCycle(t *testing.T) {
 	if got := matchedNames(t, `{ name = "a" } >> { name = "c" }`, trace); !slices.Equal(got, []string{"c"}) {
 		t.Errorf("got %q", got)
 	}
+	for _, query := range []string{`{ } << { }`, `{ name = "a" } &<< { }`, `{ } ~ { }`, `{ } !< { }`} {
+		matchedNames(t, query, trace)
+	}
 }
 
 // A large trace exercises bitsets of several words and deep ancestry.
@@ -310,15 +561,32 @@ func TestEvaluateDeepTrace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if set, ok := q.Evaluate(trace); !ok || len(set.Spans) != 1 || set.Spans[0].Row.Name != "leaf" {
+	if set, ok := evaluateOne(t, q, trace); !ok || len(set.Spans) != 1 || set.Spans[0].Row.Name != "leaf" {
 		t.Errorf("leaf not found below the root: %v %v", set, ok)
 	}
 	q, err = Parse(`{ } >> { }`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if set, ok := q.Evaluate(trace); !ok || len(set.Spans) != depth-1 {
+	if set, ok := evaluateOne(t, q, trace); !ok || len(set.Spans) != depth-1 {
 		t.Errorf("matched %d spans, want %d", len(set.Spans), depth-1)
+	}
+	for query, want := range map[string]int{
+		`{ name = "leaf" } << { }`:  depth - 1,
+		`{ name = "leaf" } &<< { }`: depth,
+		`{ } !< { }`:                1,
+		`{ } < { }`:                 depth - 1,
+		`{ } ~ { }`:                 0,
+		`{ nestedSetLeft = 300 && nestedSetRight = 301 && span:childCount = 0 }`: 1,
+		`{ nestedSetLeft = 1 && nestedSetRight = 600 && nestedSetParent = -1 }`:  1,
+	} {
+		q, err := Parse(query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if set, _ := evaluateOne(t, q, trace); len(set.Spans) != want {
+			t.Errorf("%s: matched %d spans, want %d", query, len(set.Spans), want)
+		}
 	}
 }
 
@@ -332,8 +600,8 @@ func TestEvaluateConcurrently(t *testing.T) {
 	for range 8 {
 		wg.Go(func() {
 			for range 200 {
-				if set, ok := q.Evaluate(trace); !ok || len(set.Spans) != 1 || set.Spans[0].Row.Name != "disk" {
-					t.Errorf("got %v, %v", set, ok)
+				if sets, ok := q.Evaluate(trace); !ok || len(sets) != 1 || len(sets[0].Spans) != 1 || sets[0].Spans[0].Row.Name != "disk" {
+					t.Errorf("got %v, %v", sets, ok)
 					return
 				}
 			}

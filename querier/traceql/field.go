@@ -28,6 +28,10 @@ const (
 	IntrinsicTraceRootService
 	IntrinsicTraceDuration
 	IntrinsicTraceID
+	IntrinsicChildCount
+	IntrinsicNestedSetLeft
+	IntrinsicNestedSetRight
+	IntrinsicNestedSetParent
 )
 
 // intrinsics describes each intrinsic: its canonical (scoped) name and its
@@ -48,6 +52,10 @@ var intrinsics = [...]struct {
 	IntrinsicTraceRootService: {"trace:rootService", TypeString},
 	IntrinsicTraceDuration:    {"trace:duration", TypeDuration},
 	IntrinsicTraceID:          {"trace:id", TypeString},
+	IntrinsicChildCount:       {"span:childCount", TypeInt},
+	IntrinsicNestedSetLeft:    {"span:nestedSetLeft", TypeInt},
+	IntrinsicNestedSetRight:   {"span:nestedSetRight", TypeInt},
+	IntrinsicNestedSetParent:  {"span:nestedSetParent", TypeInt},
 }
 
 // unscopedIntrinsics are the names TraceQL accepts without a scope, and
@@ -75,6 +83,18 @@ var (
 		"trace:rootService":  IntrinsicTraceRootService,
 		"trace:duration":     IntrinsicTraceDuration,
 		"trace:id":           IntrinsicTraceID,
+		"span:childCount":    IntrinsicChildCount,
+		// Tempo writes the nested-set intrinsics without a scope;
+		// they are not offered with the others (Intrinsics), as Tempo
+		// does not list them either.
+		"span:nestedSetLeft":   IntrinsicNestedSetLeft,
+		"span:nestedSetRight":  IntrinsicNestedSetRight,
+		"span:nestedSetParent": IntrinsicNestedSetParent,
+	}
+	nestedSetIntrinsics = map[string]Intrinsic{
+		"nestedSetLeft":   IntrinsicNestedSetLeft,
+		"nestedSetRight":  IntrinsicNestedSetRight,
+		"nestedSetParent": IntrinsicNestedSetParent,
 	}
 )
 
@@ -96,6 +116,12 @@ func IntrinsicField(name string) (Field, bool) {
 func (i Intrinsic) traceLevel() bool {
 	return i == IntrinsicTraceRootName || i == IntrinsicTraceRootService ||
 		i == IntrinsicTraceDuration || i == IntrinsicTraceID
+}
+
+// treeLevel reports whether the intrinsic is computed from the parent
+// links of the whole trace.
+func (i Intrinsic) treeLevel() bool {
+	return i >= IntrinsicChildCount && i <= IntrinsicNestedSetParent
 }
 
 // Scope says where an attribute is looked up.
@@ -128,9 +154,9 @@ func (f Field) typ() Type { return intrinsics[f.Intrinsic].typ }
 // SpanValue returns the field's value on one span: an attribute in its
 // scope, or an intrinsic of the span's own. It is TypeNil when the span
 // does not have the field, and for an intrinsic of the whole trace
-// (rootName, traceDuration, ...), which one span cannot tell.
+// (rootName, traceDuration, childCount, ...), which one span cannot tell.
 func (f Field) SpanValue(row *schema.SpanRow) Value {
-	if f.Intrinsic.traceLevel() {
+	if f.Intrinsic.traceLevel() || f.Intrinsic.treeLevel() {
 		return Value{}
 	}
 	return fieldValue(&f, row, nil)

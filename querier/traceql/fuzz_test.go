@@ -19,7 +19,9 @@ func FuzzParse(f *testing.F) {
 		`({ .a = 1 } || { .b = 2 }) >> ({ } > { .c = 3 })`,
 		`{ } | count() > 2 | avg(duration) > 20ms | min(span.x) = 1 | select(span.a, resource."b c", span:id)`,
 		"{ .a = `raw\\d` }",
-		`{ .a = 1 } | rate()`, `{ .a = 1 } ~ { .b = 2 }`, `{ .a + 1 = 2 }`, `{ .a = "\d" }`, "{ .ü = 1 &&\n x }",
+		`{ .a = 1 } << { .b = 2 } !< { } &~ ({ } !>> { .c = nil })`,
+		`{ duration > 2 * 100ms && span.x - 1 = -(span.y % 3) / 2.5 && span.a = span.b && span:childCount > nestedSetLeft }`,
+		`{ .a = 1 } | rate()`, `{ .a = 1 } ~ { .b = 2 }`, `{ .a ^ 2 = 2 }`, `{ .a = 1 -2 }`, `{ .a = "\d" }`, "{ .ü = 1 &&\n x }",
 		// At the depth bound and past it, where the parser used to recurse
 		// until its stack overflowed.
 		nest("(", MaxDepth, "{ }", ")"),
@@ -27,6 +29,9 @@ func FuzzParse(f *testing.F) {
 		"{ " + strings.Repeat("!", MaxDepth+1) + "(.a = 1) }",
 		"{ " + chain(".a=1", "&&", MaxDepth) + " }",
 		chain("{}", ">>", MaxDepth+1),
+		"{ .a = " + chain("1", "+", MaxDepth+1) + " }",
+		"{ " + chain(".a", "*", MaxDepth+1) + " = 1 }",
+		"{ .a = " + strings.Repeat("-", MaxDepth+1) + "1 }",
 	} {
 		f.Add(seed)
 	}

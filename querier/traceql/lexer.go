@@ -38,9 +38,16 @@ const (
 	tokDescendant // >>
 	tokAncestor   // <<
 	tokTilde      // ~
+	// tokStructural is a negated or union structural operator (!>>,
+	// &>, ...), which only spanset operators spell.
+	tokStructural
+	tokPlus
+	tokMinus
+	tokStar
+	tokSlash
+	tokPercent
 	// tokUnsupported is an operator TraceQL has and spanlog does not:
-	// arithmetic, union and negated structural operators. The parser names
-	// it in its error.
+	// ^ (power). The parser names it in its error.
 	tokUnsupported
 )
 
@@ -81,10 +88,10 @@ var operators = map[string]tokenKind{
 	"!": tokNot, "=": tokEq, "!=": tokNeq, "=~": tokRe, "!~": tokNre,
 	">": tokGt, ">=": tokGte, "<": tokLt, "<=": tokLte,
 	">>": tokDescendant, "<<": tokAncestor, "~": tokTilde,
-	"!>>": tokUnsupported, "!<<": tokUnsupported, "!>": tokUnsupported, "!<": tokUnsupported,
-	"&>>": tokUnsupported, "&<<": tokUnsupported, "&>": tokUnsupported, "&<": tokUnsupported,
-	"&~": tokUnsupported, "+": tokUnsupported, "-": tokUnsupported, "*": tokUnsupported,
-	"/": tokUnsupported, "%": tokUnsupported, "^": tokUnsupported,
+	"!>>": tokStructural, "!<<": tokStructural, "!>": tokStructural, "!<": tokStructural,
+	"&>>": tokStructural, "&<<": tokStructural, "&>": tokStructural, "&<": tokStructural,
+	"&~": tokStructural, "+": tokPlus, "-": tokMinus, "*": tokStar,
+	"/": tokSlash, "%": tokPercent, "^": tokUnsupported,
 }
 
 const maxOperatorLen = 3

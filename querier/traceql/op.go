@@ -3,7 +3,8 @@ package traceql
 // Op is a comparison operator.
 type Op uint8
 
-// The comparison operators. OpExists is written field != nil.
+// The comparison operators. OpExists is written field != nil, and
+// OpNotExists field = nil.
 const (
 	OpEqual Op = iota + 1
 	OpNotEqual
@@ -14,11 +15,13 @@ const (
 	OpRegex
 	OpNotRegex
 	OpExists
+	OpNotExists
 )
 
 var opNames = [...]string{
 	OpEqual: "=", OpNotEqual: "!=", OpGreater: ">", OpGreaterEqual: ">=",
 	OpLess: "<", OpLessEqual: "<=", OpRegex: "=~", OpNotRegex: "!~", OpExists: "!= nil",
+	OpNotExists: "= nil",
 }
 
 func (op Op) String() string { return opNames[op] }

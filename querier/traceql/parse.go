@@ -6,7 +6,7 @@ import "slices"
 type parser struct {
 	lex lexer
 	tok token
-	// open counts the parentheses and !s the parser is inside of: how
+	// open counts the parentheses, !s and unary -s the parser is inside of: how
 	// deep it has recursed.
 	open int
 }
@@ -15,20 +15,31 @@ type parser struct {
 //
 // Grammar, loosest binding first (all binary operators associate left):
 //
-//	query      = spansets { "|" stage }
+//	query      = spansets { "|" stage } [ hints ]
+//	hints      = "with" "(" hint { "," hint } ")"
+//	hint       = name "=" literal
 //	spansets   = spansetAnd { "||" spansetAnd }
 //	spansetAnd = structural { "&&" structural }
-//	structural = spanset { (">>" | ">") spanset }
+//	structural = spanset { structOp spanset }
+//	structOp   = [ "!" | "&" ] ( ">>" | ">" | "<<" | "<" | "~" )
 //	spanset    = "{" [ cond ] "}" | "(" spansets ")"
 //	cond       = condAnd { "||" condAnd }
-//	condAnd    = unary { "&&" unary }
-//	unary      = "!" unary | "(" cond ")" | operand op operand
+//	condAnd    = compare { "&&" compare }
+//	compare    = sum [ op sum ]
+//	sum        = product { ("+" | "-") product }
+//	product    = unary { ("*" | "/" | "%") unary }
+//	unary      = "!" unary | "-" unary | "(" cond ")" | field | literal | "nil"
 //	stage      = "count" "(" ")" op number
 //	           | ("avg" | "min" | "max" | "sum") "(" field ")" op literal
 //	           | "select" "(" field { "," field } ")"
+//	           | "by" "(" field ")" | "coalesce" "(" ")"
 //
 // Structural operators binding tighter than && and || follows Tempo, where
-// they share the precedence of comparisons.
+// they share the precedence of comparisons. Inside braces, parentheses
+// group both conditions and arithmetic, and types sort them out: a
+// comparison compares values, && and || join conditions (an attribute
+// alone among them is compared with true, as in Tempo), and arithmetic
+// takes numbers and durations.
 //
 // A query longer than MaxQueryBytes or nested deeper than MaxDepth is a
 // ParseError that wraps ErrTooLarge.
@@ -55,12 +66,17 @@ func Parse(q string) (*Query, error) {
 		}
 		query.stages = append(query.stages, s)
 	}
+	if p.tok.kind == tokIdent && p.tok.text == "with" {
+		hints, err := p.parseHints()
+		if err != nil {
+			return nil, err
+		}
+		query.hints = hints
+	}
 	if p.tok.kind != tokEOF {
 		switch {
-		case p.tok.kind == tokIdent && p.tok.text == "with":
-			return nil, p.unsupported(p.tok.pos, `"with" (query hints)`)
 		case p.tok.kind == tokUnsupported:
-			return nil, p.unsupported(p.tok.pos, p.tok.describe()+" (arithmetic)")
+			return nil, p.unsupported(p.tok.pos, p.tok.describe()+" (power)")
 		}
 		return nil, p.expected("end of query")
 	}
@@ -72,6 +88,45 @@ func Parse(q string) (*Query, error) {
 		return nil, tooLarge(q, 0, "query is %d bytes in canonical form, over the limit of %d", n, MaxQueryBytes)
 	}
 	return query, nil
+}
+
+// parseHints parses with(name=value, ...).
+func (p *parser) parseHints() ([]Hint, error) {
+	if err := p.advance(); err != nil {
+		return nil, err
+	}
+	if err := p.expect(tokLParen, `"("`); err != nil {
+		return nil, err
+	}
+	var hints []Hint
+	for {
+		if p.tok.kind != tokIdent {
+			return nil, p.expected("a hint such as most_recent=true")
+		}
+		h := Hint{Name: p.tok.text}
+		if err := p.advance(); err != nil {
+			return nil, err
+		}
+		if err := p.expect(tokEq, `"="`); err != nil {
+			return nil, err
+		}
+		pos := p.tok.pos
+		o, err := p.parseOperand()
+		if err != nil {
+			return nil, err
+		}
+		if o.isField || o.isNil || o.lit.typ == TypeStatus || o.lit.typ == TypeKind {
+			return nil, newParseError(p.lex.src, pos, "a hint's value is a string, a number, a duration or a boolean")
+		}
+		h.Value = o.lit
+		hints = append(hints, h)
+		if p.tok.kind != tokComma {
+			return hints, p.expect(tokRParen, `")"`)
+		}
+		if err := p.advance(); err != nil {
+			return nil, err
+		}
+	}
 }
 
 func (p *parser) advance() error {
@@ -100,10 +155,13 @@ func (p *parser) unsupported(pos int, what string) error {
 	return newParseError(p.lex.src, pos, "%s is not supported", what)
 }
 
-// enter moves into the parenthesis or ! at pos, which the parser recurses
+// enter moves into the parenthesis, ! or unary - at pos, which the parser recurses
 // into; leave moves out of it.
 func (p *parser) enter(pos int) error {
 	if p.open++; p.open > MaxDepth {
+		if p.lex.src[pos] == '-' {
+			return tooLarge(p.lex.src, pos, "parentheses, ! and unary - nest more than %d deep", MaxDepth)
+		}
 		return tooLarge(p.lex.src, pos, "parentheses and ! nest more than %d deep", MaxDepth)
 	}
 	return nil
@@ -136,30 +194,32 @@ func (p *parser) parseSpansetAnd() (spansetExpr, error) {
 	return lhs, err
 }
 
-// unsupportedStructural names the structural operators of TraceQL that
-// spanlog does not implement. Between spansets, < and ~ are structural too.
-var unsupportedStructural = map[string]string{
-	"<<": "ancestor", "<": "parent", "~": "sibling",
-	"!>>": "not-descendant", "!<<": "not-ancestor", "!>": "not-child", "!<": "not-parent", "!~": "not-sibling",
-	"&>>": "union descendant", "&<<": "union ancestor", "&>": "union child", "&<": "union parent", "&~": "union sibling",
+// structuralOps are the structural operators by spelling. Between
+// spansets, < and !~ are structural, not comparisons.
+var structuralOps = map[string]struct {
+	rel  relation
+	mode structuralMode
+}{
+	">": {relChild, modeRight}, ">>": {relDescendant, modeRight}, "<": {relParent, modeRight},
+	"<<": {relAncestor, modeRight}, "~": {relSibling, modeRight},
+	"!>": {relChild, modeNot}, "!>>": {relDescendant, modeNot}, "!<": {relParent, modeNot},
+	"!<<": {relAncestor, modeNot}, "!~": {relSibling, modeNot},
+	"&>": {relChild, modeUnion}, "&>>": {relDescendant, modeUnion}, "&<": {relParent, modeUnion},
+	"&<<": {relAncestor, modeUnion}, "&~": {relSibling, modeUnion},
 }
 
 func (p *parser) parseStructural() (spansetExpr, error) {
 	lhs, err := p.parseSpanset()
 	for err == nil {
-		var op spansetOperator
-		switch p.tok.kind {
-		case tokDescendant:
-			op = spansetDescendant
-		case tokGt:
-			op = spansetChild
-		default:
-			if name, ok := unsupportedStructural[p.tok.text]; ok {
-				return nil, p.unsupported(p.tok.pos, p.tok.describe()+" ("+name+" operator)")
-			}
+		s, ok := structuralOps[p.tok.text]
+		if !ok {
 			return lhs, nil
 		}
-		lhs, err = p.joinSpansets(op, lhs, p.parseSpanset)
+		lhs, err = p.joinSpansets(spansetStructural, lhs, p.parseSpanset)
+		if err == nil {
+			o := lhs.(*spansetOp)
+			o.rel, o.mode = s.rel, s.mode
+		}
 	}
 	return nil, err
 }
@@ -254,12 +314,12 @@ func (q *Query) prepare() {
 		switch e := e.(type) {
 		case *spansetFilter:
 			e.set = slot
-			forEachComparison(e.cond, func(c *comparison) { q.noteField(c.field) })
+			forEachField(e.cond, q.noteField)
 		case *spansetOp:
 			e.set = slot
 			walk(e.lhs, slot+1)
 			walk(e.rhs, slot+2)
-			if e.op == spansetChild || e.op == spansetDescendant {
+			if e.op == spansetStructural {
 				q.needsTree = true
 			}
 		}
@@ -273,6 +333,8 @@ func (q *Query) prepare() {
 			for _, f := range s.fields {
 				q.noteField(f)
 			}
+		case *byStage:
+			q.noteField(s.field)
 		}
 	}
 }
@@ -280,6 +342,9 @@ func (q *Query) prepare() {
 func (q *Query) noteField(f Field) {
 	if f.Intrinsic.traceLevel() && f.Intrinsic != IntrinsicTraceID {
 		q.needsTrace = true
+	}
+	if f.Intrinsic.treeLevel() {
+		q.needsTree, q.needsNestedSet = true, true
 	}
 	if !slices.Contains(q.fields, f) {
 		q.fields = append(q.fields, f)
@@ -293,14 +358,30 @@ func (q *Query) noteField(f Field) {
 // service for the root).
 func (q *Query) Fields() []Field { return q.fields }
 
-func forEachComparison(e expr, fn func(*comparison)) {
+// forEachField calls fn with each field a condition reads.
+func forEachField(e expr, fn func(Field)) {
 	switch e := e.(type) {
 	case *logicalExpr:
-		forEachComparison(e.lhs, fn)
-		forEachComparison(e.rhs, fn)
+		forEachField(e.lhs, fn)
+		forEachField(e.rhs, fn)
 	case *notExpr:
-		forEachComparison(e.x, fn)
+		forEachField(e.x, fn)
 	case *comparison:
-		fn(e)
+		fn(e.field)
+	case *valueComparison:
+		forEachValueField(e.lhs, fn)
+		forEachValueField(e.rhs, fn)
+	}
+}
+
+func forEachValueField(v valueExpr, fn func(Field)) {
+	switch v := v.(type) {
+	case *fieldRef:
+		fn(v.field)
+	case *arithExpr:
+		forEachValueField(v.lhs, fn)
+		if v.rhs != nil {
+			forEachValueField(v.rhs, fn)
+		}
 	}
 }

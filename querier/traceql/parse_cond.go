@@ -3,57 +3,304 @@ package traceql
 import (
 	"encoding/hex"
 	"fmt"
+	"math"
 	"strings"
 )
 
+// parsed is what a level of the condition grammar parsed: a condition, or
+// a value (a field, a literal, arithmetic), or nil. Parentheses group
+// both, so which one a level has is known only once it is parsed.
+type parsed struct {
+	pos   int
+	cond  expr
+	value valueExpr
+	isNil bool
+}
+
+func (x parsed) depth() int {
+	if x.cond != nil {
+		return x.cond.depth()
+	}
+	if x.value != nil {
+		return x.value.depth()
+	}
+	return 1
+}
+
+// parseCond parses the condition of a spanset filter.
 func (p *parser) parseCond() (expr, error) {
-	lhs, err := p.parseCondAnd()
+	x, err := p.parseOr()
+	if err != nil {
+		return nil, err
+	}
+	return p.condition(x, false)
+}
+
+// condition returns x as a condition, or an error at the current token,
+// where a comparison operator is missing. As an operand of && or ||, an
+// attribute alone is compared with true, as in Tempo.
+func (p *parser) condition(x parsed, operand bool) (expr, error) {
+	if x.cond != nil {
+		return x.cond, nil
+	}
+	if f, ok := x.value.(*fieldRef); ok && operand && f.field.Intrinsic == IntrinsicNone {
+		return &comparison{field: f.field, op: OpEqual, lit: BoolValue(true)}, nil
+	}
+	return nil, p.expected("a comparison operator such as = or >")
+}
+
+func (p *parser) parseOr() (parsed, error) {
+	lhs, err := p.parseAnd()
 	for err == nil && p.tok.kind == tokOr {
-		lhs, err = p.joinConds(false, lhs, p.parseCondAnd)
+		lhs, err = p.joinConds(false, lhs, p.parseAnd)
 	}
 	return lhs, err
 }
 
-func (p *parser) parseCondAnd() (expr, error) {
-	lhs, err := p.parseUnary()
+func (p *parser) parseAnd() (parsed, error) {
+	lhs, err := p.parseComparison()
 	for err == nil && p.tok.kind == tokAnd {
-		lhs, err = p.joinConds(true, lhs, p.parseUnary)
+		lhs, err = p.joinConds(true, lhs, p.parseComparison)
 	}
 	return lhs, err
 }
 
 // joinConds moves past && (and) or || and parses its right operand.
-func (p *parser) joinConds(and bool, lhs expr, operand func() (expr, error)) (expr, error) {
+func (p *parser) joinConds(and bool, x parsed, operand func() (parsed, error)) (parsed, error) {
 	pos := p.tok.pos
-	if err := p.advance(); err != nil {
-		return nil, err
-	}
-	rhs, err := operand()
+	lhs, err := p.condition(x, true)
 	if err != nil {
-		return nil, err
+		return parsed{}, err
+	}
+	if err := p.advance(); err != nil {
+		return parsed{}, err
+	}
+	y, err := operand()
+	if err != nil {
+		return parsed{}, err
+	}
+	rhs, err := p.condition(y, true)
+	if err != nil {
+		return parsed{}, err
 	}
 	l := &logicalExpr{and: and, lhs: lhs, rhs: rhs, levels: 1 + max(lhs.depth(), rhs.depth())}
-	if err := p.within(pos, l.levels); err != nil {
-		return nil, err
-	}
-	return l, nil
+	return parsed{pos: x.pos, cond: l}, p.within(pos, l.levels)
 }
 
-func (p *parser) parseUnary() (expr, error) {
+// parseComparison parses a comparison, or a value when no comparison
+// operator follows it.
+func (p *parser) parseComparison() (parsed, error) {
+	lhs, err := p.parseSum()
+	if err != nil {
+		return parsed{}, err
+	}
+	opTok := p.tok
+	op, ok := comparisonOps[opTok.kind]
+	if !ok {
+		return lhs, nil
+	}
+	if err := p.advance(); err != nil {
+		return parsed{}, err
+	}
+	rhs, err := p.parseSum()
+	if err != nil {
+		return parsed{}, err
+	}
+	c, err := p.compare(lhs, opTok, op, rhs)
+	if err != nil {
+		return parsed{}, err
+	}
+	return parsed{pos: lhs.pos, cond: c}, p.within(opTok.pos, c.depth())
+}
+
+// compare type-checks lhs op rhs. A field compared with a literal or nil
+// is a comparison, which Conditions can use; anything else a
+// valueComparison.
+func (p *parser) compare(lhs parsed, opTok token, op Op, rhs parsed) (expr, error) {
+	src := p.lex.src
+	for _, x := range []parsed{lhs, rhs} {
+		if x.cond != nil {
+			return nil, newParseError(src, x.pos, "%s compares values, and this is a condition", op)
+		}
+	}
+	lf, lField := lhs.value.(*fieldRef)
+	rf, rField := rhs.value.(*fieldRef)
+	ll, lLit := lhs.value.(*literal)
+	rl, rLit := rhs.value.(*literal)
+	lLit, rLit = lLit || lhs.isNil, rLit || rhs.isNil
+	lit := func(x parsed, l *literal) operand {
+		o := operand{pos: x.pos, isNil: x.isNil}
+		if l != nil {
+			o.lit = l.v
+		}
+		return o
+	}
+	switch {
+	case lLit && rLit:
+		return nil, newParseError(src, lhs.pos, "a condition compares a field, as in span.x = 1, but this compares two values")
+	case lField && rLit:
+		return p.newComparison(lf.field, op, lit(rhs, rl))
+	case lLit && rField:
+		if op == OpRegex || op == OpNotRegex {
+			return nil, newParseError(src, opTok.pos, "the regular expression goes on the right of %s", op)
+		}
+		return p.newComparison(rf.field, op.mirrored(), lit(lhs, ll))
+	case lhs.isNil || rhs.isNil:
+		return nil, newParseError(src, min(lhs.pos, rhs.pos), "nil compares with a field, as in span.x = nil, not with arithmetic")
+	}
+	if op == OpRegex || op == OpNotRegex {
+		return nil, newParseError(src, opTok.pos, "%s compares a field with a regular expression written as a string", op)
+	}
+	if msg := incomparable(categoryOf(lhs.value), categoryOf(rhs.value), op); msg != "" {
+		return nil, newParseError(src, opTok.pos, "cannot compare %s with %s: %s", valueString(lhs.value), valueString(rhs.value), msg)
+	}
+	return &valueComparison{op: op, lhs: lhs.value, rhs: rhs.value, levels: 1 + max(lhs.depth(), rhs.depth())}, nil
+}
+
+var (
+	sumOps     = map[tokenKind]arithOp{tokPlus: arithAdd, tokMinus: arithSub}
+	productOps = map[tokenKind]arithOp{tokStar: arithMul, tokSlash: arithDiv, tokPercent: arithMod}
+)
+
+func (p *parser) parseSum() (parsed, error) {
+	lhs, err := p.parseProduct()
+	for err == nil {
+		opTok := p.tok
+		op, ok := sumOps[opTok.kind]
+		switch {
+		case ok:
+			err = p.advance()
+		case signed(opTok):
+			// 1 -2 lexes as 1 and -2; it is 1 - 2.
+			op, err = arithSub, p.unsign()
+		default:
+			return lhs, nil
+		}
+		if err != nil {
+			return parsed{}, err
+		}
+		var rhs parsed
+		if rhs, err = p.parseProduct(); err == nil {
+			lhs, err = p.arithmetic(op, opTok.pos, lhs, rhs)
+		}
+	}
+	return parsed{}, err
+}
+
+// signed reports whether t is a number written with a sign.
+func signed(t token) bool {
+	return (t.kind == tokInt || t.kind == tokFloat || t.kind == tokDuration) && t.text[0] == '-'
+}
+
+// unsign drops the sign of the current token, a signed number.
+func (p *parser) unsign() error {
+	t := &p.tok
+	v := negate(t.val)
+	if v.typ != t.val.typ {
+		return newParseError(p.lex.src, t.pos+1, "number %s is out of range", t.text[1:])
+	}
+	t.pos, t.text, t.val = t.pos+1, t.text[1:], v
+	return nil
+}
+
+func (p *parser) parseProduct() (parsed, error) {
+	lhs, err := p.parseUnary()
+	for err == nil {
+		opTok := p.tok
+		op, ok := productOps[opTok.kind]
+		if !ok {
+			return lhs, nil
+		}
+		if err = p.advance(); err != nil {
+			return parsed{}, err
+		}
+		var rhs parsed
+		if rhs, err = p.parseUnary(); err == nil {
+			lhs, err = p.arithmetic(op, opTok.pos, lhs, rhs)
+		}
+	}
+	return parsed{}, err
+}
+
+// arithmetic type-checks lhs op rhs, the operator at pos, and folds it
+// when both sides are literals, so that duration > 2 * 100ms is a
+// comparison with a literal, which Conditions can use.
+func (p *parser) arithmetic(op arithOp, pos int, lhs, rhs parsed) (parsed, error) {
+	src := p.lex.src
+	operands := []parsed{lhs}
+	if op != arithNeg {
+		operands = append(operands, rhs)
+	}
+	cats := [2]category{}
+	for i, x := range operands {
+		switch c := categoryOf(x.value); {
+		case x.cond != nil:
+			return parsed{}, newParseError(src, x.pos, "arithmetic needs numbers or durations, and this is a condition")
+		case x.isNil:
+			return parsed{}, newParseError(src, x.pos, "arithmetic needs numbers or durations, not nil")
+		case c != catAttribute && c != catNumber && c != catDuration:
+			return parsed{}, newParseError(src, x.pos, "arithmetic needs numbers or durations, and %s is %s", valueString(x.value), categoryNames[c])
+		default:
+			cats[i] = c
+		}
+	}
+	cat, msg := arithCategory(op, cats[0], cats[1])
+	if msg != "" {
+		return parsed{}, newParseError(src, pos, "%s", msg)
+	}
+	l, lLit := lhs.value.(*literal)
+	r, rLit := rhs.value.(*literal)
+	if lLit && (rLit || op == arithNeg) {
+		var v Value
+		if op == arithNeg {
+			v = negate(l.v)
+		} else {
+			v = arithmetic(op, l.v, r.v)
+		}
+		if v.typ == TypeNil || v.typ == TypeFloat && (math.IsInf(v.f, 0) || math.IsNaN(v.f)) {
+			return parsed{}, newParseError(src, pos, "%s has no value: a division by zero, or out of range", arithNames[op])
+		}
+		return parsed{pos: lhs.pos, value: &literal{v}}, nil
+	}
+	a := &arithExpr{op: op, lhs: lhs.value, cat: cat, levels: 1 + lhs.depth()}
+	if op != arithNeg {
+		a.rhs, a.levels = rhs.value, 1+max(lhs.depth(), rhs.depth())
+	}
+	x := parsed{pos: lhs.pos, value: a}
+	if op == arithNeg {
+		x.pos = pos
+	}
+	return x, p.within(pos, a.levels)
+}
+
+func (p *parser) parseUnary() (parsed, error) {
+	pos := p.tok.pos
 	switch p.tok.kind {
-	case tokNot:
-		pos := p.tok.pos
+	case tokMinus:
 		if err := p.enter(pos); err != nil {
-			return nil, err
+			return parsed{}, err
 		}
 		if err := p.advance(); err != nil {
-			return nil, err
+			return parsed{}, err
+		}
+		x, err := p.parseUnary()
+		if err != nil {
+			return parsed{}, err
+		}
+		p.leave()
+		return p.arithmetic(arithNeg, pos, x, parsed{})
+	case tokNot:
+		if err := p.enter(pos); err != nil {
+			return parsed{}, err
+		}
+		if err := p.advance(); err != nil {
+			return parsed{}, err
 		}
 		// Tempo reads !span.x = 1 as a comparison of the negated field, not
 		// as a negated comparison; requiring parentheses keeps a reader
 		// from guessing which one is meant.
 		var (
-			x   expr
+			x   parsed
 			err error
 		)
 		switch p.tok.kind {
@@ -64,45 +311,59 @@ func (p *parser) parseUnary() (expr, error) {
 		case tokNot:
 			x, err = p.parseUnary()
 		default:
-			return nil, newParseError(p.lex.src, p.tok.pos,
+			return parsed{}, newParseError(p.lex.src, p.tok.pos,
 				`expected "(" after "!" but found %s: negate a condition as !(span.x = 1)`, p.tok.describe())
 		}
 		if err != nil {
-			return nil, err
+			return parsed{}, err
 		}
-		p.leave()
-		n := &notExpr{x: x, levels: 1 + x.depth()}
-		if err := p.within(pos, n.levels); err != nil {
-			return nil, err
-		}
-		return n, nil
-	case tokLParen:
-		if err := p.enter(p.tok.pos); err != nil {
-			return nil, err
-		}
-		e, err := p.parseParenthesized()
+		c, err := p.condition(x, false)
 		if err != nil {
-			return nil, err
+			return parsed{}, err
 		}
 		p.leave()
-		return e, nil
+		n := &notExpr{x: c, levels: 1 + c.depth()}
+		return parsed{pos: pos, cond: n}, p.within(pos, n.levels)
+	case tokLParen:
+		if err := p.enter(pos); err != nil {
+			return parsed{}, err
+		}
+		x, err := p.parseParenthesized()
+		if err != nil {
+			return parsed{}, err
+		}
+		p.leave()
+		return x, nil
 	}
-	return p.parseComparison()
-}
-
-// parseParenthesized parses "(" cond ")".
-func (p *parser) parseParenthesized() (expr, error) {
-	if err := p.advance(); err != nil {
-		return nil, err
-	}
-	e, err := p.parseCond()
+	o, err := p.parseAtom()
 	if err != nil {
-		return nil, err
+		return parsed{}, err
 	}
-	return e, p.expect(tokRParen, `")"`)
+	x := parsed{pos: o.pos, isNil: o.isNil}
+	switch {
+	case o.isField:
+		x.value = &fieldRef{o.field}
+	case !o.isNil:
+		x.value = &literal{o.lit}
+	}
+	return x, nil
 }
 
-// operand is one side of a comparison: a field or a literal.
+// parseParenthesized parses "(" cond-or-value ")".
+func (p *parser) parseParenthesized() (parsed, error) {
+	pos := p.tok.pos
+	if err := p.advance(); err != nil {
+		return parsed{}, err
+	}
+	x, err := p.parseOr()
+	if err != nil {
+		return parsed{}, err
+	}
+	x.pos = pos
+	return x, p.expect(tokRParen, `")"`)
+}
+
+// operand is a field, a literal or nil.
 type operand struct {
 	pos     int
 	isField bool
@@ -111,40 +372,23 @@ type operand struct {
 	isNil   bool
 }
 
-func (p *parser) parseComparison() (expr, error) {
-	lhs, err := p.parseOperand()
+// parseOperand parses a field or a literal of a pipeline stage, where
+// arithmetic is not supported.
+func (p *parser) parseOperand() (operand, error) {
+	o, err := p.parseAtom()
 	if err != nil {
-		return nil, err
+		return o, err
 	}
-	opTok := p.tok
-	op, ok := comparisonOps[opTok.kind]
-	if !ok {
-		return nil, p.expected("a comparison operator such as = or >")
+	if _, ok := arithTokens[p.tok.kind]; ok || signed(p.tok) {
+		return o, p.unsupported(p.tok.pos, "arithmetic in a pipeline stage")
 	}
-	if err := p.advance(); err != nil {
-		return nil, err
-	}
-	rhs, err := p.parseOperand()
-	if err != nil {
-		return nil, err
-	}
-	switch {
-	case lhs.isField && rhs.isField:
-		return nil, p.unsupported(rhs.pos, "comparing two fields")
-	case !lhs.isField && !rhs.isField:
-		return nil, newParseError(p.lex.src, lhs.pos, "a condition compares a field, as in span.x = 1, but this compares two values")
-	case !lhs.isField:
-		if op == OpRegex || op == OpNotRegex {
-			return nil, newParseError(p.lex.src, opTok.pos, "the regular expression goes on the right of %s", op)
-		}
-		lhs, rhs, op = rhs, lhs, op.mirrored()
-	}
-	return p.newComparison(lhs.field, op, rhs)
+	return o, nil
 }
 
-// parseOperand parses a field or a literal, and rejects arithmetic after
-// it.
-func (p *parser) parseOperand() (operand, error) {
+var arithTokens = map[tokenKind]bool{tokPlus: true, tokMinus: true, tokStar: true, tokSlash: true, tokPercent: true, tokUnsupported: true}
+
+// parseAtom parses a field, a literal or nil.
+func (p *parser) parseAtom() (operand, error) {
 	o := operand{pos: p.tok.pos}
 	t := p.tok
 	switch t.kind {
@@ -161,7 +405,7 @@ func (p *parser) parseOperand() (operand, error) {
 			return o, err
 		}
 	case tokUnsupported:
-		return o, p.unsupported(t.pos, t.describe()+" (arithmetic)")
+		return o, p.unsupported(t.pos, t.describe()+" (power)")
 	default:
 		return o, p.expected("a field or a value")
 	}
@@ -169,7 +413,7 @@ func (p *parser) parseOperand() (operand, error) {
 		return o, err
 	}
 	if p.tok.kind == tokUnsupported {
-		return o, p.unsupported(p.tok.pos, p.tok.describe()+" (arithmetic)")
+		return o, p.unsupported(p.tok.pos, p.tok.describe()+" (power)")
 	}
 	return o, nil
 }
@@ -180,18 +424,18 @@ var keywordValues = map[string]Value{
 	"unset": StatusValue(0), "ok": StatusValue(1), "error": StatusValue(2),
 	"unspecified": KindValue(0), "internal": KindValue(1), "server": KindValue(2),
 	"client": KindValue(3), "producer": KindValue(4), "consumer": KindValue(5),
+	"minInt": IntValue(math.MinInt64), "maxInt": IntValue(math.MaxInt64),
 }
 
 // attributeScopes are the scopes written before an attribute name.
 var attributeScopes = map[string]Scope{"span": ScopeSpan, "resource": ScopeResource}
 
-// TraceQL scopes and intrinsics that spanlog does not implement, to tell
-// them apart from typing mistakes.
 var (
-	unsupportedScopes     = map[string]bool{"event": true, "link": true, "instrumentation": true, "parent": true}
-	unsupportedIntrinsics = map[string]bool{
-		"childCount": true, "nestedSetLeft": true, "nestedSetRight": true, "nestedSetParent": true,
-	}
+	// unsupportedScopes are TraceQL's scopes that spanlog does not
+	// implement, told apart from typing mistakes.
+	unsupportedScopes = map[string]bool{"event": true, "link": true, "instrumentation": true, "parent": true}
+	// scopeOnlyIntrinsics are written with their scope.
+	scopeOnlyIntrinsics = map[string]string{"childCount": "span:childCount", "id": "span:id or trace:id", "parentID": "span:parentID"}
 )
 
 // parseIdentOperand parses an operand that starts with a word: a scoped
@@ -248,8 +492,12 @@ func (p *parser) parseIdentOperand(o *operand) error {
 		o.isField, o.field = true, Field{Intrinsic: in}
 		return nil
 	}
-	if unsupportedIntrinsics[word] {
-		return p.unsupported(o.pos, fmt.Sprintf("the intrinsic %q", word))
+	if in, ok := nestedSetIntrinsics[word]; ok {
+		o.isField, o.field = true, Field{Intrinsic: in}
+		return nil
+	}
+	if scoped, ok := scopeOnlyIntrinsics[word]; ok {
+		return newParseError(src, o.pos, "the intrinsic %q is written %s", word, scoped)
 	}
 	return newParseError(src, o.pos,
 		"unknown field %q: attributes need a scope, as in span.%[1]s, resource.%[1]s or .%[1]s", word)
@@ -259,11 +507,13 @@ func (p *parser) parseIdentOperand(o *operand) error {
 func (p *parser) newComparison(field Field, op Op, lit operand) (*comparison, error) {
 	src := p.lex.src
 	if lit.isNil {
-		if op != OpNotEqual {
-			return nil, newParseError(src, lit.pos, "nil compares only with !=, as in %s != nil (exists); "+
-				"for a missing attribute write !(%[1]s != nil)", field)
+		switch op {
+		case OpNotEqual:
+			return &comparison{field: field, op: OpExists}, nil
+		case OpEqual:
+			return &comparison{field: field, op: OpNotExists}, nil
 		}
-		return &comparison{field: field, op: OpExists}, nil
+		return nil, newParseError(src, lit.pos, "nil compares only with = (missing) and != (present), not %s", op)
 	}
 	if msg := typeError(field, op, lit.lit); msg != "" {
 		return nil, newParseError(src, lit.pos, "%s", msg)
@@ -294,7 +544,7 @@ func typeError(field Field, op Op, lit Value) string {
 		return fmt.Sprintf("cannot compare %s with %s: attributes hold strings, numbers and booleans, not a %s",
 			field, lit, lit.typ)
 	case ft != TypeNil && ft != lit.typ:
-		return fmt.Sprintf("cannot compare %s with %s: %[1]s is a %[3]s", field, lit, ft)
+		return fmt.Sprintf("cannot compare %s with %s: %[1]s is %[3]s", field, lit, ft.withArticle())
 	case (op == OpRegex || op == OpNotRegex) && lit.typ != TypeString:
 		return fmt.Sprintf("%s needs a string regular expression, not %s", op, lit)
 	case op != OpEqual && op != OpNotEqual && (lit.typ == TypeBool || lit.typ == TypeStatus || lit.typ == TypeKind):

@@ -21,7 +21,7 @@ func (p *parser) parseStage() (stage, error) {
 	}
 	name, pos := p.tok.text, p.tok.pos
 	fn, isAggregate := aggregateFuncs[name]
-	if !isAggregate && name != "select" {
+	if !isAggregate && name != "select" && name != "by" && name != "coalesce" {
 		if p.atCall() {
 			return nil, p.unsupported(pos, fmt.Sprintf("%q", name+"()"))
 		}
@@ -33,8 +33,17 @@ func (p *parser) parseStage() (stage, error) {
 	if err := p.expect(tokLParen, `"("`); err != nil {
 		return nil, err
 	}
-	if !isAggregate {
+	switch name {
+	case "select":
 		return p.parseSelect()
+	case "by":
+		f, err := p.parseField()
+		if err != nil {
+			return nil, err
+		}
+		return &byStage{field: f.field}, p.expect(tokRParen, `")"`)
+	case "coalesce":
+		return &coalesceStage{}, p.expect(tokRParen, `")"`)
 	}
 	a := &aggregateFilter{fn: fn}
 	if fn != aggregateCount {
@@ -42,8 +51,8 @@ func (p *parser) parseStage() (stage, error) {
 		if err != nil {
 			return nil, err
 		}
-		if t := f.field.typ(); t != TypeNil && t != TypeDuration {
-			return nil, newParseError(p.lex.src, f.pos, "%s() needs a numeric attribute or a duration, and %s is a %s", name, f.field, t)
+		if t := f.field.typ(); t != TypeNil && t != TypeDuration && !t.numeric() {
+			return nil, newParseError(p.lex.src, f.pos, "%s() needs a number or a duration, and %s is %s", name, f.field, t.withArticle())
 		}
 		a.field = f.field
 	}

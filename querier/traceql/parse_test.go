@@ -23,6 +23,7 @@ func TestParseCanonical(t *testing.T) {
 		{`{ .a = true && .b != false }`, `{ .a = true && .b != false }`},
 		{`{ .a = "q\"b\\s\n\t" }`, `{ .a = "q\"b\\s\n\t" }`},
 		{`{ .a != nil }`, `{ .a != nil }`},
+		{`{ .a = nil && nil = span:parentID && nil != resource.x }`, `{ .a = nil && span:parentID = nil && resource.x != nil }`},
 		{`{ 500 <= span.x }`, `{ span.x >= 500 }`},
 		{`{ "x" = name }`, `{ span:name = "x" }`},
 		// Durations, written canonically in their largest exact unit.
@@ -37,6 +38,7 @@ func TestParseCanonical(t *testing.T) {
 		{`{ rootName = "r" && rootServiceName = "s" && traceDuration > 1s }`, `{ trace:rootName = "r" && trace:rootService = "s" && trace:duration > 1s }`},
 		{`{ span:status = ok && span:status = unset && span:kind = unspecified && span:kind = internal }`, `{ span:status = ok && span:status = unset && span:kind = unspecified && span:kind = internal }`},
 		{`{ kind = client || kind = producer || kind = consumer }`, `{ span:kind = client || span:kind = producer || span:kind = consumer }`},
+		{`{ nestedSetLeft = 1 && nestedSetRight > 2 && nestedSetParent = -1 && span:childCount > 0 }`, `{ span:nestedSetLeft = 1 && span:nestedSetRight > 2 && span:nestedSetParent = -1 && span:childCount > 0 }`},
 		{`{ span:id = "00000000000000AB" && span:parentID = "ab" }`, `{ span:id = "00000000000000ab" && span:parentID = "00000000000000ab" }`},
 		{`{ trace:id = "ABC" && trace:id =~ "a.*" && trace:id = "xyz" }`, `{ trace:id = "00000000000000000000000000000abc" && trace:id =~ "a.*" && trace:id = "xyz" }`},
 		// Attribute names.
@@ -53,6 +55,31 @@ func TestParseCanonical(t *testing.T) {
 		{`({ .a = 1 } && { .b = 2 }) > { .c = 3 }`, `({ .a = 1 } && { .b = 2 }) > { .c = 3 }`},
 		{`{ .a = 1 } >> { .b = 2 } > { .c = 3 }`, `{ .a = 1 } >> { .b = 2 } > { .c = 3 }`},
 		{`{ .a = 1 } >> ({ .b = 2 } > { .c = 3 })`, `{ .a = 1 } >> ({ .b = 2 } > { .c = 3 })`},
+		{`{.a=1}<<{.b=2}<{.c=3}~{.d=4}`, `{ .a = 1 } << { .b = 2 } < { .c = 3 } ~ { .d = 4 }`},
+		{`{.a=1}!>>{.b=2}!>{}!<<{}!<{}!~{}`, `{ .a = 1 } !>> { .b = 2 } !> { } !<< { } !< { } !~ { }`},
+		{`{.a=1}&>>{.b=2}&>{}&<<{}&<{}&~{}`, `{ .a = 1 } &>> { .b = 2 } &> { } &<< { } &< { } &~ { }`},
+		{`{ } && { } !~ ({ } &< { })`, `{ } && { } !~ ({ } &< { })`},
+		// Arithmetic, folded where both sides are literals; a bare
+		// attribute as an operand of && or || is compared with true.
+		{`{ duration > 2 * 100ms }`, `{ span:duration > 200ms }`},
+		{`{ span.load.ratio > 0.5 * 1.9 }`, `{ span.load.ratio > 0.95 }`},
+		{`{ .a > 10 * 1024 * 1024 }`, `{ .a > 10485760 }`},
+		{`{ .a+1*2 = (3) }`, `{ .a + 2 = 3 }`},
+		{`{ (.a + 1) * 2 = 3 }`, `{ (.a + 1) * 2 = 3 }`},
+		{`{ .a - (.b - .c) = .d / .e % 2 && .a * (.b / .c) > 1 }`, `{ .a - (.b - .c) = .d / .e % 2 && .a * (.b / .c) > 1 }`},
+		{`{ - .a = 1 && -(-.a) = 1 && -(.a + 1) = 2 && --.a = 3 }`, `{ -.a = 1 && -(-.a) = 1 && -(.a + 1) = 2 && -(-.a) = 3 }`},
+		{`{ .a -3 = 1 && .b - -3 = 1 }`, `{ .a - 3 = 1 && .b - -3 = 1 }`},
+		{`{ 7 / 2 = .a && .b = 1 - -2 && .c = -(2) && .d = 7 % 4 }`, `{ .a = 3.5 && .b = 3 && .c = -2 && .d = 3 }`},
+		{`{ .a = maxInt && .b = minInt && .c = maxInt + 1 }`, `{ .a = 9223372036854775807 && .b = -9223372036854775808 && .c = 9.223372036854776e+18 }`},
+		{`{ duration > 1ms * .x && duration < 1s / 4 + 1ms && duration > 3 * (1s - 500ms) % 700ms }`, `{ span:duration > 1ms * .x && span:duration < 251ms && span:duration > 100ms }`},
+		{`{ 2 * duration > traceDuration - 1ms }`, `{ 2 * span:duration > trace:duration - 1ms }`},
+		{`{ .a = .b && span:id != span:parentID && (duration) > 1ms }`, `{ .a = .b && span:id != span:parentID && span:duration > 1ms }`},
+		{`{ span.a || .b = 1 && .c }`, `{ span.a = true || .b = 1 && .c = true }`},
+		{`{ }|by(resource.service.name)|count()>1|coalesce()|by(duration)`, `{ } | by(resource.service.name) | count() > 1 | coalesce() | by(span:duration)`},
+		// Query hints: any name, as in Tempo, which reads those it knows.
+		{`{} with (most_recent=true)`, `{ } with(most_recent=true)`},
+		{`{ .a = 1 } >> { } | count() > 1 with(most_recent = true, sample = 0.1, exemplars=10, x="y", d=-1m)`,
+			`{ .a = 1 } >> { } | count() > 1 with(most_recent=true, sample=0.1, exemplars=10, x="y", d=-1m)`},
 		// Pipelines.
 		{`{ } | count() > 2`, `{ } | count() > 2`},
 		{`{} | count() = 1 | count() != 2 | count() >= 1 | count() < 9 | count() <= 9.5`, `{ } | count() = 1 | count() != 2 | count() >= 1 | count() < 9 | count() <= 9.5`},
@@ -77,6 +104,22 @@ func TestParseCanonical(t *testing.T) {
 	}
 }
 
+func TestParseHints(t *testing.T) {
+	q, err := Parse(`{ } with(most_recent=true, sample=0.1, sample=0.2)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := q.Hint("most_recent"); !ok || v != BoolValue(true) {
+		t.Errorf("most_recent = %v, %v", v, ok)
+	}
+	if v, ok := q.Hint("sample"); !ok || v != FloatValue(0.2) {
+		t.Errorf("sample = %v, %v; the last one counts", v, ok)
+	}
+	if _, ok := q.Hint("nope"); ok {
+		t.Error("a hint not given")
+	}
+}
+
 func TestParseErrors(t *testing.T) {
 	tests := []struct {
 		query string
@@ -92,6 +135,9 @@ func TestParseErrors(t *testing.T) {
 		{`{ (.a = 1 }`, 10, `parse error at 1:11: expected ")" but found "}"`},
 		{`{ .a = 1 } && ({ .b = 2 }`, 25, `parse error at 1:26: expected ")" but found end of query`},
 		{`{ .a = 1 } >> `, 14, `parse error at 1:15: expected "{" but found end of query`},
+		{`{ .a = 1 } !< .b`, 14, `parse error at 1:15: expected "{" but found "."`},
+		{`{ .a = 1 &> .b = 1 }`, 9, `parse error at 1:10: expected "}" but found "&>"`},
+		{`{ .a = 1 } &&> { }`, 13, `parse error at 1:14: expected "{" but found ">"`},
 		{`{ .a = $ }`, 7, `parse error at 1:8: unexpected character '$'`},
 		{"{ .ü = 1 &&\n  x }", 15, `parse error at 2:3: unknown field "x": attributes need a scope, as in span.x, resource.x or .x`},
 		{`{ foo.a = 1 }`, 2, `parse error at 1:3: unknown scope "foo": attributes are written span.x, resource.x or .x`},
@@ -119,9 +165,34 @@ func TestParseErrors(t *testing.T) {
 		{`{ .a =~ 1 }`, 8, `parse error at 1:9: =~ needs a string regular expression, not 1`},
 		{`{ "x" =~ .a }`, 6, `parse error at 1:7: the regular expression goes on the right of =~`},
 		{`{ 1 = 2 }`, 2, `parse error at 1:3: a condition compares a field, as in span.x = 1, but this compares two values`},
-		{`{ .a = nil }`, 7, `parse error at 1:8: nil compares only with !=, as in .a != nil (exists); for a missing attribute write !(.a != nil)`},
+		{`{ .a > nil }`, 7, `parse error at 1:8: nil compares only with = (missing) and != (present), not >`},
+		{`{ .a =~ nil }`, 8, `parse error at 1:9: nil compares only with = (missing) and != (present), not =~`},
+		// Arithmetic.
+		{`{ .a + "x" = 1 }`, 7, `parse error at 1:8: arithmetic needs numbers or durations, and "x" is a string`},
+		{`{ status + 1 = 2 }`, 2, `parse error at 1:3: arithmetic needs numbers or durations, and span:status is a status`},
+		{`{ - "a" = .b }`, 4, `parse error at 1:5: arithmetic needs numbers or durations, and "a" is a string`},
+		{`{ (.a = 1) + 1 = 2 }`, 2, `parse error at 1:3: arithmetic needs numbers or durations, and this is a condition`},
+		{`{ .a + nil = 2 }`, 7, `parse error at 1:8: arithmetic needs numbers or durations, not nil`},
+		{`{ duration + 1 > 1ms }`, 11, `parse error at 1:12: a duration + a number is not defined`},
+		{`{ duration * duration > 1ms }`, 11, `parse error at 1:12: a duration * a duration is not defined`},
+		{`{ 1 / 1ms = .a }`, 4, `parse error at 1:5: a number / a duration is not defined`},
+		{`{ .a = 1 / 0 }`, 9, `parse error at 1:10: / has no value: a division by zero, or out of range`},
+		{`{ .a = 1 % 0 }`, 9, `parse error at 1:10: % has no value: a division by zero, or out of range`},
+		{`{ .a = 1 -9223372036854775808 }`, 10, `parse error at 1:11: number 9223372036854775808 is out of range`},
+		{`{ duration > .a * 2 }`, 11, `parse error at 1:12: cannot compare span:duration with .a * 2: a duration does not compare with a number`},
+		{`{ duration > .a }`, 11, `parse error at 1:12: cannot compare span:duration with .a: attributes hold strings, numbers and booleans, not a duration`},
+		{`{ status = kind }`, 9, `parse error at 1:10: cannot compare span:status with span:kind: a status does not compare with a kind`},
+		{`{ status > .a }`, 9, `parse error at 1:10: cannot compare span:status with .a: attributes hold strings, numbers and booleans, not a status`},
+		{`{ .a > .b = true }`, 10, `parse error at 1:11: expected "}" but found "="`},
+		{`{ name =~ .a }`, 7, `parse error at 1:8: =~ compares a field with a regular expression written as a string`},
+		{`{ .a + 1 = nil }`, 2, `parse error at 1:3: nil compares with a field, as in span.x = nil, not with arithmetic`},
+		{`{ (.a = 1) = true }`, 2, `parse error at 1:3: = compares values, and this is a condition`},
+		{`{ .a ^ 2 = 1 }`, 5, `parse error at 1:6: "^" (power) is not supported`},
+		{`{ .a = 1 } | count() > 1 + 1`, 25, `parse error at 1:26: arithmetic in a pipeline stage is not supported`},
+		{`{ !(.a) }`, 8, `parse error at 1:9: expected a comparison operator such as = or > but found "}"`},
+		{`{ .a + }`, 7, `parse error at 1:8: expected a field or a value but found "}"`},
 		// Pipelines.
-		{`{ .a = 1 } | avg(name) > 1`, 17, `parse error at 1:18: avg() needs a numeric attribute or a duration, and span:name is a string`},
+		{`{ .a = 1 } | avg(name) > 1`, 17, `parse error at 1:18: avg() needs a number or a duration, and span:name is a string`},
 		{`{ } | avg(duration) > 1`, 22, `parse error at 1:23: avg(span:duration) compares with a duration such as 100ms`},
 		{`{ } | sum(.x) > 1s`, 16, `parse error at 1:17: sum(.x) compares with a number`},
 		{`{ } | count() > "a"`, 16, `parse error at 1:17: count() compares with a number`},
@@ -132,25 +203,24 @@ func TestParseErrors(t *testing.T) {
 		// Outside the subset.
 		{"{ .a = 1 }\n| rate()", 13, `parse error at 2:3: "rate()" is not supported`},
 		{`{ .a = 1 } | count_over_time() by (.x)`, 13, `parse error at 1:14: "count_over_time()" is not supported`},
-		{`{ .a = 1 } | by(.x)`, 13, `parse error at 1:14: "by()" is not supported`},
+		{`{ } | by()`, 9, `parse error at 1:10: expected an attribute or an intrinsic, such as span.x or duration but found ")"`},
+		{`{ } | by(.a, .b)`, 11, `parse error at 1:12: expected ")" but found ","`},
+		{`{ } | coalesce(.a)`, 15, `parse error at 1:16: expected ")" but found "."`},
 		{`{ coalesce() }`, 2, `parse error at 1:3: "coalesce()" is not supported`},
+		{`by(.a)`, 0, `parse error at 1:1: "by()" outside a pipeline is not supported`},
 		{`count() > 1`, 0, `parse error at 1:1: "count()" outside a pipeline is not supported`},
-		{`{ .a = 1 } << { .b = 2 }`, 11, `parse error at 1:12: "<<" (ancestor operator) is not supported`},
-		{`{ .a = 1 } < { .b = 2 }`, 11, `parse error at 1:12: "<" (parent operator) is not supported`},
-		{`{ .a = 1 } ~ { .b = 2 }`, 11, `parse error at 1:12: "~" (sibling operator) is not supported`},
-		{`{ .a = 1 } !>> { .b = 2 }`, 11, `parse error at 1:12: "!>>" (not-descendant operator) is not supported`},
-		{`{ .a = 1 } !~ { .b = 2 }`, 11, `parse error at 1:12: "!~" (not-sibling operator) is not supported`},
-		{`{ .a = 1 } &>> { .b = 2 }`, 11, `parse error at 1:12: "&>>" (union descendant operator) is not supported`},
-		{`{ .a = 1 } with (most_recent=true)`, 11, `parse error at 1:12: "with" (query hints) is not supported`},
+		{`{ } with (most_recent)`, 21, `parse error at 1:22: expected "=" but found ")"`},
+		{`{ } with ()`, 10, `parse error at 1:11: expected a hint such as most_recent=true but found ")"`},
+		{`{ } with (a=.b)`, 12, `parse error at 1:13: a hint's value is a string, a number, a duration or a boolean`},
+		{`{ } with (a=error)`, 12, `parse error at 1:13: a hint's value is a string, a number, a duration or a boolean`},
+		{`{ } with (a=1) | count() > 1`, 15, `parse error at 1:16: expected end of query but found "|"`},
+		{`{ } with (a=1) with (b=2)`, 15, `parse error at 1:16: expected end of query but found "with"`},
 		{`{ .a = 1 } | { .b = 2 }`, 13, `parse error at 1:14: a spanset filter as a pipeline stage is not supported`},
 		{`({ .a = 1 } | count() > 1)`, 12, `parse error at 1:13: a pipeline inside parentheses is not supported`},
-		{`{ .a + 1 = 2 }`, 5, `parse error at 1:6: "+" (arithmetic) is not supported`},
-		{`{ .a = 1 * 2 }`, 9, `parse error at 1:10: "*" (arithmetic) is not supported`},
-		{`{ span.a = -x }`, 11, `parse error at 1:12: "-" (arithmetic) is not supported`},
-		{`{ .a = .b }`, 7, `parse error at 1:8: comparing two fields is not supported`},
 		{`{ event.a = 1 }`, 2, `parse error at 1:3: the "event" scope is not supported`},
 		{`{ event:name = "x" }`, 2, `parse error at 1:3: the intrinsic "event:name" is not supported`},
-		{`{ childCount > 1 }`, 2, `parse error at 1:3: the intrinsic "childCount" is not supported`},
+		{`{ childCount > 1 }`, 2, `parse error at 1:3: the intrinsic "childCount" is written span:childCount`},
+		{`{ span:childCount = "a" }`, 20, `parse error at 1:21: cannot compare span:childCount with "a": span:childCount is an int`},
 	}
 	for _, tt := range tests {
 		_, err := Parse(tt.query)

@@ -12,6 +12,17 @@ func (q *Query) String() string {
 		b.WriteString(" | ")
 		writeStage(&b, s)
 	}
+	for i, h := range q.hints {
+		if i == 0 {
+			b.WriteString(" with(")
+		} else {
+			b.WriteString(", ")
+		}
+		b.WriteString(h.Name + "=" + h.Value.String())
+	}
+	if len(q.hints) > 0 {
+		b.WriteByte(')')
+	}
 	return b.String()
 }
 
@@ -24,7 +35,21 @@ const (
 	precAtom
 )
 
-var spansetOpNames = [...]string{spansetOr: "||", spansetAnd: "&&", spansetChild: ">", spansetDescendant: ">>"}
+var (
+	relationNames = [...]string{relChild: ">", relDescendant: ">>", relParent: "<", relAncestor: "<<", relSibling: "~"}
+	modePrefixes  = [...]string{modeRight: "", modeNot: "!", modeUnion: "&"}
+)
+
+// name is the operator as written.
+func (o *spansetOp) name() string {
+	switch o.op {
+	case spansetOr:
+		return "||"
+	case spansetAnd:
+		return "&&"
+	}
+	return modePrefixes[o.mode] + relationNames[o.rel]
+}
 
 func spansetPrec(e spansetExpr) int {
 	if o, ok := e.(*spansetOp); ok {
@@ -54,7 +79,7 @@ func writeSpanset(b *strings.Builder, e spansetExpr) {
 		// of equal strength needs parentheses to keep its grouping.
 		p := spansetPrec(e)
 		writeSpansetOperand(b, e.lhs, spansetPrec(e.lhs) < p)
-		b.WriteString(" " + spansetOpNames[e.op] + " ")
+		b.WriteString(" " + e.name() + " ")
 		writeSpansetOperand(b, e.rhs, spansetPrec(e.rhs) <= p)
 	}
 }
@@ -95,7 +120,68 @@ func writeExpr(b *strings.Builder, e expr) {
 		writeExprOperand(b, e.x, true)
 	case *comparison:
 		b.WriteString(e.String())
+	case *valueComparison:
+		writeValue(b, e.lhs)
+		b.WriteString(" " + e.op.String() + " ")
+		writeValue(b, e.rhs)
 	}
+}
+
+// Binding strengths of arithmetic, loosest first.
+const (
+	precSum = iota + 1
+	precProduct
+	precNeg
+	precOperand
+)
+
+func valuePrec(v valueExpr) int {
+	a, ok := v.(*arithExpr)
+	switch {
+	case !ok:
+		return precOperand
+	case a.op == arithNeg:
+		return precNeg
+	case a.op == arithAdd || a.op == arithSub:
+		return precSum
+	}
+	return precProduct
+}
+
+func writeValue(b *strings.Builder, v valueExpr) {
+	switch v := v.(type) {
+	case *fieldRef:
+		b.WriteString(v.field.String())
+	case *literal:
+		b.WriteString(v.v.String())
+	case *arithExpr:
+		if v.op == arithNeg {
+			b.WriteByte('-')
+			writeValueOperand(b, v.lhs, valuePrec(v.lhs) <= precNeg)
+			return
+		}
+		p := valuePrec(v)
+		writeValueOperand(b, v.lhs, valuePrec(v.lhs) < p)
+		b.WriteString(" " + arithNames[v.op] + " ")
+		writeValueOperand(b, v.rhs, valuePrec(v.rhs) <= p)
+	}
+}
+
+func writeValueOperand(b *strings.Builder, v valueExpr, paren bool) {
+	if paren {
+		b.WriteByte('(')
+	}
+	writeValue(b, v)
+	if paren {
+		b.WriteByte(')')
+	}
+}
+
+// valueString renders a value for an error message.
+func valueString(v valueExpr) string {
+	var b strings.Builder
+	writeValue(&b, v)
+	return b.String()
 }
 
 func writeExprOperand(b *strings.Builder, e expr, paren bool) {
@@ -109,14 +195,18 @@ func writeExprOperand(b *strings.Builder, e expr, paren bool) {
 }
 
 func (c *comparison) String() string {
-	if c.op == OpExists {
-		return c.field.String() + " != nil"
+	if c.op == OpExists || c.op == OpNotExists {
+		return c.field.String() + " " + c.op.String()
 	}
 	return c.field.String() + " " + c.op.String() + " " + c.lit.String()
 }
 
 func writeStage(b *strings.Builder, s stage) {
 	switch s := s.(type) {
+	case *byStage:
+		b.WriteString(s.name())
+	case *coalesceStage:
+		b.WriteString("coalesce()")
 	case *aggregateFilter:
 		b.WriteString(s.name() + " " + s.op.String() + " " + s.lit.String())
 	case *selectStage:
@@ -130,6 +220,10 @@ func writeStage(b *strings.Builder, s stage) {
 		b.WriteByte(')')
 	}
 }
+
+// name is the stage as written, by(resource.service.name); it also keys
+// the group's value in a SpanSet.
+func (s *byStage) name() string { return "by(" + s.field.String() + ")" }
 
 // name is the aggregate as written, such as avg(span:duration); it also
 // keys the aggregate's value in a SpanSet.

@@ -38,6 +38,10 @@ func Bounds(trace []schema.SpanRow) (start, end uint64) {
 type traceInfo struct {
 	root       *schema.SpanRow
 	start, end uint64
+	// tree, if set, holds the child counts and nested set, and span is
+	// the index of the span being evaluated, which they are read at.
+	tree *tree
+	span int
 }
 
 func newTraceInfo(trace []schema.SpanRow) traceInfo {

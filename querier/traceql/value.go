@@ -37,6 +37,14 @@ var typeNames = [...]string{
 
 func (t Type) String() string { return typeNames[t] }
 
+// withArticle is the type's name after "a" or "an", for messages.
+func (t Type) withArticle() string {
+	if t == TypeInt {
+		return "an int"
+	}
+	return "a " + t.String()
+}
+
 func (t Type) numeric() bool { return t == TypeInt || t == TypeFloat }
 
 // Value is a typed TraceQL value: a literal of a query, a field's value on
