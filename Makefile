@@ -20,8 +20,9 @@ BUF_VERSION                := v1.75.0
 PROTOC_GEN_GO_VERSION      = $(shell $(GO) list -m -f '{{.Version}}' google.golang.org/protobuf)
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 
-# Semver, and below 2.2.0: Grafana turns on streaming search, which spanlog
-# does not serve, for Tempo 2.2.0 and later (see cmd/spanlog/server.go).
+# spanlog's version, in its log when it starts. /api/status/buildinfo
+# reports the version of Tempo whose API spanlog serves instead, which
+# Grafana reads (cmd/spanlog/server.go, tempoVersion).
 VERSION  := 0.4.0
 REVISION := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 BRANCH   := $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null || echo unknown)

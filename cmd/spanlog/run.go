@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"google.golang.org/grpc"
 
 	"github.com/spanlog/spanlog/blockbuilder"
 	"github.com/spanlog/spanlog/compactor"
@@ -20,6 +21,7 @@ import (
 	"github.com/spanlog/spanlog/producer"
 	"github.com/spanlog/spanlog/querier"
 	"github.com/spanlog/spanlog/querier/api"
+	"github.com/spanlog/spanlog/querier/grpcapi"
 	"github.com/spanlog/spanlog/tracelog"
 )
 
@@ -78,18 +80,24 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		}
 		return err
 	}
-	var routes func(*http.ServeMux)
+	var (
+		routes func(*http.ServeMux)
+		g      *grpc.Server
+	)
 	if q != nil {
-		routes = api.New(q, logger.With("role", targetQuerier), reg).RegisterRoutes
+		a := api.New(q, logger.With("role", targetQuerier), reg)
+		routes = a.RegisterRoutes
+		g = grpc.NewServer()
+		grpcapi.New(a, q).Register(g)
 	}
-	srv, ln, err := newServer(cfg.Server, reg, readiness(roles), routes)
+	srv, ln, err := newServer(cfg.Server, reg, readiness(roles), routes, g)
 	if err != nil {
 		return err
 	}
-	servers := []listening{{"http server", srv, ln}}
+	servers := []listening{{name: "http server", srv: srv, ln: ln, grpc: g}}
 	started := []any{"target", cfg.Target, "http", ln.Addr().String(), "version", version}
 	if q != nil {
-		servers = append(servers, listening{"internal listener", newInternalServer(cfg.Server, q.RegisterPeerRoutes), internalLn})
+		servers = append(servers, listening{name: "internal listener", srv: newInternalServer(cfg.Server, q.RegisterPeerRoutes), ln: internalLn})
 		started = append(started, "internal", internalLn.Addr().String(), "advertise", cfg.Querier.AdvertiseAddress)
 	}
 	logger.Info("spanlog started", started...)
@@ -127,7 +135,7 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	go func() { wg.Wait(); close(stopped) }()
 	var shutdowns sync.WaitGroup
 	for _, s := range servers {
-		shutdowns.Go(func() { _ = s.srv.Shutdown(grace) })
+		shutdowns.Go(func() { s.shutdown(grace) })
 	}
 	shutdowns.Wait()
 	select {
@@ -147,6 +155,19 @@ type listening struct {
 	name string
 	srv  *http.Server
 	ln   net.Listener
+	// grpc serves the gRPC requests srv receives, if not nil.
+	grpc *grpc.Server
+}
+
+// shutdown stops the server within grace: it stops accepting, and waits
+// for the requests under way, gRPC streams included. Those still open
+// when grace ends are ended, their queries cancelled: Shutdown does not
+// end what it waits for.
+func (l listening) shutdown(grace context.Context) {
+	_ = l.srv.Shutdown(grace)
+	if l.grpc != nil {
+		l.grpc.Stop()
+	}
 }
 
 // buildRoles creates the roles of cfg.Target, the distributor with
