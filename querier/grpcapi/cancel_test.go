@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/spanlog/spanlog/limits"
 	"github.com/spanlog/spanlog/objstore"
 	"github.com/spanlog/spanlog/querier"
 	"github.com/spanlog/spanlog/querier/grpcapi/tempopb"
@@ -60,7 +61,8 @@ func (r *holdingReaderAt) ReadAtContext(ctx context.Context, p []byte, off int64
 
 // A client that goes away stops its search: the block reads under way
 // end, and the query is recorded as abandoned by its client (499, as
-// over HTTP).
+// over HTTP). Until then it holds its place in the tenant's
+// max-concurrent-queries.
 func TestClientCancellationStopsTheSearch(t *testing.T) {
 	dir, err := objstore.NewDir(t.TempDir())
 	if err != nil {
@@ -72,7 +74,7 @@ func TestClientCancellationStopsTheSearch(t *testing.T) {
 	// What is tested is the search's block reads: one repeated after
 	// the warm-up would be answered from the search cache.
 	cfg.SearchCacheBytes = 0
-	f := newFixture(t, bkt, cfg)
+	f := newFixture(t, bkt, cfg, querytest.NewLimits(t, limits.Limits{MaxConcurrentQueries: 1}, ""))
 	ctx := asTenant(context.Background(), "t1")
 	// The warm-up opens the block, which outlives any request.
 	await(t, "the block searched", func() bool {
@@ -95,6 +97,13 @@ func TestClientCancellationStopsTheSearch(t *testing.T) {
 	case <-bkt.held:
 	case <-time.After(20 * time.Second):
 		t.Fatal("no block read started")
+	}
+	second, err := f.client.Search(asTenant(context.Background(), "t1"), &tempopb.SearchRequest{})
+	if err == nil {
+		_, err = drain(second)
+	}
+	if status.Code(err) != codes.ResourceExhausted {
+		t.Errorf("a second search past max-concurrent-queries 1: %v, want RESOURCE_EXHAUSTED", err)
 	}
 	cancel()
 	if _, err := stream.Recv(); status.Code(err) != codes.Canceled {

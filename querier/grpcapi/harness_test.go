@@ -16,6 +16,7 @@ import (
 
 	"github.com/spanlog/spanlog/block"
 	"github.com/spanlog/spanlog/internal/kafkatest"
+	"github.com/spanlog/spanlog/limits"
 	"github.com/spanlog/spanlog/objstore"
 	"github.com/spanlog/spanlog/querier"
 	"github.com/spanlog/spanlog/querier/api"
@@ -38,8 +39,8 @@ type fixture struct {
 	client     tempopb.StreamingQuerierClient
 }
 
-// newFixture starts a fixture over bkt with cfg.
-func newFixture(t *testing.T, bkt objstore.Bucket, cfg querier.Config) *fixture {
+// newFixture starts a fixture over bkt with cfg, within lim.
+func newFixture(t *testing.T, bkt objstore.Bucket, cfg querier.Config, lim *limits.Overrides) *fixture {
 	t.Helper()
 	log := kafkatest.New(t).Log(t, 4)
 	producer, err := kgo.NewClient(append(log.ClientOpts("test"), kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
@@ -53,7 +54,7 @@ func newFixture(t *testing.T, bkt objstore.Bucket, cfg querier.Config) *fixture 
 	reg := prometheus.NewRegistry()
 	logger := slog.New(slog.DiscardHandler)
 	q, err := querier.New(cfg, querier.Deps{
-		Kafka: log, Tenants: tenant.Config{MultiTenancy: true, Default: querytest.Tenant}, Limits: querytest.NoLimits(t),
+		Kafka: log, Tenants: tenant.Config{MultiTenancy: true, Default: querytest.Tenant}, Limits: lim,
 		BlocksGroup: "builders", Bucket: bkt, Logger: logger, Registerer: reg,
 	})
 	if err != nil {

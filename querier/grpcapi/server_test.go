@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"testing"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -22,10 +23,13 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/spanlog/spanlog/limits"
 	"github.com/spanlog/spanlog/objstore"
 	"github.com/spanlog/spanlog/querier"
+	"github.com/spanlog/spanlog/querier/api"
 	"github.com/spanlog/spanlog/querier/grpcapi/tempopb"
 	"github.com/spanlog/spanlog/querier/internal/querytest"
+	"github.com/spanlog/spanlog/tenant"
 )
 
 func TestMain(m *testing.M) {
@@ -90,6 +94,12 @@ func matching(data []testTrace, tenant string, n int) []string {
 // so that a search repeated over HTTP reads what the first read.
 func startDataSet(t *testing.T) (*fixture, []testTrace) {
 	t.Helper()
+	return startDataSetWithin(t, querytest.NoLimits(t))
+}
+
+// startDataSetWithin is startDataSet within lim.
+func startDataSetWithin(t *testing.T, lim *limits.Overrides) (*fixture, []testTrace) {
+	t.Helper()
 	data := dataSet()
 	bkt, err := objstore.NewDir(t.TempDir())
 	if err != nil {
@@ -109,7 +119,7 @@ func startDataSet(t *testing.T) (*fixture, []testTrace) {
 	writeBlock(t, bkt, "t2", 1, byTenant["t2"])
 	cfg := querier.DefaultConfig()
 	cfg.SearchCacheBytes = 0
-	f := newFixture(t, bkt, cfg)
+	f := newFixture(t, bkt, cfg, lim)
 	for _, tt := range data {
 		if tt.live {
 			f.produce(t, tt.tenant, tt.traces())
@@ -259,6 +269,13 @@ func TestSearchRequestRules(t *testing.T) {
 	if spans := len(final.Traces[len(final.Traces)-1].SpanSets[0].Spans); spans != 1 {
 		t.Errorf("spss 0: %d spans of a block trace, want its one matching", spans)
 	}
+	msgs, err = search(t, f, "t1", &tempopb.SearchRequest{Limit: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := traceIDs(msgs[len(msgs)-1].Traces), matching(data, "t1", 0)[:20]; !slices.Equal(got, want) {
+		t.Errorf("limit 0 of { }: answer %v, want the default 20, %v", got, want)
+	}
 	msgs, err = search(t, f, "t1", &tempopb.SearchRequest{Tags: map[string]string{"n": "5"}, Limit: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -344,4 +361,53 @@ func collect[T any](stream grpc.ServerStreamingClient[T], err error) (*T, error)
 		return nil, fmt.Errorf("%d messages, want 1", len(msgs))
 	}
 	return msgs[0], nil
+}
+
+// Each message sent is within the tenant's max-response-bytes, as an HTTP
+// answer is: over it, the stream ends with RESOURCE_EXHAUSTED naming the
+// limit.
+func TestMessagesWithinMaxResponseBytes(t *testing.T) {
+	f, data := startDataSetWithin(t, querytest.NewLimits(t, limits.Limits{}, "overrides:\n  t1:\n    max-response-bytes: 600\n"))
+	msgs, err := search(t, f, "t1", &tempopb.SearchRequest{Query: "{ span.n = 2 }", Limit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := traceIDs(msgs[len(msgs)-1].Traces), matching(data, "t1", 2)[:1]; !slices.Equal(got, want) {
+		t.Errorf("an answer under the limit: %v, want %v", got, want)
+	}
+	_, err = search(t, f, "t1", &tempopb.SearchRequest{Limit: 20})
+	if status.Code(err) != codes.ResourceExhausted || !strings.Contains(err.Error(), "max-response-bytes") {
+		t.Errorf("an answer over the limit: %v, want RESOURCE_EXHAUSTED naming max-response-bytes", err)
+	}
+	if _, err := search(t, f, "t2", &tempopb.SearchRequest{Limit: 20}); err != nil {
+		t.Errorf("another tenant's answer: %v", err)
+	}
+}
+
+// Errors map to the codes the README lists, each from the HTTP status it
+// stands for.
+func TestCodes(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want codes.Code
+	}{
+		{fmt.Errorf("%w: q", querier.ErrBadRequest), codes.InvalidArgument},
+		{tenant.ErrMissing, codes.Unauthenticated},
+		{tenant.ErrInvalid, codes.InvalidArgument},
+		{querier.ErrTooManyQueries, codes.ResourceExhausted},
+		{querier.ErrResponseTooLarge, codes.ResourceExhausted},
+		{querier.ErrNotReady, codes.Unavailable},
+		{querier.ErrStopping, codes.Unavailable},
+		{fmt.Errorf("%w: %w", api.ErrClientClosed, context.Canceled), codes.Canceled},
+		{fmt.Errorf("%w: x", api.ErrQueryTimeout), codes.DeadlineExceeded},
+		{status.Error(codes.Unavailable, "transport closing"), codes.Unavailable},
+		{errors.New("disk on fire"), codes.Internal},
+	} {
+		if got := status.Code(statusOf(tc.err)); got != tc.want {
+			t.Errorf("%v: %v, want %v", tc.err, got, tc.want)
+		}
+	}
+	if statusOf(nil) != nil {
+		t.Error("no error is a status")
+	}
 }
