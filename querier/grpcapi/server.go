@@ -56,13 +56,25 @@ func (s sender[T]) send(m *T) error {
 // and returns its error as a gRPC status.
 func serve[T any](s *Server, stream grpc.ServerStreamingServer[T], route string, h func(ctx context.Context, tenants []string, out sender[T]) error) error {
 	ctx := stream.Context()
-	// gRPC metadata keys are lower case, whatever case the client
-	// wrote: Get looks the header up as HTTP does, in any case.
-	md, _ := metadata.FromIncomingContext(ctx)
-	err := s.api.Serve(ctx, route, md.Get(tenant.Header), func(ctx context.Context, tenants []string) error {
+	err := s.api.Serve(ctx, route, tenantHeaders(ctx), func(ctx context.Context, tenants []string) error {
 		return h(ctx, tenants, sender[T]{stream: stream, limit: s.q.ResponseLimit(tenants)})
 	})
 	return statusOf(err)
+}
+
+// tenantHeaders returns the values of the X-Scope-OrgID metadata of ctx,
+// as the HTTP routes see the header's: its name in any case (gRPC's
+// metadata keys are lower case), and the blanks around each value
+// stripped, which HTTP/1.1 strips before a handler sees them and HTTP/2
+// may carry.
+func tenantHeaders(ctx context.Context) []string {
+	md, _ := metadata.FromIncomingContext(ctx)
+	values := md.Get(tenant.Header)
+	out := make([]string, len(values))
+	for i, v := range values {
+		out[i] = strings.Trim(v, " \t")
+	}
+	return out
 }
 
 // Search streams the traces of the answer as they become certain, most
