@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/spanlog/spanlog/querier/grpcapi"
 	"github.com/spanlog/spanlog/querier/grpcapi/tempopb"
 )
 
@@ -45,11 +46,12 @@ func serveSlow(t *testing.T, cfg ServerConfig, s *slowQuerier) (listening, tempo
 	cfg.HTTPListenAddress = "127.0.0.1:0"
 	g := grpc.NewServer()
 	tempopb.RegisterStreamingQuerierServer(g, s)
-	srv, ln, err := newServer(cfg, prometheus.NewRegistry(), func() error { return nil }, nil, g)
+	withGRPC := func(h http.Handler) http.Handler { return grpcapi.Handler(g, h, time.Minute) }
+	srv, ln, err := newServer(cfg, prometheus.NewRegistry(), func() error { return nil }, nil, withGRPC)
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := listening{name: "http server", srv: srv, ln: ln, grpc: g}
+	l := listening{name: "http server", srv: srv, ln: ln, stopStreams: g.Stop}
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() {
 		_ = srv.Close()

@@ -12,7 +12,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"google.golang.org/grpc"
 
 	"github.com/spanlog/spanlog/blockbuilder"
 	"github.com/spanlog/spanlog/compactor"
@@ -81,20 +80,20 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		return err
 	}
 	var (
-		routes func(*http.ServeMux)
-		g      *grpc.Server
+		routes   func(*http.ServeMux)
+		withGRPC func(http.Handler) http.Handler
+		stopGRPC func()
 	)
 	if q != nil {
 		a := api.New(q, logger.With("role", targetQuerier), reg)
-		routes = a.RegisterRoutes
-		g = grpc.NewServer()
-		grpcapi.New(a, q).Register(g)
+		g := grpcapi.New(a, q)
+		routes, withGRPC, stopGRPC = a.RegisterRoutes, g.Handler, g.Stop
 	}
-	srv, ln, err := newServer(cfg.Server, reg, readiness(roles), routes, g)
+	srv, ln, err := newServer(cfg.Server, reg, readiness(roles), routes, withGRPC)
 	if err != nil {
 		return err
 	}
-	servers := []listening{{name: "http server", srv: srv, ln: ln, grpc: g}}
+	servers := []listening{{name: "http server", srv: srv, ln: ln, stopStreams: stopGRPC}}
 	started := []any{"target", cfg.Target, "http", ln.Addr().String(), "version", version}
 	if q != nil {
 		servers = append(servers, listening{name: "internal listener", srv: newInternalServer(cfg.Server, q.RegisterPeerRoutes), ln: internalLn})
@@ -155,8 +154,8 @@ type listening struct {
 	name string
 	srv  *http.Server
 	ln   net.Listener
-	// grpc serves the gRPC requests srv receives, if not nil.
-	grpc *grpc.Server
+	// stopStreams, if not nil, ends the gRPC streams srv serves.
+	stopStreams func()
 }
 
 // shutdown stops the server within grace: it stops accepting, and waits
@@ -165,8 +164,8 @@ type listening struct {
 // end what it waits for.
 func (l listening) shutdown(grace context.Context) {
 	_ = l.srv.Shutdown(grace)
-	if l.grpc != nil {
-		l.grpc.Stop()
+	if l.stopStreams != nil {
+		l.stopStreams()
 	}
 }
 

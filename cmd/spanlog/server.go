@@ -12,9 +12,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"google.golang.org/grpc"
-
-	"github.com/spanlog/spanlog/querier/grpcapi"
 )
 
 // Build information, set at link time by the Makefile (-X main.version=...).
@@ -54,9 +51,10 @@ func profileSeconds(h http.Handler) http.Handler {
 }
 
 // newServer returns the process's HTTP server: the query API when a querier
-// runs, and the endpoints every target has; and gRPC requests, HTTP/2 on
-// the same port (h2c), to g if not nil.
-func newServer(cfg ServerConfig, gatherer prometheus.Gatherer, ready func() error, routes func(*http.ServeMux), g *grpc.Server) (*http.Server, net.Listener, error) {
+// runs, and the endpoints every target has. withGRPC, if not nil, wraps
+// them in the handler that takes the gRPC requests, HTTP/2 on the same
+// port (h2c).
+func newServer(cfg ServerConfig, gatherer prometheus.Gatherer, ready func() error, routes func(*http.ServeMux), withGRPC func(http.Handler) http.Handler) (*http.Server, net.Listener, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /ready", func(w http.ResponseWriter, _ *http.Request) {
 		if err := ready(); err != nil {
@@ -98,8 +96,8 @@ func newServer(cfg ServerConfig, gatherer prometheus.Gatherer, ready func() erro
 		return nil, nil, fmt.Errorf("http server: %w", err)
 	}
 	var h http.Handler = mux
-	if g != nil {
-		h = grpcapi.Handler(g, mux)
+	if withGRPC != nil {
+		h = withGRPC(mux)
 	}
 	srv := cfg.httpServer(h)
 	// HTTP/1.1 for browsers and curl, HTTP/2 in clear text for gRPC

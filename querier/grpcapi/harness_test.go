@@ -74,9 +74,8 @@ func newFixture(t *testing.T, bkt objstore.Bucket, cfg querier.Config, lim *limi
 	a := api.New(q, logger, reg)
 	mux := http.NewServeMux()
 	a.RegisterRoutes(mux)
-	g := grpc.NewServer()
-	New(a, q).Register(g)
-	srv := &http.Server{Handler: Handler(g, mux), Protocols: new(http.Protocols)}
+	g := New(a, q)
+	srv := &http.Server{Handler: g.Handler(mux), Protocols: new(http.Protocols)}
 	srv.Protocols.SetHTTP1(true)
 	srv.Protocols.SetUnencryptedHTTP2(true)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

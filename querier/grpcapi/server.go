@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
@@ -23,18 +25,34 @@ import (
 // yet answer codes.Unimplemented, as the embedded server does.
 type Server struct {
 	tempopb.UnimplementedStreamingQuerierServer
-	api *api.API
-	q   *querier.Querier
+	api  *api.API
+	q    *querier.Querier
+	grpc *grpc.Server
 }
 
-// New returns the gRPC query API of q, which a serves over HTTP.
+// New returns the gRPC query API of q, which a serves over HTTP. Serve it
+// with Handler, and end it with Stop.
 func New(a *api.API, q *querier.Querier) *Server {
-	return &Server{api: a, q: q}
+	s := &Server{api: a, q: q, grpc: grpc.NewServer()}
+	tempopb.RegisterStreamingQuerierServer(s.grpc, s)
+	return s
 }
 
-// Register adds the service to g.
-func (s *Server) Register(g *grpc.Server) {
-	tempopb.RegisterStreamingQuerierServer(g, s)
+// Handler serves the gRPC requests it receives, and the others with next
+// (see the function Handler). A stream's writes end a moment after its
+// query's timeout.
+func (s *Server) Handler(next http.Handler) http.Handler {
+	return Handler(s.grpc, next, s.q.QueryTimeout()+writeGrace)
+}
+
+// writeGrace is how long past its query's timeout a stream may still
+// write: time to send the status that ends it.
+const writeGrace = time.Second
+
+// Stop ends the streams under way, cancelling their queries, and returns
+// once their handlers did.
+func (s *Server) Stop() {
+	s.grpc.Stop()
 }
 
 // sender sends the messages of one stream, each within the response
