@@ -13,9 +13,16 @@ TELEMETRYGEN_VERSION := v0.161.0
 # MinIO has no tagged Go module versions; this pseudo-version is the server
 # the object-store tests run against.
 MINIO_VERSION        := v0.0.0-20260212201848-7aac2a2c5b7c
+# The code generators of make proto. protoc-gen-go is the version of
+# google.golang.org/protobuf in go.mod, so that the generated code and the
+# runtime it calls agree.
+BUF_VERSION                := v1.75.0
+PROTOC_GEN_GO_VERSION      = $(shell $(GO) list -m -f '{{.Version}}' google.golang.org/protobuf)
+PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 
-# Semver, and below 2.2.0: Grafana turns on streaming search, which spanlog
-# does not serve, for Tempo 2.2.0 and later (see cmd/spanlog/server.go).
+# spanlog's version, in its log when it starts. /api/status/buildinfo
+# reports the version of Tempo whose API spanlog serves instead, which
+# Grafana reads (cmd/spanlog/server.go, tempoVersion).
 VERSION  := 0.4.0
 REVISION := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 BRANCH   := $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null || echo unknown)
@@ -25,7 +32,7 @@ LDFLAGS  := -X main.version=$(VERSION) -X main.revision=$(REVISION) -X main.bran
 # Tests time out well inside CI's budget; the e2e package builds the binary itself.
 TEST_TIMEOUT ?= 12m
 
-.PHONY: all build run test unit lint soak bench bench-read bench-compact bench-catchup bench-search-workload bench-memory bench-ingest bench-clean fuzz tools clean
+.PHONY: all build run test unit lint proto soak bench bench-read bench-compact bench-catchup bench-search-workload bench-memory bench-ingest bench-clean fuzz tools clean
 
 all: build
 
@@ -162,6 +169,19 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzRegex$$' -fuzztime $(FUZZTIME) ./querier/traceql/
 
 tools: $(BIN)/staticcheck $(BIN)/telemetrygen
+
+## proto: regenerate the Go code of the gRPC API (querier/grpcapi/tempopb) from its .proto files; the generated files are committed, so only a change to them needs this
+proto: $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc
+	cd querier/grpcapi/proto && $(CURDIR)/$(BIN)/buf generate --path tempopb
+
+$(BIN)/buf:
+	GOBIN=$(CURDIR)/$(BIN) $(GO) install github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
+
+$(BIN)/protoc-gen-go:
+	GOBIN=$(CURDIR)/$(BIN) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+
+$(BIN)/protoc-gen-go-grpc:
+	GOBIN=$(CURDIR)/$(BIN) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
 
 $(BIN)/staticcheck:
 	GOBIN=$(CURDIR)/$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)

@@ -166,7 +166,7 @@ func TestTenantsStayApart(t *testing.T) {
 	b := &tenantData{name: "team-b"}
 	b.sent = sendTracesAs(t, "http", n.OTLPHTTP, b.service(), 6, b.name)
 	tenants := map[string]*tenantData{a.name: a, b.name: b}
-	routes := readRoutes(n.HTTP, a, b)
+	routes := append(readRoutes(n.HTTP, a, b), grpcReadRoutes(n.HTTP, a, b)...)
 
 	check := func(when string) {
 		for header, want := range map[string]int{"team-c": 200, "team-a": 404, "team-a|team-b": 404} {

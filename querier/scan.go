@@ -258,6 +258,13 @@ func (ts *tenantScan) visitWhole(ctx context.Context, cands *candidateQueue) err
 				return err
 			}
 		}
+		// No trace starts after its candidates (an unread block's
+		// included): the next one bounds the start of all that is left.
+		if next, ok := cands.peek(); ok && ts.settled != nil {
+			if err := ts.settled(next.start); err != nil {
+				return err
+			}
+		}
 		batch = min(2*batch, maxWholeBatch)
 	}
 }

@@ -34,6 +34,10 @@ type traceScan struct {
 	// each once. It is called from one goroutine at a time per tenant, and
 	// may not keep the rows.
 	visit func(trace []schema.SpanRow) (matched bool)
+	// settled, if not nil, is called after each batch of traces visited
+	// while candidates remain, with a start no trace still to visit
+	// starts after; its error ends the scan.
+	settled func(bound uint64) error
 	// storage bounds the scan's waits on object storage.
 	storage live.StorageWait
 }

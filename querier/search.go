@@ -24,6 +24,15 @@ type SearchRequest struct {
 	Range TimeRange
 	// MinDuration and MaxDuration filter traces by duration; zero is open.
 	MinDuration, MaxDuration time.Duration
+	// Found, if not nil, is called with hits before the search ends, as
+	// soon as they are certain: each is a trace of the answer, whole,
+	// that no trace still unread can precede. So the hits of all calls
+	// are a prefix of the answer's, in its order, each once; the rest
+	// comes with the answer. Only a search of one tenant calls it: one of
+	// several learns of each tenant's traces in turn. Its error ends the
+	// search. It is called from the search's goroutine, and may keep the
+	// hits.
+	Found func([]*TraceHit) error
 }
 
 // SearchResult is what Search found.
@@ -61,6 +70,9 @@ func (q *Querier) Search(ctx context.Context, tenants []string, req SearchReques
 		keys:    hitKeys(req.Query),
 		visit:   hits.evaluateTrace,
 	}
+	if req.Found != nil && len(tenants) == 1 {
+		s.settled = hits.settle
+	}
 	if req.Limit > 0 {
 		s.floor, s.limit = hits.floor, req.Limit
 	}
@@ -82,6 +94,8 @@ type hitSet struct {
 	byID      map[[16]byte]*TraceHit
 	best      startHeap
 	inspected SearchMetrics
+	// found is how many of the answer's first hits went to req.Found.
+	found int
 }
 
 func newHitSet(req SearchRequest) *hitSet {
@@ -138,6 +152,11 @@ func (h *hitSet) metrics() SearchMetrics {
 func (h *hitSet) top() []*TraceHit {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	return h.ranked()
+}
+
+// ranked is top, with h.mu held.
+func (h *hitSet) ranked() []*TraceHit {
 	out := make([]*TraceHit, 0, len(h.byID))
 	for _, hit := range h.byID {
 		out = append(out, hit)
@@ -157,6 +176,27 @@ func (h *hitSet) top() []*TraceHit {
 		}
 	}
 	return out
+}
+
+// settle passes to req.Found the hits that have become certain now that
+// every trace still unread starts at bound at the latest: those among
+// the best req.Limit that start after it, which none of those traces can
+// precede, and that were not passed yet. Being sorted, they follow the
+// ones passed before.
+func (h *hitSet) settle(bound uint64) error {
+	h.mu.Lock()
+	ranked := h.ranked()
+	end := h.found
+	for end < len(ranked) && ranked[end].StartUnixNano > bound {
+		end++
+	}
+	certain := ranked[h.found:end]
+	h.found = end
+	h.mu.Unlock()
+	if len(certain) == 0 {
+		return nil
+	}
+	return h.req.Found(certain)
 }
 
 // startHeap is a min-heap of trace starts.

@@ -80,6 +80,14 @@ type ServerConfig struct {
 	// server, close an idle connection, and never reuse one the server
 	// is closing. Default 2m.
 	HTTPIdleTimeout time.Duration `yaml:"http-idle-timeout" help:"Longest time a kept-alive connection waits for its next request."`
+	// HTTP2MaxConcurrentStreams bounds the requests one HTTP/2
+	// connection to the HTTP server has open at once: above all gRPC
+	// streams (Grafana's and tempo-cli's streamed searches), which
+	// share a connection. A client past it waits for a stream to end
+	// (gRPC clients queue the call); each stream is a query, bounded
+	// besides by the tenant's max-concurrent-queries. Default 100, as
+	// Tempo's gRPC server.
+	HTTP2MaxConcurrentStreams int `yaml:"http2-max-concurrent-streams" help:"Most requests (gRPC streams) open at once on one HTTP/2 connection to the HTTP server."`
 	// GracefulShutdown bounds the stop after SIGTERM: in-flight work is
 	// finished or abandoned within it. Default 25s.
 	GracefulShutdown time.Duration `yaml:"graceful-shutdown-timeout" help:"Time allowed to stop after SIGTERM."`
@@ -118,12 +126,13 @@ func defaultConfig() Config {
 	return Config{
 		Target: targetAll,
 		Server: ServerConfig{
-			HTTPListenAddress:     ":3200",
-			HTTPReadHeaderTimeout: 10 * time.Second,
-			HTTPReadTimeout:       time.Minute,
-			HTTPIdleTimeout:       2 * time.Minute,
-			GracefulShutdown:      25 * time.Second,
-			LogLevel:              "info",
+			HTTPListenAddress:         ":3200",
+			HTTPReadHeaderTimeout:     10 * time.Second,
+			HTTPReadTimeout:           time.Minute,
+			HTTPIdleTimeout:           2 * time.Minute,
+			HTTP2MaxConcurrentStreams: 100,
+			GracefulShutdown:          25 * time.Second,
+			LogLevel:                  "info",
 		},
 		Tenants: tenant.DefaultConfig(),
 		Limits:  limits.DefaultConfig(),
@@ -173,6 +182,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Server.HTTPReadHeaderTimeout <= 0 || c.Server.HTTPReadTimeout <= 0 || c.Server.HTTPIdleTimeout <= 0 {
 		return errors.New("server: HTTP read header, read and idle timeouts must be positive")
+	}
+	if c.Server.HTTP2MaxConcurrentStreams <= 0 {
+		return errors.New("server: HTTP/2 max concurrent streams must be positive")
 	}
 	if c.Server.MemoryLimitBytes < 0 {
 		return errors.New("server: memory limit must not be negative")

@@ -20,6 +20,7 @@ import (
 	"github.com/spanlog/spanlog/producer"
 	"github.com/spanlog/spanlog/querier"
 	"github.com/spanlog/spanlog/querier/api"
+	"github.com/spanlog/spanlog/querier/grpcapi"
 	"github.com/spanlog/spanlog/tracelog"
 )
 
@@ -78,18 +79,24 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		}
 		return err
 	}
-	var routes func(*http.ServeMux)
+	var (
+		routes   func(*http.ServeMux)
+		withGRPC func(http.Handler) http.Handler
+		stopGRPC func()
+	)
 	if q != nil {
-		routes = api.New(q, logger.With("role", targetQuerier), reg).RegisterRoutes
+		a := api.New(q, logger.With("role", targetQuerier), reg)
+		g := grpcapi.New(a, q)
+		routes, withGRPC, stopGRPC = a.RegisterRoutes, g.Handler, g.Stop
 	}
-	srv, ln, err := newServer(cfg.Server, reg, readiness(roles), routes)
+	srv, ln, err := newServer(cfg.Server, reg, readiness(roles), routes, withGRPC)
 	if err != nil {
 		return err
 	}
-	servers := []listening{{"http server", srv, ln}}
+	servers := []listening{{name: "http server", srv: srv, ln: ln, stopStreams: stopGRPC}}
 	started := []any{"target", cfg.Target, "http", ln.Addr().String(), "version", version}
 	if q != nil {
-		servers = append(servers, listening{"internal listener", newInternalServer(cfg.Server, q.RegisterPeerRoutes), internalLn})
+		servers = append(servers, listening{name: "internal listener", srv: newInternalServer(cfg.Server, q.RegisterPeerRoutes), ln: internalLn})
 		started = append(started, "internal", internalLn.Addr().String(), "advertise", cfg.Querier.AdvertiseAddress)
 	}
 	logger.Info("spanlog started", started...)
@@ -127,7 +134,7 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	go func() { wg.Wait(); close(stopped) }()
 	var shutdowns sync.WaitGroup
 	for _, s := range servers {
-		shutdowns.Go(func() { _ = s.srv.Shutdown(grace) })
+		shutdowns.Go(func() { s.shutdown(grace) })
 	}
 	shutdowns.Wait()
 	select {
@@ -147,6 +154,19 @@ type listening struct {
 	name string
 	srv  *http.Server
 	ln   net.Listener
+	// stopStreams, if not nil, ends the gRPC streams srv serves.
+	stopStreams func()
+}
+
+// shutdown stops the server within grace: it stops accepting, and waits
+// for the requests under way, gRPC streams included. Those still open
+// when grace ends are ended, their queries cancelled: Shutdown does not
+// end what it waits for.
+func (l listening) shutdown(grace context.Context) {
+	_ = l.srv.Shutdown(grace)
+	if l.stopStreams != nil {
+		l.stopStreams()
+	}
 }
 
 // buildRoles creates the roles of cfg.Target, the distributor with

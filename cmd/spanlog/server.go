@@ -15,10 +15,6 @@ import (
 )
 
 // Build information, set at link time by the Makefile (-X main.version=...).
-//
-// Grafana's Tempo data source reads version as semver to pick features:
-// from 2.2.0 it may search over gRPC streaming, which spanlog does not
-// serve. So version stays semver, and below 2.2.0.
 var (
 	version   = "0.4.0-dev"
 	revision  = "unknown"
@@ -26,6 +22,16 @@ var (
 	buildUser = "unknown"
 	buildDate = "unknown"
 )
+
+// tempoVersion is the version of Grafana Tempo whose query API spanlog
+// serves, which /api/status/buildinfo reports: Grafana's Tempo data
+// source reads it as semver to pick what it asks for. From 2.2.0 it
+// streams searches over gRPC, which spanlog serves on the query port;
+// from 2.7.0 it streams TraceQL metrics too, which it does not serve yet.
+// (The tags and tag values v2 routes it tries first at any version.)
+// spanlog's own version is in its log when it starts: the data source
+// decodes this object strictly, Tempo's fields only.
+const tempoVersion = "2.2.0"
 
 // maxProfileSeconds bounds the seconds a profile request may ask for.
 const maxProfileSeconds = 120
@@ -45,8 +51,10 @@ func profileSeconds(h http.Handler) http.Handler {
 }
 
 // newServer returns the process's HTTP server: the query API when a querier
-// runs, and the endpoints every target has.
-func newServer(cfg ServerConfig, gatherer prometheus.Gatherer, ready func() error, routes func(*http.ServeMux)) (*http.Server, net.Listener, error) {
+// runs, and the endpoints every target has. withGRPC, if not nil, wraps
+// them in the handler that takes the gRPC requests, HTTP/2 on the same
+// port (h2c).
+func newServer(cfg ServerConfig, gatherer prometheus.Gatherer, ready func() error, routes func(*http.ServeMux), withGRPC func(http.Handler) http.Handler) (*http.Server, net.Listener, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /ready", func(w http.ResponseWriter, _ *http.Request) {
 		if err := ready(); err != nil {
@@ -63,7 +71,7 @@ func newServer(cfg ServerConfig, gatherer prometheus.Gatherer, ready func() erro
 	mux.HandleFunc("GET /api/status/buildinfo", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]string{
-			"version":   version,
+			"version":   tempoVersion,
 			"revision":  revision,
 			"branch":    branch,
 			"buildUser": buildUser,
@@ -87,7 +95,21 @@ func newServer(cfg ServerConfig, gatherer prometheus.Gatherer, ready func() erro
 	if err != nil {
 		return nil, nil, fmt.Errorf("http server: %w", err)
 	}
-	return cfg.httpServer(mux), ln, nil
+	var h http.Handler = mux
+	if withGRPC != nil {
+		h = withGRPC(mux)
+	}
+	srv := cfg.httpServer(h)
+	// HTTP/1.1 for browsers and curl, HTTP/2 in clear text for gRPC
+	// clients, which speak it without a TLS handshake (prior
+	// knowledge). The read timeout bounds each HTTP/2 request's body
+	// alone, which a streamed search's client sends at once: it never
+	// cuts a stream's answer.
+	srv.Protocols = new(http.Protocols)
+	srv.Protocols.SetHTTP1(true)
+	srv.Protocols.SetUnencryptedHTTP2(true)
+	srv.HTTP2 = &http.HTTP2Config{MaxConcurrentStreams: cfg.HTTP2MaxConcurrentStreams}
+	return srv, ln, nil
 }
 
 // newInternalServer returns the server of the traffic between queriers,

@@ -20,7 +20,7 @@ func TestSlowHeadersAreCutOff(t *testing.T) {
 	cfg := defaultConfig().Server
 	cfg.HTTPListenAddress = "127.0.0.1:0"
 	cfg.HTTPReadHeaderTimeout = 100 * time.Millisecond
-	api, apiLn, err := newServer(cfg, prometheus.NewRegistry(), func() error { return nil }, nil)
+	api, apiLn, err := newServer(cfg, prometheus.NewRegistry(), func() error { return nil }, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,7 +29,7 @@ func TestSlowHeadersAreCutOff(t *testing.T) {
 		t.Fatal(err)
 	}
 	internal := newInternalServer(cfg, func(*http.ServeMux) {})
-	for _, s := range []listening{{"http server", api, apiLn}, {"internal listener", internal, internalLn}} {
+	for _, s := range []listening{{name: "http server", srv: api, ln: apiLn}, {name: "internal listener", srv: internal, ln: internalLn}} {
 		go s.srv.Serve(s.ln)
 		t.Cleanup(func() { s.srv.Close() })
 
@@ -100,7 +100,7 @@ func TestInternalListenAddress(t *testing.T) {
 func TestServesProfiles(t *testing.T) {
 	cfg := defaultConfig().Server
 	cfg.HTTPListenAddress = "127.0.0.1:0"
-	srv, ln, err := newServer(cfg, prometheus.NewRegistry(), func() error { return nil }, nil)
+	srv, ln, err := newServer(cfg, prometheus.NewRegistry(), func() error { return nil }, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

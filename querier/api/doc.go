@@ -4,7 +4,10 @@
 // ID), and the one mapping of errors to status codes. It calls only the
 // exported methods of package querier, which decides the per-tenant
 // limits (ReadTenants, Admit, SearchWindow, ResponseLimit), so that any
-// other protocol serving the same queries keeps the same ones.
+// other protocol serving the same queries keeps the same ones. Its
+// search and tag queries answer Tempo's protobuf messages (package
+// tempopb), which the routes render in JSON, and API.Serve runs them for
+// another protocol (package grpcapi) as the routes run their own.
 //
 // It holds no lookup, search or live tail logic: package querier looks
 // traces up and searches them, in blocks and in the live tails of

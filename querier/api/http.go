@@ -57,45 +57,70 @@ func (e streamedError) Unwrap() error { return e.err }
 
 func (a *API) instrument(route string, h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		// One deadline for the whole request, writing the answer included.
-		// Its cause tells the query timeout apart from any other deadline
-		// (an object store's per-request one, say), which the handler's
-		// error would not.
-		ctx, cancel := context.WithTimeoutCause(r.Context(), a.q.QueryTimeout(), errQueryTimeout)
-		defer cancel()
-		// A write to a client that stopped reading blocks past any
-		// context: the deadline, and a moment to send what ended the
-		// request, is the writes' deadline too. (A recorder in tests
-		// has none to set.)
-		deadline, _ := ctx.Deadline()
-		_ = http.NewResponseController(w).SetWriteDeadline(deadline.Add(writeGrace))
-		status := http.StatusOK
-		if err := h(w, r.WithContext(ctx)); err != nil {
-			switch {
-			case r.Context().Err() != nil:
-				// Whatever failed after the client left failed because
-				// it left: not the server's fault, and no one reads the
-				// answer.
-				err = fmt.Errorf("%w: %w", errClientClosed, err)
-			case ctx.Err() != nil && context.Cause(ctx) == errQueryTimeout:
-				err = fmt.Errorf("%w after %s (querier.query-timeout): %w", errQueryTimeout, a.q.QueryTimeout(), err)
+		err := a.observe(r.Context(), route, func(ctx context.Context) error {
+			// A write to a client that stopped reading blocks past
+			// any context: the deadline, and a moment to send what
+			// ended the request, is the writes' deadline too. (A
+			// recorder in tests has none to set.)
+			deadline, _ := ctx.Deadline()
+			_ = http.NewResponseController(w).SetWriteDeadline(deadline.Add(writeGrace))
+			return h(w, r.WithContext(ctx))
+		})
+		if err != nil && !errors.As(err, new(streamedError)) {
+			status := httpStatus(err)
+			if status == http.StatusTooManyRequests {
+				w.Header().Set("Retry-After", queryRetryAfter)
 			}
-			status = httpStatus(err)
-			switch {
-			case errors.Is(err, errClientClosed):
-				a.logger.Debug("query abandoned by its client", "route", route, "err", err)
-			case status >= 500:
-				a.logger.Error("query failed", "route", route, "err", err)
-			}
-			if !errors.As(err, new(streamedError)) {
-				if status == http.StatusTooManyRequests {
-					w.Header().Set("Retry-After", queryRetryAfter)
-				}
-				http.Error(w, err.Error(), status)
-			}
+			http.Error(w, err.Error(), status)
 		}
-		a.q.ObserveRequest(route, status, time.Since(start))
+	})
+}
+
+// observe runs one request of route, whichever protocol carries it: h
+// under one deadline for the whole request, writing the answer included;
+// and records its duration and outcome, as the HTTP status it has or
+// would have. The error h returns comes back wrapping ErrClientClosed if
+// ctx ended first, and ErrQueryTimeout if the query timeout did.
+func (a *API) observe(ctx context.Context, route string, h func(ctx context.Context) error) error {
+	start := time.Now()
+	// The cause tells the query timeout apart from any other deadline
+	// (an object store's per-request one, say), which the handler's
+	// error would not.
+	qctx, cancel := context.WithTimeoutCause(ctx, a.q.QueryTimeout(), ErrQueryTimeout)
+	defer cancel()
+	status := http.StatusOK
+	err := h(qctx)
+	if err != nil {
+		switch {
+		case ctx.Err() != nil:
+			// Whatever failed after the client left failed because
+			// it left: not the server's fault, and no one reads the
+			// answer.
+			err = fmt.Errorf("%w: %w", ErrClientClosed, err)
+		case qctx.Err() != nil && context.Cause(qctx) == ErrQueryTimeout:
+			err = fmt.Errorf("%w after %s (querier.query-timeout): %w", ErrQueryTimeout, a.q.QueryTimeout(), err)
+		}
+		status = httpStatus(err)
+		switch {
+		case errors.Is(err, ErrClientClosed):
+			a.logger.Debug("query abandoned by its client", "route", route, "err", err)
+		case status >= 500:
+			a.logger.Error("query failed", "route", route, "err", err)
+		}
+	}
+	a.q.ObserveRequest(route, status, time.Since(start))
+	return err
+}
+
+// Serve serves one query of route for another protocol than HTTP (package
+// grpcapi) as the HTTP routes serve theirs: for the tenants tenantHeaders
+// names (the values of X-Scope-OrgID, see querier.Querier.ReadTenants),
+// within their max-concurrent-queries and the query timeout, and recorded
+// in the same histogram, under route and the HTTP status the outcome has.
+// h's error comes back as observe returns it.
+func (a *API) Serve(ctx context.Context, route string, tenantHeaders []string, h func(ctx context.Context, tenants []string) error) error {
+	return a.observe(ctx, route, func(ctx context.Context) error {
+		return a.admitted(tenantHeaders, func(tenants []string) error { return h(ctx, tenants) })
 	})
 }
 
@@ -103,20 +128,20 @@ func (a *API) instrument(route string, h handlerFunc) http.Handler {
 // to send the status or the error record that ends it, a few hundred bytes.
 const writeGrace = time.Second
 
-// Errors of a request as a whole, which instrument tells apart.
+// Errors of a request as a whole, which observe tells apart.
 var (
-	// errQueryTimeout: the request ran past querier.query-timeout.
-	errQueryTimeout = errors.New("query timed out")
-	// errClientClosed: the client went away before the answer.
-	errClientClosed = errors.New("client closed the request")
+	// ErrQueryTimeout: the request ran past querier.query-timeout.
+	ErrQueryTimeout = errors.New("query timed out")
+	// ErrClientClosed: the client went away before the answer.
+	ErrClientClosed = errors.New("client closed the request")
 )
 
 // httpStatus maps a query error to its HTTP status code.
 func httpStatus(err error) int {
 	switch {
-	case errors.Is(err, errClientClosed), errors.Is(err, context.Canceled):
+	case errors.Is(err, ErrClientClosed), errors.Is(err, context.Canceled):
 		return 499 // client closed the request, as nginx logs it
-	case errors.Is(err, errQueryTimeout), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, ErrQueryTimeout), errors.Is(err, context.DeadlineExceeded):
 		return http.StatusGatewayTimeout
 	case errors.Is(err, errNotFound):
 		return http.StatusNotFound
@@ -166,8 +191,8 @@ func parseTraceID(s string) (pcommon.TraceID, error) {
 }
 
 // parseTimeRange reads the start and end parameters (unix seconds).
-func parseTimeRange(r *http.Request) (querier.TimeRange, error) {
-	return timeRange(r.URL.Query().Get("start"), r.URL.Query().Get("end"))
+func parseTimeRange(params url.Values) (querier.TimeRange, error) {
+	return timeRange(params.Get("start"), params.Get("end"))
 }
 
 // timeRange reads start and end, unix seconds in decimal; an empty one is
@@ -204,17 +229,23 @@ const queryRetryAfter = "1"
 // tenants.
 func (a *API) limited(h handlerFunc) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		tenants, err := a.readTenants(r)
-		if err != nil {
-			return err
-		}
-		release, err := a.q.Admit(tenants)
-		if err != nil {
-			return err
-		}
-		defer release()
-		return h(w, r)
+		return a.admitted(r.Header.Values(tenant.Header), func([]string) error { return h(w, r) })
 	}
+}
+
+// admitted runs h for the tenants tenantHeaders names, within their
+// max-concurrent-queries.
+func (a *API) admitted(tenantHeaders []string, h func(tenants []string) error) error {
+	tenants, err := a.q.ReadTenants(tenantHeaders)
+	if err != nil {
+		return err
+	}
+	release, err := a.q.Admit(tenants)
+	if err != nil {
+		return err
+	}
+	defer release()
+	return h(tenants)
 }
 
 // sizeParam reads a parameter that sizes an answer (a search's limit and

@@ -222,9 +222,9 @@ func TestHTTPStatus(t *testing.T) {
 		{querier.ErrResponseTooLarge, http.StatusUnprocessableEntity},
 		{querier.ErrPeerResponseTooLarge, http.StatusUnprocessableEntity},
 		{errNotFound, http.StatusNotFound},
-		{errQueryTimeout, http.StatusGatewayTimeout},
+		{ErrQueryTimeout, http.StatusGatewayTimeout},
 		{context.DeadlineExceeded, http.StatusGatewayTimeout},
-		{errClientClosed, 499},
+		{ErrClientClosed, 499},
 		{context.Canceled, 499},
 		{errors.New("disk on fire"), http.StatusInternalServerError},
 	} {

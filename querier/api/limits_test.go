@@ -321,7 +321,7 @@ func TestLimitParametersAreBounded(t *testing.T) {
 // sends limit=0&spss=0), is the default, the same as no parameter.
 func TestZeroSizesMeanTheDefaults(t *testing.T) {
 	for _, target := range []string{"/api/search", "/api/search?limit=0&spss=0"} {
-		req, err := parseSearchRequest(httptest.NewRequest("GET", target, nil))
+		req, err := parseSearchRequest(httptest.NewRequest("GET", target, nil).URL.Query())
 		if err != nil {
 			t.Fatalf("%s: %v", target, err)
 		}
@@ -329,7 +329,7 @@ func TestZeroSizesMeanTheDefaults(t *testing.T) {
 			t.Errorf("%s: limit %d, spss %d; want the defaults %d and %d", target, req.Limit, req.SpansPerSpanSet, defaultSearchLimit, defaultSpss)
 		}
 	}
-	req, err := parseSearchRequest(httptest.NewRequest("GET", "/api/search?limit=7&spss=0", nil))
+	req, err := parseSearchRequest(httptest.NewRequest("GET", "/api/search?limit=7&spss=0", nil).URL.Query())
 	if err != nil || req.Limit != 7 || req.SpansPerSpanSet != defaultSpss {
 		t.Errorf("limit=7&spss=0: %+v, %v; want limit 7 and the default spss", req, err)
 	}

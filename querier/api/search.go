@@ -2,16 +2,21 @@ package api
 
 import (
 	"cmp"
+	"context"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
+	common "go.opentelemetry.io/proto/otlp/common/v1"
+
 	"github.com/spanlog/spanlog/querier"
+	"github.com/spanlog/spanlog/querier/grpcapi/tempopb"
 	"github.com/spanlog/spanlog/querier/traceql"
 )
 
@@ -29,26 +34,46 @@ func (a *API) handleSearch(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	req, err := parseSearchRequest(r)
+	res, err := a.Search(r.Context(), tenants, r.URL.Query(), nil)
 	if err != nil {
 		return err
 	}
-	if req.Range, err = a.q.SearchWindow(tenants, req.Range); err != nil {
-		return err
-	}
-	res, err := a.q.Search(r.Context(), tenants, req)
-	if err != nil {
-		return err
-	}
-	body, err := json.Marshal(searchResponseJSON(res, req.SpansPerSpanSet))
+	body, err := json.Marshal(searchResponseJSON(res))
 	if err != nil {
 		return err
 	}
 	return write(w, a.q.ResponseLimit(tenants), mediaJSON, body)
 }
 
-func parseSearchRequest(r *http.Request) (querier.SearchRequest, error) {
-	params := r.URL.Query()
+// Search runs the search GET /api/search's params ask for over tenants'
+// traces, and returns Tempo's response. If found is not nil, it is
+// passed, before the search ends, responses with traces of the answer as
+// they become certain, most recent first (see querier.SearchRequest.Found),
+// for protocols that stream; the answer holds them too.
+func (a *API) Search(ctx context.Context, tenants []string, params url.Values, found func(*tempopb.SearchResponse) error) (*tempopb.SearchResponse, error) {
+	req, err := parseSearchRequest(params)
+	if err != nil {
+		return nil, err
+	}
+	if req.Range, err = a.q.SearchWindow(tenants, req.Range); err != nil {
+		return nil, err
+	}
+	if found != nil {
+		req.Found = func(hits []*querier.TraceHit) error {
+			res := searchResponse(&querier.SearchResult{Traces: hits}, req.SpansPerSpanSet)
+			// What was read so far is not known before the end.
+			res.Metrics = &tempopb.SearchMetrics{}
+			return found(res)
+		}
+	}
+	res, err := a.q.Search(ctx, tenants, req)
+	if err != nil {
+		return nil, err
+	}
+	return searchResponse(res, req.SpansPerSpanSet), nil
+}
+
+func parseSearchRequest(params url.Values) (querier.SearchRequest, error) {
 	req := querier.SearchRequest{Limit: defaultSearchLimit, SpansPerSpanSet: defaultSpss}
 	text := params.Get("q")
 	if tags := params.Get("tags"); tags != "" {
@@ -90,7 +115,7 @@ func parseSearchRequest(r *http.Request) (querier.SearchRequest, error) {
 	if req.MaxDuration > 0 && req.MinDuration > req.MaxDuration {
 		return req, badRequest("minDuration is above maxDuration")
 	}
-	req.Range, err = parseTimeRange(r)
+	req.Range, err = parseTimeRange(params)
 	return req, err
 }
 
@@ -122,9 +147,84 @@ func tagsToTraceQL(tags string) (string, error) {
 	return "{ " + strings.Join(conds, " && ") + " }", nil
 }
 
-// Tempo's search response, field for field.
+// searchResponse returns what a search found as Tempo's response, which
+// every protocol sends: in protobuf as it is, in JSON as
+// searchResponseJSON renders it.
+func searchResponse(res *querier.SearchResult, spss int) *tempopb.SearchResponse {
+	out := &tempopb.SearchResponse{
+		Traces: make([]*tempopb.TraceSearchMetadata, 0, len(res.Traces)),
+		Metrics: &tempopb.SearchMetrics{
+			InspectedTraces: uint32(res.Metrics.InspectedTraces),
+			InspectedBytes:  uint64(res.Metrics.InspectedBytes),
+			InspectedSpans:  uint64(res.Metrics.InspectedSpans),
+			TotalBlocks:     uint32(res.Metrics.TotalBlocks),
+			TotalBlockBytes: uint64(res.Metrics.TotalBlockBytes),
+			CompletedJobs:   uint32(res.Metrics.TotalBlocks + 1), // the blocks and the live tail
+			TotalJobs:       uint32(res.Metrics.TotalBlocks + 1),
+		},
+	}
+	if res.Partial.IsPartial() {
+		out.Status, out.Message = tempopb.PartialStatus_PARTIAL, res.Partial.Message()
+	}
+	for _, hit := range res.Traces {
+		set := &tempopb.SpanSet{Matched: uint32(len(hit.Spans)), Attributes: keyValues(hit.Attributes)}
+		for _, s := range hit.Spans[:min(len(hit.Spans), spss)] {
+			set.Spans = append(set.Spans, &tempopb.Span{
+				SpanID:            hex.EncodeToString(s.SpanID[:]),
+				Name:              s.Name,
+				StartTimeUnixNano: s.StartUnixNano,
+				DurationNanos:     uint64(s.DurationNanos),
+				Attributes:        keyValues(s.Attributes),
+			})
+		}
+		stats := make(map[string]*tempopb.ServiceStats, len(hit.ServiceStats))
+		for svc, st := range hit.ServiceStats {
+			stats[svc] = &tempopb.ServiceStats{SpanCount: uint32(st.SpanCount), ErrorCount: uint32(st.ErrorCount)}
+		}
+		out.Traces = append(out.Traces, &tempopb.TraceSearchMetadata{
+			TraceID:           hex.EncodeToString(hit.TraceID[:]),
+			RootServiceName:   cmp.Or(hit.RootServiceName, "<root span not yet received>"),
+			RootTraceName:     hit.RootTraceName,
+			StartTimeUnixNano: hit.StartUnixNano,
+			DurationMs:        uint32(hit.DurationNanos() / uint64(time.Millisecond)),
+			SpanSet:           set,
+			SpanSets:          []*tempopb.SpanSet{set},
+			ServiceStats:      stats,
+		})
+	}
+	return out
+}
+
+// keyValues returns values as OTLP attributes; durations are nanoseconds,
+// statuses and kinds their TraceQL names.
+func keyValues(kvs []traceql.KeyValue) []*common.KeyValue {
+	out := make([]*common.KeyValue, 0, len(kvs))
+	for _, kv := range kvs {
+		v := &common.AnyValue{}
+		switch kv.Value.Type() {
+		case traceql.TypeString:
+			v.Value = &common.AnyValue_StringValue{StringValue: kv.Value.Str()}
+		case traceql.TypeInt:
+			v.Value = &common.AnyValue_IntValue{IntValue: kv.Value.Int()}
+		case traceql.TypeDuration:
+			v.Value = &common.AnyValue_IntValue{IntValue: int64(kv.Value.Duration())}
+		case traceql.TypeFloat:
+			v.Value = &common.AnyValue_DoubleValue{DoubleValue: kv.Value.Float()}
+		case traceql.TypeBool:
+			v.Value = &common.AnyValue_BoolValue{BoolValue: kv.Value.Bool()}
+		case traceql.TypeNil:
+			continue
+		default:
+			v.Value = &common.AnyValue_StringValue{StringValue: kv.Value.String()}
+		}
+		out = append(out, &common.KeyValue{Key: kv.Key, Value: v})
+	}
+	return out
+}
+
+// Tempo's search response in JSON, field for field.
 type (
-	searchResponse struct {
+	searchResponseBody struct {
 		Traces  []traceSearchMetadata `json:"traces"`
 		Metrics searchMetricsJSON     `json:"metrics"`
 		// Beyond Tempo's: set, as in /api/v2/traces, when traces may
@@ -137,14 +237,14 @@ type (
 		RootServiceName   string                      `json:"rootServiceName"`
 		RootTraceName     string                      `json:"rootTraceName,omitempty"`
 		StartTimeUnixNano string                      `json:"startTimeUnixNano"`
-		DurationMs        uint64                      `json:"durationMs"`
+		DurationMs        uint32                      `json:"durationMs"`
 		SpanSet           *spanSetJSON                `json:"spanSet,omitempty"`
 		SpanSets          []spanSetJSON               `json:"spanSets"`
 		ServiceStats      map[string]serviceStatsJSON `json:"serviceStats,omitempty"`
 	}
 	spanSetJSON struct {
 		Spans      []spanJSON     `json:"spans"`
-		Matched    int            `json:"matched"`
+		Matched    uint32         `json:"matched"`
 		Attributes []keyValueJSON `json:"attributes,omitempty"`
 	}
 	spanJSON struct {
@@ -155,8 +255,8 @@ type (
 		Attributes        []keyValueJSON `json:"attributes,omitempty"`
 	}
 	serviceStatsJSON struct {
-		SpanCount  int `json:"spanCount"`
-		ErrorCount int `json:"errorCount,omitempty"`
+		SpanCount  uint32 `json:"spanCount"`
+		ErrorCount uint32 `json:"errorCount,omitempty"`
 	}
 	keyValueJSON struct {
 		Key   string         `json:"key"`
@@ -164,82 +264,93 @@ type (
 	}
 	// 64-bit counters are strings, as in protobuf JSON.
 	searchMetricsJSON struct {
-		InspectedTraces int64  `json:"inspectedTraces"`
+		InspectedTraces uint32 `json:"inspectedTraces"`
 		InspectedBytes  string `json:"inspectedBytes"`
 		InspectedSpans  string `json:"inspectedSpans"`
-		TotalBlocks     int64  `json:"totalBlocks"`
+		TotalBlocks     uint32 `json:"totalBlocks"`
 		TotalBlockBytes string `json:"totalBlockBytes"`
-		CompletedJobs   int64  `json:"completedJobs"`
-		TotalJobs       int64  `json:"totalJobs"`
+		CompletedJobs   uint32 `json:"completedJobs"`
+		TotalJobs       uint32 `json:"totalJobs"`
 	}
 )
 
-func searchResponseJSON(res *querier.SearchResult, spss int) searchResponse {
-	out := searchResponse{
+// searchResponseJSON renders a search response in Tempo's JSON.
+func searchResponseJSON(res *tempopb.SearchResponse) searchResponseBody {
+	m := res.GetMetrics()
+	out := searchResponseBody{
 		Traces: make([]traceSearchMetadata, 0, len(res.Traces)),
 		Metrics: searchMetricsJSON{
-			InspectedTraces: res.Metrics.InspectedTraces,
-			InspectedBytes:  strconv.FormatInt(res.Metrics.InspectedBytes, 10),
-			InspectedSpans:  strconv.FormatInt(res.Metrics.InspectedSpans, 10),
-			TotalBlocks:     res.Metrics.TotalBlocks,
-			TotalBlockBytes: strconv.FormatInt(res.Metrics.TotalBlockBytes, 10),
-			CompletedJobs:   res.Metrics.TotalBlocks + 1, // the blocks and the live tail
-			TotalJobs:       res.Metrics.TotalBlocks + 1,
+			InspectedTraces: m.GetInspectedTraces(),
+			InspectedBytes:  strconv.FormatUint(m.GetInspectedBytes(), 10),
+			InspectedSpans:  strconv.FormatUint(m.GetInspectedSpans(), 10),
+			TotalBlocks:     m.GetTotalBlocks(),
+			TotalBlockBytes: strconv.FormatUint(m.GetTotalBlockBytes(), 10),
+			CompletedJobs:   m.GetCompletedJobs(),
+			TotalJobs:       m.GetTotalJobs(),
 		},
+		Message: res.Message,
 	}
-	if res.Partial.IsPartial() {
-		out.Status, out.Message = "PARTIAL", res.Partial.Message()
+	if res.Status != tempopb.PartialStatus_COMPLETE {
+		out.Status = res.Status.String()
 	}
-	for _, hit := range res.Traces {
-		set := spanSetJSON{Matched: len(hit.Spans), Attributes: keyValuesJSON(hit.Attributes), Spans: []spanJSON{}}
-		for _, s := range hit.Spans[:min(len(hit.Spans), spss)] {
-			set.Spans = append(set.Spans, spanJSON{
-				SpanID:            hex.EncodeToString(s.SpanID[:]),
-				Name:              s.Name,
-				StartTimeUnixNano: strconv.FormatUint(s.StartUnixNano, 10),
-				DurationNanos:     strconv.FormatInt(s.DurationNanos, 10),
-				Attributes:        keyValuesJSON(s.Attributes),
-			})
+	for _, tr := range res.Traces {
+		sets := make([]spanSetJSON, 0, len(tr.SpanSets))
+		for _, set := range tr.SpanSets {
+			sets = append(sets, spanSetOfJSON(set))
 		}
-		stats := make(map[string]serviceStatsJSON, len(hit.ServiceStats))
-		for svc, st := range hit.ServiceStats {
+		stats := make(map[string]serviceStatsJSON, len(tr.ServiceStats))
+		for svc, st := range tr.ServiceStats {
 			stats[svc] = serviceStatsJSON{SpanCount: st.SpanCount, ErrorCount: st.ErrorCount}
 		}
-		out.Traces = append(out.Traces, traceSearchMetadata{
-			TraceID:           hex.EncodeToString(hit.TraceID[:]),
-			RootServiceName:   cmp.Or(hit.RootServiceName, "<root span not yet received>"),
-			RootTraceName:     hit.RootTraceName,
-			StartTimeUnixNano: strconv.FormatUint(hit.StartUnixNano, 10),
-			DurationMs:        hit.DurationNanos() / uint64(time.Millisecond),
-			SpanSet:           &set,
-			SpanSets:          []spanSetJSON{set},
+		meta := traceSearchMetadata{
+			TraceID:           tr.TraceID,
+			RootServiceName:   tr.RootServiceName,
+			RootTraceName:     tr.RootTraceName,
+			StartTimeUnixNano: strconv.FormatUint(tr.StartTimeUnixNano, 10),
+			DurationMs:        tr.DurationMs,
+			SpanSets:          sets,
 			ServiceStats:      stats,
+		}
+		if tr.SpanSet != nil {
+			set := spanSetOfJSON(tr.SpanSet)
+			meta.SpanSet = &set
+		}
+		out.Traces = append(out.Traces, meta)
+	}
+	return out
+}
+
+func spanSetOfJSON(set *tempopb.SpanSet) spanSetJSON {
+	out := spanSetJSON{Spans: make([]spanJSON, 0, len(set.Spans)), Matched: set.Matched, Attributes: keyValuesJSON(set.Attributes)}
+	for _, s := range set.Spans {
+		out.Spans = append(out.Spans, spanJSON{
+			SpanID:            s.SpanID,
+			Name:              s.Name,
+			StartTimeUnixNano: strconv.FormatUint(s.StartTimeUnixNano, 10),
+			DurationNanos:     strconv.FormatUint(s.DurationNanos, 10),
+			Attributes:        keyValuesJSON(s.Attributes),
 		})
 	}
 	return out
 }
 
-// keyValuesJSON renders values as OTLP JSON AnyValues; durations are
-// nanoseconds, statuses and kinds their TraceQL names.
-func keyValuesJSON(kvs []traceql.KeyValue) []keyValueJSON {
+// keyValuesJSON renders attributes as OTLP JSON does, 64-bit integers as
+// strings.
+func keyValuesJSON(kvs []*common.KeyValue) []keyValueJSON {
 	out := make([]keyValueJSON, 0, len(kvs))
 	for _, kv := range kvs {
 		var v map[string]any
-		switch kv.Value.Type() {
-		case traceql.TypeString:
-			v = map[string]any{"stringValue": kv.Value.Str()}
-		case traceql.TypeInt:
-			v = map[string]any{"intValue": strconv.FormatInt(kv.Value.Int(), 10)}
-		case traceql.TypeDuration:
-			v = map[string]any{"intValue": strconv.FormatInt(int64(kv.Value.Duration()), 10)}
-		case traceql.TypeFloat:
-			v = map[string]any{"doubleValue": kv.Value.Float()}
-		case traceql.TypeBool:
-			v = map[string]any{"boolValue": kv.Value.Bool()}
-		case traceql.TypeNil:
-			continue
+		switch x := kv.GetValue().GetValue().(type) {
+		case *common.AnyValue_StringValue:
+			v = map[string]any{"stringValue": x.StringValue}
+		case *common.AnyValue_IntValue:
+			v = map[string]any{"intValue": strconv.FormatInt(x.IntValue, 10)}
+		case *common.AnyValue_DoubleValue:
+			v = map[string]any{"doubleValue": x.DoubleValue}
+		case *common.AnyValue_BoolValue:
+			v = map[string]any{"boolValue": x.BoolValue}
 		default:
-			v = map[string]any{"stringValue": kv.Value.String()}
+			continue
 		}
 		out = append(out, keyValueJSON{Key: kv.Key, Value: v})
 	}

@@ -1,12 +1,15 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 
 	"github.com/spanlog/spanlog/querier"
+	"github.com/spanlog/spanlog/querier/grpcapi/tempopb"
 	"github.com/spanlog/spanlog/querier/traceql"
 )
 
@@ -17,28 +20,22 @@ const (
 	maxTagValuesLimit     = 10_000
 )
 
-// tagsRequest holds what the four tag endpoints share.
+// tagsRequest holds what the four tag queries share.
 type tagsRequest struct {
-	tenants []string
-	tr      querier.TimeRange
-	query   *traceql.Query // nil: every span
-	limit   querier.ResponseLimit
+	tr    querier.TimeRange
+	query *traceql.Query // nil: every span
 }
 
-func (a *API) parseTagsRequest(r *http.Request) (tagsRequest, error) {
+func (a *API) parseTagsRequest(tenants []string, params url.Values) (tagsRequest, error) {
 	var req tagsRequest
 	var err error
-	if req.tenants, err = a.readTenants(r); err != nil {
+	if req.tr, err = parseTimeRange(params); err != nil {
 		return req, err
 	}
-	if req.tr, err = parseTimeRange(r); err != nil {
+	if req.tr, err = a.q.SearchWindow(tenants, req.tr); err != nil {
 		return req, err
 	}
-	if req.tr, err = a.q.SearchWindow(req.tenants, req.tr); err != nil {
-		return req, err
-	}
-	req.limit = a.q.ResponseLimit(req.tenants)
-	req.query, err = tagsFilter(r.URL.Query().Get("q"))
+	req.query, err = tagsFilter(params.Get("q"))
 	return req, err
 }
 
@@ -55,42 +52,47 @@ func tagsFilter(text string) (*traceql.Query, error) {
 	return query, nil
 }
 
-// handleTagNames answers GET /api/search/tags: {"tagNames": [...]}, the
-// attribute names of spans and resources.
+// A tag query's metrics: what it read is not counted.
+func tagsMetrics() *tempopb.MetadataMetrics { return &tempopb.MetadataMetrics{} }
+
+// handleTagNames answers GET /api/search/tags: {"tagNames": [...]}.
 func (a *API) handleTagNames(w http.ResponseWriter, r *http.Request) error {
-	req, err := a.parseTagsRequest(r)
+	tenants, err := a.readTenants(r)
 	if err != nil {
 		return err
 	}
-	byScope, err := a.q.TagNames(r.Context(), req.tenants, req.tr, req.query)
+	res, err := a.TagNames(r.Context(), tenants, r.URL.Query())
 	if err != nil {
 		return err
 	}
-	// Never null (slices.Concat of nothing is nil): a tenant without
-	// spans has an empty list, which Grafana's editor can iterate.
-	names := make([]string, 0, len(byScope[querier.ScopeSpan])+len(byScope[querier.ScopeResource]))
-	names = append(append(names, byScope[querier.ScopeSpan]...), byScope[querier.ScopeResource]...)
-	slices.Sort(names)
-	return writeJSON(w, req.limit, map[string]any{"tagNames": slices.Compact(names)})
+	// Never null: a tenant without spans has an empty list, which
+	// Grafana's editor can iterate.
+	return writeJSON(w, a.q.ResponseLimit(tenants), map[string]any{"tagNames": orEmpty(res.TagNames)})
 }
 
-// handleTagNamesV2 answers GET /api/v2/search/tags with the names by scope
-// (span, resource, intrinsic), all or the one scope asked for.
+// TagNames answers the tag names query GET /api/search/tags's params
+// ask for: the attribute names of spans and resources, sorted.
+func (a *API) TagNames(ctx context.Context, tenants []string, params url.Values) (*tempopb.SearchTagsResponse, error) {
+	req, err := a.parseTagsRequest(tenants, params)
+	if err != nil {
+		return nil, err
+	}
+	byScope, err := a.q.TagNames(ctx, tenants, req.tr, req.query)
+	if err != nil {
+		return nil, err
+	}
+	names := slices.Concat(byScope[querier.ScopeSpan], byScope[querier.ScopeResource])
+	slices.Sort(names)
+	return &tempopb.SearchTagsResponse{TagNames: slices.Compact(names), Metrics: tagsMetrics()}, nil
+}
+
+// handleTagNamesV2 answers GET /api/v2/search/tags.
 func (a *API) handleTagNamesV2(w http.ResponseWriter, r *http.Request) error {
-	req, err := a.parseTagsRequest(r)
+	tenants, err := a.readTenants(r)
 	if err != nil {
 		return err
 	}
-	scope := r.URL.Query().Get("scope")
-	scopes := []string{querier.ScopeSpan, querier.ScopeResource, querier.ScopeIntrinsic}
-	switch {
-	case scope == "" || scope == "all" || scope == "none":
-	case slices.Contains(scopes, scope):
-		scopes = []string{scope}
-	default:
-		return badRequest("scope=%q must be span, resource or intrinsic", scope)
-	}
-	byScope, err := a.q.TagNames(r.Context(), req.tenants, req.tr, req.query)
+	res, err := a.TagNamesV2(r.Context(), tenants, r.URL.Query())
 	if err != nil {
 		return err
 	}
@@ -98,53 +100,121 @@ func (a *API) handleTagNamesV2(w http.ResponseWriter, r *http.Request) error {
 		Name string   `json:"name"`
 		Tags []string `json:"tags"`
 	}
-	out := make([]scopeJSON, 0, len(scopes))
-	for _, s := range scopes {
-		out = append(out, scopeJSON{Name: s, Tags: byScope[s]})
+	out := make([]scopeJSON, 0, len(res.Scopes))
+	for _, s := range res.Scopes {
+		out = append(out, scopeJSON{Name: s.Name, Tags: s.Tags})
 	}
-	return writeJSON(w, req.limit, map[string]any{"scopes": out, "metrics": map[string]string{"inspectedBytes": "0"}})
+	return writeJSON(w, a.q.ResponseLimit(tenants), map[string]any{"scopes": out, "metrics": map[string]string{"inspectedBytes": "0"}})
 }
 
-// handleTagValues answers GET /api/search/tag/{tag}/values with the string
-// forms of an unscoped attribute's values: {"tagValues": ["a", ...]}.
+// TagNamesV2 answers the query GET /api/v2/search/tags's params ask for:
+// the names by scope (span, resource, intrinsic), all or the one scope
+// asked for.
+func (a *API) TagNamesV2(ctx context.Context, tenants []string, params url.Values) (*tempopb.SearchTagsV2Response, error) {
+	req, err := a.parseTagsRequest(tenants, params)
+	if err != nil {
+		return nil, err
+	}
+	scope := params.Get("scope")
+	scopes := []string{querier.ScopeSpan, querier.ScopeResource, querier.ScopeIntrinsic}
+	switch {
+	case scope == "" || scope == "all" || scope == "none":
+	case slices.Contains(scopes, scope):
+		scopes = []string{scope}
+	default:
+		return nil, badRequest("scope=%q must be span, resource or intrinsic", scope)
+	}
+	byScope, err := a.q.TagNames(ctx, tenants, req.tr, req.query)
+	if err != nil {
+		return nil, err
+	}
+	out := &tempopb.SearchTagsV2Response{Metrics: tagsMetrics()}
+	for _, s := range scopes {
+		out.Scopes = append(out.Scopes, &tempopb.SearchTagsV2Scope{Name: s, Tags: byScope[s]})
+	}
+	return out, nil
+}
+
+// handleTagValues answers GET /api/search/tag/{tag}/values:
+// {"tagValues": ["a", ...]}.
 func (a *API) handleTagValues(w http.ResponseWriter, r *http.Request) error {
-	req, err := a.parseTagsRequest(r)
+	tenants, err := a.readTenants(r)
 	if err != nil {
 		return err
 	}
-	values, err := a.q.TagValues(r.Context(), req.tenants, req.tr, req.query, "", r.PathValue("tag"), defaultTagValuesLimit)
+	res, err := a.TagValues(r.Context(), tenants, r.PathValue("tag"), r.URL.Query())
 	if err != nil {
 		return err
+	}
+	return writeJSON(w, a.q.ResponseLimit(tenants), map[string]any{"tagValues": orEmpty(res.TagValues)})
+}
+
+// TagValues answers the query GET /api/search/tag/{tag}/values's params
+// ask for: the string forms of an unscoped attribute's values, sorted.
+func (a *API) TagValues(ctx context.Context, tenants []string, tag string, params url.Values) (*tempopb.SearchTagValuesResponse, error) {
+	req, err := a.parseTagsRequest(tenants, params)
+	if err != nil {
+		return nil, err
+	}
+	values, err := a.q.TagValues(ctx, tenants, req.tr, req.query, "", tag, defaultTagValuesLimit)
+	if err != nil {
+		return nil, err
 	}
 	out := make([]string, 0, len(values))
 	for _, v := range values {
 		out = append(out, v.Value)
 	}
 	slices.Sort(out)
-	return writeJSON(w, req.limit, map[string]any{"tagValues": slices.Compact(out)})
+	return &tempopb.SearchTagValuesResponse{TagValues: slices.Compact(out), Metrics: tagsMetrics()}, nil
 }
 
-// handleTagValuesV2 answers GET /api/v2/search/tag/{tag}/values for a
-// scoped tag (span.x, resource.x, .x, or an intrinsic such as status) with
-// typed values: {"tagValues": [{"type": "string", "value": "a"}, ...]}.
+// handleTagValuesV2 answers GET /api/v2/search/tag/{tag}/values:
+// {"tagValues": [{"type": "string", "value": "a"}, ...]}.
 func (a *API) handleTagValuesV2(w http.ResponseWriter, r *http.Request) error {
-	req, err := a.parseTagsRequest(r)
+	tenants, err := a.readTenants(r)
 	if err != nil {
 		return err
 	}
-	limit, err := sizeParam(r.URL.Query(), "limit", defaultTagValuesLimit, maxTagValuesLimit)
+	res, err := a.TagValuesV2(r.Context(), tenants, r.PathValue("tag"), r.URL.Query())
 	if err != nil {
 		return err
 	}
-	scope, name := splitScopedTag(r.PathValue("tag"))
+	type tagValueJSON struct {
+		Type  string `json:"type"`
+		Value string `json:"value"`
+	}
+	out := make([]tagValueJSON, 0, len(res.TagValues))
+	for _, v := range res.TagValues {
+		out = append(out, tagValueJSON{Type: v.Type, Value: v.Value})
+	}
+	return writeJSON(w, a.q.ResponseLimit(tenants), map[string]any{"tagValues": out, "metrics": map[string]string{"inspectedBytes": "0"}})
+}
+
+// TagValuesV2 answers the query GET /api/v2/search/tag/{tag}/values's
+// params ask for: the typed values of a scoped tag (span.x, resource.x,
+// .x, or an intrinsic such as status), at most params' limit.
+func (a *API) TagValuesV2(ctx context.Context, tenants []string, tag string, params url.Values) (*tempopb.SearchTagValuesV2Response, error) {
+	req, err := a.parseTagsRequest(tenants, params)
+	if err != nil {
+		return nil, err
+	}
+	limit, err := sizeParam(params, "limit", defaultTagValuesLimit, maxTagValuesLimit)
+	if err != nil {
+		return nil, err
+	}
+	scope, name := splitScopedTag(tag)
 	if name == "" {
-		return badRequest("tag %q names no attribute", r.PathValue("tag"))
+		return nil, badRequest("tag %q names no attribute", tag)
 	}
-	values, err := a.q.TagValues(r.Context(), req.tenants, req.tr, req.query, scope, name, limit)
+	values, err := a.q.TagValues(ctx, tenants, req.tr, req.query, scope, name, limit)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return writeJSON(w, req.limit, map[string]any{"tagValues": values, "metrics": map[string]string{"inspectedBytes": "0"}})
+	out := &tempopb.SearchTagValuesV2Response{TagValues: make([]*tempopb.TagValue, 0, len(values)), Metrics: tagsMetrics()}
+	for _, v := range values {
+		out.TagValues = append(out.TagValues, &tempopb.TagValue{Type: v.Type, Value: v.Value})
+	}
+	return out, nil
 }
 
 // splitScopedTag splits a v2 tag into scope and attribute name: span.x and
@@ -164,6 +234,15 @@ func splitScopedTag(tag string) (scope, name string) {
 		return querier.ScopeIntrinsic, tag
 	}
 	return "", tag
+}
+
+// orEmpty returns s, or an empty list for nil, which JSON would render
+// as null.
+func orEmpty(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }
 
 func writeJSON(w http.ResponseWriter, limit querier.ResponseLimit, v any) error {

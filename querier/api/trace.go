@@ -37,7 +37,7 @@ func (a *API) findTraceFromRequest(r *http.Request) (querier.TraceResult, querie
 	if err != nil {
 		return querier.TraceResult{}, limit, err
 	}
-	tr, err := parseTimeRange(r)
+	tr, err := parseTimeRange(r.URL.Query())
 	if err != nil {
 		return querier.TraceResult{}, limit, err
 	}
