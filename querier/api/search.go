@@ -167,15 +167,13 @@ func searchResponse(res *querier.SearchResult, spss int) *tempopb.SearchResponse
 		out.Status, out.Message = tempopb.PartialStatus_PARTIAL, res.Partial.Message()
 	}
 	for _, hit := range res.Traces {
-		set := &tempopb.SpanSet{Matched: uint32(len(hit.Spans)), Attributes: keyValues(hit.Attributes)}
-		for _, s := range hit.Spans[:min(len(hit.Spans), spss)] {
-			set.Spans = append(set.Spans, &tempopb.Span{
-				SpanID:            hex.EncodeToString(s.SpanID[:]),
-				Name:              s.Name,
-				StartTimeUnixNano: s.StartUnixNano,
-				DurationNanos:     uint64(s.DurationNanos),
-				Attributes:        keyValues(s.Attributes),
-			})
+		sets := hit.SpanSets
+		if len(sets) == 0 {
+			sets = []querier.HitSpanSet{{Spans: hit.Spans, Attributes: hit.Attributes}}
+		}
+		spanSets := make([]*tempopb.SpanSet, len(sets))
+		for i, hs := range sets {
+			spanSets[i] = spanSet(hs, spss)
 		}
 		stats := make(map[string]*tempopb.ServiceStats, len(hit.ServiceStats))
 		for svc, st := range hit.ServiceStats {
@@ -187,12 +185,28 @@ func searchResponse(res *querier.SearchResult, spss int) *tempopb.SearchResponse
 			RootTraceName:     hit.RootTraceName,
 			StartTimeUnixNano: hit.StartUnixNano,
 			DurationMs:        uint32(hit.DurationNanos() / uint64(time.Millisecond)),
-			SpanSet:           set,
-			SpanSets:          []*tempopb.SpanSet{set},
+			SpanSet:           spanSets[0],
+			SpanSets:          spanSets,
 			ServiceStats:      stats,
 		})
 	}
 	return out
+}
+
+// spanSet returns one spanset of a hit with at most spss of its spans;
+// by() splits a trace's spans into several.
+func spanSet(hs querier.HitSpanSet, spss int) *tempopb.SpanSet {
+	set := &tempopb.SpanSet{Matched: uint32(len(hs.Spans)), Attributes: keyValues(hs.Attributes)}
+	for _, s := range hs.Spans[:min(len(hs.Spans), spss)] {
+		set.Spans = append(set.Spans, &tempopb.Span{
+			SpanID:            hex.EncodeToString(s.SpanID[:]),
+			Name:              s.Name,
+			StartTimeUnixNano: s.StartUnixNano,
+			DurationNanos:     uint64(s.DurationNanos),
+			Attributes:        keyValues(s.Attributes),
+		})
+	}
+	return set
 }
 
 // keyValues returns values as OTLP attributes; durations are nanoseconds,
