@@ -130,8 +130,8 @@ func TestParseErrors(t *testing.T) {
 		{`{ } | select(true )`, 13, `parse error at 1:14: expected an attribute or an intrinsic, such as span.x or duration but found "true"`},
 		{`{ } | foo`, 6, `parse error at 1:7: unknown pipeline stage "foo"`},
 		// Outside the subset.
-		{"{ .a = 1 }\n| rate()", 13, `parse error at 2:3: "rate()" is not supported`},
-		{`{ .a = 1 } | count_over_time() by (.x)`, 13, `parse error at 1:14: "count_over_time()" is not supported`},
+		{"{ .a = 1 }\n| rate()", 13, `parse error at 2:3: rate() makes a metrics query, which /api/metrics/query_range answers, not a search`},
+		{`{ .a = 1 } | count_over_time() by (.x)`, 13, `parse error at 1:14: count_over_time() makes a metrics query, which /api/metrics/query_range answers, not a search`},
 		{`{ .a = 1 } | by(.x)`, 13, `parse error at 1:14: "by()" is not supported`},
 		{`{ coalesce() }`, 2, `parse error at 1:3: "coalesce()" is not supported`},
 		{`count() > 1`, 0, `parse error at 1:1: "count()" outside a pipeline is not supported`},
