@@ -1,0 +1,98 @@
+package querier
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/spanlog/spanlog/block"
+	"github.com/spanlog/spanlog/querier/traceql"
+	"github.com/spanlog/spanlog/schema"
+)
+
+// MetricsRequest is a TraceQL metrics query over a time range.
+type MetricsRequest struct {
+	Query *traceql.MetricsQuery
+	// Start and End bound the span start times counted, in unix
+	// nanoseconds; Step is the width of a step. A range query aligns
+	// them as Tempo does (see stepGrid); an instant one ignores Step.
+	Start, End, Step uint64
+	// Exemplars is how many exemplars each series carries at most, one
+	// per step; 0 carries none.
+	Exemplars int
+}
+
+// MetricsResult is a metrics query's answer.
+type MetricsResult struct {
+	// Series are sorted by their labels (MetricsSeries.PromLabels). An
+	// instant query's have one sample each.
+	Series  []MetricsSeries
+	Metrics SearchMetrics
+	// Partial says why spans may be missing from the counts, if they
+	// may.
+	Partial Partial
+}
+
+// MetricsQueryRange evaluates a metrics query over the tenants' spans in
+// the live tail and the blocks, each span once, and returns its series
+// over the steps of [req.Start, req.End].
+func (q *Querier) MetricsQueryRange(ctx context.Context, tenants []string, req MetricsRequest) (*MetricsResult, error) {
+	return q.metricsQuery(ctx, tenants, req, false)
+}
+
+// MetricsQueryInstant is MetricsQueryRange with one step, the whole
+// range: one value per series.
+func (q *Querier) MetricsQueryInstant(ctx context.Context, tenants []string, req MetricsRequest) (*MetricsResult, error) {
+	return q.metricsQuery(ctx, tenants, req, true)
+}
+
+// metricsQuery counts the spans the query selects, as a search finds them:
+// each trace with a span that passes the query's filter is judged whole,
+// once, over all of its spans in the live tail and the blocks (see
+// scanTraces), so that a query relating spans (&&, >>, aggregates,
+// trace-level fields) means what it means in a search, and a span
+// duplicated in the log counts once. Of the candidates, only the
+// columns the query reads are read.
+func (q *Querier) metricsQuery(ctx context.Context, tenants []string, req MetricsRequest, instant bool) (*MetricsResult, error) {
+	if req.Query == nil {
+		return nil, badRequest("a metrics query is required")
+	}
+	grid, err := newStepGrid(req.Start, req.End, req.Step, instant)
+	if err != nil {
+		return nil, err
+	}
+	set := newSeriesSet(req.Query, grid, q.cfg.MetricsMaxSeries, req.Exemplars)
+	var (
+		mu        sync.Mutex
+		inspected SearchMetrics
+	)
+	spans := req.Query.Spans
+	s := traceScan{
+		tenants: tenants,
+		tr:      grid.timeRange(),
+		query:   spans,
+		columns: hitColumns(spans),
+		keys:    hitKeys(spans),
+		visit: func(trace []schema.SpanRow) bool {
+			mu.Lock()
+			defer mu.Unlock()
+			inspected.InspectedTraces++
+			inspected.InspectedSpans += int64(len(trace))
+			return set.observeTrace(trace)
+		},
+	}
+	if req.Query.Func == traceql.MetricsCompare {
+		// compare() reads every attribute of the spans.
+		s.columns, s.keys = wholeColumns|block.SpanIDs, nil
+	}
+	read, err := q.scanTraces(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	if set.overflow {
+		return nil, fmt.Errorf("%w: the query makes more than %d series (querier.metrics-max-series); narrow its filter or group by fewer fields",
+			ErrTooManySeries, q.cfg.MetricsMaxSeries)
+	}
+	inspected.TotalBlocks, inspected.TotalBlockBytes, inspected.InspectedBytes = read.blocks, read.blockBytes, read.readBytes
+	return &MetricsResult{Series: set.result(), Metrics: inspected, Partial: read.partial}, nil
+}
