@@ -17,8 +17,8 @@ type MetricsRequest struct {
 	// nanoseconds; Step is the width of a step. A range query aligns
 	// them as Tempo does (see stepGrid); an instant one ignores Step.
 	Start, End, Step uint64
-	// Exemplars is how many exemplars each series carries at most, one
-	// per step; 0 carries none.
+	// Exemplars is how many exemplars the answer carries at most, spread
+	// over its series, at most one per series and step; 0 carries none.
 	Exemplars int
 }
 

@@ -92,7 +92,7 @@ type seriesSet struct {
 	q         *traceql.MetricsQuery
 	grid      stepGrid
 	maxSeries int
-	exemplars int // per series
+	exemplars int // in the answer, and so at most per series
 
 	byKey map[string]*seriesAcc
 	order []*seriesAcc
@@ -287,7 +287,27 @@ func (s *seriesSet) result() []MetricsSeries {
 	if s.q.Top != nil {
 		out = top(out, s.q.Top)
 	}
+	trimExemplars(out, s.exemplars)
 	return out
+}
+
+// trimExemplars keeps at most n exemplars over all series, taking one of
+// each series in turn, so that every series keeps some.
+func trimExemplars(series []MetricsSeries, n int) {
+	kept := make([]int, len(series))
+	for more := true; more; {
+		more = false
+		for i := range series {
+			if n > 0 && kept[i] < len(series[i].Exemplars) {
+				kept[i]++
+				n--
+				more = true
+			}
+		}
+	}
+	for i := range series {
+		series[i].Exemplars = series[i].Exemplars[:kept[i]]
+	}
 }
 
 func appendSeries(out []MetricsSeries, labels []MetricsLabel, samples []MetricsSample, ex []MetricsExemplar) []MetricsSeries {
