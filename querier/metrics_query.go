@@ -62,10 +62,6 @@ func (q *Querier) metricsQuery(ctx context.Context, tenants []string, req Metric
 		return nil, err
 	}
 	set := newSeriesSet(req.Query, grid, q.cfg.MetricsMaxSeries, req.Exemplars)
-	var (
-		mu        sync.Mutex
-		inspected SearchMetrics
-	)
 	spans := req.Query.Spans
 	s := traceScan{
 		tenants: tenants,
@@ -73,19 +69,20 @@ func (q *Querier) metricsQuery(ctx context.Context, tenants []string, req Metric
 		query:   spans,
 		columns: hitColumns(spans),
 		keys:    hitKeys(spans),
-		visit: func(trace []schema.SpanRow) bool {
-			mu.Lock()
-			defer mu.Unlock()
-			inspected.InspectedTraces++
-			inspected.InspectedSpans += int64(len(trace))
-			return set.observeTrace(trace)
-		},
 	}
 	if req.Query.Func == traceql.MetricsCompare {
 		// compare() reads every attribute of the spans.
 		s.columns, s.keys = wholeColumns|block.SpanIDs, nil
 	}
-	read, err := q.scanTraces(ctx, s)
+	var (
+		read      scanned
+		inspected SearchMetrics
+	)
+	if localMetrics(req.Query) {
+		read, inspected, err = q.metricsWhereStored(ctx, s, req, grid, set)
+	} else {
+		read, inspected, err = q.metricsOfWholeTraces(ctx, s, set)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -95,4 +92,65 @@ func (q *Querier) metricsQuery(ctx context.Context, tenants []string, req Metric
 	}
 	inspected.TotalBlocks, inspected.TotalBlockBytes, inspected.InspectedBytes = read.blocks, read.blockBytes, read.readBytes
 	return &MetricsResult{Series: set.result(), Metrics: inspected, Partial: read.partial}, nil
+}
+
+// metricsOfWholeTraces counts into set the spans the query selects of
+// each of its candidate traces, read whole (see scanTraces).
+func (q *Querier) metricsOfWholeTraces(ctx context.Context, s traceScan, set *seriesSet) (scanned, SearchMetrics, error) {
+	var (
+		mu        sync.Mutex
+		inspected SearchMetrics
+	)
+	s.visit = func(trace []schema.SpanRow) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		inspected.InspectedTraces++
+		inspected.InspectedSpans += int64(len(trace))
+		return set.observeTrace(trace)
+	}
+	read, err := q.scanTraces(ctx, s)
+	return read, inspected, err
+}
+
+// metricsWhereStored counts into set the spans a span-local query
+// selects where they are stored (see localTenantMetrics), tenant by
+// tenant; a tenant whose blocks changed meanwhile is counted from whole
+// traces.
+func (q *Querier) metricsWhereStored(ctx context.Context, s traceScan, req MetricsRequest, grid stepGrid, set *seriesSet) (scanned, SearchMetrics, error) {
+	var (
+		read      scanned
+		inspected SearchMetrics
+	)
+	if err := q.Ready(); err != nil {
+		return read, inspected, err
+	}
+	s.storage = q.newStorageWait()
+	partial, err := s.storage.Wait(ctx, "first blocklist poll", q.waitPolled)
+	read.partial = partial
+	if err != nil {
+		return read, inspected, fmt.Errorf("wait for blocklist: %w", err)
+	}
+	args := metricsArgs{
+		Query: req.Query.String(), Start: req.Start, End: req.End, Step: req.Step, Instant: grid.instant,
+		MaxSeries: set.maxSeries, Exemplars: set.exemplars,
+	}
+	for _, tenant := range s.tenants {
+		tset, tread, tinspected, ok, err := q.localTenantMetrics(ctx, s, tenant, req.Query, args, grid)
+		if err == nil && !ok {
+			q.logger.Debug("metrics: blocks changed while counting, counting from whole traces", "tenant", tenant)
+			tset = newSeriesSet(req.Query, grid, set.maxSeries, set.exemplars)
+			s.tenants = []string{tenant}
+			tread, tinspected, err = q.metricsOfWholeTraces(ctx, s, tset)
+		}
+		read.add(tread)
+		inspected.InspectedTraces += tinspected.InspectedTraces
+		inspected.InspectedSpans += tinspected.InspectedSpans
+		if err != nil {
+			return read, inspected, err
+		}
+		if err := set.merge(tset.wire()); err != nil {
+			return read, inspected, err
+		}
+	}
+	return read, inspected, nil
 }

@@ -36,10 +36,15 @@ type metricsSpan struct {
 // spans are in two places at once, as a producer's retry leaves them.
 type metricsFixture struct {
 	q     *runningQuerier
-	spans []metricsSpan // each once
+	qs    []*runningQuerier // q and the others sharing the live tail
+	spans []metricsSpan     // each once
 }
 
-func newMetricsFixture(t *testing.T) *metricsFixture {
+func newMetricsFixture(t *testing.T) *metricsFixture { return newMetricsFixtureOf(t, 1) }
+
+// newMetricsFixtureOf is newMetricsFixture with n queriers, which share
+// the partitions' live tails.
+func newMetricsFixtureOf(t *testing.T, n int) *metricsFixture {
 	rng := rand.New(rand.NewPCG(12, 34))
 	services := []string{"frontend", "backend", "db", ""}
 	var spans []metricsSpan
@@ -76,7 +81,8 @@ func newMetricsFixture(t *testing.T) *metricsFixture {
 	for b := range 2 {
 		querytest.WriteBlock(t, bkt, b, metricsTraces(places[b]))
 	}
-	f := &metricsFixture{q: startQuerier(t, bkt), spans: spans}
+	qs := startQueriers(t, bkt, n)
+	f := &metricsFixture{q: qs[0], qs: qs, spans: spans}
 	byTrace := map[pcommon.TraceID][]metricsSpan{}
 	for _, sp := range places[2] {
 		byTrace[sp.trace] = append(byTrace[sp.trace], sp)
@@ -441,6 +447,30 @@ func TestMetricsQueryTopAndExemplars(t *testing.T) {
 			if i < 0 || !f.spans[i].err || byService(f.spans[i]) != s.PromLabels() || f.spans[i].start.UnixMilli() != e.TimestampMs {
 				t.Errorf("series %s: exemplar %x/%x at %d is not a span it counted", s.PromLabels(), e.TraceID, e.SpanID, e.TimestampMs)
 			}
+		}
+	}
+}
+
+// Two queriers sharing the partitions count the same: the live tail each
+// owns is counted by its owner, which sends back partial series.
+func TestMetricsQueryAcrossQueriers(t *testing.T) {
+	f := newMetricsFixtureOf(t, 2)
+	await := func(cond func() bool) {
+		for deadline := time.Now().Add(30 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the queriers did not share the partitions")
+			}
+		}
+	}
+	// Each querier owns some partitions.
+	await(func() bool {
+		return len(f.qs[0].live.Tail().Owned()) > 0 && len(f.qs[1].live.Tail().Owned()) > 0
+	})
+	start, end := querytest.Base, querytest.Base.Add(30*time.Minute)
+	for _, c := range metricsCases {
+		for _, q := range f.qs {
+			res := metricsQuery(t, q, c.query, start, end, time.Minute, false)
+			diffSeries(t, c.query, gotSeries(res), f.wantSeries(c, start, end, time.Minute))
 		}
 	}
 }

@@ -239,6 +239,12 @@ func (s *seriesSet) series() *seriesAcc {
 	}
 	n := s.grid.buckets()
 	acc := &seriesAcc{labels: slices.Clone(s.vals), count: make([]float64, n)}
+	for i, v := range acc.labels {
+		// A scan's rows may point into pages it reuses.
+		if v.Type() == traceql.TypeString {
+			acc.labels[i] = traceql.StringValue(strings.Clone(v.Str()))
+		}
+	}
 	switch s.q.Func {
 	case traceql.MetricsSum, traceql.MetricsAvg:
 		acc.sum = make([]float64, n)

@@ -83,7 +83,13 @@ type MetricsQuery struct {
 	Top *TopSeries
 	// Compare holds compare()'s arguments when Func is MetricsCompare.
 	Compare *Compare
+
+	text string // as written
 }
+
+// String returns the query as it was written, which ParseMetrics parses
+// to the same query.
+func (m *MetricsQuery) String() string { return m.text }
 
 // TopSeries is a second stage that keeps the N series with the largest
 // (or, Bottom, smallest) values at each step.
@@ -104,4 +110,26 @@ type Compare struct {
 	// Start and End, in unix nanoseconds, bound the selection in time
 	// when not 0.
 	Start, End int64
+}
+
+// SpanLocal reports whether the query judges each span alone: a filter,
+// or filters joined by ||, that read no trace-level field, and no
+// pipeline stage. Such a query selects a span of a trace whatever the
+// trace's other spans, so that its spans can be counted where they are
+// stored, without joining the parts of their traces.
+func (q *Query) SpanLocal() bool {
+	if len(q.stages) > 0 || q.needsTrace || q.needsTree {
+		return false
+	}
+	var local func(e spansetExpr) bool
+	local = func(e spansetExpr) bool {
+		switch e := e.(type) {
+		case *spansetFilter:
+			return true
+		case *spansetOp:
+			return e.op == spansetOr && local(e.lhs) && local(e.rhs)
+		}
+		return false
+	}
+	return local(q.spansets)
 }

@@ -52,7 +52,7 @@ func ParseMetrics(q string) (*MetricsQuery, error) {
 	if m == nil {
 		return nil, notMetrics(q, p.tok.pos)
 	}
-	m.Spans = spans
+	m.Spans, m.text = spans, q
 	if p.tok.kind == tokPipe {
 		if err := p.advance(); err != nil {
 			return nil, err

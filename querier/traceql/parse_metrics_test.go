@@ -141,3 +141,25 @@ func FuzzParseMetrics(f *testing.F) {
 		}
 	})
 }
+
+func TestSpanLocal(t *testing.T) {
+	for q, want := range map[string]bool{
+		`{ }`:                              true,
+		`{ .a = 1 && status = error }`:     true,
+		`{ .a = 1 } || { name = "x" }`:     true,
+		`{ .a = 1 } && { name = "x" }`:     false,
+		`{ .a = 1 } >> { name = "x" }`:     false,
+		`{ rootName = "x" }`:               false,
+		`{ traceDuration > 1s }`:           false,
+		`{ .a = 1 } | count() > 1`:         false,
+		`{ span:id = "0000000000000001" }`: true,
+	} {
+		parsed, err := Parse(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := parsed.SpanLocal(); got != want {
+			t.Errorf("%s: SpanLocal %v, want %v", q, got, want)
+		}
+	}
+}
