@@ -179,9 +179,9 @@ var metricsCases = []metricsCase{
 		keep: func(sp metricsSpan, _ []metricsSpan) bool { return sp.n > 2 },
 		series: func(sp metricsSpan) string {
 			if sp.service == "" {
-				return fmt.Sprintf(`{span:name=%q}`, sp.name)
+				return fmt.Sprintf(`{name=%q}`, sp.name)
 			}
-			return fmt.Sprintf(`{resource.service.name=%q, span:name=%q}`, sp.service, sp.name)
+			return fmt.Sprintf(`{name=%q, resource.service.name=%q}`, sp.name, sp.service)
 		},
 		value: func(s []metricsSpan, _ float64) map[string]float64 {
 			var sum float64
@@ -198,7 +198,7 @@ var metricsCases = []metricsCase{
 			}
 			return map[string]float64{"": sum / float64(len(s))}
 		}},
-	{query: `{ } | min_over_time(duration) by (span:name)`, series: func(sp metricsSpan) string { return fmt.Sprintf(`{span:name=%q}`, sp.name) },
+	{query: `{ } | min_over_time(duration) by (span:name)`, series: func(sp metricsSpan) string { return fmt.Sprintf(`{name=%q}`, sp.name) },
 		value: func(s []metricsSpan, _ float64) map[string]float64 { return map[string]float64{"": durations(s)[0]} }},
 	{query: `{ } | max_over_time(duration)`, series: func(metricsSpan) string { return `{__name__="max_over_time"}` },
 		value: func(s []metricsSpan, _ float64) map[string]float64 {
@@ -472,5 +472,91 @@ func TestMetricsQueryAcrossQueriers(t *testing.T) {
 			res := metricsQuery(t, q, c.query, start, end, time.Minute, false)
 			diffSeries(t, c.query, gotSeries(res), f.wantSeries(c, start, end, time.Minute))
 		}
+	}
+}
+
+// compare() counts, per side and attribute, the spans of each of the
+// topN values of most spans, and of the attribute at all.
+func TestMetricsQueryCompare(t *testing.T) {
+	f := newMetricsFixture(t)
+	start, end := querytest.Base, querytest.Base.Add(30*time.Minute)
+	step := end.Sub(start) // one step over the range, as Traces Drilldown asks
+	selStart, selEnd := querytest.Base.Add(10*time.Minute), querytest.Base.Add(20*time.Minute)
+	for _, tc := range []struct {
+		query  string
+		topN   int
+		picked func(sp metricsSpan) bool
+	}{
+		{`{ } | compare({ status = error })`, 10, func(sp metricsSpan) bool { return sp.err }},
+		{fmt.Sprintf(`{ name != "op-2" } | compare({ span.n > 5 }, 2, %d, %d)`, selStart.UnixNano(), selEnd.UnixNano()), 2, func(sp metricsSpan) bool {
+			return sp.n > 5 && !sp.start.Before(selStart) && sp.start.Before(selEnd)
+		}},
+	} {
+		// The steps, as wantSeries lays them out.
+		first := time.Unix(0, start.UnixNano()-start.UnixNano()%int64(step)).Add(-step)
+		type key struct{ side, attr string }
+		counts := map[key]map[string]map[int64]float64{} // value text -> step -> spans
+		totals := map[key]map[int64]float64{}
+		for _, sp := range f.spans {
+			if strings.Contains(tc.query, `name != "op-2"`) && sp.name == "op-2" || !sp.start.After(first) || sp.start.After(end) {
+				continue
+			}
+			ts := first.Add(time.Duration(math.Ceil(float64(sp.start.Sub(first))/float64(step))) * step).UnixMilli()
+			side := "baseline"
+			if tc.picked(sp) {
+				side = "selection"
+			}
+			status := "unset"
+			if sp.err {
+				status = "error"
+			}
+			attrs := map[string]string{"name": fmt.Sprintf("%q", sp.name), "status": status, "kind": "unspecified", "span.n": fmt.Sprint(sp.n)}
+			if sp.service != "" {
+				attrs["resource.service.name"] = fmt.Sprintf("%q", sp.service)
+			}
+			for a, v := range attrs {
+				k := key{side, a}
+				if counts[k] == nil {
+					counts[k], totals[k] = map[string]map[int64]float64{}, map[int64]float64{}
+				}
+				if counts[k][v] == nil {
+					counts[k][v] = map[int64]float64{}
+				}
+				counts[k][v][ts]++
+				totals[k][ts]++
+			}
+		}
+		want := map[string]map[int64]float64{}
+		steps := func(m map[int64]float64) map[int64]float64 {
+			out := map[int64]float64{}
+			for t := first.Add(step); !t.After(end.Add(step - 1)); t = t.Add(step) {
+				out[t.UnixMilli()] = m[t.UnixMilli()]
+			}
+			return out
+		}
+		for k, byValue := range counts {
+			var values []string
+			for v := range byValue {
+				values = append(values, v)
+			}
+			total := func(v string) (n float64) {
+				for _, c := range byValue[v] {
+					n += c
+				}
+				return n
+			}
+			sort.Slice(values, func(i, j int) bool {
+				if ti, tj := total(values[i]), total(values[j]); ti != tj {
+					return ti > tj
+				}
+				return values[i] < values[j]
+			})
+			for _, v := range values[:min(tc.topN, len(values))] {
+				want[fmt.Sprintf(`{__meta_type=%q, %s=%q}`, k.side, k.attr, strings.Trim(v, `"`))] = steps(byValue[v])
+			}
+			want[fmt.Sprintf(`{__meta_type="%s_total", %s="<nil>"}`, k.side, k.attr)] = steps(totals[k])
+		}
+		res := metricsQuery(t, f.q, tc.query, start, end, step, false)
+		diffSeries(t, tc.query, gotSeries(res), want)
 	}
 }

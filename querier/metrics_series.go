@@ -94,6 +94,9 @@ type seriesSet struct {
 	maxSeries int
 	exemplars int // in the answer, and so at most per series
 
+	// comparison accumulates compare() in place of the series.
+	comparison *compareSet
+
 	byKey map[string]*seriesAcc
 	order []*seriesAcc
 	// overflow is set when a span would have made more than maxSeries
@@ -114,7 +117,11 @@ type seriesAcc struct {
 }
 
 func newSeriesSet(q *traceql.MetricsQuery, grid stepGrid, maxSeries, exemplars int) *seriesSet {
-	return &seriesSet{q: q, grid: grid, maxSeries: maxSeries, exemplars: exemplars, byKey: make(map[string]*seriesAcc)}
+	s := &seriesSet{q: q, grid: grid, maxSeries: maxSeries, exemplars: exemplars, byKey: make(map[string]*seriesAcc)}
+	if q.Compare != nil {
+		s.comparison = newCompareSet(q.Compare, grid, maxSeries)
+	}
+	return s
 }
 
 // observeTrace counts the spans the query selects of one whole trace.
@@ -131,6 +138,11 @@ func (s *seriesSet) observeTrace(trace []schema.SpanRow) bool {
 		return root
 	}
 	for _, sp := range set.Spans {
+		if s.comparison != nil {
+			s.comparison.observe(sp.Row)
+			s.overflow = s.overflow || s.comparison.overflow
+			continue
+		}
 		s.observe(sp.Row, rootOf)
 	}
 	return true
@@ -271,6 +283,9 @@ func filled(n int, x float64) []float64 {
 // result returns the series, sorted by their labels, with the second
 // stage (topk, bottomk) applied.
 func (s *seriesSet) result() []MetricsSeries {
+	if s.comparison != nil {
+		return s.comparison.result()
+	}
 	var out []MetricsSeries
 	for _, acc := range s.order {
 		if s.q.Func == traceql.MetricsQuantile {
@@ -329,12 +344,12 @@ func (s *seriesSet) labels(acc *seriesAcc, extra ...MetricsLabel) []MetricsLabel
 	var out []MetricsLabel
 	for i, f := range s.q.By {
 		if v := acc.labels[i]; v.Type() != traceql.TypeNil {
-			out = append(out, MetricsLabel{f.String(), v})
+			out = append(out, MetricsLabel{f.LabelName(), v})
 		}
 	}
 	switch {
 	case len(out) == 0 && len(s.q.By) > 0:
-		out = append(out, MetricsLabel{Key: s.q.By[0].String()})
+		out = append(out, MetricsLabel{Key: s.q.By[0].LabelName()})
 	case len(s.q.By) == 0 && len(extra) == 0:
 		out = append(out, MetricsLabel{"__name__", traceql.StringValue(s.q.Func.String())})
 	}

@@ -1,6 +1,10 @@
 package traceql
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/spanlog/spanlog/schema"
+)
 
 // MetricsFunc is the function of a metrics query, which turns the spans its
 // spanset expression selects into time series.
@@ -104,8 +108,8 @@ type TopSeries struct {
 type Compare struct {
 	// Selection picks the spans compared with the rest.
 	Selection *Query
-	// TopN is how many values of each attribute are kept; 0 means the
-	// default.
+	// TopN is how many values of each attribute are kept, those of most
+	// spans; 10 unless the query says.
 	TopN int
 	// Start and End, in unix nanoseconds, bound the selection in time
 	// when not 0.
@@ -133,3 +137,23 @@ func (q *Query) SpanLocal() bool {
 	}
 	return local(q.spansets)
 }
+
+// LabelName is the field as a metrics series' label names it, as Tempo
+// does: an intrinsic by its unscoped name where it has one (name,
+// status, kind, rootName, ...), else scoped (span:id); an attribute with
+// its scope, unquoted (resource.service.name, span.http.route, .x).
+func (f Field) LabelName() string {
+	if f.Intrinsic == IntrinsicNone {
+		return scopePrefixes[f.Scope] + f.Name
+	}
+	for name, in := range unscopedIntrinsics {
+		if in == f.Intrinsic {
+			return name
+		}
+	}
+	return f.String()
+}
+
+// AttributeValue returns an attribute's value as TraceQL reads it: nil
+// for bytes, arrays and maps.
+func AttributeValue(a *schema.Attribute) Value { return attributeValue(a) }

@@ -196,13 +196,21 @@ func (p *parser) parseBy() ([]Field, error) {
 // a value of each.
 const maxGroupBy = 5
 
+// defaultCompareTopN is how many values of each attribute compare()
+// keeps when the query does not say, as in Tempo.
+const defaultCompareTopN = 10
+
 // parseCompare parses compare()'s arguments, after its "(".
 func (p *parser) parseCompare() (*Compare, error) {
-	e, err := p.parseSpansets()
+	// The selection is judged span by span: one filter.
+	if p.tok.kind != tokLBrace {
+		return nil, p.expected(`a spanset filter such as { status = error }`)
+	}
+	e, err := p.parseFilter()
 	if err != nil {
 		return nil, err
 	}
-	c := &Compare{Selection: &Query{spansets: e}}
+	c := &Compare{Selection: &Query{spansets: e}, TopN: defaultCompareTopN}
 	if p.tok.kind != tokComma {
 		return c, nil
 	}
@@ -213,8 +221,8 @@ func (p *parser) parseCompare() (*Compare, error) {
 	if err != nil {
 		return nil, err
 	}
-	if n < 0 || n > math.MaxInt32 {
-		return nil, newParseError(p.lex.src, p.tok.pos, "compare() keeps from 0 to %d values", math.MaxInt32)
+	if n <= 0 || n > math.MaxInt32 {
+		return nil, newParseError(p.lex.src, p.tok.pos, "compare() keeps from 1 to %d values of each attribute", math.MaxInt32)
 	}
 	c.TopN = int(n)
 	if p.tok.kind != tokComma {
@@ -231,6 +239,9 @@ func (p *parser) parseCompare() (*Compare, error) {
 	}
 	if c.End, err = p.parseInt("the selection's end in unix nanoseconds"); err != nil {
 		return nil, err
+	}
+	if c.Start <= 0 || c.End <= c.Start {
+		return nil, newParseError(p.lex.src, p.tok.pos, "compare()'s start and end must be unix nanoseconds, end after start")
 	}
 	return c, nil
 }

@@ -32,7 +32,7 @@ func TestParseMetrics(t *testing.T) {
 		{query: `{} | rate() with(sample=true)`, fn: MetricsRate, spans: `{ }`},
 		{query: `{} | rate() by (span:name) | topk(3) with(sample=true, exemplars=5, span_sample=0.1)`, fn: MetricsRate, spans: `{ }`, by: []string{"span:name"}, top: &TopSeries{N: 3}},
 		{query: `{} | rate() | bottomk(1)`, fn: MetricsRate, spans: `{ }`, top: &TopSeries{N: 1, Bottom: true}},
-		{query: `{ } | compare({ status = error })`, fn: MetricsCompare, spans: `{ }`, compare: &Compare{}},
+		{query: `{ } | compare({ status = error })`, fn: MetricsCompare, spans: `{ }`, compare: &Compare{TopN: 10}},
 		{query: `{ } | compare({ duration > 1s }, 10, 1700000000000000000, 1700000060000000000)`, fn: MetricsCompare, spans: `{ }`,
 			compare: &Compare{TopN: 10, Start: 1700000000000000000, End: 1700000060000000000}},
 	}
@@ -96,6 +96,10 @@ func TestParseMetricsErrors(t *testing.T) {
 		{`{} | rate() | count() > 1`, "topk(n) or bottomk(n)"},
 		{`{} | rate() with(sample)`, `expected "="`},
 		{`{} | rate() rate()`, "end of query"},
+		{`{} | compare({ .a = 1 } && { .b = 2 })`, `expected ")"`},
+		{`{} | compare(status = error)`, "a spanset filter"},
+		{`{} | compare({ }, 0)`, "from 1"},
+		{`{} | compare({ }, 10, 5, 4)`, "end after start"},
 	}
 	for _, tt := range tests {
 		_, err := ParseMetrics(tt.query)
