@@ -75,6 +75,13 @@ func digestMetrics(args json.RawMessage) (func(live.Slice) (any, error), error) 
 				return nil, err
 			}
 			set := newSeriesSet(query, grid, a.MaxSeries, a.Exemplars)
+			if sums := s.Summaries(tenant, nil); len(sums) > 0 {
+				lo, hi := sums[0].Start, sums[0].End
+				for _, sum := range sums {
+					lo, hi = min(lo, sum.Start), max(hi, sum.End)
+				}
+				set.narrow(lo, hi)
+			}
 			// A span may be in the slice twice (see Slice.Decode).
 			eachTrace(rows, func(trace []schema.SpanRow) {
 				if !exclude[tenant][trace[0].TraceID] {
@@ -170,7 +177,7 @@ func (s *seriesSet) wire() seriesWire {
 			if n == 0 {
 				continue
 			}
-			p.Steps = append(p.Steps, i)
+			p.Steps = append(p.Steps, i+s.first)
 			p.Count = append(p.Count, n)
 			if acc.sum != nil {
 				p.Sum = append(p.Sum, acc.sum[i])
@@ -210,10 +217,11 @@ func (s *seriesSet) merge(w seriesWire) error {
 		if acc == nil {
 			continue
 		}
-		for j, i := range p.Steps {
-			if i < 0 || i >= n || j >= len(p.Count) {
-				return fmt.Errorf("partial series with step %d of %d", i, n)
+		for j, g := range p.Steps {
+			if g < 0 || g >= n || j >= len(p.Count) {
+				return fmt.Errorf("partial series with step %d of %d", g, n)
 			}
+			i := s.local(g)
 			acc.count[i] += p.Count[j]
 			switch {
 			case acc.sum != nil && j < len(p.Sum):

@@ -170,6 +170,7 @@ func (q *Querier) blockMetrics(ctx context.Context, m *schema.BlockMeta, query *
 		opts.Skip = f.rulesOut
 	}
 	set := newSeriesSet(mq, grid, args.MaxSeries, args.Exemplars)
+	set.narrow(uint64(max(m.MinStart.UnixNano(), 0)), uint64(max(m.MaxEnd.UnixNano(), 0)))
 	one := make([]schema.SpanRow, 1)
 	var spans int64
 	err = r.Scan(ctx, opts, func(row *schema.SpanRow) error {

@@ -96,6 +96,9 @@ type seriesSet struct {
 
 	// comparison accumulates compare() in place of the series.
 	comparison *compareSet
+	// first and n are the steps the set holds of the grid's: all of them,
+	// unless narrowed to those of a block's spans.
+	first, n int
 
 	byKey map[string]*seriesAcc
 	order []*seriesAcc
@@ -117,7 +120,7 @@ type seriesAcc struct {
 }
 
 func newSeriesSet(q *traceql.MetricsQuery, grid stepGrid, maxSeries, exemplars int) *seriesSet {
-	s := &seriesSet{q: q, grid: grid, maxSeries: maxSeries, exemplars: exemplars, byKey: make(map[string]*seriesAcc)}
+	s := &seriesSet{q: q, grid: grid, maxSeries: maxSeries, exemplars: exemplars, byKey: make(map[string]*seriesAcc), n: grid.buckets()}
 	if q.Compare != nil {
 		s.comparison = newCompareSet(q.Compare, grid, maxSeries)
 	}
@@ -187,9 +190,64 @@ func histogramBucket(v traceql.Value) traceql.Value {
 	return traceql.FloatValue(math.Exp2(math.Ceil(math.Log2(x))))
 }
 
+// narrow makes a set that has counted nothing yet hold only the steps of
+// spans that start within [lo, hi]: a block's set, so that one query's
+// sets of many blocks read at once hold the steps of their blocks' times,
+// not each every step of the range.
+func (s *seriesSet) narrow(lo, hi uint64) {
+	last := s.grid.buckets() - 1
+	clamp := func(ts uint64) int {
+		switch {
+		case s.grid.instant || ts <= s.grid.start:
+			return 0
+		case ts > s.grid.end:
+			return last
+		}
+		return s.grid.bucket(ts)
+	}
+	if first, end := clamp(lo), clamp(hi); len(s.order) == 0 && first <= end {
+		s.first, s.n = first, end-first+1
+	}
+}
+
+// widen makes the set hold every step of the grid again, for a span
+// outside the steps it was narrowed to.
+func (s *seriesSet) widen() {
+	n := s.grid.buckets()
+	for _, acc := range s.order {
+		grown := &seriesAcc{}
+		s.alloc(grown, n)
+		// Only the arrays the function keeps are there to copy.
+		copy(grown.count[s.first:], acc.count)
+		if acc.sum != nil {
+			copy(grown.sum[s.first:], acc.sum)
+		}
+		if acc.min != nil {
+			copy(grown.min[s.first:], acc.min)
+		}
+		if acc.max != nil {
+			copy(grown.max[s.first:], acc.max)
+		}
+		if acc.values != nil {
+			copy(grown.values[s.first:], acc.values)
+		}
+		acc.count, acc.sum, acc.min, acc.max, acc.values = grown.count, grown.sum, grown.min, grown.max, grown.values
+	}
+	s.first, s.n = 0, n
+}
+
+// local returns the index in the set's arrays of the grid's step g,
+// widening the set when it does not hold it.
+func (s *seriesSet) local(g int) int {
+	if g < s.first || g >= s.first+s.n {
+		s.widen()
+	}
+	return g - s.first
+}
+
 func (s *seriesSet) observe(row *schema.SpanRow, root func() *schema.SpanRow) {
-	i := s.grid.bucket(row.StartUnixNano)
-	if i < 0 {
+	g := s.grid.bucket(row.StartUnixNano)
+	if g < 0 {
 		return
 	}
 	fn := s.q.Func
@@ -213,6 +271,7 @@ func (s *seriesSet) observe(row *schema.SpanRow, root func() *schema.SpanRow) {
 	if acc == nil {
 		return
 	}
+	i := s.local(g)
 	acc.count[i]++
 	switch fn {
 	case traceql.MetricsSum, traceql.MetricsAvg:
@@ -224,12 +283,12 @@ func (s *seriesSet) observe(row *schema.SpanRow, root func() *schema.SpanRow) {
 	case traceql.MetricsQuantile:
 		acc.values[i] = append(acc.values[i], x)
 	}
-	if len(acc.exemplars) < s.exemplars && !slices.Contains(acc.exemplarBucket, i) {
+	if len(acc.exemplars) < s.exemplars && !slices.Contains(acc.exemplarBucket, g) {
 		acc.exemplars = append(acc.exemplars, MetricsExemplar{
 			TraceID: row.TraceID, SpanID: row.SpanID,
 			TimestampMs: int64(row.StartUnixNano / 1e6), Value: x,
 		})
-		acc.exemplarBucket = append(acc.exemplarBucket, i)
+		acc.exemplarBucket = append(acc.exemplarBucket, g)
 	}
 }
 
@@ -249,14 +308,22 @@ func (s *seriesSet) series() *seriesAcc {
 		s.overflow = true
 		return nil
 	}
-	n := s.grid.buckets()
-	acc := &seriesAcc{labels: slices.Clone(s.vals), count: make([]float64, n)}
+	acc := &seriesAcc{labels: slices.Clone(s.vals)}
 	for i, v := range acc.labels {
 		// A scan's rows may point into pages it reuses.
 		if v.Type() == traceql.TypeString {
 			acc.labels[i] = traceql.StringValue(strings.Clone(v.Str()))
 		}
 	}
+	s.alloc(acc, s.n)
+	s.byKey[string(s.key)] = acc
+	s.order = append(s.order, acc)
+	return acc
+}
+
+// alloc gives acc the arrays of n steps the function keeps.
+func (s *seriesSet) alloc(acc *seriesAcc, n int) {
+	acc.count = make([]float64, n)
 	switch s.q.Func {
 	case traceql.MetricsSum, traceql.MetricsAvg:
 		acc.sum = make([]float64, n)
@@ -267,9 +334,6 @@ func (s *seriesSet) series() *seriesAcc {
 	case traceql.MetricsQuantile:
 		acc.values = make([][]float64, n)
 	}
-	s.byKey[string(s.key)] = acc
-	s.order = append(s.order, acc)
-	return acc
 }
 
 func filled(n int, x float64) []float64 {
@@ -379,7 +443,7 @@ func (s *seriesSet) samples(acc *seriesAcc, value func(int) (float64, bool)) []M
 	out := make([]MetricsSample, 0, len(acc.count))
 	for i := range acc.count {
 		if v, ok := value(i); ok {
-			out = append(out, MetricsSample{TimestampMs: int64(s.grid.timestamp(i) / 1e6), Value: v})
+			out = append(out, MetricsSample{TimestampMs: int64(s.grid.timestamp(i+s.first) / 1e6), Value: v})
 		}
 	}
 	return out

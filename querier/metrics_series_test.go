@@ -2,6 +2,7 @@ package querier
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -87,6 +88,42 @@ func TestLocalMetrics(t *testing.T) {
 		}
 		if got := localMetrics(m); got != want {
 			t.Errorf("%s: counted where stored %v, want %v", q, got, want)
+		}
+	}
+}
+
+// A set narrowed to a block's times counts as a whole one does, and
+// widens for a span outside them.
+func TestSeriesSetNarrowed(t *testing.T) {
+	q, err := traceql.ParseMetrics(`{ } | max_over_time(duration) by (span:name)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec := uint64(time.Second)
+	g, _ := newStepGrid(100*sec, 200*sec, 10*sec, false)
+	spans := []schema.SpanRow{
+		{Name: "a", StartUnixNano: 131 * sec, DurationNano: int64(time.Second)},
+		{Name: "a", StartUnixNano: 139 * sec, DurationNano: int64(3 * time.Second)},
+		{Name: "b", StartUnixNano: 150 * sec, DurationNano: int64(2 * time.Second)},
+		{Name: "b", StartUnixNano: 171 * sec, DurationNano: int64(4 * time.Second)}, // outside the narrowed steps
+	}
+	whole := newSeriesSet(q, g, 10, 0)
+	narrowed := newSeriesSet(q, g, 10, 0)
+	narrowed.narrow(131*sec, 155*sec)
+	if narrowed.n != 3 {
+		t.Fatalf("narrowed to %d steps, want 3: (130, 140], (140, 150], (150, 160]", narrowed.n)
+	}
+	for i := range spans {
+		whole.observeTrace(spans[i : i+1])
+		narrowed.observeTrace(spans[i : i+1])
+	}
+	merged := newSeriesSet(q, g, 10, 0)
+	if err := merged.merge(narrowed.wire()); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []*seriesSet{narrowed, merged} {
+		if got, want := fmt.Sprint(s.result()), fmt.Sprint(whole.result()); got != want {
+			t.Errorf("got %s\nwant %s", got, want)
 		}
 	}
 }
