@@ -46,13 +46,14 @@ func (q *Querier) MetricsQueryInstant(ctx context.Context, tenants []string, req
 	return q.metricsQuery(ctx, tenants, req, true)
 }
 
-// metricsQuery counts the spans the query selects, as a search finds them:
-// each trace with a span that passes the query's filter is judged whole,
-// once, over all of its spans in the live tail and the blocks (see
-// scanTraces), so that a query relating spans (&&, >>, aggregates,
-// trace-level fields) means what it means in a search, and a span
-// duplicated in the log counts once. Of the candidates, only the
-// columns the query reads are read.
+// metricsQuery counts the spans the query selects, each once. A query
+// that judges each span alone is counted where the spans are stored (see
+// localTenantMetrics). Any other is judged as a search judges it: each
+// trace with a span that passes the query's filter whole, once, over all
+// of its spans in the live tail and the blocks (see scanTraces), so that
+// a query relating spans (&&, >>, aggregates, trace-level fields) means
+// what it means in a search; of those traces, only the columns the query
+// reads are read.
 func (q *Querier) metricsQuery(ctx context.Context, tenants []string, req MetricsRequest, instant bool) (*MetricsResult, error) {
 	if req.Query == nil {
 		return nil, badRequest("a metrics query is required")
