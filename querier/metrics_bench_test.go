@@ -14,8 +14,10 @@ import (
 )
 
 // BenchmarkMetricsQuery counts the 20,000 spans of 5,000 traces in four
-// blocks, by service: where they are stored (a span-local query), and
-// from whole traces (the same spans, selected through a pipeline stage).
+// blocks, by service, where they are stored: span by span (a span-local
+// query) and trace by trace (the same spans, selected through a pipeline
+// stage); and, for comparison, from whole traces read as a search reads
+// them, which compare() does.
 func BenchmarkMetricsQuery(b *testing.B) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	bkt, err := objstore.NewDir(b.TempDir())
@@ -31,9 +33,14 @@ func BenchmarkMetricsQuery(b *testing.B) {
 	}
 	q := startQuerier(b, bkt)
 	start, end := querytest.Base, querytest.Base.Add(time.Hour)
-	for _, bc := range []struct{ name, query string }{
-		{"where-stored", `{ } | rate() by (resource.service.name)`},
-		{"whole-traces", `{ } | count() > 0 | rate() by (resource.service.name)`},
+	ctx := context.Background()
+	for _, bc := range []struct {
+		name, query string
+		whole       bool
+	}{
+		{"where-stored-span-local", `{ } | rate() by (resource.service.name)`, false},
+		{"where-stored-per-trace", `{ } | count() > 0 | rate() by (resource.service.name)`, false},
+		{"whole-traces", `{ } | rate() by (resource.service.name)`, true},
 	} {
 		parsed, err := traceql.ParseMetrics(bc.query)
 		if err != nil {
@@ -42,9 +49,18 @@ func BenchmarkMetricsQuery(b *testing.B) {
 		req := MetricsRequest{Query: parsed, Start: uint64(start.UnixNano()), End: uint64(end.UnixNano()), Step: uint64(time.Minute)}
 		b.Run(bc.name, func(b *testing.B) {
 			for b.Loop() {
-				res, err := q.MetricsQueryRange(context.Background(), []string{querytest.Tenant}, req)
-				if err != nil || len(res.Series) != 4 {
-					b.Fatalf("%v: %d series", err, len(res.Series))
+				if !bc.whole {
+					res, err := q.MetricsQueryRange(ctx, []string{querytest.Tenant}, req)
+					if err != nil || len(res.Series) != 4 {
+						b.Fatalf("%v: %d series", err, len(res.Series))
+					}
+					continue
+				}
+				grid, _ := newStepGrid(req.Start, req.End, req.Step, false)
+				set := newSeriesSet(parsed, grid, 1000, 0)
+				s := traceScan{tenants: []string{querytest.Tenant}, tr: grid.timeRange(), query: parsed.Spans, columns: hitColumns(parsed.Spans), keys: hitKeys(parsed.Spans)}
+				if _, _, err := q.metricsOfWholeTraces(ctx, s, set); err != nil || len(set.result()) != 4 {
+					b.Fatal(err)
 				}
 			}
 		})

@@ -16,8 +16,9 @@ import (
 )
 
 // liveMetrics is the kind of live request that asks an owner for the
-// partial series of a span-local metrics query over its tail (see
-// localMetrics): only the series travel between queriers, never spans.
+// partial series of a metrics query over its tail, each trace judged on
+// its spans there (see tenantMetricsWhereStored): only the series travel
+// between queriers, never spans.
 const liveMetrics = "metrics"
 
 // metricsArgs are the arguments of a request for partial series.

@@ -16,37 +16,33 @@ import (
 	"github.com/spanlog/spanlog/schema"
 )
 
-// Counting where the spans are stored. A span-local query (see
-// traceql.Query.SpanLocal) selects a span whatever the rest of its
-// trace, so its spans can be counted where they are: each block scanned
-// for the columns the query reads, the live tail by its owners, which
-// send back partial series. Only a span stored twice could then count
-// twice, and only one of a trace that is in several places: in two
-// blocks (cut in the middle of the trace, or sent again), or in a block
-// and the live tail. So the sources list their traces first (the
-// blocks' summaries, the live tail's trace IDs), and the traces found in
-// more than one are left out of every source's count and read whole
-// instead, as a search reads them, each span once.
+// Counting where the spans are stored: each block scanned for the
+// columns the query reads, the live tail by its owners, which send back
+// partial series. Most traces are whole in one place: one block, or the
+// live tail. A trace in several places (in two blocks, cut in the middle
+// of the trace or sent again, or in a block and the live tail) could have
+// a span counted twice, or be judged on a part; so the places list their
+// traces first (the blocks' summaries, the live tail's trace IDs), and
+// the traces found in more than one are left out of every place's count
+// and read whole instead, as a search reads them, each span once. Every
+// other trace is judged where it is, whole: a query relating spans (&&,
+// >>, aggregates, trace-level fields) reads all its rows there; a
+// span-local one (see traceql.Query.SpanLocal) judges each span alone,
+// and reads the attribute lists only of the spans that pass the tests
+// of single columns.
 
-// localMetrics reports whether a metrics query can be counted where the
-// spans are stored.
-func localMetrics(m *traceql.MetricsQuery) bool {
-	if m.Func == traceql.MetricsCompare || !m.Spans.SpanLocal() {
-		return false
-	}
-	for _, f := range append(slices.Clone(m.By), m.Field) {
-		if f.Intrinsic == traceql.IntrinsicTraceRootName || f.Intrinsic == traceql.IntrinsicTraceRootService {
-			return false
-		}
-	}
-	return true
+// countedWhereStored reports whether a metrics query is counted where the
+// spans are stored; compare(), which reads every attribute, is counted
+// from whole traces.
+func countedWhereStored(m *traceql.MetricsQuery) bool {
+	return m.Func != traceql.MetricsCompare
 }
 
-// localTenantMetrics counts one tenant's spans where they are stored into
+// tenantMetricsWhereStored counts one tenant's spans where they are stored into
 // a new series set. It returns false, having counted nothing, when the
 // blocks changed while it counted (the live tail was trimmed into a new
 // block): the caller counts the tenant's spans from whole traces then.
-func (q *Querier) localTenantMetrics(ctx context.Context, s traceScan, tenant string, mq *traceql.MetricsQuery, args metricsArgs, grid stepGrid) (*seriesSet, scanned, SearchMetrics, bool, error) {
+func (q *Querier) tenantMetricsWhereStored(ctx context.Context, s traceScan, tenant string, mq *traceql.MetricsQuery, args metricsArgs, grid stepGrid) (*seriesSet, scanned, SearchMetrics, bool, error) {
 	var (
 		read      scanned
 		inspected SearchMetrics
@@ -150,16 +146,47 @@ func (q *Querier) localTenantMetrics(ctx context.Context, s traceScan, tenant st
 }
 
 // blockMetrics counts the spans of one block the query selects, but
-// those of the split traces, reading only the columns the query reads,
-// and the attribute lists only of the spans that pass the tests of
-// single columns.
+// those of the split traces, which the block holds whole: reading only
+// the columns the query reads and, for a span-local query, the attribute
+// lists only of the spans that pass the tests of single columns.
 func (q *Querier) blockMetrics(ctx context.Context, m *schema.BlockMeta, query *traceql.Query, split map[[16]byte]bool, mq *traceql.MetricsQuery, grid stepGrid, args metricsArgs) (*seriesSet, int64, error) {
 	r, release, err := q.readers.get(ctx, m)
 	if err != nil {
 		return nil, 0, fmt.Errorf("open block %s/%s: %w", m.Tenant, m.BlockID, err)
 	}
 	defer release()
-	opts := block.ScanOptions{Columns: hitColumns(query), AttributeKeys: hitKeys(query), Transient: true}
+	set := newSeriesSet(mq, grid, args.MaxSeries, args.Exemplars)
+	set.narrow(uint64(max(m.MinStart.UnixNano(), 0)), uint64(max(m.MaxEnd.UnixNano(), 0)))
+	opts := block.ScanOptions{Columns: hitColumns(query), AttributeKeys: hitKeys(query)}
+	var spans int64
+	if !query.SpanLocal() {
+		// Each trace whole: its rows are adjacent, in trace ID order.
+		var trace []schema.SpanRow
+		flush := func() {
+			if len(trace) > 0 {
+				set.observeTrace(trace)
+			}
+			trace = trace[:0]
+		}
+		err := r.Scan(ctx, opts, func(row *schema.SpanRow) error {
+			spans++
+			if len(trace) > 0 && trace[0].TraceID != row.TraceID {
+				flush()
+			}
+			if !split[row.TraceID] {
+				kept := *row // Scan reuses the row and its lists
+				kept.Attrs, kept.ResourceAttrs = slices.Clone(row.Attrs), slices.Clone(row.ResourceAttrs)
+				trace = append(trace, kept)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, 0, fmt.Errorf("scan block %s/%s: %w", m.Tenant, m.BlockID, err)
+		}
+		flush()
+		return set, spans, nil
+	}
+	opts.Transient = true
 	if f := newCandidateFilter(query); f != nil {
 		// Every span the query selects passes these (see
 		// traceql.Query.Conditions); Evaluate judges the rest.
@@ -169,10 +196,7 @@ func (q *Querier) blockMetrics(ctx context.Context, m *schema.BlockMeta, query *
 		opts.AttributeKeys = append(opts.AttributeKeys, f.keys...)
 		opts.Skip = f.rulesOut
 	}
-	set := newSeriesSet(mq, grid, args.MaxSeries, args.Exemplars)
-	set.narrow(uint64(max(m.MinStart.UnixNano(), 0)), uint64(max(m.MaxEnd.UnixNano(), 0)))
 	one := make([]schema.SpanRow, 1)
-	var spans int64
 	err = r.Scan(ctx, opts, func(row *schema.SpanRow) error {
 		spans++
 		if !split[row.TraceID] {

@@ -46,14 +46,12 @@ func (q *Querier) MetricsQueryInstant(ctx context.Context, tenants []string, req
 	return q.metricsQuery(ctx, tenants, req, true)
 }
 
-// metricsQuery counts the spans the query selects, each once. A query
-// that judges each span alone is counted where the spans are stored (see
-// localTenantMetrics). Any other is judged as a search judges it: each
-// trace with a span that passes the query's filter whole, once, over all
-// of its spans in the live tail and the blocks (see scanTraces), so that
-// a query relating spans (&&, >>, aggregates, trace-level fields) means
-// what it means in a search; of those traces, only the columns the query
-// reads are read.
+// metricsQuery counts the spans the query selects, each once, judging
+// each trace whole, as a search does, so that a query relating spans
+// (&&, >>, aggregates, trace-level fields) means what it means in a
+// search. It counts where the spans are stored (see
+// tenantMetricsWhereStored), but for compare(), which is counted from
+// whole traces read from the live tail and the blocks (see scanTraces).
 func (q *Querier) metricsQuery(ctx context.Context, tenants []string, req MetricsRequest, instant bool) (*MetricsResult, error) {
 	if req.Query == nil {
 		return nil, badRequest("a metrics query is required")
@@ -79,7 +77,7 @@ func (q *Querier) metricsQuery(ctx context.Context, tenants []string, req Metric
 		read      scanned
 		inspected SearchMetrics
 	)
-	if localMetrics(req.Query) {
+	if countedWhereStored(req.Query) {
 		read, inspected, err = q.metricsWhereStored(ctx, s, req, grid, set)
 	} else {
 		read, inspected, err = q.metricsOfWholeTraces(ctx, s, set)
@@ -113,10 +111,9 @@ func (q *Querier) metricsOfWholeTraces(ctx context.Context, s traceScan, set *se
 	return read, inspected, err
 }
 
-// metricsWhereStored counts into set the spans a span-local query
-// selects where they are stored (see localTenantMetrics), tenant by
-// tenant; a tenant whose blocks changed meanwhile is counted from whole
-// traces.
+// metricsWhereStored counts into set the spans the query selects where
+// they are stored (see tenantMetricsWhereStored), tenant by tenant; a
+// tenant whose blocks changed meanwhile is counted from whole traces.
 func (q *Querier) metricsWhereStored(ctx context.Context, s traceScan, req MetricsRequest, grid stepGrid, set *seriesSet) (scanned, SearchMetrics, error) {
 	var (
 		read      scanned
@@ -136,7 +133,7 @@ func (q *Querier) metricsWhereStored(ctx context.Context, s traceScan, req Metri
 		MaxSeries: set.maxSeries, Exemplars: set.exemplars,
 	}
 	for _, tenant := range s.tenants {
-		tset, tread, tinspected, ok, err := q.localTenantMetrics(ctx, s, tenant, req.Query, args, grid)
+		tset, tread, tinspected, ok, err := q.tenantMetricsWhereStored(ctx, s, tenant, req.Query, args, grid)
 		if err == nil && !ok {
 			q.logger.Debug("metrics: blocks changed while counting, counting from whole traces", "tenant", tenant)
 			tset = newSeriesSet(req.Query, grid, set.maxSeries, set.exemplars)

@@ -32,8 +32,9 @@ type metricsSpan struct {
 }
 
 // metricsFixture is a querier over two blocks and a live tail that hold
-// the spans of 80 traces: most traces are split among them, and some
-// spans are in two places at once, as a producer's retry leaves them.
+// the spans of 80 traces: about half whole in one of them, the others
+// split among them, with some spans in two places at once, as a
+// producer's retry leaves them.
 type metricsFixture struct {
 	q     *runningQuerier
 	qs    []*runningQuerier // q and the others sharing the live tail
@@ -67,10 +68,18 @@ func newMetricsFixtureOf(t *testing.T, n int) *metricsFixture {
 		}
 	}
 	// Each span goes to block 0, block 1 or the live tail; one in five
-	// also to a second place.
+	// also to a second place. Every other trace is whole in one place.
 	var places [3][]metricsSpan
+	whole := map[pcommon.TraceID]int{}
 	for _, sp := range spans {
 		p := rng.IntN(3)
+		if sp.trace[0]%2 == 0 {
+			if _, ok := whole[sp.trace]; !ok {
+				whole[sp.trace] = p
+			}
+			places[whole[sp.trace]] = append(places[whole[sp.trace]], sp)
+			continue
+		}
 		places[p] = append(places[p], sp)
 		if rng.IntN(5) == 0 {
 			again := (p + 1 + rng.IntN(2)) % 3
@@ -232,6 +241,24 @@ var metricsCases = []metricsCase{
 			})
 		},
 		series: func(metricsSpan) string { return `{__name__="count_over_time"}` }, value: count},
+	// Trace-level: the spans of traces whose root is op-1, and of traces
+	// of more than three spans.
+	{query: `{ rootName = "op-1" } | count_over_time()`,
+		keep: func(sp metricsSpan, all []metricsSpan) bool {
+			return slices.ContainsFunc(all, func(r metricsSpan) bool { return r.trace == sp.trace && r.parent == 0 && r.name == "op-1" })
+		},
+		series: func(metricsSpan) string { return `{__name__="count_over_time"}` }, value: count},
+	{query: `{ } | count() > 3 | count_over_time() by (resource.service.name)`,
+		keep: func(sp metricsSpan, all []metricsSpan) bool {
+			n := 0
+			for _, o := range all {
+				if o.trace == sp.trace {
+					n++
+				}
+			}
+			return n > 3
+		},
+		series: byService, value: count},
 }
 
 // wantSeries computes a case's series over [start, end] by step from the

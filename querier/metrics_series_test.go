@@ -68,30 +68,6 @@ func TestSeriesSetBound(t *testing.T) {
 	}
 }
 
-// Only the queries that select a span whatever the rest of its trace are
-// counted where the spans are stored.
-func TestLocalMetrics(t *testing.T) {
-	for q, want := range map[string]bool{
-		`{ } | rate()`: true,
-		`{ status = error } | count_over_time() by (resource.service.name, name)`: true,
-		`{ .a = 1 } || { .b = 2 } | histogram_over_time(duration)`:                true,
-		`{ .a = 1 } && { .b = 2 } | rate()`:                                       false,
-		`{ kind = server } > { } | rate()`:                                        false,
-		`{ } | count() > 1 | rate()`:                                              false,
-		`{ traceDuration > 1s } | rate()`:                                         false,
-		`{ } | rate() by (rootServiceName)`:                                       false,
-		`{ } | compare({ status = error })`:                                       false,
-	} {
-		m, err := traceql.ParseMetrics(q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := localMetrics(m); got != want {
-			t.Errorf("%s: counted where stored %v, want %v", q, got, want)
-		}
-	}
-}
-
 // A set narrowed to a block's times counts as a whole one does, and
 // widens for a span outside them.
 func TestSeriesSetNarrowed(t *testing.T) {
