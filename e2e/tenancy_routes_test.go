@@ -180,6 +180,28 @@ func readRoutes(addr string, a, b *tenantData) []readRoute {
 			return out
 		}
 	}
+	// TraceQL metrics over the last hour: the label values of the series.
+	metrics := func(route, q string) func(*testing.T, [][2]string) (int, []string) {
+		return jsonRoute(base+"/api/metrics/"+route+"?q="+url.QueryEscape(q), func(body []byte) ([]string, error) {
+			var res struct {
+				Series []struct {
+					Labels []struct {
+						Value struct {
+							StringValue string `json:"stringValue"`
+						} `json:"value"`
+					} `json:"labels"`
+				} `json:"series"`
+			}
+			err := json.Unmarshal(body, &res)
+			var out []string
+			for _, s := range res.Series {
+				for _, l := range s.Labels {
+					out = append(out, l.Value.StringValue)
+				}
+			}
+			return out, err
+		})
+	}
 	// Every trace of both tenants, and one that nobody wrote.
 	batchIDs := append(append(a.ids(), b.ids()...), randomTraceIDs(1)...)
 
@@ -212,6 +234,8 @@ func readRoutes(addr string, a, b *tenantData) []readRoute {
 		{"GET /api/v2/search/tag/.owner.team-a/values", valuesV2(".owner."+a.name, ""), onlyOf(a, "string:"+a.name)},
 		{"GET /api/v2/search/tag/resource.service.name/values?q=b's service", valuesV2("resource.service.name", fmt.Sprintf(`{ resource.service.name = %q }`, b.service())), onlyOf(b, "string:"+b.service())},
 		{"GET /api/v2/search/tag/resource.service.name/values?q=incomplete", valuesV2("resource.service.name", fmt.Sprintf(`{ span."owned.by.%s" = %q && resource.service.name = }`, a.name, a.name)), onlyOf(a, "string:"+a.service())},
+		{"GET /api/metrics/query by service", metrics("query", `{ } | count_over_time() by (resource.service.name)`), each(serviceOf)},
+		{"GET /api/metrics/query_range by a's attribute", metrics("query_range", fmt.Sprintf(`{ span."owned.by.%[1]s" = %[1]q } | rate() by (span."owned.by.%[1]s")`, a.name)), onlyOf(a, a.name)},
 		{"POST /api/batch/traces (JSON)", batchRoute(addr, batchIDs, "json"), allIDs},
 		{"GET /api/batch/traces (protobuf)", batchRoute(addr, batchIDs, "protobuf"), allIDs},
 	}

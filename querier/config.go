@@ -80,6 +80,10 @@ type Config struct {
 	// the block's traces it scans the columns a search reads instead. 0
 	// never scans. Default 8.
 	WholeScanShare int64 `yaml:"whole-scan-share" help:"A search scans a block for the traces it reads whole, rather than looking them up, when it wants more than one in this many of the block's traces (0: always look up)."`
+	// MetricsMaxSeries bounds the series of a TraceQL metrics query's
+	// answer (each holds a value per step): a query that makes more is
+	// refused with 422, naming this setting. Default 1000.
+	MetricsMaxSeries int `yaml:"metrics-max-series" help:"Most series a TraceQL metrics query may answer with; past it the query is refused (422)."`
 	// Blocklist tunes how the querier learns of blocks.
 	Blocklist blocklist.Config `yaml:"blocklist"`
 }
@@ -99,6 +103,7 @@ func DefaultConfig() Config {
 		StorageTimeout:        5 * time.Second,
 		PeerMaxResponseBytes:  128 << 20,
 		WholeScanShare:        8,
+		MetricsMaxSeries:      1000,
 		Blocklist:             blocklist.DefaultConfig(),
 	}
 }
@@ -130,6 +135,8 @@ func (c Config) Validate() error {
 		return errors.New("querier: peer max response bytes must be positive")
 	case c.WholeScanShare < 0:
 		return errors.New("querier: whole scan share must not be negative")
+	case c.MetricsMaxSeries <= 0:
+		return errors.New("querier: metrics max series must be positive")
 	}
 	return c.Blocklist.Validate()
 }

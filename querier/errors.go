@@ -32,6 +32,10 @@ var (
 	// records into blocks this querier cannot see yet; asking again
 	// shortly will help.
 	ErrBlocksBehind = live.ErrBlocksBehind
+	// ErrTooManySeries is returned for a metrics query whose answer has
+	// more series than querier.metrics-max-series; asking again will not
+	// help, a narrower filter or fewer by() fields will.
+	ErrTooManySeries = errors.New("too many series")
 	// ErrStopping is returned for blocks asked for, or done opening,
 	// after the querier stopped.
 	ErrStopping = errors.New("querier is stopping")

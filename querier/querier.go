@@ -151,7 +151,7 @@ func New(cfg Config, deps Deps) (*Querier, error) {
 // newDigesters returns the digester of each kind of live request but
 // spans: search and tags decide what to make of the spans a tail holds.
 func newDigesters() map[string]live.Digester {
-	return map[string]live.Digester{liveCandidates: digestCandidates, liveTags: digestTags}
+	return map[string]live.Digester{liveCandidates: digestCandidates, liveTags: digestTags, liveMetrics: digestMetrics}
 }
 
 // Ready reports whether the querier can answer: it has joined the log and

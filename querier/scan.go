@@ -24,6 +24,14 @@ type scanned struct {
 	partial                       Partial
 }
 
+// add adds what another scan read.
+func (s *scanned) add(o scanned) {
+	s.blocks += o.blocks
+	s.blockBytes += o.blockBytes
+	s.readBytes += o.readBytes
+	s.partial.Add(o.partial)
+}
+
 // Phase 2 reads whole traces in batches, most recent first, so that a
 // search with a limit reads little more than the traces it returns: the
 // first batch is the limit, which is all a query judged from its

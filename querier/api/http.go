@@ -151,7 +151,8 @@ func httpStatus(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, querier.ErrTooManyQueries):
 		return http.StatusTooManyRequests
-	case errors.Is(err, querier.ErrResponseTooLarge), errors.Is(err, querier.ErrPeerResponseTooLarge):
+	case errors.Is(err, querier.ErrResponseTooLarge), errors.Is(err, querier.ErrPeerResponseTooLarge),
+		errors.Is(err, querier.ErrTooManySeries):
 		// As Mimir answers a query over a limit: the request is well
 		// formed, and repeating it will not help.
 		return http.StatusUnprocessableEntity

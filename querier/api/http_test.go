@@ -30,6 +30,8 @@ var queryRoutes = []struct{ method, target, body string }{
 	{"GET", "/api/v2/search/tag/resource.service.name/values", ""},
 	{"GET", "/api/batch/traces?ids=abc", ""},
 	{"POST", "/api/batch/traces", `{"ids": ["abc"]}`},
+	{"GET", "/api/metrics/query_range?q=%7B%7D%7Crate()", ""},
+	{"GET", "/api/metrics/query?q=%7B%7D%7Crate()", ""},
 }
 
 // Every query route reads the tenant the same way, before anything else: a
@@ -138,6 +140,8 @@ func TestQueriesOverTheBoundsAreRefused(t *testing.T) {
 			"/api/v2/search/tags",
 			"/api/search/tag/service.name/values",
 			"/api/v2/search/tag/resource.service.name/values",
+			"/api/metrics/query_range",
+			"/api/metrics/query",
 		} {
 			t.Run(tc.name+" "+path, func(t *testing.T) {
 				req := httptest.NewRequest("GET", path+"?q="+url.QueryEscape(tc.q), nil)
@@ -221,6 +225,7 @@ func TestHTTPStatus(t *testing.T) {
 		{querier.ErrTooManyQueries, http.StatusTooManyRequests},
 		{querier.ErrResponseTooLarge, http.StatusUnprocessableEntity},
 		{querier.ErrPeerResponseTooLarge, http.StatusUnprocessableEntity},
+		{querier.ErrTooManySeries, http.StatusUnprocessableEntity},
 		{errNotFound, http.StatusNotFound},
 		{ErrQueryTimeout, http.StatusGatewayTimeout},
 		{context.DeadlineExceeded, http.StatusGatewayTimeout},

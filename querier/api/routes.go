@@ -19,6 +19,8 @@ func (a *API) RegisterRoutes(mux *http.ServeMux) {
 		{"GET /api/v2/search/tags", "search_tags_v2", a.handleTagNamesV2},
 		{"GET /api/search/tag/{tag}/values", "search_tag_values", a.handleTagValues},
 		{"GET /api/v2/search/tag/{tag}/values", "search_tag_values_v2", a.handleTagValuesV2},
+		{"GET /api/metrics/query_range", "metrics_query_range", a.handleMetricsQueryRange},
+		{"GET /api/metrics/query", "metrics_query", a.handleMetricsQueryInstant},
 		{"POST /api/batch/traces", "batch_traces", a.handleBatchTraces},
 		{"GET /api/batch/traces", "batch_traces", a.handleBatchTraces},
 	} {

@@ -152,16 +152,8 @@ func tagsToTraceQL(tags string) (string, error) {
 // searchResponseJSON renders it.
 func searchResponse(res *querier.SearchResult, spss int) *tempopb.SearchResponse {
 	out := &tempopb.SearchResponse{
-		Traces: make([]*tempopb.TraceSearchMetadata, 0, len(res.Traces)),
-		Metrics: &tempopb.SearchMetrics{
-			InspectedTraces: uint32(res.Metrics.InspectedTraces),
-			InspectedBytes:  uint64(res.Metrics.InspectedBytes),
-			InspectedSpans:  uint64(res.Metrics.InspectedSpans),
-			TotalBlocks:     uint32(res.Metrics.TotalBlocks),
-			TotalBlockBytes: uint64(res.Metrics.TotalBlockBytes),
-			CompletedJobs:   uint32(res.Metrics.TotalBlocks + 1), // the blocks and the live tail
-			TotalJobs:       uint32(res.Metrics.TotalBlocks + 1),
-		},
+		Traces:  make([]*tempopb.TraceSearchMetadata, 0, len(res.Traces)),
+		Metrics: searchMetrics(res.Metrics),
 	}
 	if res.Partial.IsPartial() {
 		out.Status, out.Message = tempopb.PartialStatus_PARTIAL, res.Partial.Message()
@@ -191,6 +183,19 @@ func searchResponse(res *querier.SearchResult, spss int) *tempopb.SearchResponse
 		})
 	}
 	return out
+}
+
+// searchMetrics returns what a query read as Tempo's metrics of it.
+func searchMetrics(m querier.SearchMetrics) *tempopb.SearchMetrics {
+	return &tempopb.SearchMetrics{
+		InspectedTraces: uint32(m.InspectedTraces),
+		InspectedBytes:  uint64(m.InspectedBytes),
+		InspectedSpans:  uint64(m.InspectedSpans),
+		TotalBlocks:     uint32(m.TotalBlocks),
+		TotalBlockBytes: uint64(m.TotalBlockBytes),
+		CompletedJobs:   uint32(m.TotalBlocks + 1), // the blocks and the live tail
+		TotalJobs:       uint32(m.TotalBlocks + 1),
+	}
 }
 
 // spanSet returns one spanset of a hit with at most spss of its spans;
@@ -288,20 +293,24 @@ type (
 	}
 )
 
+// searchMetricsOfJSON renders a query's metrics in Tempo's JSON.
+func searchMetricsOfJSON(m *tempopb.SearchMetrics) searchMetricsJSON {
+	return searchMetricsJSON{
+		InspectedTraces: m.GetInspectedTraces(),
+		InspectedBytes:  strconv.FormatUint(m.GetInspectedBytes(), 10),
+		InspectedSpans:  strconv.FormatUint(m.GetInspectedSpans(), 10),
+		TotalBlocks:     m.GetTotalBlocks(),
+		TotalBlockBytes: strconv.FormatUint(m.GetTotalBlockBytes(), 10),
+		CompletedJobs:   m.GetCompletedJobs(),
+		TotalJobs:       m.GetTotalJobs(),
+	}
+}
+
 // searchResponseJSON renders a search response in Tempo's JSON.
 func searchResponseJSON(res *tempopb.SearchResponse) searchResponseBody {
-	m := res.GetMetrics()
 	out := searchResponseBody{
-		Traces: make([]traceSearchMetadata, 0, len(res.Traces)),
-		Metrics: searchMetricsJSON{
-			InspectedTraces: m.GetInspectedTraces(),
-			InspectedBytes:  strconv.FormatUint(m.GetInspectedBytes(), 10),
-			InspectedSpans:  strconv.FormatUint(m.GetInspectedSpans(), 10),
-			TotalBlocks:     m.GetTotalBlocks(),
-			TotalBlockBytes: strconv.FormatUint(m.GetTotalBlockBytes(), 10),
-			CompletedJobs:   m.GetCompletedJobs(),
-			TotalJobs:       m.GetTotalJobs(),
-		},
+		Traces:  make([]traceSearchMetadata, 0, len(res.Traces)),
+		Metrics: searchMetricsOfJSON(res.GetMetrics()),
 		Message: res.Message,
 	}
 	if res.Status != tempopb.PartialStatus_COMPLETE {

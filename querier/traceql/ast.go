@@ -148,9 +148,15 @@ type comparison struct {
 	id []byte
 }
 
+// staticExpr is true or false alone: every span or none.
+type staticExpr struct {
+	v bool
+}
+
 func (l *logicalExpr) depth() int { return l.levels }
 func (n *notExpr) depth() int     { return n.levels }
 func (*comparison) depth() int    { return 1 }
+func (*staticExpr) depth() int    { return 1 }
 
 // Hint is a query hint, name=value in with(...) at the end of a query. A
 // hint tunes how a query runs, never what it answers, so spanlog accepts

@@ -24,6 +24,8 @@ func matches(e expr, row *schema.SpanRow, t *traceInfo) bool {
 		return matches(e.lhs, row, t) || matches(e.rhs, row, t)
 	case *notExpr:
 		return !matches(e.x, row, t)
+	case *staticExpr:
+		return e.v
 	}
 	return false
 }

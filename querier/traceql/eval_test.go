@@ -134,6 +134,11 @@ func TestEvaluate(t *testing.T) {
 		{`{ span:childCount = 1 && kind = server }`, []string{"query"}},
 		{`{ nestedSetLeft = 1 && nestedSetRight = 10 && nestedSetParent = -1 }`, []string{"GET /"}},
 		{`{ span:nestedSetParent = 1 }`, []string{"call-db", "get"}},
+		// true and false alone: every span, none.
+		{`{ true }`, all},
+		{`{ false }`, nil},
+		{`{ nestedSetParent < 0 && true }`, []string{"GET /"}},
+		{`{ false || name = "get" }`, []string{"get"}},
 		{`{ nestedSetLeft > 2 && nestedSetRight < 7 }`, []string{"query", "disk"}},
 		{`{ nestedSetLeft = 8 && nestedSetRight = 9 && nestedSetParent = 1 }`, []string{"get"}},
 		{`{ } | max(span:childCount) = 2 | sum(span:childCount) = 4`, all},

@@ -46,6 +46,11 @@ func (p *parser) condition(x parsed, operand bool) (expr, error) {
 	if f, ok := x.value.(*fieldRef); ok && operand && f.field.Intrinsic == IntrinsicNone {
 		return &comparison{field: f.field, op: OpEqual, lit: BoolValue(true)}, nil
 	}
+	if l, ok := x.value.(*literal); ok && l.v.typ == TypeBool {
+		// true or false alone, as Traces Drilldown writes a filter
+		// with no conditions: { nestedSetParent < 0 && true }.
+		return &staticExpr{v: l.v.n != 0}, nil
+	}
 	return nil, p.expected("a comparison operator such as = or >")
 }
 

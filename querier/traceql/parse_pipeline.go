@@ -21,6 +21,9 @@ func (p *parser) parseStage() (stage, error) {
 	}
 	name, pos := p.tok.text, p.tok.pos
 	fn, isAggregate := aggregateFuncs[name]
+	if _, ok := metricsFuncByName(name); ok {
+		return nil, p.metricsCall(pos, name)
+	}
 	if !isAggregate && name != "select" && name != "by" && name != "coalesce" {
 		if p.atCall() {
 			return nil, p.unsupported(pos, fmt.Sprintf("%q", name+"()"))

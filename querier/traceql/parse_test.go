@@ -24,6 +24,9 @@ func TestParseCanonical(t *testing.T) {
 		{`{ .a = "q\"b\\s\n\t" }`, `{ .a = "q\"b\\s\n\t" }`},
 		{`{ .a != nil }`, `{ .a != nil }`},
 		{`{ .a = nil && nil = span:parentID && nil != resource.x }`, `{ .a = nil && span:parentID = nil && resource.x != nil }`},
+		{`{ true }`, `{ true }`},
+		{`{nestedSetParent<0 && true && status!=error}`, `{ span:nestedSetParent < 0 && true && span:status != error }`},
+		{`{ false || .a = 1 }`, `{ false || .a = 1 }`},
 		{`{ 500 <= span.x }`, `{ span.x >= 500 }`},
 		{`{ "x" = name }`, `{ span:name = "x" }`},
 		// Durations, written canonically in their largest exact unit.
@@ -201,8 +204,8 @@ func TestParseErrors(t *testing.T) {
 		{`{ } | select(true )`, 13, `parse error at 1:14: expected an attribute or an intrinsic, such as span.x or duration but found "true"`},
 		{`{ } | foo`, 6, `parse error at 1:7: unknown pipeline stage "foo"`},
 		// Outside the subset.
-		{"{ .a = 1 }\n| rate()", 13, `parse error at 2:3: "rate()" is not supported`},
-		{`{ .a = 1 } | count_over_time() by (.x)`, 13, `parse error at 1:14: "count_over_time()" is not supported`},
+		{"{ .a = 1 }\n| rate()", 13, `parse error at 2:3: rate() makes a metrics query, which /api/metrics/query_range answers, not a search`},
+		{`{ .a = 1 } | count_over_time() by (.x)`, 13, `parse error at 1:14: count_over_time() makes a metrics query, which /api/metrics/query_range answers, not a search`},
 		{`{ } | by()`, 9, `parse error at 1:10: expected an attribute or an intrinsic, such as span.x or duration but found ")"`},
 		{`{ } | by(.a, .b)`, 11, `parse error at 1:12: expected ")" but found ","`},
 		{`{ } | coalesce(.a)`, 15, `parse error at 1:16: expected ")" but found "."`},

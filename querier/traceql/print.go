@@ -1,6 +1,9 @@
 package traceql
 
-import "strings"
+import (
+	"strconv"
+	"strings"
+)
 
 // String renders the query in canonical form: intrinsics scoped, one space
 // around operators, parentheses only where precedence needs them. Parsing
@@ -120,6 +123,8 @@ func writeExpr(b *strings.Builder, e expr) {
 		writeExprOperand(b, e.x, true)
 	case *comparison:
 		b.WriteString(e.String())
+	case *staticExpr:
+		b.WriteString(strconv.FormatBool(e.v))
 	case *valueComparison:
 		writeValue(b, e.lhs)
 		b.WriteString(" " + e.op.String() + " ")
