@@ -25,13 +25,14 @@ var (
 
 // tempoVersion is the version of Grafana Tempo whose query API spanlog
 // serves, which /api/status/buildinfo reports: Grafana's Tempo data
-// source reads it as semver to pick what it asks for. From 2.2.0 it
-// streams searches over gRPC, which spanlog serves on the query port;
-// from 2.7.0 it streams TraceQL metrics too, which it does not serve yet.
-// (The tags and tag values v2 routes it tries first at any version.)
+// source reads it as semver to pick what it asks for: from 2.2.0 it
+// streams searches over gRPC, from 2.7.0 TraceQL metrics too, both of
+// which spanlog serves on the query port; no later version gates
+// anything. (The tags and tag values v2 routes it tries first at any
+// version.)
 // spanlog's own version is in its log when it starts: the data source
 // decodes this object strictly, Tempo's fields only.
-const tempoVersion = "2.2.0"
+const tempoVersion = "2.7.0"
 
 // maxProfileSeconds bounds the seconds a profile request may ask for.
 const maxProfileSeconds = 120

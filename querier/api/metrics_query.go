@@ -1,15 +1,19 @@
 package api
 
 import (
+	"context"
 	"encoding/hex"
-	"encoding/json"
 	"math"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
+	common "go.opentelemetry.io/proto/otlp/common/v1"
+
 	"github.com/spanlog/spanlog/querier"
+	"github.com/spanlog/spanlog/querier/grpcapi/tempopb"
 	"github.com/spanlog/spanlog/querier/traceql"
 )
 
@@ -27,48 +31,96 @@ const (
 // handleMetricsQueryRange answers GET /api/metrics/query_range with
 // Tempo's QueryRangeResponse.
 func (a *API) handleMetricsQueryRange(w http.ResponseWriter, r *http.Request) error {
-	return a.handleMetrics(w, r, false)
+	tenants, err := a.readTenants(r)
+	if err != nil {
+		return err
+	}
+	res, err := a.MetricsQueryRange(r.Context(), tenants, r.URL.Query())
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, a.q.ResponseLimit(tenants), rangeResponseJSON(res))
 }
 
 // handleMetricsQueryInstant answers GET /api/metrics/query with Tempo's
 // QueryInstantResponse: one value per series over the whole range.
 func (a *API) handleMetricsQueryInstant(w http.ResponseWriter, r *http.Request) error {
-	return a.handleMetrics(w, r, true)
-}
-
-func (a *API) handleMetrics(w http.ResponseWriter, r *http.Request, instant bool) error {
 	tenants, err := a.readTenants(r)
 	if err != nil {
 		return err
 	}
-	req, err := parseMetricsRequest(r, time.Now(), instant)
+	res, err := a.MetricsQueryInstant(r.Context(), tenants, r.URL.Query())
 	if err != nil {
 		return err
+	}
+	return writeJSON(w, a.q.ResponseLimit(tenants), instantResponseJSON(res))
+}
+
+// MetricsQueryRange answers the TraceQL metrics query of params (those
+// of GET /api/metrics/query_range) over tenants, as Tempo's message,
+// which every protocol sends: in protobuf as it is, in JSON as
+// rangeResponseJSON renders it.
+func (a *API) MetricsQueryRange(ctx context.Context, tenants []string, params url.Values) (*tempopb.QueryRangeResponse, error) {
+	res, err := a.metricsQuery(ctx, tenants, params, false)
+	if err != nil {
+		return nil, err
+	}
+	out := &tempopb.QueryRangeResponse{Series: make([]*tempopb.TimeSeries, 0, len(res.Series)), Metrics: searchMetrics(res.Metrics)}
+	if res.Partial.IsPartial() {
+		out.Status, out.Message = tempopb.PartialStatus_PARTIAL, res.Partial.Message()
+	}
+	for i := range res.Series {
+		s := &res.Series[i]
+		ts := &tempopb.TimeSeries{Labels: seriesLabels(s.Labels), PromLabels: s.PromLabels(), Samples: make([]*tempopb.Sample, 0, len(s.Samples))}
+		for _, smp := range s.Samples {
+			ts.Samples = append(ts.Samples, &tempopb.Sample{TimestampMs: smp.TimestampMs, Value: smp.Value})
+		}
+		for _, e := range s.Exemplars {
+			ts.Exemplars = append(ts.Exemplars, &tempopb.Exemplar{
+				Labels: []*common.KeyValue{
+					stringLabel("trace:id", hex.EncodeToString(e.TraceID[:])),
+					stringLabel("span:id", hex.EncodeToString(e.SpanID[:])),
+				},
+				Value:       e.Value,
+				TimestampMs: e.TimestampMs,
+			})
+		}
+		out.Series = append(out.Series, ts)
+	}
+	return out, nil
+}
+
+// MetricsQueryInstant answers the TraceQL metrics query of params (those
+// of GET /api/metrics/query) over tenants, as Tempo's message.
+func (a *API) MetricsQueryInstant(ctx context.Context, tenants []string, params url.Values) (*tempopb.QueryInstantResponse, error) {
+	res, err := a.metricsQuery(ctx, tenants, params, true)
+	if err != nil {
+		return nil, err
+	}
+	out := &tempopb.QueryInstantResponse{Series: make([]*tempopb.InstantSeries, 0, len(res.Series)), Metrics: searchMetrics(res.Metrics)}
+	if res.Partial.IsPartial() {
+		out.Status, out.Message = tempopb.PartialStatus_PARTIAL, res.Partial.Message()
+	}
+	for i := range res.Series {
+		s := &res.Series[i]
+		out.Series = append(out.Series, &tempopb.InstantSeries{Labels: seriesLabels(s.Labels), Value: s.Samples[0].Value, PromLabels: s.PromLabels()})
+	}
+	return out, nil
+}
+
+func (a *API) metricsQuery(ctx context.Context, tenants []string, params url.Values, instant bool) (*querier.MetricsResult, error) {
+	req, err := parseMetricsRequest(params, time.Now(), instant)
+	if err != nil {
+		return nil, err
 	}
 	tr := querier.TimeRange{Start: time.Unix(0, int64(req.Start)), End: time.Unix(0, int64(req.End))}
 	if _, err := a.q.SearchWindow(tenants, tr); err != nil {
-		return err
+		return nil, err
 	}
-	var res *querier.MetricsResult
 	if instant {
-		res, err = a.q.MetricsQueryInstant(r.Context(), tenants, req)
-	} else {
-		res, err = a.q.MetricsQueryRange(r.Context(), tenants, req)
+		return a.q.MetricsQueryInstant(ctx, tenants, req)
 	}
-	if err != nil {
-		return err
-	}
-	var out any
-	if instant {
-		out = instantResponseJSON(res)
-	} else {
-		out = rangeResponseJSON(res)
-	}
-	body, err := json.Marshal(out)
-	if err != nil {
-		return err
-	}
-	return write(w, a.q.ResponseLimit(tenants), mediaJSON, body)
+	return a.q.MetricsQueryRange(ctx, tenants, req)
 }
 
 // parseMetricsRequest reads q, start, end, since, step and exemplars as
@@ -76,8 +128,7 @@ func (a *API) handleMetrics(w http.ResponseWriter, r *http.Request, instant bool
 // nanoseconds, told apart by size) or RFC 3339; since a duration before
 // now when start is not given; step a duration or seconds, by default
 // about 240 steps over the range.
-func parseMetricsRequest(r *http.Request, now time.Time, instant bool) (querier.MetricsRequest, error) {
-	params := r.URL.Query()
+func parseMetricsRequest(params url.Values, now time.Time, instant bool) (querier.MetricsRequest, error) {
 	var req querier.MetricsRequest
 	text := params.Get("q")
 	if strings.TrimSpace(text) == "" {
@@ -197,72 +248,63 @@ type (
 	}
 )
 
-func metricsJSON(m querier.SearchMetrics) searchMetricsJSON {
-	return searchMetricsOfJSON(searchMetrics(m))
-}
-
-func rangeResponseJSON(res *querier.MetricsResult) rangeResponse {
-	out := rangeResponse{Series: make([]rangeSeriesJSON, 0, len(res.Series)), Metrics: metricsJSON(res.Metrics)}
-	if res.Partial.IsPartial() {
-		out.Status, out.Message = "PARTIAL", res.Partial.Message()
+func rangeResponseJSON(res *tempopb.QueryRangeResponse) rangeResponse {
+	out := rangeResponse{Series: make([]rangeSeriesJSON, 0, len(res.Series)), Metrics: searchMetricsOfJSON(res.Metrics), Message: res.Message}
+	if res.Status != tempopb.PartialStatus_COMPLETE {
+		out.Status = res.Status.String()
 	}
-	for i := range res.Series {
-		s := &res.Series[i]
-		js := rangeSeriesJSON{Labels: labelsJSON(s.Labels), PromLabels: s.PromLabels(), Samples: make([]sampleJSON, 0, len(s.Samples))}
+	for _, s := range res.Series {
+		js := rangeSeriesJSON{Labels: keyValuesJSON(s.Labels), PromLabels: s.PromLabels, Samples: make([]sampleJSON, 0, len(s.Samples))}
 		for _, smp := range s.Samples {
 			js.Samples = append(js.Samples, sampleJSON{TimestampMs: strconv.FormatInt(smp.TimestampMs, 10), Value: smp.Value})
 		}
 		for _, e := range s.Exemplars {
-			js.Exemplars = append(js.Exemplars, exemplarJSON{
-				Labels: []keyValueJSON{
-					{Key: "trace:id", Value: map[string]any{"stringValue": hex.EncodeToString(e.TraceID[:])}},
-					{Key: "span:id", Value: map[string]any{"stringValue": hex.EncodeToString(e.SpanID[:])}},
-				},
-				Value:       e.Value,
-				TimestampMs: strconv.FormatInt(e.TimestampMs, 10),
-			})
+			js.Exemplars = append(js.Exemplars, exemplarJSON{Labels: keyValuesJSON(e.Labels), Value: e.Value, TimestampMs: strconv.FormatInt(e.TimestampMs, 10)})
 		}
 		out.Series = append(out.Series, js)
 	}
 	return out
 }
 
-func instantResponseJSON(res *querier.MetricsResult) instantResponse {
-	out := instantResponse{Series: make([]instantSeriesJSON, 0, len(res.Series)), Metrics: metricsJSON(res.Metrics)}
-	if res.Partial.IsPartial() {
-		out.Status, out.Message = "PARTIAL", res.Partial.Message()
+func instantResponseJSON(res *tempopb.QueryInstantResponse) instantResponse {
+	out := instantResponse{Series: make([]instantSeriesJSON, 0, len(res.Series)), Metrics: searchMetricsOfJSON(res.Metrics), Message: res.Message}
+	if res.Status != tempopb.PartialStatus_COMPLETE {
+		out.Status = res.Status.String()
 	}
-	for i := range res.Series {
-		s := &res.Series[i]
-		out.Series = append(out.Series, instantSeriesJSON{Labels: labelsJSON(s.Labels), Value: s.Samples[0].Value, PromLabels: s.PromLabels()})
+	for _, s := range res.Series {
+		out.Series = append(out.Series, instantSeriesJSON{Labels: keyValuesJSON(s.Labels), Value: s.Value, PromLabels: s.PromLabels})
 	}
 	return out
 }
 
-// labelsJSON renders series labels as Tempo does: strings, numbers and
-// booleans as themselves, durations, statuses and kinds as strings, nil
-// as the string "nil".
-func labelsJSON(labels []querier.MetricsLabel) []keyValueJSON {
-	out := make([]keyValueJSON, 0, len(labels))
+// seriesLabels returns series labels as Tempo has them: strings, numbers
+// and booleans as themselves, durations, statuses and kinds as strings,
+// nil as the string "nil".
+func seriesLabels(labels []querier.MetricsLabel) []*common.KeyValue {
+	out := make([]*common.KeyValue, 0, len(labels))
 	for _, l := range labels {
-		var v map[string]any
+		v := &common.AnyValue{}
 		switch l.Value.Type() {
 		case traceql.TypeString:
-			v = map[string]any{"stringValue": l.Value.Str()}
+			v.Value = &common.AnyValue_StringValue{StringValue: l.Value.Str()}
 		case traceql.TypeInt:
-			v = map[string]any{"intValue": strconv.FormatInt(l.Value.Int(), 10)}
+			v.Value = &common.AnyValue_IntValue{IntValue: l.Value.Int()}
 		case traceql.TypeFloat:
-			v = map[string]any{"doubleValue": l.Value.Float()}
+			v.Value = &common.AnyValue_DoubleValue{DoubleValue: l.Value.Float()}
 		case traceql.TypeBool:
-			v = map[string]any{"boolValue": l.Value.Bool()}
+			v.Value = &common.AnyValue_BoolValue{BoolValue: l.Value.Bool()}
 		case traceql.TypeDuration:
-			v = map[string]any{"stringValue": l.Value.Duration().String()}
+			v.Value = &common.AnyValue_StringValue{StringValue: l.Value.Duration().String()}
 		case traceql.TypeNil:
-			v = map[string]any{"stringValue": "nil"}
+			v.Value = &common.AnyValue_StringValue{StringValue: "nil"}
 		default: // statuses and kinds by name
-			v = map[string]any{"stringValue": l.Value.String()}
+			v.Value = &common.AnyValue_StringValue{StringValue: l.Value.String()}
 		}
-		out = append(out, keyValueJSON{Key: l.Key, Value: v})
+		out = append(out, &common.KeyValue{Key: l.Key, Value: v})
 	}
 	return out
+}
+
+func stringLabel(key, value string) *common.KeyValue {
+	return &common.KeyValue{Key: key, Value: &common.AnyValue{Value: &common.AnyValue_StringValue{StringValue: value}}}
 }

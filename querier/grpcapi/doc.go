@@ -1,7 +1,7 @@
 // Package grpcapi serves Grafana Tempo's gRPC query API, the
 // StreamingQuerier service of package tempopb, from the same queries as
-// the HTTP API of package api: Grafana and tempo-cli stream searches and
-// tag lookups over it, on the query port (cmd/spanlog routes gRPC requests
+// the HTTP API of package api: Grafana and tempo-cli stream searches, tag
+// lookups and TraceQL metrics over it, on the query port (cmd/spanlog routes gRPC requests
 // there to it).
 //
 // It holds no query logic and no request rules: each method turns its

@@ -21,8 +21,7 @@ import (
 	"github.com/spanlog/spanlog/tenant"
 )
 
-// Server serves tempopb.StreamingQuerier. The methods it does not define
-// yet answer codes.Unimplemented, as the embedded server does.
+// Server serves tempopb.StreamingQuerier.
 type Server struct {
 	tempopb.UnimplementedStreamingQuerierServer
 	api  *api.API
@@ -158,6 +157,46 @@ func (s *Server) SearchTagValuesV2(req *tempopb.SearchTagValuesRequest, stream g
 		}
 		return out.send(res)
 	})
+}
+
+// MetricsQueryRange sends the answer of GET /api/metrics/query_range.
+func (s *Server) MetricsQueryRange(req *tempopb.QueryRangeRequest, stream grpc.ServerStreamingServer[tempopb.QueryRangeResponse]) error {
+	return serve(s, stream, "grpc_metrics_query_range", func(ctx context.Context, tenants []string, out sender[tempopb.QueryRangeResponse]) error {
+		params := metricsParams(req.Query, req.Start, req.End)
+		if req.Step != 0 {
+			params.Set("step", time.Duration(req.Step).String())
+		}
+		setUint(params, "exemplars", req.Exemplars)
+		res, err := s.api.MetricsQueryRange(ctx, tenants, params)
+		if err != nil {
+			return err
+		}
+		return out.send(res)
+	})
+}
+
+// MetricsQueryInstant sends the answer of GET /api/metrics/query.
+func (s *Server) MetricsQueryInstant(req *tempopb.QueryInstantRequest, stream grpc.ServerStreamingServer[tempopb.QueryInstantResponse]) error {
+	return serve(s, stream, "grpc_metrics_query_instant", func(ctx context.Context, tenants []string, out sender[tempopb.QueryInstantResponse]) error {
+		res, err := s.api.MetricsQueryInstant(ctx, tenants, metricsParams(req.Query, req.Start, req.End))
+		if err != nil {
+			return err
+		}
+		return out.send(res)
+	})
+}
+
+// metricsParams returns the parameters of the metrics routes that a
+// request's query and times (unix nanoseconds; 0 is absent) mean.
+func metricsParams(query string, start, end uint64) url.Values {
+	params := url.Values{}
+	setIf(params, "q", query)
+	for name, ns := range map[string]uint64{"start": start, "end": end} {
+		if ns != 0 {
+			params.Set(name, strconv.FormatUint(ns, 10))
+		}
+	}
+	return params
 }
 
 // searchParams returns the parameters of GET /api/search that req means,

@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -343,8 +345,79 @@ func TestTagLookups(t *testing.T) {
 	if _, err := collect(f.client.SearchTagsV2(ctx, &tempopb.SearchTagsRequest{Scope: "nowhere"})); status.Code(err) != codes.InvalidArgument {
 		t.Errorf("v2 tags of an unknown scope: %v, want InvalidArgument", err)
 	}
-	if _, err := collect(f.client.MetricsQueryRange(ctx, &tempopb.QueryRangeRequest{Query: "{} | rate()"})); status.Code(err) != codes.Unimplemented {
-		t.Errorf("metrics query range: %v, want Unimplemented", err)
+}
+
+// TraceQL metrics over gRPC count every span of the live tail and the
+// blocks once, and answer what the HTTP routes answer.
+func TestMetricsQueries(t *testing.T) {
+	f, data := startDataSet(t)
+	ctx := asTenant(context.Background(), "t1")
+	want := map[string]float64{} // spans of t1 per value of n
+	total := 0.0
+	for _, tt := range data {
+		if tt.tenant != "t1" {
+			continue
+		}
+		for _, n := range tt.numbers {
+			want[fmt.Sprintf("{span.n=\"%d\"}", n)]++
+			total++
+		}
+	}
+	start, end := querytest.Base.Add(-time.Minute), querytest.Base.Add(time.Hour)
+	const query = "{ } | count_over_time() by (span.n)"
+	res, err := collect(f.client.MetricsQueryRange(ctx, &tempopb.QueryRangeRequest{
+		Query: query, Start: uint64(start.UnixNano()), End: uint64(end.UnixNano()), Step: uint64(10 * time.Minute),
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, s := range res.Series {
+		for _, smp := range s.Samples {
+			got[s.PromLabels] += smp.Value
+		}
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("spans counted per n: %v, want %v", got, want)
+	}
+	params := url.Values{"q": {query}, "start": {fmt.Sprint(start.UnixNano())}, "end": {fmt.Sprint(end.UnixNano())}, "step": {"10m"}}
+	var fromHTTP tempopb.QueryRangeResponse
+	getJSON(t, f, "/api/metrics/query_range?"+params.Encode(), &fromHTTP)
+	if !proto.Equal(&fromHTTP, res) {
+		t.Errorf("gRPC answer\n%v\nHTTP answer\n%v", res, &fromHTTP)
+	}
+
+	instant, err := collect(f.client.MetricsQueryInstant(ctx, &tempopb.QueryInstantRequest{
+		Query: "{ } | count_over_time()", Start: uint64(start.UnixNano()), End: uint64(end.UnixNano()),
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(instant.Series) != 1 || instant.Series[0].Value != total {
+		t.Errorf("instant count: %v, want one series of %v", instant.Series, total)
+	}
+	if _, err := collect(f.client.MetricsQueryRange(ctx, &tempopb.QueryRangeRequest{Query: "{ }"})); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("a search as a metrics query: %v, want InvalidArgument", err)
+	}
+}
+
+// getJSON decodes the answer of t1's GET of target on f's HTTP API as
+// Tempo's clients decode it.
+func getJSON(t *testing.T, f *fixture, target string, into proto.Message) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", f.url+target, nil)
+	req.Header.Set("X-Scope-OrgID", "t1")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("HTTP %d %s", resp.StatusCode, body)
+	}
+	if err := protojson.Unmarshal(body, into); err != nil {
+		t.Fatalf("decode %s: %v", body, err)
 	}
 }
 
