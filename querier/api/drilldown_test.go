@@ -3,9 +3,11 @@ package api
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -161,6 +163,78 @@ func TestTracesDrilldownRequests(t *testing.T) {
 		}
 		if !strings.Contains(r.view, "comparison") && len(got) != len(r.want) {
 			t.Errorf("%s: %s: series %v, want %v", r.view, query, got, r.want)
+		}
+	}
+}
+
+// The searches of Traces Drilldown's structure tab, as it builds them
+// (limit 200, spss 20): each trace's root, and with the errors view the
+// failed spans under a failed root, with the nested-set numbers it draws
+// the tree from.
+func TestTracesDrilldownStructureSearches(t *testing.T) {
+	mux := drilldownServer(t)
+	const sel = ` | select(status, resource.service.name, name, nestedSetParent, nestedSetLeft, nestedSetRight)`
+	for _, tc := range []struct {
+		view, query string
+		// want maps trace IDs to the IDs of their spans in the answer.
+		want map[string][]string
+	}{
+		{"rate", `({nestedSetParent<0 && true } &>> { kind = server }) || ({nestedSetParent<0 && true })` + sel, func() map[string][]string {
+			m := map[string][]string{}
+			for i := range 12 {
+				m[pcommon.TraceID{0xdd, byte(i + 1)}.String()] = []string{"0000000000000001"}
+			}
+			return m
+		}()},
+		// Roots 0, 4 and 8 failed; of those, only trace 0's first client span.
+		{"errors", `({nestedSetParent<0 && true && status = error} &>> { status = error }) || ({nestedSetParent<0 && true && status = error})` + sel, map[string][]string{
+			pcommon.TraceID{0xdd, 1}.String(): {"0000000000000001", "0000000000000002"},
+			pcommon.TraceID{0xdd, 5}.String(): {"0000000000000001"},
+			pcommon.TraceID{0xdd, 9}.String(): {"0000000000000001"},
+		}},
+	} {
+		params := url.Values{"q": {tc.query}, "limit": {"200"}, "spss": {"20"},
+			"start": {fmt.Sprint(querytest.Base.Unix())}, "end": {fmt.Sprint(querytest.Base.Add(10 * time.Minute).Unix())}}
+		rec := get(mux, "/api/search?"+params.Encode())
+		if rec.Code != http.StatusOK {
+			t.Fatalf("%s: %d %s", tc.view, rec.Code, rec.Body)
+		}
+		var res struct {
+			Traces []struct {
+				TraceID  string
+				SpanSets []struct {
+					Spans []struct {
+						SpanID     string
+						Attributes []struct {
+							Key   string
+							Value struct{ IntValue string }
+						}
+					}
+				}
+			}
+		}
+		if err := json.Unmarshal(rec.Body.Bytes(), &res); err != nil {
+			t.Fatal(err)
+		}
+		got := map[string][]string{}
+		for _, tr := range res.Traces {
+			for _, set := range tr.SpanSets {
+				for _, sp := range set.Spans {
+					got[tr.TraceID] = append(got[tr.TraceID], sp.SpanID)
+					nested := map[string]string{}
+					for _, a := range sp.Attributes {
+						nested[a.Key] = a.Value.IntValue
+					}
+					// A root: its parent -1, around its two children.
+					if sp.SpanID == "0000000000000001" && (nested["nestedSetParent"] != "-1" || nested["nestedSetLeft"] != "1" || nested["nestedSetRight"] != "6") {
+						t.Errorf("%s: trace %s root's nested set %v, want parent -1, left 1, right 6", tc.view, tr.TraceID, nested)
+					}
+				}
+			}
+			slices.Sort(got[tr.TraceID])
+		}
+		if !maps.EqualFunc(got, tc.want, slices.Equal) {
+			t.Errorf("%s: spans per trace %v, want %v", tc.view, got, tc.want)
 		}
 	}
 }

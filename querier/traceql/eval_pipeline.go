@@ -123,12 +123,17 @@ func appendNew(dst, fields []Field) []Field {
 
 // attachSelected sets each span's selected values, all in one backing
 // array; indexes are the spans' rows. A span without a field gets no
-// entry for it, as in Tempo.
+// entry for it, as in Tempo, nor does a field that a search result
+// shows elsewhere (see selectKey).
 func (ev *evaluation) attachSelected(spans []Span, indexes []int32, fields []Field) {
-	keys := make([]string, len(fields))
-	for i, f := range fields {
-		keys[i] = f.String()
+	keys := make([]string, 0, len(fields))
+	shown := make([]Field, 0, len(fields))
+	for _, f := range fields {
+		if k, ok := f.selectKey(); ok {
+			keys, shown = append(keys, k), append(shown, f)
+		}
 	}
+	fields = shown
 	backing := make([]KeyValue, 0, len(spans)*len(fields))
 	for i := range spans {
 		ev.info.span = int(indexes[i])
@@ -191,4 +196,28 @@ func (ev *evaluation) aggregate(a *aggregateFilter, spans []int32) (Value, bool)
 		return DurationValue(time.Duration(math.Round(r))), true
 	}
 	return FloatValue(r), true
+}
+
+// selectKey is the key under which select() shows f on a span, as Tempo
+// names it and Grafana reads it (Traces Drilldown draws its trees from
+// nestedSetLeft, nestedSetRight and nestedSetParent): an attribute by its
+// name without its scope, an intrinsic by its name without one where it
+// has such a name. It is false for the fields a search result has
+// already, as the span's name and duration or the trace's root and
+// duration, which Tempo leaves out too.
+func (f Field) selectKey() (string, bool) {
+	switch f.Intrinsic {
+	case IntrinsicNone:
+		return f.Name, true
+	case IntrinsicName, IntrinsicDuration, IntrinsicTraceDuration, IntrinsicTraceRootName, IntrinsicTraceRootService:
+		return "", false
+	case IntrinsicChildCount:
+		return "childCount", true
+	}
+	for name, in := range nestedSetIntrinsics {
+		if in == f.Intrinsic {
+			return name, true
+		}
+	}
+	return f.LabelName(), true
 }
