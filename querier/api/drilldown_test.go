@@ -186,6 +186,8 @@ func TestTracesDrilldownStructureSearches(t *testing.T) {
 			}
 			return m
 		}()},
+		// No span under a root lasts 30% of its trace.
+		{"duration", `{nestedSetParent<0 && true} &>> { duration > trace:duration * .3 }` + sel, map[string][]string{}},
 		// Roots 0, 4 and 8 failed; of those, only trace 0's first client span.
 		{"errors", `({nestedSetParent<0 && true && status = error} &>> { status = error }) || ({nestedSetParent<0 && true && status = error})` + sel, map[string][]string{
 			pcommon.TraceID{0xdd, 1}.String(): {"0000000000000001", "0000000000000002"},

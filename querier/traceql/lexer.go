@@ -111,7 +111,7 @@ func (l *lexer) next() (token, error) {
 			return token{}, err
 		}
 		return token{kind: tokString, pos: start, text: l.src[start:l.pos], val: StringValue(s)}, nil
-	case isDigit(c) || c == '-' && start+1 < len(l.src) && isDigit(l.src[start+1]):
+	case isDigit(c) || c == '-' && start+1 < len(l.src) && isDigit(l.src[start+1]) || l.fractionStart():
 		return l.scanNumber()
 	case isIdentStart(c):
 		for l.pos < len(l.src) && isIdentPart(l.src[l.pos]) {
@@ -127,6 +127,18 @@ func (l *lexer) next() (token, error) {
 	}
 	r, _ := utf8.DecodeRuneInString(l.src[start:])
 	return token{}, newParseError(l.src, start, "unexpected character %q", r)
+}
+
+// fractionStart reports whether the lexer is at a number written without
+// its leading zero, as .3 (Traces Drilldown sends duration > trace:duration
+// * .3): a dot and a digit that do not go on a name, so that span.3 and
+// .a.3 stay attribute names.
+func (l *lexer) fractionStart() bool {
+	p := l.pos
+	if p+1 >= len(l.src) || l.src[p] != '.' || !isDigit(l.src[p+1]) {
+		return false
+	}
+	return p == 0 || !isIdentPart(l.src[p-1]) && l.src[p-1] != '.' && l.src[p-1] != '"' && l.src[p-1] != '`'
 }
 
 func (l *lexer) skipSpace() {

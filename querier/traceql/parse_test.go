@@ -25,6 +25,8 @@ func TestParseCanonical(t *testing.T) {
 		{`{ .a != nil }`, `{ .a != nil }`},
 		{`{ .a = nil && nil = span:parentID && nil != resource.x }`, `{ .a = nil && span:parentID = nil && resource.x != nil }`},
 		{`{ true }`, `{ true }`},
+		{`{ duration > trace:duration * .3 }`, `{ span:duration > trace:duration * 0.3 }`},
+		{`{ span.3 = 1 && .a.3 = 2 && .x > -.5 }`, `{ span.3 = 1 && .a.3 = 2 && .x > -0.5 }`},
 		{`{nestedSetParent<0 && true && status!=error}`, `{ span:nestedSetParent < 0 && true && span:status != error }`},
 		{`{ false || .a = 1 }`, `{ false || .a = 1 }`},
 		{`{ 500 <= span.x }`, `{ span.x >= 500 }`},
