@@ -168,7 +168,9 @@ func (f Field) String() string {
 	if f.Intrinsic != IntrinsicNone {
 		return intrinsics[f.Intrinsic].name
 	}
-	if plainAttributeName(f.Name) {
+	// .3 is a number: an unscoped name that starts with a digit is
+	// quoted, as ."3".
+	if plainAttributeName(f.Name) && (f.Scope != ScopeAny || !isDigit(f.Name[0])) {
 		return scopePrefixes[f.Scope] + f.Name
 	}
 	return scopePrefixes[f.Scope] + quote(f.Name)

@@ -21,6 +21,7 @@ func FuzzParse(f *testing.F) {
 		"{ .a = `raw\\d` }",
 		`{ .a = 1 } << { .b = 2 } !< { } &~ ({ } !>> { .c = nil })`,
 		`{ duration > 2 * 100ms && span.x - 1 = -(span.y % 3) / 2.5 && span.a = span.b && span:childCount > nestedSetLeft }`,
+		`{ duration > trace:duration * .3 && ."3" = true && span.3 = .5 } | select(."0")`,
 		`{ .a = 1 } | rate()`, `{ .a = 1 } ~ { .b = 2 }`, `{ .a ^ 2 = 2 }`, `{ .a = 1 -2 }`, `{ .a = "\d" }`, "{ .ü = 1 &&\n x }",
 		// At the depth bound and past it, where the parser used to recurse
 		// until its stack overflowed.
