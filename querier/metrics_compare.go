@@ -28,6 +28,12 @@ type compareSet struct {
 	// the query is refused (see seriesSet.overflow).
 	tracked, maxTracked int
 	overflow            bool
+	// distinct counts each attribute's values, both sides together; an
+	// attribute with more than maxPerAttribute is dropped from the
+	// answer and no longer counted.
+	distinct        map[string]int
+	dropped         map[string]bool
+	maxPerAttribute int
 }
 
 // compareValue is a value as a map key: its type and text.
@@ -44,11 +50,17 @@ type compareCounts struct {
 
 // compareValuesPerSeries is how many attribute values compare() may count
 // per series of querier.metrics-max-series: its answer has topN values
-// of each attribute, but it counts every value to find them.
+// of each attribute, but it counts every value to find them. One
+// attribute may have a tenth of them: one with more (IDs, URLs with
+// IDs in them) would fill the answer with values no comparison groups
+// by, and is left out of it instead of refusing the query.
 const compareValuesPerSeries = 100
 
 func newCompareSet(c *traceql.Compare, grid stepGrid, maxSeries int) *compareSet {
-	s := &compareSet{c: c, grid: grid, maxTracked: compareValuesPerSeries * maxSeries}
+	s := &compareSet{
+		c: c, grid: grid, maxTracked: compareValuesPerSeries * maxSeries, maxPerAttribute: compareValuesPerSeries * maxSeries / 10,
+		distinct: make(map[string]int), dropped: make(map[string]bool),
+	}
 	for i := range 2 {
 		s.values[i] = make(map[string]map[compareValue]*compareCounts)
 		s.totals[i] = make(map[string][]float64)
@@ -70,7 +82,7 @@ func (s *compareSet) observe(row *schema.SpanRow) {
 	count := func(name string, v traceql.Value) {
 		// Durations and values TraceQL cannot compare make no useful
 		// groups.
-		if t := v.Type(); t == traceql.TypeNil || t == traceql.TypeDuration {
+		if t := v.Type(); t == traceql.TypeNil || t == traceql.TypeDuration || s.dropped[name] {
 			return
 		}
 		byValue := s.values[side][name]
@@ -82,6 +94,10 @@ func (s *compareSet) observe(row *schema.SpanRow) {
 		k := compareValue{v.Type(), v.String()}
 		c := byValue[k]
 		if c == nil {
+			if s.distinct[name]++; s.distinct[name] > s.maxPerAttribute {
+				s.drop(name)
+				return
+			}
 			if s.tracked++; s.tracked > s.maxTracked {
 				s.overflow = true
 				return
@@ -106,6 +122,57 @@ func (s *compareSet) observe(row *schema.SpanRow) {
 	}
 	for j := range row.ResourceAttrs {
 		count("resource."+row.ResourceAttrs[j].Key, traceql.AttributeValue(&row.ResourceAttrs[j]))
+	}
+}
+
+// add counts o's spans too (another tenant's, on the same grid).
+func (s *compareSet) add(o *compareSet) {
+	for name := range o.dropped {
+		s.drop(name)
+	}
+	for side := range 2 {
+		for name, byValue := range o.values[side] {
+			if s.dropped[name] {
+				continue
+			}
+			mine := s.values[side][name]
+			if mine == nil {
+				mine = make(map[compareValue]*compareCounts)
+				s.values[side][name] = mine
+				s.totals[side][name] = make([]float64, s.grid.buckets())
+			}
+			for i, n := range o.totals[side][name] {
+				s.totals[side][name][i] += n
+			}
+			for k, c := range byValue {
+				if m := mine[k]; m != nil {
+					for i, n := range c.steps {
+						m.steps[i] += n
+					}
+					continue
+				}
+				if s.distinct[name]++; s.distinct[name] > s.maxPerAttribute {
+					s.drop(name)
+					break
+				}
+				if s.tracked++; s.tracked > s.maxTracked {
+					s.overflow = true
+					return
+				}
+				mine[k] = c
+			}
+		}
+	}
+	s.overflow = s.overflow || o.overflow
+}
+
+// drop leaves an attribute out of the answer, and frees its counts.
+func (s *compareSet) drop(name string) {
+	s.dropped[name] = true
+	for side := range 2 {
+		s.tracked -= len(s.values[side][name])
+		delete(s.values[side], name)
+		delete(s.totals[side], name)
 	}
 }
 

@@ -31,12 +31,11 @@ import (
 // and reads the attribute lists only of the spans that pass the tests
 // of single columns.
 
-// countedWhereStored reports whether a metrics query is counted where the
-// spans are stored; compare(), which reads every attribute, is counted
-// from whole traces.
-func countedWhereStored(m *traceql.MetricsQuery) bool {
-	return m.Func != traceql.MetricsCompare
-}
+//
+// compare() is not counted in parts: it picks each attribute's top values
+// over all the spans, which no partial count tells. Every trace is read
+// whole, as split ones are, in trace ID order, so that each of a block's
+// row groups is read about once.
 
 // tenantMetricsWhereStored counts one tenant's spans where they are stored into
 // a new series set. It returns false, having counted nothing, when the
@@ -66,10 +65,18 @@ func (q *Querier) tenantMetricsWhereStored(ctx context.Context, s traceScan, ten
 			sources = append(sources, l.all())
 		}
 	}
-	split, traces := tracesInSeveral(sources)
+	whole := mq.Func == traceql.MetricsCompare
+	split, traces := tracesInSeveral(sources, whole)
 	query := s.query
 	set := newSeriesSet(mq, grid, args.MaxSeries, args.Exemplars)
 	inspected.InspectedTraces = traces
+	if whole {
+		for _, m := range ts.metas {
+			read.blocks++
+			read.blockBytes += m.Size
+		}
+		return q.metricsOfSplit(ctx, ts, split, set, read, inspected)
+	}
 
 	// The live tail's owners count its spans but those of split traces.
 	args.Exclude = map[string][]string{}
@@ -123,7 +130,12 @@ func (q *Querier) tenantMetricsWhereStored(ctx context.Context, s traceScan, ten
 		read.blockBytes += m.Size
 	}
 
-	// The split traces whole, each span once.
+	return q.metricsOfSplit(ctx, ts, split, set, read, inspected)
+}
+
+// metricsOfSplit counts into set the spans of the split traces, read
+// whole in batches of trace IDs in order, each span once.
+func (q *Querier) metricsOfSplit(ctx context.Context, ts *tenantScan, split map[[16]byte]bool, set *seriesSet, read scanned, inspected SearchMetrics) (*seriesSet, scanned, SearchMetrics, bool, error) {
 	ids := make([]candidate, 0, len(split))
 	for id := range split {
 		ids = append(ids, candidate{id: id})
@@ -211,9 +223,10 @@ func (q *Querier) blockMetrics(ctx context.Context, m *schema.BlockMeta, query *
 	return set, spans, nil
 }
 
-// splitTraces returns the traces with parts in more than one of sources,
-// each in trace ID order, and how many traces there are in all.
-func tracesInSeveral(sources [][]part) (map[[16]byte]bool, int64) {
+// tracesInSeveral returns the traces with parts in more than one of
+// sources, each in trace ID order, or every trace with every, and how
+// many traces there are in all.
+func tracesInSeveral(sources [][]part, every bool) (map[[16]byte]bool, int64) {
 	split := make(map[[16]byte]bool)
 	var traces int64
 	h := make(partHeap, 0, len(sources))
@@ -227,6 +240,9 @@ func tracesInSeveral(sources [][]part) (map[[16]byte]bool, int64) {
 		id := h[0][0].ID
 		h.advance()
 		traces++
+		if every {
+			split[id] = true
+		}
 		for len(h) > 0 && h[0][0].ID == id {
 			split[id] = true
 			h.advance()

@@ -77,11 +77,7 @@ func (q *Querier) metricsQuery(ctx context.Context, tenants []string, req Metric
 		read      scanned
 		inspected SearchMetrics
 	)
-	if countedWhereStored(req.Query) {
-		read, inspected, err = q.metricsWhereStored(ctx, s, req, grid, set)
-	} else {
-		read, inspected, err = q.metricsOfWholeTraces(ctx, s, set)
-	}
+	read, inspected, err = q.metricsWhereStored(ctx, s, req, grid, set)
 	if err != nil {
 		return nil, err
 	}
@@ -145,6 +141,12 @@ func (q *Querier) metricsWhereStored(ctx context.Context, s traceScan, req Metri
 		inspected.InspectedSpans += tinspected.InspectedSpans
 		if err != nil {
 			return read, inspected, err
+		}
+		if tset.comparison != nil {
+			// compare() is counted whole, tenant by tenant.
+			set.comparison.add(tset.comparison)
+			set.overflow = set.overflow || set.comparison.overflow
+			continue
 		}
 		if err := set.merge(tset.wire()); err != nil {
 			return read, inspected, err

@@ -103,3 +103,52 @@ func TestSeriesSetNarrowed(t *testing.T) {
 		}
 	}
 }
+
+// compare() leaves out an attribute with more values than a tenth of
+// what it may count (an ID in every span), keeps the others, and is
+// refused only when the attributes under that bound hold more than it
+// may count together.
+func TestCompareDropsAttributesOfTooManyValues(t *testing.T) {
+	q, err := traceql.ParseMetrics(`{ } | compare({ status = error })`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, _ := newStepGrid(1, uint64(time.Minute), uint64(time.Second), false)
+	str := func(s string) *string { return &s }
+	row := func(i int, attrs ...schema.Attribute) []schema.SpanRow {
+		return []schema.SpanRow{{Name: "op", StartUnixNano: uint64(time.Second), Attrs: attrs}}
+	}
+	// 10 series: 1,000 values in all, 100 per attribute.
+	s := newSeriesSet(q, g, 10, 0)
+	for i := range 500 {
+		s.observeTrace(row(i, schema.Attribute{Key: "id", Str: str(fmt.Sprint(i))}, schema.Attribute{Key: "route", Str: str(fmt.Sprint(i % 5))}))
+	}
+	if s.overflow {
+		t.Fatal("refused for an attribute of too many values; want it left out")
+	}
+	var routes, ids int
+	for _, ms := range s.result() {
+		switch ms.Labels[1].Key {
+		case "span.id":
+			ids++
+		case "span.route":
+			routes++
+		}
+	}
+	if ids != 0 || routes != 6 { // 5 values and the total, on the baseline side
+		t.Errorf("series of span.id %d, of span.route %d; want 0 and 6", ids, routes)
+	}
+
+	// 20 attributes of 60 values each: 1,200 values, none over 100.
+	s = newSeriesSet(q, g, 10, 0)
+	for i := range 60 {
+		var attrs []schema.Attribute
+		for a := range 20 {
+			attrs = append(attrs, schema.Attribute{Key: fmt.Sprint("a", a), Str: str(fmt.Sprint(i))})
+		}
+		s.observeTrace(row(i, attrs...))
+	}
+	if !s.overflow {
+		t.Error("1,200 values counted within a bound of 1,000; want the query refused")
+	}
+}
