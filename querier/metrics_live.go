@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/DataDog/sketches-go/ddsketch"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/spanlog/spanlog/querier/live"
@@ -37,6 +38,11 @@ type metricsArgs struct {
 	// leaves out: those with spans elsewhere too, which the asker reads
 	// whole.
 	Exclude map[string][]string `json:"exclude,omitempty"`
+	// Sketches says the asker reads a quantile's sketch (see
+	// seriesPart.Sketches). A querier of an older version does not say
+	// so, and gets every value, as it reads them: during a rolling
+	// upgrade, old and new queriers ask each other.
+	Sketches bool `json:"sketches,omitempty"`
 }
 
 // digestMetrics is the digester of liveMetrics: each tenant's partial
@@ -75,7 +81,7 @@ func digestMetrics(args json.RawMessage) (func(live.Slice) (any, error), error) 
 			if err := s.Decode(tenant, func(td ptrace.Traces) { rows = schema.AppendRows(rows, td) }); err != nil {
 				return nil, err
 			}
-			set := newSeriesSet(query, grid, a.MaxSeries, a.Exemplars)
+			set := a.newSet(query, grid)
 			if sums := s.Summaries(tenant, nil); len(sums) > 0 {
 				lo, hi := sums[0].Start, sums[0].End
 				for _, sum := range sums {
@@ -95,6 +101,17 @@ func digestMetrics(args json.RawMessage) (func(live.Slice) (any, error), error) 
 	}, nil
 }
 
+// newSet returns an owner's set for the partial series of a request:
+// one that keeps every value of a quantile when the asker does not read
+// sketches.
+func (a metricsArgs) newSet(query *traceql.MetricsQuery, grid stepGrid) *seriesSet {
+	set := newSeriesSet(query, grid, a.MaxSeries, a.Exemplars)
+	if !a.Sketches {
+		set.exactValues = math.MaxInt
+	}
+	return set
+}
+
 // seriesWire is a seriesSet's partial series on the wire between
 // queriers: sparse, only the steps where spans counted.
 type seriesWire struct {
@@ -106,12 +123,17 @@ type seriesPart struct {
 	Labels []valueWire `json:"labels"`
 	// Steps are the steps where spans counted; the other fields hold a
 	// value for each of them, when the function keeps it.
-	Steps     []int             `json:"steps"`
-	Count     []float64         `json:"count"`
-	Sum       []float64         `json:"sum,omitempty"`
-	Min       []float64         `json:"min,omitempty"`
-	Max       []float64         `json:"max,omitempty"`
+	Steps []int     `json:"steps"`
+	Count []float64 `json:"count"`
+	Sum   []float64 `json:"sum,omitempty"`
+	Min   []float64 `json:"min,omitempty"`
+	Max   []float64 `json:"max,omitempty"`
+	// Values are a quantile's values at each step that keeps them (see
+	// exactValues), and Sketches, when a step has one, its sketch at
+	// each step (null at those with values). An older querier sends
+	// values only.
 	Values    [][]float64       `json:"values,omitempty"`
+	Sketches  []*sketchJSON     `json:"sketches,omitempty"`
 	Exemplars []MetricsExemplar `json:"exemplars,omitempty"`
 	// ExemplarSteps are the exemplars' steps.
 	ExemplarSteps []int `json:"exemplarSteps,omitempty"`
@@ -189,8 +211,8 @@ func (s *seriesSet) wire() seriesWire {
 			if acc.max != nil {
 				p.Max = append(p.Max, acc.max[i])
 			}
-			if acc.values != nil {
-				p.Values = append(p.Values, acc.values[i])
+			if acc.quantiles != nil {
+				appendQuantileWire(&p, &acc.quantiles[i])
 			}
 		}
 		out.Series = append(out.Series, p)
@@ -231,8 +253,18 @@ func (s *seriesSet) merge(w seriesWire) error {
 				acc.min[i] = math.Min(acc.min[i], p.Min[j])
 			case acc.max != nil && j < len(p.Max):
 				acc.max[i] = math.Max(acc.max[i], p.Max[j])
-			case acc.values != nil && j < len(p.Values):
-				acc.values[i] = append(acc.values[i], p.Values[j]...)
+			case acc.quantiles != nil:
+				var values []float64
+				var sketch *ddsketch.DDSketch
+				if j < len(p.Values) {
+					values = p.Values[j]
+				}
+				if j < len(p.Sketches) && p.Sketches[j] != nil {
+					sketch = p.Sketches[j].DDSketch
+				}
+				if err := acc.quantiles[i].merge(values, sketch, s.exactValues); err != nil {
+					return fmt.Errorf("partial series at step %d: %w", g, err)
+				}
 			}
 		}
 		for j, e := range p.Exemplars {

@@ -126,7 +126,7 @@ func (q *Querier) metricsWhereStored(ctx context.Context, s traceScan, req Metri
 	}
 	args := metricsArgs{
 		Query: req.Query.String(), Start: req.Start, End: req.End, Step: req.Step, Instant: grid.instant,
-		MaxSeries: set.maxSeries, Exemplars: set.exemplars,
+		MaxSeries: set.maxSeries, Exemplars: set.exemplars, Sketches: true,
 	}
 	for _, tenant := range s.tenants {
 		tset, tread, tinspected, ok, err := q.tenantMetricsWhereStored(ctx, s, tenant, req.Query, args, grid)

@@ -107,20 +107,23 @@ type seriesSet struct {
 	overflow bool
 	key      []byte // scratch
 	vals     []traceql.Value
+	// exactValues is how many values a quantile's (series, step) keeps
+	// before it turns to a sketch (see exactValues).
+	exactValues int
 }
 
 // seriesAcc is what one series has counted, per step.
 type seriesAcc struct {
 	labels         []traceql.Value // by values, then the histogram bucket
 	count          []float64
-	sum, min, max  []float64   // for the aggregates of a field
-	values         [][]float64 // for quantiles
+	sum, min, max  []float64     // for the aggregates of a field
+	quantiles      []quantileAcc // for quantiles
 	exemplars      []MetricsExemplar
 	exemplarBucket []int
 }
 
 func newSeriesSet(q *traceql.MetricsQuery, grid stepGrid, maxSeries, exemplars int) *seriesSet {
-	s := &seriesSet{q: q, grid: grid, maxSeries: maxSeries, exemplars: exemplars, byKey: make(map[string]*seriesAcc), n: grid.buckets()}
+	s := &seriesSet{q: q, grid: grid, maxSeries: maxSeries, exemplars: exemplars, byKey: make(map[string]*seriesAcc), n: grid.buckets(), exactValues: exactValues}
 	if q.Compare != nil {
 		s.comparison = newCompareSet(q.Compare, grid, maxSeries)
 	}
@@ -231,10 +234,10 @@ func (s *seriesSet) widen() {
 		if acc.max != nil {
 			copy(grown.max[s.first:], acc.max)
 		}
-		if acc.values != nil {
-			copy(grown.values[s.first:], acc.values)
+		if acc.quantiles != nil {
+			copy(grown.quantiles[s.first:], acc.quantiles)
 		}
-		acc.count, acc.sum, acc.min, acc.max, acc.values = grown.count, grown.sum, grown.min, grown.max, grown.values
+		acc.count, acc.sum, acc.min, acc.max, acc.quantiles = grown.count, grown.sum, grown.min, grown.max, grown.quantiles
 	}
 	s.first, s.n = 0, n
 }
@@ -284,7 +287,7 @@ func (s *seriesSet) observe(row *schema.SpanRow, root func() *schema.SpanRow) {
 	case traceql.MetricsMax:
 		acc.max[i] = max(acc.max[i], x)
 	case traceql.MetricsQuantile:
-		acc.values[i] = append(acc.values[i], x)
+		acc.quantiles[i].add(x, s.exactValues)
 	}
 	if len(acc.exemplars) < s.exemplars && !slices.Contains(acc.exemplarBucket, g) {
 		acc.exemplars = append(acc.exemplars, MetricsExemplar{
@@ -335,7 +338,7 @@ func (s *seriesSet) alloc(acc *seriesAcc, n int) {
 	case traceql.MetricsMax:
 		acc.max = filled(n, math.Inf(-1))
 	case traceql.MetricsQuantile:
-		acc.values = make([][]float64, n)
+		acc.quantiles = make([]quantileAcc, n)
 	}
 }
 
@@ -358,7 +361,7 @@ func (s *seriesSet) result() []MetricsSeries {
 		if s.q.Func == traceql.MetricsQuantile {
 			for _, q := range s.q.Quantiles {
 				out = appendSeries(out, s.labels(acc, MetricsLabel{"p", traceql.FloatValue(q)}), s.samples(acc, func(i int) (float64, bool) {
-					return quantile(acc.values[i], q)
+					return acc.quantiles[i].quantile(q)
 				}), nil)
 			}
 			continue
