@@ -71,6 +71,7 @@ func (q *Querier) tenantMetricsWhereStored(ctx context.Context, s traceScan, ten
 	set := newSeriesSet(mq, grid, args.MaxSeries, args.Exemplars)
 	inspected.InspectedTraces = traces
 	if whole {
+		ts.inOrder = true
 		for _, m := range ts.metas {
 			read.blocks++
 			read.blockBytes += m.Size

@@ -201,7 +201,7 @@ func (ts *tenantScan) blockRows(ctx context.Context, ids []pcommon.TraceID, cols
 			ts.q.searchCache.addRows(m, id, cols, keys, rows)
 			return found(id, rows)
 		}
-		if int64(len(want))*ts.q.cfg.WholeScanShare > m.TotalTraces {
+		if ts.inOrder || int64(len(want))*ts.q.cfg.WholeScanShare > m.TotalTraces {
 			return r.ScanTraces(ctx, cols, keys, want, keep)
 		}
 		return r.FindTraceColumns(ctx, cols, keys, want, keep)

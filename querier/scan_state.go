@@ -59,6 +59,11 @@ type tenantScan struct {
 	partitions int32
 	// partial says why the scan may have missed spans so far.
 	partial Partial
+	// inOrder says that the traces read whole are asked for in trace ID
+	// order, each batch a range of IDs with every trace of it: scanning
+	// a block's row groups that hold the range reads each about once,
+	// where lookups would read pages again for each trace.
+	inOrder bool
 }
 
 // plan returns what phase 1 reads: lazily when there is a span filter
