@@ -51,7 +51,7 @@ func (c Condition) MatchesSpan(row *schema.SpanRow) bool {
 	if c.WholeTrace() {
 		return true
 	}
-	return c.cmp.matches(row, &traceInfo{})
+	return matchesSpan(c.cmp, elementsOf(c.cmp), row, &traceInfo{})
 }
 
 // MayMatchRange reports whether a span whose value of Field lies within
