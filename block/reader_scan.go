@@ -40,6 +40,11 @@ const (
 	HTTPMethod
 	// HTTPURL reads the http_url search column.
 	HTTPURL
+	// Whole reads every column: the rows as stored, with their events,
+	// links and instrumentation scope, which no other flag reads. Only
+	// FindTraceColumns and ScanTraces take it, and read the traces as
+	// FindTraceRows does, the other flags and the keys then moot.
+	Whole
 )
 
 // flatColumn is a column of Columns other than the attribute lists: the
@@ -164,6 +169,9 @@ func (r *Reader) Scan(ctx context.Context, opts ScanOptions, fn func(row *schema
 // Of the attribute lists, only the attributes keys names are decoded, or
 // all if keys is nil.
 func (r *Reader) ScanTraces(ctx context.Context, cols Columns, keys []string, ids []pcommon.TraceID, fn func(id pcommon.TraceID, rows []schema.SpanRow) error) error {
+	if cols&Whole != 0 {
+		return r.FindTraceRows(ctx, ids, fn)
+	}
 	ids = slices.Clone(ids)
 	slices.SortFunc(ids, compareTraceIDs)
 	ids = slices.Compact(ids)
@@ -242,6 +250,9 @@ type flatLeaf struct {
 }
 
 func (r *Reader) scanPlan(cols Columns) (*scanPlan, error) {
+	if cols&Whole != 0 {
+		return nil, errors.New("a scan decodes no whole rows")
+	}
 	sch := r.file.Schema()
 	p := &scanPlan{}
 	for _, f := range flatColumns {
