@@ -1,0 +1,158 @@
+package querier
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/spanlog/spanlog/objstore"
+	"github.com/spanlog/spanlog/querier/internal/querytest"
+	"github.com/spanlog/spanlog/querier/traceql"
+	"github.com/spanlog/spanlog/schema"
+	"github.com/spanlog/spanlog/tenant"
+)
+
+// scopedTraceSpans is querytest.TraceSpans with an instrumentation scope
+// per minute, and events and links per span number, so that copies of a
+// span in several places are still true duplicates: scope lib-(minute%3),
+// version v1 on even minutes, attribute lang=go when minute%3 = 0; span n
+// has n%3 events, the k-th named ev-((n+k)%3) at (k+1)*100µs with
+// attributes k and msg=m-n, and an odd n a link to trace {n} span {n+1}
+// with ref=r-(n%4).
+func scopedTraceSpans(id pcommon.TraceID, minute int, numbers ...int) ptrace.Traces {
+	td := querytest.TraceSpans(id, minute, numbers...)
+	ss := td.ResourceSpans().At(0).ScopeSpans().At(0)
+	ss.Scope().SetName(fmt.Sprintf("lib-%d", minute%3))
+	if minute%2 == 0 {
+		ss.Scope().SetVersion("v1")
+	}
+	if minute%3 == 0 {
+		ss.Scope().Attributes().PutStr("lang", "go")
+	}
+	for i, n := range numbers {
+		s := ss.Spans().At(i)
+		for k := range n % 3 {
+			e := s.Events().AppendEmpty()
+			e.SetName(fmt.Sprintf("ev-%d", (n+k)%3))
+			e.SetTimestamp(s.StartTimestamp() + pcommon.Timestamp(time.Duration(k+1)*100*time.Microsecond))
+			e.Attributes().PutInt("k", int64(k))
+			e.Attributes().PutStr("msg", fmt.Sprintf("m-%d", n))
+		}
+		if n%2 == 1 {
+			l := s.Links().AppendEmpty()
+			l.SetTraceID(pcommon.TraceID{0: byte(n)})
+			l.SetSpanID(pcommon.SpanID{7: byte(n + 1)})
+			l.Attributes().PutStr("ref", fmt.Sprintf("r-%d", n%4))
+		}
+	}
+	return td
+}
+
+// newScopesFixture is a batch fixture of traces with events, links and
+// scopes, split across blocks and the live tail.
+func newScopesFixture(t *testing.T, cfg Config) *batchFixture {
+	rng := rand.New(rand.NewPCG(9, 10))
+	bkt, err := objstore.NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := make([]pcommon.TraceID, 40)
+	for i := range pool {
+		pool[i] = randomID(rng)
+	}
+	for b := range 4 {
+		td := ptrace.NewTraces()
+		for i := max(0, 10*b-5); i < min(len(pool), 10*b+15); i++ {
+			if rng.IntN(10) < 7 {
+				scopedTraceSpans(pool[i], i, rng.IntN(6), rng.IntN(6), 4+b).ResourceSpans().MoveAndAppendTo(td.ResourceSpans())
+			}
+		}
+		querytest.WriteBlock(t, bkt, b, td)
+	}
+	f := &batchFixture{q: startQuerierWithin(t, bkt, cfg, tenant.DefaultConfig(), querytest.NoLimits(t))}
+	for i, id := range pool[:10] {
+		f.q.produce(t, scopedTraceSpans(id, i, 0, 100))
+	}
+	f.ids = pool
+	return f
+}
+
+// scopeQueries read events, links and the instrumentation scope, which
+// neither a block scan nor the live tail's index can judge: no condition
+// on them may prune, and the candidates are read whole.
+var scopeQueries = []string{
+	`{ event:name = "ev-1" }`,
+	`{ event:name = "ev-0" && event.k = 1 }`,
+	`{ event.msg = "m-4" } && { span.n = 0 }`,
+	`{ event:name = nil && span.n = 3 }`,
+	`{ event:timeSinceStart > 150us && span.n < 4 }`,
+	`{ link:spanID = "4" }`,
+	`{ link:traceID = "05000000000000000000000000000000" && link.ref = "r-1" }`,
+	`{ link.ref = "r-3" && span.n > 4 }`,
+	`{ instrumentation:name = "lib-1" && span.n = 2 }`,
+	`{ instrumentation:version = nil } && { span.n = 100 }`,
+	`{ instrumentation.lang = "go" && name = "op-1" }`,
+	`{ span.n = 100 } && { event:name = "ev-0" || link.ref != nil }`,
+	`{ event.msg != nil } | count() > 3 | select(event.msg, link:traceID)`,
+}
+
+// Searches over events, links and instrumentation scopes answer as
+// Evaluate does over the whole traces, from blocks and the live tail.
+func TestSearchScopesMatchesWholeTraces(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		lookup, cache bool
+	}{
+		{"scan", false, true},
+		{"lookup", true, true},
+		{"uncached", false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := DefaultConfig()
+			if tc.lookup {
+				cfg.WholeScanShare = 0
+			}
+			if !tc.cache {
+				cfg.SearchCacheBytes = 0
+			}
+			f := newScopesFixture(t, cfg)
+			checkScopeQueriesSelect(t, f)
+			checkSearchMatchesWholeTraces(t, f, scopeQueries)
+		})
+	}
+}
+
+// checkScopeQueriesSelect checks that each of scopeQueries selects some
+// of the fixture's traces but not all, so that a search that finds
+// nothing, or everything, fails.
+func checkScopeQueriesSelect(t *testing.T, f *batchFixture) {
+	t.Helper()
+	var traces [][]schema.SpanRow
+	_, err := f.q.FindTraces(context.Background(), []string{querytest.Tenant}, f.ids, TimeRange{}, func(_ pcommon.TraceID, td ptrace.Traces) error {
+		traces = append(traces, schema.AppendRows(nil, td))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, query := range scopeQueries {
+		q, err := traceql.Parse(query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, rows := range traces {
+			if _, ok := q.Evaluate(rows); ok {
+				n++
+			}
+		}
+		if n == 0 || n == len(traces) {
+			t.Errorf("%s matches %d of %d traces; the test needs some but not all", query, n, len(traces))
+		}
+	}
+}
