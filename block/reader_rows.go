@@ -7,6 +7,8 @@ import (
 	"io"
 
 	"github.com/parquet-go/parquet-go"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+
 	"github.com/spanlog/spanlog/schema"
 )
 
@@ -97,4 +99,60 @@ func (r *Reader) openGroup(ctx context.Context, g int) (*parquet.GenericReader[s
 		return nil, err
 	}
 	return parquet.NewGenericRowGroupReader[schema.SpanRow](newPrefetchedGroup(rg, fetched)), nil
+}
+
+// scanWholeTraces is ScanTraces reading whole rows: the row groups that
+// may hold any of ids, every column, decoded row by row as FindTraceRows
+// decodes them.
+func (r *Reader) scanWholeTraces(ctx context.Context, ids []pcommon.TraceID, want map[[16]byte]bool, fn func(id pcommon.TraceID, rows []schema.SpanRow) error) error {
+	var trace []schema.SpanRow
+	flush := func() error {
+		if len(trace) == 0 {
+			return nil
+		}
+		t := trace
+		trace = nil
+		return fn(t[0].TraceID, t)
+	}
+	batch := make([]schema.SpanRow, readBatch)
+	for g := range r.file.RowGroups() {
+		if len(r.candidates(g, ids)) == 0 {
+			continue
+		}
+		rd, err := r.openGroup(ctx, g)
+		if err != nil {
+			return fmt.Errorf("scan block %s row group %d: %w", r.meta.BlockID, g, err)
+		}
+		for {
+			if err := ctx.Err(); err != nil {
+				rd.Close()
+				return err
+			}
+			// Zeroed rows make the reader allocate afresh what fn
+			// may keep.
+			clear(batch)
+			n, err := rd.Read(batch)
+			for _, row := range batch[:n] {
+				if !want[row.TraceID] {
+					continue
+				}
+				if len(trace) > 0 && trace[0].TraceID != row.TraceID {
+					if err := flush(); err != nil {
+						rd.Close()
+						return err
+					}
+				}
+				trace = append(trace, row)
+			}
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				rd.Close()
+				return fmt.Errorf("scan block %s row group %d: %w", r.meta.BlockID, g, err)
+			}
+		}
+		rd.Close()
+	}
+	return flush()
 }

@@ -169,15 +169,15 @@ func (r *Reader) Scan(ctx context.Context, opts ScanOptions, fn func(row *schema
 // Of the attribute lists, only the attributes keys names are decoded, or
 // all if keys is nil.
 func (r *Reader) ScanTraces(ctx context.Context, cols Columns, keys []string, ids []pcommon.TraceID, fn func(id pcommon.TraceID, rows []schema.SpanRow) error) error {
-	if cols&Whole != 0 {
-		return r.FindTraceRows(ctx, ids, fn)
-	}
 	ids = slices.Clone(ids)
 	slices.SortFunc(ids, compareTraceIDs)
 	ids = slices.Compact(ids)
 	want := make(map[[16]byte]bool, len(ids))
 	for _, id := range ids {
 		want[id] = true
+	}
+	if cols&Whole != 0 {
+		return r.scanWholeTraces(ctx, ids, want, fn)
 	}
 	plan, err := r.scanPlan(cols)
 	if err != nil {
