@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -153,6 +154,39 @@ func checkScopeQueriesSelect(t *testing.T, f *batchFixture) {
 		}
 		if n == 0 || n == len(traces) {
 			t.Errorf("%s matches %d of %d traces; the test needs some but not all", query, n, len(traces))
+		}
+	}
+}
+
+// select() of the fields of events, links and the instrumentation scope
+// shows their values in a search's hits, from blocks and the live tail.
+func TestSearchSelectsScopes(t *testing.T) {
+	f := newScopesFixture(t, DefaultConfig())
+	for _, tt := range []struct {
+		query string
+		want  string
+	}{
+		// Span 4 is in blocks: one event, no link.
+		{`{ span.n = 4 } | select(event.msg, link:traceID, instrumentation:name)`, `event.msg="m-4" instrumentation:name="lib-`},
+		// Span 5 too: two events, the first with k=0, and a link.
+		{`{ span.n = 5 } | select(event.k, link:traceID, link.ref)`, `event.k=0 link:traceID="05000000000000000000000000000000" link.ref="r-1"`},
+		// Span 100 is in the live tail alone: two events.
+		{`{ span.n = 100 } | select(event:name, event:timeSinceStart, instrumentation.lang)`, `event:name="ev-1" event:timeSinceStart=100us`},
+	} {
+		res := search(t, f.q, tt.query, 0)
+		if len(res.Traces) == 0 {
+			t.Fatalf("%s: no hits", tt.query)
+		}
+		for _, hit := range res.Traces {
+			for _, s := range hit.Spans {
+				var got []string
+				for _, kv := range s.Attributes {
+					got = append(got, kv.Key+"="+kv.Value.String())
+				}
+				if line := strings.Join(got, " "); !strings.HasPrefix(line, tt.want) {
+					t.Errorf("%s: trace %s selected %s, want %s...", tt.query, pcommon.TraceID(hit.TraceID), line, tt.want)
+				}
+			}
 		}
 	}
 }
