@@ -90,8 +90,9 @@ func TestFindTraceColumnsReadsWhatFindTraceRowsReads(t *testing.T) {
 }
 
 // TestWholeReadsEveryColumn: with Whole, a lookup and a scan of some
-// traces read their rows as FindTraceRows does, events, links and
-// instrumentation scope included, whatever other flags and keys say.
+// traces, and a scan of all, read their rows as FindTraceRows does,
+// events, links and instrumentation scope included, whatever other flags
+// and keys say.
 func TestWholeReadsEveryColumn(t *testing.T) {
 	ctx := context.Background()
 	td := genTraces(rand.New(rand.NewPCG(53, 54)), 40)
@@ -139,7 +140,18 @@ func TestWholeReadsEveryColumn(t *testing.T) {
 			t.Errorf("%s with Whole: got %d traces, want the %d FindTraceRows reads, equal", name, len(got), len(want))
 		}
 	}
-	if err := r.Scan(ctx, block.ScanOptions{Columns: block.Whole}, func(*schema.SpanRow) error { return nil }); err == nil {
-		t.Error("Scan with Whole: no error")
+	// A scan of whole rows reads every row as the lookups do.
+	scanned := map[pcommon.TraceID][]schema.SpanRow{}
+	if err := r.Scan(ctx, block.ScanOptions{Columns: block.Whole}, func(row *schema.SpanRow) error {
+		scanned[row.TraceID] = append(scanned[row.TraceID], *row)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(scanned, want) {
+		t.Errorf("Scan with Whole: got %d traces, want the %d FindTraceRows reads, equal", len(scanned), len(want))
+	}
+	if err := r.Scan(ctx, block.ScanOptions{Columns: block.Whole, Where: []block.RowTest{{Column: schema.ColumnName}}}, func(*schema.SpanRow) error { return nil }); err == nil {
+		t.Error("Scan with Whole and Where: no error")
 	}
 }

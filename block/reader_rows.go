@@ -114,45 +114,69 @@ func (r *Reader) scanWholeTraces(ctx context.Context, ids []pcommon.TraceID, wan
 		trace = nil
 		return fn(t[0].TraceID, t)
 	}
-	batch := make([]schema.SpanRow, readBatch)
 	for g := range r.file.RowGroups() {
 		if len(r.candidates(g, ids)) == 0 {
 			continue
 		}
-		rd, err := r.openGroup(ctx, g)
+		err := r.wholeRows(ctx, g, func(row *schema.SpanRow) error {
+			if !want[row.TraceID] {
+				return nil
+			}
+			if len(trace) > 0 && trace[0].TraceID != row.TraceID {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+			trace = append(trace, *row)
+			return nil
+		})
 		if err != nil {
-			return fmt.Errorf("scan block %s row group %d: %w", r.meta.BlockID, g, err)
+			return err
 		}
-		for {
-			if err := ctx.Err(); err != nil {
-				rd.Close()
-				return err
-			}
-			// Zeroed rows make the reader allocate afresh what fn
-			// may keep.
-			clear(batch)
-			n, err := rd.Read(batch)
-			for _, row := range batch[:n] {
-				if !want[row.TraceID] {
-					continue
-				}
-				if len(trace) > 0 && trace[0].TraceID != row.TraceID {
-					if err := flush(); err != nil {
-						rd.Close()
-						return err
-					}
-				}
-				trace = append(trace, row)
-			}
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				rd.Close()
-				return fmt.Errorf("scan block %s row group %d: %w", r.meta.BlockID, g, err)
-			}
-		}
-		rd.Close()
 	}
 	return flush()
+}
+
+// scanWhole is Scan reading whole rows, of the row groups skip (if not
+// nil) does not skip.
+func (r *Reader) scanWhole(ctx context.Context, skip func(GroupStats) bool, fn func(row *schema.SpanRow) error) error {
+	for g := range r.file.RowGroups() {
+		if skip != nil && skip(GroupStats{r: r, g: g}) {
+			continue
+		}
+		if err := r.wholeRows(ctx, g, fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// wholeRows calls fn with each row of row group g, every column decoded.
+// fn may keep what the row's fields point to, but not the row.
+func (r *Reader) wholeRows(ctx context.Context, g int, fn func(row *schema.SpanRow) error) error {
+	rd, err := r.openGroup(ctx, g)
+	if err != nil {
+		return fmt.Errorf("read block %s row group %d: %w", r.meta.BlockID, g, err)
+	}
+	defer rd.Close()
+	batch := make([]schema.SpanRow, readBatch)
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		// Zeroed rows make the reader allocate afresh what fn may keep.
+		clear(batch)
+		n, err := rd.Read(batch)
+		for i := range batch[:n] {
+			if err := fn(&batch[i]); err != nil {
+				return err
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read block %s row group %d: %w", r.meta.BlockID, g, err)
+		}
+	}
 }

@@ -41,9 +41,10 @@ const (
 	// HTTPURL reads the http_url search column.
 	HTTPURL
 	// Whole reads every column: the rows as stored, with their events,
-	// links and instrumentation scope, which no other flag reads. Only
-	// FindTraceColumns and ScanTraces take it, and read the traces as
-	// FindTraceRows does, the other flags and the keys then moot.
+	// links and instrumentation scope, which no other flag reads; the
+	// other flags and the attribute keys are then moot. FindTraceColumns
+	// and ScanTraces read the traces as FindTraceRows does; a Scan with
+	// Whole takes no Where.
 	Whole
 )
 
@@ -126,6 +127,12 @@ type ScanOptions struct {
 // row reader reconstructs rows through reflection, which costs more than
 // reading the values.
 func (r *Reader) Scan(ctx context.Context, opts ScanOptions, fn func(row *schema.SpanRow) error) error {
+	if opts.Columns&Whole != 0 {
+		if len(opts.Where) > 0 {
+			return fmt.Errorf("scan block %s: whole rows with row tests", r.meta.BlockID)
+		}
+		return r.scanWhole(ctx, opts.Skip, fn)
+	}
 	plan, err := r.scanPlan(opts.Columns)
 	if err != nil {
 		return fmt.Errorf("scan block %s: %w", r.meta.BlockID, err)
