@@ -2,6 +2,7 @@ package traceql
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -221,4 +222,39 @@ func elementValues(f Field, row *schema.SpanRow, info *traceInfo) []Value {
 		return []Value{fieldValue(&f, row, info)}
 	}
 	return out
+}
+
+// EachValue reads a field of events or links on each of them, and
+// IntrinsicField finds their intrinsics by their scoped names.
+func TestEachValue(t *testing.T) {
+	trace := scopesTrace()
+	tests := []struct {
+		field string
+		want  []string // per span of scopesTrace: GET /, query, disk
+	}{
+		{"event:name", []string{`"start" "exception"`, `"exception"`, ``}},
+		{"event:timeSinceStart", []string{`1ms 5ms`, `2ms`, ``}},
+		{"link:spanID", []string{`"0000000000000002"`, `"0000000000000004" "0000000000000006"`, ``}},
+		{"instrumentation:name", []string{`"net/http"`, `"database/sql"`, `nil`}},
+		{"name", []string{`"GET /"`, `"query"`, `"disk"`}},
+	}
+	for _, tt := range tests {
+		f, ok := IntrinsicField(tt.field)
+		if !ok {
+			t.Fatalf("IntrinsicField(%q): not found", tt.field)
+		}
+		for i := range trace {
+			var got []string
+			f.EachValue(&trace[i], func(v Value) { got = append(got, v.String()) })
+			if line := strings.Join(got, " "); line != tt.want[i] {
+				t.Errorf("%s on %s: got %s, want %s", tt.field, trace[i].Name, line, tt.want[i])
+			}
+		}
+	}
+	attr := Field{Scope: ScopeEvent, Name: "exception.message"}
+	var got []string
+	attr.EachValue(&trace[0], func(v Value) { got = append(got, v.String()) })
+	if want := []string{"nil", `"boom"`}; !slices.Equal(got, want) {
+		t.Errorf("event.exception.message on GET /: got %v, want %v", got, want)
+	}
 }

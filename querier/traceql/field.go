@@ -125,10 +125,14 @@ func Intrinsics() []string {
 	return slices.Sorted(maps.Keys(unscopedIntrinsics))
 }
 
-// IntrinsicField returns the field of the intrinsic written name without a
-// scope, as Intrinsics lists them.
+// IntrinsicField returns the field of the intrinsic written name: without
+// a scope, as Intrinsics lists them, or with one (span:name, event:name,
+// instrumentation:version).
 func IntrinsicField(name string) (Field, bool) {
 	in, ok := unscopedIntrinsics[name]
+	if !ok {
+		in, ok = scopedIntrinsics[name]
+	}
 	return Field{Intrinsic: in}, ok
 }
 
@@ -227,6 +231,29 @@ func (f Field) SpanValue(row *schema.SpanRow) Value {
 		return Value{}
 	}
 	return fieldValue(&f, row, nil)
+}
+
+// EachValue calls fn with the field's value on each of the span's events
+// or links, for a field of theirs (see Element), in their order, and with
+// SpanValue for another field. Values are TypeNil where the field is
+// missing; a span without events or links has no value of their fields.
+func (f Field) EachValue(row *schema.SpanRow, fn func(Value)) {
+	var t traceInfo
+	t.bound = true
+	switch f.Element() {
+	case ElementEvent:
+		for i := range row.Events {
+			t.event = &row.Events[i]
+			fn(fieldValue(&f, row, &t))
+		}
+	case ElementLink:
+		for i := range row.Links {
+			t.link = &row.Links[i]
+			fn(fieldValue(&f, row, &t))
+		}
+	default:
+		fn(f.SpanValue(row))
+	}
 }
 
 // String renders the field as TraceQL: intrinsics in their scoped form,
