@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -188,5 +190,78 @@ func TestSearchSelectsScopes(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// Tag names and values of events, links and instrumentation scopes, from
+// blocks and the live tail, with a query and without.
+func TestTagsOfScopes(t *testing.T) {
+	f := newScopesFixture(t, DefaultConfig())
+	ctx := context.Background()
+	tenants := []string{querytest.Tenant}
+	names, err := f.q.TagNamesIn(ctx, tenants, TimeRange{}, nil, []string{ScopeEvent, ScopeLink, ScopeInstrumentation, ScopeSpan})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantNames := map[string][]string{
+		ScopeEvent: {"k", "msg"}, ScopeLink: {"ref"}, ScopeInstrumentation: {"lang"}, ScopeSpan: {"n"},
+		ScopeIntrinsic: traceql.Intrinsics(),
+	}
+	if !reflect.DeepEqual(names, wantNames) {
+		t.Errorf("tag names: got %v, want %v", names, wantNames)
+	}
+	names, err = f.q.TagNames(ctx, tenants, TimeRange{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := names[ScopeEvent]; ok || len(names[ScopeResource]) == 0 {
+		t.Errorf("tag names by default: got %v, want span and resource", names)
+	}
+
+	values := func(query, scope, name string) []string {
+		t.Helper()
+		var q *traceql.Query
+		if query != "" {
+			if q, err = traceql.Parse(query); err != nil {
+				t.Fatal(err)
+			}
+		}
+		vs, err := f.q.TagValues(ctx, tenants, TimeRange{}, q, scope, name, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, v := range vs {
+			out = append(out, v.Type+":"+v.Value)
+		}
+		return out
+	}
+	for _, tt := range []struct {
+		query, scope, name string
+		want               []string
+	}{
+		{"", ScopeEvent, "k", []string{"int:0", "int:1"}},
+		{"", ScopeLink, "ref", []string{"string:r-1", "string:r-3"}},
+		{"", ScopeInstrumentation, "lang", []string{"string:go"}},
+		{"", ScopeIntrinsic, "event:name", []string{"string:ev-0", "string:ev-1", "string:ev-2"}},
+		{"", "", "instrumentation:name", []string{"string:lib-0", "string:lib-1", "string:lib-2"}},
+		{"", "", "instrumentation:version", []string{"string:v1"}},
+		{"", ScopeIntrinsic, "link:traceID", []string{
+			"string:01000000000000000000000000000000", "string:03000000000000000000000000000000",
+			"string:05000000000000000000000000000000", "string:07000000000000000000000000000000",
+		}},
+		{"", ScopeEvent, "n", nil},
+		{`{ span.n = 5 }`, ScopeIntrinsic, "event:name", []string{"string:ev-0", "string:ev-2"}},
+		{`{ event:name = "ev-2" }`, ScopeEvent, "msg", []string{"string:m-2", "string:m-5"}},
+		{`{ span.n = 100 }`, ScopeEvent, "msg", []string{"string:m-100"}},
+	} {
+		if got := values(tt.query, tt.scope, tt.name); !slices.Equal(got, tt.want) {
+			t.Errorf("values of %s %s under %q: got %q, want %q", tt.scope, tt.name, tt.query, got, tt.want)
+		}
+	}
+	// The live tail's spans (m-100) and the blocks' (m-7) both count.
+	msgs := values("", ScopeEvent, "msg")
+	if !slices.Contains(msgs, "string:m-100") || !slices.Contains(msgs, "string:m-7") {
+		t.Errorf("event msg values %q lack the live tail's m-100 or the blocks' m-7", msgs)
 	}
 }
