@@ -231,12 +231,14 @@ func TestSearch(t *testing.T) {
 	}
 	checkSearch(t, n.HTTP, "live tail", sent, searchCases)
 	checkTags(t, n.HTTP)
+	checkScopeTagValues(t, n.HTTP)
 	waitFor(t, 60*time.Second, "blocks to cover every record", func() bool {
 		return metric(t, n.HTTP, "spanlog_block_builder_blocks_flushed_total") > 0 &&
 			metric(t, n.HTTP, "spanlog_querier_live_records") == 0
 	})
 	checkSearch(t, n.HTTP, "blocks", sent, searchCases)
 	checkTags(t, n.HTTP)
+	checkScopeTagValues(t, n.HTTP)
 
 	for q, want := range map[string]int{
 		"{ span.x = }":     http.StatusBadRequest,
@@ -251,6 +253,25 @@ func TestSearch(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != want {
 			t.Errorf("search %q: status %d, want %d", q, resp.StatusCode, want)
+		}
+	}
+}
+
+// checkScopeTagValues checks the values of the event and instrumentation
+// intrinsics against what sendTraces sends: one event name, one scope.
+func checkScopeTagValues(t *testing.T, addr string) {
+	t.Helper()
+	for tag, want := range map[string]string{
+		"event:name":              "rows fetched",
+		"instrumentation:name":    "spanlog/e2e",
+		"instrumentation:version": "1.2.3",
+	} {
+		var v2 struct {
+			TagValues []struct{ Type, Value string } `json:"tagValues"`
+		}
+		getJSON(t, addr, "/api/v2/search/tag/"+tag+"/values", &v2)
+		if len(v2.TagValues) != 1 || v2.TagValues[0].Type != "string" || v2.TagValues[0].Value != want {
+			t.Errorf("values of %s: got %+v, want the string %q", tag, v2.TagValues, want)
 		}
 	}
 }
