@@ -18,6 +18,9 @@ import (
 // whole row takes. Of the attribute lists, only the attributes keys names
 // are decoded, or all if keys is nil. fn may keep the rows.
 func (r *Reader) FindTraceColumns(ctx context.Context, cols Columns, keys []string, ids []pcommon.TraceID, fn func(id pcommon.TraceID, rows []schema.SpanRow) error) error {
+	if cols&Whole != 0 {
+		return r.FindTraceRows(ctx, ids, fn)
+	}
 	plan, err := r.scanPlan(cols)
 	if err != nil {
 		return fmt.Errorf("find traces in block %s: %w", r.meta.BlockID, err)

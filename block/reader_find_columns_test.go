@@ -88,3 +88,70 @@ func TestFindTraceColumnsReadsWhatFindTraceRowsReads(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestWholeReadsEveryColumn: with Whole, a lookup and a scan of some
+// traces, and a scan of all, read their rows as FindTraceRows does,
+// events, links and instrumentation scope included, whatever other flags
+// and keys say.
+func TestWholeReadsEveryColumn(t *testing.T) {
+	ctx := context.Background()
+	td := genTraces(rand.New(rand.NewPCG(53, 54)), 40)
+	spantest.Full().ResourceSpans().MoveAndAppendTo(td.ResourceSpans())
+	r := writeBlock(t, newDir(t), smallOptions(), td)
+	if len(r.SplitTraces()) == 0 {
+		t.Fatal("no trace is split across row groups; the test needs one")
+	}
+	var ids []pcommon.TraceID
+	for id := range spantest.ByTrace(t, td) {
+		ids = append(ids, id)
+	}
+	read := func(find func(fn func(pcommon.TraceID, []schema.SpanRow) error) error) map[pcommon.TraceID][]schema.SpanRow {
+		t.Helper()
+		out := map[pcommon.TraceID][]schema.SpanRow{}
+		if err := find(func(id pcommon.TraceID, rows []schema.SpanRow) error {
+			out[id] = append(out[id], rows...)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	want := read(func(fn func(pcommon.TraceID, []schema.SpanRow) error) error { return r.FindTraceRows(ctx, ids, fn) })
+	withEvents := 0
+	for _, rows := range want {
+		for _, row := range rows {
+			if len(row.Events) > 0 && len(row.Links) > 0 && row.ScopeName != "" {
+				withEvents++
+			}
+		}
+	}
+	if withEvents == 0 {
+		t.Fatal("no span has events, links and a scope; the test needs one")
+	}
+	for name, got := range map[string]map[pcommon.TraceID][]schema.SpanRow{
+		"FindTraceColumns": read(func(fn func(pcommon.TraceID, []schema.SpanRow) error) error {
+			return r.FindTraceColumns(ctx, block.Name|block.Whole, []string{"none"}, ids, fn)
+		}),
+		"ScanTraces": read(func(fn func(pcommon.TraceID, []schema.SpanRow) error) error {
+			return r.ScanTraces(ctx, block.Whole, []string{"none"}, ids, fn)
+		}),
+	} {
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s with Whole: got %d traces, want the %d FindTraceRows reads, equal", name, len(got), len(want))
+		}
+	}
+	// A scan of whole rows reads every row as the lookups do.
+	scanned := map[pcommon.TraceID][]schema.SpanRow{}
+	if err := r.Scan(ctx, block.ScanOptions{Columns: block.Whole}, func(row *schema.SpanRow) error {
+		scanned[row.TraceID] = append(scanned[row.TraceID], *row)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(scanned, want) {
+		t.Errorf("Scan with Whole: got %d traces, want the %d FindTraceRows reads, equal", len(scanned), len(want))
+	}
+	if err := r.Scan(ctx, block.ScanOptions{Columns: block.Whole, Where: []block.RowTest{{Column: schema.ColumnName}}}, func(*schema.SpanRow) error { return nil }); err == nil {
+		t.Error("Scan with Whole and Where: no error")
+	}
+}

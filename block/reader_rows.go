@@ -7,6 +7,8 @@ import (
 	"io"
 
 	"github.com/parquet-go/parquet-go"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+
 	"github.com/spanlog/spanlog/schema"
 )
 
@@ -97,4 +99,84 @@ func (r *Reader) openGroup(ctx context.Context, g int) (*parquet.GenericReader[s
 		return nil, err
 	}
 	return parquet.NewGenericRowGroupReader[schema.SpanRow](newPrefetchedGroup(rg, fetched)), nil
+}
+
+// scanWholeTraces is ScanTraces reading whole rows: the row groups that
+// may hold any of ids, every column, decoded row by row as FindTraceRows
+// decodes them.
+func (r *Reader) scanWholeTraces(ctx context.Context, ids []pcommon.TraceID, want map[[16]byte]bool, fn func(id pcommon.TraceID, rows []schema.SpanRow) error) error {
+	var trace []schema.SpanRow
+	flush := func() error {
+		if len(trace) == 0 {
+			return nil
+		}
+		t := trace
+		trace = nil
+		return fn(t[0].TraceID, t)
+	}
+	for g := range r.file.RowGroups() {
+		if len(r.candidates(g, ids)) == 0 {
+			continue
+		}
+		err := r.wholeRows(ctx, g, func(row *schema.SpanRow) error {
+			if !want[row.TraceID] {
+				return nil
+			}
+			if len(trace) > 0 && trace[0].TraceID != row.TraceID {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+			trace = append(trace, *row)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return flush()
+}
+
+// scanWhole is Scan reading whole rows, of the row groups skip (if not
+// nil) does not skip.
+func (r *Reader) scanWhole(ctx context.Context, skip func(GroupStats) bool, fn func(row *schema.SpanRow) error) error {
+	for g := range r.file.RowGroups() {
+		if skip != nil && skip(GroupStats{r: r, g: g}) {
+			continue
+		}
+		if err := r.wholeRows(ctx, g, fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// wholeRows calls fn with each row of row group g, every column decoded.
+// fn may keep what the row's fields point to, but not the row.
+func (r *Reader) wholeRows(ctx context.Context, g int, fn func(row *schema.SpanRow) error) error {
+	rd, err := r.openGroup(ctx, g)
+	if err != nil {
+		return fmt.Errorf("read block %s row group %d: %w", r.meta.BlockID, g, err)
+	}
+	defer rd.Close()
+	batch := make([]schema.SpanRow, readBatch)
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		// Zeroed rows make the reader allocate afresh what fn may keep.
+		clear(batch)
+		n, err := rd.Read(batch)
+		for i := range batch[:n] {
+			if err := fn(&batch[i]); err != nil {
+				return err
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read block %s row group %d: %w", r.meta.BlockID, g, err)
+		}
+	}
 }

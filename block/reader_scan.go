@@ -40,6 +40,12 @@ const (
 	HTTPMethod
 	// HTTPURL reads the http_url search column.
 	HTTPURL
+	// Whole reads every column: the rows as stored, with their events,
+	// links and instrumentation scope, which no other flag reads; the
+	// other flags and the attribute keys are then moot. FindTraceColumns
+	// and ScanTraces read the traces as FindTraceRows does; a Scan with
+	// Whole takes no Where.
+	Whole
 )
 
 // flatColumn is a column of Columns other than the attribute lists: the
@@ -121,6 +127,12 @@ type ScanOptions struct {
 // row reader reconstructs rows through reflection, which costs more than
 // reading the values.
 func (r *Reader) Scan(ctx context.Context, opts ScanOptions, fn func(row *schema.SpanRow) error) error {
+	if opts.Columns&Whole != 0 {
+		if len(opts.Where) > 0 {
+			return fmt.Errorf("scan block %s: whole rows with row tests", r.meta.BlockID)
+		}
+		return r.scanWhole(ctx, opts.Skip, fn)
+	}
 	plan, err := r.scanPlan(opts.Columns)
 	if err != nil {
 		return fmt.Errorf("scan block %s: %w", r.meta.BlockID, err)
@@ -170,6 +182,9 @@ func (r *Reader) ScanTraces(ctx context.Context, cols Columns, keys []string, id
 	want := make(map[[16]byte]bool, len(ids))
 	for _, id := range ids {
 		want[id] = true
+	}
+	if cols&Whole != 0 {
+		return r.scanWholeTraces(ctx, ids, want, fn)
 	}
 	plan, err := r.scanPlan(cols)
 	if err != nil {
@@ -242,6 +257,9 @@ type flatLeaf struct {
 }
 
 func (r *Reader) scanPlan(cols Columns) (*scanPlan, error) {
+	if cols&Whole != 0 {
+		return nil, errors.New("a scan decodes no whole rows")
+	}
 	sch := r.file.Schema()
 	p := &scanPlan{}
 	for _, f := range flatColumns {

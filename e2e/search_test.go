@@ -145,6 +145,44 @@ var searchCases = []searchCase[[]sdktrace.ReadOnlySpan]{
 	}},
 	{`{ span:childCount > 2 }`, func(ss []sdktrace.ReadOnlySpan) bool { return countMatching(ss, isChild) > 2 }},
 	{`{ } | by(span:kind) | count() > 2 | coalesce()`, func(ss []sdktrace.ReadOnlySpan) bool { return countMatching(ss, isChild) > 2 }},
+	// Events, links and the instrumentation scope: a filter holds on a
+	// span when it holds on one of its events (and links).
+	{`{ event:name = "rows fetched" && event.count = 2 }`, func(ss []sdktrace.ReadOnlySpan) bool {
+		return anySpan(ss, func(s sdktrace.ReadOnlySpan) bool { return anyEvent(s, "rows fetched", "count", 2) })
+	}},
+	{`{ event.count = 1 } && { event.count = 3 }`, func(ss []sdktrace.ReadOnlySpan) bool {
+		return anySpan(ss, func(s sdktrace.ReadOnlySpan) bool { return anyEvent(s, "", "count", 1) }) &&
+			anySpan(ss, func(s sdktrace.ReadOnlySpan) bool { return anyEvent(s, "", "count", 3) })
+	}},
+	{`{ event:timeSinceStart >= 0s && event:name != "x" } | count() > 2`, func(ss []sdktrace.ReadOnlySpan) bool {
+		return countMatching(ss, func(s sdktrace.ReadOnlySpan) bool {
+			return slices.ContainsFunc(s.Events(), func(e sdktrace.Event) bool { return !e.Time.Before(s.StartTime()) })
+		}) > 2
+	}},
+	{`{ link.why = "retry" && kind = server && link:traceID =~ "[0-7].*" }`, func(ss []sdktrace.ReadOnlySpan) bool {
+		return anySpan(ss, func(s sdktrace.ReadOnlySpan) bool {
+			return s.SpanKind() == trace.SpanKindServer && slices.ContainsFunc(s.Links(), func(l sdktrace.Link) bool {
+				return strings.ContainsAny(l.SpanContext.TraceID().String()[:1], "01234567") &&
+					slices.Contains(l.Attributes, attribute.String("why", "retry"))
+			})
+		})
+	}},
+	{`{ link:spanID != nil } >> { event.count = 0 }`, func(ss []sdktrace.ReadOnlySpan) bool {
+		return anySpan(ss, func(s sdktrace.ReadOnlySpan) bool { return len(s.Links()) > 0 })
+	}},
+	{`{ instrumentation:name = "spanlog/e2e" && instrumentation:version = "1.2.3" && event:name = nil } | select(instrumentation:name)`, func(ss []sdktrace.ReadOnlySpan) bool {
+		return anySpan(ss, func(s sdktrace.ReadOnlySpan) bool {
+			return s.InstrumentationScope().Name == "spanlog/e2e" && s.InstrumentationScope().Version == "1.2.3" && len(s.Events()) == 0
+		})
+	}},
+}
+
+// anyEvent reports whether s has an event named name (any name if "")
+// whose attribute key holds the integer v.
+func anyEvent(s sdktrace.ReadOnlySpan, name, key string, v int64) bool {
+	return slices.ContainsFunc(s.Events(), func(e sdktrace.Event) bool {
+		return (name == "" || e.Name == name) && slices.Contains(e.Attributes, attribute.Int64(key, v))
+	})
 }
 
 // search runs q and returns the trace IDs found.
@@ -193,18 +231,20 @@ func TestSearch(t *testing.T) {
 	}
 	checkSearch(t, n.HTTP, "live tail", sent, searchCases)
 	checkTags(t, n.HTTP)
+	checkScopeTagValues(t, n.HTTP)
 	waitFor(t, 60*time.Second, "blocks to cover every record", func() bool {
 		return metric(t, n.HTTP, "spanlog_block_builder_blocks_flushed_total") > 0 &&
 			metric(t, n.HTTP, "spanlog_querier_live_records") == 0
 	})
 	checkSearch(t, n.HTTP, "blocks", sent, searchCases)
 	checkTags(t, n.HTTP)
+	checkScopeTagValues(t, n.HTTP)
 
 	for q, want := range map[string]int{
-		"{ span.x = }":    http.StatusBadRequest,
-		"{ } | rate()":    http.StatusBadRequest,
-		"{ event.a = 1 }": http.StatusBadRequest,
-		"":                http.StatusOK,
+		"{ span.x = }":     http.StatusBadRequest,
+		"{ } | rate()":     http.StatusBadRequest,
+		"{ parent.a = 1 }": http.StatusBadRequest,
+		"":                 http.StatusOK,
 	} {
 		resp, err := http.Get("http://" + n.HTTP + "/api/search?q=" + url.QueryEscape(q))
 		if err != nil {
@@ -213,6 +253,25 @@ func TestSearch(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != want {
 			t.Errorf("search %q: status %d, want %d", q, resp.StatusCode, want)
+		}
+	}
+}
+
+// checkScopeTagValues checks the values of the event and instrumentation
+// intrinsics against what sendTraces sends: one event name, one scope.
+func checkScopeTagValues(t *testing.T, addr string) {
+	t.Helper()
+	for tag, want := range map[string]string{
+		"event:name":              "rows fetched",
+		"instrumentation:name":    "spanlog/e2e",
+		"instrumentation:version": "1.2.3",
+	} {
+		var v2 struct {
+			TagValues []struct{ Type, Value string } `json:"tagValues"`
+		}
+		getJSON(t, addr, "/api/v2/search/tag/"+tag+"/values", &v2)
+		if len(v2.TagValues) != 1 || v2.TagValues[0].Type != "string" || v2.TagValues[0].Value != want {
+			t.Errorf("values of %s: got %+v, want the string %q", tag, v2.TagValues, want)
 		}
 	}
 }

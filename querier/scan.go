@@ -314,7 +314,9 @@ func (ts *tenantScan) wholeTraces(ctx context.Context, cands []candidate) ([][]s
 	}
 	cols := ts.columns
 	if cols == 0 {
-		cols = wholeColumns
+		// And the whole rows, if the query reads events, links or
+		// the instrumentation scope.
+		cols = wholeColumns | hitColumns(ts.query)
 	}
 	if err := ts.blockRows(ctx, ids, cols, ts.keys, found); err != nil {
 		return nil, err

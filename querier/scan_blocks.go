@@ -211,6 +211,7 @@ func (ts *tenantScan) blockRows(ctx context.Context, ids []pcommon.TraceID, cols
 }
 
 // wholeColumns are the columns of the rows a scan visits by default: every field
-// TraceQL and a search hit read. Events, links and the scope are not.
+// TraceQL and a search hit read, but the events, links and scope, which
+// are read (block.Whole) only for a query that reads them.
 const wholeColumns = block.SpanIDs | block.Name | block.Kind | block.Duration | block.Status |
 	block.ServiceName | block.SpanAttrs | block.ResourceAttrs

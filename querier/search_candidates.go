@@ -72,6 +72,12 @@ func newCandidateFilter(q *traceql.Query) *candidateFilter {
 		if c.WholeTrace() {
 			continue // a part of a trace may judge it wrong
 		}
+		if fieldColumns(c.Field)&block.Whole != 0 {
+			// A scan reads no events, links or scope, nor does the
+			// live tail's index hold them: the conditions on them
+			// are judged when the candidates are read whole.
+			continue
+		}
 		f := byFilter[c.Filter]
 		if f == nil {
 			f = &candidateFilter{}
@@ -140,8 +146,14 @@ func (c candidateCondition) columns() block.Columns {
 	return fieldColumns(c.Field)
 }
 
-// fieldColumns returns the columns that hold field f of a span.
+// fieldColumns returns the columns that hold field f of a span: Whole
+// for the fields of its events, links and instrumentation scope, which
+// only a whole row holds.
 func fieldColumns(f traceql.Field) block.Columns {
+	if f.Element() != traceql.ElementNone || f.Scope == traceql.ScopeInstrumentation ||
+		f.Intrinsic == traceql.IntrinsicInstrumentationName || f.Intrinsic == traceql.IntrinsicInstrumentationVersion {
+		return block.Whole
+	}
 	switch f.Intrinsic {
 	case traceql.IntrinsicNone:
 	case traceql.IntrinsicName:

@@ -255,12 +255,41 @@ func TestSearchMatchesWholeTraces(t *testing.T) {
 				cfg.SearchCacheBytes = 0
 			}
 			f := newBatchFixtureWith(t, cfg)
-			checkSearchMatchesWholeTraces(t, f)
+			checkSearchMatchesWholeTraces(t, f, wholeTraceQueries)
 		})
 	}
 }
 
-func checkSearchMatchesWholeTraces(t *testing.T, f *batchFixture) {
+// wholeTraceQueries are the queries checkSearchMatchesWholeTraces asks
+// of the batch fixture.
+var wholeTraceQueries = []string{
+	`{ span.n = 0 } && { span.n >= 4 }`,
+	`{ span.n = 100 }`,
+	`{ name = "op-1" } && { name =~ "op-1[01]" }`,
+	`{ } | count() > 4`,
+	`{ span.n < 4 } | count() = 2`,
+	`{ traceDuration > 100ms }`,
+	`{ rootName = "op-0" && span.n > 3 }`,
+	`{ resource.service.name = "svc-1" } && { span.n = 9 }`,
+	`{ resource.service.name != "svc-1" && span.n = 7 }`,
+	`{ }`,
+	// No condition of the left side of a negated structural
+	// operator may prune: a trace without such a span matches.
+	`{ span.n = 100 } !~ { span.n < 2 }`,
+	`{ span.n = 100 } !> { span.n = 3 }`,
+	`{ span.n = 0 } &~ { span.n = 3 }`,
+	`{ span.n >= 2 } ~ { span.n = 1 }`,
+	`{ span.n = 100 } !< { } | count() > 3`,
+	`{ span.n = nil } || { span.nope = nil && span.n = 100 }`,
+	`{ span.n * 2 > span.n + 2 && duration < 2 * 1ms }`,
+	`{ span:childCount = 0 && span.n = 3 } && { nestedSetParent = -1 && span.n = 100 }`,
+	`{ } | by(resource.service.name) | count() > 2`,
+}
+
+// checkSearchMatchesWholeTraces checks that Search, lazy and eager,
+// cached or not, answers each of queries as Evaluate does over f's
+// traces read whole by ID.
+func checkSearchMatchesWholeTraces(t *testing.T, f *batchFixture, queries []string) {
 	ctx := context.Background()
 	whole := map[pcommon.TraceID][]schema.SpanRow{}
 	_, err := f.q.FindTraces(ctx, []string{querytest.Tenant}, f.ids, TimeRange{}, func(id pcommon.TraceID, td ptrace.Traces) error {
@@ -270,29 +299,7 @@ func checkSearchMatchesWholeTraces(t *testing.T, f *batchFixture) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, query := range []string{
-		`{ span.n = 0 } && { span.n >= 4 }`,
-		`{ span.n = 100 }`,
-		`{ name = "op-1" } && { name =~ "op-1[01]" }`,
-		`{ } | count() > 4`,
-		`{ span.n < 4 } | count() = 2`,
-		`{ traceDuration > 100ms }`,
-		`{ rootName = "op-0" && span.n > 3 }`,
-		`{ resource.service.name = "svc-1" } && { span.n = 9 }`,
-		`{ resource.service.name != "svc-1" && span.n = 7 }`,
-		`{ }`,
-		// No condition of the left side of a negated structural
-		// operator may prune: a trace without such a span matches.
-		`{ span.n = 100 } !~ { span.n < 2 }`,
-		`{ span.n = 100 } !> { span.n = 3 }`,
-		`{ span.n = 0 } &~ { span.n = 3 }`,
-		`{ span.n >= 2 } ~ { span.n = 1 }`,
-		`{ span.n = 100 } !< { } | count() > 3`,
-		`{ span.n = nil } || { span.nope = nil && span.n = 100 }`,
-		`{ span.n * 2 > span.n + 2 && duration < 2 * 1ms }`,
-		`{ span:childCount = 0 && span.n = 3 } && { nestedSetParent = -1 && span.n = 100 }`,
-		`{ } | by(resource.service.name) | count() > 2`,
-	} {
+	for _, query := range queries {
 		parsed, err := traceql.Parse(query)
 		if err != nil {
 			t.Fatal(err)

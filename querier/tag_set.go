@@ -10,6 +10,7 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
+	"github.com/spanlog/spanlog/block"
 	"github.com/spanlog/spanlog/querier/live"
 	"github.com/spanlog/spanlog/querier/traceql"
 	"github.com/spanlog/spanlog/schema"
@@ -21,7 +22,20 @@ const (
 	ScopeSpan      = "span"
 	ScopeResource  = "resource"
 	ScopeIntrinsic = "intrinsic"
+	// ScopeEvent, ScopeLink and ScopeInstrumentation hold the attributes
+	// of spans' events, links and instrumentation scopes, which only
+	// whole rows hold (block.Whole).
+	ScopeEvent           = "event"
+	ScopeLink            = "link"
+	ScopeInstrumentation = "instrumentation"
 )
+
+// attributeScopes are the attribute scopes of tags, by their TraceQL
+// scope.
+var attributeScopes = map[string]traceql.Scope{
+	ScopeSpan: traceql.ScopeSpan, ScopeResource: traceql.ScopeResource,
+	ScopeEvent: traceql.ScopeEvent, ScopeLink: traceql.ScopeLink, ScopeInstrumentation: traceql.ScopeInstrumentation,
+}
 
 // TagValue is a distinct value of a tag, typed as Tempo's v2 API types it.
 type TagValue struct {
@@ -35,9 +49,13 @@ type tagQuery struct {
 	// Name is the tag whose values are collected; empty collects the
 	// attribute names by scope.
 	Name string `json:"name,omitempty"`
-	// Scope of the values: span, resource, intrinsic, or empty for both
-	// attribute scopes.
+	// Scope of the values: span, resource, event, link, instrumentation,
+	// intrinsic, or empty for the span and resource attributes and the
+	// intrinsic of that name.
 	Scope string `json:"scope,omitempty"`
+	// Scopes are the attribute scopes whose names are collected; nil
+	// means span and resource.
+	Scopes []string `json:"scopes,omitempty"`
 	// Limit caps the distinct values.
 	Limit int `json:"limit,omitempty"`
 }
@@ -58,34 +76,95 @@ type tagSetJSON struct {
 }
 
 func newTagSet(q tagQuery) *tagSet {
-	return &tagSet{
-		q:      q,
-		names:  map[string]map[string]struct{}{ScopeSpan: {}, ScopeResource: {}},
-		values: make(map[TagValue]struct{}),
+	if q.Name == "" && q.Scopes == nil {
+		q.Scopes = []string{ScopeSpan, ScopeResource}
 	}
+	names := make(map[string]map[string]struct{}, len(q.Scopes))
+	for _, scope := range q.Scopes {
+		if _, ok := attributeScopes[scope]; ok {
+			names[scope] = map[string]struct{}{}
+		}
+	}
+	return &tagSet{q: q, names: names, values: make(map[TagValue]struct{})}
 }
 
-// add collects from one span. Only the fields of tagColumns are read.
+// columns returns the columns of a block the query reads: tagColumns,
+// and whole rows for events, links and the instrumentation scope.
+func (q tagQuery) columns() block.Columns {
+	whole := false
+	if q.Name == "" {
+		whole = slices.ContainsFunc(q.Scopes, func(s string) bool {
+			return s == ScopeEvent || s == ScopeLink || s == ScopeInstrumentation
+		})
+	} else {
+		switch q.Scope {
+		case ScopeEvent, ScopeLink, ScopeInstrumentation:
+			whole = true
+		case ScopeIntrinsic, "":
+			f, ok := traceql.IntrinsicField(q.Name)
+			whole = ok && fieldColumns(f)&block.Whole != 0
+		}
+	}
+	if whole {
+		return tagColumns | block.Whole
+	}
+	return tagColumns
+}
+
+// add collects from one span. Only the fields of q.columns() are read.
 func (s *tagSet) add(r *schema.SpanRow) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.q.Name == "" {
-		for _, a := range r.Attrs {
-			s.names[ScopeSpan][a.Key] = struct{}{}
-		}
-		for _, a := range r.ResourceAttrs {
-			s.names[ScopeResource][a.Key] = struct{}{}
+		for scope, set := range s.names {
+			eachAttribute(r, scope, func(a *schema.Attribute) { set[a.Key] = struct{}{} })
 		}
 		return
 	}
+	add := func(v traceql.Value) { s.addValueLocked(tagValue(v)) }
 	if s.q.Scope == ScopeIntrinsic || s.q.Scope == "" {
-		s.addValueLocked(intrinsicValue(r, s.q.Name))
+		if f, ok := traceql.IntrinsicField(s.q.Name); ok {
+			f.EachValue(r, func(v traceql.Value) {
+				// An empty status message is no value: most spans
+				// have none.
+				if f.Intrinsic != traceql.IntrinsicStatusMessage || v.Str() != "" {
+					add(v)
+				}
+			})
+		}
 	}
-	if s.q.Scope == ScopeSpan || s.q.Scope == "" {
-		s.addValueLocked(tagValue(traceql.Field{Scope: traceql.ScopeSpan, Name: s.q.Name}.SpanValue(r)))
+	if s.q.Scope == "" {
+		for _, scope := range []traceql.Scope{traceql.ScopeSpan, traceql.ScopeResource} {
+			traceql.Field{Scope: scope, Name: s.q.Name}.EachValue(r, add)
+		}
+	} else if scope, ok := attributeScopes[s.q.Scope]; ok {
+		traceql.Field{Scope: scope, Name: s.q.Name}.EachValue(r, add)
 	}
-	if s.q.Scope == ScopeResource || s.q.Scope == "" {
-		s.addValueLocked(tagValue(traceql.Field{Scope: traceql.ScopeResource, Name: s.q.Name}.SpanValue(r)))
+}
+
+// eachAttribute calls fn with each attribute of a span in a tag scope: of
+// every event or link for those scopes.
+func eachAttribute(r *schema.SpanRow, scope string, fn func(*schema.Attribute)) {
+	each := func(attrs []schema.Attribute) {
+		for i := range attrs {
+			fn(&attrs[i])
+		}
+	}
+	switch scope {
+	case ScopeSpan:
+		each(r.Attrs)
+	case ScopeResource:
+		each(r.ResourceAttrs)
+	case ScopeInstrumentation:
+		each(r.ScopeAttrs)
+	case ScopeEvent:
+		for i := range r.Events {
+			each(r.Events[i].Attrs)
+		}
+	case ScopeLink:
+		for i := range r.Links {
+			each(r.Links[i].Attrs)
+		}
 	}
 }
 
@@ -173,21 +252,6 @@ func digestTags(args json.RawMessage) (func(live.Slice) (any, error), error) {
 		}
 		return set.json(), nil
 	}, nil
-}
-
-// intrinsicValue is the value of the intrinsic name (unscoped, as
-// traceql.Intrinsics lists them) on a span. An empty status message is no
-// value: most spans have none.
-func intrinsicValue(r *schema.SpanRow, name string) (TagValue, bool) {
-	f, ok := traceql.IntrinsicField(name)
-	if !ok {
-		return TagValue{}, false
-	}
-	v := f.SpanValue(r)
-	if f.Intrinsic == traceql.IntrinsicStatusMessage && v.Str() == "" {
-		return TagValue{}, false
-	}
-	return tagValue(v)
 }
 
 // tagValue types a TraceQL value as Tempo's v2 API does: statuses and

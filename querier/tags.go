@@ -28,6 +28,7 @@ func (q *Querier) collectTags(ctx context.Context, tenants []string, tr TimeRang
 			tenants: tenants,
 			tr:      tr,
 			query:   query,
+			columns: wholeColumns | hitColumns(query) | set.q.columns(),
 			visit: func(trace []schema.SpanRow) bool {
 				sets, ok := query.Evaluate(trace)
 				for _, ss := range sets {
@@ -69,7 +70,7 @@ func (q *Querier) collectTags(ctx context.Context, tenants []string, tr TimeRang
 				return fmt.Errorf("open block %s/%s: %w", m.Tenant, m.BlockID, err)
 			}
 			defer release()
-			err = r.Scan(ctx, block.ScanOptions{Columns: tagColumns}, func(row *schema.SpanRow) error {
+			err = r.Scan(ctx, block.ScanOptions{Columns: set.q.columns()}, func(row *schema.SpanRow) error {
 				set.add(row)
 				return nil
 			})
@@ -85,9 +86,17 @@ func (q *Querier) collectTags(ctx context.Context, tenants []string, tr TimeRang
 	return nil
 }
 
-// TagNames returns the attribute names of the tenants' spans by scope.
+// TagNames returns the attribute names of the tenants' spans by scope,
+// span and resource, with the intrinsics.
 func (q *Querier) TagNames(ctx context.Context, tenants []string, tr TimeRange, query *traceql.Query) (map[string][]string, error) {
-	set := newTagSet(tagQuery{})
+	return q.TagNamesIn(ctx, tenants, tr, query, nil)
+}
+
+// TagNamesIn is TagNames for the attribute scopes asked: span, resource,
+// event, link or instrumentation (nil means span and resource). The last
+// three read blocks' rows whole, several times the bytes of the others.
+func (q *Querier) TagNamesIn(ctx context.Context, tenants []string, tr TimeRange, query *traceql.Query, scopes []string) (map[string][]string, error) {
+	set := newTagSet(tagQuery{Scopes: scopes})
 	if err := q.collectTags(ctx, tenants, tr, query, set); err != nil {
 		return nil, err
 	}
@@ -95,7 +104,9 @@ func (q *Querier) TagNames(ctx context.Context, tenants []string, tr TimeRange, 
 }
 
 // TagValues returns the distinct values of a tag, at most limit of them.
-// scope is span, resource, intrinsic, or empty for both attribute scopes.
+// scope is span, resource, event, link, instrumentation, intrinsic (name,
+// status, event:name, link:traceID, ...), or empty for the span and
+// resource attributes and the intrinsic of that name.
 func (q *Querier) TagValues(ctx context.Context, tenants []string, tr TimeRange, query *traceql.Query, scope, name string, limit int) ([]TagValue, error) {
 	set := newTagSet(tagQuery{Name: name, Scope: scope, Limit: limit})
 	if err := q.collectTags(ctx, tenants, tr, query, set); err != nil {

@@ -40,6 +40,9 @@ type spansetExpr interface {
 type spansetFilter struct {
 	cond expr
 	set  int
+	// elems are the elements (events, links) cond reads, each of which
+	// a span is judged on.
+	elems elements
 }
 
 type spansetOperator uint8

@@ -27,7 +27,10 @@ type Condition struct {
 // comparison rules, so pruning can never disagree with evaluation.
 //
 // An unscoped attribute (ScopeAny) is the span attribute if present, else
-// the resource attribute: data may be skipped only if neither passes. For
+// the resource attribute: data may be skipped only if neither passes. A
+// field of events or links (Field.Element) has a value on each of them:
+// a span passes if one of its values does, so data may be skipped only
+// if none of its events' (links') values passes. For
 // OpExists, Matches reports whether v is present; an attribute holding
 // bytes, an array or a map also exists, though it reads as TypeNil.
 func (c Condition) Matches(v Value) bool {
@@ -51,7 +54,7 @@ func (c Condition) MatchesSpan(row *schema.SpanRow) bool {
 	if c.WholeTrace() {
 		return true
 	}
-	return c.cmp.matches(row, &traceInfo{})
+	return matchesSpan(c.cmp, elementsOf(c.cmp), row, &traceInfo{})
 }
 
 // MayMatchRange reports whether a span whose value of Field lies within

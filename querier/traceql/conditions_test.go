@@ -83,10 +83,12 @@ func assertConditionsHold(t *testing.T, q *Query, trace []schema.SpanRow) {
 		held := false
 		for i := range trace {
 			row := &trace[i]
-			if c.Op == OpExists {
+			if c.Op == OpExists && c.Field.Element() == ElementNone {
 				held = held || fieldExists(&c.Field, row, &info)
-			} else {
-				held = held || c.Matches(fieldValue(&c.Field, row, &info))
+				continue
+			}
+			for _, v := range elementValues(c.Field, row, &info) {
+				held = held || c.Matches(v)
 			}
 		}
 		if !held {

@@ -13,14 +13,16 @@
 // The supported subset follows Grafana Tempo's TraceQL documentation
 // ("Construct a TraceQL query"): spanset filters with comparisons on
 // intrinsics (child counts and the nested set included) and span,
-// resource or unscoped attributes, nil, arithmetic, and fields compared
-// with fields; && and || between spansets; the structural operators >>,
-// >, <<, <, ~, their negated (!>> ...) and union (&>> ...) forms; the
-// pipeline stages count(), avg(), min(), max(), sum(), select(), by() and
-// coalesce(); and query hints, with(...). The event, link and
-// instrumentation scopes are not supported, nor is ^. What is not
-// supported is a parse error saying so, so that a query is never answered
-// with other semantics than the user meant.
+// resource, event, link, instrumentation or unscoped attributes, nil,
+// arithmetic, and fields compared with fields; && and || between
+// spansets; the structural operators >>, >, <<, <, ~, their negated
+// (!>> ...) and union (&>> ...) forms; the pipeline stages count(), avg(),
+// min(), max(), sum(), select(), by() and coalesce(); and query hints,
+// with(...). A filter's condition holds on a span when it holds on one of
+// the span's events together with one of its links (Field.Element). The
+// parent scope is not supported, nor is ^. What is not supported is a
+// parse error saying so, so that a query is never answered with other
+// semantics than the user meant.
 //
 // Parse bounds what a query may cost before evaluating anything: its length
 // (MaxQueryBytes) and how deeply it nests (MaxDepth), so that no query can

@@ -105,7 +105,7 @@ func (ev *evaluation) spanset(e spansetExpr) bitset {
 	case *spansetFilter:
 		for i := range ev.trace {
 			ev.info.span = i
-			if e.cond == nil || matches(e.cond, &ev.trace[i], &ev.info) {
+			if e.cond == nil || matchesSpan(e.cond, e.elems, &ev.trace[i], &ev.info) {
 				out.add(i)
 			}
 		}

@@ -38,11 +38,11 @@ func (c *comparison) matches(row *schema.SpanRow, t *traceInfo) bool {
 		return !fieldExists(&c.field, row, t)
 	}
 	if c.id != nil {
-		id := idBytes(c.field.Intrinsic, row)
+		id := idBytes(&c.field, row, t)
 		return id != nil && c.op.holds(bytes.Compare(id, c.id))
 	}
 	if c.field.Intrinsic == IntrinsicNone {
-		return compareValues(attributeValue(lookupAttribute(&c.field, row)), c.op, &c.lit, c.re)
+		return compareValues(attributeValue(lookupAttribute(&c.field, row, t)), c.op, &c.lit, c.re)
 	}
 	return compareValues(fieldValue(&c.field, row, t), c.op, &c.lit, c.re)
 }
@@ -94,7 +94,7 @@ func compareFloats(a float64, op Op, b float64) bool {
 func fieldValue(f *Field, row *schema.SpanRow, t *traceInfo) Value {
 	switch f.Intrinsic {
 	case IntrinsicNone:
-		return attributeValue(lookupAttribute(f, row))
+		return attributeValue(lookupAttribute(f, row, t))
 	case IntrinsicName:
 		return StringValue(row.Name)
 	case IntrinsicStatus:
@@ -122,17 +122,52 @@ func fieldValue(f *Field, row *schema.SpanRow, t *traceInfo) Value {
 			return Value{}
 		}
 		return IntValue(t.tree.numbered(f.Intrinsic, t.span))
+	case IntrinsicEventName:
+		if e := eventOf(f, row, t); e != nil {
+			return StringValue(e.Name)
+		}
+		return Value{}
+	case IntrinsicEventTimeSinceStart:
+		if e := eventOf(f, row, t); e != nil {
+			// Wrapping as the span's duration does, so an event
+			// before the start reads as a negative duration.
+			return DurationValue(time.Duration(e.TimeUnixNano - row.StartUnixNano))
+		}
+		return Value{}
+	case IntrinsicInstrumentationName:
+		return nonEmptyString(row.ScopeName)
+	case IntrinsicInstrumentationVersion:
+		return nonEmptyString(row.ScopeVersion)
 	}
-	if id := idBytes(f.Intrinsic, row); id != nil {
+	if id := idBytes(f, row, t); id != nil {
 		return StringValue(hex.EncodeToString(id))
 	}
 	return Value{}
 }
 
+// nonEmptyString reads a string that OTLP leaves empty when it is unset,
+// as the instrumentation scope's name and version are: empty, it is
+// missing, as it is stored (a null in a block).
+func nonEmptyString(s string) Value {
+	if s == "" {
+		return Value{}
+	}
+	return StringValue(s)
+}
+
 // idBytes returns the ID an ID intrinsic reads; nil for a root span's
-// parent ID, which the span does not have.
-func idBytes(in Intrinsic, row *schema.SpanRow) []byte {
-	switch in {
+// parent ID, which the span does not have, and for a link's IDs when
+// there is no link.
+func idBytes(f *Field, row *schema.SpanRow, t *traceInfo) []byte {
+	switch f.Intrinsic {
+	case IntrinsicLinkTraceID:
+		if l := linkOf(f, row, t); l != nil {
+			return l.TraceID[:]
+		}
+	case IntrinsicLinkSpanID:
+		if l := linkOf(f, row, t); l != nil {
+			return l.SpanID[:]
+		}
 	case IntrinsicSpanID:
 		return row.SpanID[:]
 	case IntrinsicParentID:
@@ -152,19 +187,31 @@ func idBytes(in Intrinsic, row *schema.SpanRow) []byte {
 // compare, such as an array.
 func fieldExists(f *Field, row *schema.SpanRow, t *traceInfo) bool {
 	if f.Intrinsic == IntrinsicNone {
-		return lookupAttribute(f, row) != nil
+		return lookupAttribute(f, row, t) != nil
 	}
 	return fieldValue(f, row, t).typ != TypeNil
 }
 
 // lookupAttribute finds an attribute in its scope. An unscoped attribute is
 // the span's if the span has it, else the resource's.
-func lookupAttribute(f *Field, row *schema.SpanRow) *schema.Attribute {
+func lookupAttribute(f *Field, row *schema.SpanRow, t *traceInfo) *schema.Attribute {
 	switch f.Scope {
 	case ScopeSpan:
 		return findAttribute(row.Attrs, f.Name)
 	case ScopeResource:
 		return findAttribute(row.ResourceAttrs, f.Name)
+	case ScopeInstrumentation:
+		return findAttribute(row.ScopeAttrs, f.Name)
+	case ScopeEvent:
+		if e := eventOf(f, row, t); e != nil {
+			return findAttribute(e.Attrs, f.Name)
+		}
+		return nil
+	case ScopeLink:
+		if l := linkOf(f, row, t); l != nil {
+			return findAttribute(l.Attrs, f.Name)
+		}
+		return nil
 	}
 	if a := findAttribute(row.Attrs, f.Name); a != nil {
 		return a
@@ -199,4 +246,89 @@ func attributeValue(a *schema.Attribute) Value {
 		return BoolValue(*a.Bool)
 	}
 	return Value{}
+}
+
+// eventOf returns the event an event field reads: the bound one, or,
+// unbound, the first of the span's events that has the field; nil for
+// none.
+func eventOf(f *Field, row *schema.SpanRow, t *traceInfo) *schema.Event {
+	if t != nil && t.bound {
+		return t.event
+	}
+	for i := range row.Events {
+		if f.Intrinsic != IntrinsicNone || findAttribute(row.Events[i].Attrs, f.Name) != nil {
+			return &row.Events[i]
+		}
+	}
+	return nil
+}
+
+// linkOf is eventOf for a link field.
+func linkOf(f *Field, row *schema.SpanRow, t *traceInfo) *schema.Link {
+	if t != nil && t.bound {
+		return t.link
+	}
+	for i := range row.Links {
+		if f.Intrinsic != IntrinsicNone || findAttribute(row.Links[i].Attrs, f.Name) != nil {
+			return &row.Links[i]
+		}
+	}
+	return nil
+}
+
+// matchesSpan reports whether a span satisfies the condition of a spanset
+// filter, which reads the elements elems: on one of the span's events
+// together with one of its links, for the elements it reads (see
+// Field.Element).
+func matchesSpan(e expr, elems elements, row *schema.SpanRow, t *traceInfo) bool {
+	if elems == 0 {
+		return matches(e, row, t)
+	}
+	t.bound = true
+	defer func() { t.bound, t.event, t.link = false, nil, nil }()
+	events, links := max(len(row.Events), 1), max(len(row.Links), 1)
+	if elems&elementsEvents == 0 {
+		events = 1
+	}
+	if elems&elementsLinks == 0 {
+		links = 1
+	}
+	for i := range events {
+		t.event = nil
+		if elems&elementsEvents != 0 && i < len(row.Events) {
+			t.event = &row.Events[i]
+		}
+		for j := range links {
+			t.link = nil
+			if elems&elementsLinks != 0 && j < len(row.Links) {
+				t.link = &row.Links[j]
+			}
+			if matches(e, row, t) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// elements is a set of the Elements a condition reads.
+type elements uint8
+
+const (
+	elementsEvents elements = 1 << iota
+	elementsLinks
+)
+
+// elementsOf returns the elements the fields of e read.
+func elementsOf(e expr) elements {
+	var out elements
+	forEachField(e, func(f Field) {
+		switch f.Element() {
+		case ElementEvent:
+			out |= elementsEvents
+		case ElementLink:
+			out |= elementsLinks
+		}
+	})
+	return out
 }

@@ -32,6 +32,12 @@ const (
 	IntrinsicNestedSetLeft
 	IntrinsicNestedSetRight
 	IntrinsicNestedSetParent
+	IntrinsicEventName
+	IntrinsicEventTimeSinceStart
+	IntrinsicLinkTraceID
+	IntrinsicLinkSpanID
+	IntrinsicInstrumentationName
+	IntrinsicInstrumentationVersion
 )
 
 // intrinsics describes each intrinsic: its canonical (scoped) name and its
@@ -56,6 +62,13 @@ var intrinsics = [...]struct {
 	IntrinsicNestedSetLeft:    {"span:nestedSetLeft", TypeInt},
 	IntrinsicNestedSetRight:   {"span:nestedSetRight", TypeInt},
 	IntrinsicNestedSetParent:  {"span:nestedSetParent", TypeInt},
+
+	IntrinsicEventName:              {"event:name", TypeString},
+	IntrinsicEventTimeSinceStart:    {"event:timeSinceStart", TypeDuration},
+	IntrinsicLinkTraceID:            {"link:traceID", TypeString},
+	IntrinsicLinkSpanID:             {"link:spanID", TypeString},
+	IntrinsicInstrumentationName:    {"instrumentation:name", TypeString},
+	IntrinsicInstrumentationVersion: {"instrumentation:version", TypeString},
 }
 
 // unscopedIntrinsics are the names TraceQL accepts without a scope, and
@@ -90,6 +103,13 @@ var (
 		"span:nestedSetLeft":   IntrinsicNestedSetLeft,
 		"span:nestedSetRight":  IntrinsicNestedSetRight,
 		"span:nestedSetParent": IntrinsicNestedSetParent,
+
+		"event:name":              IntrinsicEventName,
+		"event:timeSinceStart":    IntrinsicEventTimeSinceStart,
+		"link:traceID":            IntrinsicLinkTraceID,
+		"link:spanID":             IntrinsicLinkSpanID,
+		"instrumentation:name":    IntrinsicInstrumentationName,
+		"instrumentation:version": IntrinsicInstrumentationVersion,
 	}
 	nestedSetIntrinsics = map[string]Intrinsic{
 		"nestedSetLeft":   IntrinsicNestedSetLeft,
@@ -105,10 +125,14 @@ func Intrinsics() []string {
 	return slices.Sorted(maps.Keys(unscopedIntrinsics))
 }
 
-// IntrinsicField returns the field of the intrinsic written name without a
-// scope, as Intrinsics lists them.
+// IntrinsicField returns the field of the intrinsic written name: without
+// a scope, as Intrinsics lists them, or with one (span:name, event:name,
+// instrumentation:version).
 func IntrinsicField(name string) (Field, bool) {
 	in, ok := unscopedIntrinsics[name]
+	if !ok {
+		in, ok = scopedIntrinsics[name]
+	}
 	return Field{Intrinsic: in}, ok
 }
 
@@ -128,14 +152,38 @@ func (i Intrinsic) treeLevel() bool {
 type Scope uint8
 
 // The attribute scopes. ScopeAny is an unscoped attribute (.x): the span's
-// attribute if the span has it, else the resource's.
+// attribute if the span has it, else the resource's; as in Tempo, it
+// never reads an event's, a link's or the instrumentation scope's.
 const (
 	ScopeAny Scope = iota
 	ScopeSpan
 	ScopeResource
+	// ScopeEvent reads the attributes of the span's events, ScopeLink
+	// those of its links (see Field.Element).
+	ScopeEvent
+	ScopeLink
+	// ScopeInstrumentation reads the attributes of the instrumentation
+	// scope that produced the span.
+	ScopeInstrumentation
 )
 
-var scopePrefixes = [...]string{ScopeAny: ".", ScopeSpan: "span.", ScopeResource: "resource."}
+var scopePrefixes = [...]string{
+	ScopeAny: ".", ScopeSpan: "span.", ScopeResource: "resource.",
+	ScopeEvent: "event.", ScopeLink: "link.", ScopeInstrumentation: "instrumentation.",
+}
+
+// Element names what a span has several of, which a field may read one
+// of: its events or its links.
+type Element uint8
+
+// The elements a field reads. A field of ElementEvent has a value on each
+// of the span's events, and a condition on it holds on a span when it
+// holds on one of them (see Field.Element).
+const (
+	ElementNone Element = iota
+	ElementEvent
+	ElementLink
+)
 
 // Field is what a comparison, aggregate or select() reads from a span: an
 // intrinsic, or an attribute with its scope.
@@ -147,6 +195,27 @@ type Field struct {
 	Name  string
 }
 
+// Element says whether the field is read from each of a span's events
+// (event:name, event.x) or links (link:traceID, link.x), or once per span.
+//
+// As in Tempo, a condition of one spanset filter holds on a span when it
+// holds on one of the span's events together with one of its links: the
+// comparisons on events in it read the same event, and those on links the
+// same link. A span without events is judged once, on no event, where
+// every event field is missing (so { event.x = nil } matches it); the
+// same goes for links.
+func (f Field) Element() Element {
+	switch {
+	case f.Intrinsic == IntrinsicEventName || f.Intrinsic == IntrinsicEventTimeSinceStart ||
+		f.Intrinsic == IntrinsicNone && f.Scope == ScopeEvent:
+		return ElementEvent
+	case f.Intrinsic == IntrinsicLinkTraceID || f.Intrinsic == IntrinsicLinkSpanID ||
+		f.Intrinsic == IntrinsicNone && f.Scope == ScopeLink:
+		return ElementLink
+	}
+	return ElementNone
+}
+
 // typ returns the field's static type; TypeNil for attributes, whose type
 // is known only per span.
 func (f Field) typ() Type { return intrinsics[f.Intrinsic].typ }
@@ -155,11 +224,36 @@ func (f Field) typ() Type { return intrinsics[f.Intrinsic].typ }
 // scope, or an intrinsic of the span's own. It is TypeNil when the span
 // does not have the field, and for an intrinsic of the whole trace
 // (rootName, traceDuration, childCount, ...), which one span cannot tell.
+// A field of an event or a link reads the first of the span's events or
+// links that has it.
 func (f Field) SpanValue(row *schema.SpanRow) Value {
 	if f.Intrinsic.traceLevel() || f.Intrinsic.treeLevel() {
 		return Value{}
 	}
 	return fieldValue(&f, row, nil)
+}
+
+// EachValue calls fn with the field's value on each of the span's events
+// or links, for a field of theirs (see Element), in their order, and with
+// SpanValue for another field. Values are TypeNil where the field is
+// missing; a span without events or links has no value of their fields.
+func (f Field) EachValue(row *schema.SpanRow, fn func(Value)) {
+	var t traceInfo
+	t.bound = true
+	switch f.Element() {
+	case ElementEvent:
+		for i := range row.Events {
+			t.event = &row.Events[i]
+			fn(fieldValue(&f, row, &t))
+		}
+	case ElementLink:
+		for i := range row.Links {
+			t.link = &row.Links[i]
+			fn(fieldValue(&f, row, &t))
+		}
+	default:
+		fn(f.SpanValue(row))
+	}
 }
 
 // String renders the field as TraceQL: intrinsics in their scoped form,

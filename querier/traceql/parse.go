@@ -314,6 +314,7 @@ func (q *Query) prepare() {
 		switch e := e.(type) {
 		case *spansetFilter:
 			e.set = slot
+			e.elems = elementsOf(e.cond)
 			forEachField(e.cond, q.noteField)
 		case *spansetOp:
 			e.set = slot

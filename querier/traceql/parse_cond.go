@@ -433,12 +433,15 @@ var keywordValues = map[string]Value{
 }
 
 // attributeScopes are the scopes written before an attribute name.
-var attributeScopes = map[string]Scope{"span": ScopeSpan, "resource": ScopeResource}
+var attributeScopes = map[string]Scope{
+	"span": ScopeSpan, "resource": ScopeResource,
+	"event": ScopeEvent, "link": ScopeLink, "instrumentation": ScopeInstrumentation,
+}
 
 var (
 	// unsupportedScopes are TraceQL's scopes that spanlog does not
 	// implement, told apart from typing mistakes.
-	unsupportedScopes = map[string]bool{"event": true, "link": true, "instrumentation": true, "parent": true}
+	unsupportedScopes = map[string]bool{"parent": true}
 	// scopeOnlyIntrinsics are written with their scope.
 	scopeOnlyIntrinsics = map[string]string{"childCount": "span:childCount", "id": "span:id or trace:id", "parentID": "span:parentID"}
 )
@@ -459,7 +462,7 @@ func (p *parser) parseIdentOperand(o *operand) error {
 			if unsupportedScopes[word] {
 				return p.unsupported(o.pos, fmt.Sprintf("the %q scope", word))
 			}
-			return newParseError(src, o.pos, "unknown scope %q: attributes are written span.x, resource.x or .x", word)
+			return newParseError(src, o.pos, "unknown scope %q: attributes are written span.x, resource.x, event.x, link.x, instrumentation.x or .x", word)
 		}
 		p.lex.pos++
 		name, err := p.lex.scanAttributeName()
@@ -561,9 +564,9 @@ func typeError(field Field, op Op, lit Value) string {
 // idSize returns the size in bytes of the ID an intrinsic holds, or 0.
 func idSize(in Intrinsic) int {
 	switch in {
-	case IntrinsicSpanID, IntrinsicParentID:
+	case IntrinsicSpanID, IntrinsicParentID, IntrinsicLinkSpanID:
 		return 8
-	case IntrinsicTraceID:
+	case IntrinsicTraceID, IntrinsicLinkTraceID:
 		return 16
 	}
 	return 0

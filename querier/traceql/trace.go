@@ -42,6 +42,13 @@ type traceInfo struct {
 	// the index of the span being evaluated, which they are read at.
 	tree *tree
 	span int
+	// bound says event and link are the event and the link of the span
+	// that the fields of events and links read (nil for none): a
+	// spanset filter judges a span on each of them (see Field.Element).
+	// Unbound, such a field reads the first event or link that has it.
+	bound bool
+	event *schema.Event
+	link  *schema.Link
 }
 
 func newTraceInfo(trace []schema.SpanRow) traceInfo {
