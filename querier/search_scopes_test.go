@@ -169,9 +169,9 @@ func TestSearchSelectsScopes(t *testing.T) {
 		want  string
 	}{
 		// Span 4 is in blocks: one event, no link.
-		{`{ span.n = 4 } | select(event.msg, link:traceID, instrumentation:name)`, `event.msg="m-4" instrumentation:name="lib-`},
+		{`{ span.n = 4 } | select(event.msg, link:traceID, instrumentation:name)`, `msg="m-4" instrumentation:name="lib-`},
 		// Span 5 too: two events, the first with k=0, and a link.
-		{`{ span.n = 5 } | select(event.k, link:traceID, link.ref)`, `event.k=0 link:traceID="05000000000000000000000000000000" link.ref="r-1"`},
+		{`{ span.n = 5 } | select(event.k, link:traceID, link.ref)`, `k=0 link:traceID="05000000000000000000000000000000" ref="r-1"`},
 		// Span 100 is in the live tail alone: two events.
 		{`{ span.n = 100 } | select(event:name, event:timeSinceStart, instrumentation.lang)`, `event:name="ev-1" event:timeSinceStart=100us`},
 	} {

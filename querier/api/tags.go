@@ -117,14 +117,17 @@ func (a *API) TagNamesV2(ctx context.Context, tenants []string, params url.Value
 	}
 	scope := params.Get("scope")
 	scopes := []string{querier.ScopeSpan, querier.ScopeResource, querier.ScopeIntrinsic}
+	var read []string // the attribute scopes to collect; nil: span and resource
 	switch {
 	case scope == "" || scope == "all" || scope == "none":
 	case slices.Contains(scopes, scope):
 		scopes = []string{scope}
+	case slices.Contains(wholeRowScopes, scope):
+		scopes, read = []string{scope}, []string{scope}
 	default:
-		return nil, badRequest("scope=%q must be span, resource or intrinsic", scope)
+		return nil, badRequest("scope=%q must be span, resource, intrinsic, event, link or instrumentation", scope)
 	}
-	byScope, err := a.q.TagNames(ctx, tenants, req.tr, req.query)
+	byScope, err := a.q.TagNamesIn(ctx, tenants, req.tr, req.query, read)
 	if err != nil {
 		return nil, err
 	}
@@ -217,10 +220,22 @@ func (a *API) TagValuesV2(ctx context.Context, tenants []string, tag string, par
 	return out, nil
 }
 
-// splitScopedTag splits a v2 tag into scope and attribute name: span.x and
-// resource.x are scoped, .x is either, and a bare intrinsic name (name,
-// status, kind, statusMessage, or span:name and the like) is intrinsic.
+// wholeRowScopes are the attribute scopes whose tags are listed only when
+// a request names them: they are read from blocks' rows whole, several
+// times the bytes of the span and resource attributes, and Grafana asks
+// for every scope's tags at each keystroke.
+var wholeRowScopes = []string{querier.ScopeEvent, querier.ScopeLink, querier.ScopeInstrumentation}
+
+// splitScopedTag splits a v2 tag into scope and attribute name: span.x,
+// resource.x, event.x, link.x and instrumentation.x are scoped, .x is
+// span or resource, and a bare intrinsic name (name, status, kind,
+// statusMessage, or span:name and the like) is intrinsic.
 func splitScopedTag(tag string) (scope, name string) {
+	for _, s := range wholeRowScopes {
+		if n, ok := strings.CutPrefix(tag, s+"."); ok {
+			return s, n
+		}
+	}
 	switch {
 	case strings.HasPrefix(tag, "span."):
 		return querier.ScopeSpan, strings.TrimPrefix(tag, "span.")

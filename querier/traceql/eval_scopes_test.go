@@ -132,15 +132,16 @@ func TestEvaluateScopesSelected(t *testing.T) {
 	if !ok {
 		t.Fatal("no match")
 	}
+	// Keyed as Tempo keys them: attributes without their scope.
 	want := map[string][]KeyValue{
 		"GET /": {
-			{"event.exception.message", StringValue("boom")}, {"event:name", StringValue("start")},
+			{"exception.message", StringValue("boom")}, {"event:name", StringValue("start")},
 			{"link:spanID", StringValue("0000000000000002")}, {"instrumentation:name", StringValue("net/http")},
-			{"instrumentation.language", StringValue("go")},
+			{"language", StringValue("go")},
 		},
 		"query": {
-			{"event.exception.message", StringValue("timeout")}, {"event:name", StringValue("exception")},
-			{"link:spanID", StringValue("0000000000000004")}, {"link.kind", StringValue("a")},
+			{"exception.message", StringValue("timeout")}, {"event:name", StringValue("exception")},
+			{"link:spanID", StringValue("0000000000000004")}, {"kind", StringValue("a")},
 			{"instrumentation:name", StringValue("database/sql")},
 		},
 	}
