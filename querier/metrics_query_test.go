@@ -587,3 +587,22 @@ func TestMetricsQueryCompare(t *testing.T) {
 		diffSeries(t, tc.query, gotSeries(res), want)
 	}
 }
+
+// compare() reads every trace whole, which would push out of the search
+// cache what searches keep there: it leaves the cache alone.
+func TestMetricsQueryCompareLeavesTheSearchCache(t *testing.T) {
+	f := newMetricsFixture(t)
+	start, end := querytest.Base, querytest.Base.Add(30*time.Minute)
+	used := func() (int64, int) {
+		c := f.q.searchCache
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.used, len(c.entries)
+	}
+	metricsQuery(t, f.q, `{ } | rate()`, start, end, time.Minute, false) // the blocks' summaries
+	bytes, entries := used()
+	metricsQuery(t, f.q, `{ } | compare({ status = error })`, start, end, time.Minute, false)
+	if b, e := used(); b != bytes || e != entries {
+		t.Errorf("search cache after compare(): %d bytes in %d entries, want %d in %d as before", b, e, bytes, entries)
+	}
+}

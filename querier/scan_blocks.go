@@ -192,6 +192,11 @@ func (ts *tenantScan) matchedParts(ctx context.Context, r *block.Reader, m *sche
 func (ts *tenantScan) blockRows(ctx context.Context, ids []pcommon.TraceID, cols block.Columns, keys []string, found func(pcommon.TraceID, []schema.SpanRow) error) error {
 	jobs := ts.q.planLookup([]string{ts.tenant}, ids, ts.tr)
 	read, err := ts.q.lookupBlocks(ctx, jobs, nil, func(ctx context.Context, r *block.Reader, m *schema.BlockMeta, want []pcommon.TraceID) error {
+		if ts.inOrder {
+			// Every trace of a range: a bulk read, which would only
+			// push out of the search cache what searches keep there.
+			return r.ScanTraces(ctx, cols, keys, want, found)
+		}
 		// The traces the search cache holds of this block need no read.
 		want, err := ts.q.searchCache.cachedRows(m, want, cols, keys, found)
 		if err != nil || len(want) == 0 {
@@ -201,7 +206,7 @@ func (ts *tenantScan) blockRows(ctx context.Context, ids []pcommon.TraceID, cols
 			ts.q.searchCache.addRows(m, id, cols, keys, rows)
 			return found(id, rows)
 		}
-		if ts.inOrder || int64(len(want))*ts.q.cfg.WholeScanShare > m.TotalTraces {
+		if int64(len(want))*ts.q.cfg.WholeScanShare > m.TotalTraces {
 			return r.ScanTraces(ctx, cols, keys, want, keep)
 		}
 		return r.FindTraceColumns(ctx, cols, keys, want, keep)

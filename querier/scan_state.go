@@ -62,7 +62,8 @@ type tenantScan struct {
 	// inOrder says that the traces read whole are asked for in trace ID
 	// order, each batch a range of IDs with every trace of it: scanning
 	// a block's row groups that hold the range reads each about once,
-	// where lookups would read pages again for each trace.
+	// where lookups would read pages again for each trace. The search
+	// cache is left alone: such a read would only churn it.
 	inOrder bool
 }
 
