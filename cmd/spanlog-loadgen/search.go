@@ -40,9 +40,13 @@ func runSearch(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return 2
 	}
 	if output == outputText {
-		fmt.Fprintf(stdout, "searching %s%s from %s to %s (%s), limit %d, spss %d, %d runs of each query\n",
+		sizes := fmt.Sprintf("limit %d, spss %d", cfg.Limit, cfg.SpansPerSpanSet)
+		if cfg.Step > 0 {
+			sizes = "metrics queries of step " + cfg.Step.String()
+		}
+		fmt.Fprintf(stdout, "searching %s%s from %s to %s (%s), %s, %d runs of each query\n",
 			cfg.Endpoint, tenantText(cfg.Tenant), cfg.Start.UTC().Format(time.RFC3339), cfg.End.UTC().Format(time.RFC3339),
-			cfg.End.Sub(cfg.Start).Round(time.Second), cfg.Limit, cfg.SpansPerSpanSet, cfg.Repeat)
+			cfg.End.Sub(cfg.Start).Round(time.Second), sizes, cfg.Repeat)
 	}
 	rep, err := querybench.Run(ctx, cfg)
 	if err != nil {
@@ -55,7 +59,7 @@ func runSearch(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			return 1
 		}
 	} else {
-		printSearchTable(stdout, rep)
+		printSearchTable(stdout, rep, cfg.Step > 0)
 	}
 	if slices.ContainsFunc(rep.Queries, func(r querybench.QueryResult) bool { return r.Failed() }) {
 		return 1
@@ -83,6 +87,7 @@ func parseSearchFlags(args []string, stderr io.Writer, now time.Time) (querybenc
 	fs.DurationVar(&since, "since", since, "window length when -start is not given (Grafana's default: the last hour)")
 	fs.StringVar(&queries, "queries", "", "file of TraceQL queries, one a line (blank lines and lines starting with # skipped); empty runs the default ten")
 	fs.DurationVar(&cfg.RequestTimeout, "request-timeout", cfg.RequestTimeout, "longest wait for one answer; past it the query counts as failed")
+	fs.DurationVar(&cfg.Step, "step", 0, "a step makes each query a TraceQL metrics query (/api/metrics/query_range); with no -queries, Traces Drilldown's")
 	fs.StringVar(&output, "o", output, "output: text (a table) or json")
 	if err := fs.Parse(args); err != nil {
 		return cfg, output, err
@@ -100,6 +105,11 @@ func parseSearchFlags(args []string, stderr io.Writer, now time.Time) (querybenc
 		return cfg, output, errors.New("give -start or -since, not both")
 	case since <= 0:
 		return cfg, output, fmt.Errorf("-since must be positive, got %v", since)
+	case cfg.Step < 0:
+		return cfg, output, fmt.Errorf("-step must be positive, got %v", cfg.Step)
+	}
+	if cfg.Step > 0 {
+		cfg.Queries = querybench.DrilldownQueries()
 	}
 	// Whole seconds, as Grafana sends them.
 	cfg.End = now.Add(time.Second - 1).Truncate(time.Second)
@@ -155,9 +165,13 @@ func tenantText(tenant string) string {
 
 // printSearchTable prints a row per query, then what went wrong, then the
 // spread of the medians, the figure issue 11 compares with Tempo's.
-func printSearchTable(w io.Writer, rep *querybench.Report) {
+func printSearchTable(w io.Writer, rep *querybench.Report, metrics bool) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "query\tmedian\tmin\tmax\ttraces\tinspected traces\tinspected bytes")
+	found := "traces"
+	if metrics {
+		found = "series"
+	}
+	fmt.Fprintln(tw, "query\tmedian\tmin\tmax\t"+found+"\tinspected traces\tinspected bytes")
 	var medians []time.Duration
 	var notes []string
 	for _, r := range rep.Queries {

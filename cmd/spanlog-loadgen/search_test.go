@@ -66,6 +66,23 @@ func TestParseSearchFlags(t *testing.T) {
 			},
 			output: outputJSON,
 		},
+		{
+			name: "a step: Traces Drilldown's metrics queries",
+			args: []string{"-step", "1m"},
+			change: func(c *querybench.Config) {
+				c.Start, c.End = time.Unix(1_799_996_401, 0), time.Unix(1_800_000_001, 0)
+				c.Step, c.Queries = time.Minute, querybench.DrilldownQueries()
+			},
+		},
+		{
+			name: "a step and queries",
+			args: []string{"-step", "30s", "-queries", queries},
+			change: func(c *querybench.Config) {
+				c.Start, c.End = time.Unix(1_799_996_401, 0), time.Unix(1_800_000_001, 0)
+				c.Step, c.Queries = 30*time.Second, []string{"{}", "{status=error}"}
+			},
+		},
+		{name: "negative step", args: []string{"-step", "-1s"}, err: "-step must be positive"},
 		{name: "since and start", args: []string{"-since", "1h", "-start", "1"}, err: "not both"},
 		{name: "since not positive", args: []string{"-since", "0s"}, err: "-since must be positive"},
 		{name: "negative start", args: []string{"-start", "-5"}, err: "negative"},

@@ -33,6 +33,11 @@ type Config struct {
 	// RequestTimeout bounds one search; past it the query counts as
 	// failed. Default 1m.
 	RequestTimeout time.Duration
+	// Step, when set, makes each query a TraceQL metrics query, sent to
+	// /api/metrics/query_range with this step over the window, as
+	// Grafana sends it; Limit and SpansPerSpanSet are not sent then.
+	// Default 0: searches.
+	Step time.Duration
 }
 
 // DefaultConfig returns Grafana's default search of a querier on this
@@ -66,6 +71,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("querybench: spans per span set must be at least 1, got %d", c.SpansPerSpanSet)
 	case !c.Start.IsZero() && !c.End.IsZero() && !c.Start.Before(c.End):
 		return fmt.Errorf("querybench: start %v must be before end %v", c.Start, c.End)
+	case c.Step < 0:
+		return fmt.Errorf("querybench: step must not be negative, got %v", c.Step)
 	case c.RequestTimeout <= 0:
 		return fmt.Errorf("querybench: request timeout must be positive, got %v", c.RequestTimeout)
 	}

@@ -35,3 +35,18 @@ func DefaultQueries() []string {
 		`{traceDuration>2s}`,
 	}
 }
+
+// DrilldownQueries are the TraceQL metrics queries Grafana Traces
+// Drilldown sends for its default views, over root spans with no filter:
+// rate, errors, the duration's 90th percentile and heatmap, the breakdown
+// by service, and the comparison of errors with the rest.
+func DrilldownQueries() []string {
+	return []string{
+		`{nestedSetParent<0 && true} | rate()`,
+		`{nestedSetParent<0 && true && status=error} | rate()`,
+		`{nestedSetParent<0 && true} | quantile_over_time(duration, 0.9)`,
+		`{nestedSetParent<0 && true} | histogram_over_time(duration)`,
+		`{nestedSetParent<0 && true && resource.service.name != nil} | rate() by(resource.service.name) with(sample=true)`,
+		`{nestedSetParent<0 && true} | compare({status = error}, 10)`,
+	}
+}

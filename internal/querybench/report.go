@@ -18,7 +18,8 @@ type QueryResult struct {
 	Query string
 	// Latencies are those of the runs that succeeded, in the order run.
 	Latencies []time.Duration
-	// Traces is the number of traces the last answer held.
+	// Traces is the number of traces the last answer held (of series,
+	// for a metrics query).
 	Traces int
 	// Metrics are the last answer's metrics; nil when it had none.
 	Metrics *Metrics

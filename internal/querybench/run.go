@@ -47,7 +47,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 				continue
 			}
 			r.Latencies = append(r.Latencies, took)
-			r.Traces, r.Metrics, r.Partial = len(ans.Traces), ans.Metrics, ""
+			r.Traces, r.Metrics, r.Partial = len(ans.Traces)+len(ans.Series), ans.Metrics, ""
 			if ans.Status == statusPartial {
 				r.Partial = cmp.Or(ans.Message, statusPartial)
 			}
@@ -59,9 +59,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 // statusPartial is the status of an answer that may miss traces.
 const statusPartial = "PARTIAL"
 
-// answer is the part of Tempo's search response Run reads.
+// answer is the part of Tempo's search response, or of its metrics
+// query's, that Run reads.
 type answer struct {
 	Traces  []json.RawMessage `json:"traces"`
+	Series  []json.RawMessage `json:"series"`
 	Metrics *Metrics          `json:"metrics"`
 	// Status is "PARTIAL", with Message saying why, when traces may be
 	// missing; spanlog's addition to Tempo's response.
@@ -108,8 +110,14 @@ func search(ctx context.Context, client *http.Client, cfg Config, q string) (tim
 func searchURL(cfg Config, q string) string {
 	v := url.Values{}
 	v.Set("q", q)
-	v.Set("limit", strconv.Itoa(cfg.Limit))
-	v.Set("spss", strconv.Itoa(cfg.SpansPerSpanSet))
+	route := "/api/search?"
+	if cfg.Step > 0 {
+		route = "/api/metrics/query_range?"
+		v.Set("step", cfg.Step.String())
+	} else {
+		v.Set("limit", strconv.Itoa(cfg.Limit))
+		v.Set("spss", strconv.Itoa(cfg.SpansPerSpanSet))
+	}
 	if !cfg.Start.IsZero() {
 		v.Set("start", strconv.FormatInt(cfg.Start.Unix(), 10))
 	}
@@ -117,7 +125,7 @@ func searchURL(cfg Config, q string) string {
 		// Rounded up, so that the window holds all of the last second.
 		v.Set("end", strconv.FormatInt(cfg.End.Add(time.Second-1).Unix(), 10))
 	}
-	return strings.TrimSuffix(cfg.Endpoint, "/") + "/api/search?" + v.Encode()
+	return strings.TrimSuffix(cfg.Endpoint, "/") + route + v.Encode()
 }
 
 // StatusError is an answer other than 200 OK.

@@ -28,7 +28,7 @@ type fakeQuerier struct {
 func newFakeQuerier(t *testing.T, answer func(q string, run int) (int, string)) (*fakeQuerier, string) {
 	f := &fakeQuerier{answer: answer, runs: make(map[string]int)}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet || r.URL.Path != "/api/search" {
+		if r.Method != http.MethodGet || r.URL.Path != "/api/search" && r.URL.Path != "/api/metrics/query_range" {
 			http.NotFound(w, r)
 			return
 		}
@@ -100,6 +100,28 @@ func TestRunSendsGrafanasParameters(t *testing.T) {
 	}
 	if got := r.Header.Get(tenant.Header); got != "team-a" {
 		t.Errorf("tenant header %q, want team-a", got)
+	}
+}
+
+// With a step, each query is a metrics query, sent as Grafana sends one,
+// and its answer's series are counted.
+func TestRunSendsMetricsQueries(t *testing.T) {
+	f, endpoint := newFakeQuerier(t, func(string, int) (int, string) {
+		return 200, `{"series":[{"promLabels":"{a=\"1\"}"},{"promLabels":"{a=\"2\"}"}],"metrics":{"inspectedTraces":3}}`
+	})
+	cfg := testConfig(endpoint, `{ } | rate() by (span.a)`)
+	cfg.Repeat, cfg.Step = 1, time.Minute
+	cfg.Start, cfg.End = time.Unix(1_800_000_000, 0), time.Unix(1_800_003_600, 0)
+	rep, err := Run(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := f.requests[0]
+	if r.URL.Path != "/api/metrics/query_range" || r.URL.Query().Get("step") != "1m0s" || r.URL.Query().Has("limit") || r.URL.Query().Get("start") != "1800000000" {
+		t.Errorf("request %s, want a metrics query of step 1m over the window, without a limit", r.URL)
+	}
+	if got := rep.Queries[0]; got.Traces != 2 || got.Metrics == nil || got.Metrics.InspectedTraces != 3 {
+		t.Errorf("result %+v, want 2 series and 3 inspected traces", got)
 	}
 }
 
