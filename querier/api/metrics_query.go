@@ -277,30 +277,12 @@ func instantResponseJSON(res *tempopb.QueryInstantResponse) instantResponse {
 	return out
 }
 
-// seriesLabels returns series labels as Tempo has them: strings, numbers
-// and booleans as themselves, durations, statuses and kinds as strings,
-// nil as the string "nil".
+// seriesLabels returns series labels as Tempo has them (see anyValue):
+// durations as text, nil as the text "nil".
 func seriesLabels(labels []querier.MetricsLabel) []*common.KeyValue {
 	out := make([]*common.KeyValue, 0, len(labels))
 	for _, l := range labels {
-		v := &common.AnyValue{}
-		switch l.Value.Type() {
-		case traceql.TypeString:
-			v.Value = &common.AnyValue_StringValue{StringValue: l.Value.Str()}
-		case traceql.TypeInt:
-			v.Value = &common.AnyValue_IntValue{IntValue: l.Value.Int()}
-		case traceql.TypeFloat:
-			v.Value = &common.AnyValue_DoubleValue{DoubleValue: l.Value.Float()}
-		case traceql.TypeBool:
-			v.Value = &common.AnyValue_BoolValue{BoolValue: l.Value.Bool()}
-		case traceql.TypeDuration:
-			v.Value = &common.AnyValue_StringValue{StringValue: l.Value.Duration().String()}
-		case traceql.TypeNil:
-			v.Value = &common.AnyValue_StringValue{StringValue: "nil"}
-		default: // statuses and kinds by name
-			v.Value = &common.AnyValue_StringValue{StringValue: l.Value.String()}
-		}
-		out = append(out, &common.KeyValue{Key: l.Key, Value: v})
+		out = append(out, &common.KeyValue{Key: l.Key, Value: anyValue(l.Value, true)})
 	}
 	return out
 }

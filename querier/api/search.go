@@ -215,30 +215,40 @@ func spanSet(hs querier.HitSpanSet, spss int) *tempopb.SpanSet {
 }
 
 // keyValues returns values as OTLP attributes; durations are nanoseconds,
-// statuses and kinds their TraceQL names.
+// statuses and kinds their TraceQL names, and nil values left out.
 func keyValues(kvs []traceql.KeyValue) []*common.KeyValue {
 	out := make([]*common.KeyValue, 0, len(kvs))
 	for _, kv := range kvs {
-		v := &common.AnyValue{}
-		switch kv.Value.Type() {
-		case traceql.TypeString:
-			v.Value = &common.AnyValue_StringValue{StringValue: kv.Value.Str()}
-		case traceql.TypeInt:
-			v.Value = &common.AnyValue_IntValue{IntValue: kv.Value.Int()}
-		case traceql.TypeDuration:
-			v.Value = &common.AnyValue_IntValue{IntValue: int64(kv.Value.Duration())}
-		case traceql.TypeFloat:
-			v.Value = &common.AnyValue_DoubleValue{DoubleValue: kv.Value.Float()}
-		case traceql.TypeBool:
-			v.Value = &common.AnyValue_BoolValue{BoolValue: kv.Value.Bool()}
-		case traceql.TypeNil:
-			continue
-		default:
-			v.Value = &common.AnyValue_StringValue{StringValue: kv.Value.String()}
+		if kv.Value.Type() != traceql.TypeNil {
+			out = append(out, &common.KeyValue{Key: kv.Key, Value: anyValue(kv.Value, false)})
 		}
-		out = append(out, &common.KeyValue{Key: kv.Key, Value: v})
 	}
 	return out
+}
+
+// anyValue returns v as an OTLP value: strings, numbers and booleans as
+// themselves, statuses and kinds by name, durations in nanoseconds or, as
+// a series label has them in Tempo (asText), as text, and nil as the text
+// "nil".
+func anyValue(v traceql.Value, asText bool) *common.AnyValue {
+	switch v.Type() {
+	case traceql.TypeString:
+		return &common.AnyValue{Value: &common.AnyValue_StringValue{StringValue: v.Str()}}
+	case traceql.TypeInt:
+		return &common.AnyValue{Value: &common.AnyValue_IntValue{IntValue: v.Int()}}
+	case traceql.TypeDuration:
+		if asText {
+			return &common.AnyValue{Value: &common.AnyValue_StringValue{StringValue: v.Duration().String()}}
+		}
+		return &common.AnyValue{Value: &common.AnyValue_IntValue{IntValue: int64(v.Duration())}}
+	case traceql.TypeFloat:
+		return &common.AnyValue{Value: &common.AnyValue_DoubleValue{DoubleValue: v.Float()}}
+	case traceql.TypeBool:
+		return &common.AnyValue{Value: &common.AnyValue_BoolValue{BoolValue: v.Bool()}}
+	case traceql.TypeNil:
+		return &common.AnyValue{Value: &common.AnyValue_StringValue{StringValue: "nil"}}
+	}
+	return &common.AnyValue{Value: &common.AnyValue_StringValue{StringValue: v.String()}}
 }
 
 // Tempo's search response in JSON, field for field.

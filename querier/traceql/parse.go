@@ -44,14 +44,7 @@ type parser struct {
 // A query longer than MaxQueryBytes or nested deeper than MaxDepth is a
 // ParseError that wraps ErrTooLarge.
 func Parse(q string) (*Query, error) {
-	if len(q) > MaxQueryBytes {
-		return nil, tooLarge(q, MaxQueryBytes, "query is %d bytes, over the limit of %d", len(q), MaxQueryBytes)
-	}
-	p := &parser{lex: lexer{src: q}}
-	if err := p.advance(); err != nil {
-		return nil, err
-	}
-	spansets, err := p.parseSpansets()
+	p, spansets, err := parseSpansetsOf(q)
 	if err != nil {
 		return nil, err
 	}
@@ -88,6 +81,21 @@ func Parse(q string) (*Query, error) {
 		return nil, tooLarge(q, 0, "query is %d bytes in canonical form, over the limit of %d", n, MaxQueryBytes)
 	}
 	return query, nil
+}
+
+// parseSpansetsOf parses the spanset expression that starts a query,
+// search or metrics, within MaxQueryBytes, and returns the parser at
+// what follows it.
+func parseSpansetsOf(q string) (*parser, spansetExpr, error) {
+	if len(q) > MaxQueryBytes {
+		return nil, nil, tooLarge(q, MaxQueryBytes, "query is %d bytes, over the limit of %d", len(q), MaxQueryBytes)
+	}
+	p := &parser{lex: lexer{src: q}}
+	if err := p.advance(); err != nil {
+		return nil, nil, err
+	}
+	spansets, err := p.parseSpansets()
+	return p, spansets, err
 }
 
 // parseHints parses with(name=value, ...).

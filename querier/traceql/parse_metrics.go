@@ -20,14 +20,7 @@ import "math"
 // The hints Grafana sends (sample, exemplars, ...) steer sampling in
 // Tempo; spanlog's answers are exact, so it accepts and ignores them.
 func ParseMetrics(q string) (*MetricsQuery, error) {
-	if len(q) > MaxQueryBytes {
-		return nil, tooLarge(q, MaxQueryBytes, "query is %d bytes, over the limit of %d", len(q), MaxQueryBytes)
-	}
-	p := &parser{lex: lexer{src: q}}
-	if err := p.advance(); err != nil {
-		return nil, err
-	}
-	spansets, err := p.parseSpansets()
+	p, spansets, err := parseSpansetsOf(q)
 	if err != nil {
 		return nil, err
 	}
