@@ -74,6 +74,15 @@ func newBatchFixtureWith(t *testing.T, cfg Config) *batchFixture {
 		liveOnly[i] = randomID(rng)
 		f.q.produce(t, querytest.TraceSpans(liveOnly[i], i, 1, 2))
 	}
+	// A trace read by ID waits for the live tail to hold what its
+	// partition had when asked (read your writes); a search does not. So
+	// that searches of the fixture see every record, each partition
+	// written to is read once.
+	for _, id := range slices.Concat(pool[:15], liveOnly) {
+		if _, found, err := f.q.FindTrace(context.Background(), []string{querytest.Tenant}, id, TimeRange{}); err != nil || !found {
+			t.Fatalf("trace %s not found in the live tail: %v", id, err)
+		}
+	}
 	f.unknown = make([]pcommon.TraceID, 10)
 	for i := range f.unknown {
 		f.unknown[i] = randomID(rng)
