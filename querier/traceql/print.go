@@ -81,19 +81,9 @@ func writeSpanset(b *strings.Builder, e spansetExpr) {
 		// All binary operators associate to the left, so a right operand
 		// of equal strength needs parentheses to keep its grouping.
 		p := spansetPrec(e)
-		writeSpansetOperand(b, e.lhs, spansetPrec(e.lhs) < p)
+		writeOperand(b, writeSpanset, e.lhs, spansetPrec(e.lhs) < p)
 		b.WriteString(" " + e.name() + " ")
-		writeSpansetOperand(b, e.rhs, spansetPrec(e.rhs) <= p)
-	}
-}
-
-func writeSpansetOperand(b *strings.Builder, e spansetExpr, paren bool) {
-	if paren {
-		b.WriteByte('(')
-	}
-	writeSpanset(b, e)
-	if paren {
-		b.WriteByte(')')
+		writeOperand(b, writeSpanset, e.rhs, spansetPrec(e.rhs) <= p)
 	}
 }
 
@@ -111,16 +101,16 @@ func writeExpr(b *strings.Builder, e expr) {
 	switch e := e.(type) {
 	case *logicalExpr:
 		p := exprPrec(e)
-		writeExprOperand(b, e.lhs, exprPrec(e.lhs) < p)
+		writeOperand(b, writeExpr, e.lhs, exprPrec(e.lhs) < p)
 		if e.and {
 			b.WriteString(" && ")
 		} else {
 			b.WriteString(" || ")
 		}
-		writeExprOperand(b, e.rhs, exprPrec(e.rhs) <= p)
+		writeOperand(b, writeExpr, e.rhs, exprPrec(e.rhs) <= p)
 	case *notExpr:
 		b.WriteString("!")
-		writeExprOperand(b, e.x, true)
+		writeOperand(b, writeExpr, e.x, true)
 	case *comparison:
 		b.WriteString(e.String())
 	case *staticExpr:
@@ -162,23 +152,13 @@ func writeValue(b *strings.Builder, v valueExpr) {
 	case *arithExpr:
 		if v.op == arithNeg {
 			b.WriteByte('-')
-			writeValueOperand(b, v.lhs, valuePrec(v.lhs) <= precNeg)
+			writeOperand(b, writeValue, v.lhs, valuePrec(v.lhs) <= precNeg)
 			return
 		}
 		p := valuePrec(v)
-		writeValueOperand(b, v.lhs, valuePrec(v.lhs) < p)
+		writeOperand(b, writeValue, v.lhs, valuePrec(v.lhs) < p)
 		b.WriteString(" " + arithNames[v.op] + " ")
-		writeValueOperand(b, v.rhs, valuePrec(v.rhs) <= p)
-	}
-}
-
-func writeValueOperand(b *strings.Builder, v valueExpr, paren bool) {
-	if paren {
-		b.WriteByte('(')
-	}
-	writeValue(b, v)
-	if paren {
-		b.WriteByte(')')
+		writeOperand(b, writeValue, v.rhs, valuePrec(v.rhs) <= p)
 	}
 }
 
@@ -187,16 +167,6 @@ func valueString(v valueExpr) string {
 	var b strings.Builder
 	writeValue(&b, v)
 	return b.String()
-}
-
-func writeExprOperand(b *strings.Builder, e expr, paren bool) {
-	if paren {
-		b.WriteByte('(')
-	}
-	writeExpr(b, e)
-	if paren {
-		b.WriteByte(')')
-	}
 }
 
 func (c *comparison) String() string {
@@ -237,4 +207,16 @@ func (a *aggregateFilter) name() string {
 		return "count()"
 	}
 	return aggregateNames[a.fn] + "(" + a.field.String() + ")"
+}
+
+// writeOperand writes x with write, in parentheses when paren: an operand
+// that binds more loosely than its operator.
+func writeOperand[T any](b *strings.Builder, write func(*strings.Builder, T), x T, paren bool) {
+	if paren {
+		b.WriteByte('(')
+	}
+	write(b, x)
+	if paren {
+		b.WriteByte(')')
+	}
 }
