@@ -34,6 +34,9 @@ type compareSet struct {
 	distinct        map[string]int
 	dropped         map[string]bool
 	maxPerAttribute int
+	// one is the scratch trace the selection judges a span in; a set is
+	// observed by one goroutine at a time.
+	one []schema.SpanRow
 }
 
 // compareValue is a value as a map key: its type and text.
@@ -76,8 +79,13 @@ func (s *compareSet) observe(row *schema.SpanRow) {
 	}
 	side := 0
 	in := s.c.Start == 0 || row.StartUnixNano >= uint64(s.c.Start) && row.StartUnixNano < uint64(s.c.End)
-	if _, ok := s.c.Selection.Evaluate([]schema.SpanRow{*row}); in && ok {
-		side = 1
+	if in {
+		// The selection judges the span alone, in a scratch trace of one
+		// row rather than a new one per span.
+		s.one = append(s.one[:0], *row)
+		if _, ok := s.c.Selection.Evaluate(s.one); ok {
+			side = 1
+		}
 	}
 	count := func(name string, v traceql.Value) {
 		// Durations and values TraceQL cannot compare make no useful
