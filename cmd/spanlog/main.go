@@ -14,6 +14,21 @@ import (
 )
 
 func main() {
+	t, isTool, err := findTool(os.Args[1:])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "spanlog:", err)
+		os.Exit(2)
+	}
+	if isTool {
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+		err := t.run(ctx, os.Args[2:], os.Stdout, os.Stderr)
+		stop()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "spanlog %s: %v\n", t.name, err)
+			os.Exit(1)
+		}
+		return
+	}
 	cfg := defaultConfig()
 	fs := flag.NewFlagSet("spanlog", flag.ContinueOnError)
 	if err := loadConfig(&cfg, fs, os.Args[1:]); err != nil {
