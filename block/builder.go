@@ -19,6 +19,7 @@ type Builder struct {
 	tenant string
 	opts   Options
 	rows   []schema.SpanRow // added since the last part ended
+	dec    schema.RowDecoder
 
 	// Once a part ended: the file encoded so far, the writer encoding it
 	// and the greatest trace ID in it, which the next part must exceed.
@@ -39,6 +40,15 @@ func NewBuilder(tenant string, opts Options) *Builder {
 // Add adds td's spans to the block. The Builder keeps no reference to td.
 func (b *Builder) Add(td ptrace.Traces) {
 	b.rows = schema.AppendRows(b.rows, td)
+}
+
+// AddValue adds the spans of value, a record's value, to the block. It
+// fails, adding nothing, on a value pdata cannot decode; a value without
+// spans adds nothing. The Builder keeps no reference to value.
+func (b *Builder) AddValue(value []byte) error {
+	rows, err := b.dec.Append(b.rows, value)
+	b.rows = rows
+	return err
 }
 
 // Spans returns the number of spans added since the last part ended,

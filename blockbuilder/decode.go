@@ -93,12 +93,10 @@ func (b *Builder) buildWhole(d *decoder, tb *tenantBlock) *block.Builder {
 	bb := block.NewBuilder(tb.tenant, b.cfg.Block)
 	kept := tb.records[:0]
 	for _, r := range tb.records {
-		td, err := d.decodeAll(r)
-		if err != nil {
+		if err := d.addAll(bb, r); err != nil {
 			b.metrics.skipped.Add(r.position(), err)
 			continue
 		}
-		bb.Add(td)
 		kept = append(kept, r)
 	}
 	clear(tb.records[len(kept):])
@@ -106,7 +104,25 @@ func (b *Builder) buildWhole(d *decoder, tb *tenantBlock) *block.Builder {
 	return bb
 }
 
-// decodeAll returns the spans of r.
+// addAll adds r's spans to bb, straight from its value (see
+// schema.RowDecoder). A record without spans is refused, as by
+// schema.DecodeSpans.
+func (d *decoder) addAll(bb *block.Builder, r *record) error {
+	v, err := d.value(r)
+	if err != nil {
+		return err
+	}
+	before := bb.Spans()
+	if err := bb.AddValue(v); err != nil {
+		return fmt.Errorf("record at partition %d offset %d: %w", r.partition, r.offset, err)
+	}
+	if bb.Spans() == before {
+		return fmt.Errorf("record at partition %d offset %d: %w", r.partition, r.offset, schema.ErrNoSpans)
+	}
+	return nil
+}
+
+// decodeAll returns the spans of r, through pdata.
 func (d *decoder) decodeAll(r *record) (ptrace.Traces, error) {
 	v, err := d.value(r)
 	if err != nil {
@@ -133,13 +149,12 @@ func (b *Builder) buildInParts(ctx context.Context, rebalance <-chan struct{}, d
 		}
 		for _, i := range p.records {
 			r := tb.records[i]
-			td, err := d.decodeRange(r, p.lo, p.hi, !d.seen[i], whole[r])
+			err := d.addRange(bb, r, p.lo, p.hi, !d.seen[i], whole[r])
 			d.seen[i] = true
 			if err != nil {
 				b.refuse(d, tb, i, whole)
 				return nil, true, false
 			}
-			bb.Add(td)
 		}
 		b.metrics.partsDecoded.Inc()
 		if err := bb.EndPart(); err != nil {
@@ -164,31 +179,34 @@ func (b *Builder) refuse(d *decoder, tb *tenantBlock, i int32, whole map[*record
 	tb.records = slices.Delete(tb.records, int(i), int(i)+1)
 }
 
-// decodeRange returns r's spans in [lo, hi]; first says r was not decoded
-// in an earlier part. A record in whole is decoded whole and its spans
-// outside the range dropped.
-func (d *decoder) decodeRange(r *record, lo, hi [16]byte, first, whole bool) (ptrace.Traces, error) {
+// addRange adds r's spans in [lo, hi] to bb; first says r was not
+// decoded in an earlier part. A record in whole is decoded whole, through
+// pdata, and its spans outside the range dropped.
+func (d *decoder) addRange(bb *block.Builder, r *record, lo, hi [16]byte, first, whole bool) error {
 	if whole {
 		td, err := d.decodeAll(r)
 		if err != nil {
-			return ptrace.Traces{}, err
+			return err
 		}
 		for _, rs := range td.ResourceSpans().All() {
 			for _, ss := range rs.ScopeSpans().All() {
 				ss.Spans().RemoveIf(func(s ptrace.Span) bool { return !inRange(s.TraceID(), lo, hi) })
 			}
 		}
-		return td, nil
+		bb.Add(td)
+		return nil
 	}
 	v, err := d.value(r)
-	if err != nil {
-		return ptrace.Traces{}, err
+	if err == nil {
+		v, err = d.filter.Filter(v, lo, hi, first)
 	}
-	td, err := d.filter.Decode(v, lo, hi, first)
-	if err != nil {
-		return ptrace.Traces{}, fmt.Errorf("record at partition %d offset %d: %w", r.partition, r.offset, err)
+	if err == nil {
+		err = bb.AddValue(v)
 	}
-	return td, nil
+	if err != nil {
+		return fmt.Errorf("record at partition %d offset %d: %w", r.partition, r.offset, err)
+	}
+	return nil
 }
 
 func inRange(id, lo, hi [16]byte) bool {

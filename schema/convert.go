@@ -32,7 +32,7 @@ func AppendRows(rows []SpanRow, td ptrace.Traces) []SpanRow {
 				})
 				r := &rows[len(rows)-1]
 				r.setSpan(span)
-				r.setSearchColumns(span.Attributes(), res.Attributes())
+				r.setSearchColumns()
 			}
 		}
 	}

@@ -14,3 +14,9 @@ type blockOrder []SpanRow
 func (o blockOrder) Len() int           { return len(o) }
 func (o blockOrder) Less(i, j int) bool { return CompareRows(&o[i], &o[j]) < 0 }
 func (o blockOrder) Swap(i, j int)      { o[i], o[j] = o[j], o[i] }
+
+// AppendWire is RowDecoder's direct path alone: ok false where Append
+// would take pdata's.
+func (d *RowDecoder) AppendWire(rows []SpanRow, value []byte) ([]SpanRow, bool) {
+	return d.appendWire(rows, value)
+}

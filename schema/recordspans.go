@@ -90,17 +90,29 @@ type SpanFilter struct {
 // them fails if and only if value fails to decode. Decode fails where
 // ScanRecordSpans would.
 func (sf *SpanFilter) Decode(value []byte, lo, hi [16]byte, first bool) (ptrace.Traces, error) {
-	out, err := sf.appendRange(sf.out[:0], value, lo, hi, first)
+	out, err := sf.Filter(value, lo, hi, first)
 	if err != nil {
-		return ptrace.Traces{}, fmt.Errorf("filter record: %w", err)
+		return ptrace.Traces{}, err
 	}
-	sf.out = out
 	var u ptrace.ProtoUnmarshaler
 	td, err := u.UnmarshalTraces(out)
 	if err != nil {
 		return ptrace.Traces{}, fmt.Errorf("decode record: %w", err)
 	}
 	return td, nil
+}
+
+// Filter returns what Decode decodes, still encoded: an
+// ExportTraceServiceRequest of value's spans in [lo, hi], as Decode
+// describes it, valid until the next call. It fails where
+// ScanRecordSpans would; the rest of it is checked when decoded.
+func (sf *SpanFilter) Filter(value []byte, lo, hi [16]byte, first bool) ([]byte, error) {
+	out, err := sf.appendRange(sf.out[:0], value, lo, hi, first)
+	if err != nil {
+		return nil, fmt.Errorf("filter record: %w", err)
+	}
+	sf.out = out
+	return out, nil
 }
 
 // appendRange appends to dst the ExportTraceServiceRequest of value's

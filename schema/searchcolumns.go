@@ -1,10 +1,6 @@
 package schema
 
-import (
-	"strconv"
-
-	"go.opentelemetry.io/collector/pdata/pcommon"
-)
+import "strconv"
 
 // Attribute keys copied into SpanRow's search columns. Where OpenTelemetry's
 // semantic conventions renamed a key, the current name wins over the old
@@ -56,42 +52,54 @@ func (r *SpanRow) StringSearchValue(column string) string {
 	return ""
 }
 
-// setSearchColumns fills r's search columns from the span's and the
-// resource's attributes.
-func (r *SpanRow) setSearchColumns(span, resource pcommon.Map) {
-	r.ServiceName = lookupStr(resource, KeyServiceName)
-	r.HTTPMethod = lookupStr(span, keyHTTPMethod, keyHTTPMethodOld)
-	r.HTTPURL = lookupStr(span, keyURL, keyURLOld)
-	r.HTTPStatusCode = lookupInt(span, keyHTTPStatusCode, keyHTTPStatusCodeOld)
+// setSearchColumns fills r's search columns from its attributes and its
+// resource's.
+func (r *SpanRow) setSearchColumns() {
+	r.ServiceName = lookupStrAttr(r.ResourceAttrs, KeyServiceName)
+	r.HTTPMethod = lookupStrAttr(r.Attrs, keyHTTPMethod, keyHTTPMethodOld)
+	r.HTTPURL = lookupStrAttr(r.Attrs, keyURL, keyURLOld)
+	if code, ok := lookupIntAttr(r.Attrs, keyHTTPStatusCode, keyHTTPStatusCodeOld); ok {
+		r.HTTPStatusCode = &code
+	}
 }
 
-// lookupStr returns the string value of the first key of m that has one.
-func lookupStr(m pcommon.Map, keys ...string) string {
+// findAttr returns the first attribute of attrs named key, as pdata's
+// Map.Get finds the first of duplicated keys.
+func findAttr(attrs []Attribute, key string) *Attribute {
+	for i := range attrs {
+		if attrs[i].Key == key {
+			return &attrs[i]
+		}
+	}
+	return nil
+}
+
+// lookupStrAttr returns the string value of the first key of attrs that
+// has one.
+func lookupStrAttr(attrs []Attribute, keys ...string) string {
 	for _, k := range keys {
-		if v, ok := m.Get(k); ok && v.Type() == pcommon.ValueTypeStr {
-			return v.Str()
+		if a := findAttr(attrs, k); a != nil && a.Str != nil {
+			return *a.Str
 		}
 	}
 	return ""
 }
 
-// lookupInt returns the integer value of the first key of m that has one.
-// Some instrumentations send status codes as strings; those count too.
-func lookupInt(m pcommon.Map, keys ...string) *int64 {
+// lookupIntAttr returns the integer value of the first key of attrs that
+// has one. Some instrumentations send status codes as strings; those
+// count too.
+func lookupIntAttr(attrs []Attribute, keys ...string) (int64, bool) {
 	for _, k := range keys {
-		v, ok := m.Get(k)
-		if !ok {
-			continue
-		}
-		switch v.Type() {
-		case pcommon.ValueTypeInt:
-			i := v.Int()
-			return &i
-		case pcommon.ValueTypeStr:
-			if i, err := strconv.ParseInt(v.Str(), 10, 64); err == nil {
-				return &i
+		a := findAttr(attrs, k)
+		switch {
+		case a == nil:
+		case a.Int != nil:
+			return *a.Int, true
+		case a.Str != nil:
+			if i, err := strconv.ParseInt(*a.Str, 10, 64); err == nil {
+				return i, true
 			}
 		}
 	}
-	return nil
+	return 0, false
 }

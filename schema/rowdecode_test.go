@@ -1,0 +1,166 @@
+package schema
+
+import (
+	"reflect"
+	"testing"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/spanlog/spanlog/internal/spantest"
+)
+
+// scalarTraces returns spantest.Full without its arrays and maps: what
+// instrumentations send most, and what RowDecoder reads directly.
+func scalarTraces() ptrace.Traces {
+	td := spantest.Full()
+	drop := func(m pcommon.Map) {
+		m.RemoveIf(func(_ string, v pcommon.Value) bool {
+			return v.Type() == pcommon.ValueTypeSlice || v.Type() == pcommon.ValueTypeMap
+		})
+	}
+	for _, rs := range td.ResourceSpans().All() {
+		drop(rs.Resource().Attributes())
+		for _, ss := range rs.ScopeSpans().All() {
+			drop(ss.Scope().Attributes())
+			for _, span := range ss.Spans().All() {
+				drop(span.Attributes())
+				for _, e := range span.Events().All() {
+					drop(e.Attributes())
+				}
+				for _, l := range span.Links().All() {
+					drop(l.Attributes())
+				}
+			}
+		}
+	}
+	return td
+}
+
+// pdataRows is what RowDecoder must give: pdata's decode, then AppendRows.
+func pdataRows(value []byte) ([]SpanRow, error) {
+	td, err := (&ptrace.ProtoUnmarshaler{}).UnmarshalTraces(value)
+	if err != nil {
+		return nil, err
+	}
+	return AppendRows(nil, td), nil
+}
+
+// checkRowDecoder checks that whatever the direct path accepts, pdata
+// decodes to the same rows, and that Append fails exactly when pdata
+// does. It reports whether the direct path took value.
+func checkRowDecoder(t *testing.T, value []byte) (direct bool) {
+	t.Helper()
+	want, wantErr := pdataRows(value)
+	var d RowDecoder
+	prefix := []SpanRow{{Name: "before"}}
+	got, ok := d.AppendWire(prefix[:1:1], value)
+	if ok {
+		if wantErr != nil {
+			t.Fatalf("direct path decoded a value pdata refuses: %v", wantErr)
+		}
+		if !reflect.DeepEqual(got[1:], want) && !(len(got) == 1 && len(want) == 0) {
+			t.Fatalf("direct path rows differ from pdata's:\n got %+v\nwant %+v", got[1:], want)
+		}
+	}
+	got, err := d.Append(prefix[:1:1], value)
+	if (err != nil) != (wantErr != nil) {
+		t.Fatalf("Append error %v, pdata error %v", err, wantErr)
+	}
+	if len(got) == 0 || got[0].Name != "before" {
+		t.Fatalf("Append lost the rows it was given")
+	}
+	if err == nil && !reflect.DeepEqual(got[1:], want) && !(len(got) == 1 && len(want) == 0) {
+		t.Fatalf("Append rows differ from pdata's:\n got %+v\nwant %+v", got[1:], want)
+	}
+	return ok
+}
+
+func TestRowDecoderMatchesPdata(t *testing.T) {
+	msg := func(num protowire.Number, fields ...[]byte) []byte {
+		var b []byte
+		for _, f := range fields {
+			b = append(b, f...)
+		}
+		return protowire.AppendBytes(protowire.AppendTag(nil, num, protowire.BytesType), b)
+	}
+	str := func(num protowire.Number, s string) []byte {
+		return protowire.AppendString(protowire.AppendTag(nil, num, protowire.BytesType), s)
+	}
+	varint := func(num protowire.Number, v uint64) []byte {
+		return protowire.AppendVarint(protowire.AppendTag(nil, num, protowire.VarintType), v)
+	}
+	kv := func(key string, value []byte) []byte { return append(str(kvKey, key), msg(kvValue, value)...) }
+	span := func(fields ...[]byte) []byte {
+		return msg(fieldResourceSpans, msg(rsScopeSpans, msg(ssSpans, fields...)))
+	}
+	traceID := protowire.AppendBytes(protowire.AppendTag(nil, spanTraceIDNum, protowire.BytesType), []byte("0123456789abcdef"))
+
+	for _, c := range []struct {
+		name   string
+		value  []byte
+		direct bool
+	}{
+		{"scalar attributes", marshalForTest(t, scalarTraces()), true},
+		{"every value type", marshalForTest(t, spantest.Full()), false},
+		{"split and empty resources", marshalForTest(t, spanFilterTraces()), false},
+		{"empty value", nil, true},
+		{"resource after its spans", msg(fieldResourceSpans,
+			msg(rsScopeSpans, msg(ssSpans, traceID), msg(ssScope, str(scopeName, "late"))),
+			msg(rsResource, msg(resAttributes, kv("service.name", str(anyString, "svc"))))), true},
+		{"duplicate keys, first wins for search", span(traceID,
+			msg(spanAttributes, kv("http.response.status_code", str(anyString, "x"))),
+			msg(spanAttributes, kv("http.response.status_code", varint(anyInt, 404))),
+			msg(spanAttributes, kv("http.status_code", str(anyString, "500")))), true},
+		{"empty bytes and empty value", span(traceID,
+			msg(spanAttributes, kv("b", msg(anyBytes))),
+			msg(spanAttributes, str(kvKey, "none"))), true},
+		{"unknown fields everywhere", span(traceID, varint(99, 1), str(98, "x"),
+			msg(spanAttributes, kv("k", append(str(anyString, "v"), varint(20, 3)...)))), true},
+		{"last name wins", span(traceID, str(spanName, "a"), str(spanName, "b")), true},
+		{"status given twice", span(traceID, msg(spanStatus, varint(statusCode, 2)), msg(spanStatus, str(statusMessage, "m"))), false},
+		{"two values in one AnyValue", span(traceID, msg(spanAttributes, kv("k", append(str(anyString, "v"), varint(anyInt, 3)...)))), false},
+		{"trace ID of 3 bytes", span(msg(spanTraceIDNum, []byte{1, 2, 3})), false},
+		{"name as varint", span(traceID, varint(spanName, 1)), false},
+		{"truncated", marshalForTest(t, scalarTraces())[:200], false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if direct := checkRowDecoder(t, c.value); direct != c.direct {
+				t.Errorf("direct path took it: %v, want %v", direct, c.direct)
+			}
+		})
+	}
+	for name, v := range brokenValues() {
+		t.Run("broken "+name, func(t *testing.T) { checkRowDecoder(t, v) })
+	}
+}
+
+// TestRowDecoderBounds checks that a decoder reused across many values
+// keeps its intern table bounded.
+func TestRowDecoderBounds(t *testing.T) {
+	var d RowDecoder
+	td := ptrace.NewTraces()
+	attrs := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans().AppendEmpty().Attributes()
+	for i := range 3 * internMax {
+		attrs.PutStr("k", string(rune('a'+i%26))+string(rune(i)))
+		value := marshalForTest(t, td)
+		if _, err := d.Append(nil, value); err != nil {
+			t.Fatal(err)
+		}
+		if len(d.intern) > internMax {
+			t.Fatalf("intern table holds %d strings, bound %d", len(d.intern), internMax)
+		}
+	}
+}
+
+func FuzzRowDecoder(f *testing.F) {
+	f.Add(marshalForTest(f, scalarTraces()))
+	f.Add(marshalForTest(f, spantest.Full()))
+	for _, v := range brokenValues() {
+		f.Add(v)
+	}
+	f.Fuzz(func(t *testing.T, value []byte) {
+		checkRowDecoder(t, value)
+	})
+}
