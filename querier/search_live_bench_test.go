@@ -10,6 +10,7 @@ import (
 
 	"github.com/spanlog/spanlog/querier/internal/querytest"
 	"github.com/spanlog/spanlog/querier/live"
+	"github.com/spanlog/spanlog/schema"
 )
 
 // BenchmarkSearchLive digests a search's candidates and the tags of a
@@ -32,7 +33,7 @@ func BenchmarkSearchLive(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		tail.Add(querytest.Tenant, int32(off%partitions), off/partitions, time.Unix(0, off), value, td)
+		tail.Add(querytest.Tenant, int32(off%partitions), off/partitions, time.Unix(0, off), value, schema.AppendRows(nil, td))
 	}
 	covered := func(string, int32) int64 { return 0 }
 	for _, c := range []struct {

@@ -16,6 +16,7 @@ import (
 	"github.com/spanlog/spanlog/querier/internal/querytest"
 	"github.com/spanlog/spanlog/querier/live"
 	"github.com/spanlog/spanlog/querier/traceql"
+	"github.com/spanlog/spanlog/schema"
 )
 
 // liveSearchTail returns a live tail of two partitions holding traces of
@@ -45,7 +46,7 @@ func liveSearchTail(t *testing.T) *live.Tail {
 				t.Fatal(err)
 			}
 			p := int32(off % 2)
-			tail.Add(querytest.Tenant, p, next[p], time.Unix(0, int64(off)), value, part)
+			tail.Add(querytest.Tenant, p, next[p], time.Unix(0, int64(off)), value, schema.AppendRows(nil, part))
 			next[p]++
 		}
 	}

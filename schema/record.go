@@ -99,6 +99,24 @@ func DecodeRecord(r *kgo.Record, defaultTenant string) (string, ptrace.Traces, e
 	return t, td, nil
 }
 
+// DecodeRecordRows is DecodeRecord with the spans decoded into rows,
+// appended to rows by dec.
+func DecodeRecordRows(dec *RowDecoder, rows []SpanRow, r *kgo.Record, defaultTenant string) (string, []SpanRow, error) {
+	t, err := RecordTenant(r, defaultTenant)
+	if err != nil {
+		return "", rows, err
+	}
+	n := len(rows)
+	rows, err = dec.Append(rows, r.Value)
+	if err == nil && len(rows) == n {
+		err = ErrNoSpans
+	}
+	if err != nil {
+		return "", rows, fmt.Errorf("record at partition %d offset %d: %w", r.Partition, r.Offset, err)
+	}
+	return t, rows, nil
+}
+
 // DecodeSpans returns the spans of a record's value. A value that does not
 // decode, or holds no span (ErrNoSpans), is an error, as for DecodeRecord.
 func DecodeSpans(value []byte) (ptrace.Traces, error) {

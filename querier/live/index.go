@@ -6,9 +6,6 @@ import (
 	"math"
 	"math/bits"
 
-	"go.opentelemetry.io/collector/pdata/pcommon"
-	"go.opentelemetry.io/collector/pdata/ptrace"
-
 	"github.com/spanlog/spanlog/schema"
 )
 
@@ -162,9 +159,10 @@ func newIndexColumn(kind columnField, key string, ref uint64) *indexColumn {
 		strings: make(map[string]uint64), ints: make(map[int64]uint64), doubles: make(map[uint64]uint64)}
 }
 
-// build returns the index of td's spans, traces being the record's
-// summaries, and the cost of the keys it added to the tail's table.
-func (b *indexBuilder) build(td ptrace.Traces, traces []schema.TraceSummary) ([]byte, int64) {
+// build returns the index of the spans of rows, one record's, traces
+// being the record's summaries, and the cost of the keys it added to the
+// tail's table.
+func (b *indexBuilder) build(rows []schema.SpanRow, traces []schema.TraceSummary) ([]byte, int64) {
 	b.record++
 	b.spans = b.spans[:0]
 	b.nSpans, b.resources, b.used, b.interned = 0, 0, b.used[:0], 0
@@ -175,17 +173,19 @@ func (b *indexBuilder) build(td ptrace.Traces, traces []schema.TraceSummary) ([]
 		clear(b.attrs)
 		b.generation++
 	}
-	for ri, rs := range td.ResourceSpans().All() {
-		b.resources++
-		prev := &b.first[1]
-		for k, v := range rs.Resource().Attributes().All() {
-			prev = b.add(prev, columnResourceAttr, k, v, ri)
-		}
-		for _, ss := range rs.ScopeSpans().All() {
-			for _, s := range ss.Spans().All() {
-				b.addSpan(s, traceIndex(traces, s.TraceID()), ri)
+	ri := -1
+	for i := range rows {
+		r := &rows[i]
+		if i == 0 || !sameResource(&rows[i-1], r) {
+			ri++
+			b.resources++
+			prev := &b.first[1]
+			for j := range r.ResourceAttrs {
+				a := &r.ResourceAttrs[j]
+				prev = b.add(prev, columnResourceAttr, a, ri)
 			}
 		}
+		b.addSpan(r, traceIndex(traces, r.TraceID), ri)
 	}
 	index := b.encode()
 	for _, c := range b.intrinsic {
@@ -227,7 +227,7 @@ func (c *indexColumn) reset(record uint64) {
 }
 
 // traceIndex returns the place of trace id among traces, which holds it.
-func traceIndex(traces []schema.TraceSummary, id pcommon.TraceID) int {
+func traceIndex(traces []schema.TraceSummary, id [16]byte) int {
 	lo, hi := 0, len(traces)
 	for lo < hi {
 		mid := (lo + hi) / 2
@@ -240,7 +240,7 @@ func traceIndex(traces []schema.TraceSummary, id pcommon.TraceID) int {
 	return lo
 }
 
-func (b *indexBuilder) addSpan(s ptrace.Span, trace, resource int) {
+func (b *indexBuilder) addSpan(r *schema.SpanRow, trace, resource int) {
 	row := b.nSpans
 	b.nSpans++
 	b.spans = binary.AppendUvarint(b.spans, uint64(trace))
@@ -249,46 +249,56 @@ func (b *indexBuilder) addSpan(s ptrace.Span, trace, resource int) {
 		var vid uint64
 		switch intrinsicColumns[i] {
 		case columnName:
-			vid = c.stringValue(s.Name())
+			vid = c.stringValue(r.Name)
 		case columnStatus:
-			vid = c.intValue(int64(s.Status().Code()))
+			vid = c.intValue(int64(r.StatusCode))
 		case columnStatusMessage:
-			vid = c.stringValue(s.Status().Message())
+			vid = c.stringValue(r.StatusMessage)
 		case columnSpanKind:
-			vid = c.intValue(int64(s.Kind()))
+			vid = c.intValue(int64(r.Kind))
 		case columnDuration:
-			// As schema.SpanRow holds it, so that the index and the
+			// As the block's rows hold it, so that the index and the
 			// rows agree.
-			start := uint64(s.StartTimestamp())
-			c.refs = binary.AppendVarint(c.refs, int64(uint64(s.EndTimestamp())-start))
+			c.refs = binary.AppendVarint(c.refs, r.DurationNano)
 			continue
 		}
 		c.refs = binary.AppendUvarint(c.refs, vid)
 	}
 	prev := &b.first[0]
-	for k, v := range s.Attributes().All() {
-		prev = b.add(prev, columnSpanAttr, k, v, row)
+	for i := range r.Attrs {
+		prev = b.add(prev, columnSpanAttr, &r.Attrs[i], row)
 	}
 }
 
-// add gives row the value v of attribute key, unless the row has one, and
+// sameResource reports whether two rows of a record, next to each other,
+// come from one resource: rows of a resource share its attributes.
+// Resources without attributes are not told apart, and need not be:
+// nothing of theirs is indexed.
+func sameResource(a, b *schema.SpanRow) bool {
+	if len(a.ResourceAttrs) != len(b.ResourceAttrs) {
+		return false
+	}
+	return len(a.ResourceAttrs) == 0 || &a.ResourceAttrs[0] == &b.ResourceAttrs[0]
+}
+
+// add gives row the value of attribute a, unless the row has one, and
 // returns the key's column; prev is the column of the row's attribute
 // before, or the kind's first.
-func (b *indexBuilder) add(prev *indexColumn, kind columnField, key string, v pcommon.Value, row int) *indexColumn {
-	c := b.column(prev, kind, key)
+func (b *indexBuilder) add(prev *indexColumn, kind columnField, a *schema.Attribute, row int) *indexColumn {
+	c := b.column(prev, kind, a.Key)
 	if row < c.next {
 		return c
 	}
 	var vid uint64
-	switch v.Type() {
-	case pcommon.ValueTypeStr:
-		vid = c.stringValue(v.Str())
-	case pcommon.ValueTypeInt:
-		vid = c.intValue(v.Int())
-	case pcommon.ValueTypeDouble:
-		vid = c.doubleValue(v.Double())
-	case pcommon.ValueTypeBool:
-		if v.Bool() {
+	switch {
+	case a.Str != nil:
+		vid = c.stringValue(*a.Str)
+	case a.Int != nil:
+		vid = c.intValue(*a.Int)
+	case a.Double != nil:
+		vid = c.doubleValue(*a.Double)
+	case a.Bool != nil:
+		if *a.Bool {
 			vid = c.tagValue(tagTrue)
 		} else {
 			vid = c.tagValue(tagFalse)

@@ -7,6 +7,8 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/spanlog/spanlog/schema"
 )
 
 // TestIndexKeysPastItsBounds indexes records of more distinct attribute
@@ -37,8 +39,9 @@ func TestIndexKeysPastItsBounds(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		traces := summarize(td)
-		index, _ := b.build(td, traces)
+		rows := schema.AppendRows(nil, td)
+		traces := summarize(rows)
+		index, _ := b.build(rows, traces)
 		s.add("a", &liveRecord{held: heldAs(value), traces: traces, index: index})
 	}
 	if b.generation == 0 {

@@ -183,17 +183,17 @@ func (t *Tail) Owned() map[int32]int64 {
 	return out
 }
 
-// Add appends a consumed record holding td's spans of tenant, value being
-// its encoding and ts its Kafka timestamp. It keeps value compressed, in a
-// buffer of its own, with the summaries of td's traces and the index of
-// its spans, so that neither td nor the fetch buffer value points into is
-// held. Records of a partition must be added in offset order;
+// Add appends a consumed record holding spans of tenant, value being its
+// encoding, rows its spans decoded (schema.RowDecoder) and ts its Kafka
+// timestamp. It keeps value compressed, in a buffer of its own, with the
+// summaries of its traces and the index of its spans, so that neither
+// rows nor the fetch buffer value points into is held. Records of a partition must be added in offset order;
 // those of a partition not owned, or below what was consumed, are
 // ignored. Older records are evicted to make room within the bound; a
 // record larger than the bound on its own is evicted at once.
-func (t *Tail) Add(tenant string, partition int32, offset int64, ts time.Time, value []byte, td ptrace.Traces) {
-	traces := summarize(td)
-	index, keys := t.index(td, traces)
+func (t *Tail) Add(tenant string, partition int32, offset int64, ts time.Time, value []byte, rows []schema.SpanRow) {
+	traces := summarize(rows)
+	index, keys := t.index(rows, traces)
 	rec := &liveRecord{tenant: tenant, offset: offset, time: ts.UnixNano(), held: t.compress(value), traces: traces, index: index}
 	cost := rec.cost()
 	t.mu.Lock()
@@ -246,10 +246,10 @@ func (t *Tail) compress(value []byte) []byte {
 
 // index returns the index of td's spans, traces being their summaries,
 // and what the tail's key table grew by.
-func (t *Tail) index(td ptrace.Traces, traces []schema.TraceSummary) ([]byte, int64) {
+func (t *Tail) index(rows []schema.SpanRow, traces []schema.TraceSummary) ([]byte, int64) {
 	t.builder.Lock()
 	defer t.builder.Unlock()
-	return t.builder.build(td, traces)
+	return t.builder.build(rows, traces)
 }
 
 // evictOldestLocked evicts the record with the oldest timestamp among the
@@ -483,33 +483,25 @@ func (t *Tail) Evictions() (records, size int64, gaps int) {
 	return t.evictions, t.evictedBytes, gaps
 }
 
-// summarize returns the summary of each trace's spans in td, in trace ID
-// order: what schema.SummarizeTrace says of the trace's rows, without the
-// cost of converting every span and attribute to a row at ingest.
-func summarize(td ptrace.Traces) []schema.TraceSummary {
-	all := make([]schema.TraceSummary, 0, td.SpanCount())
-	for _, rs := range td.ResourceSpans().All() {
-		// The service_name search column's: a string or nothing.
-		var service string
-		if v, ok := rs.Resource().Attributes().Get(schema.KeyServiceName); ok && v.Type() == pcommon.ValueTypeStr {
-			service = v.Str()
+// summarize returns the summary of each trace's spans in rows, one
+// record's, in trace ID order: what schema.SummarizeTrace says of each
+// trace's rows, without sorting the rows by trace.
+func summarize(rows []schema.SpanRow) []schema.TraceSummary {
+	all := make([]schema.TraceSummary, 0, len(rows))
+	for i := range rows {
+		r := &rows[i]
+		sum := schema.TraceSummary{
+			ID: r.TraceID, Start: r.StartUnixNano, End: r.EndUnixNano(), Spans: 1,
+			Root: schema.RootSpan{
+				Parentless: r.ParentSpanID == [8]byte{}, Start: r.StartUnixNano,
+				// The service_name search column: a string or nothing.
+				SpanID: r.SpanID, Name: r.Name, Service: r.ServiceName,
+			},
 		}
-		for _, ss := range rs.ScopeSpans().All() {
-			for _, s := range ss.Spans().All() {
-				start := uint64(s.StartTimestamp())
-				sum := schema.TraceSummary{
-					ID: s.TraceID(), Start: start, End: uint64(s.EndTimestamp()), Spans: 1,
-					Root: schema.RootSpan{
-						Parentless: s.ParentSpanID().IsEmpty(), Start: start,
-						SpanID: s.SpanID(), Name: s.Name(), Service: service,
-					},
-				}
-				if s.Status().Code() == ptrace.StatusCodeError {
-					sum.Errors = 1
-				}
-				all = append(all, sum)
-			}
+		if r.StatusCode == int32(ptrace.StatusCodeError) {
+			sum.Errors = 1
 		}
+		all = append(all, sum)
 	}
 	slices.SortFunc(all, func(a, b schema.TraceSummary) int { return bytes.Compare(a.ID[:], b.ID[:]) })
 	var out []schema.TraceSummary

@@ -21,6 +21,7 @@ type loadRecord struct {
 	partition int32
 	value     []byte
 	td        ptrace.Traces
+	rows      []schema.SpanRow // td as rows, as the consumer decodes it
 }
 
 // Shapes of the load generator's traces (internal/loadgen) as the issue's
@@ -98,7 +99,7 @@ func loadRecords(tb testing.TB, spans int) []loadRecord {
 			if err != nil {
 				tb.Fatal(err)
 			}
-			out = append(out, loadRecord{partition: p, value: value, td: td})
+			out = append(out, loadRecord{partition: p, value: value, td: td, rows: schema.AppendRows(nil, td)})
 		}
 	}
 	return out
@@ -193,7 +194,7 @@ func BenchmarkTailMemory(b *testing.B) {
 		b.StartTimer()
 		live := NewTail(1<<40, map[int32]int64{0: 0, 1: 0, 2: 0, 3: 0, 4: 0, 5: 0, 6: 0, 7: 0})
 		for i, r := range records {
-			live.Add("single-tenant", r.partition, int64(i), time.Unix(0, int64(i)), fetches[i][:len(r.value)], r.td)
+			live.Add("single-tenant", r.partition, int64(i), time.Unix(0, int64(i)), fetches[i][:len(r.value)], r.rows)
 		}
 		b.StopTimer()
 		records, fetches = nil, nil
@@ -214,8 +215,8 @@ func fullTail(b *testing.B, spans int) (*Tail, []pcommon.TraceID) {
 	live := NewTail(1<<40, map[int32]int64{0: 0, 1: 0, 2: 0, 3: 0, 4: 0, 5: 0, 6: 0, 7: 0})
 	var ids []pcommon.TraceID
 	for i, r := range records {
-		live.Add("single-tenant", r.partition, int64(i), time.Unix(0, int64(i)), r.value, r.td)
-		for _, sum := range summarize(r.td) {
+		live.Add("single-tenant", r.partition, int64(i), time.Unix(0, int64(i)), r.value, r.rows)
+		for _, sum := range summarize(r.rows) {
 			ids = append(ids, sum.ID)
 		}
 	}

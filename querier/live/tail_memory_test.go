@@ -11,6 +11,8 @@ import (
 	"github.com/klauspost/compress/s2"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/spanlog/spanlog/schema"
 )
 
 // TestLiveTailMemoryStaysWithinItsBound fills live tails to ten times their
@@ -57,7 +59,7 @@ func TestLiveTailMemoryStaysWithinItsBound(t *testing.T) {
 					fetch = make([]byte, 1<<20)
 				}
 				n := copy(fetch, value)
-				live.Add("a", int32(off%4), off/4, time.Unix(0, off), fetch[:n:n], td)
+				live.Add("a", int32(off%4), off/4, time.Unix(0, off), fetch[:n:n], schema.AppendRows(nil, td))
 				fetch = fetch[n:]
 				added += int64(n)
 			}
@@ -106,7 +108,7 @@ func TestLiveTailHoldsRecordsCompressed(t *testing.T) {
 	var given int64
 	values := make(map[int32][][]byte) // by partition, in offset order
 	for i, r := range records {
-		live.Add("single-tenant", r.partition, int64(i), time.Unix(0, int64(i)), r.value, r.td)
+		live.Add("single-tenant", r.partition, int64(i), time.Unix(0, int64(i)), r.value, r.rows)
 		given += int64(len(r.value))
 		values[r.partition] = append(values[r.partition], r.value)
 	}

@@ -10,10 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/spanlog/spanlog/querier/internal/querytest"
-	"github.com/spanlog/spanlog/schema"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/spanlog/spanlog/querier/internal/querytest"
+	"github.com/spanlog/spanlog/schema"
 )
 
 func addRecord(t *testing.T, live *Tail, tenant string, partition int32, offset int64, td ptrace.Traces) {
@@ -24,7 +25,7 @@ func addRecord(t *testing.T, live *Tail, tenant string, partition int32, offset 
 	}
 	// Stamped by offset: the lowest offset of all partitions is the
 	// oldest record.
-	live.Add(tenant, partition, offset, time.Unix(0, offset), value, td)
+	live.Add(tenant, partition, offset, time.Unix(0, offset), value, schema.AppendRows(nil, td))
 }
 
 // find returns what live holds of trace id of tenant in every partition.
@@ -52,7 +53,7 @@ func heldAs(value []byte) []byte { return new(Tail).compress(value) }
 
 // indexOf returns the index a new live tail builds of td.
 func indexOf(td ptrace.Traces) []byte {
-	index, _ := newIndexBuilder(newKeyTable()).build(td, summarize(td))
+	index, _ := newIndexBuilder(newKeyTable()).build(schema.AppendRows(nil, td), summarize(schema.AppendRows(nil, td)))
 	return index
 }
 
@@ -148,7 +149,7 @@ func TestLiveTailSummariesAreThoseOfTheDecodedSpans(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		live.Add("a", p, next[p], time.Unix(0, next[p]), value, td)
+		live.Add("a", p, next[p], time.Unix(0, next[p]), value, schema.AppendRows(nil, td))
 		next[p]++
 	}
 	for i, r := range records {
@@ -342,13 +343,13 @@ func TestLiveTailEvictsTheOldestPastItsBound(t *testing.T) {
 	// Partition 0 gets offsets 0..5 of tenant a, partition 1 offsets
 	// 0..1 of tenant b; stamped so that partition 1's come last.
 	for off := range int64(6) {
-		live.Add("a", 0, off, time.Unix(0, off), value, td)
+		live.Add("a", 0, off, time.Unix(0, off), value, schema.AppendRows(nil, td))
 		if n, size := live.Size(); size > 4*cost || n > 4 {
 			t.Fatalf("after offset %d: %d records, %d bytes, over the bound of %d", off, n, size, 4*cost)
 		}
 	}
 	for off := range int64(2) {
-		live.Add("b", 1, off, time.Unix(0, 10+off), value, td)
+		live.Add("b", 1, off, time.Unix(0, 10+off), value, schema.AppendRows(nil, td))
 	}
 	// The oldest went: offsets 0..3 of partition 0. Tenant a's records
 	// of partition 0 are missing below 4; b's of partition 1, none.
@@ -407,7 +408,7 @@ func TestLiveTailEvictsTheOldestPastItsBound(t *testing.T) {
 	// stay.
 	big := make([]byte, 5*cost)
 	_, _ = rand.NewChaCha8([32]byte{}).Read(big) // so that it does not compress
-	live.Add("b", 1, 2, time.Unix(0, 20), big, td)
+	live.Add("b", 1, 2, time.Unix(0, 20), big, schema.AppendRows(nil, td))
 	if n, _ := live.Size(); n != 4 {
 		t.Fatalf("%d records after one over the bound, want 4", n)
 	}
@@ -432,7 +433,7 @@ func TestLiveTailEvictsAcrossTrims(t *testing.T) {
 	tenants := []string{"a", "b"}
 	var covered int64
 	for off := range int64(200) {
-		live.Add(tenants[off%2], 0, off, time.Unix(0, off), value, td)
+		live.Add(tenants[off%2], 0, off, time.Unix(0, off), value, schema.AppendRows(nil, td))
 		if off%7 == 0 {
 			covered = off - 1 // blocks of both tenants end one behind
 			live.Trim(func(string, int32) int64 { return covered })

@@ -250,6 +250,8 @@ func (t *Tails) start(ctx context.Context) (map[int32]int64, error) {
 
 // consume adds every fetched record to tail until ctx ends.
 func (t *Tails) consume(ctx context.Context, cl *kgo.Client, tail *Tail) {
+	var dec schema.RowDecoder
+	var rows []schema.SpanRow
 	for {
 		fetches := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
@@ -261,13 +263,15 @@ func (t *Tails) consume(ctx context.Context, cl *kgo.Client, tail *Tail) {
 		now := time.Now()
 		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
 			for _, r := range fp.Records {
-				tenant, td, err := schema.DecodeRecord(r, t.tenant)
+				var tenant string
+				var err error
+				tenant, rows, err = schema.DecodeRecordRows(&dec, rows[:0], r, t.tenant)
 				if err != nil {
 					t.metrics.skipped.Add(r, err)
 					tail.Advance(r.Partition, r.Offset+1)
 					continue
 				}
-				tail.Add(tenant, r.Partition, r.Offset, r.Timestamp, r.Value, td)
+				tail.Add(tenant, r.Partition, r.Offset, r.Timestamp, r.Value, rows)
 			}
 			if n := len(fp.Records); n > 0 {
 				t.metrics.lag.Observe(fp.Partition, fp.Records[n-1], fp.HighWatermark, now)
