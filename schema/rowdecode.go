@@ -2,6 +2,7 @@ package schema
 
 import (
 	"fmt"
+	"hash/maphash"
 	"math"
 
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -78,12 +79,12 @@ const (
 
 // Bounds of a RowDecoder's memory between values.
 const (
-	// internMax is the most strings a RowDecoder interns; past it the
-	// table starts again, so a stream of unique values costs a bounded
-	// table, not a growing one.
-	internMax = 1 << 14
-	// internMaxLen is the longest string value interned: keys, names and
-	// short values repeat, long ones (URLs, messages) mostly do not.
+	// internSlots is how many strings a RowDecoder interns: a string
+	// takes the slot of its hash, replacing the one there, so a stream of
+	// unique values costs a fixed table, and repeated ones stay found.
+	internSlots = 1 << 12
+	// internMaxLen is the longest string interned: keys, names and short
+	// values repeat, long ones (URLs, messages) mostly do not.
 	internMaxLen = 48
 	// slabLen is how many values each slab allocation holds.
 	slabLen = 512
@@ -94,7 +95,8 @@ const (
 // values): treat them as read-only, as AppendRows' rows. It is not safe
 // for concurrent use.
 type RowDecoder struct {
-	intern map[string]string
+	intern *[internSlots]string
+	seed   maphash.Seed
 	// Scratch space for the attributes of the message being read: span
 	// attributes in one, the attributes of a resource, scope, event or
 	// link (read inside a span or before its spans) in the other.
@@ -170,8 +172,9 @@ func (f wireField) is(t protowire.Type) bool { return f.typ == t }
 
 // appendWire is the direct path; ok false sends value to pdata's.
 func (d *RowDecoder) appendWire(rows []SpanRow, value []byte) ([]SpanRow, bool) {
-	if d.intern == nil || len(d.intern) >= internMax {
-		d.intern = make(map[string]string, 256)
+	if d.intern == nil {
+		d.intern = new([internSlots]string)
+		d.seed = maphash.MakeSeed()
 	}
 	for b := value; len(b) > 0; {
 		f, ok := nextWire(&b)
@@ -666,12 +669,11 @@ func (d *RowDecoder) str(b []byte) string {
 	if len(b) > internMaxLen {
 		return string(b)
 	}
-	if s, ok := d.intern[string(b)]; ok {
-		return s
+	slot := &d.intern[maphash.Bytes(d.seed, b)%internSlots]
+	if *slot != string(b) {
+		*slot = string(b)
 	}
-	s := string(b)
-	d.intern[s] = s
-	return s
+	return *slot
 }
 
 // keep returns a copy of attrs in the attribute slab, nil when empty.

@@ -136,24 +136,6 @@ func TestRowDecoderMatchesPdata(t *testing.T) {
 	}
 }
 
-// TestRowDecoderBounds checks that a decoder reused across many values
-// keeps its intern table bounded.
-func TestRowDecoderBounds(t *testing.T) {
-	var d RowDecoder
-	td := ptrace.NewTraces()
-	attrs := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans().AppendEmpty().Attributes()
-	for i := range 3 * internMax {
-		attrs.PutStr("k", string(rune('a'+i%26))+string(rune(i)))
-		value := marshalForTest(t, td)
-		if _, err := d.Append(nil, value); err != nil {
-			t.Fatal(err)
-		}
-		if len(d.intern) > internMax {
-			t.Fatalf("intern table holds %d strings, bound %d", len(d.intern), internMax)
-		}
-	}
-}
-
 func FuzzRowDecoder(f *testing.F) {
 	f.Add(marshalForTest(f, scalarTraces()))
 	f.Add(marshalForTest(f, spantest.Full()))
