@@ -35,16 +35,16 @@ func findTool(args []string) (tool, bool, error) {
 			return t, true, nil
 		}
 	}
-	return tool{}, false, fmt.Errorf("unknown command %q; commands: %s (or flags alone to run the server, -help for them)", args[0], toolNames())
+	return tool{}, false, fmt.Errorf("unknown command %q\n%s", args[0], toolUsage())
 }
 
-func toolNames() string {
-	var names []string
+// toolUsage lists the commands with their summaries.
+func toolUsage() string {
+	var b strings.Builder
+	b.WriteString("commands:\n")
 	for _, t := range tools() {
-		names = append(names, t.name)
+		fmt.Fprintf(&b, "  %-10s %s\n", t.name, t.summary)
 	}
-	if len(names) == 0 {
-		return "none"
-	}
-	return strings.Join(names, ", ")
+	b.WriteString("or flags alone to run the server (spanlog -help lists them)")
+	return b.String()
 }
