@@ -69,9 +69,10 @@ lint: $(BIN)/staticcheck
 
 CHART := deploy/helm/spanlog
 
-## chart-check: helm lint of deploy/helm/spanlog with each values file of its ci/; cmd/spanlog's tests render it and load each pod's configuration
+## chart-check: helm lint of deploy/helm/spanlog with each values file of its ci/, and its manifests rendered with each and checked against the Kubernetes API types (deploy/helm/chartcheck, a module of its own); cmd/spanlog's tests load each pod's configuration
 chart-check: $(BIN)/helm $(BIN)/staticcheck
 	for f in $(CHART)/ci/*.yaml; do $(BIN)/helm lint --strict $(CHART) -f $$f || exit 1; done
+	cd deploy/helm/chartcheck && $(GO) vet ./... && $(CURDIR)/$(BIN)/staticcheck ./... && $(GO) test -count=1 ./...
 
 ## soak: SOAK_DURATION (10m) of steady load with days compressed into minutes, in one process and one per role on MinIO: blocks, bucket and log bytes and RSS must level off, every acked trace within retention be found once, and those past it be gone
 # make test runs a minute of it (TestSoak without SPANLOG_SOAK_DURATION).
