@@ -10,6 +10,7 @@ export PATH := $(CURDIR)/bin:$(PATH)
 # Pinned tool versions, installed into ./bin by the targets that need them.
 STATICCHECK_VERSION  := v0.8.2
 TELEMETRYGEN_VERSION := v0.161.0
+HELM_VERSION         := v4.3.2
 # MinIO has no tagged Go module versions; this pseudo-version is the server
 # the object-store tests run against.
 MINIO_VERSION        := v0.0.0-20260212201848-7aac2a2c5b7c
@@ -32,7 +33,7 @@ LDFLAGS  := -X main.version=$(VERSION) -X main.revision=$(REVISION) -X main.bran
 # Tests time out well inside CI's budget; the e2e package builds the binary itself.
 TEST_TIMEOUT ?= 12m
 
-.PHONY: all build run test unit lint proto soak bench bench-read bench-compact bench-catchup bench-search-workload bench-memory bench-ingest bench-clean fuzz tools clean
+.PHONY: all build run test unit lint chart-check proto soak bench bench-read bench-compact bench-catchup bench-search-workload bench-memory bench-ingest bench-clean fuzz tools clean
 
 all: build
 
@@ -57,7 +58,7 @@ run: build
 # -count=1: tests always run, never answered from Go's test cache. The
 # end-to-end package runs verbosely: the fault-injection test prints its
 # counts (acked, found, duplicates, missing).
-test: lint $(BIN)/minio $(BIN)/telemetrygen
+test: lint chart-check $(BIN)/minio $(BIN)/telemetrygen
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $$($(GO) list ./... | grep -v /e2e$$)
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) -v ./e2e/
 
@@ -65,6 +66,13 @@ lint: $(BIN)/staticcheck
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt needed'; exit 1; }
 	$(GO) vet ./...
 	$(BIN)/staticcheck ./...
+
+CHART := deploy/helm/spanlog
+
+## chart-check: helm lint of deploy/helm/spanlog with each values file of its ci/, and its manifests rendered with each and checked against the Kubernetes API types (deploy/helm/chartcheck, a module of its own); cmd/spanlog's tests load each pod's configuration
+chart-check: $(BIN)/helm $(BIN)/staticcheck
+	for f in $(CHART)/ci/*.yaml; do $(BIN)/helm lint --strict $(CHART) -f $$f || exit 1; done
+	cd deploy/helm/chartcheck && $(GO) vet ./... && $(CURDIR)/$(BIN)/staticcheck ./... && $(GO) test -count=1 ./...
 
 ## soak: SOAK_DURATION (10m) of steady load with days compressed into minutes, in one process and one per role on MinIO: blocks, bucket and log bytes and RSS must level off, every acked trace within retention be found once, and those past it be gone
 # make test runs a minute of it (TestSoak without SPANLOG_SOAK_DURATION).
@@ -186,6 +194,9 @@ $(BIN)/protoc-gen-go-grpc:
 
 $(BIN)/staticcheck:
 	GOBIN=$(CURDIR)/$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+$(BIN)/helm:
+	GOBIN=$(CURDIR)/$(BIN) $(GO) install helm.sh/helm/v4/cmd/helm@$(HELM_VERSION)
 
 $(BIN)/telemetrygen:
 	GOBIN=$(CURDIR)/$(BIN) $(GO) install github.com/open-telemetry/opentelemetry-collector-contrib/cmd/telemetrygen@$(TELEMETRYGEN_VERSION)
