@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/DataDog/sketches-go/ddsketch"
-	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/spanlog/spanlog/querier/live"
 	"github.com/spanlog/spanlog/querier/traceql"
@@ -78,7 +77,7 @@ func digestMetrics(args json.RawMessage) (func(live.Slice) (any, error), error) 
 		out := make(map[string]seriesWire)
 		for _, tenant := range s.Tenants() {
 			var rows []schema.SpanRow
-			if err := s.Decode(tenant, func(td ptrace.Traces) { rows = schema.AppendRows(rows, td) }); err != nil {
+			if err := s.DecodeRows(tenant, func(r []schema.SpanRow) { rows = append(rows, r...) }); err != nil {
 				return nil, err
 			}
 			set := a.newSet(query, grid)

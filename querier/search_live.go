@@ -125,7 +125,7 @@ func sliceParts(s live.Slice, plan partsPlan, lean bool) (map[string][]partJSON,
 // judging the filter on every span decoded; whole parts if whole.
 func decodedParts(s live.Slice, tenant string, plan partsPlan, whole bool) ([]partJSON, error) {
 	var rows []schema.SpanRow
-	if err := s.Decode(tenant, func(td ptrace.Traces) { rows = schema.AppendRows(rows, td) }); err != nil {
+	if err := s.DecodeRows(tenant, func(r []schema.SpanRow) { rows = append(rows, r...) }); err != nil {
 		return nil, err
 	}
 	var out []partJSON

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"sync"
 
-	"go.opentelemetry.io/collector/pdata/ptrace"
-
 	"github.com/spanlog/spanlog/block"
 	"github.com/spanlog/spanlog/querier/live"
 	"github.com/spanlog/spanlog/querier/traceql"
@@ -240,8 +238,7 @@ func digestTags(args json.RawMessage) (func(live.Slice) (any, error), error) {
 	return func(s live.Slice) (any, error) {
 		set := newTagSet(tq)
 		for _, tenant := range s.Tenants() {
-			err := s.Decode(tenant, func(td ptrace.Traces) {
-				rows := schema.AppendRows(nil, td)
+			err := s.DecodeRows(tenant, func(rows []schema.SpanRow) {
 				for i := range rows {
 					set.add(&rows[i])
 				}

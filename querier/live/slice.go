@@ -90,6 +90,37 @@ func (s Slice) Decode(tenant string, fn func(td ptrace.Traces)) error {
 	return nil
 }
 
+// DecodeRows calls fn with the spans of each of tenant's records in the
+// slice, decoded into rows (schema.RowDecoder), as Decode does with pdata's
+// objects. The rows are fn's to read until it returns, not to keep: the
+// slice they are in is reused; what they point to may be kept.
+func (s Slice) DecodeRows(tenant string, fn func(rows []schema.SpanRow)) error {
+	var (
+		buf  []byte
+		dec  schema.RowDecoder
+		rows []schema.SpanRow
+	)
+	for i := range s.records[tenant] {
+		value, err := s2.Decode(buf, s.records[tenant][i].held)
+		if err != nil {
+			return fmt.Errorf("decompress live record of tenant %s: %w", tenant, err)
+		}
+		buf = value
+		clear(rows)
+		rows, err = dec.Append(rows[:0], value)
+		if err != nil {
+			// Add only holds records that decoded.
+			return fmt.Errorf("decode live record of tenant %s: %w", tenant, err)
+		}
+		s.decoded.Add(1)
+		if len(s.ids) > 0 {
+			rows = slices.DeleteFunc(rows, func(r schema.SpanRow) bool { return !slices.Contains(s.ids, pcommon.TraceID(r.TraceID)) })
+		}
+		fn(rows)
+	}
+	return nil
+}
+
 // decode returns the spans of record r of tenant, only those of the
 // slice's traces when it was taken for some, decompressing into *buf.
 func (s Slice) decode(tenant string, r *sliceRecord, buf *[]byte, u *ptrace.ProtoUnmarshaler) (ptrace.Traces, error) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"maps"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -209,6 +210,13 @@ func TestLiveTailSummariesAreThoseOfTheDecodedSpans(t *testing.T) {
 		var rows []schema.SpanRow
 		for _, td := range decodeAll(t, s, "a") {
 			rows = schema.AppendRows(rows, td)
+		}
+		var direct []schema.SpanRow
+		if err := s.DecodeRows("a", func(r []schema.SpanRow) { direct = append(direct, r...) }); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(direct, rows) {
+			t.Fatalf("%s: DecodeRows gives %d rows unlike Decode's %d", name, len(direct), len(rows))
 		}
 		slices.SortStableFunc(rows, func(a, b schema.SpanRow) int { return bytes.Compare(a.TraceID[:], b.TraceID[:]) })
 		var want []schema.TraceSummary
