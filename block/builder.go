@@ -27,8 +27,9 @@ type Builder struct {
 	lastID  [16]byte
 	encoded bool
 	// meta is set by the first Write, once the file is complete.
-	meta *schema.BlockMeta
-	err  error // of a part that failed to encode: the block cannot be written
+	meta    *schema.BlockMeta
+	foreign bool  // see MarkForeign
+	err     error // of a part that failed to encode: the block cannot be written
 }
 
 // NewBuilder returns an empty Builder of tenant's next block.
@@ -39,6 +40,12 @@ func NewBuilder(tenant string, opts Options) *Builder {
 // Add adds td's spans to the block. The Builder keeps no reference to td.
 func (b *Builder) Add(td ptrace.Traces) {
 	b.rows = schema.AppendRows(b.rows, td)
+}
+
+// MarkForeign says that spans of foreign records are added to the block
+// (schema.BlockMeta.Foreign); it must be called before the first Write.
+func (b *Builder) MarkForeign() {
+	b.foreign = true
 }
 
 // Spans returns the number of spans added since the last part ended,
