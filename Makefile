@@ -58,7 +58,7 @@ run: build
 # -count=1: tests always run, never answered from Go's test cache. The
 # end-to-end package runs verbosely: the fault-injection test prints its
 # counts (acked, found, duplicates, missing).
-test: lint chart-check $(BIN)/minio $(BIN)/telemetrygen
+test: lint chart-check $(BIN)/minio $(BIN)/telemetrygen $(BIN)/otelcol-spanlog
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $$($(GO) list ./... | grep -v /e2e$$)
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) -v ./e2e/
 
@@ -200,6 +200,13 @@ $(BIN)/helm:
 
 $(BIN)/telemetrygen:
 	GOBIN=$(CURDIR)/$(BIN) $(GO) install github.com/open-telemetry/opentelemetry-collector-contrib/cmd/telemetrygen@$(TELEMETRYGEN_VERSION)
+
+# The OpenTelemetry Collector the e2e tests run on both sides of the
+# topic: a module of its own (tools/otelcol), whose go.mod pins the
+# Collector and its contrib kafka components; spanlog's module never
+# imports it. The first build takes a minute or more.
+$(BIN)/otelcol-spanlog: tools/otelcol/go.mod tools/otelcol/go.sum tools/otelcol/main.go
+	cd tools/otelcol && $(GO) build -o $(CURDIR)/$@ .
 
 # The S3 tests start this server (internal/miniotest); the first build takes
 # minutes, later ones come from the Go build cache.

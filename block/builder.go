@@ -28,8 +28,9 @@ type Builder struct {
 	lastID  [16]byte
 	encoded bool
 	// meta is set by the first Write, once the file is complete.
-	meta *schema.BlockMeta
-	err  error // of a part that failed to encode: the block cannot be written
+	meta    *schema.BlockMeta
+	foreign bool  // see MarkForeign
+	err     error // of a part that failed to encode: the block cannot be written
 }
 
 // NewBuilder returns an empty Builder of tenant's next block.
@@ -49,6 +50,12 @@ func (b *Builder) AddValue(value []byte) error {
 	rows, err := b.dec.Append(b.rows, value)
 	b.rows = rows
 	return err
+}
+
+// MarkForeign says that spans of foreign records are added to the block
+// (schema.BlockMeta.Foreign); it must be called before the first Write.
+func (b *Builder) MarkForeign() {
+	b.foreign = true
 }
 
 // Spans returns the number of spans added since the last part ended,

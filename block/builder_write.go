@@ -112,6 +112,7 @@ func (b *Builder) finish(ranges []schema.OffsetRange) error {
 		Tenant:      b.tenant,
 		Created:     time.Now().UTC(),
 		KafkaRanges: slices.Clone(ranges),
+		Foreign:     b.foreign,
 	}
 	if err := b.w.Close(); err != nil {
 		b.err = fmt.Errorf("write block %s: %w", meta.BlockID, err)

@@ -87,7 +87,7 @@ func compactedMeta(inputs []*schema.BlockMeta) (*schema.BlockMeta, error) {
 		return nil, err
 	}
 	var ranges []schema.OffsetRange
-	level := 0
+	level, foreign := 0, false
 	ids := make(map[[16]byte]bool, len(inputs))
 	for _, in := range inputs {
 		switch {
@@ -101,6 +101,7 @@ func compactedMeta(inputs []*schema.BlockMeta) (*schema.BlockMeta, error) {
 		ids[in.BlockID] = true
 		ranges = append(ranges, in.KafkaRanges...)
 		level = max(level, in.CompactionLevel)
+		foreign = foreign || in.Foreign
 	}
 	ranges = schema.UnionRanges(ranges)
 	if p := ranges[0].Partition; ranges[len(ranges)-1].Partition != p {
@@ -117,6 +118,7 @@ func compactedMeta(inputs []*schema.BlockMeta) (*schema.BlockMeta, error) {
 		Created:         time.Now().UTC(),
 		KafkaRanges:     ranges,
 		CompactionLevel: level + 1,
+		Foreign:         foreign,
 	}, nil
 }
 

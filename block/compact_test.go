@@ -519,3 +519,41 @@ func TestCompactRefuses(t *testing.T) {
 		t.Error("negative rows per row group: Compact succeeded")
 	}
 }
+
+// A merge holding a block of foreign records is one too: its traces may be
+// in any partition (schema.BlockMeta.Foreign).
+func TestCompactKeepsForeign(t *testing.T) {
+	ctx := context.Background()
+	bkt := newDir(t)
+	rng := rand.New(rand.NewPCG(51, 52))
+	parts := scatter(rng, genTraces(rng, 20), 3)
+	var own []*schema.BlockMeta
+	for i, part := range parts[:2] {
+		own = append(own, writeInput(t, bkt, part, partRange(int64(i)*10, int64(i+1)*10)))
+	}
+	b := block.NewBuilder("t", smallOptions())
+	b.Add(parts[2])
+	b.MarkForeign()
+	foreign, err := b.Write(ctx, bkt, []schema.OffsetRange{partRange(20, 30)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if own[0].Foreign || !foreign.Foreign {
+		t.Fatalf("foreign: %v for the builder's own block, %v for the marked one", own[0].Foreign, foreign.Foreign)
+	}
+	for _, tc := range []struct {
+		inputs []*schema.BlockMeta
+		want   bool
+	}{
+		{own, false},
+		{append(own[:1:1], foreign), true},
+	} {
+		m, err := block.Compact(ctx, bkt, tc.inputs, smallOptions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Foreign != tc.want {
+			t.Errorf("merge of %d blocks: foreign %v, want %v", len(tc.inputs), m.Foreign, tc.want)
+		}
+	}
+}

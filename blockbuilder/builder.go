@@ -17,18 +17,19 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/spanlog/spanlog/objstore"
+	"github.com/spanlog/spanlog/schema"
 	"github.com/spanlog/spanlog/tracelog"
 )
 
 // Builder is one member of the block-builder group.
 type Builder struct {
-	cfg           Config
-	kafka         tracelog.Config
-	defaultTenant string
-	bucket        objstore.Bucket
-	logger        *slog.Logger
-	metrics       *metrics
-	now           func() time.Time
+	cfg     Config
+	kafka   tracelog.Config
+	tenancy schema.RecordTenancy
+	bucket  objstore.Bucket
+	logger  *slog.Logger
+	metrics *metrics
+	now     func() time.Time
 
 	mu    sync.Mutex // guards the maps below against the group's callbacks
 	parts map[int32]*pending
@@ -41,7 +42,7 @@ type Builder struct {
 
 // New returns a block-builder that reads the log kafka describes and
 // writes blocks to bucket. Records without a tenant header are attributed
-// to defaultTenant.
+// to defaultTenant, or as kafka.ForeignTenantHeader says.
 func New(cfg Config, kafka tracelog.Config, defaultTenant string, bucket objstore.Bucket, logger *slog.Logger, reg prometheus.Registerer) (*Builder, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -50,17 +51,17 @@ func New(cfg Config, kafka tracelog.Config, defaultTenant string, bucket objstor
 		return nil, err
 	}
 	return &Builder{
-		cfg:           cfg,
-		kafka:         kafka,
-		defaultTenant: defaultTenant,
-		bucket:        bucket,
-		logger:        logger,
-		metrics:       newMetrics(reg, logger),
-		now:           time.Now,
-		parts:         make(map[int32]*pending),
-		durable:       make(map[int32]int64),
-		owned:         make(map[int32]bool),
-		paused:        make(map[int32]bool),
+		cfg:     cfg,
+		kafka:   kafka,
+		tenancy: kafka.Tenancy(defaultTenant),
+		bucket:  bucket,
+		logger:  logger,
+		metrics: newMetrics(reg, logger),
+		now:     time.Now,
+		parts:   make(map[int32]*pending),
+		durable: make(map[int32]int64),
+		owned:   make(map[int32]bool),
+		paused:  make(map[int32]bool),
 	}, nil
 }
 
@@ -150,7 +151,7 @@ func (b *Builder) Run(ctx context.Context) error {
 			highWatermarks[fp.Partition] = fp.HighWatermark
 			for _, r := range fp.Records {
 				var h *record
-				h, scratch = hold(r, b.defaultTenant, scratch)
+				h, scratch = hold(r, b.tenancy, scratch)
 				held = append(held, h)
 			}
 		})

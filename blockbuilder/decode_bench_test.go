@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/spanlog/spanlog/objstore"
+	"github.com/spanlog/spanlog/schema"
 	"github.com/spanlog/spanlog/tracelog"
 )
 
@@ -42,7 +43,7 @@ func BenchmarkWriteBlock(b *testing.B) {
 				r.Value = append(r.Value[:len(r.Value):len(r.Value)], next.Value...)
 			}
 			var h *record
-			h, scratch = hold(&r, "default", scratch)
+			h, scratch = hold(&r, schema.RecordTenancy{Default: "default"}, scratch)
 			records = append(records, h)
 			logBytes += h.size
 		}

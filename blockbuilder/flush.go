@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -156,6 +157,9 @@ func (b *Builder) write(ctx context.Context, rebalance <-chan struct{}, d *decod
 	}
 	if len(tb.records) == 0 {
 		return true
+	}
+	if slices.ContainsFunc(tb.records, func(r *record) bool { return r.foreign }) {
+		bb.MarkForeign()
 	}
 	p := tb.cut.pending
 	rng := []schema.OffsetRange{{Partition: tb.cut.partition, Start: p.start, End: p.next}}

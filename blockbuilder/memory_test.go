@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/spanlog/spanlog/internal/promtest"
+	"github.com/spanlog/spanlog/schema"
 )
 
 // What a block-builder holds of a span it read and has not written yet:
@@ -62,7 +63,7 @@ func pendingHeap(tb testing.TB, records []*kgo.Record) (held, logBytes int64, to
 	var scratch []byte
 	for _, r := range records {
 		var h *record
-		h, scratch = hold(r, "default", scratch)
+		h, scratch = hold(r, schema.RecordTenancy{Default: "default"}, scratch)
 		p := parts[h.partition]
 		if p == nil {
 			p = newPending(h, cfg.CycleDuration)

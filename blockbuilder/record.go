@@ -28,6 +28,9 @@ type record struct {
 	// block by max-block-bytes counts: it depends on the log alone.
 	size   int64
 	tenant string
+	// foreign says another writer than spanlog's distributor made it
+	// (schema.Foreign).
+	foreign bool
 	// invalid says why no block can hold the record, from its headers;
 	// such a record keeps no value.
 	invalid error
@@ -40,15 +43,16 @@ const recordOverhead = int64(unsafe.Sizeof(record{})) + 8
 
 // hold returns what the builder keeps of r, compressing its value through
 // scratch, whose grown buffer it returns.
-func hold(r *kgo.Record, defaultTenant string, scratch []byte) (*record, []byte) {
+func hold(r *kgo.Record, tenancy schema.RecordTenancy, scratch []byte) (*record, []byte) {
 	h := &record{
 		partition: r.Partition,
 		epoch:     r.LeaderEpoch,
 		offset:    r.Offset,
 		timestamp: r.Timestamp,
 		size:      int64(len(r.Value)),
+		foreign:   schema.Foreign(r),
 	}
-	h.tenant, h.invalid = schema.RecordTenant(r, defaultTenant)
+	h.tenant, h.invalid = schema.RecordTenant(r, tenancy)
 	if h.invalid != nil {
 		return h, scratch
 	}

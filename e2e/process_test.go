@@ -166,6 +166,7 @@ func (p *process) restart(t *testing.T) *process {
 // node is a single-process spanlog (-target=all) with its ports and data.
 type node struct {
 	HTTP, Internal, OTLPGRPC, OTLPHTTP string
+	Kafka                              string // the embedded Kafka's address
 	DataDir                            string
 	args                               []string
 }
@@ -178,15 +179,17 @@ func newNode(t *testing.T, extra ...string) *node {
 		Internal: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 		OTLPGRPC: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 		OTLPHTTP: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		Kafka:    fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 		DataDir:  t.TempDir(),
 	}
+	_, kafkaPort, _ := net.SplitHostPort(n.Kafka)
 	n.args = append([]string{
 		"-target=all",
 		"-server.http-listen-address=" + n.HTTP,
 		"-server.internal-listen-address=" + n.Internal,
 		"-distributor.grpc-listen-address=" + n.OTLPGRPC,
 		"-distributor.http-listen-address=" + n.OTLPHTTP,
-		fmt.Sprintf("-embedded-kafka.port=%d", freePort(t)),
+		"-embedded-kafka.port=" + kafkaPort,
 		"-embedded-kafka.data-dir=" + filepath.Join(n.DataDir, "kafka"),
 		"-storage.local.path=" + filepath.Join(n.DataDir, "blocks"),
 	}, append(fastCycles, extra...)...)

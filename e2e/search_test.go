@@ -27,6 +27,13 @@ type searchCase[S any] struct {
 // checks that it finds exactly the traces of sent that match it.
 func checkSearch[S any](t *testing.T, addr, when string, sent map[string]S, cases []searchCase[S]) {
 	t.Helper()
+	checkSearchAs(t, addr, "", when, sent, cases)
+}
+
+// checkSearchAs is checkSearch for tenant, sent in X-Scope-OrgID when not
+// empty.
+func checkSearchAs[S any](t *testing.T, addr, tenant, when string, sent map[string]S, cases []searchCase[S]) {
+	t.Helper()
 	for _, c := range cases {
 		var want []string
 		for id, spans := range sent {
@@ -38,7 +45,7 @@ func checkSearch[S any](t *testing.T, addr, when string, sent map[string]S, case
 		if len(want) == 0 {
 			t.Fatalf("%s matches nothing sent: the case proves nothing", c.q)
 		}
-		if got := search(t, addr, c.q); !slices.Equal(got, want) {
+		if got := searchAs(t, addr, tenant, c.q); !slices.Equal(got, want) {
 			t.Errorf("%s: %s found %d traces, want %d", when, c.q, len(got), len(want))
 		}
 	}
@@ -188,7 +195,20 @@ func anyEvent(s sdktrace.ReadOnlySpan, name, key string, v int64) bool {
 // search runs q and returns the trace IDs found.
 func search(t *testing.T, addr, q string) []string {
 	t.Helper()
-	resp, err := http.Get("http://" + addr + "/api/search?limit=10000&q=" + url.QueryEscape(q))
+	return searchAs(t, addr, "", q)
+}
+
+// searchAs is search for tenant, sent in X-Scope-OrgID when not empty.
+func searchAs(t *testing.T, addr, tenant, q string) []string {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, "http://"+addr+"/api/search?limit=10000&q="+url.QueryEscape(q), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tenant != "" {
+		req.Header.Set("X-Scope-OrgID", tenant)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -90,7 +90,7 @@ func TestUsesExistingTopic(t *testing.T) {
 		if r.Partition >= partitions {
 			t.Errorf("record on partition %d of a %d-partition topic", r.Partition, partitions)
 		}
-		if got, _, err := schema.DecodeRecord(r, ""); err != nil || got != "t1" {
+		if got, _, err := schema.DecodeRecord(r, schema.RecordTenancy{Default: ""}); err != nil || got != "t1" {
 			t.Errorf("record tenant %q, %v", got, err)
 		}
 	}

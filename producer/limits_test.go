@@ -120,7 +120,7 @@ func spansPerTenant(t testing.TB, records []*kgo.Record) map[string]int {
 	t.Helper()
 	n := map[string]int{}
 	for _, r := range records {
-		tn, td, err := schema.DecodeRecord(r, "no-tenant-header")
+		tn, td, err := schema.DecodeRecord(r, schema.RecordTenancy{Default: "no-tenant-header"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -225,7 +225,7 @@ func TestAttributeTruncation(t *testing.T) {
 	}
 
 	for _, r := range readLog(t, cluster.Brokers(), kafkatest.Topic) {
-		_, stored, err := schema.DecodeRecord(r, "")
+		_, stored, err := schema.DecodeRecord(r, schema.RecordTenancy{Default: ""})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -153,7 +153,7 @@ func logSpans(t testing.TB, records []*kgo.Record, wantTenant string, partitions
 	t.Helper()
 	seen := make(map[spanKey]int)
 	for _, r := range records {
-		tn, td, err := schema.DecodeRecord(r, "no-tenant-header")
+		tn, td, err := schema.DecodeRecord(r, schema.RecordTenancy{Default: "no-tenant-header"})
 		if err != nil {
 			t.Fatal(err)
 		}

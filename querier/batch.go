@@ -180,17 +180,22 @@ func (q *Querier) expired(tenants []string, td ptrace.Traces) bool {
 	return true
 }
 
-// liveTargets returns the partitions that hold ids of tenants, and the
-// log's end offsets now, for read-your-writes; ends is nil if they could
-// not be read within ReadYourWritesTimeout.
+// liveTargets returns the partitions that may hold ids of tenants (see
+// schema.TracePartitions), and the log's end offsets now, for
+// read-your-writes; ends is nil if they could not be read within
+// ReadYourWritesTimeout.
 func (q *Querier) liveTargets(ctx context.Context, tenants []string, ids []pcommon.TraceID) (partitions []int32, ends map[int32]int64) {
 	n := q.live.Partitions()
 	seen := make(map[int32]bool)
+	var ps []int32
 	for _, t := range tenants {
 		for _, id := range ids {
-			if p := schema.Partition(t, id, n); !seen[p] {
-				seen[p] = true
-				partitions = append(partitions, p)
+			ps = schema.TracePartitions(ps[:0], t, id, n)
+			for _, p := range ps {
+				if !seen[p] {
+					seen[p] = true
+					partitions = append(partitions, p)
+				}
 			}
 		}
 	}

@@ -70,14 +70,15 @@ func (q *Querier) planLookup(tenants []string, ids []pcommon.TraceID, tr TimeRan
 
 // mayHoldTrace reports whether block m may hold a trace by its meta: the
 // trace ID (idHex, in hex) is in its range, and it was built from the
-// trace's partition p of the log's partitions. A block whose ranges name
-// no partition of the log, or a trace whose partition is not known (-1),
-// passes.
+// trace's partition p of the log's partitions. A block of foreign records
+// (schema.BlockMeta.Foreign), which may hold a trace of any partition, a
+// block whose ranges name no partition of the log, or a trace whose
+// partition is not known (-1), passes.
 func mayHoldTrace(m *schema.BlockMeta, idHex string, p, partitions int32) bool {
 	if m.MinTraceID != "" && idHex < m.MinTraceID || m.MaxTraceID != "" && idHex > m.MaxTraceID {
 		return false
 	}
-	if p < 0 || len(m.KafkaRanges) == 0 {
+	if p < 0 || len(m.KafkaRanges) == 0 || m.Foreign {
 		return true
 	}
 	for _, r := range m.KafkaRanges {

@@ -282,11 +282,14 @@ func (ts *tenantScan) visitWhole(ctx context.Context, cands *candidateQueue) err
 func (ts *tenantScan) wholeTraces(ctx context.Context, cands []candidate) ([][]schema.SpanRow, error) {
 	ids := make([]pcommon.TraceID, len(cands))
 	parts := make(map[[16]byte][]schema.SpanRow, len(cands))
-	var livePartitions []int32
+	var livePartitions, ps []int32
 	for i, c := range cands {
 		ids[i] = c.id
-		if p := ts.partitionOf(c.id); p >= 0 && !slices.Contains(livePartitions, p) {
-			livePartitions = append(livePartitions, p)
+		ps = ts.partitionsOf(ps[:0], c.id)
+		for _, p := range ps {
+			if !slices.Contains(livePartitions, p) {
+				livePartitions = append(livePartitions, p)
+			}
 		}
 	}
 	if ts.partitions <= 0 {

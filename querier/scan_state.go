@@ -75,13 +75,14 @@ func (s traceScan) plan() partsPlan {
 	return p
 }
 
-// partitionOf returns the log partition of trace id, or -1 when the
-// partition count is not known yet.
-func (ts *tenantScan) partitionOf(id [16]byte) int32 {
+// partitionsOf appends the log partitions that may hold trace id to dst
+// (schema.TracePartitions): none when the partition count is not known
+// yet.
+func (ts *tenantScan) partitionsOf(dst []int32, id [16]byte) []int32 {
 	if ts.partitions <= 0 {
-		return -1
+		return dst
 	}
-	return schema.Partition(ts.tenant, id, ts.partitions)
+	return schema.TracePartitions(dst, ts.tenant, id, ts.partitions)
 }
 
 func (ts *tenantScan) currentFloor() (uint64, bool) {

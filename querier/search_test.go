@@ -387,18 +387,23 @@ func TestSearchStopsWhenCancelled(t *testing.T) {
 	}
 }
 
-// A trace's other parts can only be in blocks of its own partition, or in
-// blocks whose partition is none of the log's.
+// A trace's other parts can only be in blocks of its own partition, in
+// blocks of foreign records, or in blocks whose partition is none of the
+// log's.
 func TestMayHold(t *testing.T) {
 	ts := &tenantScan{tenant: querytest.Tenant, partitions: 4}
 	id := [16]byte{0x42, 7}
-	p := ts.partitionOf(id)
+	p := schema.Partition(ts.tenant, id, ts.partitions)
 	idHex := fmt.Sprintf("%x", id)
 	meta := func(minID, maxID string, partitions ...int32) *schema.BlockMeta {
 		m := &schema.BlockMeta{MinTraceID: minID, MaxTraceID: maxID}
 		for _, p := range partitions {
 			m.KafkaRanges = append(m.KafkaRanges, schema.OffsetRange{Partition: p})
 		}
+		return m
+	}
+	foreign := func(m *schema.BlockMeta) *schema.BlockMeta {
+		m.Foreign = true
 		return m
 	}
 	for _, tt := range []struct {
@@ -408,18 +413,19 @@ func TestMayHold(t *testing.T) {
 		{meta("", "", p), true},
 		{meta("", "", (p+1)%4), false},
 		{meta("", "", (p+1)%4, p), true}, // compacted across partitions
-		{meta("", "", 1000), true},       // no partition of the log
-		{meta("", ""), true},             // no ranges
-		{meta("43", "ff", p), false},     // the ID is below the range
-		{meta("00", "41ff", p), false},   // and above
-		{meta("42", "4207ff", p), true},  // within
+		{foreign(meta("", "", (p+1)%4)), true},
+		{meta("", "", 1000), true},      // no partition of the log
+		{meta("", ""), true},            // no ranges
+		{meta("43", "ff", p), false},    // the ID is below the range
+		{meta("00", "41ff", p), false},  // and above
+		{meta("42", "4207ff", p), true}, // within
 	} {
 		if got := mayHoldTrace(tt.m, idHex, p, ts.partitions); got != tt.want {
 			t.Errorf("block %+v: got %v, want %v", *tt.m, got, tt.want)
 		}
 	}
-	if got := (&tenantScan{tenant: querytest.Tenant}).partitionOf(id); got != -1 {
-		t.Errorf("partition with no partition count: %d, want -1", got)
+	if got := (&tenantScan{tenant: querytest.Tenant}).partitionsOf(nil, id); len(got) != 0 {
+		t.Errorf("partitions with no partition count: %v, want none", got)
 	}
 	if !mayHoldTrace(meta("", "", (p+1)%4), idHex, -1, ts.partitions) {
 		t.Error("a trace of unknown partition is ruled out")

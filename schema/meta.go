@@ -66,6 +66,14 @@ type BlockMeta struct {
 	// highest of its inputs for a block that merged others. Omitted when
 	// zero, so a builder's meta reads as it did before compaction existed.
 	CompactionLevel int `json:"compactionLevel,omitempty"`
+
+	// Foreign says the block holds spans of foreign records (see
+	// Foreign): another writer put them in the log, partitioned as it
+	// pleased, so a trace of them may be in any partition, not only those
+	// of TracePartitions, and a lookup reads the block whatever the
+	// trace's partition. Omitted when false, as in every block of
+	// spanlog's own records.
+	Foreign bool `json:"foreign,omitempty"`
 }
 
 // UnionRanges returns the offsets that ranges cover, as ranges sorted by

@@ -3,6 +3,7 @@ package schema
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -60,13 +61,38 @@ func NewRecord(tenant string, value []byte) *kgo.Record {
 	}
 }
 
+// RecordTenancy says whom a record belongs to when it does not say so in
+// spanlog's tenant header: a record another writer put in the topic, such
+// as an OpenTelemetry Collector's kafka exporter.
+type RecordTenancy struct {
+	// Default is the tenant of a record that names none.
+	Default string
+	// ForeignHeader, when set, names the header (matched without regard
+	// to case) whose value is the tenant of a record without spanlog's
+	// headers; such a record without it belongs to Default. A record
+	// spanlog's distributor wrote is never read by it.
+	ForeignHeader string
+}
+
+// Foreign reports whether r was written by another writer than spanlog's
+// distributor, which marks every record with its format header.
+func Foreign(r *kgo.Record) bool {
+	for _, h := range r.Headers {
+		if h.Key == HeaderFormat {
+			return false
+		}
+	}
+	return true
+}
+
 // RecordTenant returns the tenant a record belongs to, from its headers
-// alone: its tenant header, or defaultTenant when the record has none
-// (records from other OTLP writers). A format this build cannot read, or
-// a header that is no valid tenant ID, is an error: its spans could be
-// stored under no name, and a reader retrying them would stall. Readers
-// use it to sort records by tenant without decoding them.
-func RecordTenant(r *kgo.Record, defaultTenant string) (string, error) {
+// alone: its tenant header; for a foreign record without one, the value of
+// the header t.ForeignHeader names, when set and present; else t.Default.
+// A format this build cannot read, or a header that is no valid tenant
+// ID, is an error: its spans could be stored under no name, and a reader
+// retrying them would stall.
+// Readers use it to sort records by tenant without decoding them.
+func RecordTenant(r *kgo.Record, t RecordTenancy) (string, error) {
 	for _, h := range r.Headers {
 		if h.Key == HeaderFormat && string(h.Value) != RecordFormatV1 {
 			return "", fmt.Errorf("%w %q at partition %d offset %d", ErrUnknownFormat, h.Value, r.Partition, r.Offset)
@@ -74,21 +100,33 @@ func RecordTenant(r *kgo.Record, defaultTenant string) (string, error) {
 	}
 	for _, h := range r.Headers {
 		if h.Key == HeaderTenant && len(h.Value) > 0 {
-			if err := tenant.ValidateID(string(h.Value)); err != nil {
-				return "", fmt.Errorf("record at partition %d offset %d: %w", r.Partition, r.Offset, err)
-			}
-			return string(h.Value), nil
+			return headerTenant(r, h)
 		}
 	}
-	return defaultTenant, nil
+	if t.ForeignHeader != "" && Foreign(r) {
+		for _, h := range r.Headers {
+			if strings.EqualFold(h.Key, t.ForeignHeader) && len(h.Value) > 0 {
+				return headerTenant(r, h)
+			}
+		}
+	}
+	return t.Default, nil
+}
+
+// headerTenant returns the tenant header h of r names.
+func headerTenant(r *kgo.Record, h kgo.RecordHeader) (string, error) {
+	if err := tenant.ValidateID(string(h.Value)); err != nil {
+		return "", fmt.Errorf("record at partition %d offset %d: header %s: %w", r.Partition, r.Offset, h.Key, err)
+	}
+	return string(h.Value), nil
 }
 
 // DecodeRecord returns the spans a record carries and the tenant they belong
-// to (defaultTenant when the record names none). A record that does not
-// decode, or holds no span (ErrNoSpans), is an error: a reader skips it and
-// moves on, because reading it again can only fail again.
-func DecodeRecord(r *kgo.Record, defaultTenant string) (string, ptrace.Traces, error) {
-	t, err := RecordTenant(r, defaultTenant)
+// to (see RecordTenant). A record that does not decode, or holds no span
+// (ErrNoSpans), is an error: a reader skips it and moves on, because
+// reading it again can only fail again.
+func DecodeRecord(r *kgo.Record, t RecordTenancy) (string, ptrace.Traces, error) {
+	tn, err := RecordTenant(r, t)
 	if err != nil {
 		return "", ptrace.Traces{}, err
 	}
@@ -96,13 +134,13 @@ func DecodeRecord(r *kgo.Record, defaultTenant string) (string, ptrace.Traces, e
 	if err != nil {
 		return "", ptrace.Traces{}, fmt.Errorf("record at partition %d offset %d: %w", r.Partition, r.Offset, err)
 	}
-	return t, td, nil
+	return tn, td, nil
 }
 
 // DecodeRecordRows is DecodeRecord with the spans decoded into rows,
 // appended to rows by dec.
-func DecodeRecordRows(dec *RowDecoder, rows []SpanRow, r *kgo.Record, defaultTenant string) (string, []SpanRow, error) {
-	t, err := RecordTenant(r, defaultTenant)
+func DecodeRecordRows(dec *RowDecoder, rows []SpanRow, r *kgo.Record, t RecordTenancy) (string, []SpanRow, error) {
+	tn, err := RecordTenant(r, t)
 	if err != nil {
 		return "", rows, err
 	}
@@ -114,7 +152,7 @@ func DecodeRecordRows(dec *RowDecoder, rows []SpanRow, r *kgo.Record, defaultTen
 	if err != nil {
 		return "", rows, fmt.Errorf("record at partition %d offset %d: %w", r.Partition, r.Offset, err)
 	}
-	return t, rows, nil
+	return tn, rows, nil
 }
 
 // DecodeSpans returns the spans of a record's value. A value that does not

@@ -12,7 +12,7 @@ import (
 
 func TestDecodeRecordUnknownFormat(t *testing.T) {
 	r := &kgo.Record{Headers: []kgo.RecordHeader{{Key: HeaderFormat, Value: []byte("2")}}}
-	if _, _, err := DecodeRecord(r, "default"); !errors.Is(err, ErrUnknownFormat) {
+	if _, _, err := DecodeRecord(r, RecordTenancy{Default: "default"}); !errors.Is(err, ErrUnknownFormat) {
 		t.Fatalf("got error %v, want %v", err, ErrUnknownFormat)
 	}
 }
@@ -29,7 +29,7 @@ func TestDecodeRecordRefusesRecordsWithoutSpans(t *testing.T) {
 		{"resource and scope without spans", encodeForTest(t, noSpans), ErrNoSpans},
 		{"a span", encodeForTest(t, oneSpan()), nil},
 	} {
-		if _, _, err := DecodeRecord(tc.r, "default"); !errors.Is(err, tc.want) {
+		if _, _, err := DecodeRecord(tc.r, RecordTenancy{Default: "default"}); !errors.Is(err, tc.want) {
 			t.Errorf("%s: got %v, want %v", tc.name, err, tc.want)
 		}
 	}
@@ -71,13 +71,56 @@ func TestDecodeRecordTenant(t *testing.T) {
 		if tc.header != "" {
 			r.Headers = []kgo.RecordHeader{{Key: HeaderTenant, Value: []byte(tc.header)}}
 		}
-		got, _, err := DecodeRecord(r, "default")
+		got, _, err := DecodeRecord(r, RecordTenancy{Default: "default"})
 		switch {
 		case tc.invalid && err == nil:
 			t.Errorf("tenant header %q: accepted as %q, want an error", tc.header, got)
 		case !tc.invalid && (err != nil || got != tc.want):
 			t.Errorf("tenant header %q: got %q, %v; want %q", tc.header, got, err, tc.want)
 		}
+	}
+}
+
+// A record another writer made (no format header) names its tenant in the
+// header RecordTenancy.ForeignHeader names, matched without regard to case;
+// spanlog's own tenant header wins over it, and a record of spanlog's
+// distributor is never read by it.
+func TestRecordTenantOfForeignRecords(t *testing.T) {
+	tenancy := RecordTenancy{Default: "default", ForeignHeader: "X-Scope-OrgID"}
+	h := func(kv ...string) []kgo.RecordHeader {
+		var out []kgo.RecordHeader
+		for i := 0; i < len(kv); i += 2 {
+			out = append(out, kgo.RecordHeader{Key: kv[i], Value: []byte(kv[i+1])})
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name    string
+		headers []kgo.RecordHeader
+		want    string
+		invalid bool
+	}{
+		{"no header", nil, "default", false},
+		{"the foreign header", h("X-Scope-OrgID", "team-a"), "team-a", false},
+		{"another case", h("x-scope-orgid", "team-a"), "team-a", false},
+		{"among others", h("traceparent", "00-ab", "x-scope-orgid", "team-a"), "team-a", false},
+		{"empty", h("x-scope-orgid", ""), "default", false},
+		{"not a tenant ID", h("x-scope-orgid", "../x"), "", true},
+		{"spanlog's header first", h("x-scope-orgid", "team-a", HeaderTenant, "team-b"), "team-b", false},
+		{"spanlog's record", h(HeaderTenant, "team-b", HeaderFormat, RecordFormatV1, "x-scope-orgid", "team-a"), "team-b", false},
+		{"spanlog's record of the default tenant", h(HeaderFormat, RecordFormatV1, "x-scope-orgid", "team-a"), "default", false},
+	} {
+		got, err := RecordTenant(&kgo.Record{Headers: tc.headers}, tenancy)
+		switch {
+		case tc.invalid && err == nil:
+			t.Errorf("%s: accepted as %q, want an error", tc.name, got)
+		case !tc.invalid && (err != nil || got != tc.want):
+			t.Errorf("%s: got %q, %v; want %q", tc.name, got, err, tc.want)
+		}
+	}
+	r := &kgo.Record{Headers: h("x-scope-orgid", "team-a")}
+	if got, err := RecordTenant(r, RecordTenancy{Default: "default"}); err != nil || got != "default" {
+		t.Errorf("without a foreign header configured: got %q, %v; want the default tenant", got, err)
 	}
 }
 
@@ -105,7 +148,7 @@ func FuzzDecodeRecord(f *testing.F) {
 		if tenant != "" {
 			r.Headers = append(r.Headers, kgo.RecordHeader{Key: HeaderTenant, Value: []byte(tenant)})
 		}
-		gotTenant, td, err := DecodeRecord(r, "default")
+		gotTenant, td, err := DecodeRecord(r, RecordTenancy{Default: "default"})
 		if err != nil {
 			return
 		}
@@ -121,7 +164,7 @@ func FuzzDecodeRecord(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, td2, err := DecodeRecord(again, "default")
+		_, td2, err := DecodeRecord(again, RecordTenancy{Default: "default"})
 		if err != nil {
 			t.Fatalf("decoding our own record: %v", err)
 		}

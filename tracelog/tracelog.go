@@ -20,6 +20,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/spanlog/spanlog/schema"
 )
 
 // Config says where the log is.
@@ -50,6 +52,21 @@ type Config struct {
 	LogRetentionMargin time.Duration `yaml:"log-retention-margin" help:"Added to log-retention for the retention.ms of a topic spanlog creates: how long block-builders may stall past log-retention before the broker deletes records they have not committed."`
 	// LogTrimInterval is how often Retention trims the log. Default 1m.
 	LogTrimInterval time.Duration `yaml:"log-trim-interval" help:"How often the compactor trims the log to log-retention."`
+	// ForeignTenantHeader names the record header, matched without
+	// regard to case, that gives the tenant of a record another writer
+	// than spanlog put in the topic (an OpenTelemetry Collector's kafka
+	// exporter, with record_headers or include_metadata_keys); such a
+	// record without it, or with it empty, belongs to the default tenant
+	// (schema.RecordTenancy). It needs multi-tenancy: without it every
+	// query reads the default tenant alone. Default "": every foreign
+	// record is the default tenant's.
+	ForeignTenantHeader string `yaml:"foreign-tenant-header" help:"Record header naming the tenant of records other writers (an OpenTelemetry Collector's kafka exporter) put in the topic; without it they belong to the default tenant (empty: always the default tenant)."`
+}
+
+// Tenancy returns whom the records of the log belong to when they name no
+// tenant in spanlog's own header.
+func (c Config) Tenancy(defaultTenant string) schema.RecordTenancy {
+	return schema.RecordTenancy{Default: defaultTenant, ForeignHeader: c.ForeignTenantHeader}
 }
 
 // DefaultConfig returns the configuration of the embedded log.

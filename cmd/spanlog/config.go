@@ -196,6 +196,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("embedded kafka: segment-bytes %d must be at least max-message-bytes %d", c.EmbeddedKafka.SegmentBytes, c.EmbeddedKafka.MaxMessageBytes)
 	}
 	errs := []error{c.Tenants.Validate(), c.Limits.Validate(), c.Kafka.Validate()}
+	if c.Kafka.ForeignTenantHeader != "" && !c.Tenants.MultiTenancy {
+		// Spans stored under a tenant no query can name.
+		errs = append(errs, errors.New("kafka.foreign-tenant-header needs tenants.multitenancy-enabled: without it every query reads the default tenant alone"))
+	}
 	if c.runs(targetDistributor) {
 		errs = append(errs, c.Distributor.Validate())
 		// A stopping distributor lets requests in flight finish, each within

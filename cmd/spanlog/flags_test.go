@@ -117,6 +117,7 @@ func TestConfigErrors(t *testing.T) {
 		{"-kafka.log-retention-margin=-1h", "log-retention-margin"},
 		{"-kafka.log-trim-interval=0s", "log-trim-interval"},
 		{"-embedded-kafka.segment-bytes=1024", "segment-bytes"},
+		{"-kafka.foreign-tenant-header=X-Scope-OrgID", "multitenancy-enabled"},
 	} {
 		cfg, err := load(t, bad[0])
 		if err != nil {
@@ -162,7 +163,7 @@ func TestEverySettingHasAFlag(t *testing.T) {
 		"server.internal-listen-address", "server.http-read-header-timeout", "server.http-read-timeout", "server.http-idle-timeout",
 		"querier.peer-max-response-bytes", "querier.advertise-address", "limits.max-concurrent-queries",
 		"compactor.compaction-window", "compactor.block-retention", "compactor.deletion-grace", "compactor.leftover-grace",
-		"compactor.group", "limits.block-retention"} {
+		"compactor.group", "limits.block-retention", "kafka.foreign-tenant-header"} {
 		if fs.Lookup(name) == nil {
 			t.Errorf("no flag -%s", name)
 		}

@@ -49,7 +49,8 @@ type Config struct {
 type Deps struct {
 	// Kafka describes the trace log.
 	Kafka tracelog.Config
-	// DefaultTenant is the tenant of records that name none.
+	// DefaultTenant is the tenant of records that name none (see
+	// tracelog.Config.Tenancy).
 	DefaultTenant string
 	// Client reads offsets and the group; it consumes nothing, and the
 	// caller closes it.
@@ -78,7 +79,7 @@ type Deps struct {
 type Tails struct {
 	cfg       Config
 	kafka     tracelog.Config
-	tenant    string
+	tenancy   schema.RecordTenancy
 	cl        *kgo.Client
 	blocks    string
 	blocklist *blocklist.Blocklist
@@ -100,7 +101,7 @@ func New(cfg Config, deps Deps) *Tails {
 	t := &Tails{
 		cfg:       cfg,
 		kafka:     deps.Kafka,
-		tenant:    deps.DefaultTenant,
+		tenancy:   deps.Kafka.Tenancy(deps.DefaultTenant),
 		cl:        deps.Client,
 		blocks:    deps.BlocksGroup,
 		blocklist: deps.Blocklist,
@@ -265,7 +266,7 @@ func (t *Tails) consume(ctx context.Context, cl *kgo.Client, tail *Tail) {
 			for _, r := range fp.Records {
 				var tenant string
 				var err error
-				tenant, rows, err = schema.DecodeRecordRows(&dec, rows[:0], r, t.tenant)
+				tenant, rows, err = schema.DecodeRecordRows(&dec, rows[:0], r, t.tenancy)
 				if err != nil {
 					t.metrics.skipped.Add(r, err)
 					tail.Advance(r.Partition, r.Offset+1)
