@@ -32,6 +32,11 @@ LDFLAGS  := -X main.version=$(VERSION) -X main.revision=$(REVISION) -X main.bran
 # Tests time out well inside CI's budget; the e2e package builds the binary itself.
 TEST_TIMEOUT ?= 12m
 
+# The tests of deploy/ (dashboards, alert rules) are a module of their
+# own: Prometheus' rule and PromQL parsers stay out of spanlog's go.mod. After a change to spanlog's
+# go.mod, run go mod tidy there too.
+DEPLOY_CHECK := deploy/check
+
 .PHONY: all build run test unit lint proto soak bench bench-read bench-compact bench-catchup bench-search-workload bench-memory bench-ingest bench-clean fuzz tools clean
 
 all: build
@@ -59,12 +64,14 @@ run: build
 # counts (acked, found, duplicates, missing).
 test: lint $(BIN)/minio $(BIN)/telemetrygen
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $$($(GO) list ./... | grep -v /e2e$$)
+	cd $(DEPLOY_CHECK) && $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) -v ./e2e/
 
 lint: $(BIN)/staticcheck
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt needed'; exit 1; }
 	$(GO) vet ./...
 	$(BIN)/staticcheck ./...
+	cd $(DEPLOY_CHECK) && $(GO) vet ./... && $(CURDIR)/$(BIN)/staticcheck ./...
 
 ## soak: SOAK_DURATION (10m) of steady load with days compressed into minutes, in one process and one per role on MinIO: blocks, bucket and log bytes and RSS must level off, every acked trace within retention be found once, and those past it be gone
 # make test runs a minute of it (TestSoak without SPANLOG_SOAK_DURATION).
