@@ -32,10 +32,10 @@ LDFLAGS  := -X main.version=$(VERSION) -X main.revision=$(REVISION) -X main.bran
 # Tests time out well inside CI's budget; the e2e package builds the binary itself.
 TEST_TIMEOUT ?= 12m
 
-# The tests of deploy/ (dashboards, alert rules) and of the Dockerfile
-# are a module of their own: Prometheus' rule and PromQL parsers stay out
-# of spanlog's go.mod. After a change to spanlog's
-# go.mod, run go mod tidy there too.
+# The tests of deploy/ (compose file, dashboards, alert rules) and of the
+# Dockerfile are a module of their own: compose-go and Prometheus' rule
+# and PromQL parsers stay out of spanlog's go.mod. After a change to
+# spanlog's go.mod, run go mod tidy there too.
 DEPLOY_CHECK := deploy/check
 
 .PHONY: all build run test unit lint proto soak bench bench-read bench-compact bench-catchup bench-search-workload bench-memory bench-ingest bench-clean fuzz tools clean
