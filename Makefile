@@ -33,6 +33,12 @@ LDFLAGS  := -X main.version=$(VERSION) -X main.revision=$(REVISION) -X main.bran
 # Tests time out well inside CI's budget; the e2e package builds the binary itself.
 TEST_TIMEOUT ?= 12m
 
+# The tests of deploy/ (compose file, dashboards, alert rules) and of the
+# Dockerfile are a module of their own: compose-go and Prometheus' rule
+# and PromQL parsers stay out of spanlog's go.mod. After a change to
+# spanlog's go.mod, run go mod tidy there too.
+DEPLOY_CHECK := deploy/check
+
 .PHONY: all build run test unit lint chart-check proto soak bench bench-read bench-compact bench-catchup bench-search-workload bench-memory bench-ingest bench-clean fuzz tools clean
 
 all: build
@@ -60,12 +66,14 @@ run: build
 # counts (acked, found, duplicates, missing).
 test: lint chart-check $(BIN)/minio $(BIN)/telemetrygen $(BIN)/otelcol-spanlog
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $$($(GO) list ./... | grep -v /e2e$$)
+	cd $(DEPLOY_CHECK) && $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) -v ./e2e/
 
 lint: $(BIN)/staticcheck
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt needed'; exit 1; }
 	$(GO) vet ./...
 	$(BIN)/staticcheck ./...
+	cd $(DEPLOY_CHECK) && $(GO) vet ./... && $(CURDIR)/$(BIN)/staticcheck ./...
 
 CHART := deploy/helm/spanlog
 
