@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
@@ -86,7 +87,10 @@ type grpcReceiver struct {
 	d *Distributor
 }
 
-func (r *grpcReceiver) export(ctx context.Context, body wireMessage) (wireMessage, error) {
+func (r *grpcReceiver) export(ctx context.Context, body wireMessage) (resp wireMessage, err error) {
+	defer func(start time.Time) {
+		r.d.metrics.observeRequest("grpc", status.Code(err).String(), start)
+	}(time.Now())
 	t, err := r.d.tenants.Write(tenant.HeaderValue(metadata.ValueFromIncomingContext(ctx, tenant.Header)))
 	var warning string
 	if err == nil {
@@ -95,7 +99,7 @@ func (r *grpcReceiver) export(ctx context.Context, body wireMessage) (wireMessag
 	if err != nil {
 		return nil, grpcStatus(err).Err()
 	}
-	resp, err := exportResponse(warning).MarshalProto()
+	resp, err = exportResponse(warning).MarshalProto()
 	if err != nil {
 		return nil, grpcStatus(err).Err()
 	}

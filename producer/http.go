@@ -35,7 +35,9 @@ func (d *Distributor) newHTTPServer() *http.Server {
 
 // handleTraces is the OTLP/HTTP trace receiver. Replies, errors included,
 // use the request's encoding, as the OTLP/HTTP specification asks.
-func (d *Distributor) handleTraces(w http.ResponseWriter, r *http.Request) {
+func (d *Distributor) handleTraces(rw http.ResponseWriter, r *http.Request) {
+	w := &statusWriter{ResponseWriter: rw, code: http.StatusOK}
+	defer func(start time.Time) { d.metrics.observeRequest("http", strconv.Itoa(w.code), start) }(time.Now())
 	enc, err := requestEncoding(r.Header.Get("Content-Type"))
 	var t string
 	if err == nil {
@@ -43,7 +45,7 @@ func (d *Distributor) handleTraces(w http.ResponseWriter, r *http.Request) {
 	}
 	var body []byte
 	if err == nil {
-		body, err = readBody(w, r, d.cfg.MaxRequestBytes)
+		body, err = readBody(rw, r, d.cfg.MaxRequestBytes)
 	}
 	var warning string
 	if err == nil {
@@ -59,6 +61,17 @@ func (d *Distributor) handleTraces(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d.write(w, enc.mediaType, http.StatusOK, reply)
+}
+
+// statusWriter remembers the status a handler answers with, for metrics.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.code = code
+	w.ResponseWriter.WriteHeader(code)
 }
 
 func (d *Distributor) writeError(w http.ResponseWriter, enc encoding, err error) {

@@ -3,6 +3,7 @@ package producer
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -13,6 +14,8 @@ type metrics struct {
 	spansRejected       *prometheus.CounterVec
 	attributesTruncated *prometheus.CounterVec
 	produceDuration     prometheus.Histogram
+	requests            *prometheus.CounterVec
+	requestDuration     *prometheus.HistogramVec
 	recordsWritten      *prometheus.CounterVec
 	recordBytesWritten  *prometheus.CounterVec
 }
@@ -52,6 +55,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help:    "Time from handing a request's records to the Kafka client until all were acknowledged (and with the embedded Kafka synced to disk) or the request gave up.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
 		}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "spanlog_distributor_requests_total",
+			Help: "OTLP export requests answered, by protocol (grpc, http) and status code (gRPC code name, HTTP status).",
+		}, []string{"protocol", "code"}),
+		requestDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "spanlog_distributor_request_duration_seconds",
+			Help:    "Time from an OTLP export request's arrival to its answer, by protocol.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
+		}, []string{"protocol"}),
 		recordsWritten: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "spanlog_distributor_records_written_total",
 			Help: "Records Kafka acknowledged.",
@@ -62,12 +74,19 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"partition"}),
 	}
 	for _, c := range []prometheus.Collector{m.spansReceived, m.bytesReceived, m.spansRejected, m.attributesTruncated,
-		m.produceDuration, m.recordsWritten, m.recordBytesWritten} {
+		m.produceDuration, m.requests, m.requestDuration, m.recordsWritten, m.recordBytesWritten} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)
 		}
 	}
 	return m, nil
+}
+
+// observeRequest counts a request of protocol answered with code, started
+// at start.
+func (m *metrics) observeRequest(protocol, code string, start time.Time) {
+	m.requests.WithLabelValues(protocol, code).Inc()
+	m.requestDuration.WithLabelValues(protocol).Observe(time.Since(start).Seconds())
 }
 
 // rejectReason names why Push failed with err, for spansRejected.
