@@ -80,7 +80,10 @@ func NewReplayer(cfg Config, kafka tracelog.Config, defaultTenant string, bucket
 	if err != nil {
 		return nil, err
 	}
-	bl, err := blocklist.New(polling, bucket, blocklist.Options{UseIndex: true}, logger, reg)
+	// Listings, not the tenant indexes: an index lists what was there
+	// at its writing, and a block lost since (the reason to replay) must
+	// not be taken for one that holds the blocks to write.
+	bl, err := blocklist.New(polling, bucket, blocklist.Options{}, logger, reg)
 	if err != nil {
 		return nil, err
 	}
@@ -125,9 +128,12 @@ type BlockOutcome struct {
 // ReplayProgress hears how a replay goes. Its methods are called one at a
 // time, from the goroutine of Run.
 type ReplayProgress interface {
-	// Read says that partition's offsets below next are read, with bytes
-	// more of record values than the last call said.
-	Read(partition int32, next int64, bytes int64)
+	// Read says that bytes more of partition's record values were read.
+	Read(partition int32, bytes int64)
+	// Replayed says that partition's offsets below next are replayed:
+	// their blocks are written, or left to blocks that hold them. Writing
+	// blocks takes most of a replay, not reading the log.
+	Replayed(partition int32, next int64)
 	// Block says what was done with one tenant block.
 	Block(BlockOutcome)
 	// Done says that partition is replayed.
@@ -248,11 +254,8 @@ func (r *Replayer) Run(ctx context.Context, plan *ReplayPlan, progress ReplayPro
 				bytes += h.size
 				stats.Records++
 			}
-			if rp.end {
-				rp.next = rp.plan.End
-			}
 			stats.Bytes += bytes
-			progress.Read(fp.Partition, rp.next, bytes)
+			progress.Read(fp.Partition, bytes)
 		})
 		if err := r.drain(ctx, parts, plan.Spec, progress, &stats); err != nil {
 			return stats, err
@@ -269,6 +272,7 @@ func (r *Replayer) Run(ctx context.Context, plan *ReplayPlan, progress ReplayPro
 			slices.Sort(finished)
 			cl.PauseFetchPartitions(map[string][]int32{r.kafka.Topic: finished})
 			for _, p := range finished {
+				progress.Replayed(p, parts[p].plan.End)
 				progress.Done(p)
 			}
 		}
@@ -373,6 +377,7 @@ func (r *Replayer) drain(ctx context.Context, parts map[int32]*replayPartition, 
 			progress.Block(o)
 		}
 		for _, c := range cut {
+			progress.Replayed(c.partition, c.pending.next)
 			if s := c.pending.successor(b.cfg.CycleDuration, b.cfg.MaxBlockBytes); s != nil {
 				b.parts[c.partition] = s
 			} else {

@@ -113,11 +113,19 @@ func newProgressLog() *progressLog {
 	return &progressLog{next: make(map[int32]int64), done: make(map[int32]bool)}
 }
 
-func (p *progressLog) Read(partition int32, next, bytes int64) {
+func (p *progressLog) Read(_ int32, bytes int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.next[partition] = next
 	p.bytes += bytes
+}
+
+func (p *progressLog) Replayed(partition int32, next int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if next < p.next[partition] {
+		panic(fmt.Sprintf("partition %d replayed up to %d, then %d", partition, p.next[partition], next))
+	}
+	p.next[partition] = next
 }
 
 func (p *progressLog) Block(o BlockOutcome) {

@@ -15,8 +15,8 @@ import (
 )
 
 // How a replay shows its progress: a bar per partition on a terminal
-// (records read of the range, bytes, rate and time left), and lines at an
-// interval otherwise (a pipe, a file, a CI log), where a bar redrawn in
+// (records replayed of the range, bytes read, rate and time left), and
+// lines at an interval otherwise (a pipe, a file, a CI log), where a bar redrawn in
 // place would be noise.
 //
 // The bars are mpb's (github.com/vbauerster/mpb/v8) rather than
@@ -102,13 +102,18 @@ func newProgressLines(out io.Writer, plan *blockbuilder.ReplayPlan, interval tim
 	return &progressLines{out: out, interval: interval, verbose: verbose, parts: parts, order: order, last: now, now: time.Now}
 }
 
-func (l *progressLines) Read(partition int32, next, bytes int64) {
+func (l *progressLines) Read(partition int32, bytes int64) {
+	if p := l.parts[partition]; p != nil {
+		p.bytes.Add(bytes)
+	}
+}
+
+func (l *progressLines) Replayed(partition int32, next int64) {
 	p := l.parts[partition]
 	if p == nil {
 		return
 	}
 	p.next = next
-	p.bytes.Add(bytes)
 	now := l.now()
 	if now.Sub(l.last) < l.interval {
 		return
@@ -124,15 +129,14 @@ func (l *progressLines) Read(partition int32, next, bytes int64) {
 // line tells how far the partition is, how fast it goes, and how long it
 // has left at that pace.
 func (p *partitionProgress) line(now time.Time) string {
-	read, total := p.next-p.start, p.end-p.start
-	elapsed := now.Sub(p.began)
-	rate := float64(read) / elapsed.Seconds()
+	done, total := p.next-p.start, p.end-p.start
+	rate := float64(done) / now.Sub(p.began).Seconds()
 	left := "unknown"
 	if rate > 0 {
 		left = (time.Duration(float64(p.end-p.next)/rate) * time.Second).Round(time.Second).String()
 	}
-	return fmt.Sprintf("partition %d: %d/%d records (%.0f%%), %s, %.0f records/s, %s left",
-		p.id, read, total, 100*float64(read)/float64(total), bytesString(p.bytes.Load()), rate, left)
+	return fmt.Sprintf("partition %d: %d/%d records (%.0f%%), %s read, %.0f records/s, %s left",
+		p.id, done, total, 100*float64(done)/float64(total), bytesString(p.bytes.Load()), rate, left)
 }
 
 func (l *progressLines) Block(o blockbuilder.BlockOutcome) {
@@ -197,13 +201,18 @@ func newProgressBars(out io.Writer, plan *blockbuilder.ReplayPlan, verbose bool)
 	return b
 }
 
-func (b *progressBars) Read(partition int32, next, bytes int64) {
+func (b *progressBars) Read(partition int32, bytes int64) {
+	if p := b.parts[partition]; p != nil {
+		p.bytes.Add(bytes)
+	}
+}
+
+func (b *progressBars) Replayed(partition int32, next int64) {
 	p := b.parts[partition]
 	if p == nil {
 		return
 	}
 	p.next = next
-	p.bytes.Add(bytes)
 	now := time.Now()
 	// A bar is drawn for the last time when it completes: Done completes
 	// it, once the partition's last blocks are written and counted.
