@@ -22,7 +22,7 @@ import (
 // The bars are mpb's (github.com/vbauerster/mpb/v8) rather than
 // schollz/progressbar's: a replay reads many partitions at once, and mpb
 // draws any number of bars together, each with its own decorators
-// (counters, a moving-average rate and time left), and prints lines
+// (counters, a rate and time left), and prints lines
 // above them, where progressbar draws one bar per writer.
 
 // replayProgress is a blockbuilder.ReplayProgress that shows the replay.
@@ -166,7 +166,6 @@ type progressBars struct {
 	verbose bool
 	parts   map[int32]*partitionProgress
 	bars    map[int32]*mpb.Bar
-	last    map[int32]time.Time
 }
 
 func newProgressBars(out io.Writer, plan *blockbuilder.ReplayPlan, verbose bool) *progressBars {
@@ -177,7 +176,6 @@ func newProgressBars(out io.Writer, plan *blockbuilder.ReplayPlan, verbose bool)
 		verbose: verbose,
 		parts:   parts,
 		bars:    make(map[int32]*mpb.Bar),
-		last:    make(map[int32]time.Time),
 	}
 	for _, id := range slices.Sorted(slices.Values(order)) {
 		p := parts[id]
@@ -188,15 +186,17 @@ func newProgressBars(out io.Writer, plan *blockbuilder.ReplayPlan, verbose bool)
 			),
 			mpb.AppendDecorators(
 				decor.Any(func(decor.Statistics) string { return bytesString(p.bytes.Load()) }, decor.WCSyncSpace),
-				decor.EwmaSpeed(nil, "%.0f records/s", 30, decor.WCSyncSpace),
-				decor.OnComplete(decor.EwmaETA(decor.ET_STYLE_GO, 30, decor.WCSyncSpace), "done"),
+				// Averages since the start: a replay's pace is steady,
+				// and its updates, one per block written, too few for a
+				// moving average to settle.
+				decor.AverageSpeed(nil, "%.0f records/s", decor.WCSyncSpace),
+				decor.OnComplete(decor.AverageETA(decor.ET_STYLE_GO, decor.WCSyncSpace), "done"),
 				decor.Any(func(decor.Statistics) string {
 					return fmt.Sprintf("%d blocks written, %d left", p.blocks[blockbuilder.BlockWritten].Load()+p.blocks[blockbuilder.BlockReplaced].Load(),
 						p.blocks[blockbuilder.BlockSkipped].Load())
 				}, decor.WCSyncSpace),
 			),
 		)
-		b.last[id] = now
 	}
 	return b
 }
@@ -213,11 +213,9 @@ func (b *progressBars) Replayed(partition int32, next int64) {
 		return
 	}
 	p.next = next
-	now := time.Now()
 	// A bar is drawn for the last time when it completes: Done completes
 	// it, once the partition's last blocks are written and counted.
-	b.bars[partition].EwmaSetCurrent(min(next-p.start, p.end-p.start-1), now.Sub(b.last[partition]))
-	b.last[partition] = now
+	b.bars[partition].SetCurrent(min(next-p.start, p.end-p.start-1))
 }
 
 func (b *progressBars) Block(o blockbuilder.BlockOutcome) {
