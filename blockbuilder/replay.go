@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/spanlog/spanlog/blocklist"
@@ -206,13 +207,13 @@ func (r *Replayer) Run(ctx context.Context, plan *ReplayPlan, progress ReplayPro
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel()
-	need := make(map[int32]int64)
-	for p := range offsets {
-		need[p] = max(parts[p].plan.Committed, 0)
-	}
-	wg.Go(func() { r.keepPolling(ctx, plan.Spec.Tenant, need) })
+	wg.Go(func() { r.keepPolling(ctx, plan.Spec.Tenant) })
 
+	// What a run cut short left.
 	b := r.b
+	clear(b.parts)
+	clear(b.owned)
+	clear(b.paused)
 	for p := range offsets {
 		b.owned[p] = true
 	}
@@ -224,6 +225,9 @@ func (r *Replayer) Run(ctx context.Context, plan *ReplayPlan, progress ReplayPro
 		}
 		var fetchErr error
 		fetches.EachError(func(_ string, p int32, err error) {
+			if errors.Is(err, kerr.OffsetOutOfRange) {
+				err = fmt.Errorf("%w: retention deleted records the replay had not read; replay from later than the log's start (spanlog offsets shows it)", err)
+			}
 			fetchErr = errors.Join(fetchErr, fmt.Errorf("read partition %d: %w", p, err))
 		})
 		if fetchErr != nil {
@@ -418,26 +422,25 @@ func (r *Replayer) takeWritten() []BlockOutcome {
 	return out
 }
 
-// refresh polls the blocks of tenant (of every tenant, when empty), which
-// must be known below need.
-func (r *Replayer) refresh(ctx context.Context, tenant string, need map[int32]int64) error {
+// refresh lists the blocks of tenant, or of every tenant when empty.
+func (r *Replayer) refresh(ctx context.Context, tenant string) error {
 	if tenant == "" {
-		return r.blocks.Poll(ctx, need)
+		return r.blocks.Poll(ctx, nil)
 	}
-	return r.blocks.Refresh(ctx, tenant, need)
+	return r.blocks.Refresh(ctx, tenant, nil)
 }
 
 // keepPolling refreshes the blocks known every poll interval until ctx
 // ends, so that a merge done meanwhile is seen before a block it holds is
 // written again.
-func (r *Replayer) keepPolling(ctx context.Context, tenant string, need map[int32]int64) {
+func (r *Replayer) keepPolling(ctx context.Context, tenant string) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(r.poll):
 		}
-		if err := r.refresh(ctx, tenant, need); err != nil && ctx.Err() == nil {
+		if err := r.refresh(ctx, tenant); err != nil && ctx.Err() == nil {
 			r.logger.Warn("polling the blocks failed; the replay goes on with those it knew", "err", err)
 		}
 	}

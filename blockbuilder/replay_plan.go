@@ -167,15 +167,9 @@ func (r *Replayer) Plan(ctx context.Context, spec ReplaySpec) (*ReplayPlan, erro
 			return nil, err
 		}
 	}
-	// Read after the commits: every block below them is written, and
-	// this finds it.
-	need := make(map[int32]int64)
-	for _, p := range parts {
-		if c, ok := committed[p]; ok {
-			need[p] = c
-		}
-	}
-	if err := r.refresh(ctx, spec.Tenant, need); err != nil {
+	// Listed after the commits were read: every block below them is
+	// written, and the listing finds it.
+	if err := r.refresh(ctx, spec.Tenant); err != nil {
 		return nil, err
 	}
 	known := r.bounds(spec.Tenant)

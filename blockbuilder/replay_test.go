@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -15,6 +16,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/spanlog/spanlog/block"
 	"github.com/spanlog/spanlog/blocklist"
@@ -533,4 +536,39 @@ func TestReplayWhileBuildersRun(t *testing.T) {
 		t.Fatalf("builders' group after the replay: %+v, was %+v", after, before)
 	}
 	f.checkEverySpanOnce(produced)
+}
+
+// Records deleted by retention between the plan and their reading make
+// the replay fail, rather than cut a block that claims offsets it lacks
+// and write it over the builders' whole one.
+func TestReplayFailsOnRecordsDeletedUnderIt(t *testing.T) {
+	f := newFixture(t)
+	spans := f.produceBacklog()
+	stop := f.start("builders")
+	f.waitCommitted("builders")
+	stop()
+	built := f.checkEverySpanOnce(spans)
+
+	r, err := NewReplayer(f.config("builders"), f.kafka, "default", f.bucket, blocklist.DefaultConfig(), f.logs.Logger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	ctx := context.Background()
+	plan, err := r.Plan(ctx, ReplaySpec{Partitions: []int32{0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var deletes kadm.Offsets
+	deletes.Add(kadm.Offset{Topic: f.kafka.Topic, Partition: 0, At: 5})
+	if _, err := kadm.NewClient(f.cl).DeleteRecords(ctx, deletes); err != nil {
+		t.Fatal(err)
+	}
+	_, err = r.Run(ctx, plan, newProgressLog())
+	if !errors.Is(err, kerr.OffsetOutOfRange) || !strings.Contains(err.Error(), "retention deleted records") {
+		t.Fatalf("replay of deleted records: %v", err)
+	}
+	if after := f.checkEverySpanOnce(spans); !maps.Equal(f.dataObjects(after), f.dataObjects(built)) {
+		t.Fatal("the blocks changed")
+	}
 }
