@@ -38,6 +38,10 @@ type Builder struct {
 	durable map[int32]int64
 	owned   map[int32]bool // the partitions the group assigned the builder
 	paused  map[int32]bool // owned partitions whose fetches throttle paused
+
+	// onWrite, if set, hears of every tenant block written (meta) or
+	// given up (err). Only a Replayer sets it, to report its blocks.
+	onWrite func(tenant string, rng schema.OffsetRange, meta *schema.BlockMeta, err error)
 }
 
 // New returns a block-builder that reads the log kafka describes and

@@ -98,15 +98,7 @@ func (f *fixture) tryProduce(tenant string, partition int32, spans int, at time.
 // by opts, until the test ends or stop is called.
 func (f *fixture) start(group string, opts ...func(*Config)) (stop func()) {
 	f.t.Helper()
-	cfg := DefaultConfig()
-	cfg.ConsumerGroup = group
-	cfg.CycleDuration = time.Second
-	cfg.IdleCutDelay = 100 * time.Millisecond
-	cfg.RetryBackoff = 20 * time.Millisecond
-	cfg.LagInterval = 20 * time.Millisecond
-	for _, o := range opts {
-		o(&cfg)
-	}
+	cfg := f.config(group, opts...)
 	f.reg = prometheus.NewRegistry()
 	b, err := New(cfg, f.kafka, "default", f.bucket, f.logs.Logger(), f.reg)
 	if err != nil {
@@ -126,6 +118,21 @@ func (f *fixture) start(group string, opts ...func(*Config)) (stop func()) {
 	}
 	f.t.Cleanup(stop)
 	return stop
+}
+
+// config returns the settings of a builder of group: the fixture's short
+// cycles, changed by opts.
+func (f *fixture) config(group string, opts ...func(*Config)) Config {
+	cfg := DefaultConfig()
+	cfg.ConsumerGroup = group
+	cfg.CycleDuration = time.Second
+	cfg.IdleCutDelay = 100 * time.Millisecond
+	cfg.RetryBackoff = 20 * time.Millisecond
+	cfg.LagInterval = 20 * time.Millisecond
+	for _, o := range opts {
+		o(&cfg)
+	}
+	return cfg
 }
 
 // committed returns group's committed offsets.

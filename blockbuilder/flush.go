@@ -185,6 +185,9 @@ func (b *Builder) writeWithRetry(ctx context.Context, rebalance <-chan struct{},
 			b.logger.Info("block written", "tenant", tenant, "block", meta.BlockID,
 				"partition", rng[0].Partition, "startOffset", rng[0].Start, "endOffset", rng[0].End,
 				"spans", meta.TotalSpans, "bytes", meta.Size)
+			if b.onWrite != nil {
+				b.onWrite(tenant, rng[0], meta, nil)
+			}
 			return true
 		}
 		if ctx.Err() != nil {
@@ -196,6 +199,9 @@ func (b *Builder) writeWithRetry(ctx context.Context, rebalance <-chan struct{},
 			b.metrics.blocksUnwritable.Inc()
 			b.logger.Error("block cannot be written; its spans stay in the log only", "tenant", tenant,
 				"partition", rng[0].Partition, "startOffset", rng[0].Start, "endOffset", rng[0].End, "err", err)
+			if b.onWrite != nil {
+				b.onWrite(tenant, rng[0], nil, err)
+			}
 			return true
 		}
 		b.metrics.flushFailures.Inc()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -27,6 +28,19 @@ func EndOffsets(ctx context.Context, cl *kgo.Client, topic string) (map[int32]in
 // has kept.
 func StartOffsets(ctx context.Context, cl *kgo.Client, topic string) (map[int32]int64, error) {
 	return listOffsets(ctx, "start", kadm.NewClient(cl).ListStartOffsets, topic)
+}
+
+// OffsetsAfter returns, per partition of topic, the first offset of a
+// record stamped at t or later, or the end offset where there is none:
+// every record below it is older than t.
+func OffsetsAfter(ctx context.Context, cl *kgo.Client, topic string, t time.Time) (map[int32]int64, error) {
+	return offsetsAfter(ctx, kadm.NewClient(cl), topic, t)
+}
+
+func offsetsAfter(ctx context.Context, adm *kadm.Client, topic string, t time.Time) (map[int32]int64, error) {
+	return listOffsets(ctx, "time", func(ctx context.Context, topics ...string) (kadm.ListedOffsets, error) {
+		return adm.ListOffsetsAfterMilli(ctx, t.UnixMilli(), topics...)
+	}, topic)
 }
 
 func listOffsets(ctx context.Context, which string, list func(context.Context, ...string) (kadm.ListedOffsets, error), topic string) (map[int32]int64, error) {

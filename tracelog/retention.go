@@ -253,13 +253,9 @@ func (r *Retention) topicRetention(ctx context.Context, adm *kadm.Client) time.D
 	return retention
 }
 
-// offsetsAfter returns, per partition, the first offset of a record
-// stamped at t or later, or the end offset where there is none: every
-// record below it is older than t.
+// offsetsAfter is OffsetsAfter of the trace log.
 func (r *Retention) offsetsAfter(ctx context.Context, adm *kadm.Client, t time.Time) (map[int32]int64, error) {
-	return listOffsets(ctx, "time", func(ctx context.Context, topics ...string) (kadm.ListedOffsets, error) {
-		return adm.ListOffsetsAfterMilli(ctx, t.UnixMilli(), topics...)
-	}, r.cfg.Topic)
+	return offsetsAfter(ctx, adm, r.cfg.Topic, t)
 }
 
 // report logs a condition of the log as a warning when it starts to hold,

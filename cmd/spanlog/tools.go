@@ -22,7 +22,10 @@ type tool struct {
 
 // tools lists every subcommand, in the order help prints them.
 func tools() []tool {
-	return []tool{}
+	return []tool{
+		replayTool(),
+		offsetsTool(),
+	}
 }
 
 // findTool returns the tool named by the first argument, if it names one.

@@ -2,15 +2,14 @@ package kafkatest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
 	"strings"
 
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/spanlog/spanlog/tracelog"
 )
 
 // Assignment is, per member of a consumer group, the partitions of a topic
@@ -21,43 +20,13 @@ type Assignment map[string][]int32
 // describes it, for a classic group or a consumer (KIP-848) one alike. A
 // group that does not exist has no members.
 func Members(ctx context.Context, cl *kgo.Client, group, topic string) (Assignment, error) {
-	adm := kadm.NewClient(cl)
+	members, err := tracelog.GroupMembers(ctx, cl, group, topic)
+	if err != nil {
+		return nil, err
+	}
 	out := make(Assignment)
-	consumerGroups, err := adm.DescribeConsumerGroups(ctx, group)
-	if err != nil {
-		return nil, fmt.Errorf("describe group %s: %w", group, err)
-	}
-	if g := consumerGroups[group]; g.Err == nil {
-		for _, m := range g.Members {
-			// A group consumes one topic here; kadm names it only
-			// once it has resolved the topic's ID, so any name does.
-			var ps []int32
-			m.Assignment.Each(func(_ string, p int32) { ps = append(ps, p) })
-			slices.Sort(ps)
-			out[m.MemberID] = ps
-		}
-		return out, nil
-	}
-	classic, err := adm.DescribeGroups(ctx, group)
-	if err != nil {
-		return nil, fmt.Errorf("describe group %s: %w", group, err)
-	}
-	g := classic[group]
-	if errors.Is(g.Err, kerr.GroupIDNotFound) {
-		return out, nil
-	}
-	if g.Err != nil {
-		return nil, fmt.Errorf("describe group %s: %w", group, g.Err)
-	}
-	for _, m := range g.Members {
-		out[m.MemberID] = nil
-		if a, ok := m.Assigned.AsConsumer(); ok {
-			for _, t := range a.Topics {
-				if t.Topic == topic {
-					out[m.MemberID] = slices.Sorted(slices.Values(t.Partitions))
-				}
-			}
-		}
+	for _, m := range members {
+		out[m.ID] = m.Partitions
 	}
 	return out, nil
 }
