@@ -22,7 +22,9 @@ type tool struct {
 
 // tools lists every subcommand, in the order help prints them.
 func tools() []tool {
-	return []tool{}
+	return []tool{
+		blocksTool(),
+	}
 }
 
 // findTool returns the tool named by the first argument, if it names one.
