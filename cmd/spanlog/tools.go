@@ -24,6 +24,7 @@ type tool struct {
 func tools() []tool {
 	return []tool{
 		blocksTool(),
+		queryTool(),
 	}
 }
 
