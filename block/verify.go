@@ -94,7 +94,9 @@ func Verify(ctx context.Context, bkt objstore.Bucket, meta *schema.BlockMeta) (*
 		return v, fmt.Errorf("verify block %s: %w", meta.BlockID, err)
 	}
 	defer obj.Close()
-	r, err := newReader(ctx, meta, obj, forMerge)
+	// Opened for lookups, which pins the bloom filters: every trace is
+	// checked against its group's, which would otherwise be a request.
+	r, err := newReader(ctx, meta, obj, forLookups)
 	if err != nil {
 		if ctx.Err() != nil {
 			return v, ctx.Err()

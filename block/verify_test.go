@@ -74,6 +74,28 @@ func TestVerifySoundBlocks(t *testing.T) {
 	})
 }
 
+// Verify reads a block in a few requests per row group, however many
+// traces it checks against the bloom filters: on S3 a request per trace
+// would take hours for a large block.
+func TestVerifyReadsFewTimes(t *testing.T) {
+	bkt := &countingBucket{Bucket: newDir(t)}
+	meta := soundBlocks(t, bkt)[1]
+	r, err := block.Open(context.Background(), bkt, meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	groups := r.RowGroups()
+	r.Close()
+	bkt.reads.Store(0)
+	if v := verify(t, bkt, meta); !v.OK() {
+		t.Fatal(v.Discrepancies)
+	}
+	// The footer, the bloom filters, and each group's column chunks.
+	if reads := bkt.reads.Load(); reads > int64(5+2*groups) {
+		t.Errorf("verifying %d traces in %d row groups took %d reads", meta.TotalTraces, groups, reads)
+	}
+}
+
 // v1Fixture returns the bucket and meta of the format v1 block of
 // testdata.
 func v1Fixture(t *testing.T) (objstore.Bucket, *schema.BlockMeta) {
