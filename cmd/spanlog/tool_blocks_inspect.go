@@ -288,7 +288,11 @@ func (c *blocksCommand) printVerified(res *verified) {
 		o.printf("%s  FAILED  %s\n", res.BlockID, res.Error)
 		return
 	}
-	o.printf("%s  FAILED  %d discrepancies between its data and its meta:\n", res.BlockID, len(v.Discrepancies))
+	what := "discrepancies"
+	if len(v.Discrepancies) == 1 {
+		what = "discrepancy"
+	}
+	o.printf("%s  FAILED  %d %s between its data and its meta:\n", res.BlockID, len(v.Discrepancies), what)
 	for _, d := range v.Discrepancies {
 		o.printf("    %s\n", d)
 	}

@@ -199,6 +199,9 @@ func (c *queryCommand) get(ctx context.Context, path string, params url.Values) 
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
+		if ue, ok := errors.AsType[*url.Error](err); ok && ue.Timeout() {
+			return nil, fmt.Errorf("no answer from the querier at %s within -timeout %v: narrow the query (-start/-end), or raise -timeout", c.addr, c.timeout)
+		}
 		return nil, fmt.Errorf("cannot reach a querier at %s: %w; is spanlog running there with a querier (-target=all or querier)? -addr names its HTTP address (server.http-listen-address)", c.addr, err)
 	}
 	defer resp.Body.Close()

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -181,11 +182,24 @@ func TestQueryErrors(t *testing.T) {
 		{[]string{"query", "trace", "-addr=127.0.0.1:1"}, "one trace ID"},
 		{[]string{"query", "search", "-start=yesterday", "-addr=127.0.0.1:1"}, `-start: "yesterday" is not a time`},
 		{[]string{"query", "find"}, `unknown command "find"`},
+		{[]string{"query", "search", "-timeout=50ms", "-addr=" + silent(t)}, "no answer from the querier at http://127.0.0.1:"},
 	} {
 		if _, _, err := runTool(t, tc.args...); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: error %v, want %q", tc.args, err, tc.want)
 		}
 	}
+}
+
+// silent returns the address of a server that accepts connections and
+// never answers.
+func silent(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return ln.Addr().String()
 }
 
 // Search and tags print tables of the API's answers, and send its
