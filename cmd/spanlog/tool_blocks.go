@@ -75,11 +75,7 @@ func runBlocks(ctx context.Context, args []string, out, errOut io.Writer) error 
 		return fmt.Errorf("unknown command %q: want ls, inspect or verify", sub)
 	}
 	setToolUsage(fs, errOut, blocksUsage, configFileFlag)
-	err := loadConfig(&c.cfg, fs, args)
-	var positional []string
-	if err == nil {
-		positional, err = positionalArgs(fs, args)
-	}
+	positional, err := parseToolArgs(fs, args, func(args []string) error { return loadConfig(&c.cfg, fs, args) })
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
 	}

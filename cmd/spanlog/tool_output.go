@@ -130,11 +130,16 @@ func cut(s string, width int) string {
 	return string(r[:max(width-1, 0)]) + "…"
 }
 
-// positionalArgs returns the positional arguments of args, which fs
-// parsed up to the first of them, parsing the flags after each: flags and
-// arguments go in any order (spanlog blocks inspect <id> -o json). An
-// argument "--" ends the flags.
-func positionalArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+// parseToolArgs parses args with fs, flags and positional arguments in
+// any order (spanlog blocks inspect <id> -o json), and returns the
+// positional arguments. parse parses up to the first of them: fs.Parse, or
+// loadConfig, which reads the configuration file first. An argument "--"
+// ends the flags. After -help it returns flag.ErrHelp, for the tool to
+// exit 0.
+func parseToolArgs(fs *flag.FlagSet, args []string, parse func([]string) error) ([]string, error) {
+	if err := parse(args); err != nil {
+		return nil, err
+	}
 	var positional []string
 	for {
 		rest := fs.Args()

@@ -96,11 +96,7 @@ func runQuery(ctx context.Context, args []string, out, errOut io.Writer) error {
 		return fmt.Errorf("unknown command %q: want trace, search or tags", sub)
 	}
 	setToolUsage(fs, errOut, queryUsage)
-	err := fs.Parse(args)
-	var positional []string
-	if err == nil {
-		positional, err = positionalArgs(fs, args)
-	}
+	positional, err := parseToolArgs(fs, args, fs.Parse)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
 	}

@@ -285,13 +285,36 @@ func TestPositionalArgs(t *testing.T) {
 	} {
 		fs := flag.NewFlagSet("t", flag.ContinueOnError)
 		o := fs.String("o", "table", "")
-		err := fs.Parse(tc.args)
-		var got []string
-		if err == nil {
-			got, err = positionalArgs(fs, tc.args)
-		}
+		got, err := parseToolArgs(fs, tc.args, fs.Parse)
 		if err != nil || !slices.Equal(got, tc.positional) || *o != tc.o {
 			t.Errorf("%q: %q, -o %s, %v; want %q, -o %s", tc.args, got, *o, err, tc.positional, tc.o)
+		}
+	}
+}
+
+// -help lists a command's own flags, with their defaults, not the
+// server's hundred, and is no error.
+func TestToolHelp(t *testing.T) {
+	for _, tc := range []struct {
+		args      []string
+		want, not []string
+	}{
+		{[]string{"blocks", "verify", "-help"}, []string{"-tenant", "-all", "-config.file", "(default table)"}, []string{"-storage.local.path", "-traces"}},
+		{[]string{"query", "search", "-h"}, []string{"-addr", "(default http://127.0.0.1:3200)", "-limit", "-min-duration"}, []string{"-scope", "-storage"}},
+	} {
+		_, stderr, err := runTool(t, tc.args...)
+		if err != nil {
+			t.Errorf("%v: %v", tc.args, err)
+		}
+		for _, want := range tc.want {
+			if !strings.Contains(stderr, want) {
+				t.Errorf("%v: help lacks %s:\n%s", tc.args, want, stderr)
+			}
+		}
+		for _, not := range tc.not {
+			if strings.Contains(stderr, not) {
+				t.Errorf("%v: help lists %s:\n%s", tc.args, not, stderr)
+			}
 		}
 	}
 }
