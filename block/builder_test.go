@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"fmt"
+	"hash/crc32"
 	"maps"
 	"math/rand/v2"
 	"slices"
@@ -81,7 +83,10 @@ func TestWriteMeta(t *testing.T) {
 	if got.Size != int64(len(data)) {
 		t.Errorf("size %d, data object has %d bytes", got.Size, len(data))
 	}
-	got.Created, got.Size = time.Time{}, 0
+	if want := fmt.Sprintf("%08x", crc32.Checksum(data, crc32.MakeTable(crc32.Castagnoli))); got.DataCRC32C != want {
+		t.Errorf("data CRC-32C %q, data object has %q", got.DataCRC32C, want)
+	}
+	got.Created, got.Size, got.DataCRC32C = time.Time{}, 0, ""
 	if !metaEqual(got, want) {
 		t.Errorf("got meta %+v\nwant %+v", got, want)
 	}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"hash/crc32"
 	"io"
 	"math/rand/v2"
 	"slices"
@@ -148,8 +150,11 @@ func TestCompactHoldsEachSpanOnce(t *testing.T) {
 			if meta.Size != int64(len(data)) {
 				t.Errorf("size %d, data object has %d bytes", meta.Size, len(data))
 			}
+			if want := fmt.Sprintf("%08x", crc32.Checksum(data, crc32.MakeTable(crc32.Castagnoli))); meta.DataCRC32C != want {
+				t.Errorf("data CRC-32C %q, data object has %q", meta.DataCRC32C, want)
+			}
 			got := *meta
-			got.Created, got.Size = wantMeta.Created, 0
+			got.Created, got.Size, got.DataCRC32C = wantMeta.Created, 0, ""
 			if !metaEqual(got, wantMeta) {
 				t.Errorf("got meta %+v\nwant %+v", got, wantMeta)
 			}

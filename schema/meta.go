@@ -52,6 +52,13 @@ type BlockMeta struct {
 	TotalTraces int64 `json:"totalTraces"`
 	// Size is the size of the data object in bytes.
 	Size int64 `json:"size"`
+	// DataCRC32C is the CRC-32C (Castagnoli) of the whole data object, as
+	// 8 hex digits, so that a check of the block (spanlog blocks verify)
+	// can tell the object is byte for byte the one written: Parquet's page
+	// checksums leave out its footer, page index and bloom filters, where
+	// a flipped bit goes unnoticed until a lookup misses a trace. Empty in
+	// blocks written before it existed.
+	DataCRC32C string `json:"dataCRC32C,omitempty"`
 
 	// MinTraceID and MaxTraceID bound the trace IDs in the block (hex).
 	MinTraceID string `json:"minTraceID"`

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"maps"
@@ -35,20 +34,6 @@ func offsetsLog(t *testing.T) (tracelog.Config, *kgo.Client, []string) {
 	}
 	args := []string{"-target=block-builder", "-kafka.brokers=" + strings.Join(log.Brokers, ","), "-kafka.topic=" + log.Topic}
 	return log, cl, args
-}
-
-// runTool runs the tool of args, and returns its output and error.
-func runTool(t *testing.T, args ...string) (string, string, error) {
-	t.Helper()
-	tl, ok, err := findTool(args)
-	if err != nil || !ok {
-		t.Fatalf("no tool in %q: %v", args, err)
-	}
-	var out, errOut bytes.Buffer
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	err = tl.run(ctx, args[1:], &out, &errOut)
-	return out.String(), errOut.String(), err
 }
 
 // joinGroup starts a member of group that holds the log's partitions

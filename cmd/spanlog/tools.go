@@ -25,6 +25,8 @@ func tools() []tool {
 	return []tool{
 		replayTool(),
 		offsetsTool(),
+		blocksTool(),
+		queryTool(),
 	}
 }
 
