@@ -48,12 +48,18 @@ func encodeState(p *partitionState, fingerprint uint64) []byte {
 	b = binary.AppendVarint(b, p.offset)
 	b = binary.AppendVarint(b, p.logTime)
 	b = binary.AppendVarint(b, p.sweptAt)
+	b = binary.AppendVarint(b, p.expiredAt)
 	b = binary.AppendUvarint(b, uint64(len(p.tenants)))
 	for id, t := range p.tenants {
 		b = appendString(b, id)
 		b = binary.AppendUvarint(b, uint64(len(t.entries)))
 		for _, e := range t.entries {
 			b = appendEntry(b, e)
+		}
+		pending := t.edges.pending()
+		b = binary.AppendUvarint(b, uint64(len(pending)))
+		for _, h := range pending {
+			b = appendHalf(b, h)
 		}
 	}
 	return s2.Encode(nil, b)
@@ -62,6 +68,23 @@ func encodeState(p *partitionState, fingerprint uint64) []byte {
 func appendString(b []byte, s string) []byte {
 	b = binary.AppendUvarint(b, uint64(len(s)))
 	return append(b, s...)
+}
+
+func appendHalf(b []byte, h *half) []byte {
+	b = append(b, h.key[:]...)
+	var flags byte
+	if h.client {
+		flags |= 1
+	}
+	if h.failed {
+		flags |= 2
+	}
+	b = append(b, flags)
+	b = appendString(b, h.service)
+	b = appendString(b, h.conn)
+	b = appendString(b, h.peer)
+	b = binary.LittleEndian.AppendUint64(b, math.Float64bits(h.seconds))
+	return binary.AppendVarint(b, h.arrived)
 }
 
 func appendEntry(b []byte, e *entry) []byte {
@@ -108,6 +131,7 @@ func (d *deriver) decodeState(obj []byte, partition int32) (p *partitionState, c
 	p = newPartitionState(partition, r.varint())
 	p.logTime = r.varint()
 	p.sweptAt = r.varint()
+	p.expiredAt = r.varint()
 	if fp != d.fingerprint() {
 		if r.err != nil {
 			return nil, false, r.err
@@ -126,6 +150,13 @@ func (d *deriver) decodeState(obj []byte, partition int32) (p *partitionState, c
 			}
 			t.entries[string(appendKey(nil, e.kind, e.labels))] = e
 			t.active += d.cost(e.kind)
+		}
+		for range r.count() {
+			h := r.half()
+			if r.err != nil {
+				break
+			}
+			t.edges.add(h)
 		}
 	}
 	if r.err == nil && len(r.b) > 0 {
@@ -207,6 +238,19 @@ func (r *stateReader) float() float64 {
 		return 0
 	}
 	return math.Float64frombits(binary.LittleEndian.Uint64(b))
+}
+
+func (r *stateReader) half() *half {
+	h := &half{}
+	copy(h.key[:], r.bytes(len(h.key)))
+	flags := r.byte()
+	h.client, h.failed = flags&1 != 0, flags&2 != 0
+	h.service = r.string()
+	h.conn = r.string()
+	h.peer = r.string()
+	h.seconds = r.float()
+	h.arrived = r.varint()
+	return h
 }
 
 func (r *stateReader) entry() *entry {

@@ -47,6 +47,29 @@ type Config struct {
 	// SpanMetrics configures the calls and latency series per service,
 	// span name, kind and status.
 	SpanMetrics SpanMetricsConfig `yaml:"span-metrics"`
+	// ServiceGraph configures the requests between services.
+	ServiceGraph ServiceGraphConfig `yaml:"service-graph"`
+}
+
+// ServiceGraphConfig configures the traces_service_graph_* series.
+type ServiceGraphConfig struct {
+	// Enabled derives the service graph. Default true.
+	Enabled bool `yaml:"enabled" help:"Derive the service graph (traces_service_graph_*)."`
+	// Wait is how long, in log time, a client or server span waits for
+	// its other half before it counts as unpaired. Default 10s.
+	Wait time.Duration `yaml:"wait" help:"How long (in log time) a client or server span waits for its other half."`
+	// MaxItems bounds the spans waiting for their other half, per tenant
+	// and partition; past it a new one is dropped, and counted in
+	// traces_service_graph_dropped_spans_total. Default 10,000.
+	MaxItems int `yaml:"max-items" help:"Spans waiting for their other half, per tenant and partition; more are dropped and counted."`
+	// HistogramBuckets are the request duration histograms' upper bounds
+	// in seconds, increasing. Default 0.1 doubling up to 12.8, as Tempo's.
+	HistogramBuckets []float64 `yaml:"histogram-buckets" help:"Upper bounds in seconds of the service graph's duration histograms' buckets."`
+	// PeerAttributes name, in order, the span attributes whose value is
+	// the server of a client span that found no server span: the request
+	// is then an edge to that virtual node. Default peer.service,
+	// db.name, db.system.
+	PeerAttributes []string `yaml:"peer-attributes" help:"Attributes naming the server of a client span without a server span, as a virtual node."`
 }
 
 // SpanMetricsConfig configures traces_spanmetrics_calls_total and
@@ -78,6 +101,13 @@ func DefaultConfig() Config {
 		SpanMetrics: SpanMetricsConfig{
 			Enabled:          true,
 			HistogramBuckets: exponentialBuckets(0.002, 2, 14),
+		},
+		ServiceGraph: ServiceGraphConfig{
+			Enabled:          true,
+			Wait:             10 * time.Second,
+			MaxItems:         10_000,
+			HistogramBuckets: exponentialBuckets(0.1, 2, 8),
+			PeerAttributes:   []string{"peer.service", "db.name", "db.system"},
 		},
 	}
 }
@@ -116,6 +146,15 @@ func (c Config) Validate() error {
 	}
 	if err := checkDimensions(c.SpanMetrics.Dimensions, spanMetricsLabels); err != nil {
 		return fmt.Errorf("metrics-generator: span-metrics: %w", err)
+	}
+	if err := checkBuckets(c.ServiceGraph.HistogramBuckets); err != nil {
+		return fmt.Errorf("metrics-generator: service-graph: %w", err)
+	}
+	switch {
+	case c.ServiceGraph.Wait <= 0:
+		return errors.New("metrics-generator: service-graph: wait must be positive")
+	case c.ServiceGraph.MaxItems <= 0:
+		return errors.New("metrics-generator: service-graph: max items must be positive")
 	}
 	return nil
 }

@@ -18,6 +18,10 @@ type deriver struct {
 	// spanDims are the attribute keys of the span metrics' dimensions.
 	spanDims []string
 	stale    int64 // StaleSeriesTimeout in nanoseconds
+	// The service graph's settings, times in nanoseconds.
+	wait      int64
+	maxItems  int
+	peerAttrs []string
 	// maxSeries returns a tenant's max-active-series in one partition;
 	// 0 is no limit.
 	maxSeries func(tenant string) int
@@ -37,6 +41,14 @@ func newDeriver(cfg Config, maxSeries func(string) int, limited *limitReporter) 
 		d.specs[kindSpan] = spanKindSpec(cfg.SpanMetrics)
 		d.spanDims = cfg.SpanMetrics.Dimensions
 	}
+	if sg := cfg.ServiceGraph; sg.Enabled {
+		d.specs[kindEdge] = edgeKindSpec(sg)
+		d.specs[kindUnpaired] = counterKindSpec(metricGraphUnpaired, "Halves of requests (client or server spans) that found no other within the wait.")
+		d.specs[kindDropped] = counterKindSpec(metricGraphDropped, "Halves of requests dropped because the store of those waiting was full.")
+		d.wait = sg.Wait.Nanoseconds()
+		d.maxItems = sg.MaxItems
+		d.peerAttrs = sg.PeerAttributes
+	}
 	return d
 }
 
@@ -48,16 +60,36 @@ func (d *deriver) cost(k kind) int { return d.specs[k].series() }
 func (d *deriver) apply(p *partitionState, tenant string, rows []schema.SpanRow, ts, offset int64) {
 	p.logTime = max(p.logTime, ts)
 	p.sweep(d.stale, d.cost)
+	if d.specs[kindEdge] != nil {
+		d.expire(p)
+	}
 	if len(rows) > 0 {
 		t := p.tenant(tenant)
 		for i := range rows {
 			if d.specs[kindSpan] != nil {
 				d.spanMetrics(t, tenant, &rows[i], p.logTime)
 			}
+			if d.specs[kindEdge] != nil {
+				d.serviceGraph(t, tenant, &rows[i], p.logTime)
+			}
 		}
 	}
 	p.offset = offset + 1
 	p.saved = false
+}
+
+// expire resolves the halves of every tenant of p that waited longer than
+// the wait, each time the log time enters a new eighth of it: a half waits
+// from the wait to an eighth more, depending on the records alone.
+func (d *deriver) expire(p *partitionState) {
+	period := max(d.wait/8, 1)
+	if p.logTime/period == p.expiredAt {
+		return
+	}
+	p.expiredAt = p.logTime / period
+	for id, t := range p.tenants {
+		d.expireHalves(t, id, p.logTime)
+	}
 }
 
 func (d *deriver) spanMetrics(t *tenantState, tenant string, r *schema.SpanRow, now int64) {

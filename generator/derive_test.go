@@ -124,6 +124,7 @@ func expectSpanMetrics(rows []schema.SpanRow, bounds []float64, dims []string) m
 func TestSpanMetricsCountEverySpanUnderItsLabels(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.SpanMetrics.Dimensions = []string{"deployment.environment"}
+	cfg.ServiceGraph.Enabled = false
 	d, _ := testDeriver(t, cfg, 0)
 	rows := randomSpans(rand.New(rand.NewPCG(1, 2)), 5000)
 	p := newPartitionState(0, 0)

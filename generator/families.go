@@ -33,6 +33,15 @@ const (
 	// kindSpan counts the spans of one service, span name, kind and
 	// status: calls, and their latency in hists[0].
 	kindSpan kind = iota + 1
+	// kindEdge counts the requests between a client and a server
+	// service: requests, failed ones, and the server and client spans'
+	// durations in hists[0] and hists[1].
+	kindEdge
+	// kindUnpaired counts the halves of requests that found no other.
+	kindUnpaired
+	// kindDropped counts the halves of requests the store had no room
+	// for.
+	kindDropped
 
 	kindCount // one past the last kind
 )

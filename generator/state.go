@@ -23,9 +23,10 @@ type partitionState struct {
 	// the partition's clock for staleness and for unpaired spans.
 	logTime int64
 	// sweptAt is the sweep period logTime was in at the last sweep of
-	// stale series.
-	sweptAt int64
-	tenants map[string]*tenantState
+	// stale series, expiredAt the expiry period at the last expiry of
+	// unpaired halves.
+	sweptAt, expiredAt int64
+	tenants            map[string]*tenantState
 	// saved is whether the state in storage is this one.
 	saved bool
 }
@@ -38,7 +39,7 @@ func newPartitionState(partition int32, offset int64) *partitionState {
 func (p *partitionState) tenant(id string) *tenantState {
 	t := p.tenants[id]
 	if t == nil {
-		t = &tenantState{entries: make(map[string]*entry)}
+		t = &tenantState{entries: make(map[string]*entry), edges: &edgeStore{}}
 		p.tenants[id] = t
 	}
 	return t
@@ -50,6 +51,8 @@ type tenantState struct {
 	// active is the Prometheus series the entries make, which
 	// the tenant's max-active-series bounds.
 	active int
+	// edges are the halves of requests waiting for their other half.
+	edges *edgeStore
 }
 
 // entry is one label set of one kind, and what was counted under it.
@@ -128,7 +131,7 @@ func (p *partitionState) sweep(stale int64, cost func(kind) int) {
 				t.active -= cost(e.kind)
 			}
 		}
-		if len(t.entries) == 0 {
+		if len(t.entries) == 0 && t.edges.len() == 0 {
 			delete(p.tenants, id)
 		}
 	}
