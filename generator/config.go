@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/url"
 	"slices"
 	"time"
 
@@ -49,6 +50,8 @@ type Config struct {
 	SpanMetrics SpanMetricsConfig `yaml:"span-metrics"`
 	// ServiceGraph configures the requests between services.
 	ServiceGraph ServiceGraphConfig `yaml:"service-graph"`
+	// RemoteWrite pushes the series to a Prometheus-compatible receiver.
+	RemoteWrite RemoteWriteConfig `yaml:"remote-write"`
 }
 
 // ServiceGraphConfig configures the traces_service_graph_* series.
@@ -109,6 +112,12 @@ func DefaultConfig() Config {
 			HistogramBuckets: exponentialBuckets(0.1, 2, 8),
 			PeerAttributes:   []string{"peer.service", "db.name", "db.system"},
 		},
+		RemoteWrite: RemoteWriteConfig{
+			Timeout:              10 * time.Second,
+			MinBackoff:           100 * time.Millisecond,
+			MaxBackoff:           10 * time.Second,
+			MaxSamplesPerRequest: 2000,
+		},
 	}
 }
 
@@ -155,6 +164,24 @@ func (c Config) Validate() error {
 		return errors.New("metrics-generator: service-graph: wait must be positive")
 	case c.ServiceGraph.MaxItems <= 0:
 		return errors.New("metrics-generator: service-graph: max items must be positive")
+	}
+	return c.RemoteWrite.validate()
+}
+
+func (c RemoteWriteConfig) validate() error {
+	if c.URL != "" {
+		u, err := url.Parse(c.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("metrics-generator: remote-write: url %q is no http(s) URL", c.URL)
+		}
+	}
+	switch {
+	case c.Timeout <= 0:
+		return errors.New("metrics-generator: remote-write: timeout must be positive")
+	case c.MinBackoff <= 0 || c.MaxBackoff < c.MinBackoff:
+		return errors.New("metrics-generator: remote-write: min backoff must be positive and at most max-backoff")
+	case c.MaxSamplesPerRequest <= 0:
+		return errors.New("metrics-generator: remote-write: max samples per request must be positive")
 	}
 	return nil
 }

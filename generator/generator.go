@@ -54,6 +54,7 @@ type Generator struct {
 	specs       [kindCount]*kindSpec // immutable, shared with the deriver
 	descs       *descs
 	fingerprint uint64
+	writer      *remoteWriter // nil without remote write
 
 	mu     sync.Mutex // guards the fields below against the group's callbacks
 	derive *deriver
@@ -93,6 +94,9 @@ func New(cfg Config, deps Deps) (*Generator, error) {
 	g.specs = g.derive.specs
 	g.descs = newDescs(g.specs)
 	g.fingerprint = g.derive.fingerprint()
+	if cfg.RemoteWrite.URL != "" {
+		g.writer = newRemoteWriter(cfg.RemoteWrite, g.specs, deps.Logger, deps.Registerer)
+	}
 	return g, nil
 }
 
@@ -127,6 +131,13 @@ func (g *Generator) Run(ctx context.Context) error {
 	}
 	// Closing leaves the group, so the partitions move at once.
 	defer cl.CloseAllowingRebalance()
+	if g.writer != nil {
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		writeCtx, stopWriter := context.WithCancel(ctx)
+		defer stopWriter()
+		wg.Go(func() { g.writer.run(writeCtx) })
+	}
 
 	var (
 		dec  schema.RowDecoder
@@ -181,6 +192,9 @@ func (g *Generator) Run(ctx context.Context) error {
 			flushCtx, cancel := context.WithTimeout(ctx, g.cfg.FlushTimeout)
 			g.flush(flushCtx, cl)
 			cancel()
+			if g.writer != nil {
+				g.writer.offer(&push{snapshots: g.publishedSnapshots(), at: g.now()})
+			}
 			nextFlush = g.now().Add(g.cfg.FlushInterval)
 		}
 		cl.AllowRebalance()
