@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/golang/snappy"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/prompb"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -306,4 +308,61 @@ func TestMetricsGeneratorCountsEachSpanOnceThroughAKill(t *testing.T) {
 	if len(rcv.back) > 0 {
 		t.Errorf("counters went back, which Prometheus reads as resets: %v", rcv.back[:min(5, len(rcv.back))])
 	}
+}
+
+// TestSingleBinaryServesTheSeriesOnItsScrapeEndpoint: -target=all runs
+// a generator, whose series Prometheus scrapes from /metrics/generator,
+// apart from spanlog's own /metrics.
+func TestSingleBinaryServesTheSeriesOnItsScrapeEndpoint(t *testing.T) {
+	n := newNode(t, "-metrics-generator.flush-interval=200ms")
+	p := n.start(t)
+	waitFor(t, 30*time.Second, "the generator owns every partition", func() bool {
+		return metric(t, p.http, "spanlog_metrics_generator_partitions_owned") == logPartitions
+	})
+	calls, _, _ := expected(shopTraces(t, n.OTLPGRPC, 20, 0))
+	var got map[string]float64
+	waitForWhat(t, 30*time.Second, func() bool {
+		got = scrapeGenerator(t, p.http, "traces_spanmetrics_calls_total", "service", "span_name", "span_kind", "status_code")
+		if len(got) != len(calls) {
+			return false
+		}
+		for k, v := range calls {
+			if got[k] != v {
+				return false
+			}
+		}
+		return true
+	}, func() string { return fmt.Sprintf("scraped calls %v, want %v", got, calls) })
+	if hasMetric(t, p.http, "traces_spanmetrics_calls_total") {
+		t.Error("the tenant's series are on /metrics too")
+	}
+}
+
+// scrapeGenerator scrapes /metrics/generator on addr and sums metric's
+// samples by the labels named.
+func scrapeGenerator(t *testing.T, addr, metric string, by ...string) map[string]float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics/generator")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	mfs, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make(map[string]float64)
+	for _, m := range mfs[metric].GetMetric() {
+		labels := make(map[string]string)
+		for _, l := range m.GetLabel() {
+			labels[l.GetName()] = l.GetValue()
+		}
+		var key []string
+		for _, b := range by {
+			key = append(key, labels[b])
+		}
+		out[strings.Join(key, "|")] += m.GetCounter().GetValue()
+	}
+	return out
 }
