@@ -34,7 +34,9 @@ type Config struct {
 	FlushInterval time.Duration `yaml:"flush-interval" help:"How often series are saved with their offsets and published."`
 	// FlushTimeout bounds one save of the partitions' states to object
 	// storage; a save that fails is retried at the next flush, and the
-	// series published stay those of the last save. Default 20s.
+	// series published stay those of the last save. A stopping generator
+	// saves once more within it, so it must be below the process's
+	// graceful shutdown timeout. Default 10s.
 	FlushTimeout time.Duration `yaml:"flush-timeout" help:"Longest time one save of the series to object storage may take."`
 	// StaleSeriesTimeout is how long a series lives without a new span,
 	// in the log's time (record timestamps), before it is dropped: it is
@@ -98,7 +100,7 @@ func DefaultConfig() Config {
 		SessionTimeout:     15 * time.Second,
 		RebalanceTimeout:   60 * time.Second,
 		FlushInterval:      15 * time.Second,
-		FlushTimeout:       20 * time.Second,
+		FlushTimeout:       10 * time.Second,
 		StaleSeriesTimeout: 15 * time.Minute,
 		FetchMaxBytes:      8 << 20,
 		SpanMetrics: SpanMetricsConfig{

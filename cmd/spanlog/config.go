@@ -222,6 +222,12 @@ func (c *Config) Validate() error {
 	}
 	if c.runs(targetGenerator) {
 		errs = append(errs, c.MetricsGenerator.Validate())
+		// A stopping generator saves its partitions' series once more,
+		// within the flush timeout: the grace must leave room for it.
+		if c.MetricsGenerator.FlushTimeout >= c.Server.GracefulShutdown {
+			errs = append(errs, fmt.Errorf("metrics-generator.flush-timeout %v must be below server.graceful-shutdown-timeout %v",
+				c.MetricsGenerator.FlushTimeout, c.Server.GracefulShutdown))
+		}
 	}
 	if c.runs(targetBlockBuilder) {
 		errs = append(errs, c.BlockBuilder.Validate())
