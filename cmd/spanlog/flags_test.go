@@ -121,6 +121,10 @@ func TestConfigErrors(t *testing.T) {
 		{"-kafka.log-retention-margin=-1h", "log-retention-margin"},
 		{"-kafka.log-trim-interval=0s", "log-trim-interval"},
 		{"-embedded-kafka.segment-bytes=1024", "segment-bytes"},
+		{"-metrics-generator.flush-timeout=30s", "flush-timeout"},
+		{"-metrics-generator.span-metrics.histogram-buckets=1,0.5", "histogram buckets"},
+		{"-metrics-generator.span-metrics.dimensions=service", "dimension"},
+		{"-metrics-generator.remote-write.url=prometheus:9090", "url"},
 	} {
 		cfg, err := load(t, bad[0])
 		if err != nil {
