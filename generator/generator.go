@@ -1,8 +1,9 @@
 // Package generator is the metrics-generator: it consumes the trace log
 // in a consumer group of its own, derives Prometheus series from the
 // spans, as Grafana Tempo's metrics-generator names them (span metrics:
-// calls and latency per service, span name, kind and status), and
-// publishes them on a scrape endpoint. Each partition's series are saved
+// calls and latency per service, span name, kind and status; the service
+// graph: requests between services), and publishes them on a scrape
+// endpoint and by Prometheus remote write. Each partition's series are saved
 // with the offset they count up to, so that whichever generator owns the
 // partition next resumes the same cumulative values: a span is counted
 // once across crashes and rebalances. It owns the series and their state;
@@ -173,8 +174,8 @@ func (g *Generator) Run(ctx context.Context) error {
 				if r.Offset < p.offset {
 					continue // counted already
 				}
-				var tn string
-				tn, rows, err = schema.DecodeRecordRows(&dec, rows[:0], r, g.tenants.Default)
+				tn, decoded, err := schema.DecodeRecordRows(&dec, rows[:0], r, g.tenants.Default)
+				rows = decoded
 				if err != nil {
 					g.metrics.skipped.Add(r, err)
 					rows = rows[:0]
