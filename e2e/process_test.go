@@ -204,6 +204,7 @@ var fastCycles = []string{
 	"-querier.blocklist.poll-interval=300ms",
 	"-compactor.blocklist.poll-interval=500ms",
 	"-server.graceful-shutdown-timeout=10s",
+	"-metrics-generator.flush-timeout=5s",
 	"-querier.session-timeout=6s",
 }
 

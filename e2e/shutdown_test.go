@@ -13,11 +13,12 @@ func TestEveryTargetStopsCleanly(t *testing.T) {
 	builder := c.start(t, "block-builder", "block-builder")
 	querier := c.start(t, "querier", "querier")
 	compactor := c.start(t, "compactor", "compactor")
+	generator := c.start(t, "metrics-generator", "metrics-generator")
 
 	sent := sendTraces(t, "grpc", otlp, "shutdown", 20)
 	checkAll(t, querier.http, sent, "before SIGTERM")
 
-	for _, p := range []*process{dist, builder, querier, compactor} {
+	for _, p := range []*process{dist, builder, querier, compactor, generator} {
 		p.stop(t)
 	}
 

@@ -53,6 +53,18 @@ type Limits struct {
 	// no limit. Default 2048, Tempo's.
 	MaxAttributeBytes int64 `yaml:"max-attribute-bytes" help:"Longest attribute key or value in bytes; longer ones are truncated (0: no limit)."`
 
+	// Metrics-generator.
+
+	// MetricsGeneratorMaxActiveSeries caps the Prometheus series the
+	// metrics-generator derives from one partition's spans of the tenant
+	// (a histogram makes a series per bucket, and its _sum and _count).
+	// A span whose series would pass it is left out of them, counted in
+	// spanlog_metrics_generator_spans_discarded_total, and logged. Each
+	// series is labelled with its partition, so the tenant's series in
+	// Prometheus are up to the partition count times this. Zero: no
+	// limit. Default 50,000.
+	MetricsGeneratorMaxActiveSeries int `yaml:"metrics-generator-max-active-series" help:"Series the metrics-generator derives from one partition's spans of a tenant; spans of more are left out and counted (0: no limit)."`
+
 	// Storage.
 
 	// BlockRetention is how long the tenant's blocks are kept: one whose
@@ -70,6 +82,8 @@ func DefaultLimits() Limits {
 		IngestionRateBytes:   15 << 20,
 		IngestionBurstBytes:  20 << 20,
 		MaxAttributeBytes:    2048,
+
+		MetricsGeneratorMaxActiveSeries: 50_000,
 	}
 }
 
@@ -90,6 +104,8 @@ func (l Limits) Validate() error {
 		return fmt.Errorf("ingestion-burst-bytes must be positive with an ingestion rate (%d), or nothing passes", l.IngestionRateBytes)
 	case l.MaxAttributeBytes < 0:
 		return fmt.Errorf("max-attribute-bytes %d must not be negative", l.MaxAttributeBytes)
+	case l.MetricsGeneratorMaxActiveSeries < 0:
+		return fmt.Errorf("metrics-generator-max-active-series %d must not be negative", l.MetricsGeneratorMaxActiveSeries)
 	case l.BlockRetention < 0:
 		return fmt.Errorf("block-retention %v must not be negative", l.BlockRetention)
 	}

@@ -260,7 +260,7 @@ func TestHelmChartPodsLoadTheirConfiguration(t *testing.T) {
 				}
 			}
 			slices.Sort(targets)
-			if !slices.Equal(targets, []string{targetAll}) && !slices.Equal(targets, []string{targetBlockBuilder, targetCompactor, targetDistributor, targetQuerier}) {
+			if !slices.Equal(targets, []string{targetAll}) && !slices.Equal(targets, []string{targetBlockBuilder, targetCompactor, targetDistributor, targetGenerator, targetQuerier}) {
 				t.Errorf("targets %v: want all alone, or one workload of each role", targets)
 			}
 		})

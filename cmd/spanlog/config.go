@@ -9,6 +9,7 @@ import (
 
 	"github.com/spanlog/spanlog/blockbuilder"
 	"github.com/spanlog/spanlog/compactor"
+	"github.com/spanlog/spanlog/generator"
 	"github.com/spanlog/spanlog/limits"
 	"github.com/spanlog/spanlog/objstore"
 	"github.com/spanlog/spanlog/producer"
@@ -24,14 +25,15 @@ const (
 	targetBlockBuilder = "block-builder"
 	targetQuerier      = "querier"
 	targetCompactor    = "compactor"
+	targetGenerator    = "metrics-generator"
 )
 
-var targets = []string{targetAll, targetDistributor, targetBlockBuilder, targetQuerier, targetCompactor}
+var targets = []string{targetAll, targetDistributor, targetBlockBuilder, targetQuerier, targetCompactor, targetGenerator}
 
 // Config is the whole configuration of a spanlog process.
 type Config struct {
 	// Target is the role this process plays. Default all.
-	Target string `yaml:"target" help:"Role to run: all, distributor, block-builder, querier or compactor."`
+	Target string `yaml:"target" help:"Role to run: all, distributor, block-builder, querier, compactor or metrics-generator."`
 	// Server is the HTTP server of every target (API, /ready, /metrics).
 	Server ServerConfig `yaml:"server"`
 	// Tenants says how requests map to tenants.
@@ -48,6 +50,8 @@ type Config struct {
 	BlockBuilder blockbuilder.Config `yaml:"block-builder"`
 	Querier      querier.Config      `yaml:"querier"`
 	Compactor    compactor.Config    `yaml:"compactor"`
+	// MetricsGenerator derives span metrics from the log.
+	MetricsGenerator generator.Config `yaml:"metrics-generator"`
 }
 
 // ServerConfig configures the HTTP servers and the process.
@@ -149,12 +153,20 @@ func defaultConfig() Config {
 		BlockBuilder: blockbuilder.DefaultConfig(),
 		Querier:      querier.DefaultConfig(),
 		Compactor:    compactor.DefaultConfig(),
+
+		MetricsGenerator: generator.DefaultConfig(),
 	}
 }
 
 // runs reports whether the process plays role.
 func (c *Config) runs(role string) bool {
 	return c.Target == targetAll || c.Target == role
+}
+
+// usesStorage reports whether a role of the process reads or writes
+// object storage: blocks, or the metrics-generator's saved series.
+func (c *Config) usesStorage() bool {
+	return c.runs(targetBlockBuilder) || c.runs(targetQuerier) || c.runs(targetCompactor) || c.runs(targetGenerator)
 }
 
 func (c *Config) embedsKafka() bool {
@@ -209,8 +221,17 @@ func (c *Config) Validate() error {
 				c.Distributor.WriteTimeout, c.Server.GracefulShutdown))
 		}
 	}
-	if c.runs(targetBlockBuilder) || c.runs(targetQuerier) || c.runs(targetCompactor) {
+	if c.usesStorage() {
 		errs = append(errs, c.Storage.Validate())
+	}
+	if c.runs(targetGenerator) {
+		errs = append(errs, c.MetricsGenerator.Validate())
+		// A stopping generator saves its partitions' series once more,
+		// within the flush timeout: the grace must leave room for it.
+		if c.MetricsGenerator.FlushTimeout >= c.Server.GracefulShutdown {
+			errs = append(errs, fmt.Errorf("metrics-generator.flush-timeout %v must be below server.graceful-shutdown-timeout %v",
+				c.MetricsGenerator.FlushTimeout, c.Server.GracefulShutdown))
+		}
 	}
 	if c.runs(targetBlockBuilder) {
 		errs = append(errs, c.BlockBuilder.Validate())

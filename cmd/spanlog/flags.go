@@ -118,7 +118,7 @@ func newFlagValue(field reflect.Value) (*flagValue, error) {
 	case reflect.String, reflect.Bool, reflect.Int, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Float64:
 		return &flagValue{field}, nil
 	case reflect.Slice:
-		if field.Type().Elem().Kind() == reflect.String {
+		if k := field.Type().Elem().Kind(); k == reflect.String || k == reflect.Float64 {
 			return &flagValue{field}, nil
 		}
 	}
@@ -133,7 +133,11 @@ func (v *flagValue) String() string {
 	case v.field.Type() == durationType:
 		return time.Duration(v.field.Int()).String()
 	case v.field.Kind() == reflect.Slice:
-		return strings.Join(v.field.Interface().([]string), ",")
+		items := make([]string, v.field.Len())
+		for i := range items {
+			items[i] = fmt.Sprint(v.field.Index(i).Interface())
+		}
+		return strings.Join(items, ",")
 	}
 	return fmt.Sprint(v.field.Interface())
 }
@@ -162,13 +166,22 @@ func (v *flagValue) Set(s string) error {
 		}
 		f.SetFloat(x)
 	case f.Kind() == reflect.Slice:
-		var items []string
+		items := reflect.MakeSlice(f.Type(), 0, 0)
 		for item := range strings.SplitSeq(s, ",") {
-			if item = strings.TrimSpace(item); item != "" {
-				items = append(items, item)
+			if item = strings.TrimSpace(item); item == "" {
+				continue
 			}
+			if f.Type().Elem().Kind() == reflect.String {
+				items = reflect.Append(items, reflect.ValueOf(item))
+				continue
+			}
+			x, err := strconv.ParseFloat(item, 64)
+			if err != nil {
+				return err
+			}
+			items = reflect.Append(items, reflect.ValueOf(x))
 		}
-		f.Set(reflect.ValueOf(items))
+		f.Set(items)
 	default: // the integer kinds newFlagValue admits
 		n, err := strconv.ParseInt(s, 0, f.Type().Bits())
 		if err != nil {

@@ -46,9 +46,13 @@ block-builder:
 	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := load(t, "-config.file", path, "-kafka.topic=from-flag", "-tenants.multitenancy-enabled")
+	cfg, err := load(t, "-config.file", path, "-kafka.topic=from-flag", "-tenants.multitenancy-enabled",
+		"-metrics-generator.span-metrics.histogram-buckets=0.1, 0.5,2")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if b := cfg.MetricsGenerator.SpanMetrics.HistogramBuckets; !slices.Equal(b, []float64{0.1, 0.5, 2}) {
+		t.Errorf("histogram buckets %v, want the flag's 0.1, 0.5, 2", b)
 	}
 	if cfg.Target != targetQuerier {
 		t.Errorf("target %q, want querier (file)", cfg.Target)
@@ -118,6 +122,10 @@ func TestConfigErrors(t *testing.T) {
 		{"-kafka.log-trim-interval=0s", "log-trim-interval"},
 		{"-embedded-kafka.segment-bytes=1024", "segment-bytes"},
 		{"-kafka.foreign-tenant-header=X-Scope-OrgID", "multitenancy-enabled"},
+		{"-metrics-generator.flush-timeout=30s", "flush-timeout"},
+		{"-metrics-generator.span-metrics.histogram-buckets=1,0.5", "histogram buckets"},
+		{"-metrics-generator.span-metrics.dimensions=service", "dimension"},
+		{"-metrics-generator.remote-write.url=prometheus:9090", "url"},
 	} {
 		cfg, err := load(t, bad[0])
 		if err != nil {

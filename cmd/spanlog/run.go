@@ -15,6 +15,7 @@ import (
 
 	"github.com/spanlog/spanlog/blockbuilder"
 	"github.com/spanlog/spanlog/compactor"
+	"github.com/spanlog/spanlog/generator"
 	"github.com/spanlog/spanlog/limits"
 	"github.com/spanlog/spanlog/objstore"
 	"github.com/spanlog/spanlog/producer"
@@ -71,7 +72,7 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 			}
 		}
 	}
-	roles, q, err := buildRoles(ctx, cfg, logSyncer, logger, reg)
+	roles, q, gen, err := buildRoles(ctx, cfg, logSyncer, logger, reg)
 	if err != nil {
 		if ctx.Err() != nil {
 			logger.Info("stopped while starting", "reason", err)
@@ -88,6 +89,9 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		a := api.New(q, logger.With("role", targetQuerier), reg)
 		g := grpcapi.New(a, q)
 		routes, withGRPC, stopGRPC = a.RegisterRoutes, g.Handler, g.Stop
+	}
+	if gen != nil {
+		routes = withRoutes(routes, gen.RegisterRoutes)
 	}
 	srv, ln, err := newServer(cfg.Server, reg, readiness(roles), routes, withGRPC)
 	if err != nil {
@@ -169,30 +173,40 @@ func (l listening) shutdown(grace context.Context) {
 	}
 }
 
+// withRoutes returns a function that registers the routes of a, if not
+// nil, then b's.
+func withRoutes(a, b func(*http.ServeMux)) func(*http.ServeMux) {
+	if a == nil {
+		return b
+	}
+	return func(mux *http.ServeMux) { a(mux); b(mux) }
+}
+
 // buildRoles creates the roles of cfg.Target, the distributor with
-// logSyncer if not nil, and returns the querier among them, if any, whose
-// routes the servers serve. A role that uses object storage starts only on
+// logSyncer if not nil, and returns the querier and the metrics-generator
+// among them, if any, whose routes the servers serve. A role that uses object storage starts only on
 // a bucket that passed its check (objstore.Open), which may wait for S3 to
 // answer.
-func buildRoles(ctx context.Context, cfg Config, logSyncer producer.LogSyncer, logger *slog.Logger, reg prometheus.Registerer) ([]role, *querier.Querier, error) {
+func buildRoles(ctx context.Context, cfg Config, logSyncer producer.LogSyncer, logger *slog.Logger, reg prometheus.Registerer) ([]role, *querier.Querier, *generator.Generator, error) {
 	var (
 		roles  []role
 		q      *querier.Querier
+		gen    *generator.Generator
 		bucket objstore.Bucket
 		lim    *limits.Overrides
 	)
-	if cfg.runs(targetBlockBuilder) || cfg.runs(targetQuerier) || cfg.runs(targetCompactor) {
+	if cfg.usesStorage() {
 		b, err := objstore.Open(ctx, cfg.Storage, reg, logger)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		bucket = b
 	}
-	if cfg.runs(targetDistributor) || cfg.runs(targetQuerier) || cfg.runs(targetCompactor) {
+	if cfg.runs(targetDistributor) || cfg.runs(targetQuerier) || cfg.runs(targetCompactor) || cfg.runs(targetGenerator) {
 		// One for every role: its metrics are registered once.
 		l, err := limits.NewOverrides(cfg.Limits, logger.With("role", "limits"), reg)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		lim = l
 		roles = append(roles, role{name: "limits", run: lim.Run})
@@ -203,14 +217,14 @@ func buildRoles(ctx context.Context, cfg Config, logSyncer producer.LogSyncer, l
 			Logger: logger.With("role", targetDistributor), Registerer: reg,
 		})
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		roles = append(roles, role{name: targetDistributor, run: d.Run, ready: d.Ready})
 	}
 	if cfg.runs(targetBlockBuilder) {
 		b, err := blockbuilder.New(cfg.BlockBuilder, cfg.Kafka, cfg.Tenants.Default, bucket, logger.With("role", targetBlockBuilder), reg)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		roles = append(roles, role{name: targetBlockBuilder, run: b.Run})
 	}
@@ -222,25 +236,36 @@ func buildRoles(ctx context.Context, cfg Config, logSyncer producer.LogSyncer, l
 			Bucket: bucket, Logger: logger.With("role", targetQuerier), Registerer: reg,
 		})
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		roles = append(roles, role{name: targetQuerier, run: q.Run, ready: q.Ready})
 	}
 	if cfg.runs(targetCompactor) {
 		c, err := compactor.New(cfg.Compactor, cfg.Kafka, cfg.BlockBuilder.ConsumerGroup, lim, bucket, logger.With("role", targetCompactor), reg)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		roles = append(roles, role{name: targetCompactor, run: c.Run})
 		// The log's retention needs no storage, but runs where the
 		// bucket's does: one place trims both.
 		r, err := tracelog.NewRetention(cfg.Kafka, cfg.BlockBuilder.ConsumerGroup, logger.With("role", roleLogRetention), reg)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		roles = append(roles, role{name: roleLogRetention, run: r.Run})
 	}
-	return roles, q, nil
+	if cfg.runs(targetGenerator) {
+		var err error
+		gen, err = generator.New(cfg.MetricsGenerator, generator.Deps{
+			Kafka: cfg.Kafka, Tenants: cfg.Tenants, Limits: lim, Bucket: bucket,
+			Logger: logger.With("role", targetGenerator), Registerer: reg,
+		})
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		roles = append(roles, role{name: targetGenerator, run: gen.Run})
+	}
+	return roles, q, gen, nil
 }
 
 // readiness reports the first role that is not ready.

@@ -77,15 +77,15 @@ func count(ms Manifests) map[string]int {
 func TestValuesFilesRenderValidManifests(t *testing.T) {
 	want := map[string]map[string]int{
 		"distributed-values.yaml": {
-			"ConfigMap": 1, "ServiceAccount": 1, "Deployment": 4, "Service": 4,
-			"PodDisruptionBudget": 4, "NetworkPolicy": 1,
+			"ConfigMap": 1, "ServiceAccount": 1, "Deployment": 5, "Service": 5,
+			"PodDisruptionBudget": 5, "NetworkPolicy": 1,
 		},
 		"single-binary-values.yaml": {
 			"ConfigMap": 1, "ServiceAccount": 1, "StatefulSet": 1, "Service": 2,
 		},
 		"spot-values.yaml": {
-			"ConfigMap": 1, "ServiceAccount": 1, "Secret": 1, "Deployment": 4, "Service": 4,
-			"PodDisruptionBudget": 4, "HorizontalPodAutoscaler": 2, "NetworkPolicy": 1, "ServiceMonitor": 1,
+			"ConfigMap": 1, "ServiceAccount": 1, "Secret": 1, "Deployment": 5, "Service": 5,
+			"PodDisruptionBudget": 5, "HorizontalPodAutoscaler": 2, "NetworkPolicy": 1, "ServiceMonitor": 1,
 		},
 	}
 	files, err := filepath.Glob(filepath.Join(chartDir, "ci", "*.yaml"))

@@ -55,6 +55,7 @@ component its objects are named by.
 - {key: blockBuilder, target: block-builder}
 - {key: querier, target: querier}
 - {key: compactor, target: compactor}
+- {key: metricsGenerator, target: metrics-generator}
 {{- end -}}
 
 {{/*
