@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -118,6 +119,12 @@ func v1Fixture(t *testing.T) (objstore.Bucket, *schema.BlockMeta) {
 // A block whose meta was edited, or whose data object was damaged,
 // replaced or lost, fails verification, naming what differs.
 func TestVerifyFindsDiscrepancies(t *testing.T) {
+	srcPath := t.TempDir()
+	src, err := objstore.NewDir(srcPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sound := soundBlocks(t, src)
 	for _, tc := range []struct {
 		name string
 		// edit changes the meta, or the data object, given as bytes;
@@ -176,15 +183,24 @@ func TestVerifyFindsDiscrepancies(t *testing.T) {
 		{name: "lost", editData: func([]byte, *parquet.File) []byte { return nil }, want: []string{"data"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			bkt := newDir(t)
-			meta := soundBlocks(t, bkt)[1]
+			// Each case damages a copy of the same blocks, written once.
+			path := t.TempDir()
+			if err := os.CopyFS(path, os.DirFS(srcPath)); err != nil {
+				t.Fatal(err)
+			}
+			bkt, err := objstore.NewDir(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			meta := *sound[1]
+			meta.KafkaRanges = slices.Clone(meta.KafkaRanges)
 			if tc.editMeta != nil {
-				tc.editMeta(meta)
+				tc.editMeta(&meta)
 			}
 			if tc.editData != nil {
-				damage(t, bkt, meta, tc.editData)
+				damage(t, bkt, &meta, tc.editData)
 			}
-			v := verify(t, bkt, meta)
+			v := verify(t, bkt, &meta)
 			var got []string
 			for _, d := range v.Discrepancies {
 				got = append(got, d.Field)
