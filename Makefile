@@ -177,6 +177,8 @@ FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzAnyValue$$' -fuzztime $(FUZZTIME) ./schema/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeRecord$$' -fuzztime $(FUZZTIME) ./schema/
+	$(GO) test -run '^$$' -fuzz '^FuzzRowDecoder$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./schema/
+	$(GO) test -run '^$$' -fuzz '^FuzzSpanFilter$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./schema/
 	$(GO) test -run '^$$' -fuzz '^FuzzHTTPDecode$$' -fuzztime $(FUZZTIME) ./producer/
 	$(GO) test -run '^$$' -fuzz '^FuzzProtoDepth$$' -fuzztime $(FUZZTIME) ./producer/
 	$(GO) test -run '^$$' -fuzz '^FuzzJSONDepth$$' -fuzztime $(FUZZTIME) ./producer/

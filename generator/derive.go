@@ -26,6 +26,9 @@ type deriver struct {
 	// 0 is no limit.
 	maxSeries func(tenant string) int
 	limited   *limitReporter
+	// attrKeys are the span attributes the deriver reads, all others
+	// being left out of the rows it is given (see keeps).
+	attrKeys map[string]bool
 
 	key  []byte   // scratch: an entry's key
 	vals []string // scratch: an entry's label values
@@ -49,8 +52,19 @@ func newDeriver(cfg Config, maxSeries func(string) int, limited *limitReporter) 
 		d.maxItems = sg.MaxItems
 		d.peerAttrs = sg.PeerAttributes
 	}
+	d.attrKeys = make(map[string]bool)
+	for _, keys := range [][]string{d.spanDims, d.peerAttrs, databaseKeys()} {
+		for _, k := range keys {
+			d.attrKeys[k] = true
+		}
+	}
 	return d
 }
+
+// keeps reports whether the deriver reads the span attribute key: the
+// generator decodes records keeping those alone (schema.RowDecoder.Lean),
+// which spares it most of a span's attributes.
+func (d *deriver) keeps(key []byte) bool { return d.attrKeys[string(key)] }
 
 // cost returns the series an entry of kind k makes.
 func (d *deriver) cost(k kind) int { return d.specs[k].series() }

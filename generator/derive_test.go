@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/spanlog/spanlog/internal/logtest"
 	"github.com/spanlog/spanlog/internal/promtest"
@@ -121,6 +122,37 @@ func expectSpanMetrics(rows []schema.SpanRow, bounds []float64, dims []string) m
 	return out
 }
 
+// throughLog returns rows as the generator reads them from the log: in
+// a record's value, decoded keeping what d reads (schema.RowDecoder's
+// Lean). A row's service becomes its resource's service.name.
+func throughLog(t *testing.T, d *deriver, rows []schema.SpanRow) []schema.SpanRow {
+	t.Helper()
+	in := slices.Clone(rows)
+	for i := range in {
+		if in[i].ServiceName != "" && len(in[i].ResourceAttrs) == 0 {
+			svc := in[i].ServiceName
+			in[i].ResourceAttrs = []schema.Attribute{{Key: schema.KeyServiceName, Str: &svc}}
+		}
+	}
+	td, err := schema.TracesFromRows(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	value, err := (&ptrace.ProtoMarshaler{}).MarshalTraces(td)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := schema.RowDecoder{Lean: d.keeps}
+	out, err := dec.Append(nil, value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != len(rows) {
+		t.Fatalf("%d rows through the log, %d in", len(out), len(rows))
+	}
+	return out
+}
+
 func TestSpanMetricsCountEverySpanUnderItsLabels(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.SpanMetrics.Dimensions = []string{"deployment.environment"}
@@ -130,7 +162,7 @@ func TestSpanMetricsCountEverySpanUnderItsLabels(t *testing.T) {
 	p := newPartitionState(0, 0)
 	start := time.Unix(1_800_000_000, 0).UnixNano()
 	for i := 0; i < len(rows); i += 100 { // records of 100 spans
-		d.apply(p, "t1", rows[i:i+100], start+int64(i), int64(i/100))
+		d.apply(p, "t1", throughLog(t, d, rows[i:i+100]), start+int64(i), int64(i/100))
 	}
 	got, want := entryValues(p, "t1"), expectSpanMetrics(rows, cfg.SpanMetrics.HistogramBuckets, cfg.SpanMetrics.Dimensions)
 	if len(got) != len(want) {

@@ -140,10 +140,8 @@ func (g *Generator) Run(ctx context.Context) error {
 		wg.Go(func() { g.writer.run(writeCtx) })
 	}
 
-	var (
-		dec  schema.RowDecoder
-		rows []schema.SpanRow
-	)
+	dec := schema.RowDecoder{Lean: g.derive.keeps}
+	var rows []schema.SpanRow
 	nextFlush := g.now().Add(g.cfg.FlushInterval)
 	for {
 		pollCtx, cancel := context.WithDeadline(ctx, nextFlush)

@@ -253,6 +253,11 @@ func (d *deriver) peerNode(r *schema.SpanRow) string {
 	return ""
 }
 
+// databaseKeys returns the attributes databaseNode reads.
+func databaseKeys() []string {
+	return []string{"db.system", "db.name", "db.namespace", "peer.service", "server.address", "network.peer.address", "network.peer.port"}
+}
+
 // databaseNode returns the name of the database r calls, if it calls one.
 func databaseNode(r *schema.SpanRow) (string, bool) {
 	system, name, namespace := attrValue(r, "db.system"), attrValue(r, "db.name"), attrValue(r, "db.namespace")

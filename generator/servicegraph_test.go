@@ -139,7 +139,7 @@ func TestServiceGraphPairsEveryRequestOnce(t *testing.T) {
 	p := newPartitionState(0, 0)
 	t0 := time.Unix(1_800_000_000, 0)
 	for i, r := range f.records {
-		d.apply(p, "t1", r, t0.Add(time.Duration(i)*time.Millisecond).UnixNano(), int64(i))
+		d.apply(p, "t1", throughLog(t, d, r), t0.Add(time.Duration(i)*time.Millisecond).UnixNano(), int64(i))
 	}
 	// A record past the wait expires whatever still waits.
 	d.apply(p, "t1", nil, t0.Add(time.Minute).UnixNano(), int64(len(f.records)))

@@ -95,6 +95,20 @@ const (
 // values): treat them as read-only, as AppendRows' rows. It is not safe
 // for concurrent use.
 type RowDecoder struct {
+	// Lean, when set, makes rows lean for readers that need a span's own
+	// fields and a few of its attributes (the metrics-generator): the
+	// rows keep the span attributes whose keys Lean keeps (and the search
+	// columns are those of the attributes kept), and no events or links.
+	// What is left out is still read, and checked as pdata
+	// would, so that a value fails exactly where it fails for every
+	// reader; it is not kept. Nil keeps everything.
+	Lean func(key []byte) bool
+
+	// dropping says what is read is checked, not kept (see Lean).
+	dropping bool
+	event    Event // where a lean decode reads the events and links it drops
+	link     Link
+
 	intern *[internSlots]string
 	seed   maphash.Seed
 	// Scratch space for the attributes of the message being read: span
@@ -168,7 +182,129 @@ func nextWire(b *[]byte) (f wireField, ok bool) {
 	return f, true
 }
 
-func (f wireField) is(t protowire.Type) bool { return f.typ == t }
+// fieldsOf calls fn with each field of msg that typeOf names, once its
+// wire type is checked against typeOf's; fields typeOf does not name are
+// skipped, as protobuf skips unknown fields. It reports false, sending
+// the value to pdata's path, for a field that does not read, one of
+// another wire type, or fn's false.
+func fieldsOf(msg []byte, typeOf func(protowire.Number) (protowire.Type, bool), fn func(f wireField) bool) bool {
+	for b := msg; len(b) > 0; {
+		f, ok := nextWire(&b)
+		if !ok {
+			return false
+		}
+		typ, known := typeOf(f.num)
+		if !known {
+			continue
+		}
+		if f.typ != typ || !fn(f) {
+			return false
+		}
+	}
+	return true
+}
+
+// The wire types of the fields the direct path reads, per message. A
+// field that pdata reads and rows leave out is named too, and refused by
+// its reader, so that pdata's path decides about it.
+
+func requestField(num protowire.Number) (protowire.Type, bool) {
+	return protowire.BytesType, num == fieldResourceSpans
+}
+
+func resourceSpansField(num protowire.Number) (protowire.Type, bool) {
+	switch num {
+	case rsResource, rsScopeSpans, rsSchemaURL, rsDeprecated:
+		return protowire.BytesType, true
+	}
+	return 0, false
+}
+
+func resourceField(num protowire.Number) (protowire.Type, bool) {
+	switch num {
+	case resAttributes, resEntityRefs:
+		return protowire.BytesType, true
+	case resDropped:
+		return protowire.VarintType, true
+	}
+	return 0, false
+}
+
+func scopeSpansField(num protowire.Number) (protowire.Type, bool) {
+	switch num {
+	case ssScope, ssSpans, ssSchemaURL:
+		return protowire.BytesType, true
+	}
+	return 0, false
+}
+
+func scopeField(num protowire.Number) (protowire.Type, bool) {
+	switch num {
+	case scopeName, scopeVersion, scopeAttributes:
+		return protowire.BytesType, true
+	case scopeDropped:
+		return protowire.VarintType, true
+	}
+	return 0, false
+}
+
+func spanField(num protowire.Number) (protowire.Type, bool) {
+	switch num {
+	case spanTraceIDNum, spanSpanID, spanTraceState, spanParentID, spanName, spanAttributes, spanEvents, spanLinks, spanStatus:
+		return protowire.BytesType, true
+	case spanKind, spanDropped, spanDroppedEv, spanDroppedLk:
+		return protowire.VarintType, true
+	case spanStart, spanEnd:
+		return protowire.Fixed64Type, true
+	case spanFlags:
+		return protowire.Fixed32Type, true
+	}
+	return 0, false
+}
+
+func statusField(num protowire.Number) (protowire.Type, bool) {
+	switch num {
+	case statusMessage:
+		return protowire.BytesType, true
+	case statusCode:
+		return protowire.VarintType, true
+	}
+	return 0, false
+}
+
+func eventField(num protowire.Number) (protowire.Type, bool) {
+	switch num {
+	case eventName, eventAttributes:
+		return protowire.BytesType, true
+	case eventTime:
+		return protowire.Fixed64Type, true
+	case eventDropped:
+		return protowire.VarintType, true
+	}
+	return 0, false
+}
+
+func linkField(num protowire.Number) (protowire.Type, bool) {
+	switch num {
+	case linkTraceID, linkSpanID, linkTraceState, linkAttributes:
+		return protowire.BytesType, true
+	case linkDropped:
+		return protowire.VarintType, true
+	case linkFlags:
+		return protowire.Fixed32Type, true
+	}
+	return 0, false
+}
+
+func keyValueField(num protowire.Number) (protowire.Type, bool) {
+	switch num {
+	case kvKey, kvValue:
+		return protowire.BytesType, true
+	case kvKeyStrindex:
+		return protowire.VarintType, true
+	}
+	return 0, false
+}
 
 // appendWire is the direct path; ok false sends value to pdata's.
 func (d *RowDecoder) appendWire(rows []SpanRow, value []byte) ([]SpanRow, bool) {
@@ -176,22 +312,12 @@ func (d *RowDecoder) appendWire(rows []SpanRow, value []byte) ([]SpanRow, bool) 
 		d.intern = new([internSlots]string)
 		d.seed = maphash.MakeSeed()
 	}
-	for b := value; len(b) > 0; {
-		f, ok := nextWire(&b)
-		if !ok {
-			return rows, false
-		}
-		if f.num != fieldResourceSpans {
-			continue
-		}
-		if !f.is(protowire.BytesType) {
-			return rows, false
-		}
-		if rows, ok = d.resourceSpans(rows, f.val); !ok {
-			return rows, false
-		}
-	}
-	return rows, true
+	ok := fieldsOf(value, requestField, func(f wireField) bool {
+		var ok bool
+		rows, ok = d.resourceSpans(rows, f.val)
+		return ok
+	})
+	return rows, ok
 }
 
 // resourceRow is what a resource and its scope give each of their rows.
@@ -214,97 +340,73 @@ type scopeRow struct {
 // may follow its spans.
 func (d *RowDecoder) resourceSpans(rows []SpanRow, msg []byte) ([]SpanRow, bool) {
 	var res resourceRow
-	for b := msg; len(b) > 0; {
-		f, ok := nextWire(&b)
-		if !ok {
-			return rows, false
-		}
+	ok := fieldsOf(msg, resourceSpansField, func(f wireField) bool {
 		switch f.num {
 		case rsResource:
-			if !f.is(protowire.BytesType) || res.seen || !d.resource(&res, f.val) {
-				return rows, false
+			if res.seen {
+				return false
 			}
 			res.seen = true
+			return d.resource(&res, f.val)
 		case rsSchemaURL:
-			if !f.is(protowire.BytesType) {
-				return rows, false
-			}
 			res.schemaURL = d.str(f.val)
-		case rsScopeSpans:
-			if !f.is(protowire.BytesType) {
-				return rows, false
-			}
 		case rsDeprecated:
-			return rows, false
+			return false
 		}
+		return true
+	})
+	if !ok {
+		return rows, false
 	}
 	res.service = lookupStrAttr(res.attrs, KeyServiceName)
-	for b := msg; len(b) > 0; {
-		f, _ := nextWire(&b)
-		if f.num != rsScopeSpans {
-			continue
+	ok = fieldsOf(msg, resourceSpansField, func(f wireField) bool {
+		if f.num == rsScopeSpans {
+			rows, ok = d.scopeSpans(rows, f.val, &res)
+			return ok
 		}
-		var ok bool
-		if rows, ok = d.scopeSpans(rows, f.val, &res); !ok {
-			return rows, false
-		}
-	}
-	return rows, true
+		return true
+	})
+	return rows, ok
 }
 
 func (d *RowDecoder) resource(res *resourceRow, msg []byte) bool {
 	d.attrs = d.attrs[:0]
-	for b := msg; len(b) > 0; {
-		f, ok := nextWire(&b)
-		if !ok {
-			return false
-		}
+	ok := fieldsOf(msg, resourceField, func(f wireField) bool {
 		switch f.num {
 		case resAttributes:
-			if !f.is(protowire.BytesType) || !d.keyValue(&d.attrs, f.val) {
-				return false
-			}
+			return d.keyValue(&d.attrs, f.val, nil)
 		case resDropped:
-			if !f.is(protowire.VarintType) {
-				return false
-			}
 			res.dropped = uint32(f.u)
 		case resEntityRefs:
 			return false
 		}
-	}
+		return true
+	})
 	res.attrs = d.keep(d.attrs)
-	return true
+	return ok
 }
 
 func (d *RowDecoder) scopeSpans(rows []SpanRow, msg []byte, res *resourceRow) ([]SpanRow, bool) {
 	var sc scopeRow
-	for b := msg; len(b) > 0; {
-		f, ok := nextWire(&b)
-		if !ok {
-			return rows, false
-		}
+	ok := fieldsOf(msg, scopeSpansField, func(f wireField) bool {
 		switch f.num {
 		case ssScope:
-			if !f.is(protowire.BytesType) || sc.seen || !d.scope(&sc, f.val) {
-				return rows, false
+			if sc.seen {
+				return false
 			}
 			sc.seen = true
+			return d.scope(&sc, f.val)
 		case ssSchemaURL:
-			if !f.is(protowire.BytesType) {
-				return rows, false
-			}
 			sc.schemaURL = d.str(f.val)
-		case ssSpans:
-			if !f.is(protowire.BytesType) {
-				return rows, false
-			}
 		}
+		return true
+	})
+	if !ok {
+		return rows, false
 	}
-	for b := msg; len(b) > 0; {
-		f, _ := nextWire(&b)
+	ok = fieldsOf(msg, scopeSpansField, func(f wireField) bool {
 		if f.num != ssSpans {
-			continue
+			return true
 		}
 		rows = append(rows, SpanRow{
 			ResourceAttrs:                  res.attrs,
@@ -317,136 +419,85 @@ func (d *RowDecoder) scopeSpans(rows []SpanRow, msg []byte, res *resourceRow) ([
 			ScopeSchemaURL:                 sc.schemaURL,
 			ServiceName:                    res.service,
 		})
-		if !d.span(&rows[len(rows)-1], f.val) {
-			return rows, false
-		}
-	}
-	return rows, true
+		return d.span(&rows[len(rows)-1], f.val)
+	})
+	return rows, ok
 }
 
 func (d *RowDecoder) scope(sc *scopeRow, msg []byte) bool {
 	d.attrs = d.attrs[:0]
-	for b := msg; len(b) > 0; {
-		f, ok := nextWire(&b)
-		if !ok {
-			return false
-		}
+	ok := fieldsOf(msg, scopeField, func(f wireField) bool {
 		switch f.num {
-		case scopeName, scopeVersion:
-			if !f.is(protowire.BytesType) {
-				return false
-			}
-			if f.num == scopeName {
-				sc.name = d.str(f.val)
-			} else {
-				sc.version = d.str(f.val)
-			}
+		case scopeName:
+			sc.name = d.str(f.val)
+		case scopeVersion:
+			sc.version = d.str(f.val)
 		case scopeAttributes:
-			if !f.is(protowire.BytesType) || !d.keyValue(&d.attrs, f.val) {
-				return false
-			}
+			return d.keyValue(&d.attrs, f.val, nil)
 		case scopeDropped:
-			if !f.is(protowire.VarintType) {
-				return false
-			}
 			sc.dropped = uint32(f.u)
 		}
-	}
+		return true
+	})
 	sc.attrs = d.keep(d.attrs)
-	return true
+	return ok
 }
 
 func (d *RowDecoder) span(r *SpanRow, msg []byte) bool {
 	d.spanAttrs = d.spanAttrs[:0]
 	var end uint64
 	statusSeen := false
-	for b := msg; len(b) > 0; {
-		f, ok := nextWire(&b)
-		if !ok {
-			return false
-		}
+	ok := fieldsOf(msg, spanField, func(f wireField) bool {
 		switch f.num {
-		case spanTraceIDNum, spanSpanID, spanParentID:
-			if !f.is(protowire.BytesType) {
-				return false
-			}
-			switch f.num {
-			case spanTraceIDNum:
-				ok = setID(r.TraceID[:], f.val)
-			case spanSpanID:
-				ok = setID(r.SpanID[:], f.val)
-			default:
-				ok = setID(r.ParentSpanID[:], f.val)
-			}
-			if !ok {
-				return false
-			}
-		case spanTraceState, spanName:
-			if !f.is(protowire.BytesType) {
-				return false
-			}
-			if f.num == spanName {
-				r.Name = d.str(f.val)
-			} else {
-				r.TraceState = d.str(f.val)
-			}
+		case spanTraceIDNum:
+			return setID(r.TraceID[:], f.val)
+		case spanSpanID:
+			return setID(r.SpanID[:], f.val)
+		case spanParentID:
+			return setID(r.ParentSpanID[:], f.val)
+		case spanName:
+			r.Name = d.str(f.val)
+		case spanTraceState:
+			r.TraceState = d.str(f.val)
 		case spanKind:
-			if !f.is(protowire.VarintType) {
-				return false
-			}
 			r.Kind = int32(f.u)
-		case spanStart, spanEnd:
-			if !f.is(protowire.Fixed64Type) {
-				return false
-			}
-			if f.num == spanStart {
-				r.StartUnixNano = f.u
-			} else {
-				end = f.u
-			}
+		case spanStart:
+			r.StartUnixNano = f.u
+		case spanEnd:
+			end = f.u
 		case spanAttributes:
-			if !f.is(protowire.BytesType) || !d.keyValue(&d.spanAttrs, f.val) {
-				return false
-			}
-		case spanDropped, spanDroppedEv, spanDroppedLk:
-			if !f.is(protowire.VarintType) {
-				return false
-			}
-			switch f.num {
-			case spanDropped:
-				r.DroppedAttributesCount = uint32(f.u)
-			case spanDroppedEv:
-				r.DroppedEventsCount = uint32(f.u)
-			default:
-				r.DroppedLinksCount = uint32(f.u)
-			}
+			return d.keyValue(&d.spanAttrs, f.val, d.Lean)
+		case spanDropped:
+			r.DroppedAttributesCount = uint32(f.u)
+		case spanDroppedEv:
+			r.DroppedEventsCount = uint32(f.u)
+		case spanDroppedLk:
+			r.DroppedLinksCount = uint32(f.u)
 		case spanEvents:
-			if !f.is(protowire.BytesType) {
-				return false
+			if d.Lean != nil {
+				return d.drop(func() bool { return d.readEvent(&d.event, f.val) })
 			}
 			r.Events = append(r.Events, Event{})
-			if !d.event(&r.Events[len(r.Events)-1], f.val) {
-				return false
-			}
+			return d.readEvent(&r.Events[len(r.Events)-1], f.val)
 		case spanLinks:
-			if !f.is(protowire.BytesType) {
-				return false
+			if d.Lean != nil {
+				return d.drop(func() bool { return d.readLink(&d.link, f.val) })
 			}
 			r.Links = append(r.Links, Link{})
-			if !d.link(&r.Links[len(r.Links)-1], f.val) {
-				return false
-			}
+			return d.readLink(&r.Links[len(r.Links)-1], f.val)
 		case spanStatus:
-			if !f.is(protowire.BytesType) || statusSeen || !status(r, f.val) {
+			if statusSeen {
 				return false
 			}
 			statusSeen = true
+			return status(r, f.val)
 		case spanFlags:
-			if !f.is(protowire.Fixed32Type) {
-				return false
-			}
 			r.Flags = uint32(f.u)
 		}
+		return true
+	})
+	if !ok {
+		return false
 	}
 	r.DurationNano = int64(end - r.StartUnixNano)
 	r.Attrs = d.keep(d.spanAttrs)
@@ -459,101 +510,56 @@ func (d *RowDecoder) span(r *SpanRow, msg []byte) bool {
 }
 
 func status(r *SpanRow, msg []byte) bool {
-	for b := msg; len(b) > 0; {
-		f, ok := nextWire(&b)
-		if !ok {
-			return false
-		}
-		switch f.num {
-		case statusMessage:
-			if !f.is(protowire.BytesType) {
-				return false
-			}
+	return fieldsOf(msg, statusField, func(f wireField) bool {
+		if f.num == statusMessage {
 			r.StatusMessage = string(f.val)
-		case statusCode:
-			if !f.is(protowire.VarintType) {
-				return false
-			}
+		} else {
 			r.StatusCode = int32(f.u)
 		}
-	}
-	return true
+		return true
+	})
 }
 
-func (d *RowDecoder) event(e *Event, msg []byte) bool {
+func (d *RowDecoder) readEvent(e *Event, msg []byte) bool {
 	d.attrs = d.attrs[:0]
-	for b := msg; len(b) > 0; {
-		f, ok := nextWire(&b)
-		if !ok {
-			return false
-		}
+	ok := fieldsOf(msg, eventField, func(f wireField) bool {
 		switch f.num {
 		case eventTime:
-			if !f.is(protowire.Fixed64Type) {
-				return false
-			}
 			e.TimeUnixNano = f.u
 		case eventName:
-			if !f.is(protowire.BytesType) {
-				return false
-			}
 			e.Name = d.str(f.val)
 		case eventAttributes:
-			if !f.is(protowire.BytesType) || !d.keyValue(&d.attrs, f.val) {
-				return false
-			}
+			return d.keyValue(&d.attrs, f.val, nil)
 		case eventDropped:
-			if !f.is(protowire.VarintType) {
-				return false
-			}
 			e.DroppedAttributesCount = uint32(f.u)
 		}
-	}
+		return true
+	})
 	e.Attrs = d.keep(d.attrs)
-	return true
+	return ok
 }
 
-func (d *RowDecoder) link(l *Link, msg []byte) bool {
+func (d *RowDecoder) readLink(l *Link, msg []byte) bool {
 	d.attrs = d.attrs[:0]
-	for b := msg; len(b) > 0; {
-		f, ok := nextWire(&b)
-		if !ok {
-			return false
-		}
+	ok := fieldsOf(msg, linkField, func(f wireField) bool {
 		switch f.num {
-		case linkTraceID, linkSpanID, linkTraceState:
-			if !f.is(protowire.BytesType) {
-				return false
-			}
-			switch f.num {
-			case linkTraceID:
-				ok = setID(l.TraceID[:], f.val)
-			case linkSpanID:
-				ok = setID(l.SpanID[:], f.val)
-			default:
-				l.TraceState = d.str(f.val)
-			}
-			if !ok {
-				return false
-			}
+		case linkTraceID:
+			return setID(l.TraceID[:], f.val)
+		case linkSpanID:
+			return setID(l.SpanID[:], f.val)
+		case linkTraceState:
+			l.TraceState = d.str(f.val)
 		case linkAttributes:
-			if !f.is(protowire.BytesType) || !d.keyValue(&d.attrs, f.val) {
-				return false
-			}
+			return d.keyValue(&d.attrs, f.val, nil)
 		case linkDropped:
-			if !f.is(protowire.VarintType) {
-				return false
-			}
 			l.DroppedAttributesCount = uint32(f.u)
 		case linkFlags:
-			if !f.is(protowire.Fixed32Type) {
-				return false
-			}
 			l.Flags = uint32(f.u)
 		}
-	}
+		return true
+	})
 	l.Attrs = d.keep(d.attrs)
-	return true
+	return ok
 }
 
 // setID sets id to b, an ID field: as in pdata, empty is the zero ID and
@@ -570,29 +576,38 @@ func setID(id, b []byte) bool {
 	return true
 }
 
-// keyValue appends the attribute of msg, a KeyValue, to *dst.
-func (d *RowDecoder) keyValue(dst *[]Attribute, msg []byte) bool {
+// drop runs read, which checks what it reads without keeping it.
+func (d *RowDecoder) drop(read func() bool) bool {
+	d.dropping = true
+	ok := read()
+	d.dropping = false
+	return ok
+}
+
+// keyValue appends the attribute of msg, a KeyValue, to *dst, unless keep
+// is set and refuses its key: then it only checks it.
+func (d *RowDecoder) keyValue(dst *[]Attribute, msg []byte, keep func(key []byte) bool) bool {
 	var key, value []byte
 	valueSeen := false
-	for b := msg; len(b) > 0; {
-		f, ok := nextWire(&b)
-		if !ok {
-			return false
-		}
+	ok := fieldsOf(msg, keyValueField, func(f wireField) bool {
 		switch f.num {
 		case kvKey:
-			if !f.is(protowire.BytesType) {
-				return false
-			}
 			key = f.val
 		case kvValue:
-			if !f.is(protowire.BytesType) || valueSeen {
+			if valueSeen {
 				return false
 			}
 			value, valueSeen = f.val, true
 		case kvKeyStrindex:
 			return false
 		}
+		return true
+	})
+	if !ok {
+		return false
+	}
+	if keep != nil && !keep(key) {
+		return d.drop(func() bool { return d.anyValue(nil, value) })
 	}
 	a := Attribute{Key: d.str(key)}
 	if !d.anyValue(&a, value) {
@@ -622,6 +637,9 @@ func (d *RowDecoder) anyValue(a *Attribute, msg []byte) bool {
 	}
 	if !seen {
 		return true
+	}
+	if d.dropping {
+		return v.num != anyArray && v.num != anyKVList && v.num != anyStrindex
 	}
 	switch v.num {
 	case anyString:
@@ -663,7 +681,7 @@ func anyWireType(num protowire.Number) protowire.Type {
 
 // str returns b as a string, interned when short.
 func (d *RowDecoder) str(b []byte) string {
-	if len(b) == 0 {
+	if len(b) == 0 || d.dropping {
 		return ""
 	}
 	if len(b) > internMaxLen {
@@ -678,7 +696,7 @@ func (d *RowDecoder) str(b []byte) string {
 
 // keep returns a copy of attrs in the attribute slab, nil when empty.
 func (d *RowDecoder) keep(attrs []Attribute) []Attribute {
-	if len(attrs) == 0 {
+	if len(attrs) == 0 || d.dropping {
 		return nil
 	}
 	if len(attrs) > len(d.attrSlab) {
