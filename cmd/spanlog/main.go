@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -23,7 +24,7 @@ func main() {
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 		err := t.run(ctx, os.Args[2:], os.Stdout, os.Stderr)
 		stop()
-		if err != nil {
+		if err != nil && !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintf(os.Stderr, "spanlog %s: %v\n", t.name, err)
 			os.Exit(1)
 		}

@@ -26,25 +26,23 @@ import (
 // bucket the server uses, and errors that say which setting to fix.
 
 // parseToolFlags reads the server's configuration (-config.file and every
-// server flag) and the tool's own flags, which own holds, from args. Its
-// usage lists the tool's own flags; the server's are spanlog -help's.
+// server flag) and the tool's own flags, which own holds, from args, which
+// take no positional argument. Its usage lists the tool's own flags; the
+// server's are spanlog -help's. After -help it returns flag.ErrHelp.
 func parseToolFlags(name, synopsis string, own *flag.FlagSet, args []string, errOut io.Writer) (Config, error) {
 	cfg := defaultConfig()
 	fs := flag.NewFlagSet("spanlog "+name, flag.ContinueOnError)
 	fs.SetOutput(errOut)
 	own.VisitAll(func(f *flag.Flag) { fs.Var(f.Value, f.Name, f.Usage) })
-	fs.Usage = func() {
-		fmt.Fprintf(errOut, "usage: spanlog %s\n\n", synopsis)
-		own.SetOutput(errOut)
-		own.PrintDefaults()
-		fmt.Fprintf(errOut, "\nIt reads the server's configuration: -config.file=FILE and every flag of\n"+
-			"spanlog -help (-kafka.brokers, -kafka.topic, -storage.*, -block-builder.*, ...).\n")
-	}
-	if err := loadConfig(&cfg, fs, args); err != nil {
+	setToolUsage(fs, errOut, fmt.Sprintf("usage: spanlog %s\n\n"+
+		"It reads the server's configuration: -config.file=FILE and every flag of\n"+
+		"spanlog -help (-kafka.brokers, -kafka.topic, -storage.*, -block-builder.*, ...).\n\n", synopsis), configFileFlag)
+	positional, err := parseToolArgs(fs, args, func(args []string) error { return loadConfig(&cfg, fs, args) })
+	if err != nil {
 		return cfg, err
 	}
-	if fs.NArg() > 0 {
-		return cfg, fmt.Errorf("unexpected arguments %q; see spanlog %s -help", fs.Args(), name)
+	if len(positional) > 0 {
+		return cfg, fmt.Errorf("unexpected arguments %q; see spanlog %s -help", positional, name)
 	}
 	if err := cfg.Kafka.Validate(); err != nil {
 		return cfg, err

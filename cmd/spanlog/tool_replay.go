@@ -74,7 +74,7 @@ func runReplay(ctx context.Context, args []string, out, errOut io.Writer) error 
 	stats, err := r.Run(ctx, plan, progress)
 	progress.finish()
 	fmt.Fprintf(out, "replayed %d records (%s) in %v: %d blocks written, %d written again over themselves, %d left to blocks that hold them, %d failed\n",
-		stats.Records, bytesString(stats.Bytes), time.Since(start).Round(time.Millisecond), stats.Written, stats.Replaced, stats.Skipped, stats.Failed)
+		stats.Records, humanBytes(stats.Bytes), time.Since(start).Round(time.Millisecond), stats.Written, stats.Replaced, stats.Skipped, stats.Failed)
 	switch {
 	case errors.Is(err, blockbuilder.ErrBlocksFailed):
 		return fmt.Errorf("%w: see the errors above; what fails the same way on a retry is a bug to report", err)
@@ -107,16 +107,3 @@ func printReplayPlan(out io.Writer, plan *blockbuilder.ReplayPlan, topic, group 
 	fmt.Fprintf(out, "\n%d records to replay\n", plan.Records())
 }
 
-// bytesString is n bytes in binary units.
-func bytesString(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}

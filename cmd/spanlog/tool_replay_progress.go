@@ -75,9 +75,9 @@ func describeBlock(o blockbuilder.BlockOutcome) string {
 	where := fmt.Sprintf("block %s of tenant %s, partition %d offsets [%d, %d)", o.BlockID, o.Tenant, o.Range.Partition, o.Range.Start, o.Range.End)
 	switch o.Action {
 	case blockbuilder.BlockWritten:
-		return fmt.Sprintf("%s written: %d spans, %s", where, o.Spans, bytesString(o.Bytes))
+		return fmt.Sprintf("%s written: %d spans, %s", where, o.Spans, humanBytes(o.Bytes))
 	case blockbuilder.BlockReplaced:
-		return fmt.Sprintf("%s written again: %d spans, %s", where, o.Spans, bytesString(o.Bytes))
+		return fmt.Sprintf("%s written again: %d spans, %s", where, o.Spans, humanBytes(o.Bytes))
 	case blockbuilder.BlockSkipped:
 		return fmt.Sprintf("%s left unwritten: %s", where, o.Reason)
 	}
@@ -136,7 +136,7 @@ func (p *partitionProgress) line(now time.Time) string {
 		left = (time.Duration(float64(p.end-p.next)/rate) * time.Second).Round(time.Second).String()
 	}
 	return fmt.Sprintf("partition %d: %d/%d records (%.0f%%), %s read, %.0f records/s, %s left",
-		p.id, done, total, 100*float64(done)/float64(total), bytesString(p.bytes.Load()), rate, left)
+		p.id, done, total, 100*float64(done)/float64(total), humanBytes(p.bytes.Load()), rate, left)
 }
 
 func (l *progressLines) Block(o blockbuilder.BlockOutcome) {
@@ -154,7 +154,7 @@ func (l *progressLines) Done(partition int32) {
 		return
 	}
 	p.done = true
-	fmt.Fprintf(l.out, "partition %d: done, %d records, %s in %v: %s\n", p.id, p.end-p.start, bytesString(p.bytes.Load()),
+	fmt.Fprintf(l.out, "partition %d: done, %d records, %s in %v: %s\n", p.id, p.end-p.start, humanBytes(p.bytes.Load()),
 		l.now().Sub(p.began).Round(time.Millisecond), p.summary())
 }
 
@@ -185,7 +185,7 @@ func newProgressBars(out io.Writer, plan *blockbuilder.ReplayPlan, verbose bool)
 				decor.CountersNoUnit("%d / %d records", decor.WCSyncSpace),
 			),
 			mpb.AppendDecorators(
-				decor.Any(func(decor.Statistics) string { return bytesString(p.bytes.Load()) }, decor.WCSyncSpace),
+				decor.Any(func(decor.Statistics) string { return humanBytes(p.bytes.Load()) }, decor.WCSyncSpace),
 				// Averages since the start: a replay's pace is steady,
 				// and its updates, one per block written, too few for a
 				// moving average to settle.
