@@ -106,4 +106,3 @@ func printReplayPlan(out io.Writer, plan *blockbuilder.ReplayPlan, topic, group 
 	tw.Flush()
 	fmt.Fprintf(out, "\n%d records to replay\n", plan.Records())
 }
-
