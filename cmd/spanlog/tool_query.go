@@ -41,6 +41,9 @@ type queryCommand struct {
 	addr    string
 	tenant  string
 	timeout time.Duration
+	// maxBytes bounds the answer read: the querier is a server on the
+	// network, and its answer is read whole before it is printed.
+	maxBytes int64
 	// start and end bound the time searched, as the command line gave
 	// them.
 	start, end string
@@ -68,6 +71,7 @@ func runQuery(ctx context.Context, args []string, out, errOut io.Writer) error {
 	fs.StringVar(&c.addr, "addr", "http://127.0.0.1:3200", "HTTP address of a spanlog querier (its server.http-listen-address).")
 	fs.StringVar(&c.tenant, "tenant", "", "Tenant to read, sent as X-Scope-OrgID: needed when multi-tenancy is on; a|b reads several.")
 	fs.DurationVar(&c.timeout, "timeout", 2*time.Minute, "Longest time to wait for the answer.")
+	fs.Int64Var(&c.maxBytes, "max-bytes", 256<<20, "Largest answer read, in bytes; a larger one is an error.")
 	format := fs.String("o", formatTable, "Output format: table, or json (the API's answer as it is).")
 	timeRange := func() {
 		fs.StringVar(&c.start, "start", "", "Earliest time to read: RFC 3339 (2026-12-05T14:00:00Z), unix seconds, or a duration before now (1h).")
@@ -201,9 +205,12 @@ func (c *queryCommand) get(ctx context.Context, path string, params url.Values) 
 		return nil, fmt.Errorf("cannot reach a querier at %s: %w; is spanlog running there with a querier (-target=all or querier)? -addr names its HTTP address (server.http-listen-address)", c.addr, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+	body, err := io.ReadAll(io.LimitReader(resp.Body, c.maxBytes+1))
 	if err != nil {
 		return nil, fmt.Errorf("read the answer of %s: %w", u, err)
+	}
+	if int64(len(body)) > c.maxBytes {
+		return nil, fmt.Errorf("the answer of %s is over -max-bytes %d: narrow the query (-limit, -start/-end), or raise -max-bytes", u, c.maxBytes)
 	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, &apiError{addr: c.addr, status: resp.StatusCode, body: string(body)}

@@ -160,6 +160,7 @@ func TestQueryErrors(t *testing.T) {
 		{"not ready", http.StatusServiceUnavailable, "querier: not ready\n",
 			[]string{"search"}, []string{"503", "/ready"}},
 		{"not JSON", http.StatusOK, "<html>", []string{"search"}, []string{"decode the search answer"}},
+		{"answer too large", http.StatusOK, `{"traces":[]}`, []string{"search", "-max-bytes=5"}, []string{"over -max-bytes 5"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv, _ := fakeQuerier(t, tc.status, tc.body)
