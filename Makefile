@@ -143,7 +143,7 @@ bench-memory: $(BIN)/spanlog $(BIN)/spanlog-loadgen
 	BIN=$(BIN) MEMORY_SPANS=$(MEMORY_SPANS) MEMORY_AFTER=$(MEMORY_AFTER) \
 		MEMORY_FLAGS='-server.memory-limit-bytes=$(RUN_MEMORY_LIMIT) $(MEMORY_FLAGS)' scripts/bench-memory.sh
 
-## bench-ingest: -target=all on a fresh data directory, INGEST_WORKERS OTLP clients sending 20 traces of 10 spans per request as fast as they are acked, for INGEST_DURATION: spans/s, export p50/p99 and the process's CPU
+## bench-ingest: -target=all on a fresh data directory, INGEST_WORKERS OTLP clients sending 20 traces of 10 spans per request as fast as they are acked, for INGEST_DURATION: spans/s, export p50/p99, and the CPU of spanlog and of the load generator per acked span
 # The ingestion rate limit (15 MiB/s per tenant, ~39,000 spans/s of this
 # load) is off: the bench measures the write path, not the limit.
 # INGEST_FLAGS adds flags to spanlog.
@@ -163,10 +163,12 @@ bench-ingest: build
 	echo "load before: $$(cat /proc/loadavg)"; \
 	t0=$$(cpu); s0=$$(date +%s.%N); \
 	"$$dir/spanlog-loadgen" -endpoint "$$otlp" -workers $(INGEST_WORKERS) -batch-traces 20 -spans-per-trace 10 \
-		-services 10 -rate 0 -duration $(INGEST_DURATION) | tail -4; \
+		-services 10 -rate 0 -duration $(INGEST_DURATION) >"$$dir/loadgen.out"; \
 	t1=$$(cpu); s1=$$(date +%s.%N); \
-	awk -v t0=$$t0 -v t1=$$t1 -v s0=$$s0 -v s1=$$s1 -v hz=$$(getconf CLK_TCK) -v load="$$(cat /proc/loadavg)" \
-		'BEGIN { printf "spanlog CPU: %.2f cores; load after: %s\n", (t1 - t0) / hz / (s1 - s0), load }'
+	tail -5 "$$dir/loadgen.out"; \
+	acked=$$(sed -n 's/^acked: *\([0-9]*\) spans.*/\1/p' "$$dir/loadgen.out"); \
+	awk -v t0=$$t0 -v t1=$$t1 -v s0=$$s0 -v s1=$$s1 -v hz=$$(getconf CLK_TCK) -v acked=$${acked:-0} -v load="$$(cat /proc/loadavg)" \
+		'BEGIN { cpu = (t1 - t0) / hz; printf "spanlog CPU: %.2f cores, %.1f µs per acked span; load after: %s\n", cpu / (s1 - s0), acked ? cpu * 1e6 / acked : 0, load }'
 
 ## bench-clean: delete bench-read's cached datasets
 bench-clean:

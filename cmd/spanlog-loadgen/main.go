@@ -69,7 +69,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		defer close(reported)
 		reportEverySecond(stdout, g, stopReports)
 	}()
+	cpu0, _ := processCPU()
 	res, err := g.Run(ctx)
+	cpu1, measured := processCPU()
 	close(stopReports)
 	<-reported
 	if err != nil {
@@ -77,6 +79,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	printSummary(stdout, cfg, res)
+	if measured {
+		fmt.Fprintln(stdout, cpuLine(cpu1-cpu0, res))
+	}
 	// A counted run is meant to load a data set whole.
 	if res.AckedSpans == 0 || cfg.Traces > 0 && res.AckedSpans != cfg.Traces*int64(cfg.SpansPerTrace) {
 		return 1

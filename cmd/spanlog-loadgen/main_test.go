@@ -79,7 +79,7 @@ func TestRunReportsAckedAndFailed(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit status %d, stderr: %s", code, errOut.String())
 	}
-	for _, want := range []string{"sending to " + rcv.Endpoint, "1s  sent", "acked:", "grpc Unavailable: ", "throughput:", "p99"} {
+	for _, want := range []string{"sending to " + rcv.Endpoint, "1s  sent", "acked:", "grpc Unavailable: ", "throughput:", "p99", "loadgen CPU: ", "µs per acked span"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}

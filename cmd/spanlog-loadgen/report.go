@@ -58,6 +58,18 @@ func printSummary(w io.Writer, cfg loadgen.Config, r *loadgen.Result) {
 		roundLatency(r.Latency.Quantile(0.5)), roundLatency(r.Latency.Quantile(0.99)), roundLatency(r.Latency.Max()))
 }
 
+// cpuLine reports the CPU the load generator itself used during the run,
+// so that a server's throughput on a shared machine can be read against
+// what generating and sending the load cost (the OpenTelemetry SDK's
+// exporter, mostly).
+func cpuLine(cpu time.Duration, r *loadgen.Result) string {
+	line := fmt.Sprintf("loadgen CPU: %.2f s, %.2f cores", cpu.Seconds(), cpu.Seconds()/r.Elapsed.Seconds())
+	if r.AckedSpans > 0 {
+		line += fmt.Sprintf(", %.1f µs per acked span", float64(cpu.Microseconds())/float64(r.AckedSpans))
+	}
+	return line
+}
+
 // errorsText lists failures by class, most frequent first.
 func errorsText(errs map[string]int64) string {
 	if len(errs) == 0 {
