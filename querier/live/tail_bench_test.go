@@ -265,3 +265,70 @@ func BenchmarkTailSlice(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkTailAdd measures what the consumer spends per span on each
+// record of the load generator's shapes: decoding it into rows as
+// Tails.consume does (decode), adding the rows to a tail (add), and both
+// (consume). It reports the CPU per span and what the tail counts against
+// its bound per span.
+func BenchmarkTailAdd(b *testing.B) {
+	const spans = 20_000
+	records := loadRecords(b, spans)
+	n := 0
+	for _, r := range records {
+		n += len(r.rows)
+	}
+	newTail := func() *Tail {
+		return NewTail(1<<40, map[int32]int64{0: 0, 1: 0, 2: 0, 3: 0, 4: 0, 5: 0, 6: 0, 7: 0})
+	}
+	report := func(b *testing.B, live *Tail) {
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/1e3/float64(b.N*n), "µs/span")
+		if live != nil {
+			_, size := live.Size()
+			b.ReportMetric(float64(size)/float64(n), "counted-B/span")
+		}
+	}
+	decode := func(dec *schema.RowDecoder, rows []schema.SpanRow, r loadRecord) []schema.SpanRow {
+		rows, err := dec.Append(rows[:0], r.value)
+		if err != nil || len(rows) != len(r.rows) {
+			b.Fatalf("%d rows of %d: %v", len(rows), len(r.rows), err)
+		}
+		return rows
+	}
+	b.Run("decode", func(b *testing.B) {
+		b.ReportAllocs()
+		dec := newRowDecoder()
+		var rows []schema.SpanRow
+		for b.Loop() {
+			for _, r := range records {
+				rows = decode(&dec, rows, r)
+			}
+		}
+		report(b, nil)
+	})
+	b.Run("add", func(b *testing.B) {
+		b.ReportAllocs()
+		var live *Tail
+		for b.Loop() {
+			live = newTail()
+			for i, r := range records {
+				live.Add("single-tenant", r.partition, int64(i), time.Unix(0, int64(i)), r.value, r.rows)
+			}
+		}
+		report(b, live)
+	})
+	b.Run("consume", func(b *testing.B) {
+		b.ReportAllocs()
+		dec := newRowDecoder()
+		var rows []schema.SpanRow
+		var live *Tail
+		for b.Loop() {
+			live = newTail()
+			for i, r := range records {
+				rows = decode(&dec, rows, r)
+				live.Add("single-tenant", r.partition, int64(i), time.Unix(0, int64(i)), r.value, rows)
+			}
+		}
+		report(b, live)
+	})
+}

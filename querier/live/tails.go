@@ -251,7 +251,7 @@ func (t *Tails) start(ctx context.Context) (map[int32]int64, error) {
 
 // consume adds every fetched record to tail until ctx ends.
 func (t *Tails) consume(ctx context.Context, cl *kgo.Client, tail *Tail) {
-	var dec schema.RowDecoder
+	dec := newRowDecoder()
 	var rows []schema.SpanRow
 	for {
 		fetches := cl.PollFetches(ctx)
@@ -280,6 +280,9 @@ func (t *Tails) consume(ctx context.Context, cl *kgo.Client, tail *Tail) {
 		})
 	}
 }
+
+// newRowDecoder returns the decoder of the records a tail consumes.
+func newRowDecoder() schema.RowDecoder { return schema.RowDecoder{} }
 
 // newStorageWait starts the bound on object storage of a request that
 // came without one.
