@@ -103,6 +103,12 @@ type RowDecoder struct {
 	// would, so that a value fails exactly where it fails for every
 	// reader; it is not kept. Nil keeps everything.
 	Lean func(key []byte) bool
+	// NoEventsOrLinks, when set, leaves events and links out of the rows
+	// as Lean does, keeping every attribute: for readers of the spans'
+	// own fields and of their and their resources' attributes (the
+	// querier's live tail). What it leaves out is still read and checked,
+	// as with Lean.
+	NoEventsOrLinks bool
 
 	// dropping says what is read is checked, not kept (see Lean).
 	dropping bool
@@ -474,13 +480,13 @@ func (d *RowDecoder) span(r *SpanRow, msg []byte) bool {
 		case spanDroppedLk:
 			r.DroppedLinksCount = uint32(f.u)
 		case spanEvents:
-			if d.Lean != nil {
+			if d.Lean != nil || d.NoEventsOrLinks {
 				return d.drop(func() bool { return d.readEvent(&d.event, f.val) })
 			}
 			r.Events = append(r.Events, Event{})
 			return d.readEvent(&r.Events[len(r.Events)-1], f.val)
 		case spanLinks:
-			if d.Lean != nil {
+			if d.Lean != nil || d.NoEventsOrLinks {
 				return d.drop(func() bool { return d.readLink(&d.link, f.val) })
 			}
 			r.Links = append(r.Links, Link{})

@@ -1,7 +1,6 @@
 package schema
 
 import (
-	"bytes"
 	"reflect"
 	"slices"
 	"strings"
@@ -81,16 +80,25 @@ func checkRowDecoder(t *testing.T, value []byte) (direct bool) {
 	return ok
 }
 
-// checkLean checks that a lean decode of value takes it exactly when the
-// full decode (full, ok, after a first row) does, with the rows the full
-// decode gives less the span attributes it does not keep, events and
-// links.
+// checkLean checks that the decodes that leave parts of the rows out
+// (Lean, NoEventsOrLinks) take value exactly when the full decode (full,
+// ok, after a first row) does, with the rows the full decode gives less
+// what they leave out.
 func checkLean(t *testing.T, value []byte, full []SpanRow, ok bool) {
 	t.Helper()
-	lean := RowDecoder{Lean: func(key []byte) bool { return bytes.HasPrefix(key, []byte("http.")) }}
-	got, leanOK := lean.AppendWire(nil, value)
+	http := func(key string) bool { return strings.HasPrefix(key, "http.") }
+	checkLeaner(t, "lean", RowDecoder{Lean: func(key []byte) bool { return http(string(key)) }}, http, value, full, ok)
+	checkLeaner(t, "without events or links", RowDecoder{NoEventsOrLinks: true}, nil, value, full, ok)
+}
+
+// checkLeaner checks one of checkLean's decodes, keep saying which span
+
+// attributes it keeps (nil: all of them).
+func checkLeaner(t *testing.T, name string, dec RowDecoder, keep func(key string) bool, value []byte, full []SpanRow, ok bool) {
+	t.Helper()
+	got, leanOK := dec.AppendWire(nil, value)
 	if leanOK != ok {
-		t.Fatalf("lean decode took the value: %v, full decode: %v", leanOK, ok)
+		t.Fatalf("%s decode took the value: %v, full decode: %v", name, leanOK, ok)
 	}
 	if !ok {
 		return
@@ -98,21 +106,24 @@ func checkLean(t *testing.T, value []byte, full []SpanRow, ok bool) {
 	want := slices.Clone(full[1:])
 	for i := range want {
 		r := &want[i]
-		r.Attrs = slices.DeleteFunc(slices.Clone(r.Attrs), func(a Attribute) bool { return !strings.HasPrefix(a.Key, "http.") })
+		r.Events, r.Links = nil, nil
+		if keep == nil {
+			continue
+		}
+		r.Attrs = slices.DeleteFunc(slices.Clone(r.Attrs), func(a Attribute) bool { return !keep(a.Key) })
 		if len(r.Attrs) == 0 {
 			r.Attrs = nil
 		}
-		r.Events, r.Links = nil, nil
 		r.HTTPStatusCode = nil
 		r.setSearchColumns()
 	}
 	if !reflect.DeepEqual(got, want) && !(len(got) == 0 && len(want) == 0) {
 		for i := range min(len(got), len(want)) {
 			if !reflect.DeepEqual(got[i], want[i]) {
-				t.Fatalf("lean row %d differs from the full row less what it leaves out:\n got %+v\nwant %+v", i, got[i], want[i])
+				t.Fatalf("%s row %d differs from the full row less what it leaves out:\n got %+v\nwant %+v", name, i, got[i], want[i])
 			}
 		}
-		t.Fatalf("%d lean rows, %d full ones", len(got), len(want))
+		t.Fatalf("%d %s rows, %d full ones", len(got), name, len(want))
 	}
 }
 

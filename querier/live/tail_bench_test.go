@@ -311,12 +311,12 @@ func BenchmarkTailAdd(b *testing.B) {
 	}
 	b.Run("decode", func(b *testing.B) {
 		b.ReportAllocs()
-		var dec recordDecoder
+		dec := newRecordDecoder()
 		n := 0
 		start()
 		for b.Loop() {
 			for _, r := range consumed {
-				_, rows := decode(&dec, r)
+				_, rows := decode(dec, r)
 				n += len(rows)
 			}
 		}
@@ -340,13 +340,13 @@ func BenchmarkTailAdd(b *testing.B) {
 	})
 	b.Run("consume", func(b *testing.B) {
 		b.ReportAllocs()
-		var dec recordDecoder
+		dec := newRecordDecoder()
 		var live *Tail
 		start()
 		for b.Loop() {
 			live = newTail()
 			for _, r := range consumed {
-				tenant, rows := decode(&dec, r)
+				tenant, rows := decode(dec, r)
 				live.Add(tenant, r.Partition, r.Offset, r.Timestamp, r.Value, rows)
 			}
 		}

@@ -251,7 +251,7 @@ func (t *Tails) start(ctx context.Context) (map[int32]int64, error) {
 
 // consume adds every fetched record to tail until ctx ends.
 func (t *Tails) consume(ctx context.Context, cl *kgo.Client, tail *Tail) {
-	var dec recordDecoder
+	dec := newRecordDecoder()
 	for {
 		fetches := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
@@ -282,6 +282,14 @@ func (t *Tails) consume(ctx context.Context, cl *kgo.Client, tail *Tail) {
 type recordDecoder struct {
 	dec  schema.RowDecoder
 	rows []schema.SpanRow
+}
+
+// newRecordDecoder returns a decoder of what the tail reads of records:
+// their spans' fields and attributes and their resources' attributes,
+// which the summaries and indexes hold. Events and links are left out; a
+// search that tests them decodes the record again.
+func newRecordDecoder() *recordDecoder {
+	return &recordDecoder{dec: schema.RowDecoder{NoEventsOrLinks: true}}
 }
 
 // decode returns the tenant of r and its spans as rows, which hold until
