@@ -93,6 +93,48 @@ func checkLean(t *testing.T, value []byte, full []SpanRow, ok bool) {
 
 // checkLeaner checks one of checkLean's decodes, keep saying which span
 
+// TestRowDecoderRecycle decodes values of several sizes, each three times,
+// recycling the rows of each decode before the next: the rows are
+// pdata's, the third decode of a value reuses the memory of the second's
+// rows, and a value too large to recycle leaves no more than the bound.
+func TestRowDecoderRecycle(t *testing.T) {
+	var d RowDecoder
+	var rows []SpanRow
+	for _, c := range []struct {
+		copies   int
+		recycled bool
+	}{{1, true}, {4, true}, {40, false}, {1, true}} {
+		td := ptrace.NewTraces()
+		for range c.copies {
+			scalarTraces().ResourceSpans().MoveAndAppendTo(td.ResourceSpans())
+		}
+		value := marshalForTest(t, td)
+		want, err := pdataRows(value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var last *Attribute
+		for i := range 3 {
+			d.Recycle()
+			if len(d.attrSlab.chunk) > maxRecycled {
+				t.Fatalf("%d copies: the decoder keeps %d attributes to recycle, over the bound of %d", c.copies, len(d.attrSlab.chunk), maxRecycled)
+			}
+			rows, err = d.Append(rows[:0], value)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(rows, want) {
+				t.Fatalf("%d copies, decode %d: rows differ from pdata's", c.copies, i)
+			}
+			first := &rows[0].ResourceAttrs[0]
+			if i == 2 && (first == last) != c.recycled {
+				t.Fatalf("%d copies (%d attributes): the third decode reuses the second's memory: %v, want %v", c.copies, d.attrSlab.used, first == last, c.recycled)
+			}
+			last = first
+		}
+	}
+}
+
 // attributes it keeps (nil: all of them).
 func checkLeaner(t *testing.T, name string, dec RowDecoder, keep func(key string) bool, value []byte, full []SpanRow, ok bool) {
 	t.Helper()

@@ -460,8 +460,9 @@ func TestLiveTailEvictsAcrossTrims(t *testing.T) {
 }
 
 // TestLiveTailDecoderKeepsWhatTheTailReads adds records to one tail as
-// the consumer decodes them (without events or links) and to another from
-// their full rows: the two hold the same summaries, indexes and values.
+// the consumer decodes them (without events or links, each record's rows
+// in the memory of the last's) and to another from their full rows: the
+// two hold the same summaries, indexes and values.
 func TestLiveTailDecoderKeepsWhatTheTailReads(t *testing.T) {
 	records := loadRecords(t, 4_000)
 	owned := map[int32]int64{0: 0, 1: 0, 2: 0, 3: 0, 4: 0, 5: 0, 6: 0, 7: 0}

@@ -295,6 +295,9 @@ func newRecordDecoder() *recordDecoder {
 // decode returns the tenant of r and its spans as rows, which hold until
 // the next call.
 func (d *recordDecoder) decode(r *kgo.Record, tenancy schema.RecordTenancy) (string, []schema.SpanRow, error) {
+	// Nothing reads the last record's rows: the tail holds none of
+	// their memory.
+	d.dec.Recycle()
 	tenant, rows, err := schema.DecodeRecordRows(&d.dec, d.rows[:0], r, tenancy)
 	d.rows = rows
 	return tenant, rows, err
