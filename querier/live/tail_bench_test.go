@@ -218,8 +218,12 @@ func fullTail(b *testing.B, spans int) (*Tail, []pcommon.TraceID) {
 	var ids []pcommon.TraceID
 	for i, r := range records {
 		live.Add("single-tenant", r.partition, int64(i), time.Unix(0, int64(i)), r.value, r.rows)
-		for _, sum := range summarize(r.rows) {
-			ids = append(ids, sum.ID)
+		seen := make(map[pcommon.TraceID]bool)
+		for _, row := range r.rows {
+			if id := pcommon.TraceID(row.TraceID); !seen[id] {
+				seen[id] = true
+				ids = append(ids, id)
+			}
 		}
 	}
 	return live, ids

@@ -55,7 +55,7 @@ func heldAs(value []byte) []byte { return new(Tail).compress(value) }
 
 // indexOf returns the index a new live tail builds of td.
 func indexOf(td ptrace.Traces) []byte {
-	index, _ := newIndexBuilder(newKeyTable()).build(schema.AppendRows(nil, td), summarize(schema.AppendRows(nil, td)))
+	_, index, _ := newIndexBuilder(newKeyTable()).build(schema.AppendRows(nil, td))
 	return index
 }
 
