@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -365,4 +366,37 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkTailCompress compresses records of the load generator's shapes
+// as the tail holds them (s2), and as zstd's fastest level would, and
+// reports the CPU and the compressed bytes per span: what the choice of s2 in
+// Tail.compress weighs.
+func BenchmarkTailCompress(b *testing.B) {
+	const spans = 20_000
+	records := loadRecords(b, spans)
+	zstdEnc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
+	if err != nil {
+		b.Fatal(err)
+	}
+	live := NewTail(1<<40, nil)
+	for _, c := range []struct {
+		name     string
+		compress func(value []byte) []byte
+	}{
+		{"s2", live.compress},
+		{"zstd-fastest", func(value []byte) []byte { return zstdEnc.EncodeAll(value, nil) }},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			var size int
+			for b.Loop() {
+				size = 0
+				for _, r := range records {
+					size += len(c.compress(r.value))
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/1e3/float64(b.N*spans), "µs/span")
+			b.ReportMetric(float64(size)/spans, "compressed-B/span")
+		})
+	}
 }
