@@ -286,8 +286,8 @@ type recordDecoder struct {
 
 // newRecordDecoder returns a decoder of what the tail reads of records:
 // their spans' fields and attributes and their resources' attributes,
-// which the summaries and indexes hold. Events and links are left out; a
-// search that tests them decodes the record again.
+// which the summaries and indexes hold. Events and links are left out: a
+// search judges its conditions on them on its candidates read whole.
 func newRecordDecoder() *recordDecoder {
 	return &recordDecoder{dec: schema.RowDecoder{NoEventsOrLinks: true}}
 }
