@@ -103,6 +103,12 @@ type RowDecoder struct {
 	// would, so that a value fails exactly where it fails for every
 	// reader; it is not kept. Nil keeps everything.
 	Lean func(key []byte) bool
+	// NoEventsOrLinks, when set, leaves events and links out of the rows
+	// as Lean does, keeping every attribute: for readers of the spans'
+	// own fields and of their and their resources' attributes (the
+	// querier's live tail). What it leaves out is still read and checked,
+	// as with Lean.
+	NoEventsOrLinks bool
 
 	// dropping says what is read is checked, not kept (see Lean).
 	dropping bool
@@ -116,11 +122,11 @@ type RowDecoder struct {
 	// link (read inside a span or before its spans) in the other.
 	spanAttrs, attrs []Attribute
 
-	attrSlab []Attribute
-	strSlab  []string
-	intSlab  []int64
-	dblSlab  []float64
-	boolSlab []bool
+	attrSlab slab[Attribute]
+	strSlab  slab[string]
+	intSlab  slab[int64]
+	dblSlab  slab[float64]
+	boolSlab slab[bool]
 }
 
 // Append appends one row per span of value, a record's value (an OTLP
@@ -474,13 +480,13 @@ func (d *RowDecoder) span(r *SpanRow, msg []byte) bool {
 		case spanDroppedLk:
 			r.DroppedLinksCount = uint32(f.u)
 		case spanEvents:
-			if d.Lean != nil {
+			if d.Lean != nil || d.NoEventsOrLinks {
 				return d.drop(func() bool { return d.readEvent(&d.event, f.val) })
 			}
 			r.Events = append(r.Events, Event{})
 			return d.readEvent(&r.Events[len(r.Events)-1], f.val)
 		case spanLinks:
-			if d.Lean != nil {
+			if d.Lean != nil || d.NoEventsOrLinks {
 				return d.drop(func() bool { return d.readLink(&d.link, f.val) })
 			}
 			r.Links = append(r.Links, Link{})
@@ -699,48 +705,67 @@ func (d *RowDecoder) keep(attrs []Attribute) []Attribute {
 	if len(attrs) == 0 || d.dropping {
 		return nil
 	}
-	if len(attrs) > len(d.attrSlab) {
-		d.attrSlab = make([]Attribute, max(slabLen, len(attrs)))
-	}
-	out := d.attrSlab[:len(attrs):len(attrs)]
+	out := d.attrSlab.take(len(attrs))
 	copy(out, attrs)
-	d.attrSlab = d.attrSlab[len(attrs):]
 	return out
 }
 
-func (d *RowDecoder) strSlot() *string {
-	if len(d.strSlab) == 0 {
-		d.strSlab = make([]string, slabLen)
-	}
-	p := &d.strSlab[0]
-	d.strSlab = d.strSlab[1:]
-	return p
-}
+func (d *RowDecoder) strSlot() *string { return &d.strSlab.take(1)[0] }
 
 func (d *RowDecoder) int(v int64) *int64 {
-	if len(d.intSlab) == 0 {
-		d.intSlab = make([]int64, slabLen)
-	}
-	p := &d.intSlab[0]
+	p := &d.intSlab.take(1)[0]
 	*p = v
-	d.intSlab = d.intSlab[1:]
 	return p
 }
 
-func (d *RowDecoder) dblSlot() *float64 {
-	if len(d.dblSlab) == 0 {
-		d.dblSlab = make([]float64, slabLen)
-	}
-	p := &d.dblSlab[0]
-	d.dblSlab = d.dblSlab[1:]
-	return p
+func (d *RowDecoder) dblSlot() *float64 { return &d.dblSlab.take(1)[0] }
+
+func (d *RowDecoder) boolSlot() *bool { return &d.boolSlab.take(1)[0] }
+
+// Recycle lets d reuse the memory of the rows it returned so far for the
+// rows it returns next: call it once nothing reads those rows, nor the
+// attributes and values they point to, any more; their strings stay. A
+// reader that is done with each record's rows once it has read them (the
+// querier's live tail) so decodes without leaving garbage.
+func (d *RowDecoder) Recycle() {
+	d.attrSlab.rewind()
+	d.strSlab.rewind()
+	d.intSlab.rewind()
+	d.dblSlab.rewind()
+	d.boolSlab.rewind()
 }
 
-func (d *RowDecoder) boolSlot() *bool {
-	if len(d.boolSlab) == 0 {
-		d.boolSlab = make([]bool, slabLen)
+// slab hands out values from chunks of slabLen values or more, so that
+// rows point into few allocations.
+type slab[T any] struct {
+	chunk []T
+	next  int // the first value of chunk not handed out
+	used  int // the values handed out since the last rewind
+}
+
+// maxRecycled bounds the values a slab keeps for Recycle to reuse: a
+// larger record's are let go.
+const maxRecycled = 16 * slabLen
+
+func (s *slab[T]) take(n int) []T {
+	if s.next+n > len(s.chunk) {
+		s.chunk, s.next = make([]T, max(slabLen, n)), 0
 	}
-	p := &d.boolSlab[0]
-	d.boolSlab = d.boolSlab[1:]
-	return p
+	out := s.chunk[s.next : s.next+n : s.next+n]
+	s.next += n
+	s.used += n
+	return out
+}
+
+// rewind hands the values out again, from a chunk that holds as many as
+// were handed out since the last rewind: the next rows likely need as
+// many.
+func (s *slab[T]) rewind() {
+	if s.used > len(s.chunk) || len(s.chunk) > maxRecycled {
+		s.chunk = nil
+		if s.used <= maxRecycled {
+			s.chunk = make([]T, max(slabLen, s.used))
+		}
+	}
+	s.next, s.used = 0, 0
 }

@@ -1,7 +1,6 @@
 package schema
 
 import (
-	"bytes"
 	"reflect"
 	"slices"
 	"strings"
@@ -81,16 +80,67 @@ func checkRowDecoder(t *testing.T, value []byte) (direct bool) {
 	return ok
 }
 
-// checkLean checks that a lean decode of value takes it exactly when the
-// full decode (full, ok, after a first row) does, with the rows the full
-// decode gives less the span attributes it does not keep, events and
-// links.
+// checkLean checks that the decodes that leave parts of the rows out
+// (Lean, NoEventsOrLinks) take value exactly when the full decode (full,
+// ok, after a first row) does, with the rows the full decode gives less
+// what they leave out.
 func checkLean(t *testing.T, value []byte, full []SpanRow, ok bool) {
 	t.Helper()
-	lean := RowDecoder{Lean: func(key []byte) bool { return bytes.HasPrefix(key, []byte("http.")) }}
-	got, leanOK := lean.AppendWire(nil, value)
+	http := func(key string) bool { return strings.HasPrefix(key, "http.") }
+	checkLeaner(t, "lean", RowDecoder{Lean: func(key []byte) bool { return http(string(key)) }}, http, value, full, ok)
+	checkLeaner(t, "without events or links", RowDecoder{NoEventsOrLinks: true}, nil, value, full, ok)
+}
+
+// checkLeaner checks one of checkLean's decodes, keep saying which span
+
+// TestRowDecoderRecycle decodes values of several sizes, each three times,
+// recycling the rows of each decode before the next: the rows are
+// pdata's, the third decode of a value reuses the memory of the second's
+// rows, and a value too large to recycle leaves no more than the bound.
+func TestRowDecoderRecycle(t *testing.T) {
+	var d RowDecoder
+	var rows []SpanRow
+	for _, c := range []struct {
+		copies   int
+		recycled bool
+	}{{1, true}, {4, true}, {40, false}, {1, true}} {
+		td := ptrace.NewTraces()
+		for range c.copies {
+			scalarTraces().ResourceSpans().MoveAndAppendTo(td.ResourceSpans())
+		}
+		value := marshalForTest(t, td)
+		want, err := pdataRows(value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var last *Attribute
+		for i := range 3 {
+			d.Recycle()
+			if len(d.attrSlab.chunk) > maxRecycled {
+				t.Fatalf("%d copies: the decoder keeps %d attributes to recycle, over the bound of %d", c.copies, len(d.attrSlab.chunk), maxRecycled)
+			}
+			rows, err = d.Append(rows[:0], value)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(rows, want) {
+				t.Fatalf("%d copies, decode %d: rows differ from pdata's", c.copies, i)
+			}
+			first := &rows[0].ResourceAttrs[0]
+			if i == 2 && (first == last) != c.recycled {
+				t.Fatalf("%d copies (%d attributes): the third decode reuses the second's memory: %v, want %v", c.copies, d.attrSlab.used, first == last, c.recycled)
+			}
+			last = first
+		}
+	}
+}
+
+// attributes it keeps (nil: all of them).
+func checkLeaner(t *testing.T, name string, dec RowDecoder, keep func(key string) bool, value []byte, full []SpanRow, ok bool) {
+	t.Helper()
+	got, leanOK := dec.AppendWire(nil, value)
 	if leanOK != ok {
-		t.Fatalf("lean decode took the value: %v, full decode: %v", leanOK, ok)
+		t.Fatalf("%s decode took the value: %v, full decode: %v", name, leanOK, ok)
 	}
 	if !ok {
 		return
@@ -98,21 +148,24 @@ func checkLean(t *testing.T, value []byte, full []SpanRow, ok bool) {
 	want := slices.Clone(full[1:])
 	for i := range want {
 		r := &want[i]
-		r.Attrs = slices.DeleteFunc(slices.Clone(r.Attrs), func(a Attribute) bool { return !strings.HasPrefix(a.Key, "http.") })
+		r.Events, r.Links = nil, nil
+		if keep == nil {
+			continue
+		}
+		r.Attrs = slices.DeleteFunc(slices.Clone(r.Attrs), func(a Attribute) bool { return !keep(a.Key) })
 		if len(r.Attrs) == 0 {
 			r.Attrs = nil
 		}
-		r.Events, r.Links = nil, nil
 		r.HTTPStatusCode = nil
 		r.setSearchColumns()
 	}
 	if !reflect.DeepEqual(got, want) && !(len(got) == 0 && len(want) == 0) {
 		for i := range min(len(got), len(want)) {
 			if !reflect.DeepEqual(got[i], want[i]) {
-				t.Fatalf("lean row %d differs from the full row less what it leaves out:\n got %+v\nwant %+v", i, got[i], want[i])
+				t.Fatalf("%s row %d differs from the full row less what it leaves out:\n got %+v\nwant %+v", name, i, got[i], want[i])
 			}
 		}
-		t.Fatalf("%d lean rows, %d full ones", len(got), len(want))
+		t.Fatalf("%d %s rows, %d full ones", len(got), name, len(want))
 	}
 }
 

@@ -5,6 +5,9 @@ import (
 	"encoding/binary"
 	"math"
 	"math/bits"
+	"slices"
+
+	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/spanlog/spanlog/schema"
 )
@@ -85,14 +88,18 @@ const (
 	tagLong   = 'L'
 )
 
-// indexBuilder builds the indexes of a tail's records, reusing its
-// columns and buffers from one record to the next.
+// indexBuilder builds the indexes of a tail's records, and the summaries
+// of their traces, reusing its columns and buffers from one record to the
+// next.
 type indexBuilder struct {
-	keys      *keyTable
-	spans     []byte
-	nSpans    int
-	resources int
-	intrinsic [len(intrinsicColumns)]*indexColumn
+	keys *keyTable
+	// order holds the record's rows in trace ID order, trace the place
+	// of each row's trace among the record's summaries.
+	order, trace []int32
+	spans        []byte
+	nSpans       int
+	resources    int
+	intrinsic    [len(intrinsicColumns)]*indexColumn
 	// attrs holds the attribute columns of every key seen, by kind and
 	// key; used those the record being built uses, in the order it
 	// first uses them.
@@ -159,10 +166,11 @@ func newIndexColumn(kind columnField, key string, ref uint64) *indexColumn {
 		strings: make(map[string]uint64), ints: make(map[int64]uint64), doubles: make(map[uint64]uint64)}
 }
 
-// build returns the index of the spans of rows, one record's, traces
-// being the record's summaries, and the cost of the keys it added to the
-// tail's table.
-func (b *indexBuilder) build(rows []schema.SpanRow, traces []schema.TraceSummary) ([]byte, int64) {
+// build returns the summaries of the traces of rows, one record's, the
+// index of their spans, and the cost of the keys it added to the tail's
+// table.
+func (b *indexBuilder) build(rows []schema.SpanRow) ([]schema.TraceSummary, []byte, int64) {
+	traces := b.summarize(rows)
 	b.record++
 	b.spans = b.spans[:0]
 	b.nSpans, b.resources, b.used, b.interned = 0, 0, b.used[:0], 0
@@ -185,7 +193,7 @@ func (b *indexBuilder) build(rows []schema.SpanRow, traces []schema.TraceSummary
 				prev = b.add(prev, columnResourceAttr, a, ri)
 			}
 		}
-		b.addSpan(r, traceIndex(traces, r.TraceID), ri)
+		b.addSpan(r, int(b.trace[i]), ri)
 	}
 	index := b.encode()
 	for _, c := range b.intrinsic {
@@ -194,7 +202,47 @@ func (b *indexBuilder) build(rows []schema.SpanRow, traces []schema.TraceSummary
 	for _, c := range b.used {
 		c.release()
 	}
-	return index, b.interned
+	return traces, index, b.interned
+}
+
+// summarize returns the summary of each trace's spans in rows, in trace
+// ID order: what schema.SummarizeTrace says of each trace's rows. It
+// sorts the rows' places rather than the rows, and sets b.trace.
+func (b *indexBuilder) summarize(rows []schema.SpanRow) []schema.TraceSummary {
+	b.order, b.trace = b.order[:0], slices.Grow(b.trace[:0], len(rows))[:len(rows)]
+	for i := range rows {
+		b.order = append(b.order, int32(i))
+	}
+	slices.SortFunc(b.order, func(i, j int32) int { return bytes.Compare(rows[i].TraceID[:], rows[j].TraceID[:]) })
+	n := 0
+	for k, i := range b.order {
+		if k == 0 || rows[i].TraceID != rows[b.order[k-1]].TraceID {
+			n++
+		}
+	}
+	// Held as long as the record: no room to spare.
+	out := make([]schema.TraceSummary, 0, n)
+	for _, i := range b.order {
+		r := &rows[i]
+		sum := schema.TraceSummary{
+			ID: r.TraceID, Start: r.StartUnixNano, End: r.EndUnixNano(), Spans: 1,
+			Root: schema.RootSpan{
+				Parentless: r.ParentSpanID == [8]byte{}, Start: r.StartUnixNano,
+				// The service_name search column: a string or nothing.
+				SpanID: r.SpanID, Name: r.Name, Service: r.ServiceName,
+			},
+		}
+		if r.StatusCode == int32(ptrace.StatusCodeError) {
+			sum.Errors = 1
+		}
+		if n := len(out); n > 0 && out[n-1].ID == r.TraceID {
+			out[n-1].Merge(&sum)
+		} else {
+			out = append(out, sum)
+		}
+		b.trace[i] = int32(len(out) - 1)
+	}
+	return out
 }
 
 // maxKeptValues and maxKeptBytes bound what a column keeps between
@@ -224,20 +272,6 @@ func (c *indexColumn) reset(record uint64) {
 	c.values, c.nValues = c.values[:0], 0
 	c.refs, c.nRefs = c.refs[:0], 0
 	c.next = 0
-}
-
-// traceIndex returns the place of trace id among traces, which holds it.
-func traceIndex(traces []schema.TraceSummary, id [16]byte) int {
-	lo, hi := 0, len(traces)
-	for lo < hi {
-		mid := (lo + hi) / 2
-		if bytes.Compare(traces[mid].ID[:], id[:]) < 0 {
-			lo = mid + 1
-		} else {
-			hi = mid
-		}
-	}
-	return lo
 }
 
 func (b *indexBuilder) addSpan(r *schema.SpanRow, trace, resource int) {

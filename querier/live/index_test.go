@@ -40,8 +40,7 @@ func TestIndexKeysPastItsBounds(t *testing.T) {
 			t.Fatal(err)
 		}
 		rows := schema.AppendRows(nil, td)
-		traces := summarize(rows)
-		index, _ := b.build(rows, traces)
+		traces, index, _ := b.build(rows)
 		s.add("a", &liveRecord{held: heldAs(value), traces: traces, index: index})
 	}
 	if b.generation == 0 {

@@ -11,7 +11,6 @@ import (
 
 	"github.com/klauspost/compress/s2"
 	"go.opentelemetry.io/collector/pdata/pcommon"
-	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/spanlog/spanlog/schema"
 )
@@ -192,8 +191,7 @@ func (t *Tail) Owned() map[int32]int64 {
 // ignored. Older records are evicted to make room within the bound; a
 // record larger than the bound on its own is evicted at once.
 func (t *Tail) Add(tenant string, partition int32, offset int64, ts time.Time, value []byte, rows []schema.SpanRow) {
-	traces := summarize(rows)
-	index, keys := t.index(rows, traces)
+	traces, index, keys := t.describe(rows)
 	rec := &liveRecord{tenant: tenant, offset: offset, time: ts.UnixNano(), held: t.compress(value), traces: traces, index: index}
 	cost := rec.cost()
 	t.mu.Lock()
@@ -244,12 +242,12 @@ func (t *Tail) compress(value []byte) []byte {
 	return held
 }
 
-// index returns the index of td's spans, traces being their summaries,
-// and what the tail's key table grew by.
-func (t *Tail) index(rows []schema.SpanRow, traces []schema.TraceSummary) ([]byte, int64) {
+// describe returns the summaries of the traces of rows, one record's, the
+// index of their spans, and what the tail's key table grew by.
+func (t *Tail) describe(rows []schema.SpanRow) ([]schema.TraceSummary, []byte, int64) {
 	t.builder.Lock()
 	defer t.builder.Unlock()
-	return t.builder.build(rows, traces)
+	return t.builder.build(rows)
 }
 
 // evictOldestLocked evicts the record with the oldest timestamp among the
@@ -481,37 +479,4 @@ func (t *Tail) Evictions() (records, size int64, gaps int) {
 		gaps += len(p.evicted)
 	}
 	return t.evictions, t.evictedBytes, gaps
-}
-
-// summarize returns the summary of each trace's spans in rows, one
-// record's, in trace ID order: what schema.SummarizeTrace says of each
-// trace's rows, without sorting the rows by trace.
-func summarize(rows []schema.SpanRow) []schema.TraceSummary {
-	all := make([]schema.TraceSummary, 0, len(rows))
-	for i := range rows {
-		r := &rows[i]
-		sum := schema.TraceSummary{
-			ID: r.TraceID, Start: r.StartUnixNano, End: r.EndUnixNano(), Spans: 1,
-			Root: schema.RootSpan{
-				Parentless: r.ParentSpanID == [8]byte{}, Start: r.StartUnixNano,
-				// The service_name search column: a string or nothing.
-				SpanID: r.SpanID, Name: r.Name, Service: r.ServiceName,
-			},
-		}
-		if r.StatusCode == int32(ptrace.StatusCodeError) {
-			sum.Errors = 1
-		}
-		all = append(all, sum)
-	}
-	slices.SortFunc(all, func(a, b schema.TraceSummary) int { return bytes.Compare(a.ID[:], b.ID[:]) })
-	var out []schema.TraceSummary
-	for i := range all {
-		if n := len(out); n > 0 && out[n-1].ID == all[i].ID {
-			out[n-1].Merge(&all[i])
-			continue
-		}
-		out = append(out, all[i])
-	}
-	// Held as long as the record: no room to spare.
-	return slices.Clone(out)
 }

@@ -6,9 +6,12 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
@@ -216,8 +219,12 @@ func fullTail(b *testing.B, spans int) (*Tail, []pcommon.TraceID) {
 	var ids []pcommon.TraceID
 	for i, r := range records {
 		live.Add("single-tenant", r.partition, int64(i), time.Unix(0, int64(i)), r.value, r.rows)
-		for _, sum := range summarize(r.rows) {
-			ids = append(ids, sum.ID)
+		seen := make(map[pcommon.TraceID]bool)
+		for _, row := range r.rows {
+			if id := pcommon.TraceID(row.TraceID); !seen[id] {
+				seen[id] = true
+				ids = append(ids, id)
+			}
 		}
 	}
 	return live, ids
@@ -264,4 +271,132 @@ func BenchmarkTailSlice(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkTailAdd measures what the consumer spends per span on each
+// record of the load generator's shapes: decoding it into rows as
+// Tails.consume does (decode), adding the rows to a tail (add), and both
+// (consume). It reports the CPU per span, the process's, so that it counts
+// the collector's work the allocations cause, and what the tail counts
+// against its bound per span.
+func BenchmarkTailAdd(b *testing.B) {
+	const spans = 20_000
+	records := loadRecords(b, spans)
+	// The decoding parts keep only the records as consumed, so that the
+	// collector scans what a querier holds, not the records' pdata.
+	consumed := make([]*kgo.Record, len(records))
+	for i, r := range records {
+		consumed[i] = &kgo.Record{Partition: r.partition, Offset: int64(i), Timestamp: time.Unix(0, int64(i)), Value: r.value}
+	}
+	records = nil
+	tenancy := schema.RecordTenancy{Default: "single-tenant"}
+	newTail := func() *Tail {
+		return NewTail(1<<40, map[int32]int64{0: 0, 1: 0, 2: 0, 3: 0, 4: 0, 5: 0, 6: 0, 7: 0})
+	}
+	var cpu time.Duration
+	start := func() {
+		runtime.GC()
+		cpu = cpuTime()
+	}
+	report := func(b *testing.B, live *Tail) {
+		cpu = cpuTime() - cpu
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/1e3/float64(b.N*spans), "µs/span")
+		b.ReportMetric(float64(cpu.Nanoseconds())/1e3/float64(b.N*spans), "cpu-µs/span")
+		if live != nil {
+			_, size := live.Size()
+			b.ReportMetric(float64(size)/spans, "counted-B/span")
+		}
+	}
+	decode := func(dec *recordDecoder, r *kgo.Record) (string, []schema.SpanRow) {
+		tenant, rows, err := dec.decode(r, tenancy)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return tenant, rows
+	}
+	b.Run("decode", func(b *testing.B) {
+		b.ReportAllocs()
+		dec := newRecordDecoder()
+		n := 0
+		start()
+		for b.Loop() {
+			for _, r := range consumed {
+				_, rows := decode(dec, r)
+				n += len(rows)
+			}
+		}
+		report(b, nil)
+		if n != b.N*spans {
+			b.Fatalf("%d spans decoded, want %d", n, b.N*spans)
+		}
+	})
+	b.Run("add", func(b *testing.B) {
+		b.ReportAllocs()
+		records := loadRecords(b, spans)
+		var live *Tail
+		start()
+		for b.Loop() {
+			live = newTail()
+			for i, r := range records {
+				live.Add("single-tenant", r.partition, int64(i), time.Unix(0, int64(i)), r.value, r.rows)
+			}
+		}
+		report(b, live)
+	})
+	b.Run("consume", func(b *testing.B) {
+		b.ReportAllocs()
+		dec := newRecordDecoder()
+		var live *Tail
+		start()
+		for b.Loop() {
+			live = newTail()
+			for _, r := range consumed {
+				tenant, rows := decode(dec, r)
+				live.Add(tenant, r.Partition, r.Offset, r.Timestamp, r.Value, rows)
+			}
+		}
+		report(b, live)
+	})
+}
+
+// cpuTime is the CPU time the process used so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkTailCompress compresses records of the load generator's shapes
+// as the tail holds them (s2), and as zstd's fastest level would, and
+// reports the CPU and the compressed bytes per span: what the choice of s2 in
+// Tail.compress weighs.
+func BenchmarkTailCompress(b *testing.B) {
+	const spans = 20_000
+	records := loadRecords(b, spans)
+	zstdEnc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
+	if err != nil {
+		b.Fatal(err)
+	}
+	live := NewTail(1<<40, nil)
+	for _, c := range []struct {
+		name     string
+		compress func(value []byte) []byte
+	}{
+		{"s2", live.compress},
+		{"zstd-fastest", func(value []byte) []byte { return zstdEnc.EncodeAll(value, nil) }},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			var size int
+			for b.Loop() {
+				size = 0
+				for _, r := range records {
+					size += len(c.compress(r.value))
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/1e3/float64(b.N*spans), "µs/span")
+			b.ReportMetric(float64(size)/spans, "compressed-B/span")
+		})
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
@@ -54,7 +55,7 @@ func heldAs(value []byte) []byte { return new(Tail).compress(value) }
 
 // indexOf returns the index a new live tail builds of td.
 func indexOf(td ptrace.Traces) []byte {
-	index, _ := newIndexBuilder(newKeyTable()).build(schema.AppendRows(nil, td), summarize(schema.AppendRows(nil, td)))
+	_, index, _ := newIndexBuilder(newKeyTable()).build(schema.AppendRows(nil, td))
 	return index
 }
 
@@ -455,5 +456,61 @@ func TestLiveTailEvictsAcrossTrims(t *testing.T) {
 	live.mu.Unlock()
 	if order > 2*3 {
 		t.Fatalf("eviction order holds %d entries for at most 3 records", order)
+	}
+}
+
+// TestLiveTailDecoderKeepsWhatTheTailReads adds records to one tail as
+// the consumer decodes them (without events or links, each record's rows
+// in the memory of the last's) and to another from their full rows: the
+// two hold the same summaries, indexes and values.
+func TestLiveTailDecoderKeepsWhatTheTailReads(t *testing.T) {
+	records := loadRecords(t, 4_000)
+	owned := map[int32]int64{0: 0, 1: 0, 2: 0, 3: 0, 4: 0, 5: 0, 6: 0, 7: 0}
+	consumed, full := NewTail(1<<30, owned), NewTail(1<<30, owned)
+	dec := newRecordDecoder()
+	events, links := 0, 0
+	for i, r := range records {
+		if i%3 == 0 {
+			span := r.td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0)
+			l := span.Links().AppendEmpty()
+			l.SetTraceID(pcommon.TraceID{1})
+			l.SetSpanID(pcommon.SpanID{2})
+			l.Attributes().PutStr("link.reason", "retry")
+			value, err := (&ptrace.ProtoMarshaler{}).MarshalTraces(r.td)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.value, r.rows = value, schema.AppendRows(nil, r.td)
+		}
+		for _, row := range r.rows {
+			events += len(row.Events)
+			links += len(row.Links)
+		}
+		kr := &kgo.Record{Partition: r.partition, Offset: int64(i), Timestamp: time.Unix(0, int64(i)), Value: r.value}
+		tenant, rows, err := dec.decode(kr, schema.RecordTenancy{Default: "a"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		consumed.Add(tenant, kr.Partition, kr.Offset, kr.Timestamp, kr.Value, rows)
+		full.Add("a", r.partition, int64(i), time.Unix(0, int64(i)), r.value, r.rows)
+	}
+	if events == 0 || links == 0 {
+		t.Fatalf("the records hold %d events and %d links: nothing left out", events, links)
+	}
+	held := 0
+	for p := range owned {
+		got, want := consumed.parts[p].tenants["a"].records, full.parts[p].tenants["a"].records
+		if len(got) != len(want) {
+			t.Fatalf("partition %d: %d records, %d from full rows", p, len(got), len(want))
+		}
+		for i := range got {
+			if !reflect.DeepEqual(got[i].traces, want[i].traces) || !bytes.Equal(got[i].index, want[i].index) || !bytes.Equal(got[i].held, want[i].held) {
+				t.Fatalf("partition %d offset %d: the tail holds other summaries, index or value than from the full rows", p, got[i].offset)
+			}
+		}
+		held += len(got)
+	}
+	if held != len(records) {
+		t.Fatalf("the tails hold %d records of %d", held, len(records))
 	}
 }

@@ -251,8 +251,7 @@ func (t *Tails) start(ctx context.Context) (map[int32]int64, error) {
 
 // consume adds every fetched record to tail until ctx ends.
 func (t *Tails) consume(ctx context.Context, cl *kgo.Client, tail *Tail) {
-	var dec schema.RowDecoder
-	var rows []schema.SpanRow
+	dec := newRecordDecoder()
 	for {
 		fetches := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
@@ -264,9 +263,7 @@ func (t *Tails) consume(ctx context.Context, cl *kgo.Client, tail *Tail) {
 		now := time.Now()
 		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
 			for _, r := range fp.Records {
-				var tenant string
-				var err error
-				tenant, rows, err = schema.DecodeRecordRows(&dec, rows[:0], r, t.tenancy)
+				tenant, rows, err := dec.decode(r, t.tenancy)
 				if err != nil {
 					t.metrics.skipped.Add(r, err)
 					tail.Advance(r.Partition, r.Offset+1)
@@ -279,6 +276,31 @@ func (t *Tails) consume(ctx context.Context, cl *kgo.Client, tail *Tail) {
 			}
 		})
 	}
+}
+
+// recordDecoder decodes the records a tail consumes into rows.
+type recordDecoder struct {
+	dec  schema.RowDecoder
+	rows []schema.SpanRow
+}
+
+// newRecordDecoder returns a decoder of what the tail reads of records:
+// their spans' fields and attributes and their resources' attributes,
+// which the summaries and indexes hold. Events and links are left out: a
+// search judges its conditions on them on its candidates read whole.
+func newRecordDecoder() *recordDecoder {
+	return &recordDecoder{dec: schema.RowDecoder{NoEventsOrLinks: true}}
+}
+
+// decode returns the tenant of r and its spans as rows, which hold until
+// the next call.
+func (d *recordDecoder) decode(r *kgo.Record, tenancy schema.RecordTenancy) (string, []schema.SpanRow, error) {
+	// Nothing reads the last record's rows: the tail holds none of
+	// their memory.
+	d.dec.Recycle()
+	tenant, rows, err := schema.DecodeRecordRows(&d.dec, d.rows[:0], r, tenancy)
+	d.rows = rows
+	return tenant, rows, err
 }
 
 // newStorageWait starts the bound on object storage of a request that
