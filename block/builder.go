@@ -52,6 +52,18 @@ func (b *Builder) AddValue(value []byte) error {
 	return err
 }
 
+// AddRange adds the spans of value, a record's value, whose trace IDs lie
+// in r to the block, as schema.RowDecoder.AppendRange decodes them: a
+// value added range after range, over a partition of the trace IDs, adds
+// the spans AddValue adds, and one of its ranges fails when AddValue
+// would (see schema.SpanRange). It fails adding nothing. The Builder
+// keeps no reference to value.
+func (b *Builder) AddRange(value []byte, r schema.SpanRange) error {
+	rows, err := b.dec.AppendRange(b.rows, value, r)
+	b.rows = rows
+	return err
+}
+
 // MarkForeign says that spans of foreign records are added to the block
 // (schema.BlockMeta.Foreign); it must be called before the first Write.
 func (b *Builder) MarkForeign() {

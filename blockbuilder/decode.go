@@ -23,10 +23,11 @@ import (
 // them (schema.ScanRecordSpans), and cut into ranges of trace IDs of at
 // most MaxPartBytes of spans each (a trace is never cut). Then, range after
 // range, each record holding spans of the range is decompressed again and
-// only those spans are decoded (schema.SpanFilter), sorted, and encoded
-// into the block's file (block.Builder.EndPart), which is the same, byte
-// for byte, as the block decoded whole. So a flush slot holds one part's
-// spans decoded, whatever the size of the block.
+// only those spans are decoded, straight from its value, their trace IDs
+// taken from the scan rather than read again (schema.RowDecoder.AppendRange),
+// then sorted and encoded into the block's file (block.Builder.EndPart),
+// which is the same, byte for byte, as the block decoded whole. So a flush
+// slot holds one part's spans decoded, whatever the size of the block.
 //
 // A record that does not decode is skipped as when decoded whole: the
 // decodes of its ranges decode every byte of it once, so one of them fails
@@ -36,10 +37,14 @@ import (
 
 // decoder holds the buffers one flush slot decodes with.
 type decoder struct {
-	buf    []byte // a record's value, decompressed
-	filter schema.SpanFilter
-	spans  []spanRef
-	seen   []bool // per record, decoded in a part already
+	buf   []byte // a record's value, decompressed
+	spans []spanRef
+	// ids are the trace IDs of the spans of the tenant block's records,
+	// in order, those of record i from idsFrom[i] to idsFrom[i+1]; none
+	// for a record decoded whole.
+	ids     [][16]byte
+	idsFrom []int32
+	seen    []bool // per record, decoded in a part already
 }
 
 // spanRef is a span of a tenant block being planned in parts.
@@ -77,7 +82,7 @@ func (b *Builder) build(ctx context.Context, rebalance <-chan struct{}, d *decod
 		b.metrics.partsDecoded.Inc()
 		return b.buildWhole(d, tb), true
 	}
-	// Records the span filter cannot read, but pdata can: decoded whole in
+	// Records the scan cannot read, but pdata can: decoded whole in
 	// each part, and their spans outside its range dropped.
 	whole := make(map[*record]bool)
 	for {
@@ -140,21 +145,14 @@ func (d *decoder) decodeAll(r *record) (ptrace.Traces, error) {
 // whole, after adding it to whole.
 func (b *Builder) buildInParts(ctx context.Context, rebalance <-chan struct{}, d *decoder, tb *tenantBlock, whole map[*record]bool) (bb *block.Builder, restart, ok bool) {
 	parts := b.planParts(d, tb, whole)
-	d.seen = slices.Grow(d.seen[:0], len(tb.records))[:len(tb.records)]
-	clear(d.seen)
 	bb = block.NewBuilder(tb.tenant, b.cfg.Block)
 	for _, p := range parts {
 		if ctx.Err() != nil || waiting(rebalance) {
 			return nil, false, false
 		}
-		for _, i := range p.records {
-			r := tb.records[i]
-			err := d.addRange(bb, r, p.lo, p.hi, !d.seen[i], whole[r])
-			d.seen[i] = true
-			if err != nil {
-				b.refuse(d, tb, i, whole)
-				return nil, true, false
-			}
+		if i, err := d.addPart(bb, tb, p, whole); err != nil {
+			b.refuse(d, tb, i, whole)
+			return nil, true, false
 		}
 		b.metrics.partsDecoded.Inc()
 		if err := bb.EndPart(); err != nil {
@@ -164,10 +162,24 @@ func (b *Builder) buildInParts(ctx context.Context, rebalance <-chan struct{}, d
 	return bb, false, true
 }
 
+// addPart adds the spans of part p of tb to bb. It stops at the first
+// record that fails, and returns its index.
+func (d *decoder) addPart(bb *block.Builder, tb *tenantBlock, p part, whole map[*record]bool) (int32, error) {
+	for _, i := range p.records {
+		r := tb.records[i]
+		rng := schema.SpanRange{Lo: p.lo, Hi: p.hi, First: !d.seen[i], TraceIDs: d.ids[d.idsFrom[i]:d.idsFrom[i+1]]}
+		d.seen[i] = true
+		if err := d.addRange(bb, r, rng, whole[r]); err != nil {
+			return i, err
+		}
+	}
+	return 0, nil
+}
+
 // refuse handles record i of tb, whose decode in a part failed: it is
 // skipped if it does not decode whole either, and decoded whole from then
-// on if it does, which only a span filter reading it otherwise than pdata
-// would cause.
+// on if it does, which only the scan reading it otherwise than pdata would
+// cause.
 func (b *Builder) refuse(d *decoder, tb *tenantBlock, i int32, whole map[*record]bool) {
 	r := tb.records[i]
 	_, err := d.decodeAll(r)
@@ -179,10 +191,9 @@ func (b *Builder) refuse(d *decoder, tb *tenantBlock, i int32, whole map[*record
 	tb.records = slices.Delete(tb.records, int(i), int(i)+1)
 }
 
-// addRange adds r's spans in [lo, hi] to bb; first says r was not
-// decoded in an earlier part. A record in whole is decoded whole, through
-// pdata, and its spans outside the range dropped.
-func (d *decoder) addRange(bb *block.Builder, r *record, lo, hi [16]byte, first, whole bool) error {
+// addRange adds r's spans in rng to bb. A record in whole is decoded
+// whole, through pdata, and its spans outside the range dropped.
+func (d *decoder) addRange(bb *block.Builder, r *record, rng schema.SpanRange, whole bool) error {
 	if whole {
 		td, err := d.decodeAll(r)
 		if err != nil {
@@ -190,7 +201,7 @@ func (d *decoder) addRange(bb *block.Builder, r *record, lo, hi [16]byte, first,
 		}
 		for _, rs := range td.ResourceSpans().All() {
 			for _, ss := range rs.ScopeSpans().All() {
-				ss.Spans().RemoveIf(func(s ptrace.Span) bool { return !inRange(s.TraceID(), lo, hi) })
+				ss.Spans().RemoveIf(func(s ptrace.Span) bool { return !inRange(s.TraceID(), rng.Lo, rng.Hi) })
 			}
 		}
 		bb.Add(td)
@@ -198,10 +209,7 @@ func (d *decoder) addRange(bb *block.Builder, r *record, lo, hi [16]byte, first,
 	}
 	v, err := d.value(r)
 	if err == nil {
-		v, err = d.filter.Filter(v, lo, hi, first)
-	}
-	if err == nil {
-		err = bb.AddValue(v)
+		err = bb.AddRange(v, rng)
 	}
 	if err != nil {
 		return fmt.Errorf("record at partition %d offset %d: %w", r.partition, r.offset, err)
@@ -214,10 +222,12 @@ func inRange(id, lo, hi [16]byte) bool {
 }
 
 // planParts reads the trace IDs and sizes of tb's spans and cuts them into
-// parts. Records that do not decode are skipped, counted and dropped from
-// tb; those the span filter cannot read but pdata can are added to whole.
+// parts, none of them decoded yet. Records that do not decode are
+// skipped, counted and dropped from tb; those the scan cannot read but
+// pdata can are added to whole.
 func (b *Builder) planParts(d *decoder, tb *tenantBlock, whole map[*record]bool) []part {
-	d.spans = d.spans[:0]
+	d.spans, d.ids = d.spans[:0], d.ids[:0]
+	d.idsFrom = append(d.idsFrom[:0], 0)
 	kept := tb.records[:0]
 	for _, r := range tb.records {
 		rec := int32(len(kept))
@@ -226,9 +236,12 @@ func (b *Builder) planParts(d *decoder, tb *tenantBlock, whole map[*record]bool)
 			continue
 		}
 		kept = append(kept, r)
+		d.idsFrom = append(d.idsFrom, int32(len(d.ids)))
 	}
 	clear(tb.records[len(kept):])
 	tb.records = kept
+	d.seen = slices.Grow(d.seen[:0], len(kept))[:len(kept)]
+	clear(d.seen)
 
 	spans := d.spans
 	slices.SortFunc(spans, func(a, b spanRef) int {
@@ -276,23 +289,24 @@ func before(id [16]byte) [16]byte {
 	return id
 }
 
-// scan appends the spans of r, record rec of its tenant block, to d.spans.
-// A record the span filter cannot read is decoded whole to tell whether
-// it decodes at all; if it does, it goes in whole.
+// scan appends the spans of r, record rec of its tenant block, to d.spans,
+// and their trace IDs to d.ids. A record the scan cannot read is decoded
+// whole to tell whether it decodes at all; if it does, it goes in whole.
 func (d *decoder) scan(r *record, rec int32, whole map[*record]bool) error {
 	if !whole[r] {
 		v, err := d.value(r)
 		if err != nil {
 			return err
 		}
-		mark := len(d.spans)
+		spans, ids := len(d.spans), len(d.ids)
 		err = schema.ScanRecordSpans(v, func(id [16]byte, size int) {
 			d.spans = append(d.spans, spanRef{traceID: id, size: int32(min(size, 1<<31-1)), record: rec})
+			d.ids = append(d.ids, id)
 		})
 		if err == nil {
 			return nil
 		}
-		d.spans = d.spans[:mark]
+		d.spans, d.ids = d.spans[:spans], d.ids[:ids]
 	}
 	td, err := d.decodeAll(r)
 	if err != nil {

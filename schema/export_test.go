@@ -20,3 +20,11 @@ func (o blockOrder) Swap(i, j int)      { o[i], o[j] = o[j], o[i] }
 func (d *RowDecoder) AppendWire(rows []SpanRow, value []byte) ([]SpanRow, bool) {
 	return d.appendWire(rows, value)
 }
+
+// AppendRangeWire is AppendRange's direct path alone: ok false where
+// AppendRange would decode spanFilter's copy.
+func (d *RowDecoder) AppendRangeWire(rows []SpanRow, value []byte, r SpanRange) ([]SpanRow, bool) {
+	d.rng = rangeRead{SpanRange: r, on: true}
+	defer func() { d.rng.on = false }()
+	return d.appendRangeWire(rows, value)
+}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"go.opentelemetry.io/collector/pdata/ptrace"
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
@@ -15,9 +14,11 @@ import (
 // IDs, so that only one part's spans are decoded at a time: it reads the
 // trace ID and size of every span of the block's records first
 // (ScanRecordSpans), then decodes, part by part, what each record holds
-// of the part's range (SpanFilter). Both read the protobuf of the record's
-// value, an ExportTraceServiceRequest, down to the spans' trace IDs, and
-// copy everything else byte for byte.
+// of the part's range (RowDecoder.AppendRange). Both read the protobuf of
+// the record's value, an ExportTraceServiceRequest, down to the spans'
+// trace IDs. What AppendRange's direct path does not read goes through
+// spanFilter, which copies the spans of the range, under their resources
+// and scopes, byte for byte, into a value Append decodes.
 
 // Field numbers of OTLP's trace messages, as far as they are read here.
 const (
@@ -74,39 +75,22 @@ func ScanRecordSpans(value []byte, fn func(traceID [16]byte, size int)) error {
 	return nil
 }
 
-// SpanFilter decodes the spans of a range of trace IDs from records'
-// values. Its buffers are reused from call to call: it is not safe for
-// concurrent use.
-type SpanFilter struct {
+// spanFilter copies the spans of a range of trace IDs out of records'
+// values. Its buffers are reused from call to call.
+type spanFilter struct {
 	out, rs, ss []byte
 }
 
-// Decode returns value's spans whose trace ID lies in [lo, hi], each under
-// its resource and scope, exactly as value decoded would give them, and
-// no error when there are none. With first set, it also decodes the parts
-// of value that hold no span (a resource without spans, fields unknown to
-// OTLP): the decodes of the ranges of a partition of the trace IDs, the
-// first one with first set, decode every byte of value once, so one of
-// them fails if and only if value fails to decode. Decode fails where
-// ScanRecordSpans would.
-func (sf *SpanFilter) Decode(value []byte, lo, hi [16]byte, first bool) (ptrace.Traces, error) {
-	out, err := sf.Filter(value, lo, hi, first)
-	if err != nil {
-		return ptrace.Traces{}, err
-	}
-	var u ptrace.ProtoUnmarshaler
-	td, err := u.UnmarshalTraces(out)
-	if err != nil {
-		return ptrace.Traces{}, fmt.Errorf("decode record: %w", err)
-	}
-	return td, nil
-}
-
-// Filter returns what Decode decodes, still encoded: an
-// ExportTraceServiceRequest of value's spans in [lo, hi], as Decode
-// describes it, valid until the next call. It fails where
-// ScanRecordSpans would; the rest of it is checked when decoded.
-func (sf *SpanFilter) Filter(value []byte, lo, hi [16]byte, first bool) ([]byte, error) {
+// filter returns an ExportTraceServiceRequest of value's spans whose
+// trace ID lies in [lo, hi], each under its resource and scope, valid
+// until the next call; decoded, it gives those spans exactly as value
+// decoded would, and is empty when there are none. With first set, it
+// also keeps the parts of value that hold no span (a resource without
+// spans, fields unknown to OTLP): the copies of the ranges of a partition
+// of the trace IDs, the first one with first set, hold every byte of
+// value once, so one of them fails to decode if and only if value does.
+// It fails where ScanRecordSpans would; the rest is checked when decoded.
+func (sf *spanFilter) filter(value []byte, lo, hi [16]byte, first bool) ([]byte, error) {
 	out, err := sf.appendRange(sf.out[:0], value, lo, hi, first)
 	if err != nil {
 		return nil, fmt.Errorf("filter record: %w", err)
@@ -116,8 +100,8 @@ func (sf *SpanFilter) Filter(value []byte, lo, hi [16]byte, first bool) ([]byte,
 }
 
 // appendRange appends to dst the ExportTraceServiceRequest of value's
-// spans in [lo, hi], as Decode describes it.
-func (sf *SpanFilter) appendRange(dst, value []byte, lo, hi [16]byte, first bool) ([]byte, error) {
+// spans in [lo, hi], as filter describes it.
+func (sf *spanFilter) appendRange(dst, value []byte, lo, hi [16]byte, first bool) ([]byte, error) {
 	err := eachField(value, func(f field) error {
 		if f.num != fieldResourceSpans {
 			if first {
@@ -144,7 +128,7 @@ func (sf *SpanFilter) appendRange(dst, value []byte, lo, hi [16]byte, first bool
 // resourceSpans leaves in sf.rs the ResourceSpans b with only the spans in
 // [lo, hi], and returns how many it kept of how many. Every ScopeSpans
 // stays, emptied or not, as do the fields that are not ScopeSpans.
-func (sf *SpanFilter) resourceSpans(b []byte, lo, hi [16]byte) (kept, spans int, err error) {
+func (sf *spanFilter) resourceSpans(b []byte, lo, hi [16]byte) (kept, spans int, err error) {
 	sf.rs = sf.rs[:0]
 	err = eachField(b, func(f field) error {
 		if f.num != fieldScopeSpans {
@@ -182,30 +166,62 @@ func (sf *SpanFilter) resourceSpans(b []byte, lo, hi [16]byte) (kept, spans int,
 }
 
 // spanTraceID returns the trace ID of f, a span. As in pdata, the last
-// trace_id field wins, and an absent or empty one is the zero ID.
+// trace_id field wins, and an absent or empty one is the zero ID. It reads
+// every span of a large block once, when the block-builder plans its
+// parts, so it walks the span's fields in a loop of its own, a field's
+// tag and length read inline when they take a byte each, as most do.
 func spanTraceID(f field) ([16]byte, error) {
 	var id [16]byte
 	if f.typ != protowire.BytesType {
 		return id, fmt.Errorf("span: %w", errWireType)
 	}
-	err := eachField(f.val, func(f field) error {
-		if f.num != fieldTraceID {
-			return nil
+	for b := f.val; len(b) > 0; {
+		var num protowire.Number
+		var typ protowire.Type
+		if b[0] < 0x80 && b[0]>>3 != 0 {
+			num, typ = protowire.Number(b[0]>>3), protowire.Type(b[0]&7)
+			b = b[1:]
+		} else {
+			var n int
+			if num, typ, n = protowire.ConsumeTag(b); n < 0 {
+				return id, protowire.ParseError(n)
+			}
+			b = b[n:]
 		}
-		if f.typ != protowire.BytesType {
-			return fmt.Errorf("trace ID: %w", errWireType)
+		if typ != protowire.BytesType {
+			n := protowire.ConsumeFieldValue(num, typ, b)
+			if n < 0 {
+				return id, protowire.ParseError(n)
+			}
+			if num == fieldTraceID {
+				return id, fmt.Errorf("trace ID: %w", errWireType)
+			}
+			b = b[n:]
+			continue
 		}
-		switch len(f.val) {
+		var v []byte
+		if len(b) > 0 && b[0] < 0x80 && int(b[0]) < len(b) {
+			v, b = b[1:1+b[0]], b[1+b[0]:]
+		} else {
+			var n int
+			if v, n = protowire.ConsumeBytes(b); n < 0 {
+				return id, protowire.ParseError(n)
+			}
+			b = b[n:]
+		}
+		if num != fieldTraceID {
+			continue
+		}
+		switch len(v) {
 		case 0:
 			id = [16]byte{}
 		case len(id):
-			id = [16]byte(f.val)
+			id = [16]byte(v)
 		default:
-			return fmt.Errorf("trace ID of %d bytes", len(f.val))
+			return id, fmt.Errorf("trace ID of %d bytes", len(v))
 		}
-		return nil
-	})
-	return id, err
+	}
+	return id, nil
 }
 
 // field is one field of a protobuf message.
@@ -224,14 +240,17 @@ func eachField(b []byte, fn func(field) error) error {
 		if n < 0 {
 			return protowire.ParseError(n)
 		}
-		m := protowire.ConsumeFieldValue(num, typ, b[n:])
+		f := field{num: num, typ: typ}
+		var m int
+		if typ == protowire.BytesType {
+			f.val, m = protowire.ConsumeBytes(b[n:])
+		} else {
+			m = protowire.ConsumeFieldValue(num, typ, b[n:])
+		}
 		if m < 0 {
 			return protowire.ParseError(m)
 		}
-		f := field{num: num, typ: typ, raw: b[:n+m]}
-		if typ == protowire.BytesType {
-			f.val, _ = protowire.ConsumeBytes(b[n:])
-		}
+		f.raw = b[:n+m]
 		if err := fn(f); err != nil {
 			return err
 		}

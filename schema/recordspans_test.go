@@ -3,6 +3,7 @@ package schema
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 
@@ -72,15 +73,65 @@ func FuzzSpanFilter(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, value []byte, cuts uint8) {
 		checkSpanFilter(t, value, int(cuts%8))
+		checkSpanTraceID(t, value)
 	})
 }
 
-// checkSpanFilter decodes value in cuts+1 ranges of trace IDs and checks
-// them against the decode of the whole value.
+// checkSpanTraceID checks spanTraceID's walk of span, a Span, against
+// eachField's.
+func checkSpanTraceID(t *testing.T, span []byte) {
+	t.Helper()
+	var want [16]byte
+	wantErr := eachField(span, func(f field) error {
+		if f.num != fieldTraceID {
+			return nil
+		}
+		if f.typ != protowire.BytesType {
+			return errWireType
+		}
+		if len(f.val) != 0 && len(f.val) != len(want) {
+			return fmt.Errorf("trace ID of %d bytes", len(f.val))
+		}
+		want = [16]byte{}
+		copy(want[:], f.val)
+		return nil
+	})
+	got, err := spanTraceID(field{typ: protowire.BytesType, val: span})
+	if (err != nil) != (wantErr != nil) || err == nil && got != want {
+		t.Fatalf("spanTraceID(%x) = %x, %v; eachField reads %x, %v", span, got, err, want, wantErr)
+	}
+}
+
+func TestSpanTraceID(t *testing.T) {
+	id := bytes.Repeat([]byte{7}, 16)
+	bytesField := func(num protowire.Number, b []byte) []byte {
+		return protowire.AppendBytes(protowire.AppendTag(nil, num, protowire.BytesType), b)
+	}
+	for _, span := range [][]byte{
+		nil,
+		bytesField(fieldTraceID, id),
+		bytesField(fieldTraceID, nil),
+		bytesField(fieldTraceID, id[:3]),
+		append(bytesField(fieldTraceID, id), bytesField(fieldTraceID, nil)...),    // the last wins
+		append(bytesField(9, bytes.Repeat([]byte{1}, 300)), bytesField(1, id)...), // a length of 2 bytes
+		append(bytesField(5000, []byte("x")), bytesField(1, id)...),               // a tag of 2 bytes
+		protowire.AppendVarint(protowire.AppendTag(nil, fieldTraceID, protowire.VarintType), 1),
+		{0x02, 0x00},       // field number 0
+		{0x0a, 0x10, 0x01}, // a length past the end
+		{0x0b, 0x0c},       // a group
+		{0x0b, 0x14},       // a group ended by another number
+		{0x0e},             // wire type 6
+	} {
+		checkSpanTraceID(t, span)
+	}
+}
+
+// checkSpanFilter decodes the copies of value in cuts+1 ranges of trace
+// IDs and checks them against the decode of the whole value.
 func checkSpanFilter(t *testing.T, value []byte, cuts int) {
 	t.Helper()
-	var ids [][16]byte
-	if err := ScanRecordSpans(value, func(id [16]byte, _ int) { ids = append(ids, id) }); err != nil {
+	ranges, err := rangesOf(value, cuts)
+	if err != nil {
 		// A block-builder decodes such a value whole; it refuses a value
 		// with a broken span list that pdata would decode.
 		if _, derr := DecodeSpans(value); derr == nil && !errors.Is(err, ErrNoSpans) {
@@ -88,31 +139,15 @@ func checkSpanFilter(t *testing.T, value []byte, cuts int) {
 		}
 		return
 	}
-	slices.SortFunc(ids, func(a, b [16]byte) int { return bytes.Compare(a[:], b[:]) })
-	ids = slices.Compact(ids)
-	// Range k ends at the trace ID after which cut k falls.
-	var his [][16]byte
-	for k := 1; k <= cuts; k++ {
-		if i := k*len(ids)/(cuts+1) - 1; i >= 0 && (len(his) == 0 || his[len(his)-1] != ids[i]) {
-			his = append(his, ids[i])
-		}
-	}
-	his = append(his, [16]byte{0: 0xff, 1: 0xff, 2: 0xff, 3: 0xff, 4: 0xff, 5: 0xff, 6: 0xff, 7: 0xff,
-		8: 0xff, 9: 0xff, 10: 0xff, 11: 0xff, 12: 0xff, 13: 0xff, 14: 0xff, 15: 0xff})
-
 	whole, wholeErr := DecodeSpans(value)
 	var want []orderedSpan
 	if wholeErr == nil {
 		want = spansInOrder(t, whole)
 	}
-	var sf SpanFilter
-	var lo [16]byte
+	var sf spanFilter
 	failed := false
-	for k, hi := range his {
-		from := lo
-		td, err := sf.Decode(value, from, hi, k == 0)
-		lo = hi
-		next(&lo)
+	for _, r := range ranges {
+		td, err := decodeFiltered(&sf, value, r)
 		if err != nil {
 			failed = true
 			continue
@@ -120,17 +155,68 @@ func checkSpanFilter(t *testing.T, value []byte, cuts int) {
 		got := spansInOrder(t, td)
 		var in []orderedSpan
 		for _, s := range want {
-			if bytes.Compare(s.id[:], from[:]) >= 0 && bytes.Compare(s.id[:], hi[:]) <= 0 {
+			if r.contains((*[16]byte)(&s.id)) {
 				in = append(in, s)
 			}
 		}
 		if wholeErr == nil && !slices.Equal(got, in) {
-			t.Errorf("range %d of %d: got spans\n%v\nwant\n%v", k, len(his), got, in)
+			t.Errorf("range %x to %x: got spans\n%v\nwant\n%v", r.Lo, r.Hi, got, in)
 		}
 	}
 	if failed != (wholeErr != nil) {
 		t.Errorf("a range failed to decode: %v; the whole value failed: %v", failed, wholeErr)
 	}
+}
+
+// decodeFiltered decodes sf's copy of value's spans in r through pdata.
+func decodeFiltered(sf *spanFilter, value []byte, r SpanRange) (ptrace.Traces, error) {
+	out, err := sf.filter(value, r.Lo, r.Hi, r.First)
+	if err != nil {
+		return ptrace.Traces{}, err
+	}
+	return (&ptrace.ProtoUnmarshaler{}).UnmarshalTraces(out)
+}
+
+// rangesOf cuts the trace IDs into about cuts+1 ranges between those of
+// value's spans, the first with First set, and sets each one's TraceIDs
+// to those of value's spans. It returns ScanRecordSpans' error, and then
+// ranges cut evenly, without TraceIDs.
+func rangesOf(value []byte, cuts int) ([]SpanRange, error) {
+	var ids [][16]byte
+	err := ScanRecordSpans(value, func(id [16]byte, _ int) { ids = append(ids, id) })
+	var his [][16]byte
+	if err != nil {
+		for k := 1; k <= cuts; k++ {
+			his = append(his, [16]byte{0: byte(k * 256 / (cuts + 1))})
+		}
+	} else {
+		sorted := slices.SortedFunc(slices.Values(ids), func(a, b [16]byte) int { return bytes.Compare(a[:], b[:]) })
+		sorted = slices.Compact(sorted)
+		// Range k ends at the trace ID after which cut k falls.
+		for k := 1; k <= cuts; k++ {
+			if i := k*len(sorted)/(cuts+1) - 1; i >= 0 && (len(his) == 0 || his[len(his)-1] != sorted[i]) {
+				his = append(his, sorted[i])
+			}
+		}
+	}
+	his = append(his, [16]byte{0: 0xff, 1: 0xff, 2: 0xff, 3: 0xff, 4: 0xff, 5: 0xff, 6: 0xff, 7: 0xff,
+		8: 0xff, 9: 0xff, 10: 0xff, 11: 0xff, 12: 0xff, 13: 0xff, 14: 0xff, 15: 0xff})
+	var ranges []SpanRange
+	var lo [16]byte
+	for k, hi := range his {
+		if k > 0 && hi == his[k-1] {
+			continue
+		}
+		ranges = append(ranges, SpanRange{Lo: lo, Hi: hi, First: k == 0, TraceIDs: ids})
+		lo = hi
+		next(&lo)
+	}
+	if err != nil {
+		for i := range ranges {
+			ranges[i].TraceIDs = nil
+		}
+	}
+	return ranges, err
 }
 
 // next sets id to the trace ID after it, wrapping after the last.

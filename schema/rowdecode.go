@@ -115,6 +115,9 @@ type RowDecoder struct {
 	event    Event // where a lean decode reads the events and links it drops
 	link     Link
 
+	rng    rangeRead  // the range AppendRange decodes, if on
+	filter spanFilter // AppendRange's way for what its direct path does not read
+
 	intern *[internSlots]string
 	seed   maphash.Seed
 	// Scratch space for the attributes of the message being read: span
@@ -314,16 +317,20 @@ func keyValueField(num protowire.Number) (protowire.Type, bool) {
 
 // appendWire is the direct path; ok false sends value to pdata's.
 func (d *RowDecoder) appendWire(rows []SpanRow, value []byte) ([]SpanRow, bool) {
-	if d.intern == nil {
-		d.intern = new([internSlots]string)
-		d.seed = maphash.MakeSeed()
-	}
+	d.init()
 	ok := fieldsOf(value, requestField, func(f wireField) bool {
 		var ok bool
 		rows, ok = d.resourceSpans(rows, f.val)
 		return ok
 	})
 	return rows, ok
+}
+
+func (d *RowDecoder) init() {
+	if d.intern == nil {
+		d.intern = new([internSlots]string)
+		d.seed = maphash.MakeSeed()
+	}
 }
 
 // resourceRow is what a resource and its scope give each of their rows.
@@ -414,6 +421,13 @@ func (d *RowDecoder) scopeSpans(rows []SpanRow, msg []byte, res *resourceRow) ([
 		if f.num != ssSpans {
 			return true
 		}
+		var id [16]byte
+		if d.rng.on {
+			var in, planned bool
+			if id, in, planned = d.rng.take(); !in {
+				return planned
+			}
+		}
 		rows = append(rows, SpanRow{
 			ResourceAttrs:                  res.attrs,
 			ResourceDroppedAttributesCount: res.dropped,
@@ -425,7 +439,8 @@ func (d *RowDecoder) scopeSpans(rows []SpanRow, msg []byte, res *resourceRow) ([
 			ScopeSchemaURL:                 sc.schemaURL,
 			ServiceName:                    res.service,
 		})
-		return d.span(&rows[len(rows)-1], f.val)
+		r := &rows[len(rows)-1]
+		return d.span(r, f.val) && (!d.rng.on || r.TraceID == id)
 	})
 	return rows, ok
 }

@@ -228,8 +228,12 @@ func TestRowDecoderMatchesPdata(t *testing.T) {
 	}
 }
 
+// FuzzRowDecoder checks Append against pdata, and AppendRange, on value's
+// spans cut into cuts%8+1 ranges of trace IDs, against Append of
+// spanFilter's copy of each range.
 func FuzzRowDecoder(f *testing.F) {
-	f.Add(marshalForTest(f, scalarTraces()))
+	f.Add(marshalForTest(f, scalarTraces()), uint8(0))
+	f.Add(marshalForTest(f, rangeTraces(scalarTraces())), uint8(2))
 	// Every value type, without Full's attribute of 20,000 bytes: large
 	// inputs take the fuzzer minutes to minimize.
 	td := spantest.Full()
@@ -240,11 +244,12 @@ func FuzzRowDecoder(f *testing.F) {
 			}
 		}
 	}
-	f.Add(marshalForTest(f, td))
+	f.Add(marshalForTest(f, rangeTraces(td)), uint8(3))
 	for _, v := range brokenValues() {
-		f.Add(v)
+		f.Add(v, uint8(1))
 	}
-	f.Fuzz(func(t *testing.T, value []byte) {
+	f.Fuzz(func(t *testing.T, value []byte, cuts uint8) {
 		checkRowDecoder(t, value)
+		checkRowRange(t, value, int(cuts%8))
 	})
 }
