@@ -1,0 +1,77 @@
+package block_test
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/encoding/thrift"
+	"github.com/parquet-go/parquet-go/format"
+
+	"github.com/spanlog/spanlog/block"
+	"github.com/spanlog/spanlog/schema"
+)
+
+// encodeFile returns the Parquet file of genTraces' rows written with
+// opts, open.
+func encodeFile(t *testing.T, opts block.Options) (*parquet.File, []byte) {
+	t.Helper()
+	rows := schema.DedupeRows(schema.AppendRows(nil, genTraces(rand.New(rand.NewPCG(5, 6)), 100)))
+	slices.SortFunc(rows, func(x, y schema.SpanRow) int { return schema.CompareRows(&x, &y) })
+	var buf bytes.Buffer
+	if _, err := block.EncodeRows(&buf, opts, rows); err != nil {
+		t.Fatal(err)
+	}
+	f, err := parquet.OpenFile(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f, buf.Bytes()
+}
+
+// TestPagesLeaveStatisticsToTheIndex checks that no data page's header
+// holds a minimum or maximum, while the page index and the row groups'
+// statistics, which readers use, hold theirs.
+func TestPagesLeaveStatisticsToTheIndex(t *testing.T) {
+	f, data := encodeFile(t, smallOptions())
+	for g, rg := range f.RowGroups() {
+		for c, cc := range rg.ColumnChunks() {
+			chunk := cc.(*parquet.FileColumnChunk)
+			offsets, err := chunk.OffsetIndex()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for p := range offsets.NumPages() {
+				var h format.PageHeader
+				r := new(thrift.CompactProtocol).NewReader(bytes.NewReader(data[offsets.Offset(p):]))
+				if err := thrift.NewDecoder(r).Decode(&h); err != nil {
+					t.Fatalf("row group %d column %d page %d: %v", g, c, p, err)
+				}
+				if !h.DataPageHeader.Valid {
+					t.Fatalf("row group %d column %d page %d is no version 1 data page", g, c, p)
+				}
+				if s := h.DataPageHeader.V.Statistics; s.MinValue != nil || s.MaxValue != nil || s.Min != nil || s.Max != nil {
+					t.Fatalf("row group %d column %d page %d: header holds bounds %q to %q", g, c, p, s.MinValue, s.MaxValue)
+				}
+			}
+		}
+		for _, column := range []string{schema.ColumnTraceID, schema.ColumnName, schema.ColumnDuration} {
+			col, _ := f.Schema().Lookup(column)
+			chunk := rg.ColumnChunks()[col.ColumnIndex].(*parquet.FileColumnChunk)
+			if _, _, ok := chunk.Bounds(); !ok {
+				t.Errorf("row group %d: no bounds of %s", g, column)
+			}
+			index, err := chunk.ColumnIndex()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for p := range index.NumPages() {
+				if lo, hi := index.MinValue(p), index.MaxValue(p); lo.IsNull() || hi.IsNull() {
+					t.Errorf("row group %d: page %d of %s has no bounds in the page index", g, p, column)
+				}
+			}
+		}
+	}
+}
