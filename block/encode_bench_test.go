@@ -26,7 +26,7 @@ import (
 // and the file's bytes per span. The rows are of two shapes: the load
 // generator's (10 spans per trace, 10 attributes per span, 5 resource
 // attributes) and genTraces' (5 to 20 spans per trace, 11 span and 8
-// resource attributes).
+// resource attributes); each at every compression level.
 func BenchmarkEncodeRows(b *testing.B) {
 	for _, shape := range []struct {
 		name string
@@ -45,7 +45,13 @@ func BenchmarkEncodeRows(b *testing.B) {
 		b.Run(shape.name, func(b *testing.B) {
 			rows := schema.DedupeRows(shape.rows(b))
 			slices.SortFunc(rows, func(x, y schema.SpanRow) int { return schema.CompareRows(&x, &y) })
-			benchmarkEncodeRows(b, rows, block.DefaultOptions())
+			for _, level := range []string{block.CompressionDefault, block.CompressionFastest, block.CompressionBetter} {
+				b.Run("level="+level, func(b *testing.B) {
+					opts := block.DefaultOptions()
+					opts.CompressionLevel = level
+					benchmarkEncodeRows(b, rows, opts)
+				})
+			}
 		})
 	}
 }

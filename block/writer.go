@@ -47,6 +47,7 @@ func newRowWriter(out io.Writer, opts Options) *rowWriter {
 		out:   cw,
 		batch: make([]schema.SpanRow, 0, writeBatch),
 		w: parquet.NewGenericWriter[schema.SpanRow](cw,
+			levelSchema(opts.CompressionLevel),
 			parquet.MaxRowsPerRowGroup(opts.RowsPerRowGroup),
 			parquet.PageBufferSize(opts.PageBufferSizeBytes),
 			parquet.DictionaryMaxBytes(opts.DictionaryMaxBytes),

@@ -2,7 +2,10 @@ package block_test
 
 import (
 	"bytes"
+	"errors"
+	"io"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"testing"
 
@@ -74,4 +77,54 @@ func TestPagesLeaveStatisticsToTheIndex(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestCompressionLevels checks that a block written at any level holds
+// what one at the default level does: the same schema, rows, sorting
+// columns and metadata, each column compressed with the same codec. Only
+// its size tells the levels apart.
+func TestCompressionLevels(t *testing.T) {
+	want, wantData := encodeFile(t, block.Options{CompressionLevel: block.CompressionDefault})
+	wantRows := readRows(t, want)
+	size := map[string]int{}
+	for _, level := range []string{block.CompressionFastest, block.CompressionDefault, block.CompressionBetter} {
+		f, data := encodeFile(t, block.Options{CompressionLevel: level})
+		size[level] = len(data)
+		if got, want := f.Schema().String(), want.Schema().String(); got != want {
+			t.Errorf("%s: schema\n%s\nwant\n%s", level, got, want)
+		}
+		if got, want := f.Metadata().KeyValueMetadata, want.Metadata().KeyValueMetadata; !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: key-value metadata %v, want %v", level, got, want)
+		}
+		for g, rg := range f.Metadata().RowGroups {
+			if got, want := rg.SortingColumns, want.Metadata().RowGroups[g].SortingColumns; !reflect.DeepEqual(got, want) {
+				t.Errorf("%s: row group %d sorted by %v, want %v", level, g, got, want)
+			}
+			for c, col := range rg.Columns {
+				if got, want := col.MetaData.Codec, want.Metadata().RowGroups[g].Columns[c].MetaData.Codec; got != want {
+					t.Errorf("%s: row group %d column %v compressed with %v, want %v", level, g, col.MetaData.PathInSchema, got, want)
+				}
+			}
+		}
+		if got := readRows(t, f); !reflect.DeepEqual(got, wantRows) {
+			t.Errorf("%s: rows differ from the default level's", level)
+		}
+	}
+	if size[block.CompressionDefault] != len(wantData) {
+		t.Errorf("default level wrote %d bytes, then %d", len(wantData), size[block.CompressionDefault])
+	}
+	if !(size[block.CompressionFastest] > size[block.CompressionDefault] && size[block.CompressionDefault] > size[block.CompressionBetter]) {
+		t.Errorf("sizes by level %v: want fastest > default > better", size)
+	}
+}
+
+func readRows(t *testing.T, f *parquet.File) []schema.SpanRow {
+	t.Helper()
+	r := parquet.NewGenericReader[schema.SpanRow](f)
+	defer r.Close()
+	rows := make([]schema.SpanRow, f.NumRows())
+	if n, err := r.Read(rows); n != len(rows) || (err != nil && !errors.Is(err, io.EOF)) {
+		t.Fatalf("read %d rows of %d: %v", n, len(rows), err)
+	}
+	return rows
 }
