@@ -32,9 +32,9 @@ type Options struct {
 	// CompressionLevel is zstd's level for every column: "fastest",
 	// "default" or "better". A faster level costs the writer less CPU and
 	// makes larger files; readers decompress every level alike. On the
-	// load generator's spans, fastest encodes a block in about 15% less
+	// load generator's spans, fastest encodes a block in about 12% less
 	// CPU than default and makes it 4% larger; better makes it 1.5%
-	// smaller for 25% more. Empty means default.
+	// smaller for 10 to 20% more. Empty means default.
 	CompressionLevel string `yaml:"compression-level" help:"zstd level of a block's columns: fastest, default or better."`
 }
 
