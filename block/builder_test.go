@@ -262,10 +262,15 @@ func TestWriteErrors(t *testing.T) {
 			t.Errorf("tenant %q: Write succeeded", tenant)
 		}
 	}
-	b := block.NewBuilder("t", block.Options{RowsPerRowGroup: -1})
-	b.Add(td)
-	if _, err := b.Write(ctx, bkt, testRanges); err == nil {
-		t.Error("negative rows per row group: Write succeeded")
+	for name, opts := range map[string]block.Options{
+		"negative rows per row group": {RowsPerRowGroup: -1},
+		"unknown compression level":   {CompressionLevel: "fast"},
+	} {
+		b := block.NewBuilder("t", opts)
+		b.Add(td)
+		if _, err := b.Write(ctx, bkt, testRanges); err == nil {
+			t.Errorf("%s: Write succeeded", name)
+		}
 	}
 }
 

@@ -2,6 +2,7 @@ package block
 
 import (
 	"context"
+	"io"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 
@@ -43,4 +44,19 @@ func (r *Reader) Iterate(ctx context.Context, fn func(row *schema.SpanRow) error
 			return err
 		}
 	}
+}
+
+// EncodeRows writes rows, in block order, as a block's Parquet file to w
+// and returns its size, as the builder and Compact encode them.
+func EncodeRows(w io.Writer, opts Options, rows []schema.SpanRow) (int64, error) {
+	rw := newRowWriter(w, opts)
+	for i := range rows {
+		if err := rw.Write(&rows[i]); err != nil {
+			return 0, err
+		}
+	}
+	if err := rw.Close(); err != nil {
+		return 0, err
+	}
+	return rw.out.n, nil
 }

@@ -47,6 +47,7 @@ func newRowWriter(out io.Writer, opts Options) *rowWriter {
 		out:   cw,
 		batch: make([]schema.SpanRow, 0, writeBatch),
 		w: parquet.NewGenericWriter[schema.SpanRow](cw,
+			levelSchema(opts.CompressionLevel),
 			parquet.MaxRowsPerRowGroup(opts.RowsPerRowGroup),
 			parquet.PageBufferSize(opts.PageBufferSizeBytes),
 			parquet.DictionaryMaxBytes(opts.DictionaryMaxBytes),
@@ -64,6 +65,12 @@ func newRowWriter(out io.Writer, opts Options) *rowWriter {
 				parquet.Ascending(schema.ColumnSpanID),
 			)),
 			parquet.KeyValueMetadata("spanlog.format", schema.BlockFormatV2),
+			// No minimum and maximum in each page's header: the page
+			// index and the row groups' statistics, which readers use,
+			// keep theirs. parquet-go reads neither from page headers,
+			// and computing them took a second pass over every page's
+			// values: 0.3 to 0.5 µs and 2 bytes per span.
+			parquet.DataPageStatistics(false),
 			// Version 1 pages compress the repetition and definition
 			// levels with the values. The attribute columns are mostly
 			// levels, in patterns that repeat row after row: a third of

@@ -102,7 +102,10 @@ type Config struct {
 	// LagInterval is how often the lag behind the end of the log is
 	// measured for spanlog_block_builder_lag_*. Default 5s.
 	LagInterval time.Duration `yaml:"lag-interval" help:"How often the block-builder measures its lag behind the log."`
-	// Block sets the layout of the blocks written.
+	// Block sets the layout of the blocks written. Default
+	// block.DefaultOptions but for zstd's fastest level: a builder's
+	// blocks live until the compactor merges them into blocks of its own
+	// level, so they are written in the least CPU.
 	Block block.Options `yaml:"block"`
 }
 
@@ -125,8 +128,14 @@ func DefaultConfig() Config {
 		RetryBackoff:           time.Second,
 		RetryMaxBackoff:        30 * time.Second,
 		LagInterval:            5 * time.Second,
-		Block:                  block.DefaultOptions(),
+		Block:                  builderBlockOptions(),
 	}
+}
+
+func builderBlockOptions() block.Options {
+	o := block.DefaultOptions()
+	o.CompressionLevel = block.CompressionFastest
+	return o
 }
 
 // Validate reports a configuration that cannot work.

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/spanlog/spanlog/block"
 )
 
 func load(t *testing.T, args ...string) (Config, error) {
@@ -30,6 +32,13 @@ func TestDefaultsNeedNoConfig(t *testing.T) {
 	}
 	if cfg.Target != targetAll || !cfg.embedsKafka() {
 		t.Fatalf("default target %q embeds kafka %v; want all, true", cfg.Target, cfg.embedsKafka())
+	}
+	// Block-builders write for speed, the compactor for size.
+	if l := cfg.BlockBuilder.Block.CompressionLevel; l != block.CompressionFastest {
+		t.Errorf("block-builder compression level %q, want %s", l, block.CompressionFastest)
+	}
+	if l := cfg.Compactor.Block.CompressionLevel; l != block.CompressionDefault {
+		t.Errorf("compactor compression level %q, want %s", l, block.CompressionDefault)
 	}
 }
 
@@ -126,6 +135,8 @@ func TestConfigErrors(t *testing.T) {
 		{"-metrics-generator.span-metrics.histogram-buckets=1,0.5", "histogram buckets"},
 		{"-metrics-generator.span-metrics.dimensions=service", "dimension"},
 		{"-metrics-generator.remote-write.url=prometheus:9090", "url"},
+		{"-compactor.block.compression-level=fast", "compression level"},
+		{"-block-builder.block.compression-level=fast", "compression level"},
 	} {
 		cfg, err := load(t, bad[0])
 		if err != nil {
