@@ -151,35 +151,38 @@ type wireField struct {
 	u   uint64 // a varint's or fixed field's value
 }
 
-// nextWire reads the field at the start of *b and moves *b past it. ok is false
-// for anything the direct path leaves to pdata: malformed bytes, field
-// numbers out of range, groups.
-func nextWire(b *[]byte) (f wireField, ok bool) {
-	num, typ, n := protowire.ConsumeTag(*b)
+// nextWire reads the field at the start of b: its number, its wire type,
+// its payload if length-delimited, else its value, and its length in b.
+// The length is negative for anything the direct path leaves to pdata:
+// malformed bytes, field numbers out of range, groups. (The field comes
+// back in registers: a wireField is too large for them, and copying a
+// returned one, or filling one through a pointer, cost more than the
+// rest of reading it.)
+func nextWire(b []byte) (num protowire.Number, typ protowire.Type, val []byte, u uint64, n int) {
+	num, typ, n = protowire.ConsumeTag(b)
 	if n < 0 || num > protowire.MaxValidNumber {
-		return f, false
+		return 0, 0, nil, 0, -1
 	}
-	rest := (*b)[n:]
-	f.num, f.typ = num, typ
+	rest := b[n:]
+	var m int
 	switch typ {
 	case protowire.VarintType:
-		f.u, n = protowire.ConsumeVarint(rest)
+		u, m = protowire.ConsumeVarint(rest)
 	case protowire.Fixed64Type:
-		f.u, n = protowire.ConsumeFixed64(rest)
+		u, m = protowire.ConsumeFixed64(rest)
 	case protowire.Fixed32Type:
 		var v uint32
-		v, n = protowire.ConsumeFixed32(rest)
-		f.u = uint64(v)
+		v, m = protowire.ConsumeFixed32(rest)
+		u = uint64(v)
 	case protowire.BytesType:
-		f.val, n = protowire.ConsumeBytes(rest)
+		val, m = protowire.ConsumeBytes(rest)
 	default:
-		return f, false
+		return 0, 0, nil, 0, -1
 	}
-	if n < 0 {
-		return f, false
+	if m < 0 {
+		return 0, 0, nil, 0, -1
 	}
-	*b = rest[n:]
-	return f, true
+	return num, typ, val, u, n + m
 }
 
 // fieldsOf calls fn with each field of msg that typeOf names, once its
@@ -189,10 +192,12 @@ func nextWire(b *[]byte) (f wireField, ok bool) {
 // another wire type, or fn's false.
 func fieldsOf(msg []byte, typeOf func(protowire.Number) (protowire.Type, bool), fn func(f wireField) bool) bool {
 	for b := msg; len(b) > 0; {
-		f, ok := nextWire(&b)
-		if !ok {
+		num, wt, val, u, n := nextWire(b)
+		if n < 0 {
 			return false
 		}
+		b = b[n:]
+		f := wireField{num: num, typ: wt, val: val, u: u}
 		typ, known := typeOf(f.num)
 		if !known {
 			continue
@@ -623,10 +628,12 @@ func (d *RowDecoder) anyValue(a *Attribute, msg []byte) bool {
 	var v wireField
 	seen := false
 	for b := msg; len(b) > 0; {
-		f, ok := nextWire(&b)
-		if !ok {
+		num, typ, val, u, n := nextWire(b)
+		if n < 0 {
 			return false
 		}
+		b = b[n:]
+		f := wireField{num: num, typ: typ, val: val, u: u}
 		if f.num < anyString || f.num > anyStrindex {
 			continue
 		}
