@@ -97,8 +97,9 @@ const (
 type RowDecoder struct {
 	// Lean, when set, makes rows lean for readers that need a span's own
 	// fields and a few of its attributes (the metrics-generator): the
-	// rows keep the span attributes whose keys Lean keeps (and the search
-	// columns are those of the attributes kept), and no events or links.
+	// rows keep the span, resource and scope attributes whose keys Lean
+	// keeps, and the resource's service.name (the search columns are
+	// those of the attributes kept), and no events or links.
 	// What is left out is still read, and checked as pdata
 	// would, so that a value fails exactly where it fails for every
 	// reader; it is not kept. Nil keeps everything.
@@ -376,10 +377,14 @@ func (d *RowDecoder) resourceSpans(rows []SpanRow, msg []byte) ([]SpanRow, bool)
 
 func (d *RowDecoder) resource(res *resourceRow, msg []byte) bool {
 	d.attrs = d.attrs[:0]
+	var keep func(key []byte) bool
+	if d.Lean != nil {
+		keep = d.leanResource
+	}
 	ok := fieldsOf(msg, resourceField, func(f wireField) bool {
 		switch f.num {
 		case resAttributes:
-			return d.keyValue(&d.attrs, f.val, nil)
+			return d.keyValue(&d.attrs, f.val, keep)
 		case resDropped:
 			res.dropped = uint32(f.u)
 		case resEntityRefs:
@@ -389,6 +394,12 @@ func (d *RowDecoder) resource(res *resourceRow, msg []byte) bool {
 	})
 	res.attrs = d.keep(d.attrs)
 	return ok
+}
+
+// leanResource is Lean for a resource's attributes, which keep
+// service.name too: the rows' ServiceName is its value.
+func (d *RowDecoder) leanResource(key []byte) bool {
+	return string(key) == KeyServiceName || d.Lean(key)
 }
 
 func (d *RowDecoder) scopeSpans(rows []SpanRow, msg []byte, res *resourceRow) ([]SpanRow, bool) {
@@ -438,7 +449,7 @@ func (d *RowDecoder) scope(sc *scopeRow, msg []byte) bool {
 		case scopeVersion:
 			sc.version = d.str(f.val)
 		case scopeAttributes:
-			return d.keyValue(&d.attrs, f.val, nil)
+			return d.keyValue(&d.attrs, f.val, d.Lean)
 		case scopeDropped:
 			sc.dropped = uint32(f.u)
 		}

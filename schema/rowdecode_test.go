@@ -83,8 +83,8 @@ func checkRowDecoder(t *testing.T, value []byte) (direct bool) {
 
 // checkLean checks that a lean decode of value takes it exactly when the
 // full decode (full, ok, after a first row) does, with the rows the full
-// decode gives less the span attributes it does not keep, events and
-// links.
+// decode gives less the span, resource and scope attributes it does not
+// keep (service.name kept), events and links.
 func checkLean(t *testing.T, value []byte, full []SpanRow, ok bool) {
 	t.Helper()
 	lean := RowDecoder{Lean: func(key []byte) bool { return bytes.HasPrefix(key, []byte("http.")) }}
@@ -98,10 +98,9 @@ func checkLean(t *testing.T, value []byte, full []SpanRow, ok bool) {
 	want := slices.Clone(full[1:])
 	for i := range want {
 		r := &want[i]
-		r.Attrs = slices.DeleteFunc(slices.Clone(r.Attrs), func(a Attribute) bool { return !strings.HasPrefix(a.Key, "http.") })
-		if len(r.Attrs) == 0 {
-			r.Attrs = nil
-		}
+		r.Attrs = leanAttrs(r.Attrs, "")
+		r.ResourceAttrs = leanAttrs(r.ResourceAttrs, KeyServiceName)
+		r.ScopeAttrs = leanAttrs(r.ScopeAttrs, "")
 		r.Events, r.Links = nil, nil
 		r.HTTPStatusCode = nil
 		r.setSearchColumns()
@@ -114,6 +113,18 @@ func checkLean(t *testing.T, value []byte, full []SpanRow, ok bool) {
 		}
 		t.Fatalf("%d lean rows, %d full ones", len(got), len(want))
 	}
+}
+
+// leanAttrs returns the attributes checkLean's decode keeps: keys
+// starting with "http.", and also, when not empty, also.
+func leanAttrs(attrs []Attribute, also string) []Attribute {
+	out := slices.DeleteFunc(slices.Clone(attrs), func(a Attribute) bool {
+		return !strings.HasPrefix(a.Key, "http.") && (also == "" || a.Key != also)
+	})
+	if len(out) == 0 {
+		return nil
+	}
+	return out
 }
 
 func TestRowDecoderMatchesPdata(t *testing.T) {
