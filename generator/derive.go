@@ -2,6 +2,7 @@ package generator
 
 import (
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -26,9 +27,9 @@ type deriver struct {
 	// 0 is no limit.
 	maxSeries func(tenant string) int
 	limited   *limitReporter
-	// attrKeys are the span attributes the deriver reads, all others
-	// being left out of the rows it is given (see keeps).
-	attrKeys map[string]bool
+	// attrKeys are the attributes the deriver reads, all others being
+	// left out of the rows it is given (see keeps).
+	attrKeys keySet
 
 	key  []byte   // scratch: an entry's key
 	vals []string // scratch: an entry's label values
@@ -52,19 +53,45 @@ func newDeriver(cfg Config, maxSeries func(string) int, limited *limitReporter) 
 		d.maxItems = sg.MaxItems
 		d.peerAttrs = sg.PeerAttributes
 	}
-	d.attrKeys = make(map[string]bool)
 	for _, keys := range [][]string{d.spanDims, d.peerAttrs, databaseKeys()} {
 		for _, k := range keys {
-			d.attrKeys[k] = true
+			d.attrKeys.add(k)
 		}
 	}
 	return d
 }
 
-// keeps reports whether the deriver reads the span attribute key: the
+// keeps reports whether the deriver reads the attribute key: the
 // generator decodes records keeping those alone (schema.RowDecoder.Lean),
 // which spares it most of a span's attributes.
-func (d *deriver) keeps(key []byte) bool { return d.attrKeys[string(key)] }
+func (d *deriver) keeps(key []byte) bool { return d.attrKeys.has(key) }
+
+// keySet is a small set of attribute keys. It is asked about every
+// attribute of every span, most of which it does not hold, so it first
+// looks at the key's length, which refuses most at once.
+type keySet struct {
+	lens uint64 // bit n: a key of length n, or of 63 and more for bit 63
+	keys []string
+}
+
+func (s *keySet) add(key string) {
+	if !slices.Contains(s.keys, key) {
+		s.keys = append(s.keys, key)
+		s.lens |= 1 << min(len(key), 63)
+	}
+}
+
+func (s *keySet) has(key []byte) bool {
+	if s.lens&(1<<min(len(key), 63)) == 0 {
+		return false
+	}
+	for _, k := range s.keys {
+		if string(key) == k {
+			return true
+		}
+	}
+	return false
+}
 
 // cost returns the series an entry of kind k makes.
 func (d *deriver) cost(k kind) int { return d.specs[k].series() }

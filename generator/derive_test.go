@@ -233,3 +233,29 @@ func TestStaleSeriesAreDroppedInLogTime(t *testing.T) {
 		t.Errorf("a series started again counts %d, want 1", n)
 	}
 }
+
+func TestKeySetHoldsWhatWasAdded(t *testing.T) {
+	long := strings.Repeat("k", 70)
+	var s keySet
+	for _, k := range []string{"db.name", "peer.service", long, "db.name"} {
+		s.add(k)
+	}
+	for key, want := range map[string]bool{
+		"db.name":                 true,
+		"peer.service":            true,
+		long:                      true,
+		"db.nam":                  false,
+		"db.namf":                 false, // a length it holds
+		"":                        false,
+		strings.Repeat("k", 63):   false,
+		strings.Repeat("k", 71):   false,
+		"http.request.method.old": false,
+	} {
+		if got := s.has([]byte(key)); got != want {
+			t.Errorf("has(%q) = %v, want %v", key, got, want)
+		}
+	}
+	if len(s.keys) != 3 {
+		t.Errorf("%d keys held, want 3: a key added twice is held once", len(s.keys))
+	}
+}
