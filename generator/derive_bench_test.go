@@ -195,7 +195,8 @@ func BenchmarkLoadgenRecords(b *testing.B) {
 // internal/loadgen lays traces out.
 func loadgenValues(rng *rand.Rand, n int) [][]byte {
 	services := []string{"frontend", "checkout", "cart", "payment", "inventory", "shipping", "auth", "search", "recommendation", "email"}
-	routes := []string{"/", "/api/orders", "/api/orders/{id}", "/api/cart", "/api/products/{id}", "/api/search", "/health"}
+	methods := []string{"GET", "GET", "GET", "GET", "GET", "GET", "GET", "GET", "GET", "GET", "GET", "GET", "GET", "GET", "POST", "POST", "POST", "POST", "PUT", "DELETE"}
+	routes := []string{"/", "/api/orders", "/api/orders/{id}", "/api/cart", "/api/products/{id}", "/api/search", "/api/users/{id}/profile", "/health"}
 	operations := []string{"SELECT orders", "SELECT products", "UPDATE cart", "render page", "validate request", "serialize response"}
 	type node struct {
 		service, callee int
@@ -261,9 +262,12 @@ func loadgenValues(rng *rand.Rand, n int) [][]byte {
 			s.SetStartTimestamp(pcommon.Timestamp(start))
 			s.SetEndTimestamp(pcommon.Timestamp(start + uint64(rng.IntN(2e9))))
 			a := s.Attributes()
-			method, route, status := "GET", routes[rng.IntN(len(routes))], 200
-			if rng.IntN(100) < 7 {
+			method, route, status := methods[rng.IntN(len(methods))], routes[rng.IntN(len(routes))], 200
+			switch r := rng.IntN(100); {
+			case r < 7:
 				status = 500
+			case r < 10:
+				status = 404
 			}
 			failed := false
 			switch nd.kind {
@@ -298,6 +302,7 @@ func loadgenValues(rng *rand.Rand, n int) [][]byte {
 				} else {
 					a.PutStr("code.function.name", operations[op])
 				}
+				failed = rng.IntN(100) < 2
 			}
 			for j := a.Len(); j < 10; j++ {
 				switch k := "loadgen.attr." + strconv.Itoa(j); j % 4 {
@@ -313,7 +318,7 @@ func loadgenValues(rng *rand.Rand, n int) [][]byte {
 			}
 			if failed {
 				s.Status().SetCode(ptrace.StatusCodeError)
-				s.Status().SetMessage("500 from " + services[nd.service])
+				s.Status().SetMessage(strconv.Itoa(status) + " from " + services[nd.service])
 				ev := s.Events().AppendEmpty()
 				ev.SetName("exception")
 				ev.Attributes().PutStr("exception.type", "loadgen.Error")
