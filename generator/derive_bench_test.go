@@ -169,11 +169,15 @@ func BenchmarkRecords(b *testing.B) {
 // writes them: one trace of 10 spans a record, a ResourceSpans per service
 // (5 resource attributes and a schema URL), 10 attributes a span, errors
 // with a status message and an exception event, a cache-miss event on one
-// span in ten.
+// span in ten. The records go round the 8 partitions of the default
+// topic, each with series of its own, as when one generator owns them all.
 func BenchmarkLoadgenRecords(b *testing.B) {
-	values := loadgenValues(rand.New(rand.NewPCG(3, 4)), 500)
+	values := loadgenValues(rand.New(rand.NewPCG(3, 4)), 2000)
 	d, _ := testDeriver(&testing.T{}, DefaultConfig(), 0)
-	p := newPartitionState(0, 0)
+	var parts [8]*partitionState
+	for i := range parts {
+		parts[i] = newPartitionState(int32(i), 0)
+	}
 	var (
 		dec  = schema.RowDecoder{Lean: d.keeps}
 		rows []schema.SpanRow
@@ -185,7 +189,7 @@ func BenchmarkLoadgenRecords(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		d.apply(p, "t1", rows, 1e18+int64(i)*int64(time.Millisecond), int64(i))
+		d.apply(parts[i%len(parts)], "t1", rows, 1e18+int64(i)*int64(time.Millisecond), int64(i/len(parts)))
 		spans += len(rows)
 	}
 	b.ReportMetric(float64(spans)/b.Elapsed().Seconds(), "spans/s")
