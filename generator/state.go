@@ -1,9 +1,5 @@
 package generator
 
-import (
-	"sort"
-)
-
 // What a generator derives from one partition of the log is a function of
 // the partition's records alone, in their order: the counts, the
 // histograms, which series exist (the limit applies in log order), and
@@ -90,7 +86,18 @@ func (h *histogram) observe(bounds []float64, v float64, traceID [16]byte) {
 	if h.counts == nil {
 		h.counts = make([]uint64, len(bounds)+1)
 	}
-	h.counts[sort.SearchFloat64s(bounds, v)]++
+	// The first bucket whose bound is v or more, as
+	// sort.SearchFloat64s finds it, without its call per step.
+	i, j := 0, len(bounds)
+	for i < j {
+		m := int(uint(i+j) >> 1)
+		if bounds[m] < v {
+			i = m + 1
+		} else {
+			j = m
+		}
+	}
+	h.counts[i]++
 	h.sum += v
 	h.exemplar = exemplar{traceID: traceID, value: v, set: true}
 }
