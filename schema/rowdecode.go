@@ -158,25 +158,46 @@ type wireField struct {
 // malformed bytes, field numbers out of range, groups. (The field comes
 // back in registers: a wireField is too large for them, and copying a
 // returned one, or filling one through a pointer, cost more than the
-// rest of reading it.)
+// rest of reading it.) Tags, varints and lengths of one byte, which
+// OTLP's are but for timestamps, IDs aside, and long values, are read
+// without protowire's calls.
 func nextWire(b []byte) (num protowire.Number, typ protowire.Type, val []byte, u uint64, n int) {
-	num, typ, n = protowire.ConsumeTag(b)
-	if n < 0 || num > protowire.MaxValidNumber {
-		return 0, 0, nil, 0, -1
+	if len(b) > 0 && b[0] < 0x80 {
+		num, typ, n = protowire.Number(b[0]>>3), protowire.Type(b[0]&7), 1
+		if num < protowire.MinValidNumber {
+			return 0, 0, nil, 0, -1
+		}
+	} else {
+		num, typ, n = protowire.ConsumeTag(b)
+		if n < 0 || num > protowire.MaxValidNumber {
+			return 0, 0, nil, 0, -1
+		}
 	}
 	rest := b[n:]
 	var m int
 	switch typ {
 	case protowire.VarintType:
-		u, m = protowire.ConsumeVarint(rest)
+		if len(rest) > 0 && rest[0] < 0x80 {
+			u, m = uint64(rest[0]), 1
+		} else {
+			u, m = protowire.ConsumeVarint(rest)
+		}
+	case protowire.BytesType:
+		if len(rest) > 0 && rest[0] < 0x80 {
+			l := int(rest[0])
+			if l >= len(rest) {
+				return 0, 0, nil, 0, -1
+			}
+			val, m = rest[1:1+l], 1+l
+		} else {
+			val, m = protowire.ConsumeBytes(rest)
+		}
 	case protowire.Fixed64Type:
 		u, m = protowire.ConsumeFixed64(rest)
 	case protowire.Fixed32Type:
 		var v uint32
 		v, m = protowire.ConsumeFixed32(rest)
 		u = uint64(v)
-	case protowire.BytesType:
-		val, m = protowire.ConsumeBytes(rest)
 	default:
 		return 0, 0, nil, 0, -1
 	}
