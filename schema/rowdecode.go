@@ -626,22 +626,26 @@ func (d *RowDecoder) drop(read func() bool) bool {
 func (d *RowDecoder) keyValue(dst *[]Attribute, msg []byte, keep func(key []byte) bool) bool {
 	var key, value []byte
 	valueSeen := false
-	ok := fieldsOf(msg, keyValueField, func(f wireField) bool {
-		switch f.num {
-		case kvKey:
-			key = f.val
-		case kvValue:
-			if valueSeen {
-				return false
-			}
-			value, valueSeen = f.val, true
-		case kvKeyStrindex:
+	// fieldsOf with keyValueField, unrolled: a span reads many
+	// attributes, and each would cost it two calls per field.
+	for b := msg; len(b) > 0; {
+		num, typ, val, _, n := nextWire(b)
+		if n < 0 {
 			return false
 		}
-		return true
-	})
-	if !ok {
-		return false
+		b = b[n:]
+		want, known := keyValueField(num)
+		switch {
+		case !known:
+		case typ != want, num == kvKeyStrindex:
+			return false
+		case num == kvKey:
+			key = val
+		case valueSeen:
+			return false
+		default:
+			value, valueSeen = val, true
+		}
 	}
 	if keep != nil && !keep(key) {
 		return d.drop(func() bool { return d.anyValue(nil, value) })
