@@ -67,26 +67,23 @@ func newDeriver(cfg Config, maxSeries func(string) int, limited *limitReporter) 
 func (d *deriver) keeps(key []byte) bool { return d.attrKeys.has(key) }
 
 // keySet is a small set of attribute keys. It is asked about every
-// attribute of every span, most of which it does not hold, so it first
-// looks at the key's length, which refuses most at once.
+// attribute of every span, most of which it does not hold, so it looks
+// only at the keys of the same length, and at their last byte before the
+// rest.
 type keySet struct {
-	lens uint64 // bit n: a key of length n, or of 63 and more for bit 63
-	keys []string
+	byLen [64][]string // keys of 63 bytes and more under 63
 }
 
 func (s *keySet) add(key string) {
-	if !slices.Contains(s.keys, key) {
-		s.keys = append(s.keys, key)
-		s.lens |= 1 << min(len(key), 63)
+	n := min(len(key), 63)
+	if !slices.Contains(s.byLen[n], key) {
+		s.byLen[n] = append(s.byLen[n], key)
 	}
 }
 
 func (s *keySet) has(key []byte) bool {
-	if s.lens&(1<<min(len(key), 63)) == 0 {
-		return false
-	}
-	for _, k := range s.keys {
-		if string(key) == k {
+	for _, k := range s.byLen[min(len(key), 63)] {
+		if (len(k) == 0 || k[len(k)-1] == key[len(key)-1]) && string(key) == k {
 			return true
 		}
 	}
