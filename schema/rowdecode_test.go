@@ -174,6 +174,10 @@ func TestRowDecoderMatchesPdata(t *testing.T) {
 		{"trace ID of 3 bytes", span(msg(spanTraceIDNum, []byte{1, 2, 3})), false},
 		{"name as varint", span(traceID, varint(spanName, 1)), false},
 		{"truncated", marshalForTest(t, scalarTraces())[:200], false},
+		// nextWire reads one-byte tags, varints and lengths itself.
+		{"field number 0", span(traceID, []byte{0x02, 0x00}), false},
+		{"one-byte length past the end", span(traceID, []byte{byte(spanName<<3 | protowire.BytesType), 5, 'a'}), false},
+		{"varint and length of two bytes", span(traceID, varint(spanKind, 300), str(spanName, strings.Repeat("n", 200))), true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			if direct := checkRowDecoder(t, c.value); direct != c.direct {
