@@ -157,13 +157,11 @@ func (d *deriver) entry(t *tenantState, tenant string, k kind, now int64) *entry
 		d.limited.report(tenant, limit)
 		return nil
 	}
-	e := &entry{
-		kind:     k,
-		labels:   append([]string(nil), d.vals...),
-		lastSeen: now,
-		fresh:    true,
-		hists:    make([]histogram, spec.histograms()),
-	}
+	e := newEntry(spec.histograms())
+	e.kind = k
+	e.labels = append([]string(nil), d.vals...)
+	e.lastSeen = now
+	e.fresh = true
 	t.entries[string(d.key)] = e
 	t.active += cost
 	return e
