@@ -669,14 +669,13 @@ func (d *RowDecoder) anyValue(a *Attribute, msg []byte) bool {
 			return false
 		}
 		b = b[n:]
-		f := wireField{num: num, typ: typ, val: val, u: u}
-		if f.num < anyString || f.num > anyStrindex {
+		if num < anyString || num > anyStrindex {
 			continue
 		}
-		if seen || f.typ != anyWireType(f.num) {
+		if seen || typ != anyWireType(num) {
 			return false
 		}
-		v, seen = f, true
+		v, seen = wireField{num: num, typ: typ, val: val, u: u}, true
 	}
 	if !seen {
 		return true
