@@ -650,12 +650,12 @@ func (d *RowDecoder) keyValue(dst *[]Attribute, msg []byte, keep func(key []byte
 	if keep != nil && !keep(key) {
 		return d.drop(func() bool { return d.anyValue(nil, value) })
 	}
-	a := Attribute{Key: d.str(key)}
-	if !d.anyValue(&a, value) {
-		return false
-	}
-	*dst = append(*dst, a)
-	return true
+	// Filled in place: an Attribute built aside and appended is copied
+	// by wide loads of narrower stores, which stall.
+	*dst = append(*dst, Attribute{})
+	a := &(*dst)[len(*dst)-1]
+	a.Key = d.str(key)
+	return d.anyValue(a, value)
 }
 
 // anyValue sets a's value to msg, an AnyValue holding at most one scalar,
