@@ -254,15 +254,14 @@ func (r *stateReader) half() *half {
 }
 
 func (r *stateReader) entry() *entry {
-	e := &entry{kind: kind(r.byte())}
-	e.labels = make([]string, r.count())
-	for i := range e.labels {
-		e.labels[i] = r.string()
+	k := kind(r.byte())
+	labels := make([]string, r.count())
+	for i := range labels {
+		labels[i] = r.string()
 	}
-	e.count = r.uvarint()
-	e.failed = r.uvarint()
-	e.lastSeen = r.varint()
-	e.hists = make([]histogram, r.count())
+	count, failed, lastSeen := r.uvarint(), r.uvarint(), r.varint()
+	e := newEntry(r.count())
+	e.kind, e.labels, e.count, e.failed, e.lastSeen = k, labels, count, failed, lastSeen
 	for i := range e.hists {
 		h := &e.hists[i]
 		h.counts = make([]uint64, r.count())

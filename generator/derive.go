@@ -2,6 +2,7 @@ package generator
 
 import (
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -26,9 +27,9 @@ type deriver struct {
 	// 0 is no limit.
 	maxSeries func(tenant string) int
 	limited   *limitReporter
-	// attrKeys are the span attributes the deriver reads, all others
-	// being left out of the rows it is given (see keeps).
-	attrKeys map[string]bool
+	// attrKeys are the attributes the deriver reads, all others being
+	// left out of the rows it is given (see keeps).
+	attrKeys keySet
 
 	key  []byte   // scratch: an entry's key
 	vals []string // scratch: an entry's label values
@@ -52,19 +53,42 @@ func newDeriver(cfg Config, maxSeries func(string) int, limited *limitReporter) 
 		d.maxItems = sg.MaxItems
 		d.peerAttrs = sg.PeerAttributes
 	}
-	d.attrKeys = make(map[string]bool)
 	for _, keys := range [][]string{d.spanDims, d.peerAttrs, databaseKeys()} {
 		for _, k := range keys {
-			d.attrKeys[k] = true
+			d.attrKeys.add(k)
 		}
 	}
 	return d
 }
 
-// keeps reports whether the deriver reads the span attribute key: the
+// keeps reports whether the deriver reads the attribute key: the
 // generator decodes records keeping those alone (schema.RowDecoder.Lean),
 // which spares it most of a span's attributes.
-func (d *deriver) keeps(key []byte) bool { return d.attrKeys[string(key)] }
+func (d *deriver) keeps(key []byte) bool { return d.attrKeys.has(key) }
+
+// keySet is a small set of attribute keys. It is asked about every
+// attribute of every span, most of which it does not hold, so it looks
+// only at the keys of the same length, and at their last byte before the
+// rest.
+type keySet struct {
+	byLen [64][]string // keys of 63 bytes and more under 63
+}
+
+func (s *keySet) add(key string) {
+	n := min(len(key), 63)
+	if !slices.Contains(s.byLen[n], key) {
+		s.byLen[n] = append(s.byLen[n], key)
+	}
+}
+
+func (s *keySet) has(key []byte) bool {
+	for _, k := range s.byLen[min(len(key), 63)] {
+		if (len(k) == 0 || k[len(k)-1] == key[len(key)-1]) && string(key) == k {
+			return true
+		}
+	}
+	return false
+}
 
 // cost returns the series an entry of kind k makes.
 func (d *deriver) cost(k kind) int { return d.specs[k].series() }
@@ -133,13 +157,11 @@ func (d *deriver) entry(t *tenantState, tenant string, k kind, now int64) *entry
 		d.limited.report(tenant, limit)
 		return nil
 	}
-	e := &entry{
-		kind:     k,
-		labels:   append([]string(nil), d.vals...),
-		lastSeen: now,
-		fresh:    true,
-		hists:    make([]histogram, spec.histograms()),
-	}
+	e := newEntry(spec.histograms())
+	e.kind = k
+	e.labels = append([]string(nil), d.vals...)
+	e.lastSeen = now
+	e.fresh = true
 	t.entries[string(d.key)] = e
 	t.active += cost
 	return e

@@ -1,9 +1,11 @@
 package generator
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"runtime"
+	"strconv"
 	"testing"
 	"time"
 
@@ -105,7 +107,8 @@ func BenchmarkMemoryPerEdge(b *testing.B) {
 
 // BenchmarkRecords: spans/s of what a generator does per record, both
 // processors with decoding: records of 50 traces of the shop, as the
-// distributor writes them, decoded with schema.RowDecoder.
+// distributor writes them, decoded with schema.RowDecoder in Lean
+// mode, as Run decodes them.
 func BenchmarkRecords(b *testing.B) {
 	f := buildGraph(rand.New(rand.NewPCG(7, 8)), 2000, DefaultConfig().ServiceGraph.HistogramBuckets)
 	var values [][]byte
@@ -144,7 +147,7 @@ func BenchmarkRecords(b *testing.B) {
 	d, _ := testDeriver(&testing.T{}, DefaultConfig(), 0)
 	p := newPartitionState(0, 0)
 	var (
-		dec  schema.RowDecoder
+		dec  = schema.RowDecoder{Lean: d.keeps}
 		rows []schema.SpanRow
 	)
 	spans := 0
@@ -158,4 +161,186 @@ func BenchmarkRecords(b *testing.B) {
 		spans += len(rows)
 	}
 	b.ReportMetric(float64(spans)/b.Elapsed().Seconds(), "spans/s")
+}
+
+// BenchmarkLoadgenRecords: spans/s of what a generator does per record,
+// decoding included (schema.RowDecoder in Lean mode, as Run decodes), over
+// records shaped like spanlog-loadgen's default traffic as the distributor
+// writes them: 2 or 3 traces of 10 spans a record, a ResourceSpans per
+// service (5 resource attributes and a schema URL), 10 attributes a span,
+// errors with a status message and an exception event, a cache-miss event
+// on one span in ten. The records go round the 8 partitions of the
+// default topic, each with series of its own, as when one generator owns
+// them all.
+func BenchmarkLoadgenRecords(b *testing.B) {
+	values := loadgenValues(rand.New(rand.NewPCG(3, 4)), 1000)
+	d, _ := testDeriver(&testing.T{}, DefaultConfig(), 0)
+	var parts [8]*partitionState
+	for i := range parts {
+		parts[i] = newPartitionState(int32(i), 0)
+	}
+	var (
+		dec  = schema.RowDecoder{Lean: d.keeps}
+		rows []schema.SpanRow
+	)
+	spans := 0
+	for i := 0; b.Loop(); i++ {
+		var err error
+		rows, err = dec.Append(rows[:0], values[i%len(values)])
+		if err != nil {
+			b.Fatal(err)
+		}
+		d.apply(parts[i%len(parts)], "t1", rows, 1e18+int64(i)*int64(time.Millisecond), int64(i/len(parts)))
+		spans += len(rows)
+	}
+	b.ReportMetric(float64(spans)/b.Elapsed().Seconds(), "spans/s")
+}
+
+// loadgenValues returns n records' values of 2 or 3 traces each, shaped as
+// internal/loadgen lays traces out.
+func loadgenValues(rng *rand.Rand, n int) [][]byte {
+	services := []string{"frontend", "checkout", "cart", "payment", "inventory", "shipping", "auth", "search", "recommendation", "email"}
+	methods := []string{"GET", "GET", "GET", "GET", "GET", "GET", "GET", "GET", "GET", "GET", "GET", "GET", "GET", "GET", "POST", "POST", "POST", "POST", "PUT", "DELETE"}
+	routes := []string{"/", "/api/orders", "/api/orders/{id}", "/api/cart", "/api/products/{id}", "/api/search", "/api/users/{id}/profile", "/health"}
+	operations := []string{"SELECT orders", "SELECT products", "UPDATE cart", "render page", "validate request", "serialize response"}
+	type node struct {
+		service, callee int
+		kind            ptrace.SpanKind
+		answeredBy      int // the server span answering a client span, 0 while none
+		id              pcommon.SpanID
+	}
+	var out [][]byte
+	var m ptrace.ProtoMarshaler
+	for range n {
+		td := ptrace.NewTraces()
+		byService := make(map[int]ptrace.SpanSlice)
+		for range 2 + rng.IntN(2) {
+			var tid pcommon.TraceID
+			binary.BigEndian.PutUint64(tid[:8], rng.Uint64())
+			binary.BigEndian.PutUint64(tid[8:], rng.Uint64())
+			nodes := make([]node, 0, 10)
+			for i := range 10 {
+				nd := node{kind: ptrace.SpanKindServer, service: rng.IntN(len(services))}
+				binary.BigEndian.PutUint64(nd.id[:], rng.Uint64()|1)
+				parent := -1
+				if i > 0 {
+					parent = rng.IntN(i)
+					for nodes[parent].answeredBy != 0 {
+						parent = nodes[parent].answeredBy
+					}
+					pn := &nodes[parent]
+					switch {
+					case pn.kind == ptrace.SpanKindClient:
+						pn.answeredBy = i
+						nd.service = pn.callee
+					case rng.IntN(10) < 6:
+						nd.kind, nd.service = ptrace.SpanKindClient, pn.service
+						nd.callee = (pn.service + 1 + rng.IntN(len(services)-1)) % len(services)
+					default:
+						nd.kind, nd.service = ptrace.SpanKindInternal, pn.service
+					}
+				}
+				nodes = append(nodes, nd)
+				spans, ok := byService[nd.service]
+				if !ok {
+					rs := td.ResourceSpans().AppendEmpty()
+					rs.SetSchemaUrl("https://opentelemetry.io/schemas/1.43.0")
+					ra := rs.Resource().Attributes()
+					ra.PutStr(schema.KeyServiceName, services[nd.service])
+					ra.PutStr("service.namespace", "loadgen")
+					ra.PutStr("service.version", "1.0.0")
+					ra.PutStr("service.instance.id", services[nd.service]+"-0")
+					ra.PutStr("deployment.environment.name", "loadgen")
+					ss := rs.ScopeSpans().AppendEmpty()
+					ss.Scope().SetName("github.com/spanlog/spanlog/internal/loadgen")
+					spans = ss.Spans()
+					byService[nd.service] = spans
+				}
+				s := spans.AppendEmpty()
+				s.SetTraceID(tid)
+				s.SetSpanID(nd.id)
+				if parent >= 0 {
+					s.SetParentSpanID(nodes[parent].id)
+				}
+				s.SetKind(nd.kind)
+				s.SetFlags(1)
+				start := 1e18 + uint64(rng.IntN(1e9))
+				s.SetStartTimestamp(pcommon.Timestamp(start))
+				s.SetEndTimestamp(pcommon.Timestamp(start + uint64(rng.IntN(2e9))))
+				a := s.Attributes()
+				method, route, status := methods[rng.IntN(len(methods))], routes[rng.IntN(len(routes))], 200
+				switch r := rng.IntN(100); {
+				case r < 7:
+					status = 500
+				case r < 10:
+					status = 404
+				}
+				failed := false
+				switch nd.kind {
+				case ptrace.SpanKindServer:
+					s.SetName(method + " " + route)
+					a.PutStr("http.request.method", method)
+					a.PutStr("http.route", route)
+					a.PutInt("http.response.status_code", int64(status))
+					a.PutStr("url.path", route)
+					a.PutStr("url.scheme", "http")
+					a.PutStr("server.address", services[nd.service])
+					a.PutInt("server.port", 8080)
+					a.PutStr("user_agent.original", "spanlog-loadgen")
+					failed = status >= 500
+				case ptrace.SpanKindClient:
+					s.SetName(method)
+					a.PutStr("http.request.method", method)
+					a.PutInt("http.response.status_code", int64(status))
+					a.PutStr("url.full", "http://"+services[nd.callee]+":8080"+route)
+					a.PutStr("server.address", services[nd.callee])
+					a.PutInt("server.port", 8080)
+					a.PutStr("network.protocol.version", "1.1")
+					failed = status >= 400
+				default:
+					op := rng.IntN(len(operations))
+					s.SetName(operations[op])
+					if op < 3 {
+						a.PutStr("db.system.name", "postgresql")
+						a.PutStr("db.operation.name", "SELECT")
+						a.PutStr("db.collection.name", "orders")
+						a.PutStr("db.query.text", operations[op]+" WHERE id = $1")
+					} else {
+						a.PutStr("code.function.name", operations[op])
+					}
+					failed = rng.IntN(100) < 2
+				}
+				for j := a.Len(); j < 10; j++ {
+					switch k := "loadgen.attr." + strconv.Itoa(j); j % 4 {
+					case 0:
+						a.PutStr(k, "value-"+strconv.Itoa(rng.IntN(100)))
+					case 1:
+						a.PutInt(k, rng.Int64N(1_000_000))
+					case 2:
+						a.PutDouble(k, rng.Float64()*1000)
+					default:
+						a.PutBool(k, rng.IntN(2) == 0)
+					}
+				}
+				if failed {
+					s.Status().SetCode(ptrace.StatusCodeError)
+					s.Status().SetMessage(strconv.Itoa(status) + " from " + services[nd.service])
+					ev := s.Events().AppendEmpty()
+					ev.SetName("exception")
+					ev.Attributes().PutStr("exception.type", "loadgen.Error")
+					ev.Attributes().PutStr("exception.message", s.Status().Message())
+				} else if rng.IntN(10) == 0 {
+					ev := s.Events().AppendEmpty()
+					ev.SetName("cache.miss")
+					ev.Attributes().PutStr("cache.key", "key-"+strconv.Itoa(rng.IntN(1000)))
+				}
+			}
+		}
+		v, err := m.MarshalTraces(td)
+		if err != nil {
+			panic(err)
+		}
+		out = append(out, v)
+	}
+	return out
 }

@@ -233,3 +233,30 @@ func TestStaleSeriesAreDroppedInLogTime(t *testing.T) {
 		t.Errorf("a series started again counts %d, want 1", n)
 	}
 }
+
+func TestKeySetHoldsWhatWasAdded(t *testing.T) {
+	long := strings.Repeat("k", 70)
+	var s keySet
+	for _, k := range []string{"db.name", "peer.service", long, "db.name"} {
+		s.add(k)
+	}
+	for key, want := range map[string]bool{
+		"db.name":                 true,
+		"peer.service":            true,
+		long:                      true,
+		"db.nam":                  false,
+		"db.namf":                 false, // a length it holds
+		"xb.name":                 false, // and the last byte
+		"":                        false,
+		strings.Repeat("k", 63):   false,
+		strings.Repeat("k", 71):   false,
+		"http.request.method.old": false,
+	} {
+		if got := s.has([]byte(key)); got != want {
+			t.Errorf("has(%q) = %v, want %v", key, got, want)
+		}
+	}
+	if n := len(s.byLen[len("db.name")]); n != 1 {
+		t.Errorf("%d keys of db.name's length held, want 1: a key added twice is held once", n)
+	}
+}

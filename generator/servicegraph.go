@@ -175,18 +175,20 @@ func (d *deriver) serviceGraph(t *tenantState, tenant string, r *schema.SpanRow,
 		d.edge(t, tenant, userNode, r.ServiceName, connVirtual, secs, 0, failed, r.TraceID, now)
 		return
 	}
-	h := &half{client: client, service: r.ServiceName, conn: conn, seconds: secs, failed: failed, arrived: now}
+	h := half{client: client, service: r.ServiceName, conn: conn, seconds: secs, failed: failed, arrived: now}
 	if client {
 		h.key = makeKey(r.TraceID, r.SpanID)
 		h.peer = d.peerNode(r)
 	} else {
 		h.key = makeKey(r.TraceID, r.ParentSpanID)
 	}
-	if other := t.edges.byKey[h.key]; other != nil && other.client != h.client {
-		t.edges.take(h.key)
-		c, s := h, other
+	// A half waiting under the key is either the other half, or one of
+	// the same side, which this one replaces.
+	other := t.edges.take(h.key)
+	if other != nil && other.client != h.client {
+		c, s := &h, other
 		if !h.client {
-			c, s = other, h
+			c, s = other, &h
 		}
 		if c.conn == connMessaging || s.conn == connMessaging {
 			conn = connMessaging
@@ -194,13 +196,16 @@ func (d *deriver) serviceGraph(t *tenantState, tenant string, r *schema.SpanRow,
 		d.edge(t, tenant, c.service, s.service, conn, s.seconds, c.seconds, c.failed || s.failed, r.TraceID, now)
 		return
 	}
-	if old := t.edges.take(h.key); old == nil && t.edges.len() >= d.maxItems {
+	if other == nil && t.edges.len() >= d.maxItems {
 		// The store is full: the new half is dropped, as Tempo does,
 		// so that what waits keeps its chance.
-		d.halfCounter(t, tenant, kindDropped, h, now)
+		d.halfCounter(t, tenant, kindDropped, &h, now)
 		return
 	}
-	t.edges.add(h)
+	// Only a half that waits is allocated: most find their other half
+	// in the same record.
+	waiting := h
+	t.edges.add(&waiting)
 }
 
 // expireHalves resolves the halves of t that waited past the wait.

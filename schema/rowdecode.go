@@ -97,8 +97,9 @@ const (
 type RowDecoder struct {
 	// Lean, when set, makes rows lean for readers that need a span's own
 	// fields and a few of its attributes (the metrics-generator): the
-	// rows keep the span attributes whose keys Lean keeps (and the search
-	// columns are those of the attributes kept), and no events or links.
+	// rows keep the span, resource and scope attributes whose keys Lean
+	// keeps, and the resource's service.name (the search columns are
+	// those of the attributes kept), and no events or links.
 	// What is left out is still read, and checked as pdata
 	// would, so that a value fails exactly where it fails for every
 	// reader; it is not kept. Nil keeps everything.
@@ -160,35 +161,59 @@ type wireField struct {
 	u   uint64 // a varint's or fixed field's value
 }
 
-// nextWire reads the field at the start of *b and moves *b past it. ok is false
-// for anything the direct path leaves to pdata: malformed bytes, field
-// numbers out of range, groups.
-func nextWire(b *[]byte) (f wireField, ok bool) {
-	num, typ, n := protowire.ConsumeTag(*b)
-	if n < 0 || num > protowire.MaxValidNumber {
-		return f, false
+// nextWire reads the field at the start of b: its number, its wire type,
+// its payload if length-delimited, else its value, and its length in b.
+// The length is negative for anything the direct path leaves to pdata:
+// malformed bytes, field numbers out of range, groups. (The field comes
+// back in registers: a wireField is too large for them, and copying a
+// returned one, or filling one through a pointer, cost more than the
+// rest of reading it.) Tags, varints and lengths of one byte, which
+// OTLP's are but for timestamps, IDs aside, and long values, are read
+// without protowire's calls.
+func nextWire(b []byte) (num protowire.Number, typ protowire.Type, val []byte, u uint64, n int) {
+	if len(b) > 0 && b[0] < 0x80 {
+		num, typ, n = protowire.Number(b[0]>>3), protowire.Type(b[0]&7), 1
+		if num < protowire.MinValidNumber {
+			return 0, 0, nil, 0, -1
+		}
+	} else {
+		num, typ, n = protowire.ConsumeTag(b)
+		if n < 0 || num > protowire.MaxValidNumber {
+			return 0, 0, nil, 0, -1
+		}
 	}
-	rest := (*b)[n:]
-	f.num, f.typ = num, typ
+	rest := b[n:]
+	var m int
 	switch typ {
 	case protowire.VarintType:
-		f.u, n = protowire.ConsumeVarint(rest)
+		if len(rest) > 0 && rest[0] < 0x80 {
+			u, m = uint64(rest[0]), 1
+		} else {
+			u, m = protowire.ConsumeVarint(rest)
+		}
+	case protowire.BytesType:
+		if len(rest) > 0 && rest[0] < 0x80 {
+			l := int(rest[0])
+			if l >= len(rest) {
+				return 0, 0, nil, 0, -1
+			}
+			val, m = rest[1:1+l], 1+l
+		} else {
+			val, m = protowire.ConsumeBytes(rest)
+		}
 	case protowire.Fixed64Type:
-		f.u, n = protowire.ConsumeFixed64(rest)
+		u, m = protowire.ConsumeFixed64(rest)
 	case protowire.Fixed32Type:
 		var v uint32
-		v, n = protowire.ConsumeFixed32(rest)
-		f.u = uint64(v)
-	case protowire.BytesType:
-		f.val, n = protowire.ConsumeBytes(rest)
+		v, m = protowire.ConsumeFixed32(rest)
+		u = uint64(v)
 	default:
-		return f, false
+		return 0, 0, nil, 0, -1
 	}
-	if n < 0 {
-		return f, false
+	if m < 0 {
+		return 0, 0, nil, 0, -1
 	}
-	*b = rest[n:]
-	return f, true
+	return num, typ, val, u, n + m
 }
 
 // fieldsOf calls fn with each field of msg that typeOf names, once its
@@ -198,10 +223,12 @@ func nextWire(b *[]byte) (f wireField, ok bool) {
 // another wire type, or fn's false.
 func fieldsOf(msg []byte, typeOf func(protowire.Number) (protowire.Type, bool), fn func(f wireField) bool) bool {
 	for b := msg; len(b) > 0; {
-		f, ok := nextWire(&b)
-		if !ok {
+		num, wt, val, u, n := nextWire(b)
+		if n < 0 {
 			return false
 		}
+		b = b[n:]
+		f := wireField{num: num, typ: wt, val: val, u: u}
 		typ, known := typeOf(f.num)
 		if !known {
 			continue
@@ -384,10 +411,14 @@ func (d *RowDecoder) resourceSpans(rows []SpanRow, msg []byte) ([]SpanRow, bool)
 
 func (d *RowDecoder) resource(res *resourceRow, msg []byte) bool {
 	d.attrs = d.attrs[:0]
+	var keep func(key []byte) bool
+	if d.Lean != nil {
+		keep = d.leanResource
+	}
 	ok := fieldsOf(msg, resourceField, func(f wireField) bool {
 		switch f.num {
 		case resAttributes:
-			return d.keyValue(&d.attrs, f.val, nil)
+			return d.keyValue(&d.attrs, f.val, keep)
 		case resDropped:
 			res.dropped = uint32(f.u)
 		case resEntityRefs:
@@ -397,6 +428,12 @@ func (d *RowDecoder) resource(res *resourceRow, msg []byte) bool {
 	})
 	res.attrs = d.keep(d.attrs)
 	return ok
+}
+
+// leanResource is Lean for a resource's attributes, which keep
+// service.name too: the rows' ServiceName is its value.
+func (d *RowDecoder) leanResource(key []byte) bool {
+	return string(key) == KeyServiceName || d.Lean(key)
 }
 
 func (d *RowDecoder) scopeSpans(rows []SpanRow, msg []byte, res *resourceRow) ([]SpanRow, bool) {
@@ -454,7 +491,7 @@ func (d *RowDecoder) scope(sc *scopeRow, msg []byte) bool {
 		case scopeVersion:
 			sc.version = d.str(f.val)
 		case scopeAttributes:
-			return d.keyValue(&d.attrs, f.val, nil)
+			return d.keyValue(&d.attrs, f.val, d.Lean)
 		case scopeDropped:
 			sc.dropped = uint32(f.u)
 		}
@@ -610,32 +647,36 @@ func (d *RowDecoder) drop(read func() bool) bool {
 func (d *RowDecoder) keyValue(dst *[]Attribute, msg []byte, keep func(key []byte) bool) bool {
 	var key, value []byte
 	valueSeen := false
-	ok := fieldsOf(msg, keyValueField, func(f wireField) bool {
-		switch f.num {
-		case kvKey:
-			key = f.val
-		case kvValue:
-			if valueSeen {
-				return false
-			}
-			value, valueSeen = f.val, true
-		case kvKeyStrindex:
+	// fieldsOf with keyValueField, unrolled: a span reads many
+	// attributes, and each would cost it two calls per field.
+	for b := msg; len(b) > 0; {
+		num, typ, val, _, n := nextWire(b)
+		if n < 0 {
 			return false
 		}
-		return true
-	})
-	if !ok {
-		return false
+		b = b[n:]
+		want, known := keyValueField(num)
+		switch {
+		case !known:
+		case typ != want, num == kvKeyStrindex:
+			return false
+		case num == kvKey:
+			key = val
+		case valueSeen:
+			return false
+		default:
+			value, valueSeen = val, true
+		}
 	}
 	if keep != nil && !keep(key) {
 		return d.drop(func() bool { return d.anyValue(nil, value) })
 	}
-	a := Attribute{Key: d.str(key)}
-	if !d.anyValue(&a, value) {
-		return false
-	}
-	*dst = append(*dst, a)
-	return true
+	// Filled in place: an Attribute built aside and appended is copied
+	// by wide loads of narrower stores, which stall.
+	*dst = append(*dst, Attribute{})
+	a := &(*dst)[len(*dst)-1]
+	a.Key = d.str(key)
+	return d.anyValue(a, value)
 }
 
 // anyValue sets a's value to msg, an AnyValue holding at most one scalar,
@@ -644,17 +685,18 @@ func (d *RowDecoder) anyValue(a *Attribute, msg []byte) bool {
 	var v wireField
 	seen := false
 	for b := msg; len(b) > 0; {
-		f, ok := nextWire(&b)
-		if !ok {
+		num, typ, val, u, n := nextWire(b)
+		if n < 0 {
 			return false
 		}
-		if f.num < anyString || f.num > anyStrindex {
+		b = b[n:]
+		if num < anyString || num > anyStrindex {
 			continue
 		}
-		if seen || f.typ != anyWireType(f.num) {
+		if seen || typ != anyWireType(num) {
 			return false
 		}
-		v, seen = f, true
+		v, seen = wireField{num: num, typ: typ, val: val, u: u}, true
 	}
 	if !seen {
 		return true

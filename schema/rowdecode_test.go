@@ -83,7 +83,9 @@ func checkRowDecoder(t *testing.T, value []byte) (direct bool) {
 // checkLean checks that the decodes that leave parts of the rows out
 // (Lean, NoEventsOrLinks) take value exactly when the full decode (full,
 // ok, after a first row) does, with the rows the full decode gives less
-// what they leave out.
+// what they leave out: a lean decode, the span, resource and scope
+// attributes it does not keep (service.name kept), events and links;
+// NoEventsOrLinks, events and links.
 func checkLean(t *testing.T, value []byte, full []SpanRow, ok bool) {
 	t.Helper()
 	http := func(key string) bool { return strings.HasPrefix(key, "http.") }
@@ -149,12 +151,10 @@ func checkLeaner(t *testing.T, name string, dec RowDecoder, keep func(key string
 	for i := range want {
 		r := &want[i]
 		r.Events, r.Links = nil, nil
-		if keep == nil {
-			continue
-		}
-		r.Attrs = slices.DeleteFunc(slices.Clone(r.Attrs), func(a Attribute) bool { return !keep(a.Key) })
-		if len(r.Attrs) == 0 {
-			r.Attrs = nil
+		if keep != nil {
+			r.Attrs = keptAttrs(r.Attrs, keep, "")
+			r.ResourceAttrs = keptAttrs(r.ResourceAttrs, keep, KeyServiceName)
+			r.ScopeAttrs = keptAttrs(r.ScopeAttrs, keep, "")
 		}
 		r.HTTPStatusCode = nil
 		r.setSearchColumns()
@@ -167,6 +167,18 @@ func checkLeaner(t *testing.T, name string, dec RowDecoder, keep func(key string
 		}
 		t.Fatalf("%d %s rows, %d full ones", len(got), name, len(want))
 	}
+}
+
+// keptAttrs returns the attributes of attrs a lean decode keeps: those
+// keep says, and also's.
+func keptAttrs(attrs []Attribute, keep func(key string) bool, also string) []Attribute {
+	out := slices.DeleteFunc(slices.Clone(attrs), func(a Attribute) bool {
+		return !keep(a.Key) && (also == "" || a.Key != also)
+	})
+	if len(out) == 0 {
+		return nil
+	}
+	return out
 }
 
 func TestRowDecoderMatchesPdata(t *testing.T) {
@@ -216,6 +228,10 @@ func TestRowDecoderMatchesPdata(t *testing.T) {
 		{"trace ID of 3 bytes", span(msg(spanTraceIDNum, []byte{1, 2, 3})), false},
 		{"name as varint", span(traceID, varint(spanName, 1)), false},
 		{"truncated", marshalForTest(t, scalarTraces())[:200], false},
+		// nextWire reads one-byte tags, varints and lengths itself.
+		{"field number 0", span(traceID, []byte{0x02, 0x00}), false},
+		{"one-byte length past the end", span(traceID, []byte{byte(spanName<<3 | protowire.BytesType), 5, 'a'}), false},
+		{"varint and length of two bytes", span(traceID, varint(spanKind, 300), str(spanName, strings.Repeat("n", 200))), true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			if direct := checkRowDecoder(t, c.value); direct != c.direct {
