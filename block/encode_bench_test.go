@@ -1,21 +1,16 @@
 package block_test
 
 import (
-	"context"
 	"io"
 	"math/rand/v2"
-	"net"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/ptrace"
-	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
-	"google.golang.org/grpc"
 
 	"github.com/spanlog/spanlog/block"
-	"github.com/spanlog/spanlog/internal/loadgen"
+	"github.com/spanlog/spanlog/internal/loadgen/workload"
 	"github.com/spanlog/spanlog/schema"
 )
 
@@ -75,34 +70,10 @@ func benchmarkEncodeRows(b *testing.B, rows []schema.SpanRow, opts block.Options
 }
 
 // loadgenRows returns the rows of about spans spans of the load
-// generator's default shape (seed 1, requests of 20 traces of 10 spans
-// over 10 services), as a block-builder decodes them.
+// generator's default shape, as a block-builder decodes them.
 func loadgenRows(tb testing.TB, spans int) []schema.SpanRow {
 	tb.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	recv := &captureTraces{}
-	srv := grpc.NewServer()
-	ptraceotlp.RegisterGRPCServer(srv, recv)
-	go func() { _ = srv.Serve(lis) }()
-	defer srv.Stop()
-
-	cfg := loadgen.DefaultConfig()
-	cfg.Endpoint, cfg.Rate, cfg.Seed = lis.Addr().String(), 0, 1
-	cfg.BatchTraces, cfg.SpansPerTrace, cfg.Services = 20, 10, 10
-	cfg.Traces = int64(spans / cfg.SpansPerTrace)
-	res, err := loadgen.Run(context.Background(), cfg)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if res.FailedSpans > 0 {
-		tb.Fatalf("%d spans not received", res.FailedSpans)
-	}
-	recv.mu.Lock()
-	defer recv.mu.Unlock()
-	return decodeRows(tb, recv.requests)
+	return decodeRows(tb, workload.Requests(tb, spans))
 }
 
 // decodeRows returns the rows of tds as a block-builder decodes them from
@@ -121,20 +92,4 @@ func decodeRows(tb testing.TB, tds []ptrace.Traces) []schema.SpanRow {
 		}
 	}
 	return rows
-}
-
-// captureTraces is an OTLP receiver that keeps every request.
-type captureTraces struct {
-	ptraceotlp.UnimplementedGRPCServer
-	mu       sync.Mutex
-	requests []ptrace.Traces
-}
-
-func (c *captureTraces) Export(_ context.Context, req ptraceotlp.ExportRequest) (ptraceotlp.ExportResponse, error) {
-	td := ptrace.NewTraces()
-	req.Traces().CopyTo(td)
-	c.mu.Lock()
-	c.requests = append(c.requests, td)
-	c.mu.Unlock()
-	return ptraceotlp.NewExportResponse(), nil
 }

@@ -1,17 +1,12 @@
 package blockbuilder
 
 import (
-	"context"
-	"net"
-	"sync"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/collector/pdata/ptrace"
-	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
-	"google.golang.org/grpc"
 
-	"github.com/spanlog/spanlog/internal/loadgen"
+	"github.com/spanlog/spanlog/internal/loadgen/workload"
 	"github.com/spanlog/spanlog/schema"
 )
 
@@ -26,31 +21,8 @@ const loadPartitions = 8
 // partition, keeping its resources and scopes, in the order they arrived.
 func loadgenRecords(tb testing.TB, spans int) []*kgo.Record {
 	tb.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	recv := &capture{}
-	srv := grpc.NewServer()
-	ptraceotlp.RegisterGRPCServer(srv, recv)
-	go func() { _ = srv.Serve(lis) }()
-	defer srv.Stop()
-
-	cfg := loadgen.DefaultConfig()
-	cfg.Endpoint, cfg.Rate, cfg.Seed = lis.Addr().String(), 0, 1
-	cfg.BatchTraces, cfg.SpansPerTrace, cfg.Services = 20, 10, 10
-	cfg.Traces = int64(spans / cfg.SpansPerTrace)
-	res, err := loadgen.Run(context.Background(), cfg)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if res.FailedSpans > 0 {
-		tb.Fatalf("%d spans not received", res.FailedSpans)
-	}
 	var out []*kgo.Record
-	recv.mu.Lock()
-	defer recv.mu.Unlock()
-	for _, td := range recv.requests {
+	for _, td := range workload.Requests(tb, spans) {
 		for p, part := range splitByPartition(td) {
 			r, err := schema.EncodeRecord("t1", part)
 			if err != nil {
@@ -61,22 +33,6 @@ func loadgenRecords(tb testing.TB, spans int) []*kgo.Record {
 		}
 	}
 	return out
-}
-
-// capture is an OTLP receiver that keeps every request.
-type capture struct {
-	ptraceotlp.UnimplementedGRPCServer
-	mu       sync.Mutex
-	requests []ptrace.Traces
-}
-
-func (c *capture) Export(_ context.Context, req ptraceotlp.ExportRequest) (ptraceotlp.ExportResponse, error) {
-	td := ptrace.NewTraces()
-	req.Traces().CopyTo(td)
-	c.mu.Lock()
-	c.requests = append(c.requests, td)
-	c.mu.Unlock()
-	return ptraceotlp.NewExportResponse(), nil
 }
 
 // splitByPartition returns td's spans by partition, each under a copy of

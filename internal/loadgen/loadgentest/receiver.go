@@ -24,6 +24,8 @@ type Options struct {
 	PartialEvery int
 	// Delay holds every answer this long, or until the client gives up.
 	Delay time.Duration
+	// KeepTraces keeps each request's spans whole, in Request.Traces.
+	KeepTraces bool
 }
 
 // Reply is what a request was answered.
@@ -43,6 +45,8 @@ type Request struct {
 	Reply  Reply
 	// Spans holds the IDs of the request's spans by trace.
 	Spans map[trace.TraceID][]trace.SpanID
+	// Traces is the request's spans whole, with Options.KeepTraces.
+	Traces ptrace.Traces
 }
 
 // Receiver is a running fake OTLP endpoint.
@@ -80,6 +84,10 @@ func (r *Receiver) Acked() map[trace.TraceID][]trace.SpanID {
 // with the returned ticket before replying.
 func (r *Receiver) receive(tenant string, td ptrace.Traces) int {
 	req := Request{Tenant: tenant, Spans: spanIDs(td)}
+	if r.opts.KeepTraces {
+		req.Traces = ptrace.NewTraces()
+		td.CopyTo(req.Traces)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	n := len(r.requests) + 1
