@@ -144,38 +144,15 @@ func BenchmarkRecords(b *testing.B) {
 		}
 		values = append(values, v)
 	}
-	d, _ := testDeriver(&testing.T{}, DefaultConfig(), 0)
-	p := newPartitionState(0, 0)
-	var (
-		dec  = schema.RowDecoder{Lean: d.keeps}
-		rows []schema.SpanRow
-	)
-	spans := 0
-	for i := 0; b.Loop(); i++ {
-		var err error
-		rows, err = dec.Append(rows[:0], values[i%len(values)])
-		if err != nil {
-			b.Fatal(err)
-		}
-		d.apply(p, "t1", rows, 1e18+int64(i)*int64(time.Millisecond), int64(i))
-		spans += len(rows)
-	}
-	b.ReportMetric(float64(spans)/b.Elapsed().Seconds(), "spans/s")
+	decodeAndApply(b, values, 1)
 }
 
-// BenchmarkLoadgenRecords: spans/s of what a generator does per record,
-// decoding included (schema.RowDecoder in Lean mode, as Run decodes), over
-// records shaped like spanlog-loadgen's default traffic as the distributor
-// writes them: 2 or 3 traces of 10 spans a record, a ResourceSpans per
-// service (5 resource attributes and a schema URL), 10 attributes a span,
-// errors with a status message and an exception event, a cache-miss event
-// on one span in ten. The records go round the 8 partitions of the
-// default topic, each with series of its own, as when one generator owns
-// them all.
-func BenchmarkLoadgenRecords(b *testing.B) {
-	values := loadgenValues(rand.New(rand.NewPCG(3, 4)), 1000)
+// decodeAndApply decodes values round and round, as Run does (Lean), and
+// derives from each record's rows, the records going round partitions
+// partitions; it reports spans/s.
+func decodeAndApply(b *testing.B, values [][]byte, partitions int) {
 	d, _ := testDeriver(&testing.T{}, DefaultConfig(), 0)
-	var parts [8]*partitionState
+	parts := make([]*partitionState, partitions)
 	for i := range parts {
 		parts[i] = newPartitionState(int32(i), 0)
 	}
@@ -194,6 +171,19 @@ func BenchmarkLoadgenRecords(b *testing.B) {
 		spans += len(rows)
 	}
 	b.ReportMetric(float64(spans)/b.Elapsed().Seconds(), "spans/s")
+}
+
+// BenchmarkLoadgenRecords: spans/s of what a generator does per record,
+// decoding included (schema.RowDecoder in Lean mode, as Run decodes), over
+// records shaped like spanlog-loadgen's default traffic as the distributor
+// writes them: 2 or 3 traces of 10 spans a record, a ResourceSpans per
+// service (5 resource attributes and a schema URL), 10 attributes a span,
+// errors with a status message and an exception event, a cache-miss event
+// on one span in ten. The records go round the 8 partitions of the
+// default topic, each with series of its own, as when one generator owns
+// them all.
+func BenchmarkLoadgenRecords(b *testing.B) {
+	decodeAndApply(b, loadgenValues(rand.New(rand.NewPCG(3, 4)), 1000), 8)
 }
 
 // loadgenValues returns n records' values of 2 or 3 traces each, shaped as
