@@ -168,8 +168,7 @@ func (b *traceBuilder) attributes(batch *batch, sem []attribute.KeyValue) []attr
 		k := b.fillKeys[i]
 		switch i % 4 {
 		case 0:
-			// Few distinct values, so tag-value lists stay readable.
-			out = append(out, k.String("value-"+strconv.Itoa(b.rng.IntN(100))))
+			out = append(out, k.String(b.fillValues[b.rng.IntN(len(b.fillValues))]))
 		case 1:
 			out = append(out, k.Int64(b.rng.Int64N(1_000_000)))
 		case 2:
@@ -190,6 +189,16 @@ func fillKeys(n int) []attribute.Key {
 		keys[i] = attribute.Key("loadgen.attr." + strconv.Itoa(i))
 	}
 	return keys
+}
+
+// fillValues are the values of the generic string attributes, made once
+// per worker: few distinct ones, so that tag-value lists stay readable.
+func fillValues() []string {
+	values := make([]string, 100)
+	for i := range values {
+		values[i] = "value-" + strconv.Itoa(i)
+	}
+	return values
 }
 
 // event gives a failed span the exception event an instrumentation library

@@ -165,7 +165,8 @@ type pdataBuilder struct {
 	services  []service
 	resources [][]attribute.KeyValue
 	byService []ptrace.SpanSlice
-	has       []bool
+	// counts is the number of the batch's spans of each service.
+	counts []int
 }
 
 func newPdataBuilder(services []service) pdataBuilder {
@@ -173,7 +174,7 @@ func newPdataBuilder(services []service) pdataBuilder {
 		services:  services,
 		resources: make([][]attribute.KeyValue, len(services)),
 		byService: make([]ptrace.SpanSlice, len(services)),
-		has:       make([]bool, len(services)),
+		counts:    make([]int, len(services)),
 	}
 	for i, s := range services {
 		pb.resources[i] = s.resource.Attributes()
@@ -187,12 +188,17 @@ const spanFlags = uint32(trace.FlagsSampled) | uint32(1<<8)
 
 func (pb *pdataBuilder) build(b *batch) ptrace.Traces {
 	td := ptrace.NewTraces()
-	clear(pb.has)
+	clear(pb.counts)
+	for i := range b.spans {
+		pb.counts[b.spans[i].service]++
+	}
 	for i := range b.spans {
 		s := &b.spans[i]
-		if !pb.has[s.service] {
-			pb.has[s.service] = true
+		if n := pb.counts[s.service]; n > 0 {
+			// The service's first span: its resource and room for all.
+			pb.counts[s.service] = 0
 			pb.byService[s.service] = pb.appendResource(td.ResourceSpans(), s.service)
+			pb.byService[s.service].EnsureCapacity(n)
 		}
 		pb.fill(pb.byService[s.service].AppendEmpty(), s)
 	}

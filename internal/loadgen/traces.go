@@ -82,23 +82,25 @@ type node struct {
 // use; each worker has its own, seeded from the run's seed and its index, so
 // a seed reproduces every worker's sequence of traces.
 type traceBuilder struct {
-	rng      *rand.Rand
-	services []service
-	spans    int
-	attrs    int
-	fillKeys []attribute.Key
-	nodes    []node
-	scratch  []attribute.KeyValue
+	rng        *rand.Rand
+	services   []service
+	spans      int
+	attrs      int
+	fillKeys   []attribute.Key
+	fillValues []string
+	nodes      []node
+	scratch    []attribute.KeyValue
 }
 
 func newTraceBuilder(cfg Config, services []service, seed int64, worker int) *traceBuilder {
 	return &traceBuilder{
-		rng:      rand.New(rand.NewPCG(uint64(seed), uint64(worker))),
-		services: services,
-		spans:    cfg.SpansPerTrace,
-		attrs:    cfg.AttributesPerSpan,
-		fillKeys: fillKeys(cfg.AttributesPerSpan),
-		nodes:    make([]node, 0, cfg.SpansPerTrace),
+		rng:        rand.New(rand.NewPCG(uint64(seed), uint64(worker))),
+		services:   services,
+		spans:      cfg.SpansPerTrace,
+		attrs:      cfg.AttributesPerSpan,
+		fillKeys:   fillKeys(cfg.AttributesPerSpan),
+		fillValues: fillValues(),
+		nodes:      make([]node, 0, cfg.SpansPerTrace),
 	}
 }
 
