@@ -115,13 +115,6 @@ func (b *traceBuilder) fill(out *batch, traces int, end time.Time) {
 	}
 }
 
-// batch builds a new batch of traces traces ending at end.
-func (b *traceBuilder) batch(traces int, end time.Time) *batch {
-	out := &batch{}
-	b.fill(out, traces, end)
-	return out
-}
-
 // trace appends one trace's spans to out and returns their IDs.
 func (b *traceBuilder) trace(end time.Time, out *batch) traceSpans {
 	ts := traceSpans{id: b.traceID(), spans: make([]trace.SpanID, 0, b.spans)}

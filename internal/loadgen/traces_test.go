@@ -1,12 +1,20 @@
 package loadgen
 
 import (
+	"reflect"
 	"testing"
 	"time"
 
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 )
+
+// batch builds a new batch of traces traces ending at end.
+func (b *traceBuilder) batch(traces int, end time.Time) *batch {
+	out := &batch{}
+	b.fill(out, traces, end)
+	return out
+}
 
 func TestBatchShape(t *testing.T) {
 	tests := []struct {
@@ -120,5 +128,16 @@ func TestBatchIsReproducible(t *testing.T) {
 	}
 	if a.traces[0].id == other.traces[0].id {
 		t.Error("two workers send the same trace IDs")
+	}
+
+	// A worker refills one batch: it must hold what a new one would.
+	var refilled batch
+	rb := newTraceBuilder(cfg, services, 42, 3)
+	rb.fill(&refilled, 5, end)
+	rb.fill(&refilled, 3, end)
+	nb := newTraceBuilder(cfg, services, 42, 3)
+	nb.batch(5, end)
+	if fresh := nb.batch(3, end); !reflect.DeepEqual(refilled.spans, fresh.spans) || !reflect.DeepEqual(refilled.traces, fresh.traces) {
+		t.Error("a refilled batch differs from a new one")
 	}
 }
