@@ -37,15 +37,22 @@ func TestParseFlags(t *testing.T) {
 		},
 		{
 			name: "every flag",
-			args: []string{"-endpoint", "h:1", "-tenant", "t1", "-workers", "8", "-rate", "2000",
+			args: []string{"-endpoint", "h:1", "-client", "collector", "-tenant", "t1", "-workers", "8", "-rate", "2000",
 				"-spans-per-trace", "3", "-attributes-per-span", "4", "-batch-traces", "5",
 				"-services", "6", "-request-timeout", "2s", "-seed", "9", "-traces", "100", "-duration", "30s"},
 			change: func(c *loadgen.Config) {
-				c.Endpoint, c.Tenant, c.Workers, c.Rate = "h:1", "t1", 8, 2000
+				c.Endpoint, c.Client, c.Tenant, c.Workers, c.Rate = "h:1", loadgen.ClientCollector, "t1", 8, 2000
 				c.SpansPerTrace, c.AttributesPerSpan, c.BatchTraces = 3, 4, 5
 				c.Services, c.RequestTimeout, c.Seed, c.Traces = 6, 2*time.Second, 9, 100
 			},
 			duration: 30 * time.Second,
+		},
+		{
+			name: "collector client over http",
+			args: []string{"-client", "collector", "-protocol", "http"},
+			change: func(c *loadgen.Config) {
+				c.Client, c.Protocol, c.Endpoint = loadgen.ClientCollector, loadgen.ProtocolHTTP, "127.0.0.1:4318"
+			},
 		},
 		{name: "bad number", args: []string{"-rate", "fast"}, err: "invalid value"},
 		{name: "stray argument", args: []string{"now"}, err: "unexpected arguments"},
@@ -89,20 +96,27 @@ func TestRunReportsAckedAndFailed(t *testing.T) {
 func TestRunSendsACountOfTraces(t *testing.T) {
 	tests := []struct {
 		name      string
+		client    string
 		failEvery int
 		code      int
 	}{
-		{"all acked", 0, 0},
+		{"all acked", "sdk", 0, 0},
+		{"all acked, collector client", "collector", 0, 0},
 		// A counted run loads a data set: one that is not whole fails.
-		{"some failed", 4, 1},
+		{"some failed", "sdk", 4, 1},
+		{"some failed, collector client", "collector", 4, 1},
+		{"unknown client", "curl", 0, 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rcv := loadgentest.NewGRPC(t, loadgentest.Options{FailEvery: tt.failEvery})
 			var out, errOut bytes.Buffer
-			args := []string{"-endpoint", rcv.Endpoint, "-rate", "0", "-traces", "30", "-batch-traces", "4", "-spans-per-trace", "2"}
+			args := []string{"-endpoint", rcv.Endpoint, "-client", tt.client, "-rate", "0", "-traces", "30", "-batch-traces", "4", "-spans-per-trace", "2"}
 			if code := run(t.Context(), args, &out, &errOut); code != tt.code {
 				t.Fatalf("exit status %d, want %d; output:\n%s%s", code, tt.code, out.String(), errOut.String())
+			}
+			if tt.code == 2 {
+				return
 			}
 			if want := "sending 30 traces to"; !strings.Contains(out.String(), want) {
 				t.Errorf("output lacks %q:\n%s", want, out.String())

@@ -8,8 +8,6 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/sdk/resource"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -100,13 +98,14 @@ func (n *node) operationName() string {
 
 func (n *node) isQuery() bool { return n.call.operation < 3 }
 
-// describe gives span s its name, attributes, status and events.
-func (b *traceBuilder) describe(s *tracetest.SpanStub, n *node) {
+// describe gives span s its name, attributes, status and event, the
+// attributes appended to out.attrs.
+func (b *traceBuilder) describe(s *span, n *node, out *batch) {
 	self := b.services[n.service].name
 	sem := b.scratch[:0]
 	switch n.kind {
 	case trace.SpanKindServer:
-		s.Name = n.call.method + " " + n.call.route
+		s.name = n.call.method + " " + n.call.route
 		sem = append(sem,
 			semconv.HTTPRequestMethodKey.String(n.call.method),
 			semconv.HTTPRoute(n.call.route),
@@ -118,11 +117,11 @@ func (b *traceBuilder) describe(s *tracetest.SpanStub, n *node) {
 			semconv.UserAgentOriginal("spanlog-loadgen"),
 		)
 		if n.call.status >= 500 {
-			s.Status = sdktrace.Status{Code: codes.Error, Description: strconv.Itoa(n.call.status) + " from " + self}
+			s.status, s.statusMessage = codes.Error, strconv.Itoa(n.call.status)+" from "+self
 		}
 	case trace.SpanKindClient:
 		callee := b.services[n.call.callee].name
-		s.Name = n.call.method
+		s.name = n.call.method
 		sem = append(sem,
 			semconv.HTTPRequestMethodKey.String(n.call.method),
 			semconv.HTTPResponseStatusCode(n.call.status),
@@ -132,44 +131,44 @@ func (b *traceBuilder) describe(s *tracetest.SpanStub, n *node) {
 			semconv.NetworkProtocolVersion("1.1"),
 		)
 		if n.call.status >= 400 {
-			s.Status = sdktrace.Status{Code: codes.Error, Description: strconv.Itoa(n.call.status) + " from " + callee}
+			s.status, s.statusMessage = codes.Error, strconv.Itoa(n.call.status)+" from "+callee
 		}
 	default:
-		s.Name = n.operationName()
+		s.name = n.operationName()
 		if n.isQuery() {
-			op, table, _ := strings.Cut(s.Name, " ")
+			op, table, _ := strings.Cut(s.name, " ")
 			sem = append(sem,
 				semconv.DBSystemNamePostgreSQL,
 				semconv.DBOperationName(op),
 				semconv.DBCollectionName(table),
-				semconv.DBQueryText(s.Name+" WHERE id = $1"),
+				semconv.DBQueryText(s.name+" WHERE id = $1"),
 			)
 		} else {
-			sem = append(sem, semconv.CodeFunctionName(s.Name))
+			sem = append(sem, semconv.CodeFunctionName(s.name))
 		}
 		if b.rng.IntN(100) < 2 {
-			s.Status = sdktrace.Status{Code: codes.Error, Description: s.Name + " failed"}
+			s.status, s.statusMessage = codes.Error, s.name+" failed"
 		}
 	}
 	b.scratch = sem
-	s.Attributes = b.attributes(sem)
-	s.Events = b.events(s, n)
+	s.attrs = b.attributes(out, sem)
+	s.event = b.event(out, s, n)
 }
 
-// attributes returns exactly the configured number of attributes: the
-// semantic ones first, then generic ones of every value type.
-func (b *traceBuilder) attributes(sem []attribute.KeyValue) []attribute.KeyValue {
+// attributes appends exactly the configured number of attributes to
+// out.attrs and returns them: the semantic ones first, then generic ones of
+// every value type.
+func (b *traceBuilder) attributes(batch *batch, sem []attribute.KeyValue) []attribute.KeyValue {
 	if b.attrs == 0 {
 		return nil
 	}
-	out := make([]attribute.KeyValue, 0, b.attrs)
-	out = append(out, sem[:min(len(sem), b.attrs)]...)
-	for i := len(out); i < b.attrs; i++ {
+	from := len(batch.attrs)
+	out := append(batch.attrs, sem[:min(len(sem), b.attrs)]...)
+	for i := len(out) - from; i < b.attrs; i++ {
 		k := b.fillKeys[i]
 		switch i % 4 {
 		case 0:
-			// Few distinct values, so tag-value lists stay readable.
-			out = append(out, k.String("value-"+strconv.Itoa(b.rng.IntN(100))))
+			out = append(out, k.String(b.fillValues[b.rng.IntN(len(b.fillValues))]))
 		case 1:
 			out = append(out, k.Int64(b.rng.Int64N(1_000_000)))
 		case 2:
@@ -178,7 +177,8 @@ func (b *traceBuilder) attributes(sem []attribute.KeyValue) []attribute.KeyValue
 			out = append(out, k.Bool(b.rng.IntN(2) == 0))
 		}
 	}
-	return out
+	batch.attrs = out
+	return out[from:len(out):len(out)]
 }
 
 // fillKeys names the generic attributes once per worker rather than once
@@ -191,25 +191,35 @@ func fillKeys(n int) []attribute.Key {
 	return keys
 }
 
-// events gives a failed span the exception event an instrumentation library
-// records, and one span in ten a cache miss.
-func (b *traceBuilder) events(s *tracetest.SpanStub, n *node) []sdktrace.Event {
-	if s.Status.Code == codes.Error {
-		return []sdktrace.Event{{
-			Name: "exception",
-			Time: n.end,
-			Attributes: []attribute.KeyValue{
-				semconv.ExceptionType("loadgen.Error"),
-				semconv.ExceptionMessage(s.Status.Description),
-			},
-		}}
+// fillValues are the values of the generic string attributes, made once
+// per worker: few distinct ones, so that tag-value lists stay readable.
+func fillValues() []string {
+	values := make([]string, 100)
+	for i := range values {
+		values[i] = "value-" + strconv.Itoa(i)
 	}
-	if b.rng.IntN(10) == 0 {
-		return []sdktrace.Event{{
-			Name:       "cache.miss",
-			Time:       n.start.Add(n.end.Sub(n.start) / 2),
-			Attributes: []attribute.KeyValue{attribute.String("cache.key", "key-"+strconv.Itoa(b.rng.IntN(1000)))},
-		}}
+	return values
+}
+
+// event gives a failed span the exception event an instrumentation library
+// records, and one span in ten a cache miss; its attributes are appended
+// to out.attrs.
+func (b *traceBuilder) event(out *batch, s *span, n *node) event {
+	from := len(out.attrs)
+	var e event
+	switch {
+	case s.status == codes.Error:
+		e = event{name: "exception", time: n.end}
+		out.attrs = append(out.attrs,
+			semconv.ExceptionType("loadgen.Error"),
+			semconv.ExceptionMessage(s.statusMessage),
+		)
+	case b.rng.IntN(10) == 0:
+		e = event{name: "cache.miss", time: n.start.Add(n.end.Sub(n.start) / 2)}
+		out.attrs = append(out.attrs, attribute.String("cache.key", "key-"+strconv.Itoa(b.rng.IntN(1000))))
+	default:
+		return event{}
 	}
-	return nil
+	e.attrs = out.attrs[from:len(out.attrs):len(out.attrs)]
+	return e
 }

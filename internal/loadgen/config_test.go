@@ -17,6 +17,8 @@ func TestConfigValidate(t *testing.T) {
 		{"as fast as possible", func(c *Config) { c.Rate = 0 }, ""},
 		{"no attributes", func(c *Config) { c.AttributesPerSpan = 0 }, ""},
 		{"no endpoint", func(c *Config) { c.Endpoint = "" }, "endpoint"},
+		{"collector client", func(c *Config) { c.Client = ClientCollector }, ""},
+		{"unknown client", func(c *Config) { c.Client = "curl" }, "client"},
 		{"unknown protocol", func(c *Config) { c.Protocol = "udp" }, "protocol"},
 		{"no workers", func(c *Config) { c.Workers = 0 }, "workers"},
 		{"negative rate", func(c *Config) { c.Rate = -1 }, "rate"},

@@ -4,9 +4,10 @@
 // checks that every acknowledged span is stored exactly once, and the
 // throughput figures in docs/benchmarks.md.
 //
-// Every export request is sent synchronously through the OpenTelemetry SDK's
-// OTLP exporter with the exporter's own retries turned off, so each request
-// has exactly one outcome: OK acknowledges every span in it, anything else
+// Every export request is sent synchronously, without retries, through the
+// OpenTelemetry SDK's OTLP exporter or, several times cheaper, as the
+// Collector's OTLP exporters send (Config.Client), so each request has
+// exactly one outcome: OK acknowledges every span in it, anything else
 // fails all of them. A failed request may still have been stored; it is
 // counted as failed, never as acknowledged, which is the side a durability
 // check needs to err on.

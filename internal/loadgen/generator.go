@@ -59,30 +59,30 @@ func (g *Generator) Run(ctx context.Context) (*Result, error) {
 	if !g.started.CompareAndSwap(false, true) {
 		return nil, errors.New("loadgen: generator already ran")
 	}
-	exporters := make([]*exporter, 0, g.cfg.Workers)
+	clients := make([]client, 0, g.cfg.Workers)
 	defer func() {
 		// Shutting down waits for nothing: no request is in flight by now.
 		stop, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.cfg.RequestTimeout)
 		defer cancel()
-		for _, e := range exporters {
-			_ = e.shutdown(stop)
+		for _, c := range clients {
+			_ = c.shutdown(stop)
 		}
 	}()
 	for range g.cfg.Workers {
-		e, err := newExporter(ctx, g.cfg)
+		c, err := newClient(ctx, g.cfg, g.services)
 		if err != nil {
 			return nil, fmt.Errorf("loadgen: %w", err)
 		}
-		exporters = append(exporters, e)
+		clients = append(clients, c)
 	}
 
 	start := time.Now()
 	pace := newPacer(g.cfg.Rate)
 	var wg sync.WaitGroup
-	for i, e := range exporters {
+	for i, c := range clients {
 		traces := newTraceBuilder(g.cfg, g.services, g.seed, i)
 		share := g.share(i)
-		wg.Go(func() { g.work(ctx, e, traces, pace, share) })
+		wg.Go(func() { g.work(ctx, c, traces, pace, share) })
 	}
 	wg.Wait()
 	return g.rec.result(time.Since(start)), nil
@@ -105,10 +105,11 @@ func (g *Generator) share(i int) int64 {
 
 // work is one worker: wait for its turn, build a request of up to left
 // traces (-1: no limit), send it, record.
-func (g *Generator) work(ctx context.Context, e *exporter, traces *traceBuilder, pace *pacer, left int64) {
+func (g *Generator) work(ctx context.Context, c client, traces *traceBuilder, pace *pacer, left int64) {
 	// A request already sent must finish even when ctx ends: abandoned, it
 	// would have no outcome to record.
 	sendCtx := context.WithoutCancel(ctx)
+	var b batch
 	for left != 0 {
 		n := g.cfg.BatchTraces
 		if left > 0 {
@@ -118,13 +119,13 @@ func (g *Generator) work(ctx context.Context, e *exporter, traces *traceBuilder,
 		if !pace.wait(ctx, n) {
 			return
 		}
-		b := traces.batch(n, time.Now())
+		traces.fill(&b, n, time.Now())
 		g.rec.sent(b.spanCount())
 		start := time.Now()
-		if class := e.export(sendCtx, b.spans); class != "" {
-			g.rec.failed(b, class)
+		if class := c.export(sendCtx, &b); class != "" {
+			g.rec.failed(&b, class)
 		} else {
-			g.rec.acked(b, time.Since(start))
+			g.rec.acked(&b, time.Since(start))
 		}
 	}
 }

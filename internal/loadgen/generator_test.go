@@ -13,8 +13,21 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
-// protocols lists what every behaviour is tested over.
-func protocols() []string { return []string{ProtocolGRPC, ProtocolHTTP} }
+// transport is a client over a protocol.
+type transport struct{ client, protocol string }
+
+func (tr transport) String() string { return tr.client + "/" + tr.protocol }
+
+// transports lists what every behaviour is tested over.
+func transports() []transport {
+	var out []transport
+	for _, c := range []string{ClientSDK, ClientCollector} {
+		for _, p := range []string{ProtocolGRPC, ProtocolHTTP} {
+			out = append(out, transport{c, p})
+		}
+	}
+	return out
+}
 
 func receiver(t *testing.T, protocol string, opts loadgentest.Options) *loadgentest.Receiver {
 	if protocol == ProtocolHTTP {
@@ -23,9 +36,10 @@ func receiver(t *testing.T, protocol string, opts loadgentest.Options) *loadgent
 	return loadgentest.NewGRPC(t, opts)
 }
 
-func testConfig(protocol, endpoint string) Config {
+func testConfig(tr transport, endpoint string) Config {
 	cfg := DefaultConfig()
-	cfg.Protocol = protocol
+	cfg.Client = tr.client
+	cfg.Protocol = tr.protocol
 	cfg.Endpoint = endpoint
 	cfg.Workers = 3
 	cfg.Rate = 400
@@ -78,10 +92,10 @@ func progressOf(r *Result) Progress {
 }
 
 func TestRunAcksExactlyTheSpansAnsweredOK(t *testing.T) {
-	for _, protocol := range protocols() {
-		t.Run(protocol, func(t *testing.T) {
-			rcv := receiver(t, protocol, loadgentest.Options{FailEvery: 3, PartialEvery: 5})
-			cfg := testConfig(protocol, rcv.Endpoint)
+	for _, tr := range transports() {
+		t.Run(tr.String(), func(t *testing.T) {
+			rcv := receiver(t, tr.protocol, loadgentest.Options{FailEvery: 3, PartialEvery: 5})
+			cfg := testConfig(tr, rcv.Endpoint)
 			cfg.Tenant = "team-a"
 			res := runFor(t, cfg, 500*time.Millisecond)
 
@@ -112,8 +126,8 @@ func TestRunAcksExactlyTheSpansAnsweredOK(t *testing.T) {
 			if res.FailedRequests != failed+partial || res.FailedSpans != failedSpans {
 				t.Errorf("failed %d requests, %d spans; receiver failed %d with %d spans", res.FailedRequests, res.FailedSpans, failed+partial, failedSpans)
 			}
-			wantErrors := map[string]int64{protocol + " OK with error": partial}
-			if protocol == ProtocolGRPC {
+			wantErrors := map[string]int64{tr.protocol + " OK with error": partial}
+			if tr.protocol == ProtocolGRPC {
 				wantErrors["grpc Unavailable"] = failed
 			} else {
 				wantErrors["http 503"] = failed
@@ -129,10 +143,10 @@ func TestRunAcksExactlyTheSpansAnsweredOK(t *testing.T) {
 }
 
 func TestRunKeepsToTheRate(t *testing.T) {
-	for _, protocol := range protocols() {
-		t.Run(protocol, func(t *testing.T) {
-			rcv := receiver(t, protocol, loadgentest.Options{})
-			cfg := testConfig(protocol, rcv.Endpoint)
+	for _, tr := range transports() {
+		t.Run(tr.String(), func(t *testing.T) {
+			rcv := receiver(t, tr.protocol, loadgentest.Options{})
+			cfg := testConfig(tr, rcv.Endpoint)
 			cfg.Rate = 200
 			cfg.BatchTraces = 5
 			res := runFor(t, cfg, time.Second)
@@ -148,10 +162,10 @@ func TestRunKeepsToTheRate(t *testing.T) {
 }
 
 func TestRunSendsExactlyTheTracesAskedFor(t *testing.T) {
-	for _, protocol := range protocols() {
-		t.Run(protocol, func(t *testing.T) {
-			rcv := receiver(t, protocol, loadgentest.Options{})
-			cfg := testConfig(protocol, rcv.Endpoint)
+	for _, tr := range transports() {
+		t.Run(tr.String(), func(t *testing.T) {
+			rcv := receiver(t, tr.protocol, loadgentest.Options{})
+			cfg := testConfig(tr, rcv.Endpoint)
 			cfg.Rate = 0
 			cfg.Traces = 23 // shares of 8, 8 and 7: requests of 4, 4, 4, 4, 4 and 3
 			g, err := New(cfg)
@@ -190,10 +204,10 @@ func TestRunSendsExactlyTheTracesAskedFor(t *testing.T) {
 
 func TestRunCountsTimeoutsAsFailedEvenWhenStored(t *testing.T) {
 	want := map[string]string{ProtocolGRPC: "grpc DeadlineExceeded", ProtocolHTTP: "http timeout"}
-	for _, protocol := range protocols() {
-		t.Run(protocol, func(t *testing.T) {
-			rcv := receiver(t, protocol, loadgentest.Options{Delay: 10 * time.Second})
-			cfg := testConfig(protocol, rcv.Endpoint)
+	for _, tr := range transports() {
+		t.Run(tr.String(), func(t *testing.T) {
+			rcv := receiver(t, tr.protocol, loadgentest.Options{Delay: 10 * time.Second})
+			cfg := testConfig(tr, rcv.Endpoint)
 			cfg.RequestTimeout = 100 * time.Millisecond
 			start := time.Now()
 			res := runFor(t, cfg, 300*time.Millisecond)
@@ -206,8 +220,8 @@ func TestRunCountsTimeoutsAsFailedEvenWhenStored(t *testing.T) {
 			if len(res.Acked) != 0 || res.AckedRequests != 0 {
 				t.Errorf("acked %d requests of a receiver that never answers in time", res.AckedRequests)
 			}
-			if got := res.Errors[want[protocol]]; got != res.FailedRequests || got == 0 {
-				t.Errorf("errors = %v, want all %d as %q", res.Errors, res.FailedRequests, want[protocol])
+			if got := res.Errors[want[tr.protocol]]; got != res.FailedRequests || got == 0 {
+				t.Errorf("errors = %v, want all %d as %q", res.Errors, res.FailedRequests, want[tr.protocol])
 			}
 		})
 	}
@@ -215,22 +229,22 @@ func TestRunCountsTimeoutsAsFailedEvenWhenStored(t *testing.T) {
 
 func TestRunCountsAnUnreachableEndpointAsFailed(t *testing.T) {
 	want := map[string]string{ProtocolGRPC: "grpc Unavailable", ProtocolHTTP: "http no response"}
-	for _, protocol := range protocols() {
-		t.Run(protocol, func(t *testing.T) {
-			cfg := testConfig(protocol, closedPort(t))
+	for _, tr := range transports() {
+		t.Run(tr.String(), func(t *testing.T) {
+			cfg := testConfig(tr, closedPort(t))
 			res := runFor(t, cfg, 300*time.Millisecond)
 			if res.AckedRequests != 0 || res.FailedRequests == 0 {
 				t.Fatalf("acked %d, failed %d requests to a closed port", res.AckedRequests, res.FailedRequests)
 			}
-			if got := res.Errors[want[protocol]]; got != res.FailedRequests {
-				t.Errorf("errors = %v, want all %d as %q", res.Errors, res.FailedRequests, want[protocol])
+			if got := res.Errors[want[tr.protocol]]; got != res.FailedRequests {
+				t.Errorf("errors = %v, want all %d as %q", res.Errors, res.FailedRequests, want[tr.protocol])
 			}
 		})
 	}
 }
 
 func TestRunTwice(t *testing.T) {
-	g, err := New(testConfig(ProtocolGRPC, closedPort(t)))
+	g, err := New(testConfig(transport{ClientSDK, ProtocolGRPC}, closedPort(t)))
 	if err != nil {
 		t.Fatal(err)
 	}

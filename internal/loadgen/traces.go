@@ -7,23 +7,53 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/sdk/instrumentation"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 )
 
-// batch is one export request: the spans to send and, to record them once
-// acknowledged, their IDs by trace.
+// batch is one export request: its spans, as either client sends them, and,
+// to record them once acknowledged, their IDs by trace. A worker refills one
+// batch for each of its requests.
 type batch struct {
-	spans  []sdktrace.ReadOnlySpan
+	spans  []span
 	traces []traceSpans
+	// attrs holds the attributes of every span and event of the batch;
+	// theirs are windows on it.
+	attrs []attribute.KeyValue
 }
 
 type traceSpans struct {
 	id    trace.TraceID
 	spans []trace.SpanID
 }
+
+// span is the one description of a span both clients build their requests
+// from, so that they cannot send different spans for a seed. Its resource
+// is its service's and its scope the generator's.
+type span struct {
+	traceID trace.TraceID
+	id      trace.SpanID
+	// parent is zero on a root span.
+	parent        trace.SpanID
+	kind          trace.SpanKind
+	service       int
+	name          string
+	start, end    time.Time
+	status        codes.Code
+	statusMessage string
+	attrs         []attribute.KeyValue
+	// event is the span's one event, if its name is not empty.
+	event event
+}
+
+type event struct {
+	name  string
+	time  time.Time
+	attrs []attribute.KeyValue
+}
+
+// scopeName is the instrumentation scope of every span.
+const scopeName = "github.com/spanlog/spanlog/internal/loadgen"
 
 func (b *batch) spanCount() int { return len(b.spans) }
 
@@ -52,38 +82,37 @@ type node struct {
 // use; each worker has its own, seeded from the run's seed and its index, so
 // a seed reproduces every worker's sequence of traces.
 type traceBuilder struct {
-	rng      *rand.Rand
-	services []service
-	spans    int
-	attrs    int
-	scope    instrumentation.Scope
-	fillKeys []attribute.Key
-	nodes    []node
-	scratch  []attribute.KeyValue
+	rng        *rand.Rand
+	services   []service
+	spans      int
+	attrs      int
+	fillKeys   []attribute.Key
+	fillValues []string
+	nodes      []node
+	scratch    []attribute.KeyValue
 }
 
 func newTraceBuilder(cfg Config, services []service, seed int64, worker int) *traceBuilder {
 	return &traceBuilder{
-		rng:      rand.New(rand.NewPCG(uint64(seed), uint64(worker))),
-		services: services,
-		spans:    cfg.SpansPerTrace,
-		attrs:    cfg.AttributesPerSpan,
-		scope:    instrumentation.Scope{Name: "github.com/spanlog/spanlog/internal/loadgen"},
-		fillKeys: fillKeys(cfg.AttributesPerSpan),
-		nodes:    make([]node, 0, cfg.SpansPerTrace),
+		rng:        rand.New(rand.NewPCG(uint64(seed), uint64(worker))),
+		services:   services,
+		spans:      cfg.SpansPerTrace,
+		attrs:      cfg.AttributesPerSpan,
+		fillKeys:   fillKeys(cfg.AttributesPerSpan),
+		fillValues: fillValues(),
+		nodes:      make([]node, 0, cfg.SpansPerTrace),
 	}
 }
 
-// batch builds traces traces ending at end.
-func (b *traceBuilder) batch(traces int, end time.Time) *batch {
-	out := &batch{
-		spans:  make([]sdktrace.ReadOnlySpan, 0, traces*b.spans),
-		traces: make([]traceSpans, 0, traces),
-	}
+// fill refills out with traces traces ending at end. The span lists of the
+// traces it held are left to whoever took them (recorder.acked).
+func (b *traceBuilder) fill(out *batch, traces int, end time.Time) {
+	out.spans = out.spans[:0]
+	out.traces = out.traces[:0]
+	out.attrs = out.attrs[:0]
 	for range traces {
 		out.traces = append(out.traces, b.trace(end, out))
 	}
-	return out
 }
 
 // trace appends one trace's spans to out and returns their IDs.
@@ -103,7 +132,7 @@ func (b *traceBuilder) trace(end time.Time, out *batch) traceSpans {
 		b.nodes = append(b.nodes, b.child(b.parentFor(i), i))
 	}
 	for i := range b.nodes {
-		out.spans = append(out.spans, b.span(ts.id, i).Snapshot())
+		out.spans = append(out.spans, b.span(ts.id, i, out))
 		ts.spans = append(ts.spans, b.nodes[i].id)
 	}
 	return ts
@@ -150,29 +179,21 @@ func (b *traceBuilder) child(p, i int) node {
 	return n
 }
 
-// span turns node i into the SDK's span.
-func (b *traceBuilder) span(tid trace.TraceID, i int) tracetest.SpanStub {
+// span turns node i into a span, its attributes appended to out.attrs.
+func (b *traceBuilder) span(tid trace.TraceID, i int, out *batch) span {
 	n := &b.nodes[i]
-	s := tracetest.SpanStub{
-		SpanContext: trace.NewSpanContext(trace.SpanContextConfig{
-			TraceID:    tid,
-			SpanID:     n.id,
-			TraceFlags: trace.FlagsSampled,
-		}),
-		SpanKind:             n.kind,
-		StartTime:            n.start,
-		EndTime:              n.end,
-		Resource:             b.services[n.service].resource,
-		InstrumentationScope: b.scope,
+	s := span{
+		traceID: tid,
+		id:      n.id,
+		kind:    n.kind,
+		service: n.service,
+		start:   n.start,
+		end:     n.end,
 	}
 	if n.parent >= 0 {
-		s.Parent = trace.NewSpanContext(trace.SpanContextConfig{
-			TraceID:    tid,
-			SpanID:     b.nodes[n.parent].id,
-			TraceFlags: trace.FlagsSampled,
-		})
+		s.parent = b.nodes[n.parent].id
 	}
-	b.describe(&s, n)
+	b.describe(&s, n, out)
 	return s
 }
 

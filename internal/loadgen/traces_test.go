@@ -1,14 +1,20 @@
 package loadgen
 
 import (
+	"reflect"
 	"testing"
 	"time"
 
 	"go.opentelemetry.io/otel/codes"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 )
+
+// batch builds a new batch of traces traces ending at end.
+func (b *traceBuilder) batch(traces int, end time.Time) *batch {
+	out := &batch{}
+	b.fill(out, traces, end)
+	return out
+}
 
 func TestBatchShape(t *testing.T) {
 	tests := []struct {
@@ -32,19 +38,20 @@ func TestBatchShape(t *testing.T) {
 			}
 			checkTraces(t, b, end)
 			for _, s := range b.spans {
-				if len(s.Attributes()) != tt.attrs {
-					t.Fatalf("span %q has %d attributes, want %d", s.Name(), len(s.Attributes()), tt.attrs)
+				if len(s.attrs) != tt.attrs {
+					t.Fatalf("span %q has %d attributes, want %d", s.name, len(s.attrs), tt.attrs)
 				}
 			}
-			services := map[string]bool{}
+			services := map[int]bool{}
 			var errors, events int
 			for _, s := range b.spans {
-				name, _ := s.Resource().Set().Value(semconv.ServiceNameKey)
-				services[name.AsString()] = true
-				if s.Status().Code == codes.Error {
+				services[s.service] = true
+				if s.status == codes.Error {
 					errors++
 				}
-				events += len(s.Events())
+				if s.event.name != "" {
+					events++
+				}
 			}
 			if len(services) > tt.services || (tt.spans > 1 && len(services) < 2 && tt.services > 1) {
 				t.Errorf("%d service names for %d services", len(services), tt.services)
@@ -60,13 +67,14 @@ func TestBatchShape(t *testing.T) {
 // and that the recorded IDs are those of the spans.
 func checkTraces(t *testing.T, b *batch, end time.Time) {
 	t.Helper()
-	byID := map[trace.SpanID]sdktrace.ReadOnlySpan{}
+	byID := map[trace.SpanID]*span{}
 	traceIDs := map[trace.TraceID]bool{}
-	for _, s := range b.spans {
-		if _, dup := byID[s.SpanContext().SpanID()]; dup {
-			t.Fatalf("duplicate span ID %s", s.SpanContext().SpanID())
+	for i := range b.spans {
+		s := &b.spans[i]
+		if _, dup := byID[s.id]; dup {
+			t.Fatalf("duplicate span ID %s", s.id)
 		}
-		byID[s.SpanContext().SpanID()] = s
+		byID[s.id] = s
 	}
 	for _, tr := range b.traces {
 		if traceIDs[tr.id] {
@@ -76,28 +84,28 @@ func checkTraces(t *testing.T, b *batch, end time.Time) {
 		roots := 0
 		for _, id := range tr.spans {
 			s := byID[id]
-			if s == nil || s.SpanContext().TraceID() != tr.id {
+			if s == nil || s.traceID != tr.id {
 				t.Fatalf("span %s of trace %s not sent in it", id, tr.id)
 			}
-			if !s.StartTime().Before(s.EndTime()) || s.EndTime().After(end) {
-				t.Errorf("span %q runs %v to %v, batch ends %v", s.Name(), s.StartTime(), s.EndTime(), end)
+			if !s.start.Before(s.end) || s.end.After(end) {
+				t.Errorf("span %q runs %v to %v, batch ends %v", s.name, s.start, s.end, end)
 			}
-			if !s.Parent().IsValid() {
+			if !s.parent.IsValid() {
 				roots++
-				if s.SpanKind() != trace.SpanKindServer {
-					t.Errorf("root span %q is %v, want server", s.Name(), s.SpanKind())
+				if s.kind != trace.SpanKindServer {
+					t.Errorf("root span %q is %v, want server", s.name, s.kind)
 				}
 				continue
 			}
-			p := byID[s.Parent().SpanID()]
-			if p == nil || p.SpanContext().TraceID() != tr.id {
-				t.Fatalf("span %q has a parent outside its trace", s.Name())
+			p := byID[s.parent]
+			if p == nil || p.traceID != tr.id {
+				t.Fatalf("span %q has a parent outside its trace", s.name)
 			}
-			if s.StartTime().Before(p.StartTime()) || s.EndTime().After(p.EndTime().Add(time.Microsecond)) {
-				t.Errorf("span %q [%v, %v] outside its parent [%v, %v]", s.Name(), s.StartTime(), s.EndTime(), p.StartTime(), p.EndTime())
+			if s.start.Before(p.start) || s.end.After(p.end.Add(time.Microsecond)) {
+				t.Errorf("span %q [%v, %v] outside its parent [%v, %v]", s.name, s.start, s.end, p.start, p.end)
 			}
-			if p.SpanKind() == trace.SpanKindClient && s.SpanKind() != trace.SpanKindServer {
-				t.Errorf("child of client span %q is %v, want server", p.Name(), s.SpanKind())
+			if p.kind == trace.SpanKindClient && s.kind != trace.SpanKindServer {
+				t.Errorf("child of client span %q is %v, want server", p.name, s.kind)
 			}
 		}
 		if roots != 1 {
@@ -114,11 +122,22 @@ func TestBatchIsReproducible(t *testing.T) {
 	b := newTraceBuilder(cfg, services, 42, 3).batch(5, end)
 	other := newTraceBuilder(cfg, services, 42, 4).batch(5, end)
 	for i := range a.spans {
-		if !a.spans[i].SpanContext().Equal(b.spans[i].SpanContext()) || a.spans[i].Name() != b.spans[i].Name() {
+		if a.spans[i].id != b.spans[i].id || a.spans[i].traceID != b.spans[i].traceID || a.spans[i].name != b.spans[i].name {
 			t.Fatalf("span %d differs between two builders with one seed", i)
 		}
 	}
 	if a.traces[0].id == other.traces[0].id {
 		t.Error("two workers send the same trace IDs")
+	}
+
+	// A worker refills one batch: it must hold what a new one would.
+	var refilled batch
+	rb := newTraceBuilder(cfg, services, 42, 3)
+	rb.fill(&refilled, 5, end)
+	rb.fill(&refilled, 3, end)
+	nb := newTraceBuilder(cfg, services, 42, 3)
+	nb.batch(5, end)
+	if fresh := nb.batch(3, end); !reflect.DeepEqual(refilled.spans, fresh.spans) || !reflect.DeepEqual(refilled.traces, fresh.traces) {
+		t.Error("a refilled batch differs from a new one")
 	}
 }
