@@ -11,22 +11,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// maxRoundsInFlight bounds the group commit's rounds started and not yet
-// released. Rounds overlap so that a caller does not wait for the round
-// in progress before its own starts; a few suffice for that, as many
-// callers share each round, and every round in flight holds a goroutine
-// and up to maxParallelFsyncs fsyncs of the same files as the others:
-// more would queue on the disk rather than shorten the wait.
-const maxRoundsInFlight = 4
-
 // groupCommit makes the embedded Kafka's log durable for many writers with
 // few fsyncs. Each Sync call joins the next round, which has not started
 // yet: the round fsyncs the union of the partitions its callers named, and
-// releases them all. A round starts at once, unless maxRoundsInFlight
-// rounds are in flight; callers arriving meanwhile join it, and it starts
-// when the oldest round is released. So a caller waits for about one
-// round when few are in flight, and however many callers wait, a round
-// costs one fsync per file of the partitions named.
+// releases them all. A round starts at once, unless maxInFlight rounds
+// are in flight (started and not released); callers arriving meanwhile
+// join it, and it starts when the oldest is released. So a caller waits
+// for about one round when fewer are in flight, and however many callers
+// wait, a round costs one fsync per file of the partitions named. The
+// bound keeps the goroutines and fsyncs in flight few: the rounds sync
+// the same files, and more of them at once queue on the disk and the
+// cores rather than shorten the wait (EmbeddedKafkaConfig.SyncRoundsInFlight).
 //
 // Rounds are released in the order they started: a round's callers return
 // only once it and every round started before it have ended. A round
@@ -54,8 +49,10 @@ type groupCommit struct {
 	logger *slog.Logger
 
 	mu sync.Mutex
+	// maxInFlight bounds the rounds started and not yet released.
+	maxInFlight int
 	// next is the round callers join, nil until one does; it starts once
-	// fewer than maxRoundsInFlight are in flight.
+	// fewer than maxInFlight are in flight.
 	next *syncRound
 	// inFlight are the rounds started and not yet released, in the order
 	// they started.
@@ -78,10 +75,13 @@ type syncRound struct {
 	err    error
 }
 
-func newGroupCommit(syncFiles func(partitions map[int32]struct{}) error, logger *slog.Logger, reg prometheus.Registerer) *groupCommit {
+// newGroupCommit returns a group commit that runs syncFiles for up to
+// maxInFlight rounds at once; 1 runs one round at a time.
+func newGroupCommit(syncFiles func(partitions map[int32]struct{}) error, maxInFlight int, logger *slog.Logger, reg prometheus.Registerer) *groupCommit {
 	g := &groupCommit{
-		sync:   syncFiles,
-		logger: logger,
+		sync:        syncFiles,
+		maxInFlight: maxInFlight,
+		logger:      logger,
 		rounds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "spanlog_embedded_kafka_sync_duration_seconds",
 			Help:    "Time one group commit took to fsync the embedded Kafka's files of the partitions its writers wrote; its count is the rounds.",
@@ -93,7 +93,7 @@ func newGroupCommit(syncFiles func(partitions map[int32]struct{}) error, logger 
 		}),
 		roundsInFlight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "spanlog_embedded_kafka_sync_rounds_in_flight",
-			Help: fmt.Sprintf("Group commits of the embedded Kafka's log started and not yet released, at most %d; at %[1]d, writes wait for the oldest to be released before theirs starts.", maxRoundsInFlight),
+			Help: fmt.Sprintf("Group commits of the embedded Kafka's log started and not yet released, at most %d; at %[1]d, writes wait for the oldest to be released before theirs starts.", maxInFlight),
 		}),
 	}
 	reg.MustRegister(g.rounds, g.requests, g.roundsInFlight)
@@ -134,9 +134,9 @@ func (g *groupCommit) Sync(ctx context.Context, partitions []int32) error {
 }
 
 // startNext starts the next round if it has callers and fewer than
-// maxRoundsInFlight are in flight. g.mu must be held.
+// g.maxInFlight are in flight. g.mu must be held.
 func (g *groupCommit) startNext() {
-	if g.next == nil || len(g.inFlight) >= maxRoundsInFlight {
+	if g.next == nil || len(g.inFlight) >= g.maxInFlight {
 		return
 	}
 	r := g.next

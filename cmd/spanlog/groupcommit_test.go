@@ -6,6 +6,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +19,9 @@ import (
 	"github.com/spanlog/spanlog/internal/logtest"
 	"github.com/spanlog/spanlog/internal/promtest"
 )
+
+// testRoundsInFlight is the tests' bound of rounds in flight, the default.
+const testRoundsInFlight = 4
 
 // heldSyncs is a groupCommit's sync whose rounds the test ends one by
 // one: each round tells its partitions on started and returns what is
@@ -157,7 +161,7 @@ func expectReturn(t *testing.T, done <-chan error) error {
 func TestGroupCommitRoundsOverlapReleasedInOrder(t *testing.T) {
 	h := newHeldSyncs()
 	reg := prometheus.NewRegistry()
-	g := newGroupCommit(h.sync, (&logtest.Buffer{}).Logger(), reg)
+	g := newGroupCommit(h.sync, testRoundsInFlight, (&logtest.Buffer{}).Logger(), reg)
 	ctx := t.Context()
 
 	first := startSync(ctx, g, 1, 2)
@@ -200,49 +204,54 @@ func TestGroupCommitRoundsOverlapReleasedInOrder(t *testing.T) {
 	}
 }
 
-// With maxRoundsInFlight rounds in flight, callers join one round, which
+// With its bound of rounds in flight, callers join one round, which
 // starts once the oldest is released and syncs what every one of them
-// named, in one go.
+// named, in one go. A bound of 1 runs one round at a time.
 func TestGroupCommitBoundsRoundsInFlight(t *testing.T) {
-	h := newHeldSyncs()
-	g := newGroupCommit(h.sync, (&logtest.Buffer{}).Logger(), prometheus.NewRegistry())
-	ctx := t.Context()
+	for _, bound := range []int{1, 2, testRoundsInFlight} {
+		t.Run(strconv.Itoa(bound), func(t *testing.T) {
+			h := newHeldSyncs()
+			g := newGroupCommit(h.sync, bound, (&logtest.Buffer{}).Logger(), prometheus.NewRegistry())
+			ctx := t.Context()
 
-	var (
-		callers []<-chan error
-		rounds  []heldRound
-	)
-	for p := range int32(maxRoundsInFlight) {
-		callers = append(callers, startSync(ctx, g, p))
-		rounds = append(rounds, expectRound(t, h, p))
-	}
-	waiting := []<-chan error{startSync(ctx, g, 12), startSync(ctx, g, 11), startSync(ctx, g, 13, 11)}
-	// In the next round, not started: Sync starts a round before it
-	// waits, under the lock awaitJoined takes.
-	awaitJoined(t, g, 11, 12, 13)
+			var (
+				callers []<-chan error
+				rounds  []heldRound
+			)
+			for p := range int32(bound) {
+				callers = append(callers, startSync(ctx, g, p))
+				rounds = append(rounds, expectRound(t, h, p))
+			}
+			waiting := []<-chan error{startSync(ctx, g, 12), startSync(ctx, g, 11), startSync(ctx, g, 13, 11)}
+			// In the next round, not started: Sync starts a round before
+			// it waits, under the lock awaitJoined takes.
+			awaitJoined(t, g, 11, 12, 13)
 
-	// The second round ends first: no room yet, it waits for the first.
-	rounds[1].release <- nil
-	awaitSynced(t, g, 1)
-	awaitJoined(t, g, 11, 12, 13)
-	rounds[0].release <- nil
-	last := expectRound(t, h, 11, 12, 13)
-	for i, done := range callers[:2] {
-		if err := expectReturn(t, done); err != nil {
-			t.Errorf("caller %d: %v", i, err)
-		}
-	}
-	for _, r := range rounds[2:] {
-		r.release <- nil
-	}
-	last.release <- nil
-	for i, done := range slices.Concat(callers[2:], waiting) {
-		if err := expectReturn(t, done); err != nil {
-			t.Errorf("caller %d: %v", i+2, err)
-		}
-	}
-	if n := h.mostRunning(); n != maxRoundsInFlight {
-		t.Errorf("%d rounds ran at once, want %d", n, maxRoundsInFlight)
+			if bound > 1 {
+				// The last round ends first: no room yet, it waits for
+				// the first.
+				rounds[bound-1].release <- nil
+				awaitSynced(t, g, int32(bound-1))
+				awaitJoined(t, g, 11, 12, 13)
+			}
+			rounds[0].release <- nil
+			last := expectRound(t, h, 11, 12, 13)
+			if err := expectReturn(t, callers[0]); err != nil {
+				t.Errorf("caller 0: %v", err)
+			}
+			for i := 1; i < bound-1; i++ {
+				rounds[i].release <- nil
+			}
+			last.release <- nil
+			for i, done := range slices.Concat(callers[1:], waiting) {
+				if err := expectReturn(t, done); err != nil {
+					t.Errorf("caller %d: %v", i+1, err)
+				}
+			}
+			if n := h.mostRunning(); n != bound {
+				t.Errorf("%d rounds ran at once, want %d", n, bound)
+			}
+		})
 	}
 }
 
@@ -255,19 +264,19 @@ func TestGroupCommitFailureSticks(t *testing.T) {
 		failing int
 	}{
 		{"first round fails", 0},
-		{"last round fails", maxRoundsInFlight - 1},
+		{"last round fails", testRoundsInFlight - 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHeldSyncs()
 			logs := &logtest.Buffer{}
-			g := newGroupCommit(h.sync, logs.Logger(), prometheus.NewRegistry())
+			g := newGroupCommit(h.sync, testRoundsInFlight, logs.Logger(), prometheus.NewRegistry())
 			ctx := t.Context()
 
 			var (
 				callers []<-chan error
 				rounds  []heldRound
 			)
-			for p := range int32(maxRoundsInFlight) {
+			for p := range int32(testRoundsInFlight) {
 				callers = append(callers, startSync(ctx, g, p))
 				rounds = append(rounds, expectRound(t, h, p))
 			}
@@ -304,7 +313,7 @@ func TestGroupCommitFailureSticks(t *testing.T) {
 func TestGroupCommitCallerGivesUp(t *testing.T) {
 	h := newHeldSyncs()
 	reg := prometheus.NewRegistry()
-	g := newGroupCommit(h.sync, (&logtest.Buffer{}).Logger(), reg)
+	g := newGroupCommit(h.sync, testRoundsInFlight, (&logtest.Buffer{}).Logger(), reg)
 
 	ctx, cancel := context.WithCancelCause(t.Context())
 	leaving := startSync(ctx, g, 1)
@@ -328,7 +337,7 @@ func TestGroupCommitCallerGivesUp(t *testing.T) {
 
 // Many callers, some giving up, rounds that end in any order: a caller
 // that gets nil was in a round whose fsyncs returned, no more than
-// maxRoundsInFlight run at once, and once every round is released no
+// testRoundsInFlight run at once, and once every round is released no
 // goroutine is left. Run it with -race.
 func TestGroupCommitManyCallers(t *testing.T) {
 	before := goleak.IgnoreCurrent()
@@ -352,7 +361,7 @@ func TestGroupCommitManyCallers(t *testing.T) {
 		mu.Unlock()
 		return nil
 	}
-	g := newGroupCommit(syncFiles, (&logtest.Buffer{}).Logger(), prometheus.NewRegistry())
+	g := newGroupCommit(syncFiles, testRoundsInFlight, (&logtest.Buffer{}).Logger(), prometheus.NewRegistry())
 
 	const callers, calls = 16, 100
 	var wg sync.WaitGroup
@@ -387,8 +396,8 @@ func TestGroupCommitManyCallers(t *testing.T) {
 	awaitRounds(t, g, "release of every round", func() bool { return len(g.inFlight) == 0 && g.next == nil })
 	mu.Lock()
 	defer mu.Unlock()
-	if most > maxRoundsInFlight {
-		t.Errorf("%d rounds ran at once, want at most %d", most, maxRoundsInFlight)
+	if most > testRoundsInFlight {
+		t.Errorf("%d rounds ran at once, want at most %d", most, testRoundsInFlight)
 	}
 	goleak.VerifyNone(t, before)
 }

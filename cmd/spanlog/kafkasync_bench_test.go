@@ -40,7 +40,7 @@ func BenchmarkEmbeddedDurableProduce(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer c.Close()
-			g := newGroupCommit(newSegmentFiles(dir, "bench").sync, (&logtest.Buffer{}).Logger(), prometheus.NewRegistry())
+			g := newGroupCommit(newSegmentFiles(dir, "bench").sync, defaultConfig().EmbeddedKafka.SyncRoundsInFlight, (&logtest.Buffer{}).Logger(), prometheus.NewRegistry())
 			cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.DefaultProduceTopic("bench"),
 				kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(0), kgo.ProducerBatchCompression(kgo.NoCompression()))
 			if err != nil {
