@@ -124,6 +124,14 @@ type EmbeddedKafkaConfig struct {
 	// log frees whole segments only, so each partition keeps up to this
 	// many bytes of records already trimmed. Default 16 MiB.
 	SegmentBytes int64 `yaml:"segment-bytes" help:"Size of the in-process Kafka's segment files; each partition keeps up to one of trimmed records on disk."`
+	// SyncRoundsInFlight bounds the group commits that fsync the log at
+	// once: a write waits for the next round, which starts at once
+	// unless this many are in flight, and is answered once it and every
+	// round started before it ended. More rounds wait less for one to
+	// start, but fsync the same files more often, each round holding a
+	// goroutine and up to 16 fsyncs; 1 runs one round at a time.
+	// Default 4.
+	SyncRoundsInFlight int `yaml:"sync-rounds-in-flight" help:"Most group commits fsyncing the in-process Kafka's log at once (1: one at a time)."`
 }
 
 func defaultConfig() Config {
@@ -142,11 +150,12 @@ func defaultConfig() Config {
 		Limits:  limits.DefaultConfig(),
 		Kafka:   tracelog.DefaultConfig(),
 		EmbeddedKafka: EmbeddedKafkaConfig{
-			Enabled:         true,
-			Port:            9092,
-			DataDir:         "./data/kafka",
-			MaxMessageBytes: 1<<20 + 12,
-			SegmentBytes:    16 << 20,
+			Enabled:            true,
+			Port:               9092,
+			DataDir:            "./data/kafka",
+			MaxMessageBytes:    1<<20 + 12,
+			SegmentBytes:       16 << 20,
+			SyncRoundsInFlight: 4,
 		},
 		Storage:      objstore.DefaultConfig(),
 		Distributor:  producer.DefaultConfig(),
@@ -206,6 +215,9 @@ func (c *Config) Validate() error {
 	}
 	if c.embedsKafka() && c.EmbeddedKafka.SegmentBytes < int64(c.EmbeddedKafka.MaxMessageBytes) {
 		return fmt.Errorf("embedded kafka: segment-bytes %d must be at least max-message-bytes %d", c.EmbeddedKafka.SegmentBytes, c.EmbeddedKafka.MaxMessageBytes)
+	}
+	if c.embedsKafka() && c.EmbeddedKafka.SyncRoundsInFlight < 1 {
+		return errors.New("embedded kafka: sync-rounds-in-flight must be at least 1")
 	}
 	errs := []error{c.Tenants.Validate(), c.Limits.Validate(), c.Kafka.Validate()}
 	if c.Kafka.ForeignTenantHeader != "" && !c.Tenants.MultiTenancy {

@@ -130,6 +130,7 @@ func TestConfigErrors(t *testing.T) {
 		{"-kafka.log-retention-margin=-1h", "log-retention-margin"},
 		{"-kafka.log-trim-interval=0s", "log-trim-interval"},
 		{"-embedded-kafka.segment-bytes=1024", "segment-bytes"},
+		{"-embedded-kafka.sync-rounds-in-flight=0", "sync-rounds-in-flight"},
 		{"-kafka.foreign-tenant-header=X-Scope-OrgID", "multitenancy-enabled"},
 		{"-metrics-generator.flush-timeout=30s", "flush-timeout"},
 		{"-metrics-generator.span-metrics.histogram-buckets=1,0.5", "histogram buckets"},

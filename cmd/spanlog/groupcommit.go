@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -13,10 +14,20 @@ import (
 // groupCommit makes the embedded Kafka's log durable for many writers with
 // few fsyncs. Each Sync call joins the next round, which has not started
 // yet: the round fsyncs the union of the partitions its callers named, and
-// releases them all. One round runs at a time; callers arriving while it
-// runs form the next one, which starts as soon as it ends. So a caller
-// waits for at most the round in progress and its own, and however many
-// callers wait, a round costs one fsync per file of the partitions named.
+// releases them all. A round starts at once, unless maxInFlight rounds
+// are in flight (started and not released); callers arriving meanwhile
+// join it, and it starts when the oldest is released. So a caller waits
+// for about one round when fewer are in flight, and however many callers
+// wait, a round costs one fsync per file of the partitions named. The
+// bound keeps the goroutines and fsyncs in flight few: the rounds sync
+// the same files, and more of them at once queue on the disk and the
+// cores rather than shorten the wait (EmbeddedKafkaConfig.SyncRoundsInFlight).
+//
+// Rounds are released in the order they started: a round's callers return
+// only once it and every round started before it have ended. A round
+// started later may end first, but its fsyncs prove nothing about the
+// earlier rounds' files it did not sync, and a failure in an earlier
+// round must reach its callers too.
 //
 // What it guarantees: a round starts after each of its callers called
 // Sync, so it fsyncs every byte written to their partitions' files before
@@ -28,38 +39,49 @@ import (
 // have dropped the pages it could not write and reports that once, so a
 // later fsync that succeeds does not mean the earlier records are on disk,
 // and a record acked after it could follow a hole that loading the log
-// truncates at.
+// truncates at. That holds for the rounds still in flight when one fails,
+// whichever started first: a round is released with nil only if no round
+// had failed by then.
 type groupCommit struct {
-	// sync fsyncs the files of a round's partitions.
+	// sync fsyncs the files of a round's partitions; rounds in flight
+	// call it concurrently.
 	sync   func(partitions map[int32]struct{}) error
 	logger *slog.Logger
 
-	// turn holds a token while a round runs.
-	turn chan struct{}
-
 	mu sync.Mutex
-	// next is the round callers join, nil until one does.
+	// maxInFlight bounds the rounds started and not yet released.
+	maxInFlight int
+	// next is the round callers join, nil until one does; it starts once
+	// fewer than maxInFlight are in flight.
 	next *syncRound
+	// inFlight are the rounds started and not yet released, in the order
+	// they started.
+	inFlight []*syncRound
 	// failed is the error of the first round that failed, after which
 	// every Sync fails.
 	failed error
 
-	rounds   prometheus.Histogram
-	requests prometheus.Counter
+	rounds         prometheus.Histogram
+	requests       prometheus.Counter
+	roundsInFlight prometheus.Gauge
 }
 
 // syncRound is one fsync of the files of the partitions its callers named.
 type syncRound struct {
 	partitions map[int32]struct{}
-	done       chan struct{} // closed once err is set
-	err        error
+	// synced is set, under groupCommit.mu, once its fsyncs returned.
+	synced bool
+	done   chan struct{} // closed once err is set, on release
+	err    error
 }
 
-func newGroupCommit(syncFiles func(partitions map[int32]struct{}) error, logger *slog.Logger, reg prometheus.Registerer) *groupCommit {
+// newGroupCommit returns a group commit that runs syncFiles for up to
+// maxInFlight rounds at once; 1 runs one round at a time.
+func newGroupCommit(syncFiles func(partitions map[int32]struct{}) error, maxInFlight int, logger *slog.Logger, reg prometheus.Registerer) *groupCommit {
 	g := &groupCommit{
-		sync:   syncFiles,
-		logger: logger,
-		turn:   make(chan struct{}, 1),
+		sync:        syncFiles,
+		maxInFlight: maxInFlight,
+		logger:      logger,
 		rounds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "spanlog_embedded_kafka_sync_duration_seconds",
 			Help:    "Time one group commit took to fsync the embedded Kafka's files of the partitions its writers wrote; its count is the rounds.",
@@ -69,8 +91,12 @@ func newGroupCommit(syncFiles func(partitions map[int32]struct{}) error, logger 
 			Name: "spanlog_embedded_kafka_sync_requests_total",
 			Help: "Writes that waited for a group commit of the embedded Kafka's log; divided by the rounds, how many one fsync served.",
 		}),
+		roundsInFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "spanlog_embedded_kafka_sync_rounds_in_flight",
+			Help: fmt.Sprintf("Group commits of the embedded Kafka's log started and not yet released, at most %d; at %[1]d, writes wait for the oldest to be released before theirs starts.", maxInFlight),
+		}),
 	}
-	reg.MustRegister(g.rounds, g.requests)
+	reg.MustRegister(g.rounds, g.requests, g.roundsInFlight)
 	return g
 }
 
@@ -95,52 +121,65 @@ func (g *groupCommit) Sync(ctx context.Context, partitions []int32) error {
 	for _, p := range partitions {
 		r.partitions[p] = struct{}{}
 	}
+	g.startNext()
 	g.mu.Unlock()
-	for {
-		select {
-		case <-r.done:
-			return r.err
-		case <-ctx.Done():
-			return context.Cause(ctx)
-		case g.turn <- struct{}{}:
-			// No round runs: start r, unless another of its callers
-			// did and it ended meanwhile.
-			g.mu.Lock()
-			start := g.next == r
-			if start {
-				g.next = nil
-			}
-			g.mu.Unlock()
-			if !start {
-				<-g.turn
-				continue
-			}
-			// The round runs on even if this caller gives up, for the
-			// others waiting on it; it releases the turn.
-			go g.run(r)
-		}
+	// A round runs on even if this caller gives up, for the others
+	// waiting on it.
+	select {
+	case <-r.done:
+		return r.err
+	case <-ctx.Done():
+		return context.Cause(ctx)
 	}
 }
 
-// run fsyncs r's partitions, releases its callers and the turn. After a
-// failure it syncs nothing: its callers get the failure.
+// startNext starts the next round if it has callers and fewer than
+// g.maxInFlight are in flight. g.mu must be held.
+func (g *groupCommit) startNext() {
+	if g.next == nil || len(g.inFlight) >= g.maxInFlight {
+		return
+	}
+	r := g.next
+	g.next = nil
+	g.inFlight = append(g.inFlight, r)
+	g.roundsInFlight.Set(float64(len(g.inFlight)))
+	go g.run(r)
+}
+
+// run fsyncs r's partitions, then releases every round at the head of
+// those in flight whose fsyncs returned, and starts the next round. After
+// a failure it syncs nothing: its callers get the failure.
 func (g *groupCommit) run(r *syncRound) {
 	g.mu.Lock()
-	err := g.failed
+	failed := g.failed
 	g.mu.Unlock()
-	if err == nil {
+	if failed == nil {
 		start := time.Now()
-		err = g.sync(r.partitions)
+		err := g.sync(r.partitions)
 		g.rounds.Observe(time.Since(start).Seconds())
 		if err != nil {
 			err = fmt.Errorf("fsync the embedded kafka's log: %w; writes fail until spanlog restarts", err)
 			g.logger.Error("the embedded kafka's log could not be made durable; every write fails until spanlog restarts", "err", err)
 			g.mu.Lock()
-			g.failed = err
+			if g.failed == nil {
+				g.failed = err
+			}
 			g.mu.Unlock()
 		}
 	}
-	r.err = err
-	close(r.done)
-	<-g.turn
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	r.synced = true
+	released := 0
+	for _, head := range g.inFlight {
+		if !head.synced {
+			break
+		}
+		head.err = g.failed
+		close(head.done)
+		released++
+	}
+	g.inFlight = slices.Delete(g.inFlight, 0, released)
+	g.roundsInFlight.Set(float64(len(g.inFlight)))
+	g.startNext()
 }

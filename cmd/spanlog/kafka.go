@@ -55,7 +55,7 @@ func startEmbeddedKafka(ctx context.Context, cfg EmbeddedKafkaConfig, kafka trac
 		}
 		return float64(n)
 	}))
-	commit := newGroupCommit(newSegmentFiles(cfg.DataDir, kafka.Topic).sync, logger, reg)
+	commit := newGroupCommit(newSegmentFiles(cfg.DataDir, kafka.Topic).sync, cfg.SyncRoundsInFlight, logger, reg)
 	logger.Info("embedded kafka started", "addrs", c.ListenAddrs(), "dataDir", cfg.DataDir)
 	return c, commit, nil
 }

@@ -45,12 +45,18 @@ const maxParallelFsyncs = 16
 // changes a partition's leader, and the distributor writes no
 // transactions (TestEmbeddedKafkaLoadsWithoutIndexes).
 //
-// Only one round at a time calls sync, so newest needs no lock.
+// Rounds in flight call sync concurrently. Each starts from the newest
+// segments of the syncs that had succeeded when it started, which may
+// cover less than the rounds still running will, never more: a segment
+// is skipped only once a successful fsync of it, complete, returned.
 type segmentFiles struct {
 	dataDir string
 	topic   string
-	// newest is the base offset of each partition's newest segment at
-	// its last sync: older segments were complete then, and synced.
+
+	mu sync.Mutex
+	// newest is the base offset of each partition's newest segment at a
+	// successful sync, the greatest of them: older segments were complete
+	// then, and synced.
 	newest map[int32]int64
 	// fsync syncs the file or directory at path; a file that does not
 	// exist is not an error.
@@ -67,6 +73,14 @@ func newSegmentFiles(dataDir, topic string) *segmentFiles {
 // directory too, which holds the new file's name; at a partition's first
 // sync, also the directories above it up to the data directory.
 func (s *segmentFiles) sync(partitions map[int32]struct{}) error {
+	synced := make(map[int32]int64, len(partitions))
+	s.mu.Lock()
+	for p := range partitions {
+		if b, seen := s.newest[p]; seen {
+			synced[p] = b
+		}
+	}
+	s.mu.Unlock()
 	var paths []string
 	newest := make(map[int32]int64, len(partitions))
 	for p := range partitions {
@@ -75,7 +89,7 @@ func (s *segmentFiles) sync(partitions map[int32]struct{}) error {
 		if err != nil {
 			return fmt.Errorf("partition %d: %w", p, err)
 		}
-		from, seen := s.newest[p]
+		from, seen := synced[p]
 		if !seen {
 			from = bases[0]
 			paths = append(paths, filepath.Dir(dir), s.dataDir)
@@ -95,9 +109,15 @@ func (s *segmentFiles) sync(partitions map[int32]struct{}) error {
 	if err := fsyncAll(slices.Compact(paths), s.fsync); err != nil {
 		return err
 	}
+	// A round that listed the segments earlier may end later: newest
+	// only moves on.
+	s.mu.Lock()
 	for p, b := range newest {
-		s.newest[p] = b
+		if old, seen := s.newest[p]; !seen || b > old {
+			s.newest[p] = b
+		}
 	}
+	s.mu.Unlock()
 	return nil
 }
 

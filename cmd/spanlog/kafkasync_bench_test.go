@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -39,7 +40,7 @@ func BenchmarkEmbeddedDurableProduce(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer c.Close()
-			g := newGroupCommit(newSegmentFiles(dir, "bench").sync, (&logtest.Buffer{}).Logger(), prometheus.NewRegistry())
+			g := newGroupCommit(newSegmentFiles(dir, "bench").sync, defaultConfig().EmbeddedKafka.SyncRoundsInFlight, (&logtest.Buffer{}).Logger(), prometheus.NewRegistry())
 			cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.DefaultProduceTopic("bench"),
 				kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(0), kgo.ProducerBatchCompression(kgo.NoCompression()))
 			if err != nil {
@@ -112,6 +113,15 @@ func BenchmarkEmbeddedDurableProduce(b *testing.B) {
 				b.ReportMetric(float64(latencies[len(latencies)*99/100].Microseconds())/1000, "p99-ms")
 			}
 			b.ReportMetric(float64(len(latencies))*200/b.Elapsed().Seconds(), "spans/s")
+			if mode == "group-commit" {
+				var rounds dto.Metric
+				if err := g.rounds.Write(&rounds); err != nil {
+					b.Fatal(err)
+				}
+				h := rounds.GetHistogram()
+				b.ReportMetric(h.GetSampleSum()/float64(h.GetSampleCount())*1000, "round-ms")
+				b.ReportMetric(float64(len(latencies)+1)/float64(h.GetSampleCount()), "writes/round")
+			}
 		})
 	}
 }

@@ -117,6 +117,111 @@ func TestSegmentFilesSyncWhatWasWritten(t *testing.T) {
 	}
 }
 
+// Rounds in flight sync concurrently. One that starts while another runs
+// syncs from where the last sync that succeeded left off, so it does not
+// skip the segments the one running has yet to sync; and one that listed
+// the segments earlier but ends later does not move a partition's newest
+// segment back, to sync again what was synced.
+func TestSegmentFilesConcurrentSyncs(t *testing.T) {
+	dataDir := t.TempDir()
+	dir := filepath.Join(dataDir, "partitions", "spans-0")
+	segment := func(base string) {
+		t.Helper()
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, base+".dat"), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files := newSegmentFiles(dataDir, "spans")
+	var (
+		mu     sync.Mutex
+		synced []string
+		// hold, when set, is where the next fsync of 0.dat waits.
+		hold    chan struct{}
+		holding = make(chan struct{})
+	)
+	files.fsync = func(path string) error {
+		rel, err := filepath.Rel(dataDir, path)
+		if err != nil {
+			t.Error(err)
+		}
+		mu.Lock()
+		synced = append(synced, rel)
+		wait := hold
+		if filepath.Base(path) == "0.dat" {
+			hold = nil
+		} else {
+			wait = nil
+		}
+		mu.Unlock()
+		if wait != nil {
+			holding <- struct{}{}
+			<-wait
+		}
+		return nil
+	}
+	partition0 := map[int32]struct{}{0: {}}
+	syncs := func(want ...string) {
+		t.Helper()
+		if err := files.sync(partition0); err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		got := slices.Sorted(slices.Values(synced))
+		synced = nil
+		mu.Unlock()
+		if !slices.Equal(got, want) {
+			t.Errorf("synced %v, want %v", got, want)
+		}
+	}
+	seg := func(base string) string { return filepath.Join("partitions", "spans-0", base+".dat") }
+
+	segment("0")
+	syncs(".", "partitions", filepath.Join("partitions", "spans-0"), seg("0"))
+
+	// A lists segments 0 and 10, and waits in its fsync of 0.
+	segment("10")
+	release := make(chan struct{})
+	mu.Lock()
+	hold = release
+	mu.Unlock()
+	a := make(chan error, 1)
+	go func() { a <- files.sync(partition0) }()
+	<-holding
+	// A's other fsyncs run beside the one held: let them be counted as
+	// A's, not B's.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		mu.Lock()
+		n := len(synced)
+		mu.Unlock()
+		if n == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("A made %d fsyncs, want 3", n)
+		}
+	}
+	mu.Lock()
+	synced = nil
+	mu.Unlock()
+
+	// B, while A runs, syncs from 0 too, though A already listed 10.
+	segment("20")
+	syncs(filepath.Join("partitions", "spans-0"), seg("0"), seg("10"), seg("20"))
+
+	close(release)
+	if err := <-a; err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	synced = nil
+	mu.Unlock()
+	// A ended last, having listed up to 10: the newest stays 20.
+	syncs(seg("20"))
+}
+
 // segmentNames returns the base offsets of the segments in dir, as text,
 // in order.
 func segmentNames(t *testing.T, dir string) []string {
