@@ -381,3 +381,26 @@ func TestRebalanceLosesAndDuplicatesNothing(t *testing.T) {
 	f.waitCommitted("builders")
 	f.checkEverySpanOnce(27 * 2)
 }
+
+// Records reach blocks whatever codec the distributor wrote them with
+// (kafka.compression): franz-go decompresses what it fetches.
+func TestBlocksHoldRecordsOfEveryCompression(t *testing.T) {
+	f := newFixture(t)
+	now := time.Now()
+	defaults := f.cl
+	for i, codec := range []string{tracelog.CompressionNone, tracelog.CompressionSnappy, tracelog.CompressionLZ4, tracelog.CompressionZstd} {
+		kafka := f.kafka
+		kafka.Compression = codec
+		cl, err := kgo.NewClient(append(kafka.ClientOpts("test"), kgo.RecordPartitioner(kgo.ManualPartitioner()), kafka.ProducerCompression())...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.cl = cl
+		f.produce("t1", int32(i%partitions), 5, now)
+		cl.Close()
+	}
+	f.cl = defaults
+	f.start("builders")
+	f.waitCommitted("builders")
+	f.checkEverySpanOnce(4 * 5)
+}

@@ -1,6 +1,7 @@
 package producer
 
 import (
+	"cmp"
 	"context"
 	"net"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/spanlog/spanlog/internal/kafkatest"
 	"github.com/spanlog/spanlog/schema"
+	"github.com/spanlog/spanlog/tracelog"
 )
 
 // TestSplitOnBroker has a broker enforce a small message.max.bytes and
@@ -93,5 +95,37 @@ func TestUsesExistingTopic(t *testing.T) {
 		if got, _, err := schema.DecodeRecord(r, schema.RecordTenancy{Default: ""}); err != nil || got != "t1" {
 			t.Errorf("record tenant %q, %v", got, err)
 		}
+	}
+}
+
+// TestWritesWithTheConfiguredCompression checks that the batches the
+// distributor writes are compressed with kafka.compression, and that they
+// read back whole.
+func TestWritesWithTheConfiguredCompression(t *testing.T) {
+	for _, tc := range []struct {
+		compression string
+		want        uint8 // the codec in a batch's attributes
+	}{
+		{"", 2},
+		{tracelog.CompressionNone, 0},
+		{tracelog.CompressionSnappy, 2},
+		{tracelog.CompressionLZ4, 3},
+		{tracelog.CompressionZstd, 4},
+	} {
+		t.Run(cmp.Or(tc.compression, "empty"), func(t *testing.T) {
+			cluster := kafkatest.New(t)
+			d := startDistributor(t, cluster.Brokers(), func(s *testSetup) { s.kafka.Compression = tc.compression })
+			td := testTraces(20, 3, 4)
+			if err := exportGRPC(t, d.GRPCAddr(), "", td); err != nil {
+				t.Fatal(err)
+			}
+			records := readLog(t, cluster.Brokers(), kafkatest.Topic)
+			for _, r := range records {
+				if got := r.Attrs.CompressionType(); got != tc.want {
+					t.Errorf("record at %d/%d in a batch of codec %d, want %d", r.Partition, r.Offset, got, tc.want)
+				}
+			}
+			checkSpansOnce(t, logSpans(t, records, "single-tenant", testPartitions), keysOf(td))
+		})
 	}
 }

@@ -35,6 +35,7 @@ func newClient(cfg Config, kafka tracelog.Config) (*kgo.Client, error) {
 		// against a 5ms linger.
 		kgo.ProducerLinger(0),
 		kgo.ProducerBatchMaxBytes(int32(cfg.MaxRecordBytes)),
+		kafka.ProducerCompression(),
 		// Records a request gave up on must not pile up while Kafka is
 		// down. franz-go does not expire records it sent to a broker
 		// that vanished before answering, though: to keep its

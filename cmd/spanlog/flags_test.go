@@ -129,6 +129,7 @@ func TestConfigErrors(t *testing.T) {
 		{"-kafka.log-retention=0s", "log-retention"},
 		{"-kafka.log-retention-margin=-1h", "log-retention-margin"},
 		{"-kafka.log-trim-interval=0s", "log-trim-interval"},
+		{"-kafka.compression=gzip", `compression "gzip" is not one of none, snappy, lz4, zstd`},
 		{"-embedded-kafka.segment-bytes=1024", "segment-bytes"},
 		{"-embedded-kafka.sync-rounds-in-flight=0", "sync-rounds-in-flight"},
 		{"-kafka.foreign-tenant-header=X-Scope-OrgID", "multitenancy-enabled"},

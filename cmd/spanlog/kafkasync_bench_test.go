@@ -4,6 +4,8 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -12,7 +14,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/spanlog/spanlog/internal/loadgen/workload"
 	"github.com/spanlog/spanlog/internal/logtest"
+	"github.com/spanlog/spanlog/tracelog"
 )
 
 // BenchmarkEmbeddedDurableProduce writes to the embedded Kafka on disk as
@@ -124,4 +128,160 @@ func BenchmarkEmbeddedDurableProduce(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkEmbeddedLogCompression writes the load generator's records to
+// the embedded Kafka on disk as target all does, with each codec of
+// kafka.compression: 4 requests in flight, each op one request's records
+// (8 of them, one per partition, 200 spans in all) acked and synced by the
+// group commit, while 3 consumers read every record, as the block-builder,
+// the live tail and the metrics-generator do. It reports the CPU time of
+// the whole process (broker, writer, readers, kernel work on their
+// behalf) per span, the bytes of the data directory per span, and the
+// mean time of a group commit's sync.
+func BenchmarkEmbeddedLogCompression(b *testing.B) {
+	const (
+		clients    = 4
+		partitions = 8
+		spans      = 20_000
+		readers    = 3
+	)
+	records := workload.Records(b, spans, partitions)
+	var logBytes int
+	for _, r := range records {
+		logBytes += len(r.Value)
+	}
+	spansPerRecord := float64(spans) / float64(len(records))
+	for _, codec := range []string{tracelog.CompressionNone, tracelog.CompressionSnappy, tracelog.CompressionLZ4, tracelog.CompressionZstd} {
+		b.Run(codec, func(b *testing.B) {
+			dir := b.TempDir()
+			c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DataDir(dir), kfake.SeedTopics(partitions, "bench"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			reg := prometheus.NewRegistry()
+			g := newGroupCommit(newSegmentFiles(dir, "bench").sync, (&logtest.Buffer{}).Logger(), reg)
+			kafka := tracelog.Config{Brokers: c.ListenAddrs(), Compression: codec}
+			cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.DefaultProduceTopic("bench"),
+				kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(0), kafka.ProducerCompression())
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer cl.Close()
+			var next, produced atomic.Int64
+			request := func() error {
+				i := int(next.Add(partitions)-partitions) % len(records)
+				var wg sync.WaitGroup
+				errs := make(chan error, partitions)
+				var written []int32
+				for _, r := range records[i:min(i+partitions, len(records))] {
+					written = append(written, r.Partition)
+					produced.Add(1)
+					wg.Add(1)
+					cl.Produce(context.Background(), &kgo.Record{Partition: r.Partition, Value: r.Value, Headers: r.Headers}, func(_ *kgo.Record, err error) {
+						errs <- err
+						wg.Done()
+					})
+				}
+				wg.Wait()
+				close(errs)
+				for err := range errs {
+					if err != nil {
+						return err
+					}
+				}
+				return g.Sync(context.Background(), written)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var read [readers]atomic.Int64
+			var readersWG sync.WaitGroup
+			for i := range readers {
+				rc, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.ConsumeTopics("bench"),
+					kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer rc.Close()
+				readersWG.Go(func() {
+					for ctx.Err() == nil {
+						fs := rc.PollFetches(ctx)
+						read[i].Add(int64(fs.NumRecords()))
+					}
+				})
+			}
+			caughtUp := func() {
+				for i := range readers {
+					for read[i].Load() < produced.Load() {
+						time.Sleep(time.Millisecond)
+					}
+				}
+			}
+			for range len(records) / partitions { // every partition's file exists
+				if err := request(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			caughtUp()
+			base := produced.Load()
+			var wg sync.WaitGroup
+			work := make(chan struct{})
+			cpu := processCPU(b)
+			b.ResetTimer()
+			for range clients {
+				wg.Go(func() {
+					for range work {
+						if err := request(); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			}
+			for b.Loop() {
+				work <- struct{}{}
+			}
+			close(work)
+			wg.Wait()
+			caughtUp()
+			b.StopTimer()
+			cancel()
+			readersWG.Wait()
+			b.ReportMetric(float64((processCPU(b)-cpu).Nanoseconds())/1e3/(float64(produced.Load()-base)*spansPerRecord), "cpu-µs/span")
+			n, err := dirBytes(dir)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(n)/(float64(produced.Load())*spansPerRecord), "disk-B/span")
+			b.ReportMetric(float64(logBytes)/float64(spans), "value-B/span")
+			b.ReportMetric(histogramMean(b, reg, "spanlog_embedded_kafka_sync_duration_seconds")*1e3, "sync-ms")
+		})
+	}
+}
+
+// processCPU returns the CPU time the process has taken, in user and
+// system mode.
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// histogramMean returns the mean of the histogram name in reg.
+func histogramMean(b *testing.B, reg *prometheus.Registry, name string) float64 {
+	mfs, err := reg.Gather()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			h := mf.GetMetric()[0].GetHistogram()
+			return h.GetSampleSum() / float64(h.GetSampleCount())
+		}
+	}
+	b.Fatalf("no metric %s", name)
+	return 0
 }
