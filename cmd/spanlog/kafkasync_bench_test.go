@@ -161,7 +161,7 @@ func BenchmarkEmbeddedLogCompression(b *testing.B) {
 			}
 			defer c.Close()
 			reg := prometheus.NewRegistry()
-			g := newGroupCommit(newSegmentFiles(dir, "bench").sync, (&logtest.Buffer{}).Logger(), reg)
+			g := newGroupCommit(newSegmentFiles(dir, "bench").sync, defaultConfig().EmbeddedKafka.SyncRoundsInFlight, (&logtest.Buffer{}).Logger(), reg)
 			kafka := tracelog.Config{Brokers: c.ListenAddrs(), Compression: codec}
 			cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.DefaultProduceTopic("bench"),
 				kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(0), kafka.ProducerCompression())
