@@ -107,6 +107,16 @@ type ServerConfig struct {
 	// without end and takes up to half the CPU. 0 leaves the GOMEMLIMIT
 	// environment variable, or no limit. Default 0.
 	MemoryLimitBytes int64 `yaml:"memory-limit-bytes" help:"Soft limit on the Go runtime's memory, as GOMEMLIMIT: the collector runs more often near it (0: GOMEMLIMIT, or none)."`
+	// GOMAXPROCS is how many threads run Go code at once. Go's default,
+	// the CPUs the process may use, suits a process with one role. With
+	// every role in one process (-target=all) on few CPUs, the
+	// block-builders' and the live tail's CPU-bound work can hold every
+	// thread while a write waits on the network or an fsync; a few more
+	// threads than CPUs let the kernel run the write path's goroutines
+	// as soon as they wake (docs/design.md, Threads of one process). 0
+	// leaves the GOMAXPROCS environment variable, or Go's default.
+	// Default 0.
+	GOMAXPROCS int `yaml:"gomaxprocs" help:"Threads running Go code at once, as GOMAXPROCS (0: the GOMAXPROCS environment variable, or Go's default of the CPUs the process may use)."`
 }
 
 // EmbeddedKafkaConfig configures the in-process Kafka (franz-go's kfake).
@@ -209,6 +219,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Server.MemoryLimitBytes < 0 {
 		return errors.New("server: memory limit must not be negative")
+	}
+	if c.Server.GOMAXPROCS < 0 {
+		return errors.New("server: gomaxprocs must not be negative")
 	}
 	if c.embedsKafka() && c.EmbeddedKafka.DataDir == "" {
 		return errors.New("embedded kafka: data dir must be set")

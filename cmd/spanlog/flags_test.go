@@ -132,6 +132,7 @@ func TestConfigErrors(t *testing.T) {
 		{"-kafka.compression=gzip", `compression "gzip" is not one of none, snappy, lz4, zstd`},
 		{"-embedded-kafka.segment-bytes=1024", "segment-bytes"},
 		{"-embedded-kafka.sync-rounds-in-flight=0", "sync-rounds-in-flight"},
+		{"-server.gomaxprocs=-1", "gomaxprocs"},
 		{"-kafka.foreign-tenant-header=X-Scope-OrgID", "multitenancy-enabled"},
 		{"-metrics-generator.flush-timeout=30s", "flush-timeout"},
 		{"-metrics-generator.span-metrics.histogram-buckets=1,0.5", "histogram buckets"},

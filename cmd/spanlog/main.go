@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 )
 
@@ -52,6 +53,7 @@ func main() {
 	if limit := cfg.Server.setMemoryLimit(); hasMemoryLimit(limit) {
 		logger.Info("soft memory limit", "bytes", limit)
 	}
+	logger.Info("go runtime", "gomaxprocs", cfg.Server.setGOMAXPROCS(), "cpus", runtime.NumCPU())
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()

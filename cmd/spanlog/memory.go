@@ -2,6 +2,7 @@ package main
 
 import (
 	"math"
+	"runtime"
 	"runtime/debug"
 )
 
@@ -16,3 +17,12 @@ func (c ServerConfig) setMemoryLimit() int64 {
 
 // hasMemoryLimit reports whether limit, as setMemoryLimit returns it, is one.
 func hasMemoryLimit(limit int64) bool { return limit < math.MaxInt64 }
+
+// setGOMAXPROCS sets how many threads run Go code at once when c says,
+// and returns the number in force.
+func (c ServerConfig) setGOMAXPROCS() int {
+	if c.GOMAXPROCS > 0 {
+		runtime.GOMAXPROCS(c.GOMAXPROCS)
+	}
+	return runtime.GOMAXPROCS(0)
+}

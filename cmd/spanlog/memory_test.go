@@ -1,6 +1,7 @@
 package main
 
 import (
+	"runtime"
 	"runtime/debug"
 	"testing"
 )
@@ -16,5 +17,19 @@ func TestMemoryLimitIsSetOnlyWhenConfigured(t *testing.T) {
 	}
 	if got := debug.SetMemoryLimit(-1); got != 512<<20 {
 		t.Errorf("runtime's limit %d, want %d", got, 512<<20)
+	}
+}
+
+func TestGOMAXPROCSIsSetOnlyWhenConfigured(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	runtime.GOMAXPROCS(3) // as the GOMAXPROCS environment variable would
+	if got := (ServerConfig{}).setGOMAXPROCS(); got != 3 {
+		t.Errorf("none configured: gomaxprocs %d, want the environment's 3", got)
+	}
+	if got := (ServerConfig{GOMAXPROCS: 5}).setGOMAXPROCS(); got != 5 {
+		t.Errorf("gomaxprocs %d, want 5", got)
+	}
+	if got := runtime.GOMAXPROCS(0); got != 5 {
+		t.Errorf("runtime's gomaxprocs %d, want 5", got)
 	}
 }
