@@ -160,25 +160,47 @@ func checkProtoDepth(b []byte, maxDepth int) error {
 			msg, end = top.msg, top.end
 			continue
 		}
-		num, typ, n := protowire.ConsumeTag(b[pos:end])
-		if n < 0 {
-			return protoError(pos, n)
+		// Tags, varints and lengths of one byte, as most of OTLP's are,
+		// are read without protowire's calls; others, and anything
+		// malformed, with them, which say what is wrong.
+		var num protowire.Number
+		var typ protowire.Type
+		if c := b[pos]; c >= 1<<3 && c < 0x80 {
+			num, typ = protowire.Number(c>>3), protowire.Type(c&7)
+			pos++
+		} else {
+			var n int
+			num, typ, n = protowire.ConsumeTag(b[pos:end])
+			if n < 0 {
+				return protoError(pos, n)
+			}
+			pos += n
 		}
-		pos += n
-		child := msg.child(num)
-		if typ != protowire.BytesType || child == msgNone {
+		if typ != protowire.BytesType {
 			// pdata refuses a known field of the wrong wire type, so
 			// nothing is lost by skipping it.
-			n = protowire.ConsumeFieldValue(num, typ, b[pos:end])
+			if typ == protowire.VarintType && pos < end && b[pos] < 0x80 {
+				pos++
+				continue
+			}
+			n := protowire.ConsumeFieldValue(num, typ, b[pos:end])
 			if n < 0 {
 				return protoError(pos, n)
 			}
 			pos += n
 			continue
 		}
-		v, n := protowire.ConsumeBytes(b[pos:end])
-		if n < 0 {
+		var v []byte
+		var n int
+		if l := end - pos - 1; l >= 0 && b[pos] < 0x80 && int(b[pos]) <= l {
+			v, n = b[pos+1:pos+1+int(b[pos])], 1+int(b[pos])
+		} else if v, n = protowire.ConsumeBytes(b[pos:end]); n < 0 {
 			return protoError(pos, n)
+		}
+		child := msg.child(num)
+		if child == msgNone {
+			pos += n
+			continue
 		}
 		childDepth := depth
 		if child.nests() {

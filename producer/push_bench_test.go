@@ -7,6 +7,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
 	"github.com/spanlog/spanlog/internal/kafkatest"
+	"github.com/spanlog/spanlog/internal/loadgen/workload"
 )
 
 // BenchmarkPush measures an OTLP request of 100 spans with 10 attributes
@@ -100,6 +101,48 @@ func BenchmarkSplit(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(b.N*100)/b.Elapsed().Seconds(), "spans/s")
+		})
+	}
+}
+
+// BenchmarkScanRequest measures the two scans of a request's protobuf
+// bytes before splitting, on the load generator's requests (20 traces of
+// 10 spans each, workload.Requests): the nesting scan (depth) and the
+// wire path's (scan). An op is one request; spans/s counts all of them.
+func BenchmarkScanRequest(b *testing.B) {
+	var bodies [][]byte
+	spans := 0
+	for _, td := range workload.Requests(b, 2000) {
+		body, err := ptraceotlp.NewExportRequestFromTraces(td).MarshalProto()
+		if err != nil {
+			b.Fatal(err)
+		}
+		bodies = append(bodies, body)
+		spans += td.SpanCount()
+	}
+	perRequest := float64(spans) / float64(len(bodies))
+	maxDepth, maxAttributeBytes := DefaultConfig().MaxAttributeDepth, 2048
+	scans := []struct {
+		name string
+		scan func(body []byte) bool
+	}{
+		{"depth", func(body []byte) bool { return checkProtoDepth(body, maxDepth) == nil }},
+		{"scan", func(body []byte) bool {
+			_, ok := scanRequest(body, "bench", 8, maxAttributeBytes)
+			return ok
+		}},
+	}
+	for _, sc := range scans {
+		b.Run(sc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				if !sc.scan(bodies[i%len(bodies)]) {
+					b.Fatal("the request did not pass")
+				}
+				i++
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/(float64(b.N)*perRequest), "ns/span")
 		})
 	}
 }

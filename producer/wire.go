@@ -45,61 +45,63 @@ type wireRequest struct {
 	scopeSpans []int
 }
 
-// wireField is one field of a message as protowire reads it.
-type wireField struct {
-	num protowire.Number
-	typ protowire.Type
-	// value is a varint's or a fixed-size field's value.
-	value uint64
-	// bytes is a length-delimited field's content.
-	bytes []byte
-	// encoded is the whole field, tag included.
-	encoded []byte
-}
-
-// eachField reports whether every field of message b reads (see
-// nextField) and valid accepts it, stopping at the first that does not.
-func eachField(b []byte, valid func(f wireField) bool) bool {
-	for len(b) > 0 {
-		f, ok := nextField(b)
-		if !ok || !valid(f) {
-			return false
+// nextField reads the field at the start of b: its number, its wire type,
+// its content if length-delimited, else its value, and its length in b,
+// tag included. n is negative where pdata could read the field otherwise,
+// or refuse it: a malformed tag or value, a field number out of
+// protobuf's range, a group. The parts come back in registers: a struct
+// of them is too large for that, and copying it cost more than reading
+// the field (BenchmarkScanRequest). Tags, varints and lengths of one
+// byte, as most of OTLP's are, are read without protowire's calls.
+func nextField(b []byte) (num protowire.Number, typ protowire.Type, v []byte, u uint64, n int) {
+	if len(b) > 0 && b[0] < 0x80 {
+		num, typ, n = protowire.Number(b[0]>>3), protowire.Type(b[0]&7), 1
+		if num < protowire.MinValidNumber {
+			return 0, 0, nil, 0, -1
 		}
-		b = b[len(f.encoded):]
+	} else {
+		num, typ, n = protowire.ConsumeTag(b)
+		if n < 0 || num > protowire.MaxValidNumber {
+			return 0, 0, nil, 0, -1
+		}
 	}
-	return true
-}
-
-// nextField reads the field at the start of b. ok is false where pdata
-// could read it otherwise, or refuse it: a malformed tag or value, a field
-// number out of protobuf's range, a group.
-func nextField(b []byte) (f wireField, ok bool) {
-	num, typ, n := protowire.ConsumeTag(b)
-	if n < 0 || num > protowire.MaxValidNumber {
-		return f, false
-	}
-	f.num, f.typ = num, typ
+	rest := b[n:]
 	var m int
 	switch typ {
-	case protowire.VarintType:
-		f.value, m = protowire.ConsumeVarint(b[n:])
-	case protowire.Fixed32Type:
-		var v uint32
-		v, m = protowire.ConsumeFixed32(b[n:])
-		f.value = uint64(v)
-	case protowire.Fixed64Type:
-		f.value, m = protowire.ConsumeFixed64(b[n:])
 	case protowire.BytesType:
-		f.bytes, m = protowire.ConsumeBytes(b[n:])
+		if len(rest) > 0 && rest[0] < 0x80 {
+			l := int(rest[0])
+			if l >= len(rest) {
+				return 0, 0, nil, 0, -1
+			}
+			v, m = rest[1:1+l], 1+l
+		} else {
+			v, m = protowire.ConsumeBytes(rest)
+		}
+	case protowire.VarintType:
+		if len(rest) > 0 && rest[0] < 0x80 {
+			u, m = uint64(rest[0]), 1
+		} else {
+			u, m = protowire.ConsumeVarint(rest)
+		}
+	case protowire.Fixed64Type:
+		u, m = protowire.ConsumeFixed64(rest)
+	case protowire.Fixed32Type:
+		var x uint32
+		x, m = protowire.ConsumeFixed32(rest)
+		u = uint64(x)
 	default:
-		return f, false
+		return 0, 0, nil, 0, -1
 	}
 	if m < 0 {
-		return f, false
+		return 0, 0, nil, 0, -1
 	}
-	f.encoded = b[:n+m]
-	return f, true
+	return num, typ, v, u, n + m
 }
+
+// The readers below check a message's fields each in a loop of its own
+// rather than through one loop calling back per field: the calls cost
+// more than the checks.
 
 // wireScanner checks and indexes one request.
 type wireScanner struct {
@@ -119,63 +121,62 @@ func scanRequest(body []byte, tenant string, partitions int32, maxAttributeBytes
 	s := wireScanner{req: &wireRequest{}, maxAttributeBytes: maxAttributeBytes, tenant: tenant, partitions: partitions,
 		byID: make(map[pcommon.TraceID]int32)}
 	for b := body; len(b) > 0; {
-		f, ok := nextField(b)
-		if !ok {
+		num, typ, v, _, n := nextField(b)
+		if n < 0 {
 			return nil, false
 		}
-		b = b[len(f.encoded):]
-		if f.num != 1 {
+		b = b[n:]
+		if num != 1 {
 			continue // unknown, skipped as pdata skips it
 		}
-		if f.typ != protowire.BytesType || !s.resourceSpans(f.bytes) {
+		if typ != protowire.BytesType || !s.resourceSpans(v) {
 			return nil, false
 		}
-		s.req.size += field(len(f.bytes))
+		s.req.size += field(len(v))
 	}
 	s.req.scopeSpans = append(s.req.scopeSpans, len(s.req.spans))
 	return s.req, true
 }
 
+// resourceSpans and scopeSpans keep the fields of their message but its
+// children (field 2), which a record holds only some of, as parts joined
+// where adjacent (see appendPart), and their size.
+
 func (s *wireScanner) resourceSpans(b []byte) bool {
 	r := s.req
 	resource := len(r.resourceFixed)
-	parts, fixed, ok := ownFields(b, 2, func(f wireField) bool {
-		switch f.num {
-		case 1: // resource
-			return f.typ == protowire.BytesType && s.resource(f.bytes)
-		case 2: // scope_spans
-			return f.typ == protowire.BytesType && s.scopeSpans(f.bytes, resource)
-		case 3: // schema_url
-			return f.typ == protowire.BytesType
-		case 1000: // the deprecated instrumentation_library_spans: pdata's path
+	var parts [][]byte
+	fixed := 0
+	for len(b) > 0 {
+		num, typ, v, _, n := nextField(b)
+		if n < 0 {
 			return false
 		}
-		return true
-	})
-	if !ok {
-		return false
+		var valid bool
+		switch num {
+		case 1: // resource
+			valid = typ == protowire.BytesType && s.resource(v)
+		case 2: // scope_spans
+			valid = typ == protowire.BytesType && s.scopeSpans(v, resource)
+		case 3: // schema_url
+			valid = typ == protowire.BytesType
+		case 1000: // the deprecated instrumentation_library_spans: pdata's path
+			valid = false
+		default:
+			valid = true
+		}
+		if !valid {
+			return false
+		}
+		if num != 2 {
+			parts = appendPart(parts, b[:n])
+			fixed += n
+		}
+		b = b[n:]
 	}
 	r.resourceFixed = append(r.resourceFixed, fixed)
 	r.resourceParts = append(r.resourceParts, parts)
 	return true
-}
-
-// ownFields reads the fields of message b, a resource_spans or a
-// scope_spans, with read, and returns those of its own: all but its
-// children (field number children), which a record holds only some of,
-// as parts joined where adjacent (see appendPart), and their size.
-func ownFields(b []byte, children protowire.Number, read func(f wireField) bool) (parts [][]byte, size int, ok bool) {
-	ok = eachField(b, func(f wireField) bool {
-		if !read(f) {
-			return false
-		}
-		if f.num != children {
-			parts = appendPart(parts, f.encoded)
-			size += len(f.encoded)
-		}
-		return true
-	})
-	return parts, size, ok
 }
 
 // appendPart appends field to parts, joined to the last part when it
@@ -196,19 +197,32 @@ func (s *wireScanner) scopeSpans(b []byte, resource int) bool {
 	r := s.req
 	scope := len(r.scopeFixed)
 	r.scopeSpans = append(r.scopeSpans, len(r.spans))
-	parts, fixed, ok := ownFields(b, 2, func(f wireField) bool {
-		switch f.num {
-		case 1: // scope
-			return f.typ == protowire.BytesType && s.scope(f.bytes)
-		case 2: // spans
-			return f.typ == protowire.BytesType && s.span(f.bytes, scope)
-		case 3: // schema_url
-			return f.typ == protowire.BytesType
+	var parts [][]byte
+	fixed := 0
+	for len(b) > 0 {
+		num, typ, v, _, n := nextField(b)
+		if n < 0 {
+			return false
 		}
-		return true
-	})
-	if !ok {
-		return false
+		var valid bool
+		switch num {
+		case 1: // scope
+			valid = typ == protowire.BytesType && s.scope(v)
+		case 2: // spans
+			valid = typ == protowire.BytesType && s.span(v, scope)
+		case 3: // schema_url
+			valid = typ == protowire.BytesType
+		default:
+			valid = true
+		}
+		if !valid {
+			return false
+		}
+		if num != 2 {
+			parts = appendPart(parts, b[:n])
+			fixed += n
+		}
+		b = b[n:]
 	}
 	r.scopeFixed = append(r.scopeFixed, fixed)
 	r.scopeParts = append(r.scopeParts, parts)
@@ -216,51 +230,57 @@ func (s *wireScanner) scopeSpans(b []byte, resource int) bool {
 	return true
 }
 
-func (s *wireScanner) span(b []byte, scope int) bool {
+func (s *wireScanner) span(msg []byte, scope int) bool {
 	var traceID pcommon.TraceID
 	var spanID pcommon.SpanID
 	var start, end uint64
-	msg := b
-	valid := eachField(b, func(f wireField) bool {
+	for b := msg; len(b) > 0; {
+		num, typ, v, u, n := nextField(b)
+		if n < 0 {
+			return false
+		}
+		b = b[n:]
 		var valid bool
-		switch f.num {
+		switch num {
 		case 1: // trace_id
-			valid = f.typ == protowire.BytesType && len(f.bytes) == len(traceID)
+			valid = typ == protowire.BytesType && len(v) == len(traceID)
 			if valid {
-				traceID = pcommon.TraceID(f.bytes)
+				traceID = pcommon.TraceID(v)
 			}
 		case 2: // span_id
-			valid = f.typ == protowire.BytesType && len(f.bytes) == len(spanID)
+			valid = typ == protowire.BytesType && len(v) == len(spanID)
 			if valid {
-				spanID = pcommon.SpanID(f.bytes)
+				spanID = pcommon.SpanID(v)
 			}
 		case 4: // parent_span_id
-			valid = f.typ == protowire.BytesType && (len(f.bytes) == 0 || len(f.bytes) == len(spanID))
+			valid = typ == protowire.BytesType && (len(v) == 0 || len(v) == len(spanID))
 		case 3, 5: // trace_state, name
-			valid = f.typ == protowire.BytesType
+			valid = typ == protowire.BytesType
 		case 6, 10, 12, 14: // kind, dropped attributes, events and links counts
-			valid = f.typ == protowire.VarintType
+			valid = typ == protowire.VarintType
 		case 7: // start_time_unix_nano
-			valid, start = f.typ == protowire.Fixed64Type, f.value
+			valid, start = typ == protowire.Fixed64Type, u
 		case 8: // end_time_unix_nano
-			valid, end = f.typ == protowire.Fixed64Type, f.value
+			valid, end = typ == protowire.Fixed64Type, u
 		case 9: // attributes
-			valid = f.typ == protowire.BytesType && s.keyValue(f.bytes)
+			valid = typ == protowire.BytesType && s.keyValue(v)
 		case 11: // events
-			valid = f.typ == protowire.BytesType && s.event(f.bytes)
+			valid = typ == protowire.BytesType && s.event(v)
 		case 13: // links
-			valid = f.typ == protowire.BytesType && s.link(f.bytes)
+			valid = typ == protowire.BytesType && s.link(v)
 		case 15: // status
-			valid = f.typ == protowire.BytesType && spanStatus(f.bytes)
+			valid = typ == protowire.BytesType && spanStatus(v)
 		case 16: // flags
-			valid = f.typ == protowire.Fixed32Type
+			valid = typ == protowire.Fixed32Type
 		default:
 			valid = true
 		}
-		return valid
-	})
+		if !valid {
+			return false
+		}
+	}
 	// An invalid span takes pdata's path, which names it in its error.
-	if !valid || traceID.IsEmpty() || spanID.IsEmpty() || start > maxTimestamp || end > maxTimestamp {
+	if traceID.IsEmpty() || spanID.IsEmpty() || start > maxTimestamp || end > maxTimestamp {
 		return false
 	}
 	r := s.req
@@ -277,134 +297,193 @@ func (s *wireScanner) span(b []byte, scope int) bool {
 }
 
 func (s *wireScanner) resource(b []byte) bool {
-	return eachField(b, func(f wireField) bool {
+	for len(b) > 0 {
+		num, typ, v, _, n := nextField(b)
+		if n < 0 {
+			return false
+		}
+		b = b[n:]
 		var valid bool
-		switch f.num {
+		switch num {
 		case 1: // attributes
-			valid = f.typ == protowire.BytesType && s.keyValue(f.bytes)
+			valid = typ == protowire.BytesType && s.keyValue(v)
 		case 2: // dropped_attributes_count
-			valid = f.typ == protowire.VarintType
+			valid = typ == protowire.VarintType
 		case 3: // entity_refs
-			valid = f.typ == protowire.BytesType && entityRef(f.bytes)
+			valid = typ == protowire.BytesType && entityRef(v)
 		default:
 			valid = true
 		}
-		return valid
-	})
+		if !valid {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *wireScanner) scope(b []byte) bool {
-	return eachField(b, func(f wireField) bool {
+	for len(b) > 0 {
+		num, typ, v, _, n := nextField(b)
+		if n < 0 {
+			return false
+		}
+		b = b[n:]
 		var valid bool
-		switch f.num {
+		switch num {
 		case 1, 2: // name, version
-			valid = f.typ == protowire.BytesType
+			valid = typ == protowire.BytesType
 		case 3: // attributes
-			valid = f.typ == protowire.BytesType && s.keyValue(f.bytes)
+			valid = typ == protowire.BytesType && s.keyValue(v)
 		case 4: // dropped_attributes_count
-			valid = f.typ == protowire.VarintType
+			valid = typ == protowire.VarintType
 		default:
 			valid = true
 		}
-		return valid
-	})
+		if !valid {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *wireScanner) event(b []byte) bool {
-	return eachField(b, func(f wireField) bool {
+	for len(b) > 0 {
+		num, typ, v, _, n := nextField(b)
+		if n < 0 {
+			return false
+		}
+		b = b[n:]
 		var valid bool
-		switch f.num {
+		switch num {
 		case 1: // time_unix_nano
-			valid = f.typ == protowire.Fixed64Type
+			valid = typ == protowire.Fixed64Type
 		case 2: // name
-			valid = f.typ == protowire.BytesType
+			valid = typ == protowire.BytesType
 		case 3: // attributes
-			valid = f.typ == protowire.BytesType && s.keyValue(f.bytes)
+			valid = typ == protowire.BytesType && s.keyValue(v)
 		case 4: // dropped_attributes_count
-			valid = f.typ == protowire.VarintType
+			valid = typ == protowire.VarintType
 		default:
 			valid = true
 		}
-		return valid
-	})
+		if !valid {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *wireScanner) link(b []byte) bool {
-	return eachField(b, func(f wireField) bool {
+	for len(b) > 0 {
+		num, typ, v, _, n := nextField(b)
+		if n < 0 {
+			return false
+		}
+		b = b[n:]
 		var valid bool
-		switch f.num {
+		switch num {
 		case 1: // trace_id
-			valid = f.typ == protowire.BytesType && (len(f.bytes) == 0 || len(f.bytes) == len(pcommon.TraceID{}))
+			valid = typ == protowire.BytesType && (len(v) == 0 || len(v) == len(pcommon.TraceID{}))
 		case 2: // span_id
-			valid = f.typ == protowire.BytesType && (len(f.bytes) == 0 || len(f.bytes) == len(pcommon.SpanID{}))
+			valid = typ == protowire.BytesType && (len(v) == 0 || len(v) == len(pcommon.SpanID{}))
 		case 3: // trace_state
-			valid = f.typ == protowire.BytesType
+			valid = typ == protowire.BytesType
 		case 4: // attributes
-			valid = f.typ == protowire.BytesType && s.keyValue(f.bytes)
+			valid = typ == protowire.BytesType && s.keyValue(v)
 		case 5: // dropped_attributes_count
-			valid = f.typ == protowire.VarintType
+			valid = typ == protowire.VarintType
 		case 6: // flags
-			valid = f.typ == protowire.Fixed32Type
+			valid = typ == protowire.Fixed32Type
 		default:
 			valid = true
 		}
-		return valid
-	})
+		if !valid {
+			return false
+		}
+	}
+	return true
 }
 
 // keyValue checks an attribute, and that it needs no truncation: a key
 // over the limit, or a value under it, takes pdata's path, which cuts it.
 func (s *wireScanner) keyValue(b []byte) bool {
-	return eachField(b, func(f wireField) bool {
+	for len(b) > 0 {
+		num, typ, v, _, n := nextField(b)
+		if n < 0 {
+			return false
+		}
+		b = b[n:]
 		var valid bool
-		switch f.num {
+		switch num {
 		case 1: // key
-			valid = f.typ == protowire.BytesType && s.withinLimit(f.bytes)
+			valid = typ == protowire.BytesType && s.withinLimit(v)
 		case 2: // value
-			valid = f.typ == protowire.BytesType && s.anyValue(f.bytes)
+			valid = typ == protowire.BytesType && s.anyValue(v)
 		case 3: // key_strindex
-			valid = f.typ == protowire.VarintType
+			valid = typ == protowire.VarintType
 		default:
 			valid = true
 		}
-		return valid
-	})
+		if !valid {
+			return false
+		}
+	}
+	return true
 }
 
 // anyValue recurses once per level of the value's nesting, which
 // checkProtoDepth bounded.
 func (s *wireScanner) anyValue(b []byte) bool {
-	return eachField(b, func(f wireField) bool {
+	for len(b) > 0 {
+		num, typ, v, _, n := nextField(b)
+		if n < 0 {
+			return false
+		}
+		b = b[n:]
 		var valid bool
-		switch f.num {
+		switch num {
 		case 1, 7: // string_value, bytes_value
-			valid = f.typ == protowire.BytesType && s.withinLimit(f.bytes)
+			valid = typ == protowire.BytesType && s.withinLimit(v)
 		case 2, 3, 8: // bool_value, int_value, string_value_strindex
-			valid = f.typ == protowire.VarintType
+			valid = typ == protowire.VarintType
 		case 4: // double_value
-			valid = f.typ == protowire.Fixed64Type
+			valid = typ == protowire.Fixed64Type
 		case 5, 6: // array_value, kvlist_value: both a list of field 1
-			valid = f.typ == protowire.BytesType && s.values(f.bytes, f.num == 6)
+			valid = typ == protowire.BytesType && s.values(v, num == 6)
 		default:
 			valid = true
 		}
-		return valid
-	})
+		if !valid {
+			return false
+		}
+	}
+	return true
 }
 
 // values checks an ArrayValue, or a KeyValueList when kv is set.
 func (s *wireScanner) values(b []byte, kv bool) bool {
-	return eachField(b, func(f wireField) bool {
-		switch {
-		case f.num != 1:
-			return true
-		case f.typ != protowire.BytesType:
+	for len(b) > 0 {
+		num, typ, v, _, n := nextField(b)
+		if n < 0 {
 			return false
-		case kv:
-			return s.keyValue(f.bytes)
 		}
-		return s.anyValue(f.bytes)
-	})
+		b = b[n:]
+		var valid bool
+		switch {
+		case num != 1:
+			valid = true
+		case typ != protowire.BytesType:
+			valid = false
+		case kv:
+			valid = s.keyValue(v)
+		default:
+			valid = s.anyValue(v)
+		}
+		if !valid {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *wireScanner) withinLimit(b []byte) bool {
@@ -412,22 +491,39 @@ func (s *wireScanner) withinLimit(b []byte) bool {
 }
 
 func spanStatus(b []byte) bool {
-	return eachField(b, func(f wireField) bool {
-		switch f.num {
-		case 2: // message
-			return f.typ == protowire.BytesType
-		case 3: // code
-			return f.typ == protowire.VarintType
+	for len(b) > 0 {
+		num, typ, _, _, n := nextField(b)
+		if n < 0 {
+			return false
 		}
-		return true
-	})
+		b = b[n:]
+		switch num {
+		case 2: // message
+			if typ != protowire.BytesType {
+				return false
+			}
+		case 3: // code
+			if typ != protowire.VarintType {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func entityRef(b []byte) bool {
-	return eachField(b, func(f wireField) bool {
+	for len(b) > 0 {
+		num, typ, _, _, n := nextField(b)
+		if n < 0 {
+			return false
+		}
+		b = b[n:]
 		// schema_url, type, id_keys, description_keys: all strings.
-		return f.num < 1 || f.num > 4 || f.typ == protowire.BytesType
-	})
+		if num >= 1 && num <= 4 && typ != protowire.BytesType {
+			return false
+		}
+	}
+	return true
 }
 
 // values returns the records' values, laid out as records says: the

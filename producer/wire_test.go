@@ -366,6 +366,10 @@ func FuzzWireSplit(f *testing.F) {
 	f.Add(requestProto(f, richTraces()), 0, 4<<10)
 	f.Add(requestProto(f, richTraces()), 4, 1<<20)
 	f.Add([]byte{0x0a, 0x05, 0x12, 0x03, 0x12, 0x01, 0x00}, 0, 1<<20)
+	twice := testTraces(1, 1, 1) // a span sent twice is written twice
+	spans := twice.ResourceSpans().At(0).ScopeSpans().At(0).Spans()
+	spans.At(0).CopyTo(spans.AppendEmpty())
+	f.Add(requestProto(f, twice), 0, 1<<20)
 	f.Fuzz(func(t *testing.T, body []byte, maxAttributeBytes, maxValue int) {
 		if checkProtoDepth(body, DefaultConfig().MaxAttributeDepth) != nil {
 			return
