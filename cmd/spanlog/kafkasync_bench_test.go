@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -35,7 +36,7 @@ func BenchmarkEmbeddedDurableProduce(b *testing.B) {
 	for _, mode := range []string{"kfake-sync-writes", "group-commit", "no-sync"} {
 		b.Run(mode, func(b *testing.B) {
 			dir := b.TempDir()
-			opts := []kfake.Opt{kfake.NumBrokers(1), kfake.DataDir(dir), kfake.SeedTopics(partitions, "bench")}
+			opts := benchBrokerOpts(dir, partitions)
 			if mode == "kfake-sync-writes" {
 				opts = append(opts, kfake.SyncWrites())
 			}
@@ -44,7 +45,9 @@ func BenchmarkEmbeddedDurableProduce(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer c.Close()
-			g := newGroupCommit(newSegmentFiles(dir, "bench").sync, defaultConfig().EmbeddedKafka.SyncRoundsInFlight, (&logtest.Buffer{}).Logger(), prometheus.NewRegistry())
+			files := newSegmentFiles(dir, "bench", defaultConfig().EmbeddedKafka.SegmentBytes)
+			defer files.close()
+			g := newGroupCommit(files.sync, defaultConfig().EmbeddedKafka.SyncRoundsInFlight, (&logtest.Buffer{}).Logger(), prometheus.NewRegistry())
 			cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.DefaultProduceTopic("bench"),
 				kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(0), kgo.ProducerBatchCompression(kgo.NoCompression()))
 			if err != nil {
@@ -155,13 +158,15 @@ func BenchmarkEmbeddedLogCompression(b *testing.B) {
 	for _, codec := range []string{tracelog.CompressionNone, tracelog.CompressionSnappy, tracelog.CompressionLZ4, tracelog.CompressionZstd} {
 		b.Run(codec, func(b *testing.B) {
 			dir := b.TempDir()
-			c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DataDir(dir), kfake.SeedTopics(partitions, "bench"))
+			c, err := kfake.NewCluster(benchBrokerOpts(dir, partitions)...)
 			if err != nil {
 				b.Fatal(err)
 			}
 			defer c.Close()
 			reg := prometheus.NewRegistry()
-			g := newGroupCommit(newSegmentFiles(dir, "bench").sync, defaultConfig().EmbeddedKafka.SyncRoundsInFlight, (&logtest.Buffer{}).Logger(), reg)
+			files := newSegmentFiles(dir, "bench", defaultConfig().EmbeddedKafka.SegmentBytes)
+			defer files.close()
+			g := newGroupCommit(files.sync, defaultConfig().EmbeddedKafka.SyncRoundsInFlight, (&logtest.Buffer{}).Logger(), reg)
 			kafka := tracelog.Config{Brokers: c.ListenAddrs(), Compression: codec}
 			cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.DefaultProduceTopic("bench"),
 				kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(0), kafka.ProducerCompression())
@@ -257,6 +262,16 @@ func BenchmarkEmbeddedLogCompression(b *testing.B) {
 			b.ReportMetric(float64(logBytes)/float64(spans), "value-B/span")
 			b.ReportMetric(histogramMean(b, reg, "spanlog_embedded_kafka_sync_duration_seconds")*1e3, "sync-ms")
 		})
+	}
+}
+
+// benchBrokerOpts are those of the benchmarks' broker: one, on disk in
+// dir, with the topic bench of partitions partitions, and spanlog's
+// default segment size.
+func benchBrokerOpts(dir string, partitions int32) []kfake.Opt {
+	return []kfake.Opt{
+		kfake.NumBrokers(1), kfake.DataDir(dir), kfake.SeedTopics(partitions, "bench"),
+		kfake.BrokerConfigs(map[string]string{"log.segment.bytes": strconv.FormatInt(defaultConfig().EmbeddedKafka.SegmentBytes, 10)}),
 	}
 }
 

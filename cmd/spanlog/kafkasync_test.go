@@ -34,12 +34,13 @@ func TestSegmentFilesSyncWhatWasWritten(t *testing.T) {
 	cfg.EmbeddedKafka.MaxMessageBytes, cfg.EmbeddedKafka.SegmentBytes = 32<<10, segment
 	cfg.Kafka.Partitions = 4
 	kafka, cl := embedded(t, cfg.EmbeddedKafka, cfg.Kafka, prometheus.NewRegistry())
-	files := newSegmentFiles(cfg.EmbeddedKafka.DataDir, kafka.Topic)
+	files := newSegmentFiles(cfg.EmbeddedKafka.DataDir, kafka.Topic, segment)
+	t.Cleanup(files.close)
 	var (
 		mu     sync.Mutex
 		synced []string
 	)
-	files.fsync = func(path string) error {
+	files.fsync = func(path string, f *os.File) error {
 		rel, err := filepath.Rel(cfg.EmbeddedKafka.DataDir, path)
 		if err != nil {
 			t.Error(err)
@@ -50,7 +51,7 @@ func TestSegmentFilesSyncWhatWasWritten(t *testing.T) {
 		mu.Lock()
 		synced = append(synced, rel)
 		mu.Unlock()
-		return fsyncPath(path)
+		return fsyncFile(path, f)
 	}
 	produce := func(partition int32, records, bytes int) {
 		t.Helper()
@@ -125,16 +126,26 @@ func TestSegmentFilesSyncWhatWasWritten(t *testing.T) {
 func TestSegmentFilesConcurrentSyncs(t *testing.T) {
 	dataDir := t.TempDir()
 	dir := filepath.Join(dataDir, "partitions", "spans-0")
+	// segment rolls as kfake does, to a new segment once the newest is
+	// full: here, of segment.bytes 1.
+	newest := ""
 	segment := func(base string) {
 		t.Helper()
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			t.Fatal(err)
 		}
+		if newest != "" {
+			if err := os.WriteFile(filepath.Join(dir, newest+".dat"), []byte{1}, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
 		if err := os.WriteFile(filepath.Join(dir, base+".dat"), nil, 0o644); err != nil {
 			t.Fatal(err)
 		}
+		newest = base
 	}
-	files := newSegmentFiles(dataDir, "spans")
+	files := newSegmentFiles(dataDir, "spans", 1)
+	t.Cleanup(files.close)
 	var (
 		mu     sync.Mutex
 		synced []string
@@ -142,7 +153,7 @@ func TestSegmentFilesConcurrentSyncs(t *testing.T) {
 		hold    chan struct{}
 		holding = make(chan struct{})
 	)
-	files.fsync = func(path string) error {
+	files.fsync = func(path string, _ *os.File) error {
 		rel, err := filepath.Rel(dataDir, path)
 		if err != nil {
 			t.Error(err)
