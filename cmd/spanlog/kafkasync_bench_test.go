@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"sync"
@@ -263,6 +265,48 @@ func BenchmarkEmbeddedLogCompression(b *testing.B) {
 			b.ReportMetric(histogramMean(b, reg, "spanlog_embedded_kafka_sync_duration_seconds")*1e3, "sync-ms")
 		})
 	}
+}
+
+// BenchmarkSegmentFilesSync runs group-commit rounds one after another,
+// each after a write of 1 KiB to each of 8 partitions' newest segment, as
+// kfake writes them, and reports the CPU time (user and system, the
+// fsyncs' included) per round and per partition synced: what a round
+// costs beside its fsyncs' wait.
+func BenchmarkSegmentFilesSync(b *testing.B) {
+	const partitions = 8
+	dir := b.TempDir()
+	all := make(map[int32]struct{}, partitions)
+	var segments []*os.File
+	for p := range int32(partitions) {
+		all[p] = struct{}{}
+		pdir := filepath.Join(dir, "partitions", "bench-"+strconv.Itoa(int(p)))
+		if err := os.MkdirAll(pdir, 0o755); err != nil {
+			b.Fatal(err)
+		}
+		f, err := os.OpenFile(filepath.Join(pdir, "0.dat"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer f.Close()
+		segments = append(segments, f)
+	}
+	files := newSegmentFiles(dir, "bench", defaultConfig().EmbeddedKafka.SegmentBytes)
+	defer files.close()
+	batch := make([]byte, 1<<10)
+	cpu := processCPU(b)
+	for b.Loop() {
+		for _, f := range segments {
+			if _, err := f.Write(batch); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := files.sync(all); err != nil {
+			b.Fatal(err)
+		}
+	}
+	perRound := float64((processCPU(b) - cpu).Nanoseconds()) / 1e3 / float64(b.N)
+	b.ReportMetric(perRound, "cpu-µs/round")
+	b.ReportMetric(perRound/partitions, "cpu-µs/partition")
 }
 
 // benchBrokerOpts are those of the benchmarks' broker: one, on disk in
