@@ -48,8 +48,8 @@ const maxParallelFsyncs = 16
 //
 // A round lists a partition's directory only when a new segment may be in
 // it, and otherwise fsyncs the newest segment through a handle it keeps
-// open: a listing, an open and a close per partition cost a round about
-// as much CPU as its fsyncs (docs/benchmarks.md). The rule, from kfake's
+// open: a listing, an open and a close per partition were about a third
+// of a round's CPU (docs/benchmarks.md). The rule, from kfake's
 // code (persistBatchToSegment): it rolls only before a write, and only
 // when the newest segment holds segment.bytes or more, and a segment's
 // file never shrinks below what kfake counted it to hold; a trim or a
