@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 )
 
 // maxParallelFsyncs bounds the fsyncs one group commit runs at once. A
@@ -218,8 +217,7 @@ func (s *segmentFiles) newestStill(f *os.File) bool {
 	if err != nil {
 		return false
 	}
-	st, ok := info.Sys().(*syscall.Stat_t)
-	return ok && st.Nlink > 0 && info.Size() < s.segmentBytes
+	return linked(info) && info.Size() < s.segmentBytes
 }
 
 // release lets go of the files in used, a round's, closing those no
