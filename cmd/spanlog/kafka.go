@@ -31,7 +31,7 @@ import (
 // SyncWrites fsyncs every partition's batch in the broker's one
 // goroutine, one after another, while the broker serves nothing else:
 // most of a request's time went there (docs/benchmarks.md).
-func startEmbeddedKafka(ctx context.Context, cfg EmbeddedKafkaConfig, kafka tracelog.Config, logger *slog.Logger, reg prometheus.Registerer) (*kfake.Cluster, *groupCommit, error) {
+func startEmbeddedKafka(ctx context.Context, cfg EmbeddedKafkaConfig, kafka tracelog.Config, logger *slog.Logger, reg prometheus.Registerer) (*embeddedKafka, *groupCommit, error) {
 	c, err := kfake.NewCluster(
 		kfake.NumBrokers(1),
 		kfake.Ports(cfg.Port),
@@ -55,9 +55,24 @@ func startEmbeddedKafka(ctx context.Context, cfg EmbeddedKafkaConfig, kafka trac
 		}
 		return float64(n)
 	}))
-	commit := newGroupCommit(newSegmentFiles(cfg.DataDir, kafka.Topic).sync, cfg.SyncRoundsInFlight, logger, reg)
+	files := newSegmentFiles(cfg.DataDir, kafka.Topic, cfg.SegmentBytes)
+	commit := newGroupCommit(files.sync, cfg.SyncRoundsInFlight, logger, reg)
 	logger.Info("embedded kafka started", "addrs", c.ListenAddrs(), "dataDir", cfg.DataDir)
-	return c, commit, nil
+	return &embeddedKafka{Cluster: c, files: files}, commit, nil
+}
+
+// embeddedKafka is the broker with the segment files its group commit
+// holds open.
+type embeddedKafka struct {
+	*kfake.Cluster
+	files *segmentFiles
+}
+
+// Close stops the broker and closes the files held open, once no group
+// commit uses them.
+func (k *embeddedKafka) Close() {
+	k.Cluster.Close()
+	k.files.close()
 }
 
 // configureEmbeddedTopic creates the topic on c if it is missing and sets

@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -35,7 +38,7 @@ func BenchmarkEmbeddedDurableProduce(b *testing.B) {
 	for _, mode := range []string{"kfake-sync-writes", "group-commit", "no-sync"} {
 		b.Run(mode, func(b *testing.B) {
 			dir := b.TempDir()
-			opts := []kfake.Opt{kfake.NumBrokers(1), kfake.DataDir(dir), kfake.SeedTopics(partitions, "bench")}
+			opts := benchBrokerOpts(dir, partitions)
 			if mode == "kfake-sync-writes" {
 				opts = append(opts, kfake.SyncWrites())
 			}
@@ -44,7 +47,9 @@ func BenchmarkEmbeddedDurableProduce(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer c.Close()
-			g := newGroupCommit(newSegmentFiles(dir, "bench").sync, defaultConfig().EmbeddedKafka.SyncRoundsInFlight, (&logtest.Buffer{}).Logger(), prometheus.NewRegistry())
+			files := newSegmentFiles(dir, "bench", defaultConfig().EmbeddedKafka.SegmentBytes)
+			defer files.close()
+			g := newGroupCommit(files.sync, defaultConfig().EmbeddedKafka.SyncRoundsInFlight, (&logtest.Buffer{}).Logger(), prometheus.NewRegistry())
 			cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.DefaultProduceTopic("bench"),
 				kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(0), kgo.ProducerBatchCompression(kgo.NoCompression()))
 			if err != nil {
@@ -155,13 +160,15 @@ func BenchmarkEmbeddedLogCompression(b *testing.B) {
 	for _, codec := range []string{tracelog.CompressionNone, tracelog.CompressionSnappy, tracelog.CompressionLZ4, tracelog.CompressionZstd} {
 		b.Run(codec, func(b *testing.B) {
 			dir := b.TempDir()
-			c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DataDir(dir), kfake.SeedTopics(partitions, "bench"))
+			c, err := kfake.NewCluster(benchBrokerOpts(dir, partitions)...)
 			if err != nil {
 				b.Fatal(err)
 			}
 			defer c.Close()
 			reg := prometheus.NewRegistry()
-			g := newGroupCommit(newSegmentFiles(dir, "bench").sync, defaultConfig().EmbeddedKafka.SyncRoundsInFlight, (&logtest.Buffer{}).Logger(), reg)
+			files := newSegmentFiles(dir, "bench", defaultConfig().EmbeddedKafka.SegmentBytes)
+			defer files.close()
+			g := newGroupCommit(files.sync, defaultConfig().EmbeddedKafka.SyncRoundsInFlight, (&logtest.Buffer{}).Logger(), reg)
 			kafka := tracelog.Config{Brokers: c.ListenAddrs(), Compression: codec}
 			cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.DefaultProduceTopic("bench"),
 				kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(0), kafka.ProducerCompression())
@@ -257,6 +264,58 @@ func BenchmarkEmbeddedLogCompression(b *testing.B) {
 			b.ReportMetric(float64(logBytes)/float64(spans), "value-B/span")
 			b.ReportMetric(histogramMean(b, reg, "spanlog_embedded_kafka_sync_duration_seconds")*1e3, "sync-ms")
 		})
+	}
+}
+
+// BenchmarkSegmentFilesSync runs group-commit rounds one after another,
+// each after a write of 1 KiB to each of 8 partitions' newest segment, as
+// kfake writes them, and reports the CPU time (user and system, the
+// fsyncs' included) per round and per partition synced: what a round
+// costs beside its fsyncs' wait.
+func BenchmarkSegmentFilesSync(b *testing.B) {
+	const partitions = 8
+	dir := b.TempDir()
+	all := make(map[int32]struct{}, partitions)
+	var segments []*os.File
+	for p := range int32(partitions) {
+		all[p] = struct{}{}
+		pdir := filepath.Join(dir, "partitions", "bench-"+strconv.Itoa(int(p)))
+		if err := os.MkdirAll(pdir, 0o755); err != nil {
+			b.Fatal(err)
+		}
+		f, err := os.OpenFile(filepath.Join(pdir, "0.dat"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer f.Close()
+		segments = append(segments, f)
+	}
+	files := newSegmentFiles(dir, "bench", defaultConfig().EmbeddedKafka.SegmentBytes)
+	defer files.close()
+	batch := make([]byte, 1<<10)
+	cpu := processCPU(b)
+	for b.Loop() {
+		for _, f := range segments {
+			if _, err := f.Write(batch); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := files.sync(all); err != nil {
+			b.Fatal(err)
+		}
+	}
+	perRound := float64((processCPU(b) - cpu).Nanoseconds()) / 1e3 / float64(b.N)
+	b.ReportMetric(perRound, "cpu-µs/round")
+	b.ReportMetric(perRound/partitions, "cpu-µs/partition")
+}
+
+// benchBrokerOpts are those of the benchmarks' broker: one, on disk in
+// dir, with the topic bench of partitions partitions, and spanlog's
+// default segment size.
+func benchBrokerOpts(dir string, partitions int32) []kfake.Opt {
+	return []kfake.Opt{
+		kfake.NumBrokers(1), kfake.DataDir(dir), kfake.SeedTopics(partitions, "bench"),
+		kfake.BrokerConfigs(map[string]string{"log.segment.bytes": strconv.FormatInt(defaultConfig().EmbeddedKafka.SegmentBytes, 10)}),
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -34,12 +35,13 @@ func TestSegmentFilesSyncWhatWasWritten(t *testing.T) {
 	cfg.EmbeddedKafka.MaxMessageBytes, cfg.EmbeddedKafka.SegmentBytes = 32<<10, segment
 	cfg.Kafka.Partitions = 4
 	kafka, cl := embedded(t, cfg.EmbeddedKafka, cfg.Kafka, prometheus.NewRegistry())
-	files := newSegmentFiles(cfg.EmbeddedKafka.DataDir, kafka.Topic)
+	files := newSegmentFiles(cfg.EmbeddedKafka.DataDir, kafka.Topic, segment)
+	t.Cleanup(files.close)
 	var (
 		mu     sync.Mutex
 		synced []string
 	)
-	files.fsync = func(path string) error {
+	files.fsync = func(path string, f *os.File) error {
 		rel, err := filepath.Rel(cfg.EmbeddedKafka.DataDir, path)
 		if err != nil {
 			t.Error(err)
@@ -50,7 +52,7 @@ func TestSegmentFilesSyncWhatWasWritten(t *testing.T) {
 		mu.Lock()
 		synced = append(synced, rel)
 		mu.Unlock()
-		return fsyncPath(path)
+		return fsyncFile(path, f)
 	}
 	produce := func(partition int32, records, bytes int) {
 		t.Helper()
@@ -125,16 +127,26 @@ func TestSegmentFilesSyncWhatWasWritten(t *testing.T) {
 func TestSegmentFilesConcurrentSyncs(t *testing.T) {
 	dataDir := t.TempDir()
 	dir := filepath.Join(dataDir, "partitions", "spans-0")
+	// segment rolls as kfake does, to a new segment once the newest is
+	// full: here, of segment.bytes 1.
+	newest := ""
 	segment := func(base string) {
 		t.Helper()
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			t.Fatal(err)
 		}
+		if newest != "" {
+			if err := os.WriteFile(filepath.Join(dir, newest+".dat"), []byte{1}, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
 		if err := os.WriteFile(filepath.Join(dir, base+".dat"), nil, 0o644); err != nil {
 			t.Fatal(err)
 		}
+		newest = base
 	}
-	files := newSegmentFiles(dataDir, "spans")
+	files := newSegmentFiles(dataDir, "spans", 1)
+	t.Cleanup(files.close)
 	var (
 		mu     sync.Mutex
 		synced []string
@@ -142,7 +154,7 @@ func TestSegmentFilesConcurrentSyncs(t *testing.T) {
 		hold    chan struct{}
 		holding = make(chan struct{})
 	)
-	files.fsync = func(path string) error {
+	files.fsync = func(path string, _ *os.File) error {
 		rel, err := filepath.Rel(dataDir, path)
 		if err != nil {
 			t.Error(err)
@@ -415,4 +427,252 @@ func readCommitted(t *testing.T, kafka tracelog.Config, ends kadm.ListedOffsets)
 	}
 	slices.SortFunc(records, compareLogged)
 	return records
+}
+
+// syncedFiles records the fsyncs of a segmentFiles: the inode of each
+// file or directory, in the order the fsyncs started.
+type syncedFiles struct {
+	mu     sync.Mutex
+	inodes []uint64
+}
+
+// hook makes files record its fsyncs in s.
+func (s *syncedFiles) hook(t *testing.T, files *segmentFiles) {
+	files.fsync = func(path string, f *os.File) error {
+		info, err := os.Stat(path)
+		if f != nil {
+			info, err = f.Stat()
+		}
+		if err != nil {
+			t.Errorf("fsync %s: %v", path, err)
+			return err
+		}
+		s.mu.Lock()
+		s.inodes = append(s.inodes, inode(t, info))
+		s.mu.Unlock()
+		return fsyncFile(path, f)
+	}
+}
+
+// started returns how many fsyncs have started.
+func (s *syncedFiles) started() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.inodes)
+}
+
+// since reports whether an fsync of the inode started after the first
+// since.
+func (s *syncedFiles) since(since int, ino uint64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Contains(s.inodes[since:], ino)
+}
+
+func inode(t *testing.T, info fs.FileInfo) uint64 {
+	t.Helper()
+	st, ok := info.Sys().(*syscall.Stat_t)
+	if !ok {
+		t.Fatalf("no inode for %s", info.Name())
+	}
+	return st.Ino
+}
+
+// segmentHolding returns the inode of the segment in dir that holds the
+// record at offset: the one of the greatest base offset not above it.
+func segmentHolding(t *testing.T, dir string, offset int64) uint64 {
+	t.Helper()
+	bases, err := segmentBases(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i, found := slices.BinarySearch(bases, offset)
+	if !found {
+		i--
+	}
+	info, err := os.Stat(segmentPath(dir, bases[i]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return inode(t, info)
+}
+
+// openSegments returns how many of the process's file descriptors are of
+// segment files under dir, and how many of those were deleted.
+func openSegments(t *testing.T, dir string) (open, deleted int) {
+	t.Helper()
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("no /proc/self/fd to count open files: %v", err)
+	}
+	for _, fd := range fds {
+		target, err := os.Readlink(filepath.Join("/proc/self/fd", fd.Name()))
+		if err != nil || !strings.HasPrefix(target, dir+string(filepath.Separator)) {
+			continue // closed meanwhile, or not under dir
+		}
+		target, gone := strings.CutSuffix(target, " (deleted)")
+		if strings.HasSuffix(target, ".dat") {
+			open++
+			if gone {
+				deleted++
+			}
+		}
+	}
+	return open, deleted
+}
+
+// Writers on the same partitions, each acked then synced through a group
+// commit whose rounds overlap, while kfake rolls to new segments often:
+// every Sync that returns fsynced, after it was called, the segment that
+// holds the writer's record, though the group commit lists a partition's
+// segments only when the one it holds open is full. It holds one segment
+// open per partition, and none once closed.
+func TestGroupCommitSyncsRolledSegments(t *testing.T) {
+	const (
+		partitions = 4
+		writers    = 4
+		records    = 60 // per writer: 60 of 1 KiB per partition, 4 or so segments
+	)
+	cfg := defaultConfig()
+	cfg.EmbeddedKafka.Port, cfg.EmbeddedKafka.DataDir = 0, t.TempDir()
+	cfg.EmbeddedKafka.MaxMessageBytes, cfg.EmbeddedKafka.SegmentBytes = 4<<10, 16<<10
+	cfg.Kafka.Partitions = partitions
+	kafka, cl := embedded(t, cfg.EmbeddedKafka, cfg.Kafka, prometheus.NewRegistry())
+	files := newSegmentFiles(cfg.EmbeddedKafka.DataDir, kafka.Topic, cfg.EmbeddedKafka.SegmentBytes)
+	var synced syncedFiles
+	synced.hook(t, files)
+	g := newGroupCommit(files.sync, 4, (&logtest.Buffer{}).Logger(), prometheus.NewRegistry())
+	partitionDir := func(p int32) string {
+		return filepath.Join(cfg.EmbeddedKafka.DataDir, "partitions", kafka.Topic+"-"+strconv.Itoa(int(p)))
+	}
+
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := range records {
+				p := int32((i + w) % partitions)
+				r, err := cl.ProduceSync(t.Context(), &kgo.Record{Topic: kafka.Topic, Partition: p, Value: make([]byte, 1<<10)}).First()
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				since := synced.started()
+				segment := segmentHolding(t, partitionDir(p), r.Offset)
+				if err := g.Sync(t.Context(), []int32{p}); err != nil {
+					t.Error(err)
+					return
+				}
+				if !synced.since(since, segment) {
+					t.Errorf("partition %d offset %d: its segment was not fsynced after the write was acked", p, r.Offset)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for p := range int32(partitions) {
+		if bases := segmentNames(t, partitionDir(p)); len(bases) < 3 {
+			t.Errorf("partition %d has segments %v, want 3 or more: no roll to test", p, bases)
+		}
+	}
+
+	// kfake holds its newest segment open, and so do the group commits.
+	if open, deleted := openSegments(t, cfg.EmbeddedKafka.DataDir); open > 2*partitions || deleted > 0 {
+		t.Errorf("%d segment files open (%d deleted), want at most 2 per partition", open, deleted)
+	}
+	files.close()
+	if open, _ := openSegments(t, cfg.EmbeddedKafka.DataDir); open > partitions {
+		t.Errorf("%d segment files open after close, want kfake's only, one per partition", open)
+	}
+}
+
+// A trim that deletes the segment the group commit holds open, its
+// partition's newest, and a write to a new segment after it: the next
+// round fsyncs the new segment and the directory that names it, and
+// closes the deleted one.
+func TestSegmentFilesTrimmedWhileHeld(t *testing.T) {
+	cfg := defaultConfig()
+	cfg.EmbeddedKafka.Port, cfg.EmbeddedKafka.DataDir = 0, t.TempDir()
+	cfg.Kafka.Partitions = 1
+	kafka, cl := embedded(t, cfg.EmbeddedKafka, cfg.Kafka, prometheus.NewRegistry())
+	files := newSegmentFiles(cfg.EmbeddedKafka.DataDir, kafka.Topic, cfg.EmbeddedKafka.SegmentBytes)
+	t.Cleanup(files.close)
+	var synced syncedFiles
+	synced.hook(t, files)
+	dir := filepath.Join(cfg.EmbeddedKafka.DataDir, "partitions", kafka.Topic+"-0")
+	partition0 := map[int32]struct{}{0: {}}
+	produce := func() int64 {
+		t.Helper()
+		r, err := cl.ProduceSync(t.Context(), &kgo.Record{Topic: kafka.Topic, Value: []byte("span")}).First()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Offset
+	}
+
+	produce()
+	if err := files.sync(partition0); err != nil {
+		t.Fatal(err)
+	}
+	end := produce() + 1
+	deletes := kadm.Offsets{}
+	deletes.Add(kadm.Offset{Topic: kafka.Topic, Partition: 0, At: end})
+	if _, err := kadm.NewClient(cl).DeleteRecords(t.Context(), deletes); err != nil {
+		t.Fatal(err)
+	}
+	if bases, err := segmentBases(dir); err == nil {
+		t.Fatalf("segments %v left after the trim, want none", bases)
+	}
+	offset := produce()
+
+	since := synced.started()
+	if err := files.sync(partition0); err != nil {
+		t.Fatal(err)
+	}
+	info, err := os.Stat(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !synced.since(since, segmentHolding(t, dir, offset)) {
+		t.Error("the segment written after the trim was not fsynced")
+	}
+	if !synced.since(since, inode(t, info)) {
+		t.Error("the directory that names the new segment was not fsynced")
+	}
+	if _, deleted := openSegments(t, cfg.EmbeddedKafka.DataDir); deleted > 0 {
+		t.Errorf("%d deleted segments still open", deleted)
+	}
+}
+
+// Stopping the embedded Kafka closes the segment files its group commit
+// held open.
+func TestEmbeddedKafkaCloseClosesSegmentFiles(t *testing.T) {
+	cfg := defaultConfig()
+	cfg.EmbeddedKafka.Port, cfg.EmbeddedKafka.DataDir = 0, t.TempDir()
+	cfg.Kafka.Partitions = 2
+	c, commit, err := startEmbeddedKafka(t.Context(), cfg.EmbeddedKafka, cfg.Kafka, (&logtest.Buffer{}).Logger(), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	kafka := cfg.Kafka
+	kafka.Brokers = c.ListenAddrs()
+	cl, err := kgo.NewClient(append(kafka.ClientOpts("test"), kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	for p := range int32(cfg.Kafka.Partitions) {
+		if err := cl.ProduceSync(t.Context(), &kgo.Record{Topic: kafka.Topic, Partition: p, Value: []byte("span")}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := commit.Sync(t.Context(), []int32{0, 1}); err != nil {
+		t.Fatal(err)
+	}
+	if open, _ := openSegments(t, cfg.EmbeddedKafka.DataDir); open != 2*int(cfg.Kafka.Partitions) {
+		t.Errorf("%d segment files open, want kfake's and the group commit's, one each per partition", open)
+	}
+	c.Close()
+	if open, _ := openSegments(t, cfg.EmbeddedKafka.DataDir); open != 0 {
+		t.Errorf("%d segment files open after close", open)
+	}
 }
