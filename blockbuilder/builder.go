@@ -103,10 +103,11 @@ func (b *Builder) Run(ctx context.Context) error {
 		kgo.FetchMaxBytes(int32(b.cfg.FetchMaxBytes)),
 		kgo.FetchMaxPartitionBytes(int32(b.cfg.FetchMaxPartitionBytes)),
 		kgo.MaxConcurrentFetches(b.cfg.MaxConcurrentFetches),
-		// A fetch of caught-up partitions waits at most this for new
-		// records, holding its slot: a partition resumed meanwhile (see
-		// throttle.go) is read no later.
-		kgo.FetchMaxWait(b.cfg.IdleCutDelay),
+		// A fetch of caught-up partitions waits for a batch of new
+		// records, at most FetchMaxWait, holding its slot: a partition
+		// resumed meanwhile (see throttle.go) is read no later.
+		kgo.FetchMinBytes(int32(b.cfg.FetchMinBytes)),
+		kgo.FetchMaxWait(b.cfg.FetchMaxWait),
 	)
 	if b.cfg.GroupProtocol == GroupProtocolConsumer {
 		opts = append(opts, kgo.ServerSideBalancer())

@@ -127,6 +127,7 @@ func (f *fixture) config(group string, opts ...func(*Config)) Config {
 	cfg.ConsumerGroup = group
 	cfg.CycleDuration = time.Second
 	cfg.IdleCutDelay = 100 * time.Millisecond
+	cfg.FetchMaxWait = 50 * time.Millisecond
 	cfg.RetryBackoff = 20 * time.Millisecond
 	cfg.LagInterval = 20 * time.Millisecond
 	for _, o := range opts {

@@ -93,6 +93,20 @@ type Config struct {
 	// waiting at once, over all brokers. With FetchMaxBytes it bounds
 	// the client's fetch buffers. Default 2.
 	MaxConcurrentFetches int `yaml:"max-concurrent-fetches" help:"Fetches from Kafka in flight or buffered at once, over all brokers."`
+	// FetchMinBytes is how many bytes of new records (as the broker
+	// stores them) a fetch of caught-up partitions waits for, up to
+	// FetchMaxWait, before it returns. Each fetch costs the broker and
+	// the builder a request; at 1 a caught-up builder fetches on every
+	// produce, thousands of times a second under load, while a block is
+	// cut a cycle at a time. At most FetchMaxBytes. Default 1 MiB.
+	FetchMinBytes int64 `yaml:"fetch-min-bytes" help:"Bytes of new records a fetch from Kafka waits for, up to fetch-max-wait, before it returns (1: return on any record)."`
+	// FetchMaxWait is the longest a fetch waits for FetchMinBytes: how
+	// much later than at once a record may be read, and how long a
+	// partition resumed after a pause (see MaxBufferedBytes) may wait to
+	// be read. At least 10ms and at most IdleCutDelay, so that the high
+	// watermarks an idle cut compares with were read after the cycle
+	// ended. Default 500ms.
+	FetchMaxWait time.Duration `yaml:"fetch-max-wait" help:"Longest a fetch from Kafka waits for fetch-min-bytes of new records; at most idle-cut-delay."`
 	// RetryBackoff is the first wait after a failed flush; waits double up
 	// to RetryMaxBackoff. Default 1s.
 	RetryBackoff time.Duration `yaml:"retry-backoff" help:"First wait before retrying a failed block flush; doubles up to retry-max-backoff."`
@@ -125,6 +139,8 @@ func DefaultConfig() Config {
 		FetchMaxBytes:          8 << 20,
 		FetchMaxPartitionBytes: 1 << 20,
 		MaxConcurrentFetches:   2,
+		FetchMinBytes:          1 << 20,
+		FetchMaxWait:           500 * time.Millisecond,
 		RetryBackoff:           time.Second,
 		RetryMaxBackoff:        30 * time.Second,
 		LagInterval:            5 * time.Second,
@@ -152,8 +168,6 @@ func (c Config) Validate() error {
 	case c.CycleDuration <= 0:
 		return errors.New("block-builder: cycle duration must be positive")
 	case c.IdleCutDelay < 10*time.Millisecond:
-		// It is also the longest a fetch waits for records, which Kafka
-		// clients want at least 10ms.
 		return errors.New("block-builder: idle cut delay must be at least 10ms")
 	case c.MaxBlockBytes <= 0:
 		return errors.New("block-builder: max block bytes must be positive")
@@ -171,6 +185,11 @@ func (c Config) Validate() error {
 		return errors.New("block-builder: fetch max partition bytes must be positive and at most fetch-max-bytes")
 	case c.MaxConcurrentFetches <= 0:
 		return errors.New("block-builder: max concurrent fetches must be positive")
+	case c.FetchMinBytes <= 0 || c.FetchMinBytes > c.FetchMaxBytes:
+		return errors.New("block-builder: fetch min bytes must be positive and at most fetch-max-bytes")
+	case c.FetchMaxWait < 10*time.Millisecond || c.FetchMaxWait > c.IdleCutDelay:
+		// Kafka clients want a fetch to wait at least 10ms.
+		return errors.New("block-builder: fetch max wait must be at least 10ms and at most idle-cut-delay")
 	case c.RetryBackoff <= 0 || c.RetryMaxBackoff < c.RetryBackoff:
 		return errors.New("block-builder: retry backoff must be positive and at most retry-max-backoff")
 	}

@@ -47,6 +47,18 @@ type Config struct {
 	// FetchMaxBytes is the most one fetch returns; the client holds at
 	// most two fetches, so twice this bounds its buffers. Default 8 MiB.
 	FetchMaxBytes int64 `yaml:"fetch-max-bytes" help:"Bytes one fetch from Kafka returns at most; the client buffers at most two."`
+	// FetchMinBytes is how many bytes of new records (as the broker
+	// stores them) a fetch of caught-up partitions waits for, up to
+	// FetchMaxWait, before it returns. Each fetch costs the broker and
+	// the generator a request; at 1 a caught-up generator fetches on
+	// every produce, thousands of times a second under load, while its
+	// series are published once per FlushInterval. At most
+	// FetchMaxBytes. Default 1 MiB.
+	FetchMinBytes int64 `yaml:"fetch-min-bytes" help:"Bytes of new records a fetch from Kafka waits for, up to fetch-max-wait, before it returns (1: return on any record)."`
+	// FetchMaxWait is the longest a fetch waits for FetchMinBytes, and
+	// so how much later than at once a span may be counted. At least
+	// 10ms. Default 500ms.
+	FetchMaxWait time.Duration `yaml:"fetch-max-wait" help:"Longest a fetch from Kafka waits for fetch-min-bytes of new records."`
 	// SpanMetrics configures the calls and latency series per service,
 	// span name, kind and status.
 	SpanMetrics SpanMetricsConfig `yaml:"span-metrics"`
@@ -103,6 +115,8 @@ func DefaultConfig() Config {
 		FlushTimeout:       5 * time.Second,
 		StaleSeriesTimeout: 15 * time.Minute,
 		FetchMaxBytes:      8 << 20,
+		FetchMinBytes:      1 << 20,
+		FetchMaxWait:       500 * time.Millisecond,
 		SpanMetrics: SpanMetricsConfig{
 			Enabled:          true,
 			HistogramBuckets: exponentialBuckets(0.002, 2, 14),
@@ -151,6 +165,11 @@ func (c Config) Validate() error {
 		return errors.New("metrics-generator: stale series timeout must be positive")
 	case c.FetchMaxBytes <= 0 || c.FetchMaxBytes > math.MaxInt32:
 		return fmt.Errorf("metrics-generator: fetch max bytes must be between 1 and %d", math.MaxInt32)
+	case c.FetchMinBytes <= 0 || c.FetchMinBytes > c.FetchMaxBytes:
+		return errors.New("metrics-generator: fetch min bytes must be positive and at most fetch-max-bytes")
+	case c.FetchMaxWait < 10*time.Millisecond:
+		// As Kafka clients want.
+		return errors.New("metrics-generator: fetch max wait must be at least 10ms")
 	}
 	if err := checkBuckets(c.SpanMetrics.HistogramBuckets); err != nil {
 		return fmt.Errorf("metrics-generator: span-metrics: %w", err)

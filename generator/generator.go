@@ -126,6 +126,9 @@ func (g *Generator) Run(ctx context.Context) error {
 		kgo.FetchMaxBytes(int32(g.cfg.FetchMaxBytes)),
 		kgo.FetchMaxPartitionBytes(int32(min(g.cfg.FetchMaxBytes, 1<<20))),
 		kgo.MaxConcurrentFetches(2),
+		// Caught up, a fetch waits for a batch of new records.
+		kgo.FetchMinBytes(int32(g.cfg.FetchMinBytes)),
+		kgo.FetchMaxWait(g.cfg.FetchMaxWait),
 	)...)
 	if err != nil {
 		return fmt.Errorf("metrics-generator kafka client: %w", err)

@@ -2,6 +2,7 @@ package querier
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/spanlog/spanlog/blocklist"
@@ -55,6 +56,19 @@ type Config struct {
 	// that may miss them are PARTIAL until blocks hold them. Give it about
 	// a quarter of the querier's memory. Default 1 GiB.
 	LiveTailMaxBytes int64 `yaml:"live-tail-max-bytes" help:"Most bytes the live tail holds; past it the oldest records are evicted and answers that may miss them are PARTIAL until blocks hold them."`
+	// LiveTailFetchMinBytes is how many bytes of new records (as the
+	// broker stores them) the live tail's fetch waits for, up to
+	// LiveTailFetchMaxWait, before it returns. Each fetch costs the
+	// broker and the querier a request; at 1 the tail fetches on every
+	// produce, thousands of times a second under load. At most 32 MiB.
+	// Default 256 KiB.
+	LiveTailFetchMinBytes int64 `yaml:"live-tail-fetch-min-bytes" help:"Bytes of new records a live tail fetch from Kafka waits for, up to live-tail-fetch-max-wait, before it returns (1: return on any record)."`
+	// LiveTailFetchMaxWait is the longest the live tail's fetch waits for
+	// LiveTailFetchMinBytes: how long after its ack a span may be missing
+	// from searches, and how much a trace-by-ID request's read-your-writes
+	// wait may take on a quiet log. At least 10ms and below
+	// read-your-writes-timeout (unless that is 0). Default 100ms.
+	LiveTailFetchMaxWait time.Duration `yaml:"live-tail-fetch-max-wait" help:"Longest a live tail fetch from Kafka waits for live-tail-fetch-min-bytes: how long an acked span may be missing from searches."`
 	// StorageTimeout bounds how long one query waits on object storage
 	// for its blocklist (the first poll, the poll a live tail partition
 	// needs, a tenant's refresh). Past it, and when a block cannot be read,
@@ -88,6 +102,11 @@ type Config struct {
 	Blocklist blocklist.Config `yaml:"blocklist"`
 }
 
+// maxLiveTailFetchMinBytes bounds querier.live-tail-fetch-min-bytes below
+// the most a fetch returns (franz-go's default, 50 MiB, which the tail
+// keeps): a fetch must be able to return what it waits for.
+const maxLiveTailFetchMinBytes = 32 << 20
+
 // DefaultConfig returns the configuration spanlog runs with when nothing is set.
 func DefaultConfig() Config {
 	return Config{
@@ -100,6 +119,8 @@ func DefaultConfig() Config {
 		SessionTimeout:        10 * time.Second,
 		PeerTimeout:           15 * time.Second,
 		LiveTailMaxBytes:      1 << 30,
+		LiveTailFetchMinBytes: 256 << 10,
+		LiveTailFetchMaxWait:  100 * time.Millisecond,
 		StorageTimeout:        5 * time.Second,
 		PeerMaxResponseBytes:  128 << 20,
 		WholeScanShare:        8,
@@ -127,6 +148,13 @@ func (c Config) Validate() error {
 		return errors.New("querier: session timeout must be positive")
 	case c.LiveTailMaxBytes <= 0:
 		return errors.New("querier: live tail max bytes must be positive")
+	case c.LiveTailFetchMinBytes <= 0 || c.LiveTailFetchMinBytes > maxLiveTailFetchMinBytes:
+		return fmt.Errorf("querier: live tail fetch min bytes must be between 1 and %d", maxLiveTailFetchMinBytes)
+	case c.LiveTailFetchMaxWait < 10*time.Millisecond:
+		// As Kafka clients want.
+		return errors.New("querier: live tail fetch max wait must be at least 10ms")
+	case c.ReadYourWritesTimeout > 0 && c.LiveTailFetchMaxWait >= c.ReadYourWritesTimeout:
+		return errors.New("querier: live tail fetch max wait must be below the read-your-writes timeout, or a quiet log's writes would time it out")
 	case c.StorageTimeout <= 0 || c.StorageTimeout >= c.QueryTimeout:
 		return errors.New("querier: storage timeout must be positive and less than the query timeout")
 	case c.PeerTimeout <= c.ReadYourWritesTimeout+c.StorageTimeout:

@@ -84,6 +84,7 @@ func TestLiveTailBoundWithBuildersHeldBack(t *testing.T) {
 	bcfg.ConsumerGroup = "builders"
 	bcfg.CycleDuration = time.Second
 	bcfg.IdleCutDelay = 100 * time.Millisecond
+	bcfg.FetchMaxWait = 50 * time.Millisecond
 	b, err := blockbuilder.New(bcfg, q.kafka, querytest.Tenant, bkt, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)

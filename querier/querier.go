@@ -128,6 +128,8 @@ func New(cfg Config, deps Deps) (*Querier, error) {
 		AdvertiseAddress:      cfg.AdvertiseAddress,
 		SessionTimeout:        cfg.SessionTimeout,
 		MaxBytes:              cfg.LiveTailMaxBytes,
+		FetchMinBytes:         cfg.LiveTailFetchMinBytes,
+		FetchMaxWait:          cfg.LiveTailFetchMaxWait,
 		ReadYourWritesTimeout: cfg.ReadYourWritesTimeout,
 		PeerTimeout:           cfg.PeerTimeout,
 		PeerMaxResponseBytes:  cfg.PeerMaxResponseBytes,

@@ -81,6 +81,13 @@ func newScopesFixture(t *testing.T, cfg Config) *batchFixture {
 	for i, id := range pool[:10] {
 		f.q.produce(t, scopedTraceSpans(id, i, 0, 100))
 	}
+	// A trace by ID waits for the live tail to reach the log's end
+	// (read-your-writes); the searches of the tests do not.
+	for _, id := range pool[:10] {
+		if _, found, err := f.q.FindTrace(context.Background(), []string{querytest.Tenant}, id, TimeRange{}); err != nil || !found {
+			t.Fatalf("trace %s: found %v, error %v", id, found, err)
+		}
+	}
 	f.ids = pool
 	return f
 }

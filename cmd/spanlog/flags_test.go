@@ -140,6 +140,12 @@ func TestConfigErrors(t *testing.T) {
 		{"-metrics-generator.remote-write.url=prometheus:9090", "url"},
 		{"-compactor.block.compression-level=fast", "compression level"},
 		{"-block-builder.block.compression-level=fast", "compression level"},
+		{"-block-builder.fetch-min-bytes=0", "fetch min bytes"},
+		{"-block-builder.idle-cut-delay=100ms", "fetch max wait"},
+		{"-metrics-generator.fetch-min-bytes=9000000", "fetch min bytes"},
+		{"-metrics-generator.fetch-max-wait=1ms", "fetch max wait"},
+		{"-querier.live-tail-fetch-min-bytes=0", "live tail fetch min bytes"},
+		{"-querier.live-tail-fetch-max-wait=5s", "live tail fetch max wait"},
 	} {
 		cfg, err := load(t, bad[0])
 		if err != nil {

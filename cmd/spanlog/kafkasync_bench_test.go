@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"sync"
@@ -16,9 +14,13 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/spanlog/spanlog/blockbuilder"
+	"github.com/spanlog/spanlog/generator"
 	"github.com/spanlog/spanlog/internal/loadgen/workload"
 	"github.com/spanlog/spanlog/internal/logtest"
+	"github.com/spanlog/spanlog/querier"
 	"github.com/spanlog/spanlog/tracelog"
 )
 
@@ -137,19 +139,68 @@ func BenchmarkEmbeddedDurableProduce(b *testing.B) {
 
 // BenchmarkEmbeddedLogCompression writes the load generator's records to
 // the embedded Kafka on disk as target all does, with each codec of
-// kafka.compression: 4 requests in flight, each op one request's records
-// (8 of them, one per partition, 200 spans in all) acked and synced by the
-// group commit, while 3 consumers read every record, as the block-builder,
-// the live tail and the metrics-generator do. It reports the CPU time of
-// the whole process (broker, writer, readers, kernel work on their
-// behalf) per span, the bytes of the data directory per span, and the
-// mean time of a group commit's sync.
+// kafka.compression, while the block-builder, the live tail and the
+// metrics-generator read every record, with their fetch settings (see
+// benchEmbeddedLog).
 func BenchmarkEmbeddedLogCompression(b *testing.B) {
+	for _, codec := range []string{tracelog.CompressionNone, tracelog.CompressionSnappy, tracelog.CompressionLZ4, tracelog.CompressionZstd} {
+		b.Run(codec, func(b *testing.B) { benchEmbeddedLog(b, codec, logReaders(true)) })
+	}
+}
+
+// BenchmarkEmbeddedLogFetch compares the readers' fetches as configured,
+// each waiting for a batch of new records (fetch-min-bytes and
+// fetch-max-wait of the block-builder and the metrics-generator,
+// live-tail-fetch-* of the querier), with fetches that return on any new
+// record, as they did before those settings.
+func BenchmarkEmbeddedLogFetch(b *testing.B) {
+	b.Run("min-bytes-1", func(b *testing.B) { benchEmbeddedLog(b, tracelog.CompressionSnappy, logReaders(false)) })
+	b.Run("batched", func(b *testing.B) { benchEmbeddedLog(b, tracelog.CompressionSnappy, logReaders(true)) })
+}
+
+// logReaders returns the fetch options of the block-builder, the
+// metrics-generator and the live tail, with their defaults; unbatched,
+// their fetches return on any new record and otherwise wait as long as
+// they did before fetch-min-bytes was set.
+func logReaders(batched bool) [][]kgo.Opt {
+	bb, gen, q := blockbuilder.DefaultConfig(), generator.DefaultConfig(), querier.DefaultConfig()
+	builder := []kgo.Opt{
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.FetchMaxBytes(int32(bb.FetchMaxBytes)),
+		kgo.FetchMaxPartitionBytes(int32(bb.FetchMaxPartitionBytes)),
+		kgo.MaxConcurrentFetches(bb.MaxConcurrentFetches),
+	}
+	metrics := []kgo.Opt{
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.FetchMaxBytes(int32(gen.FetchMaxBytes)),
+		kgo.FetchMaxPartitionBytes(int32(min(gen.FetchMaxBytes, 1<<20))),
+		kgo.MaxConcurrentFetches(2),
+	}
+	var live []kgo.Opt
+	if batched {
+		builder = append(builder, kgo.FetchMinBytes(int32(bb.FetchMinBytes)), kgo.FetchMaxWait(bb.FetchMaxWait))
+		metrics = append(metrics, kgo.FetchMinBytes(int32(gen.FetchMinBytes)), kgo.FetchMaxWait(gen.FetchMaxWait))
+		live = append(live, kgo.FetchMinBytes(int32(q.LiveTailFetchMinBytes)), kgo.FetchMaxWait(q.LiveTailFetchMaxWait))
+	} else {
+		builder = append(builder, kgo.FetchMaxWait(bb.IdleCutDelay))
+	}
+	return [][]kgo.Opt{builder, metrics, live}
+}
+
+// benchEmbeddedLog writes the load generator's records to the embedded
+// Kafka on disk as target all does, with codec: 4 requests in flight, each
+// op one request's records (8 of them, one per partition, 200 spans in
+// all) acked and synced by the group commit, while a consumer with each
+// of readers' options reads every record. It reports the CPU time of the
+// whole process (broker, writer, readers, kernel work on their behalf) per
+// span, the readers' fetch requests per second, a request's median time
+// to ack and sync, the bytes of the data directory per span, and the mean
+// time of a group commit's sync.
+func benchEmbeddedLog(b *testing.B, codec string, readers [][]kgo.Opt) {
 	const (
 		clients    = 4
 		partitions = 8
 		spans      = 20_000
-		readers    = 3
 	)
 	records := workload.Records(b, spans, partitions)
 	var logBytes int
@@ -157,156 +208,138 @@ func BenchmarkEmbeddedLogCompression(b *testing.B) {
 		logBytes += len(r.Value)
 	}
 	spansPerRecord := float64(spans) / float64(len(records))
-	for _, codec := range []string{tracelog.CompressionNone, tracelog.CompressionSnappy, tracelog.CompressionLZ4, tracelog.CompressionZstd} {
-		b.Run(codec, func(b *testing.B) {
-			dir := b.TempDir()
-			c, err := kfake.NewCluster(benchBrokerOpts(dir, partitions)...)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer c.Close()
-			reg := prometheus.NewRegistry()
-			files := newSegmentFiles(dir, "bench", defaultConfig().EmbeddedKafka.SegmentBytes)
-			defer files.close()
-			g := newGroupCommit(files.sync, defaultConfig().EmbeddedKafka.SyncRoundsInFlight, (&logtest.Buffer{}).Logger(), reg)
-			kafka := tracelog.Config{Brokers: c.ListenAddrs(), Compression: codec}
-			cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.DefaultProduceTopic("bench"),
-				kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(0), kafka.ProducerCompression())
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer cl.Close()
-			var next, produced atomic.Int64
-			request := func() error {
-				i := int(next.Add(partitions)-partitions) % len(records)
-				var wg sync.WaitGroup
-				errs := make(chan error, partitions)
-				var written []int32
-				for _, r := range records[i:min(i+partitions, len(records))] {
-					written = append(written, r.Partition)
-					produced.Add(1)
-					wg.Add(1)
-					cl.Produce(context.Background(), &kgo.Record{Partition: r.Partition, Value: r.Value, Headers: r.Headers}, func(_ *kgo.Record, err error) {
-						errs <- err
-						wg.Done()
-					})
-				}
-				wg.Wait()
-				close(errs)
-				for err := range errs {
-					if err != nil {
-						return err
-					}
-				}
-				return g.Sync(context.Background(), written)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			var read [readers]atomic.Int64
-			var readersWG sync.WaitGroup
-			for i := range readers {
-				rc, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.ConsumeTopics("bench"),
-					kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer rc.Close()
-				readersWG.Go(func() {
-					for ctx.Err() == nil {
-						fs := rc.PollFetches(ctx)
-						read[i].Add(int64(fs.NumRecords()))
-					}
-				})
-			}
-			caughtUp := func() {
-				for i := range readers {
-					for read[i].Load() < produced.Load() {
-						time.Sleep(time.Millisecond)
-					}
-				}
-			}
-			for range len(records) / partitions { // every partition's file exists
-				if err := request(); err != nil {
-					b.Fatal(err)
-				}
-			}
-			caughtUp()
-			base := produced.Load()
-			var wg sync.WaitGroup
-			work := make(chan struct{})
-			cpu := processCPU(b)
-			b.ResetTimer()
-			for range clients {
-				wg.Go(func() {
-					for range work {
-						if err := request(); err != nil {
-							b.Error(err)
-							return
-						}
-					}
-				})
-			}
-			for b.Loop() {
-				work <- struct{}{}
-			}
-			close(work)
-			wg.Wait()
-			caughtUp()
-			b.StopTimer()
-			cancel()
-			readersWG.Wait()
-			b.ReportMetric(float64((processCPU(b)-cpu).Nanoseconds())/1e3/(float64(produced.Load()-base)*spansPerRecord), "cpu-µs/span")
-			n, err := dirBytes(dir)
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.ReportMetric(float64(n)/(float64(produced.Load())*spansPerRecord), "disk-B/span")
-			b.ReportMetric(float64(logBytes)/float64(spans), "value-B/span")
-			b.ReportMetric(histogramMean(b, reg, "spanlog_embedded_kafka_sync_duration_seconds")*1e3, "sync-ms")
-		})
-	}
-}
-
-// BenchmarkSegmentFilesSync runs group-commit rounds one after another,
-// each after a write of 1 KiB to each of 8 partitions' newest segment, as
-// kfake writes them, and reports the CPU time (user and system, the
-// fsyncs' included) per round and per partition synced: what a round
-// costs beside its fsyncs' wait.
-func BenchmarkSegmentFilesSync(b *testing.B) {
-	const partitions = 8
 	dir := b.TempDir()
-	all := make(map[int32]struct{}, partitions)
-	var segments []*os.File
-	for p := range int32(partitions) {
-		all[p] = struct{}{}
-		pdir := filepath.Join(dir, "partitions", "bench-"+strconv.Itoa(int(p)))
-		if err := os.MkdirAll(pdir, 0o755); err != nil {
-			b.Fatal(err)
+	c, err := kfake.NewCluster(benchBrokerOpts(dir, partitions)...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	reg := prometheus.NewRegistry()
+	files := newSegmentFiles(dir, "bench", defaultConfig().EmbeddedKafka.SegmentBytes)
+	defer files.close()
+	g := newGroupCommit(files.sync, defaultConfig().EmbeddedKafka.SyncRoundsInFlight, (&logtest.Buffer{}).Logger(), reg)
+	kafka := tracelog.Config{Brokers: c.ListenAddrs(), Compression: codec}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.DefaultProduceTopic("bench"),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(0), kafka.ProducerCompression())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cl.Close()
+	var next, produced atomic.Int64
+	request := func() (time.Duration, error) {
+		start := time.Now()
+		i := int(next.Add(partitions)-partitions) % len(records)
+		var wg sync.WaitGroup
+		errs := make(chan error, partitions)
+		var written []int32
+		for _, r := range records[i:min(i+partitions, len(records))] {
+			written = append(written, r.Partition)
+			produced.Add(1)
+			wg.Add(1)
+			cl.Produce(context.Background(), &kgo.Record{Partition: r.Partition, Value: r.Value, Headers: r.Headers}, func(_ *kgo.Record, err error) {
+				errs <- err
+				wg.Done()
+			})
 		}
-		f, err := os.OpenFile(filepath.Join(pdir, "0.dat"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				return 0, err
+			}
+		}
+		return time.Since(start), g.Sync(context.Background(), written)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	read := make([]atomic.Int64, len(readers))
+	var fetches fetchCounter
+	var readersWG sync.WaitGroup
+	for i, opts := range readers {
+		rc, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...), kgo.ConsumeTopics("bench"),
+			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.WithHooks(&fetches)}, opts...)...)
 		if err != nil {
 			b.Fatal(err)
 		}
-		defer f.Close()
-		segments = append(segments, f)
+		defer rc.Close()
+		readersWG.Go(func() {
+			for ctx.Err() == nil {
+				fs := rc.PollFetches(ctx)
+				read[i].Add(int64(fs.NumRecords()))
+			}
+		})
 	}
-	files := newSegmentFiles(dir, "bench", defaultConfig().EmbeddedKafka.SegmentBytes)
-	defer files.close()
-	batch := make([]byte, 1<<10)
-	cpu := processCPU(b)
-	for b.Loop() {
-		for _, f := range segments {
-			if _, err := f.Write(batch); err != nil {
-				b.Fatal(err)
+	caughtUp := func() {
+		for i := range readers {
+			for read[i].Load() < produced.Load() {
+				time.Sleep(time.Millisecond)
 			}
 		}
-		if err := files.sync(all); err != nil {
+	}
+	for range len(records) / partitions { // every partition's file exists
+		if _, err := request(); err != nil {
 			b.Fatal(err)
 		}
 	}
-	perRound := float64((processCPU(b) - cpu).Nanoseconds()) / 1e3 / float64(b.N)
-	b.ReportMetric(perRound, "cpu-µs/round")
-	b.ReportMetric(perRound/partitions, "cpu-µs/partition")
+	caughtUp()
+	base := produced.Load()
+	var (
+		wg        sync.WaitGroup
+		mu        sync.Mutex
+		latencies []time.Duration
+	)
+	work := make(chan struct{})
+	cpu := processCPU(b)
+	fetches0 := fetches.n.Load()
+	b.ResetTimer()
+	for range clients {
+		wg.Go(func() {
+			for range work {
+				d, err := request()
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				mu.Lock()
+				latencies = append(latencies, d)
+				mu.Unlock()
+			}
+		})
+	}
+	for b.Loop() {
+		work <- struct{}{}
+	}
+	close(work)
+	wg.Wait()
+	// The readers' last fetches may wait out their max wait: that is
+	// their CPU, not the writers' time.
+	b.StopTimer()
+	elapsed := b.Elapsed()
+	caughtUp()
+	cancel()
+	readersWG.Wait()
+	b.ReportMetric(float64((processCPU(b)-cpu).Nanoseconds())/1e3/(float64(produced.Load()-base)*spansPerRecord), "cpu-µs/span")
+	b.ReportMetric(float64(fetches.n.Load()-fetches0)/elapsed.Seconds(), "fetches/s")
+	slices.Sort(latencies)
+	if len(latencies) > 0 {
+		b.ReportMetric(float64(latencies[len(latencies)/2].Microseconds())/1000, "p50-ms")
+	}
+	n, err := dirBytes(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(n)/(float64(produced.Load())*spansPerRecord), "disk-B/span")
+	b.ReportMetric(float64(logBytes)/float64(spans), "value-B/span")
+	b.ReportMetric(histogramMean(b, reg, "spanlog_embedded_kafka_sync_duration_seconds")*1e3, "sync-ms")
+}
+
+// fetchCounter counts the fetch requests of the clients it hooks.
+type fetchCounter struct{ n atomic.Int64 }
+
+func (f *fetchCounter) OnBrokerE2E(_ kgo.BrokerMetadata, key int16, _ kgo.BrokerE2E) {
+	if key == kmsg.Fetch.Int16() {
+		f.n.Add(1)
+	}
 }
 
 // benchBrokerOpts are those of the benchmarks' broker: one, on disk in

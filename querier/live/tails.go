@@ -31,6 +31,12 @@ type Config struct {
 	SessionTimeout time.Duration
 	// MaxBytes bounds this querier's tail (querier.live-tail-max-bytes).
 	MaxBytes int64
+	// FetchMinBytes is how many bytes of new records a fetch waits for
+	// (querier.live-tail-fetch-min-bytes).
+	FetchMinBytes int64
+	// FetchMaxWait is the longest a fetch waits for them
+	// (querier.live-tail-fetch-max-wait).
+	FetchMaxWait time.Duration
 	// ReadYourWritesTimeout bounds a tail's wait to reach a request's
 	// end offsets.
 	ReadYourWritesTimeout time.Duration
@@ -151,6 +157,10 @@ func (t *Tails) Run(ctx context.Context) error {
 		kgo.Balancers(addressBalancer{kgo.CooperativeStickyBalancer(), t.cfg.AdvertiseAddress}),
 		kgo.DisableAutoCommit(),
 		kgo.SessionTimeout(t.cfg.SessionTimeout),
+		// Caught up, a fetch waits for a batch of new records, at most
+		// FetchMaxWait: how long an acked span may be missing here.
+		kgo.FetchMinBytes(int32(t.cfg.FetchMinBytes)),
+		kgo.FetchMaxWait(t.cfg.FetchMaxWait),
 		kgo.OnPartitionsAssigned(func(context.Context, *kgo.Client, map[string][]int32) { t.joined.Store(true) }),
 		kgo.AdjustFetchOffsetsFn(func(ctx context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
 			return offsets, t.own(ctx, tail, offsets[t.kafka.Topic])
