@@ -139,8 +139,11 @@ type EmbeddedKafkaConfig struct {
 	// unless this many are in flight, and is answered once it and every
 	// round started before it ended. More rounds wait less for one to
 	// start, but fsync the same files more often, each round holding a
-	// goroutine and up to 16 fsyncs; 1 runs one round at a time.
-	// Default 4.
+	// goroutine and up to 16 fsyncs; 1 runs one round at a time. On a
+	// local disk a round is short next to a write's way to the broker,
+	// and one at a time served more writes per round and acked more
+	// spans/s at a lower p50 (docs/benchmarks.md, Ingest end to end after
+	// session 11); more may pay where an fsync is slow. Default 1.
 	SyncRoundsInFlight int `yaml:"sync-rounds-in-flight" help:"Most group commits fsyncing the in-process Kafka's log at once (1: one at a time)."`
 }
 
@@ -165,7 +168,7 @@ func defaultConfig() Config {
 			DataDir:            "./data/kafka",
 			MaxMessageBytes:    1<<20 + 12,
 			SegmentBytes:       16 << 20,
-			SyncRoundsInFlight: 4,
+			SyncRoundsInFlight: 1,
 		},
 		Storage:      objstore.DefaultConfig(),
 		Distributor:  producer.DefaultConfig(),
