@@ -91,34 +91,7 @@ func BenchmarkEmbeddedDurableProduce(b *testing.B) {
 			if _, err := request(); err != nil { // the partitions' files exist
 				b.Fatal(err)
 			}
-			var (
-				mu        sync.Mutex
-				latencies []time.Duration
-				next      = make(chan struct{})
-				wg        sync.WaitGroup
-			)
-			b.ResetTimer()
-			for range clients {
-				wg.Go(func() {
-					for range next {
-						d, err := request()
-						if err != nil {
-							b.Error(err)
-							return
-						}
-						mu.Lock()
-						latencies = append(latencies, d)
-						mu.Unlock()
-					}
-				})
-			}
-			for b.Loop() {
-				next <- struct{}{}
-			}
-			close(next)
-			wg.Wait()
-			b.StopTimer()
-			slices.Sort(latencies)
+			latencies := driveClients(b, clients, request)
 			if len(latencies) > 0 {
 				b.ReportMetric(float64(latencies[len(latencies)/2].Microseconds())/1000, "p50-ms")
 				b.ReportMetric(float64(latencies[len(latencies)*99/100].Microseconds())/1000, "p99-ms")
@@ -283,18 +256,44 @@ func benchEmbeddedLog(b *testing.B, codec string, readers [][]kgo.Opt) {
 	}
 	caughtUp()
 	base := produced.Load()
-	var (
-		wg        sync.WaitGroup
-		mu        sync.Mutex
-		latencies []time.Duration
-	)
-	work := make(chan struct{})
 	cpu := processCPU(b)
 	fetches0 := fetches.n.Load()
+	// The timer stops once the writers are done: the readers' last
+	// fetches may wait out their max wait, which is their CPU, not the
+	// writers' time.
+	latencies := driveClients(b, clients, request)
+	elapsed := b.Elapsed()
+	caughtUp()
+	cancel()
+	readersWG.Wait()
+	b.ReportMetric(float64((processCPU(b)-cpu).Nanoseconds())/1e3/(float64(produced.Load()-base)*spansPerRecord), "cpu-µs/span")
+	b.ReportMetric(float64(fetches.n.Load()-fetches0)/elapsed.Seconds(), "fetches/s")
+	if len(latencies) > 0 {
+		b.ReportMetric(float64(latencies[len(latencies)/2].Microseconds())/1000, "p50-ms")
+	}
+	n, err := dirBytes(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(n)/(float64(produced.Load())*spansPerRecord), "disk-B/span")
+	b.ReportMetric(float64(logBytes)/float64(spans), "value-B/span")
+	b.ReportMetric(histogramMean(b, reg, "spanlog_embedded_kafka_sync_duration_seconds")*1e3, "sync-ms")
+}
+
+// driveClients times b.Loop's ops, each one call of request, with clients
+// of them at once, and returns each op's latency in ascending order. The
+// timer runs only while they do.
+func driveClients(b *testing.B, clients int, request func() (time.Duration, error)) []time.Duration {
+	var (
+		mu        sync.Mutex
+		latencies []time.Duration
+		next      = make(chan struct{})
+		wg        sync.WaitGroup
+	)
 	b.ResetTimer()
 	for range clients {
 		wg.Go(func() {
-			for range work {
+			for range next {
 				d, err := request()
 				if err != nil {
 					b.Error(err)
@@ -307,30 +306,13 @@ func benchEmbeddedLog(b *testing.B, codec string, readers [][]kgo.Opt) {
 		})
 	}
 	for b.Loop() {
-		work <- struct{}{}
+		next <- struct{}{}
 	}
-	close(work)
+	close(next)
 	wg.Wait()
-	// The readers' last fetches may wait out their max wait: that is
-	// their CPU, not the writers' time.
 	b.StopTimer()
-	elapsed := b.Elapsed()
-	caughtUp()
-	cancel()
-	readersWG.Wait()
-	b.ReportMetric(float64((processCPU(b)-cpu).Nanoseconds())/1e3/(float64(produced.Load()-base)*spansPerRecord), "cpu-µs/span")
-	b.ReportMetric(float64(fetches.n.Load()-fetches0)/elapsed.Seconds(), "fetches/s")
 	slices.Sort(latencies)
-	if len(latencies) > 0 {
-		b.ReportMetric(float64(latencies[len(latencies)/2].Microseconds())/1000, "p50-ms")
-	}
-	n, err := dirBytes(dir)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.ReportMetric(float64(n)/(float64(produced.Load())*spansPerRecord), "disk-B/span")
-	b.ReportMetric(float64(logBytes)/float64(spans), "value-B/span")
-	b.ReportMetric(histogramMean(b, reg, "spanlog_embedded_kafka_sync_duration_seconds")*1e3, "sync-ms")
+	return latencies
 }
 
 // fetchCounter counts the fetch requests of the clients it hooks.
