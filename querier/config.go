@@ -58,16 +58,18 @@ type Config struct {
 	LiveTailMaxBytes int64 `yaml:"live-tail-max-bytes" help:"Most bytes the live tail holds; past it the oldest records are evicted and answers that may miss them are PARTIAL until blocks hold them."`
 	// LiveTailFetchMinBytes is how many bytes of new records (as the
 	// broker stores them) the live tail's fetch waits for, up to
-	// LiveTailFetchMaxWait, before it returns. Each fetch costs the
-	// broker and the querier a request; at 1 the tail fetches on every
-	// produce, thousands of times a second under load. At most 32 MiB.
-	// Default 256 KiB.
+	// LiveTailFetchMaxWait, before it returns. At 1 a span is searchable
+	// as soon as the tail decoded it, which a search right after a write
+	// expects (searches do not wait for the log's end); more saves the
+	// broker and the querier fetches under load, at up to
+	// LiveTailFetchMaxWait of staleness. At most 32 MiB. Default 1.
 	LiveTailFetchMinBytes int64 `yaml:"live-tail-fetch-min-bytes" help:"Bytes of new records a live tail fetch from Kafka waits for, up to live-tail-fetch-max-wait, before it returns (1: return on any record)."`
 	// LiveTailFetchMaxWait is the longest the live tail's fetch waits for
-	// LiveTailFetchMinBytes: how long after its ack a span may be missing
-	// from searches, and how much a trace-by-ID request's read-your-writes
-	// wait may take on a quiet log. At least 10ms and below
-	// read-your-writes-timeout (unless that is 0). Default 100ms.
+	// LiveTailFetchMinBytes: with more than 1, how long after its ack a
+	// span may be missing from searches, and how much a trace-by-ID
+	// request's read-your-writes wait may take on a quiet log. At least
+	// 10ms and below read-your-writes-timeout (unless that is 0).
+	// Default 100ms.
 	LiveTailFetchMaxWait time.Duration `yaml:"live-tail-fetch-max-wait" help:"Longest a live tail fetch from Kafka waits for live-tail-fetch-min-bytes: how long an acked span may be missing from searches."`
 	// StorageTimeout bounds how long one query waits on object storage
 	// for its blocklist (the first poll, the poll a live tail partition
@@ -119,7 +121,7 @@ func DefaultConfig() Config {
 		SessionTimeout:        10 * time.Second,
 		PeerTimeout:           15 * time.Second,
 		LiveTailMaxBytes:      1 << 30,
-		LiveTailFetchMinBytes: 256 << 10,
+		LiveTailFetchMinBytes: 1,
 		LiveTailFetchMaxWait:  100 * time.Millisecond,
 		StorageTimeout:        5 * time.Second,
 		PeerMaxResponseBytes:  128 << 20,
