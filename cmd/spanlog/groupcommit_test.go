@@ -222,20 +222,23 @@ func TestGroupCommitBoundsRoundsInFlight(t *testing.T) {
 				callers = append(callers, startSync(ctx, g, p))
 				rounds = append(rounds, expectRound(t, h, p))
 			}
-			waiting := []<-chan error{startSync(ctx, g, 12), startSync(ctx, g, 11), startSync(ctx, g, 13, 11)}
+			// Each caller names a partition of its own, so that the
+			// next round holding them all means every caller joined it;
+			// 11 is named twice.
+			waiting := []<-chan error{startSync(ctx, g, 12), startSync(ctx, g, 11, 14), startSync(ctx, g, 13, 11)}
 			// In the next round, not started: Sync starts a round before
 			// it waits, under the lock awaitJoined takes.
-			awaitJoined(t, g, 11, 12, 13)
+			awaitJoined(t, g, 11, 12, 13, 14)
 
 			if bound > 1 {
 				// The last round ends first: no room yet, it waits for
 				// the first.
 				rounds[bound-1].release <- nil
 				awaitSynced(t, g, int32(bound-1))
-				awaitJoined(t, g, 11, 12, 13)
+				awaitJoined(t, g, 11, 12, 13, 14)
 			}
 			rounds[0].release <- nil
-			last := expectRound(t, h, 11, 12, 13)
+			last := expectRound(t, h, 11, 12, 13, 14)
 			if err := expectReturn(t, callers[0]); err != nil {
 				t.Errorf("caller 0: %v", err)
 			}
