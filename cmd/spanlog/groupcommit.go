@@ -175,11 +175,16 @@ func (g *groupCommit) run(r *syncRound) {
 		if !head.synced {
 			break
 		}
-		head.err = g.failed
-		close(head.done)
 		released++
 	}
+	done := slices.Clone(g.inFlight[:released])
 	g.inFlight = slices.Delete(g.inFlight, 0, released)
+	// The gauge is set before any caller is released, so a caller that
+	// reads it after its Sync returned sees its own round gone.
 	g.roundsInFlight.Set(float64(len(g.inFlight)))
+	for _, head := range done {
+		head.err = g.failed
+		close(head.done)
+	}
 	g.startNext()
 }
