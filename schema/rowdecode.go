@@ -646,11 +646,11 @@ func (d *RowDecoder) drop(read func() bool) bool {
 // keyValue appends the attribute of msg, a KeyValue, to *dst, unless keep
 // is set and refuses its key: then it only checks it.
 func (d *RowDecoder) keyValue(dst *[]Attribute, msg []byte, keep func(key []byte) bool) bool {
-	var key, value []byte
-	valueSeen := false
+	key, value, plain := plainKeyValue(msg)
+	valueSeen := plain
 	// fieldsOf with keyValueField, unrolled: a span reads many
 	// attributes, and each would cost it two calls per field.
-	for b := msg; len(b) > 0; {
+	for b := msg; !plain && len(b) > 0; {
 		num, typ, val, _, n := nextWire(b)
 		if n < 0 {
 			return false
@@ -680,11 +680,32 @@ func (d *RowDecoder) keyValue(dst *[]Attribute, msg []byte, keep func(key []byte
 	return d.anyValue(a, value)
 }
 
+// plainKeyValue splits msg, a KeyValue, into its key and value when it
+// is as encoders write it: the key, then the value, each under 128
+// bytes, and nothing else. ok false leaves it to keyValue's loop.
+func plainKeyValue(msg []byte) (key, value []byte, ok bool) {
+	const keyTag, valueTag = kvKey<<3 | byte(protowire.BytesType), kvValue<<3 | byte(protowire.BytesType)
+	if len(msg) < 4 || msg[0] != keyTag || msg[1] >= 0x80 {
+		return nil, nil, false
+	}
+	k := 2 + int(msg[1])
+	if k+2 > len(msg) || msg[k] != valueTag || msg[k+1] >= 0x80 || k+2+int(msg[k+1]) != len(msg) {
+		return nil, nil, false
+	}
+	return msg[2:k], msg[k+2:], true
+}
+
 // anyValue sets a's value to msg, an AnyValue holding at most one scalar,
 // as attributeOf does with pdata's value.
 func (d *RowDecoder) anyValue(a *Attribute, msg []byte) bool {
 	var v wireField
 	seen := false
+	// A string, the usual value, as encoders write it: its one field,
+	// under 128 bytes.
+	if len(msg) >= 2 && msg[0] == anyString<<3|byte(protowire.BytesType) && msg[1] < 0x80 && int(msg[1])+2 == len(msg) {
+		v, seen = wireField{num: anyString, typ: protowire.BytesType, val: msg[2:]}, true
+		msg = nil
+	}
 	for b := msg; len(b) > 0; {
 		num, typ, val, u, n := nextWire(b)
 		if n < 0 {
