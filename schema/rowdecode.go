@@ -2,8 +2,8 @@ package schema
 
 import (
 	"fmt"
-	"hash/maphash"
 	"math"
+	"unsafe"
 
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -77,18 +77,8 @@ const (
 	anyStrindex     = 8 // AnyValue.string_value_strindex, for profiles
 )
 
-// Bounds of a RowDecoder's memory between values.
-const (
-	// internSlots is how many strings a RowDecoder interns: a string
-	// takes the slot of its hash, replacing the one there, so a stream of
-	// unique values costs a fixed table, and repeated ones stay found.
-	internSlots = 1 << 12
-	// internMaxLen is the longest string interned: keys, names and short
-	// values repeat, long ones (URLs, messages) mostly do not.
-	internMaxLen = 48
-	// slabLen is how many values each slab allocation holds.
-	slabLen = 512
-)
+// slabLen is how many values each slab allocation of a RowDecoder holds.
+const slabLen = 512
 
 // RowDecoder decodes records' values into rows. Rows it returns share
 // memory with each other (interned strings, slabs of attributes and
@@ -110,6 +100,13 @@ type RowDecoder struct {
 	// querier's live tail). What it leaves out is still read and checked,
 	// as with Lean.
 	NoEventsOrLinks bool
+	// Borrow, when set, makes the rows' strings and byte strings point
+	// into the value they were decoded from rather than copy it: no
+	// string is interned or allocated. The rows then hold only as long
+	// as the value does, unchanged; what outlives it must be copied. For
+	// a reader done with each value's rows before it lets the value go
+	// (the querier's live tail, which copies the little it keeps).
+	Borrow bool
 
 	// dropping says what is read is checked, not kept (see Lean).
 	dropping bool
@@ -119,8 +116,7 @@ type RowDecoder struct {
 	rng    rangeRead  // the range AppendRange decodes, if on
 	filter spanFilter // AppendRange's way for what its direct path does not read
 
-	intern *[internSlots]string
-	seed   maphash.Seed
+	intern Interner
 	// Scratch space for the attributes of the message being read: span
 	// attributes in one, the attributes of a resource, scope, event or
 	// link (read inside a span or before its spans) in the other.
@@ -344,20 +340,12 @@ func keyValueField(num protowire.Number) (protowire.Type, bool) {
 
 // appendWire is the direct path; ok false sends value to pdata's.
 func (d *RowDecoder) appendWire(rows []SpanRow, value []byte) ([]SpanRow, bool) {
-	d.init()
 	ok := fieldsOf(value, requestField, func(f wireField) bool {
 		var ok bool
 		rows, ok = d.resourceSpans(rows, f.val)
 		return ok
 	})
 	return rows, ok
-}
-
-func (d *RowDecoder) init() {
-	if d.intern == nil {
-		d.intern = new([internSlots]string)
-		d.seed = maphash.MakeSeed()
-	}
 }
 
 // resourceRow is what a resource and its scope give each of their rows.
@@ -505,57 +493,70 @@ func (d *RowDecoder) span(r *SpanRow, msg []byte) bool {
 	d.spanAttrs = d.spanAttrs[:0]
 	var end uint64
 	statusSeen := false
-	ok := fieldsOf(msg, spanField, func(f wireField) bool {
-		switch f.num {
+	// fieldsOf with spanField, unrolled as in keyValue: its call per
+	// field cost a tenth of a lean decode.
+	for b := msg; len(b) > 0; {
+		num, typ, val, u, n := nextWire(b)
+		if n < 0 {
+			return false
+		}
+		b = b[n:]
+		want, known := spanField(num)
+		if !known {
+			continue
+		}
+		if typ != want {
+			return false
+		}
+		ok := true
+		switch num {
 		case spanTraceIDNum:
-			return setID(r.TraceID[:], f.val)
+			ok = setID(r.TraceID[:], val)
 		case spanSpanID:
-			return setID(r.SpanID[:], f.val)
+			ok = setID(r.SpanID[:], val)
 		case spanParentID:
-			return setID(r.ParentSpanID[:], f.val)
+			ok = setID(r.ParentSpanID[:], val)
 		case spanName:
-			r.Name = d.str(f.val)
+			r.Name = d.str(val)
 		case spanTraceState:
-			r.TraceState = d.str(f.val)
+			r.TraceState = d.str(val)
 		case spanKind:
-			r.Kind = int32(f.u)
+			r.Kind = int32(u)
 		case spanStart:
-			r.StartUnixNano = f.u
+			r.StartUnixNano = u
 		case spanEnd:
-			end = f.u
+			end = u
 		case spanAttributes:
-			return d.keyValue(&d.spanAttrs, f.val, d.Lean)
+			ok = d.keyValue(&d.spanAttrs, val, d.Lean)
 		case spanDropped:
-			r.DroppedAttributesCount = uint32(f.u)
+			r.DroppedAttributesCount = uint32(u)
 		case spanDroppedEv:
-			r.DroppedEventsCount = uint32(f.u)
+			r.DroppedEventsCount = uint32(u)
 		case spanDroppedLk:
-			r.DroppedLinksCount = uint32(f.u)
+			r.DroppedLinksCount = uint32(u)
 		case spanEvents:
 			if d.Lean != nil || d.NoEventsOrLinks {
-				return d.drop(func() bool { return d.readEvent(&d.event, f.val) })
+				ok = d.drop(func() bool { return d.readEvent(&d.event, val) })
+			} else {
+				r.Events = append(r.Events, Event{})
+				ok = d.readEvent(&r.Events[len(r.Events)-1], val)
 			}
-			r.Events = append(r.Events, Event{})
-			return d.readEvent(&r.Events[len(r.Events)-1], f.val)
 		case spanLinks:
 			if d.Lean != nil || d.NoEventsOrLinks {
-				return d.drop(func() bool { return d.readLink(&d.link, f.val) })
+				ok = d.drop(func() bool { return d.readLink(&d.link, val) })
+			} else {
+				r.Links = append(r.Links, Link{})
+				ok = d.readLink(&r.Links[len(r.Links)-1], val)
 			}
-			r.Links = append(r.Links, Link{})
-			return d.readLink(&r.Links[len(r.Links)-1], f.val)
 		case spanStatus:
-			if statusSeen {
-				return false
-			}
+			ok = !statusSeen && d.status(r, val)
 			statusSeen = true
-			return status(r, f.val)
 		case spanFlags:
-			r.Flags = uint32(f.u)
+			r.Flags = uint32(u)
 		}
-		return true
-	})
-	if !ok {
-		return false
+		if !ok {
+			return false
+		}
 	}
 	r.DurationNano = int64(end - r.StartUnixNano)
 	r.Attrs = d.keep(d.spanAttrs)
@@ -567,10 +568,10 @@ func (d *RowDecoder) span(r *SpanRow, msg []byte) bool {
 	return true
 }
 
-func status(r *SpanRow, msg []byte) bool {
+func (d *RowDecoder) status(r *SpanRow, msg []byte) bool {
 	return fieldsOf(msg, statusField, func(f wireField) bool {
 		if f.num == statusMessage {
-			r.StatusMessage = string(f.val)
+			r.StatusMessage = d.text(f.val)
 		} else {
 			r.StatusCode = int32(f.u)
 		}
@@ -645,11 +646,11 @@ func (d *RowDecoder) drop(read func() bool) bool {
 // keyValue appends the attribute of msg, a KeyValue, to *dst, unless keep
 // is set and refuses its key: then it only checks it.
 func (d *RowDecoder) keyValue(dst *[]Attribute, msg []byte, keep func(key []byte) bool) bool {
-	var key, value []byte
-	valueSeen := false
+	key, value, plain := plainKeyValue(msg)
+	valueSeen := plain
 	// fieldsOf with keyValueField, unrolled: a span reads many
 	// attributes, and each would cost it two calls per field.
-	for b := msg; len(b) > 0; {
+	for b := msg; !plain && len(b) > 0; {
 		num, typ, val, _, n := nextWire(b)
 		if n < 0 {
 			return false
@@ -679,11 +680,32 @@ func (d *RowDecoder) keyValue(dst *[]Attribute, msg []byte, keep func(key []byte
 	return d.anyValue(a, value)
 }
 
+// plainKeyValue splits msg, a KeyValue, into its key and value when it
+// is as encoders write it: the key, then the value, each under 128
+// bytes, and nothing else. ok false leaves it to keyValue's loop.
+func plainKeyValue(msg []byte) (key, value []byte, ok bool) {
+	const keyTag, valueTag = kvKey<<3 | byte(protowire.BytesType), kvValue<<3 | byte(protowire.BytesType)
+	if len(msg) < 4 || msg[0] != keyTag || msg[1] >= 0x80 {
+		return nil, nil, false
+	}
+	k := 2 + int(msg[1])
+	if k+2 > len(msg) || msg[k] != valueTag || msg[k+1] >= 0x80 || k+2+int(msg[k+1]) != len(msg) {
+		return nil, nil, false
+	}
+	return msg[2:k], msg[k+2:], true
+}
+
 // anyValue sets a's value to msg, an AnyValue holding at most one scalar,
 // as attributeOf does with pdata's value.
 func (d *RowDecoder) anyValue(a *Attribute, msg []byte) bool {
 	var v wireField
 	seen := false
+	// A string, the usual value, as encoders write it: its one field,
+	// under 128 bytes.
+	if len(msg) >= 2 && msg[0] == anyString<<3|byte(protowire.BytesType) && msg[1] < 0x80 && int(msg[1])+2 == len(msg) {
+		v, seen = wireField{num: anyString, typ: protowire.BytesType, val: msg[2:]}, true
+		msg = nil
+	}
 	for b := msg; len(b) > 0; {
 		num, typ, val, u, n := nextWire(b)
 		if n < 0 {
@@ -724,7 +746,10 @@ func (d *RowDecoder) anyValue(a *Attribute, msg []byte) bool {
 			// As attributeOf: an empty byte string has no column.
 			a.Any = protowire.AppendBytes(protowire.AppendTag(nil, anyBytes, protowire.BytesType), nil)
 		} else {
-			a.Bytes = append([]byte(nil), v.val...)
+			a.Bytes = v.val
+			if !d.Borrow {
+				a.Bytes = append([]byte(nil), v.val...)
+			}
 		}
 	default: // arrays, maps and string indexes: pdata's path
 		return false
@@ -742,19 +767,25 @@ func anyWireType(num protowire.Number) protowire.Type {
 	return protowire.BytesType
 }
 
-// str returns b as a string, interned when short.
+// str returns b as a string, interned when short, or b's own memory
+// when borrowing.
 func (d *RowDecoder) str(b []byte) string {
 	if len(b) == 0 || d.dropping {
 		return ""
 	}
-	if len(b) > internMaxLen {
+	if d.Borrow {
+		return unsafe.String(unsafe.SliceData(b), len(b))
+	}
+	return d.intern.Bytes(b)
+}
+
+// text returns b, a string that seldom repeats, as a string, b's own
+// memory when borrowing.
+func (d *RowDecoder) text(b []byte) string {
+	if len(b) == 0 || !d.Borrow {
 		return string(b)
 	}
-	slot := &d.intern[maphash.Bytes(d.seed, b)%internSlots]
-	if *slot != string(b) {
-		*slot = string(b)
-	}
-	return *slot
+	return unsafe.String(unsafe.SliceData(b), len(b))
 }
 
 // keep returns a copy of attrs in the attribute slab, nil when empty.

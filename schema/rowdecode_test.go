@@ -81,19 +81,19 @@ func checkRowDecoder(t *testing.T, value []byte) (direct bool) {
 }
 
 // checkLean checks that the decodes that leave parts of the rows out
-// (Lean, NoEventsOrLinks) take value exactly when the full decode (full,
-// ok, after a first row) does, with the rows the full decode gives less
-// what they leave out: a lean decode, the span, resource and scope
-// attributes it does not keep (service.name kept), events and links;
+// (Lean, NoEventsOrLinks, the latter borrowing the value's memory as the
+// live tail does) take value exactly when the full decode (full, ok,
+// after a first row) does, with the rows the full decode gives less what
+// they leave out: a lean decode, the span, resource and scope attributes
+// it does not keep (service.name kept), events and links;
 // NoEventsOrLinks, events and links.
 func checkLean(t *testing.T, value []byte, full []SpanRow, ok bool) {
 	t.Helper()
 	http := func(key string) bool { return strings.HasPrefix(key, "http.") }
 	checkLeaner(t, "lean", RowDecoder{Lean: func(key []byte) bool { return http(string(key)) }}, http, value, full, ok)
 	checkLeaner(t, "without events or links", RowDecoder{NoEventsOrLinks: true}, nil, value, full, ok)
+	checkLeaner(t, "borrowed without events or links", RowDecoder{NoEventsOrLinks: true, Borrow: true}, nil, value, full, ok)
 }
-
-// checkLeaner checks one of checkLean's decodes, keep saying which span
 
 // TestRowDecoderRecycle decodes values of several sizes, each three times,
 // recycling the rows of each decode before the next: the rows are
@@ -137,6 +137,7 @@ func TestRowDecoderRecycle(t *testing.T) {
 	}
 }
 
+// checkLeaner checks one of checkLean's decodes, keep saying which span
 // attributes it keeps (nil: all of them).
 func checkLeaner(t *testing.T, name string, dec RowDecoder, keep func(key string) bool, value []byte, full []SpanRow, ok bool) {
 	t.Helper()
@@ -268,4 +269,47 @@ func FuzzRowDecoder(f *testing.F) {
 		checkRowDecoder(t, value)
 		checkRowRange(t, value, int(cuts%8))
 	})
+}
+
+// TestRowDecoderBorrow decodes a value with and without Borrow, then
+// overwrites the value: the rows decoded without still equal pdata's, and
+// the borrowed ones changed with the value, their strings and byte
+// strings being its memory.
+func TestRowDecoderBorrow(t *testing.T) {
+	value := marshalForTest(t, scalarTraces())
+	want, err := pdataRows(value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copied, err := (&RowDecoder{}).Append(nil, value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	borrowed, err := (&RowDecoder{Borrow: true}).Append(nil, value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(borrowed, want) {
+		t.Fatalf("borrowed rows differ from pdata's:\n got %+v\nwant %+v", borrowed, want)
+	}
+	for i := range value {
+		value[i] = 'x'
+	}
+	if !reflect.DeepEqual(copied, want) {
+		t.Fatalf("rows decoded without Borrow changed with the value")
+	}
+	var bytesAttr *Attribute
+	for i := range borrowed[0].Attrs {
+		if borrowed[0].Attrs[i].Bytes != nil {
+			bytesAttr = &borrowed[0].Attrs[i]
+		}
+	}
+	if bytesAttr == nil {
+		t.Fatal("the first span has no bytes attribute to borrow")
+	}
+	for _, s := range []string{borrowed[0].Name, borrowed[0].ServiceName, borrowed[0].Attrs[0].Key, string(bytesAttr.Bytes)} {
+		if s != strings.Repeat("x", len(s)) {
+			t.Errorf("borrowed %q did not change with the value", s)
+		}
+	}
 }

@@ -74,7 +74,6 @@ type rangeRead struct {
 // appendRangeWire is AppendRange's direct path; ok false sends the value
 // to spanFilter's copy.
 func (d *RowDecoder) appendRangeWire(rows []SpanRow, value []byte) ([]SpanRow, bool) {
-	d.init()
 	ok := fieldsOf(value, requestField, func(f wireField) bool {
 		decode, ok := d.rng.plan(f.val)
 		if !ok || !decode {

@@ -116,6 +116,10 @@ type indexBuilder struct {
 	// interned is the cost of the keys the record added to the table.
 	interned int64
 	out      []byte
+	// names holds the summaries' root names and services: the rows'
+	// strings may be the record's memory (schema.RowDecoder.Borrow),
+	// which the tail does not hold, and the same few repeat.
+	names schema.Interner
 }
 
 type columnKey struct {
@@ -241,6 +245,10 @@ func (b *indexBuilder) summarize(rows []schema.SpanRow) []schema.TraceSummary {
 			out = append(out, sum)
 		}
 		b.trace[i] = int32(len(out) - 1)
+	}
+	for i := range out {
+		root := &out[i].Root
+		root.Name, root.Service = b.names.String(root.Name), b.names.String(root.Service)
 	}
 	return out
 }

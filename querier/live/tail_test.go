@@ -461,8 +461,10 @@ func TestLiveTailEvictsAcrossTrims(t *testing.T) {
 
 // TestLiveTailDecoderKeepsWhatTheTailReads adds records to one tail as
 // the consumer decodes them (without events or links, each record's rows
-// in the memory of the last's) and to another from their full rows: the
-// two hold the same summaries, indexes and values.
+// in the memory of the last's, their strings in the record's) and to
+// another from their full rows: the two hold the same summaries, indexes
+// and values, even once the consumed records' memory is overwritten, as
+// a fetch buffer let go may be.
 func TestLiveTailDecoderKeepsWhatTheTailReads(t *testing.T) {
 	records := loadRecords(t, 4_000)
 	owned := map[int32]int64{0: 0, 1: 0, 2: 0, 3: 0, 4: 0, 5: 0, 6: 0, 7: 0}
@@ -486,12 +488,15 @@ func TestLiveTailDecoderKeepsWhatTheTailReads(t *testing.T) {
 			events += len(row.Events)
 			links += len(row.Links)
 		}
-		kr := &kgo.Record{Partition: r.partition, Offset: int64(i), Timestamp: time.Unix(0, int64(i)), Value: r.value}
+		kr := &kgo.Record{Partition: r.partition, Offset: int64(i), Timestamp: time.Unix(0, int64(i)), Value: bytes.Clone(r.value)}
 		tenant, rows, err := dec.decode(kr, schema.RecordTenancy{Default: "a"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		consumed.Add(tenant, kr.Partition, kr.Offset, kr.Timestamp, kr.Value, rows)
+		for j := range kr.Value {
+			kr.Value[j] = 'x'
+		}
 		full.Add("a", r.partition, int64(i), time.Unix(0, int64(i)), r.value, r.rows)
 	}
 	if events == 0 || links == 0 {

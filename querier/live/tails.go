@@ -297,9 +297,10 @@ type recordDecoder struct {
 // newRecordDecoder returns a decoder of what the tail reads of records:
 // their spans' fields and attributes and their resources' attributes,
 // which the summaries and indexes hold. Events and links are left out: a
-// search judges its conditions on them on its candidates read whole.
+// search judges its conditions on them on its candidates read whole. The
+// rows borrow the record's memory: Tail.Add copies what it keeps of them.
 func newRecordDecoder() *recordDecoder {
-	return &recordDecoder{dec: schema.RowDecoder{NoEventsOrLinks: true}}
+	return &recordDecoder{dec: schema.RowDecoder{NoEventsOrLinks: true, Borrow: true}}
 }
 
 // decode returns the tenant of r and its spans as rows, which hold until
