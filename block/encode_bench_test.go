@@ -40,7 +40,7 @@ func BenchmarkEncodeRows(b *testing.B) {
 		b.Run(shape.name, func(b *testing.B) {
 			rows := schema.DedupeRows(shape.rows(b))
 			slices.SortFunc(rows, func(x, y schema.SpanRow) int { return schema.CompareRows(&x, &y) })
-			for _, level := range []string{block.CompressionDefault, block.CompressionFastest, block.CompressionBetter} {
+			for _, level := range []string{block.CompressionDefault, block.CompressionFastest, block.CompressionFastestRawLiterals, block.CompressionBetter} {
 				b.Run("level="+level, func(b *testing.B) {
 					opts := block.DefaultOptions()
 					opts.CompressionLevel = level
