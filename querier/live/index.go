@@ -1,7 +1,7 @@
 package live
 
 import (
-	"bytes"
+	"cmp"
 	"encoding/binary"
 	"math"
 	"math/bits"
@@ -95,11 +95,12 @@ type indexBuilder struct {
 	keys *keyTable
 	// order holds the record's rows in trace ID order, trace the place
 	// of each row's trace among the record's summaries.
-	order, trace []int32
-	spans        []byte
-	nSpans       int
-	resources    int
-	intrinsic    [len(intrinsicColumns)]*indexColumn
+	order     []rowOrder
+	trace     []int32
+	spans     []byte
+	nSpans    int
+	resources int
+	intrinsic [len(intrinsicColumns)]*indexColumn
 	// attrs holds the attribute columns of every key seen, by kind and
 	// key; used those the record being built uses, in the order it
 	// first uses them.
@@ -110,8 +111,8 @@ type indexBuilder struct {
 	// was forgotten, so that a column forgotten is not used again.
 	record, generation uint64
 	// first holds, for span and for resource attributes, a column that
-	// is none, whose after is the column of the first key of the last
-	// row.
+	// is none, whose after holds the columns of the first keys of the
+	// last rows.
 	first [2]indexColumn
 	// interned is the cost of the keys the record added to the table.
 	interned int64
@@ -132,17 +133,17 @@ type indexColumn struct {
 	key  string
 	// ref is 1 + the key's ID in the table, 0 if the table lacks it.
 	ref uint64
-	// after is the column the last row using this one used next:
-	// spans of one shape name their keys in one order, and the builder
-	// looks the next key up there first.
-	after              *indexColumn
+	// after holds the columns the last rows using this one used next,
+	// the latest first: spans of one shape name their keys in one
+	// order, and the builder looks the next key up there first. Two,
+	// as shapes often share a key then part (a server's and a client's
+	// HTTP spans).
+	after              [2]*indexColumn
 	record, generation uint64
-	// The value IDs of the record's distinct values: strings, ints,
-	// doubles (by their bits), and 1 + those of the values of each
-	// tag without more (true, false, other, long).
-	strings map[string]uint64
-	ints    map[int64]uint64
-	doubles map[uint64]uint64
+	// found finds the IDs of the record's distinct strings, ints and
+	// doubles; tags holds 1 + those of the values of each tag without
+	// more (true, false, other, long).
+	found   valueTable
 	tags    [4]uint64
 	values  []byte
 	nValues uint64
@@ -166,8 +167,7 @@ func newIndexBuilder(keys *keyTable) *indexBuilder {
 }
 
 func newIndexColumn(kind columnField, key string, ref uint64) *indexColumn {
-	return &indexColumn{kind: kind, key: key, ref: ref,
-		strings: make(map[string]uint64), ints: make(map[int64]uint64), doubles: make(map[uint64]uint64)}
+	return &indexColumn{kind: kind, key: key, ref: ref}
 }
 
 // build returns the summaries of the traces of rows, one record's, the
@@ -209,24 +209,42 @@ func (b *indexBuilder) build(rows []schema.SpanRow) ([]schema.TraceSummary, []by
 	return traces, index, b.interned
 }
 
+// rowOrder is a row's place in its record and its trace ID, as two
+// numbers that compare as the ID's bytes do.
+type rowOrder struct {
+	hi, lo uint64
+	row    int32
+}
+
 // summarize returns the summary of each trace's spans in rows, in trace
-// ID order: what schema.SummarizeTrace says of each trace's rows. It
-// sorts the rows' places rather than the rows, and sets b.trace.
+// ID order, then row order: what schema.SummarizeTrace says of each
+// trace's rows. It sorts the rows' places rather than the rows, and sets
+// b.trace.
 func (b *indexBuilder) summarize(rows []schema.SpanRow) []schema.TraceSummary {
 	b.order, b.trace = b.order[:0], slices.Grow(b.trace[:0], len(rows))[:len(rows)]
 	for i := range rows {
-		b.order = append(b.order, int32(i))
+		id := &rows[i].TraceID
+		b.order = append(b.order, rowOrder{binary.BigEndian.Uint64(id[:8]), binary.BigEndian.Uint64(id[8:]), int32(i)})
 	}
-	slices.SortFunc(b.order, func(i, j int32) int { return bytes.Compare(rows[i].TraceID[:], rows[j].TraceID[:]) })
+	slices.SortFunc(b.order, func(x, y rowOrder) int {
+		if c := cmp.Compare(x.hi, y.hi); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(x.lo, y.lo); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.row, y.row)
+	})
 	n := 0
-	for k, i := range b.order {
-		if k == 0 || rows[i].TraceID != rows[b.order[k-1]].TraceID {
+	for k, o := range b.order {
+		if k == 0 || o.hi != b.order[k-1].hi || o.lo != b.order[k-1].lo {
 			n++
 		}
 	}
 	// Held as long as the record: no room to spare.
 	out := make([]schema.TraceSummary, 0, n)
-	for _, i := range b.order {
+	for _, o := range b.order {
+		i := o.row
 		r := &rows[i]
 		sum := schema.TraceSummary{
 			ID: r.TraceID, Start: r.StartUnixNano, End: r.EndUnixNano(), Spans: 1,
@@ -261,21 +279,17 @@ const (
 	maxKeptBytes  = 64 << 10
 )
 
-// release lets go of the record's strings, which the builder must not
-// hold between records, and of maps and buffers a large record grew.
+// release lets go of the table and buffers a large record grew.
 func (c *indexColumn) release() {
 	if c.nValues > maxKeptValues || cap(c.values)+cap(c.refs) > maxKeptBytes {
-		c.strings, c.ints, c.doubles = make(map[string]uint64), make(map[int64]uint64), make(map[uint64]uint64)
+		c.found = valueTable{}
 		c.values, c.refs = nil, nil
-		return
 	}
-	clear(c.strings)
 }
 
 func (c *indexColumn) reset(record uint64) {
 	c.record = record
-	clear(c.ints)
-	clear(c.doubles)
+	c.found.reset()
 	c.tags = [4]uint64{}
 	c.values, c.nValues = c.values[:0], 0
 	c.refs, c.nRefs = c.refs[:0], 0
@@ -359,8 +373,8 @@ func (b *indexBuilder) add(prev *indexColumn, kind columnField, a *schema.Attrib
 // built, prev being the column of the row's attribute before, or the
 // kind's first.
 func (b *indexBuilder) column(prev *indexColumn, kind columnField, key string) *indexColumn {
-	c := prev.after
-	if c == nil || c.generation != b.generation || c.kind != kind || c.key != key {
+	c := b.after(prev, kind, key)
+	if c == nil {
 		if c = b.attrs[columnKey{kind, key}]; c == nil {
 			id, cost, ok := b.keys.intern(key)
 			var ref uint64
@@ -372,7 +386,7 @@ func (b *indexBuilder) column(prev *indexColumn, kind columnField, key string) *
 			c.generation = b.generation
 			b.attrs[columnKey{kind, c.key}] = c
 		}
-		prev.after = c
+		prev.after[0], prev.after[1] = c, prev.after[0]
 	}
 	if c.record != b.record {
 		c.reset(b.record)
@@ -381,38 +395,56 @@ func (b *indexBuilder) column(prev *indexColumn, kind columnField, key string) *
 	return c
 }
 
+// after returns the column of key of kind among those prev was last
+// followed by, moving it first; nil if it is none of them.
+func (b *indexBuilder) after(prev *indexColumn, kind columnField, key string) *indexColumn {
+	for i, c := range prev.after {
+		if c != nil && c.generation == b.generation && c.kind == kind && c.key == key {
+			if i > 0 {
+				prev.after[0], prev.after[i] = c, prev.after[0]
+			}
+			return c
+		}
+	}
+	return nil
+}
+
 func (c *indexColumn) stringValue(s string) uint64 {
 	if len(s) > maxIndexedString {
 		return c.tagValue(tagLong)
 	}
-	if vid, ok := c.strings[s]; ok {
+	// Its bytes, if it is new, follow its tag and length.
+	at := len(c.values) + 1 + uvarintLen(uint64(len(s)))
+	vid, found := c.found.findString(s, c.values, c.nValues, at)
+	if found {
 		return vid
 	}
-	vid := c.newValue(tagString)
-	c.strings[s] = vid
+	c.newValue(tagString)
 	c.values = binary.AppendUvarint(c.values, uint64(len(s)))
 	c.values = append(c.values, s...)
 	return vid
 }
 
 func (c *indexColumn) intValue(n int64) uint64 {
-	if vid, ok := c.ints[n]; ok {
-		return vid
-	}
-	vid := c.newValue(tagInt)
-	c.ints[n] = vid
-	c.values = binary.AppendVarint(c.values, n)
-	return vid
+	return c.numberValue(tagInt, uint64(n))
 }
 
 func (c *indexColumn) doubleValue(f float64) uint64 {
-	bits := math.Float64bits(f)
-	if vid, ok := c.doubles[bits]; ok {
+	return c.numberValue(tagDouble, math.Float64bits(f))
+}
+
+// numberValue returns the ID of the int or double (by its bits) n.
+func (c *indexColumn) numberValue(tag byte, n uint64) uint64 {
+	vid, found := c.found.findNumber(tag, n, c.nValues)
+	if found {
 		return vid
 	}
-	vid := c.newValue(tagDouble)
-	c.doubles[bits] = vid
-	c.values = binary.LittleEndian.AppendUint64(c.values, bits)
+	c.newValue(tag)
+	if tag == tagInt {
+		c.values = binary.AppendVarint(c.values, int64(n))
+	} else {
+		c.values = binary.LittleEndian.AppendUint64(c.values, n)
+	}
 	return vid
 }
 
