@@ -132,21 +132,23 @@ func Strictest[T ~int64](o *Overrides, tenants []string, limit func(Limits) T) (
 	return value, from
 }
 
-// reload reads the overrides file and, if it is valid, applies it.
+// reload reads the overrides file and, if it is valid, applies it. A
+// reload is counted last, once its overrides and the gauge are set: one
+// who sees it counted sees what it did.
 func (o *Overrides) reload() error {
 	content, byTenant, err := o.read()
 	if err != nil {
-		o.metrics.reloads.WithLabelValues("failure").Inc()
 		o.metrics.lastSuccessful.Set(0)
+		o.metrics.reloads.WithLabelValues("failure").Inc()
 		return err
 	}
-	o.metrics.reloads.WithLabelValues("success").Inc()
-	o.metrics.lastSuccessful.Set(1)
 	if !bytes.Equal(content, o.content) {
 		o.byTenant.Store(&byTenant)
 		o.content = content
 		o.logger.Info("limits overrides applied", "file", o.cfg.OverridesFile, "tenants", len(byTenant))
 	}
+	o.metrics.lastSuccessful.Set(1)
+	o.metrics.reloads.WithLabelValues("success").Inc()
 	return nil
 }
 
