@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 	"unsafe"
@@ -681,18 +682,26 @@ func (d *RowDecoder) keyValue(dst *[]Attribute, msg []byte, keep func(key []byte
 }
 
 // plainKeyValue splits msg, a KeyValue, into its key and value when it
-// is as encoders write it: the key, then the value, each under 128
-// bytes, and nothing else. ok false leaves it to keyValue's loop.
+// is as encoders write it: the key and the value, each under 128 bytes,
+// and nothing else. Google's protobuf writes the key first, pdata (the
+// Collector's exporters) the value first: it encodes a message from its
+// last field back. ok false leaves it to keyValue's loop.
 func plainKeyValue(msg []byte) (key, value []byte, ok bool) {
 	const keyTag, valueTag = kvKey<<3 | byte(protowire.BytesType), kvValue<<3 | byte(protowire.BytesType)
-	if len(msg) < 4 || msg[0] != keyTag || msg[1] >= 0x80 {
+	if len(msg) < 4 || msg[1] >= 0x80 {
 		return nil, nil, false
 	}
 	k := 2 + int(msg[1])
-	if k+2 > len(msg) || msg[k] != valueTag || msg[k+1] >= 0x80 || k+2+int(msg[k+1]) != len(msg) {
+	if k+2 > len(msg) || msg[k+1] >= 0x80 || k+2+int(msg[k+1]) != len(msg) {
 		return nil, nil, false
 	}
-	return msg[2:k], msg[k+2:], true
+	switch {
+	case msg[0] == keyTag && msg[k] == valueTag:
+		return msg[2:k], msg[k+2:], true
+	case msg[0] == valueTag && msg[k] == keyTag:
+		return msg[k+2:], msg[2:k], true
+	}
+	return nil, nil, false
 }
 
 // anyValue sets a's value to msg, an AnyValue holding at most one scalar,
@@ -700,11 +709,25 @@ func plainKeyValue(msg []byte) (key, value []byte, ok bool) {
 func (d *RowDecoder) anyValue(a *Attribute, msg []byte) bool {
 	var v wireField
 	seen := false
-	// A string, the usual value, as encoders write it: its one field,
-	// under 128 bytes.
-	if len(msg) >= 2 && msg[0] == anyString<<3|byte(protowire.BytesType) && msg[1] < 0x80 && int(msg[1])+2 == len(msg) {
+	// A scalar, as encoders write it: its one field, a string under 128
+	// bytes.
+	switch {
+	case len(msg) < 2:
+	case msg[0] == anyString<<3|byte(protowire.BytesType) && msg[1] < 0x80 && int(msg[1])+2 == len(msg):
 		v, seen = wireField{num: anyString, typ: protowire.BytesType, val: msg[2:]}, true
 		msg = nil
+	case msg[0] == anyDouble<<3|byte(protowire.Fixed64Type) && len(msg) == 9:
+		v, seen = wireField{num: anyDouble, typ: protowire.Fixed64Type, u: binary.LittleEndian.Uint64(msg[1:])}, true
+		msg = nil
+	case msg[0] == anyInt<<3|byte(protowire.VarintType) || msg[0] == anyBool<<3|byte(protowire.VarintType):
+		u, n := uint64(msg[1]), 1
+		if u >= 0x80 {
+			u, n = protowire.ConsumeVarint(msg[1:])
+		}
+		if n == len(msg)-1 {
+			v, seen = wireField{num: protowire.Number(msg[0] >> 3), typ: protowire.VarintType, u: u}, true
+			msg = nil
+		}
 	}
 	for b := msg; len(b) > 0; {
 		num, typ, val, u, n := nextWire(b)
