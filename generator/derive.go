@@ -34,6 +34,10 @@ type deriver struct {
 
 	key  []byte   // scratch: an entry's key
 	vals []string // scratch: an entry's label values
+	// own copies the strings of the rows the deriver keeps (an entry's
+	// labels, a waiting half's names): the rows' strings are the
+	// record's memory (see recordReader).
+	own schema.Interner
 }
 
 func newDeriver(cfg Config, maxSeries func(string) int, limited *limitReporter) *deriver {
@@ -68,15 +72,17 @@ func newDeriver(cfg Config, maxSeries func(string) int, limited *limitReporter) 
 func (d *deriver) keeps(key []byte) bool { return d.attrKeys.has(key) }
 
 // recordReader decodes records into the rows a deriver reads: lean
-// (schema.RowDecoder.Lean), each record's rows in the memory of the
-// previous record's, which the deriver let go (it keeps strings alone).
+// (schema.RowDecoder.Lean), their strings borrowed from the record's
+// value (schema.RowDecoder.Borrow), which the deriver copies where it
+// keeps one (d.own), each record's rows in the memory of the previous
+// record's, which the deriver let go.
 type recordReader struct {
 	dec  schema.RowDecoder
 	rows []schema.SpanRow
 }
 
 func newRecordReader(d *deriver) *recordReader {
-	return &recordReader{dec: schema.RowDecoder{Lean: d.keeps}}
+	return &recordReader{dec: schema.RowDecoder{Lean: d.keeps, Borrow: true}}
 }
 
 // read returns the tenant and the spans of r, a record of the log whose
@@ -185,7 +191,10 @@ func (d *deriver) entry(t *tenantState, tenant string, k kind, now int64) *entry
 	}
 	e := newEntry(spec.histograms())
 	e.kind = k
-	e.labels = append([]string(nil), d.vals...)
+	e.labels = make([]string, len(d.vals))
+	for i, v := range d.vals {
+		e.labels[i] = d.own.String(v)
+	}
 	e.lastSeen = now
 	e.fresh = true
 	t.entries[string(d.key)] = e

@@ -181,18 +181,23 @@ func variedRecords(rng *rand.Rand, n int) [][]byte {
 // deriveAll reads values, record i at second i of tenant t1 or t2 in
 // turn, and derives from them with d; then it reads a record past the
 // wait, so that what still waits expires. It returns the partition's
-// state as lines, sorted.
+// state as lines, sorted. Each value is read from a copy overwritten
+// once derived from, as Kafka's client may reuse the memory of a record
+// let go: what d keeps of one must be its own.
 func deriveAll(t *testing.T, d *deriver, rr *recordReader, values [][]byte) []string {
 	t.Helper()
 	p := newPartitionState(0, 0)
 	t0 := time.Unix(1_800_000_000, 0).UnixNano()
 	for i, v := range values {
-		rec := &kgo.Record{Value: v, Headers: []kgo.RecordHeader{{Key: schema.HeaderTenant, Value: []byte([]string{"t1", "t2"}[i%2])}}}
+		rec := &kgo.Record{Value: slices.Clone(v), Headers: []kgo.RecordHeader{{Key: schema.HeaderTenant, Value: []byte([]string{"t1", "t2"}[i%2])}}}
 		tn, rows, err := rr.read(rec, schema.RecordTenancy{Default: "default"})
 		if err != nil {
 			t.Fatalf("record %d: %v", i, err)
 		}
 		d.apply(p, tn, rows, t0+int64(i)*int64(time.Second), int64(i))
+		for j := range rec.Value {
+			rec.Value[j] = 'x'
+		}
 	}
 	d.apply(p, "t1", nil, t0+int64(len(values)+60)*int64(time.Second), int64(len(values)))
 	return stateLines(p)

@@ -106,7 +106,8 @@ type RowDecoder struct {
 	// string is interned or allocated. The rows then hold only as long
 	// as the value does, unchanged; what outlives it must be copied. For
 	// a reader done with each value's rows before it lets the value go
-	// (the querier's live tail, which copies the little it keeps).
+	// (the querier's live tail and the metrics-generator, which copy the
+	// little they keep).
 	Borrow bool
 
 	// dropping says what is read is checked, not kept (see Lean).

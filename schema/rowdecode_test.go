@@ -81,16 +81,17 @@ func checkRowDecoder(t *testing.T, value []byte) (direct bool) {
 }
 
 // checkLean checks that the decodes that leave parts of the rows out
-// (Lean, NoEventsOrLinks, the latter borrowing the value's memory as the
-// live tail does) take value exactly when the full decode (full, ok,
-// after a first row) does, with the rows the full decode gives less what
-// they leave out: a lean decode, the span, resource and scope attributes
-// it does not keep (service.name kept), events and links;
-// NoEventsOrLinks, events and links.
+// (Lean and NoEventsOrLinks, each also borrowing the value's memory, as
+// the metrics-generator and the live tail do) take value exactly when the
+// full decode (full, ok, after a first row) does, with the rows the full
+// decode gives less what they leave out: a lean decode, the span,
+// resource and scope attributes it does not keep (service.name kept),
+// events and links; NoEventsOrLinks, events and links.
 func checkLean(t *testing.T, value []byte, full []SpanRow, ok bool) {
 	t.Helper()
 	http := func(key string) bool { return strings.HasPrefix(key, "http.") }
 	checkLeaner(t, "lean", RowDecoder{Lean: func(key []byte) bool { return http(string(key)) }}, http, value, full, ok)
+	checkLeaner(t, "borrowed lean", RowDecoder{Lean: func(key []byte) bool { return http(string(key)) }, Borrow: true}, http, value, full, ok)
 	checkLeaner(t, "without events or links", RowDecoder{NoEventsOrLinks: true}, nil, value, full, ok)
 	checkLeaner(t, "borrowed without events or links", RowDecoder{NoEventsOrLinks: true, Borrow: true}, nil, value, full, ok)
 }
