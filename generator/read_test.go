@@ -12,6 +12,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/spanlog/spanlog/schema"
 )
@@ -223,21 +225,28 @@ func stateLines(p *partitionState) []string {
 }
 
 // TestLeanReadDerivesAsFullDecode derives from varied records read as Run
-// reads them (lean, recycled) and decoded whole, and wants the same
-// series, values and waiting halves. Then, for each attribute the deriver
-// reads, it leaves that one out of the lean read and wants the series to
-// differ: the records exercise every attribute, and the comparison
-// notices one missing.
+// reads them (lean, borrowed, recycled) and decoded whole, and wants the
+// same series, values and waiting halves, with the records encoded by
+// pdata (as the Collector sends them) and by Google's protobuf (as the
+// OpenTelemetry SDKs do), which write fields in opposite orders. Then, for
+// each attribute the deriver reads, it leaves that one out of the lean
+// read and wants the series to differ: the records exercise every
+// attribute, and the comparison notices one missing.
 func TestLeanReadDerivesAsFullDecode(t *testing.T) {
 	cfg := readConfig()
 	values := variedRecords(rand.New(rand.NewPCG(5, 6)), 300)
 
 	full, _ := testDeriver(t, cfg, 0)
 	want := deriveAll(t, full, &recordReader{}, values)
-	lean, _ := testDeriver(t, cfg, 0)
-	got := deriveAll(t, lean, newRecordReader(lean), values)
-	if diff := firstDiff(got, want); diff != "" {
-		t.Fatalf("lean read derives otherwise than the full decode: %s", diff)
+	for _, enc := range []struct {
+		name   string
+		values [][]byte
+	}{{"pdata", values}, {"protobuf", protobufEncoded(t, values)}} {
+		lean, _ := testDeriver(t, cfg, 0)
+		got := deriveAll(t, lean, newRecordReader(lean), enc.values)
+		if diff := firstDiff(got, want); diff != "" {
+			t.Fatalf("%s encoding: lean read derives otherwise than the full decode: %s", enc.name, diff)
+		}
 	}
 	for _, kind := range []kind{kindSpan, kindEdge, kindUnpaired} {
 		if !slices.ContainsFunc(want, func(l string) bool { return strings.Contains(l, fmt.Sprintf(" kind %d ", kind)) }) {
@@ -246,7 +255,7 @@ func TestLeanReadDerivesAsFullDecode(t *testing.T) {
 	}
 
 	var keys []string
-	for _, k := range lean.attrKeys.byLen {
+	for _, k := range full.attrKeys.byLen {
 		keys = append(keys, k...)
 	}
 	for _, left := range keys {
@@ -257,6 +266,24 @@ func TestLeanReadDerivesAsFullDecode(t *testing.T) {
 			t.Errorf("a lean read without %s derives the same: the records do not show what it is read for", left)
 		}
 	}
+}
+
+// protobufEncoded returns values encoded again by Google's protobuf.
+func protobufEncoded(t *testing.T, values [][]byte) [][]byte {
+	t.Helper()
+	out := make([][]byte, len(values))
+	for i, v := range values {
+		var req coltracepb.ExportTraceServiceRequest
+		if err := proto.Unmarshal(v, &req); err != nil {
+			t.Fatal(err)
+		}
+		b, err := proto.Marshal(&req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[i] = b
+	}
+	return out
 }
 
 // firstDiff returns the first line in which got and want differ, "" if
