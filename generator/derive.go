@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/spanlog/spanlog/schema"
 )
@@ -70,33 +69,6 @@ func newDeriver(cfg Config, maxSeries func(string) int, limited *limitReporter) 
 // generator decodes records keeping those alone (schema.RowDecoder.Lean),
 // which spares it most of a span's attributes.
 func (d *deriver) keeps(key []byte) bool { return d.attrKeys.has(key) }
-
-// recordReader decodes records into the rows a deriver reads: lean
-// (schema.RowDecoder.Lean), their strings borrowed from the record's
-// value (schema.RowDecoder.Borrow), which the deriver copies where it
-// keeps one (d.own), each record's rows in the memory of the previous
-// record's, which the deriver let go.
-type recordReader struct {
-	dec  schema.RowDecoder
-	rows []schema.SpanRow
-}
-
-func newRecordReader(d *deriver) *recordReader {
-	return &recordReader{dec: schema.RowDecoder{Lean: d.keeps, Borrow: true}}
-}
-
-// read returns the tenant and the spans of r, a record of the log whose
-// tenancy is t (see schema.DecodeRecordRows): no rows with an error. The
-// rows hold until the next read.
-func (rr *recordReader) read(r *kgo.Record, t schema.RecordTenancy) (string, []schema.SpanRow, error) {
-	rr.dec.Recycle()
-	tn, rows, err := schema.DecodeRecordRows(&rr.dec, rr.rows[:0], r, t)
-	rr.rows = rows
-	if err != nil {
-		return tn, nil, err
-	}
-	return tn, rows, nil
-}
 
 // keySet is a small set of attribute keys. It is asked about every
 // attribute of every span, most of which it does not hold, so it looks
