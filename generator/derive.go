@@ -33,6 +33,10 @@ type deriver struct {
 
 	key  []byte   // scratch: an entry's key
 	vals []string // scratch: an entry's label values
+	// own copies the strings of the rows the deriver keeps (an entry's
+	// labels, a waiting half's names): the rows' strings are the
+	// record's memory (see recordReader).
+	own schema.Interner
 }
 
 func newDeriver(cfg Config, maxSeries func(string) int, limited *limitReporter) *deriver {
@@ -159,7 +163,10 @@ func (d *deriver) entry(t *tenantState, tenant string, k kind, now int64) *entry
 	}
 	e := newEntry(spec.histograms())
 	e.kind = k
-	e.labels = append([]string(nil), d.vals...)
+	e.labels = make([]string, len(d.vals))
+	for i, v := range d.vals {
+		e.labels[i] = d.own.String(v)
+	}
 	e.lastSeen = now
 	e.fresh = true
 	t.entries[string(d.key)] = e

@@ -6,9 +6,11 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
@@ -107,8 +109,7 @@ func BenchmarkMemoryPerEdge(b *testing.B) {
 
 // BenchmarkRecords: spans/s of what a generator does per record, both
 // processors with decoding: records of 50 traces of the shop, as the
-// distributor writes them, decoded with schema.RowDecoder in Lean
-// mode, as Run decodes them.
+// distributor writes them, read as Run reads them (recordReader).
 func BenchmarkRecords(b *testing.B) {
 	f := buildGraph(rand.New(rand.NewPCG(7, 8)), 2000, DefaultConfig().ServiceGraph.HistogramBuckets)
 	var values [][]byte
@@ -147,34 +148,49 @@ func BenchmarkRecords(b *testing.B) {
 	decodeAndApply(b, values, 1)
 }
 
-// decodeAndApply decodes values round and round, as Run does (Lean), and
-// derives from each record's rows, the records going round partitions
-// partitions; it reports spans/s.
+// decodeAndApply reads values round and round as Run reads records
+// (recordReader), and derives from each record's rows, the records going
+// round partitions partitions; it reports spans/s.
 func decodeAndApply(b *testing.B, values [][]byte, partitions int) {
 	d, _ := testDeriver(&testing.T{}, DefaultConfig(), 0)
 	parts := make([]*partitionState, partitions)
 	for i := range parts {
 		parts[i] = newPartitionState(int32(i), 0)
 	}
-	var (
-		dec  = schema.RowDecoder{Lean: d.keeps}
-		rows []schema.SpanRow
-	)
+	records := make([]kgo.Record, len(values))
+	for i, v := range values {
+		records[i].Value = v
+	}
+	rr := newRecordReader(d)
 	spans := 0
+	cpu := processCPU(b)
 	for i := 0; b.Loop(); i++ {
-		var err error
-		rows, err = dec.Append(rows[:0], values[i%len(values)])
+		tn, rows, err := rr.read(&records[i%len(records)], schema.RecordTenancy{Default: "t1"})
 		if err != nil {
 			b.Fatal(err)
 		}
-		d.apply(parts[i%len(parts)], "t1", rows, 1e18+int64(i)*int64(time.Millisecond), int64(i/len(parts)))
+		d.apply(parts[i%len(parts)], tn, rows, 1e18+int64(i)*int64(time.Millisecond), int64(i/len(parts)))
 		spans += len(rows)
 	}
 	b.ReportMetric(float64(spans)/b.Elapsed().Seconds(), "spans/s")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(spans), "ns/span")
+	// What the process spent, the garbage collector's work included, and
+	// less inflated than the time taken by a busy machine's other work.
+	b.ReportMetric(float64((processCPU(b)-cpu).Nanoseconds())/float64(spans), "cpu-ns/span")
+}
+
+// processCPU returns the CPU time the process has taken, in user and
+// system mode.
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkLoadgenRecords: spans/s of what a generator does per record,
-// decoding included (schema.RowDecoder in Lean mode, as Run decodes), over
+// decoding included (recordReader, as Run reads), over
 // records shaped like spanlog-loadgen's default traffic as the distributor
 // writes them: 2 or 3 traces of 10 spans a record, a ResourceSpans per
 // service (5 resource attributes and a schema URL), 10 attributes a span,

@@ -23,7 +23,6 @@ import (
 
 	"github.com/spanlog/spanlog/limits"
 	"github.com/spanlog/spanlog/objstore"
-	"github.com/spanlog/spanlog/schema"
 	"github.com/spanlog/spanlog/tenant"
 	"github.com/spanlog/spanlog/tracelog"
 )
@@ -143,8 +142,8 @@ func (g *Generator) Run(ctx context.Context) error {
 		wg.Go(func() { g.writer.run(writeCtx) })
 	}
 
-	dec := schema.RowDecoder{Lean: g.derive.keeps}
-	var rows []schema.SpanRow
+	rr := newRecordReader(g.derive)
+	tenancy := g.kafka.Tenancy(g.tenants.Default)
 	nextFlush := g.now().Add(g.cfg.FlushInterval)
 	for {
 		pollCtx, cancel := context.WithDeadline(ctx, nextFlush)
@@ -175,11 +174,9 @@ func (g *Generator) Run(ctx context.Context) error {
 				if r.Offset < p.offset {
 					continue // counted already
 				}
-				tn, decoded, err := schema.DecodeRecordRows(&dec, rows[:0], r, g.kafka.Tenancy(g.tenants.Default))
-				rows = decoded
+				tn, rows, err := rr.read(r, tenancy)
 				if err != nil {
 					g.metrics.skipped.Add(r, err)
-					rows = rows[:0]
 				}
 				g.derive.apply(p, tn, rows, r.Timestamp.UnixNano(), r.Offset)
 				g.metrics.spans.Add(float64(len(rows)))

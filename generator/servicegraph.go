@@ -202,9 +202,10 @@ func (d *deriver) serviceGraph(t *tenantState, tenant string, r *schema.SpanRow,
 		d.halfCounter(t, tenant, kindDropped, &h, now)
 		return
 	}
-	// Only a half that waits is allocated: most find their other half
-	// in the same record.
+	// Only a half that waits is allocated, and its names copied: most
+	// find their other half in the same record.
 	waiting := h
+	waiting.service, waiting.peer = d.own.String(h.service), d.own.String(h.peer)
 	t.edges.add(&waiting)
 }
 

@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 	"unsafe"
@@ -105,7 +106,8 @@ type RowDecoder struct {
 	// string is interned or allocated. The rows then hold only as long
 	// as the value does, unchanged; what outlives it must be copied. For
 	// a reader done with each value's rows before it lets the value go
-	// (the querier's live tail, which copies the little it keeps).
+	// (the querier's live tail and the metrics-generator, which copy the
+	// little they keep).
 	Borrow bool
 
 	// dropping says what is read is checked, not kept (see Lean).
@@ -212,6 +214,19 @@ func nextWire(b []byte) (num protowire.Number, typ protowire.Type, val []byte, u
 	return num, typ, val, u, n + m
 }
 
+// shortBytesField reads the field at the start of b as nextWire does
+// when it is its commonest: of a one-byte tag, length-delimited, under
+// 128 bytes. n is 0 for any other. Unlike nextWire, it is inlined.
+func shortBytesField(b []byte) (num protowire.Number, val []byte, n int) {
+	if len(b) > 1 {
+		tag, l := b[0], int(b[1])
+		if tag&0x87 == byte(protowire.BytesType) && tag >= 1<<3 && l < 0x80 && l < len(b)-1 {
+			return protowire.Number(tag >> 3), b[2 : 2+l], 2 + l
+		}
+	}
+	return 0, nil, 0
+}
+
 // fieldsOf calls fn with each field of msg that typeOf names, once its
 // wire type is checked against typeOf's; fields typeOf does not name are
 // skipped, as protobuf skips unknown fields. It reports false, sending
@@ -219,7 +234,11 @@ func nextWire(b []byte) (num protowire.Number, typ protowire.Type, val []byte, u
 // another wire type, or fn's false.
 func fieldsOf(msg []byte, typeOf func(protowire.Number) (protowire.Type, bool), fn func(f wireField) bool) bool {
 	for b := msg; len(b) > 0; {
-		num, wt, val, u, n := nextWire(b)
+		num, val, n := shortBytesField(b)
+		wt, u := protowire.BytesType, uint64(0)
+		if n == 0 {
+			num, wt, val, u, n = nextWire(b)
+		}
 		if n < 0 {
 			return false
 		}
@@ -496,7 +515,11 @@ func (d *RowDecoder) span(r *SpanRow, msg []byte) bool {
 	// fieldsOf with spanField, unrolled as in keyValue: its call per
 	// field cost a tenth of a lean decode.
 	for b := msg; len(b) > 0; {
-		num, typ, val, u, n := nextWire(b)
+		num, val, n := shortBytesField(b)
+		typ, u := protowire.BytesType, uint64(0)
+		if n == 0 {
+			num, typ, val, u, n = nextWire(b)
+		}
 		if n < 0 {
 			return false
 		}
@@ -681,18 +704,26 @@ func (d *RowDecoder) keyValue(dst *[]Attribute, msg []byte, keep func(key []byte
 }
 
 // plainKeyValue splits msg, a KeyValue, into its key and value when it
-// is as encoders write it: the key, then the value, each under 128
-// bytes, and nothing else. ok false leaves it to keyValue's loop.
+// is as encoders write it: the key and the value, each under 128 bytes,
+// and nothing else. Google's protobuf writes the key first, pdata (the
+// Collector's exporters) the value first: it encodes a message from its
+// last field back. ok false leaves it to keyValue's loop.
 func plainKeyValue(msg []byte) (key, value []byte, ok bool) {
 	const keyTag, valueTag = kvKey<<3 | byte(protowire.BytesType), kvValue<<3 | byte(protowire.BytesType)
-	if len(msg) < 4 || msg[0] != keyTag || msg[1] >= 0x80 {
+	if len(msg) < 4 || msg[1] >= 0x80 {
 		return nil, nil, false
 	}
 	k := 2 + int(msg[1])
-	if k+2 > len(msg) || msg[k] != valueTag || msg[k+1] >= 0x80 || k+2+int(msg[k+1]) != len(msg) {
+	if k+2 > len(msg) || msg[k+1] >= 0x80 || k+2+int(msg[k+1]) != len(msg) {
 		return nil, nil, false
 	}
-	return msg[2:k], msg[k+2:], true
+	switch {
+	case msg[0] == keyTag && msg[k] == valueTag:
+		return msg[2:k], msg[k+2:], true
+	case msg[0] == valueTag && msg[k] == keyTag:
+		return msg[k+2:], msg[2:k], true
+	}
+	return nil, nil, false
 }
 
 // anyValue sets a's value to msg, an AnyValue holding at most one scalar,
@@ -700,11 +731,25 @@ func plainKeyValue(msg []byte) (key, value []byte, ok bool) {
 func (d *RowDecoder) anyValue(a *Attribute, msg []byte) bool {
 	var v wireField
 	seen := false
-	// A string, the usual value, as encoders write it: its one field,
-	// under 128 bytes.
-	if len(msg) >= 2 && msg[0] == anyString<<3|byte(protowire.BytesType) && msg[1] < 0x80 && int(msg[1])+2 == len(msg) {
+	// A scalar, as encoders write it: its one field, a string under 128
+	// bytes.
+	switch {
+	case len(msg) < 2:
+	case msg[0] == anyString<<3|byte(protowire.BytesType) && msg[1] < 0x80 && int(msg[1])+2 == len(msg):
 		v, seen = wireField{num: anyString, typ: protowire.BytesType, val: msg[2:]}, true
 		msg = nil
+	case msg[0] == anyDouble<<3|byte(protowire.Fixed64Type) && len(msg) == 9:
+		v, seen = wireField{num: anyDouble, typ: protowire.Fixed64Type, u: binary.LittleEndian.Uint64(msg[1:])}, true
+		msg = nil
+	case msg[0] == anyInt<<3|byte(protowire.VarintType) || msg[0] == anyBool<<3|byte(protowire.VarintType):
+		u, n := uint64(msg[1]), 1
+		if u >= 0x80 {
+			u, n = protowire.ConsumeVarint(msg[1:])
+		}
+		if n == len(msg)-1 {
+			v, seen = wireField{num: protowire.Number(msg[0] >> 3), typ: protowire.VarintType, u: u}, true
+			msg = nil
+		}
 	}
 	for b := msg; len(b) > 0; {
 		num, typ, val, u, n := nextWire(b)

@@ -81,16 +81,17 @@ func checkRowDecoder(t *testing.T, value []byte) (direct bool) {
 }
 
 // checkLean checks that the decodes that leave parts of the rows out
-// (Lean, NoEventsOrLinks, the latter borrowing the value's memory as the
-// live tail does) take value exactly when the full decode (full, ok,
-// after a first row) does, with the rows the full decode gives less what
-// they leave out: a lean decode, the span, resource and scope attributes
-// it does not keep (service.name kept), events and links;
-// NoEventsOrLinks, events and links.
+// (Lean and NoEventsOrLinks, each also borrowing the value's memory, as
+// the metrics-generator and the live tail do) take value exactly when the
+// full decode (full, ok, after a first row) does, with the rows the full
+// decode gives less what they leave out: a lean decode, the span,
+// resource and scope attributes it does not keep (service.name kept),
+// events and links; NoEventsOrLinks, events and links.
 func checkLean(t *testing.T, value []byte, full []SpanRow, ok bool) {
 	t.Helper()
 	http := func(key string) bool { return strings.HasPrefix(key, "http.") }
 	checkLeaner(t, "lean", RowDecoder{Lean: func(key []byte) bool { return http(string(key)) }}, http, value, full, ok)
+	checkLeaner(t, "borrowed lean", RowDecoder{Lean: func(key []byte) bool { return http(string(key)) }, Borrow: true}, http, value, full, ok)
 	checkLeaner(t, "without events or links", RowDecoder{NoEventsOrLinks: true}, nil, value, full, ok)
 	checkLeaner(t, "borrowed without events or links", RowDecoder{NoEventsOrLinks: true, Borrow: true}, nil, value, full, ok)
 }
@@ -197,6 +198,10 @@ func TestRowDecoderMatchesPdata(t *testing.T) {
 		return protowire.AppendVarint(protowire.AppendTag(nil, num, protowire.VarintType), v)
 	}
 	kv := func(key string, value []byte) []byte { return append(str(kvKey, key), msg(kvValue, value)...) }
+	vk := func(key string, value []byte) []byte { return append(msg(kvValue, value), str(kvKey, key)...) } // as pdata writes it
+	fixed64 := func(num protowire.Number, v uint64) []byte {
+		return protowire.AppendFixed64(protowire.AppendTag(nil, num, protowire.Fixed64Type), v)
+	}
 	span := func(fields ...[]byte) []byte {
 		return msg(fieldResourceSpans, msg(rsScopeSpans, msg(ssSpans, fields...)))
 	}
@@ -223,6 +228,20 @@ func TestRowDecoderMatchesPdata(t *testing.T) {
 			msg(spanAttributes, str(kvKey, "none"))), true},
 		{"unknown fields everywhere", span(traceID, varint(99, 1), str(98, "x"),
 			msg(spanAttributes, kv("k", append(str(anyString, "v"), varint(20, 3)...)))), true},
+		// keyValue and anyValue read a plain key and value, either
+		// first, and a plain scalar, without their loops.
+		{"value before key", span(traceID,
+			msg(spanAttributes, vk("s", str(anyString, "v"))),
+			msg(spanAttributes, vk("i", varint(anyInt, 1<<40))),
+			msg(spanAttributes, vk("b", varint(anyBool, 1))),
+			msg(spanAttributes, vk("d", fixed64(anyDouble, 0x400921fb54442d18)))), true},
+		{"key twice, value between", span(traceID, msg(spanAttributes, append(kv("a", str(anyString, "v")), str(kvKey, "b")...))), true},
+		{"scalars then more fields", span(traceID,
+			msg(spanAttributes, kv("i", append(varint(anyInt, 7), str(20, "x")...))),
+			msg(spanAttributes, kv("d", append(fixed64(anyDouble, 1), varint(anyBool, 1)...)))), false},
+		{"bool of ten bytes", span(traceID, msg(spanAttributes, kv("b", append([]byte{anyBool << 3}, 0x81, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01)))), true},
+		{"int varint past the end", span(traceID, msg(spanAttributes, kv("i", []byte{anyInt << 3, 0x81}))), false},
+		{"double cut short", span(traceID, msg(spanAttributes, kv("d", []byte{anyDouble<<3 | 1, 1, 2, 3}))), false},
 		{"last name wins", span(traceID, str(spanName, "a"), str(spanName, "b")), true},
 		{"status given twice", span(traceID, msg(spanStatus, varint(statusCode, 2)), msg(spanStatus, str(statusMessage, "m"))), false},
 		{"two values in one AnyValue", span(traceID, msg(spanAttributes, kv("k", append(str(anyString, "v"), varint(anyInt, 3)...)))), false},
