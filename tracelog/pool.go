@@ -42,7 +42,7 @@ type readerPool struct {
 
 func newReaderPool() *readerPool { return &readerPool{} }
 
-// Byte buffers come in classes of minBytes, then 8 per doubling of size,
+// Byte buffers come in classes of 4 KiB, then 8 per doubling of size,
 // so that a buffer is at most an eighth larger than the batch decompressed
 // into it: the client zeroes a buffer's whole capacity before giving it
 // back. Batches over the largest class are not pooled.
