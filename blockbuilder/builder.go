@@ -108,6 +108,9 @@ func (b *Builder) Run(ctx context.Context) error {
 		// resumed meanwhile (see throttle.go) is read no later.
 		kgo.FetchMinBytes(int32(b.cfg.FetchMinBytes)),
 		kgo.FetchMaxWait(b.cfg.FetchMaxWait),
+		// hold copies what the builder keeps of a record: its batch's
+		// memory goes back to the client at once.
+		tracelog.ReaderPools(),
 	)
 	if b.cfg.GroupProtocol == GroupProtocolConsumer {
 		opts = append(opts, kgo.ServerSideBalancer())
@@ -160,6 +163,7 @@ func (b *Builder) Run(ctx context.Context) error {
 				held = append(held, h)
 			}
 		})
+		tracelog.Recycle(fetches)
 		now := b.now()
 		b.mu.Lock()
 		for _, r := range held {

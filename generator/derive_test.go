@@ -1,8 +1,10 @@
 package generator
 
 import (
+	"bytes"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -258,5 +260,58 @@ func TestKeySetHoldsWhatWasAdded(t *testing.T) {
 	}
 	if n := len(s.byLen[len("db.name")]); n != 1 {
 		t.Errorf("%d keys of db.name's length held, want 1: a key added twice is held once", n)
+	}
+}
+
+// TestStateKeepsNothingOfTheRecord derives from records as Run decodes
+// them, overwriting each value once derived, as the reader's pooled batch
+// memory is reused after the poll (tracelog.ReaderPools), and from the
+// same records left alone: the two states are the same, service graph
+// halves waiting for their other half included.
+func TestStateKeepsNothingOfTheRecord(t *testing.T) {
+	cfg := DefaultConfig()
+	d, _ := testDeriver(t, cfg, 0)
+	f := buildGraph(rand.New(rand.NewPCG(3, 4)), 300, cfg.ServiceGraph.HistogramBuckets)
+	reused, kept := newPartitionState(0, 0), newPartitionState(0, 0)
+	dec := schema.RowDecoder{Lean: d.keeps}
+	var rows []schema.SpanRow
+	start := time.Unix(1_800_000_000, 0).UnixNano()
+	for i := 0; i < len(f.records); i += 20 {
+		var in []schema.SpanRow
+		for _, r := range f.records[i:min(i+20, len(f.records))] {
+			for _, row := range r {
+				if row.ServiceName != "" && len(row.ResourceAttrs) == 0 {
+					svc := row.ServiceName
+					row.ResourceAttrs = []schema.Attribute{{Key: schema.KeyServiceName, Str: &svc}}
+				}
+				in = append(in, row)
+			}
+		}
+		td, err := schema.TracesFromRows(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		value, err := (&ptrace.ProtoMarshaler{}).MarshalTraces(td)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range []*partitionState{kept, reused} {
+			v := bytes.Clone(value)
+			if rows, err = dec.Append(rows[:0], v); err != nil {
+				t.Fatal(err)
+			}
+			d.apply(p, "t1", rows, start+int64(i)*int64(time.Millisecond), int64(i))
+			if p == reused {
+				for j := range v {
+					v[j] = 'x'
+				}
+			}
+		}
+	}
+	if kept.tenants["t1"].edges.len() == 0 || len(kept.tenants["t1"].entries) == 0 {
+		t.Fatalf("no series or no waiting halves: nothing kept to check")
+	}
+	if !reflect.DeepEqual(kept, reused) {
+		t.Fatal("the state differs once the records' values are overwritten: it keeps memory of the record")
 	}
 }

@@ -128,6 +128,10 @@ func (g *Generator) Run(ctx context.Context) error {
 		// Caught up, a fetch waits for a batch of new records.
 		kgo.FetchMinBytes(int32(g.cfg.FetchMinBytes)),
 		kgo.FetchMaxWait(g.cfg.FetchMaxWait),
+		// The decoder copies what the series keep of a record (it does
+		// not borrow): its batch's memory goes back to the client once
+		// the poll is derived.
+		tracelog.ReaderPools(),
 	)...)
 	if err != nil {
 		return fmt.Errorf("metrics-generator kafka client: %w", err)
@@ -187,6 +191,7 @@ func (g *Generator) Run(ctx context.Context) error {
 			}
 		})
 		g.mu.Unlock()
+		tracelog.Recycle(fetches)
 		if !now.Before(nextFlush) {
 			flushCtx, cancel := context.WithTimeout(ctx, g.cfg.FlushTimeout)
 			g.flush(flushCtx, cl)

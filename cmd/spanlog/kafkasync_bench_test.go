@@ -164,11 +164,12 @@ func logReaders(batched bool) [][]kgo.Opt {
 // Kafka on disk as target all does, with codec: 4 requests in flight, each
 // op one request's records (8 of them, one per partition, 200 spans in
 // all) acked and synced by the group commit, while a consumer with each
-// of readers' options reads every record. It reports the CPU time of the
-// whole process (broker, writer, readers, kernel work on their behalf) per
-// span, the readers' fetch requests per second, a request's median time
-// to ack and sync, the bytes of the data directory per span, and the mean
-// time of a group commit's sync.
+// of readers' options, and the readers' pools (tracelog.ReaderPools),
+// reads every record. It reports the CPU time of the whole process
+// (broker, writer, readers, kernel work on their behalf) per span, the
+// readers' fetch requests per second, a request's median time to ack and
+// sync, the bytes of the data directory per span, and the mean time of a
+// group commit's sync.
 func benchEmbeddedLog(b *testing.B, codec string, readers [][]kgo.Opt) {
 	const (
 		clients    = 4
@@ -230,7 +231,7 @@ func benchEmbeddedLog(b *testing.B, codec string, readers [][]kgo.Opt) {
 	var readersWG sync.WaitGroup
 	for i, opts := range readers {
 		rc, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...), kgo.ConsumeTopics("bench"),
-			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.WithHooks(&fetches)}, opts...)...)
+			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.WithHooks(&fetches), tracelog.ReaderPools()}, opts...)...)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -239,6 +240,7 @@ func benchEmbeddedLog(b *testing.B, codec string, readers [][]kgo.Opt) {
 			for ctx.Err() == nil {
 				fs := rc.PollFetches(ctx)
 				read[i].Add(int64(fs.NumRecords()))
+				tracelog.Recycle(fs)
 			}
 		})
 	}

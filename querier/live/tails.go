@@ -161,6 +161,9 @@ func (t *Tails) Run(ctx context.Context) error {
 		// FetchMaxWait: how long an acked span may be missing here.
 		kgo.FetchMinBytes(int32(t.cfg.FetchMinBytes)),
 		kgo.FetchMaxWait(t.cfg.FetchMaxWait),
+		// Tail.Add copies what the tail keeps of a record: its batch's
+		// memory goes back to the client once consume is done with it.
+		tracelog.ReaderPools(),
 		kgo.OnPartitionsAssigned(func(context.Context, *kgo.Client, map[string][]int32) { t.joined.Store(true) }),
 		kgo.AdjustFetchOffsetsFn(func(ctx context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
 			return offsets, t.own(ctx, tail, offsets[t.kafka.Topic])
@@ -285,6 +288,7 @@ func (t *Tails) consume(ctx context.Context, cl *kgo.Client, tail *Tail) {
 				t.metrics.lag.Observe(fp.Partition, fp.Records[n-1], fp.HighWatermark, now)
 			}
 		})
+		tracelog.Recycle(fetches)
 	}
 }
 

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/spanlog/spanlog/internal/loadgen/workload"
+	"github.com/spanlog/spanlog/tracelog"
+)
+
+// BenchmarkLogReaders writes the load generator's records to Kafka in
+// memory as the distributor does, with snappy, while the block-builder,
+// the live tail and the metrics-generator read every record over TCP,
+// with their fetch settings, as in target all. The readers do nothing with
+// the records but give them back: beside the writing, which is the same
+// in both, it is their cost of fetching, decompressing and decoding the
+// batches, with each reader's memory allocated per batch or pooled
+// (tracelog.ReaderPools). Each op is one request's records (8 of them,
+// one per partition, 200 spans in all), with 4 requests in flight. It
+// reports the CPU time of the whole process and the bytes it allocated
+// per span, and the garbage collections per 1000 requests.
+func BenchmarkLogReaders(b *testing.B) {
+	for _, pooled := range []bool{false, true} {
+		name := "allocating"
+		if pooled {
+			name = "pooled"
+		}
+		b.Run(name, func(b *testing.B) { benchLogReaders(b, pooled) })
+	}
+}
+
+func benchLogReaders(b *testing.B, pooled bool) {
+	const (
+		clients    = 4
+		partitions = 8
+		spans      = 20_000
+	)
+	records := workload.Records(b, spans, partitions)
+	spansPerRecord := float64(spans) / float64(len(records))
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(partitions, "bench"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	kafka := tracelog.Config{Brokers: c.ListenAddrs(), Compression: tracelog.CompressionSnappy}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.DefaultProduceTopic("bench"),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(0), kafka.ProducerCompression())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cl.Close()
+	var next, produced atomic.Int64
+	request := func() (time.Duration, error) {
+		start := time.Now()
+		i := int(next.Add(partitions)-partitions) % len(records)
+		batch := records[i:min(i+partitions, len(records))]
+		rs := make([]*kgo.Record, len(batch))
+		for j, r := range batch {
+			rs[j] = &kgo.Record{Partition: r.Partition, Value: r.Value, Headers: r.Headers}
+		}
+		produced.Add(int64(len(rs)))
+		return time.Since(start), cl.ProduceSync(context.Background(), rs...).FirstErr()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	readers := logReaders(true)
+	read := make([]atomic.Int64, len(readers))
+	var readersWG sync.WaitGroup
+	for i, opts := range readers {
+		opts = append([]kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...), kgo.ConsumeTopics("bench"),
+			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())}, opts...)
+		if pooled {
+			opts = append(opts, tracelog.ReaderPools())
+		}
+		rc, err := kgo.NewClient(opts...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer rc.Close()
+		readersWG.Go(func() {
+			for ctx.Err() == nil {
+				fs := rc.PollFetches(ctx)
+				read[i].Add(int64(fs.NumRecords()))
+				if pooled {
+					tracelog.Recycle(fs)
+				}
+			}
+		})
+	}
+	caughtUp := func() {
+		for i := range readers {
+			for read[i].Load() < produced.Load() {
+				time.Sleep(time.Millisecond)
+			}
+		}
+	}
+	for range len(records) / partitions {
+		if _, err := request(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	caughtUp()
+	base := produced.Load()
+	cpu := processCPU(b)
+	var mem0, mem1 runtime.MemStats
+	runtime.ReadMemStats(&mem0)
+	driveClients(b, clients, request)
+	caughtUp()
+	runtime.ReadMemStats(&mem1)
+	cancel()
+	readersWG.Wait()
+	spansRead := float64(produced.Load()-base) * spansPerRecord
+	b.ReportMetric(float64((processCPU(b)-cpu).Nanoseconds())/1e3/spansRead, "cpu-µs/span")
+	b.ReportMetric(float64(mem1.TotalAlloc-mem0.TotalAlloc)/spansRead, "alloc-B/span")
+	b.ReportMetric(float64(mem1.NumGC-mem0.NumGC)*1000*float64(partitions)/float64(produced.Load()-base), "gc/1000req")
+}
