@@ -20,7 +20,9 @@ import (
 // before the first is encoded. A tenant block whose records add up to at
 // most MaxPartBytes is decoded whole. A larger one is decoded in parts:
 // the trace IDs and sizes of its spans are read first, without decoding
-// them (schema.ScanRecordSpans), and cut into ranges of trace IDs of at
+// them (schema.ScanRecordSpans), summed per trace and record (a record
+// holds a few traces, each in many spans: the sort that follows sorts
+// those sums, not the spans), and cut into ranges of trace IDs of at
 // most MaxPartBytes of spans each (a trace is never cut). Then, range after
 // range, each record holding spans of the range is decompressed again and
 // only those spans are decoded, straight from its value, their trace IDs
@@ -37,8 +39,8 @@ import (
 
 // decoder holds the buffers one flush slot decodes with.
 type decoder struct {
-	buf   []byte // a record's value, decompressed
-	spans []spanRef
+	buf    []byte // a record's value, decompressed
+	traces []traceRef
 	// ids are the trace IDs of the spans of the tenant block's records,
 	// in order, those of record i from idsFrom[i] to idsFrom[i+1]; none
 	// for a record decoded whole.
@@ -47,11 +49,32 @@ type decoder struct {
 	seen    []bool // per record, decoded in a part already
 }
 
-// spanRef is a span of a tenant block being planned in parts.
-type spanRef struct {
+// traceRef is the spans of a trace in a record of a tenant block being
+// planned in parts, or some of them: a record's spans of a trace may be
+// summed in several.
+type traceRef struct {
 	traceID [16]byte
-	size    int32
+	size    int32 // the spans' encoded bytes
 	record  int32 // index in the tenant block's records
+}
+
+// traceLookBack is how many of a record's traceRefs a span's trace is
+// looked for in, the latest first. The load generator's records hold 2
+// or 3 traces, a collector's batches split by the distributor a few
+// more, their spans grouped by trace in each scope; a trace not found
+// only costs a traceRef more.
+const traceLookBack = 8
+
+// addSpan sums a span of id, of size bytes, in record rec, whose
+// traceRefs start at from.
+func (d *decoder) addSpan(id [16]byte, size int, rec int32, from int) {
+	for i := len(d.traces) - 1; i >= max(from, len(d.traces)-traceLookBack); i-- {
+		if t := &d.traces[i]; t.traceID == id {
+			t.size = int32(min(int64(t.size)+int64(size), 1<<31-1))
+			return
+		}
+	}
+	d.traces = append(d.traces, traceRef{traceID: id, size: int32(min(size, 1<<31-1)), record: rec})
 }
 
 // part is a range of trace IDs of a tenant block and the records that
@@ -226,7 +249,7 @@ func inRange(id, lo, hi [16]byte) bool {
 // skipped, counted and dropped from tb; those the scan cannot read but
 // pdata can are added to whole.
 func (b *Builder) planParts(d *decoder, tb *tenantBlock, whole map[*record]bool) []part {
-	d.spans, d.ids = d.spans[:0], d.ids[:0]
+	d.traces, d.ids = d.traces[:0], d.ids[:0]
 	d.idsFrom = append(d.idsFrom[:0], 0)
 	kept := tb.records[:0]
 	for _, r := range tb.records {
@@ -243,23 +266,23 @@ func (b *Builder) planParts(d *decoder, tb *tenantBlock, whole map[*record]bool)
 	d.seen = slices.Grow(d.seen[:0], len(kept))[:len(kept)]
 	clear(d.seen)
 
-	spans := d.spans
-	slices.SortFunc(spans, func(a, b spanRef) int {
+	traces := d.traces
+	slices.SortFunc(traces, func(a, b traceRef) int {
 		return cmp.Or(bytes.Compare(a.traceID[:], b.traceID[:]), cmp.Compare(a.record, b.record))
 	})
 	// The ranges cover every trace ID, from the lowest to the highest, so
 	// that each record is decoded with first set in its first part.
 	var parts []part
 	var bytesIn int64
-	for i, s := range spans {
-		if i == 0 || bytesIn+int64(s.size) > b.cfg.MaxPartBytes && s.traceID != spans[i-1].traceID {
-			parts = append(parts, part{lo: s.traceID})
+	for i, t := range traces {
+		if i == 0 || bytesIn+int64(t.size) > b.cfg.MaxPartBytes && t.traceID != traces[i-1].traceID {
+			parts = append(parts, part{lo: t.traceID})
 			bytesIn = 0
 		}
-		bytesIn += int64(s.size)
+		bytesIn += int64(t.size)
 		p := &parts[len(parts)-1]
-		if n := len(p.records); n == 0 || p.records[n-1] != s.record {
-			p.records = append(p.records, s.record)
+		if n := len(p.records); n == 0 || p.records[n-1] != t.record {
+			p.records = append(p.records, t.record)
 		}
 	}
 	if len(parts) > 0 {
@@ -289,35 +312,37 @@ func before(id [16]byte) [16]byte {
 	return id
 }
 
-// scan appends the spans of r, record rec of its tenant block, to d.spans,
-// and their trace IDs to d.ids. A record the scan cannot read is decoded
-// whole to tell whether it decodes at all; if it does, it goes in whole.
+// scan sums the spans of r, record rec of its tenant block, per trace
+// into d.traces, and appends their trace IDs to d.ids. A record the scan
+// cannot read is decoded whole to tell whether it decodes at all; if it
+// does, it goes in whole.
 func (d *decoder) scan(r *record, rec int32, whole map[*record]bool) error {
+	from := len(d.traces)
 	if !whole[r] {
 		v, err := d.value(r)
 		if err != nil {
 			return err
 		}
-		spans, ids := len(d.spans), len(d.ids)
+		ids := len(d.ids)
 		err = schema.ScanRecordSpans(v, func(id [16]byte, size int) {
-			d.spans = append(d.spans, spanRef{traceID: id, size: int32(min(size, 1<<31-1)), record: rec})
+			d.addSpan(id, size, rec, from)
 			d.ids = append(d.ids, id)
 		})
 		if err == nil {
 			return nil
 		}
-		d.spans, d.ids = d.spans[:spans], d.ids[:ids]
+		d.traces, d.ids = d.traces[:from], d.ids[:ids]
 	}
 	td, err := d.decodeAll(r)
 	if err != nil {
 		return err
 	}
 	whole[r] = true
-	size := int32(min(r.size/int64(td.SpanCount()), 1<<31-1))
+	size := int(r.size / int64(td.SpanCount()))
 	for _, rs := range td.ResourceSpans().All() {
 		for _, ss := range rs.ScopeSpans().All() {
 			for _, s := range ss.Spans().All() {
-				d.spans = append(d.spans, spanRef{traceID: s.TraceID(), size: size, record: rec})
+				d.addSpan(s.TraceID(), size, rec, from)
 			}
 		}
 	}
