@@ -43,10 +43,12 @@ type decoder struct {
 	traces []traceRef
 	// ids are the trace IDs of the spans of the tenant block's records,
 	// in order, those of record i from idsFrom[i] to idsFrom[i+1]; none
-	// for a record decoded whole.
-	ids     [][16]byte
-	idsFrom []int32
-	seen    []bool // per record, decoded in a part already
+	// for a record decoded whole. resourceSpans are the number of spans
+	// of each of their resource spans, likewise (schema.SpanRange).
+	ids                    [][16]byte
+	idsFrom                []int32
+	resourceSpans, resFrom []int32
+	seen                   []bool // per record, decoded in a part already
 }
 
 // traceRef is the spans of a trace in a record of a tenant block being
@@ -190,7 +192,9 @@ func (b *Builder) buildInParts(ctx context.Context, rebalance <-chan struct{}, d
 func (d *decoder) addPart(bb *block.Builder, tb *tenantBlock, p part, whole map[*record]bool) (int32, error) {
 	for _, i := range p.records {
 		r := tb.records[i]
-		rng := schema.SpanRange{Lo: p.lo, Hi: p.hi, First: !d.seen[i], TraceIDs: d.ids[d.idsFrom[i]:d.idsFrom[i+1]]}
+		rng := schema.SpanRange{Lo: p.lo, Hi: p.hi, First: !d.seen[i],
+			TraceIDs:      d.ids[d.idsFrom[i]:d.idsFrom[i+1]],
+			ResourceSpans: d.resourceSpans[d.resFrom[i]:d.resFrom[i+1]]}
 		d.seen[i] = true
 		if err := d.addRange(bb, r, rng, whole[r]); err != nil {
 			return i, err
@@ -249,8 +253,8 @@ func inRange(id, lo, hi [16]byte) bool {
 // skipped, counted and dropped from tb; those the scan cannot read but
 // pdata can are added to whole.
 func (b *Builder) planParts(d *decoder, tb *tenantBlock, whole map[*record]bool) []part {
-	d.traces, d.ids = d.traces[:0], d.ids[:0]
-	d.idsFrom = append(d.idsFrom[:0], 0)
+	d.traces, d.ids, d.resourceSpans = d.traces[:0], d.ids[:0], d.resourceSpans[:0]
+	d.idsFrom, d.resFrom = append(d.idsFrom[:0], 0), append(d.resFrom[:0], 0)
 	kept := tb.records[:0]
 	for _, r := range tb.records {
 		rec := int32(len(kept))
@@ -260,6 +264,7 @@ func (b *Builder) planParts(d *decoder, tb *tenantBlock, whole map[*record]bool)
 		}
 		kept = append(kept, r)
 		d.idsFrom = append(d.idsFrom, int32(len(d.ids)))
+		d.resFrom = append(d.resFrom, int32(len(d.resourceSpans)))
 	}
 	clear(tb.records[len(kept):])
 	tb.records = kept
@@ -313,7 +318,8 @@ func before(id [16]byte) [16]byte {
 }
 
 // scan sums the spans of r, record rec of its tenant block, per trace
-// into d.traces, and appends their trace IDs to d.ids. A record the scan
+// into d.traces, and appends their trace IDs to d.ids and the number of
+// spans of its resource spans to d.resourceSpans. A record the scan
 // cannot read is decoded whole to tell whether it decodes at all; if it
 // does, it goes in whole.
 func (d *decoder) scan(r *record, rec int32, whole map[*record]bool) error {
@@ -323,15 +329,17 @@ func (d *decoder) scan(r *record, rec int32, whole map[*record]bool) error {
 		if err != nil {
 			return err
 		}
-		ids := len(d.ids)
+		ids, res := len(d.ids), len(d.resourceSpans)
 		err = schema.ScanRecordSpans(v, func(id [16]byte, size int) {
 			d.addSpan(id, size, rec, from)
 			d.ids = append(d.ids, id)
+		}, func(spans int) {
+			d.resourceSpans = append(d.resourceSpans, int32(spans))
 		})
 		if err == nil {
 			return nil
 		}
-		d.traces, d.ids = d.traces[:from], d.ids[:ids]
+		d.traces, d.ids, d.resourceSpans = d.traces[:from], d.ids[:ids], d.resourceSpans[:res]
 	}
 	td, err := d.decodeAll(r)
 	if err != nil {
