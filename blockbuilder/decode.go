@@ -26,10 +26,21 @@ import (
 // most MaxPartBytes of spans each (a trace is never cut). Then, range after
 // range, each record holding spans of the range is decompressed again and
 // only those spans are decoded, straight from its value, their trace IDs
-// taken from the scan rather than read again (schema.RowDecoder.AppendRange),
-// then sorted and encoded into the block's file (block.Builder.EndPart),
-// which is the same, byte for byte, as the block decoded whole. So a flush
-// slot holds one part's spans decoded, whatever the size of the block.
+// and the number of spans of each resource spans taken from the scan
+// rather than read again, so that a resource spans without spans of the
+// range is stepped over (schema.RowDecoder.AppendRange), then sorted and
+// encoded into the block's file (block.Builder.EndPart), which is the
+// same, byte for byte, as the block decoded whole, wherever the ranges
+// are cut. So a flush slot holds one part's spans decoded, whatever the
+// size of the block.
+//
+// Decompressing a record once per part it holds spans of is what decoding
+// in parts costs most beyond the whole decode (a record of 100 traces
+// holds spans of every part). Keeping records decompressed would take
+// their bytes in the log, beyond the flush slot's bound; splitting each
+// into one record per part, compressed again, would take the block's
+// records again in memory, and s2 compresses at about a third of the
+// speed it decompresses.
 //
 // A record that does not decode is skipped as when decoded whole: the
 // decodes of its ranges decode every byte of it once, so one of them fails
