@@ -8,9 +8,10 @@ import "bytes"
 // IDs (see ScanRecordSpans), so each record once per part it holds spans
 // of. AppendRange decodes a record's spans of one range from its value as
 // it is: it reads the spans' trace IDs ahead of each resource spans (or
-// takes them from the caller's scan), leaves out the resources without
-// spans in the range and the spans outside it, and decodes the rest as
-// Append does. What it decodes, and where it fails, is what decoding
+// takes them, and how many each resource spans holds, from the caller's
+// scan), leaves out the resources without spans in the range and the
+// spans outside it, and decodes the rest as Append does. What it
+// decodes, and where it fails, is what decoding
 // spanFilter's copy of the range would give; a value its direct path does
 // not read goes down that way, through the copy and Append.
 
