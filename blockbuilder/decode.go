@@ -38,9 +38,10 @@ import (
 // in parts costs most beyond the whole decode (a record of 100 traces
 // holds spans of every part). Keeping records decompressed would take
 // their bytes in the log, beyond the flush slot's bound; splitting each
-// into one record per part, compressed again, would take the block's
-// records again in memory, and s2 compresses at about a third of the
-// speed it decompresses.
+// into one record per part, compressed again, would hold the block's
+// records twice, and s2 compresses at about half the speed it
+// decompresses: a loss for records of a few traces, which hold spans of
+// 2 or 3 parts.
 //
 // A record that does not decode is skipped as when decoded whole: the
 // decodes of its ranges decode every byte of it once, so one of them fails
