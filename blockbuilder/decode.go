@@ -20,14 +20,28 @@ import (
 // before the first is encoded. A tenant block whose records add up to at
 // most MaxPartBytes is decoded whole. A larger one is decoded in parts:
 // the trace IDs and sizes of its spans are read first, without decoding
-// them (schema.ScanRecordSpans), and cut into ranges of trace IDs of at
+// them (schema.ScanRecordSpans), summed per trace and record (a record
+// holds a few traces, each in many spans: the sort that follows sorts
+// those sums, not the spans), and cut into ranges of trace IDs of at
 // most MaxPartBytes of spans each (a trace is never cut). Then, range after
 // range, each record holding spans of the range is decompressed again and
 // only those spans are decoded, straight from its value, their trace IDs
-// taken from the scan rather than read again (schema.RowDecoder.AppendRange),
-// then sorted and encoded into the block's file (block.Builder.EndPart),
-// which is the same, byte for byte, as the block decoded whole. So a flush
-// slot holds one part's spans decoded, whatever the size of the block.
+// and the number of spans of each resource spans taken from the scan
+// rather than read again, so that a resource spans without spans of the
+// range is stepped over (schema.RowDecoder.AppendRange), then sorted and
+// encoded into the block's file (block.Builder.EndPart), which is the
+// same, byte for byte, as the block decoded whole, wherever the ranges
+// are cut. So a flush slot holds one part's spans decoded, whatever the
+// size of the block.
+//
+// Decompressing a record once per part it holds spans of is what decoding
+// in parts costs most beyond the whole decode (a record of 100 traces
+// holds spans of every part). Keeping records decompressed would take
+// their bytes in the log, beyond the flush slot's bound; splitting each
+// into one record per part, compressed again, would hold the block's
+// records twice, and s2 compresses at about half the speed it
+// decompresses: a loss for records of a few traces, which hold spans of
+// 2 or 3 parts.
 //
 // A record that does not decode is skipped as when decoded whole: the
 // decodes of its ranges decode every byte of it once, so one of them fails
@@ -37,21 +51,44 @@ import (
 
 // decoder holds the buffers one flush slot decodes with.
 type decoder struct {
-	buf   []byte // a record's value, decompressed
-	spans []spanRef
+	buf    []byte // a record's value, decompressed
+	traces []traceRef
 	// ids are the trace IDs of the spans of the tenant block's records,
 	// in order, those of record i from idsFrom[i] to idsFrom[i+1]; none
-	// for a record decoded whole.
-	ids     [][16]byte
-	idsFrom []int32
-	seen    []bool // per record, decoded in a part already
+	// for a record decoded whole. resourceSpans are the number of spans
+	// of each of their resource spans, likewise (schema.SpanRange).
+	ids                    [][16]byte
+	idsFrom                []int32
+	resourceSpans, resFrom []int32
+	seen                   []bool // per record, decoded in a part already
 }
 
-// spanRef is a span of a tenant block being planned in parts.
-type spanRef struct {
+// traceRef is the spans of a trace in a record of a tenant block being
+// planned in parts, or some of them: a record's spans of a trace may be
+// summed in several.
+type traceRef struct {
 	traceID [16]byte
-	size    int32
+	size    int32 // the spans' encoded bytes
 	record  int32 // index in the tenant block's records
+}
+
+// traceLookBack is how many of a record's traceRefs a span's trace is
+// looked for in, the latest first. The load generator's records hold 2
+// or 3 traces, a collector's batches split by the distributor a few
+// more, their spans grouped by trace in each scope; a trace not found
+// only costs a traceRef more.
+const traceLookBack = 8
+
+// addSpan sums a span of id, of size bytes, in record rec, whose
+// traceRefs start at from.
+func (d *decoder) addSpan(id [16]byte, size int, rec int32, from int) {
+	for i := len(d.traces) - 1; i >= max(from, len(d.traces)-traceLookBack); i-- {
+		if t := &d.traces[i]; t.traceID == id {
+			t.size = int32(min(int64(t.size)+int64(size), 1<<31-1))
+			return
+		}
+	}
+	d.traces = append(d.traces, traceRef{traceID: id, size: int32(min(size, 1<<31-1)), record: rec})
 }
 
 // part is a range of trace IDs of a tenant block and the records that
@@ -167,7 +204,9 @@ func (b *Builder) buildInParts(ctx context.Context, rebalance <-chan struct{}, d
 func (d *decoder) addPart(bb *block.Builder, tb *tenantBlock, p part, whole map[*record]bool) (int32, error) {
 	for _, i := range p.records {
 		r := tb.records[i]
-		rng := schema.SpanRange{Lo: p.lo, Hi: p.hi, First: !d.seen[i], TraceIDs: d.ids[d.idsFrom[i]:d.idsFrom[i+1]]}
+		rng := schema.SpanRange{Lo: p.lo, Hi: p.hi, First: !d.seen[i],
+			TraceIDs:      d.ids[d.idsFrom[i]:d.idsFrom[i+1]],
+			ResourceSpans: d.resourceSpans[d.resFrom[i]:d.resFrom[i+1]]}
 		d.seen[i] = true
 		if err := d.addRange(bb, r, rng, whole[r]); err != nil {
 			return i, err
@@ -226,8 +265,8 @@ func inRange(id, lo, hi [16]byte) bool {
 // skipped, counted and dropped from tb; those the scan cannot read but
 // pdata can are added to whole.
 func (b *Builder) planParts(d *decoder, tb *tenantBlock, whole map[*record]bool) []part {
-	d.spans, d.ids = d.spans[:0], d.ids[:0]
-	d.idsFrom = append(d.idsFrom[:0], 0)
+	d.traces, d.ids, d.resourceSpans = d.traces[:0], d.ids[:0], d.resourceSpans[:0]
+	d.idsFrom, d.resFrom = append(d.idsFrom[:0], 0), append(d.resFrom[:0], 0)
 	kept := tb.records[:0]
 	for _, r := range tb.records {
 		rec := int32(len(kept))
@@ -237,29 +276,30 @@ func (b *Builder) planParts(d *decoder, tb *tenantBlock, whole map[*record]bool)
 		}
 		kept = append(kept, r)
 		d.idsFrom = append(d.idsFrom, int32(len(d.ids)))
+		d.resFrom = append(d.resFrom, int32(len(d.resourceSpans)))
 	}
 	clear(tb.records[len(kept):])
 	tb.records = kept
 	d.seen = slices.Grow(d.seen[:0], len(kept))[:len(kept)]
 	clear(d.seen)
 
-	spans := d.spans
-	slices.SortFunc(spans, func(a, b spanRef) int {
+	traces := d.traces
+	slices.SortFunc(traces, func(a, b traceRef) int {
 		return cmp.Or(bytes.Compare(a.traceID[:], b.traceID[:]), cmp.Compare(a.record, b.record))
 	})
 	// The ranges cover every trace ID, from the lowest to the highest, so
 	// that each record is decoded with first set in its first part.
 	var parts []part
 	var bytesIn int64
-	for i, s := range spans {
-		if i == 0 || bytesIn+int64(s.size) > b.cfg.MaxPartBytes && s.traceID != spans[i-1].traceID {
-			parts = append(parts, part{lo: s.traceID})
+	for i, t := range traces {
+		if i == 0 || bytesIn+int64(t.size) > b.cfg.MaxPartBytes && t.traceID != traces[i-1].traceID {
+			parts = append(parts, part{lo: t.traceID})
 			bytesIn = 0
 		}
-		bytesIn += int64(s.size)
+		bytesIn += int64(t.size)
 		p := &parts[len(parts)-1]
-		if n := len(p.records); n == 0 || p.records[n-1] != s.record {
-			p.records = append(p.records, s.record)
+		if n := len(p.records); n == 0 || p.records[n-1] != t.record {
+			p.records = append(p.records, t.record)
 		}
 	}
 	if len(parts) > 0 {
@@ -289,35 +329,40 @@ func before(id [16]byte) [16]byte {
 	return id
 }
 
-// scan appends the spans of r, record rec of its tenant block, to d.spans,
-// and their trace IDs to d.ids. A record the scan cannot read is decoded
-// whole to tell whether it decodes at all; if it does, it goes in whole.
+// scan sums the spans of r, record rec of its tenant block, per trace
+// into d.traces, and appends their trace IDs to d.ids and the number of
+// spans of its resource spans to d.resourceSpans. A record the scan
+// cannot read is decoded whole to tell whether it decodes at all; if it
+// does, it goes in whole.
 func (d *decoder) scan(r *record, rec int32, whole map[*record]bool) error {
+	from := len(d.traces)
 	if !whole[r] {
 		v, err := d.value(r)
 		if err != nil {
 			return err
 		}
-		spans, ids := len(d.spans), len(d.ids)
+		ids, res := len(d.ids), len(d.resourceSpans)
 		err = schema.ScanRecordSpans(v, func(id [16]byte, size int) {
-			d.spans = append(d.spans, spanRef{traceID: id, size: int32(min(size, 1<<31-1)), record: rec})
+			d.addSpan(id, size, rec, from)
 			d.ids = append(d.ids, id)
+		}, func(spans int) {
+			d.resourceSpans = append(d.resourceSpans, int32(spans))
 		})
 		if err == nil {
 			return nil
 		}
-		d.spans, d.ids = d.spans[:spans], d.ids[:ids]
+		d.traces, d.ids, d.resourceSpans = d.traces[:from], d.ids[:ids], d.resourceSpans[:res]
 	}
 	td, err := d.decodeAll(r)
 	if err != nil {
 		return err
 	}
 	whole[r] = true
-	size := int32(min(r.size/int64(td.SpanCount()), 1<<31-1))
+	size := int(r.size / int64(td.SpanCount()))
 	for _, rs := range td.ResourceSpans().All() {
 		for _, ss := range rs.ScopeSpans().All() {
 			for _, s := range ss.Spans().All() {
-				d.spans = append(d.spans, spanRef{traceID: s.TraceID(), size: size, record: rec})
+				d.addSpan(s.TraceID(), size, rec, from)
 			}
 		}
 	}

@@ -158,3 +158,31 @@ func processCPU(b *testing.B) time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// BenchmarkPlanParts plans one tenant block of the load generator's
+// records in parts of 4 MiB, as BenchmarkBuildBlock does before decoding
+// them: every record decompressed and scanned, the spans' trace IDs
+// sorted and cut into ranges. It reports the CPU time per span of the
+// process.
+func BenchmarkPlanParts(b *testing.B) {
+	for _, shape := range recordShapes {
+		records, _ := heldRecords(b, shape.merge)
+		b.Run(shape.name+"parts-of-4MiB", func(b *testing.B) {
+			cfg := DefaultConfig()
+			cfg.MaxPartBytes = 4 << 20
+			bl, err := New(cfg, tracelog.DefaultConfig(), "default", nil, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+			if err != nil {
+				b.Fatal(err)
+			}
+			d := &decoder{}
+			cpu := processCPU(b)
+			for b.Loop() {
+				tb := &tenantBlock{tenant: "t1", records: append([]*record(nil), records...)}
+				if parts := bl.planParts(d, tb, map[*record]bool{}); len(parts) < 2 || len(tb.records) != len(records) {
+					b.Fatalf("%d parts of %d records of %d", len(parts), len(tb.records), len(records))
+				}
+			}
+			b.ReportMetric(float64((processCPU(b)-cpu).Microseconds())/float64(b.N)/benchSpans, "cpu-µs/span")
+		})
+	}
+}

@@ -24,7 +24,9 @@ import (
 // IDs, and is the block decoded whole, byte for byte: spans replayed in
 // several records stored once, the first one read winning; records that
 // do not decode skipped, and counted once; a record the scan cannot read
-// but pdata can, stored; records the direct decode leaves to pdata, stored.
+// but pdata can, stored; records the direct decode leaves to pdata, stored;
+// records of more traces than the plan looks back over, whose spans of a
+// trace it sums in several, stored.
 func TestBlocksDecodedInPartsAreTheBlocksDecodedWhole(t *testing.T) {
 	f := newFixture(t)
 	// One cycle: a block per partition and tenant.
@@ -38,6 +40,9 @@ func TestBlocksDecodedInPartsAreTheBlocksDecodedWhole(t *testing.T) {
 	spans := 0
 	for i := range 60 {
 		td := manyTraces(rng, 6, 5)
+		if i%7 == 3 {
+			td = manyTraces(rng, 2*traceLookBack, 3)
+		}
 		if i%10 == 5 {
 			// RowDecoder reads no arrays: its range of the record is
 			// decoded from a copy, through pdata.

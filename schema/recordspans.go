@@ -33,10 +33,12 @@ const (
 var errWireType = errors.New("wrong wire type")
 
 // ScanRecordSpans calls fn with the trace ID and encoded size of every span
-// of value, a record's value, in order. It fails as DecodeRecord does on
-// what it reads, ErrNoSpans included; the fields it does not read (a
-// span's other fields, resources, scopes) are checked when decoded.
-func ScanRecordSpans(value []byte, fn func(traceID [16]byte, size int)) error {
+// of value, a record's value, in order, and resourceSpans, unless nil,
+// after the spans of each of value's resource spans with their number
+// (SpanRange.ResourceSpans). It fails as DecodeRecord does on what it
+// reads, ErrNoSpans included; the fields it does not read (a span's other
+// fields, resources, scopes) are checked when decoded.
+func ScanRecordSpans(value []byte, fn func(traceID [16]byte, size int), resourceSpans func(spans int)) error {
 	spans := 0
 	err := eachField(value, func(f field) error {
 		if f.num != fieldResourceSpans {
@@ -45,7 +47,8 @@ func ScanRecordSpans(value []byte, fn func(traceID [16]byte, size int)) error {
 		if f.typ != protowire.BytesType {
 			return fmt.Errorf("resource spans: %w", errWireType)
 		}
-		return eachField(f.val, func(f field) error {
+		before := spans
+		err := eachField(f.val, func(f field) error {
 			if f.num != fieldScopeSpans {
 				return nil
 			}
@@ -65,6 +68,10 @@ func ScanRecordSpans(value []byte, fn func(traceID [16]byte, size int)) error {
 				return nil
 			})
 		})
+		if err == nil && resourceSpans != nil {
+			resourceSpans(spans - before)
+		}
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("scan record: %w", err)

@@ -18,11 +18,12 @@ func TestScanRecordSpans(t *testing.T) {
 	td := spanFilterTraces()
 	value := marshalForTest(t, td)
 	var ids []pcommon.TraceID
+	var counts []int
 	size := 0
 	if err := ScanRecordSpans(value, func(id [16]byte, n int) {
 		ids = append(ids, id)
 		size += n
-	}); err != nil {
+	}, func(spans int) { counts = append(counts, spans) }); err != nil {
 		t.Fatal(err)
 	}
 	var want []pcommon.TraceID
@@ -32,6 +33,17 @@ func TestScanRecordSpans(t *testing.T) {
 	if !slices.Equal(ids, want) {
 		t.Errorf("scanned trace IDs %x, want %x", ids, want)
 	}
+	var wantCounts []int
+	for _, rs := range td.ResourceSpans().All() {
+		n := 0
+		for _, ss := range rs.ScopeSpans().All() {
+			n += ss.Spans().Len()
+		}
+		wantCounts = append(wantCounts, n)
+	}
+	if !slices.Equal(counts, wantCounts) || !slices.Contains(counts, 0) {
+		t.Errorf("spans per resource spans %v, want %v, one of them 0", counts, wantCounts)
+	}
 	if size <= 0 || size >= len(value) {
 		t.Errorf("spans of %d bytes in a value of %d", size, len(value))
 	}
@@ -39,7 +51,7 @@ func TestScanRecordSpans(t *testing.T) {
 	noSpans := ptrace.NewTraces()
 	noSpans.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty()
 	for _, v := range [][]byte{nil, marshalForTest(t, noSpans)} {
-		if err := ScanRecordSpans(v, func([16]byte, int) {}); !errors.Is(err, ErrNoSpans) {
+		if err := ScanRecordSpans(v, func([16]byte, int) {}, nil); !errors.Is(err, ErrNoSpans) {
 			t.Errorf("value without spans: error %v, want %v", err, ErrNoSpans)
 		}
 	}
@@ -183,7 +195,9 @@ func decodeFiltered(sf *spanFilter, value []byte, r SpanRange) (ptrace.Traces, e
 // ranges cut evenly, without TraceIDs.
 func rangesOf(value []byte, cuts int) ([]SpanRange, error) {
 	var ids [][16]byte
-	err := ScanRecordSpans(value, func(id [16]byte, _ int) { ids = append(ids, id) })
+	var counts []int32
+	err := ScanRecordSpans(value, func(id [16]byte, _ int) { ids = append(ids, id) },
+		func(spans int) { counts = append(counts, int32(spans)) })
 	var his [][16]byte
 	if err != nil {
 		for k := 1; k <= cuts; k++ {
@@ -207,13 +221,13 @@ func rangesOf(value []byte, cuts int) ([]SpanRange, error) {
 		if k > 0 && hi == his[k-1] {
 			continue
 		}
-		ranges = append(ranges, SpanRange{Lo: lo, Hi: hi, First: k == 0, TraceIDs: ids})
+		ranges = append(ranges, SpanRange{Lo: lo, Hi: hi, First: k == 0, TraceIDs: ids, ResourceSpans: counts})
 		lo = hi
 		next(&lo)
 	}
 	if err != nil {
 		for i := range ranges {
-			ranges[i].TraceIDs = nil
+			ranges[i].TraceIDs, ranges[i].ResourceSpans = nil, nil
 		}
 	}
 	return ranges, err

@@ -8,9 +8,10 @@ import "bytes"
 // IDs (see ScanRecordSpans), so each record once per part it holds spans
 // of. AppendRange decodes a record's spans of one range from its value as
 // it is: it reads the spans' trace IDs ahead of each resource spans (or
-// takes them from the caller's scan), leaves out the resources without
-// spans in the range and the spans outside it, and decodes the rest as
-// Append does. What it decodes, and where it fails, is what decoding
+// takes them, and how many each resource spans holds, from the caller's
+// scan), leaves out the resources without spans in the range and the
+// spans outside it, and decodes the rest as Append does. What it
+// decodes, and where it fails, is what decoding
 // spanFilter's copy of the range would give; a value its direct path does
 // not read goes down that way, through the copy and Append.
 
@@ -28,6 +29,13 @@ type SpanRange struct {
 	// ScanRecordSpans reports them, which spares reading those of the
 	// spans outside the range; nil reads them from the value.
 	TraceIDs [][16]byte
+	// ResourceSpans are, with TraceIDs, the number of spans of each of
+	// the value's resource spans, in order, as ScanRecordSpans reports
+	// them, which spares counting them in each resource spans ahead of
+	// its decode; nil counts them. A resource spans without spans in the
+	// range is then not read at all: where it does not read, the range
+	// would not have read it either (spanFilter leaves it out).
+	ResourceSpans []int32
 }
 
 // contains reports whether id lies in the range.
@@ -62,8 +70,9 @@ func (d *RowDecoder) AppendRange(rows []SpanRow, value []byte, r SpanRange) ([]S
 type rangeRead struct {
 	SpanRange
 	on bool
-	// spans is how many spans of the value were planned.
-	spans int
+	// spans is how many spans of the value were planned, of how many
+	// resource spans.
+	spans, resourceSpans int
 	// rs are the trace IDs of the spans of the resource spans being
 	// decoded, next the next one's index.
 	rs   [][16]byte
@@ -80,34 +89,20 @@ func (d *RowDecoder) appendRangeWire(rows []SpanRow, value []byte) ([]SpanRow, b
 			return ok
 		}
 		rows, ok = d.resourceSpans(rows, f.val)
-		return ok
+		// Every span planned was decoded or passed over, as when
+		// counted: a number given is checked where it matters.
+		return ok && d.rng.next == len(d.rng.rs)
 	})
-	return rows, ok && (d.rng.TraceIDs == nil || d.rng.spans == len(d.rng.TraceIDs))
+	r := &d.rng
+	return rows, ok && (r.TraceIDs == nil || r.spans == len(r.TraceIDs) &&
+		(r.ResourceSpans == nil || r.resourceSpans == len(r.ResourceSpans)))
 }
 
 // plan reads the spans of msg, a ResourceSpans, ahead of its decode, and
 // reports whether it is decoded: when one of its spans lies in the range,
 // or, on the first range, when it holds none, as spanFilter keeps it.
 func (r *rangeRead) plan(msg []byte) (decode, ok bool) {
-	r.read = r.read[:0]
-	n := 0
-	ok = fieldsOf(msg, resourceSpansField, func(f wireField) bool {
-		if f.num != rsScopeSpans {
-			return true
-		}
-		return fieldsOf(f.val, scopeSpansField, func(f wireField) bool {
-			if f.num != ssSpans {
-				return true
-			}
-			n++
-			if r.TraceIDs != nil {
-				return true
-			}
-			id, err := spanTraceID(field{num: f.num, typ: f.typ, val: f.val})
-			r.read = append(r.read, id)
-			return err == nil
-		})
-	})
+	n, ok := r.count(msg)
 	if !ok {
 		return false, false
 	}
@@ -126,6 +121,38 @@ func (r *rangeRead) plan(msg []byte) (decode, ok bool) {
 		}
 	}
 	return n == 0 && r.First, true
+}
+
+// count returns the number of spans of msg, a ResourceSpans, given or
+// counted, their trace IDs read into r.read if not given.
+func (r *rangeRead) count(msg []byte) (n int, ok bool) {
+	if r.TraceIDs != nil && r.ResourceSpans != nil {
+		if r.resourceSpans >= len(r.ResourceSpans) {
+			return 0, false
+		}
+		r.resourceSpans++
+		n = int(r.ResourceSpans[r.resourceSpans-1])
+		return n, n >= 0
+	}
+	r.read = r.read[:0]
+	ok = fieldsOf(msg, resourceSpansField, func(f wireField) bool {
+		if f.num != rsScopeSpans {
+			return true
+		}
+		return fieldsOf(f.val, scopeSpansField, func(f wireField) bool {
+			if f.num != ssSpans {
+				return true
+			}
+			n++
+			if r.TraceIDs != nil {
+				return true
+			}
+			id, err := spanTraceID(field{num: f.num, typ: f.typ, val: f.val})
+			r.read = append(r.read, id)
+			return err == nil
+		})
+	})
+	return n, ok
 }
 
 // take returns the trace ID of the next span of the resource spans being

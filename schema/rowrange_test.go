@@ -12,7 +12,8 @@ import (
 )
 
 // checkRowRange decodes value in cuts+1 ranges of trace IDs, with the
-// spans' trace IDs given and read, and checks each range against the rows
+// spans' trace IDs read, given, and given with the spans of each resource
+// spans, and checks each range against the rows
 // of spanFilter's copy of it (as AppendRange did before it had a direct
 // path), and the ranges together against the whole value's rows: a range
 // fails exactly when its copy does, and one of them exactly when the
@@ -23,8 +24,8 @@ func checkRowRange(t *testing.T, value []byte, cuts int) (direct bool) {
 	direct = true
 	ranges, scanErr := rangesOf(value, cuts)
 	whole, wholeErr := pdataRows(value)
-	for _, given := range []bool{false, true} {
-		if given && scanErr != nil {
+	for _, given := range []string{"nothing", "trace IDs", "trace IDs and counts"} {
+		if given != "nothing" && scanErr != nil {
 			continue
 		}
 		// One decoder for every range, as a block's parts share one.
@@ -33,8 +34,11 @@ func checkRowRange(t *testing.T, value []byte, cuts int) (direct bool) {
 		prefix := []SpanRow{{Name: "before"}}
 		failed := false
 		for _, r := range ranges {
-			if !given {
-				r.TraceIDs = nil
+			switch given {
+			case "nothing":
+				r.TraceIDs, r.ResourceSpans = nil, nil
+			case "trace IDs":
+				r.ResourceSpans = nil
 			}
 			want, wantErr := filteredRows(&sf, value, r)
 			rows, ok := wire.AppendRangeWire(prefix[:1:1], value, r)
@@ -128,8 +132,9 @@ func rangeTraces(td ptrace.Traces) ptrace.Traces {
 	return td
 }
 
-// TraceIDs that are not the value's (fewer, more, others for the spans in
-// the range) send the value down spanFilter's way, which reads its own.
+// TraceIDs or counts of spans per resource spans that are not the
+// value's (fewer, more, others for the spans in the range) send the value
+// down spanFilter's way, which reads its own.
 func TestAppendRangeChecksTheTraceIDsGiven(t *testing.T) {
 	value := marshalForTest(t, rangeTraces(scalarTraces()))
 	ranges, err := rangesOf(value, 1)
@@ -149,12 +154,23 @@ func TestAppendRangeChecksTheTraceIDsGiven(t *testing.T) {
 			other[i][15]++
 		}
 	}
-	for name, given := range map[string][][16]byte{
-		"fewer":  ids[:len(ids)-1],
-		"more":   append(slices.Clone(ids), ids[0]),
-		"others": other,
+	counts := r.ResourceSpans
+	if len(counts) < 2 || counts[0] == 0 {
+		t.Fatalf("spans per resource spans %v; the test wants 2 resource spans or more, the first with spans", counts)
+	}
+	moved := slices.Clone(counts)
+	moved[0]--
+	moved[1]++
+	for name, given := range map[string]SpanRange{
+		"fewer":                   {TraceIDs: ids[:len(ids)-1]},
+		"more":                    {TraceIDs: append(slices.Clone(ids), ids[0])},
+		"others":                  {TraceIDs: other},
+		"fewer resource spans":    {TraceIDs: ids, ResourceSpans: counts[:len(counts)-1]},
+		"more resource spans":     {TraceIDs: ids, ResourceSpans: append(slices.Clone(counts), 0)},
+		"a span in the next one":  {TraceIDs: ids, ResourceSpans: moved},
+		"a span in the first one": {TraceIDs: ids, ResourceSpans: append([]int32{counts[0] + 1, counts[1] - 1}, counts[2:]...)},
 	} {
-		r.TraceIDs = given
+		r.TraceIDs, r.ResourceSpans = given.TraceIDs, given.ResourceSpans
 		var d RowDecoder
 		if _, ok := d.AppendRangeWire(nil, value, r); ok {
 			t.Errorf("%s: the direct path took the value", name)
@@ -163,5 +179,36 @@ func TestAppendRangeChecksTheTraceIDsGiven(t *testing.T) {
 		if err != nil || !sameRows(got, want) {
 			t.Errorf("%s: rows %+v, error %v; want %+v", name, got, err, want)
 		}
+	}
+}
+
+// A resource spans given a span more than it holds, the one that opens
+// the next, in the range while the next one's others are not: the direct
+// path, which would decode the first and pass over the next, refuses it.
+func TestAppendRangeChecksTheSpansOfEachResourceSpans(t *testing.T) {
+	a, b := pcommon.TraceID{0: 1}, pcommon.TraceID{0: 2}
+	td := ptrace.NewTraces()
+	for _, ids := range [][]pcommon.TraceID{{a, a}, {b, a}} {
+		spans := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans()
+		for i, id := range ids {
+			s := spans.AppendEmpty()
+			s.SetTraceID(id)
+			s.SetSpanID(pcommon.SpanID{0: byte(spans.Len()), 1: byte(i)})
+		}
+	}
+	value := marshalForTest(t, td)
+	want, err := pdataRows(value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := SpanRange{Lo: b, Hi: b, TraceIDs: [][16]byte{a, a, b, a}, ResourceSpans: []int32{3, 1}}
+	want = slices.DeleteFunc(want, func(row SpanRow) bool { return !r.contains(&row.TraceID) })
+	var d RowDecoder
+	if _, ok := d.AppendRangeWire(nil, value, r); ok {
+		t.Errorf("the direct path took the value")
+	}
+	got, err := d.AppendRange(nil, value, r)
+	if err != nil || len(got) != 1 || !sameRows(got, want) {
+		t.Errorf("rows %+v, error %v; want %+v", got, err, want)
 	}
 }
