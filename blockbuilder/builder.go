@@ -42,6 +42,8 @@ type Builder struct {
 	// onWrite, if set, hears of every tenant block written (meta) or
 	// given up (err). Only a Replayer sets it, to report its blocks.
 	onWrite func(tenant string, rng schema.OffsetRange, meta *schema.BlockMeta, err error)
+	// packer compresses the values held; see SharePacked.
+	packer *tracelog.Packer
 }
 
 // New returns a block-builder that reads the log kafka describes and
@@ -68,6 +70,12 @@ func New(cfg Config, kafka tracelog.Config, defaultTenant string, bucket objstor
 		paused:  make(map[int32]bool),
 	}, nil
 }
+
+// SharePacked has the builder take the compressed values of the records it
+// holds from packer, which the live tail of the same process shares, rather
+// than compress every value itself (tracelog.Packer). It must be called
+// before Run.
+func (b *Builder) SharePacked(packer *tracelog.Packer) { b.packer = packer }
 
 // Run consumes and builds blocks until ctx ends. Blocks not yet written
 // when it ends are abandoned: their offsets are not committed, so the next
@@ -159,7 +167,7 @@ func (b *Builder) Run(ctx context.Context) error {
 			highWatermarks[fp.Partition] = fp.HighWatermark
 			for _, r := range fp.Records {
 				var h *record
-				h, scratch = hold(r, b.tenancy, scratch)
+				h, scratch = hold(r, b.tenancy, b.packer, scratch)
 				held = append(held, h)
 			}
 		})

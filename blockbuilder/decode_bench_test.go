@@ -48,7 +48,7 @@ func heldRecords(b *testing.B, merge int) ([]*record, int64) {
 			r.Value = append(r.Value[:len(r.Value):len(r.Value)], next.Value...)
 		}
 		var h *record
-		h, scratch = hold(&r, schema.RecordTenancy{Default: "default"}, scratch)
+		h, scratch = hold(&r, schema.RecordTenancy{Default: "default"}, nil, scratch)
 		records = append(records, h)
 		logBytes += h.size
 	}

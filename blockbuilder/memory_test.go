@@ -63,7 +63,7 @@ func pendingHeap(tb testing.TB, records []*kgo.Record) (held, logBytes int64, to
 	var scratch []byte
 	for _, r := range records {
 		var h *record
-		h, scratch = hold(r, schema.RecordTenancy{Default: "default"}, scratch)
+		h, scratch = hold(r, schema.RecordTenancy{Default: "default"}, nil, scratch)
 		p := parts[h.partition]
 		if p == nil {
 			p = newPending(h, cfg.CycleDuration)

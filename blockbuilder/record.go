@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/spanlog/spanlog/schema"
+	"github.com/spanlog/spanlog/tracelog"
 )
 
 // record is a record of the log as the builder holds it from its fetch
@@ -41,9 +42,11 @@ type record struct {
 // the record and its place in the pending block's list.
 const recordOverhead = int64(unsafe.Sizeof(record{})) + 8
 
-// hold returns what the builder keeps of r, compressing its value through
-// scratch, whose grown buffer it returns.
-func hold(r *kgo.Record, tenancy schema.RecordTenancy, scratch []byte) (*record, []byte) {
+// hold returns what the builder keeps of r, its value compressed by packer
+// through scratch, whose grown buffer it returns. The compressed value
+// may be shared with the live tail of the same process (tracelog.Packer):
+// it is never modified.
+func hold(r *kgo.Record, tenancy schema.RecordTenancy, packer *tracelog.Packer, scratch []byte) (*record, []byte) {
 	h := &record{
 		partition: r.Partition,
 		epoch:     r.LeaderEpoch,
@@ -56,10 +59,7 @@ func hold(r *kgo.Record, tenancy schema.RecordTenancy, scratch []byte) (*record,
 	if h.invalid != nil {
 		return h, scratch
 	}
-	// s2 wants a buffer of the worst case to encode without allocating;
-	// the record keeps a copy of the size it took.
-	scratch = s2.Encode(scratch[:cap(scratch)], r.Value)
-	h.packed = append([]byte(nil), scratch...)
+	h.packed, scratch = packer.Pack(r, scratch)
 	return h, scratch
 }
 

@@ -18,7 +18,7 @@ func TestHoldKeepsNothingOfTheRecord(t *testing.T) {
 		{Key: schema.HeaderTenant, Value: []byte("acme")},
 		{Key: schema.HeaderFormat, Value: []byte(schema.RecordFormatV1)},
 	}}
-	h, _ := hold(r, schema.RecordTenancy{Default: "default"}, nil)
+	h, _ := hold(r, schema.RecordTenancy{Default: "default"}, nil, nil)
 	for _, b := range append([][]byte{r.Value}, r.Headers[0].Value, r.Headers[1].Value) {
 		for i := range b {
 			b[i] = 'x'

@@ -297,7 +297,7 @@ func (r *Replayer) take(rec *kgo.Record, only string, scratch []byte) (*record, 
 			return &record{partition: rec.Partition, offset: rec.Offset, timestamp: rec.Timestamp, size: int64(len(rec.Value)), tenant: tenant}, scratch
 		}
 	}
-	return hold(rec, r.b.tenancy, scratch)
+	return hold(rec, r.b.tenancy, nil, scratch)
 }
 
 // drain offers each partition's records read to its pending block, and

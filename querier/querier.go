@@ -81,6 +81,9 @@ type Deps struct {
 	Logger *slog.Logger
 	// Registerer takes the querier's metrics.
 	Registerer prometheus.Registerer
+	// Packer, if not nil, shares the compressed values the live tail
+	// holds with the block-builder of the same process.
+	Packer *tracelog.Packer
 }
 
 // New returns a querier reading the log and the blocks deps name, within
@@ -146,6 +149,7 @@ func New(cfg Config, deps Deps) (*Querier, error) {
 		Registerer:     reg,
 		Requests:       metrics.requests,
 		StoragePartial: metrics.storagePartial,
+		Packer:         deps.Packer,
 	})
 	return q, nil
 }

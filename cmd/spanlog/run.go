@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -182,6 +183,16 @@ func withRoutes(a, b func(*http.ServeMux)) func(*http.ServeMux) {
 	return func(mux *http.ServeMux) { a(mux); b(mux) }
 }
 
+// packerMaxBytes and packerMaxAge bound the compressed values a
+// block-builder and a live tail of one process keep for each other
+// (tracelog.Packer). The builder reads seconds behind the tail at times:
+// it polls between writing its blocks. At 100,000 spans/s the log grows
+// about 14 MB/s.
+const (
+	packerMaxBytes = 128 << 20
+	packerMaxAge   = 10 * time.Second
+)
+
 // buildRoles creates the roles of cfg.Target, the distributor with
 // logSyncer if not nil, and returns the querier and the metrics-generator
 // among them, if any, whose routes the servers serve. A role that uses object storage starts only on
@@ -221,11 +232,19 @@ func buildRoles(ctx context.Context, cfg Config, logSyncer producer.LogSyncer, l
 		}
 		roles = append(roles, role{name: targetDistributor, run: d.Run, ready: d.Ready})
 	}
+	// A block-builder and a live tail in one process hold the same records
+	// compressed: the first to read one compresses it, the other takes
+	// its copy.
+	var packer *tracelog.Packer
+	if cfg.runs(targetBlockBuilder) && cfg.runs(targetQuerier) {
+		packer = tracelog.NewPacker(packerMaxBytes, packerMaxAge)
+	}
 	if cfg.runs(targetBlockBuilder) {
 		b, err := blockbuilder.New(cfg.BlockBuilder, cfg.Kafka, cfg.Tenants.Default, bucket, logger.With("role", targetBlockBuilder), reg)
 		if err != nil {
 			return nil, nil, nil, err
 		}
+		b.SharePacked(packer)
 		roles = append(roles, role{name: targetBlockBuilder, run: b.Run})
 	}
 	if cfg.runs(targetQuerier) {
@@ -234,6 +253,7 @@ func buildRoles(ctx context.Context, cfg Config, logSyncer producer.LogSyncer, l
 			Kafka: cfg.Kafka, Tenants: cfg.Tenants, Limits: lim,
 			BlocksGroup: cfg.BlockBuilder.ConsumerGroup, BlockRetention: cfg.Compactor.BlockRetention,
 			Bucket: bucket, Logger: logger.With("role", targetQuerier), Registerer: reg,
+			Packer: packer,
 		})
 		if err != nil {
 			return nil, nil, nil, err

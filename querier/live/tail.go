@@ -191,8 +191,15 @@ func (t *Tail) Owned() map[int32]int64 {
 // ignored. Older records are evicted to make room within the bound; a
 // record larger than the bound on its own is evicted at once.
 func (t *Tail) Add(tenant string, partition int32, offset int64, ts time.Time, value []byte, rows []schema.SpanRow) {
+	t.addHeld(tenant, partition, offset, ts, t.compress(value), rows)
+}
+
+// addHeld is Add given the value compressed as compress would, in a buffer
+// the tail keeps as it is: it may be shared with the block-builder of the
+// same process (tracelog.Packer), and neither modifies it.
+func (t *Tail) addHeld(tenant string, partition int32, offset int64, ts time.Time, held []byte, rows []schema.SpanRow) {
 	traces, index, keys := t.describe(rows)
-	rec := &liveRecord{tenant: tenant, offset: offset, time: ts.UnixNano(), held: t.compress(value), traces: traces, index: index}
+	rec := &liveRecord{tenant: tenant, offset: offset, time: ts.UnixNano(), held: held, traces: traces, index: index}
 	cost := rec.cost()
 	t.mu.Lock()
 	defer t.mu.Unlock()

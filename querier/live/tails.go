@@ -76,6 +76,9 @@ type Deps struct {
 	Requests *prometheus.HistogramVec
 	// StoragePartial counts the waits on object storage cut short.
 	StoragePartial prometheus.Counter
+	// Packer, if not nil, shares the compressed values of the records
+	// the tail holds with the block-builder of the same process.
+	Packer *tracelog.Packer
 }
 
 // Tails reads the live tail of every partition: it consumes the
@@ -94,6 +97,7 @@ type Tails struct {
 	metrics   *metrics
 	requests  *prometheus.HistogramVec
 	storage   prometheus.Counter
+	packer    *tracelog.Packer
 
 	owners     *owners      // who holds the partitions this querier does not
 	peers      *http.Client // asks them for their tails
@@ -116,6 +120,7 @@ func New(cfg Config, deps Deps) *Tails {
 		metrics:   newMetrics(deps.Registerer, deps.Logger),
 		requests:  deps.Requests,
 		storage:   deps.StoragePartial,
+		packer:    deps.Packer,
 		owners:    &owners{adm: kadm.NewClient(deps.Client), group: cfg.Group, topic: deps.Kafka.Topic},
 		peers:     &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: time.Minute}},
 	}
@@ -265,6 +270,7 @@ func (t *Tails) start(ctx context.Context) (map[int32]int64, error) {
 // consume adds every fetched record to tail until ctx ends.
 func (t *Tails) consume(ctx context.Context, cl *kgo.Client, tail *Tail) {
 	dec := newRecordDecoder()
+	var held, scratch []byte
 	for {
 		fetches := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
@@ -282,7 +288,8 @@ func (t *Tails) consume(ctx context.Context, cl *kgo.Client, tail *Tail) {
 					tail.Advance(r.Partition, r.Offset+1)
 					continue
 				}
-				tail.Add(tenant, r.Partition, r.Offset, r.Timestamp, r.Value, rows)
+				held, scratch = t.packer.Pack(r, scratch)
+				tail.addHeld(tenant, r.Partition, r.Offset, r.Timestamp, held, rows)
 			}
 			if n := len(fp.Records); n > 0 {
 				t.metrics.lag.Observe(fp.Partition, fp.Records[n-1], fp.HighWatermark, now)
