@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/s2"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -34,6 +35,9 @@ type Packer struct {
 	maxBytes int64
 	maxAge   time.Duration
 	now      func() time.Time
+	// compressed counts the values compressed, shared those a second
+	// reader took.
+	compressed, shared prometheus.Counter
 
 	mu sync.Mutex
 	// Copies wait in two generations: new ones go in fresh; once fresh
@@ -61,9 +65,21 @@ type packed struct {
 
 // NewPacker returns a Packer for two readers of the same topic in one
 // process, whose copies wait for their second reader at most maxAge and
-// take at most maxBytes.
-func NewPacker(maxBytes int64, maxAge time.Duration) *Packer {
-	return &Packer{seed: maphash.MakeSeed(), maxBytes: maxBytes, maxAge: maxAge, now: time.Now}
+// take at most maxBytes. Its counters are registered with reg.
+func NewPacker(maxBytes int64, maxAge time.Duration, reg prometheus.Registerer) *Packer {
+	p := &Packer{
+		seed: maphash.MakeSeed(), maxBytes: maxBytes, maxAge: maxAge, now: time.Now,
+		compressed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "spanlog_record_values_compressed_total",
+			Help: "Record values the block-builder and the live tail of this process compressed to hold.",
+		}),
+		shared: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "spanlog_record_values_shared_total",
+			Help: "Record values the block-builder or the live tail took compressed from the other instead of compressing them.",
+		}),
+	}
+	reg.MustRegister(p.compressed, p.shared)
+	return p
 }
 
 // Pack returns r's value compressed in s2's block format, compressing
@@ -77,9 +93,11 @@ func (p *Packer) Pack(r *kgo.Record, scratch []byte) (value, grown []byte) {
 	key := packKey{partition: r.Partition, epoch: r.LeaderEpoch, offset: r.Offset}
 	sum := maphash.Bytes(p.seed, r.Value)
 	if v, ok := p.take(key, len(r.Value), sum); ok {
+		p.shared.Inc()
 		return v, scratch
 	}
 	value, scratch = compress(r.Value, scratch)
+	p.compressed.Inc()
 	p.put(key, packed{size: len(r.Value), sum: sum, value: value})
 	return value, scratch
 }

@@ -8,6 +8,8 @@ import (
 	"unsafe"
 
 	"github.com/klauspost/compress/s2"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -30,8 +32,17 @@ func checkPacked(t *testing.T, got []byte, value []byte) {
 	}
 }
 
+func counted(t *testing.T, c prometheus.Counter) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetCounter().GetValue()
+}
+
 func TestPackerSharesEachValueWithItsSecondReader(t *testing.T) {
-	p := NewPacker(1<<20, time.Hour)
+	p := NewPacker(1<<20, time.Hour, prometheus.NewRegistry())
 	r := packRecord(3, 1, 42, "spans of a record, spans of a record")
 	first, scratch := p.Pack(r, nil)
 	checkPacked(t, first, r.Value)
@@ -44,6 +55,9 @@ func TestPackerSharesEachValueWithItsSecondReader(t *testing.T) {
 	}
 	if n, b := p.waiting(); n != 0 || b != 0 {
 		t.Fatalf("%d copies (%d bytes) wait after both readers took theirs, want none", n, b)
+	}
+	if c, s := counted(t, p.compressed), counted(t, p.shared); c != 1 || s != 1 {
+		t.Fatalf("counted %v compressed and %v shared, want 1 and 1", c, s)
 	}
 
 	// A third reading (a tail reading the partition again) compresses anew.
@@ -67,7 +81,7 @@ func TestPackerNeverGivesACopyOfAnotherValue(t *testing.T) {
 		{"other value, other length", packRecord(0, 5, 7, "another value")},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			p := NewPacker(1<<20, time.Hour)
+			p := NewPacker(1<<20, time.Hour, prometheus.NewRegistry())
 			first, _ := p.Pack(base, nil)
 			got, _ := p.Pack(c.r, nil)
 			if samePacked(first, got) {
@@ -80,7 +94,7 @@ func TestPackerNeverGivesACopyOfAnotherValue(t *testing.T) {
 
 func TestPackerKeepsItsWaitingCopiesWithinItsBound(t *testing.T) {
 	const maxBytes = 8 << 10
-	p := NewPacker(maxBytes, time.Hour)
+	p := NewPacker(maxBytes, time.Hour, prometheus.NewRegistry())
 	// 1,000 values of about 40 bytes compressed: the bound holds a few
 	// hundred.
 	value := bytes.Repeat([]byte("0123456789abcdef"), 64)
@@ -120,7 +134,7 @@ func TestNilPackerCompressesEveryValue(t *testing.T) {
 
 func TestPackerForgetsCopiesPastTheirAge(t *testing.T) {
 	const maxAge = 10 * time.Second
-	p := NewPacker(1<<20, maxAge)
+	p := NewPacker(1<<20, maxAge, prometheus.NewRegistry())
 	now := time.Unix(1_700_000_000, 0)
 	p.now = func() time.Time { return now }
 

@@ -237,7 +237,7 @@ func buildRoles(ctx context.Context, cfg Config, logSyncer producer.LogSyncer, l
 	// its copy.
 	var packer *tracelog.Packer
 	if cfg.runs(targetBlockBuilder) && cfg.runs(targetQuerier) {
-		packer = tracelog.NewPacker(packerMaxBytes, packerMaxAge)
+		packer = tracelog.NewPacker(packerMaxBytes, packerMaxAge, reg)
 	}
 	if cfg.runs(targetBlockBuilder) {
 		b, err := blockbuilder.New(cfg.BlockBuilder, cfg.Kafka, cfg.Tenants.Default, bucket, logger.With("role", targetBlockBuilder), reg)
