@@ -23,9 +23,11 @@ import (
 // of its value (seeded per process), so that a copy is never taken for a
 // value it was not made from.
 //
-// A copy waits for its second reader at most maxAge, and the copies
-// waiting take at most maxBytes: past either, the older half goes, and
-// their second reader compresses its own. A waiting copy is most often
+// A copy waits for its second reader at most maxAge of records coming
+// in, and the copies waiting take at most maxBytes: past either, the
+// older half goes, and their second reader compresses its own. The age is
+// checked as copies come, so when the log goes quiet what waits stays,
+// within both bounds, until the next record. A waiting copy is most often
 // one the first reader still holds, as both hold records for a block's
 // cycle or more, so the bound is mostly not memory of its own; it is when
 // one reader alone reads a partition (the other's group gave it to
