@@ -7,12 +7,12 @@ import (
 	"runtime"
 	"runtime/metrics"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/spanlog/spanlog/block"
 	"github.com/spanlog/spanlog/internal/blocktest"
+	"github.com/spanlog/spanlog/internal/cputime"
 	"github.com/spanlog/spanlog/objstore"
 	"github.com/spanlog/spanlog/schema"
 )
@@ -73,11 +73,11 @@ func benchmarkCompact(b *testing.B, spec blocktest.Spec) {
 	var size int64
 	start := time.Now()
 	for b.Loop() {
-		cpu0 := cpuTime()
+		cpu0 := cputime.Of(b)
 		peak.start()
 		meta, err := block.Compact(ctx, out, inputs, block.DefaultOptions())
 		peak.stop()
-		cpu += cpuTime() - cpu0
+		cpu += cputime.Of(b) - cpu0
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -106,15 +106,6 @@ type mergedBucket struct {
 
 func (b *mergedBucket) Upload(ctx context.Context, name string, r io.Reader) error {
 	return b.out.Upload(ctx, name, r)
-}
-
-// cpuTime is the CPU time the process used so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // memPeak samples the heap while a compaction runs and keeps the highest

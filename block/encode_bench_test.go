@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/spanlog/spanlog/block"
+	"github.com/spanlog/spanlog/internal/cputime"
 	"github.com/spanlog/spanlog/internal/loadgen/workload"
 	"github.com/spanlog/spanlog/schema"
 )
@@ -56,9 +57,9 @@ func benchmarkEncodeRows(b *testing.B, rows []schema.SpanRow, opts block.Options
 	var cpu time.Duration
 	b.ReportAllocs()
 	for b.Loop() {
-		cpu0 := cpuTime()
+		cpu0 := cputime.Of(b)
 		n, err := block.EncodeRows(io.Discard, opts, rows)
-		cpu += cpuTime() - cpu0
+		cpu += cputime.Of(b) - cpu0
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -7,12 +7,11 @@ import (
 	"log/slog"
 	"runtime"
 	"runtime/debug"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/spanlog/spanlog/internal/cputime"
 	"github.com/spanlog/spanlog/objstore"
 	"github.com/spanlog/spanlog/schema"
 	"github.com/spanlog/spanlog/tracelog"
@@ -127,15 +126,21 @@ func BenchmarkBuildBlock(b *testing.B) {
 	}
 }
 
-func benchmarkBuildBlock(b *testing.B, records []*record, partBytes int64) {
+// benchBuilder returns a builder that decodes in parts of partBytes.
+func benchBuilder(b *testing.B, partBytes int64) *Builder {
 	cfg := DefaultConfig()
 	cfg.MaxPartBytes = partBytes
 	bl, err := New(cfg, tracelog.DefaultConfig(), "default", nil, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
 	if err != nil {
 		b.Fatal(err)
 	}
+	return bl
+}
+
+func benchmarkBuildBlock(b *testing.B, records []*record, partBytes int64) {
+	bl := benchBuilder(b, partBytes)
 	d := &decoder{}
-	cpu := processCPU(b)
+	cpu := cputime.Of(b)
 	for b.Loop() {
 		tb := &tenantBlock{tenant: "t1", records: append([]*record(nil), records...)}
 		bb, ok := bl.build(context.Background(), nil, d, tb)
@@ -146,17 +151,7 @@ func benchmarkBuildBlock(b *testing.B, records []*record, partBytes int64) {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(float64((processCPU(b)-cpu).Microseconds())/float64(b.N)/benchSpans, "cpu-µs/span")
-}
-
-// processCPU returns the CPU time the process has taken, in user and
-// system mode.
-func processCPU(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	b.ReportMetric(float64((cputime.Of(b)-cpu).Microseconds())/float64(b.N)/benchSpans, "cpu-µs/span")
 }
 
 // BenchmarkPlanParts plans one tenant block of the load generator's
@@ -168,21 +163,16 @@ func BenchmarkPlanParts(b *testing.B) {
 	for _, shape := range recordShapes {
 		records, _ := heldRecords(b, shape.merge)
 		b.Run(shape.name+"parts-of-4MiB", func(b *testing.B) {
-			cfg := DefaultConfig()
-			cfg.MaxPartBytes = 4 << 20
-			bl, err := New(cfg, tracelog.DefaultConfig(), "default", nil, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
-			if err != nil {
-				b.Fatal(err)
-			}
+			bl := benchBuilder(b, 4<<20)
 			d := &decoder{}
-			cpu := processCPU(b)
+			cpu := cputime.Of(b)
 			for b.Loop() {
 				tb := &tenantBlock{tenant: "t1", records: append([]*record(nil), records...)}
 				if parts := bl.planParts(d, tb, map[*record]bool{}); len(parts) < 2 || len(tb.records) != len(records) {
 					b.Fatalf("%d parts of %d records of %d", len(parts), len(tb.records), len(records))
 				}
 			}
-			b.ReportMetric(float64((processCPU(b)-cpu).Microseconds())/float64(b.N)/benchSpans, "cpu-µs/span")
+			b.ReportMetric(float64((cputime.Of(b)-cpu).Microseconds())/float64(b.N)/benchSpans, "cpu-µs/span")
 		})
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
+	"github.com/spanlog/spanlog/internal/cputime"
 	"github.com/spanlog/spanlog/schema"
 )
 
@@ -163,7 +163,7 @@ func decodeAndApply(b *testing.B, values [][]byte, partitions int) {
 	}
 	rr := newRecordReader(d)
 	spans := 0
-	cpu := processCPU(b)
+	cpu := cputime.Of(b)
 	for i := 0; b.Loop(); i++ {
 		tn, rows, err := rr.read(&records[i%len(records)], schema.RecordTenancy{Default: "t1"})
 		if err != nil {
@@ -176,17 +176,7 @@ func decodeAndApply(b *testing.B, values [][]byte, partitions int) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(spans), "ns/span")
 	// What the process spent, the garbage collector's work included, and
 	// less inflated than the time taken by a busy machine's other work.
-	b.ReportMetric(float64((processCPU(b)-cpu).Nanoseconds())/float64(spans), "cpu-ns/span")
-}
-
-// processCPU returns the CPU time the process has taken, in user and
-// system mode.
-func processCPU(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	b.ReportMetric(float64((cputime.Of(b)-cpu).Nanoseconds())/float64(spans), "cpu-ns/span")
 }
 
 // BenchmarkLoadgenRecords: spans/s of what a generator does per record,

@@ -33,6 +33,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/spanlog/spanlog/internal/cputime"
 	"github.com/spanlog/spanlog/internal/loadgen"
 )
 
@@ -74,9 +75,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		defer close(reported)
 		reportEverySecond(stdout, g, stopReports)
 	}()
-	cpu0, _ := processCPU()
+	cpu0, _ := cputime.Process()
 	res, err := g.Run(ctx)
-	cpu1, measured := processCPU()
+	cpu1, measured := cputime.Process()
 	close(stopReports)
 	<-reported
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 
 	"github.com/spanlog/spanlog/blockbuilder"
 	"github.com/spanlog/spanlog/generator"
+	"github.com/spanlog/spanlog/internal/cputime"
 	"github.com/spanlog/spanlog/internal/loadgen/workload"
 	"github.com/spanlog/spanlog/internal/logtest"
 	"github.com/spanlog/spanlog/querier"
@@ -52,11 +52,7 @@ func BenchmarkEmbeddedDurableProduce(b *testing.B) {
 			files := newSegmentFiles(dir, "bench", defaultConfig().EmbeddedKafka.SegmentBytes)
 			defer files.close()
 			g := newGroupCommit(files.sync, defaultConfig().EmbeddedKafka.SyncRoundsInFlight, (&logtest.Buffer{}).Logger(), prometheus.NewRegistry())
-			cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.DefaultProduceTopic("bench"),
-				kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(0), kgo.ProducerBatchCompression(kgo.NoCompression()))
-			if err != nil {
-				b.Fatal(err)
-			}
+			cl := benchProducer(b, c.ListenAddrs(), kgo.ProducerBatchCompression(kgo.NoCompression()))
 			defer cl.Close()
 			value := make([]byte, recordBytes)
 			request := func() (time.Duration, error) {
@@ -193,11 +189,7 @@ func benchEmbeddedLog(b *testing.B, codec string, readers [][]kgo.Opt) {
 	defer files.close()
 	g := newGroupCommit(files.sync, defaultConfig().EmbeddedKafka.SyncRoundsInFlight, (&logtest.Buffer{}).Logger(), reg)
 	kafka := tracelog.Config{Brokers: c.ListenAddrs(), Compression: codec}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.DefaultProduceTopic("bench"),
-		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(0), kafka.ProducerCompression())
-	if err != nil {
-		b.Fatal(err)
-	}
+	cl := benchProducer(b, c.ListenAddrs(), kafka.ProducerCompression())
 	defer cl.Close()
 	var next, produced atomic.Int64
 	request := func() (time.Duration, error) {
@@ -258,7 +250,7 @@ func benchEmbeddedLog(b *testing.B, codec string, readers [][]kgo.Opt) {
 	}
 	caughtUp()
 	base := produced.Load()
-	cpu := processCPU(b)
+	cpu := cputime.Of(b)
 	fetches0 := fetches.n.Load()
 	// The timer stops once the writers are done: the readers' last
 	// fetches may wait out their max wait, which is their CPU, not the
@@ -268,7 +260,7 @@ func benchEmbeddedLog(b *testing.B, codec string, readers [][]kgo.Opt) {
 	caughtUp()
 	cancel()
 	readersWG.Wait()
-	b.ReportMetric(float64((processCPU(b)-cpu).Nanoseconds())/1e3/(float64(produced.Load()-base)*spansPerRecord), "cpu-µs/span")
+	b.ReportMetric(float64((cputime.Of(b)-cpu).Nanoseconds())/1e3/(float64(produced.Load()-base)*spansPerRecord), "cpu-µs/span")
 	b.ReportMetric(float64(fetches.n.Load()-fetches0)/elapsed.Seconds(), "fetches/s")
 	if len(latencies) > 0 {
 		b.ReportMetric(float64(latencies[len(latencies)/2].Microseconds())/1000, "p50-ms")
@@ -336,14 +328,16 @@ func benchBrokerOpts(dir string, partitions int32) []kfake.Opt {
 	}
 }
 
-// processCPU returns the CPU time the process has taken, in user and
-// system mode.
-func processCPU(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+// benchProducer returns a client that writes the records it is given to
+// the partitions they name in the topic "bench" of the brokers at addrs,
+// at once, compressed as compression says.
+func benchProducer(b *testing.B, addrs []string, compression kgo.Opt) *kgo.Client {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.DefaultProduceTopic("bench"),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(0), compression)
+	if err != nil {
 		b.Fatal(err)
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return cl
 }
 
 // histogramMean returns the mean of the histogram name in reg.

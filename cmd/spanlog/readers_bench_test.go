@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/spanlog/spanlog/internal/cputime"
 	"github.com/spanlog/spanlog/internal/loadgen/workload"
 	"github.com/spanlog/spanlog/tracelog"
 )
@@ -50,11 +51,7 @@ func benchLogReaders(b *testing.B, pooled bool) {
 	}
 	defer c.Close()
 	kafka := tracelog.Config{Brokers: c.ListenAddrs(), Compression: tracelog.CompressionSnappy}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.DefaultProduceTopic("bench"),
-		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(0), kafka.ProducerCompression())
-	if err != nil {
-		b.Fatal(err)
-	}
+	cl := benchProducer(b, c.ListenAddrs(), kafka.ProducerCompression())
 	defer cl.Close()
 	var next, produced atomic.Int64
 	request := func() (time.Duration, error) {
@@ -108,7 +105,7 @@ func benchLogReaders(b *testing.B, pooled bool) {
 	}
 	caughtUp()
 	base := produced.Load()
-	cpu := processCPU(b)
+	cpu := cputime.Of(b)
 	var mem0, mem1 runtime.MemStats
 	runtime.ReadMemStats(&mem0)
 	driveClients(b, clients, request)
@@ -117,7 +114,7 @@ func benchLogReaders(b *testing.B, pooled bool) {
 	cancel()
 	readersWG.Wait()
 	spansRead := float64(produced.Load()-base) * spansPerRecord
-	b.ReportMetric(float64((processCPU(b)-cpu).Nanoseconds())/1e3/spansRead, "cpu-µs/span")
+	b.ReportMetric(float64((cputime.Of(b)-cpu).Nanoseconds())/1e3/spansRead, "cpu-µs/span")
 	b.ReportMetric(float64(mem1.TotalAlloc-mem0.TotalAlloc)/spansRead, "alloc-B/span")
 	b.ReportMetric(float64(mem1.NumGC-mem0.NumGC)*1000*float64(partitions)/float64(produced.Load()-base), "gc/1000req")
 }

@@ -6,7 +6,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
+	"github.com/spanlog/spanlog/internal/cputime"
 	"github.com/spanlog/spanlog/schema"
 )
 
@@ -299,10 +299,10 @@ func BenchmarkTailAdd(b *testing.B) {
 	var cpu time.Duration
 	start := func() {
 		runtime.GC()
-		cpu = cpuTime()
+		cpu = cputime.Of(b)
 	}
 	report := func(b *testing.B, live *Tail) {
-		cpu = cpuTime() - cpu
+		cpu = cputime.Of(b) - cpu
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/1e3/float64(b.N*spans), "µs/span")
 		b.ReportMetric(float64(cpu.Nanoseconds())/1e3/float64(b.N*spans), "cpu-µs/span")
 		if live != nil {
@@ -376,15 +376,6 @@ func BenchmarkTailAdd(b *testing.B) {
 		}
 		report(b, live)
 	})
-}
-
-// cpuTime is the CPU time the process used so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkTailCompress compresses records of the load generator's shapes
