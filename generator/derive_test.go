@@ -129,6 +129,22 @@ func expectSpanMetrics(rows []schema.SpanRow, bounds []float64, dims []string) m
 // Lean). A row's service becomes its resource's service.name.
 func throughLog(t *testing.T, d *deriver, rows []schema.SpanRow) []schema.SpanRow {
 	t.Helper()
+	dec := schema.RowDecoder{Lean: d.keeps}
+	out, err := dec.Append(nil, recordValue(t, rows))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != len(rows) {
+		t.Fatalf("%d rows through the log, %d in", len(out), len(rows))
+	}
+	return out
+}
+
+// recordValue returns rows as the distributor writes them to the log:
+// an ExportTraceServiceRequest, each row's ServiceName given as its
+// resource's service.name where the row has no resource attributes.
+func recordValue(t *testing.T, rows []schema.SpanRow) []byte {
+	t.Helper()
 	in := slices.Clone(rows)
 	for i := range in {
 		if in[i].ServiceName != "" && len(in[i].ResourceAttrs) == 0 {
@@ -144,15 +160,7 @@ func throughLog(t *testing.T, d *deriver, rows []schema.SpanRow) []schema.SpanRo
 	if err != nil {
 		t.Fatal(err)
 	}
-	dec := schema.RowDecoder{Lean: d.keeps}
-	out, err := dec.Append(nil, value)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(out) != len(rows) {
-		t.Fatalf("%d rows through the log, %d in", len(out), len(rows))
-	}
-	return out
+	return value
 }
 
 func TestSpanMetricsCountEverySpanUnderItsLabels(t *testing.T) {
@@ -279,24 +287,12 @@ func TestStateKeepsNothingOfTheRecord(t *testing.T) {
 	for i := 0; i < len(f.records); i += 20 {
 		var in []schema.SpanRow
 		for _, r := range f.records[i:min(i+20, len(f.records))] {
-			for _, row := range r {
-				if row.ServiceName != "" && len(row.ResourceAttrs) == 0 {
-					svc := row.ServiceName
-					row.ResourceAttrs = []schema.Attribute{{Key: schema.KeyServiceName, Str: &svc}}
-				}
-				in = append(in, row)
-			}
+			in = append(in, r...)
 		}
-		td, err := schema.TracesFromRows(in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		value, err := (&ptrace.ProtoMarshaler{}).MarshalTraces(td)
-		if err != nil {
-			t.Fatal(err)
-		}
+		value := recordValue(t, in)
 		for _, p := range []*partitionState{kept, reused} {
 			v := bytes.Clone(value)
+			var err error
 			if rows, err = dec.Append(rows[:0], v); err != nil {
 				t.Fatal(err)
 			}
