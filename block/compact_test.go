@@ -137,7 +137,7 @@ func TestCompactHoldsEachSpanOnce(t *testing.T) {
 			}
 			slices.Sort(ids)
 			wantMeta := schema.BlockMeta{
-				Format: schema.BlockFormatV2, BlockID: schema.BlockID("t", ranges), Tenant: "t",
+				Format: schema.BlockFormatV3, BlockID: schema.BlockID("t", ranges), Tenant: "t",
 				MinStart: minStart, MaxEnd: maxEnd,
 				TotalSpans: int64(td.SpanCount()), TotalTraces: 150,
 				MinTraceID: ids[0], MaxTraceID: ids[len(ids)-1],

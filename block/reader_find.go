@@ -350,7 +350,7 @@ func (r *Reader) readRowSpans(ctx context.Context, g int, spans []rowSpan, have 
 		}
 	}
 
-	rd := parquet.NewGenericRowGroupReader[schema.SpanRow](newPrefetchedGroup(rg, fetched))
+	rd := r.newRowReader(newPrefetchedGroup(rg, fetched))
 	defer rd.Close()
 	out := make([]traceRows, 0, len(spans))
 	for _, s := range spans {
@@ -364,7 +364,7 @@ func (r *Reader) readRowSpans(ctx context.Context, g int, spans []rowSpan, have 
 }
 
 // readRows returns rows [first, end) of rd.
-func readRows(rd *parquet.GenericReader[schema.SpanRow], first, end int64) ([]schema.SpanRow, error) {
+func readRows(rd rowReader, first, end int64) ([]schema.SpanRow, error) {
 	if err := rd.SeekToRow(first); err != nil {
 		return nil, fmt.Errorf("seek to row %d: %w", first, err)
 	}

@@ -28,11 +28,13 @@ const bloomBufferChunk = 32 << 10
 // other blocks.
 type rowWriter struct {
 	out   *countingWriter
-	w     *parquet.GenericWriter[schema.SpanRow]
-	batch []schema.SpanRow
+	w     *parquet.GenericWriter[schema.SpanRowV3]
+	batch []schema.SpanRowV3
 	// trace holds the rows of the trace being written until its last
 	// row is known: its summary goes on its first row.
 	trace []schema.SpanRow
+	// resources encodes the rows' resources and scopes.
+	resources resourceEncoder
 
 	// What describe puts in the meta.
 	spans, traces    int64
@@ -45,8 +47,8 @@ func newRowWriter(out io.Writer, opts Options) *rowWriter {
 	cw := &countingWriter{w: out}
 	return &rowWriter{
 		out:   cw,
-		batch: make([]schema.SpanRow, 0, writeBatch),
-		w: parquet.NewGenericWriter[schema.SpanRow](cw,
+		batch: make([]schema.SpanRowV3, 0, writeBatch),
+		w: parquet.NewGenericWriter[schema.SpanRowV3](cw,
 			levelSchema(opts.CompressionLevel),
 			parquet.MaxRowsPerRowGroup(opts.RowsPerRowGroup),
 			parquet.PageBufferSize(opts.PageBufferSizeBytes),
@@ -64,7 +66,7 @@ func newRowWriter(out io.Writer, opts Options) *rowWriter {
 				parquet.Ascending(schema.ColumnStart),
 				parquet.Ascending(schema.ColumnSpanID),
 			)),
-			parquet.KeyValueMetadata("spanlog.format", schema.BlockFormatV2),
+			parquet.KeyValueMetadata("spanlog.format", schema.BlockFormatV3),
 			// No minimum and maximum in each page's header: the page
 			// index and the row groups' statistics, which readers use,
 			// keep theirs. parquet-go reads neither from page headers,
@@ -114,7 +116,8 @@ func (w *rowWriter) endTrace() error {
 	summary := schema.SummarizeTrace(w.trace)
 	w.trace[0].Trace = &summary
 	for i := range w.trace {
-		w.batch = append(w.batch, w.trace[i])
+		r := &w.trace[i]
+		w.batch = append(w.batch, r.V3(w.resources.encode(r)))
 		if len(w.batch) == cap(w.batch) {
 			if err := w.flushBatch(); err != nil {
 				return err
@@ -133,6 +136,47 @@ func (w *rowWriter) flushBatch() error {
 	clear(w.batch) // release what the rows point to
 	w.batch = w.batch[:0]
 	return nil
+}
+
+// resourceEncoder encodes the resource and scope of rows for format v3's
+// resource column (schema.AppendResourceScope). The rows of one resource
+// of one record share its attributes, and a trace's rows come from one
+// record, so it keeps the last few it encoded, by identity, and encodes
+// each again only when a row's is not among them.
+type resourceEncoder struct {
+	recent [8]encodedResource
+	next   int
+	// buf is where values are encoded, in chunks that rows point into
+	// until the writer has encoded them and lets them go.
+	buf []byte
+}
+
+type encodedResource struct {
+	source  schema.ResourceScope
+	encoded []byte
+}
+
+// resourceChunk is the size of resourceEncoder's chunks of values.
+const resourceChunk = 64 << 10
+
+func (e *resourceEncoder) encode(r *schema.SpanRow) []byte {
+	s := schema.ResourceScopeOf(r)
+	for i := range e.recent {
+		if c := &e.recent[i]; c.encoded != nil && c.source.SameSource(&s) {
+			return c.encoded
+		}
+	}
+	if len(e.buf) > resourceChunk {
+		// Values handed out keep the old chunk as long as rows point
+		// to them; the encoder's own memory stays bounded.
+		e.buf = make([]byte, 0, resourceChunk)
+	}
+	start := len(e.buf)
+	e.buf = schema.AppendResourceScope(e.buf, &s)
+	v := e.buf[start:len(e.buf):len(e.buf)]
+	e.recent[e.next] = encodedResource{source: s, encoded: v}
+	e.next = (e.next + 1) % len(e.recent)
+	return v
 }
 
 // Close writes what is left and the footer. The file is then complete.
