@@ -166,7 +166,7 @@ func (e *resourceEncoder) encode(r *schema.SpanRow) []byte {
 			return c.encoded
 		}
 	}
-	if len(e.buf) > resourceChunk {
+	if cap(e.buf)-len(e.buf) < resourceChunk/64 {
 		// Values handed out keep the old chunk as long as rows point
 		// to them; the encoder's own memory stays bounded.
 		e.buf = make([]byte, 0, resourceChunk)

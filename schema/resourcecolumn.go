@@ -3,6 +3,7 @@ package schema
 import (
 	"errors"
 	"math"
+	"slices"
 	"unsafe"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -131,34 +132,55 @@ func sameSlice(a, b []Attribute) bool {
 // resources and scopes encode to the same bytes, attributes in their
 // order, so the column's dictionary holds each once.
 func AppendResourceScope(b []byte, s *ResourceScope) []byte {
+	// Sizes first, so that each length is written before its message
+	// with nothing moved: this runs for a good part of a block's rows.
+	resSize := attributesSize(resAttributes, s.Attrs) + varintFieldSize(uint64(s.DroppedAttributesCount))
+	scopeSize := stringFieldSize(s.ScopeName) + stringFieldSize(s.ScopeVersion) +
+		attributesSize(scopeAttributes, s.ScopeAttrs) + varintFieldSize(uint64(s.ScopeDroppedAttributesCount))
+	ssSize := 1 + protowire.SizeBytes(scopeSize) + stringFieldSize(s.ScopeSchemaURL)
+	b = slices.Grow(b, 1+protowire.SizeBytes(resSize)+1+protowire.SizeBytes(ssSize)+stringFieldSize(s.SchemaURL))
+
 	b = protowire.AppendTag(b, rsResource, protowire.BytesType)
-	res := len(b)
-	b = append(b, 0)
+	b = protowire.AppendVarint(b, uint64(resSize))
 	b = appendStoredAttributes(b, resAttributes, s.Attrs)
-	if s.DroppedAttributesCount != 0 {
-		b = protowire.AppendTag(b, resDropped, protowire.VarintType)
-		b = protowire.AppendVarint(b, uint64(s.DroppedAttributesCount))
-	}
-	b = closeLength(b, res)
+	b = appendVarintField(b, resDropped, uint64(s.DroppedAttributesCount))
 
 	b = protowire.AppendTag(b, rsScopeSpans, protowire.BytesType)
-	ss := len(b)
-	b = append(b, 0)
+	b = protowire.AppendVarint(b, uint64(ssSize))
 	b = protowire.AppendTag(b, ssScope, protowire.BytesType)
-	sc := len(b)
-	b = append(b, 0)
+	b = protowire.AppendVarint(b, uint64(scopeSize))
 	b = appendStoredString(b, scopeName, s.ScopeName)
 	b = appendStoredString(b, scopeVersion, s.ScopeVersion)
 	b = appendStoredAttributes(b, scopeAttributes, s.ScopeAttrs)
-	if s.ScopeDroppedAttributesCount != 0 {
-		b = protowire.AppendTag(b, scopeDropped, protowire.VarintType)
-		b = protowire.AppendVarint(b, uint64(s.ScopeDroppedAttributesCount))
-	}
-	b = closeLength(b, sc)
+	b = appendVarintField(b, scopeDropped, uint64(s.ScopeDroppedAttributesCount))
 	b = appendStoredString(b, ssSchemaURL, s.ScopeSchemaURL)
-	b = closeLength(b, ss)
 
 	return appendStoredString(b, rsSchemaURL, s.SchemaURL)
+}
+
+// The field numbers AppendResourceScope writes are all under 16: each tag
+// is one byte.
+
+func stringFieldSize(s string) int {
+	if s == "" {
+		return 0
+	}
+	return 1 + protowire.SizeBytes(len(s))
+}
+
+func varintFieldSize(v uint64) int {
+	if v == 0 {
+		return 0
+	}
+	return 1 + protowire.SizeVarint(v)
+}
+
+func appendVarintField(b []byte, num protowire.Number, v uint64) []byte {
+	if v == 0 {
+		return b
+	}
+	b = protowire.AppendTag(b, num, protowire.VarintType)
+	return protowire.AppendVarint(b, v)
 }
 
 func appendStoredString(b []byte, num protowire.Number, s string) []byte {
@@ -169,18 +191,47 @@ func appendStoredString(b []byte, num protowire.Number, s string) []byte {
 	return protowire.AppendString(b, s)
 }
 
+// valueSize is the size of a's value as an AnyValue message.
+func valueSize(a *Attribute) int {
+	switch {
+	case a.Str != nil:
+		return 1 + protowire.SizeBytes(len(*a.Str))
+	case a.Int != nil:
+		return 1 + protowire.SizeVarint(uint64(*a.Int))
+	case a.Double != nil:
+		return 1 + 8
+	case a.Bool != nil:
+		return 1 + 1
+	case a.Bytes != nil:
+		return 1 + protowire.SizeBytes(len(a.Bytes))
+	}
+	return len(a.Any)
+}
+
+// keyValueSize is the size of a as a KeyValue message.
+func keyValueSize(a *Attribute) int {
+	return 1 + protowire.SizeBytes(len(a.Key)) + 1 + protowire.SizeBytes(valueSize(a))
+}
+
+// attributesSize is the size of attrs as KeyValue fields.
+func attributesSize(num protowire.Number, attrs []Attribute) int {
+	n := 0
+	for i := range attrs {
+		n += 1 + protowire.SizeBytes(keyValueSize(&attrs[i]))
+	}
+	return n
+}
+
 // appendStoredAttributes appends attrs as KeyValue fields num.
 func appendStoredAttributes(b []byte, num protowire.Number, attrs []Attribute) []byte {
 	for i := range attrs {
 		a := &attrs[i]
 		b = protowire.AppendTag(b, num, protowire.BytesType)
-		kv := len(b)
-		b = append(b, 0)
+		b = protowire.AppendVarint(b, uint64(keyValueSize(a)))
 		b = protowire.AppendTag(b, kvKey, protowire.BytesType)
 		b = protowire.AppendString(b, a.Key)
 		b = protowire.AppendTag(b, kvValue, protowire.BytesType)
-		v := len(b)
-		b = append(b, 0)
+		b = protowire.AppendVarint(b, uint64(valueSize(a)))
 		switch {
 		case a.Str != nil:
 			b = protowire.AppendTag(b, anyString, protowire.BytesType)
@@ -197,12 +248,10 @@ func appendStoredAttributes(b []byte, num protowire.Number, attrs []Attribute) [
 		case a.Bytes != nil:
 			b = protowire.AppendTag(b, anyBytes, protowire.BytesType)
 			b = protowire.AppendBytes(b, a.Bytes)
-		case a.Any != nil:
-			// Already an AnyValue message.
+		default:
+			// Already an AnyValue message, or none.
 			b = append(b, a.Any...)
 		}
-		b = closeLength(b, v)
-		b = closeLength(b, kv)
 	}
 	return b
 }

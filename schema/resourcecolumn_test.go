@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/parquet-go/parquet-go"
+	"google.golang.org/protobuf/encoding/protowire"
 	"github.com/spanlog/spanlog/internal/spantest"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 )
@@ -104,7 +105,7 @@ func TestDecodeResourceScopeRefuses(t *testing.T) {
 		"no scope":       good[:2+int(good[1])],
 		"resource twice": append(append([]byte(nil), good[:2+int(good[1])]...), good...),
 		"group":          {0x0b},
-		"varint field":   {rsResource<<3 | 0, 1},
+		"varint field":   {byte(protowire.EncodeTag(rsResource, protowire.VarintType)), 1},
 	} {
 		if _, err := DecodeResourceScope(b); err == nil {
 			t.Errorf("%s: no error", name)
