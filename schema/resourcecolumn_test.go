@@ -6,9 +6,9 @@ import (
 	"testing"
 
 	"github.com/parquet-go/parquet-go"
-	"google.golang.org/protobuf/encoding/protowire"
 	"github.com/spanlog/spanlog/internal/spantest"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // TestResourceScopeRoundTrip: every resource and scope of the fixture,
