@@ -107,7 +107,9 @@ func (v *v3Rows) Read(rows []schema.SpanRow) (int, error) {
 	clear(batch)
 	n, err := v.rd.Read(batch)
 	for i := range batch[:n] {
-		batch[i].SetSpan(&rows[i])
+		if rerr := batch[i].SetSpan(&rows[i]); rerr != nil {
+			return i, rerr
+		}
 		if rerr := v.resources.set(&rows[i], batch[i].Resource); rerr != nil {
 			return i, rerr
 		}

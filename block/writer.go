@@ -117,7 +117,7 @@ func (w *rowWriter) endTrace() error {
 	w.trace[0].Trace = &summary
 	for i := range w.trace {
 		r := &w.trace[i]
-		w.batch = append(w.batch, r.V3(w.resources.encode(r)))
+		w.batch = append(w.batch, w.resources.row(r))
 		if len(w.batch) == cap(w.batch) {
 			if err := w.flushBatch(); err != nil {
 				return err
@@ -138,8 +138,9 @@ func (w *rowWriter) flushBatch() error {
 	return nil
 }
 
-// resourceEncoder encodes the resource and scope of rows for format v3's
-// resource column (schema.AppendResourceScope). The rows of one resource
+// resourceEncoder encodes rows as format v3 stores them: their resource
+// and scope for the resource column (schema.AppendResourceScope), and
+// their events and links. The rows of one resource
 // of one record share its attributes, and a trace's rows come from one
 // record, so it keeps the last few it encoded, by identity, and encodes
 // each again only when a row's is not among them.
@@ -159,6 +160,29 @@ type encodedResource struct {
 // resourceChunk is the size of resourceEncoder's chunks of values.
 const resourceChunk = 64 << 10
 
+// row returns r as format v3 stores it; it shares r's memory and the
+// encoder's.
+func (e *resourceEncoder) row(r *schema.SpanRow) schema.SpanRowV3 {
+	resource := e.encode(r)
+	if len(r.Events) == 0 && len(r.Links) == 0 {
+		row, _ := r.V3(resource, nil)
+		return row
+	}
+	e.reserve()
+	row, buf := r.V3(resource, e.buf)
+	e.buf = buf
+	return row
+}
+
+// reserve starts a new chunk when the one being filled is about full.
+// Values handed out keep the old chunk as long as rows point to them; the
+// encoder's own memory stays bounded.
+func (e *resourceEncoder) reserve() {
+	if cap(e.buf)-len(e.buf) < resourceChunk/64 {
+		e.buf = make([]byte, 0, resourceChunk)
+	}
+}
+
 func (e *resourceEncoder) encode(r *schema.SpanRow) []byte {
 	s := schema.ResourceScopeOf(r)
 	for i := range e.recent {
@@ -166,11 +190,7 @@ func (e *resourceEncoder) encode(r *schema.SpanRow) []byte {
 			return c.encoded
 		}
 	}
-	if cap(e.buf)-len(e.buf) < resourceChunk/64 {
-		// Values handed out keep the old chunk as long as rows point
-		// to them; the encoder's own memory stays bounded.
-		e.buf = make([]byte, 0, resourceChunk)
-	}
+	e.reserve()
 	start := len(e.buf)
 	e.buf = schema.AppendResourceScope(e.buf, &s)
 	v := e.buf[start:len(e.buf):len(e.buf)]

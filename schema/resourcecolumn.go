@@ -34,10 +34,12 @@ type SpanRowV3 struct {
 
 	Attrs                  []Attribute `parquet:"attrs"`
 	DroppedAttributesCount uint32      `parquet:"dropped_attributes_count,zstd"`
-	Events                 []Event     `parquet:"events"`
-	DroppedEventsCount     uint32      `parquet:"dropped_events_count,zstd"`
-	Links                  []Link      `parquet:"links"`
-	DroppedLinksCount      uint32      `parquet:"dropped_links_count,zstd"`
+	// Events and Links are the span's, as AppendEvents and AppendLinks
+	// encode them; null when it has none.
+	Events             []byte `parquet:"events,optional,zstd"`
+	DroppedEventsCount uint32 `parquet:"dropped_events_count,zstd"`
+	Links              []byte `parquet:"links,optional,zstd"`
+	DroppedLinksCount  uint32 `parquet:"dropped_links_count,zstd"`
 
 	// Resource is the span's resource and scope, as AppendResourceScope
 	// encodes them.
@@ -52,35 +54,54 @@ type SpanRowV3 struct {
 }
 
 // V3 returns r as format v3 stores it, its resource and scope encoded in
-// resource (see AppendResourceScope). The row shares r's memory.
-func (r *SpanRow) V3(resource []byte) SpanRowV3 {
+// resource (see AppendResourceScope), and its events and links appended
+// to buf, which it returns. The row shares r's memory and buf's.
+func (r *SpanRow) V3(resource, buf []byte) (SpanRowV3, []byte) {
+	var events, links []byte
+	if len(r.Events) > 0 {
+		n := len(buf)
+		buf = AppendEvents(buf, r.Events)
+		events = buf[n:len(buf):len(buf)]
+	}
+	if len(r.Links) > 0 {
+		n := len(buf)
+		buf = AppendLinks(buf, r.Links)
+		links = buf[n:len(buf):len(buf)]
+	}
+	return r.v3(resource, events, links), buf
+}
+
+func (r *SpanRow) v3(resource, events, links []byte) SpanRowV3 {
 	return SpanRowV3{
 		TraceID: r.TraceID, SpanID: r.SpanID, ParentSpanID: r.ParentSpanID,
 		TraceState: r.TraceState, Flags: r.Flags, Name: r.Name, Kind: r.Kind,
 		StartUnixNano: r.StartUnixNano, DurationNano: r.DurationNano,
 		StatusCode: r.StatusCode, StatusMessage: r.StatusMessage,
 		Attrs: r.Attrs, DroppedAttributesCount: r.DroppedAttributesCount,
-		Events: r.Events, DroppedEventsCount: r.DroppedEventsCount,
-		Links: r.Links, DroppedLinksCount: r.DroppedLinksCount,
+		Events: events, DroppedEventsCount: r.DroppedEventsCount,
+		Links: links, DroppedLinksCount: r.DroppedLinksCount,
 		Resource:    resource,
 		ServiceName: r.ServiceName, HTTPMethod: r.HTTPMethod, HTTPStatusCode: r.HTTPStatusCode, HTTPURL: r.HTTPURL,
 		Trace: r.Trace,
 	}
 }
 
-// SetSpan sets the fields of dst that v stores itself, leaving its
-// resource and scope as they are: decode v.Resource into them with
-// DecodeResourceScope. dst shares v's memory.
-func (v *SpanRowV3) SetSpan(dst *SpanRow) {
+// SetSpan sets the fields of dst that v stores itself, its events and
+// links decoded, leaving its resource and scope as they are: decode
+// v.Resource into them with DecodeResourceScope. dst shares v's memory.
+func (v *SpanRowV3) SetSpan(dst *SpanRow) error {
+	var err1, err2 error
+	dst.Events, err1 = DecodeEvents(v.Events)
+	dst.Links, err2 = DecodeLinks(v.Links)
 	dst.TraceID, dst.SpanID, dst.ParentSpanID = v.TraceID, v.SpanID, v.ParentSpanID
 	dst.TraceState, dst.Flags, dst.Name, dst.Kind = v.TraceState, v.Flags, v.Name, v.Kind
 	dst.StartUnixNano, dst.DurationNano = v.StartUnixNano, v.DurationNano
 	dst.StatusCode, dst.StatusMessage = v.StatusCode, v.StatusMessage
 	dst.Attrs, dst.DroppedAttributesCount = v.Attrs, v.DroppedAttributesCount
-	dst.Events, dst.DroppedEventsCount = v.Events, v.DroppedEventsCount
-	dst.Links, dst.DroppedLinksCount = v.Links, v.DroppedLinksCount
+	dst.DroppedEventsCount, dst.DroppedLinksCount = v.DroppedEventsCount, v.DroppedLinksCount
 	dst.ServiceName, dst.HTTPMethod, dst.HTTPStatusCode, dst.HTTPURL = v.ServiceName, v.HTTPMethod, v.HTTPStatusCode, v.HTTPURL
 	dst.Trace = v.Trace
+	return errors.Join(err1, err2)
 }
 
 // ResourceScope is the resource and instrumentation scope of a span: the
@@ -256,9 +277,9 @@ func appendStoredAttributes(b []byte, num protowire.Number, attrs []Attribute) [
 	return b
 }
 
-// errResourceScope is the error of a resource column value that
-// AppendResourceScope did not write.
-var errResourceScope = errors.New("malformed resource column value")
+// errStoredColumn is the error of a value of format v3's resource,
+// events or links column that this package did not write.
+var errStoredColumn = errors.New("malformed value of a stored column")
 
 // DecodeResourceScope decodes b, a value AppendResourceScope wrote, into
 // s, whose strings and slices are fresh copies. A value it could not have
@@ -269,7 +290,7 @@ func DecodeResourceScope(b []byte) (ResourceScope, error) {
 	err := eachStoredField(b, func(num protowire.Number, typ protowire.Type, val []byte, u uint64) error {
 		switch {
 		case typ != protowire.BytesType:
-			return errResourceScope
+			return errStoredColumn
 		case num == rsResource && !seenResource:
 			seenResource = true
 			return eachStoredField(val, func(num protowire.Number, typ protowire.Type, val []byte, u uint64) error {
@@ -280,7 +301,7 @@ func DecodeResourceScope(b []byte) (ResourceScope, error) {
 					s.DroppedAttributesCount = uint32(u)
 					return nil
 				}
-				return errResourceScope
+				return errStoredColumn
 			})
 		case num == rsScopeSpans && !seenScope:
 			seenScope = true
@@ -289,10 +310,10 @@ func DecodeResourceScope(b []byte) (ResourceScope, error) {
 			s.SchemaURL = string(val)
 			return nil
 		}
-		return errResourceScope
+		return errStoredColumn
 	})
 	if err == nil && (!seenResource || !seenScope) {
-		err = errResourceScope
+		err = errStoredColumn
 	}
 	return s, err
 }
@@ -302,7 +323,7 @@ func decodeStoredScopeSpans(s *ResourceScope, b []byte) error {
 	return eachStoredField(b, func(num protowire.Number, typ protowire.Type, val []byte, u uint64) error {
 		switch {
 		case typ != protowire.BytesType:
-			return errResourceScope
+			return errStoredColumn
 		case num == ssScope && !seen:
 			seen = true
 			return eachStoredField(val, func(num protowire.Number, typ protowire.Type, val []byte, u uint64) error {
@@ -316,7 +337,7 @@ func decodeStoredScopeSpans(s *ResourceScope, b []byte) error {
 				case num == scopeDropped && typ == protowire.VarintType && u <= math.MaxUint32:
 					s.ScopeDroppedAttributesCount = uint32(u)
 				default:
-					return errResourceScope
+					return errStoredColumn
 				}
 				return nil
 			})
@@ -324,7 +345,7 @@ func decodeStoredScopeSpans(s *ResourceScope, b []byte) error {
 			s.ScopeSchemaURL = string(val)
 			return nil
 		}
-		return errResourceScope
+		return errStoredColumn
 	})
 }
 
@@ -341,7 +362,7 @@ func appendDecodedAttribute(dst *[]Attribute, msg []byte) error {
 	err := eachStoredField(msg, func(num protowire.Number, typ protowire.Type, val []byte, u uint64) error {
 		switch {
 		case typ != protowire.BytesType:
-			return errResourceScope
+			return errStoredColumn
 		case num == kvKey && !seenKey:
 			seenKey = true
 			a.Key = string(val)
@@ -350,13 +371,13 @@ func appendDecodedAttribute(dst *[]Attribute, msg []byte) error {
 			seenValue = true
 			return decodeStoredValue(&a, val)
 		}
-		return errResourceScope
+		return errStoredColumn
 	})
 	if err != nil {
 		return err
 	}
 	if !seenValue {
-		return errResourceScope
+		return errStoredColumn
 	}
 	*dst = append(*dst, a)
 	return nil
@@ -370,21 +391,21 @@ func decodeStoredValue(a *Attribute, msg []byte) error {
 	}
 	num, typ, n := protowire.ConsumeTag(msg)
 	if n < 0 {
-		return errResourceScope
+		return errStoredColumn
 	}
 	body := msg[n:]
 	switch {
 	case num == anyString && typ == protowire.BytesType:
 		v, m := protowire.ConsumeBytes(body)
 		if m != len(body) {
-			return errResourceScope
+			return errStoredColumn
 		}
 		s := string(v)
 		a.Str = &s
 	case (num == anyInt || num == anyBool) && typ == protowire.VarintType:
 		v, m := protowire.ConsumeVarint(body)
 		if m != len(body) {
-			return errResourceScope
+			return errStoredColumn
 		}
 		if num == anyInt {
 			i := int64(v)
@@ -396,14 +417,14 @@ func decodeStoredValue(a *Attribute, msg []byte) error {
 	case num == anyDouble && typ == protowire.Fixed64Type:
 		v, m := protowire.ConsumeFixed64(body)
 		if m != len(body) {
-			return errResourceScope
+			return errStoredColumn
 		}
 		f := math.Float64frombits(v)
 		a.Double = &f
 	case num == anyBytes && typ == protowire.BytesType:
 		v, m := protowire.ConsumeBytes(body)
 		if m != len(body) {
-			return errResourceScope
+			return errStoredColumn
 		}
 		if len(v) == 0 {
 			// attributeOf keeps an empty byte string as its AnyValue.
@@ -414,22 +435,22 @@ func decodeStoredValue(a *Attribute, msg []byte) error {
 	case (num == anyArray || num == anyKVList) && typ == protowire.BytesType:
 		_, m := protowire.ConsumeBytes(body)
 		if m != len(body) {
-			return errResourceScope
+			return errStoredColumn
 		}
 		a.Any = append([]byte(nil), msg...)
 	default:
-		return errResourceScope
+		return errStoredColumn
 	}
 	return nil
 }
 
 // eachStoredField calls fn with each field of msg, a protobuf message, in order.
-// Groups and malformed fields are errResourceScope.
+// Groups and malformed fields are errStoredColumn.
 func eachStoredField(msg []byte, fn func(num protowire.Number, typ protowire.Type, val []byte, u uint64) error) error {
 	for len(msg) > 0 {
 		num, typ, n := protowire.ConsumeTag(msg)
 		if n < 0 {
-			return errResourceScope
+			return errStoredColumn
 		}
 		msg = msg[n:]
 		var (
@@ -448,10 +469,10 @@ func eachStoredField(msg []byte, fn func(num protowire.Number, typ protowire.Typ
 		case protowire.BytesType:
 			val, n = protowire.ConsumeBytes(msg)
 		default:
-			return errResourceScope
+			return errStoredColumn
 		}
 		if n < 0 {
-			return errResourceScope
+			return errStoredColumn
 		}
 		msg = msg[n:]
 		if err := fn(num, typ, val, u); err != nil {

@@ -61,12 +61,15 @@ func appendTagLen(b []byte, n int) []byte {
 // scope's.
 func TestSpanRowV3RoundTrip(t *testing.T) {
 	rows := AppendRows(nil, spantest.Full())
+	var events, links int
 	for i := range rows {
 		want := rows[i]
 		rs := ResourceScopeOf(&want)
-		v := want.V3(AppendResourceScope(nil, &rs))
+		v, _ := want.V3(AppendResourceScope(nil, &rs), nil)
 		var got SpanRow
-		v.SetSpan(&got)
+		if err := v.SetSpan(&got); err != nil {
+			t.Fatalf("row %d: %v", i, err)
+		}
 		dec, err := DecodeResourceScope(v.Resource)
 		if err != nil {
 			t.Fatal(err)
@@ -75,6 +78,11 @@ func TestSpanRowV3RoundTrip(t *testing.T) {
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("row %d: through v3\n%+v\nwant\n%+v", i, got, want)
 		}
+		events += len(want.Events)
+		links += len(want.Links)
+	}
+	if events == 0 || links == 0 {
+		t.Fatalf("the fixture has %d events and %d links: the test tests neither", events, links)
 	}
 	v2 := map[string]bool{}
 	for _, c := range parquet.SchemaOf(SpanRow{}).Columns() {
@@ -131,6 +139,29 @@ func FuzzDecodeResourceScope(f *testing.F) {
 		}
 		if !reflect.DeepEqual(again, s) {
 			t.Fatalf("re-encoded value decodes as\n%+v\nnot\n%+v", again, s)
+		}
+	})
+}
+
+// FuzzDecodeEventsLinks: any bytes decode as events or links or fail
+// without a panic, and what decodes encodes to bytes that decode the same.
+func FuzzDecodeEventsLinks(f *testing.F) {
+	for _, r := range AppendRows(nil, spantest.Full()) {
+		f.Add(AppendEvents(nil, r.Events))
+		f.Add(AppendLinks(nil, r.Links))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if events, err := DecodeEvents(b); err == nil {
+			again, err := DecodeEvents(AppendEvents(nil, events))
+			if err != nil || !reflect.DeepEqual(again, events) {
+				t.Fatalf("re-encoded events decode as %+v, %v; not %+v", again, err, events)
+			}
+		}
+		if links, err := DecodeLinks(b); err == nil {
+			again, err := DecodeLinks(AppendLinks(nil, links))
+			if err != nil || !reflect.DeepEqual(again, links) {
+				t.Fatalf("re-encoded links decode as %+v, %v; not %+v", again, err, links)
+			}
 		}
 	})
 }
