@@ -140,10 +140,9 @@ func (w *rowWriter) flushBatch() error {
 
 // resourceEncoder encodes rows as format v3 stores them: their resource
 // and scope for the resource column (schema.AppendResourceScope), and
-// their events and links. The rows of one resource
-// of one record share its attributes, and a trace's rows come from one
-// record, so it keeps the last few it encoded, by identity, and encodes
-// each again only when a row's is not among them.
+// their events and links. A block's spans come from few resources, so it
+// keeps the last few it encoded, and encodes one again only when a row's
+// is none of them: comparing is cheaper than encoding.
 type resourceEncoder struct {
 	recent [8]encodedResource
 	next   int
@@ -185,8 +184,16 @@ func (e *resourceEncoder) reserve() {
 
 func (e *resourceEncoder) encode(r *schema.SpanRow) []byte {
 	s := schema.ResourceScopeOf(r)
+	// The same slices first, which is most rows of a trace, then equal
+	// ones.
 	for i := range e.recent {
-		if c := &e.recent[i]; c.encoded != nil && c.source.SameSource(&s) {
+		if c := &e.recent[i]; c.encoded != nil && c.source.Same(&s) {
+			return c.encoded
+		}
+	}
+	for i := range e.recent {
+		if c := &e.recent[i]; c.encoded != nil && c.source.Equal(&s) {
+			c.source = s // the next rows of s find it by identity
 			return c.encoded
 		}
 	}

@@ -119,7 +119,7 @@ func DecodeLinks(b []byte) ([]Link, error) {
 			return errStoredColumn
 		}
 		var (
-			l          Link
+			l           Link
 			trace, span bool
 		)
 		err := eachStoredField(val, func(num protowire.Number, typ protowire.Type, val []byte, u uint64) error {

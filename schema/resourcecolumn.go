@@ -132,19 +132,54 @@ func (s *ResourceScope) Set(r *SpanRow) {
 	r.ScopeAttrs, r.ScopeDroppedAttributesCount, r.ScopeSchemaURL = s.ScopeAttrs, s.ScopeDroppedAttributesCount, s.ScopeSchemaURL
 }
 
-// SameSource reports whether a and b are the same resource and scope by
-// identity: the same attribute slices (not merely equal ones) and equal
-// other fields. Rows decoded from one resource of one record share their
-// slices, so a writer can encode a run of them once.
-func (s *ResourceScope) SameSource(o *ResourceScope) bool {
-	return sameSlice(s.Attrs, o.Attrs) && sameSlice(s.ScopeAttrs, o.ScopeAttrs) &&
+// Equal reports whether s and o are the same resource and scope, which
+// AppendResourceScope encodes to the same bytes. Rows decoded from one
+// resource of one record share its attribute slices, and a decoder
+// interns the strings of the others, so the test is mostly comparisons
+// of pointers.
+func (s *ResourceScope) Equal(o *ResourceScope) bool {
+	return s.DroppedAttributesCount == o.DroppedAttributesCount && s.SchemaURL == o.SchemaURL &&
+		s.ScopeName == o.ScopeName && s.ScopeVersion == o.ScopeVersion &&
+		s.ScopeDroppedAttributesCount == o.ScopeDroppedAttributesCount && s.ScopeSchemaURL == o.ScopeSchemaURL &&
+		attributesEqual(s.Attrs, o.Attrs) && attributesEqual(s.ScopeAttrs, o.ScopeAttrs)
+}
+
+// Same is Equal by identity: the same attribute slices, not merely equal
+// ones; false says nothing.
+func (s *ResourceScope) Same(o *ResourceScope) bool {
+	return len(s.Attrs) == len(o.Attrs) && unsafe.SliceData(s.Attrs) == unsafe.SliceData(o.Attrs) &&
+		len(s.ScopeAttrs) == len(o.ScopeAttrs) && unsafe.SliceData(s.ScopeAttrs) == unsafe.SliceData(o.ScopeAttrs) &&
 		s.DroppedAttributesCount == o.DroppedAttributesCount && s.SchemaURL == o.SchemaURL &&
 		s.ScopeName == o.ScopeName && s.ScopeVersion == o.ScopeVersion &&
 		s.ScopeDroppedAttributesCount == o.ScopeDroppedAttributesCount && s.ScopeSchemaURL == o.ScopeSchemaURL
 }
 
-func sameSlice(a, b []Attribute) bool {
-	return len(a) == len(b) && unsafe.SliceData(a) == unsafe.SliceData(b)
+func attributesEqual(a, b []Attribute) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	if len(a) == 0 || unsafe.SliceData(a) == unsafe.SliceData(b) {
+		return true
+	}
+	for i := range a {
+		if !a[i].equal(&b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// equal reports whether a and b are the same attribute: the same key and
+// value, a double's by its bits.
+func (a *Attribute) equal(b *Attribute) bool {
+	return a.Key == b.Key && samePtr(a.Str, b.Str) && samePtr(a.Int, b.Int) && samePtr(a.Bool, b.Bool) &&
+		(a.Double == nil) == (b.Double == nil) && (a.Double == nil || math.Float64bits(*a.Double) == math.Float64bits(*b.Double)) &&
+		(a.Bytes == nil) == (b.Bytes == nil) && string(a.Bytes) == string(b.Bytes) &&
+		(a.Any == nil) == (b.Any == nil) && string(a.Any) == string(b.Any)
+}
+
+func samePtr[T comparable](a, b *T) bool {
+	return a == b || a != nil && b != nil && *a == *b
 }
 
 // AppendResourceScope appends s to b as an OTLP ResourceSpans message
