@@ -85,8 +85,12 @@ func newRowWriter(out io.Writer, opts Options) *rowWriter {
 // Write adds row, which must not sort before the row written last. The
 // writer keeps a shallow copy of row until its trace and the next batch
 // are encoded: the strings and slices row points to must not change
-// meanwhile. Whatever row.Trace says is replaced: the writer summarises
-// each trace from the rows it is given.
+// meanwhile; and it compares the resources and scopes of later rows with
+// those of a few earlier ones, so theirs must not change until Close. Both
+// writers give it rows whose memory no one writes again: the Builder's
+// decoder allocates afresh, and the merge's readers decode into fresh rows.
+// Whatever row.Trace says is replaced: the writer summarises each trace
+// from the rows it is given.
 func (w *rowWriter) Write(row *schema.SpanRow) error {
 	lo, hi := spanTimes(row)
 	if w.spans == 0 {
