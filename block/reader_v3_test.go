@@ -3,6 +3,11 @@ package block_test
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/parquet-go/parquet-go"
@@ -97,4 +102,121 @@ func writeV3Rows(t *testing.T, rows []schema.SpanRowV3) *block.Reader {
 		t.Fatal(err)
 	}
 	return openReader(t, objstore.Bucket(bkt), meta)
+}
+
+// TestV3PlainResourceColumnReadsAsWritten: a v3 block whose resource
+// column outgrows its dictionary, and goes on in plain pages, reads as
+// one whose column is all dictionary-encoded: as written. Row tests on
+// resource attributes, which test each value of a dictionary once, test
+// each row of a plain page.
+func TestV3PlainResourceColumnReadsAsWritten(t *testing.T) {
+	_, _, fixture := openFixture(t, "v2", schema.BlockFormatV2)
+	want := concatTraces(fixture, genTraces(rand.New(rand.NewPCG(43, 44)), 20))
+	// Row groups of several pages of the resource column, the writer
+	// cutting a page at most every 64 rows: the first page of a group
+	// is dictionary-encoded, and fills the dictionary.
+	opts := block.Options{RowsPerRowGroup: 150, PageBufferSizeBytes: 64, DictionaryMaxBytes: 1}
+	bkt := newDir(t)
+	r := writeBlock(t, bkt, opts, want)
+	if r.Meta().Format != schema.BlockFormatV3 {
+		t.Fatalf("format %q, want %q", r.Meta().Format, schema.BlockFormatV3)
+	}
+	data, err := objstore.ReadAll(context.Background(), bkt, block.DataName(r.Meta().Tenant, r.Meta().BlockID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := parquet.OpenFile(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	col, _ := f.Schema().Lookup(schema.ColumnResource)
+	var dict, plain int
+	for _, rg := range f.RowGroups() {
+		pages := rg.ColumnChunks()[col.ColumnIndex].Pages()
+		for {
+			p, err := pages.ReadPage()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Dictionary() != nil {
+				dict++
+			} else {
+				plain++
+			}
+		}
+		pages.Close()
+	}
+	if dict == 0 || plain == 0 {
+		t.Fatalf("%d dictionary-encoded pages of the resource column and %d plain ones; want some of each", dict, plain)
+	}
+	t.Logf("%d dictionary-encoded pages of the resource column, %d plain", dict, plain)
+	checkReadsAsWritten(t, r, want)
+}
+
+// TestV3ManyResourcesReadAsWritten: a v3 block of more distinct resources
+// than a read keeps decoded (1 MiB of them) reads as written: those
+// forgotten are decoded again, and so are the attributes that attribute
+// keys keep of them.
+func TestV3ManyResourcesReadAsWritten(t *testing.T) {
+	want := genTraces(rand.New(rand.NewPCG(45, 46)), 60)
+	blob := strings.Repeat("x", 6<<10)
+	for i, rs := range want.ResourceSpans().All() {
+		rs.Resource().Attributes().PutStr("res.blob", fmt.Sprintf("%d %s", i, blob))
+	}
+	if n := want.ResourceSpans().Len(); n*len(blob) < 2<<20 {
+		t.Fatalf("%d resources of %d bytes: not over 2 MiB", n, len(blob))
+	}
+	checkReadsAsWritten(t, writeBlock(t, newDir(t), smallOptions(), want), want)
+}
+
+// TestV3RowsShareNoWritableResource: the resource and scope attributes
+// of a v3 block's rows, which rows of one resource share, have no room
+// to append to: a caller's append copies them rather than writing into
+// another row's.
+func TestV3RowsShareNoWritableResource(t *testing.T) {
+	ctx := context.Background()
+	_, _, want := openFixture(t, "v2", schema.BlockFormatV2)
+	r := writeBlock(t, newDir(t), v2FixtureOptions, want)
+	check := func(what string, row *schema.SpanRow) {
+		if cap(row.ResourceAttrs) != len(row.ResourceAttrs) || cap(row.ScopeAttrs) != len(row.ScopeAttrs) {
+			t.Errorf("%s: a span of trace %x: resource attributes %d of capacity %d, scope's %d of %d", what, row.TraceID,
+				len(row.ResourceAttrs), cap(row.ResourceAttrs), len(row.ScopeAttrs), cap(row.ScopeAttrs))
+		}
+	}
+	ids := wantTraceIDs(want)
+	for _, keys := range [][]string{nil, {"service.name", "res.int"}} {
+		err := r.Scan(ctx, block.ScanOptions{Columns: block.ResourceAttrs, AttributeKeys: keys}, func(row *schema.SpanRow) error {
+			check(fmt.Sprintf("Scan of keys %q", keys), row)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = r.FindTraceColumns(ctx, block.ResourceAttrs, keys, ids, func(_ pcommon.TraceID, rows []schema.SpanRow) error {
+			for i := range rows {
+				check(fmt.Sprintf("FindTraceColumns of keys %q", keys), &rows[i])
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.Iterate(ctx, func(row *schema.SpanRow) error {
+		check("Iterate", row)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.FindTraceRows(ctx, ids, func(_ pcommon.TraceID, rows []schema.SpanRow) error {
+		for i := range rows {
+			check("FindTraceRows", &rows[i])
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 }
