@@ -58,8 +58,11 @@ func (d *resourceDecoder) set(row *schema.SpanRow, b []byte) error {
 // all if keys is nil.
 func (d *resourceDecoder) attrs(b []byte, keys map[string]bool) ([]schema.Attribute, error) {
 	s, err := d.get(b)
-	if err != nil || keys == nil {
-		return slices.Clip(s.Attrs), err
+	if err != nil {
+		return nil, err
+	}
+	if keys == nil {
+		return slices.Clip(s.Attrs), nil
 	}
 	if kept, ok := d.kept[s]; ok {
 		return kept, nil
