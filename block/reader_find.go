@@ -32,7 +32,8 @@ func (r *Reader) FindTraces(ctx context.Context, ids []pcommon.TraceID, fn func(
 // FindTraceRows calls fn with the rows of each trace of ids the block
 // holds, in trace ID order, and stops at the first error fn returns. IDs
 // the block does not hold get no call; an ID given twice gets one. fn may
-// keep the rows.
+// keep the rows, not change them: in a block of format v3 the rows of a
+// resource share its lists.
 //
 // Each row group is searched once for all ids, in steps that each read less
 // than the next: the ids within the group's trace ID range (from the

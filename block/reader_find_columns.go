@@ -16,7 +16,8 @@ import (
 // reads: a search, which shows spans' names, times, status and attributes
 // but not their events, links or scope, reads a third of the columns a
 // whole row takes. Of the attribute lists, only the attributes keys names
-// are decoded, or all if keys is nil. fn may keep the rows.
+// are decoded, or all if keys is nil. fn may keep the rows, not change
+// them: in a block of format v3 the rows of a resource share its lists.
 func (r *Reader) FindTraceColumns(ctx context.Context, cols Columns, keys []string, ids []pcommon.TraceID, fn func(id pcommon.TraceID, rows []schema.SpanRow) error) error {
 	if cols&Whole != 0 {
 		return r.FindTraceRows(ctx, ids, fn)

@@ -171,7 +171,8 @@ func (r *Reader) Scan(ctx context.Context, opts ScanOptions, fn func(row *schema
 // as Scan fills them in, in trace ID order. It is FindTraceRows for many
 // IDs: it reads the whole row groups that may hold any of ids, which costs
 // less than looking up more than a few of their traces one by one, and
-// decodes the rows of those traces only. fn may keep the rows.
+// decodes the rows of those traces only. fn may keep the rows, not change
+// them: in a block of format v3 the rows of a resource share its lists.
 //
 // Of the attribute lists, only the attributes keys names are decoded, or
 // all if keys is nil.
