@@ -61,7 +61,7 @@ func TestWriteMeta(t *testing.T) {
 	traceIDs = slices.Compact(traceIDs)
 
 	want := schema.BlockMeta{
-		Format:      schema.BlockFormatV2,
+		Format:      schema.BlockFormatV3,
 		BlockID:     schema.BlockID("tenant-a", testRanges),
 		Tenant:      "tenant-a",
 		MinStart:    time.Unix(0, int64(minStart)).UTC(),

@@ -107,7 +107,7 @@ func (b *Builder) finish(ranges []schema.OffsetRange) error {
 		return ErrEmpty
 	}
 	meta := &schema.BlockMeta{
-		Format:      schema.BlockFormatV2,
+		Format:      schema.BlockFormatV3,
 		BlockID:     schema.BlockID(b.tenant, ranges),
 		Tenant:      b.tenant,
 		Created:     time.Now().UTC(),

@@ -112,7 +112,7 @@ func compactedMeta(inputs []*schema.BlockMeta) (*schema.BlockMeta, error) {
 		return nil, fmt.Errorf("block %s: %w", id, ErrNothingToCompact)
 	}
 	return &schema.BlockMeta{
-		Format:          schema.BlockFormatV2,
+		Format:          schema.BlockFormatV3,
 		BlockID:         id,
 		Tenant:          tenant,
 		Created:         time.Now().UTC(),

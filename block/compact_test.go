@@ -58,13 +58,7 @@ func scatter(rng *rand.Rand, td ptrace.Traces, n int) []ptrace.Traces {
 					targets = append(targets, (targets[0]+1+rng.IntN(n-1))%n)
 				}
 				for _, k := range targets {
-					dst := out[k].ResourceSpans().AppendEmpty()
-					rs.Resource().CopyTo(dst.Resource())
-					dst.SetSchemaUrl(rs.SchemaUrl())
-					dss := dst.ScopeSpans().AppendEmpty()
-					ss.Scope().CopyTo(dss.Scope())
-					dss.SetSchemaUrl(ss.SchemaUrl())
-					span.CopyTo(dss.Spans().AppendEmpty())
+					copySpan(out[k], rs, ss, span)
 				}
 			}
 		}
@@ -137,7 +131,7 @@ func TestCompactHoldsEachSpanOnce(t *testing.T) {
 			}
 			slices.Sort(ids)
 			wantMeta := schema.BlockMeta{
-				Format: schema.BlockFormatV2, BlockID: schema.BlockID("t", ranges), Tenant: "t",
+				Format: schema.BlockFormatV3, BlockID: schema.BlockID("t", ranges), Tenant: "t",
 				MinStart: minStart, MaxEnd: maxEnd,
 				TotalSpans: int64(td.SpanCount()), TotalTraces: 150,
 				MinTraceID: ids[0], MaxTraceID: ids[len(ids)-1],

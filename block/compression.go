@@ -26,7 +26,7 @@ const (
 )
 
 // levelSchemas holds, for each compression level but the default, the
-// schema of schema.SpanRow with its columns compressed at that level. It
+// schema of schema.SpanRowV3 with its columns compressed at that level. It
 // is built once: each codec keeps its encoders from one file to the next,
 // as parquet.Zstd, the default level's, does.
 var levelSchemas = map[string]*parquet.Schema{
@@ -39,7 +39,7 @@ var levelSchemas = map[string]*parquet.Schema{
 }
 
 // levelSchema returns the schema rows are written with at level: that of
-// schema.SpanRow's parquet tags at the default level, and at the others
+// schema.SpanRowV3's parquet tags at the default level, and at the others
 // the same columns compressed at level. The schemas' nodes are equal, so
 // that the writer maps the struct's fields straight onto the columns
 // either way.
@@ -47,7 +47,7 @@ func levelSchema(level string) *parquet.Schema {
 	if s, ok := levelSchemas[level]; ok {
 		return s
 	}
-	return parquet.SchemaOf(schema.SpanRow{})
+	return parquet.SchemaOf(schema.SpanRowV3{})
 }
 
 func checkLevel(level string) error {
@@ -99,7 +99,7 @@ func (c *rawLiteralsCodec) Decode(dst, src []byte) ([]byte, error) {
 }
 
 func recompressedSchema(codec compress.Codec) *parquet.Schema {
-	s := parquet.SchemaOf(schema.SpanRow{})
+	s := parquet.SchemaOf(schema.SpanRowV3{})
 	return parquet.NewSchema(s.Name(), recompressed(s, codec))
 }
 

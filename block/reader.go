@@ -28,6 +28,10 @@ type Reader struct {
 	file *parquet.File
 	// traceIDColumn is the leaf column index of trace_id.
 	traceIDColumn int
+	// resourceColumn is the leaf column index of a format v3 block's
+	// resource column; -1 in a block of an earlier format, which has
+	// resource_attrs and the scope columns instead.
+	resourceColumn int
 	// groups are the trace ID bounds of each row group, in file order.
 	groups []traceIDBounds
 	// indexed tells, per row group, whether the offset indexes of its
@@ -103,7 +107,10 @@ func newReader(ctx context.Context, meta *schema.BlockMeta, obj objstore.ReaderA
 	if !ok {
 		return nil, errors.New("no trace_id column")
 	}
-	r := &Reader{meta: meta, obj: obj, file: file, traceIDColumn: col.ColumnIndex, rowsGap: rowsMergeGap}
+	r := &Reader{meta: meta, obj: obj, file: file, traceIDColumn: col.ColumnIndex, resourceColumn: -1, rowsGap: rowsMergeGap}
+	if c, ok := file.Schema().Lookup(schema.ColumnResource); ok && c.Node.Leaf() {
+		r.resourceColumn = c.ColumnIndex
+	}
 	if objstore.Local(obj) {
 		r.rowsGap = mergeGap
 	}

@@ -32,7 +32,8 @@ func (r *Reader) FindTraces(ctx context.Context, ids []pcommon.TraceID, fn func(
 // FindTraceRows calls fn with the rows of each trace of ids the block
 // holds, in trace ID order, and stops at the first error fn returns. IDs
 // the block does not hold get no call; an ID given twice gets one. fn may
-// keep the rows.
+// keep the rows, not change them: in a block of format v3 the rows of a
+// resource share its lists.
 //
 // Each row group is searched once for all ids, in steps that each read less
 // than the next: the ids within the group's trace ID range (from the
@@ -350,7 +351,7 @@ func (r *Reader) readRowSpans(ctx context.Context, g int, spans []rowSpan, have 
 		}
 	}
 
-	rd := parquet.NewGenericRowGroupReader[schema.SpanRow](newPrefetchedGroup(rg, fetched))
+	rd := r.newRowReader(newPrefetchedGroup(rg, fetched))
 	defer rd.Close()
 	out := make([]traceRows, 0, len(spans))
 	for _, s := range spans {
@@ -364,7 +365,7 @@ func (r *Reader) readRowSpans(ctx context.Context, g int, spans []rowSpan, have 
 }
 
 // readRows returns rows [first, end) of rd.
-func readRows(rd *parquet.GenericReader[schema.SpanRow], first, end int64) ([]schema.SpanRow, error) {
+func readRows(rd rowReader, first, end int64) ([]schema.SpanRow, error) {
 	if err := rd.SeekToRow(first); err != nil {
 		return nil, fmt.Errorf("seek to row %d: %w", first, err)
 	}

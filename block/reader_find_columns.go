@@ -16,7 +16,8 @@ import (
 // reads: a search, which shows spans' names, times, status and attributes
 // but not their events, links or scope, reads a third of the columns a
 // whole row takes. Of the attribute lists, only the attributes keys names
-// are decoded, or all if keys is nil. fn may keep the rows.
+// are decoded, or all if keys is nil. fn may keep the rows, not change
+// them: in a block of format v3 the rows of a resource share its lists.
 func (r *Reader) FindTraceColumns(ctx context.Context, cols Columns, keys []string, ids []pcommon.TraceID, fn func(id pcommon.TraceID, rows []schema.SpanRow) error) error {
 	if cols&Whole != 0 {
 		return r.FindTraceRows(ctx, ids, fn)
@@ -72,7 +73,11 @@ func (p *scanPlan) leaves() []int {
 		out = append(out, f.column)
 	}
 	out = append(out, p.attrs...)
-	return append(out, p.resourceAttrs...)
+	out = append(out, p.resourceAttrs...)
+	if p.resource >= 0 {
+		out = append(out, p.resource)
+	}
+	return out
 }
 
 // decodeRowSpan decodes the rows of s, the columns of plan, from the
@@ -112,6 +117,14 @@ func decodeRowSpan(chunks []parquet.ColumnChunk, fetched *prefetchedReaderAt, pl
 	if err != nil {
 		return nil, err
 	}
+	var resource *leafCursor
+	if plan.resource >= 0 {
+		cs, err := open([]int{plan.resource})
+		if err != nil {
+			return nil, err
+		}
+		resource = cs[0]
+	}
 	a := &arena{}
 	rows := make([]schema.SpanRow, s.end-s.first)
 	for i := range rows {
@@ -126,7 +139,11 @@ func decodeRowSpan(chunks []parquet.ColumnChunk, fetched *prefetchedReaderAt, pl
 		if row.Attrs, err = readAttributes(attrs, plan.keys, nil, a); err != nil {
 			return nil, err
 		}
-		if row.ResourceAttrs, err = readAttributes(resourceAttrs, plan.keys, nil, a); err != nil {
+		if resource != nil {
+			if row.ResourceAttrs, err = plan.readResource(resource); err != nil {
+				return nil, err
+			}
+		} else if row.ResourceAttrs, err = readAttributes(resourceAttrs, plan.keys, nil, a); err != nil {
 			return nil, err
 		}
 	}

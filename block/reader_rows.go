@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/parquet-go/parquet-go"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 
 	"github.com/spanlog/spanlog/schema"
@@ -22,7 +21,7 @@ const readBatch = 256
 type rowCursor struct {
 	r     *Reader
 	g     int // the group rd reads; len(groups) at the end
-	rd    *parquet.GenericReader[schema.SpanRow]
+	rd    rowReader
 	batch []schema.SpanRow
 	i, n  int // batch[i:n] are decoded and not returned yet
 }
@@ -88,7 +87,7 @@ func (c *rowCursor) close() {
 // openGroup returns a reader of row group g's rows. A scan reads every
 // page: it fetches the group whole, in one request per column chunk that
 // is not beside another, rather than page by page.
-func (r *Reader) openGroup(ctx context.Context, g int) (*parquet.GenericReader[schema.SpanRow], error) {
+func (r *Reader) openGroup(ctx context.Context, g int) (rowReader, error) {
 	rg := r.file.RowGroups()[g]
 	ranges := make([]byteRange, len(rg.ColumnChunks()))
 	for c := range ranges {
@@ -98,7 +97,7 @@ func (r *Reader) openGroup(ctx context.Context, g int) (*parquet.GenericReader[s
 	if err != nil {
 		return nil, err
 	}
-	return parquet.NewGenericRowGroupReader[schema.SpanRow](newPrefetchedGroup(rg, fetched)), nil
+	return r.newRowReader(newPrefetchedGroup(rg, fetched)), nil
 }
 
 // scanWholeTraces is ScanTraces reading whole rows: the row groups that

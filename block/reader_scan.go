@@ -171,7 +171,8 @@ func (r *Reader) Scan(ctx context.Context, opts ScanOptions, fn func(row *schema
 // as Scan fills them in, in trace ID order. It is FindTraceRows for many
 // IDs: it reads the whole row groups that may hold any of ids, which costs
 // less than looking up more than a few of their traces one by one, and
-// decodes the rows of those traces only. fn may keep the rows.
+// decodes the rows of those traces only. fn may keep the rows, not change
+// them: in a block of format v3 the rows of a resource share its lists.
 //
 // Of the attribute lists, only the attributes keys names are decoded, or
 // all if keys is nil.
@@ -230,6 +231,10 @@ type scanPlan struct {
 	flat []flatLeaf
 	// attrs and resourceAttrs are the leaves of attributeLeaves, or nil.
 	attrs, resourceAttrs []int
+	// resource is a format v3 block's resource column, which gives the
+	// resource attributes in place of resourceAttrs; -1 if not read.
+	resource  int
+	resources resourceDecoder
 	// keys, if not nil, are the attributes decoded.
 	keys map[string]bool
 	// borrow says the rows' strings and byte slices may point into the
@@ -261,7 +266,7 @@ func (r *Reader) scanPlan(cols Columns) (*scanPlan, error) {
 		return nil, errors.New("a scan decodes no whole rows")
 	}
 	sch := r.file.Schema()
-	p := &scanPlan{}
+	p := &scanPlan{resource: -1}
 	for _, f := range flatColumns {
 		if f.flag != 0 && cols&f.flag == 0 {
 			continue
@@ -289,7 +294,11 @@ func (r *Reader) scanPlan(cols Columns) (*scanPlan, error) {
 			return nil, err
 		}
 	}
-	if cols&ResourceAttrs != 0 {
+	switch {
+	case cols&ResourceAttrs == 0:
+	case r.resourceColumn >= 0:
+		p.resource = r.resourceColumn
+	default:
 		if p.resourceAttrs, err = list(schema.ColumnResourceAttrs); err != nil {
 			return nil, err
 		}
@@ -355,11 +364,7 @@ func (r *Reader) scanGroup(ctx context.Context, g int, plan *scanPlan, keep func
 // nil) marks false.
 func (r *Reader) scanGroupRows(ctx context.Context, g int, plan *scanPlan, rows []bool, keep func([16]byte) bool, fn func(*schema.SpanRow) error) error {
 	rg := r.file.RowGroups()[g]
-	leaves := slices.Concat(plan.attrs, plan.resourceAttrs)
-	for _, f := range plan.flat {
-		leaves = append(leaves, f.column)
-	}
-	fetched, err := r.fetchChunks(ctx, g, leaves)
+	fetched, err := r.fetchChunks(ctx, g, plan.leaves())
 	if err != nil {
 		return err
 	}
@@ -376,8 +381,15 @@ func (r *Reader) scanGroupRows(ctx context.Context, g int, plan *scanPlan, rows 
 		flat[i] = open(f.column)
 	}
 	attrs, resourceAttrs := openAll(plan.attrs), openAll(plan.resourceAttrs)
+	// A v3 block's resource column is stepped over as the flat ones.
+	var resource *leafCursor
+	flatAll := flat
+	if plan.resource >= 0 {
+		resource = open(plan.resource)
+		flatAll = append(slices.Clip(flat), resource)
+	}
 	defer func() {
-		for _, c := range slices.Concat(flat, attrs, resourceAttrs) {
+		for _, c := range slices.Concat(flatAll, attrs, resourceAttrs) {
 			c.close()
 		}
 	}()
@@ -400,7 +412,7 @@ func (r *Reader) scanGroupRows(ctx context.Context, g int, plan *scanPlan, rows 
 				continue
 			}
 			if i > pos {
-				if err := skipRows(flat, attrs, resourceAttrs, i-pos, i); err != nil {
+				if err := skipRows(flatAll, attrs, resourceAttrs, i-pos, i); err != nil {
 					return err
 				}
 			}
@@ -427,12 +439,21 @@ func (r *Reader) scanGroupRows(ctx context.Context, g int, plan *scanPlan, rows 
 			if err := skipAttributes(resourceAttrs); err != nil {
 				return err
 			}
+			if resource != nil {
+				if err := resource.skip(); err != nil {
+					return err
+				}
+			}
 			continue
 		}
 		if row.Attrs, err = readAttributes(attrs, plan.keys, row.Attrs[:0], a); err != nil {
 			return err
 		}
-		if row.ResourceAttrs, err = readAttributes(resourceAttrs, plan.keys, row.ResourceAttrs[:0], a); err != nil {
+		if resource != nil {
+			if row.ResourceAttrs, err = plan.readResource(resource); err != nil {
+				return err
+			}
+		} else if row.ResourceAttrs, err = readAttributes(resourceAttrs, plan.keys, row.ResourceAttrs[:0], a); err != nil {
 			return err
 		}
 		if err := fn(&row); err != nil {
@@ -440,6 +461,17 @@ func (r *Reader) scanGroupRows(ctx context.Context, g int, plan *scanPlan, rows 
 		}
 	}
 	return nil
+}
+
+// readResource returns the resource attributes of the next value of
+// cursor, a v3 block's resource column, as the plan reads them. They are
+// shared with the other rows of the resource: they must not be changed.
+func (p *scanPlan) readResource(cursor *leafCursor) ([]schema.Attribute, error) {
+	v, err := cursor.next()
+	if err != nil {
+		return nil, err
+	}
+	return p.resources.attrs(v.ByteArray(), p.keys)
 }
 
 // fetchedChunks are column chunks of one row group, fetched whole.

@@ -1,6 +1,7 @@
 package block
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -52,6 +53,9 @@ type rowTest struct {
 	column int
 	set    func(*schema.SpanRow, parquet.Value, *arena)
 	list   *listTest
+	// resource says column is a format v3 block's resource column, which
+	// holds the resource attributes tested.
+	resource bool
 }
 
 func (r *Reader) rowTests(tests []RowTest) ([]rowTest, error) {
@@ -59,6 +63,10 @@ func (r *Reader) rowTests(tests []RowTest) ([]rowTest, error) {
 	for _, t := range tests {
 		if t.Keep == nil {
 			return nil, fmt.Errorf("test of column %q without a Keep", t.Column)
+		}
+		if t.Column == schema.ColumnResourceAttrs && r.resourceColumn >= 0 {
+			out = append(out, rowTest{RowTest: t, column: r.resourceColumn, resource: true})
+			continue
 		}
 		if t.Column == schema.ColumnAttrs || t.Column == schema.ColumnResourceAttrs {
 			l, err := r.listTest(t)
@@ -143,12 +151,25 @@ func (t *rowTest) run(pages parquet.Pages, keep []bool) error {
 		byIndex []uint8
 		scratch schema.SpanRow
 		a       = &arena{borrow: true}
+		// A resource test sees the resource's every attribute, the
+		// first occurrence of its key among them.
+		resources resourceDecoder
+		bad       error
 	)
 	test := func(v parquet.Value) bool {
-		t.set(&scratch, v, a)
+		if !t.resource {
+			t.set(&scratch, v, a)
+			return t.Keep(&scratch)
+		}
+		attrs, err := resources.attrs(v.ByteArray(), nil)
+		if err != nil {
+			bad = cmp.Or(bad, err)
+			return false
+		}
+		scratch.ResourceAttrs = attrs
 		return t.Keep(&scratch)
 	}
-	return eachPage(pages, func(p parquet.Page) error {
+	err := eachPage(pages, func(p parquet.Page) error {
 		n := p.NumRows()
 		if row+n > int64(len(keep)) {
 			return fmt.Errorf("page of %d rows from row %d in a group of %d", n, row, len(keep))
@@ -160,6 +181,7 @@ func (t *rowTest) run(pages parquet.Pages, keep []bool) error {
 		}
 		return testPage(p, rows, dict, byIndex, test)
 	})
+	return cmp.Or(err, bad)
 }
 
 // eachPage calls fn with each page pages reads, to the last, and closes

@@ -4,9 +4,6 @@ import (
 	"bytes"
 	"context"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
-	"slices"
 	"testing"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -14,7 +11,6 @@ import (
 
 	"github.com/spanlog/spanlog/block"
 	"github.com/spanlog/spanlog/internal/spantest"
-	"github.com/spanlog/spanlog/objstore"
 	"github.com/spanlog/spanlog/schema"
 )
 
@@ -144,80 +140,10 @@ func TestCompactedSummariesDescribeWholeTraces(t *testing.T) {
 }
 
 // TestReadsFormatV1Blocks: a block written by the last build before trace
-// summaries (testdata/v1, format spanlog-parquet-v1) still reads: every
-// span, lookups, scans and summaries, which are derived from its spans.
+// summaries (testdata/v1, format spanlog-parquet-v1) still reads as
+// written: every span, lookups, scans and summaries, which are derived
+// from its spans; TracesWhere answers that it cannot tell.
 func TestReadsFormatV1Blocks(t *testing.T) {
-	ctx := context.Background()
-	bkt, err := objstore.NewDir("testdata/v1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := os.ReadFile(filepath.Join("testdata", "v1", "traces.pb"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want, err := (&ptrace.ProtoUnmarshaler{}).UnmarshalTraces(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	metas, err := filepath.Glob(filepath.Join("testdata", "v1", "fixture", "*", "meta.json"))
-	if err != nil || len(metas) != 1 {
-		t.Fatalf("want one v1 block in testdata, got %v (%v)", metas, err)
-	}
-	b, err := os.ReadFile(metas[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	meta, err := schema.UnmarshalMeta(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if meta.Format != schema.BlockFormatV1 {
-		t.Fatalf("fixture is of format %q", meta.Format)
-	}
-	r, err := block.Open(ctx, bkt, meta)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-
-	called := false
-	ok, err := r.TracesWhere(ctx, []block.RowTest{{Column: schema.ColumnKind, Keep: func(*schema.SpanRow) bool { return true }}}, nil, func([16]byte) error {
-		called = true
-		return nil
-	})
-	if ok || err != nil || called {
-		t.Errorf("TracesWhere of a v1 block: %v, %v, called %v; want false, nil, not called", ok, err, called)
-	}
-
-	var rows []schema.SpanRow
-	if err := r.Iterate(ctx, func(row *schema.SpanRow) error {
-		if row.Trace != nil {
-			t.Error("a v1 row has a trace summary")
-		}
-		rows = append(rows, *row)
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	got, err := schema.TracesFromRows(rows)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if g, w := spantest.All(t, got), spantest.All(t, want); !slices.Equal(g, w) {
-		t.Errorf("v1 block reads %d spans, want %d", len(g), len(w))
-	}
-	for id, spans := range spantest.ByTrace(t, want) {
-		var found []schema.SpanRow
-		if err := r.FindTraceRows(ctx, []pcommon.TraceID{id}, func(_ pcommon.TraceID, rows []schema.SpanRow) error {
-			found = append(found, rows...)
-			return nil
-		}); err != nil {
-			t.Fatal(err)
-		}
-		if len(found) != len(spans) {
-			t.Errorf("lookup of %s in the v1 block: %d spans, want %d", id, len(found), len(spans))
-		}
-	}
-	checkSummaries(t, readSummaries(t, r), wantSummaries(want))
+	bkt, meta, want := openFixture(t, "v1", schema.BlockFormatV1)
+	checkReadsAsWritten(t, openReader(t, bkt, meta), want)
 }

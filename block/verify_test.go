@@ -286,7 +286,8 @@ func TestVerifyChecksSummaries(t *testing.T) {
 	if err := bkt.Upload(ctx, block.DataName(meta.Tenant, meta.BlockID), bytes.NewReader(buf.Bytes())); err != nil {
 		t.Fatal(err)
 	}
-	meta.Size, meta.DataCRC32C = int64(buf.Len()), ""
+	// Rewritten as format v2, which verify checks too.
+	meta.Size, meta.DataCRC32C, meta.Format = int64(buf.Len()), "", schema.BlockFormatV2
 	v := verify(t, bkt, meta)
 	if len(v.Discrepancies) != 1 || v.Discrepancies[0].Field != "summaries" {
 		t.Errorf("discrepancies %v, want one of the summaries", v.Discrepancies)
@@ -305,7 +306,7 @@ func TestFileStats(t *testing.T) {
 	}
 	defer r.Close()
 	fs := r.FileStats()
-	if fs.Rows != meta.TotalSpans || fs.Size != meta.Size || fs.Format != schema.BlockFormatV2 {
+	if fs.Rows != meta.TotalSpans || fs.Size != meta.Size || fs.Format != schema.BlockFormatV3 {
 		t.Errorf("%d rows, %d bytes, format %q; meta %d spans, %d bytes", fs.Rows, fs.Size, fs.Format, meta.TotalSpans, meta.Size)
 	}
 	if want := int((meta.TotalSpans + 299) / 300); len(fs.RowGroups) != want {

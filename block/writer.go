@@ -28,11 +28,13 @@ const bloomBufferChunk = 32 << 10
 // other blocks.
 type rowWriter struct {
 	out   *countingWriter
-	w     *parquet.GenericWriter[schema.SpanRow]
-	batch []schema.SpanRow
+	w     *parquet.GenericWriter[schema.SpanRowV3]
+	batch []schema.SpanRowV3
 	// trace holds the rows of the trace being written until its last
 	// row is known: its summary goes on its first row.
 	trace []schema.SpanRow
+	// resources encodes the rows' resources and scopes.
+	resources resourceEncoder
 
 	// What describe puts in the meta.
 	spans, traces    int64
@@ -45,8 +47,8 @@ func newRowWriter(out io.Writer, opts Options) *rowWriter {
 	cw := &countingWriter{w: out}
 	return &rowWriter{
 		out:   cw,
-		batch: make([]schema.SpanRow, 0, writeBatch),
-		w: parquet.NewGenericWriter[schema.SpanRow](cw,
+		batch: make([]schema.SpanRowV3, 0, writeBatch),
+		w: parquet.NewGenericWriter[schema.SpanRowV3](cw,
 			levelSchema(opts.CompressionLevel),
 			parquet.MaxRowsPerRowGroup(opts.RowsPerRowGroup),
 			parquet.PageBufferSize(opts.PageBufferSizeBytes),
@@ -64,7 +66,7 @@ func newRowWriter(out io.Writer, opts Options) *rowWriter {
 				parquet.Ascending(schema.ColumnStart),
 				parquet.Ascending(schema.ColumnSpanID),
 			)),
-			parquet.KeyValueMetadata("spanlog.format", schema.BlockFormatV2),
+			parquet.KeyValueMetadata("spanlog.format", schema.BlockFormatV3),
 			// No minimum and maximum in each page's header: the page
 			// index and the row groups' statistics, which readers use,
 			// keep theirs. parquet-go reads neither from page headers,
@@ -83,8 +85,12 @@ func newRowWriter(out io.Writer, opts Options) *rowWriter {
 // Write adds row, which must not sort before the row written last. The
 // writer keeps a shallow copy of row until its trace and the next batch
 // are encoded: the strings and slices row points to must not change
-// meanwhile. Whatever row.Trace says is replaced: the writer summarises
-// each trace from the rows it is given.
+// meanwhile; and it compares the resources and scopes of later rows with
+// those of a few earlier ones, so theirs must not change until Close. Both
+// writers give it rows whose memory no one writes again: the Builder's
+// decoder allocates afresh, and the merge's readers decode into fresh rows.
+// Whatever row.Trace says is replaced: the writer summarises each trace
+// from the rows it is given.
 func (w *rowWriter) Write(row *schema.SpanRow) error {
 	lo, hi := spanTimes(row)
 	if w.spans == 0 {
@@ -114,7 +120,8 @@ func (w *rowWriter) endTrace() error {
 	summary := schema.SummarizeTrace(w.trace)
 	w.trace[0].Trace = &summary
 	for i := range w.trace {
-		w.batch = append(w.batch, w.trace[i])
+		r := &w.trace[i]
+		w.batch = append(w.batch, w.resources.row(r))
 		if len(w.batch) == cap(w.batch) {
 			if err := w.flushBatch(); err != nil {
 				return err
@@ -133,6 +140,74 @@ func (w *rowWriter) flushBatch() error {
 	clear(w.batch) // release what the rows point to
 	w.batch = w.batch[:0]
 	return nil
+}
+
+// resourceEncoder encodes rows as format v3 stores them: their resource
+// and scope for the resource column (schema.AppendResourceScope), and
+// their events and links. A block's spans come from few resources, so it
+// keeps the last few it encoded, and encodes one again only when a row's
+// is none of them: comparing is cheaper than encoding.
+type resourceEncoder struct {
+	recent [8]encodedResource
+	next   int
+	// buf is where values are encoded, in chunks that rows point into
+	// until the writer has encoded them and lets them go.
+	buf []byte
+}
+
+type encodedResource struct {
+	source  schema.ResourceScope
+	encoded []byte
+}
+
+// resourceChunk is the size of resourceEncoder's chunks of values.
+const resourceChunk = 64 << 10
+
+// row returns r as format v3 stores it; it shares r's memory and the
+// encoder's.
+func (e *resourceEncoder) row(r *schema.SpanRow) schema.SpanRowV3 {
+	resource := e.encode(r)
+	if len(r.Events) == 0 && len(r.Links) == 0 {
+		row, _ := r.V3(resource, nil)
+		return row
+	}
+	e.reserve()
+	row, buf := r.V3(resource, e.buf)
+	e.buf = buf
+	return row
+}
+
+// reserve starts a new chunk when the one being filled is about full.
+// Values handed out keep the old chunk as long as rows point to them; the
+// encoder's own memory stays bounded.
+func (e *resourceEncoder) reserve() {
+	if cap(e.buf)-len(e.buf) < resourceChunk/64 {
+		e.buf = make([]byte, 0, resourceChunk)
+	}
+}
+
+func (e *resourceEncoder) encode(r *schema.SpanRow) []byte {
+	s := schema.ResourceScopeOf(r)
+	// The same slices first, which is most rows of a trace, then equal
+	// ones.
+	for i := range e.recent {
+		if c := &e.recent[i]; c.encoded != nil && c.source.Same(&s) {
+			return c.encoded
+		}
+	}
+	for i := range e.recent {
+		if c := &e.recent[i]; c.encoded != nil && c.source.Equal(&s) {
+			c.source = s // the next rows of s find it by identity
+			return c.encoded
+		}
+	}
+	e.reserve()
+	start := len(e.buf)
+	e.buf = schema.AppendResourceScope(e.buf, &s)
+	v := e.buf[start:len(e.buf):len(e.buf)]
+	e.recent[e.next] = encodedResource{source: s, encoded: v}
+	e.next = (e.next + 1) % len(e.recent)
+	return v
 }
 
 // Close writes what is left and the footer. The file is then complete.

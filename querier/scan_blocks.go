@@ -159,7 +159,7 @@ func (ts *tenantScan) summaries(ctx context.Context, r *block.Reader, m *schema.
 func (ts *tenantScan) matchedParts(ctx context.Context, r *block.Reader, m *schema.BlockMeta) (*partList, error) {
 	l, err := ts.q.searchCache.get(ts.matchesKey(m), func() ([]part, error) {
 		ts.q.metrics.filterScans.Inc()
-		if m.Format != schema.BlockFormatV2 {
+		if !schema.HasTraceSummaries(m.Format) {
 			return ts.plan.matchedParts(ctx, r)
 		}
 		summaries, err := ts.summaries(ctx, r, m, 0)

@@ -22,6 +22,9 @@ const (
 	// leaves are named by the Leaf constants.
 	ColumnAttrs         = "attrs"
 	ColumnResourceAttrs = "resource_attrs"
+	// ColumnResource is format v3's column of each span's resource and
+	// scope (SpanRowV3.Resource).
+	ColumnResource = "resource"
 	// ColumnTrace is the group of a trace's summary (TraceSummary), set
 	// on its first row.
 	ColumnTrace = "trace"

@@ -11,17 +11,25 @@ import (
 	"github.com/google/uuid"
 )
 
-// Block formats. BlockFormatV2 is the Parquet layout SpanRow describes,
-// which writers write; V1 lacks the trace summaries (SpanRow.Trace), and
-// readers still read it.
+// Block formats. BlockFormatV3 is the Parquet layout SpanRowV3 describes,
+// which writers write. V2 is SpanRow's, with the resource and scope in
+// columns of their own; V1 also lacks the trace summaries (SpanRow.Trace).
+// Readers read all three.
 const (
 	BlockFormatV1 = "spanlog-parquet-v1"
 	BlockFormatV2 = "spanlog-parquet-v2"
+	BlockFormatV3 = "spanlog-parquet-v3"
 )
 
 // KnownBlockFormat reports whether this build reads blocks of format f.
 func KnownBlockFormat(f string) bool {
-	return f == BlockFormatV1 || f == BlockFormatV2
+	return f == BlockFormatV1 || f == BlockFormatV2 || f == BlockFormatV3
+}
+
+// HasTraceSummaries reports whether blocks of format f store trace
+// summaries (SpanRow.Trace): v2 on.
+func HasTraceSummaries(f string) bool {
+	return f == BlockFormatV2 || f == BlockFormatV3
 }
 
 // OffsetRange is a half-open range [Start, End) of offsets of one partition

@@ -24,7 +24,7 @@ func SeedMetas(b testing.TB, bkt objstore.Bucket, tenant string, n int) {
 	for i := range metas {
 		r := []schema.OffsetRange{{Partition: int32(i % 16), Start: int64(i) * 1000, End: int64(i+1) * 1000}}
 		metas[i] = &schema.BlockMeta{
-			Format: schema.BlockFormatV2, BlockID: schema.BlockID(tenant, r), Tenant: tenant,
+			Format: schema.BlockFormatV3, BlockID: schema.BlockID(tenant, r), Tenant: tenant,
 			Created: now, MinStart: now.Add(-time.Minute), MaxEnd: now,
 			TotalSpans: 50_000, TotalTraces: 5_000, Size: 3 << 20,
 			MinTraceID: "00000000000000000000000000000000", MaxTraceID: "ffffffffffffffffffffffffffffffff",
