@@ -121,7 +121,8 @@ func (w *rowWriter) endTrace() error {
 	w.trace[0].Trace = &summary
 	for i := range w.trace {
 		r := &w.trace[i]
-		w.batch = append(w.batch, w.resources.row(r))
+		w.batch = append(w.batch, schema.SpanRowV3{})
+		w.resources.setRow(&w.batch[len(w.batch)-1], r)
 		if len(w.batch) == cap(w.batch) {
 			if err := w.flushBatch(); err != nil {
 				return err
@@ -156,6 +157,9 @@ type resourceEncoder struct {
 }
 
 type encodedResource struct {
+	// service is the rows' service name, which equal resources share:
+	// the others are not compared.
+	service string
 	source  schema.ResourceScope
 	encoded []byte
 }
@@ -163,18 +167,16 @@ type encodedResource struct {
 // resourceChunk is the size of resourceEncoder's chunks of values.
 const resourceChunk = 64 << 10
 
-// row returns r as format v3 stores it; it shares r's memory and the
-// encoder's.
-func (e *resourceEncoder) row(r *schema.SpanRow) schema.SpanRowV3 {
+// setRow sets dst to r as format v3 stores it; dst shares r's memory and
+// the encoder's.
+func (e *resourceEncoder) setRow(dst *schema.SpanRowV3, r *schema.SpanRow) {
 	resource := e.encode(r)
 	if len(r.Events) == 0 && len(r.Links) == 0 {
-		row, _ := r.V3(resource, nil)
-		return row
+		r.SetV3(dst, resource, nil)
+		return
 	}
 	e.reserve()
-	row, buf := r.V3(resource, e.buf)
-	e.buf = buf
-	return row
+	e.buf = r.SetV3(dst, resource, e.buf)
 }
 
 // reserve starts a new chunk when the one being filled is about full.
@@ -196,7 +198,7 @@ func (e *resourceEncoder) encode(r *schema.SpanRow) []byte {
 		}
 	}
 	for i := range e.recent {
-		if c := &e.recent[i]; c.encoded != nil && c.source.Equal(&s) {
+		if c := &e.recent[i]; c.encoded != nil && c.service == r.ServiceName && c.source.Equal(&s) {
 			c.source = s // the next rows of s find it by identity
 			return c.encoded
 		}
@@ -205,7 +207,7 @@ func (e *resourceEncoder) encode(r *schema.SpanRow) []byte {
 	start := len(e.buf)
 	e.buf = schema.AppendResourceScope(e.buf, &s)
 	v := e.buf[start:len(e.buf):len(e.buf)]
-	e.recent[e.next] = encodedResource{source: s, encoded: v}
+	e.recent[e.next] = encodedResource{service: r.ServiceName, source: s, encoded: v}
 	e.next = (e.next + 1) % len(e.recent)
 	return v
 }

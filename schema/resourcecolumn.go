@@ -53,10 +53,10 @@ type SpanRowV3 struct {
 	Trace *TraceSummary `parquet:"trace,optional"`
 }
 
-// V3 returns r as format v3 stores it, its resource and scope encoded in
-// resource (see AppendResourceScope), and its events and links appended
-// to buf, which it returns. The row shares r's memory and buf's.
-func (r *SpanRow) V3(resource, buf []byte) (SpanRowV3, []byte) {
+// SetV3 sets dst to r as format v3 stores it, its resource and scope
+// encoded in resource (see AppendResourceScope), and its events and links
+// appended to buf, which it returns. dst shares r's memory and buf's.
+func (r *SpanRow) SetV3(dst *SpanRowV3, resource, buf []byte) []byte {
 	var events, links []byte
 	if len(r.Events) > 0 {
 		n := len(buf)
@@ -68,22 +68,19 @@ func (r *SpanRow) V3(resource, buf []byte) (SpanRowV3, []byte) {
 		buf = AppendLinks(buf, r.Links)
 		links = buf[n:len(buf):len(buf)]
 	}
-	return r.v3(resource, events, links), buf
-}
-
-func (r *SpanRow) v3(resource, events, links []byte) SpanRowV3 {
-	return SpanRowV3{
-		TraceID: r.TraceID, SpanID: r.SpanID, ParentSpanID: r.ParentSpanID,
-		TraceState: r.TraceState, Flags: r.Flags, Name: r.Name, Kind: r.Kind,
-		StartUnixNano: r.StartUnixNano, DurationNano: r.DurationNano,
-		StatusCode: r.StatusCode, StatusMessage: r.StatusMessage,
-		Attrs: r.Attrs, DroppedAttributesCount: r.DroppedAttributesCount,
-		Events: events, DroppedEventsCount: r.DroppedEventsCount,
-		Links: links, DroppedLinksCount: r.DroppedLinksCount,
-		Resource:    resource,
-		ServiceName: r.ServiceName, HTTPMethod: r.HTTPMethod, HTTPStatusCode: r.HTTPStatusCode, HTTPURL: r.HTTPURL,
-		Trace: r.Trace,
-	}
+	// Field by field, in place: the row is a few hundred bytes, and a
+	// composite literal would build it aside and copy it.
+	dst.TraceID, dst.SpanID, dst.ParentSpanID = r.TraceID, r.SpanID, r.ParentSpanID
+	dst.TraceState, dst.Flags, dst.Name, dst.Kind = r.TraceState, r.Flags, r.Name, r.Kind
+	dst.StartUnixNano, dst.DurationNano = r.StartUnixNano, r.DurationNano
+	dst.StatusCode, dst.StatusMessage = r.StatusCode, r.StatusMessage
+	dst.Attrs, dst.DroppedAttributesCount = r.Attrs, r.DroppedAttributesCount
+	dst.Events, dst.DroppedEventsCount = events, r.DroppedEventsCount
+	dst.Links, dst.DroppedLinksCount = links, r.DroppedLinksCount
+	dst.Resource = resource
+	dst.ServiceName, dst.HTTPMethod, dst.HTTPStatusCode, dst.HTTPURL = r.ServiceName, r.HTTPMethod, r.HTTPStatusCode, r.HTTPURL
+	dst.Trace = r.Trace
+	return buf
 }
 
 // SetSpan sets the fields of dst that v stores itself, its events and

@@ -65,7 +65,8 @@ func TestSpanRowV3RoundTrip(t *testing.T) {
 	for i := range rows {
 		want := rows[i]
 		rs := ResourceScopeOf(&want)
-		v, _ := want.V3(AppendResourceScope(nil, &rs), nil)
+		var v SpanRowV3
+		want.SetV3(&v, AppendResourceScope(nil, &rs), nil)
 		var got SpanRow
 		if err := v.SetSpan(&got); err != nil {
 			t.Fatalf("row %d: %v", i, err)
