@@ -195,6 +195,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeRecord$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./schema/
 	$(GO) test -run '^$$' -fuzz '^FuzzRowDecoder$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./schema/
 	$(GO) test -run '^$$' -fuzz '^FuzzSpanFilter$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./schema/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeResourceScope$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./schema/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeEventsLinks$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./schema/
 	$(GO) test -run '^$$' -fuzz '^FuzzHTTPDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./producer/
 	$(GO) test -run '^$$' -fuzz '^FuzzProtoDepth$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./producer/
 	$(GO) test -run '^$$' -fuzz '^FuzzJSONDepth$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./producer/
