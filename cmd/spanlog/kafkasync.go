@@ -316,10 +316,10 @@ func fsyncAll(targets []fsyncTarget, fsync func(string, *os.File) error) error {
 }
 
 // fsyncFile fsyncs the file or directory at path, through f if it is not
-// nil.
+// nil: a segment held open, whose data alone is synced (syncData).
 func fsyncFile(path string, f *os.File) error {
 	if f != nil {
-		return f.Sync()
+		return syncData(f)
 	}
 	return fsyncPath(path)
 }

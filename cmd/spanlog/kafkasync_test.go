@@ -698,3 +698,24 @@ func TestEmbeddedKafkaCloseClosesSegmentFiles(t *testing.T) {
 		t.Errorf("%d segment files open after close", open)
 	}
 }
+
+// syncData syncs a file written to, and fails on one that is closed
+// rather than claiming a sync it did not do.
+func TestSyncData(t *testing.T) {
+	f, err := os.Create(filepath.Join(t.TempDir(), "segment"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write([]byte("record")); err != nil {
+		t.Fatal(err)
+	}
+	if err := syncData(f); err != nil {
+		t.Fatalf("sync of a written file: %v", err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := syncData(f); err == nil {
+		t.Fatal("sync of a closed file: no error")
+	}
+}
