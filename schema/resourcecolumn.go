@@ -476,33 +476,12 @@ func decodeStoredValue(a *Attribute, msg []byte) error {
 	return nil
 }
 
-// eachStoredField calls fn with each field of msg, a protobuf message, in order.
-// Groups and malformed fields are errStoredColumn.
+// eachStoredField calls fn with each field of msg, a protobuf message, in
+// order, as nextWire reads them. Groups and malformed fields are
+// errStoredColumn.
 func eachStoredField(msg []byte, fn func(num protowire.Number, typ protowire.Type, val []byte, u uint64) error) error {
 	for len(msg) > 0 {
-		num, typ, n := protowire.ConsumeTag(msg)
-		if n < 0 {
-			return errStoredColumn
-		}
-		msg = msg[n:]
-		var (
-			val []byte
-			u   uint64
-		)
-		switch typ {
-		case protowire.VarintType:
-			u, n = protowire.ConsumeVarint(msg)
-		case protowire.Fixed64Type:
-			u, n = protowire.ConsumeFixed64(msg)
-		case protowire.Fixed32Type:
-			var v uint32
-			v, n = protowire.ConsumeFixed32(msg)
-			u = uint64(v)
-		case protowire.BytesType:
-			val, n = protowire.ConsumeBytes(msg)
-		default:
-			return errStoredColumn
-		}
+		num, typ, val, u, n := nextWire(msg)
 		if n < 0 {
 			return errStoredColumn
 		}
