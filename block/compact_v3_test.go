@@ -12,6 +12,7 @@ import (
 
 	"github.com/spanlog/spanlog/block"
 	"github.com/spanlog/spanlog/internal/miniotest"
+	"github.com/spanlog/spanlog/internal/spantest"
 	"github.com/spanlog/spanlog/objstore"
 	"github.com/spanlog/spanlog/schema"
 )
@@ -32,7 +33,7 @@ func TestCompactsFormatV2WithV3(t *testing.T) {
 	// Spans of three of the fixture's traces, from resources of their own.
 	joined := genTraces(rng, 3)
 	joinedIDs := map[pcommon.TraceID]pcommon.TraceID{}
-	for _, span := range allSpans(joined) {
+	for _, span := range spantest.Spans(joined) {
 		id, ok := joinedIDs[span.TraceID()]
 		if !ok {
 			id = ids[5*len(joinedIDs)]
@@ -135,19 +136,6 @@ func concatTraces(tds ...ptrace.Traces) ptrace.Traces {
 	for _, td := range tds {
 		for _, rs := range td.ResourceSpans().All() {
 			rs.CopyTo(out.ResourceSpans().AppendEmpty())
-		}
-	}
-	return out
-}
-
-// allSpans returns the spans of td.
-func allSpans(td ptrace.Traces) []ptrace.Span {
-	var out []ptrace.Span
-	for _, rs := range td.ResourceSpans().All() {
-		for _, ss := range rs.ScopeSpans().All() {
-			for _, span := range ss.Spans().All() {
-				out = append(out, span)
-			}
 		}
 	}
 	return out

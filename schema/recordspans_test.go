@@ -261,25 +261,13 @@ func spansInOrder(t testing.TB, td ptrace.Traces) []orderedSpan {
 // interleaved across resources and scopes, and a resource without spans.
 func spanFilterTraces() ptrace.Traces {
 	td := spantest.Full()
-	for i, span := range allSpans(td) {
+	for i, span := range spantest.Spans(td) {
 		span.SetTraceID(pcommon.TraceID{0: byte(i % 4 * 60), 15: byte(i % 3)})
 	}
 	empty := td.ResourceSpans().AppendEmpty()
 	empty.Resource().Attributes().PutStr("service.name", "idle")
 	empty.ScopeSpans().AppendEmpty().Scope().SetName("idle")
 	return td
-}
-
-func allSpans(td ptrace.Traces) []ptrace.Span {
-	var out []ptrace.Span
-	for _, rs := range td.ResourceSpans().All() {
-		for _, ss := range rs.ScopeSpans().All() {
-			for _, span := range ss.Spans().All() {
-				out = append(out, span)
-			}
-		}
-	}
-	return out
 }
 
 func marshalForTest(t testing.TB, td ptrace.Traces) []byte {

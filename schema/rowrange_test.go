@@ -126,7 +126,7 @@ func TestAppendRangeMatchesTheCopyOfTheRange(t *testing.T) {
 // rangeTraces gives td's spans the trace IDs of 4 traces, interleaved
 // across its resources and scopes.
 func rangeTraces(td ptrace.Traces) ptrace.Traces {
-	for i, span := range allSpans(td) {
+	for i, span := range spantest.Spans(td) {
 		span.SetTraceID(pcommon.TraceID{0: byte(i % 4 * 60)})
 	}
 	return td

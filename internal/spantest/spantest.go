@@ -59,3 +59,16 @@ func All(t testing.TB, td ptrace.Traces) []string {
 	slices.Sort(out)
 	return out
 }
+
+// Spans returns the spans of td, in td's order.
+func Spans(td ptrace.Traces) []ptrace.Span {
+	var out []ptrace.Span
+	for _, rs := range td.ResourceSpans().All() {
+		for _, ss := range rs.ScopeSpans().All() {
+			for _, span := range ss.Spans().All() {
+				out = append(out, span)
+			}
+		}
+	}
+	return out
+}
