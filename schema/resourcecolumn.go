@@ -135,27 +135,32 @@ func (s *ResourceScope) Set(r *SpanRow) {
 // interns the strings of the others, so the test is mostly comparisons
 // of pointers.
 func (s *ResourceScope) Equal(o *ResourceScope) bool {
-	return s.DroppedAttributesCount == o.DroppedAttributesCount && s.SchemaURL == o.SchemaURL &&
-		s.ScopeName == o.ScopeName && s.ScopeVersion == o.ScopeVersion &&
-		s.ScopeDroppedAttributesCount == o.ScopeDroppedAttributesCount && s.ScopeSchemaURL == o.ScopeSchemaURL &&
-		attributesEqual(s.Attrs, o.Attrs) && attributesEqual(s.ScopeAttrs, o.ScopeAttrs)
+	return s.sameScalars(o) && attributesEqual(s.Attrs, o.Attrs) && attributesEqual(s.ScopeAttrs, o.ScopeAttrs)
 }
 
 // Same is Equal by identity: the same attribute slices, not merely equal
 // ones; false says nothing.
 func (s *ResourceScope) Same(o *ResourceScope) bool {
-	return len(s.Attrs) == len(o.Attrs) && unsafe.SliceData(s.Attrs) == unsafe.SliceData(o.Attrs) &&
-		len(s.ScopeAttrs) == len(o.ScopeAttrs) && unsafe.SliceData(s.ScopeAttrs) == unsafe.SliceData(o.ScopeAttrs) &&
-		s.DroppedAttributesCount == o.DroppedAttributesCount && s.SchemaURL == o.SchemaURL &&
+	return sameSlice(s.Attrs, o.Attrs) && sameSlice(s.ScopeAttrs, o.ScopeAttrs) && s.sameScalars(o)
+}
+
+// sameScalars reports whether s and o agree but for their attributes.
+func (s *ResourceScope) sameScalars(o *ResourceScope) bool {
+	return s.DroppedAttributesCount == o.DroppedAttributesCount && s.SchemaURL == o.SchemaURL &&
 		s.ScopeName == o.ScopeName && s.ScopeVersion == o.ScopeVersion &&
 		s.ScopeDroppedAttributesCount == o.ScopeDroppedAttributesCount && s.ScopeSchemaURL == o.ScopeSchemaURL
+}
+
+// sameSlice reports whether a and b are the same slice.
+func sameSlice(a, b []Attribute) bool {
+	return len(a) == len(b) && unsafe.SliceData(a) == unsafe.SliceData(b)
 }
 
 func attributesEqual(a, b []Attribute) bool {
 	if len(a) != len(b) {
 		return false
 	}
-	if len(a) == 0 || unsafe.SliceData(a) == unsafe.SliceData(b) {
+	if len(a) == 0 || sameSlice(a, b) {
 		return true
 	}
 	for i := range a {
