@@ -218,31 +218,9 @@ func benchEmbeddedLog(b *testing.B, codec string, readers [][]kgo.Opt) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	read := make([]atomic.Int64, len(readers))
 	var fetches fetchCounter
-	var readersWG sync.WaitGroup
-	for i, opts := range readers {
-		rc, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...), kgo.ConsumeTopics("bench"),
-			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.WithHooks(&fetches), tracelog.ReaderPools()}, opts...)...)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer rc.Close()
-		readersWG.Go(func() {
-			for ctx.Err() == nil {
-				fs := rc.PollFetches(ctx)
-				read[i].Add(int64(fs.NumRecords()))
-				tracelog.Recycle(fs)
-			}
-		})
-	}
-	caughtUp := func() {
-		for i := range readers {
-			for read[i].Load() < produced.Load() {
-				time.Sleep(time.Millisecond)
-			}
-		}
-	}
+	rd := startBenchReaders(ctx, b, c.ListenAddrs(), readers, true, kgo.WithHooks(&fetches))
+	caughtUp := func() { rd.caughtUp(produced.Load()) }
 	for range len(records) / partitions { // every partition's file exists
 		if _, err := request(); err != nil {
 			b.Fatal(err)
@@ -259,7 +237,7 @@ func benchEmbeddedLog(b *testing.B, codec string, readers [][]kgo.Opt) {
 	elapsed := b.Elapsed()
 	caughtUp()
 	cancel()
-	readersWG.Wait()
+	rd.wg.Wait()
 	b.ReportMetric(float64((cputime.Of(b)-cpu).Nanoseconds())/1e3/(float64(produced.Load()-base)*spansPerRecord), "cpu-µs/span")
 	b.ReportMetric(float64(fetches.n.Load()-fetches0)/elapsed.Seconds(), "fetches/s")
 	if len(latencies) > 0 {
@@ -354,4 +332,50 @@ func histogramMean(b *testing.B, reg *prometheus.Registry, name string) float64 
 	}
 	b.Fatalf("no metric %s", name)
 	return 0
+}
+
+// benchReaders are clients reading topic "bench" from its start, each
+// counting the records it read.
+type benchReaders struct {
+	read []atomic.Int64
+	wg   sync.WaitGroup
+}
+
+// startBenchReaders starts a client per options of readers, with extra
+// options each, reading the cluster at addrs until ctx ends; pooled gives
+// them the readers' pools (tracelog.ReaderPools) and has them recycle each
+// poll's memory. Wait for them on wg once ctx ended.
+func startBenchReaders(ctx context.Context, b *testing.B, addrs []string, readers [][]kgo.Opt, pooled bool, extra ...kgo.Opt) *benchReaders {
+	rd := &benchReaders{read: make([]atomic.Int64, len(readers))}
+	for i, opts := range readers {
+		opts = slices.Concat([]kgo.Opt{kgo.SeedBrokers(addrs...), kgo.ConsumeTopics("bench"),
+			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())}, extra, opts)
+		if pooled {
+			opts = append(opts, tracelog.ReaderPools())
+		}
+		rc, err := kgo.NewClient(opts...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(rc.Close)
+		rd.wg.Go(func() {
+			for ctx.Err() == nil {
+				fs := rc.PollFetches(ctx)
+				rd.read[i].Add(int64(fs.NumRecords()))
+				if pooled {
+					tracelog.Recycle(fs)
+				}
+			}
+		})
+	}
+	return rd
+}
+
+// caughtUp waits until each reader has read n records.
+func (rd *benchReaders) caughtUp(n int64) {
+	for i := range rd.read {
+		for rd.read[i].Load() < n {
+			time.Sleep(time.Millisecond)
+		}
+	}
 }

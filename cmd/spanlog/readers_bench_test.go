@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"runtime"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -67,37 +66,8 @@ func benchLogReaders(b *testing.B, pooled bool) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	readers := logReaders(true)
-	read := make([]atomic.Int64, len(readers))
-	var readersWG sync.WaitGroup
-	for i, opts := range readers {
-		opts = append([]kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...), kgo.ConsumeTopics("bench"),
-			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())}, opts...)
-		if pooled {
-			opts = append(opts, tracelog.ReaderPools())
-		}
-		rc, err := kgo.NewClient(opts...)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer rc.Close()
-		readersWG.Go(func() {
-			for ctx.Err() == nil {
-				fs := rc.PollFetches(ctx)
-				read[i].Add(int64(fs.NumRecords()))
-				if pooled {
-					tracelog.Recycle(fs)
-				}
-			}
-		})
-	}
-	caughtUp := func() {
-		for i := range readers {
-			for read[i].Load() < produced.Load() {
-				time.Sleep(time.Millisecond)
-			}
-		}
-	}
+	rd := startBenchReaders(ctx, b, c.ListenAddrs(), logReaders(true), pooled)
+	caughtUp := func() { rd.caughtUp(produced.Load()) }
 	for range len(records) / partitions {
 		if _, err := request(); err != nil {
 			b.Fatal(err)
@@ -112,7 +82,7 @@ func benchLogReaders(b *testing.B, pooled bool) {
 	caughtUp()
 	runtime.ReadMemStats(&mem1)
 	cancel()
-	readersWG.Wait()
+	rd.wg.Wait()
 	spansRead := float64(produced.Load()-base) * spansPerRecord
 	b.ReportMetric(float64((cputime.Of(b)-cpu).Nanoseconds())/1e3/spansRead, "cpu-µs/span")
 	b.ReportMetric(float64(mem1.TotalAlloc-mem0.TotalAlloc)/spansRead, "alloc-B/span")
