@@ -628,12 +628,8 @@ func wantSpans(t *testing.T, td ptrace.Traces) []wantSpan {
 // wantTraceIDs returns the trace IDs of td, sorted.
 func wantTraceIDs(td ptrace.Traces) []pcommon.TraceID {
 	var ids []pcommon.TraceID
-	for _, rs := range td.ResourceSpans().All() {
-		for _, ss := range rs.ScopeSpans().All() {
-			for _, span := range ss.Spans().All() {
-				ids = append(ids, span.TraceID())
-			}
-		}
+	for _, span := range spantest.Spans(td) {
+		ids = append(ids, span.TraceID())
 	}
 	slices.SortFunc(ids, func(a, b pcommon.TraceID) int { return bytes.Compare(a[:], b[:]) })
 	return slices.Compact(ids)
