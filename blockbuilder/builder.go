@@ -131,6 +131,9 @@ func (b *Builder) Run(ctx context.Context) error {
 	// the partitions move at once instead of after the session timeout.
 	defer cl.CloseAllowingRebalance()
 
+	// The flush slots: every flush hands them its blocks to write.
+	slots := b.cfg.Background.Start(b.cfg.FlushConcurrency)
+	defer slots.Stop()
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	lagCtx, stopLag := context.WithCancel(ctx)
@@ -183,7 +186,7 @@ func (b *Builder) Run(ctx context.Context) error {
 			p.cutIfIdle(now, b.cfg.IdleCutDelay, highWatermarks[id])
 		}
 		b.mu.Unlock()
-		yielded = b.flushCut(ctx, cl, rebalance.wait())
+		yielded = b.flushCut(ctx, cl, slots, rebalance.wait())
 		if ctx.Err() != nil {
 			return nil
 		}

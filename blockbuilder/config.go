@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/spanlog/spanlog/block"
+	"github.com/spanlog/spanlog/internal/threadprio"
 )
 
 // Group protocols, the values of Config.GroupProtocol.
@@ -121,6 +122,12 @@ type Config struct {
 	// blocks live until the compactor merges them into blocks of its own
 	// level, so they are written in the least CPU.
 	Block block.Options `yaml:"block"`
+	// Background is the priority of the flush slots' threads, which
+	// decode and encode blocks: a builder behind by a flush loses
+	// nothing, while a write waiting on a thread waits for its client.
+	// cmd/spanlog sets it from server.background-nice. Default 0: the
+	// usual priority.
+	Background threadprio.Nice `yaml:"-"`
 }
 
 // DefaultConfig returns the configuration spanlog runs with when nothing is set.

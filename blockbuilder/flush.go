@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/spanlog/spanlog/block"
+	"github.com/spanlog/spanlog/internal/threadprio"
 	"github.com/spanlog/spanlog/objstore"
 	"github.com/spanlog/spanlog/schema"
 )
@@ -36,7 +37,7 @@ type cutBlock struct {
 // Partitions do not change hands while it runs (the loop polled and has
 // not allowed rebalances since), so every commit is for an owned
 // partition.
-func (b *Builder) flushCut(ctx context.Context, cl *kgo.Client, rebalance <-chan struct{}) (yielded bool) {
+func (b *Builder) flushCut(ctx context.Context, cl *kgo.Client, slots *threadprio.Workers, rebalance <-chan struct{}) (yielded bool) {
 	flushCtx, abandon := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -59,7 +60,7 @@ func (b *Builder) flushCut(ctx context.Context, cl *kgo.Client, rebalance <-chan
 				c.pending.unwritten = b.splitByTenant(c.pending)
 			}
 		}
-		b.writeAll(flushCtx, cut, rebalance)
+		b.writeAll(flushCtx, slots, cut, rebalance)
 		var done []*cutBlock
 		for _, c := range cut {
 			if len(c.pending.unwritten) == 0 {
@@ -110,9 +111,9 @@ type tenantBlock struct {
 	done    bool // written, or given up
 }
 
-// writeAll writes the unwritten tenant blocks of cut, FlushConcurrency at
-// a time, and forgets those it is done with.
-func (b *Builder) writeAll(ctx context.Context, cut []*cutBlock, rebalance <-chan struct{}) {
+// writeAll writes the unwritten tenant blocks of cut on slots, which are
+// FlushConcurrency, and forgets those it is done with.
+func (b *Builder) writeAll(ctx context.Context, slots *threadprio.Workers, cut []*cutBlock, rebalance <-chan struct{}) {
 	var blocks []*tenantBlock
 	for _, c := range cut {
 		for tenant, records := range c.pending.unwritten {
@@ -122,7 +123,9 @@ func (b *Builder) writeAll(ctx context.Context, cut []*cutBlock, rebalance <-cha
 	todo := make(chan *tenantBlock)
 	var wg sync.WaitGroup
 	for range min(b.cfg.FlushConcurrency, len(blocks)) {
-		wg.Go(func() {
+		wg.Add(1)
+		slots.Go(func() {
+			defer wg.Done()
 			var d decoder
 			for tb := range todo {
 				tb.done = b.write(ctx, rebalance, &d, tb)

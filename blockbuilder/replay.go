@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/spanlog/spanlog/blocklist"
+	"github.com/spanlog/spanlog/internal/threadprio"
 	"github.com/spanlog/spanlog/objstore"
 	"github.com/spanlog/spanlog/schema"
 	"github.com/spanlog/spanlog/tracelog"
@@ -208,6 +209,8 @@ func (r *Replayer) Run(ctx context.Context, plan *ReplayPlan, progress ReplayPro
 	defer wg.Wait()
 	defer cancel()
 	wg.Go(func() { r.keepPolling(ctx, plan.Spec.Tenant) })
+	slots := cfg.Background.Start(cfg.FlushConcurrency)
+	defer slots.Stop()
 
 	// What a run cut short left.
 	b := r.b
@@ -261,7 +264,7 @@ func (r *Replayer) Run(ctx context.Context, plan *ReplayPlan, progress ReplayPro
 			stats.Bytes += bytes
 			progress.Read(fp.Partition, bytes)
 		})
-		if err := r.drain(ctx, parts, plan.Spec, progress, &stats); err != nil {
+		if err := r.drain(ctx, slots, parts, plan.Spec, progress, &stats); err != nil {
 			return stats, err
 		}
 		var finished []int32
@@ -304,7 +307,7 @@ func (r *Replayer) take(rec *kgo.Record, only string, scratch []byte) (*record, 
 // writes the blocks cut, until every record read is in a pending block.
 // A pending block ends where a builder's would, before a known block's
 // bound, and at the end of the range.
-func (r *Replayer) drain(ctx context.Context, parts map[int32]*replayPartition, spec ReplaySpec, progress ReplayProgress, stats *ReplayStats) error {
+func (r *Replayer) drain(ctx context.Context, slots *threadprio.Workers, parts map[int32]*replayPartition, spec ReplaySpec, progress ReplayProgress, stats *ReplayStats) error {
 	b := r.b
 	for {
 		for id, rp := range parts {
@@ -365,7 +368,7 @@ func (r *Replayer) drain(ctx context.Context, parts map[int32]*replayPartition, 
 				}
 			}
 		}
-		b.writeAll(ctx, cut, nil)
+		b.writeAll(ctx, slots, cut, nil)
 		if err := ctx.Err(); err != nil {
 			return err
 		}

@@ -124,7 +124,10 @@ func (c *Compactor) Run(ctx context.Context) error {
 
 	var wg sync.WaitGroup
 	wg.Go(func() { c.every(ctx, c.cfg.Blocklist.PollInterval, func() { c.rebuildIndexes(ctx, cl, partitions) }) })
-	wg.Go(func() { c.every(ctx, c.cfg.CompactionInterval, func() { c.compactAndClean(ctx, cl, partitions) }) })
+	wg.Go(func() {
+		c.cfg.Background.Lower()
+		c.every(ctx, c.cfg.CompactionInterval, func() { c.compactAndClean(ctx, cl, partitions) })
+	})
 	wg.Wait()
 	return nil
 }

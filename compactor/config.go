@@ -7,6 +7,7 @@ import (
 
 	"github.com/spanlog/spanlog/block"
 	"github.com/spanlog/spanlog/blocklist"
+	"github.com/spanlog/spanlog/internal/threadprio"
 )
 
 // Config tunes a compactor.
@@ -59,6 +60,11 @@ type Config struct {
 	LeftoverGrace time.Duration `yaml:"leftover-grace" help:"Age from which objects of a block without a meta, and unfinished uploads, are removed."`
 	// Block sets the layout of the blocks compaction writes.
 	Block block.Options `yaml:"block"`
+	// Background is the priority of the thread that compacts: a
+	// compaction a while later costs a query a few more blocks, while a
+	// write waiting on a thread waits for its client. cmd/spanlog sets
+	// it from server.background-nice. Default 0: the usual priority.
+	Background threadprio.Nice `yaml:"-"`
 }
 
 // DefaultConfig returns the configuration spanlog runs with when nothing is set.

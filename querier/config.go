@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/spanlog/spanlog/blocklist"
+	"github.com/spanlog/spanlog/internal/threadprio"
 )
 
 // Config tunes a querier.
@@ -102,6 +103,13 @@ type Config struct {
 	MetricsMaxSeries int `yaml:"metrics-max-series" help:"Most series a TraceQL metrics query may answer with; past it the query is refused (422)."`
 	// Blocklist tunes how the querier learns of blocks.
 	Blocklist blocklist.Config `yaml:"blocklist"`
+	// Background is the priority of the thread that decodes and indexes
+	// the live tail's records: a tail behind by a few milliseconds
+	// answers a search as soon as it catches up (read your writes), while
+	// a write waiting on a thread waits for its client. Searches run at
+	// the usual priority. cmd/spanlog sets it from
+	// server.background-nice. Default 0: the usual priority.
+	Background threadprio.Nice `yaml:"-"`
 }
 
 // maxLiveTailFetchMinBytes bounds querier.live-tail-fetch-min-bytes below

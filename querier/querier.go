@@ -138,6 +138,7 @@ func New(cfg Config, deps Deps) (*Querier, error) {
 		PeerMaxResponseBytes:  cfg.PeerMaxResponseBytes,
 		StorageTimeout:        cfg.StorageTimeout,
 		QueryTimeout:          cfg.QueryTimeout,
+		Background:            cfg.Background,
 	}, live.Deps{
 		Kafka:          kafka,
 		DefaultTenant:  deps.Tenants.Default,

@@ -10,6 +10,7 @@ import (
 	"github.com/spanlog/spanlog/blockbuilder"
 	"github.com/spanlog/spanlog/compactor"
 	"github.com/spanlog/spanlog/generator"
+	"github.com/spanlog/spanlog/internal/threadprio"
 	"github.com/spanlog/spanlog/limits"
 	"github.com/spanlog/spanlog/objstore"
 	"github.com/spanlog/spanlog/producer"
@@ -117,6 +118,16 @@ type ServerConfig struct {
 	// leaves the GOMAXPROCS environment variable, or Go's default.
 	// Default 0.
 	GOMAXPROCS int `yaml:"gomaxprocs" help:"Threads running Go code at once, as GOMAXPROCS (0: the GOMAXPROCS environment variable, or Go's default of the CPUs the process may use)."`
+	// BackgroundNice is the nice value, 0 to 19, of the threads running
+	// work no client waits on: the block-builders' flushes, the live
+	// tail's decoding and the compactor's merges. With every role in one
+	// process on few CPUs, the kernel then runs a write's goroutines
+	// first when they wake, and the background work takes the time left
+	// and catches up after a burst (docs/design.md, Threads of one
+	// process). It changes nothing where a role has its process to
+	// itself and the CPUs are not short, and nothing on systems other
+	// than Linux. 0 runs that work at the usual priority. Default 10.
+	BackgroundNice int `yaml:"background-nice" help:"Nice value (0 to 19) of the threads of work no client waits on (block flushes, live tail decoding, compaction), so that writes run first on busy CPUs (0: the usual priority; Linux only)."`
 }
 
 // EmbeddedKafkaConfig configures the in-process Kafka (franz-go's kfake).
@@ -158,6 +169,7 @@ func defaultConfig() Config {
 			HTTP2MaxConcurrentStreams: 100,
 			GracefulShutdown:          25 * time.Second,
 			LogLevel:                  "info",
+			BackgroundNice:            10,
 		},
 		Tenants: tenant.DefaultConfig(),
 		Limits:  limits.DefaultConfig(),
@@ -178,6 +190,16 @@ func defaultConfig() Config {
 
 		MetricsGenerator: generator.DefaultConfig(),
 	}
+}
+
+// withBackground returns c with server.background-nice given to the
+// roles' background work.
+func (c Config) withBackground() Config {
+	n := threadprio.Nice(c.Server.BackgroundNice)
+	c.BlockBuilder.Background = n
+	c.Querier.Background = n
+	c.Compactor.Background = n
+	return c
 }
 
 // runs reports whether the process plays role.
@@ -225,6 +247,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Server.GOMAXPROCS < 0 {
 		return errors.New("server: gomaxprocs must not be negative")
+	}
+	if c.Server.BackgroundNice < 0 || c.Server.BackgroundNice > int(threadprio.MaxNice) {
+		return fmt.Errorf("server: background-nice %d must be from 0 to %d", c.Server.BackgroundNice, threadprio.MaxNice)
 	}
 	if c.embedsKafka() && c.EmbeddedKafka.DataDir == "" {
 		return errors.New("embedded kafka: data dir must be set")

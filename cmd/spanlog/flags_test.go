@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/spanlog/spanlog/block"
+	"github.com/spanlog/spanlog/internal/threadprio"
 )
 
 func load(t *testing.T, args ...string) (Config, error) {
@@ -133,6 +134,8 @@ func TestConfigErrors(t *testing.T) {
 		{"-embedded-kafka.segment-bytes=1024", "segment-bytes"},
 		{"-embedded-kafka.sync-rounds-in-flight=0", "sync-rounds-in-flight"},
 		{"-server.gomaxprocs=-1", "gomaxprocs"},
+		{"-server.background-nice=-1", "background-nice"},
+		{"-server.background-nice=20", "background-nice"},
 		{"-kafka.foreign-tenant-header=X-Scope-OrgID", "multitenancy-enabled"},
 		{"-metrics-generator.flush-timeout=30s", "flush-timeout"},
 		{"-metrics-generator.span-metrics.histogram-buckets=1,0.5", "histogram buckets"},
@@ -154,6 +157,26 @@ func TestConfigErrors(t *testing.T) {
 		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), bad[1]) {
 			t.Errorf("%s: %v, want an error naming %s", bad[0], err, bad[1])
 		}
+	}
+}
+
+func TestBackgroundNiceReachesTheRoles(t *testing.T) {
+	cfg, err := load(t, "-server.background-nice=7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = cfg.withBackground()
+	for role, n := range map[string]threadprio.Nice{
+		"block-builder": cfg.BlockBuilder.Background,
+		"querier":       cfg.Querier.Background,
+		"compactor":     cfg.Compactor.Background,
+	} {
+		if n != 7 {
+			t.Errorf("%s: background nice %d, want 7", role, n)
+		}
+	}
+	if cfg := defaultConfig(); cfg.Server.BackgroundNice != 10 {
+		t.Errorf("default background nice %d, want 10", cfg.Server.BackgroundNice)
 	}
 }
 

@@ -53,7 +53,7 @@ func main() {
 	if limit := cfg.Server.setMemoryLimit(); hasMemoryLimit(limit) {
 		logger.Info("soft memory limit", "bytes", limit)
 	}
-	logger.Info("go runtime", "gomaxprocs", cfg.Server.setGOMAXPROCS(), "cpus", runtime.NumCPU())
+	logger.Info("go runtime", "gomaxprocs", cfg.Server.setGOMAXPROCS(), "cpus", runtime.NumCPU(), "background_nice", cfg.Server.BackgroundNice)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()

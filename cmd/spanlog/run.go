@@ -73,7 +73,7 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 			}
 		}
 	}
-	roles, q, gen, err := buildRoles(ctx, cfg, logSyncer, logger, reg)
+	roles, q, gen, err := buildRoles(ctx, cfg.withBackground(), logSyncer, logger, reg)
 	if err != nil {
 		if ctx.Err() != nil {
 			logger.Info("stopped while starting", "reason", err)

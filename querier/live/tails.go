@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/spanlog/spanlog/blocklist"
+	"github.com/spanlog/spanlog/internal/threadprio"
 	"github.com/spanlog/spanlog/schema"
 	"github.com/spanlog/spanlog/tracelog"
 )
@@ -49,6 +51,9 @@ type Config struct {
 	StorageTimeout time.Duration
 	// QueryTimeout bounds one request from another querier.
 	QueryTimeout time.Duration
+	// Background is the priority of the thread that decodes and indexes
+	// what the tail consumes (querier.Config.Background).
+	Background threadprio.Nice
 }
 
 // Deps are what the live tails read and report to, besides their Config.
@@ -181,7 +186,12 @@ func (t *Tails) Run(ctx context.Context) error {
 	}
 	// Closing leaves the group, so the others take over at once.
 	defer cl.Close()
-	t.consume(ctx, cl, tail)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t.cfg.Background.Lower()
+		t.consume(ctx, cl, tail)
+	})
+	wg.Wait()
 	return nil
 }
 
