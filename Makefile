@@ -62,8 +62,15 @@ RUN_MEMORY_LIMIT ?= 536870912
 # CPU-bound work would otherwise hold every thread while writes wait to
 # be woken (docs/design.md, Threads of one process). 0 leaves it to Go.
 RUN_GOMAXPROCS ?= $(shell echo $$(( $$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1) + 2 )))
+# RUN_PARTITIONS (kafka.partitions) are the partitions of the embedded
+# Kafka's topic when make run creates it; a data directory made before
+# keeps its own. One process reads them all, so more partitions spread no
+# work; but a write touches most of them, and each one touched costs the
+# group commit's round another fdatasync. Two keep the block-builder's two
+# flush slots busy (docs/design.md, Ack means on disk).
+RUN_PARTITIONS ?= 2
 run: build
-	$(BIN)/spanlog -target=all -server.memory-limit-bytes=$(RUN_MEMORY_LIMIT) -server.gomaxprocs=$(RUN_GOMAXPROCS)
+	$(BIN)/spanlog -target=all -server.memory-limit-bytes=$(RUN_MEMORY_LIMIT) -server.gomaxprocs=$(RUN_GOMAXPROCS) -kafka.partitions=$(RUN_PARTITIONS)
 
 ## test: vet, staticcheck, and every test (unit, integration on kfake and MinIO, end to end with telemetrygen)
 # -count=1: tests always run, never answered from Go's test cache. The
@@ -146,10 +153,10 @@ MEMORY_SPANS ?= 1400000
 MEMORY_AFTER ?= 60
 bench-memory: $(BIN)/spanlog $(BIN)/spanlog-loadgen
 	BIN=$(BIN) MEMORY_SPANS=$(MEMORY_SPANS) MEMORY_AFTER=$(MEMORY_AFTER) \
-		MEMORY_FLAGS='-server.memory-limit-bytes=$(RUN_MEMORY_LIMIT) -server.gomaxprocs=$(RUN_GOMAXPROCS) $(MEMORY_FLAGS)' scripts/bench-memory.sh
+		MEMORY_FLAGS='-server.memory-limit-bytes=$(RUN_MEMORY_LIMIT) -server.gomaxprocs=$(RUN_GOMAXPROCS) -kafka.partitions=$(RUN_PARTITIONS) $(MEMORY_FLAGS)' scripts/bench-memory.sh
 
 ## bench-ingest: -target=all on a fresh data directory, INGEST_WORKERS OTLP clients sending 20 traces of 10 spans per request as fast as they are acked, for INGEST_DURATION: spans/s, export p50/p99, and the CPU of spanlog and of the load generator per acked span
-# spanlog runs with make run's RUN_GOMAXPROCS. The ingestion rate limit (15 MiB/s per tenant, ~39,000 spans/s of this
+# spanlog runs with make run's RUN_GOMAXPROCS and RUN_PARTITIONS. The ingestion rate limit (15 MiB/s per tenant, ~39,000 spans/s of this
 # load) is off: the bench measures the write path, not the limit.
 # INGEST_FLAGS adds flags to spanlog; INGEST_CLIENT=collector has the load
 # generator build its requests as the Collector does, at a third of the
@@ -160,7 +167,7 @@ INGEST_CLIENT   ?= sdk
 bench-ingest: build
 	@set -e; dir=$$(mktemp -d); trap 'kill $$pid 2>/dev/null; wait $$pid 2>/dev/null; rm -rf "$$dir"' EXIT; \
 	$(GO) build -o "$$dir/spanlog-loadgen" ./cmd/spanlog-loadgen; \
-	$(BIN)/spanlog -target=all -limits.ingestion-rate-bytes=0 -server.gomaxprocs=$(RUN_GOMAXPROCS) -embedded-kafka.port=0 \
+	$(BIN)/spanlog -target=all -limits.ingestion-rate-bytes=0 -server.gomaxprocs=$(RUN_GOMAXPROCS) -kafka.partitions=$(RUN_PARTITIONS) -embedded-kafka.port=0 \
 		-embedded-kafka.data-dir="$$dir/kafka" -storage.local.path="$$dir/blocks" \
 		-distributor.grpc-listen-address=127.0.0.1:0 -distributor.http-listen-address=127.0.0.1:0 \
 		-server.http-listen-address=127.0.0.1:0 -server.internal-listen-address=127.0.0.1:0 \
