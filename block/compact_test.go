@@ -12,7 +12,6 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/parquet-go/parquet-go"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
@@ -206,14 +205,7 @@ func TestCompactedBlockKeepsLookupStructures(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	data, err := objstore.ReadAll(ctx, bkt, block.DataName("t", meta.BlockID))
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := parquet.OpenFile(bytes.NewReader(data), int64(len(data)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, f := openData(t, bkt, meta)
 	col, _ := f.Schema().Lookup(schema.ColumnTraceID)
 	groups := f.RowGroups()
 	if want := (meta.TotalSpans + opts.RowsPerRowGroup - 1) / opts.RowsPerRowGroup; int64(len(groups)) != want {

@@ -121,14 +121,7 @@ func TestV3PlainResourceColumnReadsAsWritten(t *testing.T) {
 	if r.Meta().Format != schema.BlockFormatV3 {
 		t.Fatalf("format %q, want %q", r.Meta().Format, schema.BlockFormatV3)
 	}
-	data, err := objstore.ReadAll(context.Background(), bkt, block.DataName(r.Meta().Tenant, r.Meta().BlockID))
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := parquet.OpenFile(bytes.NewReader(data), int64(len(data)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, f := openData(t, bkt, r.Meta())
 	col, _ := f.Schema().Lookup(schema.ColumnResource)
 	var dict, plain int
 	for _, rg := range f.RowGroups() {

@@ -214,13 +214,10 @@ func TestVerifyFindsDiscrepancies(t *testing.T) {
 	}
 }
 
-// damage replaces meta's data object with what edit makes of it, or
-// deletes it if edit returns nil.
-func damage(t *testing.T, bkt objstore.Bucket, meta *schema.BlockMeta, edit func([]byte, *parquet.File) []byte) {
+// openData reads meta's data object, and opens it as the Parquet file it is.
+func openData(t *testing.T, bkt objstore.Bucket, meta *schema.BlockMeta) ([]byte, *parquet.File) {
 	t.Helper()
-	ctx := context.Background()
-	name := block.DataName(meta.Tenant, meta.BlockID)
-	data, err := objstore.ReadAll(ctx, bkt, name)
+	data, err := objstore.ReadAll(context.Background(), bkt, block.DataName(meta.Tenant, meta.BlockID))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,6 +225,17 @@ func damage(t *testing.T, bkt objstore.Bucket, meta *schema.BlockMeta, edit func
 	if err != nil {
 		t.Fatal(err)
 	}
+	return data, f
+}
+
+// damage replaces meta's data object with what edit makes of it, or
+// deletes it if edit returns nil.
+func damage(t *testing.T, bkt objstore.Bucket, meta *schema.BlockMeta, edit func([]byte, *parquet.File) []byte) {
+	t.Helper()
+	ctx := context.Background()
+	name := block.DataName(meta.Tenant, meta.BlockID)
+	data, f := openData(t, bkt, meta)
+	var err error
 	if data = edit(data, f); data == nil {
 		err = bkt.Delete(ctx, name)
 	} else {
